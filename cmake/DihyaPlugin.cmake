@@ -1,0 +1,39 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+# dihya_add_plugin(<name> SOURCES <src>... METADATA <plugin.json> [LIBRARIES <lib>...])
+#
+# Builds lib<name>.so, a dihya-host plugin: hidden visibility, linked against the
+# SDK, with <plugin.json> embedded in the `.dihya_meta` section so the host can
+# read it without running plugin code.
+set(_DIHYA_PLUGIN_CMAKE_DIR "${CMAKE_CURRENT_LIST_DIR}")
+
+function(dihya_add_plugin name)
+  cmake_parse_arguments(ARG "" "METADATA" "SOURCES;LIBRARIES" ${ARGN})
+  if(NOT ARG_SOURCES)
+    message(FATAL_ERROR "dihya_add_plugin(${name}): SOURCES is required")
+  endif()
+  if(NOT ARG_METADATA)
+    message(FATAL_ERROR "dihya_add_plugin(${name}): METADATA plugin.json is required")
+  endif()
+  get_filename_component(metadata "${ARG_METADATA}" ABSOLUTE)
+  if(NOT EXISTS "${metadata}")
+    message(FATAL_ERROR "dihya_add_plugin(${name}): ${metadata} does not exist")
+  endif()
+  if(metadata MATCHES "[\"\\\\]")
+    message(FATAL_ERROR "dihya_add_plugin(${name}): the path of ${metadata} must not contain quotes or backslashes")
+  endif()
+
+  set(DIHYA_METADATA_FILE "${metadata}")
+  set(embed "${CMAKE_CURRENT_BINARY_DIR}/${name}_embedded_metadata.cpp")
+  configure_file("${_DIHYA_PLUGIN_CMAKE_DIR}/embed_metadata.cpp.in" "${embed}" @ONLY)
+  set_source_files_properties("${embed}" PROPERTIES OBJECT_DEPENDS "${metadata}")
+
+  add_library(${name} MODULE ${ARG_SOURCES} "${embed}")
+  target_link_libraries(${name} PRIVATE Dihya::sdk ${ARG_LIBRARIES})
+  set_target_properties(${name} PROPERTIES
+    CXX_VISIBILITY_PRESET hidden
+    VISIBILITY_INLINES_HIDDEN ON
+    CXX_STANDARD 17
+    CXX_STANDARD_REQUIRED ON
+    CXX_EXTENSIONS OFF)
+  target_link_options(${name} PRIVATE "LINKER:--no-undefined")
+endfunction()

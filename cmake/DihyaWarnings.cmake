@@ -1,0 +1,16 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+# Warnings are errors for everything this project compiles.
+add_compile_options(-Wall -Wextra -Wpedantic -Werror -Wshadow -Wnon-virtual-dtor
+                    -Wold-style-cast -Wcast-align -Wunused -Woverloaded-virtual
+                    -Wformat=2)
+# GCC 12 reports flow-based false positives from inlined code of nlohmann_json
+# (-Wnull-dereference) and yaml-cpp (-Wdangling-pointer) at -O2; neither is
+# enabled, so third-party headers cannot break the build.
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_GREATER_EQUAL 12)
+  add_compile_options(-Wno-dangling-pointer)
+endif()
+
+if(DIHYA_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  add_link_options(-fsanitize=address,undefined)
+endif()

@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+// One entry point per subcommand. Each gets the arguments after its own name
+// and the merged settings, parses its options with Boost.Program_options, and
+// returns an exit code or throws HostError.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "config/settings.hpp"
+
+namespace dihya::host {
+
+using Args = std::vector<std::string>;
+
+int cmd_list(const Args& args, const Settings& settings);
+int cmd_info(const Args& args, const Settings& settings);
+int cmd_validate(const Args& args, const Settings& settings);
+int cmd_run(const Args& args, const Settings& settings);
+int cmd_check(const Args& args, const Settings& settings);
+int cmd_db(const Args& args, const Settings& settings);
+int cmd_docs(const Args& args, const Settings& settings);
+int cmd_history(const Args& args, const Settings& settings);
+int cmd_show(const Args& args, const Settings& settings);
+int cmd_logs(const Args& args, const Settings& settings);
+int cmd_rollback(const Args& args, const Settings& settings);
+int cmd_audit(const Args& args, const Settings& settings);
+
+}  // namespace dihya::host

@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+#include "cli/common.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "errors.hpp"
+
+namespace dihya::host {
+
+std::optional<po::variables_map> parse_command(const Args& args, CommandSpec& spec) {
+  spec.options.add_options()("help,h", "show this help");
+  po::options_description all;
+  all.add(spec.options).add(spec.hidden);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(all).positional(spec.positional).run(), vm);
+    if (vm.count("help")) {
+      std::cout << "Usage: " << spec.usage << "\n\n" << spec.description << "\n\n" << spec.options << "\n"
+                << exit_codes_help();
+      return std::nullopt;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw usage_error(fmt::format("{} (usage: {})", e.what(), spec.usage));
+  }
+  return vm;
+}
+
+void print_table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> widths;
+  for (const auto& row : rows) {
+    widths.resize(std::max(widths.size(), row.size()));
+    for (std::size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line.append(widths[i] - row[i].size() + 2, ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line;
+    out += '\n';
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
+}
+
+void print_json(const nlohmann::json& value) {
+  std::cout << value.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+}
+
+bool stderr_is_interactive() {
+  const char* no_color = std::getenv("NO_COLOR");
+  return ::isatty(2) == 1 && (no_color == nullptr || *no_color == '\0');
+}
+
+bool can_prompt() { return ::isatty(0) == 1 && ::isatty(2) == 1; }
+
+const char* exit_codes_help() {
+  return "Exit codes:\n"
+         "  0    ok\n"
+         "  1    the run failed (or: audit tampered, cluster not running)\n"
+         "  2    usage or validation error; nothing was run\n"
+         "  3    the plugin could not be loaded\n"
+         "  4    the run timed out\n"
+         "  5    the run failed and was rolled back\n"
+         "  130  interrupted (Ctrl-C)\n";
+}
+
+}  // namespace dihya::host

@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+// What every subcommand shares: option parsing that turns every mistake into a
+// one-line usage error, `--help` text, tables for people and JSON for programs,
+// and the terminal checks that decide whether to draw a progress bar.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/program_options.hpp>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.hpp"
+
+namespace dihya::host {
+
+namespace po = boost::program_options;
+
+struct CommandSpec {
+  std::string usage;        // "dihya-host info <plugin> [--json]"
+  std::string description;  // a paragraph shown by --help
+  po::options_description options{"Options"};
+  po::positional_options_description positional;
+  po::options_description hidden;  // positional arguments
+};
+
+// Parses `args`. Returns nullopt after printing help for --help/-h. Throws a
+// usage error (exit 2) for unknown options, missing values, extra arguments.
+std::optional<po::variables_map> parse_command(const Args& args, CommandSpec& spec);
+
+// Prints rows as aligned columns; the first row is the header.
+void print_table(const std::vector<std::vector<std::string>>& rows);
+
+// Prints `value` as pretty JSON on stdout.
+void print_json(const nlohmann::json& value);
+
+// True when stderr is a terminal and NO_COLOR is not set: draw progress bars.
+bool stderr_is_interactive();
+
+// True when stdin and stderr are terminals: the operator can be asked.
+bool can_prompt();
+
+// The exit codes paragraph shared by every --help.
+const char* exit_codes_help();
+
+}  // namespace dihya::host

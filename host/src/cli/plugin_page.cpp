@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+#include "cli/plugin_page.hpp"
+
+#include <fmt/format.h>
+
+namespace dihya::host {
+namespace {
+
+std::string type_of(const nlohmann::json& property) {
+  const auto t = property.find("type");
+  if (t == property.end()) return property.contains("enum") ? "enum" : "any";
+  if (t->is_string()) {
+    std::string type = t->get<std::string>();
+    if (type == "array" && property.contains("items") && property["items"].contains("type") &&
+        property["items"]["type"].is_string()) {
+      type += "<" + property["items"]["type"].get<std::string>() + ">";
+    }
+    return type;
+  }
+  std::string joined;
+  for (const auto& each : *t) joined += (joined.empty() ? "" : "|") + each.get<std::string>();
+  return joined;
+}
+
+std::string describe(const nlohmann::json& property) {
+  std::string text = property.value("description", "");
+  if (property.contains("enum")) text += fmt::format(" (one of {})", property["enum"].dump());
+  if (property.contains("minimum")) text += fmt::format(" (min {})", property["minimum"].dump());
+  if (property.contains("maximum")) text += fmt::format(" (max {})", property["maximum"].dump());
+  return text;
+}
+
+std::string escape_cell(std::string text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '|') out += "\\|";
+    else if (c == '\n') out += ' ';
+    else out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<ParameterRow> parameter_rows(const nlohmann::json& schema) {
+  std::vector<ParameterRow> rows;
+  const auto props = schema.find("properties");
+  if (props == schema.end() || !props->is_object()) return rows;
+  std::vector<std::string> required;
+  if (schema.contains("required") && schema["required"].is_array()) {
+    for (const auto& r : schema["required"]) {
+      if (r.is_string()) required.push_back(r.get<std::string>());
+    }
+  }
+  for (const auto& [name, property] : props->items()) {
+    ParameterRow row;
+    row.name = name;
+    row.type = property.is_object() ? type_of(property) : "any";
+    row.required = std::find(required.begin(), required.end(), name) != required.end() ? "yes" : "no";
+    row.secret = property.is_object() && property.value("writeOnly", false);
+    row.default_value = property.is_object() && property.contains("default") && !row.secret ? property["default"].dump() : "";
+    row.description = property.is_object() ? describe(property) : "";
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+std::string plugin_markdown(const PluginFile& plugin) {
+  const auto& m = plugin.metadata;
+  std::string md = fmt::format("# {} {}\n\n{}\n\n", plugin.name(), plugin.version(), plugin.summary());
+  if (m.contains("description")) md += m.value("description", "") + "\n\n";
+
+  std::vector<std::string> needs;
+  if (m.contains("needs") && m["needs"].is_array()) {
+    for (const auto& n : m["needs"]) needs.push_back(n.is_string() ? n.get<std::string>() : n.dump());
+  }
+  md += fmt::format("- destructive: {}\n- reversible: {}\n- supports dry-run: {}\n- needs: {}\n",
+                    plugin.destructive() ? "yes" : "no", plugin.reversible() ? "yes" : "no",
+                    m.value("dry_run", true) ? "yes" : "no", needs.empty() ? "nothing" : fmt::format("{}", fmt::join(needs, ", ")));
+  if (m.contains("timeout_seconds")) md += fmt::format("- default timeout: {} s\n", m["timeout_seconds"].dump());
+  md += fmt::format("- concurrency: {}\n\n", m.value("concurrency", "allow"));
+
+  md += "## Parameters\n\n";
+  const auto rows = parameter_rows(plugin.parameters());
+  if (rows.empty()) {
+    md += "None.\n\n";
+  } else {
+    md += "| name | type | required | default | secret | description |\n|---|---|---|---|---|---|\n";
+    for (const auto& r : rows) {
+      md += fmt::format("| `{}` | {} | {} | {} | {} | {} |\n", r.name, r.type, r.required,
+                        r.default_value.empty() ? "" : "`" + escape_cell(r.default_value) + "`",
+                        r.secret ? "yes" : "", escape_cell(r.description));
+    }
+    md += "\n";
+  }
+  if (m.contains("examples") && m["examples"].is_array() && !m["examples"].empty()) {
+    md += "## Examples\n\n";
+    for (const auto& e : m["examples"]) {
+      if (!e.is_object()) continue;
+      md += e.value("description", "") + "\n\n";
+      if (e.contains("command")) md += "```sh\n" + e.value("command", "") + "\n```\n\n";
+    }
+  }
+  if (m.contains("security")) md += "## Security\n\n" + m.value("security", "") + "\n\n";
+  if (m.contains("rollback")) md += "## Rollback\n\n" + m.value("rollback", "") + "\n\n";
+  return md;
+}
+
+}  // namespace dihya::host

@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+// `dihya-host rollback <run-id>`: undoes a finished or interrupted run from its
+// journal. Safe to repeat: a rollback killed half-way is simply run again.
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "cli/commands.hpp"
+#include "cli/common.hpp"
+#include "cli/run_lifecycle.hpp"
+#include "errors.hpp"
+#include "loading/catalog.hpp"
+#include "runs/run_id.hpp"
+#include "runs/run_lock.hpp"
+#include "runs/run_store.hpp"
+
+namespace dihya::host {
+
+int cmd_rollback(const Args& args, const Settings& settings) {
+  CommandSpec spec;
+  spec.usage = "dihya-host rollback <run-id> [--timeout SECONDS] [--json]";
+  spec.description =
+      "Replays the run's journal through its plugin, newest entry first. Refuses a run that is\n"
+      "still running. Running it again after a completed rollback does nothing; after an\n"
+      "interrupted rollback it completes it (plugins' rollbacks are idempotent).";
+  spec.options.add_options()("timeout", po::value<double>(), "seconds before the rollback is cancelled")(
+      "json", "print JSON");
+  spec.hidden.add_options()("run-id", po::value<std::string>()->required(), "run id");
+  spec.positional.add("run-id", 1);
+  auto vm = parse_command(args, spec);
+  if (!vm) return 0;
+  const std::string id = (*vm)["run-id"].as<std::string>();
+  if (!is_valid_run_id(id)) throw usage_error(fmt::format("'{}' is not a run id (see dihya-host history)", id));
+
+  RunStore store(settings.state_dir / "runs");
+  store.mark_interrupted_runs();
+  auto record = store.load(id);
+  if (!record) throw usage_error(fmt::format("no run {} (see dihya-host history)", id));
+  if (record->outcome == kOutcomeRunning) {
+    throw usage_error(fmt::format("run {} is still running (host pid {}); stop it first", id, record->pid_of_host));
+  }
+  const auto run_dir = store.dir(id);
+  const JournalContents contents = read_journal(run_dir / "journal.jsonl");
+  if (contents.rollback_done) {
+    std::cout << fmt::format("run {}: already rolled back\n", id);
+    return 0;
+  }
+
+  PluginCatalog catalog(settings);
+  const PluginFile plugin = catalog.find(record->plugin);
+  if (plugin.version() != record->plugin_version) {
+    std::cerr << fmt::format("dihya-host: warning: run {} used {} {}, rolling back with {}\n", id, record->plugin,
+                             record->plugin_version, plugin.version());
+  }
+  // Rolling back while another run of the plugin works on the same data would race it.
+  const auto lock = PluginLock::acquire_wait(settings.state_dir / "locks", plugin.name(), id);
+  Redactor redactor;
+  AuditLog audit(settings.state_dir / "audit.jsonl");
+  ProgressBar bar(stderr_is_interactive());
+  RunSink sink(run_dir / "log.txt", run_dir / "journal.jsonl", redactor, true, bar);
+  std::optional<std::chrono::milliseconds> timeout;
+  if (vm->count("timeout")) timeout = std::chrono::milliseconds(static_cast<long long>((*vm)["timeout"].as<double>() * 1000));
+  const RollbackReport report = roll_back_run(plugin, settings, id, run_dir, redactor, audit, sink, timeout);
+
+  if (report.ok && !report.nothing_to_do) {
+    record->outcome = std::string(kOutcomeRolledBack);
+    record->summary += " (rolled back: " + report.summary + ")";
+    store.update(*record);
+  }
+  if (vm->count("json")) {
+    print_json({{"run_id", id}, {"ok", report.ok}, {"summary", report.summary}});
+  } else {
+    std::cout << fmt::format("run {}: {}\n", id, report.ok ? "rolled back: " + report.summary : "rollback FAILED: " + report.summary);
+  }
+  return report.ok ? 0 : kExitRunFailed;
+}
+
+}  // namespace dihya::host

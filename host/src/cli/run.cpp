@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+// `dihya-host run <plugin>`: the supervised, journalled, audited run. The
+// order of the steps is the guarantee: parameters are checked before anything
+// is recorded; the run record and the audit entry exist before the plugin
+// starts; every undo entry is durable before the plugin acts on it; a run that
+// fails after changing something is rolled back unless --no-rollback.
+#include <pwd.h>
+#include <unistd.h>
+
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "cli/commands.hpp"
+#include "cli/common.hpp"
+#include "cli/param_options.hpp"
+#include "cli/plugin_ops.hpp"
+#include "cli/run_lifecycle.hpp"
+#include "errors.hpp"
+#include "loading/catalog.hpp"
+#include "runs/run_id.hpp"
+#include "runs/run_lock.hpp"
+#include "runs/run_store.hpp"
+#include "util/sha256.hpp"
+
+namespace dihya::host {
+namespace {
+
+std::string user_name() {
+  if (const passwd* pw = ::getpwuid(::geteuid())) return pw->pw_name;
+  return std::to_string(::geteuid());
+}
+
+std::string host_name() {
+  char name[256] = {};
+  ::gethostname(name, sizeof name - 1);
+  return name;
+}
+
+std::optional<std::chrono::milliseconds> seconds_option(const po::variables_map& vm, const char* key,
+                                                        const nlohmann::json& metadata, const char* metadata_key) {
+  double seconds = 0;
+  if (vm.count(key)) {
+    seconds = vm[key].as<double>();
+  } else if (metadata.contains(metadata_key) && metadata[metadata_key].is_number()) {
+    seconds = metadata[metadata_key].get<double>();
+  } else {
+    return std::nullopt;
+  }
+  if (!(seconds > 0) || seconds > 7 * 24 * 3600) {
+    throw usage_error(fmt::format("--{}: expected a number of seconds between 0 and 604800", key));
+  }
+  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+}
+
+// Holds the concurrency lock of the plugin for the whole run (allow: none).
+std::optional<PluginLock> take_lock(const std::string& policy, const Settings& settings, const std::string& plugin,
+                                    const std::string& run_id) {
+  const auto dir = settings.state_dir / "locks";
+  if (policy == "allow") return std::nullopt;
+  if (policy == "wait") return PluginLock::acquire_wait(dir, plugin, run_id);
+  auto lock = PluginLock::try_acquire(dir, plugin, run_id);
+  if (!lock) {
+    throw usage_error(fmt::format("{} is already running as run {} and its concurrency policy is 'forbid'; "
+                                  "wait for it, or use --concurrency wait",
+                                  plugin, PluginLock::holder(dir, plugin)));
+  }
+  return lock;
+}
+
+bool confirmed(const PluginFile& plugin) {
+  std::cerr << fmt::format("{} is destructive. Run it? [y/N] ", plugin.name());
+  std::string answer;
+  std::getline(std::cin, answer);
+  return answer == "y" || answer == "Y" || answer == "yes";
+}
+
+struct Verdict {
+  std::string_view outcome;
+  int exit_code;
+  std::string summary;
+  bool may_roll_back;
+};
+
+Verdict judge(const ChildOutcome& o, bool dry_run) {
+  using Kind = ChildOutcome::Kind;
+  switch (o.kind) {
+    case Kind::completed: {
+      if (o.result.value("invalid", false)) return {kOutcomeFailed, kExitUsage, o.result.value("summary", ""), false};
+      const bool ok = o.result.value("ok", false);
+      if (ok) return {dry_run ? kOutcomeDryRun : kOutcomeSucceeded, kExitOk, o.result.value("summary", ""), false};
+      return {kOutcomeFailed, kExitRunFailed, o.result.value("summary", ""), true};
+    }
+    case Kind::load_failed: return {kOutcomeFailed, kExitLoad, "cannot load plugin: " + o.message, false};
+    case Kind::threw: return {kOutcomeFailed, kExitRunFailed, o.message, true};
+    case Kind::crashed:
+      return {kOutcomeCrashed, o.loaded ? kExitRunFailed : kExitLoad, o.message, o.loaded};
+    case Kind::exited:
+    case Kind::protocol_error: return {kOutcomeCrashed, kExitRunFailed, o.message, true};
+    case Kind::timed_out: return {kOutcomeTimedOut, kExitTimeout, o.message, true};
+    case Kind::cancelled: return {kOutcomeCancelled, kExitInterrupted, o.message, true};
+  }
+  return {kOutcomeFailed, kExitRunFailed, o.message, true};
+}
+
+}  // namespace
+
+int cmd_run(const Args& args, const Settings& settings) {
+  CommandSpec spec;
+  spec.usage = "dihya-host run <plugin> [--param k=v]... [--params-file FILE] [--dry-run] [options]";
+  spec.description =
+      "Runs a plugin in a supervised child process. Parameters are checked against its schema\n"
+      "and its validate() first. Every run gets an id, a record, a log and audit entries\n"
+      "(see history, show, logs). A failed, timed-out or cancelled run that changed something\n"
+      "is rolled back from its journal unless --no-rollback (exit 5 when a failure was rolled\n"
+      "back; a timeout still exits 4 and Ctrl-C 130). Destructive plugins ask for confirmation\n"
+      "on a terminal unless --yes.";
+  add_param_options(spec);
+  spec.options.add_options()("dry-run,n", "change nothing; the plugin says what it would do")(
+      "yes,y", "do not ask for confirmation of a destructive run")(
+      "timeout", po::value<double>(), "seconds before the run is cancelled (default: the plugin's timeout_seconds)")(
+      "grace", po::value<double>(), "seconds between the cancellation (SIGTERM) and SIGKILL (default 5)")(
+      "no-rollback", "keep the changes of a failed run; roll back later with `dihya-host rollback`")(
+      "concurrency", po::value<std::string>(), "allow | forbid | wait (default: the plugin's, else allow)")(
+      "output-dir", po::value<std::string>(), "where the plugin writes its files (default: the run's directory)")(
+      "quiet,q", "do not echo the plugin's log on stderr")("json", "print the run record as JSON");
+  spec.hidden.add_options()("plugin", po::value<std::string>()->required(), "plugin name or path");
+  spec.positional.add("plugin", 1);
+  auto vm = parse_command(args, spec);
+  if (!vm) return 0;
+
+  PluginCatalog catalog(settings);
+  const PluginFile plugin = catalog.find((*vm)["plugin"].as<std::string>());
+  const bool dry_run = vm->count("dry-run") != 0;
+  if (dry_run && !plugin.metadata.value("dry_run", true)) {
+    throw usage_error(fmt::format("{} cannot simulate its work (plugin.json says \"dry_run\": false); nothing was run",
+                                  plugin.name()));
+  }
+  const ResolvedParams params = resolve_params(*vm, plugin);
+  const auto timeout = seconds_option(*vm, "timeout", plugin.metadata, "timeout_seconds");
+  const auto grace = seconds_option(*vm, "grace", nlohmann::json::object(), "");
+  const std::string policy = vm->count("concurrency") ? (*vm)["concurrency"].as<std::string>()
+                                                      : plugin.metadata.value("concurrency", "allow");
+  if (policy != "allow" && policy != "forbid" && policy != "wait") {
+    throw usage_error(fmt::format("--concurrency '{}': expected allow, forbid or wait", policy));
+  }
+  if (plugin.destructive() && !dry_run && vm->count("yes") == 0 && can_prompt() && !confirmed(plugin)) {
+    throw usage_error("not confirmed; nothing was run");
+  }
+
+  Redactor redactor;
+  ChildRequest request = base_request(plugin, settings, Operation::run);
+  for (const auto& s : params.secret_values) {
+    redactor.add_secret(s);
+    request.scrub_values.push_back(s);
+  }
+  if (auto password = connection_password(request.database_url)) {
+    redactor.add_secret(*password);
+    request.scrub_values.push_back(*password);
+    request.secrets["database_password"] = *password;
+  }
+  for (const auto& key : params.secret_keys) {
+    if (params.values.contains(key) && params.values[key].is_string()) request.secrets[key] = params.values[key];
+  }
+
+  RunStore store(settings.state_dir / "runs");
+  store.mark_interrupted_runs();
+  const std::string run_id = new_run_id(std::chrono::system_clock::now());
+  const auto lock = take_lock(policy, settings, plugin.name(), run_id);
+
+  RunRecord record;
+  record.id = run_id;
+  record.plugin = plugin.name();
+  record.plugin_version = plugin.version();
+  record.plugin_sha256 = sha256_file_hex(plugin.path);
+  record.user = user_name();
+  record.host = host_name();
+  record.params = redact_params(params.values, plugin.parameters());
+  record.started_at = format_iso_utc(std::chrono::system_clock::now());
+  record.dry_run = dry_run;
+  record.destructive = plugin.destructive();
+  set_host_process(record, current_process_identity());
+  store.create(record);
+  const auto run_dir = store.dir(run_id);
+
+  AuditLog audit(settings.state_dir / "audit.jsonl");
+  audit.append("run.start", {{"run_id", run_id}, {"plugin", record.plugin}, {"version", record.plugin_version},
+                             {"sha256", record.plugin_sha256}, {"user", record.user}, {"host", record.host},
+                             {"params", record.params}, {"dry_run", dry_run}});
+
+  request.run_id = run_id;
+  request.params = params.values;
+  request.dry_run = dry_run;
+  request.work_dir = run_dir / "work";
+  request.output_dir = vm->count("output-dir") ? std::filesystem::path((*vm)["output-dir"].as<std::string>())
+                                               : run_dir / "output";
+  std::filesystem::create_directories(request.work_dir);
+  std::filesystem::create_directories(request.output_dir);
+
+  ProgressBar bar(stderr_is_interactive());
+  RunSink sink(run_dir / "log.txt", run_dir / "journal.jsonl", redactor, vm->count("quiet") == 0, bar);
+  SupervisorOptions options;
+  options.timeout = timeout;
+  if (grace) options.grace = *grace;
+  const auto started = std::chrono::steady_clock::now();
+  const ChildOutcome outcome = supervise(request, options, sink);
+  bar.clear();
+  if (outcome.kind == ChildOutcome::Kind::crashed && !outcome.loaded) catalog.mark_unstable(plugin.path, outcome.message);
+
+  Verdict verdict = judge(outcome, dry_run);
+  verdict.summary = redactor.redact(verdict.summary);
+  nlohmann::json result_data = outcome.kind == ChildOutcome::Kind::completed
+                                   ? redact_strings(outcome.result.value("data", nlohmann::json::object()), redactor)
+                                   : nlohmann::json::object();
+  if (verdict.may_roll_back && !dry_run && sink.journal_entries() > 0) {
+    if (vm->count("no-rollback")) {
+      sink.note(fmt::format("not rolled back (--no-rollback): run `dihya-host rollback {}` to undo", run_id));
+    } else {
+      const RollbackReport rb = roll_back_run(plugin, settings, run_id, run_dir, redactor, audit, sink, timeout);
+      result_data["rollback"] = {{"ok", rb.ok}, {"summary", rb.summary}};
+      if (!rb.ok) {
+        verdict.outcome = kOutcomeRollbackFailed;
+        verdict.exit_code = verdict.exit_code == kExitRunFailed ? kExitRunFailed : verdict.exit_code;
+      } else if (verdict.exit_code == kExitRunFailed) {
+        verdict.outcome = kOutcomeRolledBack;
+        verdict.exit_code = kExitRolledBack;
+      }
+    }
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(request.work_dir, ec);
+
+  record.ended_at = format_iso_utc(std::chrono::system_clock::now());
+  record.outcome = std::string(verdict.outcome);
+  record.exit_code = verdict.exit_code;
+  record.summary = verdict.summary;
+  record.result = result_data;
+  store.update(record);
+  audit.append("run.end", {{"run_id", run_id}, {"plugin", record.plugin}, {"outcome", record.outcome},
+                           {"exit_code", verdict.exit_code}, {"summary", record.summary}});
+
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (vm->count("json")) {
+    print_json(nlohmann::json(record));
+  } else {
+    std::cout << fmt::format("{}: {}: {} (run {}, {:.2f} s)\n", plugin.name(), record.outcome, record.summary, run_id,
+                             seconds);
+  }
+  return verdict.exit_code;
+}
+
+}  // namespace dihya::host

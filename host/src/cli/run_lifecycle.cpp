@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+#include "cli/run_lifecycle.hpp"
+
+#include <fcntl.h>
+#include <libpq-fe.h>
+
+#include <chrono>
+
+#include <fmt/format.h>
+
+#include "cli/plugin_ops.hpp"
+#include "runs/run_record.hpp"
+
+namespace dihya::host {
+namespace {
+
+const char* level_name(dihya::LogLevel level) {
+  switch (level) {
+    case dihya::LogLevel::debug: return "debug";
+    case dihya::LogLevel::info: return "info";
+    case dihya::LogLevel::warn: return "warn";
+    case dihya::LogLevel::error: return "error";
+  }
+  return "info";
+}
+
+}  // namespace
+
+RunSink::RunSink(const std::filesystem::path& log_file, std::filesystem::path journal_file, const Redactor& redactor,
+                 bool echo, ProgressBar& bar)
+    : journal_file_(std::move(journal_file)), redactor_(redactor), echo_(echo), bar_(bar) {
+  int fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd >= 0) log_ = ::fdopen(fd, "a");
+  if (std::filesystem::exists(journal_file_)) journal_.emplace(RunJournal::reopen(journal_file_));
+}
+
+RunSink::~RunSink() {
+  if (log_ != nullptr) std::fclose(log_);
+}
+
+void RunSink::write_line(const char* level, const std::string& text, bool echo) {
+  const std::string clean = redactor_.redact(text);
+  if (log_ != nullptr) {
+    std::fprintf(log_, "%s %-5s %s\n", format_iso_utc(std::chrono::system_clock::now()).c_str(), level, clean.c_str());
+    std::fflush(log_);
+  }
+  if (echo && echo_) {
+    bar_.clear();
+    std::fprintf(stderr, "[%s] %s\n", level, clean.c_str());
+  }
+}
+
+void RunSink::on_log(dihya::LogLevel level, const std::string& message) {
+  write_line(level_name(level), message, level != dihya::LogLevel::debug);
+}
+
+void RunSink::on_output(const std::string& line) { write_line("out", line, false); }
+
+void RunSink::on_progress(std::uint64_t done, std::uint64_t total, const std::string& what) {
+  bar_.update(done, total, redactor_.redact(what));
+}
+
+void RunSink::on_journal(const dihya::UndoEntry& entry) {
+  if (!journal_) journal_.emplace(RunJournal::create(journal_file_));
+  journal_->record(entry);
+}
+
+void RunSink::note(const std::string& message) { write_line("host", message, true); }
+
+RollbackReport roll_back_run(const PluginFile& plugin, const Settings& settings, const std::string& run_id,
+                             const std::filesystem::path& run_dir, const Redactor& redactor, AuditLog& audit,
+                             RunSink& sink, std::optional<std::chrono::milliseconds> timeout) {
+  const auto journal_file = run_dir / "journal.jsonl";
+  const JournalContents contents = read_journal(journal_file);
+  RollbackReport report;
+  if (contents.entries.empty()) {
+    report.ok = true;
+    report.nothing_to_do = true;
+    report.summary = "nothing to roll back (the journal is empty)";
+    return report;
+  }
+  RunJournal journal = RunJournal::reopen(journal_file);
+  journal.mark_rollback_started();
+  audit.append("rollback.start", {{"run_id", run_id}, {"plugin", plugin.name()}, {"entries", contents.entries.size()}});
+  sink.note(fmt::format("rolling back {} journal entr{}", contents.entries.size(), contents.entries.size() == 1 ? "y" : "ies"));
+
+  ChildRequest request = base_request(plugin, settings, Operation::rollback);
+  request.run_id = run_id;
+  request.undo_entries.assign(contents.entries.rbegin(), contents.entries.rend());
+  SupervisorOptions options;
+  options.timeout = timeout;
+  const ChildOutcome outcome = supervise(request, options, sink);
+
+  report.ok = outcome.kind == ChildOutcome::Kind::completed && outcome.result.value("ok", false);
+  report.summary = redactor.redact(outcome.kind == ChildOutcome::Kind::completed ? outcome.result.value("summary", "")
+                                                                                   : outcome.message);
+  if (report.ok) journal.mark_rollback_done();
+  audit.append("rollback.end", {{"run_id", run_id}, {"plugin", plugin.name()}, {"ok", report.ok}, {"summary", report.summary}});
+  sink.note(fmt::format("rollback {}: {}", report.ok ? "done" : "FAILED", report.summary));
+  return report;
+}
+
+std::optional<std::string> connection_password(const std::string& url) {
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(url.c_str(), &error);
+  if (error != nullptr) PQfreemem(error);
+  if (options == nullptr) return std::nullopt;
+  std::optional<std::string> password;
+  for (PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+    if (std::string(o->keyword) == "password" && o->val != nullptr && *o->val != '\0') password = o->val;
+  }
+  PQconninfoFree(options);
+  return password;
+}
+
+nlohmann::json redact_strings(const nlohmann::json& value, const Redactor& redactor) {
+  if (value.is_string()) return redactor.redact(value.get<std::string>());
+  if (value.is_array() || value.is_object()) {
+    nlohmann::json out = value;
+    for (auto& item : out) item = redact_strings(item, redactor);
+    return out;
+  }
+  return value;
+}
+
+}  // namespace dihya::host

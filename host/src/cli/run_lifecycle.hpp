@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+// What `run` and `rollback` share: the sink that writes a run's events to its
+// log (redacted), the terminal and its journal, and the rollback procedure
+// that replays a run's journal through the plugin, newest entry first, with
+// durable markers so that an interrupted rollback can simply be run again.
+#pragma once
+
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "audit/audit_log.hpp"
+#include "cli/progress_bar.hpp"
+#include "config/settings.hpp"
+#include "journal/run_journal.hpp"
+#include "loading/plugin_file.hpp"
+#include "params/redaction.hpp"
+#include "supervise/supervisor.hpp"
+
+namespace dihya::host {
+
+class RunSink final : public EventSink {
+ public:
+  // `journal_file` is created on the first entry: read-only runs leave none.
+  RunSink(const std::filesystem::path& log_file, std::filesystem::path journal_file, const Redactor& redactor,
+          bool echo, ProgressBar& bar);
+  ~RunSink() override;
+  RunSink(const RunSink&) = delete;
+  RunSink& operator=(const RunSink&) = delete;
+
+  void on_log(dihya::LogLevel level, const std::string& message) override;
+  void on_output(const std::string& line) override;
+  void on_progress(std::uint64_t done, std::uint64_t total, const std::string& what) override;
+  void on_journal(const dihya::UndoEntry& entry) override;
+
+  // Host-side notes in the same log ("rollback started").
+  void note(const std::string& message);
+  std::uint64_t journal_entries() const { return journal_ ? journal_->entry_count() : 0; }
+
+ private:
+  void write_line(const char* level, const std::string& text, bool echo);
+
+  std::FILE* log_ = nullptr;
+  std::filesystem::path journal_file_;
+  std::optional<RunJournal> journal_;
+  const Redactor& redactor_;
+  bool echo_;
+  ProgressBar& bar_;
+};
+
+struct RollbackReport {
+  bool ok = false;
+  bool nothing_to_do = false;
+  std::string summary;
+};
+
+// Rolls back the run whose files are in `run_dir` using `plugin`. Records
+// rollback.start/rollback.end in the audit log. Never throws for a plugin
+// failure: that is a report with ok = false.
+RollbackReport roll_back_run(const PluginFile& plugin, const Settings& settings, const std::string& run_id,
+                             const std::filesystem::path& run_dir, const Redactor& redactor, AuditLog& audit,
+                             RunSink& sink, std::optional<std::chrono::milliseconds> timeout);
+
+// The password inside a PostgreSQL connection string (URL or key=value form), if any.
+std::optional<std::string> connection_password(const std::string& url);
+
+// `value` with every string inside passed through the redactor.
+nlohmann::json redact_strings(const nlohmann::json& value, const Redactor& redactor);
+
+}  // namespace dihya::host

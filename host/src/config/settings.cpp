@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+#include "config/settings.hpp"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include "errors.hpp"
+
+namespace dihya::host {
+namespace {
+
+struct FileConfig {
+  std::vector<std::filesystem::path> plugin_path;
+  std::optional<std::string> database_url;
+  std::optional<std::filesystem::path> state_dir;
+  std::optional<std::filesystem::path> cache_dir;
+};
+
+std::optional<std::string> env(const char* name) {
+  const char* value = std::getenv(name);
+  if (value == nullptr || *value == '\0') return std::nullopt;
+  return std::string(value);
+}
+
+std::filesystem::path home() { return env("HOME").value_or("/"); }
+
+std::filesystem::path xdg(const char* variable, const char* fallback_under_home) {
+  if (auto v = env(variable)) return *v;
+  return home() / fallback_under_home;
+}
+
+std::vector<std::filesystem::path> split_path_list(const std::string& list) {
+  std::vector<std::filesystem::path> dirs;
+  std::stringstream in(list);
+  std::string item;
+  while (std::getline(in, item, ':')) {
+    if (!item.empty()) dirs.emplace_back(item);
+  }
+  return dirs;
+}
+
+std::string scalar(const YAML::Node& node, const std::filesystem::path& file, const char* key) {
+  if (!node.IsScalar()) throw usage_error(fmt::format("{}: '{}' must be a string", file.string(), key));
+  return node.as<std::string>();
+}
+
+// Reads one YAML config file; a missing file is an empty config.
+FileConfig read_config_file(const std::filesystem::path& file, bool must_exist) {
+  static const std::set<std::string> kKeys{"plugin_path", "database_url", "state_dir", "cache_dir"};
+  FileConfig config;
+  std::error_code ec;
+  if (!std::filesystem::exists(file, ec)) {
+    if (must_exist) throw usage_error(fmt::format("{}: config file not found", file.string()));
+    return config;
+  }
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(file.string());
+  } catch (const YAML::Exception& e) {
+    throw usage_error(fmt::format("{}: invalid YAML: {}", file.string(), e.msg));
+  }
+  if (root.IsNull()) return config;
+  if (!root.IsMap()) throw usage_error(fmt::format("{}: config must be a mapping of settings", file.string()));
+  for (const auto& item : root) {
+    const std::string key = item.first.as<std::string>();
+    if (kKeys.count(key) == 0) {
+      throw usage_error(fmt::format("{}: unknown setting '{}' (known: plugin_path, database_url, state_dir, cache_dir)",
+                                    file.string(), key));
+    }
+    const YAML::Node& value = item.second;
+    if (key == "plugin_path") {
+      if (value.IsScalar()) {
+        config.plugin_path = split_path_list(value.as<std::string>());
+      } else if (value.IsSequence()) {
+        for (const auto& dir : value) config.plugin_path.emplace_back(scalar(dir, file, "plugin_path"));
+      } else {
+        throw usage_error(fmt::format("{}: 'plugin_path' must be a list of directories", file.string()));
+      }
+    } else if (key == "database_url") {
+      config.database_url = scalar(value, file, "database_url");
+    } else if (key == "state_dir") {
+      config.state_dir = scalar(value, file, "state_dir");
+    } else {
+      config.cache_dir = scalar(value, file, "cache_dir");
+    }
+  }
+  return config;
+}
+
+template <typename T>
+void take_first(std::optional<T>& target, const std::optional<T>& candidate) {
+  if (!target && candidate) target = candidate;
+}
+
+}  // namespace
+
+Settings load_settings(const GlobalFlags& flags) {
+  const bool root = ::geteuid() == 0;
+  const std::filesystem::path system_file = env("DIHYA_SYSTEM_CONFIG").value_or(DIHYA_SYSTEM_CONFIG);
+  std::filesystem::path user_file = xdg("XDG_CONFIG_HOME", ".config") / "dihya" / "config.yaml";
+  bool user_must_exist = false;
+  if (flags.config_file) {
+    user_file = *flags.config_file;
+    user_must_exist = true;
+  } else if (auto from_env = env("DIHYA_CONFIG")) {
+    user_file = *from_env;
+    user_must_exist = true;
+  }
+  const FileConfig user = read_config_file(user_file, user_must_exist);
+  const FileConfig system = read_config_file(system_file, false);
+
+  Settings s;
+  for (const auto& dir : flags.plugin_path) {
+    for (auto& d : split_path_list(dir)) s.plugin_path.push_back(std::move(d));
+  }
+  if (auto v = env("DIHYA_PLUGIN_PATH")) {
+    for (auto& d : split_path_list(*v)) s.plugin_path.push_back(std::move(d));
+  }
+  s.plugin_path.insert(s.plugin_path.end(), user.plugin_path.begin(), user.plugin_path.end());
+  s.plugin_path.insert(s.plugin_path.end(), system.plugin_path.begin(), system.plugin_path.end());
+  s.plugin_path.emplace_back(DIHYA_INSTALL_PLUGIN_DIR);
+
+  s.database_url = flags.database_url;
+  take_first(s.database_url, env("DIHYA_DATABASE_URL"));
+  take_first(s.database_url, user.database_url);
+  take_first(s.database_url, system.database_url);
+
+  std::optional<std::filesystem::path> state = flags.state_dir;
+  if (!state) {
+    if (auto v = env("DIHYA_STATE_DIR")) state = std::filesystem::path(*v);
+  }
+  take_first(state, user.state_dir);
+  take_first(state, system.state_dir);
+  s.state_dir = state.value_or(root ? std::filesystem::path("/var/lib/dihya")
+                                    : xdg("XDG_STATE_HOME", ".local/state") / "dihya");
+
+  std::optional<std::filesystem::path> cache;
+  if (auto v = env("DIHYA_CACHE_DIR")) cache = std::filesystem::path(*v);
+  take_first(cache, user.cache_dir);
+  take_first(cache, system.cache_dir);
+  s.cache_dir = cache.value_or(root ? std::filesystem::path("/var/cache/dihya")
+                                    : xdg("XDG_CACHE_HOME", ".cache") / "dihya");
+
+  for (const auto& f : {user_file, system_file}) {
+    std::error_code ec;
+    if (std::filesystem::exists(f, ec)) s.sources.push_back(f.string());
+  }
+  return s;
+}
+
+}  // namespace dihya::host

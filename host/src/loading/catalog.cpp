@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+#include "loading/catalog.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "errors.hpp"
+#include "util/atomic_file.hpp"
+
+namespace dihya::host {
+namespace {
+
+constexpr const char* kCacheFormat = "dihya-metadata-cache-1";
+
+// ctime joins (size, mtime) so that a chmod or chown, which must re-run the
+// trust check, also invalidates the cached entry.
+struct FileStamp {
+  std::uint64_t size = 0;
+  std::int64_t mtime_ns = 0;
+  std::int64_t ctime_ns = 0;
+};
+
+std::int64_t nanoseconds(const struct timespec& t) {
+  return static_cast<std::int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
+}
+
+std::optional<FileStamp> stamp_of(const std::filesystem::path& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  return FileStamp{static_cast<std::uint64_t>(st.st_size), nanoseconds(st.st_mtim),
+                   nanoseconds(st.st_ctim)};
+}
+
+// Cache document: {"format": kCacheFormat, "files": {path: {size, mtime_ns, name, ...}}}.
+nlohmann::json load_cache(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return nlohmann::json::object();
+  std::stringstream text;
+  text << in.rdbuf();
+  auto doc = nlohmann::json::parse(text.str(), nullptr, false);
+  if (!doc.is_object() || doc.value("format", "") != kCacheFormat || !doc.contains("files") ||
+      !doc["files"].is_object()) {
+    return nlohmann::json::object();
+  }
+  return std::move(doc["files"]);
+}
+
+void save_cache(const std::filesystem::path& file, const nlohmann::json& files) {
+  nlohmann::json doc{{"format", kCacheFormat}, {"files", files}};
+  // The cache only saves time: failing to write it is not an error.
+  std::error_code ec;
+  std::filesystem::create_directories(file.parent_path(), ec);
+  write_file_atomically(file, doc.dump(), 0644, nullptr);
+}
+
+bool stamp_matches(const nlohmann::json& cached, const FileStamp& stamp) {
+  return cached.is_object() && cached.value("size", std::uint64_t{0}) == stamp.size &&
+         cached.value("mtime_ns", std::int64_t{0}) == stamp.mtime_ns &&
+         cached.value("ctime_ns", std::int64_t{0}) == stamp.ctime_ns;
+}
+
+CatalogEntry entry_from_cache(const std::filesystem::path& path, const nlohmann::json& cached) {
+  CatalogEntry e;
+  e.path = path;
+  e.name = cached.value("name", "");
+  e.version = cached.value("version", "");
+  e.summary = cached.value("summary", "");
+  e.destructive = cached.value("destructive", false);
+  e.error = cached.value("error", "");
+  e.unstable = cached.value("unstable", "");
+  return e;
+}
+
+nlohmann::json cache_record(const CatalogEntry& e, const FileStamp& stamp) {
+  nlohmann::json j{{"size", stamp.size}, {"mtime_ns", stamp.mtime_ns},
+                   {"ctime_ns", stamp.ctime_ns}, {"name", e.name},
+                   {"version", e.version}, {"summary", e.summary}, {"destructive", e.destructive}};
+  if (!e.error.empty()) j["error"] = e.error;
+  if (!e.unstable.empty()) j["unstable"] = e.unstable;
+  return j;
+}
+
+CatalogEntry read_entry(const std::filesystem::path& path) {
+  CatalogEntry e;
+  e.path = path;
+  try {
+    PluginFile f = read_plugin_file(path);
+    e.name = f.name();
+    e.version = f.version();
+    e.summary = f.summary();
+    e.destructive = f.destructive();
+  } catch (const HostError& err) {
+    e.error = err.what();
+  }
+  return e;
+}
+
+std::vector<std::filesystem::path> plugin_files_in(const std::filesystem::path& dir) {
+  std::vector<std::filesystem::path> files;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const auto& p = it->path();
+    if (p.extension() == ".so") files.push_back(p);
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+}  // namespace
+
+PluginCatalog::PluginCatalog(const Settings& settings)
+    : search_path_(settings.plugin_path), cache_file_(settings.cache_dir / "plugin-metadata.json") {}
+
+std::vector<CatalogEntry> PluginCatalog::list() {
+  nlohmann::json cache = load_cache(cache_file_);
+  nlohmann::json fresh = nlohmann::json::object();
+  bool changed = false;
+  std::vector<CatalogEntry> entries;
+  std::set<std::string> seen_names;
+  for (const auto& dir : search_path_) {
+    for (const auto& path : plugin_files_in(dir)) {
+      const auto stamp = stamp_of(path);
+      if (!stamp) continue;
+      const std::string key = path.string();
+      CatalogEntry e;
+      const auto cached = cache.find(key);
+      if (cached != cache.end() && stamp_matches(*cached, *stamp)) {
+        e = entry_from_cache(path, *cached);
+        fresh[key] = std::move(*cached);
+      } else {
+        e = read_entry(path);
+        fresh[key] = cache_record(e, *stamp);
+        changed = true;
+      }
+      if (!e.name.empty()) e.shadowed = !seen_names.insert(e.name).second;
+      entries.push_back(std::move(e));
+    }
+  }
+  if (changed || fresh.size() != cache.size()) save_cache(cache_file_, fresh);
+  return entries;
+}
+
+PluginFile PluginCatalog::find(const std::string& name_or_path) {
+  if (name_or_path.find('/') != std::string::npos) {
+    if (!std::filesystem::exists(name_or_path)) {
+      throw usage_error(fmt::format("{}: no such plugin file", name_or_path));
+    }
+    return read_plugin_file(name_or_path);
+  }
+  for (const auto& e : list()) {
+    if (e.name == name_or_path && !e.shadowed) return read_plugin_file(e.path);
+  }
+  std::vector<std::string> dirs;
+  for (const auto& d : search_path_) dirs.push_back(d.string());
+  throw usage_error(fmt::format("unknown plugin '{}' (searched: {}); see `dihya-host list`",
+                                name_or_path, dirs.empty() ? "nothing" : fmt::format("{}", fmt::join(dirs, ":"))));
+}
+
+void PluginCatalog::mark_unstable(const std::filesystem::path& path, const std::string& why) {
+  const auto stamp = stamp_of(path);
+  if (!stamp) return;
+  nlohmann::json cache = load_cache(cache_file_);
+  CatalogEntry e = read_entry(path);
+  e.unstable = why;
+  cache[path.string()] = cache_record(e, *stamp);
+  save_cache(cache_file_, cache);
+}
+
+}  // namespace dihya::host

@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+// The plugins the host can see: every *.so in the search path, in order, the
+// first plugin of a name winning. Listing reads only the ELF metadata of each
+// file and keeps the few fields `list` needs in a cache keyed by (path, size,
+// mtime), so listing hundreds of plugins stays instant and runs no plugin code.
+// The cache also remembers plugins that crashed while loading, until the file
+// changes.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/settings.hpp"
+#include "loading/plugin_file.hpp"
+
+namespace dihya::host {
+
+struct CatalogEntry {
+  std::filesystem::path path;
+  std::string name;         // empty when the file could not be read
+  std::string version;
+  std::string summary;
+  bool destructive = false;
+  std::string error;        // why the file is not usable, one line
+  std::string unstable;     // set when it crashed while loading
+  bool shadowed = false;    // another plugin of the same name comes first
+};
+
+class PluginCatalog {
+ public:
+  explicit PluginCatalog(const Settings& settings);
+
+  // Every plugin file of the search path, good or not.
+  std::vector<CatalogEntry> list();
+
+  // The plugin named `name_or_path` (a path when it contains '/'). Throws a
+  // usage error for an unknown name and a load error for an unusable file.
+  PluginFile find(const std::string& name_or_path);
+
+  // Remembers that the plugin at `path` crashed while loading.
+  void mark_unstable(const std::filesystem::path& path, const std::string& why);
+
+  const std::vector<std::filesystem::path>& search_path() const { return search_path_; }
+
+ private:
+  std::vector<std::filesystem::path> search_path_;
+  std::filesystem::path cache_file_;
+};
+
+}  // namespace dihya::host

@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+#include "loading/plugin_file.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <regex>
+
+#include <dihya/abi.hpp>
+#include <fmt/format.h>
+
+#include "errors.hpp"
+#include "loading/elf_sections.hpp"
+
+namespace dihya::host {
+namespace {
+
+constexpr std::size_t kMaxMetadataBytes = 1 << 20;
+
+HostError plugin_error(const std::filesystem::path& path, const std::string& what) {
+  return load_error(fmt::format("{}: {}", path.string(), what));
+}
+
+void check_one_trusted(const std::filesystem::path& path, bool is_dir) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    throw plugin_error(path, std::strerror(errno));
+  }
+  const uid_t me = ::geteuid();
+  if (st.st_uid != 0 && st.st_uid != me) {
+    throw plugin_error(path, fmt::format("refusing a plugin {} owned by uid {} (neither root nor you); "
+                                         "fix: chown {} {}",
+                                         is_dir ? "directory" : "file", st.st_uid, me, path.string()));
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    throw plugin_error(path, fmt::format("refusing a plugin {} writable by group or others (mode {:04o}); "
+                                         "fix: chmod go-w {}",
+                                         is_dir ? "directory" : "file", st.st_mode & 07777,
+                                         path.string()));
+  }
+}
+
+}  // namespace
+
+bool PluginFile::needs(const std::string& what) const {
+  const auto it = metadata.find("needs");
+  if (it == metadata.end() || !it->is_array()) return false;
+  for (const auto& n : *it) {
+    if (n.is_string() && n.get<std::string>() == what) return true;
+  }
+  return false;
+}
+
+const nlohmann::json& PluginFile::parameters() const {
+  static const nlohmann::json kEmpty = nlohmann::json::object();
+  const auto it = metadata.find("parameters");
+  return it == metadata.end() ? kEmpty : *it;
+}
+
+void check_trusted(const std::filesystem::path& path) {
+  check_one_trusted(path, false);
+  auto dir = path.parent_path();
+  check_one_trusted(dir.empty() ? std::filesystem::path(".") : dir, true);
+}
+
+void check_abi_tag(const std::string& tag, const std::filesystem::path& path) {
+  int major = 0;
+  int minor = 0;
+  char stdlib[128] = {};
+  if (std::sscanf(tag.c_str(), "dihya-abi %d.%d %127s", &major, &minor, stdlib) != 3) {
+    throw plugin_error(path, "not a dihya plugin (unreadable ABI tag)");
+  }
+  if (major != kAbiMajor) {
+    throw plugin_error(path, fmt::format("built for SDK ABI {}.{}, this host speaks ABI {}.{}; "
+                                         "rebuild the plugin against this SDK",
+                                         major, minor, kAbiMajor, kAbiMinor));
+  }
+  if (std::string(stdlib) != DIHYA_ABI_STDLIB) {
+    throw plugin_error(path, fmt::format("built with C++ library ABI '{}', this host uses '{}'; "
+                                         "rebuild the plugin with the host's compiler",
+                                         stdlib, DIHYA_ABI_STDLIB));
+  }
+}
+
+void check_metadata_shape(const nlohmann::json& metadata, const std::filesystem::path& path) {
+  static const std::regex kName("[a-z][a-z0-9_]{0,63}");
+  if (!metadata.is_object()) throw plugin_error(path, "plugin.json is not a JSON object");
+  const auto name = metadata.find("name");
+  if (name == metadata.end() || !name->is_string() ||
+      !std::regex_match(name->get<std::string>(), kName)) {
+    throw plugin_error(path, "plugin.json: 'name' must match [a-z][a-z0-9_]{0,63}");
+  }
+  const auto version = metadata.find("version");
+  if (version == metadata.end() || !version->is_string() || version->get<std::string>().empty()) {
+    throw plugin_error(path, "plugin.json: 'version' must be a non-empty string");
+  }
+  const auto params = metadata.find("parameters");
+  if (params != metadata.end() && !params->is_object()) {
+    throw plugin_error(path, "plugin.json: 'parameters' must be a JSON Schema object");
+  }
+}
+
+PluginFile read_plugin_file(const std::filesystem::path& path) {
+  check_trusted(path);
+  std::string error;
+  auto elf = ElfSections::open(path, &error);
+  if (!elf) throw plugin_error(path, error);
+  if (!elf->has(kAbiSection) && !elf->has(kMetadataSection)) {
+    throw plugin_error(path, "not a dihya plugin (no embedded metadata; build it with dihya_add_plugin)");
+  }
+  auto abi = elf->read(kAbiSection, 256, &error);
+  if (!abi) throw plugin_error(path, "not a dihya plugin (" + error + "; did you forget DIHYA_PLUGIN(...)?)");
+  PluginFile file;
+  file.abi_tag = abi->c_str();  // the section holds a NUL-terminated string
+  check_abi_tag(file.abi_tag, path);
+
+  auto text = elf->read(kMetadataSection, kMaxMetadataBytes, &error);
+  if (!text) throw plugin_error(path, error);
+  if (!text->empty() && text->back() == '\0') text->pop_back();
+  file.metadata = nlohmann::json::parse(*text, nullptr, false);
+  if (file.metadata.is_discarded()) throw plugin_error(path, "embedded plugin.json is not valid JSON");
+  check_metadata_shape(file.metadata, path);
+
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) {
+    file.size = static_cast<std::uint64_t>(st.st_size);
+    file.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  }
+  file.path = path;
+  return file;
+}
+
+}  // namespace dihya::host

@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+#include "supervise/child.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <mutex>
+
+#include <boost/dll/shared_library.hpp>
+#include <dihya/plugin.hpp>
+#include <pqxx/pqxx>
+
+#include "supervise/protocol.hpp"
+
+extern char** environ;
+
+namespace dihya::host {
+namespace {
+
+std::atomic<bool> g_cancelled{false};  // set from the SIGTERM handler: the only way a signal may talk to the run
+
+extern "C" void on_sigterm(int) { g_cancelled.store(true); }
+
+const char* level_name(LogLevel level) {
+  switch (level) {
+    case LogLevel::debug: return "debug";
+    case LogLevel::info: return "info";
+    case LogLevel::warn: return "warn";
+    case LogLevel::error: return "error";
+  }
+  return "info";
+}
+
+// All frames go through one mutex: plugins may log and report progress from threads.
+class Channel {
+ public:
+  Channel(int event_fd, int control_fd) : event_fd_(event_fd), control_fd_(control_fd) {}
+
+  void send(FrameType type, const nlohmann::json& payload) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    send_locked(type, payload);
+  }
+
+  // Sends a journal entry and waits until the host says it is durable.
+  void record(const UndoEntry& entry) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    send_locked(FrameType::journal, {{"action", entry.action}, {"data", entry.data}});
+    std::string error;
+    auto ack = read_frame_blocking(control_fd_, &error);
+    if (!ack || ack->type != FrameType::ack) throw Error("journal: the host did not acknowledge (" + error + ")");
+    auto reply = nlohmann::json::parse(ack->payload, nullptr, false);
+    if (!reply.is_object() || !reply.value("ok", false)) {
+      throw Error("journal: " + (reply.is_object() ? reply.value("message", "not durable") : "bad reply"));
+    }
+  }
+
+ private:
+  void send_locked(FrameType type, const nlohmann::json& payload) {
+    // A host that went away cannot be told anything: end quietly.
+    if (!write_frame(event_fd_, type, payload.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))) {
+      ::_exit(120);
+    }
+  }
+
+  int event_fd_;
+  int control_fd_;
+  std::mutex mutex_;
+};
+
+class FrameLogger final : public Logger {
+ public:
+  explicit FrameLogger(Channel& channel) : channel_(channel) {}
+  void write(LogLevel level, std::string_view message) override {
+    channel_.send(FrameType::log, {{"level", level_name(level)}, {"message", std::string(message)}});
+  }
+
+ private:
+  Channel& channel_;
+};
+
+class FrameJournal final : public Journal {
+ public:
+  explicit FrameJournal(Channel& channel) : channel_(channel) {}
+  void record(const UndoEntry& entry) override { channel_.record(entry); }
+
+ private:
+  Channel& channel_;
+};
+
+class ChildContext final : public Context {
+ public:
+  ChildContext(const ChildRequest& request, Channel& channel)
+      : request_(request), channel_(channel), logger_(channel), journal_(channel) {}
+
+  Logger& log() override { return logger_; }
+  bool dry_run() const override { return request_.dry_run; }
+  bool cancelled() const override { return g_cancelled.load(); }
+  void progress(std::uint64_t done, std::uint64_t total, std::string_view what) override {
+    channel_.send(FrameType::progress, {{"done", done}, {"total", total}, {"what", std::string(what)}});
+  }
+  Journal& journal() override { return journal_; }
+  const std::filesystem::path& work_dir() const override { return request_.work_dir; }
+  const std::filesystem::path& output_dir() const override { return request_.output_dir; }
+  std::optional<std::string> secret(std::string_view name) const override {
+    auto it = request_.secrets.find(std::string(name));
+    if (it == request_.secrets.end()) return std::nullopt;
+    return it->second;
+  }
+  std::chrono::system_clock::time_point now() const override { return std::chrono::system_clock::now(); }
+  const std::string& run_id() const override { return request_.run_id; }
+  pqxx::connection& db() override {
+    if (!db_) {
+      if (request_.database_url.empty()) {
+        throw Error("no database configured: declare \"needs\": [\"database\"] in plugin.json");
+      }
+      try {
+        db_ = std::make_unique<pqxx::connection>(request_.database_url);
+      } catch (const std::exception&) {
+        // libpq's message may quote the connection string: say only what failed.
+        throw Error("cannot connect to the database (see `dihya-host db status` or --database-url)");
+      }
+    }
+    return *db_;
+  }
+  const std::string& database_url() const override { return request_.database_url; }
+
+ private:
+  const ChildRequest& request_;
+  Channel& channel_;
+  FrameLogger logger_;
+  FrameJournal journal_;
+  std::unique_ptr<pqxx::connection> db_;
+};
+
+void keep_only_fds(std::initializer_list<int> keep) {
+  const int max_fd = static_cast<int>(::sysconf(_SC_OPEN_MAX));
+  for (int fd = 3; fd < max_fd && fd < 65536; ++fd) {
+    bool kept = false;
+    for (int k : keep) kept = kept || k == fd;
+    if (!kept) ::close(fd);
+  }
+}
+
+// /proc/<pid>/environ shows the environment block the process started with,
+// whatever setenv/unsetenv do later, so secrets are blanked in place.
+void scrub_environment(const std::vector<std::string>& values) {
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    for (const auto& value : values) {
+      if (value.empty()) continue;
+      for (char* hit = std::strstr(*e, value.c_str()); hit != nullptr; hit = std::strstr(hit, value.c_str())) {
+        std::memset(hit, '*', value.size());
+      }
+    }
+  }
+}
+
+void prepare_process(const ChildRequest& request, int event_fd, int control_fd, int output_fd) {
+  ::setpgid(0, 0);
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  struct sigaction sa {};
+  sa.sa_handler = on_sigterm;
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::signal(SIGINT, SIG_IGN);
+  ::signal(SIGPIPE, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+
+  int devnull = ::open("/dev/null", O_RDONLY);
+  if (devnull >= 0) {
+    ::dup2(devnull, 0);
+    if (devnull > 2) ::close(devnull);
+  }
+  ::dup2(output_fd, 1);
+  ::dup2(output_fd, 2);
+  keep_only_fds({event_fd, control_fd});
+  scrub_environment(request.scrub_values);
+}
+
+std::string load_error_text(const std::exception& e) {
+  // Boost appends dlerror() after this marker; the rest is noise.
+  std::string text = e.what();
+  const std::string marker = "dlerror system message: ";
+  auto pos = text.find(marker);
+  if (pos != std::string::npos) {
+    text = text.substr(pos + marker.size());
+    if (!text.empty() && text.back() == ')') text.pop_back();
+  }
+  return text;
+}
+
+// Ends the child: the plugin's buffered stdout still reaches the host, and
+// _exit keeps the host's inherited state (atexit handlers, buffers) untouched.
+[[noreturn]] void finish() {
+  std::fflush(nullptr);
+  ::_exit(0);
+}
+
+nlohmann::json result_json(const Result& r) { return {{"ok", r.ok}, {"summary", r.summary}, {"data", r.data}}; }
+
+nlohmann::json perform(Plugin& plugin, const ChildRequest& request, Context& ctx) {
+  switch (request.operation) {
+    case Operation::metadata:
+      return {{"ok", true}, {"summary", "metadata"}, {"data", plugin.metadata()}};
+    case Operation::validate: {
+      nlohmann::json errors = nlohmann::json::array();
+      for (const auto& e : plugin.validate(Params(request.params), ctx)) {
+        errors.push_back({{"field", e.field}, {"message", e.message}});
+      }
+      return {{"ok", errors.empty()}, {"summary", errors.empty() ? "valid" : "invalid"}, {"data", {{"errors", errors}}}};
+    }
+    case Operation::run: {
+      // validate() guards run(): a run with semantically bad parameters does nothing.
+      Params params(request.params);
+      std::string problems;
+      for (const auto& e : plugin.validate(params, ctx)) {
+        problems += (problems.empty() ? "" : "; ") + ("parameter '" + e.field + "': " + e.message);
+      }
+      if (!problems.empty()) return {{"ok", false}, {"invalid", true}, {"summary", problems}, {"data", nlohmann::json::object()}};
+      return result_json(plugin.run(params, ctx));
+    }
+    case Operation::rollback:
+      return result_json(plugin.rollback(request.undo_entries, ctx));
+  }
+  return {};
+}
+
+}  // namespace
+
+void run_child(const ChildRequest& request, int event_fd, int control_fd, int output_fd) {
+  prepare_process(request, event_fd, control_fd, output_fd);
+  Channel channel(event_fd, control_fd);
+
+  std::unique_ptr<Plugin> plugin;
+  boost::dll::shared_library library;
+  try {
+    namespace mode = boost::dll::load_mode;
+    library.load(request.plugin_path.string(), mode::rtld_now | mode::rtld_local);
+    if (!library.has("dihya_create_plugin") || !library.has("dihya_abi_tag")) {
+      channel.send(FrameType::error, {{"kind", "load"},
+                                      {"message", "missing symbol dihya_create_plugin or dihya_abi_tag: "
+                                                  "not built with DIHYA_PLUGIN(...)"}});
+      finish();
+    }
+    const char* tag = &library.get<const char>("dihya_abi_tag");
+    if (std::strcmp(tag, kAbiTag) != 0) {
+      channel.send(FrameType::error, {{"kind", "load"},
+                                      {"message", std::string("ABI tag '") + tag + "' does not match '" + kAbiTag + "'"}});
+      finish();
+    }
+    plugin = library.get_alias<PluginFactory>("dihya_create_plugin")();
+    if (!plugin) throw Error("the factory returned no plugin");
+  } catch (const std::exception& e) {
+    channel.send(FrameType::error, {{"kind", "load"}, {"message", load_error_text(e)}});
+    finish();
+  }
+  channel.send(FrameType::loaded, nlohmann::json::object());
+
+  ChildContext ctx(request, channel);
+  try {
+    channel.send(FrameType::result, perform(*plugin, request, ctx));
+  } catch (const std::exception& e) {
+    channel.send(FrameType::error, {{"kind", "exception"}, {"message", e.what()}});
+  } catch (...) {
+    channel.send(FrameType::error, {{"kind", "exception"}, {"message", "unknown exception"}});
+  }
+  finish();
+}
+
+}  // namespace dihya::host

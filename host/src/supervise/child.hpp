@@ -1,0 +1,14 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+// The child side of a supervised operation: runs in the forked process only,
+// loads the plugin with Boost.DLL (RTLD_NOW | RTLD_LOCAL), performs the
+// operation through a Context that turns every call into a frame to the host,
+// and ends with _exit so nothing of the host's state is flushed twice.
+#pragma once
+
+#include "supervise/supervisor.hpp"
+
+namespace dihya::host {
+
+[[noreturn]] void run_child(const ChildRequest& request, int event_fd, int control_fd, int output_fd);
+
+}  // namespace dihya::host

@@ -1,0 +1,403 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+#include "supervise/supervisor.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "supervise/child.hpp"
+#include "supervise/protocol.hpp"
+#include "util/unique_fd.hpp"
+
+namespace dihya::host {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Write end of the self-pipe that turns SIGINT/SIGTERM/SIGHUP on the host into
+// a poll event. Signal handlers can reach nothing else.
+int g_signal_pipe = -1;
+
+extern "C" void on_host_signal(int) {
+  if (g_signal_pipe >= 0) {
+    const char byte = 1;
+    [[maybe_unused]] ssize_t n = ::write(g_signal_pipe, &byte, 1);
+  }
+}
+
+// Installs the host's signal handlers for the life of one supervision.
+class SignalForwarder {
+ public:
+  SignalForwarder() {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) == 0) {
+      read_.reset(fds[0]);
+      write_.reset(fds[1]);
+      g_signal_pipe = write_.get();
+    }
+    struct sigaction sa {};
+    sa.sa_handler = on_host_signal;
+    for (int i = 0; i < 3; ++i) ::sigaction(kSignals[i], &sa, &previous_[i]);
+  }
+  ~SignalForwarder() {
+    for (int i = 0; i < 3; ++i) ::sigaction(kSignals[i], &previous_[i], nullptr);
+    g_signal_pipe = -1;
+  }
+  SignalForwarder(const SignalForwarder&) = delete;
+  SignalForwarder& operator=(const SignalForwarder&) = delete;
+  int fd() const { return read_.get(); }
+
+ private:
+  static constexpr int kSignals[3] = {SIGINT, SIGTERM, SIGHUP};
+  UniqueFd read_;
+  UniqueFd write_;
+  struct sigaction previous_[3] {};
+};
+
+struct Pipe {
+  UniqueFd read;
+  UniqueFd write;
+};
+
+Pipe make_pipe() {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
+  return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
+LogLevel parse_level(const std::string& name) {
+  if (name == "debug") return LogLevel::debug;
+  if (name == "warn") return LogLevel::warn;
+  if (name == "error") return LogLevel::error;
+  return LogLevel::info;
+}
+
+std::string signal_name(int sig) {
+  const char* abbrev = ::sigabbrev_np(sig);
+  return abbrev ? fmt::format("SIG{}", abbrev) : fmt::format("signal {}", sig);
+}
+
+// The state of one supervision: which pipes are open, what the child said,
+// which deadlines apply.
+class Supervision {
+ public:
+  Supervision(const SupervisorOptions& options, EventSink& sink, pid_t pid, UniqueFd events, UniqueFd control,
+              UniqueFd output, int signal_fd)
+      : options_(options), sink_(sink), pid_(pid), events_(std::move(events)), control_(std::move(control)),
+        output_(std::move(output)), signal_fd_(signal_fd) {
+    if (options_.timeout) deadline_ = Clock::now() + *options_.timeout;
+    pidfd_.reset(static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)));
+  }
+
+  ChildOutcome wait() {
+    while (!reaped_) {
+      poll_once();
+      enforce_deadlines();
+    }
+    // Grandchildren the plugin left behind die with it.
+    ::kill(-pid_, SIGKILL);
+    drain();
+    return classify();
+  }
+
+ private:
+  void poll_once() {
+    pollfd fds[4];
+    nfds_t n = 0;
+    auto add = [&](int fd) {
+      if (fd >= 0) fds[n++] = pollfd{fd, POLLIN, 0};
+    };
+    add(events_.get());
+    add(output_.get());
+    add(signal_fd_);
+    add(pidfd_.get());
+    // Without a pidfd (old kernels) the child's exit is noticed by polling waitpid.
+    int timeout_ms = next_deadline_ms();
+    if (!pidfd_ && (timeout_ms < 0 || timeout_ms > 50)) timeout_ms = 50;
+    int ready = ::poll(fds, n, timeout_ms);
+    if (ready < 0 && errno != EINTR) throw std::runtime_error(std::string("poll: ") + std::strerror(errno));
+    if (ready > 0) {
+      for (nfds_t i = 0; i < n; ++i) {
+        if (fds[i].revents == 0) continue;
+        if (fds[i].fd == events_.get()) read_events();
+        else if (fds[i].fd == output_.get()) read_output();
+        else if (fds[i].fd == signal_fd_) on_signal();
+      }
+    }
+    try_reap();
+  }
+
+  int next_deadline_ms() const {
+    std::optional<Clock::time_point> next;
+    if (deadline_ && !term_sent_) next = deadline_;
+    if (kill_at_) next = next ? std::min(*next, *kill_at_) : *kill_at_;
+    if (!next) return -1;
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(*next - Clock::now()).count();
+    return static_cast<int>(std::max<long long>(0, ms) + 1);
+  }
+
+  void enforce_deadlines() {
+    const auto now = Clock::now();
+    if (!reaped_ && deadline_ && !term_sent_ && now >= *deadline_) {
+      timed_out_ = true;
+      terminate();
+    }
+    if (!reaped_ && kill_at_ && now >= *kill_at_) {
+      ::kill(-pid_, SIGKILL);
+      ::kill(pid_, SIGKILL);
+      kill_at_.reset();
+    }
+  }
+
+  // SIGTERM lets the plugin see ctx.cancelled() and stop cleanly; SIGKILL follows the grace period.
+  void terminate() {
+    if (term_sent_) return;
+    term_sent_ = true;
+    ::kill(-pid_, SIGTERM);
+    kill_at_ = Clock::now() + options_.grace;
+  }
+
+  void on_signal() {
+    char buffer[16];
+    while (::read(signal_fd_, buffer, sizeof buffer) > 0) {
+    }
+    if (cancelled_ && term_sent_) {
+      ::kill(-pid_, SIGKILL);  // a second Ctrl-C does not wait for the grace period
+      return;
+    }
+    cancelled_ = true;
+    terminate();
+  }
+
+  void try_reap() {
+    int status = 0;
+    pid_t r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      reaped_ = true;
+      status_ = status;
+    }
+  }
+
+  void read_events() {
+    char buffer[65536];
+    ssize_t n = ::read(events_.get(), buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) return;
+    if (n <= 0) {
+      events_.reset();
+      return;
+    }
+    reader_.feed(buffer, static_cast<std::size_t>(n));
+    std::string error;
+    while (auto frame = reader_.next(&error)) handle(*frame);
+    if (!error.empty()) protocol_failure(error);
+  }
+
+  void protocol_failure(const std::string& error) {
+    if (!protocol_error_.empty()) return;
+    protocol_error_ = error;
+    events_.reset();
+    ::kill(-pid_, SIGKILL);
+    ::kill(pid_, SIGKILL);
+  }
+
+  void handle(const Frame& frame) {
+    if (!protocol_error_.empty()) return;
+    auto payload = nlohmann::json::parse(frame.payload, nullptr, false);
+    if (!payload.is_object()) return protocol_failure("frame payload is not a JSON object");
+    try {
+      switch (frame.type) {
+        case FrameType::loaded: loaded_ = true; break;
+        case FrameType::log:
+          sink_.on_log(parse_level(payload.value("level", "info")), payload.value("message", ""));
+          break;
+        case FrameType::progress:
+          sink_.on_progress(payload.value("done", std::uint64_t{0}), payload.value("total", std::uint64_t{0}),
+                            payload.value("what", ""));
+          break;
+        case FrameType::journal: acknowledge(payload); break;
+        case FrameType::result: result_ = std::move(payload); break;
+        case FrameType::error: error_ = std::move(payload); break;
+        case FrameType::ack: protocol_failure("unexpected ack frame from the plugin"); break;
+      }
+    } catch (const nlohmann::json::exception&) {
+      protocol_failure("malformed frame payload");
+    }
+  }
+
+  void acknowledge(const nlohmann::json& payload) {
+    nlohmann::json reply{{"ok", true}};
+    try {
+      sink_.on_journal(dihya::UndoEntry{payload.value("action", ""), payload.value("data", nlohmann::json())});
+    } catch (const std::exception& e) {
+      reply = {{"ok", false}, {"message", e.what()}};
+    }
+    write_frame(control_.get(), FrameType::ack, reply.dump());
+  }
+
+  void read_output() {
+    char buffer[65536];
+    ssize_t n = ::read(output_.get(), buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) return;
+    if (n <= 0) {
+      output_.reset();
+      flush_output_line();
+      return;
+    }
+    for (ssize_t i = 0; i < n; ++i) {
+      if (buffer[i] == '\n') {
+        flush_output_line();
+      } else if (output_line_.size() < 4096) {
+        output_line_.push_back(buffer[i]);
+      }
+    }
+  }
+
+  void flush_output_line() {
+    if (output_line_.empty()) return;
+    if (output_kept_ < options_.max_output_bytes) {
+      output_kept_ += output_line_.size();
+      sink_.on_output(output_line_);
+    } else if (!output_truncated_) {
+      output_truncated_ = true;
+      sink_.on_output(fmt::format("[dihya-host: plugin output beyond {} bytes dropped]", options_.max_output_bytes));
+    }
+    output_line_.clear();
+  }
+
+  // After the child is gone, read what is still buffered in the pipes.
+  void drain() {
+    for (int fd : {events_.get(), output_.get()}) {
+      if (fd >= 0) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+    }
+    while (events_) read_events_nonblocking();
+    while (output_) read_output_nonblocking();
+  }
+
+  void read_events_nonblocking() {
+    pollfd p{events_.get(), POLLIN, 0};
+    if (::poll(&p, 1, 0) <= 0) return events_.reset();
+    read_events();
+  }
+
+  void read_output_nonblocking() {
+    pollfd p{output_.get(), POLLIN, 0};
+    if (::poll(&p, 1, 0) <= 0) {
+      flush_output_line();
+      return output_.reset();
+    }
+    read_output();
+  }
+
+  ChildOutcome classify() const {
+    ChildOutcome o;
+    o.loaded = loaded_;
+    o.child_pid = pid_;
+    if (WIFEXITED(status_)) o.exit_status = WEXITSTATUS(status_);
+    if (WIFSIGNALED(status_)) o.signal = WTERMSIG(status_);
+    using Kind = ChildOutcome::Kind;
+    if (result_.is_object()) {
+      o.kind = Kind::completed;
+      o.result = result_;
+      return o;
+    }
+    if (cancelled_) {
+      o.kind = Kind::cancelled;
+      o.message = "cancelled by the operator";
+      return o;
+    }
+    if (timed_out_) {
+      o.kind = Kind::timed_out;
+      o.message = fmt::format("timed out after {} s", options_.timeout->count() / 1000.0);
+      return o;
+    }
+    if (!protocol_error_.empty()) {
+      o.kind = Kind::protocol_error;
+      o.message = "plugin broke the host protocol: " + protocol_error_;
+      return o;
+    }
+    if (error_.is_object()) {
+      o.kind = error_.value("kind", "") == "load" ? Kind::load_failed : Kind::threw;
+      o.message = error_.value("message", "unknown error");
+      return o;
+    }
+    if (o.signal != 0) {
+      o.kind = Kind::crashed;
+      o.message = fmt::format("plugin crashed with {}{}", signal_name(o.signal), loaded_ ? "" : " while loading");
+      return o;
+    }
+    o.kind = Kind::exited;
+    o.message = fmt::format("plugin exited with status {} without a result", o.exit_status);
+    return o;
+  }
+
+  const SupervisorOptions& options_;
+  EventSink& sink_;
+  pid_t pid_;
+  UniqueFd events_;
+  UniqueFd control_;
+  UniqueFd output_;
+  int signal_fd_;
+  UniqueFd pidfd_;
+  FrameReader reader_;
+  std::optional<Clock::time_point> deadline_;
+  std::optional<Clock::time_point> kill_at_;
+  bool term_sent_ = false;
+  bool timed_out_ = false;
+  bool cancelled_ = false;
+  bool loaded_ = false;
+  bool reaped_ = false;
+  int status_ = 0;
+  nlohmann::json result_;
+  nlohmann::json error_;
+  std::string protocol_error_;
+  std::string output_line_;
+  std::size_t output_kept_ = 0;
+  bool output_truncated_ = false;
+};
+
+}  // namespace
+
+const char* operation_name(Operation op) {
+  switch (op) {
+    case Operation::metadata: return "metadata";
+    case Operation::validate: return "validate";
+    case Operation::run: return "run";
+    case Operation::rollback: return "rollback";
+  }
+  return "run";
+}
+
+ChildOutcome supervise(const ChildRequest& request, const SupervisorOptions& options, EventSink& sink) {
+  Pipe events = make_pipe();
+  Pipe control = make_pipe();
+  Pipe output = make_pipe();
+  SignalForwarder signals;
+
+  std::fflush(nullptr);  // nothing buffered in the host may be written twice
+  pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  if (pid == 0) {
+    events.read.reset();
+    control.write.reset();
+    output.read.reset();
+    run_child(request, events.write.get(), control.read.get(), output.write.get());
+  }
+  ::setpgid(pid, pid);  // also done by the child: whichever runs first wins the race
+  events.write.reset();
+  control.read.reset();
+  output.write.reset();
+
+  Supervision supervision(options, sink, pid, std::move(events.read), std::move(control.write),
+                          std::move(output.read), signals.fd());
+  return supervision.wait();
+}
+
+}  // namespace dihya::host

@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+// Runs one plugin operation in a child process and stays in control whatever
+// the plugin does. The child loads the library (the host never does), runs the
+// operation and reports over a pipe; the host forwards events to a sink,
+// enforces the timeout (SIGTERM to the child's process group, which the child
+// turns into ctx.cancelled(), then SIGKILL after the grace period), turns
+// Ctrl-C into the same cancellation, and classifies how the child ended.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <dihya/journal.hpp>
+#include <dihya/logger.hpp>
+#include <nlohmann/json.hpp>
+
+namespace dihya::host {
+
+enum class Operation { metadata, validate, run, rollback };
+
+// Everything the child needs; it inherits this through fork, so secrets never
+// travel on a command line or in the environment.
+struct ChildRequest {
+  std::filesystem::path plugin_path;
+  Operation operation = Operation::run;
+  nlohmann::json params = nlohmann::json::object();
+  std::vector<dihya::UndoEntry> undo_entries;  // rollback: newest first
+  bool dry_run = false;
+  std::string run_id;
+  std::string database_url;                    // empty: ctx.db() throws
+  std::filesystem::path work_dir;
+  std::filesystem::path output_dir;
+  std::map<std::string, std::string> secrets;  // name → clear value
+  std::vector<std::string> scrub_values;       // bytes to blank out of the child's environment
+};
+
+struct SupervisorOptions {
+  std::optional<std::chrono::milliseconds> timeout;
+  std::chrono::milliseconds grace{5000};
+  std::size_t max_output_bytes = 1u << 20;  // plugin stdout/stderr kept in the log
+};
+
+// Receives the child's events as they arrive, on the host's thread.
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  virtual void on_log(dihya::LogLevel level, const std::string& message) = 0;
+  virtual void on_output(const std::string& line) = 0;  // the plugin's raw stdout/stderr
+  virtual void on_progress(std::uint64_t done, std::uint64_t total, const std::string& what) = 0;
+  // Makes the entry durable; throws std::exception when it cannot.
+  virtual void on_journal(const dihya::UndoEntry& entry) = 0;
+};
+
+struct ChildOutcome {
+  enum class Kind {
+    completed,      // the child sent a result
+    load_failed,    // the library could not be loaded or is not a plugin
+    threw,          // the operation threw
+    crashed,        // killed by a signal it did not ask for (SIGSEGV, SIGABRT...)
+    exited,         // exited without a result (exit(7), a closed pipe)
+    protocol_error, // wrote garbage on the pipe
+    timed_out,
+    cancelled,      // Ctrl-C or SIGTERM on the host
+  };
+  Kind kind = Kind::exited;
+  bool loaded = false;         // the library loaded before things went wrong
+  nlohmann::json result;       // completed: {"ok", "summary", "data"}
+  std::string message;         // one line for the operator
+  int exit_status = -1;
+  int signal = 0;
+  long child_pid = 0;
+};
+
+ChildOutcome supervise(const ChildRequest& request, const SupervisorOptions& options, EventSink& sink);
+
+// The operation's name as the wire and the records spell it.
+const char* operation_name(Operation op);
+
+}  // namespace dihya::host

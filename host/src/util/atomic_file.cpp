@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+#include "util/atomic_file.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <random>
+
+#include "util/unique_fd.hpp"
+
+namespace dihya::host {
+namespace {
+
+bool fail(std::string* error, const std::string& what) {
+  if (error) *error = what + ": " + std::strerror(errno);
+  return false;
+}
+
+}  // namespace
+
+bool write_file_atomically(const std::filesystem::path& path, std::string_view content, mode_t mode,
+                           std::string* error) {
+  std::random_device random;
+  const auto tmp = path.string() + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(random());
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+  if (!fd) return fail(error, "cannot create " + tmp);
+  if (write_all(fd.get(), content) || ::fsync(fd.get()) != 0) {
+    const bool result = fail(error, "cannot write " + tmp);
+    ::unlink(tmp.c_str());
+    return result;
+  }
+  fd.reset();
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const bool result = fail(error, "cannot replace " + path.string());
+    ::unlink(tmp.c_str());
+    return result;
+  }
+  if (fsync_directory(path.parent_path())) return fail(error, "cannot sync the directory of " + path.string());
+  return true;
+}
+
+bool read_file(const std::filesystem::path& path, std::string* content, std::string* error) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return fail(error, "cannot open " + path.string());
+  content->clear();
+  char buffer[65536];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail(error, "cannot read " + path.string());
+    if (n == 0) return true;
+    content->append(buffer, static_cast<std::size_t>(n));
+  }
+}
+
+}  // namespace dihya::host

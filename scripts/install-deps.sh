@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: AGPL-3.0-or-later
+# Installs the Debian 12 packages dihya-host needs to build, test and benchmark.
+# Idempotent: packages already present are skipped, and `apt-get update` runs only
+# when something is missing.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config git
+  libboost-dev libboost-filesystem-dev libboost-program-options-dev
+  libpqxx-dev libpq-dev postgresql-15 postgresql-client-15
+  libfmt-dev libspdlog-dev nlohmann-json3-dev catch2 libvalijson-dev libyaml-cpp-dev
+  libcurl4-openssl-dev libarchive-dev libssl-dev libvectorscan-dev libkainjow-mustache-dev
+  python3 python3-aiosmtpd
+  clang libclang-rt-14-dev hyperfine
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  sudo="sudo"
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2

@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+// Everything a plugin may use of the world. Plugins talk to the world only
+// through the Context the host gives them, which keeps them testable and lets
+// the host record, redact and undo what they do. A Context lives for one
+// operation (validate, run or rollback) and is used from one thread unless a
+// method says otherwise.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <pqxx/connection>
+
+#include "dihya/journal.hpp"
+#include "dihya/logger.hpp"
+
+namespace dihya {
+
+class Context {
+ public:
+  virtual ~Context() = default;
+
+  // The run's logger. Owned by the context.
+  virtual Logger& log() = 0;
+
+  // True when the operator asked for a dry run: the plugin must change nothing
+  // and say what it would do.
+  virtual bool dry_run() const = 0;
+
+  // True once the host asked the run to stop (timeout, Ctrl-C). Poll it between
+  // steps and return soon after; the host kills the run after a grace period.
+  // Thread-safe.
+  virtual bool cancelled() const = 0;
+
+  // Reports progress of long work (`done` of `total` units of `what`).
+  // Thread-safe.
+  virtual void progress(std::uint64_t done, std::uint64_t total, std::string_view what) = 0;
+
+  // The run's write-ahead undo log. Owned by the context.
+  virtual Journal& journal() = 0;
+
+  // A private scratch directory, removed after the run.
+  virtual const std::filesystem::path& work_dir() const = 0;
+
+  // Where the run leaves files for the operator (exports, reports, backups).
+  virtual const std::filesystem::path& output_dir() const = 0;
+
+  // The value of a secret: a `writeOnly` parameter, or "database_password".
+  // Never log it; the host redacts it from logs anyway.
+  virtual std::optional<std::string> secret(std::string_view name) const = 0;
+
+  // The current time. Plugins use this clock, not the system's, so tests can pin it.
+  virtual std::chrono::system_clock::time_point now() const = 0;
+
+  // The run id, time-sortable (e.g. "20261125T215000Z-3f9a").
+  virtual const std::string& run_id() const = 0;
+
+  // The database the host is configured with, opened on first use.
+  // Throws dihya::Error when no database is configured or it cannot be reached.
+  virtual pqxx::connection& db() = 0;
+
+  // The connection string of that database, password included, for plugins that
+  // must hand it to another program (pg_dump). Never log it.
+  virtual const std::string& database_url() const = 0;
+};
+
+}  // namespace dihya

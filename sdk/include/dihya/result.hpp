@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+// What a run or a rollback returns: success or failure, a one-line summary for
+// the operator and structured data for `--json` and the run record.
+#pragma once
+
+#include <string>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+namespace dihya {
+
+struct Result {
+  bool ok = true;
+  std::string summary;
+  nlohmann::json data = nlohmann::json::object();
+
+  static Result success(std::string summary, nlohmann::json data = nlohmann::json::object()) {
+    return Result{true, std::move(summary), std::move(data)};
+  }
+  static Result failure(std::string summary, nlohmann::json data = nlohmann::json::object()) {
+    return Result{false, std::move(summary), std::move(data)};
+  }
+};
+
+// One semantic problem found by Plugin::validate.
+struct ValidationError {
+  std::string field;
+  std::string message;
+};
+
+}  // namespace dihya
