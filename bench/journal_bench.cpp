@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+// Journal append throughput: RunJournal::record (JSON line + write + fdatasync)
+// against the bare anchor, a loop of write + fdatasync of the same bytes.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include "journal/run_journal.hpp"
+
+int main(int argc, char** argv) {
+  const int n = argc > 1 ? std::atoi(argv[1]) : 2000;
+  const auto dir = std::filesystem::temp_directory_path() / ("dihya-journal-bench-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const dihya::UndoEntry entry{"reinsert_rows", {{"table", "users"}, {"rows", {{{"id", 42}, {"email", "a@example.org"}}}}}};
+  const std::string line = nlohmann::json{{"i", 0}, {"action", entry.action}, {"data", entry.data}}.dump() + "\n";
+
+  using Clock = std::chrono::steady_clock;
+  auto start = Clock::now();
+  {
+    auto journal = dihya::host::RunJournal::create(dir / "journal.jsonl");
+    for (int i = 0; i < n; ++i) journal.record(entry);
+  }
+  const double ours = std::chrono::duration<double>(Clock::now() - start).count();
+
+  start = Clock::now();
+  int fd = ::open((dir / "bare.jsonl").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+  for (int i = 0; i < n; ++i) {
+    if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size()) || ::fdatasync(fd) != 0) return 1;
+  }
+  ::close(fd);
+  const double bare = std::chrono::duration<double>(Clock::now() - start).count();
+  std::filesystem::remove_all(dir);
+  std::printf("{\"entries\": %d, \"journal_per_s\": %.0f, \"bare_per_s\": %.0f}\n", n, n / ours, n / bare);
+  return 0;
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: AGPL-3.0-or-later
+# The main job, from a fresh clone: install what is missing, build, install the
+# SDK and build the example plugin against it, start the embedded PostgreSQL,
+# load the Dihya platform schema with seed data, then list and run plugins.
+# Idempotent and quick on the second call.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+./scripts/build.sh default
+
+# The example is built out of tree, against the installed SDK, as a plugin author would.
+prefix="$root/build/sdk-prefix"
+cmake --install build/default --prefix "$prefix" >/dev/null
+if [ ! -f build/example/build.ninja ]; then
+  cmake -S examples/hello_plugin -B build/example -G Ninja -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+fi
+cmake --build build/example >/dev/null
+
+export DIHYA_PLUGIN_PATH="$root/build/example:$root/build/default/plugins"
+host="$root/build/default/host/dihya-host"
+set -x
+"$host" db start
+"$root/tests/fixtures/platform/seed.sh" --database-url "$("$host" db url)" --users 1000
+"$host" list
+"$host" info hello
+"$host" check "$root/build/example/libhello.so"
+"$host" run hello --param name=Dihya --param times=2
+"$host" history --limit 5
+"$host" audit verify

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: AGPL-3.0-or-later
+# The whole test suite, from a fresh clone: install what is missing, build,
+# then run every CTest test (unit, CLI end to end, integration against a
+# throwaway PostgreSQL cluster that the suite starts and stops itself).
+#   scripts/test.sh          the default (RelWithDebInfo) build
+#   scripts/test.sh asan     the same suite under ASan + UBSan
+set -euo pipefail
+cd "$(dirname "$0")/.."
+preset=${1:-default}
+./scripts/build.sh "$preset"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
+ctest --preset "$preset" -j2

@@ -1,0 +1,77 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+# Shared by the CLI tests: a private state dir, config and cache per test file,
+# the built dihya-host, the test plugins, and small assertions that count
+# passes and failures. Each test file ends with `finish`.
+set -euo pipefail
+
+: "${DIHYA_HOST:?set by CTest}"
+: "${DIHYA_TEST_PLUGIN_DIR:?set by CTest}"
+
+WORK=$(mktemp -d /tmp/dihya-cli.XXXXXX)
+chmod 755 "$WORK"
+trap 'rm -rf "$WORK"' EXIT
+export DIHYA_STATE_DIR="$WORK/state"
+export DIHYA_CACHE_DIR="$WORK/cache"
+export XDG_CONFIG_HOME="$WORK/config"
+export DIHYA_SYSTEM_CONFIG="$WORK/no-system-config.yaml"
+export DIHYA_PLUGIN_PATH="$DIHYA_TEST_PLUGIN_DIR"
+unset DIHYA_DATABASE_URL DIHYA_CONFIG
+if [ -n "${DIHYA_TEST_PG_DIR:-}" ] && [ -f "$DIHYA_TEST_PG_DIR/url" ]; then
+  DB_URL=$(cat "$DIHYA_TEST_PG_DIR/url")
+  export DIHYA_DATABASE_URL="$DB_URL"
+fi
+
+PASSED=0
+FAILED=0
+OUT="$WORK/stdout"
+ERR="$WORK/stderr"
+
+dh() { "$DIHYA_HOST" "$@"; }
+
+ok() { PASSED=$((PASSED + 1)); echo "ok   $1"; }
+not_ok() {
+  FAILED=$((FAILED + 1))
+  echo "FAIL $1"
+  echo "  stdout: $(head -c 2000 "$OUT" 2>/dev/null)"
+  echo "  stderr: $(head -c 2000 "$ERR" 2>/dev/null)"
+}
+
+# expect_exit CODE DESCRIPTION -- command...
+expect_exit() {
+  local want=$1 what=$2
+  shift 3
+  local got=0
+  "$@" >"$OUT" 2>"$ERR" || got=$?
+  if [ "$got" -eq "$want" ]; then ok "$what (exit $got)"; else not_ok "$what: exit $got, expected $want"; fi
+}
+
+# expect_in FILE TEXT DESCRIPTION
+expect_in() {
+  if grep -qF -- "$2" "$1"; then ok "$3"; else not_ok "$3: '$2' not found in $(basename "$1")"; fi
+}
+
+expect_not_in() {
+  if grep -qF -- "$2" "$1"; then not_ok "$3: '$2' found in $(basename "$1")"; else ok "$3"; fi
+}
+
+# The error of a refused command is one line.
+expect_one_line_error() {
+  local lines
+  lines=$(wc -l <"$ERR")
+  if [ "$lines" -eq 1 ]; then ok "$1: one-line error"; else not_ok "$1: $lines lines on stderr"; fi
+}
+
+expect_eq() {
+  if [ "$1" = "$2" ]; then ok "$3"; else not_ok "$3: '$1' != '$2'"; fi
+}
+
+psql_q() { psql -X -q -t -A -v ON_ERROR_STOP=1 "$DB_URL" -c "$1"; }
+
+# The last run's id, from history.
+last_run_id() { dh history --json | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r[-1]["id"])'; }
+last_run_field() { dh history --json | python3 -c "import json,sys; r=json.load(sys.stdin); print(r[-1]['$1'])"; }
+
+finish() {
+  echo "$PASSED passed, $FAILED failed"
+  [ "$FAILED" -eq 0 ]
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: AGPL-3.0-or-later
+# Files that are not loadable plugins: a clear one-line error and exit 3,
+# never a crash of the host.
+source "$(dirname "$0")/lib.sh"
+P="$DIHYA_TEST_PLUGIN_DIR"
+
+expect_exit 3 "a shared library that is not a plugin" -- dh info "$P/libnot_a_plugin.so"
+expect_one_line_error "not a plugin"
+expect_in "$ERR" "not a dihya plugin" "says it is not a plugin"
+expect_exit 3 "ABI major mismatch" -- dh run "$P/libabi_mismatch.so"
+expect_one_line_error "ABI mismatch"
+expect_in "$ERR" "ABI 99.0" "names the plugin's ABI"
+expect_in "$ERR" "ABI 1.0" "names the host's ABI"
+expect_exit 3 "missing factory symbol" -- dh run "$P/libmissing_factory.so"
+expect_one_line_error "missing symbol"
+expect_in "$ERR" "dihya_create_plugin" "names the missing symbol"
+expect_exit 3 "crash while loading" -- dh run crash_on_load
+expect_one_line_error "crash while loading"
+expect_in "$ERR" "while loading" "says it crashed while loading"
+expect_exit 0 "list after a crash" -- dh list
+expect_in "$OUT" "unstable" "list remembers the crash"
+
+mkdir -p "$WORK/plugins"
+echo "not an elf" >"$WORK/plugins/libtext.so"
+expect_exit 3 "a non-ELF file" -- dh info "$WORK/plugins/libtext.so"
+expect_in "$ERR" "not an ELF file" "says it is not ELF"
+head -c 100 "$P/libnoop.so" >"$WORK/plugins/libtruncated.so"
+expect_exit 3 "a truncated ELF file" -- dh info "$WORK/plugins/libtruncated.so"
+cp "$P/libnoop.so" "$WORK/plugins/libshared.so"
+chmod g+w "$WORK/plugins/libshared.so"
+expect_exit 3 "a group-writable plugin" -- dh run "$WORK/plugins/libshared.so"
+expect_in "$ERR" "chmod go-w" "the fix is named"
+chmod g-w "$WORK/plugins/libshared.so"
+chmod o+w "$WORK/plugins"
+expect_exit 3 "a plugin in a world-writable directory" -- dh run "$WORK/plugins/libshared.so"
+chmod o-w "$WORK/plugins"
+expect_exit 0 "the same plugin once fixed" -- dh run "$WORK/plugins/libshared.so"
+
+expect_exit 0 "check of a conforming plugin" -- dh check "$P/libecho_params.so"
+expect_in "$OUT" "conforms" "check says conforms"
+expect_exit 0 "check --json" -- dh check "$P/libnoop.so" --json
+expect_in "$OUT" '"ok": true' "check --json reports ok"
+expect_exit 3 "check of a non-plugin" -- dh check "$P/libnot_a_plugin.so"
+finish

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: AGPL-3.0-or-later
+# Parameters: coercion by schema, files, secrets references, and every kind
+# of bad input ending in one line on stderr, exit 2 and nothing run.
+source "$(dirname "$0")/lib.sh"
+
+expect_exit 0 "typed parameters are coerced" -- dh run echo_params --json -p name=Ada -p count=7 -p ratio=0.25 -p loud=true -p tags=a,b
+python3 - "$OUT" <<'PY' && ok "values arrive typed, defaults filled" || not_ok "typed values"
+import json, sys
+r = json.load(open(sys.argv[1]))
+p = r["result"]["params"]
+assert p["count"] == 7 and p["ratio"] == 0.25 and p["loud"] is True and p["tags"] == ["a", "b"], p
+assert p["mode"] == "safe", p
+PY
+
+runs_before=$(dh history --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+expect_exit 2 "not an integer" -- dh run echo_params -p name=Ada -p count=abc
+expect_one_line_error "not an integer"
+expect_exit 2 "out of range" -- dh run echo_params -p name=Ada -p count=1000
+expect_exit 2 "k=v without =" -- dh run echo_params -p name
+expect_one_line_error "k=v without ="
+expect_exit 2 "unknown parameter" -- dh run echo_params -p name=Ada -p colour=red
+expect_in "$ERR" "colour" "unknown parameter is named"
+expect_exit 2 "missing required parameter" -- dh run echo_params
+expect_in "$ERR" "name" "missing parameter is named"
+expect_exit 2 "enum violation" -- dh run echo_params -p name=Ada -p mode=reckless
+expect_exit 2 "invalid UTF-8 value" -- dh run echo_params -p "name=$(printf 'A\xff\xfe')"
+expect_one_line_error "invalid UTF-8"
+
+printf '{"name": "Bob", "count": 2}' >"$WORK/p.json"
+expect_exit 0 "JSON params file" -- dh run echo_params --params-file "$WORK/p.json"
+printf 'name: Carol\ncount: 4\n' >"$WORK/p.yaml"
+expect_exit 0 "YAML params file" -- dh run echo_params --params-file "$WORK/p.yaml" --json
+expect_in "$OUT" '"count": 4' "YAML values are typed"
+printf '{"name": "Bob", "count": }' >"$WORK/bad.json"
+expect_exit 2 "malformed JSON file" -- dh run echo_params --params-file "$WORK/bad.json"
+expect_one_line_error "malformed JSON"
+expect_in "$ERR" "bad.json" "the bad file is named"
+printf 'name: [unclosed\n' >"$WORK/bad.yaml"
+expect_exit 2 "malformed YAML file" -- dh run echo_params --params-file "$WORK/bad.yaml"
+expect_one_line_error "malformed YAML"
+expect_exit 2 "missing params file" -- dh run echo_params --params-file "$WORK/nope.json"
+python3 -c "print('['*100000 + ']'*100000)" >"$WORK/deep.json"
+expect_exit 2 "100000-deep JSON" -- dh run echo_params --params-file "$WORK/deep.json"
+expect_one_line_error "deep JSON"
+cat >"$WORK/bomb.yaml" <<'Y'
+a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+name: *g
+Y
+expect_exit 2 "YAML alias bomb" -- timeout 20 "$DIHYA_HOST" run echo_params --params-file "$WORK/bomb.yaml"
+expect_one_line_error "alias bomb"
+printf '\xff\xfe{"name": "x"}' >"$WORK/binary.json"
+expect_exit 2 "invalid UTF-8 file" -- dh run echo_params --params-file "$WORK/binary.json"
+
+expect_exit 2 "semantic validation (validate())" -- dh run echo_params -p name=nobody
+expect_in "$ERR$(cat "$OUT")" "nobody cannot be greeted" "validate() message is shown" || true
+expect_exit 0 "validate command" -- dh validate echo_params -p name=Ada
+expect_exit 2 "validate command rejects" -- dh validate echo_params -p name=nobody
+expect_exit 2 "validate command rejects bad types" -- dh validate echo_params -p name=Ada -p count=x
+
+export DIHYA_TEST_SECRET_NAME=Dora
+echo "Eve" >"$WORK/name.txt"
+expect_exit 0 "@env: reference" -- dh run echo_params -p name=@env:DIHYA_TEST_SECRET_NAME --json
+expect_exit 0 "@file: reference" -- dh run echo_params -p name=@file:"$WORK/name.txt" --json
+expect_exit 2 "@env: of a missing variable" -- dh run echo_params -p name=@env:DIHYA_NO_SUCH_VARIABLE
+expect_in "$ERR" "DIHYA_NO_SUCH_VARIABLE" "missing variable is named"
+expect_exit 2 "@file: of a missing file" -- dh run echo_params -p name=@file:"$WORK/none.txt"
+expect_exit 0 "@@ escapes a leading @" -- dh run echo_params -p name=@@home --json
+expect_in "$OUT" '"name": "@home"' "@@ gives a literal @"
+finish

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: AGPL-3.0-or-later
+# Hostile plugins: each ends with the documented exit code and a recorded
+# outcome, and the host itself survives.
+source "$(dirname "$0")/lib.sh"
+
+hostile() { # behaviour expected_exit expected_outcome [extra args]
+  local behaviour=$1 code=$2 outcome=$3
+  shift 3
+  expect_exit "$code" "hostile $behaviour" -- timeout 60 "$DIHYA_HOST" run hostile -p behaviour="$behaviour" "$@"
+  expect_eq "$(last_run_field outcome)" "$outcome" "hostile $behaviour recorded as $outcome"
+}
+
+hostile ok 0 succeeded
+hostile segfault 1 crashed
+expect_in "$OUT" "SIGSEGV" "segfault is named"
+hostile abort 1 crashed
+expect_in "$OUT" "SIGABRT" "abort is named"
+hostile throw 1 failed
+expect_in "$OUT" "threw on purpose" "the exception message is kept"
+hostile exit7 1 crashed
+expect_in "$OUT" "status 7" "the exit status is named"
+hostile close_pipe 1 crashed
+hostile garbage 1 crashed
+expect_in "$OUT" "protocol" "garbage on the pipe is a protocol error"
+hostile flood 0 succeeded
+run_id=$(last_run_id)
+size=$(stat -c %s "$DIHYA_STATE_DIR/runs/$run_id/log.txt")
+[ "$size" -lt 8000000 ] && ok "flooded output is capped in the log ($size bytes)" || not_ok "log is $size bytes"
+expect_exit 0 "logs of the flood run" -- dh logs "$run_id"
+expect_in "$OUT" "dropped" "the log says output was dropped"
+
+hostile hang 4 timed_out --timeout 1
+hostile wait_for_cancel 4 timed_out --timeout 1
+expect_exit 4 "a plugin ignoring SIGTERM is killed after the grace period" -- timeout 60 "$DIHYA_HOST" run hostile -p behaviour=hang_ignoring_cancel --timeout 1 --grace 1
+
+# Ctrl-C: SIGINT to the host cancels the run and exits 130.
+"$DIHYA_HOST" run hostile -p behaviour=wait_for_cancel >"$OUT" 2>"$ERR" &
+pid=$!
+sleep 1
+kill -INT "$pid"
+code=0
+wait "$pid" || code=$?
+expect_eq "$code" 130 "Ctrl-C exits 130"
+expect_eq "$(last_run_field outcome)" cancelled "Ctrl-C recorded as cancelled"
+
+expect_exit 0 "history" -- dh history
+expect_in "$OUT" "timed_out" "history shows outcomes"
+expect_exit 0 "history --plugin --json" -- dh history --plugin hostile --json
+expect_exit 0 "show" -- dh show "$(last_run_id)"
+expect_in "$OUT" "sha256" "show names the plugin's sha256"
+expect_exit 2 "show of a bad run id" -- dh show ../../etc/passwd
+expect_exit 2 "show of an unknown run" -- dh show 20200101T000000.000Z-abcdef
+finish
