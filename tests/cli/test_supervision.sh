@@ -13,16 +13,16 @@ hostile() { # behaviour expected_exit expected_outcome [extra args]
 
 hostile ok 0 succeeded
 hostile segfault 1 crashed
-expect_in "$OUT" "SIGSEGV" "segfault is named"
+expect_in "$ERR" "SIGSEGV" "segfault is named"
 hostile abort 1 crashed
-expect_in "$OUT" "SIGABRT" "abort is named"
+expect_in "$ERR" "SIGABRT" "abort is named"
 hostile throw 1 failed
-expect_in "$OUT" "threw on purpose" "the exception message is kept"
+expect_in "$ERR" "threw on purpose" "the exception message is kept"
 hostile exit7 1 crashed
-expect_in "$OUT" "status 7" "the exit status is named"
+expect_in "$ERR" "status 7" "the exit status is named"
 hostile close_pipe 1 crashed
 hostile garbage 1 crashed
-expect_in "$OUT" "protocol" "garbage on the pipe is a protocol error"
+expect_in "$ERR" "protocol" "garbage on the pipe is a protocol error"
 hostile flood 0 succeeded
 run_id=$(last_run_id)
 size=$(stat -c %s "$DIHYA_STATE_DIR/runs/$run_id/log.txt")

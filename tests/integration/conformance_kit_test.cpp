@@ -7,9 +7,11 @@
 namespace {
 
 std::string test_plugin(const std::string& name) {
-  const char* dir = std::getenv("DIHYA_TEST_PLUGIN_DIR");
-  REQUIRE(dir != nullptr);
-  return std::string(dir) + "/lib" + name + ".so";
+  // The kit finds the host through DIHYA_HOST, as a plugin author's CI would set it.
+  ::setenv("DIHYA_HOST", DIHYA_TEST_HOST, 1);
+  ::setenv("DIHYA_CACHE_DIR", (std::string(DIHYA_TEST_PG_DIR) + "-cache").c_str(), 1);
+  ::setenv("DIHYA_STATE_DIR", (std::string(DIHYA_TEST_PG_DIR) + "-state").c_str(), 1);
+  return std::string(DIHYA_TEST_PLUGIN_DIR) + "/lib" + name + ".so";
 }
 
 }  // namespace

@@ -191,7 +191,10 @@ int cmd_check(const Args& args, const Settings& settings) {
     list.fail("parameter schema is valid draft-07", e.what());
   }
 
-  const auto meta = run_operation(base_request(plugin, Settings{}, Operation::metadata), std::chrono::minutes(1));
+  ChildRequest metadata_request;
+  metadata_request.plugin_path = plugin.path;
+  metadata_request.operation = Operation::metadata;
+  const auto meta = run_operation(metadata_request, std::chrono::minutes(1));
   require_loaded(meta.outcome, plugin);
   list.pass("loads in a child process");
   list.expect(meta.outcome.kind == ChildOutcome::Kind::completed && meta.outcome.result["data"] == plugin.metadata,

@@ -163,8 +163,9 @@ int cmd_run(const Args& args, const Settings& settings) {
     if (params.values.contains(key) && params.values[key].is_string()) request.secrets[key] = params.values[key];
   }
 
+  // Interrupted runs need no sweep here: history, show and rollback judge
+  // liveness when they read a record, which keeps a run's start O(1).
   RunStore store(settings.state_dir / "runs");
-  store.mark_interrupted_runs();
   const std::string run_id = new_run_id(std::chrono::system_clock::now());
   const auto lock = take_lock(policy, settings, plugin.name(), run_id);
 
@@ -242,9 +243,12 @@ int cmd_run(const Args& args, const Settings& settings) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (vm->count("json")) {
     print_json(nlohmann::json(record));
-  } else {
+  } else if (verdict.exit_code == kExitOk) {
     std::cout << fmt::format("{}: {}: {} (run {}, {:.2f} s)\n", plugin.name(), record.outcome, record.summary, run_id,
                              seconds);
+  } else {
+    std::cerr << fmt::format("dihya-host: {}: {}: {} (run {}, {:.2f} s)\n", plugin.name(), record.outcome,
+                             record.summary, run_id, seconds);
   }
   return verdict.exit_code;
 }

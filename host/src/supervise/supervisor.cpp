@@ -303,7 +303,9 @@ class Supervision {
     if (WIFEXITED(status_)) o.exit_status = WEXITSTATUS(status_);
     if (WIFSIGNALED(status_)) o.signal = WTERMSIG(status_);
     using Kind = ChildOutcome::Kind;
-    if (result_.is_object()) {
+    // A plugin that returns a failure because it saw ctx.cancelled() still
+    // ended by timeout or Ctrl-C; one that finished its work in time did not.
+    if (result_.is_object() && (result_.value("ok", false) || (!cancelled_ && !timed_out_))) {
       o.kind = Kind::completed;
       o.result = result_;
       return o;
