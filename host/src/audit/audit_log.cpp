@@ -1,0 +1,385 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+// Appending to and verifying the audit chain. Verification streams the file
+// once with one line of look-ahead, so it runs in constant memory over years
+// of history; appending reads only the last line, backwards from the end.
+#include "audit/audit_log.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "util/sha256.hpp"
+#include "util/unique_fd.hpp"
+
+namespace dihya::host {
+namespace {
+
+using Json = nlohmann::json;
+
+const std::string kGenesisHash(64, '0');
+constexpr std::size_t kTailChunk = 64 * 1024;
+// A line nested deeper than this was not written by us; refusing it early keeps
+// a hostile file from exhausting the stack.
+constexpr int kMaxDepth = 128;
+
+[[noreturn]] void throw_errno(const std::filesystem::path& file, const std::string& doing) {
+  throw std::runtime_error(
+      fmt::format("audit log {}: cannot {}: {}", file.string(), doing, std::strerror(errno)));
+}
+
+std::string format_utc_ms(std::chrono::system_clock::time_point when) {
+  using namespace std::chrono;
+  auto ms = floor<milliseconds>(when).time_since_epoch();
+  auto whole = floor<seconds>(ms);
+  std::time_t t = static_cast<std::time_t>(whole.count());
+  std::tm utc{};
+  gmtime_r(&t, &utc);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", utc.tm_year + 1900,
+                     utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
+                     (ms - whole).count());
+}
+
+// Built by hand rather than through nlohmann::json so the keys keep the
+// documented order; dump() escapes control characters, so no '\n' can appear.
+std::string format_line(std::uint64_t seq, const std::string& ts, const std::string& prev,
+                        const std::string& event, const Json& data) {
+  constexpr auto kReplace = Json::error_handler_t::replace;
+  return fmt::format(R"({{"seq":{},"ts":"{}","prev":"{}","event":{},"data":{}}})", seq, ts,
+                     prev, Json(event).dump(-1, ' ', false, kReplace),
+                     data.is_null() ? "{}" : data.dump(-1, ' ', false, kReplace));
+}
+
+// What the chain needs of one line.
+struct Entry {
+  std::uint64_t line = 0;  // 1-based; 0 is the start of the log
+  std::uint64_t seq = 0;
+  std::string prev;
+  std::string hash;        // SHA-256 of the line's bytes
+};
+
+bool is_hex64(const Json& value) {
+  if (!value.is_string()) return false;
+  const auto& s = value.get_ref<const std::string&>();
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+// Parses one line; on failure returns nothing and says why in `why`.
+std::optional<Entry> parse_entry(const std::string& raw, std::uint64_t line, std::string& why) {
+  Json doc;
+  try {
+    doc = Json::parse(raw, [](int depth, Json::parse_event_t, Json&) {
+      if (depth > kMaxDepth) throw std::runtime_error("nested too deeply");
+      return true;
+    });
+  } catch (const std::exception& e) {
+    why = fmt::format("not JSON ({})", e.what());
+    return std::nullopt;
+  }
+  if (!doc.is_object() || !doc.contains("seq") || !doc["seq"].is_number_unsigned() ||
+      !doc.contains("ts") || !doc["ts"].is_string() || !doc.contains("prev") ||
+      !is_hex64(doc["prev"]) || !doc.contains("event") || !doc["event"].is_string() ||
+      !doc.contains("data")) {
+    why = "not an audit entry (needs seq, ts, prev as 64 hex digits, event, data)";
+    return std::nullopt;
+  }
+  return Entry{line, doc["seq"].get<std::uint64_t>(), doc["prev"].get<std::string>(),
+               sha256_hex(raw)};
+}
+
+bool follows(const Entry& before, const Entry& after) {
+  return after.seq == before.seq + 1 && after.prev == before.hash;
+}
+
+std::string place(std::uint64_t line) {
+  return line == 0 ? std::string("the start of the log") : fmt::format("line {}", line);
+}
+
+void lock_exclusive(int fd, const std::filesystem::path& file) {
+  while (::flock(fd, LOCK_EX) != 0) {
+    if (errno != EINTR) throw_errno(file, "lock");
+  }
+}
+
+void pread_exactly(int fd, char* out, std::size_t size, off_t offset,
+                   const std::filesystem::path& file) {
+  while (size > 0) {
+    ssize_t n = ::pread(fd, out, size, offset);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw_errno(file, "read");
+    if (n == 0) throw std::runtime_error(fmt::format("audit log {}: shrank while locked", file.string()));
+    out += n;
+    size -= static_cast<std::size_t>(n);
+    offset += n;
+  }
+}
+
+// The last line's bytes (without '\n'), read backwards in chunks so appending
+// costs the same on a 1 GB log as on an empty one. The caller checked that the
+// file ends with '\n'.
+std::string read_last_line(int fd, off_t size, const std::filesystem::path& file) {
+  std::vector<std::string> chunks;  // last chunk first
+  off_t end = size - 1;             // drop the final '\n'
+  while (end > 0) {
+    off_t begin = std::max<off_t>(0, end - static_cast<off_t>(kTailChunk));
+    std::string chunk(static_cast<std::size_t>(end - begin), '\0');
+    pread_exactly(fd, chunk.data(), chunk.size(), begin, file);
+    auto newline = chunk.rfind('\n');
+    if (newline != std::string::npos) {
+      chunks.push_back(chunk.substr(newline + 1));
+      break;
+    }
+    chunks.push_back(std::move(chunk));
+    end = begin;
+  }
+  std::string line;
+  for (auto it = chunks.rbegin(); it != chunks.rend(); ++it) line += *it;
+  return line;
+}
+
+// The seq and hash the next line chains to. Refuses a damaged tail: extending
+// it would bury the damage under a line that looks valid.
+Entry read_chain_head(int fd, off_t size, const std::filesystem::path& file) {
+  if (size == 0) return Entry{0, 0, "", kGenesisHash};
+  char last = 0;
+  pread_exactly(fd, &last, 1, size - 1, file);
+  if (last != '\n') {
+    throw std::runtime_error(fmt::format(
+        "audit log {}: the last line is incomplete (a write was cut short); run "
+        "`dihya-host audit verify` and repair the log before new runs can be audited",
+        file.string()));
+  }
+  std::string raw = read_last_line(fd, size, file);
+  std::string why;
+  auto head = parse_entry(raw, 0, why);
+  if (!head) {
+    throw std::runtime_error(fmt::format(
+        "audit log {}: the last line is damaged ({}); run `dihya-host audit verify`",
+        file.string(), why));
+  }
+  return *head;
+}
+
+// Reads '\n'-terminated lines, with one line of look-ahead.
+class LineReader {
+ public:
+  struct Line {
+    std::string bytes;
+    bool terminated = true;  // false: the file ends without '\n'
+  };
+
+  explicit LineReader(std::istream& in) : in_(in) {}
+
+  std::optional<Line> next() {
+    if (peeked_) return std::exchange(peeked_, std::nullopt);
+    return read();
+  }
+
+  const std::optional<Line>& peek() {
+    if (!peeked_) peeked_ = read();
+    return peeked_;
+  }
+
+ private:
+  std::optional<Line> read() {
+    Line line;
+    if (!std::getline(in_, line.bytes)) return std::nullopt;
+    // getline sets eof only when it ran out of input before finding '\n'.
+    line.terminated = !in_.eof();
+    return line;
+  }
+
+  std::istream& in_;
+  std::optional<Line> peeked_;
+};
+
+class ChainVerifier {
+ public:
+  ChainVerifier(const std::filesystem::path& file, std::istream& in) : file_(file), lines_(in) {}
+
+  AuditVerifyReport run() {
+    Entry before{0, 0, "", kGenesisHash};
+    std::optional<Entry> before_that;
+    while (auto raw = lines_.next()) {
+      std::uint64_t k = ++report_.lines;
+      if (!raw->terminated) {
+        return fail(k, fmt::format("line {} is truncated: the file ends without a newline "
+                                   "(a write cut short by a crash or a full disk, or the file "
+                                   "was cut)", k));
+      }
+      std::string why;
+      auto current = parse_entry(raw->bytes, k, why);
+      if (!current) return unparseable(before, k, why);
+      if (!follows(before, *current)) return broken_link(before_that, before, *current);
+      before_that = std::move(before);
+      before = std::move(*current);
+      report_.head_sha256 = before.hash;
+    }
+    return report_;
+  }
+
+ private:
+  // The next line, parsed, when it is complete and valid: the evidence that
+  // tells an edit from an insertion or a swap.
+  std::optional<Entry> look_ahead(std::uint64_t line) {
+    const auto& raw = lines_.peek();
+    if (!raw || !raw->terminated) return std::nullopt;
+    std::string ignored;
+    return parse_entry(raw->bytes, line, ignored);
+  }
+
+  AuditVerifyReport unparseable(const Entry& before, std::uint64_t k, const std::string& why) {
+    auto after = look_ahead(k + 1);
+    if (after && follows(before, *after)) {
+      return fail(k, fmt::format("line {} was inserted: it is {} and line {} chains to {}", k,
+                                 why, k + 1, place(k - 1)));
+    }
+    return fail(k, fmt::format("line {} was edited or damaged: it is {}", k, why));
+  }
+
+  // `current` (line k) does not chain to `before` (line k-1). The order of the
+  // tests matters: each relies on the previous ones having failed.
+  AuditVerifyReport broken_link(const std::optional<Entry>& before_that, const Entry& before,
+                                const Entry& current) {
+    const std::uint64_t k = current.line;
+    auto after = look_ahead(k + 1);
+    if (after && follows(before, *after) && follows(*after, current)) {
+      return fail(k, fmt::format("lines {} and {} are swapped: line {} chains to {} and line {} "
+                                 "to line {}", k, k + 1, k + 1, place(k - 1), k, k + 1));
+    }
+    if (after && follows(before, *after)) {
+      return fail(k, fmt::format("line {} was inserted: line {} chains to {}, skipping it", k,
+                                 k + 1, place(k - 1)));
+    }
+    if (before_that && follows(*before_that, current)) {
+      // The inserted line copied a valid prev and seq, so it was accepted.
+      return fail(k - 1, fmt::format("line {} was inserted: line {} chains to {}, skipping it",
+                                     k - 1, k, place(k - 2)));
+    }
+    if (current.seq == before.seq + 1) return wrong_prev(before, current, after);
+    if (current.prev == before.hash) {
+      return fail(k, fmt::format("line {} was edited: it chains to {} but its seq is {} instead "
+                                 "of {}", k, place(k - 1), current.seq, before.seq + 1));
+    }
+    if (current.seq <= before.seq) {
+      return fail(k, fmt::format("line {} is out of order: its seq {} does not follow seq {} of "
+                                 "{} (a line inserted, duplicated or moved here)", k, current.seq,
+                                 before.seq, place(k - 1)));
+    }
+    return fail(k, fmt::format("{} line(s) missing before line {}: seq jumps from {} to {} "
+                               "(lines dropped, or line {} was moved here)",
+                               current.seq - before.seq - 1, k, before.seq, current.seq, k));
+  }
+
+  // Right seq, wrong prev: either line k-1's bytes changed (line k still chains
+  // to k+1, or is last) or line k's own prev was changed (k+1 no longer chains
+  // to it either).
+  AuditVerifyReport wrong_prev(const Entry& before, const Entry& current,
+                               const std::optional<Entry>& after) {
+    const std::uint64_t k = current.line;
+    const bool is_last = !lines_.peek().has_value();
+    const bool vouched = after && follows(current, *after);
+    if (before.line == 0) {
+      return fail(k, fmt::format("line {} was edited: as the first line its prev must be 64 "
+                                 "zeros", k));
+    }
+    if (vouched || is_last) {
+      return fail(k - 1, fmt::format("line {} was edited: its SHA-256 no longer matches the prev "
+                                     "recorded in line {}{}", k - 1, k,
+                                     is_last ? fmt::format(" (or line {} was added by hand)", k)
+                                             : std::string()));
+    }
+    return fail(k, fmt::format("line {} was edited: it no longer chains to line {} and line {} "
+                               "no longer chains to it", k, k - 1, k + 1));
+  }
+
+  AuditVerifyReport fail(std::uint64_t line, std::string problem) {
+    report_.ok = false;
+    report_.first_bad_line = line;
+    report_.problem = fmt::format("{}: {}", file_.string(), problem);
+    return report_;
+  }
+
+  const std::filesystem::path& file_;
+  LineReader lines_;
+  AuditVerifyReport report_;
+};
+
+}  // namespace
+
+AuditLog::AuditLog(std::filesystem::path file) : file_(std::move(file)) {}
+
+void AuditLog::append(const std::string& event, const nlohmann::json& data) {
+  bool created = true;
+  UniqueFd fd(::open(file_.c_str(), O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!fd && errno == EEXIST) {
+    created = false;
+    fd.reset(::open(file_.c_str(), O_RDWR | O_APPEND | O_CLOEXEC));
+  }
+  if (!fd) throw_errno(file_, "open");
+
+  // The lock spans read-the-head to fsync, so no other appender can chain to
+  // the same head. It is released when fd closes, even if we throw.
+  lock_exclusive(fd.get(), file_);
+  struct stat st{};
+  if (::fstat(fd.get(), &st) != 0) throw_errno(file_, "stat");
+  Entry head = read_chain_head(fd.get(), st.st_size, file_);
+  std::string line = format_line(head.seq + 1, format_utc_ms(std::chrono::system_clock::now()),
+                                 head.hash, event, data);
+  line.push_back('\n');
+
+  ssize_t written;
+  do {
+    written = ::write(fd.get(), line.data(), line.size());
+  } while (written < 0 && errno == EINTR);
+  if (written != static_cast<ssize_t>(line.size())) {
+    int saved = written < 0 ? errno : ENOSPC;
+    // Still under the lock: cutting the partial line leaves the chain intact.
+    bool cut = ::ftruncate(fd.get(), st.st_size) == 0;
+    throw std::runtime_error(fmt::format(
+        "audit log {}: cannot append: {}{}", file_.string(), std::strerror(saved),
+        cut ? "" : " (a partial line is left at the end: `dihya-host audit verify` shows it)"));
+  }
+  if (::fsync(fd.get()) != 0) throw_errno(file_, "sync");
+  if (created) {
+    if (auto ec = fsync_directory(file_.parent_path())) {
+      throw std::runtime_error(fmt::format("audit log {}: cannot sync its directory: {}",
+                                           file_.string(), ec.message()));
+    }
+  }
+}
+
+AuditVerifyReport verify_audit_log(const std::filesystem::path& file) {
+  std::error_code ec;
+  if (!std::filesystem::exists(file, ec)) {
+    if (ec) {
+      throw std::runtime_error(
+          fmt::format("audit log {}: cannot read: {}", file.string(), ec.message()));
+    }
+    return AuditVerifyReport{};
+  }
+  if (std::filesystem::is_directory(file, ec)) {
+    throw std::runtime_error(fmt::format("audit log {}: is a directory", file.string()));
+  }
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw_errno(file, "open");
+  AuditVerifyReport report = ChainVerifier(file, in).run();
+  if (in.bad()) throw_errno(file, "read");
+  return report;
+}
+
+}  // namespace dihya::host

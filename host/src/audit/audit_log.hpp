@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+// The tamper-evident audit log: one JSON-lines file where every line records
+// one event (run.start, run.end, rollback.start, rollback.end...) and carries
+// the SHA-256 of the line before it, so `dihya-host audit verify` finds any
+// edited, dropped, inserted or reordered line and names the line.
+//
+// One line, compact, keys in this order, '\n' terminated:
+//   {"seq":N,"ts":"2026-11-25T21:50:53.123Z","prev":"<hex>","event":"run.start","data":{...}}
+// seq counts from 1; ts is UTC with milliseconds; prev is the SHA-256 of the
+// previous line's bytes without its '\n' (64 zeros on line 1).
+//
+// Guarantees: an append is all or nothing and durable when append() returns
+// (one O_APPEND write() under an exclusive flock(), then fsync; a failed write
+// is truncated away). Appends from any number of threads and processes are
+// serialised by the lock, so seq and prev always chain. Callers redact secrets
+// from `data` before appending: the log keeps whatever it is given.
+//
+// What a hash chain cannot show: the last line edited or removed, or the whole
+// tail rewritten by someone who recomputes every hash. Anchoring the head hash
+// elsewhere (AuditVerifyReport::head_sha256) closes that gap.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace dihya::host {
+
+class AuditLog {
+ public:
+  // The file need not exist; its directory must. A new file gets mode 0600.
+  explicit AuditLog(std::filesystem::path file);
+
+  // Appends one event and returns once it is on disk. Throws std::runtime_error
+  // naming the file when it cannot write or sync, or when the last line is
+  // incomplete or unreadable (a damaged log is never silently extended: run
+  // `dihya-host audit verify`). Invalid UTF-8 in `data` is replaced by U+FFFD.
+  // Thread-safe and process-safe.
+  void append(const std::string& event, const nlohmann::json& data);
+
+  const std::filesystem::path& file() const { return file_; }
+
+ private:
+  std::filesystem::path file_;
+};
+
+struct AuditVerifyReport {
+  bool ok = true;
+  std::uint64_t lines = 0;                     // lines checked (all of them when ok)
+  std::optional<std::uint64_t> first_bad_line; // 1-based, set when !ok
+  std::string problem;                         // one sentence naming the line and the cause
+  std::string head_sha256;                     // hash of the last line read, to anchor elsewhere
+};
+
+// Checks the whole chain and reports the FIRST problem. A missing file is ok
+// with 0 lines. Throws std::runtime_error naming the file only when it exists
+// but cannot be read. How each kind of tampering shows up (k is the line named):
+//  - edited line k: line k+1's prev no longer matches the hash of line k, while
+//    line k+1 still chains to line k+2; or line k no longer parses;
+//  - edited prev/seq of line k: line k no longer chains to k-1 and k+1 no longer
+//    chains to k (prev edited), or k's prev is right but its seq is not;
+//  - dropped line(s) before line k: line k's seq jumps (k = 1 when the first
+//    line was dropped);
+//  - inserted line k: line k+1 chains to line k-1 (or line k-1 chains to k-2
+//    when the inserted line copied a correct prev and seq);
+//  - swapped lines k and k+1: line k+1 chains to line k-1 and line k to line k+1;
+//    lines moved further apart show as a seq that jumps or goes back at line k;
+//  - truncated last line k: no '\n' at the end (a write cut short or a file cut).
+AuditVerifyReport verify_audit_log(const std::filesystem::path& file);
+
+}  // namespace dihya::host

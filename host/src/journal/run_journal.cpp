@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+// Writing and reading a run's undo journal. Lines are built by hand so "i"
+// comes first, which keeps the file readable with `head`; each append is one
+// write() of a whole line followed by fdatasync() (the file's size is the only
+// metadata a reader needs, and fdatasync covers it).
+#include "journal/run_journal.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "dihya/error.hpp"
+
+namespace dihya::host {
+namespace {
+
+using Json = nlohmann::json;
+
+struct Scan {
+  JournalContents contents;
+  off_t complete_size = 0;  // bytes up to and including the last '\n'
+};
+
+[[noreturn]] void throw_damaged(const std::filesystem::path& file, std::uint64_t line,
+                                const std::string& why) {
+  throw std::runtime_error(fmt::format(
+      "journal {}: line {} is damaged ({}); its undo entries cannot be trusted, inspect the file "
+      "before rolling back by hand",
+      file.string(), line, why));
+}
+
+void apply_line(const std::filesystem::path& file, std::uint64_t line, const std::string& text,
+                JournalContents& out) {
+  Json doc;
+  try {
+    doc = Json::parse(text);
+  } catch (const Json::exception& e) {
+    throw_damaged(file, line, e.what());
+  }
+  if (!doc.is_object()) throw_damaged(file, line, "not a JSON object");
+  if (doc.contains("rollback")) {
+    const Json& marker = doc["rollback"];
+    if (marker == "started") {
+      out.rollback_started = true;
+    } else if (marker == "done") {
+      out.rollback_done = true;
+    } else {
+      throw_damaged(file, line, "unknown rollback marker");
+    }
+    return;
+  }
+  if (!doc.contains("i") || !doc["i"].is_number_unsigned() || !doc.contains("action") ||
+      !doc["action"].is_string() || !doc.contains("data")) {
+    throw_damaged(file, line, "neither an undo entry nor a rollback marker");
+  }
+  if (doc["i"].get<std::uint64_t>() != out.entries.size()) {
+    throw_damaged(file, line,
+                  fmt::format("entry index {} where {} was expected",
+                              doc["i"].get<std::uint64_t>(), out.entries.size()));
+  }
+  out.entries.push_back(
+      dihya::UndoEntry{doc["action"].get<std::string>(), std::move(doc["data"])});
+}
+
+Scan scan(const std::filesystem::path& file, const std::string& bytes) {
+  Scan result;
+  std::size_t begin = 0;
+  std::uint64_t line = 0;
+  while (begin < bytes.size()) {
+    std::size_t end = bytes.find('\n', begin);
+    if (end == std::string::npos) {
+      // Never acknowledged: the record() writing it had not returned.
+      result.contents.torn_tail = true;
+      break;
+    }
+    apply_line(file, ++line, bytes.substr(begin, end - begin), result.contents);
+    begin = end + 1;
+    result.complete_size = static_cast<off_t>(begin);
+  }
+  return result;
+}
+
+std::string read_all(int fd, const std::filesystem::path& file) {
+  std::string bytes;
+  char buffer[64 * 1024];
+  for (;;) {
+    ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      throw std::runtime_error(
+          fmt::format("journal {}: cannot read: {}", file.string(), std::strerror(errno)));
+    }
+    if (n == 0) return bytes;
+    bytes.append(buffer, static_cast<std::size_t>(n));
+  }
+}
+
+std::string entry_line(std::uint64_t index, const dihya::UndoEntry& entry) {
+  // Strict UTF-8: replacing bytes would silently change what rollback restores
+  // (a file name, a row value), so refuse instead.
+  return fmt::format(R"({{"i":{},"action":{},"data":{}}})", index, Json(entry.action).dump(),
+                     entry.data.dump());
+}
+
+}  // namespace
+
+RunJournal::RunJournal(std::filesystem::path file, UniqueFd fd, off_t size,
+                       std::uint64_t next_index)
+    : file_(std::move(file)), fd_(std::move(fd)), size_(size), next_index_(next_index) {}
+
+RunJournal RunJournal::create(const std::filesystem::path& file) {
+  UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600));
+  if (!fd) {
+    throw std::runtime_error(
+        fmt::format("journal {}: cannot create: {}", file.string(), std::strerror(errno)));
+  }
+  if (auto ec = fsync_directory(file.parent_path())) {
+    throw std::runtime_error(fmt::format("journal {}: cannot sync its directory: {}",
+                                         file.string(), ec.message()));
+  }
+  return RunJournal(file, std::move(fd), 0, 0);
+}
+
+RunJournal RunJournal::reopen(const std::filesystem::path& file) {
+  UniqueFd fd(::open(file.c_str(), O_RDWR | O_APPEND | O_CLOEXEC));
+  if (!fd) {
+    throw std::runtime_error(
+        fmt::format("journal {}: cannot open: {}", file.string(), std::strerror(errno)));
+  }
+  Scan found = scan(file, read_all(fd.get(), file));
+  if (found.contents.torn_tail) {
+    if (::ftruncate(fd.get(), found.complete_size) != 0 || ::fdatasync(fd.get()) != 0) {
+      throw std::runtime_error(fmt::format("journal {}: cannot cut its incomplete last line: {}",
+                                           file.string(), std::strerror(errno)));
+    }
+  }
+  return RunJournal(file, std::move(fd), found.complete_size, found.contents.entries.size());
+}
+
+void RunJournal::record(const dihya::UndoEntry& entry) {
+  if (entry.action.empty()) {
+    throw dihya::Error(fmt::format("journal {}: an undo entry needs an action name",
+                                   file_.string()));
+  }
+  std::string line;
+  try {
+    line = entry_line(next_index_, entry);
+  } catch (const Json::exception& e) {
+    throw dihya::Error(fmt::format(
+        "journal {}: cannot record undo entry '{}': {} (encode binary data, e.g. as base64)",
+        file_.string(), entry.action, e.what()));
+  }
+  append_line(std::move(line));
+  ++next_index_;
+}
+
+void RunJournal::mark_rollback_started() { append_line(R"({"rollback":"started"})"); }
+
+void RunJournal::mark_rollback_done() { append_line(R"({"rollback":"done"})"); }
+
+void RunJournal::append_line(std::string line) {
+  if (broken_) {
+    throw dihya::Error(fmt::format(
+        "journal {}: refusing to write after an earlier write failure", file_.string()));
+  }
+  line.push_back('\n');
+  broken_ = true;  // until proven durable
+  if (auto ec = write_all(fd_.get(), line)) {
+    // Cutting the partial line keeps the file readable; the journal stays
+    // refused all the same, since we no longer know what the disk holds.
+    bool cut = ::ftruncate(fd_.get(), size_) == 0;
+    throw dihya::Error(fmt::format("journal {}: cannot write: {}{}", file_.string(),
+                                   ec.message(), cut ? "" : " (a partial line remains)"));
+  }
+  if (::fdatasync(fd_.get()) != 0) {
+    throw dihya::Error(
+        fmt::format("journal {}: cannot sync: {}", file_.string(), std::strerror(errno)));
+  }
+  size_ += static_cast<off_t>(line.size());
+  broken_ = false;
+}
+
+JournalContents read_journal(const std::filesystem::path& file) {
+  UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    if (errno == ENOENT) return JournalContents{};
+    throw std::runtime_error(
+        fmt::format("journal {}: cannot open: {}", file.string(), std::strerror(errno)));
+  }
+  return scan(file, read_all(fd.get(), file)).contents;
+}
+
+}  // namespace dihya::host
