@@ -24,4 +24,7 @@ fi
 printf '{"name": "Ada", "count": 3, "tags": ["a", "b"]}' >"$work/corpus/seed.json"
 printf 'name: Ada\ncount: 3\ntags: [a, b]\nmerge: &m {x: 1}\nother: *m\n' >"$work/corpus/seed.yaml"
 printf '[[[[[[[[[[' >"$work/corpus/deep"
-"$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "$work/corpus" 2>&1 | tail -15
+# The committed corpus holds every input that once found a bug: it is replayed first.
+cp "$src"/tests/fuzz/corpus/* "$work/corpus/"
+"$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+  -artifact_prefix="$work/" "$work/corpus" 2>&1 | tail -15

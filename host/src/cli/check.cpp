@@ -92,6 +92,20 @@ void check_schema_rejects(const PluginFile& plugin, Checklist& list) {
   list.expect(accepted.empty(), "schema rejects bad parameters", fmt::format("accepted {}", fmt::join(accepted, ", ")));
 }
 
+// Examples are documentation operators copy: their params must be valid.
+void check_examples(const PluginFile& plugin, Checklist& list) {
+  std::vector<std::string> problems;
+  for (const auto& e : plugin.metadata.value("examples", nlohmann::json::array())) {
+    if (!e.is_object() || !e.contains("params")) continue;
+    try {
+      build_params_from_values(plugin.parameters(), e["params"]);
+    } catch (const HostError& error) {
+      problems.push_back(fmt::format("example '{}': {}", e.value("description", ""), error.what()));
+    }
+  }
+  list.expect(problems.empty(), "example parameters are valid", fmt::format("{}", fmt::join(problems, "; ")));
+}
+
 std::optional<nlohmann::json> first_example_params(const PluginFile& plugin) {
   const auto& m = plugin.metadata;
   if (!m.contains("examples") || !m["examples"].is_array()) return std::nullopt;
@@ -119,7 +133,7 @@ std::map<std::string, std::string> database_fingerprint(const std::string& url) 
 
 void exercise(const PluginFile& plugin, const Settings& settings, const nlohmann::json& example, Checklist& list) {
   ChildRequest request = base_request(plugin, settings, Operation::run);
-  request.params = example;
+  request.params = build_params_from_values(plugin.parameters(), example).values;
   const bool has_db = !request.database_url.empty();
   auto fingerprint = [&] { return has_db ? database_fingerprint(request.database_url) : std::map<std::string, std::string>{}; };
 
@@ -202,6 +216,7 @@ int cmd_check(const Args& args, const Settings& settings) {
               meta.outcome.kind == ChildOutcome::Kind::completed ? "metadata() differs from plugin.json" : meta.outcome.message);
 
   const auto example = first_example_params(plugin);
+  check_examples(plugin, list);
   if (!vm->count("exercise")) {
     list.skip("dry run changes nothing", "use --exercise");
     list.skip("run then rollback restores the prior state", "use --exercise");

@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+// libFuzzer target for the parameter parsers: whatever bytes an operator can
+// put in a params file or a --param value, parse_json_text and parse_yaml_text
+// must return a value or throw a usage error. Any other exception, a crash, a
+// hang or a sanitizer report is a bug. Connection-string redaction runs on the
+// same bytes since log lines reach it unfiltered.
+//
+//   clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -DVALIJSON_USE_EXCEPTIONS=1 \
+//     -Ihost/src -Isdk/include tests/fuzz/fuzz_params.cpp host/src/params/*.cpp -lyaml-cpp -o fuzz_params
+//   ./fuzz_params -max_total_time=60 -rss_limit_mb=4096 corpus/
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "errors.hpp"
+#include "params/json_input.hpp"
+#include "params/redaction.hpp"
+
+namespace {
+
+// A parsed value must be usable everywhere the host uses one.
+void exercise(const nlohmann::json& value) {
+  const nlohmann::json copy = nlohmann::json::parse(value.dump());
+  if (!(copy == value)) __builtin_trap();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  try {
+    exercise(dihya::host::parse_json_text(text, "fuzz.json"));
+  } catch (const dihya::host::HostError&) {
+  }
+  try {
+    exercise(dihya::host::parse_yaml_text(text, "fuzz.yaml"));
+  } catch (const dihya::host::HostError&) {
+  }
+  dihya::host::Redactor redactor;
+  redactor.add_secret(std::string(text.substr(0, 8)));
+  (void)redactor.redact(text);
+  return 0;
+}
