@@ -21,7 +21,6 @@
 #include "runs/run_id.hpp"
 #include "runs/run_lock.hpp"
 #include "runs/run_store.hpp"
-#include "util/sha256.hpp"
 
 namespace dihya::host {
 namespace {
@@ -173,7 +172,7 @@ int cmd_run(const Args& args, const Settings& settings) {
   record.id = run_id;
   record.plugin = plugin.name();
   record.plugin_version = plugin.version();
-  record.plugin_sha256 = sha256_file_hex(plugin.path);
+  record.plugin_sha256 = catalog.sha256(plugin);
   record.user = user_name();
   record.host = host_name();
   record.params = redact_params(params.values, plugin.parameters());

@@ -12,6 +12,7 @@
 
 #include "errors.hpp"
 #include "util/atomic_file.hpp"
+#include "util/sha256.hpp"
 
 namespace dihya::host {
 namespace {
@@ -160,6 +161,22 @@ PluginFile PluginCatalog::find(const std::string& name_or_path) {
   for (const auto& d : search_path_) dirs.push_back(d.string());
   throw usage_error(fmt::format("unknown plugin '{}' (searched: {}); see `dihya-host list`",
                                 name_or_path, dirs.empty() ? "nothing" : fmt::format("{}", fmt::join(dirs, ":"))));
+}
+
+std::string PluginCatalog::sha256(const PluginFile& plugin) {
+  const auto stamp = stamp_of(plugin.path);
+  nlohmann::json cache = load_cache(cache_file_);
+  const std::string key = plugin.path.string();
+  auto cached = cache.find(key);
+  if (stamp && cached != cache.end() && stamp_matches(*cached, *stamp) && cached->contains("sha256")) {
+    return (*cached)["sha256"].get<std::string>();
+  }
+  std::string digest = sha256_file_hex(plugin.path);
+  if (stamp && cached != cache.end() && stamp_matches(*cached, *stamp)) {
+    (*cached)["sha256"] = digest;
+    save_cache(cache_file_, cache);
+  }
+  return digest;
 }
 
 void PluginCatalog::mark_unstable(const std::filesystem::path& path, const std::string& why) {

@@ -39,6 +39,10 @@ class PluginCatalog {
   // usage error for an unknown name and a load error for an unusable file.
   PluginFile find(const std::string& name_or_path);
 
+  // The SHA-256 of the plugin file, remembered in the cache with its stamp so
+  // that a run does not re-hash an unchanged file.
+  std::string sha256(const PluginFile& plugin);
+
   // Remembers that the plugin at `path` crashed while loading.
   void mark_unstable(const std::filesystem::path& path, const std::string& why);
 
