@@ -29,7 +29,6 @@ class BareContext final : public dihya::Context {
   std::optional<std::string> secret(std::string_view) const override { return std::nullopt; }
   std::chrono::system_clock::time_point now() const override { return std::chrono::system_clock::now(); }
   const std::string& run_id() const override { return id_; }
-  pqxx::connection& db() override { throw dihya::Error("no database"); }
   const std::string& database_url() const override { return id_; }
 
  private:

@@ -10,6 +10,7 @@
 
 #include <sys/stat.h>
 
+#include "temp_dir.hpp"
 #include "dihya/error.hpp"
 #include "journal/run_journal.hpp"
 
@@ -20,24 +21,7 @@ using dihya::UndoEntry;
 using dihya::host::read_journal;
 using dihya::host::RunJournal;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "dihya-journal-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using dihya::testing::TempDir;
 
 std::string read_text(const fs::path& file) {
   std::ifstream in(file, std::ios::binary);

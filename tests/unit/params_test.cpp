@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "temp_dir.hpp"
 #include "errors.hpp"
 #include "params/json_input.hpp"
 #include "params/param_builder.hpp"
@@ -29,30 +30,7 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 // A directory under /tmp removed with everything in it at the end of a test.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "dihya-params-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  fs::path write(const std::string& name, const std::string& content) const {
-    const fs::path file = path_ / name;
-    std::ofstream(file, std::ios::binary) << content;
-    return file;
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using dihya::testing::TempDir;
 
 // Sets an environment variable for the length of a test.
 class ScopedEnv {

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "temp_dir.hpp"
 #include "errors.hpp"
 #include "runs/process_identity.hpp"
 #include "runs/run_id.hpp"
@@ -32,24 +33,7 @@ using dihya::host::RunRecord;
 using dihya::host::RunStore;
 using dihya::host::SkippedRun;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "dihya-runs-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using dihya::testing::TempDir;
 
 std::string read_text(const fs::path& file) {
   std::ifstream in(file, std::ios::binary);

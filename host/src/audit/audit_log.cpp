@@ -22,6 +22,7 @@
 #include <fmt/format.h>
 
 #include "util/sha256.hpp"
+#include "util/utc_time.hpp"
 #include "util/unique_fd.hpp"
 
 namespace dihya::host {
@@ -38,18 +39,6 @@ constexpr int kMaxDepth = 128;
 [[noreturn]] void throw_errno(const std::filesystem::path& file, const std::string& doing) {
   throw std::runtime_error(
       fmt::format("audit log {}: cannot {}: {}", file.string(), doing, std::strerror(errno)));
-}
-
-std::string format_utc_ms(std::chrono::system_clock::time_point when) {
-  using namespace std::chrono;
-  auto ms = floor<milliseconds>(when).time_since_epoch();
-  auto whole = floor<seconds>(ms);
-  std::time_t t = static_cast<std::time_t>(whole.count());
-  std::tm utc{};
-  gmtime_r(&t, &utc);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", utc.tm_year + 1900,
-                     utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
-                     (ms - whole).count());
 }
 
 // Built by hand rather than through nlohmann::json so the keys keep the
@@ -338,7 +327,7 @@ void AuditLog::append(const std::string& event, const nlohmann::json& data) {
   struct stat st{};
   if (::fstat(fd.get(), &st) != 0) throw_errno(file_, "stat");
   Entry head = read_chain_head(fd.get(), st.st_size, file_);
-  std::string line = format_line(head.seq + 1, format_utc_ms(std::chrono::system_clock::now()),
+  std::string line = format_line(head.seq + 1, format_iso_utc(std::chrono::system_clock::now()),
                                  head.hash, event, data);
   line.push_back('\n');
 

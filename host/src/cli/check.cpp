@@ -7,12 +7,12 @@
 #include <iostream>
 
 #include <fmt/format.h>
-#include <pqxx/pqxx>
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "cli/param_options.hpp"
 #include "cli/plugin_ops.hpp"
+#include "db/libpq.hpp"
 #include "errors.hpp"
 #include "loading/catalog.hpp"
 #include "params/param_builder.hpp"
@@ -117,16 +117,15 @@ std::optional<nlohmann::json> first_example_params(const PluginFile& plugin) {
 
 // Every user table's content as one checksum each, to compare states.
 std::map<std::string, std::string> database_fingerprint(const std::string& url) {
-  pqxx::connection c(url);
-  pqxx::work tx(c);
+  PgConnection db(url);
   std::map<std::string, std::string> result;
-  auto tables = tx.exec(
+  const auto tables = db.query(
       "select quote_ident(schemaname) || '.' || quote_ident(tablename) from pg_tables "
       "where schemaname not in ('pg_catalog', 'information_schema') order by 1");
   for (const auto& row : tables) {
-    const auto name = row[0].as<std::string>();
-    result[name] = tx.exec1("select md5(coalesce(string_agg(t::text, '|' order by t::text), '')) from " + name + " t")[0]
-                       .as<std::string>();
+    // The name comes from the catalog, quoted by quote_ident, never from the operator.
+    result[row[0]] =
+        db.query("select md5(coalesce(string_agg(t::text, '|' order by t::text), '')) from " + row[0] + " t")[0][0];
   }
   return result;
 }
@@ -187,8 +186,7 @@ int cmd_check(const Args& args, const Settings& settings) {
       "a dry run must change nothing, and run → rollback must restore every table (use a test database).\n"
       "Exit 0 when every check passes, 1 when one fails, 3 when the plugin cannot be loaded.";
   spec.options.add_options()("json", "print JSON")("exercise", "also run the example (changes the database, then restores it)");
-  spec.hidden.add_options()("plugin", po::value<std::string>()->required(), "plugin .so path or name");
-  spec.positional.add("plugin", 1);
+  add_plugin_argument(spec);
   auto vm = parse_command(args, spec);
   if (!vm) return 0;
 

@@ -32,6 +32,16 @@ std::optional<po::variables_map> parse_command(const Args& args, CommandSpec& sp
   return vm;
 }
 
+void add_plugin_argument(CommandSpec& spec) {
+  spec.hidden.add_options()("plugin", po::value<std::string>()->required(), "plugin name or path");
+  spec.positional.add("plugin", 1);
+}
+
+void add_run_id_argument(CommandSpec& spec) {
+  spec.hidden.add_options()("run-id", po::value<std::string>()->required(), "run id");
+  spec.positional.add("run-id", 1);
+}
+
 void print_table(const std::vector<std::vector<std::string>>& rows) {
   std::vector<std::size_t> widths;
   for (const auto& row : rows) {

@@ -29,6 +29,10 @@ struct CommandSpec {
 // usage error (exit 2) for unknown options, missing values, extra arguments.
 std::optional<po::variables_map> parse_command(const Args& args, CommandSpec& spec);
 
+// The positional <plugin> (name or path) and <run-id> arguments.
+void add_plugin_argument(CommandSpec& spec);
+void add_run_id_argument(CommandSpec& spec);
+
 // Prints rows as aligned columns; the first row is the header.
 void print_table(const std::vector<std::vector<std::string>>& rows);
 

@@ -22,11 +22,6 @@ RunRecord load_run(const RunStore& store, const std::string& id) {
   return *record;
 }
 
-void add_run_id_argument(CommandSpec& spec) {
-  spec.hidden.add_options()("run-id", po::value<std::string>()->required(), "run id");
-  spec.positional.add("run-id", 1);
-}
-
 }  // namespace
 
 int cmd_history(const Args& args, const Settings& settings) {

@@ -22,8 +22,7 @@ int cmd_info(const Args& args, const Settings& settings) {
   spec.description = "Describes a plugin from its embedded metadata: summary, flags, parameters,\n"
                      "examples, security notes and what rollback does. Runs no plugin code.";
   spec.options.add_options()("json", "print the whole plugin.json");
-  spec.hidden.add_options()("plugin", po::value<std::string>()->required(), "plugin name or path");
-  spec.positional.add("plugin", 1);
+  add_plugin_argument(spec);
   auto vm = parse_command(args, spec);
   if (!vm) return 0;
 

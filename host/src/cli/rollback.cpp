@@ -25,8 +25,7 @@ int cmd_rollback(const Args& args, const Settings& settings) {
       "interrupted rollback it completes it (plugins' rollbacks are idempotent).";
   spec.options.add_options()("timeout", po::value<double>(), "seconds before the rollback is cancelled")(
       "json", "print JSON");
-  spec.hidden.add_options()("run-id", po::value<std::string>()->required(), "run id");
-  spec.positional.add("run-id", 1);
+  add_run_id_argument(spec);
   auto vm = parse_command(args, spec);
   if (!vm) return 0;
   const std::string id = (*vm)["run-id"].as<std::string>();

@@ -16,6 +16,7 @@
 #include "cli/param_options.hpp"
 #include "cli/plugin_ops.hpp"
 #include "cli/run_lifecycle.hpp"
+#include "db/libpq.hpp"
 #include "errors.hpp"
 #include "loading/catalog.hpp"
 #include "runs/run_id.hpp"
@@ -123,8 +124,7 @@ int cmd_run(const Args& args, const Settings& settings) {
       "concurrency", po::value<std::string>(), "allow | forbid | wait (default: the plugin's, else allow)")(
       "output-dir", po::value<std::string>(), "where the plugin writes its files (default: the run's directory)")(
       "quiet,q", "do not echo the plugin's log on stderr")("json", "print the run record as JSON");
-  spec.hidden.add_options()("plugin", po::value<std::string>()->required(), "plugin name or path");
-  spec.positional.add("plugin", 1);
+  add_plugin_argument(spec);
   auto vm = parse_command(args, spec);
   if (!vm) return 0;
 

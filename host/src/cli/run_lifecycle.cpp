@@ -2,7 +2,6 @@
 #include "cli/run_lifecycle.hpp"
 
 #include <fcntl.h>
-#include <libpq-fe.h>
 
 #include <chrono>
 
@@ -98,19 +97,6 @@ RollbackReport roll_back_run(const PluginFile& plugin, const Settings& settings,
   audit.append("rollback.end", {{"run_id", run_id}, {"plugin", plugin.name()}, {"ok", report.ok}, {"summary", report.summary}});
   sink.note(fmt::format("rollback {}: {}", report.ok ? "done" : "FAILED", report.summary));
   return report;
-}
-
-std::optional<std::string> connection_password(const std::string& url) {
-  char* error = nullptr;
-  PQconninfoOption* options = PQconninfoParse(url.c_str(), &error);
-  if (error != nullptr) PQfreemem(error);
-  if (options == nullptr) return std::nullopt;
-  std::optional<std::string> password;
-  for (PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
-    if (std::string(o->keyword) == "password" && o->val != nullptr && *o->val != '\0') password = o->val;
-  }
-  PQconninfoFree(options);
-  return password;
 }
 
 nlohmann::json redact_strings(const nlohmann::json& value, const Redactor& redactor) {

@@ -62,9 +62,6 @@ RollbackReport roll_back_run(const PluginFile& plugin, const Settings& settings,
                              const std::filesystem::path& run_dir, const Redactor& redactor, AuditLog& audit,
                              RunSink& sink, std::optional<std::chrono::milliseconds> timeout);
 
-// The password inside a PostgreSQL connection string (URL or key=value form), if any.
-std::optional<std::string> connection_password(const std::string& url);
-
 // `value` with every string inside passed through the redactor.
 nlohmann::json redact_strings(const nlohmann::json& value, const Redactor& redactor);
 

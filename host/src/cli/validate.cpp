@@ -23,8 +23,7 @@ int cmd_validate(const Args& args, const Settings& settings) {
                      "Exit 0 when valid, 2 when not.";
   add_param_options(spec);
   spec.options.add_options()("json", "print JSON");
-  spec.hidden.add_options()("plugin", po::value<std::string>()->required(), "plugin name or path");
-  spec.positional.add("plugin", 1);
+  add_plugin_argument(spec);
   auto vm = parse_command(args, spec);
   if (!vm) return 0;
 

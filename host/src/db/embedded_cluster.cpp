@@ -23,8 +23,8 @@
 #include <vector>
 
 #include <fmt/format.h>
-#include <pqxx/pqxx>
 
+#include "db/libpq.hpp"
 #include "errors.hpp"
 #include "util/unique_fd.hpp"
 
@@ -584,11 +584,11 @@ nlohmann::json EmbeddedCluster::status() const {
 
 void EmbeddedCluster::create_database_if_absent() const {
   try {
-    pqxx::connection connection{url_for("postgres")};
-    pqxx::nontransaction tx{connection};
-    if (!tx.exec_params("SELECT 1 FROM pg_database WHERE datname = $1", kDatabase).empty()) return;
-    tx.exec0("CREATE DATABASE " + tx.quote_name(kDatabase));
-  } catch (const pqxx::sql_error& e) {
+    PgConnection connection(url_for("postgres"));
+    if (!connection.query("SELECT 1 FROM pg_database WHERE datname = $1", {kDatabase}).empty()) return;
+    // kDatabase is a constant identifier: nothing of the operator's reaches this statement.
+    connection.query(std::string("CREATE DATABASE ") + kDatabase);
+  } catch (const PgError& e) {
     if (e.sqlstate() == "42P04") return;  // duplicate_database: created meanwhile by another process
     throw cluster_error(fmt::format("cannot create the database {}: {}", kDatabase, e.what()));
   } catch (const std::exception& e) {

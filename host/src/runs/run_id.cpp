@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include "util/utc_time.hpp"
+
 namespace dihya::host {
 namespace {
 
@@ -26,17 +28,11 @@ bool matches(char c, char kind) {
 }  // namespace
 
 std::string new_run_id(std::chrono::system_clock::time_point now) {
-  using namespace std::chrono;
-  auto ms = floor<milliseconds>(now).time_since_epoch();
-  auto whole = floor<seconds>(ms);
-  std::time_t t = static_cast<std::time_t>(whole.count());
-  std::tm utc{};
-  gmtime_r(&t, &utc);
+  const UtcTime u = utc_time(now);
   std::random_device entropy;
-  unsigned suffix = entropy() & 0xffffffu;
-  return fmt::format("{:04}{:02}{:02}T{:02}{:02}{:02}.{:03}Z-{:06x}", utc.tm_year + 1900,
-                     utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
-                     (ms - whole).count(), suffix);
+  const unsigned suffix = entropy() & 0xffffffu;
+  return fmt::format("{:04}{:02}{:02}T{:02}{:02}{:02}.{:03}Z-{:06x}", u.fields.tm_year + 1900, u.fields.tm_mon + 1,
+                     u.fields.tm_mday, u.fields.tm_hour, u.fields.tm_min, u.fields.tm_sec, u.milliseconds, suffix);
 }
 
 bool is_valid_run_id(std::string_view id) {

@@ -95,16 +95,4 @@ ProcessIdentity host_process(const RunRecord& record) {
                          record.host_boot_id};
 }
 
-std::string format_iso_utc(std::chrono::system_clock::time_point when) {
-  using namespace std::chrono;
-  auto ms = floor<milliseconds>(when).time_since_epoch();
-  auto whole = floor<seconds>(ms);
-  std::time_t t = static_cast<std::time_t>(whole.count());
-  std::tm utc{};
-  gmtime_r(&t, &utc);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", utc.tm_year + 1900,
-                     utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
-                     (ms - whole).count());
-}
-
 }  // namespace dihya::host

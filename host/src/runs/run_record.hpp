@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runs/process_identity.hpp"
+#include "util/utc_time.hpp"
 
 namespace dihya::host {
 
@@ -69,7 +70,5 @@ void from_json(const nlohmann::json& in, RunRecord& record);
 void set_host_process(RunRecord& record, const ProcessIdentity& host);
 ProcessIdentity host_process(const RunRecord& record);
 
-// "2026-11-25T21:50:53.123Z".
-std::string format_iso_utc(std::chrono::system_clock::time_point when);
 
 }  // namespace dihya::host

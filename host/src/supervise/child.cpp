@@ -17,7 +17,6 @@
 
 #include <boost/dll/shared_library.hpp>
 #include <dihya/plugin.hpp>
-#include <pqxx/pqxx>
 
 #include "supervise/protocol.hpp"
 
@@ -117,20 +116,6 @@ class ChildContext final : public Context {
   }
   std::chrono::system_clock::time_point now() const override { return std::chrono::system_clock::now(); }
   const std::string& run_id() const override { return request_.run_id; }
-  pqxx::connection& db() override {
-    if (!db_) {
-      if (request_.database_url.empty()) {
-        throw Error("no database configured: declare \"needs\": [\"database\"] in plugin.json");
-      }
-      try {
-        db_ = std::make_unique<pqxx::connection>(request_.database_url);
-      } catch (const std::exception&) {
-        // libpq's message may quote the connection string: say only what failed.
-        throw Error("cannot connect to the database (see `dihya-host db status` or --database-url)");
-      }
-    }
-    return *db_;
-  }
   const std::string& database_url() const override { return request_.database_url; }
 
  private:
@@ -138,7 +123,6 @@ class ChildContext final : public Context {
   Channel& channel_;
   FrameLogger logger_;
   FrameJournal journal_;
-  std::unique_ptr<pqxx::connection> db_;
 };
 
 void close_fds(unsigned int first, unsigned int last) {

@@ -9,12 +9,14 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include <pqxx/connection>
 
+#include "dihya/error.hpp"
 #include "dihya/journal.hpp"
 #include "dihya/logger.hpp"
 
@@ -59,13 +61,31 @@ class Context {
   // The run id, time-sortable (e.g. "20261125T215000Z-3f9a").
   virtual const std::string& run_id() const = 0;
 
-  // The database the host is configured with, opened on first use.
-  // Throws dihya::Error when no database is configured or it cannot be reached.
-  virtual pqxx::connection& db() = 0;
+  // The database the host is configured with, opened on first use and owned
+  // by the context. Throws dihya::Error when no database is configured or it
+  // cannot be reached.
+  pqxx::connection& db() {
+    if (!db_) {
+      if (database_url().empty()) {
+        throw Error("no database configured: declare \"needs\": [\"database\"] in plugin.json");
+      }
+      try {
+        db_ = std::make_shared<pqxx::connection>(database_url());
+      } catch (const std::exception& e) {
+        throw Error(std::string("cannot connect to the database: ") + e.what());
+      }
+    }
+    return *static_cast<pqxx::connection*>(db_.get());
+  }
 
   // The connection string of that database, password included, for plugins that
   // must hand it to another program (pg_dump). Never log it.
   virtual const std::string& database_url() const = 0;
+
+ private:
+  // Type-erased: the connection and its deleter are made here, in the
+  // plugin's code, so the host itself never links libpqxx.
+  std::shared_ptr<void> db_;
 };
 
 }  // namespace dihya

@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+#include "db/libpq.hpp"
+
+#include <dlfcn.h>
+#include <libpq-fe.h>
+
+#include <fmt/format.h>
+
+#include "errors.hpp"
+
+namespace dihya::host {
+namespace {
+
+// The libpq functions the host uses, resolved once.
+struct LibPq {
+  decltype(&::PQconnectdb) connectdb;
+  decltype(&::PQstatus) status;
+  decltype(&::PQerrorMessage) error_message;
+  decltype(&::PQfinish) finish;
+  decltype(&::PQexecParams) exec_params;
+  decltype(&::PQresultStatus) result_status;
+  decltype(&::PQresultErrorField) result_error_field;
+  decltype(&::PQntuples) ntuples;
+  decltype(&::PQnfields) nfields;
+  decltype(&::PQgetvalue) getvalue;
+  decltype(&::PQclear) clear;
+  decltype(&::PQconninfoParse) conninfo_parse;
+  decltype(&::PQconninfoFree) conninfo_free;
+  decltype(&::PQfreemem) freemem;
+};
+
+template <typename F>
+void resolve(void* handle, const char* name, F& target) {
+  void* symbol = ::dlsym(handle, name);
+  if (symbol == nullptr) throw HostError(kExitRunFailed, fmt::format("libpq.so.5 lacks {}", name));
+  target = reinterpret_cast<F>(symbol);
+}
+
+const LibPq& libpq() {
+  static const LibPq api = [] {
+    void* handle = ::dlopen("libpq.so.5", RTLD_NOW | RTLD_LOCAL);
+    if (handle == nullptr) {
+      throw HostError(kExitRunFailed, "cannot load libpq.so.5: install the libpq5 package");
+    }
+    LibPq l{};
+    resolve(handle, "PQconnectdb", l.connectdb);
+    resolve(handle, "PQstatus", l.status);
+    resolve(handle, "PQerrorMessage", l.error_message);
+    resolve(handle, "PQfinish", l.finish);
+    resolve(handle, "PQexecParams", l.exec_params);
+    resolve(handle, "PQresultStatus", l.result_status);
+    resolve(handle, "PQresultErrorField", l.result_error_field);
+    resolve(handle, "PQntuples", l.ntuples);
+    resolve(handle, "PQnfields", l.nfields);
+    resolve(handle, "PQgetvalue", l.getvalue);
+    resolve(handle, "PQclear", l.clear);
+    resolve(handle, "PQconninfoParse", l.conninfo_parse);
+    resolve(handle, "PQconninfoFree", l.conninfo_free);
+    resolve(handle, "PQfreemem", l.freemem);
+    return l;
+  }();
+  return api;
+}
+
+std::string one_line(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  for (char& c : text) {
+    if (c == '\n') c = ' ';
+  }
+  return text;
+}
+
+}  // namespace
+
+PgConnection::PgConnection(const std::string& conninfo) {
+  const LibPq& pq = libpq();
+  PGconn* conn = pq.connectdb(conninfo.c_str());
+  conn_ = conn;
+  if (conn == nullptr || pq.status(conn) != CONNECTION_OK) {
+    const std::string message = conn ? one_line(pq.error_message(conn)) : "out of memory";
+    if (conn) pq.finish(conn);
+    conn_ = nullptr;
+    throw HostError(kExitRunFailed, "cannot connect to the database: " + message);
+  }
+}
+
+PgConnection::~PgConnection() {
+  if (conn_ != nullptr) libpq().finish(static_cast<PGconn*>(conn_));
+}
+
+std::vector<std::vector<std::string>> PgConnection::query(const std::string& sql, const std::vector<std::string>& params) {
+  const LibPq& pq = libpq();
+  std::vector<const char*> values;
+  for (const auto& p : params) values.push_back(p.c_str());
+  PGresult* result = pq.exec_params(static_cast<PGconn*>(conn_), sql.c_str(), static_cast<int>(values.size()), nullptr,
+                                    values.data(), nullptr, nullptr, 0);
+  const ExecStatusType status = pq.result_status(result);
+  if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+    const char* state = result ? pq.result_error_field(result, PG_DIAG_SQLSTATE) : nullptr;
+    PgError error(one_line(pq.error_message(static_cast<PGconn*>(conn_))), state ? state : "");
+    pq.clear(result);
+    throw error;
+  }
+  std::vector<std::vector<std::string>> rows(static_cast<std::size_t>(pq.ntuples(result)));
+  for (int r = 0; r < pq.ntuples(result); ++r) {
+    for (int c = 0; c < pq.nfields(result); ++c) rows[static_cast<std::size_t>(r)].emplace_back(pq.getvalue(result, r, c));
+  }
+  pq.clear(result);
+  return rows;
+}
+
+std::optional<std::string> connection_password(const std::string& conninfo) {
+  if (conninfo.empty()) return std::nullopt;
+  const LibPq& pq = libpq();
+  char* error = nullptr;
+  PQconninfoOption* options = pq.conninfo_parse(conninfo.c_str(), &error);
+  if (error != nullptr) pq.freemem(error);
+  if (options == nullptr) return std::nullopt;
+  std::optional<std::string> password;
+  for (PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+    if (std::string(o->keyword) == "password" && o->val != nullptr && *o->val != '\0') password = o->val;
+  }
+  pq.conninfo_free(options);
+  return password;
+}
+
+}  // namespace dihya::host

@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+// The host's own, small use of PostgreSQL (creating the embedded database,
+// fingerprinting tables for `check --exercise`, reading the password out of a
+// connection string) goes through libpq's C API, loaded with dlopen on first
+// use. Linking libpq would make every command pay its start-up (GnuTLS,
+// Kerberos, LDAP initialisers: ~5 ms) even when no database is involved.
+// Plugins get libpqxx through the SDK, in the child process only.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace dihya::host {
+
+// One connection. Errors are HostError(kExitRunFailed) with libpq's message,
+// which never includes the password.
+class PgConnection {
+ public:
+  explicit PgConnection(const std::string& conninfo);
+  ~PgConnection();
+  PgConnection(const PgConnection&) = delete;
+  PgConnection& operator=(const PgConnection&) = delete;
+
+  // Runs `sql` with `params` bound as text ($1, $2...) and returns the rows,
+  // NULL as "". On an SQL error, throws PgError carrying the SQLSTATE.
+  std::vector<std::vector<std::string>> query(const std::string& sql, const std::vector<std::string>& params = {});
+
+ private:
+  void* conn_ = nullptr;  // PGconn*
+};
+
+class PgError : public std::runtime_error {
+ public:
+  PgError(const std::string& message, std::string sqlstate) : std::runtime_error(message), sqlstate_(std::move(sqlstate)) {}
+  const std::string& sqlstate() const { return sqlstate_; }
+
+ private:
+  std::string sqlstate_;
+};
+
+// The password inside a connection string (URL or key=value form), if any.
+std::optional<std::string> connection_password(const std::string& conninfo);
+
+}  // namespace dihya::host
