@@ -6,7 +6,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <regex>
 
 #include <dihya/abi.hpp>
 #include <fmt/format.h>
@@ -40,6 +39,15 @@ void check_one_trusted(const std::filesystem::path& path, bool is_dir) {
                                          is_dir ? "directory" : "file", st.st_mode & 07777,
                                          path.string()));
   }
+}
+
+// [a-z][a-z0-9_]{0,63}: the name becomes a file name (locks) and a CLI word.
+bool is_plugin_name(const std::string& name) {
+  if (name.empty() || name.size() > 64 || name[0] < 'a' || name[0] > 'z') return false;
+  for (char c : name) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -85,11 +93,9 @@ void check_abi_tag(const std::string& tag, const std::filesystem::path& path) {
 }
 
 void check_metadata_shape(const nlohmann::json& metadata, const std::filesystem::path& path) {
-  static const std::regex kName("[a-z][a-z0-9_]{0,63}");
   if (!metadata.is_object()) throw plugin_error(path, "plugin.json is not a JSON object");
   const auto name = metadata.find("name");
-  if (name == metadata.end() || !name->is_string() ||
-      !std::regex_match(name->get<std::string>(), kName)) {
+  if (name == metadata.end() || !name->is_string() || !is_plugin_name(name->get<std::string>())) {
     throw plugin_error(path, "plugin.json: 'name' must match [a-z][a-z0-9_]{0,63}");
   }
   const auto version = metadata.find("version");
