@@ -16,9 +16,16 @@ export XDG_CONFIG_HOME="$WORK/config"
 export DIHYA_SYSTEM_CONFIG="$WORK/no-system-config.yaml"
 export DIHYA_PLUGIN_PATH="$DIHYA_TEST_PLUGIN_DIR"
 unset DIHYA_DATABASE_URL DIHYA_CONFIG
+# Each test file gets a database of its own: tests run in parallel, and
+# `check --exercise` compares whole-database fingerprints.
+DB_NAME=""
 if [ -n "${DIHYA_TEST_PG_DIR:-}" ] && [ -f "$DIHYA_TEST_PG_DIR/url" ]; then
-  DB_URL=$(cat "$DIHYA_TEST_PG_DIR/url")
+  base_url=$(cat "$DIHYA_TEST_PG_DIR/url")
+  DB_NAME="t_$(basename "$0" .sh)_$$"
+  psql -X -q -v ON_ERROR_STOP=1 "$base_url" -c "create database $DB_NAME" >/dev/null
+  DB_URL=${base_url/\/dihya_test\?/\/$DB_NAME?}
   export DIHYA_DATABASE_URL="$DB_URL"
+  trap 'rm -rf "$WORK"; psql -X -q "$base_url" -c "drop database if exists $DB_NAME with (force)" >/dev/null 2>&1 || true' EXIT
 fi
 
 PASSED=0
