@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 // A private directory under the system temp dir, removed with everything in
-// it when the object goes away. Every test that touches files uses one.
+// it when the object goes away. Every test that touches files uses one,
+// with the small file helpers below.
 #pragma once
 
 #include <stdlib.h>
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -40,5 +42,12 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+// The whole content of `file` ("" when it cannot be read).
+inline std::string read_text(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return text;
+}
 
 }  // namespace dihya::testing

@@ -23,12 +23,7 @@ using dihya::host::RunJournal;
 
 using dihya::testing::TempDir;
 
-std::string read_text(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+using dihya::testing::read_text;
 
 void append_text(const fs::path& file, const std::string& text) {
   std::ofstream out(file, std::ios::binary | std::ios::app);

@@ -35,12 +35,7 @@ using dihya::host::SkippedRun;
 
 using dihya::testing::TempDir;
 
-std::string read_text(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+using dihya::testing::read_text;
 
 std::chrono::system_clock::time_point at(const std::string& iso_date_time_seconds) {
   std::tm tm{};
