@@ -147,10 +147,6 @@ Settings load_settings(const GlobalFlags& flags) {
   s.cache_dir = cache.value_or(root ? std::filesystem::path("/var/cache/dihya")
                                     : xdg("XDG_CACHE_HOME", ".cache") / "dihya");
 
-  for (const auto& f : {user_file, system_file}) {
-    std::error_code ec;
-    if (std::filesystem::exists(f, ec)) s.sources.push_back(f.string());
-  }
   return s;
 }
 

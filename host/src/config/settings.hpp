@@ -17,7 +17,6 @@ struct Settings {
   std::optional<std::string> database_url;         // none: the embedded cluster
   std::filesystem::path state_dir;                 // runs, journals, audit, embedded cluster
   std::filesystem::path cache_dir;                 // metadata cache
-  std::vector<std::string> sources;                // config files that were read, for `--verbose`
 };
 
 // Flags given on the command line before the subcommand.

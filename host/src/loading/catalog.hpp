@@ -46,8 +46,6 @@ class PluginCatalog {
   // Remembers that the plugin at `path` crashed while loading.
   void mark_unstable(const std::filesystem::path& path, const std::string& why);
 
-  const std::vector<std::filesystem::path>& search_path() const { return search_path_; }
-
  private:
   std::vector<std::filesystem::path> search_path_;
   std::filesystem::path cache_file_;

@@ -299,7 +299,6 @@ class Supervision {
   ChildOutcome classify() const {
     ChildOutcome o;
     o.loaded = loaded_;
-    o.child_pid = pid_;
     if (WIFEXITED(status_)) o.exit_status = WEXITSTATUS(status_);
     if (WIFSIGNALED(status_)) o.signal = WTERMSIG(status_);
     using Kind = ChildOutcome::Kind;
@@ -366,16 +365,6 @@ class Supervision {
 };
 
 }  // namespace
-
-const char* operation_name(Operation op) {
-  switch (op) {
-    case Operation::metadata: return "metadata";
-    case Operation::validate: return "validate";
-    case Operation::run: return "run";
-    case Operation::rollback: return "rollback";
-  }
-  return "run";
-}
 
 ChildOutcome supervise(const ChildRequest& request, const SupervisorOptions& options, EventSink& sink) {
   Pipe events = make_pipe();

@@ -73,12 +73,8 @@ struct ChildOutcome {
   std::string message;         // one line for the operator
   int exit_status = -1;
   int signal = 0;
-  long child_pid = 0;
 };
 
 ChildOutcome supervise(const ChildRequest& request, const SupervisorOptions& options, EventSink& sink);
-
-// The operation's name as the wire and the records spell it.
-const char* operation_name(Operation op);
 
 }  // namespace dihya::host
