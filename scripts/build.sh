@@ -4,6 +4,8 @@
 # (default: "default"). Idempotent: a second call only rebuilds what changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Plugin files and directories must not be group- or world-writable to be loaded.
+umask 022
 preset=${1:-default}
 ./scripts/install-deps.sh
 if [ ! -f "build/$preset/build.ninja" ]; then

@@ -7,6 +7,8 @@
 #   scripts/test.sh asan     the same suite under ASan + UBSan
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Plugin files and directories must not be group- or world-writable to be loaded.
+umask 022
 preset=${1:-default}
 ./scripts/build.sh "$preset"
 # Test plugins crash on purpose: with ASan's SIGSEGV handler the child would
