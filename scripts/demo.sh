@@ -6,6 +6,8 @@
 # Idempotent and quick on the second call.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Plugin files and directories must not be group- or world-writable to be loaded.
+umask 022
 root=$(pwd)
 ./scripts/build.sh default
 
