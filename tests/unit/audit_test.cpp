@@ -68,6 +68,15 @@ std::string forged_line(std::uint64_t seq, const std::string& prev) {
       .dump();
 }
 
+// Verifies `file`, which must be reported as tampered at line `line`.
+dihya::host::AuditVerifyReport require_tamper_at(const fs::path& file, std::uint64_t line) {
+  auto report = verify_audit_log(file);
+  CHECK_FALSE(report.ok);
+  REQUIRE(report.first_bad_line);
+  CHECK(*report.first_bad_line == line);
+  return report;
+}
+
 }  // namespace
 
 TEST_CASE("sha256 matches the standard test vectors", "[audit][sha256]") {
@@ -168,10 +177,7 @@ TEST_CASE("an edited audit line is reported at that line", "[audit]") {
   }
   write_lines(file, lines);
 
-  auto report = verify_audit_log(file);
-  CHECK_FALSE(report.ok);
-  REQUIRE(report.first_bad_line);
-  CHECK(*report.first_bad_line == edited);
+  auto report = require_tamper_at(file, edited);
   CHECK_THAT(report.problem, Catch::Contains("line " + std::to_string(edited)) &&
                                  Catch::Contains("edited"));
 }
@@ -196,10 +202,7 @@ TEST_CASE("a dropped audit line is reported at the line after the gap", "[audit]
   }
   write_lines(file, lines);
 
-  auto report = verify_audit_log(file);
-  CHECK_FALSE(report.ok);
-  REQUIRE(report.first_bad_line);
-  CHECK(*report.first_bad_line == expected);
+  auto report = require_tamper_at(file, expected);
   CHECK_THAT(report.problem, Catch::Contains("missing before line " + std::to_string(expected)));
 }
 
@@ -231,10 +234,7 @@ TEST_CASE("an inserted audit line is reported at its position", "[audit]") {
   }
   write_lines(file, lines);
 
-  auto report = verify_audit_log(file);
-  CHECK_FALSE(report.ok);
-  REQUIRE(report.first_bad_line);
-  CHECK(*report.first_bad_line == expected);
+  auto report = require_tamper_at(file, expected);
   CHECK_THAT(report.problem, Catch::Contains("line " + std::to_string(expected) + " was inserted"));
 }
 
@@ -262,10 +262,7 @@ TEST_CASE("swapped audit lines are reported at the first of them", "[audit]") {
   }
   write_lines(file, lines);
 
-  auto report = verify_audit_log(file);
-  CHECK_FALSE(report.ok);
-  REQUIRE(report.first_bad_line);
-  CHECK(*report.first_bad_line == expected);
+  auto report = require_tamper_at(file, expected);
 }
 
 TEST_CASE("neighbouring swapped audit lines are named as swapped", "[audit]") {
@@ -284,10 +281,7 @@ TEST_CASE("a truncated last audit line is reported and never extended", "[audit]
   auto text = read_text(file);
   write_text(file, text.substr(0, text.size() - 10));
 
-  auto report = verify_audit_log(file);
-  CHECK_FALSE(report.ok);
-  REQUIRE(report.first_bad_line);
-  CHECK(*report.first_bad_line == 3);
+  auto report = require_tamper_at(file, 3);
   CHECK_THAT(report.problem, Catch::Contains("truncated"));
 
   AuditLog log(file);
