@@ -21,6 +21,10 @@ expect_in "$ERR" "while loading" "says it crashed while loading"
 expect_exit 0 "list after a crash" -- dh list
 expect_in "$OUT" "unstable" "list remembers the crash"
 
+expect_exit 3 "embedded plugin.json nested 5000 deep" -- dh info "$P/libdeep_metadata.so"
+expect_one_line_error "deep metadata"
+expect_in "$ERR" "deeper than" "says the metadata is nested too deeply"
+
 mkdir -p "$WORK/plugins"
 echo "not an elf" >"$WORK/plugins/libtext.so"
 expect_exit 3 "a non-ELF file" -- dh info "$WORK/plugins/libtext.so"

@@ -12,6 +12,7 @@
 
 #include "errors.hpp"
 #include "loading/elf_sections.hpp"
+#include "params/json_input.hpp"
 
 namespace dihya::host {
 namespace {
@@ -125,8 +126,12 @@ PluginFile read_plugin_file(const std::filesystem::path& path) {
   auto text = elf->read(kMetadataSection, kMaxMetadataBytes, &error);
   if (!text) throw plugin_error(path, error);
   if (!text->empty() && text->back() == '\0') text->pop_back();
-  file.metadata = nlohmann::json::parse(*text, nullptr, false);
-  if (file.metadata.is_discarded()) throw plugin_error(path, "embedded plugin.json is not valid JSON");
+  // The same limits as operator input (depth, UTF-8): a plugin file is input too.
+  try {
+    file.metadata = parse_json_text(*text, "embedded plugin.json");
+  } catch (const HostError& e) {
+    throw plugin_error(path, e.what());
+  }
   check_metadata_shape(file.metadata, path);
 
   struct stat st {};
