@@ -4,13 +4,12 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include <fmt/format.h>
 
 #include "errors.hpp"
+#include "params/json_input.hpp"
 #include "util/atomic_file.hpp"
 #include "util/sha256.hpp"
 
@@ -40,11 +39,15 @@ std::optional<FileStamp> stamp_of(const std::filesystem::path& path) {
 
 // Cache document: {"format": kCacheFormat, "files": {path: {size, mtime_ns, name, ...}}}.
 nlohmann::json load_cache(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return nlohmann::json::object();
-  std::stringstream text;
-  text << in.rdbuf();
-  auto doc = nlohmann::json::parse(text.str(), nullptr, false);
+  // The cache only saves time: a missing, damaged or hostile one is rebuilt.
+  std::string text;
+  nlohmann::json doc;
+  try {
+    if (!read_file(file, &text, nullptr)) return nlohmann::json::object();
+    doc = parse_json_text(text, file.string());
+  } catch (const HostError&) {
+    return nlohmann::json::object();
+  }
   if (!doc.is_object() || doc.value("format", "") != kCacheFormat || !doc.contains("files") ||
       !doc["files"].is_object()) {
     return nlohmann::json::object();
@@ -118,8 +121,13 @@ std::vector<std::filesystem::path> plugin_files_in(const std::filesystem::path& 
 PluginCatalog::PluginCatalog(const Settings& settings)
     : search_path_(settings.plugin_path), cache_file_(settings.cache_dir / "plugin-metadata.json") {}
 
+nlohmann::json& PluginCatalog::cache() {
+  if (!cache_) cache_ = load_cache(cache_file_);
+  return *cache_;
+}
+
 std::vector<CatalogEntry> PluginCatalog::list() {
-  nlohmann::json cache = load_cache(cache_file_);
+  nlohmann::json& cache = this->cache();
   nlohmann::json fresh = nlohmann::json::object();
   bool changed = false;
   std::vector<CatalogEntry> entries;
@@ -144,6 +152,7 @@ std::vector<CatalogEntry> PluginCatalog::list() {
     }
   }
   if (changed || fresh.size() != cache.size()) save_cache(cache_file_, fresh);
+  cache = std::move(fresh);
   return entries;
 }
 
@@ -165,7 +174,7 @@ PluginFile PluginCatalog::find(const std::string& name_or_path) {
 
 std::string PluginCatalog::sha256(const PluginFile& plugin) {
   const auto stamp = stamp_of(plugin.path);
-  nlohmann::json cache = load_cache(cache_file_);
+  nlohmann::json& cache = this->cache();
   const std::string key = plugin.path.string();
   auto cached = cache.find(key);
   if (stamp && cached != cache.end() && stamp_matches(*cached, *stamp) && cached->contains("sha256")) {
@@ -182,7 +191,7 @@ std::string PluginCatalog::sha256(const PluginFile& plugin) {
 void PluginCatalog::mark_unstable(const std::filesystem::path& path, const std::string& why) {
   const auto stamp = stamp_of(path);
   if (!stamp) return;
-  nlohmann::json cache = load_cache(cache_file_);
+  nlohmann::json& cache = this->cache();
   CatalogEntry e = read_entry(path);
   e.unstable = why;
   cache[path.string()] = cache_record(e, *stamp);

@@ -48,7 +48,12 @@ class PluginCatalog {
 
  private:
   std::vector<std::filesystem::path> search_path_;
+  // The cache document's "files", read on first use and kept for the life
+  // of the catalog so a command reads and parses it once.
+  nlohmann::json& cache();
+
   std::filesystem::path cache_file_;
+  std::optional<nlohmann::json> cache_;
 };
 
 }  // namespace dihya::host
