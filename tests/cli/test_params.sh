@@ -73,4 +73,10 @@ expect_in "$ERR" "DIHYA_NO_SUCH_VARIABLE" "missing variable is named"
 expect_exit 2 "@file: of a missing file" -- dh run echo_params -p name=@file:"$WORK/none.txt"
 expect_exit 0 "@@ escapes a leading @" -- dh run echo_params -p name=@@home --json
 expect_in "$OUT" '"name": "@home"' "@@ gives a literal @"
+
+expect_exit 0 "a plugin's report goes to stdout" -- dh run echo_params -p name=Ada -p count=4
+expect_in "$OUT" "$(printf 'count\t4')" "the report's lines are printed"
+expect_in "$OUT" "echoed 5 parameter(s)" "then the summary line"
+expect_exit 0 "--json prints data, not the report" -- dh run echo_params -p name=Ada --json
+expect_not_in "$OUT" "$(printf 'count\t3')" "no report in --json"
 finish

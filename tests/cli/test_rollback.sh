@@ -16,6 +16,11 @@ rows() { psql_q "select count(*) from $table"; }
 
 reset_table
 before=$(checksum)
+# A destructive run on a terminal asks first; `script` gives it one.
+printf 'n\n' | script -qec "$DIHYA_HOST run purge_rows -p table=$table -p max_id=500" /dev/null >"$OUT" 2>&1 && got=0 || got=$?
+expect_eq "$got" 2 "answering no on a terminal runs nothing (exit 2)"
+expect_in "$OUT" "purge_rows is destructive. Run it? [y/N]" "the terminal is asked"
+expect_eq "$(checksum)" "$before" "a refused run changes nothing"
 expect_exit 0 "dry run" -- dh run purge_rows -p table=$table -p max_id=500 --dry-run --yes
 expect_eq "$(checksum)" "$before" "dry run changes nothing"
 expect_eq "$(last_run_field outcome)" dry_run "dry run recorded"

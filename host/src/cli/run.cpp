@@ -143,7 +143,8 @@ int cmd_run(const Args& args, const Settings& settings) {
   if (policy != "allow" && policy != "forbid" && policy != "wait") {
     throw usage_error(fmt::format("--concurrency '{}': expected allow, forbid or wait", policy));
   }
-  if (plugin.destructive() && !dry_run && vm->count("yes") == 0 && can_prompt() && !confirmed(plugin)) {
+  const bool destructive = plugin.destructive_with(params.values);
+  if (destructive && !dry_run && vm->count("yes") == 0 && can_prompt() && !confirmed(plugin)) {
     throw usage_error("not confirmed; nothing was run");
   }
 
@@ -178,7 +179,7 @@ int cmd_run(const Args& args, const Settings& settings) {
   record.params = redact_params(params.values, plugin.parameters());
   record.started_at = format_iso_utc(std::chrono::system_clock::now());
   record.dry_run = dry_run;
-  record.destructive = plugin.destructive();
+  record.destructive = destructive;
   set_host_process(record, current_process_identity());
   store.create(record);
   const auto run_dir = store.dir(run_id);
@@ -242,7 +243,13 @@ int cmd_run(const Args& args, const Settings& settings) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (vm->count("json")) {
     print_json(nlohmann::json(record));
-  } else if (verdict.exit_code == kExitOk) {
+    return verdict.exit_code;
+  }
+  if (outcome.kind == ChildOutcome::Kind::completed) {
+    const std::string report = redactor.redact(outcome.result.value("report", ""));
+    std::cout << report << (report.empty() || report.back() == '\n' ? "" : "\n");
+  }
+  if (verdict.exit_code == kExitOk) {
     std::cout << fmt::format("{}: {}: {} (run {}, {:.2f} s)\n", plugin.name(), record.outcome, record.summary, run_id,
                              seconds);
   } else {

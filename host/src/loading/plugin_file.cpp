@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -141,6 +142,18 @@ PluginFile read_plugin_file(const std::filesystem::path& path) {
   }
   file.path = path;
   return file;
+}
+
+bool PluginFile::destructive_with(const nlohmann::json& params) const {
+  if (!destructive()) return false;
+  const auto modes = metadata.find("read_only_modes");
+  if (modes == metadata.end() || !modes->is_object()) return true;
+  const auto param = modes->find("param");
+  const auto values = modes->find("values");
+  if (param == modes->end() || !param->is_string() || values == modes->end() || !values->is_array()) return true;
+  const auto value = params.find(param->get<std::string>());
+  if (value == params.end() || !value->is_string()) return true;
+  return std::find(values->begin(), values->end(), *value) == values->end();
 }
 
 }  // namespace dihya::host

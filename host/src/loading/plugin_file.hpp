@@ -26,6 +26,10 @@ struct PluginFile {
   std::string version() const { return metadata.value("version", ""); }
   std::string summary() const { return metadata.value("summary", ""); }
   bool destructive() const { return metadata.value("destructive", false); }
+  // Whether a run with `params` may change things: a destructive plugin can
+  // name read-only modes, `"read_only_modes": {"param": "mode", "values": [...]}`,
+  // which run without confirmation (backup_db's list and verify).
+  bool destructive_with(const nlohmann::json& params) const;
   bool reversible() const { return metadata.value("reversible", false); }
   bool needs(const std::string& what) const;
   const nlohmann::json& parameters() const;  // the draft-07 schema; {} when absent

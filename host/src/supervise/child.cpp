@@ -209,7 +209,9 @@ std::string load_error_text(const std::exception& e) {
   ::_exit(0);
 }
 
-nlohmann::json result_json(const Result& r) { return {{"ok", r.ok}, {"summary", r.summary}, {"data", r.data}}; }
+nlohmann::json result_json(const Result& r) {
+  return {{"ok", r.ok}, {"summary", r.summary}, {"data", r.data}, {"report", r.report}};
+}
 
 nlohmann::json perform(Plugin& plugin, const ChildRequest& request, Context& ctx) {
   switch (request.operation) {

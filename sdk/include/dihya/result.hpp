@@ -14,12 +14,15 @@ struct Result {
   bool ok = true;
   std::string summary;
   nlohmann::json data = nlohmann::json::object();
+  // Optional text for a person (a table, a plan, a report of damage), printed
+  // on stdout before the summary line; `--json` prints `data` instead.
+  std::string report;
 
   static Result success(std::string summary, nlohmann::json data = nlohmann::json::object()) {
-    return Result{true, std::move(summary), std::move(data)};
+    return Result{true, std::move(summary), std::move(data), {}};
   }
   static Result failure(std::string summary, nlohmann::json data = nlohmann::json::object()) {
-    return Result{false, std::move(summary), std::move(data)};
+    return Result{false, std::move(summary), std::move(data), {}};
   }
 };
 
