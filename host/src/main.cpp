@@ -43,6 +43,7 @@ const std::map<std::string, Subcommand>& subcommands() {
       {"logs", {cmd_logs, "print the log of one run"}},
       {"rollback", {cmd_rollback, "undo a finished or interrupted run from its journal"}},
       {"audit", {cmd_audit, "verify the tamper-evident audit log"}},
+      {"complete", {cmd_complete, "completion candidates for the bash completion script"}},
   };
   return kCommands;
 }
@@ -55,8 +56,10 @@ void print_help(const boost::program_options::options_description& global) {
   std::cout << "\nRun `dihya-host <command> --help` for a command's options.\n\n"
             << global << "\n"
             << "Settings precedence: flags > environment (DIHYA_PLUGIN_PATH, DIHYA_DATABASE_URL,\n"
-               "DIHYA_STATE_DIR, DIHYA_CONFIG) > user config ($XDG_CONFIG_HOME/dihya/config.yaml)\n"
-               "> system config (/etc/dihya/config.yaml) > defaults.\n\n"
+               "DIHYA_STATE_DIR, DIHYA_CACHE_DIR, DIHYA_METRICS_DIR, DIHYA_CONFIG) > user config\n"
+               "($XDG_CONFIG_HOME/dihya/config.yaml) > system config (/etc/dihya/config.yaml,\n"
+               "or <prefix>/etc/dihya/config.yaml outside /usr) > defaults. Colours and progress\n"
+               "bars only on a terminal, never with NO_COLOR set.\n\n"
             << dihya::host::exit_codes_help();
 }
 
@@ -67,7 +70,8 @@ int dispatch(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   // Global options come before the subcommand; everything after it is the subcommand's.
   std::size_t command_at = 0;
-  static const std::set<std::string> kTakesValue{"--config", "--plugin-path", "--database-url", "--state-dir"};
+  static const std::set<std::string> kTakesValue{"--config", "--plugin-path", "--database-url", "--state-dir",
+                                                 "--log-format"};
   while (command_at < args.size() && !args[command_at].empty() && args[command_at][0] == '-') {
     const std::string& a = args[command_at];
     command_at += (kTakesValue.count(a) != 0) ? 2 : 1;
@@ -80,7 +84,9 @@ int dispatch(int argc, char** argv) {
       "config", po::value<std::string>(), "user config file (replaces $XDG_CONFIG_HOME/dihya/config.yaml)")(
       "plugin-path", po::value<std::vector<std::string>>(), "plugin directory, searched first (repeatable)")(
       "database-url", po::value<std::string>(), "PostgreSQL URL (default: the embedded cluster)")(
-      "state-dir", po::value<std::string>(), "runs, journals, audit log and embedded cluster");
+      "state-dir", po::value<std::string>(), "runs, journals, audit log and embedded cluster")(
+      "quiet,q", "echo only warnings and errors of plugin logs")("verbose,v", "echo debug lines of plugin logs too")(
+      "log-format", po::value<std::string>(), "text (default) or json: one JSON object per log line on stderr");
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(global_args).options(global).run(), vm);
@@ -108,6 +114,16 @@ int dispatch(int argc, char** argv) {
   if (vm.count("plugin-path")) flags.plugin_path = vm["plugin-path"].as<std::vector<std::string>>();
   if (vm.count("database-url")) flags.database_url = vm["database-url"].as<std::string>();
   if (vm.count("state-dir")) flags.state_dir = vm["state-dir"].as<std::string>();
+  if (vm.count("quiet") && vm.count("verbose")) throw usage_error("--quiet and --verbose exclude each other");
+  if (vm.count("quiet")) flags.log_style.verbosity = LogStyle::Verbosity::quiet;
+  if (vm.count("verbose")) flags.log_style.verbosity = LogStyle::Verbosity::verbose;
+  if (vm.count("log-format")) {
+    const auto format = vm["log-format"].as<std::string>();
+    if (format != "text" && format != "json") {
+      throw usage_error(fmt::format("--log-format '{}': expected text or json", format));
+    }
+    flags.log_style.json = format == "json";
+  }
   const Settings settings = load_settings(flags);
   return it->second.run(Args(args.begin() + static_cast<long>(command_at) + 1, args.end()), settings);
 }

@@ -25,5 +25,6 @@ int cmd_show(const Args& args, const Settings& settings);
 int cmd_logs(const Args& args, const Settings& settings);
 int cmd_rollback(const Args& args, const Settings& settings);
 int cmd_audit(const Args& args, const Settings& settings);
+int cmd_complete(const Args& args, const Settings& settings);
 
 }  // namespace dihya::host

@@ -56,7 +56,7 @@ int cmd_rollback(const Args& args, const Settings& settings) {
   Redactor redactor;
   AuditLog audit(settings.state_dir / "audit.jsonl");
   ProgressBar bar(stderr_is_interactive());
-  RunSink sink(run_dir / "log.txt", run_dir / "journal.jsonl", redactor, true, bar);
+  RunSink sink(run_dir / "log.txt", run_dir / "journal.jsonl", redactor, settings.log_style, bar);
   std::optional<std::chrono::milliseconds> timeout;
   if (vm->count("timeout")) timeout = std::chrono::milliseconds(static_cast<long long>((*vm)["timeout"].as<double>() * 1000));
   const RollbackReport report = roll_back_run(plugin, settings, id, run_dir, redactor, audit, sink, timeout);

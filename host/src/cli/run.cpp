@@ -19,6 +19,7 @@
 #include "db/libpq.hpp"
 #include "errors.hpp"
 #include "loading/catalog.hpp"
+#include "metrics/textfile.hpp"
 #include "runs/run_id.hpp"
 #include "runs/run_lock.hpp"
 #include "runs/run_store.hpp"
@@ -123,7 +124,7 @@ int cmd_run(const Args& args, const Settings& settings) {
       "no-rollback", "keep the changes of a failed run; roll back later with `dihya-host rollback`")(
       "concurrency", po::value<std::string>(), "allow | forbid | wait (default: the plugin's, else allow)")(
       "output-dir", po::value<std::string>(), "where the plugin writes its files (default: the run's directory)")(
-      "quiet,q", "do not echo the plugin's log on stderr")("json", "print the run record as JSON");
+      "quiet,q", "echo only the plugin's warnings and errors on stderr (as the global --quiet)")("json", "print the run record as JSON");
   add_plugin_argument(spec);
   auto vm = parse_command(args, spec);
   if (!vm) return 0;
@@ -199,7 +200,9 @@ int cmd_run(const Args& args, const Settings& settings) {
   std::filesystem::create_directories(request.output_dir);
 
   ProgressBar bar(stderr_is_interactive());
-  RunSink sink(run_dir / "log.txt", run_dir / "journal.jsonl", redactor, vm->count("quiet") == 0, bar);
+  LogStyle style = settings.log_style;
+  if (vm->count("quiet")) style.verbosity = LogStyle::Verbosity::quiet;
+  RunSink sink(run_dir / "log.txt", run_dir / "journal.jsonl", redactor, style, bar);
   SupervisorOptions options;
   options.timeout = timeout;
   if (grace) options.grace = *grace;
@@ -241,6 +244,12 @@ int cmd_run(const Args& args, const Settings& settings) {
                            {"exit_code", verdict.exit_code}, {"summary", record.summary}});
 
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (settings.metrics_dir) {
+    std::string error;
+    if (!record_run_metrics(*settings.metrics_dir, settings.state_dir, record, seconds, &error)) {
+      std::cerr << fmt::format("dihya-host: warning: metrics not written: {}\n", error);
+    }
+  }
   if (vm->count("json")) {
     print_json(nlohmann::json(record));
     return verdict.exit_code;

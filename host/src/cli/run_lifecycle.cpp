@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "cli/common.hpp"
 #include "cli/plugin_ops.hpp"
 #include "runs/run_record.hpp"
 
@@ -23,11 +24,24 @@ const char* level_name(dihya::LogLevel level) {
   return "info";
 }
 
+const char* level_colour(const char* level) {
+  const std::string_view l(level);
+  if (l == "error") return "\033[31m";
+  if (l == "warn") return "\033[33m";
+  if (l == "debug") return "\033[2m";
+  if (l == "host") return "\033[36m";
+  return "\033[32m";
+}
+
 }  // namespace
 
 RunSink::RunSink(const std::filesystem::path& log_file, std::filesystem::path journal_file, const Redactor& redactor,
-                 bool echo, ProgressBar& bar)
-    : journal_file_(std::move(journal_file)), redactor_(redactor), echo_(echo), bar_(bar) {
+                 const LogStyle& style, ProgressBar& bar)
+    : journal_file_(std::move(journal_file)),
+      redactor_(redactor),
+      style_(style),
+      colour_(!style.json && stderr_is_interactive()),
+      bar_(bar) {
   int fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd >= 0) log_ = ::fdopen(fd, "a");
   if (std::filesystem::exists(journal_file_)) journal_.emplace(RunJournal::reopen(journal_file_));
@@ -39,21 +53,36 @@ RunSink::~RunSink() {
 
 void RunSink::write_line(const char* level, const std::string& text, bool echo) {
   const std::string clean = redactor_.redact(text);
+  const std::string time = format_iso_utc(std::chrono::system_clock::now());
   if (log_ != nullptr) {
-    std::fprintf(log_, "%s %-5s %s\n", format_iso_utc(std::chrono::system_clock::now()).c_str(), level, clean.c_str());
+    std::fprintf(log_, "%s %-5s %s\n", time.c_str(), level, clean.c_str());
     std::fflush(log_);
   }
-  if (echo && echo_) {
-    bar_.clear();
+  if (!echo) return;
+  bar_.clear();
+  if (style_.json) {
+    const nlohmann::json line{{"time", time}, {"level", level}, {"message", clean}};
+    std::fprintf(stderr, "%s\n", line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  } else if (colour_) {
+    std::fprintf(stderr, "%s[%s]\033[0m %s\n", level_colour(level), level, clean.c_str());
+  } else {
     std::fprintf(stderr, "[%s] %s\n", level, clean.c_str());
   }
 }
 
 void RunSink::on_log(dihya::LogLevel level, const std::string& message) {
-  write_line(level_name(level), message, level != dihya::LogLevel::debug);
+  bool echo = true;
+  switch (style_.verbosity) {
+    case LogStyle::Verbosity::quiet: echo = level == dihya::LogLevel::warn || level == dihya::LogLevel::error; break;
+    case LogStyle::Verbosity::normal: echo = level != dihya::LogLevel::debug; break;
+    case LogStyle::Verbosity::verbose: break;
+  }
+  write_line(level_name(level), message, echo);
 }
 
-void RunSink::on_output(const std::string& line) { write_line("out", line, false); }
+void RunSink::on_output(const std::string& line) {
+  write_line("out", line, style_.verbosity == LogStyle::Verbosity::verbose);
+}
 
 void RunSink::on_progress(std::uint64_t done, std::uint64_t total, const std::string& what) {
   bar_.update(done, total, redactor_.redact(what));

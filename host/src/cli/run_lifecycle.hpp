@@ -24,7 +24,7 @@ class RunSink final : public EventSink {
  public:
   // `journal_file` is created on the first entry: read-only runs leave none.
   RunSink(const std::filesystem::path& log_file, std::filesystem::path journal_file, const Redactor& redactor,
-          bool echo, ProgressBar& bar);
+          const LogStyle& style, ProgressBar& bar);
   ~RunSink() override;
   RunSink(const RunSink&) = delete;
   RunSink& operator=(const RunSink&) = delete;
@@ -45,7 +45,8 @@ class RunSink final : public EventSink {
   std::filesystem::path journal_file_;
   std::optional<RunJournal> journal_;
   const Redactor& redactor_;
-  bool echo_;
+  LogStyle style_;
+  bool colour_;
   ProgressBar& bar_;
 };
 

@@ -20,6 +20,7 @@ struct FileConfig {
   std::optional<std::string> database_url;
   std::optional<std::filesystem::path> state_dir;
   std::optional<std::filesystem::path> cache_dir;
+  std::optional<std::filesystem::path> metrics_dir;
 };
 
 std::optional<std::string> env(const char* name) {
@@ -52,7 +53,7 @@ std::string scalar(const YAML::Node& node, const std::filesystem::path& file, co
 
 // Reads one YAML config file; a missing file is an empty config.
 FileConfig read_config_file(const std::filesystem::path& file, bool must_exist) {
-  static const std::set<std::string> kKeys{"plugin_path", "database_url", "state_dir", "cache_dir"};
+  static const std::set<std::string> kKeys{"plugin_path", "database_url", "state_dir", "cache_dir", "metrics_dir"};
   FileConfig config;
   std::error_code ec;
   if (!std::filesystem::exists(file, ec)) {
@@ -70,7 +71,7 @@ FileConfig read_config_file(const std::filesystem::path& file, bool must_exist) 
   for (const auto& item : root) {
     const std::string key = item.first.as<std::string>();
     if (kKeys.count(key) == 0) {
-      throw usage_error(fmt::format("{}: unknown setting '{}' (known: plugin_path, database_url, state_dir, cache_dir)",
+      throw usage_error(fmt::format("{}: unknown setting '{}' (known: plugin_path, database_url, state_dir, cache_dir, metrics_dir)",
                                     file.string(), key));
     }
     const YAML::Node& value = item.second;
@@ -86,6 +87,8 @@ FileConfig read_config_file(const std::filesystem::path& file, bool must_exist) 
       config.database_url = scalar(value, file, "database_url");
     } else if (key == "state_dir") {
       config.state_dir = scalar(value, file, "state_dir");
+    } else if (key == "metrics_dir") {
+      config.metrics_dir = scalar(value, file, "metrics_dir");
     } else {
       config.cache_dir = scalar(value, file, "cache_dir");
     }
@@ -100,9 +103,24 @@ void take_first(std::optional<T>& target, const std::optional<T>& candidate) {
 
 }  // namespace
 
+std::filesystem::path install_prefix() {
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return "/usr/local";
+  return exe.parent_path().parent_path();
+}
+
+std::filesystem::path installed_plugin_dir() { return install_prefix() / DIHYA_INSTALL_LIBDIR / "dihya" / "plugins"; }
+
+std::filesystem::path system_config_file() {
+  if (auto v = env("DIHYA_SYSTEM_CONFIG")) return *v;
+  const auto prefix = install_prefix();
+  return (prefix == "/usr" ? std::filesystem::path("/etc") : prefix / "etc") / "dihya" / "config.yaml";
+}
+
 Settings load_settings(const GlobalFlags& flags) {
   const bool root = ::geteuid() == 0;
-  const std::filesystem::path system_file = env("DIHYA_SYSTEM_CONFIG").value_or(DIHYA_SYSTEM_CONFIG);
+  const std::filesystem::path system_file = system_config_file();
   std::filesystem::path user_file = xdg("XDG_CONFIG_HOME", ".config") / "dihya" / "config.yaml";
   bool user_must_exist = false;
   if (flags.config_file) {
@@ -124,7 +142,7 @@ Settings load_settings(const GlobalFlags& flags) {
   }
   s.plugin_path.insert(s.plugin_path.end(), user.plugin_path.begin(), user.plugin_path.end());
   s.plugin_path.insert(s.plugin_path.end(), system.plugin_path.begin(), system.plugin_path.end());
-  s.plugin_path.emplace_back(DIHYA_INSTALL_PLUGIN_DIR);
+  s.plugin_path.push_back(installed_plugin_dir());
 
   s.database_url = flags.database_url;
   take_first(s.database_url, env("DIHYA_DATABASE_URL"));
@@ -147,6 +165,12 @@ Settings load_settings(const GlobalFlags& flags) {
   s.cache_dir = cache.value_or(root ? std::filesystem::path("/var/cache/dihya")
                                     : xdg("XDG_CACHE_HOME", ".cache") / "dihya");
 
+  std::optional<std::filesystem::path> metrics;
+  if (auto v = env("DIHYA_METRICS_DIR")) metrics = std::filesystem::path(*v);
+  take_first(metrics, user.metrics_dir);
+  take_first(metrics, system.metrics_dir);
+  s.metrics_dir = metrics;
+  s.log_style = flags.log_style;
   return s;
 }
 

@@ -15,6 +15,8 @@ class EchoParams final : public dihya::Plugin {
   dihya::Result run(const dihya::Params& params, dihya::Context& ctx) override {
     for (const auto& [key, value] : params.json().items()) ctx.log().info("param {} = {}", key, value.dump());
     if (auto secret = ctx.secret("password")) ctx.log().info("the secret is {}", *secret);
+    ctx.log().debug("dry run: {}", ctx.dry_run());
+    if (params.get<bool>("loud")) ctx.log().warn("LOUD");
     auto result = dihya::Result::success("echoed " + std::to_string(params.json().size()) + " parameter(s)",
                                          {{"params", params.json()}, {"dry_run", ctx.dry_run()}});
     for (const auto& [key, value] : params.json().items()) result.report += key + "\t" + value.dump() + "\n";

@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+#include "metrics/textfile.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "util/atomic_file.hpp"
+#include "util/unique_fd.hpp"
+
+namespace dihya::host {
+namespace {
+
+// Label values are escaped as the exposition format requires.
+std::string label(const std::string& value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+std::string exposition(const nlohmann::json& state) {
+  std::string out =
+      "# HELP dihya_runs_total Runs by plugin and outcome.\n# TYPE dihya_runs_total counter\n";
+  for (const auto& [plugin, p] : state.items()) {
+    for (const auto& [outcome, n] : p.at("runs").items()) {
+      out += fmt::format("dihya_runs_total{{plugin=\"{}\",outcome=\"{}\"}} {}\n", label(plugin), label(outcome),
+                         n.get<long long>());
+    }
+  }
+  out += "# HELP dihya_run_duration_seconds Duration of the plugin's last run.\n"
+         "# TYPE dihya_run_duration_seconds gauge\n";
+  for (const auto& [plugin, p] : state.items()) {
+    out += fmt::format("dihya_run_duration_seconds{{plugin=\"{}\"}} {:.3f}\n", label(plugin),
+                       p.at("last_duration_seconds").get<double>());
+  }
+  out += "# HELP dihya_run_last_success_timestamp Unix time of the plugin's last successful run.\n"
+         "# TYPE dihya_run_last_success_timestamp gauge\n";
+  for (const auto& [plugin, p] : state.items()) {
+    if (p.contains("last_success_timestamp")) {
+      out += fmt::format("dihya_run_last_success_timestamp{{plugin=\"{}\"}} {}\n", label(plugin),
+                         p.at("last_success_timestamp").get<long long>());
+    }
+  }
+  out += "# HELP dihya_run_last_timestamp Unix time of the end of the plugin's last run.\n"
+         "# TYPE dihya_run_last_timestamp gauge\n";
+  for (const auto& [plugin, p] : state.items()) {
+    out += fmt::format("dihya_run_last_timestamp{{plugin=\"{}\"}} {}\n", label(plugin),
+                       p.at("last_timestamp").get<long long>());
+  }
+  out += "# HELP dihya_run_last_exit_code Exit code of the plugin's last run.\n"
+         "# TYPE dihya_run_last_exit_code gauge\n";
+  for (const auto& [plugin, p] : state.items()) {
+    out += fmt::format("dihya_run_last_exit_code{{plugin=\"{}\"}} {}\n", label(plugin),
+                       p.at("last_exit_code").get<int>());
+  }
+  return out;
+}
+
+nlohmann::json load_state(const std::filesystem::path& file) {
+  std::string text;
+  if (!read_file(file, &text, nullptr)) return nlohmann::json::object();
+  auto state = nlohmann::json::parse(text, nullptr, false);
+  return state.is_object() ? state : nlohmann::json::object();
+}
+
+void add_run(nlohmann::json& state, const RunRecord& record, double seconds) {
+  auto& p = state[record.plugin];
+  if (!p.is_object()) p = nlohmann::json::object();
+  auto& count = p["runs"][record.outcome];
+  count = (count.is_number_integer() ? count.get<long long>() : 0) + 1;
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  p["last_duration_seconds"] = seconds;
+  p["last_timestamp"] = now;
+  p["last_exit_code"] = record.exit_code.value_or(-1);
+  if (record.outcome == kOutcomeSucceeded) p["last_success_timestamp"] = now;
+}
+
+}  // namespace
+
+bool record_run_metrics(const std::filesystem::path& metrics_dir, const std::filesystem::path& state_dir,
+                        const RunRecord& record, double seconds, std::string* error) {
+  UniqueFd lock(::open((state_dir / "metrics.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!lock || ::flock(lock.get(), LOCK_EX) != 0) {
+    if (error) *error = fmt::format("cannot lock {}", (state_dir / "metrics.lock").string());
+    return false;
+  }
+  const auto state_file = state_dir / "metrics.json";
+  nlohmann::json state = load_state(state_file);
+  try {
+    add_run(state, record, seconds);
+    (void)exposition(state);
+  } catch (const nlohmann::json::exception&) {
+    // A state file edited into another shape starts the counters afresh.
+    state = nlohmann::json::object();
+    add_run(state, record, seconds);
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(metrics_dir, ec);
+  return write_file_atomically(state_file, state.dump() + "\n", 0600, error) &&
+         write_file_atomically(metrics_dir / "dihya.prom", exposition(state), 0644, error);
+}
+
+}  // namespace dihya::host

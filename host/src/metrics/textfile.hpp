@@ -1,0 +1,21 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+// Prometheus textfile-collector metrics, written after every run so node_exporter
+// (--collector.textfile.directory) can alert on a backup that has not succeeded
+// for a day. Counters survive between runs in <state_dir>/metrics.json; the
+// .prom file is replaced atomically, so the collector never reads half a file.
+// Concurrent runs serialise on an flock of <state_dir>/metrics.lock.
+#pragma once
+
+#include <filesystem>
+
+#include "runs/run_record.hpp"
+
+namespace dihya::host {
+
+// Adds the finished run `record` (which lasted `seconds`) to the counters and
+// rewrites <metrics_dir>/dihya.prom. Returns false with `*error` set on failure:
+// metrics must never fail a run.
+bool record_run_metrics(const std::filesystem::path& metrics_dir, const std::filesystem::path& state_dir,
+                        const RunRecord& record, double seconds, std::string* error);
+
+}  // namespace dihya::host
