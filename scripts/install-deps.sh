@@ -11,6 +11,7 @@ packages=(
   libpqxx-dev libpq-dev postgresql-15 postgresql-client-15
   libfmt-dev libspdlog-dev nlohmann-json3-dev catch2 libvalijson-dev libyaml-cpp-dev
   libcurl4-openssl-dev libarchive-dev libssl-dev libvectorscan-dev libkainjow-mustache-dev
+  libhowardhinnant-date-dev
   python3 python3-aiosmtpd python3-yaml procps openssl libidn2-dev
   help2man dpkg-dev
   clang libclang-rt-14-dev hyperfine

@@ -43,6 +43,7 @@ const std::map<std::string, Subcommand>& subcommands() {
       {"logs", {cmd_logs, "print the log of one run"}},
       {"rollback", {cmd_rollback, "undo a finished or interrupted run from its journal"}},
       {"audit", {cmd_audit, "verify the tamper-evident audit log"}},
+      {"schedule", {cmd_schedule, "cron schedules run by the run_scheduler plugin (add, list, next, run...)"}},
       {"complete", {cmd_complete, "completion candidates for the bash completion script"}},
   };
   return kCommands;

@@ -25,6 +25,9 @@ int cmd_show(const Args& args, const Settings& settings);
 int cmd_logs(const Args& args, const Settings& settings);
 int cmd_rollback(const Args& args, const Settings& settings);
 int cmd_audit(const Args& args, const Settings& settings);
+int cmd_schedule(const Args& args, const Settings& settings);
+// `history --schedule`: the runs of one schedule, from the scheduler's tables.
+int print_schedule_history(const std::string& id_or_name, const Settings& settings, bool json);
 int cmd_complete(const Args& args, const Settings& settings);
 
 }  // namespace dihya::host

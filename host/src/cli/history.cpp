@@ -26,13 +26,16 @@ RunRecord load_run(const RunStore& store, const std::string& id) {
 
 int cmd_history(const Args& args, const Settings& settings) {
   CommandSpec spec;
-  spec.usage = "dihya-host history [--plugin NAME] [--since ISO-TIME] [--limit N] [--json]";
-  spec.description = "Lists past runs, oldest first. Runs whose host died are shown as interrupted.";
+  spec.usage = "dihya-host history [--plugin NAME] [--since ISO-TIME] [--limit N] [--schedule ID|NAME] [--json]";
+  spec.description = "Lists past runs, oldest first. Runs whose host died are shown as interrupted.\n"
+                     "--schedule lists a schedule's due times and their runs (from the scheduler's tables).";
   spec.options.add_options()("plugin", po::value<std::string>(), "only runs of this plugin")(
+      "schedule", po::value<std::string>(), "the runs of this schedule (id or name)")(
       "since", po::value<std::string>(), "only runs started at or after this UTC time (e.g. 2026-11-25 or 2026-11-25T10:00:00Z)")(
       "limit", po::value<std::size_t>(), "only the last N runs")("json", "print JSON");
   auto vm = parse_command(args, spec);
   if (!vm) return 0;
+  if (vm->count("schedule")) return print_schedule_history((*vm)["schedule"].as<std::string>(), settings, vm->count("json") != 0);
   std::optional<std::string> plugin;
   std::optional<std::string> since;
   if (vm->count("plugin")) plugin = (*vm)["plugin"].as<std::string>();

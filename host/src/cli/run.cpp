@@ -7,6 +7,7 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <iostream>
 
 #include <fmt/format.h>
@@ -181,6 +182,10 @@ int cmd_run(const Args& args, const Settings& settings) {
   record.started_at = format_iso_utc(std::chrono::system_clock::now());
   record.dry_run = dry_run;
   record.destructive = destructive;
+  // The scheduler (run_scheduler) launches each job as `dihya-host run` and
+  // names the schedule in the job's environment.
+  if (const char* id = std::getenv("DIHYA_SCHEDULE_ID")) record.schedule_id = id;
+  if (const char* trigger = std::getenv("DIHYA_SCHEDULE_TRIGGER")) record.trigger = trigger;
   set_host_process(record, current_process_identity());
   store.create(record);
   const auto run_dir = store.dir(run_id);
@@ -188,7 +193,8 @@ int cmd_run(const Args& args, const Settings& settings) {
   AuditLog audit(settings.state_dir / "audit.jsonl");
   audit.append("run.start", {{"run_id", run_id}, {"plugin", record.plugin}, {"version", record.plugin_version},
                              {"sha256", record.plugin_sha256}, {"user", record.user}, {"host", record.host},
-                             {"params", record.params}, {"dry_run", dry_run}});
+                             {"params", record.params}, {"dry_run", dry_run}, {"schedule_id", record.schedule_id},
+                             {"trigger", record.trigger}});
 
   request.run_id = run_id;
   request.params = params.values;

@@ -53,6 +53,8 @@ void to_json(nlohmann::json& out, const RunRecord& r) {
       {"host_start_ticks", r.host_start_ticks},
       {"dry_run", r.dry_run},
       {"destructive", r.destructive},
+      {"schedule_id", r.schedule_id},
+      {"trigger", r.trigger},
   };
 }
 
@@ -81,6 +83,8 @@ void from_json(const nlohmann::json& in, RunRecord& r) {
   out.host_start_ticks = optional_field<std::uint64_t>(in, "host_start_ticks", 0);
   out.dry_run = optional_field<bool>(in, "dry_run", false);
   out.destructive = optional_field<bool>(in, "destructive", false);
+  out.schedule_id = optional_field<std::string>(in, "schedule_id", "");
+  out.trigger = optional_field<std::string>(in, "trigger", "");
   r = std::move(out);
 }
 

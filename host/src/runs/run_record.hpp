@@ -57,6 +57,10 @@ struct RunRecord {
   std::uint64_t host_start_ticks = 0;
   bool dry_run = false;
   bool destructive = false;
+  // Set when the scheduler launched the run: its schedule and whether the
+  // launch was "scheduled" or "manual" (`dihya-host schedule run`).
+  std::string schedule_id;
+  std::string trigger;
 };
 
 // JSON with the member names as keys. from_json requires id, plugin,

@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+// The scheduler's tables, shared by `dihya-host schedule ...` (host, libpq) and
+// the run_scheduler plugin (libpqxx) so both create and read the same schema.
+//
+// dihya.schedules: one row per schedule. `params` holds the job's parameters
+// as the operator typed them (`--param key=value` texts); secrets only by
+// reference ("@env:VAR", "@file:/path"), resolved by `dihya-host run` when the
+// job starts. `last_due_at` is the watermark: the latest fire time already
+// dispatched (run, skipped or missed); `next_due_at` the next one, so a tick
+// only looks at (and row-locks) schedules that are due.
+//
+// dihya.schedule_runs: one row per (schedule, due time), UNIQUE: whoever
+// inserts it first owns it, which is what makes each due run happen once.
+// outcome: claimed -> running -> succeeded | failed | timed_out | cancelled,
+// or skipped (overlap forbid), missed (misfire policy), lost (its scheduler
+// stopped heart-beating), replaced (overlap replace), retry_wait (between attempts).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace dihya::schedule {
+
+// Taken around the DDL so that many schedulers starting at once do not race
+// on CREATE ... IF NOT EXISTS (which is not concurrency-safe in PostgreSQL).
+inline constexpr const char* kSchemaLockSql = "SELECT pg_advisory_xact_lock(7366173720934)";
+
+inline const std::vector<std::string>& schema_statements() {
+  static const std::vector<std::string> kStatements{
+      "CREATE SCHEMA IF NOT EXISTS dihya",
+      "CREATE TABLE IF NOT EXISTS dihya.schedules ("
+      " id bigserial PRIMARY KEY,"
+      " name text NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 200),"
+      " plugin text NOT NULL,"
+      " params jsonb NOT NULL DEFAULT '{}',"
+      " cron text NOT NULL,"
+      " tz text NOT NULL DEFAULT 'UTC',"
+      " misfire text NOT NULL DEFAULT 'run_once' CHECK (misfire IN ('skip','run_once','run_all')),"
+      " starting_deadline_seconds integer CHECK (starting_deadline_seconds > 0),"
+      " overlap text NOT NULL DEFAULT 'forbid' CHECK (overlap IN ('allow','forbid','replace')),"
+      " timeout_seconds integer CHECK (timeout_seconds > 0),"
+      " retries integer NOT NULL DEFAULT 0 CHECK (retries BETWEEN 0 AND 100),"
+      " backoff_seconds integer NOT NULL DEFAULT 30 CHECK (backoff_seconds >= 0),"
+      " paused boolean NOT NULL DEFAULT false,"
+      " created_at timestamptz NOT NULL DEFAULT now(),"
+      " last_due_at timestamptz,"
+      " next_due_at timestamptz)",
+      "CREATE INDEX IF NOT EXISTS schedules_due ON dihya.schedules (next_due_at) WHERE NOT paused",
+      "CREATE TABLE IF NOT EXISTS dihya.schedule_runs ("
+      " id bigserial PRIMARY KEY,"
+      " schedule_id bigint NOT NULL REFERENCES dihya.schedules(id) ON DELETE CASCADE,"
+      " due_at timestamptz NOT NULL,"
+      " claimed_by text,"
+      " claimed_at timestamptz,"
+      " heartbeat_at timestamptz,"
+      " started_at timestamptz,"
+      " finished_at timestamptz,"
+      " next_attempt_at timestamptz,"
+      " run_id text,"
+      " outcome text NOT NULL DEFAULT 'claimed',"
+      " exit_code integer,"
+      " attempt integer NOT NULL DEFAULT 0,"
+      " manual boolean NOT NULL DEFAULT false,"
+      " host text,"
+      " pid integer,"
+      " note text,"
+      " UNIQUE (schedule_id, due_at))",
+      "CREATE INDEX IF NOT EXISTS schedule_runs_open ON dihya.schedule_runs (schedule_id) WHERE finished_at IS NULL",
+  };
+  return kStatements;
+}
+
+}  // namespace dihya::schedule
