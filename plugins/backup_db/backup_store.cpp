@@ -1,0 +1,211 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+#include "backup_store.hpp"
+
+#include <algorithm>
+#include <ctime>
+#include <iomanip>
+#include <sstream>
+
+#include <dihya/error.hpp>
+#include <fmt/format.h>
+
+#include "manifest.hpp"
+
+namespace backup_db {
+namespace fs = std::filesystem;
+
+namespace {
+
+BackupEntry load_entry(const fs::path& path) {
+  BackupEntry e;
+  e.name = path.filename().string();
+  e.path = path;
+  try {
+    e.manifest = read_json(path / kManifestName);
+    if (!e.manifest.is_object()) throw dihya::Error("manifest.json is not an object");
+    e.finished = parse_utc(text_field(e.manifest, "finished_at"));
+    for (const auto& f : e.manifest.value("files", nlohmann::json::array())) {
+      if (f.is_object() && f.contains("size") && f["size"].is_number_unsigned()) e.size += f["size"].get<std::uint64_t>();
+    }
+  } catch (const std::exception& ex) {
+    e.manifest = nullptr;
+    e.manifest_error = ex.what();
+  }
+  std::error_code ec;
+  if (fs::exists(path / kVerifiedName, ec)) {
+    try {
+      const auto v = read_json(path / kVerifiedName);
+      e.verified_at = text_field(v, "verified_at");
+      e.verified_state = v.is_object() && v.value("ok", nlohmann::json()) == true ? "ok" : "failed";
+      // A manifest edited after a successful verify is not verified any more.
+      if (e.verified_state == "ok" &&
+          (e.manifest.is_null() || text_field(v, "manifest_sha256") != text_field(e.manifest, "manifest_sha256"))) {
+        e.verified_state = "stale";
+      }
+    } catch (const std::exception&) {
+      e.verified_state = "failed";
+    }
+  }
+  return e;
+}
+
+}  // namespace
+
+std::string file_safe(const std::string& name) {
+  std::string out;
+  for (char c : name) {
+    const bool safe = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+                      c == '-' || c == '.';
+    out += safe ? c : '_';
+  }
+  if (out.empty() || out[0] == '.') out = "db" + out;
+  return out;
+}
+
+void make_private_dirs(const fs::path& dir) {
+  std::error_code ec;
+  if (fs::exists(dir, ec)) return;
+  fs::create_directories(dir, ec);
+  if (ec) throw dihya::Error("cannot create " + dir.string() + ": " + ec.message());
+  fs::permissions(dir, fs::perms::owner_all, ec);
+}
+
+std::vector<BackupEntry> list_backups(const fs::path& dir) {
+  std::vector<fs::path> paths;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.empty() || name[0] == '.') continue;
+    std::error_code ec2;
+    if (!it->is_directory(ec2) || it->is_symlink(ec2)) continue;
+    if (!fs::exists(it->path() / kManifestName, ec2)) continue;
+    paths.push_back(it->path());
+  }
+  if (ec) throw dihya::Error("cannot read backup_dir " + dir.string() + ": " + ec.message());
+  std::sort(paths.begin(), paths.end());
+  std::vector<BackupEntry> out;
+  out.reserve(paths.size());
+  for (const auto& p : paths) out.push_back(load_entry(p));
+  return out;
+}
+
+BackupEntry find_backup(const fs::path& dir, const std::string& name) {
+  if (name.empty() || name == "latest") {
+    auto all = list_backups(dir);
+    if (all.empty()) {
+      throw dihya::Error("no backup in " + dir.string() + ": run mode=backup first, or name one with backup=<name>");
+    }
+    return all.back();
+  }
+  fs::path path;
+  if (name[0] == '/') {
+    path = fs::path(name).lexically_normal();
+  } else {
+    if (name.find('/') != std::string::npos || name[0] == '.') {
+      throw dihya::Error("backup '" + name + "': give a backup name from mode=list or an absolute path");
+    }
+    path = dir / name;
+  }
+  std::error_code ec;
+  if (!fs::is_directory(path, ec) || !fs::exists(path / kManifestName, ec)) {
+    throw dihya::Error("backup " + path.string() + " not found (no manifest.json there): see mode=list");
+  }
+  return load_entry(path);
+}
+
+std::string format_utc(std::chrono::system_clock::time_point t) {
+  const std::time_t s = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&s, &tm);
+  std::ostringstream out;
+  out << std::put_time(&tm, "%Y-%m-%dT%H:%M:%SZ");
+  return out.str();
+}
+
+std::string compact_utc(std::chrono::system_clock::time_point t) {
+  const std::time_t s = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&s, &tm);
+  std::ostringstream out;
+  out << std::put_time(&tm, "%Y%m%dT%H%M%SZ");
+  return out.str();
+}
+
+std::optional<std::chrono::system_clock::time_point> parse_utc(const std::string& text) {
+  std::tm tm{};
+  std::istringstream in(text);
+  in >> std::get_time(&tm, "%Y-%m-%dT%H:%M:%SZ");
+  if (in.fail()) return std::nullopt;
+  return std::chrono::system_clock::from_time_t(timegm(&tm));
+}
+
+std::string human_age(std::chrono::seconds age) {
+  long long s = age.count();
+  if (s < 0) s = 0;
+  if (s < 60) return fmt::format("{}s", s);
+  if (s < 3600) return fmt::format("{}m", s / 60);
+  if (s < 86400) return fmt::format("{}h {}m", s / 3600, (s % 3600) / 60);
+  return fmt::format("{}d {}h", s / 86400, (s % 86400) / 3600);
+}
+
+std::string human_size(std::uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  return u == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", v, units[u]);
+}
+
+std::optional<std::chrono::seconds> parse_window(const std::string& text) {
+  if (text.size() < 2 || text.size() > 7) return std::nullopt;
+  long long n = 0;
+  for (std::size_t i = 0; i + 1 < text.size(); ++i) {
+    if (text[i] < '0' || text[i] > '9') return std::nullopt;
+    n = n * 10 + (text[i] - '0');
+  }
+  switch (text.back()) {
+    case 's': return std::chrono::seconds(n);
+    case 'm': return std::chrono::seconds(n * 60);
+    case 'h': return std::chrono::seconds(n * 3600);
+    case 'd': return std::chrono::seconds(n * 86400);
+    case 'w': return std::chrono::seconds(n * 7 * 86400);
+    default: return std::nullopt;
+  }
+}
+
+RetentionPlan plan_retention(const std::vector<BackupEntry>& backups, std::optional<long long> keep_last,
+                             std::optional<std::chrono::seconds> keep_within,
+                             std::chrono::system_clock::time_point now) {
+  RetentionPlan plan;
+  const long long count = static_cast<long long>(backups.size());
+  bool any_verified = false;
+  bool kept_verified = false;
+  for (long long i = 0; i < count; ++i) {
+    const auto& b = backups[static_cast<std::size_t>(i)];
+    const long long rank_from_newest = count - 1 - i;
+    bool keep = keep_last && rank_from_newest < *keep_last;
+    // A backup whose age cannot be told (damaged manifest) is kept by the
+    // window rule: prune never deletes what it cannot date.
+    if (keep_within) keep = keep || !b.finished || now - *b.finished <= *keep_within;
+    (keep ? plan.keep : plan.remove).push_back(&b);
+    if (b.verified_state == "ok") {
+      any_verified = true;
+      kept_verified = kept_verified || keep;
+    }
+  }
+  if (any_verified && !kept_verified) {
+    std::string names;
+    for (const auto* b : plan.remove) {
+      if (b->verified_state != "ok") continue;
+      names += (names.empty() ? "" : ", ") + b->name;
+    }
+    plan.refusal = "prune would delete every verified backup (" + names +
+                   "); verify a kept backup first (mode=verify backup=<name>) or keep more (keep_last/keep_within)";
+  }
+  return plan;
+}
+
+}  // namespace backup_db

@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+// The backup directory as a set of backups: each complete backup is a
+// subdirectory `<UTC timestamp>_<database>` holding manifest.json (and
+// verified.json once verified). Names starting with '.' are ours (partial
+// backups, trash, snapshots) and never count as backups. Also the retention
+// rules of prune (Barman's redundancy + recovery window).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace backup_db {
+
+struct BackupEntry {
+  std::string name;
+  std::filesystem::path path;
+  nlohmann::json manifest;  // null when manifest.json cannot be read
+  std::string manifest_error;
+  std::optional<std::chrono::system_clock::time_point> finished;  // from the manifest
+  std::uint64_t size = 0;                                          // bytes of dump files
+  std::string verified_state = "never";                            // never | ok | failed | stale
+  std::string verified_at;                                         // ISO UTC, when verified
+};
+
+// A database name as part of a directory name: [A-Za-z0-9_.-], never hidden.
+std::string file_safe(const std::string& name);
+
+// Creates `dir` (and its parents) when missing; `dir` itself gets mode 0700,
+// since backups hold every row in clear. Throws dihya::Error.
+void make_private_dirs(const std::filesystem::path& dir);
+
+// Complete backups in `dir`, oldest first (names sort by time).
+std::vector<BackupEntry> list_backups(const std::filesystem::path& dir);
+
+// The backup named `name` (a name in `dir` or an absolute path) or, when
+// `name` is empty or "latest", the newest one. Throws dihya::Error with the fix.
+BackupEntry find_backup(const std::filesystem::path& dir, const std::string& name);
+
+// "2026-11-26T00:21:38Z" and back.
+std::string format_utc(std::chrono::system_clock::time_point t);
+std::optional<std::chrono::system_clock::time_point> parse_utc(const std::string& text);
+// "20261126T002138Z", for directory names.
+std::string compact_utc(std::chrono::system_clock::time_point t);
+// "3d 4h", "12m", "40s".
+std::string human_age(std::chrono::seconds age);
+// "1.2 GiB".
+std::string human_size(std::uint64_t bytes);
+// "7d" -> 7 days; nullopt when malformed.
+std::optional<std::chrono::seconds> parse_window(const std::string& text);
+
+struct RetentionPlan {
+  std::vector<const BackupEntry*> keep;
+  std::vector<const BackupEntry*> remove;
+  // Set when the plan would delete every verified backup: why prune refuses.
+  std::string refusal;
+};
+
+// A backup is kept when it is among the `keep_last` newest or finished within
+// `keep_within` of `now`; either rule keeps it.
+RetentionPlan plan_retention(const std::vector<BackupEntry>& backups, std::optional<long long> keep_last,
+                             std::optional<std::chrono::seconds> keep_within,
+                             std::chrono::system_clock::time_point now);
+
+}  // namespace backup_db

@@ -1,0 +1,224 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+#include "manifest.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <cerrno>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include <dihya/error.hpp>
+#include <openssl/evp.h>
+
+namespace backup_db {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::size_t kChunk = 1 << 20;
+
+struct Fd {
+  int fd;
+  explicit Fd(int f) : fd(f) {}
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+};
+
+struct DigestContext {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  DigestContext() {
+    if (ctx == nullptr || EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) != 1) {
+      throw dihya::Error("OpenSSL: cannot initialise SHA-256");
+    }
+  }
+  ~DigestContext() { EVP_MD_CTX_free(ctx); }
+  DigestContext(const DigestContext&) = delete;
+  DigestContext& operator=(const DigestContext&) = delete;
+  void update(const void* data, std::size_t n) {
+    if (EVP_DigestUpdate(ctx, data, n) != 1) throw dihya::Error("OpenSSL: SHA-256 update failed");
+  }
+  std::string hex() {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (EVP_DigestFinal_ex(ctx, md, &len) != 1) throw dihya::Error("OpenSSL: SHA-256 final failed");
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    for (unsigned int i = 0; i < len; ++i) {
+      out += digits[md[i] >> 4];
+      out += digits[md[i] & 0xf];
+    }
+    return out;
+  }
+};
+
+}  // namespace
+
+std::string sha256_file(const fs::path& file, std::atomic<std::uint64_t>* bytes_done) {
+  // O_NONBLOCK: opening a fifo planted in a backup must not hang verify.
+  Fd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+  if (fd.fd < 0) throw dihya::Error("cannot read " + file.string() + ": " + std::strerror(errno));
+  struct stat st{};
+  if (::fstat(fd.fd, &st) != 0 || !S_ISREG(st.st_mode)) throw dihya::Error(file.string() + " is not a regular file");
+  ::posix_fadvise(fd.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  DigestContext digest;
+  std::unique_ptr<char[]> buffer(new char[kChunk]);
+  for (;;) {
+    const ssize_t n = ::read(fd.fd, buffer.get(), kChunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw dihya::Error("cannot read " + file.string() + ": " + std::strerror(errno));
+    if (n == 0) break;
+    digest.update(buffer.get(), static_cast<std::size_t>(n));
+    if (bytes_done != nullptr) *bytes_done += static_cast<std::uint64_t>(n);
+  }
+  return digest.hex();
+}
+
+std::string sha256_hex(const std::string& data) {
+  DigestContext digest;
+  digest.update(data.data(), data.size());
+  return digest.hex();
+}
+
+std::vector<std::string> content_files(const fs::path& root) {
+  std::vector<std::string> files;
+  for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator(); ++it) {
+    if (it->is_directory() && !it->is_symlink()) continue;
+    const std::string rel = fs::relative(it->path(), root).generic_string();
+    if (rel == kManifestName || rel == kVerifiedName) continue;
+    // Anything else, even a symlink or a fifo, is part of what must match.
+    files.push_back(rel);
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+std::vector<FileDigest> hash_files(const fs::path& root, const std::vector<std::string>& files, int threads,
+                                   const std::function<void(std::uint64_t, std::uint64_t)>& progress,
+                                   const std::function<bool()>& cancelled) {
+  std::vector<FileDigest> digests(files.size());
+  std::uint64_t total = 0;
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    digests[i].path = files[i];
+    std::error_code ec;
+    const auto size = fs::file_size(root / files[i], ec);
+    digests[i].size = ec ? 0 : size;
+    total += digests[i].size;
+  }
+  std::atomic<std::uint64_t> done{0};
+  std::atomic<std::size_t> next{0};
+  std::atomic<bool> stop{false};
+  std::exception_ptr failure;
+  std::mutex failure_mutex;
+  auto worker = [&] {
+    for (std::size_t i; !stop && (i = next++) < files.size();) {
+      try {
+        digests[i].sha256 = sha256_file(root / files[i], &done);
+      } catch (const dihya::Error& e) {
+        digests[i].error = e.what();
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(failure_mutex);
+        if (!failure) failure = std::current_exception();
+        stop = true;
+      }
+    }
+  };
+  const int n = std::max(1, std::min<int>(threads, static_cast<int>(files.size())));
+  int running = n;
+  std::mutex running_mutex;
+  std::condition_variable all_done;
+  std::vector<std::thread> pool;
+  for (int t = 0; t < n; ++t) {
+    pool.emplace_back([&] {
+      worker();
+      std::lock_guard<std::mutex> lock(running_mutex);
+      if (--running == 0) all_done.notify_all();
+    });
+  }
+  // The calling thread reports progress and watches for cancellation.
+  for (std::unique_lock<std::mutex> lock(running_mutex); running > 0;) {
+    if (all_done.wait_for(lock, std::chrono::milliseconds(100), [&] { return running == 0; })) break;
+    if (progress) progress(done.load(), total);
+    if (cancelled && cancelled()) stop = true;
+  }
+  for (auto& t : pool) t.join();
+  if (failure) std::rethrow_exception(failure);
+  if (stop && cancelled && cancelled()) throw dihya::Error("cancelled while computing checksums");
+  if (progress) progress(done.load(), total);
+  return digests;
+}
+
+std::string manifest_checksum(nlohmann::json manifest) {
+  manifest.erase("manifest_sha256");
+  return sha256_hex(manifest.dump());
+}
+
+nlohmann::json seal(nlohmann::json manifest) {
+  manifest["manifest_sha256"] = manifest_checksum(manifest);
+  return manifest;
+}
+
+std::string text_field(const nlohmann::json& object, const char* key) {
+  if (!object.is_object()) return {};
+  const auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+void sync_directory(const fs::path& dir) {
+  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.fd >= 0) ::fsync(fd.fd);
+}
+
+void write_json_atomically(const fs::path& path, const nlohmann::json& value) {
+  const fs::path tmp = path.parent_path() / ("." + path.filename().string() + ".tmp");
+  const std::string text = value.dump(2) + "\n";
+  {
+    Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
+    if (fd.fd < 0) throw dihya::Error("cannot write " + tmp.string() + ": " + std::strerror(errno));
+    if (::write(fd.fd, text.data(), text.size()) != static_cast<ssize_t>(text.size()) || ::fsync(fd.fd) != 0) {
+      throw dihya::Error("cannot write " + tmp.string() + ": " + std::strerror(errno));
+    }
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) throw dihya::Error("cannot rename " + tmp.string() + " to " + path.string() + ": " + ec.message());
+  sync_directory(path.parent_path());
+}
+
+nlohmann::json read_json(const fs::path& path) {
+  std::string text;
+  {
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.fd < 0) throw dihya::Error("cannot read " + path.string() + ": " + std::strerror(errno));
+    char buffer[65536];
+    for (ssize_t n; (n = ::read(fd.fd, buffer, sizeof buffer)) != 0;) {
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) throw dihya::Error("cannot read " + path.string() + ": " + std::strerror(errno));
+      text.append(buffer, static_cast<std::size_t>(n));
+      if (text.size() > (64u << 20)) throw dihya::Error(path.string() + " is larger than 64 MiB: not a manifest");
+    }
+  }
+  // Depth-limited: a hostile manifest must not blow the stack.
+  int depth = 0;
+  nlohmann::json::parser_callback_t limit = [&depth](int d, nlohmann::json::parse_event_t, nlohmann::json&) {
+    depth = d;
+    if (d > 32) throw dihya::Error("too deeply nested");
+    return true;
+  };
+  try {
+    return nlohmann::json::parse(text, limit);
+  } catch (const std::exception& e) {
+    throw dihya::Error(path.string() + " is not valid JSON (" + e.what() + ")");
+  }
+}
+
+}  // namespace backup_db

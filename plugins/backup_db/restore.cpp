@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+#include "restore.hpp"
+
+#include <chrono>
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <pqxx/pqxx>
+
+#include "backup_check.hpp"
+#include "backup_store.hpp"
+#include "database.hpp"
+#include "manifest.hpp"
+#include "pg_tools.hpp"
+
+namespace backup_db {
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path param_path(const dihya::Params& params, const char* key) {
+  return params.has(key) ? fs::path(params.get<std::string>(key)).lexically_normal() : fs::path();
+}
+
+std::string target_of(const dihya::Params& params, const Server& server) {
+  return params.has("target_database") ? params.get<std::string>("target_database") : server.database();
+}
+
+void take_snapshot(Server& server, const Tools& tools, const PasswordFile& password_file, const std::string& target,
+                   const fs::path& snapshot, int jobs, dihya::Context& ctx) {
+  make_private_dirs(snapshot.parent_path());
+  const fs::path partial = snapshot.parent_path() / (".partial-" + snapshot.filename().string());
+  std::error_code ec;
+  fs::remove_all(partial, ec);
+  std::vector<std::string> argv = {tools.pg_dump.string(), "--no-password", "--format=directory",
+                                   "--jobs=" + std::to_string(jobs), "--file=" + partial.string(),
+                                   "--dbname=" + server.conn.conninfo(target)};
+  ctx.log().info("snapshot of {}: {}", target, describe_command(argv));
+  ToolOptions options;
+  options.password_file = &password_file;
+  options.cancelled = [&] { return ctx.cancelled(); };
+  ToolRun run;
+  try {
+    run = run_tool(argv, options);
+  } catch (...) {
+    fs::remove_all(partial, ec);
+    throw;
+  }
+  if (run.exit_code != 0) {
+    fs::remove_all(partial, ec);
+    throw dihya::Error("snapshot of " + target + ": " + tool_failure("pg_dump", run, server.conn.password()));
+  }
+  sync_directory(partial);
+  fs::rename(partial, snapshot, ec);
+  if (ec) throw dihya::Error("cannot rename " + partial.string() + " to " + snapshot.string() + ": " + ec.message());
+  sync_directory(snapshot.parent_path());
+}
+
+void run_restore(Server& server, const Tools& tools, const PasswordFile& password_file, const std::string& target,
+                 const fs::path& dump, int jobs, std::uint64_t tables, dihya::Context& ctx) {
+  std::vector<std::string> argv = {tools.pg_restore.string(), "--verbose", "--no-password", "--exit-on-error",
+                                   "--jobs=" + std::to_string(jobs), "--dbname=" + server.conn.conninfo(target),
+                                   dump.string()};
+  ctx.log().info("running: {}", describe_command(argv));
+  std::uint64_t restored = 0;
+  ToolOptions options;
+  options.password_file = &password_file;
+  options.cancelled = [&] { return ctx.cancelled(); };
+  options.on_stderr_line = [&](std::string_view line) {
+    if (line.find("processing data for table") != std::string_view::npos) {
+      ++restored;
+      ctx.progress(std::min(restored, tables), tables, "tables restored");
+    }
+  };
+  const auto run = run_tool(argv, options);
+  if (run.exit_code != 0) throw dihya::Error("restore into " + target + ": " + tool_failure("pg_restore", run, server.conn.password()));
+}
+
+}  // namespace
+
+void validate_restore(const dihya::Params& params, dihya::Context& ctx, std::vector<dihya::ValidationError>& errors) {
+  try {
+    Server server(ctx);
+    const std::string target = target_of(params, server);
+    if (target.empty()) {
+      errors.push_back({"target_database", "the database URL names no database: pass target_database=<name>"});
+      return;
+    }
+    if (target == "template0" || target == "template1" || target == "postgres") {
+      errors.push_back({"target_database", "refusing to restore into the system database " + target + ": choose another target_database"});
+      return;
+    }
+    auto admin = server.open(maintenance_db_for(target));
+    const auto props = database_props(server, *admin, target);
+    if (props.exists && props.user_tables > 0 && !params.get_or<bool>("force", false)) {
+      errors.push_back({"target_database",
+                        fmt::format("database {} is not empty ({} table(s)): pass force=true to overwrite it (a snapshot is "
+                                    "taken first; rollback of the run restores it)",
+                                    target, props.user_tables)});
+    }
+  } catch (const std::exception& e) {
+    errors.push_back({"target_database", e.what()});
+  }
+}
+
+dihya::Result restore(const dihya::Params& params, dihya::Context& ctx) {
+  const fs::path dir = param_path(params, "backup_dir");
+  const int jobs = params.get_or<int>("jobs", 2);
+  const bool force = params.get_or<bool>("force", false);
+  const BackupEntry backup = find_backup(dir, params.get_or<std::string>("backup", ""));
+  Server server(ctx);
+  const std::string target = target_of(params, server);
+  auto admin = server.open(maintenance_db_for(target));
+  const auto props = database_props(server, *admin, target);
+  if (props.exists && props.user_tables > 0 && !force) {
+    throw dihya::Error(fmt::format("database {} is not empty ({} table(s)): pass force=true", target, props.user_tables));
+  }
+  const Tools tools = find_tools(server.major, param_path(params, "pg_bindir"));
+  const fs::path snapshot = dir / ".snapshots" / ctx.run_id() / file_safe(target);
+
+  if (ctx.dry_run()) {
+    std::string plan = fmt::format("would check the {} file(s) of backup {} against its manifest\n",
+                                   backup.manifest.value("files", nlohmann::json::array()).size(), backup.name);
+    if (props.exists) {
+      plan += fmt::format("would snapshot database {} ({} table(s)) to {}\n", target, props.user_tables, snapshot.string());
+      plan += fmt::format("would drop and recreate database {}\n", target);
+    } else {
+      plan += fmt::format("would create database {}\n", target);
+    }
+    plan += fmt::format("would run {} --jobs={} --exit-on-error into {}\n", tools.pg_restore.string(), jobs, target);
+    auto r = dihya::Result::success(fmt::format("would restore backup {} into database {}", backup.name, target),
+                                    {{"backup", backup.name}, {"target_database", target}, {"target_exists", props.exists},
+                                     {"target_tables", props.user_tables}});
+    r.report = plan;
+    return r;
+  }
+
+  const auto start = std::chrono::steady_clock::now();
+  // A damaged backup must not replace a good database.
+  const Damage damage = check_files(backup, jobs, ctx);
+  if (!damage.problems.empty()) {
+    throw dihya::Error(fmt::format("backup {} is damaged ({} problem(s), first: {}); nothing was changed; run mode=verify for the full report",
+                                   backup.name, damage.problems.size(), damage.problems.front()));
+  }
+  const PasswordFile password_file(ctx.work_dir(), server.conn.password());
+  nlohmann::json data = {{"backup", backup.name}, {"target_database", target}};
+  if (props.exists) {
+    take_snapshot(server, tools, password_file, target, snapshot, jobs, ctx);
+    ctx.journal().record({"restore_snapshot",
+                          {{"database", target},
+                           {"snapshot", snapshot.string()},
+                           {"owner", props.owner},
+                           {"encoding", props.encoding},
+                           {"lc_collate", props.collate},
+                           {"lc_ctype", props.ctype},
+                           {"jobs", jobs},
+                           {"pg_bindir", params.has("pg_bindir") ? param_path(params, "pg_bindir").string() : ""}}});
+    drop_database(*admin, server.major, target);
+    data["snapshot"] = snapshot.string();
+  } else {
+    ctx.journal().record({"drop_created_database", {{"database", target}}});
+  }
+  const auto& m = backup.manifest;
+  create_database(*admin, target, props.owner, text_field(m, "encoding"), text_field(m, "lc_collate"), text_field(m, "lc_ctype"));
+  admin.reset();
+
+  run_restore(server, tools, password_file, target, dump_path_of(backup), jobs,
+              static_cast<std::uint64_t>(m.value("table_count", 0LL)), ctx);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  data["duration_seconds"] = seconds;
+  auto r = dihya::Result::success(
+      fmt::format("restored backup {} into database {} in {:.1f} s{}", backup.name, target, seconds,
+                  props.exists ? "; previous content kept in " + snapshot.string() : ""),
+      data);
+  if (props.exists) {
+    r.report = fmt::format(
+        "The previous content of {} is kept in {}:\n  `dihya-host rollback {}` puts it back;\n  remove it with "
+        "`rm -rf {}` once the restore is accepted.\n",
+        target, snapshot.string(), ctx.run_id(), snapshot.parent_path().string());
+  }
+  return r;
+}
+
+std::string undo_restore_snapshot(const nlohmann::json& d, dihya::Context& ctx) {
+  Server server(ctx);
+  const std::string target = d.at("database").get<std::string>();
+  const fs::path snapshot = d.at("snapshot").get<std::string>();
+  std::error_code ec;
+  if (!fs::is_directory(snapshot, ec)) {
+    throw dihya::Error("the snapshot " + snapshot.string() + " of database " + target +
+                       " is gone: cannot put the previous content back");
+  }
+  auto admin = server.open(maintenance_db_for(target));
+  const Tools tools = find_tools(server.major, d.value("pg_bindir", ""));
+  // Drop and recreate every time, so a rollback interrupted half-way can run again.
+  drop_database(*admin, server.major, target);
+  create_database(*admin, target, d.value("owner", ""), d.value("encoding", ""), d.value("lc_collate", ""),
+                  d.value("lc_ctype", ""));
+  admin.reset();
+  const PasswordFile password_file(ctx.work_dir(), server.conn.password());
+  run_restore(server, tools, password_file, target, snapshot, d.value("jobs", 2), 0, ctx);
+  return "restored database " + target + " from snapshot " + snapshot.string();
+}
+
+std::string undo_created_database(const nlohmann::json& data, dihya::Context& ctx) {
+  Server server(ctx);
+  const std::string name = data.at("database").get<std::string>();
+  auto admin = server.open(maintenance_db_for(name));
+  drop_database(*admin, server.major, name);
+  return "dropped database " + name + " created by the run";
+}
+
+}  // namespace backup_db
