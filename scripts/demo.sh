@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later
 # The main job, from a fresh clone: install what is missing, build, install the
 # SDK and build the example plugin against it, start the embedded PostgreSQL,
-# load the Dihya platform schema with seed data, then list and run plugins.
+# load the Dihya platform schema with seed data, then list and run plugins:
+# the example, and backup_db backing up the embedded database.
 # Idempotent and quick on the second call.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,5 +29,11 @@ set -x
 "$host" info hello
 "$host" check "$root/build/example/libhello.so"
 "$host" run hello --param name=Dihya --param times=2
+# A bundled plugin on the embedded database: back it up, prove the backup readable, list backups.
+"$host" run backup_db --param mode=backup --param backup_dir="$root/build/demo-backups"
+"$host" run backup_db --param mode=verify --param backup_dir="$root/build/demo-backups"
+"$host" run backup_db --param mode=prune --param keep_last=3 --param backup_dir="$root/build/demo-backups" --yes
+"$host" run backup_db --param mode=list --param backup_dir="$root/build/demo-backups"
+"$host" schedule next --cron "30 2 * * *" --tz Europe/Paris --count 3
 "$host" history --limit 5
 "$host" audit verify
