@@ -12,7 +12,7 @@ packages=(
   libfmt-dev libspdlog-dev nlohmann-json3-dev catch2 libvalijson-dev libyaml-cpp-dev
   libcurl4-openssl-dev libarchive-dev libssl-dev libvectorscan-dev libkainjow-mustache-dev
   libhowardhinnant-date-dev
-  python3 python3-aiosmtpd python3-yaml procps openssl libidn2-dev
+  python3 python3-aiosmtpd python3-yaml python3-jsonschema procps openssl libidn2-dev
   help2man dpkg-dev
   clang libclang-rt-14-dev hyperfine
 )
