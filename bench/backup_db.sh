@@ -19,23 +19,9 @@
 set -euo pipefail
 users=${1:-60000}
 rounds=${2:-3}
-root=$(cd "$(dirname "$0")/.." && pwd)
-host=${DIHYA_HOST:-$root/build/default/host/dihya-host}
-plugins=${DIHYA_BUNDLED_PLUGIN_DIR:-$root/build/default/plugins}
-[[ -x "$host" ]] || { echo "no dihya-host at $host: build first or set DIHYA_HOST" >&2; exit 2; }
-[[ -f "$plugins/libbackup_db.so" ]] || { echo "no libbackup_db.so in $plugins: set DIHYA_BUNDLED_PLUGIN_DIR" >&2; exit 2; }
-
-work=$(mktemp -d /tmp/dihya-bench-backup_db.XXXXXX)
-chmod 755 "$work"
-OUT=${OUT:-$work}
-cleanup() {
-  "$root/tests/fixtures/pg_cluster.sh" stop "$work/pg" >/dev/null 2>&1 || true
-  [[ "${KEEP_BENCH:-0}" == 1 ]] || rm -rf "$work"
-}
-trap cleanup EXIT
-
-"$root/tests/fixtures/pg_cluster.sh" start "$work/pg"
-url=$(cat "$work/pg/url")
+source "$(dirname "$0")/lib.sh"
+bench_setup backup_db
+bench_start_pg
 admin=${url/\/dihya_test\?/\/postgres?}
 restore_url=${url/\/dihya_test\?/\/bench_restore?}
 bindir="/usr/lib/postgresql/$(( $(psql -XAtq "$url" -c "show server_version_num") / 10000 ))/bin"
@@ -44,8 +30,6 @@ echo "seeding $users users..." >&2
 psql -X -q "$url" -c "vacuum analyze" >/dev/null
 db_bytes=$(psql -XAtq "$url" -c "select pg_database_size(current_database())")
 
-export DIHYA_STATE_DIR="$work/state" DIHYA_CACHE_DIR="$work/cache" XDG_CONFIG_HOME="$work/config"
-export DIHYA_SYSTEM_CONFIG="$work/none.yaml" DIHYA_PLUGIN_PATH="$plugins" DIHYA_DATABASE_URL="$url"
 
 # One backup of each kind to restore and verify.
 "$host" run backup_db -q -p mode=backup -p backup_dir="$work/ours" -p jobs=2 >/dev/null

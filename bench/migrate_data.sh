@@ -17,25 +17,9 @@ count=${1:-100}
 rows=${2:-500000}
 batch=${3:-10000}
 runs=${4:-5}
-root=$(cd "$(dirname "$0")/.." && pwd)
-host=${DIHYA_HOST:-$root/build/default/host/dihya-host}
-plugins=${DIHYA_BUNDLED_PLUGIN_DIR:-$root/build/default/plugins}
-[[ -x "$host" ]] || { echo "no dihya-host at $host: build first or set DIHYA_HOST" >&2; exit 2; }
-[[ -f "$plugins/libmigrate_data.so" ]] || { echo "no libmigrate_data.so in $plugins: set DIHYA_BUNDLED_PLUGIN_DIR" >&2; exit 2; }
-
-work=$(mktemp -d /tmp/dihya-bench-migrate_data.XXXXXX)
-chmod 755 "$work"
-OUT=${OUT:-$work}
-cleanup() {
-  "$root/tests/fixtures/pg_cluster.sh" stop "$work/pg" >/dev/null 2>&1 || true
-  [[ "${KEEP_BENCH:-0}" == 1 ]] || rm -rf "$work"
-}
-trap cleanup EXIT
-
-"$root/tests/fixtures/pg_cluster.sh" start "$work/pg"
-url=$(cat "$work/pg/url")
-export DIHYA_STATE_DIR="$work/state" DIHYA_CACHE_DIR="$work/cache" XDG_CONFIG_HOME="$work/config"
-export DIHYA_SYSTEM_CONFIG="$work/none.yaml" DIHYA_PLUGIN_PATH="$plugins" DIHYA_DATABASE_URL="$url"
+source "$(dirname "$0")/lib.sh"
+bench_setup migrate_data
+bench_start_pg
 
 # N schema migrations: a table with an index and a comment each.
 mkdir -p "$work/schema"

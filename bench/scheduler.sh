@@ -9,20 +9,17 @@
 #
 #   bench/scheduler.sh [BUILD_DIR] [SCHEDULES] [MAX_JOBS]
 set -euo pipefail
-BUILD=${1:-/work/main/build/default}
+BUILD=${1:-build/default}
 N=${2:-200}
 JOBS=${3:-8}
-HOST="$BUILD/host/dihya-host"
-SRC=$(cd "$(dirname "$0")/.." && pwd)
-WORK=$(mktemp -d /tmp/dihya-bench-sched.XXXXXX)
-PG="$WORK/pg"
-"$SRC/tests/fixtures/pg_cluster.sh" start "$PG" >/dev/null
-trap '"$SRC/tests/fixtures/pg_cluster.sh" stop "$PG" >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
-export DIHYA_DATABASE_URL
-DIHYA_DATABASE_URL=$(cat "$PG/url")
-export DIHYA_STATE_DIR="$WORK/state" DIHYA_CACHE_DIR="$WORK/cache" XDG_CONFIG_HOME="$WORK/config"
-export DIHYA_PLUGIN_PATH="$BUILD/plugins:$BUILD/tests/plugins"
-q() { psql -X -q -t -A -v ON_ERROR_STOP=1 "$DIHYA_DATABASE_URL" -c "$1"; }
+BUILD=$(cd "$BUILD" && pwd)
+export DIHYA_HOST=${DIHYA_HOST:-$BUILD/host/dihya-host} DIHYA_BUNDLED_PLUGIN_DIR=${DIHYA_BUNDLED_PLUGIN_DIR:-$BUILD/plugins}
+source "$(dirname "$0")/lib.sh"
+bench_setup run_scheduler
+bench_start_pg
+HOST=$host
+export DIHYA_PLUGIN_PATH="$plugins:$BUILD/tests/plugins"
+q() { psql -X -q -t -A -v ON_ERROR_STOP=1 "$url" -c "$1"; }
 
 "$HOST" schedule add warmup --plugin noop --cron "@yearly" >/dev/null  # creates the tables
 echo "| schedulers | due runs | claims/s | runs/s | lag p50 (s) | lag p99 (s) |"
