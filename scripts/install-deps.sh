@@ -11,7 +11,7 @@ packages=(
   libpqxx-dev libpq-dev postgresql-15 postgresql-client-15
   libfmt-dev libspdlog-dev nlohmann-json3-dev catch2 libvalijson-dev libyaml-cpp-dev
   libcurl4-openssl-dev libarchive-dev libssl-dev libvectorscan-dev libkainjow-mustache-dev
-  libhowardhinnant-date-dev
+  libhowardhinnant-date-dev zlib1g-dev
   python3 python3-aiosmtpd python3-yaml python3-jsonschema procps openssl libidn2-dev
   help2man dpkg-dev
   clang libclang-rt-14-dev hyperfine

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: AGPL-3.0-or-later
+# cleanup against its anchor, a single big DELETE, in a private PostgreSQL
+# cluster: ROWS obsolete rows of a table (plus 200 000 live rows) are removed
+# while a pgbench workload (4 clients: read + update of live rows of the same
+# table) runs. Reports the deletion throughput (rows/s) of both and the
+# workload's p99 latency idle, during the big DELETE and during cleanup
+# (cleanup also copies every row to the quarantine, in the same transaction).
+# Prints a Markdown table (also in $OUT/results.md).
+#
+#   bench/cleanup.sh [ROWS] [BATCH]      defaults: 1000000, 5000
+# Env: DIHYA_HOST, DIHYA_BUNDLED_PLUGIN_DIR (default build/default/plugins), KEEP_BENCH=1.
+set -euo pipefail
+rows=${1:-1000000}
+batch=${2:-5000}
+root=$(cd "$(dirname "$0")/.." && pwd)
+host=${DIHYA_HOST:-$root/build/default/host/dihya-host}
+plugins=${DIHYA_BUNDLED_PLUGIN_DIR:-$root/build/default/plugins}
+[[ -x "$host" ]] || { echo "no dihya-host at $host" >&2; exit 2; }
+[[ -f "$plugins/libcleanup.so" ]] || { echo "no libcleanup.so in $plugins" >&2; exit 2; }
+work=$(mktemp -d /tmp/dihya-bench-cleanup.XXXXXX)
+chmod 755 "$work"
+OUT=${OUT:-$work}
+finish() {
+  "$root/tests/fixtures/pg_cluster.sh" stop "$work/pg" >/dev/null 2>&1 || true
+  [[ "${KEEP_BENCH:-0}" == 1 ]] || rm -rf "$work"
+}
+trap finish EXIT
+"$root/tests/fixtures/pg_cluster.sh" start "$work/pg" >/dev/null
+url=$(cat "$work/pg/url")
+"$root/tests/fixtures/platform/seed.sh" --database-url "$url" --users 100 2>/dev/null
+live=200000
+psql -X -q -v ON_ERROR_STOP=1 "$url" -c "
+  create table items_tpl as
+    select g::bigint as id, (g % 1000)::int as owner, md5(g::text) as payload,
+           case when g <= $rows then now() - interval '400 days' else now() end as created_at
+    from generate_series(1, $rows + $live) g"
+reset() {
+  psql -X -q -v ON_ERROR_STOP=1 "$url" -c "drop table if exists items; drop schema if exists dihya_quarantine cascade;
+    create table items (like items_tpl); insert into items select * from items_tpl;
+    alter table items add primary key (id); create index on items (created_at)" -c "vacuum analyze items" -c "checkpoint"
+}
+cat >"$work/workload.sql" <<SQL
+\set id random($rows + 1, $rows + $live)
+SELECT payload FROM items WHERE id = :id;
+UPDATE items SET payload = md5(random()::text) WHERE id = :id;
+SQL
+cat >"$work/policy.yaml" <<'YAML'
+tables:
+  - {table: items, timestamp_column: created_at, older_than: 365d, action: delete}
+YAML
+export DIHYA_STATE_DIR="$work/state" DIHYA_CACHE_DIR="$work/cache" XDG_CONFIG_HOME="$work/config"
+export DIHYA_SYSTEM_CONFIG="$work/none.yaml" DIHYA_PLUGIN_PATH="$plugins" DIHYA_DATABASE_URL="$url"
+
+# measure NAME SECONDS [command...]: runs pgbench for SECONDS, the command after 3 s;
+# prints "name seconds_of_command p99_ms_during tps"
+measure() {
+  local name=$1 secs=$2; shift 2
+  rm -rf "$work/log_$name"; mkdir -p "$work/log_$name"
+  (cd "$work/log_$name" && pgbench -n -c 4 -j 2 -T "$secs" -f "$work/workload.sql" -l "$url" >/dev/null 2>&1) &
+  local bench=$!
+  sleep 3
+  local t0=$EPOCHREALTIME t1
+  if [[ $# -gt 0 ]]; then "$@" >/dev/null; fi
+  t1=$EPOCHREALTIME
+  [[ $# -gt 0 ]] || t1=$(python3 -c "print($t0 + $secs - 4)")
+  wait "$bench"
+  /usr/bin/python3 - "$work/log_$name" "$t0" "$t1" "$name" <<'PY'
+import glob, sys
+d, t0, t1, name = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+lat = []
+for f in glob.glob(d + "/pgbench_log.*"):
+    for line in open(f):
+        p = line.split()
+        end = int(p[4]) + int(p[5]) / 1e6
+        if t0 <= end <= t1:
+            lat.append(int(p[2]) / 1000.0)
+lat.sort()
+p99 = lat[int(len(lat) * 0.99) - 1] if lat else float("nan")
+print(name, round(t1 - t0, 2), round(p99, 2), round(len(lat) / max(t1 - t0, 1e-9)))
+PY
+}
+reset
+idle=$(measure idle 14)
+reset
+big=$(measure delete 60 psql -X -q "$url" -c "delete from items where created_at < now() - interval '365 days'")
+reset
+ours=$(measure cleanup 90 "$host" run cleanup -q -p policy="$work/policy.yaml" -p batch_size="$batch" -p max_batch_ms=1000 --yes)
+left=$(psql -XAtq "$url" -c "select count(*) from items where created_at < now() - interval '365 days'")
+/usr/bin/python3 - "$rows" "$batch" "$left" "$idle" "$big" "$ours" <<'PY' | tee "$OUT/results.md"
+import sys
+rows, batch, left = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+idle, big, ours = (s.split() for s in sys.argv[4:7])
+p99_idle = float(idle[2])
+print("| %d obsolete rows, pgbench 4 clients on the same table | seconds | rows/s | throughput vs DELETE | workload p99 ms | p99 vs idle | workload tps |" % rows)
+print("|---|---:|---:|---:|---:|---:|---:|")
+print("| idle (no deletion) | | | | %.2f | 1.00× | %s |" % (p99_idle, idle[3]))
+t_big = float(big[1])
+for label, r in (("single `DELETE`", big), ("cleanup (batch %s, quarantine)" % batch, ours)):
+    t = float(r[1])
+    print("| %s | %.1f | %.0f | %.2f× | %.2f | %.2f× | %s |" % (label, t, rows / t, t_big / t, float(r[2]), float(r[2]) / p99_idle, r[3]))
+print("\nobsolete rows left after cleanup: %s" % left)
+PY

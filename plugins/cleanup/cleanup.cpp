@@ -1,0 +1,605 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+// cleanup: enforces a retention policy and the right to erasure (GDPR art. 5
+// and 17) without blocking the live platform. Retention works in keyset
+// batches of bounded size and time, each in its own short transaction: the
+// batch is copied to the quarantine, journalled (run id, table, batch, last
+// key: never the rows), then deleted or anonymised. erase_user does the same
+// for every row of one user across the foreign-key graph, children first, in
+// one transaction. Rollback restores from the quarantine; purge removes
+// quarantine rows once expired, which makes the deletion final.
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+
+#include <dihya/fk_graph.hpp>
+#include <dihya/plugin.hpp>
+#include <pqxx/pqxx>
+
+#include "policy.hpp"
+#include "quarantine.hpp"
+
+namespace cleanup {
+
+namespace {
+
+std::string iso_utc(std::chrono::system_clock::time_point tp) {
+  const auto t = std::chrono::system_clock::to_time_t(tp);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+bool is_text_type(const std::string& type) {
+  return type == "text" || type.rfind("character varying", 0) == 0 || type.rfind("character", 0) == 0 ||
+         type == "citext";
+}
+
+bool is_time_type(const std::string& type) {
+  return type.rfind("timestamp", 0) == 0 || type == "date";
+}
+
+// Checks a table rule against the catalog; returns "" when fine.
+std::string check_rule(const dihya::FkGraph& graph, const TableRule& rule, bool retention) {
+  if (!graph.has_table(rule.table)) return "no table " + rule.table.display() + " in the configured schemas";
+  const auto& info = graph.table(rule.table);
+  if (info.primary_key.empty()) return rule.table.display() + " has no primary key (needed for batches and restore)";
+  if (retention) {
+    const auto* ts = info.column(rule.timestamp_column);
+    if (ts == nullptr) return rule.table.display() + ": no column '" + rule.timestamp_column + "'";
+    if (!is_time_type(ts->type)) return rule.table.display() + "." + rule.timestamp_column + " is not a timestamp";
+  }
+  for (const auto& c : rule.columns) {
+    const auto* col = info.column(c.column);
+    if (col == nullptr) return rule.table.display() + ": no column '" + c.column + "'";
+    if (std::find(info.primary_key.begin(), info.primary_key.end(), c.column) != info.primary_key.end()) {
+      return rule.table.display() + "." + c.column + " is part of the primary key and cannot be anonymised";
+    }
+    if (col->generated) return rule.table.display() + "." + c.column + " is generated";
+    if (c.strategy == "null" && col->not_null) return rule.table.display() + "." + c.column + " is NOT NULL: strategy null cannot apply";
+    if ((c.strategy == "hash" || c.strategy == "mask" || c.strategy == "fake") && !is_text_type(col->type)) {
+      return rule.table.display() + "." + c.column + " is " + col->type + ": " + c.strategy + " needs a text column";
+    }
+  }
+  return "";
+}
+
+std::string find_user(pqxx::transaction_base& tx, const dihya::FkGraph& graph, const std::string& user) {
+  const auto& users = graph.users_info();
+  const auto& pk = users.primary_key.front();
+  const bool by_email = user.find('@') != std::string::npos && users.column("email") != nullptr;
+  const std::string column = by_email ? "email" : pk;
+  auto rows = tx.exec_params("SELECT " + tx.quote_name(pk) + "::text FROM " + graph.users().quoted(tx) + " WHERE " +
+                                 tx.quote_name(column) + "::text = $1 LIMIT 2",
+                             user);
+  if (rows.size() != 1) throw dihya::Error(rows.empty() ? "no user '" + user + "'" : "several users match '" + user + "'");
+  return rows[0][0].c_str();
+}
+
+struct Settings {
+  std::string mode;
+  Policy policy;
+  long batch_size = 1000;
+  long max_batch_ms = 500;
+  std::string salt;
+  std::chrono::system_clock::time_point expires_at;
+};
+
+class Cleanup final : public dihya::Plugin {
+  std::vector<dihya::ValidationError> validate(const dihya::Params& params, dihya::Context& ctx) override {
+    const auto mode = params.get<std::string>("mode");
+    if (mode == "status") return {};
+    if (mode == "purge") {
+      if (!params.has("policy")) return {};
+      try {
+        load_policy(params.get<std::string>("policy"));
+      } catch (const dihya::Error& e) {
+        return {{"policy", e.what()}};
+      }
+      return {};
+    }
+    if (!params.has("policy")) return {{"policy", "mode " + mode + " needs a policy file"}};
+    Policy policy;
+    try {
+      policy = load_policy(params.get<std::string>("policy"));
+    } catch (const dihya::Error& e) {
+      return {{"policy", e.what()}};
+    }
+    if (policy.uses_salt && !ctx.secret("salt")) return {{"salt", "the policy hashes columns: give a salt (secret)"}};
+    if (mode == "retention" && policy.retention.empty() && policy.logs.empty()) {
+      return {{"policy", "the policy lists no tables and no logs"}};
+    }
+    if (mode == "erase_user" && !params.has("user")) return {{"user", "erase_user needs the user (id or email)"}};
+    try {
+      pqxx::read_transaction tx(ctx.db());
+      const auto graph = dihya::FkGraph::load(tx, policy.graph, mode != "retention");
+      if (mode == "retention") {
+        for (const auto& r : policy.retention) {
+          if (auto e = check_rule(graph, r, true); !e.empty()) return {{"policy", e}};
+        }
+      } else {
+        for (const auto& [t, r] : policy.erase_rules) {
+          if (auto e = check_rule(graph, r, false); !e.empty()) return {{"policy", e}};
+        }
+        for (const auto& t : graph.reached()) {
+          if (graph.table(t).primary_key.empty()) return {{"policy", t.display() + " has no primary key: exclude it in graph.exclude_tables"}};
+        }
+        find_user(tx, graph, params.get<std::string>("user"));
+      }
+    } catch (const dihya::Error& e) {
+      return {{mode == "erase_user" ? "user" : "policy", e.what()}};
+    }
+    return {};
+  }
+
+  dihya::Result run(const dihya::Params& params, dihya::Context& ctx) override {
+    Settings s;
+    s.mode = params.get<std::string>("mode");
+    s.batch_size = params.get<long>("batch_size");
+    s.max_batch_ms = params.get<long>("max_batch_ms");
+    s.expires_at = ctx.now() + std::chrono::hours(24) * params.get<long>("quarantine_days");
+    if (s.mode == "status") return status(ctx);
+    if (s.mode == "purge") return purge(params.has("policy") ? load_policy(params.get<std::string>("policy")) : Policy{}, ctx);
+    s.policy = load_policy(params.get<std::string>("policy"));
+    s.salt = ctx.secret("salt").value_or("");
+    if (s.mode == "erase_user") return erase_user(s, params.get<std::string>("user"), ctx);
+    return retention(s, ctx);
+  }
+
+  // ---- retention ----------------------------------------------------------
+
+  dihya::Result retention(Settings& s, dihya::Context& ctx) {
+    auto& db = ctx.db();
+    dihya::FkGraph graph = [&] {
+      pqxx::read_transaction tx(db);
+      return dihya::FkGraph::load(tx, s.policy.graph, false);
+    }();
+    std::vector<std::pair<TableRule, long long>> plan;
+    std::string report;
+    for (const auto& rule : s.policy.retention) {
+      pqxx::read_transaction tx(db);
+      const auto cutoff = iso_utc(ctx.now() - std::chrono::seconds(rule.older_than_seconds));
+      const auto n = tx.exec_params1("SELECT count(*) FROM " + rule.table.quoted(tx) + " t WHERE " + where(tx, rule), cutoff)[0]
+                         .as<long long>();
+      plan.emplace_back(rule, n);
+      report += rule.table.display() + ": " + std::to_string(n) + " row(s) older than " + rule.older_than + " (" +
+                rule.timestamp_column + " < " + cutoff + ") to " + rule.action + "\n";
+    }
+    nlohmann::json counts = nlohmann::json::object();
+    nlohmann::json log_actions = nlohmann::json::array();
+    for (const auto& rule : s.policy.logs) {
+      for (const auto& a : plan_logs(rule, ctx.now())) {
+        log_actions.push_back({{"file", a.file.string()}, {"action", a.action}, {"bytes", a.bytes}, {"reason", a.reason}});
+        report += a.file.string() + ": " + a.action + " (" + a.reason + ", " + std::to_string(a.bytes) + " bytes)\n";
+      }
+    }
+    if (ctx.dry_run()) {
+      for (const auto& [rule, n] : plan) counts[rule.table.display()] = {{"rows", n}, {"action", rule.action}};
+      counts["log_files"] = log_actions;
+      dihya::Result r = dihya::Result::success("would clean " + std::to_string(plan.size()) + " table(s)", {{"tables", counts}});
+      r.report = report;
+      return r;
+    }
+    {
+      pqxx::work tx(db);
+      ensure_quarantine(tx);
+      tx.commit();
+    }
+    long batch_no = 1;
+    long long total = 0;
+    report.clear();
+    for (const auto& [rule, expected] : plan) {
+      const auto cutoff = iso_utc(ctx.now() - std::chrono::seconds(rule.older_than_seconds));
+      const auto n = clean_table(s, graph, rule, cutoff, expected, batch_no, ctx);
+      counts[rule.table.display()] = {{"rows", n}, {"action", rule.action}};
+      report += rule.table.display() + ": " + std::to_string(n) + " row(s) " + (rule.action == "delete" ? "deleted" : "anonymised") + "\n";
+      total += n;
+    }
+    const auto files = clean_logs(s, ctx, report);
+    dihya::Result r = dihya::Result::success(
+        "cleaned " + std::to_string(total) + " row(s) in " + std::to_string(plan.size()) + " table(s) and " +
+            std::to_string(files) + " log file(s); quarantined until " + iso_utc(s.expires_at),
+        {{"tables", counts}, {"rows", total}, {"log_files", files}, {"quarantine_expires_at", iso_utc(s.expires_at)}});
+    r.report = report;
+    return r;
+  }
+
+  // Gzips and quarantines log files, journalling each step before it.
+  static long long clean_logs(const Settings& s, dihya::Context& ctx, std::string& report) {
+    long long n = 0;
+    for (const auto& rule : s.policy.logs) {
+      for (const auto& a : plan_logs(rule, ctx.now())) {
+        if (ctx.cancelled()) throw dihya::Error("cancelled after " + std::to_string(n) + " log file(s)");
+        if (a.action == "gzip") {
+          const std::string gz = a.file.string() + ".gz";
+          ctx.journal().record({"gzip_file", {{"file", a.file.string()}, {"gz", gz}}});
+          gzip_file(a.file);
+        }
+        const auto to = a.file.parent_path() / kLogQuarantineDir / ctx.run_id() / a.file.filename();
+        ctx.journal().record({"quarantine_file", {{"from", a.file.string()}, {"to", to.string()}}});
+        quarantine_file(a.file, ctx.run_id(), s.expires_at);
+        report += a.file.string() + ": " + (a.action == "gzip" ? "gzipped" : "removed (quarantined)") + "\n";
+        ++n;
+      }
+    }
+    return n;
+  }
+
+  static std::string where(const pqxx::transaction_base& tx, const TableRule& rule) {
+    return "t." + tx.quote_name(rule.timestamp_column) + " < $1::timestamptz";
+  }
+
+  long long clean_table(const Settings& s, const dihya::FkGraph& graph, const TableRule& rule, const std::string& cutoff,
+                        long long expected, long& batch_no, dihya::Context& ctx) {
+    auto& db = ctx.db();
+    const auto& info = graph.table(rule.table);
+    long size = s.batch_size;
+    long long done = 0;
+    std::string last_key;
+    std::vector<std::string> last_values;
+    for (;;) {
+      if (ctx.cancelled()) throw dihya::Error("cancelled after " + std::to_string(done) + " row(s) of " + rule.table.display());
+      const auto started = std::chrono::steady_clock::now();
+      pqxx::work tx(db);
+      TableSql sql(tx, info);
+      std::vector<std::string> p{cutoff, ctx.run_id(), std::to_string(batch_no), rule.table.schema, rule.table.name,
+                                 rule.action, iso_utc(s.expires_at)};
+      p.insert(p.end(), last_values.begin(), last_values.end());
+      const auto n = tx.exec_params(sql.quarantine(where(tx, rule), !last_key.empty(), size),
+                                    pqxx::prepare::make_dynamic_params(p))
+                         .affected_rows();
+      if (n == 0) break;
+      const std::string batch = std::to_string(batch_no);
+      auto last = nlohmann::json::parse(
+          tx.exec_params1(sql.last_original(), ctx.run_id(), batch, rule.table.schema, rule.table.name)[0].as<std::string>());
+      nlohmann::json key = nlohmann::json::object();
+      for (const auto& k : info.primary_key) key[k] = last.at(k);
+      ctx.journal().record({"quarantine_batch",
+                            {{"run_id", ctx.run_id()},
+                             {"schema", rule.table.schema},
+                             {"table", rule.table.name},
+                             {"batch", batch_no},
+                             {"action", rule.action},
+                             {"rows", n},
+                             {"last_key", key}}});
+      act(tx, graph, info, rule, ctx.run_id(), batch, s.salt);
+      tx.commit();
+      done += static_cast<long long>(n);
+      last_key = key.dump();
+      last_values.clear();
+      for (const auto& k : info.primary_key) {
+        const auto& v = key.at(k);
+        last_values.push_back(v.is_string() ? v.get<std::string>() : v.dump());
+      }
+      ++batch_no;
+      ctx.progress(static_cast<std::uint64_t>(done), static_cast<std::uint64_t>(std::max(expected, done)),
+                   "rows of " + rule.table.display());
+      // Keep each transaction short: halve a batch that ran long, grow it back when fast.
+      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+      if (ms > s.max_batch_ms) {
+        size = std::max(1L, size / 2);
+      } else if (ms * 4 < s.max_batch_ms) {
+        size = std::min(s.batch_size, size * 2);
+      }
+    }
+    return done;
+  }
+
+  // Deletes or anonymises the quarantined batch. A delete that would cascade
+  // into (or set null in) rows the run has not quarantined is refused: those
+  // rows could not be restored.
+  static void act(pqxx::work& tx, const dihya::FkGraph& graph, const dihya::TableInfo& info, const TableRule& rule,
+                  const std::string& run_id, const std::string& batch, const std::string& salt) {
+    TableSql sql(tx, info);
+    if (rule.action == "anonymise") {
+      std::vector<std::string> p{run_id, batch, info.name.schema, info.name.name};
+      std::vector<std::string> extra;
+      const auto update = sql.anonymise_batch(rule.columns, extra, salt);
+      p.insert(p.end(), extra.begin(), extra.end());
+      tx.exec_params(update, pqxx::prepare::make_dynamic_params(p));
+      return;
+    }
+    for (const auto& fk : graph.referencing(info.name)) {
+      if (fk.on_delete != 'c' && fk.on_delete != 'n' && fk.on_delete != 'd') continue;  // PostgreSQL refuses those itself
+      if (!graph.has_table(fk.child)) continue;
+      const auto& child = graph.table(fk.child);
+      const auto n = tx.exec_params1(sql.unrecorded_dependents(fk, child, fk.on_delete == 'c'), run_id, batch,
+                                     info.name.schema, info.name.name, fk.child.schema, fk.child.name)[0]
+                         .as<long long>();
+      if (n > 0) {
+        throw dihya::Error("refusing to delete from " + info.name.display() + ": " + std::to_string(n) + " row(s) of " +
+                           fk.child.display() + " reference them (" + fk.name + ", ON DELETE " +
+                           (fk.on_delete == 'c' ? "CASCADE" : "SET NULL/DEFAULT") +
+                           ") and would change without a quarantine copy; list " + fk.child.display() +
+                           " in the policy before " + info.name.display());
+      }
+    }
+    tx.exec_params(sql.delete_batch(), run_id, batch, info.name.schema, info.name.name);
+  }
+
+  // ---- erase_user ---------------------------------------------------------
+
+  dihya::Result erase_user(Settings& s, const std::string& user, dihya::Context& ctx) {
+    auto& db = ctx.db();
+    pqxx::work tx(db);
+    if (!ctx.dry_run()) ensure_quarantine(tx);
+    const auto graph = dihya::FkGraph::load(tx, s.policy.graph);
+    const auto key = find_user(tx, graph, user);
+    // A table without an explicit rule: the rows owned by the user (reached
+    // through ON DELETE CASCADE paths) are deleted; rows that only point at
+    // the user's rows (SET NULL links: a reviewer, a featured comment) are
+    // kept and quarantined as "unlinked" (batch 1), because deleting the
+    // user's rows makes PostgreSQL change them.
+    struct Step {
+      TableRule rule;
+      bool split = false;
+      long long rows = 0;
+      long long unlinked = 0;
+    };
+    std::vector<Step> steps;
+    for (const auto& t : graph.deletion_order()) {
+      Step st;
+      auto it = s.policy.erase_rules.find(t);
+      if (it != s.policy.erase_rules.end()) {
+        st.rule = it->second;
+      } else {
+        st.rule.table = t;
+        st.rule.action = s.policy.erase_default_action;
+        st.split = true;
+      }
+      if (st.rule.action == "keep") continue;
+      steps.push_back(st);
+    }
+    auto owned = [&](const Step& st) {
+      return st.split ? graph.user_condition(tx, st.rule.table, "t", true) : graph.user_condition(tx, st.rule.table, "t");
+    };
+    auto linked = [&](const Step& st) {
+      return "(" + graph.user_condition(tx, st.rule.table, "t") + ") AND NOT (" + graph.user_condition(tx, st.rule.table, "t", true) + ")";
+    };
+    std::string report;
+    nlohmann::json counts = nlohmann::json::object();
+    if (ctx.dry_run()) {
+      for (auto& st : steps) {
+        const auto q = "SELECT count(*) FROM " + st.rule.table.quoted(tx) + " t WHERE ";
+        st.rows = tx.exec_params1(q + owned(st), key)[0].as<long long>();
+        if (st.split) st.unlinked = tx.exec_params1(q + linked(st), key)[0].as<long long>();
+        counts[st.rule.table.display()] = {{"rows", st.rows}, {"action", st.rule.action}, {"unlinked", st.unlinked}};
+        report += st.rule.table.display() + ": " + std::to_string(st.rows) + " row(s) to " + st.rule.action +
+                  (st.split ? ", " + std::to_string(st.unlinked) + " to unlink" : "") + "\n";
+      }
+      dihya::Result r = dihya::Result::success("would erase user " + key + " from " + std::to_string(steps.size()) + " table(s)",
+                                               {{"tables", counts}});
+      r.report = report;
+      return r;
+    }
+    nlohmann::json tables = nlohmann::json::array();
+    for (const auto& st : steps) {
+      tables.push_back({{"schema", st.rule.table.schema}, {"table", st.rule.table.name}, {"action", st.rule.action}});
+    }
+    // Quarantine everything first: the selection follows paths through parent
+    // rows, which must still exist while it is evaluated.
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+      auto& st = steps[i];
+      if (ctx.cancelled()) throw dihya::Error("cancelled before erasing anything");
+      TableSql sql(tx, graph.table(st.rule.table));
+      std::vector<std::string> p{key, ctx.run_id(), "0", st.rule.table.schema, st.rule.table.name, st.rule.action,
+                                 iso_utc(s.expires_at)};
+      st.rows = static_cast<long long>(
+          tx.exec_params(sql.quarantine(owned(st), false, 0), pqxx::prepare::make_dynamic_params(p)).affected_rows());
+      if (st.split) {
+        p[2] = "1";
+        p[5] = "anonymise";
+        st.unlinked = static_cast<long long>(
+            tx.exec_params(sql.quarantine(linked(st), false, 0), pqxx::prepare::make_dynamic_params(p)).affected_rows());
+      }
+      ctx.progress(i + 1, steps.size() * 2, "tables quarantined");
+    }
+    ctx.journal().record({"erase_user", {{"run_id", ctx.run_id()}, {"tables", tables}}});
+    long long total = 0;
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+      const auto& st = steps[i];
+      if (ctx.cancelled()) throw dihya::Error("cancelled: the erasure was not committed");
+      act(tx, graph, graph.table(st.rule.table), st.rule, ctx.run_id(), "0", s.salt);
+      counts[st.rule.table.display()] = {{"rows", st.rows}, {"action", st.rule.action}, {"unlinked", st.unlinked}};
+      report += st.rule.table.display() + ": " + std::to_string(st.rows) + " row(s) " +
+                (st.rule.action == "delete" ? "deleted" : "anonymised") +
+                (st.unlinked ? ", " + std::to_string(st.unlinked) + " unlinked" : "") + "\n";
+      total += st.rows;
+      ctx.progress(steps.size() + i + 1, steps.size() * 2, "tables erased");
+    }
+    tx.commit();
+    dihya::Result r = dihya::Result::success(
+        "erased user " + key + ": " + std::to_string(total) + " row(s) in " + std::to_string(steps.size()) +
+            " table(s); quarantined until " + iso_utc(s.expires_at),
+        {{"tables", counts}, {"rows", total}, {"quarantine_expires_at", iso_utc(s.expires_at)}});
+    r.report = report;
+    return r;
+  }
+
+  // ---- purge and status ---------------------------------------------------
+
+  dihya::Result purge(const Policy& policy, dihya::Context& ctx) {
+    auto& db = ctx.db();
+    const auto now = iso_utc(ctx.now());
+    std::uint64_t files = 0;
+    for (const auto& rule : policy.logs) files += purge_log_quarantine(rule.dir, ctx.now(), ctx.dry_run());
+    const auto files_text = " and " + std::to_string(files) + " log file(s)";
+    {
+      pqxx::read_transaction tx(db);
+      if (!quarantine_exists(tx)) return dihya::Result::success("purged 0 quarantine row(s)" + files_text, {{"rows", 0}, {"files", files}});
+      if (ctx.dry_run()) {
+        const auto n = tx.exec_params1("SELECT count(*) FROM dihya_quarantine.rows WHERE expires_at <= $1::timestamptz", now)[0]
+                           .as<long long>();
+        return dihya::Result::success("would purge " + std::to_string(n) + " expired quarantine row(s)" + files_text,
+                                      {{"rows", n}, {"files", files}});
+      }
+    }
+    long long total = 0;
+    for (;;) {
+      if (ctx.cancelled()) throw dihya::Error("cancelled after purging " + std::to_string(total) + " row(s)");
+      pqxx::work tx(db);
+      const auto n = tx.exec_params(
+                           "DELETE FROM dihya_quarantine.rows WHERE id IN (SELECT id FROM dihya_quarantine.rows"
+                           " WHERE expires_at <= $1::timestamptz ORDER BY id LIMIT 10000)",
+                           now)
+                         .affected_rows();
+      tx.commit();
+      total += static_cast<long long>(n);
+      if (n == 0) break;
+      ctx.progress(static_cast<std::uint64_t>(total), 0, "quarantine rows purged");
+    }
+    return dihya::Result::success("purged " + std::to_string(total) + " expired quarantine row(s)" + files_text +
+                                      ": those deletions are final",
+                                  {{"rows", total}, {"files", files}});
+  }
+
+  dihya::Result status(dihya::Context& ctx) {
+    pqxx::read_transaction tx(ctx.db());
+    if (!quarantine_exists(tx)) return dihya::Result::success("the quarantine is empty", {{"runs", nlohmann::json::array()}});
+    auto rows = tx.exec(
+        "SELECT run_id, table_schema, table_name, action, count(*), min(expires_at)::text FROM dihya_quarantine.rows"
+        " GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3");
+    nlohmann::json out = nlohmann::json::array();
+    std::string report;
+    for (const auto& r : rows) {
+      out.push_back({{"run_id", r[0].c_str()}, {"table", std::string(r[1].c_str()) + "." + r[2].c_str()},
+                     {"action", r[3].c_str()}, {"rows", r[4].as<long long>()}, {"expires_at", r[5].c_str()}});
+      report += std::string(r[0].c_str()) + "  " + r[1].c_str() + "." + r[2].c_str() + "  " + r[3].c_str() + "  " +
+                r[4].c_str() + " row(s)  expires " + r[5].c_str() + "\n";
+    }
+    dihya::Result res = dihya::Result::success(std::to_string(rows.size()) + " quarantine group(s)", {{"runs", out}});
+    res.report = report;
+    return res;
+  }
+
+  // ---- rollback -----------------------------------------------------------
+
+  dihya::Result rollback(const std::vector<dihya::UndoEntry>& newest_first, dihya::Context& ctx) override {
+    long long files = 0;
+    bool has_rows = false;
+    for (const auto& e : newest_first) {
+      if (e.action == "quarantine_file") {
+        files += restore_file(e.data.at("to").get<std::string>(), e.data.at("from").get<std::string>());
+      } else if (e.action == "gzip_file") {
+        // The original is back (newest first): the .gz made from it goes.
+        std::error_code ec;
+        if (std::filesystem::exists(e.data.at("file").get<std::string>(), ec)) std::filesystem::remove(e.data.at("gz").get<std::string>(), ec);
+      } else {
+        has_rows = true;
+      }
+    }
+    if (!has_rows) return dihya::Result::success("restored " + std::to_string(files) + " log file(s)", {{"rows", 0}, {"files", files}});
+    pqxx::work tx(ctx.db());
+    if (!quarantine_exists(tx)) return dihya::Result::success("nothing to restore: no quarantine", {{"rows", 0}});
+    long long restored = 0;
+    for (const auto& e : newest_first) {
+      if (e.action == "quarantine_batch") {
+        const dihya::TableName t{e.data.at("schema").get<std::string>(), e.data.at("table").get<std::string>()};
+        restored += restore(tx, t, e.data.at("run_id").get<std::string>(), std::to_string(e.data.at("batch").get<long>()),
+                            e.data.at("action").get<std::string>(), {}, false);
+      } else if (e.action == "erase_user") {
+        restored += restore_erasure(tx, e.data);
+      }
+    }
+    tx.commit();
+    return dihya::Result::success("restored " + std::to_string(restored) + " row(s) and " + std::to_string(files) +
+                                      " log file(s) from the quarantine",
+                                  {{"rows", restored}, {"files", files}});
+  }
+
+  // Idempotent: a file already back (or purged) is left alone.
+  static long long restore_file(const std::filesystem::path& quarantined, const std::filesystem::path& original) {
+    std::error_code ec;
+    if (!std::filesystem::exists(quarantined, ec) || std::filesystem::exists(original, ec)) return 0;
+    std::filesystem::rename(quarantined, original, ec);
+    if (ec) throw dihya::Error("cannot move " + quarantined.string() + " back: " + ec.message());
+    return 1;
+  }
+
+  static long long restore(pqxx::work& tx, const dihya::TableName& t, const std::string& run_id, const std::string& batch,
+                           const std::string& action, const std::vector<std::string>& deferred, bool keep_copies) {
+    const auto info = table_info(tx, t);
+    TableSql sql(tx, info);
+    const auto r = tx.exec_params(action == "delete" ? sql.restore_deleted(deferred) : sql.restore_anonymised(deferred),
+                                  run_id, batch, t.schema, t.name);
+    if (!keep_copies) tx.exec_params(TableSql::forget_batch(), run_id, batch, t.schema, t.name);
+    return static_cast<long long>(r.affected_rows());
+  }
+
+  static dihya::TableInfo table_info(pqxx::work& tx, const dihya::TableName& t) {
+    // Read on its own: the graph of the original run may no longer load.
+    dihya::TableInfo info;
+    info.name = t;
+    auto cols = tx.exec_params(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attgenerated <> '', a.attnotnull,"
+        "       coalesce((SELECT k.i FROM pg_index x, unnest(x.indkey) WITH ORDINALITY k(n, i)"
+        "                 WHERE x.indrelid = c.oid AND x.indisprimary AND k.n = a.attnum), 0)"
+        " FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+        t.schema, t.name);
+    if (cols.empty()) throw dihya::Error("cannot restore: table " + t.display() + " no longer exists");
+    std::map<long, std::string> pk;
+    for (const auto& c : cols) {
+      info.columns.push_back({c[0].c_str(), c[1].c_str(), false, c[2].as<bool>(), c[3].as<bool>()});
+      if (c[4].as<long>() > 0) pk[c[4].as<long>()] = c[0].c_str();
+    }
+    for (const auto& [i, name] : pk) info.primary_key.push_back(name);
+    if (info.primary_key.empty()) throw dihya::Error("cannot restore: " + t.display() + " lost its primary key");
+    return info;
+  }
+
+  // Parents first (the reverse of the erase order). A column that references
+  // a table restored later (a cycle) is inserted NULL and set at the end.
+  static long long restore_erasure(pqxx::work& tx, const nlohmann::json& data) {
+    const auto run_id = data.at("run_id").get<std::string>();
+    std::vector<std::pair<dihya::TableName, std::string>> order;
+    for (const auto& t : data.at("tables")) {
+      order.emplace_back(dihya::TableName{t.at("schema").get<std::string>(), t.at("table").get<std::string>()},
+                         t.at("action").get<std::string>());
+    }
+    std::reverse(order.begin(), order.end());
+    auto fks = tx.exec(
+        "SELECT cn.nspname, cc.relname, pn.nspname, pc.relname, ca.attname"
+        " FROM pg_constraint c"
+        " JOIN pg_class cc ON cc.oid = c.conrelid JOIN pg_namespace cn ON cn.oid = cc.relnamespace"
+        " JOIN pg_class pc ON pc.oid = c.confrelid JOIN pg_namespace pn ON pn.oid = pc.relnamespace"
+        " CROSS JOIN LATERAL unnest(c.conkey) k(n) JOIN pg_attribute ca ON ca.attrelid = c.conrelid AND ca.attnum = k.n"
+        " WHERE c.contype = 'f' AND NOT c.condeferrable");
+    std::vector<std::vector<std::string>> deferred(order.size());
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      for (const auto& f : fks) {
+        const dihya::TableName child{f[0].c_str(), f[1].c_str()}, parent{f[2].c_str(), f[3].c_str()};
+        if (child != order[i].first) continue;
+        for (std::size_t j = i + 1; j < order.size(); ++j) {
+          if (order[j].first == parent && std::find(deferred[i].begin(), deferred[i].end(), f[4].c_str()) == deferred[i].end()) {
+            deferred[i].push_back(f[4].c_str());
+          }
+        }
+      }
+    }
+    long long restored = 0;
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      restored += restore(tx, order[i].first, run_id, "0", order[i].second, deferred[i], true);
+      restored += restore(tx, order[i].first, run_id, "1", "anonymise", deferred[i], true);
+    }
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      const auto& t = order[i].first;
+      for (const char* batch : {"0", "1"}) {
+        if (!deferred[i].empty()) {
+          const auto info = table_info(tx, t);
+          TableSql sql(tx, info);
+          tx.exec_params(sql.set_deferred(deferred[i]), run_id, batch, t.schema, t.name);
+        }
+        tx.exec_params(TableSql::forget_batch(), run_id, batch, t.schema, t.name);
+      }
+    }
+    return restored;
+  }
+};
+
+}  // namespace
+
+}  // namespace cleanup
+
+DIHYA_PLUGIN(cleanup::Cleanup)

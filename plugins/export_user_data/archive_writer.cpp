@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+#include "archive_writer.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <random>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dihya/error.hpp>
+
+namespace export_user_data {
+
+namespace {
+
+std::string random_suffix() {
+  std::random_device rd;
+  static const char kHex[] = "0123456789abcdef";
+  std::string s;
+  for (int i = 0; i < 12; ++i) s += kHex[rd() % 16];
+  return s;
+}
+
+void fsync_dir(const std::filesystem::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
+}  // namespace
+
+bool zstd_supported() {
+  archive* a = archive_write_new();
+  const bool ok = archive_write_add_filter_zstd(a) == ARCHIVE_OK;
+  archive_write_free(a);
+  return ok;
+}
+
+ArchiveWriter::ArchiveWriter(const std::filesystem::path& target, ArchiveFormat format) : target_(target) {
+  temp_ = target.parent_path() / ("." + target.filename().string() + ".partial-" + random_suffix());
+  fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd_ < 0) throw dihya::Error("cannot create " + temp_.string() + ": " + std::strerror(errno));
+  archive_ = archive_write_new();
+  int rc = ARCHIVE_OK;
+  if (format == ArchiveFormat::zip) {
+    rc = archive_write_set_format_zip(archive_);
+    // Level 1: JSON and CSV still shrink ~4x, at a fraction of the CPU of the default 6.
+    if (rc == ARCHIVE_OK) rc = archive_write_set_options(archive_, "zip:compression-level=1");
+  } else {
+    rc = archive_write_set_format_pax_restricted(archive_);
+    if (rc == ARCHIVE_OK) rc = archive_write_add_filter_zstd(archive_);
+  }
+  if (rc == ARCHIVE_OK) rc = archive_write_open_fd(archive_, fd_);
+  if (rc != ARCHIVE_OK) fail("cannot start the archive");
+}
+
+ArchiveWriter::~ArchiveWriter() {
+  if (archive_) archive_write_free(archive_);
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_) {
+    std::error_code ec;
+    std::filesystem::remove(temp_, ec);
+  }
+}
+
+void ArchiveWriter::fail(const std::string& what) {
+  const char* detail = archive_ ? archive_error_string(archive_) : nullptr;
+  throw dihya::Error(what + " (" + temp_.filename().string() + "): " + (detail ? detail : "unknown libarchive error"));
+}
+
+void ArchiveWriter::add_file(const std::string& name, const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw dihya::Error("cannot read spooled file " + file.string());
+  const auto size = std::filesystem::file_size(file);
+  archive_entry* entry = archive_entry_new();
+  archive_entry_set_pathname(entry, name.c_str());
+  archive_entry_set_size(entry, static_cast<la_int64_t>(size));
+  archive_entry_set_filetype(entry, AE_IFREG);
+  archive_entry_set_perm(entry, 0600);
+  archive_entry_set_mtime(entry, std::time(nullptr), 0);
+  const int rc = archive_write_header(archive_, entry);
+  archive_entry_free(entry);
+  if (rc != ARCHIVE_OK) fail("cannot add " + name);
+  std::array<char, 1 << 16> buffer{};
+  std::uintmax_t written = 0;
+  while (in) {
+    in.read(buffer.data(), buffer.size());
+    const auto n = in.gcount();
+    if (n <= 0) break;
+    const auto w = archive_write_data(archive_, buffer.data(), static_cast<size_t>(n));
+    // libarchive may accept less than given without an error: treat it as one.
+    if (w != n) fail("short write of " + name);
+    written += static_cast<std::uintmax_t>(n);
+  }
+  if (written != size) throw dihya::Error("spooled file " + file.string() + " changed while archiving");
+  if (archive_write_finish_entry(archive_) != ARCHIVE_OK) fail("cannot finish " + name);
+}
+
+void ArchiveWriter::commit() {
+  if (archive_write_close(archive_) != ARCHIVE_OK) fail("cannot finish the archive");
+  archive_write_free(archive_);
+  archive_ = nullptr;
+  if (::fsync(fd_) != 0) throw dihya::Error("cannot fsync " + temp_.string() + ": " + std::strerror(errno));
+  ::close(fd_);
+  fd_ = -1;
+  if (::rename(temp_.c_str(), target_.c_str()) != 0) {
+    throw dihya::Error("cannot rename the archive to " + target_.string() + ": " + std::strerror(errno));
+  }
+  committed_ = true;
+  fsync_dir(target_.parent_path());
+}
+
+}  // namespace export_user_data

@@ -1,0 +1,408 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+// export_user_data: answers a data subject access request. Every table that
+// references the users table (the SDK's FkGraph) is read in one repeatable-read
+// snapshot through a server-side cursor, so memory stays flat whatever the
+// row count; PostgreSQL formats the values (row_to_json with TimeZone UTC, so
+// timestamptz is ISO-8601 UTC, numeric exact, jsonb as JSON, bytea base64).
+// Each table becomes a JSON and a CSV file spooled to the work dir with its
+// SHA-256, then one archive is written to a temp name and renamed.
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <fstream>
+#include <iomanip>
+#include <sstream>
+
+#include <dihya/fk_graph.hpp>
+#include <dihya/plugin.hpp>
+#include <dihya/yaml_file.hpp>
+#include <openssl/evp.h>
+#include <pqxx/pqxx>
+
+#include "archive_writer.hpp"
+
+namespace export_user_data {
+
+namespace {
+
+const std::vector<std::string> kDefaultOmitted{"password",  "password_*", "*_password", "*passwd*", "*token*",
+                                               "*secret*",  "api_key*",   "*_api_key",  "*_hash",   "*_salt",
+                                               "otp_*",     "totp_*",     "private_key*"};
+
+struct ExportConfig {
+  dihya::FkGraphConfig graph;
+  std::vector<std::string> omit_patterns = kDefaultOmitted;
+  std::set<std::pair<dihya::TableName, std::string>> omit_columns;  // exact table.column
+  std::string email_column = "email";
+
+  bool omitted(const dihya::TableName& t, const std::string& column) const {
+    if (omit_columns.count({t, column})) return true;
+    for (const auto& p : omit_patterns) {
+      if (::fnmatch(p.c_str(), column.c_str(), FNM_CASEFOLD) == 0) return true;
+    }
+    return false;
+  }
+};
+
+ExportConfig load_config(const dihya::Params& params) {
+  ExportConfig c;
+  if (!params.has("config")) return c;
+  const auto path = params.get<std::string>("config");
+  const auto j = dihya::load_yaml_file(path);
+  if (j.is_null()) return c;
+  if (!j.is_object()) throw dihya::Error(path + ": expected a mapping at the top");
+  try {
+    for (const auto& [key, value] : j.items()) {
+      if (key == "graph") {
+        c.graph = dihya::FkGraphConfig::from_json(value);
+      } else if (key == "omit_patterns") {
+        if (!value.is_array()) throw dihya::Error("omit_patterns must be a list of globs");
+        c.omit_patterns.clear();
+        for (const auto& p : value) {
+          if (!p.is_string()) throw dihya::Error("omit_patterns must be a list of globs");
+          c.omit_patterns.push_back(p.get<std::string>());
+        }
+      } else if (key == "omit_columns") {
+        if (!value.is_array()) throw dihya::Error("omit_columns must be a list of {table, column}");
+        for (const auto& o : value) {
+          if (!o.is_object() || !o.contains("table") || !o.contains("column") || !o.at("column").is_string()) {
+            throw dihya::Error("omit_columns entries are {table: schema.table, column: name}");
+          }
+          c.omit_columns.insert({dihya::TableName::from_json(o.at("table")), o.at("column").get<std::string>()});
+        }
+      } else if (key == "email_column") {
+        if (!value.is_string() || value.get<std::string>().empty()) throw dihya::Error("email_column must be a name");
+        c.email_column = value.get<std::string>();
+      } else {
+        throw dihya::Error("unknown key '" + key + "' (graph, omit_patterns, omit_columns, email_column)");
+      }
+    }
+  } catch (const dihya::Error& e) {
+    throw dihya::Error(path + ": " + e.what());
+  }
+  return c;
+}
+
+// Streams bytes to a file while hashing them.
+class HashedFile {
+ public:
+  explicit HashedFile(const std::filesystem::path& path) : path_(path), out_(path, std::ios::binary | std::ios::trunc) {
+    if (!out_) throw dihya::Error("cannot write " + path.string());
+    ctx_ = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr);
+  }
+  ~HashedFile() { EVP_MD_CTX_free(ctx_); }
+  HashedFile(const HashedFile&) = delete;
+  HashedFile& operator=(const HashedFile&) = delete;
+
+  void write(std::string_view s) {
+    out_.write(s.data(), static_cast<std::streamsize>(s.size()));
+    EVP_DigestUpdate(ctx_, s.data(), s.size());
+    bytes_ += s.size();
+  }
+  // Closes the file; returns the hex SHA-256. Throws on a write error.
+  std::string finish() {
+    out_.close();
+    if (!out_) throw dihya::Error("cannot write " + path_.string() + " (disk full?)");
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(ctx_, md, &len);
+    std::ostringstream hex;
+    for (unsigned int i = 0; i < len; ++i) hex << std::hex << std::setw(2) << std::setfill('0') << static_cast<int>(md[i]);
+    return hex.str();
+  }
+  std::uint64_t bytes() const { return bytes_; }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+  std::ofstream out_;
+  EVP_MD_CTX* ctx_ = nullptr;
+  std::uint64_t bytes_ = 0;
+};
+
+// RFC 4180 with PostgreSQL's conventions: NULL is an empty field, the empty
+// string is "".
+void append_csv_field(std::string& line, const pqxx::field& f) {
+  if (f.is_null()) return;
+  const std::string_view v(f.c_str(), f.size());
+  const bool quote = v.empty() || v.find_first_of(",\"\r\n") != std::string_view::npos || v.front() == ' ' ||
+                     v.back() == ' ';
+  if (!quote) {
+    line += v;
+    return;
+  }
+  line += '"';
+  for (char ch : v) {
+    if (ch == '"') line += '"';
+    line += ch;
+  }
+  line += '"';
+}
+
+void append_csv_name(std::string& line, const std::string& v) {
+  line += '"';
+  for (char ch : v) {
+    if (ch == '"') line += '"';
+    line += ch;
+  }
+  line += '"';
+}
+
+// File names inside the archive: table names may hold anything ("/", quotes,
+// ";"), so only safe characters survive and a number keeps them unique.
+std::string safe_file_stem(std::size_t index, const dihya::TableName& t) {
+  std::string s;
+  for (char ch : t.schema + "." + t.name) {
+    const auto u = static_cast<unsigned char>(ch);
+    s += (std::isalnum(u) || ch == '_' || ch == '-' || ch == '.') ? ch : '_';
+  }
+  std::ostringstream out;
+  out << std::setw(3) << std::setfill('0') << index << "_" << s.substr(0, 80);
+  return out.str();
+}
+
+std::string utc_iso(std::chrono::system_clock::time_point tp) {
+  const auto t = std::chrono::system_clock::to_time_t(tp);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+struct TableExport {
+  dihya::TableName table;
+  std::vector<std::string> columns;
+  std::vector<std::string> omitted;
+  std::string query;  // $1 = the user's key
+};
+
+std::vector<TableExport> plan(const pqxx::transaction_base& tx, const dihya::FkGraph& graph, const ExportConfig& config) {
+  std::vector<TableExport> out;
+  for (const auto& t : graph.reached()) {
+    const auto& info = graph.table(t);
+    TableExport e;
+    e.table = t;
+    std::string select;
+    for (const auto& c : info.columns) {
+      if (config.omitted(t, c.name)) {
+        e.omitted.push_back(c.name);
+        continue;
+      }
+      e.columns.push_back(c.name);
+      const auto q = tx.quote_name(c.name);
+      select += (select.empty() ? "" : ", ") + (c.is_bytea ? "translate(encode(t." + q + ", 'base64'), E'\\n', '') AS " + q : "t." + q);
+    }
+    if (select.empty()) select = "NULL AS dihya_nothing";  // every column omitted: still count the rows
+    std::string order;
+    for (const auto& k : info.primary_key) order += (order.empty() ? " ORDER BY " : ", ") + ("t." + tx.quote_name(k));
+    e.query = "SELECT row_to_json(x)::text, x.* FROM (SELECT " + select + " FROM " + t.quoted(tx) + " t WHERE " +
+              graph.user_condition(tx, t, "t") + order + ") x";
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+std::string find_user(pqxx::transaction_base& tx, const dihya::FkGraph& graph, const ExportConfig& config,
+                      const std::string& user) {
+  const auto& users = graph.users_info();
+  const auto& pk = users.primary_key.front();
+  const bool by_email = user.find('@') != std::string::npos;
+  if (by_email && !users.column(config.email_column)) {
+    throw dihya::Error("users table has no column '" + config.email_column + "' to look up an email");
+  }
+  const std::string column = by_email ? config.email_column : pk;
+  // Compared as text so that a malformed id is "not found", not a SQL error.
+  auto rows = tx.exec_params("SELECT " + tx.quote_name(pk) + "::text FROM " + graph.users().quoted(tx) + " WHERE " +
+                                 tx.quote_name(column) + "::text = $1 LIMIT 2",
+                             user);
+  if (rows.empty()) throw dihya::Error("no user '" + user + "'");
+  if (rows.size() > 1) throw dihya::Error("several users match '" + user + "'");
+  return rows[0][0].c_str();
+}
+
+// Cursor-based read: FETCH bounds the rows held in memory at once.
+std::uint64_t export_table(pqxx::transaction_base& tx, const TableExport& e, const std::string& user_key,
+                           long fetch_size, HashedFile& json, HashedFile& csv, dihya::Context& ctx) {
+  std::string header;
+  for (const auto& c : e.columns) {
+    if (!header.empty()) header += ',';
+    append_csv_name(header, c);
+  }
+  csv.write(header + "\r\n");
+  json.write("[");
+  tx.exec_params("DECLARE dihya_export NO SCROLL CURSOR FOR " + e.query, user_key);
+  const std::string fetch = "FETCH " + std::to_string(fetch_size) + " FROM dihya_export";
+  std::uint64_t rows = 0;
+  std::string line;
+  for (;;) {
+    if (ctx.cancelled()) throw dihya::Error("cancelled while exporting " + e.table.display());
+    auto batch = tx.exec(fetch);
+    if (batch.empty()) break;
+    for (const auto& r : batch) {
+      json.write(rows == 0 ? "\n" : ",\n");
+      json.write(std::string_view(r[0].c_str(), r[0].size()));
+      line.clear();
+      for (std::size_t i = 0; i < e.columns.size(); ++i) {
+        if (i) line += ',';
+        append_csv_field(line, r[static_cast<pqxx::row::size_type>(i + 1)]);
+      }
+      line += "\r\n";
+      csv.write(line);
+      ++rows;
+    }
+  }
+  tx.exec("CLOSE dihya_export");
+  json.write(rows == 0 ? "]\n" : "\n]\n");
+  return rows;
+}
+
+const char* kReadme =
+    "This archive holds the personal data about you that the platform stores,\n"
+    "as required by Article 15 of the GDPR (right of access) and Article 20\n"
+    "(right to data portability).\n"
+    "\n"
+    "- tables/ holds one JSON file and one CSV file per database table, with\n"
+    "  exactly the rows about you. Dates are in UTC (ISO 8601); binary values\n"
+    "  are base64-encoded.\n"
+    "- manifest.json lists the tables, their row counts, a SHA-256 checksum of\n"
+    "  every file, and the columns left out because they are security secrets\n"
+    "  (password hashes, tokens): they are not readable information about you.\n"
+    "\n"
+    "If something is missing or wrong, contact the data protection officer of\n"
+    "the platform and quote the run id in manifest.json.\n";
+
+class ExportUserData final : public dihya::Plugin {
+  std::vector<dihya::ValidationError> validate(const dihya::Params& params, dihya::Context& ctx) override {
+    ExportConfig config;
+    try {
+      config = load_config(params);
+    } catch (const dihya::Error& e) {
+      return {{"config", e.what()}};
+    }
+    if (params.get<std::string>("format") == "tar.zst" && !zstd_supported()) {
+      return {{"format", "this libarchive has no zstd support: use format=zip"}};
+    }
+    if (params.has("output")) {
+      const std::filesystem::path out = params.get<std::string>("output");
+      std::error_code ec;
+      if (std::filesystem::exists(out, ec)) return {{"output", out.string() + " already exists (never overwritten)"}};
+      const auto dir = out.parent_path().empty() ? std::filesystem::path(".") : out.parent_path();
+      if (!std::filesystem::is_directory(dir, ec)) return {{"output", "no directory " + dir.string()}};
+    }
+    try {
+      pqxx::read_transaction tx(ctx.db());
+      const auto graph = dihya::FkGraph::load(tx, config.graph);
+      find_user(tx, graph, config, params.get<std::string>("user"));
+    } catch (const dihya::Error& e) {
+      return {{"user", e.what()}};
+    }
+    return {};
+  }
+
+  dihya::Result run(const dihya::Params& params, dihya::Context& ctx) override {
+    const auto config = load_config(params);
+    const auto format = params.get<std::string>("format") == "tar.zst" ? ArchiveFormat::tar_zst : ArchiveFormat::zip;
+    const auto fetch_size = params.get<long>("fetch_size");
+    // One snapshot for every table: the archive is a consistent picture.
+    pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(ctx.db());
+    tx.exec("SET LOCAL TimeZone = 'UTC'");
+    tx.exec("SET LOCAL DateStyle = 'ISO, YMD'");
+    tx.exec("SET LOCAL IntervalStyle = 'iso_8601'");
+    const auto graph = dihya::FkGraph::load(tx, config.graph);
+    const auto user_key = find_user(tx, graph, config, params.get<std::string>("user"));
+    const auto tables = plan(tx, graph, config);
+
+    std::filesystem::path target;
+    if (params.has("output")) {
+      target = std::filesystem::absolute(params.get<std::string>("output"));
+    } else {
+      target = ctx.output_dir() / ("user-data-" + ctx.run_id() + (format == ArchiveFormat::zip ? ".zip" : ".tar.zst"));
+    }
+
+    if (ctx.dry_run()) {
+      std::string report;
+      nlohmann::json counts = nlohmann::json::object();
+      for (const auto& e : tables) {
+        auto n = tx.exec_params1("SELECT count(*) FROM (" + e.query + ") c", user_key)[0].as<long long>();
+        counts[e.table.display()] = n;
+        report += e.table.display() + ": " + std::to_string(n) + " row(s)\n";
+      }
+      dihya::Result r = dihya::Result::success("would export " + std::to_string(tables.size()) + " table(s) to " +
+                                                   target.string(),
+                                               {{"tables", counts}, {"output", target.string()}});
+      r.report = report;
+      return r;
+    }
+
+    const auto spool = ctx.work_dir() / "export";
+    std::filesystem::create_directories(spool);
+    nlohmann::json manifest_tables = nlohmann::json::array();
+    nlohmann::json omitted_all = nlohmann::json::object();
+    std::vector<std::pair<std::string, std::filesystem::path>> entries;
+    std::uint64_t total_rows = 0;
+    std::string report;
+    for (std::size_t i = 0; i < tables.size(); ++i) {
+      const auto& e = tables[i];
+      ctx.progress(i, tables.size(), "tables");
+      const auto stem = safe_file_stem(i + 1, e.table);
+      HashedFile json(spool / (stem + ".json"));
+      HashedFile csv(spool / (stem + ".csv"));
+      const auto rows = export_table(tx, e, user_key, fetch_size, json, csv, ctx);
+      const auto json_sha = json.finish();
+      const auto csv_sha = csv.finish();
+      total_rows += rows;
+      entries.emplace_back("tables/" + stem + ".json", json.path());
+      entries.emplace_back("tables/" + stem + ".csv", csv.path());
+      manifest_tables.push_back({{"schema", e.table.schema},
+                                 {"table", e.table.name},
+                                 {"rows", rows},
+                                 {"columns", e.columns},
+                                 {"omitted_columns", e.omitted},
+                                 {"files",
+                                  {{"json", {{"path", "tables/" + stem + ".json"}, {"sha256", json_sha}, {"bytes", json.bytes()}}},
+                                   {"csv", {{"path", "tables/" + stem + ".csv"}, {"sha256", csv_sha}, {"bytes", csv.bytes()}}}}}});
+      if (!e.omitted.empty()) omitted_all[e.table.display()] = e.omitted;
+      report += e.table.display() + ": " + std::to_string(rows) + " row(s)\n";
+    }
+    ctx.progress(tables.size(), tables.size(), "tables");
+    tx.commit();
+
+    nlohmann::json manifest{{"schema_version", 1},
+                            {"generated_at", utc_iso(ctx.now())},
+                            {"run_id", ctx.run_id()},
+                            {"user", {{"key", user_key}, {"table", graph.users().display()}}},
+                            {"tables", manifest_tables},
+                            {"omitted_columns", omitted_all}};
+    {
+      std::ofstream m(spool / "manifest.json", std::ios::binary);
+      m << manifest.dump(2) << "\n";
+      std::ofstream r(spool / "README.txt", std::ios::binary);
+      r << kReadme;
+      if (!m || !r) throw dihya::Error("cannot write the manifest in " + spool.string());
+    }
+    ArchiveWriter archive(target, format);
+    archive.add_file("README.txt", spool / "README.txt");
+    archive.add_file("manifest.json", spool / "manifest.json");
+    for (const auto& [name, file] : entries) {
+      if (ctx.cancelled()) throw dihya::Error("cancelled while writing the archive");
+      archive.add_file(name, file);
+    }
+    archive.commit();
+    dihya::Result r = dihya::Result::success(
+        "exported " + std::to_string(total_rows) + " row(s) from " + std::to_string(tables.size()) + " table(s) to " +
+            target.string(),
+        {{"output", target.string()}, {"rows", total_rows}, {"tables", manifest_tables.size()}, {"user", user_key}});
+    r.report = report;
+    return r;
+  }
+};
+
+}  // namespace
+
+}  // namespace export_user_data
+
+DIHYA_PLUGIN(export_user_data::ExportUserData)

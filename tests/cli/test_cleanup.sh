@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: AGPL-3.0-or-later
+# cleanup against a real PostgreSQL (platform seed + the GDPR test tables):
+# dry run changes nothing; retention deletes and anonymises in batches,
+# quarantined; rollback restores every table exactly (row checksums) and is
+# idempotent; purge after expiry removes quarantine rows for good; a delete
+# that would cascade unrecorded is refused; erase_user leaves no row
+# referencing the user and nobody else's rows changed, and rolls back exactly;
+# hostile policies and parameters exit 2 with one line.
+source "$(dirname "$0")/lib.sh"
+: "${DB_URL:?the pg fixture must be running}"
+export DIHYA_PLUGIN_PATH="$DIHYA_BUNDLED_PLUGIN_DIR"
+fixtures="$DIHYA_SOURCE_DIR/tests/fixtures"
+snapshot() { /usr/bin/python3 "$fixtures/cleanup/snapshot.py" "$@"; }
+
+"$fixtures/platform/seed.sh" --database-url "$DB_URL" --users 200 2>/dev/null
+psql -X -q -v ON_ERROR_STOP=1 "$DB_URL" -f "$fixtures/export_user_data/extra.sql" >/dev/null
+# Every platform table's rows, as one checksum per table.
+checksums() {
+  psql_q "select string_agg(format('%s=%s', c.relname, (xpath('/row/m/text()', query_to_xml(format(
+            'select md5(coalesce(string_agg(t::text, ''|'' order by t::text), '''')) as m from public.%I t', c.relname), false, true, '')))[1]::text), ' ' order by c.relname)
+          from pg_class c where c.relnamespace = 'public'::regnamespace and c.relkind = 'r'"
+}
+before=$(checksums)
+salt="pepper-$$-do-not-leak"
+
+cat >"$WORK/policy.yaml" <<'YAML'
+tables:
+  - table: sessions
+    timestamp_column: expires_at
+    older_than: 30d
+    action: delete
+  - table: public.app_logs
+    timestamp_column: created_at
+    older_than: 90d
+    action: delete
+  - table: mail_outbox
+    timestamp_column: created_at
+    older_than: 26w
+    action: anonymise
+    columns:
+      to_address: {strategy: fake, kind: email}
+      subject: {strategy: mask}
+      body: {strategy: fixed, value: "[supprimé]"}
+  - table: audit_logs
+    timestamp_column: created_at
+    older_than: 180d
+    action: anonymise
+    columns:
+      target: {strategy: hash}
+      user_id: {strategy: null}
+YAML
+old_sessions=$(psql_q "select count(*) from sessions where expires_at < now() - interval '30 days'")
+old_logs=$(psql_q "select count(*) from app_logs where created_at < now() - interval '90 days'")
+old_mail=$(psql_q "select count(*) from mail_outbox where created_at < now() - interval '182 days'")
+[ "$old_sessions" -gt 20 ] && [ "$old_mail" -gt 20 ] && ok "the seed has old rows to clean ($old_sessions sessions, $old_mail mails)" || not_ok "seed too young"
+
+expect_exit 0 "dry run" -- dh run cleanup -p policy="$WORK/policy.yaml" -p salt=dry-run-salt --dry-run --yes
+expect_in "$OUT" "public.sessions: $old_sessions row(s)" "dry run counts sessions"
+expect_in "$OUT" "public.app_logs: $old_logs row(s)" "dry run counts app_logs"
+expect_eq "$(checksums)" "$before" "dry run changes nothing"
+
+export DIHYA_SECRET_SALT="$salt"
+expect_exit 0 "retention run in batches of 7" -- dh run cleanup -p policy="$WORK/policy.yaml" -p batch_size=7 -p salt=@env:DIHYA_SECRET_SALT --yes
+run1=$(last_run_id)
+expect_eq "$(psql_q "select count(*) from sessions where expires_at < now() - interval '30 days'")" 0 "old sessions deleted"
+expect_eq "$(psql_q "select count(*) from app_logs where created_at < now() - interval '90 days'")" 0 "old app_logs deleted"
+expect_eq "$(psql_q "select count(*) from mail_outbox where created_at < now() - interval '182 days' and to_address like 'user-%@example.invalid' and body = '[supprimé]' and subject ~ '^.\*+$'")" "$old_mail" "old mails anonymised (fake, fixed, mask)"
+expect_eq "$(psql_q "select count(*) from audit_logs where created_at < now() - interval '180 days' and (user_id is not null or (target is not null and target !~ '^[0-9a-f]{64}$'))")" 0 "old audit logs anonymised (null, salted hash)"
+expect_eq "$(psql_q "select count(distinct batch) > 3 from dihya_quarantine.rows where run_id = '$run1' and table_name = 'sessions'")" t "sessions went in several batches"
+expect_eq "$(psql_q "select count(*) from dihya_quarantine.rows where run_id = '$run1'")" "$(( old_sessions + old_logs + old_mail + $(psql_q "select count(*) from audit_logs where created_at < now() - interval '180 days'") ))" "every row acted on is in the quarantine"
+grep -rqF "$salt" "$DIHYA_STATE_DIR" && not_ok "the salt leaked into the state dir" || ok "the salt is in no log or record"
+expect_exit 0 "status is read-only: no confirmation needed" -- dh run cleanup -p mode=status
+expect_in "$OUT" "$run1" "status lists the run"
+
+expect_exit 0 "rollback of the retention run" -- dh rollback "$run1"
+expect_eq "$(checksums)" "$before" "rollback restores every table exactly (row checksums)"
+expect_eq "$(psql_q "select count(*) from dihya_quarantine.rows where run_id = '$run1'")" 0 "restored rows leave the quarantine"
+expect_exit 0 "rollback again" -- dh rollback "$run1"
+expect_eq "$(checksums)" "$before" "rollback is idempotent"
+
+# A failing run (cancelled by timeout half-way) is rolled back by the host.
+expect_exit 0 "a run kept in quarantine for 30 days" -- dh run cleanup -p policy="$WORK/policy.yaml" -p batch_size=50 -p salt=@env:DIHYA_SECRET_SALT --yes
+keep_run=$(last_run_id)
+expect_exit 0 "a run with quarantine_days=0" -- dh run cleanup -p policy="$WORK/policy.yaml" -p quarantine_days=0 -p salt=@env:DIHYA_SECRET_SALT --yes
+psql_q "update dihya_quarantine.rows set expires_at = now() - interval '1 day' where run_id = '$keep_run' and table_name = 'app_logs'" >/dev/null
+expired=$(psql_q "select count(*) from dihya_quarantine.rows where expires_at <= now()")
+kept=$(psql_q "select count(*) from dihya_quarantine.rows where expires_at > now()")
+expect_exit 0 "purge dry run" -- dh run cleanup -p mode=purge --dry-run --yes
+expect_in "$OUT" "would purge $expired expired" "purge dry run counts expired rows"
+expect_exit 0 "purge" -- dh run cleanup -p mode=purge --yes
+expect_eq "$(psql_q "select count(*) from dihya_quarantine.rows where expires_at <= now()")" 0 "purge removes expired quarantine rows"
+expect_eq "$(psql_q "select count(*) from dihya_quarantine.rows")" "$kept" "purge keeps rows not yet expired"
+expect_exit 0 "rollback of a run after its app_logs were purged" -- dh rollback "$keep_run"
+expect_eq "$(psql_q "select count(*) from sessions where expires_at < now() - interval '30 days'")" "$old_sessions" "unexpired sessions come back"
+expect_eq "$(psql_q "select count(*) from app_logs where created_at < now() - interval '90 days'")" 0 "purged app_logs stay deleted: the erasure is final"
+
+# Deleting parents whose children would cascade unrecorded is refused.
+psql -X -q -v ON_ERROR_STOP=1 "$DB_URL" -c "drop database if exists x" >/dev/null 2>&1 || true
+"$fixtures/platform/seed.sh" --database-url "$DB_URL" --users 200 2>/dev/null
+psql_q "truncate articles, comments, shelves, shelf_items, \"UserNotes\", \"evil\"\"; DROP TABLE users; --\"; delete from dihya_quarantine.rows" >/dev/null
+psql -X -q -v ON_ERROR_STOP=1 "$DB_URL" -c "$(sed -n '/^INSERT INTO public.articles/,$p' "$fixtures/export_user_data/extra.sql")" >/dev/null
+before=$(checksums)
+cat >"$WORK/parents.yaml" <<'YAML'
+tables:
+  - {table: projects, timestamp_column: created_at, older_than: 1d, action: delete}
+YAML
+expect_exit 5 "deleting projects with unlisted children: refused and rolled back" -- dh run cleanup -p policy="$WORK/parents.yaml" --yes
+expect_in "$ERR" "refusing to delete from public.projects" "the refusal names the table"
+expect_eq "$(checksums)" "$before" "nothing changed"
+
+# erase_user: user 1 owns rows in every shape of the graph.
+cat >"$WORK/erase.yaml" <<'YAML'
+erase_user:
+  tables:
+    - {table: audit_logs, action: anonymise, columns: {user_id: {strategy: null}, target: {strategy: null}}}
+    - {table: mail_outbox, action: anonymise, columns: {user_id: {strategy: null}, to_address: {strategy: fake, kind: email}, body: {strategy: fixed, value: "[erased]"}}}
+    - {table: templates, action: anonymise, columns: {created_by: {strategy: null}}}
+    - {table: template_versions, action: keep}
+YAML
+expect_exit 0 "export of user 1 before the erasure" -- dh run export_user_data -p user=1 -p output="$WORK/u1.zip"
+snapshot take "$DB_URL" "$WORK/before.json"
+expect_exit 0 "erase_user dry run" -- dh run cleanup -p mode=erase_user -p user=user1@example.test -p policy="$WORK/erase.yaml" --dry-run --yes
+expect_in "$OUT" "public.comments: 4 row(s) to delete" "dry run counts the user's comments (cycle, self-reference)"
+expect_eq "$(checksums)" "$before" "erase dry run changes nothing"
+expect_exit 0 "erase_user" -- dh run cleanup -p mode=erase_user -p user=user1@example.test -p policy="$WORK/erase.yaml" --yes
+erase_run=$(last_run_id)
+refs=$(psql_q "select string_agg(format('select %L as t, count(*) as n from %I.%I where %I = 1', c.conrelid::regclass::text, n.nspname, r.relname, a.attname), ' union all ')
+               from pg_constraint c join pg_class r on r.oid = c.conrelid join pg_namespace n on n.oid = r.relnamespace
+               join pg_attribute a on a.attrelid = c.conrelid and a.attnum = c.conkey[1]
+               where c.contype = 'f' and c.confrelid = 'public.users'::regclass")
+expect_eq "$(psql_q "select coalesce(string_agg(t || '=' || n, ' '), '') from ($refs) x where n > 0")" "" "no row references user 1 any more"
+expect_eq "$(psql_q "select count(*) from users where id = 1") $(psql_q "select count(*) from shelf_items where owner_id = 1")" "0 0" "user 1 and its composite-key rows are gone"
+snapshot take "$DB_URL" "$WORK/after.json"
+snapshot others "$WORK/before.json" "$WORK/after.json" "$WORK/u1.zip" >"$OUT" && ok "no row of another user changed" || not_ok "rows of others changed: $(head -3 "$OUT")"
+expect_exit 2 "the erased user cannot be exported" -- dh run export_user_data -p user=1
+expect_exit 0 "rollback of the erasure" -- dh rollback "$erase_run"
+expect_eq "$(checksums)" "$before" "rollback of erase_user restores every table exactly"
+expect_exit 0 "rollback of the erasure again" -- dh rollback "$erase_run"
+expect_eq "$(checksums)" "$before" "second rollback changes nothing"
+
+# Log files: age, gzip, total size; rollback puts every file back as it was.
+L1="$WORK/logs1"; L2="$WORK/logs2"; mkdir -p "$L1" "$L2"
+mk() { /usr/bin/python3 -c 'import base64,os,sys; n=int(sys.argv[1]); sys.stdout.write(base64.b64encode(os.urandom(n))[:n].decode())' "$2" >"$1"; touch -d "$3" "$1"; }
+mk "$L1/a.log" 2000 now; mk "$L1/b.log" 3000 "10 days ago"; mk "$L1/c.log" 1000 "40 days ago"
+mk "$L1/d.log.gz" 500 "50 days ago"; mk "$L1/e.txt" 700 "100 days ago"
+ln -s /etc/hostname "$L1/link.log"; touch -h -d "100 days ago" "$L1/link.log"
+mk "$L2/x1.log" 1000000 "1 day ago"; mk "$L2/x2.log" 1000000 "2 days ago"; mk "$L2/x3.log" 1000000 "3 days ago"
+cp "$L1/b.log" "$WORK/b.orig"
+listing() { (cd "$1" && find . -mindepth 1 -maxdepth 1 -not -name .dihya-quarantine -printf '%f %s %T@ %y %l\n' | sort && find . -maxdepth 1 -type f -exec sha256sum {} + | sort); }
+l1_before=$(listing "$L1"); l2_before=$(listing "$L2")
+cat >"$WORK/logs.yaml" <<YAML
+logs:
+  - {dir: "$L1", patterns: ["*.log", "*.log.gz"], max_age: 30d, compress_after: 7d}
+  - {dir: "$L2", patterns: ["*.log"], max_total_size: 2MB}
+YAML
+expect_exit 0 "log retention dry run" -- dh run cleanup -p policy="$WORK/logs.yaml" --dry-run --yes
+expect_in "$OUT" "$L1/c.log: remove (older than max_age" "dry run lists an old log"
+expect_in "$OUT" "$L2/x3.log: remove (over max_total_size" "dry run lists the oldest log over the size cap"
+expect_eq "$(listing "$L1")$(listing "$L2")" "$l1_before$l2_before" "log dry run changes nothing"
+expect_exit 0 "log retention" -- dh run cleanup -p policy="$WORK/logs.yaml" --yes
+log_run=$(last_run_id)
+expect_eq "$(cd "$L1" && ls -A | sort | tr '\n' ' ')" ".dihya-quarantine a.log b.log.gz e.txt link.log " "old logs gone, b.log gzipped, other files and symlinks untouched"
+expect_eq "$(gzip -dc "$L1/b.log.gz" | sha256sum)" "$(sha256sum <"$WORK/b.orig")" "the gzip holds the original log"
+expect_eq "$(cd "$L2" && ls | tr '\n' ' ')" "x1.log x2.log " "the oldest log over max_total_size went"
+expect_exit 0 "rollback of log retention" -- dh rollback "$log_run"
+expect_eq "$(listing "$L1")$(listing "$L2")" "$l1_before$l2_before" "rollback restores every log file (names, sizes, mtimes, content)"
+expect_exit 0 "rollback of log retention again" -- dh rollback "$log_run"
+expect_eq "$(listing "$L1")$(listing "$L2")" "$l1_before$l2_before" "log rollback is idempotent"
+expect_exit 0 "log retention with quarantine_days=0" -- dh run cleanup -p policy="$WORK/logs.yaml" -p quarantine_days=0 --yes
+expect_exit 0 "purge with the policy purges log quarantine too" -- dh run cleanup -p mode=purge -p policy="$WORK/logs.yaml" --yes
+expect_in "$OUT" "and 4 log file(s)" "purge counts the 4 quarantined log files"
+expect_eq "$(find "$L1/.dihya-quarantine" "$L2/.dihya-quarantine" -type f -not -name .expires_at | wc -l)" 0 "purged log files are gone for good"
+printf 'logs: [{dir: "relative/dir", patterns: ["*.log"], max_age: 1d}]\n' >"$WORK/badlogs.yaml"
+expect_exit 2 "a relative log dir" -- dh run cleanup -p policy="$WORK/badlogs.yaml" --yes
+printf 'logs: [{dir: "%s", patterns: ["../*"], max_age: 1d}]\n' "$L1" >"$WORK/badlogs.yaml"
+expect_exit 2 "a pattern escaping the dir" -- dh run cleanup -p policy="$WORK/badlogs.yaml" --yes
+
+# Hostile inputs: exit 2, one line, nothing changed.
+bad() {  # bad DESCRIPTION YAML [extra params...]
+  local what=$1 yaml=$2; shift 2
+  printf '%s\n' "$yaml" >"$WORK/bad.yaml"
+  expect_exit 2 "$what" -- dh run cleanup -p policy="$WORK/bad.yaml" "$@" --yes
+  expect_one_line_error "$what"
+}
+bad "malformed YAML" 'tables: [ {table: sessions'
+bad "older_than not a duration" 'tables: [{table: sessions, timestamp_column: expires_at, older_than: "ninety days", action: delete}]'
+bad "unknown action" 'tables: [{table: sessions, timestamp_column: expires_at, older_than: 9d, action: drop}]'
+bad "unknown table" 'tables: [{table: nope, timestamp_column: created_at, older_than: 9d, action: delete}]'
+bad "injection in a table name" 'tables: [{table: "sessions; DROP TABLE users", timestamp_column: expires_at, older_than: 9d, action: delete}]'
+bad "injection in a column name" 'tables: [{table: sessions, timestamp_column: "expires_at < now() or true --", older_than: 9d, action: delete}]'
+bad "timestamp column that is not a timestamp" 'tables: [{table: sessions, timestamp_column: user_agent, older_than: 9d, action: delete}]'
+bad "hash without a salt" 'tables: [{table: audit_logs, timestamp_column: created_at, older_than: 9d, action: anonymise, columns: {target: {strategy: hash}}}]'
+bad "anonymising the primary key" 'tables: [{table: audit_logs, timestamp_column: created_at, older_than: 9d, action: anonymise, columns: {id: {strategy: null}}}]'
+bad "an alias bomb" 'a: &a [x, x, x, x, x, x, x, x, x, x]
+b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]
+c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]
+d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]
+e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]
+f: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]'
+expect_exit 2 "erase_user of an unknown user" -- dh run cleanup -p mode=erase_user -p "user=1 or 1=1" -p policy="$WORK/erase.yaml" --yes
+expect_eq "$(checksums)" "$before" "hostile inputs changed nothing"
+expect_exit 0 "check --exercise" -- dh check cleanup --exercise
+finish
