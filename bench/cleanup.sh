@@ -13,21 +13,9 @@
 set -euo pipefail
 rows=${1:-1000000}
 batch=${2:-5000}
-root=$(cd "$(dirname "$0")/.." && pwd)
-host=${DIHYA_HOST:-$root/build/default/host/dihya-host}
-plugins=${DIHYA_BUNDLED_PLUGIN_DIR:-$root/build/default/plugins}
-[[ -x "$host" ]] || { echo "no dihya-host at $host" >&2; exit 2; }
-[[ -f "$plugins/libcleanup.so" ]] || { echo "no libcleanup.so in $plugins" >&2; exit 2; }
-work=$(mktemp -d /tmp/dihya-bench-cleanup.XXXXXX)
-chmod 755 "$work"
-OUT=${OUT:-$work}
-finish() {
-  "$root/tests/fixtures/pg_cluster.sh" stop "$work/pg" >/dev/null 2>&1 || true
-  [[ "${KEEP_BENCH:-0}" == 1 ]] || rm -rf "$work"
-}
-trap finish EXIT
-"$root/tests/fixtures/pg_cluster.sh" start "$work/pg" >/dev/null
-url=$(cat "$work/pg/url")
+source "$(dirname "$0")/lib.sh"
+bench_setup cleanup
+bench_start_pg
 "$root/tests/fixtures/platform/seed.sh" --database-url "$url" --users 100 2>/dev/null
 live=200000
 psql -X -q -v ON_ERROR_STOP=1 "$url" -c "
@@ -49,8 +37,6 @@ cat >"$work/policy.yaml" <<'YAML'
 tables:
   - {table: items, timestamp_column: created_at, older_than: 365d, action: delete}
 YAML
-export DIHYA_STATE_DIR="$work/state" DIHYA_CACHE_DIR="$work/cache" XDG_CONFIG_HOME="$work/config"
-export DIHYA_SYSTEM_CONFIG="$work/none.yaml" DIHYA_PLUGIN_PATH="$plugins" DIHYA_DATABASE_URL="$url"
 
 # measure NAME SECONDS [command...]: runs pgbench for SECONDS, the command after 3 s;
 # prints "name seconds_of_command p99_ms_during tps"

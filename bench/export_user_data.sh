@@ -12,21 +12,9 @@
 set -euo pipefail
 rows=${1:-1000000}
 runs=${2:-3}
-root=$(cd "$(dirname "$0")/.." && pwd)
-host=${DIHYA_HOST:-$root/build/default/host/dihya-host}
-plugins=${DIHYA_BUNDLED_PLUGIN_DIR:-$root/build/default/plugins}
-[[ -x "$host" ]] || { echo "no dihya-host at $host" >&2; exit 2; }
-[[ -f "$plugins/libexport_user_data.so" ]] || { echo "no libexport_user_data.so in $plugins" >&2; exit 2; }
-work=$(mktemp -d /tmp/dihya-bench-export.XXXXXX)
-chmod 755 "$work"
-OUT=${OUT:-$work}
-finish() {
-  "$root/tests/fixtures/pg_cluster.sh" stop "$work/pg" >/dev/null 2>&1 || true
-  [[ "${KEEP_BENCH:-0}" == 1 ]] || rm -rf "$work"
-}
-trap finish EXIT
-"$root/tests/fixtures/pg_cluster.sh" start "$work/pg" >/dev/null
-url=$(cat "$work/pg/url")
+source "$(dirname "$0")/lib.sh"
+bench_setup export_user_data
+bench_start_pg
 "$root/tests/fixtures/platform/seed.sh" --database-url "$url" --users 1000 2>/dev/null
 psql -X -q -v ON_ERROR_STOP=1 "$url" -c "
   create table events (id bigserial primary key, user_id bigint not null references users (id), kind text not null,
@@ -35,8 +23,6 @@ psql -X -q -v ON_ERROR_STOP=1 "$url" -c "
     select 3, 'click', jsonb_build_object('n', g, 'path', '/p/' || g), g / 100.0, '2026-01-01'::timestamptz + g * interval '1 second'
     from generate_series(1, $rows) g;
   create index on events (user_id)" -c "vacuum analyze"
-export DIHYA_STATE_DIR="$work/state" DIHYA_CACHE_DIR="$work/cache" XDG_CONFIG_HOME="$work/config"
-export DIHYA_SYSTEM_CONFIG="$work/none.yaml" DIHYA_PLUGIN_PATH="$plugins" DIHYA_DATABASE_URL="$url"
 q="SELECT t.id, t.user_id, t.kind, t.payload, t.amount, t.at FROM public.events t WHERE t.user_id = 3 ORDER BY t.id"
 cat >"$work/copy_json.sh" <<SH
 psql -X -q "$url" -c "SET TimeZone = 'UTC'" -c "\\copy (SELECT row_to_json(x)::text FROM ($q) x) to '$work/copy.json'"
