@@ -1,0 +1,35 @@
+# SPDX-License-Identifier: AGPL-3.0-or-later
+# Shared by every fuzz runner (tests/fuzz/run_fuzz.sh, plugins/*/fuzz/run_fuzz.sh):
+# build a libFuzzer target with clang, ASan and UBSan when its sources changed,
+# then run it for a bounded time over WORK_DIR/corpus. Any crash, sanitizer
+# report or broken invariant (the target aborts) fails the test.
+#   source tests/fuzz/lib.sh; fuzz_start WORK_DIR; fuzz_build BIN FILE... -- CLANG_ARGS...; fuzz_run BIN SECONDS [OPTION...]
+
+# fuzz_start WORK_DIR: checks for clang and makes WORK_DIR/corpus.
+fuzz_start() {
+  fuzz_work=$1
+  mkdir -p "$fuzz_work/corpus"
+  if ! command -v clang++ >/dev/null; then
+    echo "run_fuzz.sh: clang++ is missing (scripts/install-deps.sh installs it)" >&2
+    exit 1
+  fi
+}
+
+# fuzz_build BIN WATCHED_FILE... -- CLANG_ARGS...: rebuilds BIN when a watched file is newer.
+fuzz_build() {
+  local bin=$1 watched=()
+  shift
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do watched+=("$1"); shift; done
+  shift
+  if [ ! -x "$bin" ] || [ -n "$(find "${watched[@]}" -newer "$bin")" ]; then
+    clang++ -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all "$@" -o "$bin"
+  fi
+}
+
+# fuzz_run BIN SECONDS [LIBFUZZER_OPTION...]: runs over the corpus, printing the final stats.
+fuzz_run() {
+  local bin=$1 seconds=$2
+  shift 2
+  "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "$@" \
+    -artifact_prefix="$fuzz_work/" "$fuzz_work/corpus" 2>&1 | tail -15
+}
