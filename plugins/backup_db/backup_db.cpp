@@ -18,6 +18,7 @@
 #include <vector>
 
 #include <dihya/plugin.hpp>
+#include <dihya/utc_time.hpp>
 #include <fmt/format.h>
 #include <pqxx/pqxx>
 
@@ -248,8 +249,8 @@ class BackupDb final : public dihya::Plugin {
         {"encoding", encoding},
         {"lc_collate", collate},
         {"lc_ctype", ctype},
-        {"started_at", format_utc(started)},
-        {"finished_at", format_utc(finished)},
+        {"started_at", dihya::format_utc(started)},
+        {"finished_at", dihya::format_utc(finished)},
         {"duration_seconds", seconds_since(clock_start)},
         {"dump_seconds", dump_seconds},
         {"checksum_algorithm", "sha256"},
@@ -315,7 +316,7 @@ class BackupDb final : public dihya::Plugin {
         damage.hash_seconds > 0 ? static_cast<double>(damage.bytes_checked) / 1e6 / damage.hash_seconds : 0;
     if (!ctx.dry_run()) {
       write_json_atomically(backup.path / kVerifiedName,
-                            {{"verified_at", format_utc(ctx.now())},
+                            {{"verified_at", dihya::format_utc(ctx.now())},
                              {"ok", ok},
                              {"run_id", ctx.run_id()},
                              {"problems", damage.problems},

@@ -42,8 +42,7 @@ std::vector<BackupEntry> list_backups(const std::filesystem::path& dir);
 // `name` is empty or "latest", the newest one. Throws dihya::Error with the fix.
 BackupEntry find_backup(const std::filesystem::path& dir, const std::string& name);
 
-// "2026-11-26T00:21:38Z" and back.
-std::string format_utc(std::chrono::system_clock::time_point t);
+// "2026-11-26T00:21:38Z" (written by dihya::format_utc) back to a time.
 std::optional<std::chrono::system_clock::time_point> parse_utc(const std::string& text);
 // "20261126T002138Z", for directory names.
 std::string compact_utc(std::chrono::system_clock::time_point t);

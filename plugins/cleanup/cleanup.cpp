@@ -13,6 +13,7 @@
 
 #include <dihya/fk_graph.hpp>
 #include <dihya/plugin.hpp>
+#include <dihya/utc_time.hpp>
 #include <pqxx/pqxx>
 
 #include "policy.hpp"
@@ -22,14 +23,6 @@ namespace cleanup {
 
 namespace {
 
-std::string iso_utc(std::chrono::system_clock::time_point tp) {
-  const auto t = std::chrono::system_clock::to_time_t(tp);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 bool is_text_type(const std::string& type) {
   return type == "text" || type.rfind("character varying", 0) == 0 || type.rfind("character", 0) == 0 ||
@@ -159,7 +152,7 @@ class Cleanup final : public dihya::Plugin {
     std::string report;
     for (const auto& rule : s.policy.retention) {
       pqxx::read_transaction tx(db);
-      const auto cutoff = iso_utc(ctx.now() - std::chrono::seconds(rule.older_than_seconds));
+      const auto cutoff = dihya::format_utc(ctx.now() - std::chrono::seconds(rule.older_than_seconds));
       const auto n = tx.exec_params1("SELECT count(*) FROM " + rule.table.quoted(tx) + " t WHERE " + where(tx, rule), cutoff)[0]
                          .as<long long>();
       plan.emplace_back(rule, n);
@@ -190,7 +183,7 @@ class Cleanup final : public dihya::Plugin {
     long long total = 0;
     report.clear();
     for (const auto& [rule, expected] : plan) {
-      const auto cutoff = iso_utc(ctx.now() - std::chrono::seconds(rule.older_than_seconds));
+      const auto cutoff = dihya::format_utc(ctx.now() - std::chrono::seconds(rule.older_than_seconds));
       const auto n = clean_table(s, graph, rule, cutoff, expected, batch_no, ctx);
       counts[rule.table.display()] = {{"rows", n}, {"action", rule.action}};
       report += rule.table.display() + ": " + std::to_string(n) + " row(s) " + (rule.action == "delete" ? "deleted" : "anonymised") + "\n";
@@ -199,8 +192,8 @@ class Cleanup final : public dihya::Plugin {
     const auto files = clean_logs(s, ctx, report);
     dihya::Result r = dihya::Result::success(
         "cleaned " + std::to_string(total) + " row(s) in " + std::to_string(plan.size()) + " table(s) and " +
-            std::to_string(files) + " log file(s); quarantined until " + iso_utc(s.expires_at),
-        {{"tables", counts}, {"rows", total}, {"log_files", files}, {"quarantine_expires_at", iso_utc(s.expires_at)}});
+            std::to_string(files) + " log file(s); quarantined until " + dihya::format_utc(s.expires_at),
+        {{"tables", counts}, {"rows", total}, {"log_files", files}, {"quarantine_expires_at", dihya::format_utc(s.expires_at)}});
     r.report = report;
     return r;
   }
@@ -244,7 +237,7 @@ class Cleanup final : public dihya::Plugin {
       pqxx::work tx(db);
       TableSql sql(tx, info);
       std::vector<std::string> p{cutoff, ctx.run_id(), std::to_string(batch_no), rule.table.schema, rule.table.name,
-                                 rule.action, iso_utc(s.expires_at)};
+                                 rule.action, dihya::format_utc(s.expires_at)};
       p.insert(p.end(), last_values.begin(), last_values.end());
       const auto n = tx.exec_params(sql.quarantine(where(tx, rule), !last_key.empty(), size),
                                     pqxx::prepare::make_dynamic_params(p))
@@ -384,7 +377,7 @@ class Cleanup final : public dihya::Plugin {
       if (ctx.cancelled()) throw dihya::Error("cancelled before erasing anything");
       TableSql sql(tx, graph.table(st.rule.table));
       std::vector<std::string> p{key, ctx.run_id(), "0", st.rule.table.schema, st.rule.table.name, st.rule.action,
-                                 iso_utc(s.expires_at)};
+                                 dihya::format_utc(s.expires_at)};
       st.rows = static_cast<long long>(
           tx.exec_params(sql.quarantine(owned(st), false, 0), pqxx::prepare::make_dynamic_params(p)).affected_rows());
       if (st.split) {
@@ -411,8 +404,8 @@ class Cleanup final : public dihya::Plugin {
     tx.commit();
     dihya::Result r = dihya::Result::success(
         "erased user " + key + ": " + std::to_string(total) + " row(s) in " + std::to_string(steps.size()) +
-            " table(s); quarantined until " + iso_utc(s.expires_at),
-        {{"tables", counts}, {"rows", total}, {"quarantine_expires_at", iso_utc(s.expires_at)}});
+            " table(s); quarantined until " + dihya::format_utc(s.expires_at),
+        {{"tables", counts}, {"rows", total}, {"quarantine_expires_at", dihya::format_utc(s.expires_at)}});
     r.report = report;
     return r;
   }
@@ -421,7 +414,7 @@ class Cleanup final : public dihya::Plugin {
 
   dihya::Result purge(const Policy& policy, dihya::Context& ctx) {
     auto& db = ctx.db();
-    const auto now = iso_utc(ctx.now());
+    const auto now = dihya::format_utc(ctx.now());
     std::uint64_t files = 0;
     for (const auto& rule : policy.logs) files += purge_log_quarantine(rule.dir, ctx.now(), ctx.dry_run());
     const auto files_text = " and " + std::to_string(files) + " log file(s)";

@@ -17,6 +17,7 @@
 
 #include <dihya/fk_graph.hpp>
 #include <dihya/plugin.hpp>
+#include <dihya/utc_time.hpp>
 #include <dihya/yaml_file.hpp>
 #include <openssl/evp.h>
 #include <pqxx/pqxx>
@@ -164,14 +165,6 @@ std::string safe_file_stem(std::size_t index, const dihya::TableName& t) {
   return out.str();
 }
 
-std::string utc_iso(std::chrono::system_clock::time_point tp) {
-  const auto t = std::chrono::system_clock::to_time_t(tp);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 struct TableExport {
   dihya::TableName table;
@@ -372,7 +365,7 @@ class ExportUserData final : public dihya::Plugin {
     tx.commit();
 
     nlohmann::json manifest{{"schema_version", 1},
-                            {"generated_at", utc_iso(ctx.now())},
+                            {"generated_at", dihya::format_utc(ctx.now())},
                             {"run_id", ctx.run_id()},
                             {"user", {{"key", user_key}, {"table", graph.users().display()}}},
                             {"tables", manifest_tables},
