@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+// The template tables: import_templates creates and fills them,
+// generate_project reads the current version of a template by name.
+//
+// dihya.templates: one row per template name; current_version points at the
+// revision generate_project renders (NULL once an import that created the
+// template is rolled back). dihya.template_versions: every revision ever
+// imported, numbered 1, 2, 3... per template, with the whole document (jsonb)
+// and the SHA-256 of its canonical text (dihya/template_format.hpp), which is
+// what makes re-importing the same content a no-op.
+//
+// The platform's own public.templates limits `kind` to a few web stacks
+// (no devops, ai or solidity), so these tables live in the `dihya` schema.
+// Header-only; needs libpqxx (the SDK's Dihya::sdk target).
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+namespace dihya::templates {
+
+// Serialises concurrent first runs: CREATE ... IF NOT EXISTS is not
+// concurrency-safe in PostgreSQL.
+inline void ensure_schema(pqxx::work& tx) {
+  tx.exec("SELECT pg_advisory_xact_lock(7366173720935)");
+  tx.exec("CREATE SCHEMA IF NOT EXISTS dihya");
+  tx.exec(
+      "CREATE TABLE IF NOT EXISTS dihya.templates ("
+      " id bigserial PRIMARY KEY,"
+      " name text NOT NULL UNIQUE,"
+      " stack text NOT NULL,"
+      " description text NOT NULL,"
+      " tags text[] NOT NULL DEFAULT '{}',"
+      " current_version integer,"
+      " created_at timestamptz NOT NULL DEFAULT now(),"
+      " updated_at timestamptz NOT NULL DEFAULT now())");
+  tx.exec(
+      "CREATE TABLE IF NOT EXISTS dihya.template_versions ("
+      " template_id bigint NOT NULL REFERENCES dihya.templates (id) ON DELETE CASCADE,"
+      " version integer NOT NULL CHECK (version > 0),"
+      " declared_version text NOT NULL,"
+      " content jsonb NOT NULL,"
+      " checksum text NOT NULL,"
+      " run_id text,"
+      " created_at timestamptz NOT NULL DEFAULT now(),"
+      " PRIMARY KEY (template_id, version))");
+}
+
+struct StoredTemplate {
+  nlohmann::json content;
+  int version = 0;          // the revision number
+  std::string checksum;
+};
+
+// The current revision of template `name`; nullopt when there is none or when
+// the tables do not exist yet (nothing was ever imported).
+inline std::optional<StoredTemplate> current(pqxx::transaction_base& tx, const std::string& name) {
+  const auto exists = tx.exec("SELECT to_regclass('dihya.template_versions') IS NOT NULL");
+  if (!exists[0][0].as<bool>()) return std::nullopt;
+  const auto rows = tx.exec_params(
+      "SELECT v.content::text, v.version, v.checksum"
+      " FROM dihya.templates AS t"
+      " JOIN dihya.template_versions AS v ON v.template_id = t.id AND v.version = t.current_version"
+      " WHERE t.name = $1",
+      name);
+  if (rows.empty()) return std::nullopt;
+  return StoredTemplate{nlohmann::json::parse(rows[0][0].as<std::string>()), rows[0][1].as<int>(),
+                        rows[0][2].as<std::string>()};
+}
+
+}  // namespace dihya::templates
