@@ -14,7 +14,7 @@ packages=(
   libhowardhinnant-date-dev zlib1g-dev
   python3 python3-aiosmtpd python3-yaml python3-jsonschema procps openssl libidn2-dev
   help2man dpkg-dev
-  nodejs node-express python3-flask python3-pytest python3-cookiecutter
+  nodejs node-express python3-flask python3-pytest python3-psycopg2 python3-cookiecutter
   clang libclang-rt-14-dev hyperfine
 )
 

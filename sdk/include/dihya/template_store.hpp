@@ -3,8 +3,8 @@
 // generate_project reads the current version of a template by name.
 //
 // dihya.templates: one row per template name; current_version points at the
-// revision generate_project renders (NULL once an import that created the
-// template is rolled back). dihya.template_versions: every revision ever
+// revision generate_project renders (NULL is read as "no current revision";
+// rolling back the import that created a template deletes the template). dihya.template_versions: every revision ever
 // imported, numbered 1, 2, 3... per template, with the whole document (jsonb)
 // and the SHA-256 of its canonical text (dihya/template_format.hpp), which is
 // what makes re-importing the same content a no-op.

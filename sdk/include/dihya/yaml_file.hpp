@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 
@@ -48,6 +49,14 @@ inline nlohmann::json yaml_to_json(const YAML::Node& node, int depth, std::size_
     const long long v = std::stoll(s, &used);
     if (used == s.size()) return v;
   } catch (const std::exception&) {
+  }
+  // A YAML 1.2 core-schema float (1.5, -.5, 2e3); strtod alone would also take
+  // "inf", "nan" and hex forms, which stay strings.
+  if (!s.empty() && s.find_first_not_of("0123456789+-.eE") == std::string::npos &&
+      s.find_first_of("0123456789") != std::string::npos) {
+    char* end = nullptr;
+    const double v = std::strtod(s.c_str(), &end);
+    if (end == s.c_str() + s.size()) return v;
   }
   return s;
 }

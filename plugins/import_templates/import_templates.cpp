@@ -1,0 +1,456 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+// import_templates: the templates generate_project renders, kept in
+// PostgreSQL as revisions. mode=import reads JSON, YAML or JS template files,
+// checks every one before writing any, and stores new content as a new
+// revision (the same content is a no-op); mode=export writes templates back
+// as files that import to the same checksum; mode=list shows what is stored.
+// Import journals each template's previous current revision first, so
+// rollback puts those back and removes what the run added.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <dihya/plugin.hpp>
+#include <dihya/template_format.hpp>
+#include <dihya/template_store.hpp>
+#include <fmt/format.h>
+#include <openssl/evp.h>
+#include <pqxx/pqxx>
+
+#include "catalog.hpp"
+#include "template_diff.hpp"
+#include "template_files.hpp"
+
+namespace fs = std::filesystem;
+
+namespace import_templates {
+namespace {
+
+constexpr std::size_t kJournalChunk = 200;  // undo records per journal entry
+constexpr std::size_t kMaxErrorsShown = 20;
+
+struct Options {
+  std::string mode, path, out, name, tag, format;
+  bool force = false;
+};
+
+Options read_options(const dihya::Params& params) {
+  Options o;
+  o.mode = params.get_or<std::string>("mode", "import");
+  o.path = params.get_or<std::string>("path", "");
+  o.out = params.get_or<std::string>("out", "");
+  o.name = params.get_or<std::string>("name", "");
+  o.tag = params.get_or<std::string>("tag", "");
+  o.format = params.get_or<std::string>("format", "json");
+  o.force = params.get_or<bool>("force", false);
+  return o;
+}
+
+std::string sha256_hex(const std::string& text) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha256(), nullptr) != 1) throw dihya::Error("SHA-256 failed");
+  static const char* const kHex = "0123456789abcdef";
+  std::string hex;
+  for (unsigned int i = 0; i < length; ++i) {
+    hex.push_back(kHex[digest[i] >> 4]);
+    hex.push_back(kHex[digest[i] & 0x0F]);
+  }
+  return hex;
+}
+
+std::optional<std::string> read_small_file(const fs::path& file) {
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) return std::nullopt;
+  std::ifstream in(file, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Writes `text` to `target` through a temporary file in the same directory,
+// fsynced, then renamed: a reader sees the old file or the new one, whole.
+void write_file_atomically(const fs::path& target, const std::string& text) {
+  const fs::path tmp = target.parent_path() / ("." + target.filename().string() + ".tmp-" + std::to_string(::getpid()));
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0) throw dihya::Error(fmt::format("cannot create {}: {}", tmp.string(), std::strerror(errno)));
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      throw dihya::Error(fmt::format("cannot write {}: {}", tmp.string(), std::strerror(err)));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    ::unlink(tmp.c_str());
+    throw dihya::Error(fmt::format("cannot write {}: {}", tmp.string(), std::strerror(errno)));
+  }
+  if (::rename(tmp.c_str(), target.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    throw dihya::Error(fmt::format("cannot rename {} to {}: {}", tmp.string(), target.string(), std::strerror(err)));
+  }
+}
+
+// ---- import ----------------------------------------------------------------
+
+std::string joined_errors(const std::vector<std::string>& errors) {
+  std::string text = errors.front();
+  if (errors.size() > 1) text += fmt::format(" (and {} more bad file(s))", errors.size() - 1);
+  return text;
+}
+
+dihya::Result import_report(const std::vector<PlannedImport>& plan, bool dry_run) {
+  std::string report;
+  auto items = nlohmann::json::array();
+  std::size_t counts[3] = {0, 0, 0};
+  for (const auto& p : plan) {
+    const auto& doc = p.source->doc;
+    const std::string name = doc.at("name").get<std::string>();
+    const std::string version = doc.at("version").get<std::string>();
+    ++counts[static_cast<int>(p.change)];
+    nlohmann::json item = {{"name", name},
+                           {"file", p.source->file},
+                           {"change", change_name(p.change)},
+                           {"checksum", p.source->checksum},
+                           {"revision", {{"old", p.previous_version ? nlohmann::json(*p.previous_version) : nlohmann::json()},
+                                         {"new", p.new_version}}}};
+    std::size_t files = doc.at("files").size() + (doc.contains("per_resource") ? doc.at("per_resource").size() : 0);
+    switch (p.change) {
+      case Change::added:
+        report += fmt::format("added      {} {} ({} file(s), revision {})\n", name, version, files, p.new_version);
+        item["declared_version"] = {{"old", nullptr}, {"new", version}};
+        break;
+      case Change::unchanged:
+        report += fmt::format("unchanged  {} {} (revision {})\n", name, version, p.new_version);
+        item["declared_version"] = {{"old", version}, {"new", version}};
+        break;
+      case Change::changed: {
+        const TemplateDiff d = diff_templates(p.previous_content, doc);
+        report += fmt::format("changed    {} {} -> {} (revision {} -> {}{}): files +{} -{} ~{}{}{}\n", name, d.old_version,
+                              d.new_version, p.previous_version.value_or(0), p.new_version,
+                              p.new_revision ? "" : ", an earlier revision", d.added.size(), d.removed.size(),
+                              d.modified.size(), d.fields.empty() ? "" : "; fields: ",
+                              fmt::format("{}", fmt::join(d.fields, ", ")));
+        for (const auto& f : d.added) report += "    + " + f + "\n";
+        for (const auto& f : d.removed) report += "    - " + f + "\n";
+        for (const auto& f : d.modified) report += "    ~ " + f + "\n";
+        item.update(d.to_json());
+        break;
+      }
+    }
+    items.push_back(std::move(item));
+  }
+  const std::string summary =
+      fmt::format("{}{} template(s): {} added, {} changed, {} unchanged", dry_run ? "would import " : "imported ",
+                  plan.size(), counts[0], counts[1], counts[2]);
+  auto result = dihya::Result::success(
+      summary, {{"mode", "import"},
+                {"dry_run", dry_run},
+                {"templates", items},
+                {"added", counts[0]},
+                {"changed", counts[1]},
+                {"unchanged", counts[2]}});
+  result.report = report;
+  return result;
+}
+
+dihya::Result run_import(const std::vector<SourceTemplate>& sources, dihya::Context& ctx) {
+  ctx.progress(0, sources.size(), "templates");
+  auto& db = ctx.db();
+
+  if (ctx.dry_run()) {
+    pqxx::read_transaction tx(db);
+    return import_report(plan_import(tx, sources, false), true);
+  }
+
+  pqxx::work tx(db);
+  if (!catalog_exists(tx)) ctx.journal().record({"create_catalog", {{"run_id", ctx.run_id()}}});
+  dihya::templates::ensure_schema(tx);
+  const auto plan = plan_import(tx, sources, true);
+  // Undo records first (write-ahead), in chunks so 1000 templates are a few
+  // fsyncs, not a thousand.
+  auto chunk = nlohmann::json::array();
+  for (const auto& p : plan) {
+    if (p.change == Change::unchanged) continue;
+    chunk.push_back(undo_record(p, ctx.run_id()));
+    if (chunk.size() == kJournalChunk) {
+      ctx.journal().record({"import_templates", {{"templates", chunk}}});
+      chunk = nlohmann::json::array();
+    }
+  }
+  if (!chunk.empty()) ctx.journal().record({"import_templates", {{"templates", chunk}}});
+  std::vector<const PlannedImport*> batch;
+  std::size_t done = 0;
+  auto flush = [&] {
+    if (ctx.cancelled()) throw dihya::Error(fmt::format("cancelled after {} of {} template(s); nothing committed", done, plan.size()));
+    apply_imports(tx, batch, ctx.run_id());
+    done += batch.size();
+    batch.clear();
+    ctx.progress(done, plan.size(), "templates");
+  };
+  for (const auto& p : plan) {
+    if (p.change == Change::unchanged) {
+      ++done;
+      continue;
+    }
+    ctx.log().debug("{} {} from {}", change_name(p.change), p.source->doc.at("name").get<std::string>(), p.source->file);
+    batch.push_back(&p);
+    if (batch.size() == kJournalChunk) flush();
+  }
+  if (!batch.empty()) flush();
+  tx.commit();
+  return import_report(plan, false);
+}
+
+// ---- export ----------------------------------------------------------------
+
+struct ExportFile {
+  fs::path target;
+  std::string text;
+  std::string name;
+};
+
+std::vector<ExportFile> export_files(const Options& o, dihya::Context& ctx, std::vector<std::string>& warnings) {
+  const Format format = parse_format(o.format);
+  pqxx::read_transaction tx(ctx.db());
+  std::vector<ExportFile> files;
+  for (auto& t : stored_templates(tx, o.name, o.tag, true)) {
+    if (t.content.is_null()) {
+      warnings.push_back(t.name + ": no current revision, skipped");
+      continue;
+    }
+    if (dihya::templates::checksum(t.content) != t.checksum) {
+      warnings.push_back(t.name + ": stored content does not match its checksum (edited in the database?)");
+    }
+    files.push_back({fs::path(o.out) / (t.name + "." + extension(format)), format_document(t.content, format), t.name});
+  }
+  return files;
+}
+
+dihya::Result run_export(const Options& o, dihya::Context& ctx) {
+  std::vector<std::string> warnings;
+  const auto files = export_files(o, ctx, warnings);
+  for (const auto& w : warnings) ctx.log().warn("{}", w);
+  std::string report;
+  auto written = nlohmann::json::array();
+  for (const auto& f : files) {
+    std::error_code ec;
+    const bool exists = fs::exists(fs::symlink_status(f.target, ec));
+    if (exists && !o.force) throw dihya::Error(f.target.string() + " exists: use -p force=true to overwrite");
+    report += fmt::format("{} {}\n", exists ? "overwrite" : "write    ", f.target.string());
+    written.push_back({{"name", f.name}, {"path", f.target.string()}, {"sha256", sha256_hex(f.text)}, {"overwrite", exists}});
+  }
+  if (!ctx.dry_run()) {
+    std::error_code ec;
+    if (!fs::exists(o.out, ec)) {
+      ctx.journal().record({"create_directory", {{"path", o.out}}});
+      fs::create_directories(o.out, ec);
+      if (ec) throw dihya::Error("cannot create " + o.out + ": " + ec.message());
+    }
+    std::size_t done = 0;
+    for (const auto& f : files) {
+      if (ctx.cancelled()) throw dihya::Error(fmt::format("cancelled after writing {} of {} file(s)", done, files.size()));
+      nlohmann::json undo = {{"path", f.target.string()}, {"sha256", sha256_hex(f.text)}, {"previous", nullptr}};
+      if (const auto old = read_small_file(f.target)) {
+        if (!dihya::templates::valid_utf8(*old) || old->size() > kMaxFileBytes) {
+          throw dihya::Error(f.target.string() + " is not a template file (binary or larger than 8 MiB): not overwritten");
+        }
+        undo["previous"] = *old;
+      }
+      ctx.journal().record({"export_file", undo});
+      write_file_atomically(f.target, f.text);
+      ctx.progress(++done, files.size(), "files");
+    }
+  }
+  const std::string summary = fmt::format("{} {} template(s) to {} as {}", ctx.dry_run() ? "would export" : "exported",
+                                          files.size(), o.out, o.format);
+  auto result = dihya::Result::success(
+      summary, {{"mode", "export"}, {"dry_run", ctx.dry_run()}, {"format", o.format}, {"files", written}, {"warnings", warnings}});
+  result.report = report;
+  return result;
+}
+
+// ---- list ------------------------------------------------------------------
+
+dihya::Result run_list(const Options& o, dihya::Context& ctx) {
+  pqxx::read_transaction tx(ctx.db());
+  const auto stored = stored_templates(tx, o.name, o.tag, false);
+  auto items = nlohmann::json::array();
+  std::string report = fmt::format("{:<32} {:<10} {:<12} {:>8} {:<20} {}\n", "NAME", "STACK", "VERSION", "REVISION",
+                                   "UPDATED", "TAGS");
+  for (const auto& t : stored) {
+    std::vector<std::string> tags = t.tags.get<std::vector<std::string>>();
+    report += fmt::format("{:<32} {:<10} {:<12} {:>8} {:<20} {}\n", t.name, t.stack,
+                          t.declared_version.empty() ? "-" : t.declared_version,
+                          t.current_version ? fmt::format("{}/{}", *t.current_version, t.revisions) : "-",
+                          t.updated_at, fmt::join(tags, ","));
+    items.push_back({{"name", t.name},
+                     {"stack", t.stack},
+                     {"description", t.description},
+                     {"tags", t.tags},
+                     {"declared_version", t.declared_version},
+                     {"current_version", t.current_version ? nlohmann::json(*t.current_version) : nlohmann::json()},
+                     {"revisions", t.revisions},
+                     {"checksum", t.checksum},
+                     {"updated_at", t.updated_at}});
+  }
+  auto result = dihya::Result::success(fmt::format("{} template(s)", stored.size()), {{"mode", "list"}, {"templates", items}});
+  result.report = report;
+  return result;
+}
+
+// ---- the plugin --------------------------------------------------------------
+
+class ImportTemplates final : public dihya::Plugin {
+  std::vector<dihya::ValidationError> validate(const dihya::Params& params, dihya::Context& ctx) override {
+    const Options o = read_options(params);
+    std::vector<dihya::ValidationError> errors;
+    auto only_for = [&](const char* key, const std::string& value, const char* modes) {
+      if (!value.empty()) errors.push_back({key, fmt::format("only used by mode={}", modes)});
+    };
+    if (o.mode == "import") {
+      only_for("out", o.out, "export");
+      only_for("name", o.name, "export or list");
+      only_for("tag", o.tag, "export or list");
+      if (o.path.empty()) {
+        errors.push_back({"path", "required for mode=import: a template file or a directory of them"});
+        return errors;
+      }
+      std::vector<std::string> problems;
+      validated_path_ = o.path;
+      validated_ = load_templates(o.path, problems);
+      if (!problems.empty()) validated_path_.clear();
+      for (std::size_t i = 0; i < problems.size() && i < kMaxErrorsShown; ++i) errors.push_back({"path", problems[i]});
+      if (problems.size() > kMaxErrorsShown) {
+        errors.push_back({"path", fmt::format("... and {} more problem(s)", problems.size() - kMaxErrorsShown)});
+      }
+    } else if (o.mode == "export") {
+      only_for("path", o.path, "import");
+      if (o.out.empty()) {
+        errors.push_back({"out", "required for mode=export: the directory to write <name>.<format> files to"});
+        return errors;
+      }
+      std::error_code ec;
+      if (fs::exists(o.out, ec) && !fs::is_directory(o.out, ec)) errors.push_back({"out", o.out + " is not a directory"});
+      if (!errors.empty()) return errors;
+      std::vector<std::string> warnings;
+      const auto files = export_files(o, ctx, warnings);
+      if (!o.name.empty() && files.empty()) errors.push_back({"name", "no stored template named '" + o.name + "'"});
+      for (const auto& f : files) {
+        if (!o.force && fs::exists(fs::symlink_status(f.target, ec))) {
+          errors.push_back({"out", f.target.string() + " exists: use -p force=true to overwrite"});
+        }
+      }
+    } else {
+      only_for("path", o.path, "import");
+      only_for("out", o.out, "export");
+    }
+    return errors;
+  }
+
+  dihya::Result run(const dihya::Params& params, dihya::Context& ctx) override {
+    const Options o = read_options(params);
+    if (o.mode == "export") return run_export(o, ctx);
+    if (o.mode == "list") return run_list(o, ctx);
+    // The host calls validate() right before run() on this object: the
+    // templates it read and checked are the ones imported, read once.
+    if (validated_path_ != o.path) {
+      std::vector<std::string> errors;
+      validated_ = load_templates(o.path, errors);
+      if (!errors.empty()) throw dihya::Error(joined_errors(errors));
+      validated_path_ = o.path;
+    }
+    ctx.log().info("importing {} template(s) from {}", validated_.size(), o.path);
+    return run_import(validated_, ctx);
+  }
+
+  dihya::Result rollback(const std::vector<dihya::UndoEntry>& newest_first, dihya::Context& ctx) override {
+    std::map<std::string, std::size_t> outcomes;
+    auto lines = nlohmann::json::array();
+    std::string report;
+    auto note = [&](const std::string& what, const std::string& outcome) {
+      const std::string key = outcome.rfind("kept", 0) == 0 ? "kept" : outcome;
+      ++outcomes[key];
+      lines.push_back({{"what", what}, {"outcome", outcome}});
+      report += fmt::format("{}: {}\n", what, outcome);
+    };
+    {
+      pqxx::work tx(ctx.db());
+      bool locked = false;
+      for (const auto& entry : newest_first) {
+        if (entry.action == "import_templates") {
+          if (!locked && catalog_exists(tx)) {
+            tx.exec("select pg_advisory_xact_lock(hashtext('dihya.templates import'))");
+            locked = true;
+          }
+          const auto& records = entry.data.at("templates");
+          for (auto it = records.rbegin(); it != records.rend(); ++it) {
+            const std::string name = it->at("name").get<std::string>();
+            note("template " + name, locked ? undo_import(tx, *it) : "already undone");
+          }
+        } else if (entry.action == "create_catalog") {
+          note("tables dihya.templates, dihya.template_versions", drop_catalog_if_empty(tx));
+        }
+      }
+      tx.commit();
+    }
+    for (const auto& entry : newest_first) {
+      if (entry.action == "export_file") {
+        note(entry.data.at("path").get<std::string>(), undo_export_file(entry.data));
+      } else if (entry.action == "create_directory") {
+        std::error_code ec;
+        const fs::path dir = entry.data.at("path").get<std::string>();
+        note(dir.string(), fs::is_directory(dir, ec) && fs::is_empty(dir, ec) && fs::remove(dir, ec) ? "removed"
+                                                                                                       : "kept: not empty");
+      }
+    }
+    std::vector<std::string> parts;
+    for (const auto& [outcome, count] : outcomes) parts.push_back(fmt::format("{} {}", count, outcome));
+    auto result = dihya::Result::success(fmt::format("rolled back: {}", parts.empty() ? "nothing to undo" : fmt::format("{}", fmt::join(parts, ", "))),
+                                         {{"undone", lines}});
+    result.report = report;
+    return result;
+  }
+
+  std::string validated_path_;
+  std::vector<SourceTemplate> validated_;
+
+  static std::string undo_export_file(const nlohmann::json& data) {
+    const fs::path path = data.at("path").get<std::string>();
+    const auto current = read_small_file(path);
+    const bool had_previous = !data.at("previous").is_null();
+    if (!current) {
+      if (!had_previous) return "already undone";
+      write_file_atomically(path, data.at("previous").get<std::string>());
+      return "restored";
+    }
+    if (sha256_hex(*current) != data.at("sha256").get<std::string>()) {
+      if (had_previous && *current == data.at("previous").get<std::string>()) return "already undone";
+      return "kept: edited since the export";
+    }
+    if (had_previous) {
+      write_file_atomically(path, data.at("previous").get<std::string>());
+      return "restored";
+    }
+    std::error_code ec;
+    fs::remove(path, ec);
+    if (ec) throw dihya::Error("cannot remove " + path.string() + ": " + ec.message());
+    return "removed";
+  }
+};
+
+}  // namespace
+}  // namespace import_templates
+
+DIHYA_PLUGIN(import_templates::ImportTemplates)

@@ -1,0 +1,256 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: AGPL-3.0-or-later
+# import_templates against a real PostgreSQL: JSON, YAML and JS templates
+# imported, re-import is a no-op, new content is a new revision, the dry-run
+# diff, export -> import -> export byte-identical in all three formats,
+# rollback restoring the previous current revisions, and hostile inputs
+# (deep nesting, billion laughs, huge strings, invalid UTF-8, ../ and absolute
+# paths, symlinks out, JS code) each refused with exit 2 and nothing written.
+source "$(dirname "$0")/lib.sh"
+: "${DB_URL:?the pg fixture must be running}"
+export DIHYA_PLUGIN_PATH="$DIHYA_BUNDLED_PLUGIN_DIR"
+fixtures="$DIHYA_SOURCE_DIR/tests/fixtures/import_templates"
+T="$WORK/templates"
+cp -r "$fixtures/templates" "$T"
+
+# The whole catalog, as one checksum: "nothing written" means this is unchanged.
+catalog() {
+  if [ "$(psql_q "select to_regclass('dihya.template_versions') is null")" = t ]; then echo none; return; fi
+  psql_q "select (select md5(coalesce(string_agg(t::text, '|' order by t.id), '')) from dihya.templates t) || '/' ||
+                 (select md5(coalesce(string_agg(v::text, '|' order by v.template_id, v.version), '')) from dihya.template_versions v)"
+}
+current_of() { psql_q "select coalesce(current_version::text, 'null') from dihya.templates where name = '$1'"; }
+# A valid template named $1.
+good_json() { sed -e "s/\"name\": \"flask-api\"/\"name\": \"$1\"/" "$fixtures/templates/backend/flask-api.json"; }
+json_field() { python3 -c "import json,sys; d=json.load(open('$OUT'))['result']; print(eval(sys.argv[1]))" "$1"; }
+
+# --- conformance kit: dry run changes nothing, run -> rollback restores all tables
+mkdir -p "$WORK/exercise" && cp -r "$fixtures/templates" "$WORK/exercise/templates"
+(cd "$WORK/exercise" && dh check "$DIHYA_BUNDLED_PLUGIN_DIR/libimport_templates.so" --exercise) >"$OUT" 2>"$ERR" && got=0 || got=$?
+expect_eq "$got" 0 "check --exercise passes (dry run, run -> rollback -> rollback)"
+expect_eq "$(catalog)" none "run -> rollback of a first import drops the tables it created"
+
+# --- dry run on an empty database, then import
+expect_exit 0 "dry run of three templates" -- dh run import_templates -p path="$T" --dry-run
+expect_in "$OUT" "added      flask-api 1.0.0" "dry run lists flask-api as added"
+expect_in "$OUT" "added      express-api 2.1.0-beta.1" "dry run lists the JS template"
+expect_in "$OUT" "added      spa 0.3.0" "dry run lists the YAML template"
+expect_eq "$(catalog)" none "dry run creates nothing"
+
+expect_exit 0 "import JSON, YAML and JS" -- dh run import_templates -p path="$T" --yes
+expect_not_in "$ERR" "Flask(__name__)" "template contents are not logged"
+expect_eq "$(psql_q 'select count(*) from dihya.templates where current_version = 1')" 3 "three templates at revision 1"
+expect_eq "$(psql_q "select port from (select (v.content->'variables'->'port'->>'default')::int port from dihya.templates t join dihya.template_versions v on v.template_id = t.id where t.name = 'express-api') x")" 3000 \
+  "JS hex literal 0xBB8 stored as 3000"
+expect_eq "$(psql_q "select v.content->'files'->>'frontend/app.js' from dihya.templates t join dihya.template_versions v on v.template_id = t.id where t.name = 'spa'" | head -1)" \
+  'const api = `/api`;' "YAML literal block stored as is"
+first=$(catalog)
+
+expect_exit 0 "re-import" -- dh run import_templates -p path="$T" --yes --json
+expect_eq "$(json_field "d['unchanged'], d['added'], d['changed']")" "(3, 0, 0)" "re-import reports 3 unchanged"
+expect_eq "$(catalog)" "$first" "re-import is a no-op (tables byte-identical, updated_at too)"
+
+# --- a new version: one file modified, one added, one removed, declared 1.0.0 -> 1.1.0
+python3 - "$T/backend/flask-api.json" <<'PY'
+import json, sys
+p = sys.argv[1]; d = json.load(open(p))
+d["version"] = "1.1.0"
+d["files"]["flask-api/app.py"] += "# v1.1\n"
+d["files"]["flask-api/extra.py"] = "X = 1\n"
+del d["files"]["flask-api/Makefile"]
+json.dump(d, open(p, "w"), indent=1)
+PY
+expect_exit 0 "dry run of a changed template" -- dh run import_templates -p path="$T" --dry-run
+expect_in "$OUT" "changed    flask-api 1.0.0 -> 1.1.0 (revision 1 -> 2): files +1 -1 ~1" "diff: declared version and file counts"
+expect_in "$OUT" "    + flask-api/extra.py" "diff: added file"
+expect_in "$OUT" "    - flask-api/Makefile" "diff: removed file"
+expect_in "$OUT" "    ~ flask-api/app.py" "diff: modified file"
+expect_in "$OUT" "unchanged  spa 0.3.0" "diff: unchanged template"
+expect_not_in "$OUT" "# v1.1" "diff shows no content"
+expect_exit 0 "dry run --json" -- dh run import_templates -p path="$T" --dry-run --json
+expect_eq "$(json_field "[t['files'] for t in d['templates'] if t['change'] == 'changed']")" \
+  "[{'added': ['flask-api/extra.py'], 'modified': ['flask-api/app.py'], 'removed': ['flask-api/Makefile']}]" "--json diff data"
+expect_eq "$(catalog)" "$first" "dry run of a change writes nothing"
+
+expect_exit 0 "import the new version" -- dh run import_templates -p path="$T" --yes
+expect_eq "$(current_of flask-api)" 2 "flask-api revision 2 is current"
+expect_eq "$(psql_q "select declared_version from dihya.template_versions v join dihya.templates t on t.id = v.template_id and v.version = t.current_version where t.name = 'flask-api'")" 1.1.0 "declared version 1.1.0 current"
+expect_eq "$(psql_q 'select count(*) from dihya.template_versions')" 4 "one new revision stored"
+
+# --- rollback of that import restores the previous current revisions
+run_id=$(last_run_id)
+expect_exit 0 "rollback of the import" -- dh rollback "$run_id"
+expect_eq "$(catalog)" "$first" "rollback restores revision 1 as current and removes revision 2 (tables identical)"
+expect_exit 0 "rollback is idempotent" -- dh rollback "$run_id"
+expect_eq "$(catalog)" "$first" "second rollback changes nothing"
+
+# A new template created by a run is removed by its rollback; older ones stay.
+mkdir -p "$WORK/more"
+sed -e 's/"name": "flask-api"/"name": "flask-extra"/' "$fixtures/templates/backend/flask-api.json" >"$WORK/more/extra.json"
+cp "$T/backend/flask-api.json" "$WORK/more/flask-api.json"
+expect_exit 0 "import one new and one changed template" -- dh run import_templates -p path="$WORK/more" --yes
+expect_eq "$(current_of flask-extra)/$(current_of flask-api)" 1/2 "new template added, flask-api at revision 2"
+expect_exit 0 "rollback" -- dh rollback "$(last_run_id)"
+expect_eq "$(catalog)" "$first" "rollback removes the new template and restores flask-api revision 1"
+
+# Importing an older content again makes that revision current (no duplicate).
+expect_exit 0 "import v1.1 again" -- dh run import_templates -p path="$T" --yes -q
+cp "$fixtures/templates/backend/flask-api.json" "$WORK/v1.json"
+expect_exit 0 "import v1.0 again" -- dh run import_templates -p path="$WORK/v1.json" --yes
+expect_in "$OUT" "(revision 2 -> 1, an earlier revision)" "an earlier content re-activates its revision"
+expect_eq "$(current_of flask-api)/$(psql_q 'select count(*) from dihya.template_versions')" 1/4 "no duplicate revision"
+expect_exit 0 "import v1.1 again (revision 2 current)" -- dh run import_templates -p path="$T" --yes -q
+after_v2=$(catalog)
+
+# A run failing after its journal entries (a trigger refuses one revision) is
+# rolled back: exit 5, nothing changed.
+psql_q "create function pg_temp_fail() returns trigger language plpgsql as \$\$ begin
+          if new.declared_version = '6.6.6' then raise exception 'refused by test trigger'; end if; return new; end \$\$;
+        create trigger fail_666 before insert on dihya.template_versions for each row execute function pg_temp_fail();" >/dev/null
+mkdir -p "$WORK/failing"
+sed -e 's/"version": "1.0.0"/"version": "6.6.6"/' "$fixtures/templates/backend/flask-api.json" >"$WORK/failing/flask-api.json"
+good_json brand-new >"$WORK/failing/new.json"
+expect_exit 5 "an import failing in the database is rolled back" -- dh run import_templates -p path="$WORK/failing" --yes
+expect_in "$ERR" "refused by test trigger" "the database error is shown"
+psql_q "drop trigger fail_666 on dihya.template_versions; drop function pg_temp_fail()" >/dev/null
+expect_eq "$(catalog)" "$after_v2" "failed import: tables unchanged"
+
+# --- list (read-only: no confirmation needed, even without --yes on a terminal)
+expect_exit 0 "list --json" -- dh run import_templates -p mode=list --json
+expect_eq "$(json_field "[(t['name'], t['current_version'], t['revisions']) for t in d['templates']]")" \
+  "[('express-api', 1, 1), ('flask-api', 2, 2), ('spa', 1, 1)]" "list data"
+expect_exit 0 "list by tag" -- dh run import_templates -p mode=list -p tag=python
+expect_in "$OUT" "flask-api" "tag filter keeps flask-api"
+expect_not_in "$OUT" "spa " "tag filter drops spa"
+printf '' | script -qec "$DIHYA_HOST run import_templates -p mode=list" /dev/null >"$OUT" 2>&1 && got=0 || got=$?
+expect_eq "$got" 0 "list on a terminal runs without a confirmation prompt"
+expect_not_in "$OUT" "[y/N]" "no prompt for list"
+
+# --- export -> import -> export, byte-identical, in the three formats
+for fmt in json yaml js; do
+  expect_exit 0 "export all as $fmt" -- dh run import_templates -p mode=export -p format=$fmt -p out="$WORK/export1/$fmt" --yes
+  expect_eq "$(ls "$WORK/export1/$fmt" | tr '\n' ' ')" "express-api.$fmt flask-api.$fmt spa.$fmt " "three $fmt files"
+  expect_exit 0 "import the $fmt export" -- dh run import_templates -p path="$WORK/export1/$fmt" --yes --json
+  expect_eq "$(json_field "d['unchanged'], d['added'], d['changed']")" "(3, 0, 0)" "$fmt export -> import is a no-op (same checksums)"
+  expect_exit 0 "export again as $fmt" -- dh run import_templates -p mode=export -p format=$fmt -p out="$WORK/export2/$fmt" --yes
+  if diff -r "$WORK/export1/$fmt" "$WORK/export2/$fmt" >/dev/null; then ok "$fmt export -> import -> export is byte-identical"; else not_ok "$fmt exports differ"; fi
+done
+expect_eq "$(catalog)" "$after_v2" "round trips changed nothing in the database"
+expect_eq "$(sha256sum "$WORK/export1/json/flask-api.json" | cut -d' ' -f1)" \
+  "$(psql_q "select v.checksum from dihya.templates t join dihya.template_versions v on v.template_id = t.id and v.version = t.current_version where t.name = 'flask-api'")" \
+  "the stored checksum is the SHA-256 of the exported canonical JSON"
+# Other readers agree: PyYAML reads the YAML export, node the JS one, as the JSON export.
+canon='import json,sys; print(json.dumps(json.load(open(sys.argv[1])), sort_keys=True, separators=(",",":"), ensure_ascii=False))'
+if /usr/bin/python3 -c 'import yaml' 2>/dev/null; then
+  for name in flask-api express-api spa; do
+    a=$(/usr/bin/python3 -c 'import json,sys,yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1])), sort_keys=True, separators=(",",":"), ensure_ascii=False))' "$WORK/export1/yaml/$name.yaml")
+    expect_eq "$a" "$(python3 -c "$canon" "$WORK/export1/json/$name.json")" "PyYAML reads the YAML export of $name as the JSON export"
+  done
+fi
+if command -v node >/dev/null; then
+  for name in flask-api express-api spa; do
+    a=$(node -e 'const m=require(process.argv[1]);const s=(v)=>v&&typeof v==="object"&&!Array.isArray(v)?Object.keys(v).sort().reduce((o,k)=>(o[k]=s(v[k]),o),{}):Array.isArray(v)?v.map(s):v;console.log(JSON.stringify(s(m)))' "$WORK/export1/js/$name.js")
+    expect_eq "$a" "$(python3 -c "$canon" "$WORK/export1/json/$name.json")" "node reads the JS export of $name as the JSON export"
+  done
+fi
+expect_exit 2 "export refuses to overwrite" -- dh run import_templates -p mode=export -p out="$WORK/export1/json" --yes
+expect_in "$ERR" "exists: use -p force=true" "says how to overwrite"
+echo "edited" >"$WORK/export1/json/spa.json"
+expect_exit 0 "export with force" -- dh run import_templates -p mode=export -p name=spa -p out="$WORK/export1/json" -p force=true --yes
+expect_exit 0 "rollback of the forced export" -- dh rollback "$(last_run_id)"
+expect_eq "$(cat "$WORK/export1/json/spa.json")" edited "rollback puts the overwritten file back"
+expect_exit 2 "export of an unknown name" -- dh run import_templates -p mode=export -p name=nope -p out="$WORK/x" --yes
+
+# --- hostile inputs: exit 2, one clear line, nothing written
+H="$WORK/hostile"
+hostile() {  # hostile DESCRIPTION EXPECTED_TEXT FILE...: each in a dir with a valid new template
+  local what=$1 text=$2
+  shift 2
+  rm -rf "$H" && mkdir -p "$H"
+  sed -e 's/"name": "flask-api"/"name": "innocent"/' "$fixtures/templates/backend/flask-api.json" >"$H/innocent.json"
+  for f in "$@"; do cp "$WORK/$f" "$H/"; done
+  expect_exit 2 "$what" -- dh run import_templates -p path="$H" --yes
+  expect_in "$ERR" "$text" "$what: clear message"
+  expect_one_line_error "$what"
+  expect_eq "$(catalog)" "$after_v2" "$what: nothing written"
+}
+
+python3 -c 'print("{\"name\": \"deep\", \"x\": " + "[" * 100000 + "]" * 100000 + "}")' >"$WORK/deep.json"
+hostile "JSON nested 100000 deep" "deep.json: nested more than 64 levels" deep.json
+python3 -c 'print("module.exports = {name: \"deep\", x: " + "[" * 100000 + "]" * 100000 + "};")' >"$WORK/deep.js"
+hostile "JS nested 100000 deep" "deep.js:1:" deep.js
+python3 -c 'print("name: deep\nx: " + "[" * 5000 + "]" * 5000)' >"$WORK/deep.yaml"
+hostile "YAML nested 5000 deep" "deep.yaml: nested" deep.yaml
+{
+  echo 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'
+  for i in b c d e f g h i; do p=$(printf '%s' "$i" | tr 'b-i' 'a-h'); echo "$i: &$i [*$p,*$p,*$p,*$p,*$p,*$p,*$p,*$p,*$p]"; done
+  echo 'name: laughs'
+} >"$WORK/laughs.yaml"
+hostile "billion laughs YAML" "laughs.yaml: more than 200000 nodes (alias bomb?)" laughs.yaml
+python3 -c '
+import json
+d = json.load(open("'"$fixtures"'/templates/backend/flask-api.json")); d["name"] = "huge"; d["files"]["big.txt"] = "x" * (2 << 20)
+json.dump(d, open("'"$WORK"'/huge.json", "w"))'
+hostile "a 2 MiB file content" 'huge.json: files["big.txt"]: content larger than 1048576 bytes' huge.json
+head -c $((9 << 20)) /dev/zero | tr '\0' ' ' >"$WORK/vast.json"
+hostile "a 9 MiB template file" "vast.json: larger than 8 MiB" vast.json
+printf '{\n  "name": "bad\xc3\x28utf8"\n}\n' >"$WORK/utf8.json"
+hostile "invalid UTF-8 (JSON)" "utf8.json:2:15: not valid UTF-8" utf8.json
+printf "module.exports = {\n  name: 'ok',\n  description: '\xed\xa0\x80',\n};\n" >"$WORK/surrogate.js"
+hostile "invalid UTF-8 (JS, encoded surrogate)" "surrogate.js:3:17: not valid UTF-8" surrogate.js
+good_json dotdot | python3 -c 'import json,sys; d=json.load(sys.stdin); d["files"]["../../etc/cron.d/x"]="boom"; print(json.dumps(d))' >"$WORK/dotdot.json"
+hostile "../ in a files key" 'dotdot.json: files["../../etc/cron.d/x"]: path leaves the template' dotdot.json
+good_json absolute | python3 -c 'import json,sys; d=json.load(sys.stdin); d["per_resource"]["/etc/passwd"]="x"; print(json.dumps(d))' >"$WORK/absolute.json"
+hostile "absolute path in a per_resource key" 'absolute.json: per_resource["/etc/passwd"]: absolute path' absolute.json
+good_json mustache-dotdot | python3 -c 'import json,sys; d=json.load(sys.stdin); d["files"]["{{x}}/../../y"]="x"; print(json.dumps(d))' >"$WORK/mdotdot.json"
+hostile "../ after a mustache span" "mdotdot.json: files" mdotdot.json
+good_json many | python3 -c 'import json,sys; d=json.load(sys.stdin); d["files"]={f"f{i}.txt": "x" for i in range(1001)}; print(json.dumps(d))' >"$WORK/many.json"
+hostile "1001 files in one template" "many.json: more than 1000 files" many.json
+good_json innocent >"$WORK/twice.json"
+hostile "one name in two files" "template 'innocent' is also defined in" twice.json
+
+printf "module.exports = {\n  name: 'x',\n  stack: require('child_process').execSync('touch /tmp/pwned'),\n};\n" >"$WORK/call.js"
+hostile "JS with a function call" "call.js:3:10: function call \`require(...)\` is not allowed" call.js
+printf "export default {\n  name: 'x',\n  files: {'a.txt': \`\${process.exit(1)}\`},\n};\n" >"$WORK/interp.js"
+hostile "JS template string with \${}" "interp.js:3:21: template substitution \`\${...}\` is not allowed" interp.js
+printf "module.exports = {\n  name: 'x',\n  stack: flask,\n};\n" >"$WORK/ident.js"
+hostile "JS identifier as a value" "ident.js:3:10: identifier \`flask\` is not a value" ident.js
+printf "module.exports = {\n  name: 'x',\n  files: { 'a.txt': () => 'x' },\n};\n" >"$WORK/arrow.js"
+hostile "JS arrow function" "arrow.js:3:21: parentheses are not allowed" arrow.js
+printf "module.exports = {\n  name: 'x', ...other,\n};\n" >"$WORK/spread.js"
+hostile "JS spread" "spread.js:2:14: spread" spread.js
+printf "module.exports = {\n  [name]: 'x',\n};\n" >"$WORK/computed.js"
+hostile "JS computed key" "computed.js:2:3: computed keys" computed.js
+printf "const t = {name: 'x'};\nmodule.exports = t;\n" >"$WORK/code.js"
+hostile "JS statements before the export" "code.js:1:1: expected \`module.exports = {\`" code.js
+printf "module.exports = {\n  name: 'x',\n  tags: ['a' + 'b'],\n};\n" >"$WORK/concat.js"
+hostile "JS expression" "concat.js:3:14: expected \`,\` or \`]\`" concat.js
+printf "module.exports = {\n  name: 'x',\n  name: 'y',\n};\n" >"$WORK/dupkey.js"
+hostile "JS duplicate key" 'dupkey.js:3:3: duplicate key "name"' dupkey.js
+printf 'name: x\nstack: a\nname: y\n' >"$WORK/dupkey.yaml"
+hostile "YAML duplicate key" 'dupkey.yaml: duplicate key "name" (line 3)' dupkey.yaml
+printf '{\n  "name": "x",\n  "stack": \n}\n' >"$WORK/syntax.json"
+hostile "JSON syntax error" "syntax.json: invalid JSON: parse error at line 4, column 1" syntax.json
+if [ ! -e /tmp/pwned ]; then ok "no JS was ever run"; else not_ok "JS ran"; fi
+
+rm -rf "$H" && mkdir -p "$H/sub" "$WORK/outside"
+good_json outside-tpl >"$WORK/outside/secret.json"
+ln -s "$WORK/outside/secret.json" "$H/sub/link.json"
+good_json innocent >"$H/innocent.json"
+expect_exit 2 "symlink leaving the directory" -- dh run import_templates -p path="$H" --yes
+expect_in "$ERR" "sub/link.json: symlink leaves" "symlink: clear message"
+expect_eq "$(catalog)" "$after_v2" "symlink: nothing written"
+ln -s "$WORK/outside" "$H/dirlink"
+rm "$H/sub/link.json"
+expect_exit 2 "directory symlink leaving the directory" -- dh run import_templates -p path="$H" --yes
+expect_in "$ERR" "dirlink: symlink leaves" "directory symlink: clear message"
+rm "$H/dirlink" && ln -s ../innocent.json "$H/sub/inside.json"
+expect_exit 2 "a symlink inside the directory is read (and names the duplicate)" -- dh run import_templates -p path="$H" --yes
+expect_in "$ERR" "also defined in" "symlink inside: read"
+
+expect_exit 2 "import without path" -- dh run import_templates --yes
+expect_exit 2 "missing path" -- dh run import_templates -p path="$WORK/none" --yes
+expect_in "$ERR" "no such file or directory" "missing path: clear message"
+expect_eq "$(catalog)" "$after_v2" "refused runs wrote nothing"
+
+finish
