@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+// libFuzzer target for the spec parsers that see operator input: the
+// plain-text parser, and the structured spec from JSON and from YAML (with
+// the SDK's budgeted YAML conversion). Beyond "no crash", it checks what the
+// engine promises: refusals are dihya::Error with one line; an accepted spec
+// has at most 200 resources of at most 100 fields, every resource and field
+// name is a lower-case identifier of at most 49 bytes, never "id"; normalising
+// is idempotent (to_json then normalize gives the same spec); the render
+// context's string literals parse back to the project name.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include <dihya/error.hpp>
+#include <dihya/yaml_file.hpp>
+
+#include "../names.hpp"
+#include "../render.hpp"
+#include "../spec.hpp"
+#include "../text_spec.hpp"
+
+namespace {
+
+using namespace generate_project;
+
+void require(bool condition) {
+  if (!condition) std::abort();
+}
+
+bool identifier(const std::string& s) {
+  if (s.empty() || s.size() > 63 || s[0] < 'a' || s[0] > 'z') return false;
+  for (const char c : s) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  }
+  return true;
+}
+
+void check_spec(const nlohmann::json& doc) {
+  Spec spec;
+  try {
+    spec = normalize_spec(doc);
+  } catch (const dihya::Error& e) {
+    require(std::string(e.what()).find('\n') == std::string::npos);
+    return;
+  }
+  require(spec.resources.size() <= kMaxResources);
+  require(!spec.stacks.empty());
+  for (const auto& r : spec.resources) {
+    require(identifier(r.name));
+    require(r.fields.size() <= kMaxFields && !r.fields.empty());
+    for (const auto& f : r.fields) require(identifier(f.name) && f.name != "id");
+  }
+  const nlohmann::json once = to_json(spec);
+  require(to_json(normalize_spec(once)) == once);
+  const nlohmann::json context = build_context(spec, "1.0.0");
+  require(nlohmann::json::parse(context["project"]["name_py"].get<std::string>()) == spec.name);
+  require(nlohmann::json::parse(context["project"]["name_js"].get<std::string>()) == spec.name);
+  for (const auto& r : context["resources"]) {
+    require(identifier(r["singular"].get<std::string>()));
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string_view input(reinterpret_cast<const char*>(data), size);
+  try {
+    const TextSpec parsed = parse_text_spec(input);
+    check_spec(parsed.spec);
+  } catch (const dihya::Error& e) {
+    require(std::string(e.what()).find('\n') == std::string::npos);
+  }
+  try {
+    check_spec(parse_json_limited(input, kMaxSpecDepth));
+  } catch (const dihya::Error& e) {
+    require(std::string(e.what()).find('\n') == std::string::npos);
+  }
+  if (valid_utf8(input)) {
+    try {
+      std::size_t budget = 100000;
+      check_spec(dihya::yaml_to_json(YAML::Load(std::string(input)), 0, budget));
+    } catch (const dihya::Error&) {
+    } catch (const YAML::Exception&) {
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,367 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+#include "render.hpp"
+
+#include <map>
+#include <memory>
+#include <regex>
+
+#include <dihya/error.hpp>
+#include <dihya/template_format.hpp>
+#include <kainjow/mustache.hpp>
+
+#include "names.hpp"
+
+namespace generate_project {
+namespace {
+
+using Mustache = kainjow::mustache::mustache;
+using Data = kainjow::mustache::data;
+
+constexpr std::size_t kMaxFiles = 20000;
+constexpr std::size_t kMaxTotalBytes = std::size_t{512} << 20;
+constexpr int kMaxSectionDepth = 100;
+
+Data to_data(const nlohmann::json& j) {
+  switch (j.type()) {
+    case nlohmann::json::value_t::object: {
+      Data d(Data::type::object);
+      for (const auto& [k, v] : j.items()) d.set(k, to_data(v));
+      return d;
+    }
+    case nlohmann::json::value_t::array: {
+      Data d(Data::type::list);
+      for (const auto& v : j) d.push_back(to_data(v));
+      return d;
+    }
+    case nlohmann::json::value_t::boolean:
+      return Data(j.get<bool>());
+    case nlohmann::json::value_t::string:
+      return Data(j.get<std::string>());
+    case nlohmann::json::value_t::null:
+      return Data(std::string());
+    default:
+      return Data(j.dump());
+  }
+}
+
+struct Samples {
+  std::string py, js, json;
+};
+
+// Sample literals are built from the field's words (ASCII letters and
+// digits only), so they need no escaping in any language.
+Samples sample(const std::string& type, const std::string& words, bool second) {
+  if (type == "integer") return second ? Samples{"7", "7", "7"} : Samples{"42", "42", "42"};
+  if (type == "number") return second ? Samples{"7.25", "7.25", "7.25"} : Samples{"19.5", "19.5", "19.5"};
+  if (type == "boolean") return second ? Samples{"False", "false", "false"} : Samples{"True", "true", "true"};
+  std::string value;
+  if (type == "date") value = second ? "2024-02-29" : "2024-01-31";
+  else if (type == "email") value = second ? "other@example.com" : "user@example.com";
+  else value = (second ? "Updated " : "Sample ") + words;
+  return Samples{"'" + value + "'", "'" + value + "'", "\"" + value + "\""};
+}
+
+nlohmann::json field_context(const Field& f, std::size_t index, std::size_t count) {
+  const auto words = split_words(f.name);
+  std::string spaced;
+  for (const auto& w : words) spaced += (spaced.empty() ? "" : " ") + w;
+  std::string js = join_camel(words);
+  if (is_reserved_in_code(js) || js == "id") js += "_";
+  const std::string& t = f.type;
+  const bool num = t == "number", integer = t == "integer", boolean = t == "boolean";
+  const Samples s1 = sample(t, spaced, false), s2 = sample(t, spaced, true);
+  nlohmann::json c = {{"name", f.name},
+                      {"js_name", js},
+                      {"title", join_title(words)},
+                      {"type", t},
+                      {"required", f.required},
+                      {"py_type", num ? "float" : integer ? "int" : boolean ? "bool" : "str"},
+                      {"js_type", num || integer ? "number" : boolean ? "boolean" : "string"},
+                      {"sql_type", num ? "double precision" : integer ? "bigint" : boolean ? "boolean" : t == "date" ? "date" : "text"},
+                      {"sol_type", num || integer ? "int256" : boolean ? "bool" : "string"},
+                      {"sample_py", s1.py},
+                      {"sample_js", s1.js},
+                      {"sample_json", s1.json},
+                      {"sample2_py", s2.py},
+                      {"sample2_js", s2.js},
+                      {"sample2_json", s2.json},
+                      {"first", index == 0},
+                      {"last", index + 1 == count}};
+  for (const char* type : {"string", "text", "integer", "number", "boolean", "date", "email"}) {
+    c[std::string("is_") + type] = t == type;
+  }
+  return c;
+}
+
+nlohmann::json resource_context(const Resource& r, std::size_t index, std::size_t count) {
+  // r.name may carry the reserved-word suffix; derive the other forms from its words.
+  const auto plural_words = split_words(r.name);
+  const std::string base = join_snake(plural_words);
+  std::string singular = singular_of(base);
+  if (singular == base) singular += "_item";
+  const auto singular_words = split_words(singular);
+  std::string js_name = join_camel(singular_words), js_plural = join_camel(plural_words);
+  std::string class_name = join_pascal(singular_words);
+  if (is_reserved_in_code(singular)) singular += "_";
+  if (is_reserved_in_code(js_name)) js_name += "_";
+  if (is_reserved_in_code(js_plural)) js_plural += "_";
+  if (is_reserved_pascal(class_name)) class_name += "_";
+  nlohmann::json fields = nlohmann::json::array();
+  for (std::size_t i = 0; i < r.fields.size(); ++i) fields.push_back(field_context(r.fields[i], i, r.fields.size()));
+  return {{"name", r.name},
+          {"singular", singular},
+          {"class_name", class_name},
+          {"js_name", js_name},
+          {"js_plural", js_plural},
+          {"title", join_title(plural_words)},
+          {"title_singular", join_title(singular_words)},
+          {"first", index == 0},
+          {"last", index + 1 == count},
+          {"fields", fields},
+          {"has_fields", !fields.empty()}};
+}
+
+nlohmann::json project_context(const Spec& spec) {
+  const auto words = split_words(spec.name);
+  std::string slug, module;
+  for (const auto& w : words) {
+    if (slug.size() + w.size() + 1 > 63) break;
+    slug += (slug.empty() ? "" : "-") + w;
+    module += (module.empty() ? "" : "_") + w;
+  }
+  if (slug.empty()) slug = module = "project";
+  if (slug[0] >= '0' && slug[0] <= '9') {
+    slug = "p-" + slug;
+    module = "p_" + module;
+  }
+  if (is_reserved(module)) module += "_";
+  std::string class_name = join_pascal(split_words(module));
+  if (is_reserved_pascal(class_name)) class_name += "Project";
+  return {{"name", spec.name},
+          {"slug", slug},
+          {"module", module},
+          {"class_name", class_name},
+          {"description", spec.description},
+          {"name_py", json_literal(spec.name)},
+          {"name_js", js_literal(spec.name)},
+          {"name_json", json_literal(spec.name)},
+          {"description_py", json_literal(spec.description)},
+          {"description_js", js_literal(spec.description)},
+          {"description_json", json_literal(spec.description)}};
+}
+
+// Rough guard against hostile nesting: kainjow renders sections recursively.
+void check_section_depth(const std::string& text, const std::string& where) {
+  int depth = 0;
+  for (std::size_t i = text.find("{{"); i != std::string::npos; i = text.find("{{", i + 2)) {
+    if (i + 2 >= text.size()) break;
+    const char c = text[i + 2];
+    if (c == '#' || c == '^') {
+      if (++depth > kMaxSectionDepth) {
+        throw dihya::Error(where + ": sections nested more than " + std::to_string(kMaxSectionDepth) + " levels");
+      }
+    } else if (c == '/') {
+      --depth;
+    }
+  }
+}
+
+std::unique_ptr<Mustache> compile(const std::string& text, const std::string& where) {
+  check_section_depth(text, where);
+  auto m = std::make_unique<Mustache>(text);
+  if (!m->is_valid()) throw dihya::Error(where + ": " + m->error_message());
+  m->set_custom_escape([](const std::string& s) { return s; });
+  return m;
+}
+
+std::string render_one(Mustache& m, const Data& data, const std::string& where) {
+  std::string out = m.render(data);
+  if (!m.is_valid()) throw dihya::Error(where + ": " + m.error_message());
+  return out;
+}
+
+bool is_no_file(const std::string& path) {
+  // A rendered path with an empty component is a conditional file whose
+  // condition is false: "{{#features.docker}}Dockerfile{{/features.docker}}".
+  if (path.empty() || path.front() == '/' || path.back() == '/') return true;
+  return path.find("//") != std::string::npos;
+}
+
+std::string label(const std::string& tmpl, const char* section, const std::string& key) {
+  return "template " + tmpl + ": " + section + "[" + json_literal(utf8_prefix(key, 200)) + "]";
+}
+
+// The value of every variable template `t` declares: the spec's value
+// (type-checked), else the default; a required one without either is an error.
+nlohmann::json template_variables(const TemplateChoice& t, const nlohmann::json& given, std::set<std::string>& used) {
+  nlohmann::json vars = nlohmann::json::object();
+  if (!t.doc.contains("variables")) return vars;
+  static const std::regex kSafeString("[A-Za-z0-9 ._:/@+,=#%-]*");
+  for (const auto& [name, decl] : t.doc["variables"].items()) {
+    const std::string type = decl.value("type", "string");
+    const std::string where = "variables." + name + " (template " + t.name + ", " + type + ")";
+    if (given.contains(name)) {
+      used.insert(name);
+      nlohmann::json v = given[name];
+      if (type == "number" && v.is_string()) {
+        // YAML hands "19.5" over as text.
+        try {
+          std::size_t end = 0;
+          const double d = std::stod(v.get<std::string>(), &end);
+          if (end == v.get<std::string>().size()) v = d;
+        } catch (const std::exception&) {
+        }
+      }
+      const bool ok = (type == "string" && v.is_string()) || (type == "integer" && v.is_number_integer()) ||
+                      (type == "number" && v.is_number()) || (type == "boolean" && v.is_boolean());
+      if (!ok) throw dihya::Error(where + ": " + utf8_prefix(v.dump(), 60) + " is not of type " + type);
+      if (v.is_string() && !std::regex_match(v.get<std::string>(), kSafeString)) {
+        throw dihya::Error(where + ": only letters, digits, spaces and ._:/@+,=#%- are allowed");
+      }
+      vars[name] = v;
+    } else if (decl.contains("default")) {
+      vars[name] = decl["default"];
+    } else if (decl.value("required", false)) {
+      throw dihya::Error(where + ": required; give it in the spec's \"variables\"");
+    }
+  }
+  return vars;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> needed_templates(const Spec& spec) {
+  static const std::map<std::string, std::string> kDefaults = {
+      {"project", "project-base"}, {"flask", "flask-api"}, {"express", "express-api"}, {"spa", "spa"},
+      {"ai", "ai-python"},         {"solidity", "solidity"}, {"devops", "devops"}};
+  std::vector<std::string> stacks = {"project"};
+  for (const auto& s : spec.stacks) stacks.push_back(s);
+  if (spec.docker || spec.ci || spec.kubernetes) stacks.push_back("devops");
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& s : stacks) {
+    const auto it = spec.templates.find(s);
+    out.emplace_back(s, it != spec.templates.end() ? it->second : kDefaults.at(s));
+  }
+  return out;
+}
+
+nlohmann::json build_context(const Spec& spec, const std::string& generator_version) {
+  nlohmann::json stacks = nlohmann::json::object();
+  for (const auto& s : known_stacks()) {
+    stacks[s] = std::find(spec.stacks.begin(), spec.stacks.end(), s) != spec.stacks.end();
+  }
+  stacks["devops"] = spec.docker || spec.ci || spec.kubernetes;
+  const bool jwt = spec.auth == "jwt";
+  nlohmann::json features = {{"auth", jwt},
+                             {"jwt", jwt},
+                             {"database", spec.database != "none"},
+                             {"postgresql", spec.database == "postgresql"},
+                             {"sqlite", spec.database == "sqlite"},
+                             {"admin", spec.admin},
+                             {"docker", spec.docker},
+                             {"ci", spec.ci},
+                             {"kubernetes", spec.kubernetes}};
+  nlohmann::json resources = nlohmann::json::array();
+  for (std::size_t i = 0; i < spec.resources.size(); ++i) {
+    resources.push_back(resource_context(spec.resources[i], i, spec.resources.size()));
+  }
+  return {{"project", project_context(spec)},
+          {"stacks", stacks},
+          {"features", features},
+          {"resources", resources},
+          {"has_resources", !resources.empty()},
+          {"generator", {{"version", generator_version}}}};
+}
+
+Rendering render_project(const Spec& spec, const std::vector<TemplateChoice>& templates,
+                         const std::string& generator_version, const std::function<bool()>& cancelled) {
+  Rendering out;
+  const nlohmann::json context = build_context(spec, generator_version);
+  std::set<std::string> used_variables;
+  std::map<std::string, std::string> owner;  // rendered path -> origin
+  std::size_t total_bytes = 0;
+
+  // Converted once: only `var` differs between templates.
+  std::vector<Data> resource_data;
+  for (const auto& r : context["resources"]) resource_data.push_back(to_data(r));
+  const Data resource_list = to_data(context["resources"]);
+  std::vector<std::pair<std::string, Data>> common;
+  for (const char* key : {"project", "stacks", "features", "generator"}) common.emplace_back(key, to_data(context[key]));
+
+  auto add = [&](std::string path, std::string content, const std::string& origin) {
+    std::string why;
+    if (!dihya::templates::safe_relative_path(path, &why)) {
+      throw dihya::Error(origin + ": rendered path " + json_literal(utf8_prefix(path, 200)) + ": " + why);
+    }
+    const auto [it, inserted] = owner.emplace(path, origin);
+    if (!inserted) {
+      throw dihya::Error(origin + ": writes " + path + ", already written by " + it->second);
+    }
+    if (out.files.size() >= kMaxFiles) throw dihya::Error("more than " + std::to_string(kMaxFiles) + " files to write");
+    total_bytes += content.size();
+    if (total_bytes > kMaxTotalBytes) throw dihya::Error("more than 512 MiB to write");
+    const bool script = path.size() > 3 && path.compare(path.size() - 3, 3, ".sh") == 0;
+    out.files.push_back(RenderedFile{std::move(path), std::move(content), script ? 0755u : 0644u, origin});
+  };
+
+  for (const auto& t : templates) {
+    const nlohmann::json vars = template_variables(t, spec.variables, used_variables);
+    out.variables[t.name] = vars;
+    const Data var = to_data(vars);
+    Data base_data(Data::type::object);
+    for (const auto& [key, value] : common) base_data.set(key, value);
+    base_data.set("resources", resource_list);
+    base_data.set("has_resources", Data(!resource_data.empty()));
+    base_data.set("var", var);
+    // What per_resource sees besides the resource's own keys.
+    std::vector<std::pair<std::string, Data>> shared = common;
+    shared.emplace_back("var", var);
+
+    if (t.doc.contains("files")) {
+      for (const auto& [key, text] : t.doc["files"].items()) {
+        if (cancelled()) throw dihya::Error("cancelled");
+        const std::string where = label(t.name, "files", key);
+        auto path_m = compile(key, where + " (path)");
+        const std::string path = render_one(*path_m, base_data, where + " (path)");
+        if (is_no_file(path)) continue;
+        auto body = compile(text.get<std::string>(), where);
+        add(path, render_one(*body, base_data, where), where);
+      }
+    }
+    if (t.doc.contains("per_resource") && !spec.resources.empty()) {
+      for (const auto& [key, text] : t.doc["per_resource"].items()) {
+        const std::string where = label(t.name, "per_resource", key);
+        auto path_m = compile(key, where + " (path)");
+        auto body = compile(text.get<std::string>(), where);
+        for (std::size_t i = 0; i < resource_data.size(); ++i) {
+          if (cancelled()) throw dihya::Error("cancelled");
+          Data data = resource_data[i];
+          for (const auto& [sk, sv] : shared) data.set(sk, sv);
+          const std::string rwhere = where + " for " + spec.resources[i].name;
+          const std::string path = render_one(*path_m, data, rwhere + " (path)");
+          if (is_no_file(path)) continue;
+          add(path, render_one(*body, data, rwhere), rwhere);
+        }
+      }
+    }
+  }
+
+  // A file where another file needs a directory: "a" and "a/b".
+  for (const auto& [path, origin] : owner) {
+    for (auto slash = path.find('/'); slash != std::string::npos; slash = path.find('/', slash + 1)) {
+      const auto it = owner.find(path.substr(0, slash));
+      if (it != owner.end()) {
+        throw dihya::Error(origin + ": writes " + path + " but " + it->second + " writes the file " + it->first);
+      }
+    }
+  }
+  for (const auto& [name, value] : spec.variables.items()) {
+    (void)value;
+    if (!used_variables.count(name)) out.ignored_variables.push_back(name);
+  }
+  std::sort(out.files.begin(), out.files.end(),
+            [](const RenderedFile& a, const RenderedFile& b) { return a.path < b.path; });
+  return out;
+}
+
+}  // namespace generate_project

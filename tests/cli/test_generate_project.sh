@@ -1,0 +1,280 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: AGPL-3.0-or-later
+# generate_project end to end with the built dihya-host and a real PostgreSQL:
+# YAML, JSON, French and English text specs (the structured result checked
+# from --json), the understood/ignored report, dry run, non-empty target and
+# force, a database template revision overriding the bundled one, rollback
+# removing unchanged files and keeping an edited one, identifier sanitising,
+# and hostile specs (deep nesting, billion laughs, huge or invalid UTF-8
+# strings, ../ names, unknown stack, collisions, symlinks) refused with exit 2
+# and nothing written. (Whether the generated projects' own tests pass is
+# checked by the templates' test.)
+source "$(dirname "$0")/lib.sh"
+export DIHYA_PLUGIN_PATH="$DIHYA_BUNDLED_PLUGIN_DIR"
+: "${DB_URL:?the pg fixture must be running}"
+
+T=$WORK/t
+mkdir -p "$T"
+result() { jq -r "$1" "$OUT"; }
+nothing_at() { if [ -e "$1" ]; then not_ok "$2: $1 exists"; else ok "$2"; fi; }
+
+expect_exit 0 "check: metadata and schema" -- dh check generate_project
+
+# --- structured YAML spec ---------------------------------------------------
+cat >"$T/shop.yaml" <<'EOF'
+name: "Shop d'été"
+description: Online shop */ with a comment breaker
+stacks: [flask, spa]
+features: {auth: jwt, database: sqlite, admin: true, docker: true, ci: true}
+resources:
+  - name: products
+    fields: [{name: name, type: string, required: true}, {name: price, type: number}, {name: class}]
+  - name: Order
+    fields: {total: number, status: string, created_at: date}
+variables: {unknown_var: 3}
+EOF
+expect_exit 0 "YAML spec generates" -- dh run generate_project -p spec="$T/shop.yaml" -p out="$T/shop" --json
+expect_eq "$(result '.result.spec.resources | map(.name) | join(",")')" "products,orders" "resources normalised (Order -> orders)"
+expect_eq "$(result '.result.spec.resources[0].fields | map(.name + ":" + .type) | join(",")')" "name:string,price:number,class_:string" "reserved field name gets a suffix (class -> class_)"
+expect_eq "$(result '.result.spec.resources[1].fields | map(.name + ":" + .type) | join(",")')" "created_at:date,status:string,total:number" "short field form (a map: sorted by name) keeps types"
+expect_eq "$(result '.result.templates | map(.name + "/" + .source) | join(",")')" "project-base/bundled,flask-api/bundled,spa/bundled,devops/bundled" "bundled templates used without a template table"
+expect_eq "$(result '.result.ignored_variables | join(",")')" "unknown_var" "a variable no template declares is reported as ignored"
+[ -f "$T/shop/flask-api/app.py" ] && [ -f "$T/shop/flask-api/tests/test_orders.py" ] && ok "per-resource files written" || not_ok "flask-api files missing"
+expect_eq "$(stat -c %a "$T/shop/scripts/test.sh")" 755 "shell scripts are 0755"
+expect_eq "$(stat -c %a "$T/shop/README.md")" 644 "other files are 0644"
+expect_eq "$(result '.result.files | length')" "$(find "$T/shop" -type f | wc -l)" "every written file is listed"
+if bash -n "$T/shop/scripts/test.sh"; then ok "generated script passes bash -n"; else not_ok "bash -n"; fi
+grep -rqF '*/ with' --include='*.py' --include='*.js' --include='*.sol' --include='*.yml' --include='*.html' "$T/shop" && not_ok "a comment breaker from the description reached the files raw" || ok "description text never reaches files raw"
+
+# --- structured JSON spec -----------------------------------------------------
+cat >"$T/api.json" <<'EOF'
+{"name": "Inventory", "stack": "express", "features": {"auth": false, "database": "none"},
+ "resources": ["items", {"name": "warehouse", "fields": ["city", "capacity:integer", "active"]}]}
+EOF
+expect_exit 0 "JSON spec generates" -- dh run generate_project -p spec="$T/api.json" -p out="$T/inv" --json
+expect_eq "$(result '.result.spec.stacks | join(",")')" "express" "single stack key accepted"
+expect_eq "$(result '.result.spec.resources[1] | .name + ":" + (.fields | map(.name + "=" + .type) | join(","))')" "warehouses:city=string,capacity=integer,active=boolean" "types from name:type and guessed (active -> boolean)"
+[ -f "$T/inv/express-api/package.json" ] && ok "express project written" || not_ok "express-api/package.json missing"
+[ -e "$T/inv/docker-compose.yml" ] && not_ok "devops written without docker/ci/kubernetes" || ok "no devops template without docker/ci/kubernetes"
+
+# --- template variables: typed, defaults filled, unsafe strings refused ---------
+printf '{"name": "V", "stacks": ["flask"], "features": {"docker": true}, "variables": {"flask_port": 8123}}' >"$T/vars.json"
+expect_exit 0 "a template variable from the spec" -- dh run generate_project -p spec="$T/vars.json" -p out="$T/vars" --json
+expect_eq "$(result '.result.variables["flask-api"] | "\(.flask_port) \(.python_version)"')" "8123 3.11" "spec value used, default filled"
+grep -rqF 8123 "$T/vars" && ok "the variable reached the files" || not_ok "8123 not rendered anywhere"
+printf '{"name": "V", "stacks": ["flask"], "variables": {"flask_port": "eighty"}}' >"$T/vars2.json"
+expect_exit 2 "a variable of the wrong type" -- dh run generate_project -p spec="$T/vars2.json" -p out="$T/vars2"
+expect_in "$ERR" "is not of type integer" "the type error names the variable's type"
+printf '{"name": "V", "stacks": ["flask"], "variables": {"python_version": "3; rm -rf /"}}' >"$T/vars3.json"
+expect_exit 2 "a string variable with shell characters" -- dh run generate_project -p spec="$T/vars3.json" -p out="$T/vars3"
+nothing_at "$T/vars3" "nothing written for a bad variable"
+
+# --- plain text, French and English ------------------------------------------
+fr="Une API Flask avec des utilisateurs et des produits, authentification JWT, PostgreSQL, rapidement"
+expect_exit 0 "French text spec" -- dh run generate_project -p text="$fr" -p out="$T/fr" --json
+expect_eq "$(result '.result.language')" fr "language detected: fr"
+expect_eq "$(result '.result.spec.stacks | join(",")')" flask "fr: stack flask"
+expect_eq "$(result '.result.spec.features | "\(.auth) \(.database)"')" "jwt postgresql" "fr: JWT and PostgreSQL understood"
+expect_eq "$(result '.result.spec.resources | map(.name) | join(",")')" "users,products" "fr: utilisateurs/produits -> users,products"
+expect_eq "$(result '.result.spec.resources[0].fields | map(.name + ":" + .type) | join(",")')" "name:string" "default field name:string"
+expect_eq "$(result '[.result.understood[] | select(.rule == "resource") | .words] | join(",")')" "utilisateurs,produits" "understood lists the words each rule used"
+expect_eq "$(result '.result.ignored | join(",")')" "rapidement" "ignored words reported"
+expect_exit 0 "text report on stdout" -- dh run generate_project -p text="$fr" -p out="$T/fr2" --dry-run
+expect_in "$OUT" "Ignored words: rapidement" "report shows ignored words"
+expect_in "$OUT" 'stack: "Flask" -> flask' "report shows understood rules"
+
+en="An Express API called Shop with users and orders (total:number, status, email), JWT auth, Docker and CI, without Kubernetes, plus a single-page frontend"
+expect_exit 0 "English text spec" -- dh run generate_project -p text="$en" -p out="$T/en" --json
+expect_eq "$(result '.result.language')" en "language detected: en"
+expect_eq "$(result '.result.spec.name')" Shop "name from 'called Shop'"
+expect_eq "$(result '.result.spec.stacks | join(",")')" "express,spa" "en: express and spa"
+expect_eq "$(result '.result.spec.features | "\(.auth) \(.docker) \(.ci) \(.kubernetes)"')" "jwt true true false" "en: features and negation"
+expect_eq "$(result '.result.spec.resources[1].fields | map(.name + ":" + .type) | join(",")')" "total:number,status:string,email:email" "en: field list with types"
+[ -f "$T/en/frontend/index.html" ] || [ -d "$T/en/frontend" ] && ok "frontend written" || not_ok "frontend missing"
+printf '%s' "Une interface web et une IA pour des commandes (prix, quantité) sans docker" >"$T/spec.txt"
+expect_exit 0 "text_file spec" -- dh run generate_project -p text_file="$T/spec.txt" -p out="$T/tf" --dry-run --json
+expect_eq "$(result '.result.spec.stacks | join(",")')" "spa,ai" "text_file: interface web + IA"
+expect_eq "$(result '.result.spec.resources[0] | .name + ":" + (.fields | map(.name + "=" + .type) | join(","))')" "orders:price=number,quantity=integer" "text_file: commandes(prix, quantité) -> orders(price:number, quantity:integer)"
+
+# --- dry run, non-empty target, force -----------------------------------------
+expect_exit 0 "dry run" -- dh run generate_project -p spec="$T/shop.yaml" -p out="$T/dry" --dry-run --json
+nothing_at "$T/dry" "dry run writes nothing"
+expect_eq "$(result '.result.files | length')" "$(find "$T/shop" -type f | wc -l)" "dry run lists the files"
+
+mkdir -p "$T/busy"
+echo "mine" >"$T/busy/README.md"
+expect_exit 2 "non-empty target refused" -- dh run generate_project -p spec="$T/shop.yaml" -p out="$T/busy"
+expect_one_line_error "non-empty target"
+expect_in "$ERR" "not empty" "the error says why"
+expect_eq "$(ls "$T/busy")" "README.md" "nothing written into the non-empty target"
+expect_exit 0 "force writes into it" -- dh run generate_project -p spec="$T/shop.yaml" -p out="$T/busy" -p force=true
+force_run=$(last_run_id)
+expect_exit 0 "rollback of the forced run" -- dh rollback "$force_run"
+expect_eq "$(cat "$T/busy/README.md")" "mine" "rollback restores the replaced file"
+expect_eq "$(find "$T/busy" | wc -l)" 2 "rollback leaves only what was there"
+
+# --- rollback keeps an edited file ----------------------------------------------
+expect_exit 0 "generate for rollback" -- dh run generate_project -p spec="$T/api.json" -p out="$T/rb"
+rb_run=$(last_run_id)
+echo "// my change" >>"$T/rb/README.md"
+expect_exit 0 "rollback" -- dh rollback "$rb_run" --json
+expect_eq "$(find "$T/rb" -type f)" "$T/rb/README.md" "rollback removes unchanged files, keeps the edited one"
+expect_in "$OUT" "$T/rb/README.md" "rollback names the edited file"
+expect_in "$ERR" "kept $T/rb/README.md: edited since it was generated" "rollback warns about the edited file"
+expect_in "$OUT" "kept 1 edited" "rollback summary counts it"
+expect_exit 0 "rollback again" -- dh rollback "$rb_run"
+expect_eq "$(find "$T/rb" -type f)" "$T/rb/README.md" "second rollback changes nothing"
+rm "$T/rb/README.md"
+
+# --- database templates override the bundled ones -----------------------------------
+psql_q "create schema if not exists dihya;
+create table if not exists dihya.templates (id bigserial primary key, name text not null unique, stack text not null,
+  description text not null, tags text[] not null default '{}', current_version integer,
+  created_at timestamptz not null default now(), updated_at timestamptz not null default now());
+create table if not exists dihya.template_versions (template_id bigint not null references dihya.templates (id) on delete cascade,
+  version integer not null check (version > 0), declared_version text not null, content jsonb not null, checksum text not null,
+  run_id text, created_at timestamptz not null default now(), primary key (template_id, version));" >/dev/null
+jq '.files["DB_MARKER.md"] = "from the database for {{project.name}}\n" | .version = "1.0.1"' \
+  "$DIHYA_BUILD_DIR/plugins/generate_project/templates/project-base.json" >"$T/pb2.json"
+psql -X -q -v ON_ERROR_STOP=1 "$DB_URL" -v content="$(cat "$T/pb2.json")" >/dev/null <<'EOF'
+insert into dihya.templates (name, stack, description, current_version) values ('project-base', 'project', 'db copy', 2);
+insert into dihya.template_versions (template_id, version, declared_version, content, checksum)
+  select id, 2, '1.0.1', :'content'::jsonb, 'test' from dihya.templates where name = 'project-base';
+EOF
+expect_exit 0 "database revision overrides the bundled template" -- dh run generate_project -p spec="$T/api.json" -p out="$T/db" --json
+expect_eq "$(result '.result.templates[0] | "\(.name) \(.source) \(.revision)"')" "project-base database 2" "template source and revision reported"
+expect_eq "$(cat "$T/db/DB_MARKER.md" 2>/dev/null)" "from the database for Inventory" "the database revision was rendered"
+expect_exit 0 "templates_from=bundled ignores the database" -- dh run generate_project -p spec="$T/api.json" -p out="$T/db2" -p templates_from=bundled
+nothing_at "$T/db2/DB_MARKER.md" "bundled template used"
+expect_exit 2 "templates_from=database needs every template there" -- dh run generate_project -p spec="$T/api.json" -p out="$T/db3" -p templates_from=database
+expect_in "$ERR" "express-api" "the error names the missing template"
+nothing_at "$T/db3" "nothing written"
+# A required variable the spec does not give.
+jq '.variables = {"licence": {"type": "string", "required": true}}' "$T/pb2.json" >"$T/pb5.json"
+psql -X -q -v ON_ERROR_STOP=1 "$DB_URL" -v content="$(cat "$T/pb5.json")" >/dev/null <<'EOF'
+insert into dihya.template_versions (template_id, version, declared_version, content, checksum)
+  select id, 5, '1.0.5', :'content'::jsonb, 'test' from dihya.templates where name = 'project-base';
+update dihya.templates set current_version = 5 where name = 'project-base';
+EOF
+expect_exit 2 "a required template variable missing" -- dh run generate_project -p spec="$T/api.json" -p out="$T/req"
+expect_in "$ERR" "variables.licence" "the missing variable is named"
+nothing_at "$T/req" "nothing written without a required variable"
+# A database template writing a path another template writes: a collision.
+jq '.files["express-api/server.js"] = "x"' "$T/pb2.json" >"$T/pb3.json"
+psql -X -q -v ON_ERROR_STOP=1 "$DB_URL" -v content="$(cat "$T/pb3.json")" >/dev/null <<'EOF'
+insert into dihya.template_versions (template_id, version, declared_version, content, checksum)
+  select id, 3, '1.0.2', :'content'::jsonb, 'test' from dihya.templates where name = 'project-base';
+update dihya.templates set current_version = 3 where name = 'project-base';
+EOF
+expect_exit 2 "two templates writing one file" -- dh run generate_project -p spec="$T/api.json" -p out="$T/clash"
+expect_one_line_error "collision"
+expect_in "$ERR" "already written by" "collision named"
+nothing_at "$T/clash" "nothing written on a collision"
+# An unsafe rendered path in a database template.
+jq '.files["{{project.name}}/x"] = "x"' "$T/pb2.json" | jq '.files["{{project.name}}/x"] = "x"' >"$T/pb4.json"
+psql -X -q -v ON_ERROR_STOP=1 "$DB_URL" -v content="$(cat "$T/pb4.json")" >/dev/null <<'EOF'
+insert into dihya.template_versions (template_id, version, declared_version, content, checksum)
+  select id, 4, '1.0.3', :'content'::jsonb, 'test' from dihya.templates where name = 'project-base';
+update dihya.templates set current_version = 4 where name = 'project-base';
+EOF
+# A mustache error in a database template names the template and the entry.
+jq '.files["BAD.md"] = "{{#project}} never closed"' "$T/pb2.json" >"$T/pb6.json"
+psql -X -q -v ON_ERROR_STOP=1 "$DB_URL" -v content="$(cat "$T/pb6.json")" >/dev/null <<'EOF'
+insert into dihya.template_versions (template_id, version, declared_version, content, checksum)
+  select id, 6, '1.0.6', :'content'::jsonb, 'test' from dihya.templates where name = 'project-base';
+update dihya.templates set current_version = 6 where name = 'project-base';
+EOF
+expect_exit 2 "a mustache error in a template" -- dh run generate_project -p spec="$T/api.json" -p out="$T/bad"
+expect_in "$ERR" 'template project-base: files["BAD.md"]' "the render error names the template and the entry"
+nothing_at "$T/bad" "nothing written on a render error"
+psql_q "update dihya.templates set current_version = 4 where name = 'project-base'" >/dev/null
+echo '{"name": "..", "stacks": ["flask"]}' >"$T/dots.json"
+expect_exit 2 "a rendered path leaving the target" -- dh run generate_project -p spec="$T/dots.json" -p out="$T/dots"
+expect_in "$ERR" "rendered path" "unsafe rendered path named"
+nothing_at "$T/dots" "nothing written for an unsafe rendered path"
+psql_q "set client_min_messages = warning; drop schema dihya cascade" >/dev/null
+
+# The same through import_templates, when it is built: the packed bundled
+# templates are importable as they are, and a newer import wins.
+if [ -f "$DIHYA_BUNDLED_PLUGIN_DIR/libimport_templates.so" ]; then
+  expect_exit 0 "the packed bundled templates import" -- dh run import_templates -p path="$DIHYA_BUILD_DIR/plugins/generate_project/templates" --yes
+  expect_exit 0 "generate from the imported templates only" -- dh run generate_project -p spec="$T/api.json" -p out="$T/imp" -p templates_from=database --json
+  expect_eq "$(result '[.result.templates[] | "\(.source)/\(.revision)"] | unique | join(",")')" "database/1" "every template came from the database"
+  imported=$(result '[.result.templates[].checksum] | join(",")')
+  expect_exit 0 "the same from the bundled copies" -- dh run generate_project -p spec="$T/api.json" -p out="$T/imp2" -p templates_from=bundled --dry-run --json
+  expect_eq "$(result '[.result.templates[].checksum] | join(",")')" "$imported" "imported and bundled templates have the same checksum"
+  cp "$T/pb2.json" "$T/project-base.json"
+  expect_exit 0 "import a new revision of project-base" -- dh run import_templates -p path="$T/project-base.json" --yes
+  expect_exit 0 "generate after the import" -- dh run generate_project -p spec="$T/api.json" -p out="$T/imp3" --json
+  expect_eq "$(result '.result.templates[0] | "\(.source) \(.revision)"')" "database 2" "the new revision is used"
+  expect_eq "$(cat "$T/imp3/DB_MARKER.md" 2>/dev/null)" "from the database for Inventory" "the imported revision was rendered"
+  psql_q "set client_min_messages = warning; drop schema dihya cascade" >/dev/null
+else
+  echo "skip import_templates round trip: libimport_templates.so is not built"
+fi
+
+# --- hostile specs: exit 2, one line, nothing written ------------------------------
+hostile() {  # hostile NAME PARAM=VALUE TEXT_IN_ERROR
+  expect_exit 2 "hostile: $1" -- dh run generate_project -p "$2" -p out="$T/hostile"
+  expect_one_line_error "hostile: $1"
+  expect_in "$ERR" "$3" "hostile: $1: clear error"
+  nothing_at "$T/hostile" "hostile: $1: nothing written"
+}
+python3 -c 'print("{\"name\": \"x\", \"stacks\": [\"flask\"], \"features\": " + "[" * 200 + "]" * 200 + "}")' >"$T/deep.json"
+hostile "deep JSON nesting" spec="$T/deep.json" "nested more than"
+python3 -c '
+print("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]")
+for i in range(1, 10): print(f"{chr(97+i)}: &{chr(97+i)} [*{chr(96+i)},*{chr(96+i)},*{chr(96+i)},*{chr(96+i)},*{chr(96+i)},*{chr(96+i)},*{chr(96+i)},*{chr(96+i)},*{chr(96+i)}]")
+print("name: bomb\nstacks: [flask]\nresources: *j")' >"$T/laughs.yaml"
+hostile "billion laughs YAML" spec="$T/laughs.yaml" "alias bomb"
+python3 -c 'print("name: x\nstacks: [flask]\nfeatures: " + "[" * 300 + "]" * 300)' >"$T/deep.yaml"
+hostile "deep YAML nesting" spec="$T/deep.yaml" "nested"
+python3 -c 'print("name: " + "x" * 100000 + "\nstacks: [flask]")' >"$T/huge.yaml"
+hostile "huge name" spec="$T/huge.yaml" "longer than"
+printf 'name: "caf\xe9"\nstacks: [flask]\n' >"$T/latin1.yaml"
+hostile "invalid UTF-8 YAML" spec="$T/latin1.yaml" "UTF-8"
+printf 'Une API Flask avec des produits \xff\xfe' >"$T/bad.txt"
+hostile "invalid UTF-8 text" text_file="$T/bad.txt" "UTF-8"
+printf '{"name": "x", "stacks": ["flask"], "resources": ["../../etc/passwd"]}' >"$T/dotdot.json"
+hostile "../ resource name" spec="$T/dotdot.json" "only letters, digits"
+printf '{"name": "x", "stacks": ["flask"], "resources": [{"name": "a", "fields": ["b/../../c"]}]}' >"$T/dotdot2.json"
+hostile "../ field name" spec="$T/dotdot2.json" "only letters, digits"
+printf '{"name": "x", "stacks": ["cobol"]}' >"$T/cobol.json"
+hostile "unknown stack" spec="$T/cobol.json" "unknown stack"
+printf '{"name": "x", "stacks": ["flask"], "resources": ["user", "users"]}' >"$T/dup.json"
+hostile "duplicate resources" spec="$T/dup.json" "same resource"
+python3 -c 'import json; print(json.dumps({"name": "x", "stacks": ["flask"], "resources": ["r%d" % i for i in range(201)]}))' >"$T/many.json"
+hostile "more than 200 resources" spec="$T/many.json" "more than 200"
+printf '{"name": "x", "stacks": ["flask"], "templates": {"express": "flask-api"}, "stack": ["flask", "express"]}' >"$T/clash.json"
+hostile "template collision" spec="$T/clash.json" "already written by"
+printf '{"name": "x", "stacks": ["flask"], "rm -rf": 1}' >"$T/key.json"
+hostile "unknown key" spec="$T/key.json" "unknown key"
+hostile "nonexistent spec" spec="$T/nope.yaml" "not a readable file"
+mkdir -p "$T/sym/flask-api" "$T/elsewhere"
+ln -s "$T/elsewhere" "$T/sym/flask-api/tests"
+expect_exit 2 "a symlink inside the target is refused, even with force" -- dh run generate_project -p text="Flask API with users" -p out="$T/sym" -p force=true
+expect_in "$ERR" "symbolic link" "the symlink is named"
+expect_eq "$(ls -A "$T/elsewhere")" "" "nothing written through the symlink"
+ln -s "$T/elsewhere" "$T/link-out"
+expect_exit 2 "out itself a symlink" -- dh run generate_project -p text="Flask API with users" -p out="$T/link-out"
+# A second of silence: without pocketsphinx, exit 2 saying what to install;
+# with it, an empty transcription is exit 2 too.
+/usr/bin/python3 -c 'import sys, wave; o = wave.open(sys.argv[1], "wb"); o.setnchannels(1); o.setsampwidth(2); o.setframerate(16000); o.writeframes(bytes(32000)); o.close()' "$T/silence.wav"
+expect_exit 2 "audio: silence" -- dh run generate_project -p audio="$T/silence.wav" -p out="$T/audio"
+if command -v pocketsphinx_continuous >/dev/null; then
+  expect_in "$ERR" "transcription is empty" "audio: empty transcription refused"
+else
+  expect_in "$ERR" "apt-get install pocketsphinx" "audio: the error says what to install"
+fi
+nothing_at "$T/audio" "audio: nothing written"
+expect_exit 2 "a text without words" -- dh run generate_project -p text=".,;" -p out="$T/nowords"
+expect_in "$ERR" "no words" "the empty text is named"
+expect_exit 2 "two spec sources" -- dh run generate_project -p text="Flask API" -p spec="$T/api.json" -p out="$T/two"
+
+# --- conformance kit: dry run changes nothing, run -> rollback restores ---------------
+mkdir -p "$T/exercise"
+( cd "$T/exercise" && "$DIHYA_HOST" check generate_project --exercise ) >"$OUT" 2>"$ERR" && got=0 || got=$?
+expect_eq "$got" 0 "check --exercise passes"
+expect_eq "$(ls -A "$T/exercise")" "" "the exercise leaves nothing behind"
+
+finish
