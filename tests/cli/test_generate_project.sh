@@ -122,9 +122,18 @@ expect_eq "$(find "$T/rb" -type f)" "$T/rb/README.md" "rollback removes unchange
 expect_in "$OUT" "$T/rb/README.md" "rollback names the edited file"
 expect_in "$ERR" "kept $T/rb/README.md: edited since it was generated" "rollback warns about the edited file"
 expect_in "$OUT" "kept 1 edited" "rollback summary counts it"
+expect_eq "$(result '.result.kept_edited[0].why')" "edited since it was generated" "rollback --json gives the plugin's data"
 expect_exit 0 "rollback again" -- dh rollback "$rb_run"
 expect_eq "$(find "$T/rb" -type f)" "$T/rb/README.md" "second rollback changes nothing"
 rm "$T/rb/README.md"
+# Without --json, rollback prints the plugin's report (the kept files) before its summary.
+expect_exit 0 "generate for a text rollback" -- dh run generate_project -p spec="$T/api.json" -p out="$T/rb2"
+rb2_run=$(last_run_id)
+echo "// my change" >>"$T/rb2/README.md"
+expect_exit 0 "rollback, text" -- dh rollback "$rb2_run"
+expect_in "$OUT" "Kept (edited after generation; delete them yourself if unwanted):" "rollback prints the plugin's report on stdout"
+expect_in "$OUT" "  $T/rb2/README.md  (edited since it was generated)" "the report names the edited file"
+rm -r "$T/rb2"
 
 # --- database templates override the bundled ones -----------------------------------
 psql_q "create schema if not exists dihya;

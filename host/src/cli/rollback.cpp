@@ -67,8 +67,9 @@ int cmd_rollback(const Args& args, const Settings& settings) {
     store.update(*record);
   }
   if (vm->count("json")) {
-    print_json({{"run_id", id}, {"ok", report.ok}, {"summary", report.summary}});
+    print_json({{"run_id", id}, {"ok", report.ok}, {"summary", report.summary}, {"result", report.data}});
   } else {
+    std::cout << report.text << (report.text.empty() || report.text.back() == '\n' ? "" : "\n");
     std::cout << fmt::format("run {}: {}\n", id, report.ok ? "rolled back: " + report.summary : "rollback FAILED: " + report.summary);
   }
   return report.ok ? 0 : kExitRunFailed;

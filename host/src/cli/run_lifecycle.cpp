@@ -122,6 +122,10 @@ RollbackReport roll_back_run(const PluginFile& plugin, const Settings& settings,
   report.ok = outcome.kind == ChildOutcome::Kind::completed && outcome.result.value("ok", false);
   report.summary = redactor.redact(outcome.kind == ChildOutcome::Kind::completed ? outcome.result.value("summary", "")
                                                                                    : outcome.message);
+  if (outcome.kind == ChildOutcome::Kind::completed) {
+    report.text = redactor.redact(outcome.result.value("report", ""));
+    report.data = redact_strings(outcome.result.value("data", nlohmann::json::object()), redactor);
+  }
   if (report.ok) journal.mark_rollback_done();
   audit.append("rollback.end", {{"run_id", run_id}, {"plugin", plugin.name()}, {"ok", report.ok}, {"summary", report.summary}});
   sink.note(fmt::format("rollback {}: {}", report.ok ? "done" : "FAILED", report.summary));

@@ -54,6 +54,8 @@ struct RollbackReport {
   bool ok = false;
   bool nothing_to_do = false;
   std::string summary;
+  std::string text;                              // the plugin's Result.report (e.g. files kept because edited)
+  nlohmann::json data = nlohmann::json::object();  // the plugin's Result.data
 };
 
 // Rolls back the run whose files are in `run_dir` using `plugin`. Records
