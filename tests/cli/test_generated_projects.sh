@@ -15,10 +15,13 @@ PY=/usr/bin/python3
 # PYTHON is also what the front end's tests start the Flask API with.
 export NODE_PATH=/usr/share/nodejs PYTHONDONTWRITEBYTECODE=1 PYTHON="$PY"
 
-# The sample specs of the README.
-SPEC1='Une API Flask nommée Boutique avec des utilisateurs et des produits, authentification JWT, PostgreSQL'
-SPEC2='A Node Express API called Orders with customers and orders (total:number, status), a single-page frontend, Docker and Kubernetes'
-SPEC3='A Flask API and an Express API called Agora with authors and posts (title, likes:integer, published:boolean), JWT authentication, PostgreSQL, admin, a single-page frontend, AI, a Solidity smart contract, Docker, Kubernetes and CI'
+# The sample specs are read from the README's sample-specs block, so the README
+# shows exactly what is tested.
+mapfile -t SPECS < <(sed -n '/^<!-- sample-specs -->$/,/^<!-- \/sample-specs -->$/p' "$DIHYA_SOURCE_DIR/README.md" |
+  grep -vE '^(<!--|```)')
+expect_eq "${#SPECS[@]}" 3 "the README has three sample specs"
+SPEC1=${SPECS[0]} SPEC2=${SPECS[1]} SPEC3=${SPECS[2]}
+expect_eq "${SPEC1:0:18}" "Une API Flask nomm" "the first sample spec is the French one"
 
 # Real tools or nothing: a missing one is a failure, not a skip.
 "$PY" -c 'import flask, pytest, yaml' 2>"$ERR" >"$OUT" && ok "python3 has flask, pytest and yaml" \
