@@ -3,7 +3,8 @@
 # The main job, from a fresh clone: install what is missing, build, install the
 # SDK and build the example plugin against it, start the embedded PostgreSQL,
 # load the Dihya platform schema with seed data, then list and run plugins:
-# the example, and backup_db backing up the embedded database.
+# the example, backup_db backing up the embedded database, import_templates and
+# generate_project making a project from a plain-text spec.
 # Idempotent and quick on the second call.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +35,13 @@ set -x
 "$host" run backup_db --param mode=verify --param backup_dir="$root/build/demo-backups"
 "$host" run backup_db --param mode=prune --param keep_last=3 --param backup_dir="$root/build/demo-backups" --yes
 "$host" run backup_db --param mode=list --param backup_dir="$root/build/demo-backups"
+# The platform's own job: templates into the database, then a project from a plain-text spec,
+# rendered from those templates, and the generated project's own tests.
+"$host" run import_templates --param path="$prefix/share/dihya/templates" --yes
+rm -rf "$root/build/demo-project"
+"$host" run generate_project --param out="$root/build/demo-project" \
+  --param text="Une API Flask nommée Boutique avec des utilisateurs et des produits, authentification JWT, PostgreSQL"
+make -s -C "$root/build/demo-project" test PYTHON=/usr/bin/python3   # Debian's Python has Flask and pytest
 "$host" schedule next --cron "30 2 * * *" --tz Europe/Paris --count 3
 "$host" history --limit 5
 "$host" audit verify
