@@ -11,10 +11,11 @@
 #include <string_view>
 #include <vector>
 
+#include <dihya/template_format.hpp>
+
 namespace generate_project {
 
-// True when `s` is well-formed UTF-8 (no overlongs, surrogates or > U+10FFFF).
-bool valid_utf8(std::string_view s);
+using dihya::templates::valid_utf8;
 
 // `s` (valid UTF-8) with accented Latin letters folded to ASCII (é→e, œ→oe,
 // ß→ss), case kept; other non-ASCII code points become `other`.

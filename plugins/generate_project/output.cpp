@@ -11,7 +11,6 @@
 #include <set>
 
 #include <dihya/error.hpp>
-#include <openssl/evp.h>
 
 namespace generate_project {
 namespace fs = std::filesystem;
@@ -168,21 +167,6 @@ std::string unbase64(const std::string& in) {
 }
 
 }  // namespace
-
-std::string sha256_hex(const std::string& data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
-    throw dihya::Error("SHA-256 failed");
-  }
-  static const char* const kHex = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < length; ++i) {
-    hex.push_back(kHex[digest[i] >> 4]);
-    hex.push_back(kHex[digest[i] & 0x0F]);
-  }
-  return hex;
-}
 
 TargetState inspect_target(const fs::path& out_in, const std::vector<RenderedFile>& files, bool force) {
   const fs::path out = fs::absolute(out_in).lexically_normal();

@@ -16,11 +16,14 @@
 #include <dihya/context.hpp>
 #include <dihya/journal.hpp>
 #include <dihya/result.hpp>
+#include <dihya/template_format.hpp>
 #include <nlohmann/json.hpp>
 
 #include "render.hpp"
 
 namespace generate_project {
+
+using dihya::templates::sha256_hex;
 
 inline constexpr std::size_t kMaxReplacedBytes = 4u << 20;
 
@@ -38,10 +41,8 @@ nlohmann::json write_project(const std::filesystem::path& out, const std::vector
                              dihya::Context& ctx);
 
 // Undoes a run from its journal entries, newest first. Idempotent. Each kept
-// (edited) file is logged as a warning and named in the summary: the host
-// shows rollback summaries and logs, not reports.
+// (edited) file is logged as a warning, named in the summary and listed in
+// the report.
 dihya::Result rollback_project(const std::vector<dihya::UndoEntry>& newest_first, dihya::Logger& log);
-
-std::string sha256_hex(const std::string& data);
 
 }  // namespace generate_project

@@ -18,17 +18,6 @@ namespace {
 
 std::string show(const std::string& s) { return json_literal(utf8_prefix(s, 80)); }
 
-int depth_of(const nlohmann::json& j, int limit) {
-  if (!j.is_structured()) return 0;
-  if (limit <= 0) return 1;
-  int deepest = 0;
-  for (const auto& child : j) {
-    deepest = std::max(deepest, depth_of(child, limit - 1));
-    if (deepest >= limit) break;
-  }
-  return deepest + 1;
-}
-
 const std::vector<std::string> kFieldTypes = {"string", "text", "integer", "number", "boolean", "date", "email"};
 
 std::string stack_from_word(const std::string& w) {
@@ -257,7 +246,7 @@ nlohmann::json parse_json_limited(std::string_view text, int max_depth) {
 
 Spec normalize_spec(const nlohmann::json& doc) {
   if (!doc.is_object()) fail("document", "a spec is a mapping (name, stacks, features, resources...)");
-  if (depth_of(doc, kMaxSpecDepth + 1) > kMaxSpecDepth) {
+  if (dihya::templates::json_depth(doc, kMaxSpecDepth + 1) > kMaxSpecDepth) {
     fail("document", "nested more than " + std::to_string(kMaxSpecDepth) + " levels");
   }
   check_strings_utf8(doc, "spec");

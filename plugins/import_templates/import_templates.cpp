@@ -19,7 +19,6 @@
 #include <dihya/template_format.hpp>
 #include <dihya/template_store.hpp>
 #include <fmt/format.h>
-#include <openssl/evp.h>
 #include <pqxx/pqxx>
 
 #include "catalog.hpp"
@@ -30,6 +29,8 @@ namespace fs = std::filesystem;
 
 namespace import_templates {
 namespace {
+
+using dihya::templates::sha256_hex;
 
 constexpr std::size_t kJournalChunk = 200;  // undo records per journal entry
 constexpr std::size_t kMaxErrorsShown = 20;
@@ -49,19 +50,6 @@ Options read_options(const dihya::Params& params) {
   o.format = params.get_or<std::string>("format", "json");
   o.force = params.get_or<bool>("force", false);
   return o;
-}
-
-std::string sha256_hex(const std::string& text) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha256(), nullptr) != 1) throw dihya::Error("SHA-256 failed");
-  static const char* const kHex = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < length; ++i) {
-    hex.push_back(kHex[digest[i] >> 4]);
-    hex.push_back(kHex[digest[i] & 0x0F]);
-  }
-  return hex;
 }
 
 std::optional<std::string> read_small_file(const fs::path& file) {

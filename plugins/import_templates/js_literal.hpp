@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include <dihya/template_format.hpp>
 #include <nlohmann/json.hpp>
 
 namespace import_templates {
@@ -32,9 +33,7 @@ nlohmann::json parse_js_module(std::string_view text, const std::string& where, 
 // dihya::Error for a key the parser would refuse (`__proto__`).
 std::string write_js_module(const nlohmann::json& doc);
 
-// Offset of the first byte that is not valid UTF-8 (overlong, surrogate, past
-// U+10FFFF, truncated), or npos when `text` is valid.
-std::size_t first_invalid_utf8(std::string_view text);
+using dihya::templates::first_invalid_utf8;
 
 // "line:column" of byte `offset` in `text` (both from 1, columns in characters).
 std::string line_column(std::string_view text, std::size_t offset);

@@ -36,7 +36,9 @@ struct Limits {
   int max_depth = 64;                          // JSON nesting (guards parsers)
 };
 
-inline bool valid_utf8(std::string_view s) {
+// Offset of the first byte that is not part of valid UTF-8 (overlong forms,
+// surrogates and values past U+10FFFF are invalid), or npos.
+inline std::size_t first_invalid_utf8(std::string_view s) {
   std::size_t i = 0;
   const std::size_t n = s.size();
   while (i < n) {
@@ -56,22 +58,51 @@ inline bool valid_utf8(std::string_view s) {
       len = 4;
       cp = c & 0x07u;
     } else {
-      return false;
+      return i;
     }
-    if (i + len > n) return false;
+    if (i + len > n) return i;
     for (std::size_t k = 1; k < len; ++k) {
       const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
+      if ((cc & 0xC0) != 0x80) return i;
       cp = (cp << 6) | (cc & 0x3Fu);
     }
-    // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
     if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
         (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) {
-      return false;
+      return i;
     }
     i += len;
   }
-  return true;
+  return std::string_view::npos;
+}
+
+inline bool valid_utf8(std::string_view s) { return first_invalid_utf8(s) == std::string_view::npos; }
+
+// Nesting depth of a JSON value, counting stops once past `limit`.
+inline int json_depth(const nlohmann::json& j, int limit) {
+  if (!j.is_structured()) return 0;
+  if (limit <= 0) return 1;
+  int deepest = 0;
+  for (const auto& child : j) {
+    deepest = std::max(deepest, json_depth(child, limit - 1));
+    if (deepest >= limit) break;
+  }
+  return deepest + 1;
+}
+
+inline std::string sha256_hex(std::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
+    throw dihya::Error("SHA-256 failed");
+  }
+  static const char* const kHex = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(2 * length);
+  for (unsigned int i = 0; i < length; ++i) {
+    hex.push_back(kHex[digest[i] >> 4]);
+    hex.push_back(kHex[digest[i] & 0x0F]);
+  }
+  return hex;
 }
 
 // A relative, `/`-separated path that stays inside the directory it is joined
@@ -107,22 +138,7 @@ inline bool safe_relative_path(std::string_view path, std::string* why) {
 
 inline std::string canonical(const nlohmann::json& doc) { return doc.dump(2) + "\n"; }
 
-inline std::string checksum(const nlohmann::json& doc) {
-  const std::string text = canonical(doc);
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
-    throw dihya::Error("SHA-256 failed");
-  }
-  static const char* const kHex = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(2 * length);
-  for (unsigned int i = 0; i < length; ++i) {
-    hex.push_back(kHex[digest[i] >> 4]);
-    hex.push_back(kHex[digest[i] & 0x0F]);
-  }
-  return hex;
-}
+inline std::string checksum(const nlohmann::json& doc) { return sha256_hex(canonical(doc)); }
 
 namespace detail {
 
@@ -134,17 +150,6 @@ inline std::string key_label(const std::string& section, const std::string& key)
   // The key is quoted as JSON so a hostile one (control characters, invalid
   // UTF-8) cannot garble the one-line error.
   return section + "[" + nlohmann::json(key).dump(-1, ' ', true, nlohmann::json::error_handler_t::replace) + "]";
-}
-
-inline int depth_of(const nlohmann::json& j, int limit) {
-  if (!j.is_structured()) return 0;
-  if (limit <= 0) return 1;
-  int deepest = 0;
-  for (const auto& child : j) {
-    deepest = std::max(deepest, depth_of(child, limit - 1));
-    if (deepest >= limit) break;
-  }
-  return deepest + 1;
 }
 
 // Also sums the bytes of every key and string: the document-size limit is
@@ -210,7 +215,7 @@ inline void check_path_key(const std::string& key, const std::string& label, con
 inline void validate_template(const nlohmann::json& doc, const std::string& where, const Limits& limits = {}) {
   using detail::reject;
   if (!doc.is_object()) reject(where, "a template must be an object");
-  if (detail::depth_of(doc, limits.max_depth + 1) > limits.max_depth) {
+  if (json_depth(doc, limits.max_depth + 1) > limits.max_depth) {
     reject(where, "nested more than " + std::to_string(limits.max_depth) + " levels");
   }
   std::size_t text_bytes = 0;
