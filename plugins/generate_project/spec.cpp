@@ -241,6 +241,8 @@ nlohmann::json parse_json_limited(std::string_view text, int max_depth) {
     std::string what = e.what();
     const auto pos = what.find("] ");
     throw dihya::Error("invalid JSON: " + (pos == std::string::npos ? what : what.substr(pos + 2)));
+  } catch (const nlohmann::json::out_of_range&) {
+    throw dihya::Error("invalid JSON: a number is too large");
   }
 }
 

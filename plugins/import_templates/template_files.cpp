@@ -83,6 +83,8 @@ nlohmann::json parse_json(const std::string& text, const std::string& where) {
     std::string what = e.what();
     const auto at = what.find("parse error");
     throw dihya::Error(where + ": invalid JSON: " + (at == std::string::npos ? what : what.substr(at)));
+  } catch (const nlohmann::json::out_of_range&) {
+    throw dihya::Error(where + ": invalid JSON: a number is too large");
   } catch (const dihya::Error& e) {
     throw dihya::Error(where + ": " + e.what());
   }

@@ -258,6 +258,8 @@ printf '{"name": "x", "stacks": ["flask"], "templates": {"express": "flask-api"}
 hostile "template collision" spec="$T/clash.json" "already written by"
 printf '{"name": "x", "stacks": ["flask"], "rm -rf": 1}' >"$T/key.json"
 hostile "unknown key" spec="$T/key.json" "unknown key"
+printf '{"name": "x", "stacks": 888e88888888888}' >"$T/bignum.json"
+hostile "JSON number too large" spec="$T/bignum.json" "a number is too large"
 hostile "nonexistent spec" spec="$T/nope.yaml" "not a readable file"
 mkdir -p "$T/sym/flask-api" "$T/elsewhere"
 ln -s "$T/elsewhere" "$T/sym/flask-api/tests"

@@ -231,6 +231,8 @@ printf 'name: x\nstack: a\nname: y\n' >"$WORK/dupkey.yaml"
 hostile "YAML duplicate key" 'dupkey.yaml: duplicate key "name" (line 3)' dupkey.yaml
 printf '{\n  "name": "x",\n  "stack": \n}\n' >"$WORK/syntax.json"
 hostile "JSON syntax error" "syntax.json: invalid JSON: parse error at line 4, column 1" syntax.json
+printf '{\n  "name": "x",\n  "version": 1e999999\n}\n' >"$WORK/bignum.json"
+hostile "JSON number too large" "bignum.json: invalid JSON: a number is too large" bignum.json
 if [ ! -e /tmp/pwned ]; then ok "no JS was ever run"; else not_ok "JS ran"; fi
 
 rm -rf "$H" && mkdir -p "$H/sub" "$WORK/outside"
