@@ -56,39 +56,6 @@ bool to_a_labels(const std::string& domain, std::string* ascii, std::string* err
 
 }  // namespace
 
-bool is_valid_utf8(std::string_view text) {
-  std::size_t i = 0;
-  while (i < text.size()) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    std::size_t extra = 0;
-    std::uint32_t cp = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if (c >= 0xC2 && c <= 0xDF) {
-      extra = 1, cp = c & 0x1Fu;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      extra = 2, cp = c & 0x0Fu;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      extra = 3, cp = c & 0x07u;
-    } else {
-      return false;
-    }
-    if (i + extra >= text.size()) return false;
-    for (std::size_t k = 1; k <= extra; ++k) {
-      const auto cc = static_cast<unsigned char>(text[i + k]);
-      if ((cc & 0xC0u) != 0x80u) return false;
-      cp = (cp << 6) | (cc & 0x3Fu);
-    }
-    if ((extra == 2 && cp < 0x800) || (extra == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF)) {
-      return false;
-    }
-    i += extra + 1;
-  }
-  return true;
-}
-
 bool has_line_break_or_nul(std::string_view text) {
   return text.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
 }
@@ -97,7 +64,7 @@ std::string printable(std::string_view text, std::size_t max) {
   static const char kHex[] = "0123456789abcdef";
   // Invalid UTF-8 would break the JSON the host writes: escape every high
   // byte then, and keep valid UTF-8 readable.
-  const bool escape_high = !is_valid_utf8(text);
+  const bool escape_high = !dihya::valid_utf8(text);
   std::string out;
   for (unsigned char c : text) {
     // Cut only before a lead byte, so the text stays valid UTF-8.
@@ -154,7 +121,7 @@ bool parse_address(std::string_view text, Address* out, std::string* error) {
     if (c == ' ' || c == '\t') return fail("contains a space; give the bare address, like user@example.com");
     if (c == '<' || c == '>') return fail("give the bare address without angle brackets or a display name");
   }
-  if (!is_valid_utf8(text)) return fail("is not valid UTF-8");
+  if (!dihya::valid_utf8(text)) return fail("is not valid UTF-8");
   const std::size_t at = text.rfind('@');
   if (at == std::string_view::npos) return fail("has no '@'");
   const std::string_view local = text.substr(0, at);

@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include <dihya/utf8.hpp>
+
 namespace send_test_mail {
 
 struct Address {
@@ -23,10 +25,6 @@ struct Address {
 // Parses `text` as `local@domain`. On failure returns false and sets `error`
 // to one printable line (control characters shown escaped, never raw).
 bool parse_address(std::string_view text, Address* out, std::string* error);
-
-// Well-formed UTF-8 (no overlongs, no surrogates): libidn2 and the MIME
-// encoder must not see anything else.
-bool is_valid_utf8(std::string_view text);
 
 // True when `text` holds CR, LF or NUL: a header or command injection attempt.
 bool has_line_break_or_nul(std::string_view text);

@@ -138,7 +138,7 @@ std::string atom_safe(const std::string& text) {
 // Text that ends up in a body: UTF-8, no NUL, bounded.
 std::string check_body(const std::string& body) {
   if (body.find('\0') != std::string::npos) return "contains a NUL byte";
-  if (!is_valid_utf8(body)) return "is not valid UTF-8";
+  if (!dihya::valid_utf8(body)) return "is not valid UTF-8";
   if (body.size() > kMaxBody) return "is larger than 4 MiB";
   return {};
 }
@@ -240,7 +240,7 @@ class PlanReader {
       const std::string text = value.is_string() ? value.get<std::string>() : value.dump();
       if (has_line_break_or_nul(text)) {
         error("headers", shown + ": the value contains CR, LF or NUL (header injection refused)");
-      } else if (!is_valid_utf8(text)) {
+      } else if (!dihya::valid_utf8(text)) {
         error("headers", shown + ": the value is not valid UTF-8");
       } else {
         plan.content.extra_headers.emplace_back(name, text);
@@ -270,7 +270,7 @@ class PlanReader {
       // A variable's value may hold the line break the subject itself did not.
       if (has_line_break_or_nul(*rendered)) {
         error("subject", "the rendered subject contains CR, LF or NUL (header injection refused)");
-      } else if (!is_valid_utf8(*rendered)) {
+      } else if (!dihya::valid_utf8(*rendered)) {
         error("subject", "is not valid UTF-8");
       } else {
         plan.content.subject = *rendered;

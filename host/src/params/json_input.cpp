@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include <dihya/utf8.hpp>
 #include <yaml-cpp/depthguard.h>  // YAML::DeepRecursion, not included by yaml.h
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
@@ -487,39 +488,9 @@ void check_text(std::string_view text, const std::string& where, const char* for
 }  // namespace
 
 std::optional<std::size_t> find_invalid_utf8(std::string_view text) {
-  const std::size_t size = text.size();
-  std::size_t i = 0;
-  while (i < size) {
-    const auto lead = static_cast<unsigned char>(text[i]);
-    if (lead < 0x80) {
-      ++i;
-      continue;
-    }
-    std::size_t length = 0;
-    std::uint32_t code_point = 0;
-    if (lead >= 0xC2 && lead <= 0xDF) {
-      length = 2;
-      code_point = lead & 0x1Fu;
-    } else if (lead >= 0xE0 && lead <= 0xEF) {
-      length = 3;
-      code_point = lead & 0x0Fu;
-    } else if (lead >= 0xF0 && lead <= 0xF4) {
-      length = 4;
-      code_point = lead & 0x07u;
-    } else {
-      return i;
-    }
-    if (size - i < length) return i;
-    for (std::size_t k = 1; k < length; ++k) {
-      const auto next = static_cast<unsigned char>(text[i + k]);
-      if ((next & 0xC0u) != 0x80u) return i;
-      code_point = (code_point << 6) | (next & 0x3Fu);
-    }
-    if (length == 3 && (code_point < 0x800 || (code_point >= 0xD800 && code_point <= 0xDFFF))) return i;
-    if (length == 4 && (code_point < 0x10000 || code_point > 0x10FFFF)) return i;
-    i += length;
-  }
-  return std::nullopt;
+  const std::size_t bad = dihya::first_invalid_utf8(text);
+  if (bad == std::string_view::npos) return std::nullopt;
+  return bad;
 }
 
 std::string printable(std::string_view text, std::size_t max_chars) {

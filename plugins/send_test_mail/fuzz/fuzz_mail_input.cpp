@@ -47,14 +47,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (unsigned char c : text) require(c > 0x20 && c < 0x7F && c != '<' && c != '>');
     require(send_test_mail::check_ascii_domain(address.domain).empty());
   } else {
-    require(!error.empty() && send_test_mail::is_valid_utf8(error));
+    require(!error.empty() && dihya::valid_utf8(error));
     require(!send_test_mail::has_line_break_or_nul(error));
   }
   const std::string shown = send_test_mail::printable(input, 40);
-  require(send_test_mail::is_valid_utf8(shown) && !send_test_mail::has_line_break_or_nul(shown));
+  require(dihya::valid_utf8(shown) && !send_test_mail::has_line_break_or_nul(shown));
 
   // The encoders get only validated text in the plugin: mirror that.
-  if (send_test_mail::is_valid_utf8(input) && input.find('\0') == std::string::npos) {
+  if (dihya::valid_utf8(input) && input.find('\0') == std::string::npos) {
     check_folded(send_test_mail::quoted_printable(input), 76);
     if (!send_test_mail::has_line_break_or_nul(input) && input.size() <= 2000) {
       const std::string header = send_test_mail::encode_header_value(input, 7);

@@ -10,7 +10,7 @@ source "$src/tests/fuzz/lib.sh"
 fuzz_start "$2"
 bin="$fuzz_work/fuzz_mail_input"
 sources=("$here/fuzz/fuzz_mail_input.cpp" "$here/address.cpp" "$here/mime_message.cpp")
-fuzz_build "$bin" "${sources[@]}" "$here"/*.hpp -- "${sources[@]}" -lidn2
+fuzz_build "$bin" "${sources[@]}" "$here"/*.hpp "$src"/sdk/include/dihya/*.hpp -- -I"$src/sdk/include" "${sources[@]}" -lidn2
 printf 'user@example.com' >"$fuzz_work/corpus/plain"
 printf 'b@b\xc3\xbccher.example' >"$fuzz_work/corpus/idn"
 printf 'a@xn--bcher-kva.example' >"$fuzz_work/corpus/alabel"

@@ -24,6 +24,7 @@
 #include <string_view>
 
 #include <dihya/error.hpp>
+#include <dihya/utf8.hpp>
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
 
@@ -36,46 +37,8 @@ struct Limits {
   int max_depth = 64;                          // JSON nesting (guards parsers)
 };
 
-// Offset of the first byte that is not part of valid UTF-8 (overlong forms,
-// surrogates and values past U+10FFFF are invalid), or npos.
-inline std::size_t first_invalid_utf8(std::string_view s) {
-  std::size_t i = 0;
-  const std::size_t n = s.size();
-  while (i < n) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    std::size_t len = 0;
-    std::uint32_t cp = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) {
-      len = 2;
-      cp = c & 0x1Fu;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3;
-      cp = c & 0x0Fu;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4;
-      cp = c & 0x07u;
-    } else {
-      return i;
-    }
-    if (i + len > n) return i;
-    for (std::size_t k = 1; k < len; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return i;
-      cp = (cp << 6) | (cc & 0x3Fu);
-    }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) {
-      return i;
-    }
-    i += len;
-  }
-  return std::string_view::npos;
-}
-
-inline bool valid_utf8(std::string_view s) { return first_invalid_utf8(s) == std::string_view::npos; }
+using dihya::first_invalid_utf8;
+using dihya::valid_utf8;
 
 // Nesting depth of a JSON value, counting stops once past `limit`.
 inline int json_depth(const nlohmann::json& j, int limit) {
