@@ -15,6 +15,7 @@
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "errors.hpp"
+#include "params/json_input.hpp"
 #include <dihya/abi.hpp>
 
 namespace {
@@ -138,11 +139,12 @@ int main(int argc, char** argv) {
     return dispatch(argc, argv);
   } catch (const dihya::host::HostError& e) {
     std::fflush(stdout);
-    std::cerr << "dihya-host: " << e.what() << "\n";
+    // Errors may quote hostile input (file names, keys): one safe line.
+    std::cerr << "dihya-host: " << dihya::host::printable(e.what(), 16384) << "\n";
     return e.exit_code();
   } catch (const std::exception& e) {
     std::fflush(stdout);
-    std::cerr << "dihya-host: internal error: " << e.what() << "\n";
+    std::cerr << "dihya-host: internal error: " << dihya::host::printable(e.what(), 16384) << "\n";
     return dihya::host::kExitRunFailed;
   }
 }

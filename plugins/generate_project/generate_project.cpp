@@ -356,7 +356,7 @@ class GenerateProject final : public dihya::Plugin {
   std::vector<dihya::ValidationError> validate(const dihya::Params& params, dihya::Context& ctx) override {
     try {
       const Plan plan = prepare(params, ctx, version());
-      if (params.has("out")) inspect_target(plan.out, plan.rendering.files, plan.force);
+      inspect_target(plan.out, plan.rendering.files, plan.force);
     } catch (const ParamError& e) {
       return {{e.field, e.what()}};
     } catch (const dihya::Error& e) {

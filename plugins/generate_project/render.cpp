@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 #include "render.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <map>
 #include <memory>
 #include <regex>
@@ -150,18 +152,22 @@ nlohmann::json project_context(const Spec& spec) {
           {"description_json", json_literal(spec.description)}};
 }
 
-// Rough guard against hostile nesting: kainjow renders sections recursively.
+// Guard against hostile nesting: kainjow renders sections recursively. It
+// trims blanks inside a tag (`{{ #a}}` opens a section), and a delimiter
+// change would hide tags from this scan, so templates may not change them.
 void check_section_depth(const std::string& text, const std::string& where) {
   int depth = 0;
   for (std::size_t i = text.find("{{"); i != std::string::npos; i = text.find("{{", i + 2)) {
-    if (i + 2 >= text.size()) break;
-    const char c = text[i + 2];
+    const std::size_t at = text.find_first_not_of(" \t\r\n", i + 2);
+    if (at == std::string::npos) break;
+    const char c = text[at];
+    if (c == '=') throw dihya::Error(where + ": changing the mustache delimiters ({{=...=}}) is not supported");
     if (c == '#' || c == '^') {
       if (++depth > kMaxSectionDepth) {
         throw dihya::Error(where + ": sections nested more than " + std::to_string(kMaxSectionDepth) + " levels");
       }
     } else if (c == '/') {
-      --depth;
+      depth = std::max(depth - 1, 0);
     }
   }
 }
@@ -208,7 +214,7 @@ nlohmann::json template_variables(const TemplateChoice& t, const nlohmann::json&
         try {
           std::size_t end = 0;
           const double d = std::stod(v.get<std::string>(), &end);
-          if (end == v.get<std::string>().size()) v = d;
+          if (end == v.get<std::string>().size() && std::isfinite(d)) v = d;
         } catch (const std::exception&) {
         }
       }

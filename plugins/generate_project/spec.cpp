@@ -18,6 +18,15 @@ namespace {
 
 std::string show(const std::string& s) { return json_literal(utf8_prefix(s, 80)); }
 
+// A key inside an error location: bare when it is a plain word, quoted (so
+// no control character or newline reaches the message) otherwise.
+std::string key_part(const std::string& key, std::size_t max_bytes) {
+  const bool plain = !key.empty() && key.size() <= max_bytes && std::all_of(key.begin(), key.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+  return plain ? key : json_literal(utf8_prefix(key, max_bytes));
+}
+
 const std::vector<std::string> kFieldTypes = {"string", "text", "integer", "number", "boolean", "date", "email"};
 
 std::string stack_from_word(const std::string& w) {
@@ -81,7 +90,7 @@ std::vector<Field> parse_fields(const nlohmann::json& fields, const std::string&
   if (fields.is_object()) {
     if (fields.size() > kMaxFields) fail(where, "more than " + std::to_string(kMaxFields) + " fields");
     for (const auto& [key, value] : fields.items()) {
-      const std::string w = where + "." + utf8_prefix(key, 60);
+      const std::string w = where + "." + key_part(key, 60);
       if (value.is_object()) {
         for (const auto& [k, v] : value.items()) {
           (void)v;
@@ -296,7 +305,7 @@ Spec normalize_spec(const nlohmann::json& doc) {
     const auto& f = doc["features"];
     if (!f.is_object()) fail("features", "must be a mapping");
     for (const auto& [key, v] : f.items()) {
-      const std::string where = "features." + utf8_prefix(key, 40);
+      const std::string where = "features." + key_part(key, 40);
       if (key == "auth") {
         if (v.is_boolean()) spec.auth = v.get<bool>() ? "jwt" : "none";
         else if (v.is_string() && (v == "jwt" || v == "none")) spec.auth = v.get<std::string>();
@@ -341,7 +350,7 @@ Spec normalize_spec(const nlohmann::json& doc) {
     if (!t.is_object()) fail("templates", "must be a mapping stack -> template name");
     static const std::regex kName("[a-z0-9][a-z0-9._-]{0,63}");
     for (const auto& [stack, name] : t.items()) {
-      const std::string where = "templates." + utf8_prefix(stack, 40);
+      const std::string where = "templates." + key_part(stack, 40);
       const bool known = stack == "project" || stack == "devops" ||
                          std::find(known_stacks().begin(), known_stacks().end(), stack) != known_stacks().end();
       if (!known) fail(where, "unknown stack (project, flask, express, spa, ai, solidity, devops)");
@@ -358,7 +367,7 @@ Spec normalize_spec(const nlohmann::json& doc) {
     if (v.size() > 100) fail("variables", "more than 100 variables");
     static const std::regex kVar("[a-z_][a-z0-9_]{0,63}");
     for (const auto& [key, value] : v.items()) {
-      const std::string where = "variables." + utf8_prefix(key, 64);
+      const std::string where = "variables." + key_part(key, 64);
       if (!std::regex_match(key, kVar)) fail(where, "a variable name is [a-z_][a-z0-9_]*");
       if (!value.is_primitive() || value.is_null()) fail(where, "a variable is a string, number or boolean");
       if (value.is_string() && value.get_ref<const std::string&>().size() > 256) fail(where, "longer than 256 bytes");

@@ -54,7 +54,7 @@ std::vector<PlannedImport> plan_import(pqxx::transaction_base& tx, const std::ve
     for (const auto& s : sources) names.push_back(s.doc.at("name"));
     const std::string query = std::string(
         "select t.name, t.id, t.current_version, v.checksum, v.declared_version, t.stack, t.description, "
-        "to_json(t.tags)::text, ") + kUpdatedAtText + ", "
+        "to_json(t.tags)::text, t.current_set_by, ") + kUpdatedAtText + ", "
         "(select coalesce(max(w.version), 0) from dihya.template_versions w where w.template_id = t.id) "
         "from dihya.templates t left join dihya.template_versions v "
         "on v.template_id = t.id and v.version = t.current_version "
@@ -68,8 +68,9 @@ std::vector<PlannedImport> plan_import(pqxx::transaction_base& tx, const std::ve
       e.row = {{"stack", r[5].as<std::string>()},
                {"description", r[6].as<std::string>()},
                {"tags", nlohmann::json::parse(r[7].as<std::string>())},
-               {"updated_at", r[8].as<std::string>()}};
-      e.max_version = r[9].as<int>();
+               {"set_by", r[8].is_null() ? nlohmann::json() : nlohmann::json(r[8].as<std::string>())},
+               {"updated_at", r[9].as<std::string>()}};
+      e.max_version = r[10].as<int>();
       existing.emplace(r[0].as<std::string>(), std::move(e));
     }
   }
@@ -161,11 +162,11 @@ void apply_imports(pqxx::transaction_base& tx, const std::vector<const PlannedIm
   std::map<std::string, long long> ids;
   if (!fresh.empty()) {
     for (const auto& r : tx.exec_params(
-             "insert into dihya.templates (name, stack, description, tags, current_version) "
-             "select x.name, x.stack, x.description, array(select jsonb_array_elements_text(x.tags)), x.v "
+             "insert into dihya.templates (name, stack, description, tags, current_version, current_set_by) "
+             "select x.name, x.stack, x.description, array(select jsonb_array_elements_text(x.tags)), x.v, $2 "
              "from jsonb_to_recordset($1::jsonb) as x(name text, stack text, description text, tags jsonb, v int) "
              "returning name, id",
-             fresh.dump())) {
+             fresh.dump(), run_id)) {
       ids.emplace(r[0].as<std::string>(), r[1].as<long long>());
     }
   }
@@ -193,9 +194,9 @@ void apply_imports(pqxx::transaction_base& tx, const std::vector<const PlannedIm
   if (!moved.empty()) {
     tx.exec_params(
         "update dihya.templates t set current_version = x.v, stack = x.stack, description = x.description, "
-        "tags = array(select jsonb_array_elements_text(x.tags)), updated_at = now() "
+        "tags = array(select jsonb_array_elements_text(x.tags)), current_set_by = $2, updated_at = now() "
         "from jsonb_to_recordset($1::jsonb) as x(id bigint, v int, stack text, description text, tags jsonb) where t.id = x.id",
-        moved.dump());
+        moved.dump(), run_id);
   }
 }
 
@@ -205,10 +206,12 @@ std::string undo_import(pqxx::transaction_base& tx, const nlohmann::json& record
   const int new_version = record.at("new_version").get<int>();
   const bool created_template = record.at("template_id").is_null();
   const auto& prev = record.at("previous_version");
-  auto rows = tx.exec_params("select id, current_version from dihya.templates where name = $1 for update", name);
+  auto rows = tx.exec_params("select id, current_version, current_set_by from dihya.templates where name = $1 for update",
+                             name);
   if (rows.empty()) return created_template ? "already undone" : "kept: the template was deleted since";
   const long long id = rows[0][0].as<long long>();
   const std::optional<int> current = optional_int(rows[0][1]);
+  const bool set_by_this_run = !rows[0][2].is_null() && rows[0][2].as<std::string>() == run_id;
 
   if (created_template) {
     // Removed only while every revision is this run's: a later import's
@@ -226,14 +229,19 @@ std::string undo_import(pqxx::transaction_base& tx, const nlohmann::json& record
   std::string outcome;
   const int previous = prev.is_null() ? -1 : prev.get<int>();
   const int now_current = current.value_or(-1);
-  if (now_current == new_version && now_current != previous) {
+  // The current revision is this run's to undo only while this run set it: a
+  // later run may have made the same revision current again.
+  if (now_current == new_version && now_current != previous && set_by_this_run) {
     const auto& row = record.at("previous_row");
+    const auto& set_by = row.at("set_by");
     tx.exec_params(
         "update dihya.templates set current_version = nullif($2, '')::int, stack = $3, description = $4, "
-        "tags = array(select jsonb_array_elements_text($5::jsonb)), "
-        "updated_at = ($6::timestamp at time zone 'UTC') where id = $1",
+        "tags = array(select jsonb_array_elements_text($5::jsonb)), current_set_by = nullif($6, ''), "
+        "updated_at = ($7::timestamp at time zone 'UTC') where id = $1",
         id, previous < 0 ? std::string() : std::to_string(previous), row.at("stack").get<std::string>(),
-        row.at("description").get<std::string>(), row.at("tags").dump(), row.at("updated_at").get<std::string>());
+        row.at("description").get<std::string>(), row.at("tags").dump(),
+        set_by.is_null() ? std::string() : set_by.get<std::string>(),
+        row.at("updated_at").get<std::string>());
     outcome = "restored";
   } else if (now_current == previous) {
     outcome = "already undone";

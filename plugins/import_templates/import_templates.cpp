@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -52,20 +53,28 @@ Options read_options(const dihya::Params& params) {
   return o;
 }
 
+// A regular file's text, read up to one byte past kMaxFileBytes (enough for a
+// caller to tell it is too large); nullopt for anything else.
 std::optional<std::string> read_small_file(const fs::path& file) {
   std::error_code ec;
-  if (!fs::is_regular_file(file, ec)) return std::nullopt;
+  if (!fs::is_regular_file(fs::symlink_status(file, ec))) return std::nullopt;
+  const auto size = fs::file_size(file, ec);
+  if (ec) return std::nullopt;
+  std::string text(std::min<std::uintmax_t>(size, kMaxFileBytes + 1), '\0');
   std::ifstream in(file, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(std::max<std::streamsize>(in.gcount(), 0)));
+  return text;
 }
 
 // Writes `text` to `target` through a temporary file in the same directory,
 // fsynced, then renamed: a reader sees the old file or the new one, whole.
 void write_file_atomically(const fs::path& target, const std::string& text) {
   const fs::path tmp = target.parent_path() / ("." + target.filename().string() + ".tmp-" + std::to_string(::getpid()));
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+  // A leftover of a killed run, or a link planted under the predictable name:
+  // removed, then created exclusively.
+  ::unlink(tmp.c_str());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (fd < 0) throw dihya::Error(fmt::format("cannot create {}: {}", tmp.string(), std::strerror(errno)));
   std::size_t done = 0;
   while (done < text.size()) {
@@ -214,16 +223,38 @@ std::vector<ExportFile> export_files(const Options& o, dihya::Context& ctx, std:
   pqxx::read_transaction tx(ctx.db());
   std::vector<ExportFile> files;
   for (auto& t : stored_templates(tx, o.name, o.tag, true)) {
+    // The name becomes a file name: a row edited in the database must not
+    // lead the export out of `out` (`../x`, `/etc/x`).
+    const std::string shown = nlohmann::json(t.name).dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);
     if (t.content.is_null()) {
-      warnings.push_back(t.name + ": no current revision, skipped");
+      warnings.push_back(shown + ": no current revision, skipped");
+      continue;
+    }
+    try {
+      dihya::templates::validate_template(t.content, shown);
+      if (t.content.at("name") != t.name) throw dihya::Error(shown + ": the stored content has another name");
+    } catch (const dihya::Error& e) {
+      warnings.push_back(std::string(e.what()) + " (edited in the database?), skipped");
       continue;
     }
     if (dihya::templates::checksum(t.content) != t.checksum) {
-      warnings.push_back(t.name + ": stored content does not match its checksum (edited in the database?)");
+      warnings.push_back(shown + ": stored content does not match its checksum (edited in the database?)");
     }
     files.push_back({fs::path(o.out) / (t.name + "." + extension(format)), format_document(t.content, format), t.name});
   }
   return files;
+}
+
+// Why `target` may not be written, or nullopt. Only a regular file is ever
+// replaced (with force): through a symlink the export would write elsewhere
+// and its rollback could not put the link back.
+std::optional<std::string> target_problem(const fs::path& target, bool force) {
+  std::error_code ec;
+  const auto status = fs::symlink_status(target, ec);
+  if (!fs::exists(status)) return std::nullopt;
+  if (!fs::is_regular_file(status)) return target.string() + " exists and is not a regular file (a symlink?): not overwritten";
+  if (!force) return target.string() + " exists: use -p force=true to overwrite";
+  return std::nullopt;
 }
 
 dihya::Result run_export(const Options& o, dihya::Context& ctx) {
@@ -233,9 +264,9 @@ dihya::Result run_export(const Options& o, dihya::Context& ctx) {
   std::string report;
   auto written = nlohmann::json::array();
   for (const auto& f : files) {
+    if (const auto problem = target_problem(f.target, o.force)) throw dihya::Error(*problem);
     std::error_code ec;
     const bool exists = fs::exists(fs::symlink_status(f.target, ec));
-    if (exists && !o.force) throw dihya::Error(f.target.string() + " exists: use -p force=true to overwrite");
     report += fmt::format("{} {}\n", exists ? "overwrite" : "write    ", f.target.string());
     written.push_back({{"name", f.name}, {"path", f.target.string()}, {"sha256", sha256_hex(f.text)}, {"overwrite", exists}});
   }
@@ -336,9 +367,7 @@ class ImportTemplates final : public dihya::Plugin {
       const auto files = export_files(o, ctx, warnings);
       if (!o.name.empty() && files.empty()) errors.push_back({"name", "no stored template named '" + o.name + "'"});
       for (const auto& f : files) {
-        if (!o.force && fs::exists(fs::symlink_status(f.target, ec))) {
-          errors.push_back({"out", f.target.string() + " exists: use -p force=true to overwrite"});
-        }
+        if (const auto problem = target_problem(f.target, o.force)) errors.push_back({"out", *problem});
       }
     } else {
       only_for("path", o.path, "import");
@@ -405,7 +434,7 @@ class ImportTemplates final : public dihya::Plugin {
     }
     std::vector<std::string> parts;
     for (const auto& [outcome, count] : outcomes) parts.push_back(fmt::format("{} {}", count, outcome));
-    auto result = dihya::Result::success(fmt::format("rolled back: {}", parts.empty() ? "nothing to undo" : fmt::format("{}", fmt::join(parts, ", "))),
+    auto result = dihya::Result::success(fmt::format("{}", parts.empty() ? "nothing to undo" : fmt::format("{}", fmt::join(parts, ", "))),
                                          {{"undone", lines}});
     result.report = report;
     return result;

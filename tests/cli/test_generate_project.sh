@@ -56,6 +56,11 @@ expect_eq "$(result '.result.spec.stacks | join(",")')" "express" "single stack 
 expect_eq "$(result '.result.spec.resources[1] | .name + ":" + (.fields | map(.name + "=" + .type) | join(","))')" "warehouses:city=string,capacity=integer,active=boolean" "types from name:type and guessed (active -> boolean)"
 [ -f "$T/inv/express-api/package.json" ] && ok "express project written" || not_ok "express-api/package.json missing"
 [ -e "$T/inv/docker-compose.yml" ] && not_ok "devops written without docker/ci/kubernetes" || ok "no devops template without docker/ci/kubernetes"
+# Without out, the target is <output dir>/<slug>: checked before the run too.
+mkdir -p "$T/shared/inventory" && touch "$T/shared/inventory/kept.txt"
+expect_exit 2 "a non-empty default target is refused up front" -- dh run generate_project -p spec="$T/api.json" --output-dir "$T/shared"
+expect_in "$ERR" "inventory" "the error names the default target"
+expect_eq "$(ls "$T/shared/inventory")" kept.txt "nothing written into it"
 
 # --- template variables: typed, defaults filled, unsafe strings refused ---------
 printf '{"name": "V", "stacks": ["flask"], "features": {"docker": true}, "variables": {"flask_port": 8123}}' >"$T/vars.json"
@@ -260,6 +265,9 @@ printf '{"name": "x", "stacks": ["flask"], "rm -rf": 1}' >"$T/key.json"
 hostile "unknown key" spec="$T/key.json" "unknown key"
 printf '{"name": "x", "stacks": 888e88888888888}' >"$T/bignum.json"
 hostile "JSON number too large" spec="$T/bignum.json" "a number is too large"
+printf '{"name": "x", "stacks": ["flask"], "features": {"a\\nb\\u001b[31m": true}}' >"$T/keys.json"
+hostile "control characters in a key" spec="$T/keys.json" "features"
+expect_not_in "$ERR" $'\x1b' "hostile: control characters in a key: no raw escape character"
 hostile "nonexistent spec" spec="$T/nope.yaml" "not a readable file"
 mkdir -p "$T/sym/flask-api" "$T/elsewhere"
 ln -s "$T/elsewhere" "$T/sym/flask-api/tests"

@@ -95,12 +95,18 @@ expect_eq "$(catalog)" "$first" "rollback removes the new template and restores 
 
 # Importing an older content again makes that revision current (no duplicate).
 expect_exit 0 "import v1.1 again" -- dh run import_templates -p path="$T" --yes -q
+readded_run=$(last_run_id)
 cp "$fixtures/templates/backend/flask-api.json" "$WORK/v1.json"
 expect_exit 0 "import v1.0 again" -- dh run import_templates -p path="$WORK/v1.json" --yes
 expect_in "$OUT" "(revision 2 -> 1, an earlier revision)" "an earlier content re-activates its revision"
 expect_eq "$(current_of flask-api)/$(psql_q 'select count(*) from dihya.template_versions')" 1/4 "no duplicate revision"
 expect_exit 0 "import v1.1 again (revision 2 current)" -- dh run import_templates -p path="$T" --yes -q
 after_v2=$(catalog)
+# Rolling back the run that stored revision 2 must not undo the later run that
+# made revision 2 current again: that template is kept and reported.
+expect_exit 0 "rollback of a run whose revision a later run made current again" -- dh rollback "$readded_run"
+expect_in "$OUT" "kept: current revision moved by a later run" "rollback reports the template it keeps"
+expect_eq "$(catalog)" "$after_v2" "rollback of an older run leaves a later run's choice alone"
 
 # A run failing after its journal entries (a trigger refuses one revision) is
 # rolled back: exit 5, nothing changed.
@@ -159,6 +165,17 @@ echo "edited" >"$WORK/export1/json/spa.json"
 expect_exit 0 "export with force" -- dh run import_templates -p mode=export -p name=spa -p out="$WORK/export1/json" -p force=true --yes
 expect_exit 0 "rollback of the forced export" -- dh rollback "$(last_run_id)"
 expect_eq "$(cat "$WORK/export1/json/spa.json")" edited "rollback puts the overwritten file back"
+mkdir -p "$WORK/linked" && ln -s "$WORK/elsewhere.json" "$WORK/linked/spa.json"
+expect_exit 2 "export over a symlink is refused, even with force" -- dh run import_templates -p mode=export -p name=spa -p out="$WORK/linked" -p force=true --yes
+expect_in "$ERR" "is not a regular file" "says why"
+[ ! -e "$WORK/elsewhere.json" ] && [ -L "$WORK/linked/spa.json" ] && ok "nothing written through the link" || not_ok "export wrote through a symlink"
+# A name edited in the database to leave the export directory is skipped.
+psql_q "update dihya.templates set name = '../escaped' where name = 'spa'" >/dev/null
+expect_exit 0 "export with a hostile stored name" -- dh run import_templates -p mode=export -p out="$WORK/export3" --yes
+expect_in "$ERR" 'skipped' "the hostile name is reported and skipped"
+[ ! -e "$WORK/escaped.json" ] && ok "nothing written outside the export directory" || not_ok "export escaped through a stored name"
+expect_eq "$(ls "$WORK/export3" | sort | tr '\n' ' ')" "express-api.json flask-api.json " "the other templates are exported"
+psql_q "update dihya.templates set name = 'spa' where name = '../escaped'" >/dev/null
 expect_exit 2 "export of an unknown name" -- dh run import_templates -p mode=export -p name=nope -p out="$WORK/x" --yes
 
 # --- hostile inputs: exit 2, one clear line, nothing written
@@ -233,6 +250,10 @@ printf '{\n  "name": "x",\n  "stack": \n}\n' >"$WORK/syntax.json"
 hostile "JSON syntax error" "syntax.json: invalid JSON: parse error at line 4, column 1" syntax.json
 printf '{\n  "name": "x",\n  "version": 1e999999\n}\n' >"$WORK/bignum.json"
 hostile "JSON number too large" "bignum.json: invalid JSON: a number is too large" bignum.json
+esc_name="esc"$'\x1b'"]0;x"$'\x07'".json"
+printf '{\n' >"$WORK/$esc_name"
+hostile "control characters in a file name" 'esc\x1b]0;x\x07.json: invalid JSON' "$esc_name"
+expect_not_in "$ERR" $'\x1b' "the error shows no raw escape character"
 if [ ! -e /tmp/pwned ]; then ok "no JS was ever run"; else not_ok "JS ran"; fi
 
 rm -rf "$H" && mkdir -p "$H/sub" "$WORK/outside"

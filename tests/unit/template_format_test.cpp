@@ -48,6 +48,7 @@ TEST_CASE("each broken rule is refused with the field that broke it") {
   CHECK(with("/files/a\\b", "x") == R"(t.json: files["a\\b"]: backslash in path (use /))");
   CHECK(with("/files/a~1~1b", "x") == R"(t.json: files["a//b"]: empty path component)");
   CHECK(with("/files/{{x", "x") == R"(t.json: files["{{x"]: unclosed {{ in path)");
+  CHECK(with("/files/a{{\x1b]0;t\x07}}.py", "x") == R"(t.json: files["a{{\u001b]0;t\u0007}}.py"]: control character in path)");
   CHECK(with("/files/ok", 1) == R"(t.json: files["ok"]: content must be a string)");
   CHECK(with("/variables/port/type", "float") ==
         R"(t.json: variables["port"]: "type" must be string, integer, number or boolean)");

@@ -28,7 +28,7 @@ nlohmann::json load(const std::string& text) {
 
 TEST_CASE("YAML scalars get JSON types as YAML 1.2 would give them") {
   const auto j = load("i: 42\nneg: -7\nf: 0.5\ng: -.25\ne: 2e3\ns: '0.5'\nq: \"42\"\nb: true\nn: ~\n"
-                      "inf: .inf\nnan: nan\nhex: 0x1F\nver: 1.2.3\n");
+                      "inf: .inf\nnan: nan\nhex: 0x1F\nver: 1.2.3\nbig: 1e999\n");
   CHECK(j["i"] == 42);
   CHECK(j["neg"] == -7);
   CHECK(j["f"] == 0.5);
@@ -42,6 +42,7 @@ TEST_CASE("YAML scalars get JSON types as YAML 1.2 would give them") {
   CHECK(j["nan"] == "nan");
   CHECK(j["hex"] == "0x1F");
   CHECK(j["ver"] == "1.2.3");
+  CHECK(j["big"] == "1e999");
 }
 
 TEST_CASE("alias bombs and deep nesting are refused with one line") {

@@ -10,6 +10,7 @@
 #include "cli/run_lifecycle.hpp"
 #include "errors.hpp"
 #include "loading/catalog.hpp"
+#include "params/json_input.hpp"
 #include "runs/run_id.hpp"
 #include "runs/run_lock.hpp"
 #include "runs/run_store.hpp"
@@ -69,8 +70,10 @@ int cmd_rollback(const Args& args, const Settings& settings) {
   if (vm->count("json")) {
     print_json({{"run_id", id}, {"ok", report.ok}, {"summary", report.summary}, {"result", report.data}});
   } else {
-    std::cout << report.text << (report.text.empty() || report.text.back() == '\n' ? "" : "\n");
-    std::cout << fmt::format("run {}: {}\n", id, report.ok ? "rolled back: " + report.summary : "rollback FAILED: " + report.summary);
+    const std::string text = printable_text(report.text);
+    std::cout << text << (text.empty() || text.back() == '\n' ? "" : "\n");
+    std::cout << printable_text(
+        fmt::format("run {}: {}\n", id, report.ok ? "rolled back: " + report.summary : "rollback FAILED: " + report.summary));
   }
   return report.ok ? 0 : kExitRunFailed;
 }

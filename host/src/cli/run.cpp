@@ -21,6 +21,7 @@
 #include "errors.hpp"
 #include "loading/catalog.hpp"
 #include "metrics/textfile.hpp"
+#include "params/json_input.hpp"
 #include "runs/run_id.hpp"
 #include "runs/run_lock.hpp"
 #include "runs/run_store.hpp"
@@ -261,15 +262,15 @@ int cmd_run(const Args& args, const Settings& settings) {
     return verdict.exit_code;
   }
   if (outcome.kind == ChildOutcome::Kind::completed) {
-    const std::string report = redactor.redact(outcome.result.value("report", ""));
+    const std::string report = printable_text(redactor.redact(outcome.result.value("report", "")));
     std::cout << report << (report.empty() || report.back() == '\n' ? "" : "\n");
   }
   if (verdict.exit_code == kExitOk) {
-    std::cout << fmt::format("{}: {}: {} (run {}, {:.2f} s)\n", plugin.name(), record.outcome, record.summary, run_id,
-                             seconds);
+    std::cout << fmt::format("{}: {}: {} (run {}, {:.2f} s)\n", plugin.name(), record.outcome,
+                             printable_text(record.summary), run_id, seconds);
   } else {
     std::cerr << fmt::format("dihya-host: {}: {}: {} (run {}, {:.2f} s)\n", plugin.name(), record.outcome,
-                             record.summary, run_id, seconds);
+                             printable_text(record.summary), run_id, seconds);
   }
   return verdict.exit_code;
 }

@@ -534,6 +534,20 @@ std::string printable(std::string_view text, std::size_t max_chars) {
   return out;
 }
 
+std::string printable_text(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t end = text.find('\n', start);
+    out += printable(text.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start),
+                     std::string_view::npos);
+    if (end == std::string_view::npos) return out;
+    out += '\n';
+    start = end + 1;
+  }
+}
+
 std::string read_text_file(const std::filesystem::path& path, std::size_t max_bytes, const std::string& what) {
   const FileDescriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (file.get() < 0) throw usage_error(what + ": cannot open: " + os_reason(errno));

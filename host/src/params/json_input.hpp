@@ -73,4 +73,9 @@ std::optional<std::size_t> find_invalid_utf8(std::string_view text);
 // `max_chars` bytes is cut and marked with "...".
 std::string printable(std::string_view text, std::size_t max_chars = 80);
 
+// `text` made safe for a terminal, line by line: printable() of each line,
+// newlines kept. For plugin reports and summaries, which may quote hostile
+// file names or keys.
+std::string printable_text(std::string_view text);
+
 }  // namespace dihya::host

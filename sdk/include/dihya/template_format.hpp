@@ -164,6 +164,12 @@ inline void check_path_key(const std::string& key, const std::string& label, con
     if (close == std::string::npos) reject(where, label + ": unclosed {{ in path");
     opaque.append(key, i, open - i);
     opaque.push_back('x');
+    // The raw key is shown in diffs and reports: no control character, even
+    // inside a span.
+    for (std::size_t k = open; k < close; ++k) {
+      const auto c = static_cast<unsigned char>(key[k]);
+      if (c < 0x20 || c == 0x7F) reject(where, label + ": control character in path");
+    }
     i = close + 2;
   }
   std::string why;

@@ -4,7 +4,9 @@
 //
 // dihya.templates: one row per template name; current_version points at the
 // revision generate_project renders (NULL is read as "no current revision";
-// rolling back the import that created a template deletes the template). dihya.template_versions: every revision ever
+// rolling back the import that created a template deletes the template) and
+// current_set_by names the run that set it, so rolling back an older run never
+// undoes a later one. dihya.template_versions: every revision ever
 // imported, numbered 1, 2, 3... per template, with the whole document (jsonb)
 // and the SHA-256 of its canonical text (dihya/template_format.hpp), which is
 // what makes re-importing the same content a no-op.
@@ -35,6 +37,7 @@ inline void ensure_schema(pqxx::work& tx) {
       " description text NOT NULL,"
       " tags text[] NOT NULL DEFAULT '{}',"
       " current_version integer,"
+      " current_set_by text,"
       " created_at timestamptz NOT NULL DEFAULT now(),"
       " updated_at timestamptz NOT NULL DEFAULT now())");
   tx.exec(
@@ -47,6 +50,8 @@ inline void ensure_schema(pqxx::work& tx) {
       " run_id text,"
       " created_at timestamptz NOT NULL DEFAULT now(),"
       " PRIMARY KEY (template_id, version))");
+  // Tables created before current_set_by existed.
+  tx.exec("ALTER TABLE dihya.templates ADD COLUMN IF NOT EXISTS current_set_by text");
 }
 
 struct StoredTemplate {

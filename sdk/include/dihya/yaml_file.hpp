@@ -6,6 +6,7 @@
 // naming the file. Header-only; a plugin that includes it links yaml-cpp.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdlib>
 #include <filesystem>
@@ -51,12 +52,13 @@ inline nlohmann::json yaml_to_json(const YAML::Node& node, int depth, std::size_
   } catch (const std::exception&) {
   }
   // A YAML 1.2 core-schema float (1.5, -.5, 2e3); strtod alone would also take
-  // "inf", "nan" and hex forms, which stay strings.
+  // "inf", "nan" and hex forms, which stay strings, as does a float too large
+  // for a double (1e999): JSON has no infinity.
   if (!s.empty() && s.find_first_not_of("0123456789+-.eE") == std::string::npos &&
       s.find_first_of("0123456789") != std::string::npos) {
     char* end = nullptr;
     const double v = std::strtod(s.c_str(), &end);
-    if (end == s.c_str() + s.size()) return v;
+    if (end == s.c_str() + s.size() && std::isfinite(v)) return v;
   }
   return s;
 }
