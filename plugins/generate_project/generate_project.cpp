@@ -41,14 +41,17 @@ struct ParamError : dihya::Error {
 std::string read_small_file(const std::string& path, std::size_t limit, const std::string& param) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) throw ParamError(param, path + ": not a readable file");
-  if (fs::file_size(path, ec) > limit) {
-    throw ParamError(param, path + ": larger than " + std::to_string(limit / 1024) + " KiB");
-  }
+  const std::uintmax_t size = fs::file_size(path, ec);
+  if (ec) throw ParamError(param, path + ": cannot be read: " + ec.message());
+  if (size > limit) throw ParamError(param, path + ": larger than " + std::to_string(limit / 1024) + " KiB");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ParamError(param, path + ": cannot be read");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  // One byte more than announced: a file that grew meanwhile is noticed.
+  std::string text(static_cast<std::size_t>(size) + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (static_cast<std::uintmax_t>(in.gcount()) != size) throw ParamError(param, path + ": changed while being read");
+  text.resize(static_cast<std::size_t>(size));
+  return text;
 }
 
 // Runs argv (no shell) and returns its standard output (at most 64 KiB).
@@ -142,15 +145,16 @@ Loaded load_spec(const dihya::Params& params) {
     const std::string path = params.get<std::string>("spec");
     nlohmann::json doc;
     try {
-      const std::string head = read_small_file(path, 4u << 20, "spec");
-      const auto first = head.find_first_not_of(" \t\r\n");
-      if (path.size() > 5 && path.compare(path.size() - 5, 5, ".json") == 0) {
-        doc = parse_json_limited(head, kMaxSpecDepth);
-      } else if (first != std::string::npos && head[first] == '{') {
-        doc = parse_json_limited(head, kMaxSpecDepth);
+      const std::string text = read_small_file(path, 4u << 20, "spec");
+      const auto first = text.find_first_not_of(" \t\r\n");
+      const bool json_name = path.size() > 5 && path.compare(path.size() - 5, 5, ".json") == 0;
+      if (json_name || (first != std::string::npos && text[first] == '{')) {
+        doc = parse_json_limited(text, kMaxSpecDepth);
       } else {
-        if (!valid_utf8(head)) throw dihya::Error("not valid UTF-8");
-        doc = dihya::load_yaml_file(path);
+        // yaml-cpp would guess UTF-16/32 from NUL bytes: plain UTF-8 only.
+        if (!valid_utf8(text)) throw dihya::Error("not valid UTF-8");
+        if (text.find('\0') != std::string::npos) throw dihya::Error("holds a NUL byte");
+        doc = dihya::load_yaml_text(text, path);
       }
       loaded.spec = normalize_spec(doc);
     } catch (const ParamError&) {
@@ -355,7 +359,7 @@ class GenerateProject final : public dihya::Plugin {
  public:
   std::vector<dihya::ValidationError> validate(const dihya::Params& params, dihya::Context& ctx) override {
     try {
-      const Plan plan = prepare(params, ctx, version());
+      const Plan& plan = plan_for(params, ctx);
       inspect_target(plan.out, plan.rendering.files, plan.force);
     } catch (const ParamError& e) {
       return {{e.field, e.what()}};
@@ -366,7 +370,7 @@ class GenerateProject final : public dihya::Plugin {
   }
 
   dihya::Result run(const dihya::Params& params, dihya::Context& ctx) override {
-    const Plan plan = prepare(params, ctx, version());
+    const Plan& plan = plan_for(params, ctx);
     nlohmann::json data = result_data(plan);
     nlohmann::json files = nlohmann::json::array();
     if (ctx.dry_run()) {
@@ -392,6 +396,21 @@ class GenerateProject final : public dihya::Plugin {
 
  private:
   std::string version() const { return metadata().value("version", "0.0.0"); }
+
+  // The host validates then runs in one process: the spec is read (or the
+  // audio transcribed), the templates loaded and rendered once for both.
+  const Plan& plan_for(const dihya::Params& params, dihya::Context& ctx) {
+    const std::string key = params.json().dump();
+    if (!prepared_ || prepared_key_ != key) {
+      prepared_.reset();
+      prepared_ = prepare(params, ctx, version());
+      prepared_key_ = key;
+    }
+    return *prepared_;
+  }
+
+  std::string prepared_key_;
+  std::optional<Plan> prepared_;
 };
 
 }  // namespace

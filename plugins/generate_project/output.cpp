@@ -362,9 +362,20 @@ dihya::Result rollback_project(const std::vector<dihya::UndoEntry>& newest_first
       }
     } else if (entry.action == "create_dirs") {
       const auto& dirs = d.at("dirs");
+      // Under the target, through directory descriptors: a directory swapped
+      // for a symlink since is not followed.
+      Fd root = root_path.empty() ? Fd(-1) : open_root(root_path);
+      if (!root_path.empty() && !root.ok()) continue;
       for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
-        const fs::path p = root_path.empty() ? fs::path(it->get<std::string>()) : fs::path(root_path) / it->get<std::string>();
-        if (::rmdir(p.c_str()) == 0) dirs_removed.push_back(p.string());
+        const std::string rel = it->get<std::string>();
+        if (root_path.empty()) {
+          if (::rmdir(rel.c_str()) == 0) dirs_removed.push_back(rel);
+          continue;
+        }
+        Fd parent = open_dir(root.get(), dir_of(rel));
+        if (parent.ok() && ::unlinkat(parent.get(), base_of(rel).c_str(), AT_REMOVEDIR) == 0) {
+          dirs_removed.push_back((fs::path(root_path) / rel).string());
+        }
       }
     }
   }

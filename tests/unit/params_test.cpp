@@ -563,3 +563,11 @@ TEST_CASE("a YAML escape that decodes to invalid UTF-8 is a usage error", "[para
   // Found by the fuzzer: the document is valid UTF-8, the decoded scalar is not.
   CHECK_THROWS_AS(dihya::host::parse_yaml_text("name: \"\\ud800\"\n", "p.yaml"), dihya::host::HostError);
 }
+
+TEST_CASE("plugin text shown on a terminal keeps its lines and tabs, escapes the rest", "[params]") {
+  using dihya::host::printable_text;
+  CHECK(printable_text("a\tb\nc\n") == "a\tb\nc\n");
+  CHECK(printable_text("file \x1b]0;x\x07.json\r\n") == "file \\x1b]0;x\\x07.json\\x0d\n");
+  CHECK(printable_text("caf\xc3\xa9 \xff") == "caf\xc3\xa9 \\xff");
+  CHECK(printable_text("") == "");
+}

@@ -74,7 +74,7 @@ std::optional<std::size_t> find_invalid_utf8(std::string_view text);
 std::string printable(std::string_view text, std::size_t max_chars = 80);
 
 // `text` made safe for a terminal, line by line: printable() of each line,
-// newlines kept. For plugin reports and summaries, which may quote hostile
+// newlines and tabs kept. For plugin reports and summaries, which may quote hostile
 // file names or keys.
 std::string printable_text(std::string_view text);
 

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include <dihya/error.hpp>
@@ -63,21 +64,36 @@ inline nlohmann::json yaml_to_json(const YAML::Node& node, int depth, std::size_
   return s;
 }
 
+// A YAML document already read (`where` names it in errors) as JSON. Throws
+// dihya::Error "<where>: <what>".
+inline nlohmann::json load_yaml_text(const std::string& text, const std::string& where) {
+  try {
+    std::size_t budget = 100000;
+    return yaml_to_json(YAML::Load(text), 0, budget);
+  } catch (const YAML::DeepRecursion&) {
+    throw dihya::Error(where + ": nested too deeply");
+  } catch (const YAML::Exception& e) {
+    throw dihya::Error(where + ": invalid YAML: " + e.msg + " (line " + std::to_string(e.mark.line + 1) + ")");
+  } catch (const dihya::Error& e) {
+    throw dihya::Error(where + ": " + e.what());
+  }
+}
+
 // The document at `path` as JSON. Throws dihya::Error "<path>: <what>".
 inline nlohmann::json load_yaml_file(const std::filesystem::path& path) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) throw dihya::Error(path.string() + ": not a readable file");
-  if (std::filesystem::file_size(path, ec) > 4 * 1024 * 1024) throw dihya::Error(path.string() + ": larger than 4 MiB");
-  try {
-    std::size_t budget = 100000;
-    return yaml_to_json(YAML::LoadFile(path.string()), 0, budget);
-  } catch (const YAML::DeepRecursion&) {
-    throw dihya::Error(path.string() + ": nested too deeply");
-  } catch (const YAML::Exception& e) {
-    throw dihya::Error(path.string() + ": invalid YAML: " + e.msg + " (line " + std::to_string(e.mark.line + 1) + ")");
-  } catch (const dihya::Error& e) {
-    throw dihya::Error(path.string() + ": " + e.what());
-  }
+  const std::uintmax_t size = std::filesystem::file_size(path, ec);
+  if (ec) throw dihya::Error(path.string() + ": cannot be read: " + ec.message());
+  if (size > 4 * 1024 * 1024) throw dihya::Error(path.string() + ": larger than 4 MiB");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw dihya::Error(path.string() + ": cannot be read");
+  // One byte more than announced: a file that grew meanwhile is noticed.
+  std::string text(static_cast<std::size_t>(size) + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (static_cast<std::uintmax_t>(in.gcount()) != size) throw dihya::Error(path.string() + ": changed while being read");
+  text.resize(static_cast<std::size_t>(size));
+  return load_yaml_text(text, path.string());
 }
 
 }  // namespace dihya
