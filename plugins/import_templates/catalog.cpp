@@ -42,7 +42,6 @@ std::vector<PlannedImport> plan_import(pqxx::transaction_base& tx, const std::ve
     long long id;
     std::optional<int> current;
     std::string checksum;
-    std::string declared;
     nlohmann::json row;
     int max_version;
   };
@@ -53,7 +52,7 @@ std::vector<PlannedImport> plan_import(pqxx::transaction_base& tx, const std::ve
     auto names = nlohmann::json::array();
     for (const auto& s : sources) names.push_back(s.doc.at("name"));
     const std::string query = std::string(
-        "select t.name, t.id, t.current_version, v.checksum, v.declared_version, t.stack, t.description, "
+        "select t.name, t.id, t.current_version, v.checksum, t.stack, t.description, "
         "to_json(t.tags)::text, t.current_set_by, ") + kUpdatedAtText + ", "
         "(select coalesce(max(w.version), 0) from dihya.template_versions w where w.template_id = t.id) "
         "from dihya.templates t left join dihya.template_versions v "
@@ -64,13 +63,12 @@ std::vector<PlannedImport> plan_import(pqxx::transaction_base& tx, const std::ve
       e.id = r[1].as<long long>();
       e.current = optional_int(r[2]);
       e.checksum = r[3].is_null() ? "" : r[3].as<std::string>();
-      e.declared = r[4].is_null() ? "" : r[4].as<std::string>();
-      e.row = {{"stack", r[5].as<std::string>()},
-               {"description", r[6].as<std::string>()},
-               {"tags", nlohmann::json::parse(r[7].as<std::string>())},
-               {"set_by", r[8].is_null() ? nlohmann::json() : nlohmann::json(r[8].as<std::string>())},
-               {"updated_at", r[9].as<std::string>()}};
-      e.max_version = r[10].as<int>();
+      e.row = {{"stack", r[4].as<std::string>()},
+               {"description", r[5].as<std::string>()},
+               {"tags", nlohmann::json::parse(r[6].as<std::string>())},
+               {"set_by", r[7].is_null() ? nlohmann::json() : nlohmann::json(r[7].as<std::string>())},
+               {"updated_at", r[8].as<std::string>()}};
+      e.max_version = r[9].as<int>();
       existing.emplace(r[0].as<std::string>(), std::move(e));
     }
   }
@@ -92,7 +90,6 @@ std::vector<PlannedImport> plan_import(pqxx::transaction_base& tx, const std::ve
     if (e.current && e.checksum == s.checksum) {
       p.change = Change::unchanged;
       p.new_version = *e.current;
-      p.previous_content = {{"version", e.declared}};
       plan.push_back(std::move(p));
       continue;
     }

@@ -27,7 +27,7 @@ struct PlannedImport {
   std::optional<int> previous_version;   // the current revision before
   int new_version = 0;                   // the current revision after
   bool new_revision = false;             // false: an identical older revision becomes current again
-  nlohmann::json previous_content;       // changed: the current document (for the diff); else null or {"version"}
+  nlohmann::json previous_content;       // changed: the current document (for the diff); else null
   nlohmann::json previous_row;           // stack, description, tags, updated_at; null for a new template
 };
 
