@@ -238,23 +238,6 @@ void check_strings_utf8(const nlohmann::json& j, const std::string& where) {
   }
 }
 
-nlohmann::json parse_json_limited(std::string_view text, int max_depth) {
-  // Throwing from the callback stops the parser before it builds anything deeper.
-  nlohmann::json::parser_callback_t guard = [max_depth](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
-    if (depth > max_depth) throw dihya::Error("nested more than " + std::to_string(max_depth) + " levels");
-    return true;
-  };
-  try {
-    return nlohmann::json::parse(text.begin(), text.end(), guard);
-  } catch (const nlohmann::json::parse_error& e) {
-    std::string what = e.what();
-    const auto pos = what.find("] ");
-    throw dihya::Error("invalid JSON: " + (pos == std::string::npos ? what : what.substr(pos + 2)));
-  } catch (const nlohmann::json::out_of_range&) {
-    throw dihya::Error("invalid JSON: a number is too large");
-  }
-}
-
 Spec normalize_spec(const nlohmann::json& doc) {
   if (!doc.is_object()) fail("document", "a spec is a mapping (name, stacks, features, resources...)");
   if (dihya::templates::json_depth(doc, kMaxSpecDepth + 1) > kMaxSpecDepth) {

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include <dihya/json_text.hpp>
 #include <nlohmann/json.hpp>
 
 namespace generate_project {
@@ -58,9 +59,8 @@ std::string field_type_from_word(const std::string& word);
 Spec normalize_spec(const nlohmann::json& doc);
 nlohmann::json to_json(const Spec& spec);
 
-// Parses JSON text with a nesting limit (nlohmann parses any depth, but
-// dumping or copying very deep values crashes). Throws dihya::Error.
-nlohmann::json parse_json_limited(std::string_view text, int max_depth);
+// JSON text with a nesting limit (SDK dihya/json_text.hpp).
+using dihya::parse_json_limited;
 
 // Throws dihya::Error "<where>: ..." when a string in `j` (keys included) is
 // not valid UTF-8 or holds NUL.

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include <dihya/error.hpp>
+#include <dihya/json_text.hpp>
 #include <dihya/template_format.hpp>
 
 #include "js_literal.hpp"
@@ -69,22 +70,8 @@ std::string read_file(const fs::path& file) {
 }
 
 nlohmann::json parse_json(const std::string& text, const std::string& where) {
-  // nlohmann parses any depth but crashes dumping or comparing very deep
-  // values: stop at the template's limit while parsing.
-  const int max_depth = dihya::templates::Limits{}.max_depth;
-  auto guard = [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
-    if (depth > max_depth) throw dihya::Error("nested more than " + std::to_string(max_depth) + " levels");
-    return true;
-  };
   try {
-    return nlohmann::json::parse(text, guard);
-  } catch (const nlohmann::json::parse_error& e) {
-    // "[json.exception.parse_error.101] parse error at line 3, column 7: ..."
-    std::string what = e.what();
-    const auto at = what.find("parse error");
-    throw dihya::Error(where + ": invalid JSON: " + (at == std::string::npos ? what : what.substr(at)));
-  } catch (const nlohmann::json::out_of_range&) {
-    throw dihya::Error(where + ": invalid JSON: a number is too large");
+    return dihya::parse_json_limited(text, dihya::templates::Limits{}.max_depth);
   } catch (const dihya::Error& e) {
     throw dihya::Error(where + ": " + e.what());
   }
