@@ -227,6 +227,15 @@ else
   echo "skip import_templates round trip: libimport_templates.so is not built"
 fi
 
+# --- a path with an escape character is shown escaped, never raw -------------------
+esc_out="$T/esc"$'\x1b'"[31m"
+expect_exit 0 "a target whose name holds an escape character" -- dh run generate_project -p text="Flask API with users" -p out="$esc_out"
+expect_in "$OUT" 'esc\x1b[31m' "the summary shows it escaped"
+expect_not_in "$OUT" $'\x1b' "the summary holds no raw escape character"
+expect_exit 0 "history" -- dh history
+expect_in "$OUT" 'esc\x1b[31m' "history shows it escaped"
+expect_not_in "$OUT" $'\x1b' "history holds no raw escape character"
+
 # --- hostile specs: exit 2, one line, nothing written ------------------------------
 hostile() {  # hostile NAME PARAM=VALUE TEXT_IN_ERROR
   expect_exit 2 "hostile: $1" -- dh run generate_project -p "$2" -p out="$T/hostile"

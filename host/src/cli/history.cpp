@@ -8,6 +8,7 @@
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "errors.hpp"
+#include "params/json_input.hpp"
 #include "runs/run_id.hpp"
 #include "runs/run_store.hpp"
 #include "util/atomic_file.hpp"
@@ -55,7 +56,7 @@ int cmd_history(const Args& args, const Settings& settings) {
   std::vector<std::vector<std::string>> rows{{"RUN", "PLUGIN", "STARTED", "OUTCOME", "EXIT", "SUMMARY"}};
   for (const auto& r : runs) {
     rows.push_back({r.id, r.plugin, r.started_at, r.outcome, r.exit_code ? std::to_string(*r.exit_code) : "-",
-                    r.summary.substr(0, 80)});
+                    printable(r.summary, 80)});
   }
   print_table(rows);
   return 0;
