@@ -218,10 +218,17 @@ struct ExportFile {
   std::string name;
 };
 
-std::vector<ExportFile> export_files(const Options& o, dihya::Context& ctx, std::vector<std::string>& warnings) {
+struct ExportPlan {
+  std::vector<ExportFile> files;
+  std::vector<std::string> warnings;
+};
+
+ExportPlan plan_export(const Options& o, dihya::Context& ctx) {
   const Format format = parse_format(o.format);
   pqxx::read_transaction tx(ctx.db());
-  std::vector<ExportFile> files;
+  ExportPlan plan;
+  auto& files = plan.files;
+  auto& warnings = plan.warnings;
   for (auto& t : stored_templates(tx, o.name, o.tag, true)) {
     // The name becomes a file name: a row edited in the database must not
     // lead the export out of `out` (`../x`, `/etc/x`).
@@ -242,7 +249,7 @@ std::vector<ExportFile> export_files(const Options& o, dihya::Context& ctx, std:
     }
     files.push_back({fs::path(o.out) / (t.name + "." + extension(format)), format_document(t.content, format), t.name});
   }
-  return files;
+  return plan;
 }
 
 // Why `target` may not be written, or nullopt. Only a regular file is ever
@@ -257,10 +264,9 @@ std::optional<std::string> target_problem(const fs::path& target, bool force) {
   return std::nullopt;
 }
 
-dihya::Result run_export(const Options& o, dihya::Context& ctx) {
-  std::vector<std::string> warnings;
-  const auto files = export_files(o, ctx, warnings);
-  for (const auto& w : warnings) ctx.log().warn("{}", w);
+dihya::Result run_export(const Options& o, const ExportPlan& plan, dihya::Context& ctx) {
+  const auto& files = plan.files;
+  for (const auto& w : plan.warnings) ctx.log().warn("{}", w);
   std::string report;
   auto written = nlohmann::json::array();
   for (const auto& f : files) {
@@ -295,7 +301,7 @@ dihya::Result run_export(const Options& o, dihya::Context& ctx) {
   const std::string summary = fmt::format("{} {} template(s) to {} as {}", ctx.dry_run() ? "would export" : "exported",
                                           files.size(), o.out, o.format);
   auto result = dihya::Result::success(
-      summary, {{"mode", "export"}, {"dry_run", ctx.dry_run()}, {"format", o.format}, {"files", written}, {"warnings", warnings}});
+      summary, {{"mode", "export"}, {"dry_run", ctx.dry_run()}, {"format", o.format}, {"files", written}, {"warnings", plan.warnings}});
   result.report = report;
   return result;
 }
@@ -363,10 +369,10 @@ class ImportTemplates final : public dihya::Plugin {
       std::error_code ec;
       if (fs::exists(o.out, ec) && !fs::is_directory(o.out, ec)) errors.push_back({"out", o.out + " is not a directory"});
       if (!errors.empty()) return errors;
-      std::vector<std::string> warnings;
-      const auto files = export_files(o, ctx, warnings);
-      if (!o.name.empty() && files.empty()) errors.push_back({"name", "no stored template named '" + o.name + "'"});
-      for (const auto& f : files) {
+      exported_ = plan_export(o, ctx);
+      exported_key_ = params.json().dump();
+      if (!o.name.empty() && exported_.files.empty()) errors.push_back({"name", "no stored template named '" + o.name + "'"});
+      for (const auto& f : exported_.files) {
         if (const auto problem = target_problem(f.target, o.force)) errors.push_back({"out", *problem});
       }
     } else {
@@ -378,7 +384,14 @@ class ImportTemplates final : public dihya::Plugin {
 
   dihya::Result run(const dihya::Params& params, dihya::Context& ctx) override {
     const Options o = read_options(params);
-    if (o.mode == "export") return run_export(o, ctx);
+    if (o.mode == "export") {
+      // Read and formatted by validate() on this object, right before.
+      if (exported_key_ != params.json().dump()) {
+        exported_ = plan_export(o, ctx);
+        exported_key_ = params.json().dump();
+      }
+      return run_export(o, exported_, ctx);
+    }
     if (o.mode == "list") return run_list(o, ctx);
     // The host calls validate() right before run() on this object: the
     // templates it read and checked are the ones imported, read once.
@@ -442,6 +455,8 @@ class ImportTemplates final : public dihya::Plugin {
 
   std::string validated_path_;
   std::vector<SourceTemplate> validated_;
+  std::string exported_key_;
+  ExportPlan exported_;
 
   static std::string undo_export_file(const nlohmann::json& data) {
     const fs::path path = data.at("path").get<std::string>();
