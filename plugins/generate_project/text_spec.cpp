@@ -185,7 +185,7 @@ const std::set<std::string>& connectors() {
 const std::set<std::string>& list_triggers() {
   static const std::set<std::string> kWords = {"with", "managing", "manages", "manage", "for", "handling",
                                                "resources", "entities", "avec", "gerant", "gere", "gerer",
-                                               "pour", "ressources", "entites", "gestion", "of", "de", "des"};
+                                               "pour", "ressources", "entites", "gestion", "management"};
   return kWords;
 }
 
@@ -318,8 +318,7 @@ class Parser {
       note("kind", i, i + 1, k == "rest" || k == "restful" ? "rest" : "api");
       return i + 1;
     }
-    if (list_triggers().count(k) && !(k == "de" || k == "des" || k == "of") ) return resource_list(i + 1, i);
-    if (k == "gestion" || k == "management") return resource_list(i + 1, i);
+    if (list_triggers().count(k)) return resource_list(i + 1, i);
     return i + 1;
   }
 
@@ -367,7 +366,6 @@ class Parser {
   }
 
   std::size_t resource_list(std::size_t i, std::size_t trigger) {
-    bool any = false;
     t_[trigger].used = true;
     while (i < t_.size() && !sentence_end(i)) {
       if (!t_[i].word) {
@@ -390,9 +388,7 @@ class Parser {
       }
       if (!noun_candidate(i)) break;
       i = resource(i);
-      any = true;
     }
-    (void)any;
     return i;
   }
 
