@@ -25,6 +25,7 @@ int cmd_audit(const Args& args, const Settings& settings) {
   if ((*vm)["action"].as<std::string>() != "verify") {
     throw usage_error(fmt::format("audit {}: unknown action (expected: verify)", (*vm)["action"].as<std::string>()));
   }
+  if (!vm->count("file")) check_state_dir(settings);
   const std::filesystem::path file =
       vm->count("file") ? std::filesystem::path((*vm)["file"].as<std::string>()) : settings.state_dir / "audit.jsonl";
   const AuditVerifyReport report = verify_audit_log(file);

@@ -205,6 +205,7 @@ int cmd_check(const Args& args, const Settings& settings) {
 
   ChildRequest metadata_request;
   metadata_request.plugin_path = plugin.path;
+  metadata_request.plugin_fd = plugin.fd->get();
   metadata_request.operation = Operation::metadata;
   const auto meta = run_operation(metadata_request, std::chrono::minutes(1));
   require_loaded(meta.outcome, plugin);

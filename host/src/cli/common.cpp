@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "errors.hpp"
+#include "params/json_input.hpp"
 
 namespace dihya::host {
 
@@ -72,6 +73,54 @@ bool stderr_is_interactive() {
 }
 
 bool can_prompt() { return ::isatty(0) == 1 && ::isatty(2) == 1; }
+
+std::chrono::milliseconds checked_seconds(double seconds, const std::string& flag) {
+  // `!(x > 0)` is true for NaN as well.
+  if (!(seconds > 0) || !(seconds <= 7 * 24 * 3600)) {
+    throw usage_error(fmt::format("{}: expected a number of seconds greater than 0 and at most 604800", flag));
+  }
+  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+}
+
+void check_since(const std::string& since) {
+  // Each field: its position in "2026-11-25T10:00:00", its width and range.
+  struct Field {
+    std::size_t at;
+    std::size_t width;
+    int low;
+    int high;
+    char before;
+  };
+  static const Field kFields[] = {{0, 4, 0, 9999, 0},  {5, 2, 1, 12, '-'}, {8, 2, 1, 31, '-'},
+                                  {11, 2, 0, 23, 'T'}, {14, 2, 0, 59, ':'}, {17, 2, 0, 60, ':'}};
+  const auto bad = [&since]() {
+    return usage_error(fmt::format("--since '{}': expected an ISO-8601 UTC time such as 2026-11-25, "
+                                   "2026-11-25T10:00 or 2026-11-25T10:00:00Z", printable(since)));
+  };
+  std::size_t end = 0;
+  for (const Field& f : kFields) {
+    if (f.at > 0 && (since.size() <= end || since[end] != f.before)) break;
+    if (since.size() < f.at + f.width) throw bad();
+    int value = 0;
+    for (std::size_t i = f.at; i < f.at + f.width; ++i) {
+      if (since[i] < '0' || since[i] > '9') throw bad();
+      value = value * 10 + (since[i] - '0');
+    }
+    if (value < f.low || value > f.high) throw bad();
+    end = f.at + f.width;
+  }
+  if (end == 19 && end < since.size() && since[end] == '.') {
+    std::size_t digits = 0;
+    while (end + 1 < since.size() && since[end + 1] >= '0' && since[end + 1] <= '9' && digits < 9) {
+      ++end;
+      ++digits;
+    }
+    if (digits == 0) throw bad();
+    ++end;
+  }
+  if (end < since.size() && since[end] == 'Z' && end >= 13) ++end;
+  if (end != since.size()) throw bad();
+}
 
 const char* exit_codes_help() {
   return "Exit codes:\n"

@@ -4,6 +4,7 @@
 // and the terminal checks that decide whether to draw a progress bar.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -44,6 +45,16 @@ bool stderr_is_interactive();
 
 // True when stdin and stderr are terminals: the operator can be asked.
 bool can_prompt();
+
+// `seconds` given to `flag` (--timeout, --grace) as a duration: a usage error
+// unless it is a finite number in (0, 604800] (one week); NaN and infinities
+// are refused.
+std::chrono::milliseconds checked_seconds(double seconds, const std::string& flag);
+
+// Throws a usage error unless `since` is an ISO-8601 UTC time or a prefix of
+// one cut at a field boundary: 2026, 2026-11, 2026-11-25, 2026-11-25T10,
+// 2026-11-25T10:00, 2026-11-25T10:00:00(.123)(Z).
+void check_since(const std::string& since);
 
 // The exit codes paragraph shared by every --help.
 const char* exit_codes_help();

@@ -61,6 +61,11 @@ int cmd_db(const Args& args, const Settings& settings) {
   const std::string action = (*vm)["action"].as<std::string>();
   const bool json = vm->count("json") > 0;
 
+  if (action == "start") {
+    prepare_state_dir(settings);
+  } else {
+    check_state_dir(settings);
+  }
   EmbeddedCluster cluster(settings.state_dir);
   if (action == "start") {
     note_configured_url(settings);

@@ -40,8 +40,12 @@ int cmd_history(const Args& args, const Settings& settings) {
   std::optional<std::string> plugin;
   std::optional<std::string> since;
   if (vm->count("plugin")) plugin = (*vm)["plugin"].as<std::string>();
-  if (vm->count("since")) since = (*vm)["since"].as<std::string>();
+  if (vm->count("since")) {
+    since = (*vm)["since"].as<std::string>();
+    check_since(*since);
+  }
 
+  check_state_dir(settings);
   RunStore store(settings.state_dir / "runs");
   auto runs = store.list(plugin, since);
   if (vm->count("limit") && runs.size() > (*vm)["limit"].as<std::size_t>()) {
@@ -70,6 +74,7 @@ int cmd_show(const Args& args, const Settings& settings) {
   add_run_id_argument(spec);
   auto vm = parse_command(args, spec);
   if (!vm) return 0;
+  check_state_dir(settings);
   RunStore store(settings.state_dir / "runs");
   const RunRecord r = load_run(store, (*vm)["run-id"].as<std::string>());
   if (vm->count("json")) {
@@ -97,6 +102,7 @@ int cmd_logs(const Args& args, const Settings& settings) {
   add_run_id_argument(spec);
   auto vm = parse_command(args, spec);
   if (!vm) return 0;
+  check_state_dir(settings);
   RunStore store(settings.state_dir / "runs");
   const RunRecord r = load_run(store, (*vm)["run-id"].as<std::string>());
   std::string text;

@@ -26,6 +26,7 @@ class MemorySink final : public EventSink {
 ChildRequest base_request(const PluginFile& plugin, const Settings& settings, Operation op) {
   ChildRequest request;
   request.plugin_path = plugin.path;
+  request.plugin_fd = plugin.fd ? plugin.fd->get() : -1;
   request.operation = op;
   if (plugin.needs("database")) {
     request.database_url = resolve_database_url(settings, true);

@@ -31,7 +31,10 @@ int cmd_rollback(const Args& args, const Settings& settings) {
   if (!vm) return 0;
   const std::string id = (*vm)["run-id"].as<std::string>();
   if (!is_valid_run_id(id)) throw usage_error(fmt::format("'{}' is not a run id (see dihya-host history)", id));
+  std::optional<std::chrono::milliseconds> timeout;
+  if (vm->count("timeout")) timeout = checked_seconds((*vm)["timeout"].as<double>(), "--timeout");
 
+  prepare_state_dir(settings);
   RunStore store(settings.state_dir / "runs");
   store.mark_interrupted_runs();
   auto record = store.load(id);
@@ -58,8 +61,6 @@ int cmd_rollback(const Args& args, const Settings& settings) {
   AuditLog audit(settings.state_dir / "audit.jsonl");
   ProgressBar bar(stderr_is_interactive());
   RunSink sink(run_dir / "log.txt", run_dir / "journal.jsonl", redactor, settings.log_style, bar);
-  std::optional<std::chrono::milliseconds> timeout;
-  if (vm->count("timeout")) timeout = std::chrono::milliseconds(static_cast<long long>((*vm)["timeout"].as<double>() * 1000));
   const RollbackReport report = roll_back_run(plugin, settings, id, run_dir, redactor, audit, sink, timeout);
 
   if (report.ok && !report.nothing_to_do) {

@@ -5,9 +5,12 @@
 // starts; every undo entry is durable before the plugin acts on it; a run that
 // fails after changing something is rolled back unless --no-rollback.
 #include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 
 #include <fmt/format.h>
@@ -50,10 +53,32 @@ std::optional<std::chrono::milliseconds> seconds_option(const po::variables_map&
   } else {
     return std::nullopt;
   }
-  if (!(seconds > 0) || seconds > 7 * 24 * 3600) {
-    throw usage_error(fmt::format("--{}: expected a number of seconds between 0 and 604800", key));
+  return checked_seconds(seconds, std::string("--") + key);
+}
+
+// --output-dir, checked and created before anything is recorded: a mistake
+// there is a usage error, never a run.
+std::optional<std::filesystem::path> output_dir_option(const po::variables_map& vm) {
+  if (!vm.count("output-dir")) return std::nullopt;
+  const std::filesystem::path dir = vm["output-dir"].as<std::string>();
+  std::error_code ec;
+  const auto status = std::filesystem::status(dir, ec);
+  if (std::filesystem::exists(status) && !std::filesystem::is_directory(status)) {
+    throw usage_error(fmt::format("--output-dir {}: not a directory", dir.string()));
   }
-  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw usage_error(fmt::format("--output-dir {}: cannot create it: {}", dir.string(), ec.message()));
+  return dir;
+}
+
+// The run's private work dir, and its output dir unless --output-dir gave one.
+void create_run_dirs(const ChildRequest& request, const std::filesystem::path& run_dir) {
+  for (const auto& dir : {request.work_dir, request.output_dir}) {
+    if (dir.parent_path() != run_dir) continue;
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+      throw HostError(kExitRunFailed, fmt::format("cannot create {}: {}", dir.string(), std::strerror(errno)));
+    }
+  }
 }
 
 // Holds the concurrency lock of the plugin for the whole run (allow: none).
@@ -146,6 +171,8 @@ int cmd_run(const Args& args, const Settings& settings) {
   if (policy != "allow" && policy != "forbid" && policy != "wait") {
     throw usage_error(fmt::format("--concurrency '{}': expected allow, forbid or wait", policy));
   }
+  prepare_state_dir(settings);
+  const std::optional<std::filesystem::path> output_dir = output_dir_option(*vm);
   const bool destructive = plugin.destructive_with(params.values);
   if (destructive && !dry_run && vm->count("yes") == 0 && can_prompt() && !confirmed(plugin)) {
     throw usage_error("not confirmed; nothing was run");
@@ -192,19 +219,23 @@ int cmd_run(const Args& args, const Settings& settings) {
   const auto run_dir = store.dir(run_id);
 
   AuditLog audit(settings.state_dir / "audit.jsonl");
-  audit.append("run.start", {{"run_id", run_id}, {"plugin", record.plugin}, {"version", record.plugin_version},
-                             {"sha256", record.plugin_sha256}, {"user", record.user}, {"host", record.host},
-                             {"params", record.params}, {"dry_run", dry_run}, {"schedule_id", record.schedule_id},
-                             {"trigger", record.trigger}});
+  try {
+    audit.append("run.start", {{"run_id", run_id}, {"plugin", record.plugin}, {"version", record.plugin_version},
+                               {"sha256", record.plugin_sha256}, {"user", record.user}, {"host", record.host},
+                               {"params", record.params}, {"dry_run", dry_run}, {"schedule_id", record.schedule_id},
+                               {"trigger", record.trigger}});
+  } catch (const std::exception& e) {
+    // An unaudited run must not happen: it did not start, so it leaves nothing.
+    store.remove(run_id);
+    throw HostError(kExitRunFailed, fmt::format("cannot start the run: {}", e.what()));
+  }
 
   request.run_id = run_id;
   request.params = params.values;
   request.dry_run = dry_run;
   request.work_dir = run_dir / "work";
-  request.output_dir = vm->count("output-dir") ? std::filesystem::path((*vm)["output-dir"].as<std::string>())
-                                               : run_dir / "output";
-  std::filesystem::create_directories(request.work_dir);
-  std::filesystem::create_directories(request.output_dir);
+  request.output_dir = output_dir.value_or(run_dir / "output");
+  create_run_dirs(request, run_dir);
 
   ProgressBar bar(stderr_is_interactive());
   LogStyle style = settings.log_style;
@@ -219,7 +250,7 @@ int cmd_run(const Args& args, const Settings& settings) {
   if (outcome.kind == ChildOutcome::Kind::crashed && !outcome.loaded) catalog.mark_unstable(plugin.path, outcome.message);
 
   Verdict verdict = judge(outcome, dry_run);
-  verdict.summary = redactor.redact(verdict.summary);
+  verdict.summary = one_line(redactor.redact(verdict.summary));
   nlohmann::json result_data = outcome.kind == ChildOutcome::Kind::completed
                                    ? redact_strings(outcome.result.value("data", nlohmann::json::object()), redactor)
                                    : nlohmann::json::object();
@@ -247,8 +278,14 @@ int cmd_run(const Args& args, const Settings& settings) {
   record.summary = verdict.summary;
   record.result = result_data;
   store.update(record);
-  audit.append("run.end", {{"run_id", run_id}, {"plugin", record.plugin}, {"outcome", record.outcome},
-                           {"exit_code", verdict.exit_code}, {"summary", record.summary}});
+  try {
+    audit.append("run.end", {{"run_id", run_id}, {"plugin", record.plugin}, {"outcome", record.outcome},
+                             {"exit_code", verdict.exit_code}, {"summary", record.summary}});
+  } catch (const std::exception& e) {
+    // The run happened and its record says how it ended: report, keep its exit code.
+    std::cerr << fmt::format("dihya-host: warning: run {} ended ({}) but its audit entry was not written: {}\n",
+                             run_id, record.outcome, printable(e.what(), 1000));
+  }
 
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (settings.metrics_dir) {

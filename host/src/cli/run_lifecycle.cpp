@@ -42,7 +42,7 @@ RunSink::RunSink(const std::filesystem::path& log_file, std::filesystem::path jo
       style_(style),
       colour_(!style.json && stderr_is_interactive()),
       bar_(bar) {
-  int fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  int fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
   if (fd >= 0) log_ = ::fdopen(fd, "a");
   if (std::filesystem::exists(journal_file_)) journal_.emplace(RunJournal::reopen(journal_file_));
 }

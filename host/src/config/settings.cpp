@@ -3,6 +3,8 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+
 #include <cstdlib>
 #include <set>
 #include <sstream>
@@ -11,6 +13,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "errors.hpp"
+#include "util/trusted_path.hpp"
 
 namespace dihya::host {
 namespace {
@@ -51,6 +54,22 @@ std::string scalar(const YAML::Node& node, const std::filesystem::path& file, co
   return node.as<std::string>();
 }
 
+constexpr std::size_t kMaxConfigBytes = 1 << 20;
+
+// Reads the whole file open on `fd`; false on a read error or when it holds
+// more than `max` bytes.
+bool read_bounded(int fd, std::size_t max, std::string* text) {
+  char buffer[16384];
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return false;
+    if (n == 0) return true;
+    text->append(buffer, static_cast<std::size_t>(n));
+    if (text->size() > max) return false;
+  }
+}
+
 // Reads one YAML config file; a missing file is an empty config.
 FileConfig read_config_file(const std::filesystem::path& file, bool must_exist) {
   static const std::set<std::string> kKeys{"plugin_path", "database_url", "state_dir", "cache_dir", "metrics_dir"};
@@ -60,16 +79,23 @@ FileConfig read_config_file(const std::filesystem::path& file, bool must_exist) 
     if (must_exist) throw usage_error(fmt::format("{}: config file not found", file.string()));
     return config;
   }
+  // A config file names the state dir and the plugin path: one that another
+  // user could edit is as dangerous as a plugin they could replace.
+  const TrustedFile trusted = open_trusted_file(file, kExitUsage, "config file");
+  std::string text;
+  if (!read_bounded(trusted.fd.get(), kMaxConfigBytes, &text)) {
+    throw usage_error(fmt::format("{}: config file unreadable or larger than {} bytes", file.string(), kMaxConfigBytes));
+  }
   YAML::Node root;
   try {
-    root = YAML::LoadFile(file.string());
+    root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     throw usage_error(fmt::format("{}: invalid YAML: {}", file.string(), e.msg));
   }
   if (root.IsNull()) return config;
   if (!root.IsMap()) throw usage_error(fmt::format("{}: config must be a mapping of settings", file.string()));
   for (const auto& item : root) {
-    const std::string key = item.first.as<std::string>();
+    const std::string key = scalar(item.first, file, "each key");
     if (kKeys.count(key) == 0) {
       throw usage_error(fmt::format("{}: unknown setting '{}' (known: plugin_path, database_url, state_dir, cache_dir, metrics_dir)",
                                     file.string(), key));
@@ -117,6 +143,12 @@ std::filesystem::path system_config_file() {
   const auto prefix = install_prefix();
   return (prefix == "/usr" ? std::filesystem::path("/etc") : prefix / "etc") / "dihya" / "config.yaml";
 }
+
+void prepare_state_dir(const Settings& settings) {
+  prepare_private_dir(settings.state_dir, "state dir", ::geteuid() == 0 ? 0711 : 0700);
+}
+
+void check_state_dir(const Settings& settings) { check_private_dir_if_exists(settings.state_dir, "state dir"); }
 
 Settings load_settings(const GlobalFlags& flags) {
   const bool root = ::geteuid() == 0;

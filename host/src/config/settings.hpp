@@ -47,6 +47,16 @@ struct GlobalFlags {
   LogStyle log_style;
 };
 
+// The state dir, created private when missing (0700; 0711 as root, so that
+// the embedded cluster's postgres user can reach <state>/postgres while every
+// entry inside stays 0700/0600) and refused when another user could change
+// it (util/trusted_path.hpp). Throws a usage error with the fix.
+void prepare_state_dir(const Settings& settings);
+
+// The same checks for commands that only read the state dir: a missing one is
+// an empty history.
+void check_state_dir(const Settings& settings);
+
 // Merges flags, environment, config files and defaults. Throws a usage error
 // naming the file on an unreadable or malformed config file.
 Settings load_settings(const GlobalFlags& flags);

@@ -459,8 +459,9 @@ void write_server_settings(const fs::path& data_dir, const fs::path& socket_dir,
 // The tools run as the cluster owner, switching to it only when we are root.
 const ClusterOwner* become(const ClusterOwner& owner) { return owner.switch_user ? &owner : nullptr; }
 
-// <state_dir> as the operator's umask makes it; <state_dir>/postgres and its
-// socket directory private to the cluster owner.
+// <state_dir> made private by the caller (prepare_state_dir) or, when absent,
+// as the operator's umask makes it; <state_dir>/postgres and its socket
+// directory private to the cluster owner.
 void prepare_directories(const fs::path& root, const fs::path& socket_dir, const ClusterOwner& owner) {
   const fs::path state_dir = root.parent_path();
   std::error_code ec;
@@ -599,7 +600,10 @@ void EmbeddedCluster::create_database_if_absent() const {
 std::string resolve_database_url(const Settings& settings, bool start_if_needed) {
   if (settings.database_url && !settings.database_url->empty()) return *settings.database_url;
   EmbeddedCluster cluster(settings.state_dir);
-  if (start_if_needed) cluster.start();
+  if (start_if_needed) {
+    prepare_state_dir(settings);
+    cluster.start();
+  }
   return cluster.url();
 }
 

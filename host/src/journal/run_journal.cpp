@@ -117,7 +117,7 @@ RunJournal::RunJournal(std::filesystem::path file, UniqueFd fd, off_t size,
     : file_(std::move(file)), fd_(std::move(fd)), size_(size), next_index_(next_index) {}
 
 RunJournal RunJournal::create(const std::filesystem::path& file) {
-  UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600));
+  UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!fd) {
     throw std::runtime_error(
         fmt::format("journal {}: cannot create: {}", file.string(), std::strerror(errno)));
@@ -130,7 +130,7 @@ RunJournal RunJournal::create(const std::filesystem::path& file) {
 }
 
 RunJournal RunJournal::reopen(const std::filesystem::path& file) {
-  UniqueFd fd(::open(file.c_str(), O_RDWR | O_APPEND | O_CLOEXEC));
+  UniqueFd fd(::open(file.c_str(), O_RDWR | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if (!fd) {
     throw std::runtime_error(
         fmt::format("journal {}: cannot open: {}", file.string(), std::strerror(errno)));
@@ -189,7 +189,7 @@ void RunJournal::append_line(std::string line) {
 }
 
 JournalContents read_journal(const std::filesystem::path& file) {
-  UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if (!fd) {
     if (errno == ENOENT) return JournalContents{};
     throw std::runtime_error(

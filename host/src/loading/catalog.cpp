@@ -12,18 +12,23 @@
 #include "params/json_input.hpp"
 #include "util/atomic_file.hpp"
 #include "util/sha256.hpp"
+#include "util/trusted_path.hpp"
 
 namespace dihya::host {
 namespace {
 
-constexpr const char* kCacheFormat = "dihya-metadata-cache-1";
+constexpr const char* kCacheFormat = "dihya-metadata-cache-2";
 
 // ctime joins (size, mtime) so that a chmod or chown, which must re-run the
 // trust check, also invalidates the cached entry.
+// (device, inode) joins too: a file renamed over another with the same
+// times and size is another file.
 struct FileStamp {
   std::uint64_t size = 0;
   std::int64_t mtime_ns = 0;
   std::int64_t ctime_ns = 0;
+  std::uint64_t device = 0;
+  std::uint64_t inode = 0;
 };
 
 std::int64_t nanoseconds(const struct timespec& t) {
@@ -33,8 +38,13 @@ std::int64_t nanoseconds(const struct timespec& t) {
 std::optional<FileStamp> stamp_of(const std::filesystem::path& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return std::nullopt;
-  return FileStamp{static_cast<std::uint64_t>(st.st_size), nanoseconds(st.st_mtim),
-                   nanoseconds(st.st_ctim)};
+  return FileStamp{static_cast<std::uint64_t>(st.st_size), nanoseconds(st.st_mtim), nanoseconds(st.st_ctim),
+                   static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)};
+}
+
+FileStamp stamp_of(const PluginFile& plugin) {
+  return FileStamp{plugin.size, plugin.mtime_ns, plugin.ctime_ns, static_cast<std::uint64_t>(plugin.device),
+                   static_cast<std::uint64_t>(plugin.inode)};
 }
 
 // Cache document: {"format": kCacheFormat, "files": {path: {size, mtime_ns, name, ...}}}.
@@ -58,15 +68,14 @@ nlohmann::json load_cache(const std::filesystem::path& file) {
 void save_cache(const std::filesystem::path& file, const nlohmann::json& files) {
   nlohmann::json doc{{"format", kCacheFormat}, {"files", files}};
   // The cache only saves time: failing to write it is not an error.
-  std::error_code ec;
-  std::filesystem::create_directories(file.parent_path(), ec);
-  write_file_atomically(file, doc.dump(), 0644, nullptr);
+  write_file_atomically(file, doc.dump(), 0600, nullptr);
 }
 
 bool stamp_matches(const nlohmann::json& cached, const FileStamp& stamp) {
   return cached.is_object() && cached.value("size", std::uint64_t{0}) == stamp.size &&
          cached.value("mtime_ns", std::int64_t{0}) == stamp.mtime_ns &&
-         cached.value("ctime_ns", std::int64_t{0}) == stamp.ctime_ns;
+         cached.value("ctime_ns", std::int64_t{0}) == stamp.ctime_ns &&
+         cached.value("device", std::uint64_t{0}) == stamp.device && cached.value("inode", std::uint64_t{0}) == stamp.inode;
 }
 
 CatalogEntry entry_from_cache(const std::filesystem::path& path, const nlohmann::json& cached) {
@@ -83,7 +92,7 @@ CatalogEntry entry_from_cache(const std::filesystem::path& path, const nlohmann:
 
 nlohmann::json cache_record(const CatalogEntry& e, const FileStamp& stamp) {
   nlohmann::json j{{"size", stamp.size}, {"mtime_ns", stamp.mtime_ns},
-                   {"ctime_ns", stamp.ctime_ns}, {"name", e.name},
+                   {"ctime_ns", stamp.ctime_ns}, {"device", stamp.device}, {"inode", stamp.inode}, {"name", e.name},
                    {"version", e.version}, {"summary", e.summary}, {"destructive", e.destructive}};
   if (!e.error.empty()) j["error"] = e.error;
   if (!e.unstable.empty()) j["unstable"] = e.unstable;
@@ -122,7 +131,10 @@ PluginCatalog::PluginCatalog(const Settings& settings)
     : search_path_(settings.plugin_path), cache_file_(settings.cache_dir / "plugin-metadata.json") {}
 
 nlohmann::json& PluginCatalog::cache() {
-  if (!cache_) cache_ = load_cache(cache_file_);
+  if (!cache_) {
+    prepare_private_dir(cache_file_.parent_path(), "cache dir");
+    cache_ = load_cache(cache_file_);
+  }
   return *cache_;
 }
 
@@ -158,13 +170,35 @@ std::vector<CatalogEntry> PluginCatalog::list() {
 
 PluginFile PluginCatalog::find(const std::string& name_or_path) {
   if (name_or_path.find('/') != std::string::npos) {
-    if (!std::filesystem::exists(name_or_path)) {
+    std::error_code ec;
+    const auto status = std::filesystem::status(name_or_path, ec);
+    if (!std::filesystem::exists(status)) {
       throw usage_error(fmt::format("{}: no such plugin file", name_or_path));
+    }
+    if (!std::filesystem::is_regular_file(status)) {
+      throw usage_error(fmt::format("{}: not a plugin file (not a regular file)", name_or_path));
     }
     return read_plugin_file(name_or_path);
   }
+  if (!is_plugin_name(name_or_path)) {
+    throw usage_error(fmt::format("invalid plugin name '{}': a plugin name matches [a-z][a-z0-9_]{{0,63}}, a plugin "
+                                  "file path contains '/'", name_or_path));
+  }
+  // The cache only says where to look. The file's own embedded metadata
+  // decides: a stale or edited cache entry costs a fresh scan, never a run of
+  // another plugin.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    for (const auto& e : list()) {
+      if (e.name != name_or_path || e.shadowed) continue;
+      PluginFile file = read_plugin_file(e.path);
+      if (file.name() == name_or_path) return file;
+      break;
+    }
+    cache_ = nlohmann::json::object();
+  }
+  // lib<name>.so that could not be read: its reason says more than "unknown".
   for (const auto& e : list()) {
-    if (e.name == name_or_path && !e.shadowed) return read_plugin_file(e.path);
+    if (!e.error.empty() && e.path.filename() == "lib" + name_or_path + ".so") throw load_error(e.error);
   }
   std::vector<std::string> dirs;
   for (const auto& d : search_path_) dirs.push_back(d.string());
@@ -173,15 +207,17 @@ PluginFile PluginCatalog::find(const std::string& name_or_path) {
 }
 
 std::string PluginCatalog::sha256(const PluginFile& plugin) {
-  const auto stamp = stamp_of(plugin.path);
+  // Keyed by the stamp of the descriptor that will be loaded, not of the path.
+  const FileStamp stamp = stamp_of(plugin);
   nlohmann::json& cache = this->cache();
   const std::string key = plugin.path.string();
   auto cached = cache.find(key);
-  if (stamp && cached != cache.end() && stamp_matches(*cached, *stamp) && cached->contains("sha256")) {
+  const bool same_file = cached != cache.end() && stamp_matches(*cached, stamp);
+  if (same_file && cached->contains("sha256") && (*cached)["sha256"].is_string()) {
     return (*cached)["sha256"].get<std::string>();
   }
-  std::string digest = sha256_file_hex(plugin.path);
-  if (stamp && cached != cache.end() && stamp_matches(*cached, *stamp)) {
+  std::string digest = sha256_fd_hex(plugin.fd->get(), plugin.path);
+  if (same_file) {
     (*cached)["sha256"] = digest;
     save_cache(cache_file_, cache);
   }

@@ -32,8 +32,8 @@ bool fits(std::uint64_t offset, std::uint64_t size, std::uint64_t file_size) {
 
 }  // namespace
 
-std::optional<ElfSections> ElfSections::open(const std::filesystem::path& path, std::string* error) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+std::optional<ElfSections> ElfSections::open(int file_fd, std::string* error) {
+  UniqueFd fd(::fcntl(file_fd, F_DUPFD_CLOEXEC, 3));
   if (!fd) {
     *error = std::strerror(errno);
     return std::nullopt;

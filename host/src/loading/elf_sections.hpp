@@ -18,9 +18,11 @@ namespace dihya::host {
 
 class ElfSections {
  public:
-  // Opens `path` and reads its section table. Returns nullopt with `*error`
-  // set ("not an ELF file", "not a 64-bit little-endian ELF", ...) on failure.
-  static std::optional<ElfSections> open(const std::filesystem::path& path, std::string* error);
+  // Reads the section table of the file open on `fd` (borrowed: the sections
+  // are read through a duplicate, with pread, so the caller's offset is
+  // untouched). Returns nullopt with `*error` set ("not an ELF file", "not a
+  // 64-bit little-endian ELF", ...) on failure.
+  static std::optional<ElfSections> open(int fd, std::string* error);
 
   // The bytes of the section named `name` (at most `max_size` bytes, else an
   // error), or nullopt with `*error` set when it is absent or unreadable.

@@ -14,6 +14,7 @@
 #include "errors.hpp"
 #include "loading/elf_sections.hpp"
 #include "params/json_input.hpp"
+#include "util/trusted_path.hpp"
 
 namespace dihya::host {
 namespace {
@@ -24,26 +25,8 @@ HostError plugin_error(const std::filesystem::path& path, const std::string& wha
   return load_error(fmt::format("{}: {}", path.string(), what));
 }
 
-void check_one_trusted(const std::filesystem::path& path, bool is_dir) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    throw plugin_error(path, std::strerror(errno));
-  }
-  const uid_t me = ::geteuid();
-  if (st.st_uid != 0 && st.st_uid != me) {
-    throw plugin_error(path, fmt::format("refusing a plugin {} owned by uid {} (neither root nor you); "
-                                         "fix: chown {} {}",
-                                         is_dir ? "directory" : "file", st.st_uid, me, path.string()));
-  }
-  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-    throw plugin_error(path, fmt::format("refusing a plugin {} writable by group or others (mode {:04o}); "
-                                         "fix: chmod go-w {}",
-                                         is_dir ? "directory" : "file", st.st_mode & 07777,
-                                         path.string()));
-  }
-}
+}  // namespace
 
-// [a-z][a-z0-9_]{0,63}: the name becomes a file name (locks) and a CLI word.
 bool is_plugin_name(const std::string& name) {
   if (name.empty() || name.size() > 64 || name[0] < 'a' || name[0] > 'z') return false;
   for (char c : name) {
@@ -51,8 +34,6 @@ bool is_plugin_name(const std::string& name) {
   }
   return true;
 }
-
-}  // namespace
 
 bool PluginFile::needs(const std::string& what) const {
   const auto it = metadata.find("needs");
@@ -69,29 +50,33 @@ const nlohmann::json& PluginFile::parameters() const {
   return it == metadata.end() ? kEmpty : *it;
 }
 
-void check_trusted(const std::filesystem::path& path) {
-  check_one_trusted(path, false);
-  auto dir = path.parent_path();
-  check_one_trusted(dir.empty() ? std::filesystem::path(".") : dir, true);
-}
-
-void check_abi_tag(const std::string& tag, const std::filesystem::path& path) {
+std::string abi_tag_problem(const std::string& tag) {
   int major = 0;
   int minor = 0;
   char stdlib[128] = {};
   if (std::sscanf(tag.c_str(), "dihya-abi %d.%d %127s", &major, &minor, stdlib) != 3) {
-    throw plugin_error(path, "not a dihya plugin (unreadable ABI tag)");
+    return "not a dihya plugin (unreadable ABI tag)";
   }
   if (major != kAbiMajor) {
-    throw plugin_error(path, fmt::format("built for SDK ABI {}.{}, this host speaks ABI {}.{}; "
-                                         "rebuild the plugin against this SDK",
-                                         major, minor, kAbiMajor, kAbiMinor));
+    return fmt::format("built for SDK ABI {}.{}, this host speaks ABI {}.{}; rebuild the plugin against this SDK",
+                       major, minor, kAbiMajor, kAbiMinor);
+  }
+  if (minor > kAbiMinor) {
+    return fmt::format("built for SDK ABI {}.{}, newer than this host's ABI {}.{}; upgrade dihya-host or rebuild "
+                       "the plugin against SDK ABI {}.{}",
+                       major, minor, kAbiMajor, kAbiMinor, kAbiMajor, kAbiMinor);
   }
   if (std::string(stdlib) != DIHYA_ABI_STDLIB) {
-    throw plugin_error(path, fmt::format("built with C++ library ABI '{}', this host uses '{}'; "
-                                         "rebuild the plugin with the host's compiler",
-                                         stdlib, DIHYA_ABI_STDLIB));
+    return fmt::format("built with C++ library ABI '{}', this host uses '{}'; rebuild the plugin with the host's "
+                       "compiler",
+                       stdlib, DIHYA_ABI_STDLIB);
   }
+  return "";
+}
+
+void check_abi_tag(const std::string& tag, const std::filesystem::path& path) {
+  const std::string problem = abi_tag_problem(tag);
+  if (!problem.empty()) throw plugin_error(path, problem);
 }
 
 void check_metadata_shape(const nlohmann::json& metadata, const std::filesystem::path& path) {
@@ -111,9 +96,9 @@ void check_metadata_shape(const nlohmann::json& metadata, const std::filesystem:
 }
 
 PluginFile read_plugin_file(const std::filesystem::path& path) {
-  check_trusted(path);
+  TrustedFile trusted = open_trusted_file(path, kExitLoad, "plugin file");
   std::string error;
-  auto elf = ElfSections::open(path, &error);
+  auto elf = ElfSections::open(trusted.fd.get(), &error);
   if (!elf) throw plugin_error(path, error);
   if (!elf->has(kAbiSection) && !elf->has(kMetadataSection)) {
     throw plugin_error(path, "not a dihya plugin (no embedded metadata; build it with dihya_add_plugin)");
@@ -135,12 +120,15 @@ PluginFile read_plugin_file(const std::filesystem::path& path) {
   }
   check_metadata_shape(file.metadata, path);
 
-  struct stat st {};
-  if (::stat(path.c_str(), &st) == 0) {
-    file.size = static_cast<std::uint64_t>(st.st_size);
-    file.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
-  }
+  const struct stat& st = trusted.st;
+  file.size = static_cast<std::uint64_t>(st.st_size);
+  file.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  file.ctime_ns = static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
+  file.device = st.st_dev;
+  file.inode = st.st_ino;
   file.path = path;
+  file.real_path = std::move(trusted.real_path);
+  file.fd = std::make_shared<const UniqueFd>(std::move(trusted.fd));
   return file;
 }
 

@@ -4,11 +4,16 @@
 // may be trusted. Every refusal is a load error (exit 3) naming the file.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include <nlohmann/json.hpp>
+
+#include "util/unique_fd.hpp"
 
 namespace dihya::host {
 
@@ -16,9 +21,17 @@ inline constexpr const char* kMetadataSection = ".dihya_meta";
 inline constexpr const char* kAbiSection = ".dihya_abi";
 
 struct PluginFile {
-  std::filesystem::path path;
+  std::filesystem::path path;       // as the operator or the search path named it
+  std::filesystem::path real_path;  // symlinks resolved: the file that was checked
+  // The descriptor that was trust-checked and read: the child loads this one
+  // (dlopen of /proc/self/fd/N), never the path, so a file swapped after the
+  // check is not the file that runs. Shared so that copies stay cheap.
+  std::shared_ptr<const UniqueFd> fd;
   std::uint64_t size = 0;
   std::int64_t mtime_ns = 0;
+  std::int64_t ctime_ns = 0;
+  dev_t device = 0;
+  ino_t inode = 0;
   std::string abi_tag;
   nlohmann::json metadata;  // the whole plugin.json
 
@@ -35,17 +48,22 @@ struct PluginFile {
   const nlohmann::json& parameters() const;  // the draft-07 schema; {} when absent
 };
 
-// Reads and checks `path`: trusted, an ELF shared library, carrying a
-// well-formed plugin.json and an ABI tag this host accepts. Throws a load error.
+// Opens `path` once and checks that descriptor: its real path trusted (see
+// util/trusted_path.hpp), an ELF shared library, carrying a well-formed
+// plugin.json and an ABI tag this host accepts. Throws a load error.
 PluginFile read_plugin_file(const std::filesystem::path& path);
 
-// Refuses a file or directory that others could have replaced: writable by
-// group or others, or owned by neither root nor the current user.
-void check_trusted(const std::filesystem::path& path);
+// Why this host cannot load a plugin carrying ABI tag `tag`, or "" when it
+// can: another SDK major, a newer SDK minor (the plugin may call what this
+// host lacks; an older minor is fine), or another C++ library ABI. The reason
+// names both versions.
+std::string abi_tag_problem(const std::string& tag);
 
-// Refuses an ABI tag of another SDK major version or another C++ library ABI,
-// naming both versions.
+// Throws a load error naming `path` when abi_tag_problem(tag) is not empty.
 void check_abi_tag(const std::string& tag, const std::filesystem::path& path);
+
+// [a-z][a-z0-9_]{0,63}: a plugin name becomes a file name (locks) and a CLI word.
+bool is_plugin_name(const std::string& name);
 
 // Minimal checks every plugin.json must pass to be listed or run: a valid
 // name, a version, a parameter schema that is an object. `dihya-host check`

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "util/atomic_file.hpp"
+#include "util/trusted_path.hpp"
 #include "util/unique_fd.hpp"
 
 namespace dihya::host {
@@ -90,7 +91,7 @@ void add_run(nlohmann::json& state, const RunRecord& record, double seconds) {
 
 bool record_run_metrics(const std::filesystem::path& metrics_dir, const std::filesystem::path& state_dir,
                         const RunRecord& record, double seconds, std::string* error) {
-  UniqueFd lock(::open((state_dir / "metrics.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  UniqueFd lock(::open((state_dir / "metrics.lock").c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600));
   if (!lock || ::flock(lock.get(), LOCK_EX) != 0) {
     if (error) *error = fmt::format("cannot lock {}", (state_dir / "metrics.lock").string());
     return false;
@@ -105,8 +106,13 @@ bool record_run_metrics(const std::filesystem::path& metrics_dir, const std::fil
     state = nlohmann::json::object();
     add_run(state, record, seconds);
   }
-  std::error_code ec;
-  std::filesystem::create_directories(metrics_dir, ec);
+  try {
+    // 0755: node_exporter, another user, reads the file.
+    prepare_private_dir(metrics_dir, "metrics dir", 0755);
+  } catch (const std::exception& e) {
+    if (error) *error = e.what();
+    return false;
+  }
   return write_file_atomically(state_file, state.dump() + "\n", 0600, error) &&
          write_file_atomically(metrics_dir / "dihya.prom", exposition(state), 0644, error);
 }

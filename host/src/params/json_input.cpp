@@ -534,6 +534,25 @@ std::string printable(std::string_view text, std::size_t max_chars) {
   return out;
 }
 
+std::string one_line(std::string_view text) {
+  const auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
+  while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '\n' && text[i] != '\r') {
+      out += text[i];
+      continue;
+    }
+    while (!out.empty() && is_space(out.back())) out.pop_back();
+    while (i + 1 < text.size() && is_space(text[i + 1])) ++i;
+    if (!out.empty() && out.back() != ';' && out.back() != '.' && out.back() != ':') out += ';';
+    out += ' ';
+  }
+  return out;
+}
+
 std::string printable_text(std::string_view text) {
   std::string out;
   out.reserve(text.size());
@@ -549,14 +568,16 @@ std::string printable_text(std::string_view text) {
 }
 
 std::string read_text_file(const std::filesystem::path& path, std::size_t max_bytes, const std::string& what) {
-  const FileDescriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  // O_NONBLOCK: a FIFO without a writer must be refused, not waited for.
+  const FileDescriptor file(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
   if (file.get() < 0) throw usage_error(what + ": cannot open: " + os_reason(errno));
   struct stat info {};
   if (::fstat(file.get(), &info) != 0) throw usage_error(what + ": cannot read: " + os_reason(errno));
   if (S_ISDIR(info.st_mode)) throw usage_error(what + ": is a directory, not a file");
+  if (!S_ISREG(info.st_mode)) throw usage_error(what + ": is not a regular file (a FIFO, socket or device)");
   const std::string too_large = what + ": is larger than " + size_text(max_bytes);
   if (S_ISREG(info.st_mode) && static_cast<std::uintmax_t>(info.st_size) > max_bytes) throw usage_error(too_large);
-  // Read until EOF rather than trusting st_size: pipes and /proc files report 0.
+  // Read until EOF rather than trusting st_size: /proc files report 0.
   std::string text;
   char buffer[65536];
   for (;;) {

@@ -73,6 +73,11 @@ std::optional<std::size_t> find_invalid_utf8(std::string_view text);
 // `max_chars` bytes is cut and marked with "...".
 std::string printable(std::string_view text, std::size_t max_chars = 80);
 
+// `text` as one line: surrounding whitespace trimmed, and each line break
+// (with the indentation after it) replaced by "; ". libpq and many C
+// libraries end messages with "\n" and continue them on indented lines.
+std::string one_line(std::string_view text);
+
 // `text` made safe for a terminal, line by line: printable() of each line,
 // newlines and tabs kept. For plugin reports and summaries, which may quote hostile
 // file names or keys.

@@ -41,19 +41,16 @@ std::filesystem::path lock_file(const std::filesystem::path& locks_dir, const st
   return locks_dir / (plugin + ".lock");
 }
 
+// A failing disk is the operator's to fix, not an internal error: exit 1, the path named.
 [[noreturn]] void throw_errno(const std::filesystem::path& path, const std::string& doing) {
-  throw std::runtime_error(
+  throw HostError(kExitRunFailed,
       fmt::format("plugin lock {}: cannot {}: {}", path.string(), doing, std::strerror(errno)));
 }
 
+// The state dir above was made private by the caller (prepare_state_dir).
 void ensure_locks_dir(const std::filesystem::path& locks_dir) {
   if (::mkdir(locks_dir.c_str(), 0700) == 0 || errno == EEXIST) return;
-  if (errno != ENOENT) throw_errno(locks_dir, "create");
-  std::error_code ec;
-  std::filesystem::create_directories(locks_dir.parent_path(), ec);
-  if (ec || (::mkdir(locks_dir.c_str(), 0700) != 0 && errno != EEXIST)) {
-    throw_errno(locks_dir, "create");
-  }
+  throw_errno(locks_dir, "create");
 }
 
 }  // namespace
@@ -63,7 +60,8 @@ std::optional<PluginLock> PluginLock::take(const std::filesystem::path& locks_di
                                            bool wait) {
   auto file = lock_file(locks_dir, plugin);
   ensure_locks_dir(locks_dir);
-  UniqueFd fd(::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  // O_NOFOLLOW: a symlink planted as the lock file would make us truncate its target.
+  UniqueFd fd(::open(file.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600));
   if (!fd) throw_errno(file, "open");
   const int operation = wait ? LOCK_EX : LOCK_EX | LOCK_NB;
   while (::flock(fd.get(), operation) != 0) {
@@ -93,7 +91,7 @@ PluginLock PluginLock::acquire_wait(const std::filesystem::path& locks_dir,
 
 std::string PluginLock::holder(const std::filesystem::path& locks_dir, const std::string& plugin) {
   auto file = lock_file(locks_dir, plugin);
-  UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if (!fd) {
     if (errno == ENOENT) return {};
     throw_errno(file, "open");

@@ -24,34 +24,28 @@
 namespace dihya::host {
 namespace {
 
+// A failing disk is the operator's to fix, not an internal error: exit 1, the path named.
 [[noreturn]] void throw_errno(const std::filesystem::path& path, const std::string& doing) {
-  throw std::runtime_error(
+  throw HostError(kExitRunFailed,
       fmt::format("run store: cannot {} {}: {}", doing, path.string(), std::strerror(errno)));
 }
 
 void sync_directory(const std::filesystem::path& dir) {
   if (auto ec = fsync_directory(dir)) {
-    throw std::runtime_error(
+    throw HostError(kExitRunFailed,
         fmt::format("run store: cannot sync {}: {}", dir.string(), ec.message()));
   }
 }
 
-// mkdir -p whose last component is private; parents get the usual umask.
+// The state dir above was made private by the caller (prepare_state_dir).
 void ensure_private_dir(const std::filesystem::path& dir) {
   if (::mkdir(dir.c_str(), 0700) == 0 || errno == EEXIST) return;
-  if (errno != ENOENT) throw_errno(dir, "create");
-  std::error_code ec;
-  std::filesystem::create_directories(dir.parent_path(), ec);
-  if (ec) {
-    throw std::runtime_error(fmt::format("run store: cannot create {}: {}",
-                                         dir.parent_path().string(), ec.message()));
-  }
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) throw_errno(dir, "create");
+  throw_errno(dir, "create");
 }
 
 std::string read_record_bytes(const std::filesystem::path& file, bool& missing) {
   missing = false;
-  UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if (!fd) {
     if (errno == ENOENT) {
       missing = true;
@@ -68,6 +62,24 @@ std::string read_record_bytes(const std::filesystem::path& file, bool& missing) 
     if (n == 0) return bytes;
     bytes.append(buffer, static_cast<std::size_t>(n));
   }
+}
+
+// Space set aside in each run directory at its creation, so that the final
+// record of a run still fits when the disk fills up during the run.
+constexpr const char* kReserveFile = "record.reserve";
+
+void reserve_space(const std::filesystem::path& file) {
+  UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!fd) throw_errno(file, "create");
+  const int rc = ::posix_fallocate(fd.get(), 0, static_cast<off_t>(RunStore::kReserveBytes));
+  if (rc == 0) return;
+  if (rc != EOPNOTSUPP && rc != EINVAL) {
+    errno = rc;
+    throw_errno(file, "reserve space in");
+  }
+  // Filesystems without fallocate: write the bytes instead.
+  const std::string zeros(RunStore::kReserveBytes, '\0');
+  if (write_all(fd.get(), zeros)) throw_errno(file, "reserve space in");
 }
 
 // Reporting, not rewriting: a reader must not race the record's owner.
@@ -103,8 +115,21 @@ void RunStore::create(const RunRecord& record) {
     }
     throw_errno(run_dir, "create");
   }
-  write_record(record);
-  sync_directory(runs_dir_);
+  try {
+    reserve_space(run_dir / kReserveFile);
+    write_record(record);
+    sync_directory(runs_dir_);
+  } catch (...) {
+    // A run that could not be recorded did not start: leave nothing behind.
+    std::error_code ec;
+    std::filesystem::remove_all(run_dir, ec);
+    throw;
+  }
+}
+
+void RunStore::remove(const std::string& id) {
+  std::error_code ec;
+  std::filesystem::remove_all(dir(id), ec);
 }
 
 void RunStore::update(const RunRecord& record) {
@@ -114,19 +139,50 @@ void RunStore::update(const RunRecord& record) {
     throw std::runtime_error(fmt::format("run store: cannot update run {}: no directory {}",
                                          record.id, run_dir.string()));
   }
-  write_record(record);
+  const std::string bytes = record_bytes(record);
+  std::string error;
+  if (write_file_atomically(record_file(record.id), bytes, 0600, &error)) {
+    if (record.outcome != kOutcomeRunning) ::unlink((run_dir / kReserveFile).c_str());
+    return;
+  }
+  if ((errno != ENOSPC && errno != EDQUOT) || !write_into_reserve(run_dir, record)) {
+    throw HostError(kExitRunFailed, fmt::format("run store: run {}: {}", record.id, error));
+  }
+}
+
+std::string RunStore::record_bytes(const RunRecord& record) {
+  // Replace, not throw, on invalid UTF-8: a plugin's odd summary must not cost
+  // the run its record.
+  return nlohmann::json(record).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 void RunStore::write_record(const RunRecord& record) const {
-  auto target = record_file(record.id);
-  // Replace, not throw, on invalid UTF-8: a plugin's odd summary must not cost
-  // the run its record.
-  std::string bytes =
-      nlohmann::json(record).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   std::string error;
-  if (!write_file_atomically(target, bytes, 0600, &error)) {
-    throw std::runtime_error(fmt::format("run store: run {}: {}", record.id, error));
+  if (!write_file_atomically(record_file(record.id), record_bytes(record), 0600, &error)) {
+    throw HostError(kExitRunFailed, fmt::format("run store: run {}: {}", record.id, error));
   }
+}
+
+bool RunStore::write_into_reserve(const std::filesystem::path& run_dir, RunRecord record) const {
+  const auto reserve = run_dir / kReserveFile;
+  UniqueFd fd(::open(reserve.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) return false;
+  std::string bytes = record_bytes(record);
+  if (bytes.size() > kReserveBytes) {
+    // The outcome matters more than the plugin's data: keep what fits.
+    record.result = {{"truncated", "the disk was full: the result data was not recorded"}};
+    if (record.summary.size() > 1024) record.summary.resize(1024);
+    bytes = record_bytes(record);
+    if (bytes.size() > kReserveBytes) return false;
+  }
+  // Overwriting blocks reserved at create() needs no new space.
+  if (::pwrite(fd.get(), bytes.data(), bytes.size(), 0) != static_cast<ssize_t>(bytes.size()) ||
+      ::ftruncate(fd.get(), static_cast<off_t>(bytes.size())) != 0 || ::fsync(fd.get()) != 0) {
+    return false;
+  }
+  fd.reset();
+  if (::rename(reserve.c_str(), record_file(record.id).c_str()) != 0) return false;
+  return !fsync_directory(run_dir);
 }
 
 std::optional<RunRecord> RunStore::read_record(const std::string& id) const {

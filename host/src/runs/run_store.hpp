@@ -41,12 +41,23 @@ class RunStore {
   std::filesystem::path journal_file(const std::string& id) const { return dir(id) / "journal.jsonl"; }
   std::filesystem::path log_file(const std::string& id) const { return dir(id) / "log.txt"; }
 
-  // Creates the run's directory (0700) and its record. Throws std::runtime_error
-  // naming the path when the run already exists or the disk refuses.
+  // Bytes set aside in each run directory (record.reserve) for its final record.
+  static constexpr std::size_t kReserveBytes = 16 * 1024;
+
+  // Creates the run's directory (0700), its record and the space its final
+  // record will need. Throws std::runtime_error when the run already exists,
+  // HostError (exit 1) naming the path when the disk refuses ("No space left
+  // on device"); then nothing of the run is left on disk.
   void create(const RunRecord& record);
 
-  // Atomically replaces the record of an existing run. Throws std::runtime_error
-  // naming the path when the run does not exist or the disk refuses.
+  // Removes a run that never started (its start could not be audited).
+  void remove(const std::string& id);
+
+  // Atomically replaces the record of an existing run. When the disk is full,
+  // the record is written into the space create() set aside (the result data
+  // dropped if it does not fit), so a finished run is never left "running".
+  // The reserve is released once the run has ended. Throws HostError (exit 1)
+  // naming the path when the disk refuses anyway.
   void update(const RunRecord& record);
 
   // The record, or nothing when there is no such run. Throws std::runtime_error
@@ -71,6 +82,8 @@ class RunStore {
   std::optional<RunRecord> read_record(const std::string& id) const;
   std::vector<std::string> run_ids() const;
   void write_record(const RunRecord& record) const;
+  bool write_into_reserve(const std::filesystem::path& run_dir, RunRecord record) const;
+  static std::string record_bytes(const RunRecord& record);
 
   std::filesystem::path runs_dir_;
 };

@@ -18,6 +18,7 @@
 #include <boost/dll/shared_library.hpp>
 #include <dihya/plugin.hpp>
 
+#include "loading/plugin_file.hpp"
 #include "supervise/protocol.hpp"
 
 extern char** environ;
@@ -186,7 +187,7 @@ void prepare_process(const ChildRequest& request, int event_fd, int control_fd, 
   }
   ::dup2(output_fd, 1);
   ::dup2(output_fd, 2);
-  keep_only_fds({event_fd, control_fd});
+  keep_only_fds({event_fd, control_fd, request.plugin_fd});
   scrub_environment(request.scrub_values);
 }
 
@@ -250,17 +251,19 @@ void run_child(const ChildRequest& request, int event_fd, int control_fd, int ou
   boost::dll::shared_library library;
   try {
     namespace mode = boost::dll::load_mode;
-    library.load(request.plugin_path.string(), mode::rtld_now | mode::rtld_local);
+    if (request.plugin_fd < 0) throw Error("no checked plugin descriptor to load");
+    // The descriptor the host trust-checked and hashed, not the path: the
+    // file at the path may have been swapped since.
+    library.load("/proc/self/fd/" + std::to_string(request.plugin_fd), mode::rtld_now | mode::rtld_local);
     if (!library.has("dihya_create_plugin") || !library.has("dihya_abi_tag")) {
       channel.send(FrameType::error, {{"kind", "load"},
                                       {"message", "missing symbol dihya_create_plugin or dihya_abi_tag: "
                                                   "not built with DIHYA_PLUGIN(...)"}});
       finish();
     }
-    const char* tag = &library.get<const char>("dihya_abi_tag");
-    if (std::strcmp(tag, kAbiTag) != 0) {
-      channel.send(FrameType::error, {{"kind", "load"},
-                                      {"message", std::string("ABI tag '") + tag + "' does not match '" + kAbiTag + "'"}});
+    const std::string abi_problem = abi_tag_problem(&library.get<const char>("dihya_abi_tag"));
+    if (!abi_problem.empty()) {
+      channel.send(FrameType::error, {{"kind", "load"}, {"message", abi_problem}});
       finish();
     }
     plugin = library.get_alias<PluginFactory>("dihya_create_plugin")();

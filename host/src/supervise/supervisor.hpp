@@ -26,7 +26,8 @@ enum class Operation { metadata, validate, run, rollback };
 // Everything the child needs; it inherits this through fork, so secrets never
 // travel on a command line or in the environment.
 struct ChildRequest {
-  std::filesystem::path plugin_path;
+  std::filesystem::path plugin_path;           // for messages only
+  int plugin_fd = -1;                          // the checked descriptor the child loads (borrowed)
   Operation operation = Operation::run;
   nlohmann::json params = nlohmann::json::object();
   std::vector<dihya::UndoEntry> undo_entries;  // rollback: newest first

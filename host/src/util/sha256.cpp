@@ -70,16 +70,21 @@ std::string sha256_file_hex(const std::filesystem::path& file) {
     throw std::runtime_error(
         fmt::format("sha256: cannot open {}: {}", file.string(), std::strerror(errno)));
   }
+  return sha256_fd_hex(fd.get(), file);
+}
+
+std::string sha256_fd_hex(int fd, const std::filesystem::path& file) {
   DigestContext ctx = new_sha256_context();
   std::vector<char> buffer(kFileChunk);
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buffer.data(), buffer.size());
+  for (off_t offset = 0;;) {
+    ssize_t n = ::pread(fd, buffer.data(), buffer.size(), offset);
     if (n < 0) {
       if (errno == EINTR) continue;
       throw std::runtime_error(
           fmt::format("sha256: cannot read {}: {}", file.string(), std::strerror(errno)));
     }
     if (n == 0) break;
+    offset += n;
     if (EVP_DigestUpdate(ctx.get(), buffer.data(), static_cast<std::size_t>(n)) != 1) {
       throw std::runtime_error(fmt::format("sha256: OpenSSL could not hash {}", file.string()));
     }

@@ -19,4 +19,8 @@ std::string sha256_hex(std::string_view data);
 // file cannot be opened or read. Thread-safe.
 std::string sha256_file_hex(const std::filesystem::path& file);
 
+// The SHA-256 of the whole file open on `fd` (borrowed; read with pread from
+// offset 0, so its offset is untouched); `file` names it in errors.
+std::string sha256_fd_hex(int fd, const std::filesystem::path& file);
+
 }  // namespace dihya::host

@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+#include "util/trusted_path.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "errors.hpp"
+
+namespace dihya::host {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool owned_by_root_or_me(const struct stat& st) { return st.st_uid == 0 || st.st_uid == ::geteuid(); }
+
+bool writable_by_others(const struct stat& st) { return (st.st_mode & (S_IWGRP | S_IWOTH)) != 0; }
+
+const char* kind_of(const struct stat& st) {
+  if (S_ISDIR(st.st_mode)) return "a directory";
+  if (S_ISFIFO(st.st_mode)) return "a FIFO";
+  if (S_ISLNK(st.st_mode)) return "a symlink";
+  if (S_ISSOCK(st.st_mode)) return "a socket";
+  if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) return "a device";
+  return "not a regular file";
+}
+
+// Walks an absolute, symlink-free path one component at a time. Each step
+// opens the next entry relative to the directory descriptor of the previous
+// one with O_NOFOLLOW, so what is checked is what is walked: a component
+// swapped for a symlink between the resolution and the walk is refused.
+class PathWalk {
+ public:
+  PathWalk(fs::path subject, int exit_code, std::string what)
+      : subject_(std::move(subject)), exit_code_(exit_code), what_(std::move(what)) {}
+
+  [[noreturn]] void fail(const std::string& why) const {
+    throw HostError(exit_code_, fmt::format("{}: refusing this {}: {}", subject_.string(), what_, why));
+  }
+
+  [[noreturn]] void fail_errno(const fs::path& at, const char* doing) const {
+    const int err = errno;
+    if (err == ENOSPC || err == EDQUOT) {
+      throw HostError(exit_code_, fmt::format("{}: cannot {} {}: no space left on device", subject_.string(), doing,
+                                              at.string()));
+    }
+    throw HostError(exit_code_, fmt::format("{}: cannot {} {}: {}", subject_.string(), doing, at.string(),
+                                            std::strerror(err)));
+  }
+
+  // `dir` (with `dir_st`) holds `entry` (with `entry_st`): may someone else
+  // replace that entry?
+  void check_directory(const fs::path& dir, const struct stat& dir_st, const fs::path& entry,
+                       const struct stat& entry_st) const {
+    if (!owned_by_root_or_me(dir_st)) {
+      fail(fmt::format("directory {} is owned by uid {}, neither root nor you (uid {}), so its owner can "
+                       "replace what it holds; fix: move the {} to a directory owned by root or you",
+                       dir.string(), dir_st.st_uid, ::geteuid(), what_));
+    }
+    if (!writable_by_others(dir_st)) return;
+    if ((dir_st.st_mode & S_ISVTX) != 0 && owned_by_root_or_me(entry_st)) return;
+    fail(fmt::format("directory {} is writable by group or others (mode {:04o}), so another user can "
+                     "replace {}; fix: chmod go-w {}",
+                     dir.string(), dir_st.st_mode & 07777, entry.string(), dir.string()));
+  }
+
+  void check_target(const fs::path& at, const struct stat& st) const {
+    if (!owned_by_root_or_me(st)) {
+      fail(fmt::format("{} is owned by uid {}, neither root nor you (uid {}); fix: chown {} {}", at.string(),
+                       st.st_uid, ::geteuid(), ::geteuid(), at.string()));
+    }
+    if (writable_by_others(st)) {
+      fail(fmt::format("{} is writable by group or others (mode {:04o}); fix: chmod go-w {}", at.string(),
+                       st.st_mode & 07777, at.string()));
+    }
+  }
+
+  // Opens "/" and returns it with its stat.
+  UniqueFd open_root(struct stat* st) const {
+    UniqueFd fd(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!fd || ::fstat(fd.get(), st) != 0) fail_errno("/", "open");
+    return fd;
+  }
+
+ private:
+  fs::path subject_;
+  int exit_code_;
+  std::string what_;
+};
+
+std::vector<std::string> components(const fs::path& absolute) {
+  std::vector<std::string> parts;
+  for (const auto& part : absolute.relative_path()) {
+    if (!part.empty()) parts.push_back(part.string());
+  }
+  return parts;
+}
+
+// The directories from / down to the parent of the last component, checked;
+// returns a descriptor of that parent and fills its stat. `last_st` is the
+// stat of the last component, needed to judge a sticky parent.
+UniqueFd walk_to_parent(const PathWalk& walk, const std::vector<std::string>& parts, fs::path* at,
+                        struct stat* parent_st) {
+  UniqueFd dir = walk.open_root(parent_st);
+  *at = "/";
+  for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+    const fs::path next_path = *at / parts[i];
+    UniqueFd next(::openat(dir.get(), parts[i].c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    struct stat next_st {};
+    if (!next || ::fstat(next.get(), &next_st) != 0) walk.fail_errno(next_path, "open");
+    if (!S_ISDIR(next_st.st_mode)) {
+      walk.fail(fmt::format("{} is {}, not a directory (it changed while being checked?)", next_path.string(),
+                            kind_of(next_st)));
+    }
+    walk.check_directory(*at, *parent_st, next_path, next_st);
+    dir = std::move(next);
+    *parent_st = next_st;
+    *at = next_path;
+  }
+  return dir;
+}
+
+fs::path real_path_of(const fs::path& path, const PathWalk& walk) {
+  std::error_code ec;
+  fs::path real = fs::canonical(path, ec);
+  if (ec) {
+    errno = ec.value();
+    walk.fail_errno(path, "resolve");
+  }
+  return real;
+}
+
+// Creates the missing tail of `dir` (0700 each) and returns its real path.
+fs::path create_private_dirs(const fs::path& dir, const PathWalk& walk, mode_t mode) {
+  std::error_code ec;
+  const fs::path absolute = fs::absolute(dir, ec).lexically_normal();
+  fs::path existing = absolute;
+  std::vector<fs::path> missing;
+  while (!fs::exists(fs::symlink_status(existing, ec)) && existing.has_relative_path()) {
+    missing.push_back(existing.filename());
+    existing = existing.parent_path();
+  }
+  fs::path real = real_path_of(existing, walk);
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+    real /= *it;
+    // mkdir's mode is masked by the umask, never widened; chmod makes it
+    // exact (a umask of 077 must not hide the metrics from their reader).
+    if (::mkdir(real.c_str(), mode) != 0) {
+      if (errno != EEXIST) walk.fail_errno(real, "create");
+    } else if (::chmod(real.c_str(), mode) != 0) {
+      walk.fail_errno(real, "chmod");
+    }
+  }
+  return real;
+}
+
+void check_dir(const fs::path& dir, const std::string& what, bool create, mode_t mode) {
+  const PathWalk walk(dir, kExitUsage, what);
+  std::error_code ec;
+  const auto status = fs::status(dir, ec);
+  if (!ec && fs::exists(status) && !fs::is_directory(status)) {
+    throw usage_error(fmt::format("{}: the {} is not a directory", dir.string(), what));
+  }
+  if (!create && (ec || !fs::exists(status))) return;
+  const fs::path real = create ? create_private_dirs(dir, walk, mode) : real_path_of(dir, walk);
+  const auto parts = components(real);
+  if (parts.empty()) walk.fail("the root directory cannot be a private directory");
+  fs::path parent;
+  struct stat parent_st {};
+  UniqueFd parent_fd = walk_to_parent(walk, parts, &parent, &parent_st);
+  UniqueFd target(::openat(parent_fd.get(), parts.back().c_str(), O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC));
+  struct stat st {};
+  if (!target || ::fstat(target.get(), &st) != 0) walk.fail_errno(real, "open");
+  walk.check_directory(parent, parent_st, real, st);
+  walk.check_target(real, st);
+}
+
+}  // namespace
+
+TrustedFile open_trusted_file(const fs::path& path, int exit_code, const std::string& what) {
+  const PathWalk walk(path, exit_code, what);
+  TrustedFile file;
+  file.real_path = real_path_of(path, walk);
+  const auto parts = components(file.real_path);
+  if (parts.empty()) walk.fail("/ is a directory");
+  fs::path parent;
+  struct stat parent_st {};
+  UniqueFd parent_fd = walk_to_parent(walk, parts, &parent, &parent_st);
+  // O_NONBLOCK: opening a FIFO for reading must not wait for a writer.
+  file.fd.reset(::openat(parent_fd.get(), parts.back().c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (!file.fd || ::fstat(file.fd.get(), &file.st) != 0) {
+    if (errno == ELOOP) walk.fail(fmt::format("{} became a symlink while being checked", file.real_path.string()));
+    walk.fail_errno(file.real_path, "open");
+  }
+  if (!S_ISREG(file.st.st_mode)) {
+    throw HostError(exit_code, fmt::format("{}: the {} is {}", path.string(), what, kind_of(file.st)));
+  }
+  const int flags = ::fcntl(file.fd.get(), F_GETFL);
+  if (flags >= 0) ::fcntl(file.fd.get(), F_SETFL, flags & ~O_NONBLOCK);
+  walk.check_directory(parent, parent_st, file.real_path, file.st);
+  walk.check_target(file.real_path, file.st);
+  return file;
+}
+
+void prepare_private_dir(const fs::path& dir, const std::string& what, mode_t mode) {
+  check_dir(dir, what, true, mode);
+}
+
+void check_private_dir_if_exists(const fs::path& dir, const std::string& what) { check_dir(dir, what, false, 0); }
+
+}  // namespace dihya::host
