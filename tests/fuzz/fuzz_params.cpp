@@ -3,7 +3,8 @@
 // put in a params file or a --param value, parse_json_text and parse_yaml_text
 // must return a value or throw a usage error. Any other exception, a crash, a
 // hang or a sanitizer report is a bug. Connection-string redaction runs on the
-// same bytes since log lines reach it unfiltered.
+// same bytes since log lines reach it unfiltered, and one_line() must leave no
+// line break in any message.
 //
 //   clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -DVALIJSON_USE_EXCEPTIONS=1 \
 //     -Ihost/src -Isdk/include tests/fuzz/fuzz_params.cpp host/src/params/*.cpp -lyaml-cpp -o fuzz_params
@@ -39,6 +40,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     exercise(dihya::host::parse_yaml_text(text, "fuzz.yaml"));
   } catch (const dihya::host::HostError&) {
   }
+  // Messages from libraries are joined into one line before they are shown.
+  const std::string line = dihya::host::one_line(text);
+  if (line.find_first_of("\r\n") != std::string::npos) __builtin_trap();
   dihya::host::Redactor redactor;
   redactor.add_secret(std::string(text.substr(0, 8)));
   (void)redactor.redact(text);
