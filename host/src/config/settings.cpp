@@ -24,6 +24,8 @@ struct FileConfig {
   std::optional<std::filesystem::path> state_dir;
   std::optional<std::filesystem::path> cache_dir;
   std::optional<std::filesystem::path> metrics_dir;
+  std::optional<std::string> signatures;
+  std::optional<std::filesystem::path> trusted_keys_dir;
 };
 
 std::optional<std::string> env(const char* name) {
@@ -72,7 +74,8 @@ bool read_bounded(int fd, std::size_t max, std::string* text) {
 
 // Reads one YAML config file; a missing file is an empty config.
 FileConfig read_config_file(const std::filesystem::path& file, bool must_exist) {
-  static const std::set<std::string> kKeys{"plugin_path", "database_url", "state_dir", "cache_dir", "metrics_dir"};
+  static const std::set<std::string> kKeys{"plugin_path", "database_url", "state_dir", "cache_dir", "metrics_dir",
+                                           "signatures", "trusted_keys_dir"};
   FileConfig config;
   std::error_code ec;
   if (!std::filesystem::exists(file, ec)) {
@@ -97,7 +100,8 @@ FileConfig read_config_file(const std::filesystem::path& file, bool must_exist) 
   for (const auto& item : root) {
     const std::string key = scalar(item.first, file, "each key");
     if (kKeys.count(key) == 0) {
-      throw usage_error(fmt::format("{}: unknown setting '{}' (known: plugin_path, database_url, state_dir, cache_dir, metrics_dir)",
+      throw usage_error(fmt::format("{}: unknown setting '{}' (known: plugin_path, database_url, state_dir, cache_dir, "
+                                    "metrics_dir, signatures, trusted_keys_dir)",
                                     file.string(), key));
     }
     const YAML::Node& value = item.second;
@@ -115,6 +119,14 @@ FileConfig read_config_file(const std::filesystem::path& file, bool must_exist) 
       config.state_dir = scalar(value, file, "state_dir");
     } else if (key == "metrics_dir") {
       config.metrics_dir = scalar(value, file, "metrics_dir");
+    } else if (key == "signatures") {
+      config.signatures = scalar(value, file, "signatures");
+      if (*config.signatures != "require" && *config.signatures != "if-present" && *config.signatures != "off") {
+        throw usage_error(fmt::format("{}: signatures '{}': expected require, if-present or off", file.string(),
+                                      *config.signatures));
+      }
+    } else if (key == "trusted_keys_dir") {
+      config.trusted_keys_dir = scalar(value, file, "trusted_keys_dir");
     } else {
       config.cache_dir = scalar(value, file, "cache_dir");
     }
@@ -202,6 +214,15 @@ Settings load_settings(const GlobalFlags& flags) {
   take_first(metrics, user.metrics_dir);
   take_first(metrics, system.metrics_dir);
   s.metrics_dir = metrics;
+  // The system config decides over the user's: a user must not switch off
+  // what the operator requires, nor bring keys of their own.
+  if (system.signatures) {
+    s.signatures = *system.signatures;
+  } else if (user.signatures) {
+    s.signatures = *user.signatures;
+  }
+  s.trusted_keys_dir = system.trusted_keys_dir.value_or(
+      user.trusted_keys_dir.value_or(system_file.parent_path() / "trusted-keys"));
   s.log_style = flags.log_style;
   return s;
 }

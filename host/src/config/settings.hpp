@@ -27,6 +27,10 @@ struct Settings {
   std::filesystem::path state_dir;                 // runs, journals, audit, embedded cluster
   std::filesystem::path cache_dir;                 // metadata cache
   std::optional<std::filesystem::path> metrics_dir;  // Prometheus textfile collector dir; none: no metrics
+  // Whether plugins must carry a minisign signature by a trusted key
+  // (loading/signature.hpp): "require", "if-present" (default) or "off".
+  std::string signatures = "if-present";
+  std::filesystem::path trusted_keys_dir;  // default: <system config dir>/trusted-keys
   LogStyle log_style;
 };
 

@@ -128,7 +128,14 @@ std::vector<std::filesystem::path> plugin_files_in(const std::filesystem::path& 
 }  // namespace
 
 PluginCatalog::PluginCatalog(const Settings& settings)
-    : search_path_(settings.plugin_path), cache_file_(settings.cache_dir / "plugin-metadata.json") {}
+    : search_path_(settings.plugin_path),
+      signatures_{parse_signature_policy(settings.signatures, "settings"), settings.trusted_keys_dir},
+      cache_file_(settings.cache_dir / "plugin-metadata.json") {}
+
+PluginFile PluginCatalog::checked(PluginFile file) const {
+  verify_plugin_signature(file, signatures_);
+  return file;
+}
 
 nlohmann::json& PluginCatalog::cache() {
   if (!cache_) {
@@ -178,7 +185,7 @@ PluginFile PluginCatalog::find(const std::string& name_or_path) {
     if (!std::filesystem::is_regular_file(status)) {
       throw usage_error(fmt::format("{}: not a plugin file (not a regular file)", name_or_path));
     }
-    return read_plugin_file(name_or_path);
+    return checked(read_plugin_file(name_or_path));
   }
   if (!is_plugin_name(name_or_path)) {
     throw usage_error(fmt::format("invalid plugin name '{}': a plugin name matches [a-z][a-z0-9_]{{0,63}}, a plugin "
@@ -191,7 +198,7 @@ PluginFile PluginCatalog::find(const std::string& name_or_path) {
     for (const auto& e : list()) {
       if (e.name != name_or_path || e.shadowed) continue;
       PluginFile file = read_plugin_file(e.path);
-      if (file.name() == name_or_path) return file;
+      if (file.name() == name_or_path) return checked(std::move(file));
       break;
     }
     cache_ = nlohmann::json::object();

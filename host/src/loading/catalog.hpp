@@ -14,6 +14,7 @@
 
 #include "config/settings.hpp"
 #include "loading/plugin_file.hpp"
+#include "loading/signature.hpp"
 
 namespace dihya::host {
 
@@ -35,8 +36,9 @@ class PluginCatalog {
   // Every plugin file of the search path, good or not.
   std::vector<CatalogEntry> list();
 
-  // The plugin named `name_or_path` (a path when it contains '/'). Throws a
-  // usage error for an unknown name and a load error for an unusable file.
+  // The plugin named `name_or_path` (a path when it contains '/'), its
+  // signature checked under the signatures setting. Throws a usage error for
+  // an unknown name and a load error for an unusable file.
   PluginFile find(const std::string& name_or_path);
 
   // The SHA-256 of the plugin file, remembered in the cache with its stamp so
@@ -47,7 +49,10 @@ class PluginCatalog {
   void mark_unstable(const std::filesystem::path& path, const std::string& why);
 
  private:
+  PluginFile checked(PluginFile file) const;
+
   std::vector<std::filesystem::path> search_path_;
+  SignatureSettings signatures_;
   // The cache document's "files", read on first use and kept for the life
   // of the catalog so a command reads and parses it once.
   nlohmann::json& cache();

@@ -159,12 +159,12 @@ fs::path create_private_dirs(const fs::path& dir, const PathWalk& walk, mode_t m
   return real;
 }
 
-void check_dir(const fs::path& dir, const std::string& what, bool create, mode_t mode) {
-  const PathWalk walk(dir, kExitUsage, what);
+void check_dir(const fs::path& dir, const std::string& what, bool create, mode_t mode, int exit_code = kExitUsage) {
+  const PathWalk walk(dir, exit_code, what);
   std::error_code ec;
   const auto status = fs::status(dir, ec);
   if (!ec && fs::exists(status) && !fs::is_directory(status)) {
-    throw usage_error(fmt::format("{}: the {} is not a directory", dir.string(), what));
+    throw HostError(exit_code, fmt::format("{}: the {} is not a directory", dir.string(), what));
   }
   if (!create && (ec || !fs::exists(status))) return;
   const fs::path real = create ? create_private_dirs(dir, walk, mode) : real_path_of(dir, walk);
@@ -212,5 +212,9 @@ void prepare_private_dir(const fs::path& dir, const std::string& what, mode_t mo
 }
 
 void check_private_dir_if_exists(const fs::path& dir, const std::string& what) { check_dir(dir, what, false, 0); }
+
+void check_trusted_dir(const fs::path& dir, int exit_code, const std::string& what) {
+  check_dir(dir, what, false, 0, exit_code);
+}
 
 }  // namespace dihya::host

@@ -48,4 +48,7 @@ void prepare_private_dir(const std::filesystem::path& dir, const std::string& wh
 // The same checks for a directory that is only read: a missing one is fine.
 void check_private_dir_if_exists(const std::filesystem::path& dir, const std::string& what);
 
+// The same checks with another exit code (trusted keys: exit 3).
+void check_trusted_dir(const std::filesystem::path& dir, int exit_code, const std::string& what);
+
 }  // namespace dihya::host
