@@ -66,6 +66,15 @@ bool has_line_break_or_nul(std::string_view text) {
   return text.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
 }
 
+bool has_control_character(std::string_view text, bool allow_tab) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if ((c < 0x20 && !(allow_tab && c == '\t')) || c == 0x7F) return true;
+    if (c == 0xC2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) < 0xA0) return true;
+  }
+  return false;
+}
+
 std::string printable(std::string_view text, std::size_t max) {
   static const char kHex[] = "0123456789abcdef";
   // Invalid UTF-8 would break the JSON the host writes: escape every high
@@ -207,11 +216,7 @@ bool parse_mailbox(std::string_view text, Mailbox* out, std::string* error) {
     }
     display = std::string(name);
   }
-  for (std::size_t i = 0; i + 1 < display.size(); ++i) {
-    if (static_cast<unsigned char>(display[i]) == 0xC2 && static_cast<unsigned char>(display[i + 1]) < 0xA0) {
-      return fail("the display name contains a control character");
-    }
-  }
+  if (has_control_character(display, false)) return fail("the display name contains a control character");
   if (display.size() > kMaxDisplayName) return fail("the display name is longer than 256 bytes");
   if (!parse_address(address, &out->address, error)) return false;
   out->display_name = display;

@@ -47,6 +47,10 @@ bool parse_mailbox(std::string_view text, Mailbox* out, std::string* error);
 // True when `text` holds CR, LF or NUL: a header or command injection attempt.
 bool has_line_break_or_nul(std::string_view text);
 
+// True when `text` (valid UTF-8) holds a control character: C0 (TAB allowed
+// when `allow_tab`: it is white space in a header value), DEL or C1.
+bool has_control_character(std::string_view text, bool allow_tab);
+
 // `text` with control and non-printable bytes escaped (\r, \n, \x00), cut to
 // `max` bytes, for error messages that must stay one harmless line.
 std::string printable(std::string_view text, std::size_t max = 80);

@@ -318,6 +318,8 @@ class PlanReader {
         error("headers", shown + ": the value contains CR, LF or NUL (header injection refused)");
       } else if (!dihya::valid_utf8(text)) {
         error("headers", shown + ": the value is not valid UTF-8");
+      } else if (has_control_character(text, true)) {
+        error("headers", shown + ": the value contains a control character");
       } else {
         plan.content.extra_headers.emplace_back(name, text);
       }
@@ -348,6 +350,8 @@ class PlanReader {
         error("subject", "the rendered subject contains CR, LF or NUL (header injection refused)");
       } else if (!dihya::valid_utf8(*rendered)) {
         error("subject", "is not valid UTF-8");
+      } else if (has_control_character(*rendered, true)) {
+        error("subject", "contains a control character");
       } else {
         plan.content.subject = *rendered;
       }

@@ -348,6 +348,9 @@ refuse "a display name on a Bcc recipient" -p to=admin@example.com -p 'bcc=Hidde
 expect_in "$ERR" "Bcc recipient has no header" "the Bcc display-name refusal says why"
 refuse "the same recipient in To and Bcc" -p to=admin@example.com -p bcc=admin@EXAMPLE.com
 expect_in "$ERR" "is given twice (in to and bcc)" "the duplicate is named"
+refuse "an escape character in the subject" -p to=admin@example.com -p $'subject=Hi \x1b[31mred'
+expect_in "$ERR" "contains a control character" "the subject's control character is refused"
+refuse "a control character in a header value" -p to=admin@example.com -p 'headers={"X-Note": "a\u0001b"}'
 expect_eq "$(received plain)" "$before" "nothing was sent by the refused display names"
 
 # ---------------------------------------------------------------- SMTPUTF8
