@@ -296,8 +296,9 @@ eml="$WORK/plain/spool/$(json result.queue_id).eml"
 expect_eq "$(eml_field "$eml" to_mailboxes)" "Ana Admin|admin@example.com;|ops@example.org" "To from the command line"
 expect_in "$eml" "To: Ana Admin <admin@example.com>," "an atom display name stays unquoted"
 
-expect_exit 0 "dry run with an attachment shows its part, not its base64" -- \
-  dh run send_test_mail "${plain[@]}" -p to=admin@example.com -p "attachments=$WORK/report.pdf" --dry-run
+expect_exit 0 "dry run with an attachment given relative to the current directory" -- \
+  bash -c 'cd "$1" && shift && exec "$@"' _ "$WORK" "$DIHYA_HOST" run send_test_mail "${plain[@]}" -p to=admin@example.com \
+  -p attachments=report.pdf --dry-run
 expect_in "$OUT" "attachment  report.pdf (application/pdf, 200000 bytes, sha256 $sum_pdf)" "dry run: the envelope lists the attachment"
 expect_in "$OUT" "(200000 bytes of report.pdf go here, base64; sha256 $sum_pdf)" "dry run: the attachment body is described"
 [ "$(wc -c <"$OUT")" -lt 20000 ] && ok "dry run output stays small ($(wc -c <"$OUT") bytes)" || not_ok "dry run printed $(wc -c <"$OUT") bytes"
