@@ -3,6 +3,9 @@
 // AUTH, MAIL/RCPT/DATA, streaming the prepared message. It reads the protocol
 // transcript as it goes (greeting, TLS, accepted recipients, the final reply)
 // and turns failures into one-line messages that name the server and the fix.
+// An address with a UTF-8 local part goes out only when the server's EHLO
+// reply offers SMTPUTF8 (libcurl then adds the parameter to MAIL FROM); when
+// it does not, the session stops before MAIL FROM, so nothing is sent.
 // Guarantees: the password is handed only to libcurl; the transcript it logs
 // has AUTH exchanges replaced by "***"; no error text includes the password.
 #pragma once
