@@ -83,7 +83,7 @@ canary_b64=$(printf '%s' "$canary" | base64 -w0)
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
   -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
 start_server plain
-start_server tls --tls-cert "$WORK/cert.pem" --tls-key "$WORK/key.pem" --auth-user alice --auth-require-tls
+start_server tls --tls-cert "$WORK/cert.pem" --tls-key "$WORK/key.pem" --auth-user alice --auth-require-tls --smtputf8
 start_server smtps --tls-cert "$WORK/cert.pem" --tls-key "$WORK/key.pem" --implicit-tls --auth-user alice
 start_server plainauth --auth-user alice
 start_server silent --silent
@@ -368,6 +368,9 @@ expect_eq "$(eml_field "$eml" from_mailbox)" "José|josé@example.com" "From hea
 expect_exit 0 "only a recipient needs SMTPUTF8" -- \
   dh run send_test_mail -p "smtp_url=smtp://127.0.0.1:$utf8_port" -p starttls=off -p from=$from -p to=jörg@example.com --json
 expect_eq "$(jget "$WORK/utf8/spool/$(json result.queue_id).json" smtputf8 rcpt_tos)" "true,jörg@example.com" "a UTF-8 recipient alone turns SMTPUTF8 on"
+expect_exit 0 "SMTPUTF8 read from the EHLO reply after STARTTLS, with AUTH" -- \
+  dh run send_test_mail "${tls[@]}" -p password=@env:SMTP_TEST_PASSWORD -p to=zoë@example.com --json
+expect_eq "$(jget "$WORK/tls/spool/$(json result.queue_id).json" tls smtputf8 rcpt_tos)" "true,true,zoë@example.com" "STARTTLS + AUTH + SMTPUTF8: the server saw all three"
 expect_exit 0 "ASCII addresses through the SMTPUTF8 server" -- \
   dh run send_test_mail -p "smtp_url=smtp://127.0.0.1:$utf8_port" -p starttls=off -p from=$from -p to=admin@example.com --json
 expect_eq "$(json result.smtputf8)" false "SMTPUTF8 is not asked for when no address needs it"
