@@ -33,6 +33,12 @@ bool is_ldh(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
 }
 
+std::string_view trim_spaces(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return text;
+}
+
 bool is_ascii(std::string_view text) {
   for (unsigned char c : text) {
     if (c >= 0x80) return false;
@@ -58,6 +64,15 @@ bool to_a_labels(const std::string& domain, std::string* ascii, std::string* err
 
 bool has_line_break_or_nul(std::string_view text) {
   return text.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
+}
+
+bool has_control_character(std::string_view text, bool allow_tab) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if ((c < 0x20 && !(allow_tab && c == '\t')) || c == 0x7F) return true;
+    if (c == 0xC2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) < 0xA0) return true;
+  }
+  return false;
 }
 
 std::string printable(std::string_view text, std::size_t max) {
@@ -119,7 +134,7 @@ bool parse_address(std::string_view text, Address* out, std::string* error) {
   for (unsigned char c : text) {
     if (c < 0x20 || c == 0x7F) return fail("contains a control character");
     if (c == ' ' || c == '\t') return fail("contains a space; give the bare address, like user@example.com");
-    if (c == '<' || c == '>') return fail("give the bare address without angle brackets or a display name");
+    if (c == '<' || c == '>') return fail("holds a stray '<' or '>' (the form is Name <user@example.com>)");
   }
   if (!dihya::valid_utf8(text)) return fail("is not valid UTF-8");
   const std::size_t at = text.rfind('@');
@@ -128,14 +143,18 @@ bool parse_address(std::string_view text, Address* out, std::string* error) {
   const std::string_view domain = text.substr(at + 1);
   if (local.empty()) return fail("the local part before '@' is empty");
   if (local.front() == '"') return fail("quoted local parts are not supported");
-  if (!is_ascii(local)) {
-    return fail("the local part is not ASCII; that needs SMTPUTF8, which send_test_mail does not use");
-  }
-  if (local.size() > kMaxLocal) return fail("the local part is longer than 64 characters (RFC 5321)");
+  if (local.size() > kMaxLocal) return fail("the local part is longer than 64 octets (RFC 5321)");
   if (local.front() == '.' || local.back() == '.' || local.find("..") != std::string_view::npos) {
     return fail("the local part has a leading, trailing or double dot");
   }
-  for (unsigned char c : local) {
+  // RFC 6531 3.3: a UTF-8 local part extends atext with any non-ASCII
+  // character; C1 controls (U+0080..U+009F, C2 80..C2 9F) stay out.
+  for (std::size_t i = 0; i < local.size(); ++i) {
+    const auto c = static_cast<unsigned char>(local[i]);
+    if (c == 0xC2 && i + 1 < local.size() && static_cast<unsigned char>(local[i + 1]) < 0xA0) {
+      return fail("the local part contains a control character");
+    }
+    if (c >= 0x80) continue;
     if (c != '.' && !is_atext(c)) {
       return fail(std::string("the local part may not contain '") + static_cast<char>(c) + "'");
     }
@@ -157,6 +176,50 @@ bool parse_address(std::string_view text, Address* out, std::string* error) {
   out->local = std::string(local);
   out->domain = ascii;
   out->display_domain = std::string(domain);
+  out->utf8_local = !is_ascii(local);
+  return true;
+}
+
+bool parse_mailbox(std::string_view text, Mailbox* out, std::string* error) {
+  auto fail = [&](const std::string& why) {
+    *error = "address '" + printable(text) + "': " + why;
+    return false;
+  };
+  if (has_line_break_or_nul(text)) return fail("contains CR, LF or NUL (header injection refused)");
+  for (unsigned char c : text) {
+    if (c < 0x20 || c == 0x7F) return fail("contains a control character");
+  }
+  if (!dihya::valid_utf8(text)) return fail("is not valid UTF-8");
+  const std::string_view trimmed = trim_spaces(text);
+  if (trimmed.empty() || trimmed.back() != '>') {
+    if (trimmed.find('<') != std::string_view::npos) return fail("has '<' without a closing '>' at the end");
+    out->display_name.clear();
+    return parse_address(trimmed, &out->address, error);
+  }
+  // An address never holds '<', so the last one opens it, whatever the name holds.
+  const std::size_t open = trimmed.rfind('<');
+  if (open == std::string_view::npos) return fail("has '>' without '<'");
+  const std::string_view address = trimmed.substr(open + 1, trimmed.size() - open - 2);
+  const std::string_view name = trim_spaces(trimmed.substr(0, open));
+  std::string display;
+  if (!name.empty() && name.front() == '"') {
+    std::size_t i = 1;
+    for (; i < name.size() && name[i] != '"'; ++i) {
+      if (name[i] == '\\' && i + 1 < name.size()) ++i;
+      display += name[i];
+    }
+    if (i >= name.size()) return fail("the quoted display name has no closing '\"'");
+    if (i + 1 != name.size()) return fail("text after the closing '\"' of the display name");
+  } else {
+    if (name.find_first_of("\"<>") != std::string_view::npos) {
+      return fail("an unquoted display name may not hold '\"', '<' or '>' (quote it: \"Name\" <user@example.com>)");
+    }
+    display = std::string(name);
+  }
+  if (has_control_character(display, false)) return fail("the display name contains a control character");
+  if (display.size() > kMaxDisplayName) return fail("the display name is longer than 256 bytes");
+  if (!parse_address(address, &out->address, error)) return false;
+  out->display_name = display;
   return true;
 }
 

@@ -14,6 +14,7 @@
 #include <dihya/plugin.hpp>
 
 #include "address.hpp"
+#include "attachment.hpp"
 #include "mail_template.hpp"
 #include "mime_message.hpp"
 #include "smtp_session.hpp"
@@ -23,6 +24,10 @@ namespace {
 
 constexpr std::size_t kMaxTemplateFile = 1 << 20;
 constexpr std::size_t kMaxBody = 4u << 20;
+// RFC 5321 4.5.3.1.8: a server must accept at least 100 recipients.
+constexpr std::size_t kMaxRecipients = 100;
+constexpr long kDefaultAttachmentLimit = 10L << 20;
+constexpr long kDefaultTotalAttachmentLimit = 25L << 20;
 
 struct ServerUrl {
   std::string scheme;
@@ -40,6 +45,7 @@ struct Plan {
   std::string password;
   std::string mechanism;
   MailContent content;
+  std::vector<Address> bcc;  // envelope only: never in content, so never in a header
   long timeout_seconds = 30;
   long connect_timeout_seconds = 10;
   std::string ca_file;
@@ -166,6 +172,7 @@ class PlanReader {
     read_addresses(plan);
     read_headers(plan);
     read_body(plan);
+    read_attachments(plan);
     *errors = std::move(errors_);
     if (!errors->empty()) return std::nullopt;
     return plan;
@@ -212,16 +219,85 @@ class PlanReader {
 
   void read_addresses(Plan& plan) {
     std::string why;
-    if (!parse_address(get("from"), &plan.content.from, &why)) error("from", why);
-    const auto list = params_.get_or<std::vector<std::string>>("to", {});
-    if (list.empty()) error("to", "give at least one recipient");
-    for (std::size_t i = 0; i < list.size(); ++i) {
-      Address address;
-      if (parse_address(list[i], &address, &why)) {
-        plan.content.to.push_back(address);
-      } else {
-        error("to[" + std::to_string(i) + "]", why);
+    if (!parse_mailbox(get("from"), &plan.content.from, &why)) error("from", why);
+    read_mailbox_list("to", &plan.content.to);
+    if (params_.get_or<std::vector<std::string>>("to", {}).empty()) error("to", "give at least one recipient");
+    read_mailbox_list("cc", &plan.content.cc);
+    std::vector<Mailbox> bcc;
+    read_mailbox_list("bcc", &bcc);
+    for (const auto& mailbox : bcc) {
+      // A display name would appear nowhere: a Bcc recipient has no header.
+      if (!mailbox.display_name.empty()) {
+        error("bcc", "'" + printable(mailbox.display_name) + "': a Bcc recipient has no header to show a display name in; give the bare address");
       }
+      plan.bcc.push_back(mailbox.address);
+    }
+    std::vector<std::pair<std::string, std::string>> seen;  // key, field
+    auto note = [&](const Address& a, const char* field) {
+      std::string key = a.local + "@";
+      for (char c : a.domain) key += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      for (const auto& [other, where] : seen) {
+        if (other == key) {
+          error(field, a.str() + " is given twice (in " + where + " and " + field + ")");
+          return;
+        }
+      }
+      seen.emplace_back(key, field);
+    };
+    for (const auto& m : plan.content.to) note(m.address, "to");
+    for (const auto& m : plan.content.cc) note(m.address, "cc");
+    for (const auto& a : plan.bcc) note(a, "bcc");
+    if (seen.size() > kMaxRecipients) {
+      error("to", std::to_string(seen.size()) + " recipients in to, cc and bcc together; at most 100");
+    }
+  }
+
+  void read_mailbox_list(const char* field, std::vector<Mailbox>* out) {
+    const auto list = params_.get_or<std::vector<std::string>>(field, {});
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      Mailbox mailbox;
+      std::string why;
+      if (parse_mailbox(list[i], &mailbox, &why)) {
+        out->push_back(mailbox);
+      } else {
+        error(std::string(field) + "[" + std::to_string(i) + "]", why);
+      }
+    }
+  }
+
+  void read_attachments(Plan& plan) {
+    if (!params_.has("attachments")) return;
+    const auto per_file = static_cast<std::size_t>(params_.get_or<long>("max_attachment_bytes", kDefaultAttachmentLimit));
+    const auto total = static_cast<std::size_t>(params_.get_or<long>("max_total_attachment_bytes", kDefaultTotalAttachmentLimit));
+    std::size_t used = 0;
+    const auto& items = params_.json().at("attachments");
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      const std::string field = "attachments[" + std::to_string(i) + "]";
+      AttachmentRequest request;
+      if (items[i].is_string()) {
+        request.path = items[i].get<std::string>();
+      } else {
+        request.path = items[i].value("path", "");
+        request.filename = items[i].value("filename", "");
+        request.content_type = items[i].value("content_type", "");
+        if (items[i].contains("filename") && request.filename.empty()) {
+          error(field, "filename is empty");
+          continue;
+        }
+      }
+      const std::size_t left = total - std::min(total, used);
+      const std::string limit_text =
+          per_file <= left ? "the per-attachment limit of " + std::to_string(per_file) + " bytes (max_attachment_bytes)"
+                           : "what the total limit of " + std::to_string(total) +
+                                 " bytes (max_total_attachment_bytes) leaves: " + std::to_string(left) + " bytes";
+      Attachment attachment;
+      std::string why;
+      if (!read_attachment(request, std::min(per_file, left), limit_text, &attachment, &why)) {
+        error(field, why);
+        continue;
+      }
+      used += attachment.data.size();
+      plan.content.attachments.push_back(std::move(attachment));
     }
   }
 
@@ -242,6 +318,8 @@ class PlanReader {
         error("headers", shown + ": the value contains CR, LF or NUL (header injection refused)");
       } else if (!dihya::valid_utf8(text)) {
         error("headers", shown + ": the value is not valid UTF-8");
+      } else if (has_control_character(text, true)) {
+        error("headers", shown + ": the value contains a control character");
       } else {
         plan.content.extra_headers.emplace_back(name, text);
       }
@@ -272,6 +350,8 @@ class PlanReader {
         error("subject", "the rendered subject contains CR, LF or NUL (header injection refused)");
       } else if (!dihya::valid_utf8(*rendered)) {
         error("subject", "is not valid UTF-8");
+      } else if (has_control_character(*rendered, true)) {
+        error("subject", "contains a control character");
       } else {
         plan.content.subject = *rendered;
       }
@@ -326,17 +406,54 @@ std::string tls_mode(const Plan& plan) {
   return plan.url.scheme == "smtps" ? "implicit TLS" : "STARTTLS " + starttls_name(plan.starttls);
 }
 
+// Every envelope recipient (To, Cc, then Bcc), bare.
+std::vector<std::string> envelope_recipients(const Plan& plan) {
+  std::vector<std::string> out;
+  for (const auto& m : plan.content.to) out.push_back(m.address.str());
+  for (const auto& m : plan.content.cc) out.push_back(m.address.str());
+  for (const auto& a : plan.bcc) out.push_back(a.str());
+  return out;
+}
+
+std::vector<std::string> addresses(const std::vector<Mailbox>& list) {
+  std::vector<std::string> out;
+  for (const auto& m : list) out.push_back(m.address.str());
+  return out;
+}
+
+bool needs_smtputf8(const Plan& plan) {
+  bool needed = plan.content.from.address.utf8_local;
+  for (const auto* list : {&plan.content.to, &plan.content.cc}) {
+    for (const auto& m : *list) needed = needed || m.address.utf8_local;
+  }
+  for (const auto& a : plan.bcc) needed = needed || a.utf8_local;
+  return needed;
+}
+
+nlohmann::json attachments_json(const Plan& plan) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& a : plan.content.attachments) {
+    out.push_back({{"filename", a.filename}, {"content_type", a.content_type}, {"size_bytes", a.data.size()},
+                   {"sha256", a.sha256}});
+  }
+  return out;
+}
+
 std::string envelope_report(const Plan& plan, const std::string& message) {
-  std::vector<std::string> to;
-  for (const auto& a : plan.content.to) to.push_back(a.str());
+  const std::vector<std::string> to = envelope_recipients(plan);
   std::string report = "server      " + plan.url.scheme + "://" + plan.url.server() + " (" + tls_mode(plan) + ")\n";
   if (!plan.ehlo_name.empty()) report += "ehlo        " + plan.ehlo_name + "\n";
   if (!plan.username.empty()) {
     report += "auth        " + (plan.mechanism.empty() ? std::string("auto") : plan.mechanism) + " as " +
               plan.username + ", password ***\n";
   }
-  report += "mail from   <" + plan.content.from.str() + ">\n";
-  report += "rcpt to     <" + join(to, ">, <") + ">\n";
+  report += "mail from   <" + plan.content.from.address.str() + ">\n";
+  report += "rcpt to     <" + join(to, ">, <") + ">" + (plan.bcc.empty() ? "" : " (the last " + std::to_string(plan.bcc.size()) + " as Bcc)") + "\n";
+  if (needs_smtputf8(plan)) report += "smtputf8    needed (an address has a non-ASCII local part)\n";
+  for (const auto& a : plan.content.attachments) {
+    report += "attachment  " + a.filename + " (" + a.content_type + ", " + std::to_string(a.data.size()) +
+              " bytes, sha256 " + a.sha256 + ")\n";
+  }
   report += "size        " + std::to_string(message.size()) + " bytes\n";
   return report;
 }
@@ -365,7 +482,16 @@ nlohmann::json outcome_json(const Plan& plan, const SmtpOutcome& outcome, const 
                {"cipher", outcome.tls_cipher}}},
       {"auth", {{"used", outcome.auth_used}, {"mechanism", outcome.auth_mechanism}, {"username", plan.username},
                 {"offered", outcome.server_auth_mechanisms}}},
-      {"from", plan.content.from.str()},
+      {"from", plan.content.from.address.str()},
+      {"to", addresses(plan.content.to)},
+      {"cc", addresses(plan.content.cc)},
+      {"bcc", [&] {
+         std::vector<std::string> bcc;
+         for (const auto& a : plan.bcc) bcc.push_back(a.str());
+         return bcc;
+       }()},
+      {"smtputf8", outcome.smtputf8_used},
+      {"attachments", attachments_json(plan)},
       {"accepted_recipients", outcome.accepted},
       {"rejected_recipients", rejected},
       {"final_reply", outcome.final_reply},
@@ -417,7 +543,7 @@ class SendTestMail final : public dihya::Plugin {
     }
     MessageIdentity identity;
     identity.run_id = ctx.run_id();
-    identity.message_id = atom_safe(ctx.run_id()) + "." + random_hex(16) + "@" + plan->content.from.domain;
+    identity.message_id = atom_safe(ctx.run_id()) + "." + random_hex(16) + "@" + plan->content.from.address.domain;
     identity.boundary = "=_dihya_" + random_hex(24);
     identity.date = ctx.now();
     if (!plan->content.text && !plan->content.html) {
@@ -427,24 +553,35 @@ class SendTestMail final : public dihya::Plugin {
     const std::string message = build_message(plan->content, identity);
 
     if (ctx.dry_run()) {
+      // The preview shows each attachment's part headers but not its base64:
+      // megabytes of it would swamp the terminal and the run record.
+      MailContent preview_content = plan->content;
+      for (auto& a : preview_content.attachments) {
+        a.data = "(" + std::to_string(a.data.size()) + " bytes of " + a.filename + " go here, base64; sha256 " +
+                 a.sha256 + ")";
+      }
+      const std::string preview =
+          plan->content.attachments.empty() ? message : build_message(preview_content, identity, true);
       dihya::Result result = dihya::Result::success(
-          "would send " + std::to_string(message.size()) + " bytes to " + std::to_string(plan->content.to.size()) +
+          "would send " + std::to_string(message.size()) + " bytes to " + std::to_string(envelope_recipients(*plan).size()) +
               " recipient(s) via " + plan->url.server() + " (dry run: no connection made)",
-          {{"dry_run", true}, {"server", plan->url.server()}, {"from", plan->content.from.str()},
-           {"to", [&] {
-              std::vector<std::string> to;
-              for (const auto& a : plan->content.to) to.push_back(a.str());
-              return to;
+          {{"dry_run", true}, {"server", plan->url.server()}, {"from", plan->content.from.address.str()},
+           {"to", addresses(plan->content.to)}, {"cc", addresses(plan->content.cc)},
+           {"bcc", [&] {
+              std::vector<std::string> bcc;
+              for (const auto& a : plan->bcc) bcc.push_back(a.str());
+              return bcc;
             }()},
-           {"message_id", identity.message_id}, {"size_bytes", message.size()}, {"message", message}});
-      std::string shown = message;
+           {"smtputf8_needed", needs_smtputf8(*plan)}, {"attachments", attachments_json(*plan)},
+           {"message_id", identity.message_id}, {"size_bytes", message.size()}, {"message", preview}});
+      std::string shown = preview;
       for (std::size_t at = 0; (at = shown.find("\r\n", at)) != std::string::npos;) shown.erase(at, 1);
       result.report = envelope_report(*plan, message) + "\n" + shown;
       return result;
     }
 
     ctx.log().info("sending a {}-byte test message to {} recipient(s) via {}://{} ({})", message.size(),
-                   plan->content.to.size(), plan->url.scheme, plan->url.server(), tls_mode(*plan));
+                   envelope_recipients(*plan).size(), plan->url.scheme, plan->url.server(), tls_mode(*plan));
     SmtpRequest request;
     request.url = plan->url.scheme + "://" + plan->url.server() + "/" + plan->ehlo_name;
     if (plan->ehlo_name.empty()) request.url.pop_back();
@@ -454,8 +591,9 @@ class SendTestMail final : public dihya::Plugin {
     request.username = plan->username;
     request.password = plan->password;
     request.mechanism = plan->mechanism;
-    request.mail_from = plan->content.from.str();
-    for (const auto& a : plan->content.to) request.recipients.push_back(a.str());
+    request.mail_from = plan->content.from.address.str();
+    request.recipients = envelope_recipients(*plan);
+    request.needs_smtputf8 = needs_smtputf8(*plan);
     request.allow_recipient_failures = plan->allow_recipient_failures;
     request.timeout_seconds = plan->timeout_seconds;
     request.connect_timeout_seconds = plan->connect_timeout_seconds;

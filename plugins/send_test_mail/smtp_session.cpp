@@ -134,6 +134,9 @@ class TranscriptReader {
       emit("C: " + line);
     }
     last_command_ = verb;
+    // Each EHLO (again after STARTTLS) replaces what the server offered.
+    if (verb == "EHLO") outcome_.smtputf8_offered = false;
+    if (verb == "MAIL" && upper(line).find(" SMTPUTF8") != std::string::npos) outcome_.smtputf8_used = true;
     if (verb == "RCPT") {
       const auto open = line.find('<');
       const auto close = line.find('>', open);
@@ -187,6 +190,7 @@ class TranscriptReader {
   void capability(const std::string& text) {
     const std::string u = upper(text);
     if (u == "STARTTLS") starttls_offered_ = true;
+    if (u == "SMTPUTF8") outcome_.smtputf8_offered = true;
     if (u.rfind("AUTH", 0) == 0 && u.size() > 4 && (u[4] == ' ' || u[4] == '=')) {
       outcome_.server_auth_mechanisms.clear();
       std::size_t start = 5;
@@ -239,6 +243,24 @@ std::size_t on_read(char* buffer, std::size_t size, std::size_t count, void* use
   return n;
 }
 
+// What the pre-request callback needs: called once the connection is ready
+// (greeting, EHLO, STARTTLS, AUTH done) and before MAIL FROM, which is the
+// last moment to stop without sending an address the server cannot take.
+struct Preflight {
+  const SmtpRequest* request;
+  const SmtpOutcome* outcome;
+  bool refused_smtputf8 = false;
+};
+
+int on_prerequest(void* user, char*, char*, int, int) {
+  auto* preflight = static_cast<Preflight*>(user);
+  if (preflight->request->needs_smtputf8 && !preflight->outcome->smtputf8_offered) {
+    preflight->refused_smtputf8 = true;
+    return CURL_PREREQFUNC_ABORT;
+  }
+  return CURL_PREREQFUNC_OK;
+}
+
 int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   const auto* hooks = static_cast<const SmtpHooks*>(user);
   return hooks->cancelled && hooks->cancelled() ? 1 : 0;
@@ -259,10 +281,14 @@ void read_tls_session(CURL* curl, SmtpOutcome& outcome) {
 std::string with_detail(const std::string& detail) { return detail.empty() ? "" : " (" + detail + ")"; }
 
 std::string describe_failure(CURLcode code, const SmtpRequest& request, const SmtpOutcome& outcome,
-                             const TranscriptReader& reader, const std::string& curl_detail) {
+                             const TranscriptReader& reader, const std::string& curl_detail, bool refused_smtputf8) {
   const std::string& server = request.server;
   switch (code) {
     case CURLE_ABORTED_BY_CALLBACK:
+      if (refused_smtputf8) {
+        return "SMTP server " + server + " does not advertise SMTPUTF8, which an address with a non-ASCII local "
+               "part needs (RFC 6531); nothing was sent: use a server that offers SMTPUTF8 or an ASCII address";
+      }
       return "cancelled while talking to " + server;
     case CURLE_COULDNT_RESOLVE_HOST:
       return "cannot resolve the host of SMTP server " + server + with_detail(curl_detail) + ": check smtp_url";
@@ -368,6 +394,7 @@ SmtpOutcome send_message(const SmtpRequest& request, const SmtpHooks& hooks) {
   // Declared before the handle, so they outlive it whatever happens.
   TranscriptReader reader(outcome, hooks);
   MessageSource source{request.message};
+  Preflight preflight{&request, &outcome};
   char error_buffer[CURL_ERROR_SIZE] = {};
   curl_slist* list = nullptr;
   for (const auto& r : request.recipients) {
@@ -396,6 +423,8 @@ SmtpOutcome send_message(const SmtpRequest& request, const SmtpHooks& hooks) {
   set(c, CURLOPT_NOPROGRESS, 0L);
   set(c, CURLOPT_XFERINFOFUNCTION, &on_progress);
   set(c, CURLOPT_XFERINFODATA, &hooks);
+  set(c, CURLOPT_PREREQFUNCTION, &on_prerequest);
+  set(c, CURLOPT_PREREQDATA, &preflight);
   set(c, CURLOPT_TIMEOUT, request.timeout_seconds);
   set(c, CURLOPT_CONNECTTIMEOUT, request.connect_timeout_seconds);
   const long use_ssl = request.implicit_tls || request.starttls == StartTls::required ? CURLUSESSL_ALL
@@ -432,7 +461,7 @@ SmtpOutcome send_message(const SmtpRequest& request, const SmtpHooks& hooks) {
     outcome.sent = true;
     outcome.queue_id = parse_queue_id(outcome.final_reply);
   } else {
-    outcome.error = describe_failure(rc, request, outcome, reader, curl_detail);
+    outcome.error = describe_failure(rc, request, outcome, reader, curl_detail, preflight.refused_smtputf8);
   }
   return outcome;
 }

@@ -3,6 +3,9 @@
 // AUTH, MAIL/RCPT/DATA, streaming the prepared message. It reads the protocol
 // transcript as it goes (greeting, TLS, accepted recipients, the final reply)
 // and turns failures into one-line messages that name the server and the fix.
+// An address with a UTF-8 local part goes out only when the server's EHLO
+// reply offers SMTPUTF8 (libcurl then adds the parameter to MAIL FROM); when
+// it does not, the session stops before MAIL FROM, so nothing is sent.
 // Guarantees: the password is handed only to libcurl; the transcript it logs
 // has AUTH exchanges replaced by "***"; no error text includes the password.
 #pragma once
@@ -25,7 +28,8 @@ struct SmtpRequest {
   std::string password;   // secret
   std::string mechanism;  // "", "PLAIN" or "LOGIN"
   std::string mail_from;  // bare address
-  std::vector<std::string> recipients;
+  std::vector<std::string> recipients;  // every envelope recipient (To, Cc, Bcc)
+  bool needs_smtputf8 = false;          // an address has a UTF-8 local part
   bool allow_recipient_failures = false;
   long timeout_seconds = 30;
   long connect_timeout_seconds = 10;
@@ -49,6 +53,8 @@ struct SmtpOutcome {
   bool auth_used = false;
   std::string auth_mechanism;
   std::vector<std::string> server_auth_mechanisms;
+  bool smtputf8_offered = false;  // in the last EHLO reply (after STARTTLS, the TLS one)
+  bool smtputf8_used = false;     // MAIL FROM carried the SMTPUTF8 parameter
   std::vector<std::string> accepted;
   std::vector<RejectedRecipient> rejected;
   std::string final_reply;
@@ -62,7 +68,9 @@ struct SmtpHooks {
   std::function<bool()> cancelled;                          // true: abort the transfer
 };
 
-// Sends request.message. Never throws for protocol or network failures: they
+// Sends request.message. When request.needs_smtputf8 and the server does not
+// advertise SMTPUTF8, stops before MAIL FROM (nothing is sent) with an error
+// that says so. Never throws for protocol or network failures: they
 // come back as outcome.error.
 SmtpOutcome send_message(const SmtpRequest& request, const SmtpHooks& hooks);
 

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: AGPL-3.0-or-later
 # send_test_mail against real SMTP servers (aiosmtpd, started here): plain,
-# STARTTLS with a throwaway certificate and AUTH PLAIN/LOGIN, implicit TLS.
-# Received messages are parsed with Python's email module. Hostile input
+# STARTTLS with a throwaway certificate and AUTH PLAIN/LOGIN, implicit TLS,
+# SMTPUTF8. Received messages are parsed with Python's email module: display
+# names, Cc, Bcc (envelope only) and attachments (bytes and checksums) are
+# checked in what the server received. Hostile input
 # (CR/LF in a subject, address, header or EHLO name; bad addresses) exits 2 and
 # sends nothing; server down, TLS refused, auth rejected, timeout and an
 # untrusted certificate each fail with their own message; the password never
@@ -81,10 +83,11 @@ canary_b64=$(printf '%s' "$canary" | base64 -w0)
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
   -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
 start_server plain
-start_server tls --tls-cert "$WORK/cert.pem" --tls-key "$WORK/key.pem" --auth-user alice --auth-require-tls
+start_server tls --tls-cert "$WORK/cert.pem" --tls-key "$WORK/key.pem" --auth-user alice --auth-require-tls --smtputf8
 start_server smtps --tls-cert "$WORK/cert.pem" --tls-key "$WORK/key.pem" --implicit-tls --auth-user alice
 start_server plainauth --auth-user alice
 start_server silent --silent
+start_server utf8 --smtputf8
 down_port=$(free_port)
 
 from=ops@example.com
@@ -223,15 +226,164 @@ expect_in "$ERR" "has no '@'" "no-@ refusal names the problem"
 refuse "a local part over 64 characters" -p to=$(printf 'a%.0s' $(seq 65))@example.com
 expect_in "$ERR" "longer than 64" "length refusal cites the limit"
 refuse "a path over 256 characters" -p to=a@$(printf 'abcdefghij%.0s' $(seq 25)).example.com
-refuse "a non-ASCII local part (no SMTPUTF8)" -p to=jösé@example.com
-expect_in "$ERR" "SMTPUTF8" "non-ASCII local part refusal explains why"
 refuse "a domain IDNA2008 forbids" -p to=a@☃.example
 expect_in "$ERR" "not a valid international domain name" "IDNA refusal"
 refuse "invalid punycode" -p to=a@xn--zz.example
-refuse "a display name instead of a bare address" -p 'to=Admin <admin@example.com>'
+refuse "a display name with an unclosed angle bracket" -p 'to=Admin <admin@example.com'
+expect_in "$ERR" "without a closing '>'" "the unclosed bracket is named"
 refuse "credentials inside smtp_url" -p to=admin@example.com -p "smtp_url=smtp://alice:$canary@localhost:$plain_port"
 expect_not_in "$ERR" "$canary" "the refused URL is not echoed with its password"
 expect_eq "$(received plain)" "$before" "nothing was sent by any refused run"
+
+# ---------------------------------------------------------------- display names, Cc, Bcc, attachments
+head -c 200000 /dev/urandom >"$WORK/report.pdf"
+printf 'id;name\r\n1;Zoé\r\n\0binary\xff\xfe tail without newline' >"$WORK/data.bin"
+printf 'quoted name' >"$WORK/quote.txt"
+long_name="Résumé ✓ — rapport annuel de l'équipe d'exploitation 2026 (version finale).txt"
+printf 'plain text attachment\n' >"$WORK/$long_name"
+"$PY" - "$WORK" "$plain_port" "$long_name" <<'PY'
+import json, sys
+work, port, long_name = sys.argv[1], sys.argv[2], sys.argv[3]
+json.dump({"smtp_url": f"smtp://127.0.0.1:{port}", "starttls": "off",
+           "from": "Zoé Ops ✓ <ops@example.com>",
+           "to": ['"Doe, John \\"JD\\"" <john@example.com>', "Admin <admin@example.com>"],
+           "cc": ["Team Lead <lead@example.com>", "audit@example.com"],
+           "bcc": ["hidden@example.net"],
+           "subject": "Attachments ✓", "text": "See the attached files.\n", "html": "<p>See the attached files.</p>",
+           "attachments": [f"{work}/report.pdf", f"{work}/{long_name}",
+                           {"path": f"{work}/data.bin", "filename": "données.csv", "content_type": "text/csv"},
+                           {"path": f"{work}/quote.txt", "filename": 'say "hi" (v2).txt'}]},
+          open(f"{work}/mixed_params.json", "w"), ensure_ascii=False)
+PY
+expect_exit 0 "display names, Cc, Bcc and four attachments" -- dh run send_test_mail --params-file "$WORK/mixed_params.json" --json
+eml="$WORK/plain/spool/$(json result.queue_id).eml"
+expect_eq "$(eml_field "$eml" from_mailbox)" "Zoé Ops ✓|ops@example.com" "From: the non-ASCII display name decodes back"
+if grep -q '^From: =?UTF-8?B?' "$eml"; then ok "From: the non-ASCII display name is an RFC 2047 encoded-word"; else not_ok "From header: $(grep '^From:' "$eml")"; fi
+expect_eq "$(eml_field "$eml" to_mailboxes)" 'Doe, John "JD"|john@example.com;Admin|admin@example.com' "To: display names with specials decode back"
+expect_in "$eml" 'To: "Doe, John \"JD\"" <john@example.com>' "To: a name with a comma and quotes is a quoted-string"
+expect_eq "$(eml_field "$eml" cc_mailboxes)" "Team Lead|lead@example.com;|audit@example.com" "Cc header with and without a display name"
+expect_eq "$("$PY" "$FIXTURES/read_eml.py" "$eml" --mentions lead@example.com)" True "the raw message holds the Cc address (guard)"
+expect_eq "$(eml_field "$eml" bcc)" None "no Bcc header"
+case ",$(eml_field "$eml" header_names)," in *,cc,*) ok "the header names include cc (guard)" ;; *) not_ok "no cc in $(eml_field "$eml" header_names)" ;; esac
+case ",$(eml_field "$eml" header_names)," in *,bcc,*) not_ok "a bcc header was sent" ;; *) ok "the header names hold no bcc" ;; esac
+expect_eq "$("$PY" "$FIXTURES/read_eml.py" "$eml" --mentions hidden@example.net)" False "the Bcc address appears nowhere in the message"
+qid=$(json result.queue_id)
+expect_eq "$(jget "$WORK/plain/spool/$qid.json" rcpt_tos)" "john@example.com,admin@example.com,lead@example.com,audit@example.com,hidden@example.net" "the envelope holds To, Cc and Bcc recipients"
+expect_eq "$(json result.bcc)" "hidden@example.net" "the result lists the Bcc recipient for the operator"
+expect_eq "$(eml_field "$eml" top_parts)" "multipart/alternative,application/pdf,text/plain,text/csv,text/plain" "multipart/mixed: the alternative body, then the attachments"
+expect_eq "$(eml_field "$eml" parts)" "text/plain,text/html" "the body inside multipart/mixed keeps its text and html parts"
+expect_eq "$(eml_field "$eml" text)" "See the attached files. " "the text part inside multipart/mixed decodes"
+sum_pdf=$(sha256sum "$WORK/report.pdf" | cut -d' ' -f1)
+sum_long=$(sha256sum "$WORK/$long_name" | cut -d' ' -f1)
+sum_bin=$(sha256sum "$WORK/data.bin" | cut -d' ' -f1)
+expect_eq "$(eml_field "$eml" attachment0)" "report.pdf|application/pdf|200000|$sum_pdf" "attachment 0: name, guessed type, size and checksum as received"
+expect_eq "$(eml_field "$eml" attachment1)" "$long_name|text/plain|22|$sum_long" "attachment 1: a long non-ASCII file name decodes back (RFC 2231)"
+expect_eq "$(eml_field "$eml" attachment2)" "données.csv|text/csv|$(stat -c %s "$WORK/data.bin")|$sum_bin" "attachment 2: the given name and type, binary bytes intact"
+expect_eq "$(eml_field "$eml" attachment3 | cut -d'|' -f1)" 'say "hi" (v2).txt' "attachment 3: an ASCII name with quotes decodes back"
+expect_eq "$(json result.attachments.0.sha256 result.attachments.2.sha256)" "$sum_pdf,$sum_bin" "the result reports each attachment's sha256"
+"$PY" "$FIXTURES/read_eml.py" "$eml" --attachment 0 "$WORK/got.pdf"
+"$PY" "$FIXTURES/read_eml.py" "$eml" --attachment 2 "$WORK/got.bin"
+cmp -s "$WORK/report.pdf" "$WORK/got.pdf" && ok "the 200 KB attachment arrives byte for byte" || not_ok "report.pdf differs after the trip"
+cmp -s "$WORK/data.bin" "$WORK/got.bin" && ok "the binary attachment (NUL, CRLF, 0xFF) arrives byte for byte" || not_ok "data.bin differs after the trip"
+expect_eq "$(eml_field "$eml" attachment0_encoding)" base64 "attachments are base64"
+expect_eq "$(eml_field "$eml" attachment0_longest_line)" 76 "base64 lines are 76 characters"
+expect_in "$eml" "filename*0*=UTF-8''R%C3%A9sum%C3%A9" "the non-ASCII file name uses RFC 2231 sections"
+if awk 'length($0) > 79 { found = 1 } END { exit !found }' "$eml"; then not_ok "a line exceeds 78 characters"; else ok "every line of the message fits 78 characters"; fi
+
+expect_exit 0 "display names given with -p (comma-separated list)" -- \
+  dh run send_test_mail "${plain[@]}" -p 'to=Ana Admin <admin@example.com>, ops@example.org' -p 'cc=<lead@example.com>' --json
+eml="$WORK/plain/spool/$(json result.queue_id).eml"
+expect_eq "$(eml_field "$eml" to_mailboxes)" "Ana Admin|admin@example.com;|ops@example.org" "To from the command line"
+expect_in "$eml" "To: Ana Admin <admin@example.com>," "an atom display name stays unquoted"
+
+expect_exit 0 "dry run with an attachment given relative to the current directory" -- \
+  bash -c 'cd "$1" && shift && exec "$@"' _ "$WORK" "$DIHYA_HOST" run send_test_mail "${plain[@]}" -p to=admin@example.com \
+  -p attachments=report.pdf --dry-run
+expect_in "$OUT" "attachment  report.pdf (application/pdf, 200000 bytes, sha256 $sum_pdf)" "dry run: the envelope lists the attachment"
+expect_in "$OUT" "(200000 bytes of report.pdf go here, base64; sha256 $sum_pdf)" "dry run: the attachment body is described"
+[ "$(wc -c <"$OUT")" -lt 20000 ] && ok "dry run output stays small ($(wc -c <"$OUT") bytes)" || not_ok "dry run printed $(wc -c <"$OUT") bytes"
+
+# ---------------------------------------------------------------- attachments: limits and hostile paths, exit 2, nothing sent
+before=$(received plain)
+head -c 2000 /dev/urandom >"$WORK/two_k.bin"
+head -c 600 /dev/urandom >"$WORK/six_a.bin"
+head -c 600 /dev/urandom >"$WORK/six_b.bin"
+mkdir -p "$WORK/realdir" "$WORK/sub"
+ln -sf "$WORK/report.pdf" "$WORK/link.pdf"
+ln -sfn "$WORK/realdir" "$WORK/linkdir"
+cp "$WORK/report.pdf" "$WORK/realdir/inside.pdf"
+rm -f "$WORK/pipe"; mkfifo "$WORK/pipe"
+refuse_attachment() {
+  local what=$1 needle=$2
+  shift 2
+  expect_exit 2 "$what" -- timeout 60 "$DIHYA_HOST" run send_test_mail "${plain[@]}" -p to=admin@example.com "$@"
+  expect_one_line_error "$what"
+  expect_in "$ERR" "$needle" "$what: the error says why"
+}
+refuse_attachment "an attachment over max_attachment_bytes" "is 2000 bytes, over the per-attachment limit of 1000 bytes (max_attachment_bytes)" \
+  -p "attachments=$WORK/two_k.bin" -p max_attachment_bytes=1000
+refuse_attachment "attachments over max_total_attachment_bytes together" "over what the total limit of 1000 bytes (max_total_attachment_bytes) leaves: 400 bytes" \
+  -p "attachments=$WORK/six_a.bin,$WORK/six_b.bin" -p max_total_attachment_bytes=1000
+refuse_attachment "a '..' component in the path" "'..' component" -p "attachments=$WORK/sub/../report.pdf"
+refuse_attachment "a symbolic link to a file" "symbolic link" -p "attachments=$WORK/link.pdf"
+refuse_attachment "a path through a symbolic link to a directory" "symbolic link" -p "attachments=$WORK/linkdir/inside.pdf"
+refuse_attachment "a FIFO (must not block)" "is a FIFO (named pipe)" -p "attachments=$WORK/pipe"
+refuse_attachment "a directory" "is a directory" -p "attachments=$WORK/realdir"
+refuse_attachment "a device" "is a device" -p "attachments=/dev/zero"
+refuse_attachment "a missing file" "does not exist" -p "attachments=$WORK/nope.pdf"
+refuse_attachment "CRLF in an attachment's file name" "control character" -p "attachments=[{\"path\": \"$WORK/quote.txt\", \"filename\": \"a\\r\\nContent-Type: text/html\"}]"
+refuse_attachment "a slash in an attachment's file name" "may not contain '/'" -p "attachments=[{\"path\": \"$WORK/quote.txt\", \"filename\": \"../etc/passwd\"}]"
+refuse_attachment "a content type with parameters" "is not type/subtype" -p "attachments=[{\"path\": \"$WORK/quote.txt\", \"content_type\": \"text/plain; charset=x\"}]"
+refuse_attachment "a multipart content type" "cannot be sent base64-encoded" -p "attachments=[{\"path\": \"$WORK/quote.txt\", \"content_type\": \"multipart/mixed\"}]"
+expect_eq "$(received plain)" "$before" "no refused attachment sent anything"
+
+# ---------------------------------------------------------------- display names and Cc/Bcc: injection refused
+refuse "CRLF in the From display name" -p $'from=Ops\r\nBcc: victim@example.net <ops@example.com>' -p to=admin@example.com
+expect_in "$ERR" "header injection refused" "the display-name refusal says why"
+refuse "LF in a Cc display name" -p to=admin@example.com -p $'cc=Lead\nX-Evil: 1 <lead@example.com>'
+refuse "a tab (control character) in a To display name" -p $'to=Ad\tmin <admin@example.com>'
+expect_in "$ERR" "control character" "the control character is named"
+refuse "a C1 control character in a display name" -p $'to=Ad\xc2\x85min <admin@example.com>'
+refuse "an unquoted display name holding a quote" -p 'to=Ad"min <admin@example.com>'
+refuse "a display name on a Bcc recipient" -p to=admin@example.com -p 'bcc=Hidden <hidden@example.net>'
+expect_in "$ERR" "Bcc recipient has no header" "the Bcc display-name refusal says why"
+refuse "the same recipient in To and Bcc" -p to=admin@example.com -p bcc=admin@EXAMPLE.com
+expect_in "$ERR" "is given twice (in to and bcc)" "the duplicate is named"
+refuse "an escape character in the subject" -p to=admin@example.com -p $'subject=Hi \x1b[31mred'
+expect_in "$ERR" "contains a control character" "the subject's control character is refused"
+refuse "a control character in a header value" -p to=admin@example.com -p 'headers={"X-Note": "a\u0001b"}'
+expect_eq "$(received plain)" "$before" "nothing was sent by the refused display names"
+
+# ---------------------------------------------------------------- SMTPUTF8
+expect_exit 0 "an international local part through a server with SMTPUTF8" -- \
+  dh run send_test_mail -p "smtp_url=smtp://127.0.0.1:$utf8_port" -p starttls=off -p 'from=José <josé@example.com>' \
+  -p to=δοκιμή@παράδειγμα.example,admin@example.com --json
+qid=$(json result.queue_id)
+eml="$WORK/utf8/spool/$qid.eml"
+expect_eq "$(jget "$WORK/utf8/spool/$qid.json" smtputf8)" true "MAIL FROM carried SMTPUTF8"
+expect_eq "$(jget "$WORK/utf8/spool/$qid.json" mail_from)" "josé@example.com" "the envelope sender is the UTF-8 address"
+expect_eq "$(jget "$WORK/utf8/spool/$qid.json" rcpt_tos)" "δοκιμή@xn--hxajbheg2az3al.example,admin@example.com" "the envelope holds the UTF-8 local part (domain as punycode)"
+expect_eq "$(json result.smtputf8)" true "the result says SMTPUTF8 was used"
+expect_eq "$(eml_field "$eml" from_mailbox)" "José|josé@example.com" "From header: UTF-8 address (RFC 6532) with its display name"
+expect_exit 0 "only a recipient needs SMTPUTF8" -- \
+  dh run send_test_mail -p "smtp_url=smtp://127.0.0.1:$utf8_port" -p starttls=off -p from=$from -p to=jörg@example.com --json
+expect_eq "$(jget "$WORK/utf8/spool/$(json result.queue_id).json" smtputf8 rcpt_tos)" "true,jörg@example.com" "a UTF-8 recipient alone turns SMTPUTF8 on"
+expect_exit 0 "SMTPUTF8 read from the EHLO reply after STARTTLS, with AUTH" -- \
+  dh run send_test_mail "${tls[@]}" -p password=@env:SMTP_TEST_PASSWORD -p to=zoë@example.com --json
+expect_eq "$(jget "$WORK/tls/spool/$(json result.queue_id).json" tls smtputf8 rcpt_tos)" "true,true,zoë@example.com" "STARTTLS + AUTH + SMTPUTF8: the server saw all three"
+expect_exit 0 "ASCII addresses through the SMTPUTF8 server" -- \
+  dh run send_test_mail -p "smtp_url=smtp://127.0.0.1:$utf8_port" -p starttls=off -p from=$from -p to=admin@example.com --json
+expect_eq "$(json result.smtputf8)" false "SMTPUTF8 is not asked for when no address needs it"
+before=$(received plain)
+expect_exit 1 "an international local part against a server without SMTPUTF8" -- \
+  dh run send_test_mail "${plain[@]}" -p to=jösé@example.com
+expect_eq "$(grep -c 'send_test_mail: failed: SMTP server 127.0.0.1:[0-9]* does not advertise SMTPUTF8' "$ERR")" 1 "the missing SMTPUTF8 is named in one error line"
+expect_in "$ERR" "nothing was sent" "the error says nothing was sent"
+expect_eq "$(received plain)" "$before" "no message reached the server without SMTPUTF8"
+run=$(last_run_id)
+expect_exit 0 "logs of the refused SMTPUTF8 run" -- dh logs "$run"
+expect_in "$OUT" "smtp S: 250" "the EHLO exchange was logged (guard)"
+expect_not_in "$OUT" "smtp C: MAIL FROM" "no MAIL FROM was sent"
 
 # ---------------------------------------------------------------- failures, each with its own message
 expect_exit 1 "server down" -- dh run send_test_mail -p "smtp_url=smtp://127.0.0.1:$down_port" -p starttls=off -p from=$from -p to=admin@example.com
