@@ -68,10 +68,10 @@ std::string PgError::one_line() const {
 }
 
 std::string PgError::block(const std::string& indent) const {
-  std::string s = indent + "ERROR:   " + flatten(message) + "\n";
-  if (!detail.empty()) s += indent + "DETAIL:  " + flatten(detail) + "\n";
-  if (!hint.empty()) s += indent + "HINT:    " + flatten(hint) + "\n";
-  if (!context.empty()) s += indent + "CONTEXT: " + flatten(context) + "\n";
+  std::string s = indent + "ERROR:   " + flatten(message);
+  if (!detail.empty()) s += "\n" + indent + "DETAIL:  " + flatten(detail);
+  if (!hint.empty()) s += "\n" + indent + "HINT:    " + flatten(hint);
+  if (!context.empty()) s += "\n" + indent + "CONTEXT: " + flatten(context);
   return s;
 }
 

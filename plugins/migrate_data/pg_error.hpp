@@ -22,7 +22,7 @@ struct PgError {
 
   // "message; DETAIL: ...; HINT: ...; CONTEXT: ..." on one line.
   std::string one_line() const;
-  // The same, one field per line, for a report.
+  // The same, one field per line (no final newline), for the log.
   std::string block(const std::string& indent) const;
 };
 
