@@ -69,6 +69,7 @@ layout_tree() {
 layout_tree golang-migrate h_gm "1,2,3" gm_items_label_idx 1
 expect_exit 0 "golang-migrate: up once more to check the data" -- dh run migrate_data -p migrations_dir="$WORK/golang-migrate" -p history_table=h_gm -p mode=up --yes
 expect_eq "$(psql_q "select note from gm_items where label = 'one'")" "it's; fine" "golang-migrate: the BEGIN/COMMIT wrapper ran inside the plugin's transaction, quotes intact"
+expect_eq "$(psql_q "select gm_label_count('one')")" 1 "golang-migrate: a BEGIN ATOMIC body ran as one statement"
 layout_tree morph h_mm "1,2" mm_posts_message_idx 1
 layout_tree flyway h_fw "1,1.1,2" fw_items_label_idx 1 1
 layout_tree diesel h_ds "00000000000000,20240115120000,20240116090000" ds_posts_title_idx 00000000000000
