@@ -128,6 +128,11 @@ fresh; echo 'select 1;' >"$h/1_a.sql"
 hostile "a numbered .sql with neither dbmate nor goose marker" "bad migration file name $h/1_a.sql" "$h"
 fresh; echo 'select 1;' >"$h/1_a.up.sql"
 hostile "a golang-migrate folder read as Flyway" "bad migration file name $h/1_a.up.sql: expected V<version>" "$h" -p layout=flyway
+fresh; echo 'select 1;' >"$h/V1__a.sql"; printf 'executeInTransaction=false\ncleanDisabled=false\n' >"$h/V1__a.sql.conf"
+hostile "a Flyway script setting the plugin does not understand" "$h/V1__a.sql.conf:2: unsupported setting 'cleanDisabled=false'" "$h"
+fresh; echo 'select 1;' >"$h/1_a.up.sql"
+expect_exit 2 "an unknown layout is refused" -- dh run migrate_data -p mode=status -p migrations_dir="$h" -p layout=liquibase
+expect_one_line_error "unknown layout"
 expect_eq "$(table_exists h_hostile)" f "no history table after the refused runs"
 
 # ---- a statement that cannot run in a transaction names the layout's marker ----
