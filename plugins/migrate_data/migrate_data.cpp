@@ -35,6 +35,7 @@ struct Options {
   std::string history_table;
   long long lock_wait_seconds = 60;
   std::optional<Layout> layout;  // absent: detected from the folder
+  std::optional<Version> baseline;  // up: recorded as applied without running, with all below it
 };
 
 Options read_options(const dihya::Params& params) {
@@ -46,6 +47,7 @@ Options read_options(const dihya::Params& params) {
   o.history_table = params.get_or<std::string>("history_table", "dihya_schema_history");
   o.lock_wait_seconds = params.get_or<long long>("lock_wait_seconds", 60);
   o.layout = parse_layout(params.get_or<std::string>("layout", "auto"));
+  if (params.has("baseline")) o.baseline = Version::parse_applied(params.get<std::string>("baseline"));
   return o;
 }
 
@@ -56,6 +58,15 @@ void resolve_target(Options& o, const dihya::Params& params, const MigrationSet&
   const std::string text = params.get<std::string>("target");
   const auto numbered = Version::parse_applied(text);
   if (text != "0" && numbered && set.find(*numbered)) o.target = numbered;
+}
+
+// The migrations a baseline records as applied: every version up to it.
+std::vector<const Migration*> baseline_migrations(const MigrationSet& set, const Version& baseline) {
+  std::vector<const Migration*> out;
+  for (const auto& m : set.versioned) {
+    if (!(baseline < *m.version)) out.push_back(&m);
+  }
+  return out;
 }
 
 // A script as it runs, detached from the folder: what the journal keeps so a
@@ -455,6 +466,12 @@ class MigrateData final : public dihya::Plugin {
     } catch (const dihya::Error& e) {
       return {{"migrations_dir", e.what()}};
     }
+    if (o.baseline) {
+      if (o.mode != "up") return {{"baseline", "baseline is for mode=up only"}};
+      if (!set.find(*o.baseline)) {
+        return {{"baseline", "no migration has version " + o.baseline->text() + " in " + o.dir.string()}};
+      }
+    }
     if (params.has("target")) {
       if (!o.target) return {{"target", "'" + params.get<std::string>("target") + "' is not a version"}};
       const bool base = o.target->is_zero() && o.mode == "down";
@@ -546,6 +563,16 @@ class MigrateData final : public dihya::Plugin {
       if (history.exists()) undo_repeatable(d, migrator, done);
     } else if (entry.action == "unapply") {
       redo_unapplied(d, history, migrator, ctx, done, skipped);
+    } else if (entry.action == "baseline") {
+      if (history.exists()) {
+        pqxx::work tx(ctx.db());
+        for (const auto& v : d.at("versions")) {
+          tx.exec_params("delete from " + history.table() + " where version = $1 and success and run_id = $2",
+                         v.get<std::string>(), ctx.run_id());
+        }
+        tx.commit();
+        done.push_back(fmt::format("forgot the {} version(s) the baseline recorded", d.at("versions").size()));
+      }
     } else if (entry.action == "create_history") {
       if (history.exists()) {
         if (history.drop_if_empty(d.value("schema_created", false)))
@@ -631,6 +658,18 @@ class MigrateData final : public dihya::Plugin {
     std::vector<std::pair<const Migration*, Step>> plan;
     std::map<std::string, std::string> state;
     for (const auto& l : c.lines) state[l.version.empty() ? "R__" + l.name : l.version] = l.state;
+    std::vector<const Migration*> baseline;
+    if (o.baseline) {
+      if (c.current) {
+        return dihya::Result::failure(
+            fmt::format("baseline refused: the history {} already records version {}; a baseline only adopts a "
+                        "database whose history is empty; nothing was changed",
+                        history.display(), c.current_version),
+            {{"mode", "up"}, {"current_version", c.current_version}});
+      }
+      baseline = baseline_migrations(set, *o.baseline);
+      for (const auto* m : baseline) state[m->version->text()] = "baseline";
+    }
     for (const auto& m : set.versioned) {
       const std::string& s = state[m.version->text()];
       if (s != "pending" && s != "failed" && s != "in-progress") continue;
@@ -656,11 +695,12 @@ class MigrateData final : public dihya::Plugin {
           {{"mode", "up"}, {"dry_run", true}, {"plan", planned}, {"current_version", c.current_version}});
       r.report = fmt::format("Plan ({} migration(s); history table {}{}):\n", plan.size(), history.display(),
                              exists ? "" : ", would be created");
+      for (const auto* m : baseline) r.report += "  " + m->label() + "  recorded as applied (baseline), not run\n";
       for (const auto& [m, step] : plan) r.report += "  " + step.label() + "  " + step.path + "\n";
       for (const auto& [m, step] : plan) r.report += "\n" + sql_block(step, ctx.db());
       return r;
     }
-    if (plan.empty()) {
+    if (plan.empty() && baseline.empty()) {
       return dihya::Result::success(
           fmt::format("nothing to apply: database at version {}", c.current_version),
           {{"mode", "up"}, {"applied", json::array()}, {"current_version", c.current_version}});
@@ -671,9 +711,10 @@ class MigrateData final : public dihya::Plugin {
       ctx.journal().record({"create_history", created});
       history.create();
     }
+    std::string last_good = c.current_version;
+    if (!baseline.empty()) last_good = record_baseline(baseline, history, o, set.layout, ctx);
     Migrator migrator(ctx.db(), history, ctx, set.layout);
     json applied = json::array();
-    std::string last_good = c.current_version;
     std::size_t done = 0;
     for (const auto& [m, step] : plan) {
       if (ctx.cancelled()) {
@@ -699,11 +740,37 @@ class MigrateData final : public dihya::Plugin {
       applied.push_back(detail);
       ctx.progress(++done, plan.size(), "migrations");
     }
-    auto r = dihya::Result::success(fmt::format("applied {} migration(s); database at version {}", done, last_good),
-                                    {{"mode", "up"}, {"applied", applied}, {"current_version", last_good}});
+    const std::string adopted =
+        baseline.empty() ? ""
+                         : fmt::format("recorded {} migration(s) up to version {} as applied (baseline); ",
+                                       baseline.size(), baseline.back()->version->text());
+    auto r = dihya::Result::success(
+        fmt::format("{}applied {} migration(s); database at version {}", adopted, done, last_good),
+        {{"mode", "up"}, {"applied", applied}, {"baseline", baseline.size()}, {"current_version", last_good}});
     for (const auto& a : applied)
       r.report += fmt::format("applied  {}  {} ms\n", a.value("migration", ""), a.value("duration_ms", 0LL));
     return r;
+  }
+
+  // A database another tool migrated: its versions up to the baseline are
+  // recorded as applied (with the files' checksums), in one transaction,
+  // journalled so that a rollback forgets them again. Returns the baseline.
+  static std::string record_baseline(const std::vector<const Migration*>& baseline, History& history,
+                                     const Options& o, Layout layout, dihya::Context& ctx) {
+    json entry = history_ref(o, layout);
+    json versions = json::array();
+    for (const auto* m : baseline) versions.push_back(m->version->text());
+    entry["versions"] = versions;
+    ctx.journal().record({"baseline", entry});
+    pqxx::work tx(ctx.db());
+    for (const auto* m : baseline) {
+      const Step step = step_of(*m, m->up);
+      history.record(tx, step.applied(), 0, ctx.run_id());
+    }
+    tx.commit();
+    ctx.log().info("recorded {} migration(s) up to version {} as applied (baseline), without running them",
+                   baseline.size(), baseline.back()->version->text());
+    return baseline.back()->version->text();
   }
 
   static dihya::Result failed_up(const ScriptFailure& failure, const Step& step, const json& applied,

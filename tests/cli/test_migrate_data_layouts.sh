@@ -6,7 +6,8 @@
 # downs and rolled back; hostile folders refused in one line (exit 2);
 # statements that cannot run in a transaction refused naming the layout's
 # marker; PostgreSQL's DETAIL and HINT kept with the file and line; a rollback
-# failing half-way saying, last, where the database ended.
+# failing half-way saying, last, where the database ended; a database another
+# tool migrated adopted with a baseline.
 source "$(dirname "$0")/lib.sh"
 : "${DB_URL:?the pg fixture must be running}"
 export DIHYA_PLUGIN_PATH="$DIHYA_BUNDLED_PLUGIN_DIR"
@@ -175,5 +176,31 @@ expect_exit 1 "a failed up whose rollback fails half-way" -- dh run migrate_data
 expect_eq "$(versions_in h_rb)" "1,2,3,4" "nothing undone past the failing down"
 expect_in <(tail -1 "$ERR") "rollback failed: " "the last line reports the rollback"
 expect_in <(tail -1 "$ERR") "the database is now at version 4 (public.h_rb)" "the last line says where the database ended"
-rm "$rb/V5__e.up.sql"; echo 'drop table rb_d;' >"$rb/V4__d.down.sql"
+
+# ---- a database golang-migrate already took to version 2: adopted with a baseline ----
+expect_exit 0 "golang-migrate: down to 0 before the adoption test" -- mg -p mode=down -p target=0 --yes
+psql_q "drop table h_gm, h_gm_progress" >/dev/null
+cp -r "$fixtures/migrate_data/golang-migrate" "$WORK/adopt"
+before_adopt=$(schema_fp)
+for f in "$WORK"/adopt/00000[12]_*.up.sql; do psql -X -q -v ON_ERROR_STOP=1 "$DB_URL" -f "$f" >/dev/null; done
+psql_q "create table schema_migrations (version bigint primary key, dirty boolean not null); insert into schema_migrations values (2, false)" >/dev/null
+ma() { dh run migrate_data -p migrations_dir="$WORK/adopt" -p history_table=h_adopt "$@"; }
+expect_exit 2 "baseline outside mode=up is refused" -- ma -p mode=status -p baseline=2
+expect_exit 2 "a baseline that names no migration is refused" -- ma -p mode=up -p baseline=7 --yes
+expect_exit 0 "dry run of up with baseline=2" -- ma -p mode=up -p baseline=2 --dry-run --yes
+expect_in "$OUT" "V2__add_gm_note  recorded as applied (baseline), not run" "the dry run shows what the baseline records"
+expect_exit 0 "up with baseline=2 adopts versions 1 and 2 and applies 3" -- ma -p mode=up -p baseline=2 --yes
+adopt_run=$(last_run_id)
+expect_in "$OUT" "recorded 2 migration(s) up to version 2 as applied (baseline); applied 1 migration(s); database at version 3" "the summary says what was recorded and applied"
+expect_eq "$(versions_in h_adopt)" "1,2,3" "history has 1 and 2 (baseline) and 3"
+expect_eq "$(psql_q "select count(*) from gm_items where label = 'one'")" 1 "version 2 did not run again"
+expect_exit 0 "validate after the baseline" -- ma -p mode=validate
+expect_exit 1 "a second baseline is refused (the history records versions)" -- ma -p mode=up -p baseline=2 --yes
+expect_in "$ERR" "baseline refused: the history public.h_adopt already records version 3" "the refusal says why"
+expect_exit 0 "rollback of the adopting run" -- dh rollback "$adopt_run"
+expect_eq "$(table_exists h_adopt)" f "rollback forgets the baseline and drops the history it created"
+expect_eq "$(index_count gm_items_label_idx)" 0 "rollback undid version 3"
+expect_eq "$(table_exists gm_items)" t "rollback left what the other tool had applied"
+psql_q "drop function gm_label_count(text); drop table gm_items, schema_migrations" >/dev/null
+expect_eq "$(schema_fp)" "$before_adopt" "clean after the adoption test"
 finish
