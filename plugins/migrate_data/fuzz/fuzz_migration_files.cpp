@@ -45,12 +45,22 @@ void check_statements(const std::vector<migrate_data::Statement>& statements, st
 
 // One file per layout's naming, in a folder of its own, loaded in auto mode.
 void check_loader(std::string_view bytes) {
-  static const fs::path root = [] {
-    char tmpl[] = "/tmp/fuzz_migrate_data.XXXXXX";
-    const char* made = ::mkdtemp(tmpl);
-    require(made != nullptr);
-    return fs::path(made);
-  }();
+  // Removed when the fuzzer exits.
+  struct TempRoot {
+    fs::path path;
+    TempRoot() {
+      char tmpl[] = "/tmp/fuzz_migrate_data.XXXXXX";
+      const char* made = ::mkdtemp(tmpl);
+      require(made != nullptr);
+      path = made;
+    }
+    ~TempRoot() {
+      std::error_code ec;
+      fs::remove_all(path, ec);
+    }
+  };
+  static const TempRoot temp;
+  const fs::path& root = temp.path;
   for (const char* name : {"1_a.sql", "1_a.up.sql", "V1__a.up.sql", "V1__a.sql", "2024-01-01-000000_a/up.sql"}) {
     fs::remove_all(root / "m");
     const fs::path file = root / "m" / name;
