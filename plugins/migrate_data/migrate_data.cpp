@@ -16,6 +16,7 @@
 #include "data_migration.hpp"
 #include "history.hpp"
 #include "migration_files.hpp"
+#include "pg_error.hpp"
 
 namespace migrate_data {
 namespace {
@@ -33,6 +34,8 @@ struct Options {
   std::string schema;
   std::string history_table;
   long long lock_wait_seconds = 60;
+  std::optional<Layout> layout;  // absent: detected from the folder
+  std::optional<Version> baseline;  // up: recorded as applied without running, with all below it
 };
 
 Options read_options(const dihya::Params& params) {
@@ -43,7 +46,27 @@ Options read_options(const dihya::Params& params) {
   o.schema = params.get_or<std::string>("schema", "public");
   o.history_table = params.get_or<std::string>("history_table", "dihya_schema_history");
   o.lock_wait_seconds = params.get_or<long long>("lock_wait_seconds", 60);
+  o.layout = parse_layout(params.get_or<std::string>("layout", "auto"));
+  if (params.has("baseline")) o.baseline = Version::parse_applied(params.get<std::string>("baseline"));
   return o;
+}
+
+// "0" is the base, "before the first migration"; a target written as the
+// zeros of a migration numbered zero (diesel's 00000000000000) names it.
+void resolve_target(Options& o, const dihya::Params& params, const MigrationSet& set) {
+  if (!o.target || !o.target->is_zero()) return;
+  const std::string text = params.get<std::string>("target");
+  const auto numbered = Version::parse_applied(text);
+  if (text != "0" && numbered && set.find(*numbered)) o.target = numbered;
+}
+
+// The migrations a baseline records as applied: every version up to it.
+std::vector<const Migration*> baseline_migrations(const MigrationSet& set, const Version& baseline) {
+  std::vector<const Migration*> out;
+  for (const auto& m : set.versioned) {
+    if (!(baseline < *m.version)) out.push_back(&m);
+  }
+  return out;
 }
 
 // A script as it runs, detached from the folder: what the journal keeps so a
@@ -57,6 +80,7 @@ struct Step {
   std::string checksum;
   std::string text;
   bool no_transaction = false;
+  std::vector<Statement> statements;  // of `text`, with their lines in the file
 
   std::string label() const { return version.empty() ? "R__" + name : "V" + version + "__" + name; }
   AppliedScript applied() const { return {version, name, kind_name(kind), script, checksum}; }
@@ -68,11 +92,18 @@ Step step_of(const Migration& m, const Script& s) {
   return {kind,
           m.version ? m.version->text() : "",
           m.name,
-          s.path.filename().string(),
+          s.file.empty() ? s.path.filename().string() : s.file,
           s.path.string(),
           s.checksum,
           s.text,
-          s.no_transaction};
+          s.no_transaction,
+          s.statements};
+}
+
+json statements_json(const std::vector<Statement>& statements) {
+  json out = json::array();
+  for (const auto& st : statements) out.push_back({{"line", st.line}, {"text", st.text}});
+  return out;
 }
 
 json to_json(const Step& s) {
@@ -83,7 +114,8 @@ json to_json(const Step& s) {
           {"path", s.path},
           {"checksum", s.checksum},
           {"text", s.text},
-          {"no_transaction", s.no_transaction}};
+          {"no_transaction", s.no_transaction},
+          {"statements", statements_json(s.statements)}};
 }
 
 Step step_from_json(const json& j) {
@@ -97,13 +129,14 @@ Step step_from_json(const json& j) {
   s.checksum = j.at("checksum").get<std::string>();
   s.text = j.at("text").get<std::string>();
   s.no_transaction = j.value("no_transaction", false);
+  if (j.contains("statements")) {
+    for (const auto& st : j.at("statements")) {
+      s.statements.push_back({st.at("text").get<std::string>(), st.at("line").get<std::size_t>()});
+    }
+  } else if (s.kind != Kind::data) {
+    s.statements = split_statements(s.text);  // a journal written before statements were kept
+  }
   return s;
-}
-
-std::string first_line(const std::string& text) {
-  std::string line = text.substr(0, text.find('\n'));
-  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-  return line;
 }
 
 // A script that failed: which statement, and what PostgreSQL said.
@@ -117,10 +150,12 @@ long long elapsed_ms(std::chrono::steady_clock::time_point since) {
 }
 
 // Applies and undoes scripts, keeping the history table in step with the
-// database: a script and its history change commit together.
+// database: a script and its history change commit together. Statements run
+// one by one, so that a failure names the file and line it comes from.
 class Migrator {
  public:
-  Migrator(pqxx::connection& db, History& history, dihya::Context& ctx) : db_(db), history_(history), ctx_(ctx) {}
+  Migrator(pqxx::connection& db, History& history, dihya::Context& ctx, Layout layout)
+      : db_(db), history_(history), ctx_(ctx), layout_(layout) {}
 
   // Runs `step` (up) and records it. Returns a failure instead of throwing so
   // the report can say what stays applied.
@@ -130,7 +165,7 @@ class Migrator {
     auto record = [&](pqxx::transaction_base& tx) {
       history_.record(tx, step.applied(), elapsed_ms(started), ctx_.run_id());
     };
-    auto failure = run_script(step.text, step.no_transaction, step.label(), record);
+    auto failure = run_script(step, step.label(), record);
     if (failure && failure->partial) {
       history_.record_failure(step.applied(), elapsed_ms(started), ctx_.run_id());
       failure->message += "; the history records it as failed, not applied, and the next up retries the whole script";
@@ -141,56 +176,72 @@ class Migrator {
 
   // Runs a down script and removes the history row of `version` (and any
   // progress of a data migration) in the same transaction.
-  std::optional<ScriptFailure> unapply(const std::string& version, const std::string& label,
-                                       const std::string& down_text, bool no_transaction) {
+  std::optional<ScriptFailure> unapply(const std::string& version, const std::string& label, const Step& down) {
     auto forget = [&](pqxx::transaction_base& tx) {
       tx.exec_params("delete from " + history_.table() + " where version = $1", version);
       tx.exec_params("delete from " + history_.progress() + " where version = $1", version);
     };
-    return run_script(down_text, no_transaction, label + " (down)", forget);
+    return run_script(down, label + " (down)", forget);
   }
 
   std::optional<ScriptFailure> unapply_repeatable(const std::string& name, const std::string& checksum,
-                                                  const std::optional<std::string>& down_text, bool no_transaction) {
+                                                  const std::optional<Step>& down) {
     auto forget = [&](pqxx::transaction_base& tx) {
       tx.exec_params(
           "delete from " + history_.table() + " where version is null and name = $1 and checksum = $2 and run_id = $3",
           name, checksum, ctx_.run_id());
     };
-    if (!down_text) {
+    if (!down) {
       pqxx::work tx(db_);
       forget(tx);
       tx.commit();
       return std::nullopt;
     }
-    return run_script(*down_text, no_transaction, "R__" + name + " (down)", forget);
+    return run_script(*down, "R__" + name + " (down)", forget);
   }
 
  private:
-  std::optional<ScriptFailure> run_script(const std::string& text, bool no_transaction, const std::string& label,
+  // "<file>:<line>: <what PostgreSQL said>", and for a statement PostgreSQL
+  // refuses inside a transaction, the marker that runs the script outside one.
+  std::string failure_text(const Step& s, const Statement& st, const std::exception& e) const {
+    const PgError pg = describe_pg_error(e);
+    const std::size_t line = st.line + (pg.line > 0 ? pg.line - 1 : 0);
+    std::string text = fmt::format("{}:{}: {}", s.path, line, pg.one_line());
+    if (pg.sqlstate == "25001") text += "; run this script outside a transaction with " + no_transaction_marker(layout_);
+    ctx_.log().error("{}:{}: statement failed\n{}", s.path, line, pg.block("  "));
+    return text;
+  }
+
+  std::optional<ScriptFailure> run_script(const Step& s, const std::string& label,
                                           const std::function<void(pqxx::transaction_base&)>& bookkeeping) {
-    if (!no_transaction) {
+    if (!s.no_transaction) {
+      std::size_t i = 0;
       try {
         pqxx::work tx(db_);
-        tx.exec(text);
+        for (; i < s.statements.size(); ++i) tx.exec(s.statements[i].text);
         bookkeeping(tx);
         tx.commit();
         return std::nullopt;
       } catch (const std::exception& e) {
+        if (i >= s.statements.size()) {
+          return ScriptFailure{label + " failed and was rolled back (its transaction changed nothing): " +
+                                   describe_pg_error(e).one_line(),
+                               false};
+        }
         return ScriptFailure{
-            label + " failed and was rolled back (its transaction changed nothing): " + first_line(e.what()), false};
+            label + " failed and was rolled back (its transaction changed nothing): " + failure_text(s, s.statements[i], e),
+            false};
       }
     }
-    const auto statements = split_statements(text);
-    for (std::size_t i = 0; i < statements.size(); ++i) {
+    for (std::size_t i = 0; i < s.statements.size(); ++i) {
       try {
         pqxx::nontransaction tx(db_);
-        tx.exec(statements[i]);
+        tx.exec(s.statements[i].text);
       } catch (const std::exception& e) {
         return ScriptFailure{
             fmt::format("{} (no-transaction) failed at statement {} of {}: {}; {} statement(s) before it took "
                         "effect and were not undone",
-                        label, i + 1, statements.size(), first_line(e.what()), i),
+                        label, i + 1, s.statements.size(), failure_text(s, s.statements[i], e), i),
             i > 0};
       }
     }
@@ -199,7 +250,8 @@ class Migrator {
       bookkeeping(tx);
       tx.commit();
     } catch (const std::exception& e) {
-      return ScriptFailure{label + " ran but its history could not be written: " + first_line(e.what()), true};
+      return ScriptFailure{label + " ran but its history could not be written: " + describe_pg_error(e).one_line(),
+                           true};
     }
     return std::nullopt;
   }
@@ -224,7 +276,7 @@ class Migrator {
       return std::nullopt;
     } catch (const std::exception& e) {
       return ScriptFailure{
-          step.label() + " (data) failed: " + first_line(e.what()) +
+          step.label() + " (data) failed: " + step.path + ": " + describe_pg_error(e).one_line() +
               "; the batches committed before stay, with their progress, and the next up resumes after them",
           true};
     }
@@ -233,6 +285,7 @@ class Migrator {
   pqxx::connection& db_;
   History& history_;
   dihya::Context& ctx_;
+  Layout layout_;
 };
 
 // ---- what the database says against what the folder says -----------------
@@ -254,6 +307,7 @@ struct Comparison {
   std::vector<std::string> changed;  // one message per changed applied migration
   std::vector<std::string> missing;
   std::string current_version = "0";
+  std::optional<Version> current;  // absent: nothing applied
 };
 
 // `in_progress`: versions of data migrations with committed batches but not finished.
@@ -269,13 +323,14 @@ Comparison compare_with_history(const MigrationSet& set, const std::vector<Histo
       if (r.success) repeatables[r.name] = &r;
     } else if (r.success) {
       applied[r.version] = &r;
-      const auto v = Version::parse(r.version);
+      const auto v = Version::parse_applied(r.version);
       if (v && (!current || *current < *v)) current = v;
     } else {
       failed[r.version] = &r;
     }
   }
   if (current) c.current_version = current->text();
+  c.current = current;
   for (const auto& m : set.versioned) {
     StatusLine l{m.version->text(),
                  m.name,
@@ -316,7 +371,7 @@ Comparison compare_with_history(const MigrationSet& set, const std::vector<Histo
                                     version, r->name, r->run_id, r->script));
   }
   std::sort(c.lines.begin(), c.lines.end(), [](const StatusLine& a, const StatusLine& b) {
-    return *Version::parse(a.version) < *Version::parse(b.version);
+    return *Version::parse_applied(a.version) < *Version::parse_applied(b.version);
   });
   for (const auto& m : set.repeatable) {
     StatusLine l{"", m.name, "repeatable", "pending", m.up.path.filename().string(), m.up.checksum, "", "", ""};
@@ -400,15 +455,22 @@ std::string sql_block(const Step& s, pqxx::connection_base& db) {
 
 class MigrateData final : public dihya::Plugin {
   std::vector<dihya::ValidationError> validate(const dihya::Params& params, dihya::Context& /*ctx*/) override {
-    const Options o = read_options(params);
+    Options o = read_options(params);
     MigrationSet set;
     try {
-      set = load_migrations(o.dir);
+      set = load_migrations(o.dir, o.layout);
+      resolve_target(o, params, set);
       for (const auto& m : set.versioned) {
         if (m.kind == Kind::data) parse_data_spec(m.up.text, m.up.path.string());
       }
     } catch (const dihya::Error& e) {
       return {{"migrations_dir", e.what()}};
+    }
+    if (o.baseline) {
+      if (o.mode != "up") return {{"baseline", "baseline is for mode=up only"}};
+      if (!set.find(*o.baseline)) {
+        return {{"baseline", "no migration has version " + o.baseline->text() + " in " + o.dir.string()}};
+      }
     }
     if (params.has("target")) {
       if (!o.target) return {{"target", "'" + params.get<std::string>("target") + "' is not a version"}};
@@ -422,8 +484,9 @@ class MigrateData final : public dihya::Plugin {
   }
 
   dihya::Result run(const dihya::Params& params, dihya::Context& ctx) override {
-    const Options o = read_options(params);
-    const MigrationSet set = load_migrations(o.dir);
+    Options o = read_options(params);
+    const MigrationSet set = load_migrations(o.dir, o.layout);
+    resolve_target(o, params, set);
     auto& db = ctx.db();
     prepare_session(db, ctx);
     History history(db, o.schema, o.history_table);
@@ -447,34 +510,79 @@ class MigrateData final : public dihya::Plugin {
     History history(db, first.at("schema").get<std::string>(), first.at("history_table").get<std::string>());
     MigrationLock lock(db, history.display());
     lock.acquire(kRollbackLockWaitSeconds, ctx);
-    Migrator migrator(db, history, ctx);
+    Migrator migrator(db, history, ctx, parse_layout(first.value("layout", "dihya")).value_or(Layout::dihya));
     std::vector<std::string> done, skipped;
     for (const auto& entry : newest_first) {
-      if (ctx.cancelled()) throw dihya::Error("rollback cancelled; run it again to finish (it is idempotent)");
-      const json& d = entry.data;
-      if (entry.action == "apply") {
-        undo_apply(d, history, migrator, ctx, done, skipped);
-      } else if (entry.action == "apply_repeatable") {
-        if (history.exists()) undo_repeatable(d, migrator, done);
-      } else if (entry.action == "unapply") {
-        redo_unapplied(d, history, migrator, ctx, done, skipped);
-      } else if (entry.action == "create_history") {
-        if (history.exists()) {
-          if (history.drop_if_empty(d.value("schema_created", false)))
-            done.push_back("dropped the history table " + history.display() + " created by the run");
-          else
-            skipped.push_back("kept the history table " + history.display() + ": it is not empty");
-        }
-      } else {
-        throw dihya::Error("unknown journal entry '" + entry.action + "'");
+      if (ctx.cancelled()) {
+        throw dihya::Error("rollback cancelled; the database is at version " + database_version(history) +
+                           "; run it again to finish (it is idempotent)");
+      }
+      try {
+        undo_entry(entry, history, migrator, ctx, done, skipped);
+      } catch (const std::exception& e) {
+        // The operator's first question after a failed rollback is where the
+        // database is now: say it last, where it is read.
+        throw dihya::Error(fmt::format(
+            "{}; rollback stopped after undoing {} of {} step(s): the database is now at version {} ({}); fix the "
+            "cause and run `dihya-host rollback {}` again (it is idempotent)",
+            e.what(), done.size(), newest_first.size(), database_version(history), history.display(), ctx.run_id()));
       }
     }
     dihya::Result r =
-        dihya::Result::success(fmt::format("rolled back {} step(s), skipped {}", done.size(), skipped.size()),
+        dihya::Result::success(fmt::format("rolled back {} step(s), skipped {}; the database is at version {}",
+                                           done.size(), skipped.size(), database_version(history)),
                                {{"done", done}, {"skipped", skipped}});
     for (const auto& line : done) r.report += "done     " + line + "\n";
     for (const auto& line : skipped) r.report += "skipped  " + line + "\n";
     return r;
+  }
+
+  // The highest applied version in the history, "0" when none; what the
+  // history says is what the database is, since both commit together.
+  static std::string database_version(History& history) {
+    try {
+      if (!history.exists()) return "0";
+      std::optional<Version> top;
+      for (const auto& r : history.rows()) {
+        if (!r.success || r.version.empty()) continue;
+        const auto v = Version::parse_applied(r.version);
+        if (v && (!top || *top < *v)) top = v;
+      }
+      return top ? top->text() : "0";
+    } catch (const std::exception& e) {
+      return std::string("unknown (the history could not be read: ") + describe_pg_error(e).one_line() + ")";
+    }
+  }
+
+  static void undo_entry(const dihya::UndoEntry& entry, History& history, Migrator& migrator, dihya::Context& ctx,
+                         std::vector<std::string>& done, std::vector<std::string>& skipped) {
+    const json& d = entry.data;
+    if (entry.action == "apply") {
+      undo_apply(d, history, migrator, ctx, done, skipped);
+    } else if (entry.action == "apply_repeatable") {
+      if (history.exists()) undo_repeatable(d, migrator, done);
+    } else if (entry.action == "unapply") {
+      redo_unapplied(d, history, migrator, ctx, done, skipped);
+    } else if (entry.action == "baseline") {
+      if (history.exists()) {
+        pqxx::work tx(ctx.db());
+        for (const auto& v : d.at("versions")) {
+          tx.exec_params("delete from " + history.table() + " where version = $1 and success and run_id = $2",
+                         v.get<std::string>(), ctx.run_id());
+        }
+        tx.commit();
+        done.push_back(fmt::format("forgot the {} version(s) the baseline recorded", d.at("versions").size()));
+      }
+    } else if (entry.action == "create_history") {
+      if (history.exists()) {
+        if (history.drop_if_empty(d.value("schema_created", false)))
+          done.push_back("dropped the history table " + history.display() + " created by the run");
+        else
+          skipped.push_back("kept the history table " + history.display() + ": it is not empty");
+      }
+    } else {
+      throw dihya::Error("unknown journal entry '" + entry.action + "'");
+    }
   }
 
   static void prepare_session(pqxx::connection& db, dihya::Context& ctx) {
@@ -496,8 +604,10 @@ class MigrateData final : public dihya::Plugin {
     std::string counted;
     for (const auto& [state, n] : counts) counted += (counted.empty() ? "" : ", ") + std::to_string(n) + " " + state;
     auto r = dihya::Result::success(
-        fmt::format("database at version {}; {}", c.current_version, counted.empty() ? "no migrations" : counted),
+        fmt::format("database at version {}; {} (layout {})", c.current_version,
+                    counted.empty() ? "no migrations" : counted, layout_name(set.layout)),
         {{"mode", "status"},
+         {"layout", layout_name(set.layout)},
          {"current_version", c.current_version},
          {"history_table", history.display()},
          {"history_exists", exists},
@@ -534,7 +644,9 @@ class MigrateData final : public dihya::Plugin {
   // ---- up ----
 
   // Where the history lives, in every journal entry: rollback gets no params.
-  static json history_ref(const Options& o) { return {{"schema", o.schema}, {"history_table", o.history_table}}; }
+  static json history_ref(const Options& o, Layout layout) {
+    return {{"schema", o.schema}, {"history_table", o.history_table}, {"layout", layout_name(layout)}};
+  }
 
   dihya::Result up(const MigrationSet& set, History& history, const Options& o, dihya::Context& ctx) {
     bool exists = false;
@@ -546,12 +658,23 @@ class MigrateData final : public dihya::Plugin {
     std::vector<std::pair<const Migration*, Step>> plan;
     std::map<std::string, std::string> state;
     for (const auto& l : c.lines) state[l.version.empty() ? "R__" + l.name : l.version] = l.state;
-    const auto current = Version::parse(c.current_version);
+    std::vector<const Migration*> baseline;
+    if (o.baseline) {
+      if (c.current) {
+        return dihya::Result::failure(
+            fmt::format("baseline refused: the history {} already records version {}; a baseline only adopts a "
+                        "database whose history is empty; nothing was changed",
+                        history.display(), c.current_version),
+            {{"mode", "up"}, {"current_version", c.current_version}});
+      }
+      baseline = baseline_migrations(set, *o.baseline);
+      for (const auto* m : baseline) state[m->version->text()] = "baseline";
+    }
     for (const auto& m : set.versioned) {
       const std::string& s = state[m.version->text()];
       if (s != "pending" && s != "failed" && s != "in-progress") continue;
       if (o.target && *o.target < *m.version) continue;
-      if (*m.version < *current) {
+      if (c.current && *m.version < *c.current) {
         ctx.log().warn("{} is older than the current version {}: applying it out of order", m.label(),
                        c.current_version);
       }
@@ -572,33 +695,36 @@ class MigrateData final : public dihya::Plugin {
           {{"mode", "up"}, {"dry_run", true}, {"plan", planned}, {"current_version", c.current_version}});
       r.report = fmt::format("Plan ({} migration(s); history table {}{}):\n", plan.size(), history.display(),
                              exists ? "" : ", would be created");
+      for (const auto* m : baseline) r.report += "  " + m->label() + "  recorded as applied (baseline), not run\n";
       for (const auto& [m, step] : plan) r.report += "  " + step.label() + "  " + step.path + "\n";
       for (const auto& [m, step] : plan) r.report += "\n" + sql_block(step, ctx.db());
       return r;
     }
-    if (plan.empty()) {
+    if (plan.empty() && baseline.empty()) {
       return dihya::Result::success(
           fmt::format("nothing to apply: database at version {}", c.current_version),
           {{"mode", "up"}, {"applied", json::array()}, {"current_version", c.current_version}});
     }
     if (!exists) {
-      json created = history_ref(o);
+      json created = history_ref(o, set.layout);
       created["schema_created"] = !history.schema_exists();
       ctx.journal().record({"create_history", created});
       history.create();
     }
-    Migrator migrator(ctx.db(), history, ctx);
-    json applied = json::array();
     std::string last_good = c.current_version;
+    if (!baseline.empty()) last_good = record_baseline(baseline, history, o, set.layout, ctx);
+    Migrator migrator(ctx.db(), history, ctx, set.layout);
+    json applied = json::array();
     std::size_t done = 0;
     for (const auto& [m, step] : plan) {
       if (ctx.cancelled()) {
         throw dihya::Error(
             fmt::format("cancelled after applying {} migration(s); database at version {}", done, last_good));
       }
-      json entry = history_ref(o);
+      json entry = history_ref(o, set.layout);
       entry.update(to_json(step));
       entry.erase("text");  // the up is not needed to undo an apply
+      entry.erase("statements");
       entry["down"] = m->down ? to_json(step_of(*m, *m->down)) : json(nullptr);
       ctx.journal().record({step.kind == Kind::repeatable ? "apply_repeatable" : "apply", entry});
       ctx.log().info("applying {}", step.label());
@@ -607,15 +733,44 @@ class MigrateData final : public dihya::Plugin {
       if (auto failure = migrator.apply(step, detail)) {
         return failed_up(*failure, step, applied, last_good, plan.size());
       }
-      if (!step.version.empty() && Version::parse(last_good) < Version::parse(step.version)) last_good = step.version;
+      if (!step.version.empty() &&
+          (last_good == "0" || Version::parse_applied(last_good) < Version::parse_applied(step.version))) {
+        last_good = step.version;
+      }
       applied.push_back(detail);
       ctx.progress(++done, plan.size(), "migrations");
     }
-    auto r = dihya::Result::success(fmt::format("applied {} migration(s); database at version {}", done, last_good),
-                                    {{"mode", "up"}, {"applied", applied}, {"current_version", last_good}});
+    const std::string adopted =
+        baseline.empty() ? ""
+                         : fmt::format("recorded {} migration(s) up to version {} as applied (baseline); ",
+                                       baseline.size(), baseline.back()->version->text());
+    auto r = dihya::Result::success(
+        fmt::format("{}applied {} migration(s); database at version {}", adopted, done, last_good),
+        {{"mode", "up"}, {"applied", applied}, {"baseline", baseline.size()}, {"current_version", last_good}});
     for (const auto& a : applied)
       r.report += fmt::format("applied  {}  {} ms\n", a.value("migration", ""), a.value("duration_ms", 0LL));
     return r;
+  }
+
+  // A database another tool migrated: its versions up to the baseline are
+  // recorded as applied (with the files' checksums), in one transaction,
+  // journalled so that a rollback forgets them again. Returns the baseline.
+  static std::string record_baseline(const std::vector<const Migration*>& baseline, History& history,
+                                     const Options& o, Layout layout, dihya::Context& ctx) {
+    json entry = history_ref(o, layout);
+    json versions = json::array();
+    for (const auto* m : baseline) versions.push_back(m->version->text());
+    entry["versions"] = versions;
+    ctx.journal().record({"baseline", entry});
+    pqxx::work tx(ctx.db());
+    for (const auto* m : baseline) {
+      const Step step = step_of(*m, m->up);
+      history.record(tx, step.applied(), 0, ctx.run_id());
+    }
+    tx.commit();
+    ctx.log().info("recorded {} migration(s) up to version {} as applied (baseline), without running them",
+                   baseline.size(), baseline.back()->version->text());
+    return baseline.back()->version->text();
   }
 
   static dihya::Result failed_up(const ScriptFailure& failure, const Step& step, const json& applied,
@@ -647,7 +802,7 @@ class MigrateData final : public dihya::Plugin {
     if (!c.changed.empty()) return refuse_changed(c, "down");
     std::vector<Version> applied;
     for (const auto& r : rows) {
-      if (r.success && !r.version.empty()) applied.push_back(*Version::parse(r.version));
+      if (r.success && !r.version.empty()) applied.push_back(*Version::parse_applied(r.version));
     }
     std::sort(applied.rbegin(), applied.rend());
     std::vector<const Migration*> plan;
@@ -659,8 +814,8 @@ class MigrateData final : public dihya::Plugin {
                            o.dir.string());
       if (!m->down) {
         throw dihya::Error(
-            fmt::format("cannot go below version {}: {} has no down migration ({}__{}.down.sql); nothing was changed",
-                        v.text(), m->up.path.string(), "V" + v.text(), m->name));
+            fmt::format("cannot go below version {}: {} has no down migration ({}); nothing was changed", v.text(),
+                        m->up.path.string(), m->down_hint));
       }
       plan.push_back(m);
     }
@@ -675,17 +830,17 @@ class MigrateData final : public dihya::Plugin {
       for (const auto* m : plan) r.report += "\n" + sql_block(step_of(*m, *m->down), ctx.db());
       return r;
     }
-    Migrator migrator(ctx.db(), history, ctx);
+    Migrator migrator(ctx.db(), history, ctx, set.layout);
     json undone = json::array();
     std::size_t done = 0;
     for (const auto* m : plan) {
       if (ctx.cancelled()) throw dihya::Error(fmt::format("cancelled after undoing {} migration(s)", done));
       const Step up = step_of(*m, m->up);
-      json entry = history_ref(o);
+      json entry = history_ref(o, set.layout);
       entry.update(to_json(up));
       ctx.journal().record({"unapply", entry});
       ctx.log().info("undoing {} with {}", m->label(), m->down->path.string());
-      if (auto failure = migrator.unapply(up.version, m->label(), m->down->text, m->down->no_transaction)) {
+      if (auto failure = migrator.unapply(up.version, m->label(), step_of(*m, *m->down))) {
         auto r =
             dihya::Result::failure(failure->message, {{"mode", "down"}, {"undone", undone}, {"failed", m->label()}});
         r.report = fmt::format("Undid {} of {} migration(s) before the failure.\nFAILED {}\n  {}\n", done, plan.size(),
@@ -738,25 +893,20 @@ class MigrateData final : public dihya::Plugin {
                       label, label, owner ? "applied" : "partly done (the next up resumes it)"));
     }
     const Step down = step_from_json(d.at("down"));
-    if (auto failure = migrator.unapply(version, label, down.text, down.no_transaction))
+    if (auto failure = migrator.unapply(version, label, down))
       throw dihya::Error(failure->message);
     done.push_back(label + ": undone with " + down.script);
   }
 
   static void undo_repeatable(const json& d, Migrator& migrator, std::vector<std::string>& done) {
-    std::optional<std::string> down_text;
-    bool no_tx = false;
-    if (!d.at("down").is_null()) {
-      const Step down = step_from_json(d.at("down"));
-      down_text = down.text;
-      no_tx = down.no_transaction;
-    }
+    std::optional<Step> down;
+    if (!d.at("down").is_null()) down = step_from_json(d.at("down"));
     const std::string name = d.at("name").get<std::string>();
-    if (auto failure = migrator.unapply_repeatable(name, d.at("checksum").get<std::string>(), down_text, no_tx)) {
+    if (auto failure = migrator.unapply_repeatable(name, d.at("checksum").get<std::string>(), down)) {
       throw dihya::Error(failure->message);
     }
     done.push_back("R__" + name +
-                   (down_text ? ": undone with its down" : ": forgotten (no down), the next up re-applies it"));
+                   (down ? ": undone with its down" : ": forgotten (no down), the next up re-applies it"));
   }
 
   static void redo_unapplied(const json& d, History& history, Migrator& migrator, dihya::Context& ctx,

@@ -262,6 +262,8 @@ int cmd_run(const Args& args, const Settings& settings) {
       result_data["rollback"] = {{"ok", rb.ok}, {"summary", rb.summary}};
       if (!rb.ok) {
         verdict.outcome = kOutcomeRollbackFailed;
+        // Printed last: where the rollback left things, not only why the run stopped.
+        verdict.summary += "; rollback failed: " + rb.summary;
         verdict.exit_code = verdict.exit_code == kExitRunFailed ? kExitRunFailed : verdict.exit_code;
       } else if (verdict.exit_code == kExitRunFailed) {
         verdict.outcome = kOutcomeRolledBack;
