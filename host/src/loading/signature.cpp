@@ -9,7 +9,6 @@
 #include <chrono>
 #include <cstring>
 #include <memory>
-#include <optional>
 #include <set>
 #include <sstream>
 #include <vector>
@@ -19,6 +18,7 @@
 #include <openssl/evp.h>
 
 #include "errors.hpp"
+#include "loading/minisign.hpp"
 #include "util/trusted_path.hpp"
 #include "util/utc_time.hpp"
 
@@ -28,23 +28,10 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr std::size_t kMaxTextFile = 64 * 1024;
-constexpr std::size_t kKeyIdBytes = 8;
-constexpr std::size_t kPublicKeyBytes = 32;
-constexpr std::size_t kSignatureBytes = 64;
 
 struct TrustedKey {
-  std::string id;          // as minisign prints it
-  std::string public_key;  // 32 raw bytes
-  std::string expires;     // YYYY-MM-DD, or empty
+  MinisignPublicKey key;
   fs::path file;
-};
-
-struct MinisignSignature {
-  std::string algorithm;  // "ED": Ed25519 over BLAKE2b-512 of the file
-  std::string key_id;
-  std::string signature;         // over the file's hash
-  std::string trusted_comment;   // after "trusted comment: "
-  std::string global_signature;  // over signature || trusted_comment
 };
 
 HostError refused(const PluginFile& plugin, const std::string& why) {
@@ -69,61 +56,15 @@ std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> lines;
   std::istringstream in(text);
   std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    lines.push_back(line);
-  }
+  while (std::getline(in, line)) lines.push_back(line);
   return lines;
 }
 
-// Standard base64 with padding; nullopt on anything else.
-std::optional<std::string> base64_decode(const std::string& text) {
-  if (text.empty() || text.size() % 4 != 0 || text.size() > 4096) return std::nullopt;
-  for (char c : text) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '/' && c != '=') return std::nullopt;
-  }
-  std::string out(text.size() / 4 * 3, '\0');
-  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
-  if (n < 0) return std::nullopt;
-  std::size_t padding = 0;
-  if (text[text.size() - 1] == '=') ++padding;
-  if (text[text.size() - 2] == '=') ++padding;
-  out.resize(static_cast<std::size_t>(n) - padding);
-  return out;
-}
-
-// minisign prints key ids as the little-endian number they encode.
-std::string key_id_text(const std::string& raw) {
-  std::string hex;
-  for (auto it = raw.rbegin(); it != raw.rend(); ++it) hex += fmt::format("{:02X}", static_cast<unsigned char>(*it));
-  return hex;
-}
-
-TrustedKey parse_public_key(const fs::path& file) {
-  const auto lines = lines_of(read_small_file(file, "trusted key"));
-  const auto bad = [&file](const std::string& why) {
-    return load_error(fmt::format("{}: not a minisign public key: {}", file.string(), why));
-  };
-  if (lines.size() < 2 || lines[0].rfind("untrusted comment:", 0) != 0) throw bad("no 'untrusted comment:' line");
-  const auto blob = base64_decode(lines[1]);
-  if (!blob || blob->size() != 2 + kKeyIdBytes + kPublicKeyBytes || blob->compare(0, 2, "Ed") != 0) {
-    throw bad("the second line is not an Ed25519 key");
-  }
-  TrustedKey key;
-  key.id = key_id_text(blob->substr(2, kKeyIdBytes));
-  key.public_key = blob->substr(2 + kKeyIdBytes);
-  key.file = file;
-  for (std::size_t i = 2; i < lines.size(); ++i) {
-    const std::string& line = lines[i];
-    if (line.empty() || line[0] == '#') continue;
-    if (line.rfind("expires: ", 0) == 0 && line.size() == 19) {
-      key.expires = line.substr(9);
-      continue;
-    }
-    throw bad(fmt::format("line {}: expected 'expires: YYYY-MM-DD'", i + 1));
-  }
-  return key;
+TrustedKey read_public_key(const fs::path& file) {
+  std::string error;
+  auto key = parse_minisign_public_key(read_small_file(file, "trusted key"), &error);
+  if (!key) throw load_error(fmt::format("{}: not a minisign public key: {}", file.string(), error));
+  return {std::move(*key), file};
 }
 
 std::set<std::string> read_revoked(const fs::path& dir) {
@@ -140,30 +81,15 @@ std::set<std::string> read_revoked(const fs::path& dir) {
   return ids;
 }
 
-MinisignSignature parse_signature(const PluginFile& plugin, const fs::path& file) {
-  const auto lines = lines_of(read_small_file(file, "plugin signature"));
-  const auto bad = [&plugin, &file](const std::string& why) {
-    return refused(plugin, fmt::format("{} is not a minisign signature: {}", file.string(), why));
-  };
-  if (lines.size() < 4 || lines[0].rfind("untrusted comment:", 0) != 0) throw bad("expected 4 lines");
-  const auto blob = base64_decode(lines[1]);
-  if (!blob || blob->size() != 2 + kKeyIdBytes + kSignatureBytes) throw bad("the signature line is malformed");
-  MinisignSignature sig;
-  sig.algorithm = blob->substr(0, 2);
-  sig.key_id = key_id_text(blob->substr(2, kKeyIdBytes));
-  sig.signature = blob->substr(2 + kKeyIdBytes);
-  const std::string prefix = "trusted comment: ";
-  if (lines[2].rfind(prefix, 0) != 0) throw bad("no 'trusted comment:' line");
-  sig.trusted_comment = lines[2].substr(prefix.size());
-  const auto global = base64_decode(lines[3]);
-  if (!global || global->size() != kSignatureBytes) throw bad("the comment signature is malformed");
-  sig.global_signature = *global;
-  if (sig.algorithm == "Ed") {
+MinisignSignature read_signature(const PluginFile& plugin, const fs::path& file) {
+  std::string error;
+  auto sig = parse_minisign_signature(read_small_file(file, "plugin signature"), &error);
+  if (!sig) throw refused(plugin, fmt::format("{} is not a minisign signature: {}", file.string(), error));
+  if (sig->algorithm == "Ed") {
     throw refused(plugin, fmt::format("{} is a legacy (not pre-hashed) minisign signature; re-sign with "
                                       "`minisign -Sm` (minisign 0.10 or later)", file.string()));
   }
-  if (sig.algorithm != "ED") throw bad("unknown signature algorithm");
-  return sig;
+  return std::move(*sig);
 }
 
 struct PkeyFree {
@@ -216,9 +142,10 @@ const TrustedKey& find_key(const PluginFile& plugin, const SignatureSettings& se
   }
   check_trusted_dir(dir, kExitLoad, "trusted-keys directory");
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    if (entry.path().extension() == ".pub") keys.push_back(parse_public_key(entry.path()));
+    if (entry.path().extension() == ".pub") keys.push_back(read_public_key(entry.path()));
   }
-  const auto it = std::find_if(keys.begin(), keys.end(), [&key_id](const TrustedKey& k) { return k.id == key_id; });
+  const auto it =
+      std::find_if(keys.begin(), keys.end(), [&key_id](const TrustedKey& k) { return k.key.id == key_id; });
   if (it == keys.end()) {
     throw refused(plugin, fmt::format("it is signed by key {}, which is not among the trusted keys in {}", key_id,
                                       dir.string()));
@@ -228,8 +155,8 @@ const TrustedKey& find_key(const PluginFile& plugin, const SignatureSettings& se
                                       (dir / "revoked").string()));
   }
   const std::string today = format_iso_utc(std::chrono::system_clock::now()).substr(0, 10);
-  if (!it->expires.empty() && it->expires <= today) {
-    throw refused(plugin, fmt::format("it is signed by key {}, which expired on {} ({})", key_id, it->expires,
+  if (!it->key.expires.empty() && it->key.expires <= today) {
+    throw refused(plugin, fmt::format("it is signed by key {}, which expired on {} ({})", key_id, it->key.expires,
                                       it->file.string()));
   }
   return *it;
@@ -255,13 +182,13 @@ std::string verify_plugin_signature(const PluginFile& plugin, const SignatureSet
     throw refused(plugin, fmt::format("it has no signature ({} is missing) and signatures are required; sign it "
                                       "with `minisign -Sm {}`", file.string(), plugin.real_path.string()));
   }
-  const MinisignSignature sig = parse_signature(plugin, file);
+  const MinisignSignature sig = read_signature(plugin, file);
   std::vector<TrustedKey> keys;
-  const TrustedKey& key = find_key(plugin, settings, sig.key_id, keys);
-  if (!ed25519_verifies(key.public_key, sig.global_signature, sig.signature + sig.trusted_comment)) {
+  const MinisignPublicKey& key = find_key(plugin, settings, sig.key_id, keys).key;
+  if (!ed25519_verifies(key.key, sig.global_signature, sig.signature + sig.trusted_comment)) {
     throw refused(plugin, fmt::format("the trusted comment of {} was altered", file.string()));
   }
-  if (!ed25519_verifies(key.public_key, sig.signature, blake2b512_of(plugin))) {
+  if (!ed25519_verifies(key.key, sig.signature, blake2b512_of(plugin))) {
     throw refused(plugin, fmt::format("its bytes are not those key {} signed ({}): the file was changed or the "
                                       "signature belongs to another file", key.id, file.string()));
   }
