@@ -1,8 +1,14 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later
-# Warnings are errors for everything this project compiles.
-add_compile_options(-Wall -Wextra -Wpedantic -Werror -Wshadow -Wnon-virtual-dtor
+# Warnings are errors for everything this project compiles. Packagers building
+# with another compiler can keep the warnings and drop the errors with
+# -DDIHYA_WERROR=OFF.
+option(DIHYA_WERROR "Treat compiler warnings as errors" ON)
+add_compile_options(-Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor
                     -Wold-style-cast -Wcast-align -Wunused -Woverloaded-virtual
                     -Wformat=2)
+if(DIHYA_WERROR)
+  add_compile_options(-Werror)
+endif()
 # GCC 12 reports flow-based false positives from inlined code of nlohmann_json
 # (-Wnull-dereference) and yaml-cpp (-Wdangling-pointer) at -O2; neither is
 # enabled, so third-party headers cannot break the build.

@@ -57,7 +57,10 @@ expect_in() {
   if grep -qF -- "$2" "$1"; then ok "$3"; else not_ok "$3: '$2' not found in $(basename "$1")"; fi
 }
 
+# expect_not_in FILE TEXT DESCRIPTION: a missing or unreadable FILE fails (it
+# would make any absence true).
 expect_not_in() {
+  if [ ! -r "$1" ]; then not_ok "$3: $1 does not exist"; return; fi
   if grep -qF -- "$2" "$1"; then not_ok "$3: '$2' found in $(basename "$1")"; else ok "$3"; fi
 }
 
