@@ -61,6 +61,7 @@ class ExpireSessions final : public dihya::Plugin {
                             rows.front().at("id").get<long long>(), rows.back().at("id").get<long long>());
     }
     ctx.log().info("deleted {} session(s) that expired before {}", deleted, before);
+    if (deleted == 0) report.clear();
     return dihya::Result::success(fmt::format("deleted {} expired session(s)", deleted),
                                   {{"deleted", deleted}, {"expired_before", before}}, report);
   }

@@ -30,6 +30,8 @@ expect_exit 0 "configure expire_sessions against the installed SDK" -- \
   cmake -S "$DIHYA_SOURCE_DIR/examples/expire_sessions" -B "$WORK/expire" -G Ninja -DCMAKE_PREFIX_PATH="$WORK/prefix"
 expect_exit 0 "build expire_sessions and its test" -- cmake --build "$WORK/expire"
 so="$WORK/expire/libexpire_sessions.so"
+# `rollback <run-id>` finds the plugin by name, as operators install it: on the search path.
+ex() { dh --plugin-path "$WORK/expire" "$@"; }
 expect_exit 0 "its own Catch2 test passes (conformance helper, --exercise)" -- ctest --test-dir "$WORK/expire" --output-on-failure
 expect_in "$OUT" "100% tests passed" "ctest summary"
 expect_eq "$(sessions_checksum)" "$before" "the exercise left the sessions untouched"
@@ -37,29 +39,29 @@ expect_exit 0 "check --exercise" -- dh check "$so" --exercise
 expect_in "$OUT" "public.sessions" "the per-table report names sessions"
 expect_in "$OUT" "expire_sessions: conforms" "conforms"
 
-expect_exit 0 "dry run" -- dh run "$so" -p batch=100 --dry-run
+expect_exit 0 "dry run" -- ex run expire_sessions -p batch=100 --dry-run
 expect_in "$OUT" "BATCH  SESSIONS" "the dry run prints its plan"
 expect_in "$OUT" "expire_sessions: dry_run: would delete $n_expired expired session(s)" "the plan counts every expired session"
 expect_eq "$(sessions_checksum)" "$before" "a dry run changes nothing"
 
-expect_exit 0 "run" -- dh run "$so" -p batch=100 --yes
+expect_exit 0 "run" -- ex run expire_sessions -p batch=100 --yes
 expect_in "$OUT" "deleted $n_expired expired session(s)" "deletes the expired sessions"
 expect_in "$OUT" "    1       100" "the report table lists the batches"
 expect_eq "$(expired)" 0 "none left"
 run_id=$(last_run_id)
 entries=$(wc -l <"$DIHYA_STATE_DIR/runs/$run_id/journal.jsonl")
 [ "$entries" -ge $(( (n_expired + 99) / 100 )) ] && ok "one undo entry per batch ($entries lines)" || not_ok "journal has $entries lines"
-expect_exit 0 "show keeps the report" -- dh show "$run_id"
+expect_exit 0 "show keeps the report" -- ex show "$run_id"
 expect_in "$OUT" "BATCH  SESSIONS" "the report is shown again"
-expect_exit 0 "rollback" -- dh rollback "$run_id"
+expect_exit 0 "rollback" -- ex rollback "$run_id"
 expect_in "$OUT" "restored $n_expired session(s)" "every session comes back"
 expect_eq "$(sessions_checksum)" "$before" "rollback is exact (row checksum)"
-expect_exit 0 "rollback again" -- dh rollback "$run_id"
+expect_exit 0 "rollback again" -- ex rollback "$run_id"
 expect_in "$OUT" "already rolled back" "a finished rollback is not replayed"
 
 # Cancellation between batches: a timeout stops it, the plugin says where, the host restores.
 before=$(sessions_checksum)
-expect_exit 4 "a run stopped by its timeout" -- dh run "$so" -p batch=1 --timeout 0.5 --yes
+expect_exit 4 "a run stopped by its timeout" -- ex run expire_sessions -p batch=1 --timeout 0.5 --yes
 expect_in "$ERR" "cancelled after deleting" "the plugin's own message is kept"
 expect_eq "$(sessions_checksum)" "$before" "and what it deleted is rolled back"
 finish
