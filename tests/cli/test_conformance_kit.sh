@@ -70,6 +70,20 @@ psql_q "select pg_terminate_backend(pid) from pg_stat_activity where datname = c
 kill "$holder" 2>/dev/null || true
 wait "$holder" 2>/dev/null || true
 
+# A key=value connection string and a database name with quotes in it: both survive the copy.
+socket=$(python3 -c 'import sys,urllib.parse as u; print(u.parse_qs(u.urlparse(sys.argv[1]).query)["host"][0])' "$DB_URL")
+odd="dq'x\"y_$$"
+odd_ident="\"${odd//\"/\"\"}\""
+psql_q "create database $odd_ident" >/dev/null
+odd_kv="host='$socket' user='postgres' dbname='${odd//\'/\\\'}'"
+psql -X -q -v ON_ERROR_STOP=1 "$odd_kv" -c "create table items (id int primary key, payload text);
+  insert into items select g, 'row ' || g from generate_series(1, 20) g" >/dev/null
+expect_exit 0 "purge_rows conforms on a database named $odd, given as key=value" -- \
+  env DIHYA_DATABASE_URL="$odd_kv" "$DIHYA_HOST" check purge_rows --exercise
+expect_in "$OUT" "public.items  10 (-10 +0)     10" "the copy of the oddly named database was exercised"
+expect_eq "$(psql -X -t -A "$odd_kv" -c 'select count(*) from items')" 20 "and the database itself is untouched"
+psql_q "drop database $odd_ident with (force)" >/dev/null
+
 # Without --exercise nothing runs and nothing is copied.
 expect_exit 0 "check lazy_rollback without --exercise (static checks only)" -- dh check lazy_rollback
 expect_in "$OUT" "skip  run then rollback restores the prior state: use --exercise" "the exercise is skipped"
