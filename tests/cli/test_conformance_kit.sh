@@ -53,6 +53,12 @@ expect_in "$OUT" "fail  the exercise changes data: exercise proved nothing: give
   "an exercise that changed nothing fails"
 expect_not_in "$OUT" "pass  run then rollback restores the prior state" "and is not called a restoring rollback"
 
+# Fault: a dry run that changes a row. The kit names the table and the row as it was.
+expect_exit 1 "leaky_dry_run does not conform" -- dh check leaky_dry_run --exercise
+expect_in "$OUT" "fail  dry run changes nothing: dry run changed table public.items (2 row(s) differ): first differing row, missing: (1,\"row 1\")" \
+  "the dry run's change names the table and the first differing row"
+expect_eq "$(checksum)" "$before" "the configured database is untouched by the leaky dry run"
+
 # The kit never falls back to the configured database: a source it cannot copy fails the check.
 psql -X -q "$DB_URL" -c "select pg_sleep(30)" >/dev/null 2>&1 &
 holder=$!
