@@ -55,7 +55,8 @@ void print_help(const boost::program_options::options_description& global) {
                "Runs automation plugins (.so) with typed parameters, dry-run, supervision,\n"
                "rollback and a tamper-evident audit log.\n\nCommands:\n";
   for (const auto& [name, cmd] : subcommands()) std::cout << fmt::format("  {:<10} {}\n", name, cmd.summary);
-  std::cout << "\nRun `dihya-host <command> --help` for a command's options.\n\n"
+  std::cout << "\nRun `dihya-host <command> --help` for a command's options. Global options may also\n"
+               "follow the command (`dihya-host run noop --verbose`).\n\n"
             << global << "\n"
             << "Settings precedence: flags > environment (DIHYA_PLUGIN_PATH, DIHYA_DATABASE_URL,\n"
                "DIHYA_STATE_DIR, DIHYA_CACHE_DIR, DIHYA_METRICS_DIR, DIHYA_CONFIG) > user config\n"
@@ -65,12 +66,14 @@ void print_help(const boost::program_options::options_description& global) {
             << dihya::host::exit_codes_help();
 }
 
-int dispatch(int argc, char** argv) {
+// `*json_errors` is set when the subcommand was asked for --json: its errors
+// are then a JSON object on stdout too.
+int dispatch(int argc, char** argv, bool* json_errors) {
   namespace po = boost::program_options;
   using namespace dihya::host;
 
   std::vector<std::string> args(argv + 1, argv + argc);
-  // Global options come before the subcommand; everything after it is the subcommand's.
+  // The subcommand is the first word that is not a global option or its value.
   std::size_t command_at = 0;
   static const std::set<std::string> kTakesValue{"--config", "--plugin-path", "--database-url", "--state-dir",
                                                  "--log-format"};
@@ -79,7 +82,31 @@ int dispatch(int argc, char** argv) {
     command_at += (kTakesValue.count(a) != 0) ? 2 : 1;
   }
   command_at = std::min(command_at, args.size());
-  const Args global_args(args.begin(), args.begin() + static_cast<long>(command_at));
+  Args global_args(args.begin(), args.begin() + static_cast<long>(command_at));
+  // Global options are accepted after the subcommand too (`run noop --verbose`):
+  // no subcommand reuses their names. `--` ends the scan.
+  Args command_args;
+  static const std::set<std::string> kFlags{"--quiet", "-q", "--verbose", "-v"};
+  for (std::size_t i = command_at + 1; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    const std::string key = a.substr(0, a.find('='));
+    if (a == "--") {
+      command_args.insert(command_args.end(), args.begin() + static_cast<long>(i), args.end());
+      break;
+    }
+    if (kFlags.count(a) != 0 || (a.size() > 2 && a.find('=') != std::string::npos && kTakesValue.count(key) != 0)) {
+      global_args.push_back(a);
+    } else if (kTakesValue.count(a) != 0 && i + 1 < args.size()) {
+      global_args.push_back(a);
+      global_args.push_back(args[++i]);
+    } else {
+      command_args.push_back(a);
+    }
+  }
+  for (const auto& a : command_args) {
+    if (a == "--") break;
+    if (a == "--json") *json_errors = true;
+  }
 
   po::options_description global("Global options");
   global.add_options()("help,h", "show this help")("version", "print the version")(
@@ -127,7 +154,17 @@ int dispatch(int argc, char** argv) {
     flags.log_style.json = format == "json";
   }
   const Settings settings = load_settings(flags);
-  return it->second.run(Args(args.begin() + static_cast<long>(command_at) + 1, args.end()), settings);
+  return it->second.run(command_args, settings);
+}
+
+// Errors may quote hostile input (file names, keys): one safe line on stderr,
+// and with --json the same message as an object on stdout, so a program that
+// reads stdout never gets text where it asked for JSON.
+int report_error(const std::string& message, int exit_code, bool json) {
+  std::fflush(stdout);
+  if (json) dihya::host::print_json({{"ok", false}, {"error", message}, {"exit_code", exit_code}});
+  std::cerr << "dihya-host: " << message << "\n";
+  return exit_code;
 }
 
 }  // namespace
@@ -135,16 +172,13 @@ int dispatch(int argc, char** argv) {
 int main(int argc, char** argv) {
   // A plugin child that died must not take the host with it through a write on its pipe.
   ::signal(SIGPIPE, SIG_IGN);
+  bool json_errors = false;
   try {
-    return dispatch(argc, argv);
+    return dispatch(argc, argv, &json_errors);
   } catch (const dihya::host::HostError& e) {
-    std::fflush(stdout);
-    // Errors may quote hostile input (file names, keys): one safe line.
-    std::cerr << "dihya-host: " << dihya::host::printable(e.what(), 16384) << "\n";
-    return e.exit_code();
+    return report_error(dihya::host::printable(e.what(), 16384), e.exit_code(), json_errors);
   } catch (const std::exception& e) {
-    std::fflush(stdout);
-    std::cerr << "dihya-host: internal error: " << dihya::host::printable(e.what(), 16384) << "\n";
-    return dihya::host::kExitRunFailed;
+    return report_error("internal error: " + dihya::host::printable(e.what(), 16384), dihya::host::kExitRunFailed,
+                        json_errors);
   }
 }

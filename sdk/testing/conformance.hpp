@@ -10,13 +10,16 @@
 //   }
 //
 // The host is found in $DIHYA_HOST, else `dihya-host` on PATH. With
-// `exercise`, the first example is run against the configured database
-// (DIHYA_DATABASE_URL): use a test database.
+// `exercise`, the first example is run on a scratch copy of the configured
+// database (DIHYA_DATABASE_URL), which is never changed: the role needs
+// CREATEDB and the database no other session. A destructive example must
+// change data, or the exercise proves nothing and fails.
 #pragma once
 
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -43,14 +46,37 @@ inline nlohmann::json check_report(const std::string& plugin_path, bool exercise
   return report;
 }
 
-// One Catch2 assertion per conformance check; skipped checks are reported, not failed.
-inline void require_conformance(const std::string& plugin_path, bool exercise = false) {
-  const nlohmann::json report = check_report(plugin_path, exercise);
+// One Catch2 assertion per check of a check_report(); skipped checks are
+// reported, not failed.
+inline void require_passes(const nlohmann::json& report) {
   for (const auto& item : report.at("checks")) {
     INFO(item.value("check", "") << ": " << item.value("detail", ""));
     CHECK(item.value("status", "") != "fail");
   }
   REQUIRE(report.value("ok", false));
+}
+
+// check_report() then require_passes().
+inline void require_conformance(const std::string& plugin_path, bool exercise = false) {
+  require_passes(check_report(plugin_path, exercise));
+}
+
+// What an exercise did to one table: row versions the run changed (deleted +
+// inserted; an update is one of each) and how many the rollback put back.
+struct TableChange {
+  std::string table;  // "public.sessions"
+  long long changed_by_run = 0;
+  long long restored_by_rollback = 0;
+};
+
+// The per-table counts of a check_report(path, true); empty when the
+// exercise changed no table.
+inline std::vector<TableChange> exercised_tables(const nlohmann::json& report) {
+  std::vector<TableChange> tables;
+  for (const auto& t : report.value("tables", nlohmann::json::array())) {
+    tables.push_back({t.value("table", ""), t.value("changed_by_run", 0LL), t.value("restored_by_rollback", 0LL)});
+  }
+  return tables;
 }
 
 }  // namespace dihya::testing

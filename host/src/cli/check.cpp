@@ -1,10 +1,16 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 // `dihya-host check <plugin.so>`: the conformance kit. Static checks read the
 // embedded metadata; the others run the plugin in supervised children. With
-// --exercise, the first example is run for real against the configured
-// database: a dry run must change nothing, and for reversible plugins
-// run → rollback must restore every table exactly.
+// --exercise, the first example is run for real on a scratch copy of the
+// configured database: a dry run must change nothing, and for reversible
+// plugins the run must change something and run → rollback must restore
+// every table exactly.
+#include <unistd.h>
+
+#include <algorithm>
 #include <iostream>
+#include <iterator>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -15,6 +21,7 @@
 #include "db/libpq.hpp"
 #include "errors.hpp"
 #include "loading/catalog.hpp"
+#include "params/json_input.hpp"
 #include "params/param_builder.hpp"
 
 namespace dihya::host {
@@ -115,35 +122,218 @@ std::optional<nlohmann::json> first_example_params(const PluginFile& plugin) {
   return std::nullopt;
 }
 
-// Every user table's content as one checksum each, to compare states.
-std::map<std::string, std::string> database_fingerprint(const std::string& url) {
+// The exercise never runs on the configured database: it runs on a copy made
+// with CREATE DATABASE ... TEMPLATE, dropped when the check ends, so a plugin
+// whose rollback is wrong damages nothing of the operator's.
+class ScratchDatabase {
+ public:
+  explicit ScratchDatabase(const std::string& url) : source_url_(url) {
+    source_ = PgConnection(url).query("select current_database()")[0][0];
+    name_ = fmt::format("dihya_check_{}_{}", ::getpid(),
+                        std::chrono::steady_clock::now().time_since_epoch().count() % 1000000007);
+    admin_url_ = maintenance_url(url);
+    PgConnection admin(admin_url_);
+    try {
+      // Both names are quoted by the server; neither is ever spliced unquoted.
+      const auto q = admin.query("select quote_ident($1), quote_ident($2)", {name_, source_});
+      admin.query("create database " + q[0][0] + " template " + q[0][1]);
+    } catch (const PgError& e) {
+      throw HostError(kExitRunFailed,
+                      fmt::format("cannot copy database {} to a scratch database for the exercise: {} (the exercise "
+                                  "never runs on the configured database: close its other sessions and give the role "
+                                  "CREATEDB)",
+                                  source_, e.what()));
+    }
+    url_ = with_database_name(url, name_);
+  }
+  ~ScratchDatabase() {
+    // A drop that fails (server gone) must not hide the check's result; the
+    // name says what the database was for, so it can be dropped by hand.
+    try {
+      PgConnection admin(admin_url_);
+      const auto q = admin.query("select quote_ident($1)", {name_});
+      admin.query("drop database if exists " + q[0][0] + " with (force)");
+    } catch (const std::exception&) {
+    }
+  }
+  ScratchDatabase(const ScratchDatabase&) = delete;
+  ScratchDatabase& operator=(const ScratchDatabase&) = delete;
+
+  const std::string& url() const { return url_; }
+  const std::string& name() const { return name_; }
+  const std::string& source() const { return source_; }
+  const std::string& source_url() const { return source_url_; }
+
+ private:
+  // A database to issue CREATE DATABASE from: the template must have no session.
+  static std::string maintenance_url(const std::string& url) {
+    for (const char* db : {"postgres", "template1"}) {
+      try {
+        const std::string candidate = with_database_name(url, db);
+        PgConnection probe(candidate);
+        return candidate;
+      } catch (const HostError&) {
+      }
+    }
+    throw HostError(kExitRunFailed, "cannot connect to the postgres or template1 database to make a scratch copy");
+  }
+
+  std::string source_url_;
+  std::string source_;
+  std::string name_;
+  std::string admin_url_;
+  std::string url_;
+};
+
+// Each user table's rows as the sorted md5 of each row's text: enough to count
+// and find the rows a run changed without holding the rows themselves.
+using Snapshot = std::map<std::string, std::vector<std::string>>;
+
+Snapshot snapshot(const std::string& url) {
   PgConnection db(url);
-  std::map<std::string, std::string> result;
+  Snapshot result;
   const auto tables = db.query(
       "select quote_ident(schemaname) || '.' || quote_ident(tablename) from pg_tables "
       "where schemaname not in ('pg_catalog', 'information_schema') order by 1");
   for (const auto& row : tables) {
     // The name comes from the catalog, quoted by quote_ident, never from the operator.
-    result[row[0]] =
-        db.query("select md5(coalesce(string_agg(t::text, '|' order by t::text), '')) from " + row[0] + " t")[0][0];
+    auto& hashes = result[row[0]];
+    for (const auto& r : db.query("select md5(t::text) from " + row[0] + " t order by 1")) hashes.push_back(r[0]);
   }
   return result;
 }
 
-void exercise(const PluginFile& plugin, const Settings& settings, const nlohmann::json& example, Checklist& list) {
+// How one table differs between two snapshots (rows as multisets).
+struct TableDiff {
+  std::string table;
+  std::vector<std::string> missing;  // rows of the first snapshot absent from the second
+  std::vector<std::string> extra;    // rows of the second absent from the first
+  int existence = 0;                 // +1 the table was created, -1 dropped
+  std::size_t rows() const { return missing.size() + extra.size(); }
+};
+
+std::vector<std::string> minus(const std::vector<std::string>& a, const std::vector<std::string>& b) {
+  std::vector<std::string> out;
+  std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));
+  return out;
+}
+
+std::vector<TableDiff> compare(const Snapshot& before, const Snapshot& after) {
+  static const std::vector<std::string> kNone;
+  std::set<std::string> names;
+  for (const auto& [name, rows] : before) names.insert(name);
+  for (const auto& [name, rows] : after) names.insert(name);
+  std::vector<TableDiff> diffs;
+  for (const auto& name : names) {
+    const auto b = before.find(name);
+    const auto a = after.find(name);
+    const auto& rows_before = b == before.end() ? kNone : b->second;
+    const auto& rows_after = a == after.end() ? kNone : a->second;
+    TableDiff d{name, minus(rows_before, rows_after), minus(rows_after, rows_before),
+                b == before.end() ? 1 : a == after.end() ? -1 : 0};
+    if (d.rows() > 0 || d.existence != 0) diffs.push_back(std::move(d));
+  }
+  return diffs;
+}
+
+// The text of the first row of `table`, in the table's own order, whose md5
+// is one of `hashes` in the database at `url`: the row a person looks at first.
+std::string first_row_text(const std::string& url, const std::string& table, const std::vector<std::string>& hashes) {
+  std::string array = "{";
+  for (const auto& h : hashes) array += (array.size() > 1 ? "," : "") + h;  // md5 hex: nothing to escape
+  array += "}";
+  const std::string select = "select t::text from " + table + " t where md5(t::text) = any($1::text[]) order by ";
+  try {
+    PgConnection db(url);
+    try {
+      const auto rows = db.query(select + "t limit 1", {array});
+      if (!rows.empty()) return printable(rows[0][0], 200);
+    } catch (const PgError&) {
+      // A column without an ordering (json, point): text order will do.
+      const auto rows = db.query(select + "1 limit 1", {array});
+      if (!rows.empty()) return printable(rows[0][0], 200);
+    }
+  } catch (const std::exception&) {
+  }
+  return "md5 " + hashes.front();
+}
+
+// "table public.items (3 rows): first differing row missing: (1,a)" for the first differing table.
+std::string describe_difference(const TableDiff& d, const std::string& missing_url, const std::string& extra_url) {
+  std::string text = fmt::format("table {}", d.table);
+  if (d.existence > 0) text += " was created";
+  if (d.existence < 0) text += " was dropped";
+  text += fmt::format(" ({} row(s) differ)", d.rows());
+  if (!d.missing.empty()) return text + ": first differing row, missing: " + first_row_text(missing_url, d.table, d.missing);
+  if (!d.extra.empty()) return text + ": first differing row, unexpected: " + first_row_text(extra_url, d.table, d.extra);
+  return text;
+}
+
+// Per table: what the run changed and what the rollback put back.
+struct TableReport {
+  std::string table;
+  std::size_t deleted = 0;   // row versions the run removed; an update is one deleted and one inserted
+  std::size_t inserted = 0;  // row versions the run added
+  std::size_t restored = 0;  // of those, back as they were after the rollback
+};
+
+struct ExerciseReport {
+  std::vector<TableReport> tables;
+};
+
+std::vector<TableReport> table_reports(const std::vector<TableDiff>& by_run, const std::vector<TableDiff>& after_rollback) {
+  std::vector<TableReport> out;
+  for (const auto& d : by_run) {
+    TableReport r{d.table, d.missing.size(), d.extra.size(), d.rows()};
+    for (const auto& rb : after_rollback) {
+      if (rb.table != d.table) continue;
+      r.restored = minus(d.missing, rb.missing).size() + minus(d.extra, rb.extra).size();
+    }
+    out.push_back(r);
+  }
+  return out;
+}
+
+bool completed_ok(const OperationReport& report) {
+  return report.outcome.kind == ChildOutcome::Kind::completed && report.outcome.result.value("ok", false);
+}
+
+std::string failure_message(const OperationReport& report) {
+  return report.outcome.message.empty() ? report.outcome.result.value("summary", "") : report.outcome.message;
+}
+
+void exercise(const PluginFile& plugin, const Settings& settings, const nlohmann::json& example, Checklist& list,
+              ExerciseReport& out) {
   ChildRequest request = base_request(plugin, settings, Operation::run);
   request.params = build_params_from_values(plugin.parameters(), example).values;
-  const bool has_db = !request.database_url.empty();
-  auto fingerprint = [&] { return has_db ? database_fingerprint(request.database_url) : std::map<std::string, std::string>{}; };
+  std::optional<ScratchDatabase> scratch;
+  if (!request.database_url.empty()) {
+    try {
+      scratch.emplace(request.database_url);
+    } catch (const HostError& e) {
+      list.fail("exercise runs on a scratch copy of the database", e.what());
+      return;
+    }
+    list.pass("exercise runs on a scratch copy of the database", scratch->name());
+    request.database_url = scratch->url();
+  }
+  auto state = [&] { return scratch ? snapshot(scratch->url()) : Snapshot{}; };
+  const std::string before_url = scratch ? scratch->source_url() : "";
+  const std::string now_url = scratch ? scratch->url() : "";
 
   if (plugin.metadata.value("dry_run", true)) {
-    const auto before = fingerprint();
+    const auto before = state();
     request.dry_run = true;
     const auto report = run_operation(request, std::chrono::minutes(10));
-    const bool ran = report.outcome.kind == ChildOutcome::Kind::completed && report.outcome.result.value("ok", false);
-    list.expect(ran, "dry run succeeds", report.outcome.message.empty() ? report.outcome.result.value("summary", "") : report.outcome.message);
-    list.expect(report.journal.empty() && fingerprint() == before, "dry run changes nothing",
-                report.journal.empty() ? "database content changed" : "dry run wrote journal entries");
+    list.expect(completed_ok(report), "dry run succeeds", failure_message(report));
+    const auto changed = compare(before, state());
+    if (!report.journal.empty()) {
+      list.fail("dry run changes nothing", "dry run wrote journal entries");
+    } else if (!changed.empty()) {
+      list.fail("dry run changes nothing", "dry run changed " + describe_difference(changed.front(), before_url, now_url));
+    } else {
+      list.pass("dry run changes nothing");
+    }
   } else {
     list.skip("dry run changes nothing", "plugin declares \"dry_run\": false");
   }
@@ -152,25 +342,45 @@ void exercise(const PluginFile& plugin, const Settings& settings, const nlohmann
     list.skip("run then rollback restores the prior state", "plugin is not reversible");
     return;
   }
-  const auto before = fingerprint();
+  const auto before = state();
   request.dry_run = false;
   const auto run = run_operation(request, std::chrono::minutes(10));
-  if (run.outcome.kind != ChildOutcome::Kind::completed || !run.outcome.result.value("ok", false)) {
-    list.fail("run then rollback restores the prior state", "the example run failed: " + run.outcome.message);
+  if (!completed_ok(run)) {
+    list.fail("run then rollback restores the prior state", "the example run failed: " + failure_message(run));
     return;
+  }
+  const auto by_run = compare(before, state());
+  if (plugin.destructive_with(request.params)) {
+    // A rollback that does nothing "restores" a run that changed nothing: such an exercise proves nothing.
+    list.expect(!by_run.empty() || !run.journal.empty(), "the exercise changes data",
+                "exercise proved nothing: give an example that changes data (its first example with params "
+                "changed no table and recorded no undo entry)");
+    if (by_run.empty() && run.journal.empty()) return;
   }
   ChildRequest undo = request;
   undo.operation = Operation::rollback;
   undo.undo_entries.assign(run.journal.rbegin(), run.journal.rend());
   const auto rollback = run_operation(undo, std::chrono::minutes(10));
-  const bool rolled = rollback.outcome.kind == ChildOutcome::Kind::completed && rollback.outcome.result.value("ok", false);
-  list.expect(rolled && fingerprint() == before, "run then rollback restores the prior state",
-              rolled ? "database content differs after rollback" : "rollback failed: " + rollback.outcome.message);
-  if (rolled) {
-    const auto again = run_operation(undo, std::chrono::minutes(10));
-    list.expect(again.outcome.kind == ChildOutcome::Kind::completed && again.outcome.result.value("ok", false) &&
-                    fingerprint() == before,
-                "rollback is idempotent", "a second rollback failed or changed the database");
+  const auto after_rollback = compare(before, state());
+  out.tables = table_reports(by_run, after_rollback);
+  if (!completed_ok(rollback)) {
+    list.fail("run then rollback restores the prior state", "rollback failed: " + failure_message(rollback));
+    return;
+  }
+  if (!after_rollback.empty()) {
+    list.fail("run then rollback restores the prior state",
+              "after rollback, " + describe_difference(after_rollback.front(), before_url, now_url));
+    return;
+  }
+  list.pass("run then rollback restores the prior state");
+  const auto again = run_operation(undo, std::chrono::minutes(10));
+  const auto after_again = compare(before, state());
+  if (!completed_ok(again)) {
+    list.fail("rollback is idempotent", "a second rollback failed: " + failure_message(again));
+  } else if (!after_again.empty()) {
+    list.fail("rollback is idempotent", "a second rollback changed " + describe_difference(after_again.front(), before_url, now_url));
+  } else {
+    list.pass("rollback is idempotent");
   }
 }
 
@@ -182,10 +392,13 @@ int cmd_check(const Args& args, const Settings& settings) {
   spec.description =
       "Conformance checks for plugin authors and CI: metadata embedded, complete and equal to\n"
       "metadata(); parameter schema valid and strict; plugin loads in a child process.\n"
-      "--exercise also runs the first example with params against the configured database:\n"
-      "a dry run must change nothing, and run → rollback must restore every table (use a test database).\n"
+      "--exercise also runs the first example with params, on a scratch copy of the configured\n"
+      "database (CREATE DATABASE ... TEMPLATE; the role needs CREATEDB and the database no other\n"
+      "session): a dry run must change nothing; for reversible plugins the run must change data\n"
+      "(when destructive) and run → rollback must restore every table, reported per table; on a\n"
+      "mismatch the table and its first differing row are named. The configured database is untouched.\n"
       "Exit 0 when every check passes, 1 when one fails, 3 when the plugin cannot be loaded.";
-  spec.options.add_options()("json", "print JSON")("exercise", "also run the example (changes the database, then restores it)");
+  spec.options.add_options()("json", "print JSON")("exercise", "also run the example on a scratch copy of the database, then roll it back");
   add_plugin_argument(spec);
   auto vm = parse_command(args, spec);
   if (!vm) return 0;
@@ -216,22 +429,37 @@ int cmd_check(const Args& args, const Settings& settings) {
 
   const auto example = first_example_params(plugin);
   check_examples(plugin, list);
+  ExerciseReport exercised;
   if (!vm->count("exercise")) {
     list.skip("dry run changes nothing", "use --exercise");
     list.skip("run then rollback restores the prior state", "use --exercise");
   } else if (!example) {
     list.fail("dry run changes nothing", "no example with \"params\" in plugin.json to exercise");
   } else {
-    exercise(plugin, settings, *example, list);
+    exercise(plugin, settings, *example, list, exercised);
   }
 
   if (vm->count("json")) {
     nlohmann::json items = nlohmann::json::array();
     for (const auto& i : list.items()) items.push_back({{"check", i.name}, {"status", i.status}, {"detail", i.detail}});
-    print_json({{"plugin", plugin.name()}, {"path", plugin.path.string()}, {"ok", list.ok()}, {"checks", items}});
+    nlohmann::json tables = nlohmann::json::array();
+    for (const auto& t : exercised.tables) {
+      tables.push_back({{"table", t.table}, {"deleted_by_run", t.deleted}, {"inserted_by_run", t.inserted},
+                        {"changed_by_run", t.deleted + t.inserted}, {"restored_by_rollback", t.restored}});
+    }
+    print_json({{"plugin", plugin.name()}, {"path", plugin.path.string()}, {"ok", list.ok()}, {"checks", items},
+                {"tables", tables}});
   } else {
     for (const auto& i : list.items()) {
       std::cout << fmt::format("{:<5} {}{}\n", i.status, i.name, i.detail.empty() || i.status == "pass" ? "" : ": " + i.detail);
+    }
+    if (!exercised.tables.empty()) {
+      std::vector<std::vector<std::string>> rows{{"TABLE", "CHANGED BY RUN", "RESTORED BY ROLLBACK"}};
+      for (const auto& t : exercised.tables) {
+        rows.push_back({t.table, fmt::format("{} (-{} +{})", t.deleted + t.inserted, t.deleted, t.inserted),
+                        std::to_string(t.restored)});
+      }
+      print_table(rows);
     }
     std::cout << fmt::format("{}: {}\n", plugin.name(), list.ok() ? "conforms" : "does NOT conform");
   }

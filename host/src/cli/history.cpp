@@ -69,7 +69,8 @@ int cmd_history(const Args& args, const Settings& settings) {
 int cmd_show(const Args& args, const Settings& settings) {
   CommandSpec spec;
   spec.usage = "dihya-host show <run-id> [--json]";
-  spec.description = "Shows one run record: plugin, version, sha256, redacted params, user, host, times, outcome.";
+  spec.description = "Shows one run record: plugin, version, sha256, redacted params, user, host, times, outcome,\n"
+                     "then the plugin's report (its plan or table) as `run` printed it.";
   spec.options.add_options()("json", "print JSON");
   add_run_id_argument(spec);
   auto vm = parse_command(args, spec);
@@ -77,8 +78,13 @@ int cmd_show(const Args& args, const Settings& settings) {
   check_state_dir(settings);
   RunStore store(settings.state_dir / "runs");
   const RunRecord r = load_run(store, (*vm)["run-id"].as<std::string>());
+  // The plugin's report (a plan, a table of what was done) as `run` printed it.
+  std::string report;
+  read_file(store.dir(r.id) / "report.txt", &report, nullptr);
   if (vm->count("json")) {
-    print_json(r);
+    nlohmann::json out = r;
+    out["report"] = report;
+    print_json(out);
     return 0;
   }
   print_table({{"run", r.id},
@@ -92,6 +98,10 @@ int cmd_show(const Args& args, const Settings& settings) {
                {"summary", r.summary},
                {"params", r.params.dump()},
                {"result", r.result.dump()}});
+  if (!report.empty()) {
+    const std::string text = printable_text(report);
+    std::cout << "\n" << text << (text.back() == '\n' ? "" : "\n");
+  }
   return 0;
 }
 

@@ -8,6 +8,19 @@
 #include "loading/catalog.hpp"
 
 namespace dihya::host {
+namespace {
+
+// The FLAGS column, also listed by --json: one word list for people and programs.
+std::vector<std::string> flag_words(const CatalogEntry& e) {
+  std::vector<std::string> words;
+  if (e.destructive) words.push_back("destructive");
+  if (!e.unstable.empty()) words.push_back("unstable");
+  if (e.shadowed) words.push_back("shadowed");
+  if (!e.error.empty()) words.push_back("unusable");
+  return words;
+}
+
+}  // namespace
 
 int cmd_list(const Args& args, const Settings& settings) {
   CommandSpec spec;
@@ -28,7 +41,7 @@ int cmd_list(const Args& args, const Settings& settings) {
     for (const auto& e : entries) {
       if (!all && (!e.error.empty() || e.shadowed)) continue;
       nlohmann::json j{{"name", e.name}, {"version", e.version}, {"summary", e.summary},
-                       {"destructive", e.destructive}, {"path", e.path.string()}};
+                       {"destructive", e.destructive}, {"flags", flag_words(e)}, {"path", e.path.string()}};
       if (!e.error.empty()) j["error"] = e.error;
       if (!e.unstable.empty()) j["unstable"] = e.unstable;
       if (e.shadowed) j["shadowed"] = true;
@@ -44,9 +57,8 @@ int cmd_list(const Args& args, const Settings& settings) {
       continue;
     }
     if (e.shadowed && !all) continue;
-    std::string flags = e.destructive ? "destructive" : "";
-    if (!e.unstable.empty()) flags += flags.empty() ? "unstable" : ",unstable";
-    if (e.shadowed) flags += flags.empty() ? "shadowed" : ",shadowed";
+    const auto words = flag_words(e);
+    const std::string flags = fmt::format("{}", fmt::join(words, ","));
     rows.push_back({e.name, e.version, flags.empty() ? "-" : flags,
                     e.unstable.empty() ? e.summary : e.summary + " [" + e.unstable + "]"});
   }

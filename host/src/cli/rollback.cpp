@@ -19,13 +19,15 @@ namespace dihya::host {
 
 int cmd_rollback(const Args& args, const Settings& settings) {
   CommandSpec spec;
-  spec.usage = "dihya-host rollback <run-id> [--timeout SECONDS] [--json]";
+  spec.usage = "dihya-host rollback <run-id> [--timeout SECONDS] [--force] [--json]";
   spec.description =
       "Replays the run's journal through its plugin, newest entry first. Refuses a run that is\n"
       "still running. Running it again after a completed rollback does nothing; after an\n"
-      "interrupted rollback it completes it (plugins' rollbacks are idempotent).";
+      "interrupted rollback it completes it (plugins' rollbacks are idempotent). Refuses, unless\n"
+      "--force, when the plugin file's sha256 differs from the one the run recorded: another\n"
+      "build may read the journal differently.";
   spec.options.add_options()("timeout", po::value<double>(), "seconds before the rollback is cancelled")(
-      "json", "print JSON");
+      "force", "roll back even though the plugin file changed since the run")("json", "print JSON");
   add_run_id_argument(spec);
   auto vm = parse_command(args, spec);
   if (!vm) return 0;
@@ -45,7 +47,11 @@ int cmd_rollback(const Args& args, const Settings& settings) {
   const auto run_dir = store.dir(id);
   const JournalContents contents = read_journal(run_dir / "journal.jsonl");
   if (contents.rollback_done) {
-    std::cout << fmt::format("run {}: already rolled back\n", id);
+    if (vm->count("json")) {
+      print_json({{"run_id", id}, {"ok", true}, {"already_rolled_back", true}, {"summary", "already rolled back"}});
+    } else {
+      std::cout << fmt::format("run {}: already rolled back\n", id);
+    }
     return 0;
   }
 
@@ -54,6 +60,15 @@ int cmd_rollback(const Args& args, const Settings& settings) {
   if (plugin.version() != record->plugin_version) {
     std::cerr << fmt::format("dihya-host: warning: run {} used {} {}, rolling back with {}\n", id, record->plugin,
                              record->plugin_version, plugin.version());
+  }
+  const std::string sha256 = catalog.sha256(plugin);
+  if (!record->plugin_sha256.empty() && sha256 != record->plugin_sha256) {
+    std::cerr << fmt::format("dihya-host: warning: {} is not the file run {} used (sha256 {}, the run recorded {})\n",
+                             plugin.path.string(), id, sha256, record->plugin_sha256);
+    if (!vm->count("force")) {
+      throw usage_error(fmt::format("run {}: the plugin file changed since the run; nothing was rolled back "
+                                    "(use --force to roll back with this file)", id));
+    }
   }
   // Rolling back while another run of the plugin works on the same data would race it.
   const auto lock = PluginLock::acquire_wait(settings.state_dir / "locks", plugin.name(), id);

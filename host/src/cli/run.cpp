@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -28,6 +29,7 @@
 #include "runs/run_id.hpp"
 #include "runs/run_lock.hpp"
 #include "runs/run_store.hpp"
+#include "util/atomic_file.hpp"
 
 namespace dihya::host {
 namespace {
@@ -131,6 +133,17 @@ Verdict judge(const ChildOutcome& o, bool dry_run) {
   return {kOutcomeFailed, kExitRunFailed, o.message, true};
 }
 
+// The host prints "<plugin>: <outcome>: <summary>", so a summary that opens
+// with the outcome ("dry run: would delete 3 rows") would say it twice.
+std::string without_outcome_prefix(std::string summary, bool dry_run) {
+  if (!dry_run) return summary;
+  std::string lower = summary.substr(0, 8);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (lower != "dry run:" && lower != "dry-run:" && lower != "dry_run:") return summary;
+  const auto text = summary.find_first_not_of(' ', 8);
+  return text == std::string::npos ? summary : summary.substr(text);
+}
+
 }  // namespace
 
 int cmd_run(const Args& args, const Settings& settings) {
@@ -197,7 +210,8 @@ int cmd_run(const Args& args, const Settings& settings) {
   // liveness when they read a record, which keeps a run's start O(1).
   RunStore store(settings.state_dir / "runs");
   const std::string run_id = new_run_id(std::chrono::system_clock::now());
-  const auto lock = take_lock(policy, settings, plugin.name(), run_id);
+  // A dry run changes nothing, so no policy keeps it out.
+  const auto lock = dry_run ? std::nullopt : take_lock(policy, settings, plugin.name(), run_id);
 
   RunRecord record;
   record.id = run_id;
@@ -250,7 +264,7 @@ int cmd_run(const Args& args, const Settings& settings) {
   if (outcome.kind == ChildOutcome::Kind::crashed && !outcome.loaded) catalog.mark_unstable(plugin.path, outcome.message);
 
   Verdict verdict = judge(outcome, dry_run);
-  verdict.summary = one_line(redactor.redact(verdict.summary));
+  verdict.summary = without_outcome_prefix(one_line(redactor.redact(verdict.summary)), dry_run);
   nlohmann::json result_data = outcome.kind == ChildOutcome::Kind::completed
                                    ? redact_strings(outcome.result.value("data", nlohmann::json::object()), redactor)
                                    : nlohmann::json::object();
@@ -273,6 +287,12 @@ int cmd_run(const Args& args, const Settings& settings) {
   }
   std::error_code ec;
   std::filesystem::remove_all(request.work_dir, ec);
+  const std::string report =
+      outcome.kind == ChildOutcome::Kind::completed ? redactor.redact(outcome.result.value("report", "")) : "";
+  // `show` prints it again later; a report that cannot be kept does not fail the run.
+  if (!report.empty() && !write_file_atomically(run_dir / "report.txt", report, 0600, nullptr)) {
+    std::cerr << "dihya-host: warning: the plugin's report was not kept for `show`\n";
+  }
 
   record.ended_at = format_iso_utc(std::chrono::system_clock::now());
   record.outcome = std::string(verdict.outcome);
@@ -300,9 +320,9 @@ int cmd_run(const Args& args, const Settings& settings) {
     print_json(nlohmann::json(record));
     return verdict.exit_code;
   }
-  if (outcome.kind == ChildOutcome::Kind::completed) {
-    const std::string report = printable_text(redactor.redact(outcome.result.value("report", "")));
-    std::cout << report << (report.empty() || report.back() == '\n' ? "" : "\n");
+  if (!report.empty()) {
+    const std::string text = printable_text(report);
+    std::cout << text << (text.empty() || text.back() == '\n' ? "" : "\n");
   }
   if (verdict.exit_code == kExitOk) {
     std::cout << fmt::format("{}: {}: {} (run {}, {:.2f} s)\n", plugin.name(), record.outcome,

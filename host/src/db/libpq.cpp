@@ -124,4 +124,29 @@ std::optional<std::string> connection_password(const std::string& conninfo) {
   return password;
 }
 
+std::string with_database_name(const std::string& conninfo, const std::string& dbname) {
+  const LibPq& pq = libpq();
+  char* error = nullptr;
+  PQconninfoOption* options = pq.conninfo_parse(conninfo.c_str(), &error);
+  if (error != nullptr) pq.freemem(error);
+  if (options == nullptr) throw HostError(kExitUsage, "the database connection string cannot be parsed");
+  // key='value' with \ and ' escaped, as libpq's conninfo syntax asks.
+  auto quoted = [](const std::string& value) {
+    std::string out = "'";
+    for (char c : value) {
+      if (c == '\\' || c == '\'') out += '\\';
+      out += c;
+    }
+    return out + "'";
+  };
+  std::string result = "dbname=" + quoted(dbname);
+  for (PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+    const std::string keyword = o->keyword;
+    if (keyword == "dbname" || o->val == nullptr) continue;
+    result += " " + keyword + "=" + quoted(o->val);
+  }
+  pq.conninfo_free(options);
+  return result;
+}
+
 }  // namespace dihya::host

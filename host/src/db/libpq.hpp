@@ -42,4 +42,9 @@ class PgError : public std::runtime_error {
 // The password inside a connection string (URL or key=value form), if any.
 std::optional<std::string> connection_password(const std::string& conninfo);
 
+// `conninfo` (URL or key=value form) pointed at database `dbname`, as a
+// key=value string with every other setting kept. Throws HostError(kExitUsage)
+// when `conninfo` cannot be parsed.
+std::string with_database_name(const std::string& conninfo, const std::string& dbname);
+
 }  // namespace dihya::host

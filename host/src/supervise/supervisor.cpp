@@ -309,14 +309,19 @@ class Supervision {
       o.result = result_;
       return o;
     }
+    // What the plugin said when it stopped (thrown or returned) is the most
+    // useful part of the record: keep it after the host's reason.
+    std::string said;
+    if (error_.is_object()) said = error_.value("message", "");
+    if (said.empty() && result_.is_object()) said = result_.value("summary", "");
     if (cancelled_) {
       o.kind = Kind::cancelled;
-      o.message = "cancelled by the operator";
+      o.message = said.empty() ? "cancelled by the operator" : "cancelled by the operator: " + said;
       return o;
     }
     if (timed_out_) {
       o.kind = Kind::timed_out;
-      o.message = fmt::format("timed out after {} s", options_.timeout->count() / 1000.0);
+      o.message = fmt::format("timed out after {} s{}", options_.timeout->count() / 1000.0, said.empty() ? "" : ": " + said);
       return o;
     }
     if (!protocol_error_.empty()) {

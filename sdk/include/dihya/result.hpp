@@ -18,11 +18,13 @@ struct Result {
   // on stdout before the summary line; `--json` prints `data` instead.
   std::string report;
 
-  static Result success(std::string summary, nlohmann::json data = nlohmann::json::object()) {
-    return Result{true, std::move(summary), std::move(data), {}};
+  // `summary` says what was done, without the outcome: the host prints
+  // "<plugin>: <outcome>: <summary>" ("expire_sessions: dry_run: would delete 3 sessions").
+  static Result success(std::string summary, nlohmann::json data = nlohmann::json::object(), std::string report = {}) {
+    return Result{true, std::move(summary), std::move(data), std::move(report)};
   }
-  static Result failure(std::string summary, nlohmann::json data = nlohmann::json::object()) {
-    return Result{false, std::move(summary), std::move(data), {}};
+  static Result failure(std::string summary, nlohmann::json data = nlohmann::json::object(), std::string report = {}) {
+    return Result{false, std::move(summary), std::move(data), std::move(report)};
   }
 };
 
