@@ -71,7 +71,6 @@ const ValueShape kTwitter[] = {{"", kAlnum, 25, 25}, {"", kAlnum, 45, 45}, {"", 
                                {}};
 const ValueShape kYandex[] = {{"AQVN", kTok, 35, 38}, {"YC", kTok, 38, 38}, {"t1.", "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-=.", 90, 200}, {}};
 const ValueShape kAlnum40Z[] = {{"", kAlnum, 40, 40}, {}};
-const ValueShape kPrivateHexKey[] = {{"0x", kHex, 64, 64}, {"", kHex, 64, 64}, {}};
 
 Rule service(const char* id, const char* title, const char* keywords, const ValueShape* shapes) {
   Rule r{id, title, keywords, Severity::high, 2.8, Extract::service_value, kRotate};
@@ -300,11 +299,6 @@ const Rule kRules[] = {
     service("twitter-secret", "Twitter (X) API key, secret, access token or bearer token", "(?i:twitter)", kTwitter),
     service("yandex-key", "Yandex API key, access or AWS-compatible token", "(?i:yandex)", kYandex),
     service("zendesk-secret-key", "Zendesk secret key", "(?i:zendesk)", kAlnum40Z),
-    {"secp256k1-private-key", "secp256k1 (Ethereum, Bitcoin) private key assigned to a key-looking name",
-     "(?i:mnemonic_key|private_key_hex|privkey_hex)", Severity::critical, 3.0, Extract::service_value,
-     "Move the funds or the signing role to a new key at once (the key is compromised) and keep keys in a wallet or "
-     "secret store.",
-     Check::none, false, kPrivateHexKey},
     // --- broad rules, last: they yield to every rule above on the same value ---------------------
     {"generic-secret-assignment", "High-entropy value assigned to a secret-looking name",
      R"((?i:secret|token|passw(?:or)?d|pwd|api[_-]?key|apikey|access[_-]?key|auth[_-]?key|private[_-]?key|credentials?)[A-Za-z0-9_.-]{0,20}["']?\s{0,5}(?::|=|:=|=>)\s{0,5}["']?[A-Za-z0-9_+/=.~!@#%^&*-]{8})",
