@@ -115,6 +115,9 @@ const Rule kRules[] = {
     token("pulumi-api-token", "Pulumi access token", R"(\bpul-[a-f0-9]{40}\b)"),
     token("terraform-cloud-token", "HashiCorp Terraform Cloud API token", R"(\b[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=-]{60,70})", 3.5),
     token("hashicorp-vault-token", "HashiCorp Vault service token", R"(\bhvs\.[A-Za-z0-9_-]{24,200})", 3.5),
+    // Legacy service tokens: "s." + 24 characters, which identifiers also match (s.AcceptanceTimeoutSeconds).
+    checked(token("hashicorp-vault-token", "HashiCorp Vault service token", R"(\bs\.[A-Za-z0-9]{24}\b)", 3.5),
+            Check::mixed_case),
     token("hashicorp-vault-batch-token", "HashiCorp Vault batch token", R"(\bhvb\.[A-Za-z0-9_-]{40})", 3.5),
     token("tailscale-key", "Tailscale API, auth, OAuth client, SCIM or webhook key",
           R"(\btskey-(?:api|auth|client|scim|webhook)-[A-Za-z0-9]{6,24}-[A-Za-z0-9]{20,64}\b)", 3.5),

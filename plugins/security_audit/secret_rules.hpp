@@ -29,6 +29,7 @@ enum class Check {
   github_app_jwt,  // ghs_<app id>_<JWT>
   generic,         // a value, not code (see generic_value_is_code)
   bare_hex_key,    // 0x + 64 hex digits, not on a line about hashes or transactions
+  mixed_case,      // holds a digit, an upper- and a lower-case letter (random, not a word or an identifier)
 };
 
 // One accepted shape of a service's value: an optional literal prefix, then

@@ -278,6 +278,13 @@ bool on_hash_line(const char* data, std::size_t begin) {
   return false;
 }
 
+bool mixed_case(std::string_view v) {
+  const auto has = [&](int (*f)(int)) {
+    return std::any_of(v.begin(), v.end(), [&](char c) { return f(static_cast<unsigned char>(c)) != 0; });
+  };
+  return has(std::isdigit) && has(std::isupper) && has(std::islower);
+}
+
 // Values that are a server's default or trivially guessed: what an attacker
 // tries first. "password" and "changeme" are not here: in a URL they are
 // documentation placeholders (dropped by looks_like_placeholder).
@@ -337,6 +344,9 @@ bool confirmed(unsigned id, const char* data, std::size_t begin, std::size_t end
       break;
     case Check::bare_hex_key:
       if (on_hash_line(data, begin)) return false;
+      break;
+    case Check::mixed_case:
+      if (!mixed_case(value)) return false;
       break;
   }
   // Cheapest test first: most rejected candidates are low-entropy words.
