@@ -95,7 +95,8 @@ rs, ps = score(sl_found) if sl_status == "ok" else (float("nan"), float("nan"))
 mbs = nbytes / 1e6
 print(f"| {mbs:.0f} MB, {files} files, {len(planted)} planted | {ours:.2f} s ({mbs/ours:.0f} MB/s), cpu {ours_cpu:.2f} s | "
       f"{sha:.2f} s ({mbs/sha:.0f} MB/s), cpu {sha_cpu:.2f} s | {shap:.2f} s ({mbs/shap:.0f} MB/s) | {sha/ours:.2f}x / {shap/ours:.2f}x | "
-      f"{sl_time:.1f} s{'' if sl_status == 'ok' else ' (' + sl_status + ')'}, cpu {sl_cpu:.1f} s | {sl_time/ours:.0f}x wall, {sl_cpu/ours_cpu if ours_cpu else 0:.0f}x cpu | "
+      + (f"{sl_time:.1f} s{'' if sl_status == 'ok' else ' (timeout)'}, cpu {sl_cpu:.1f} s | {sl_time/ours:.0f}x wall, {sl_cpu/ours_cpu:.0f}x cpu | "
+         if sl_status != "skipped" else "not run (SECRETLINT_TREES=no) | — | ") +
       f"{ro:.3f} / {po:.3f} | {rs:.3f} / {ps:.3f} |")
 PYEOF
 )")
