@@ -12,8 +12,12 @@
 # ~/.cache/dihya-bench/secretlint) on first use and run once per size (it takes
 # minutes); ours and sha256sum run under hyperfine (1 warm-up, 3 runs) on a
 # warm page cache. Recall and precision compare reported (file, line) pairs
-# with the planted ones. Environment: DIHYA_HOST, DIHYA_BUNDLED_PLUGIN_DIR
-# (default: build/default), SECRETLINT_TIMEOUT (seconds, default 1800).
+# with the planted ones. Then both scan the labelled corpus
+# (tests/fixtures/security_audit/secret_corpus.jsonl, one sample per file):
+# recall and false-positive rate, ours by rule and both by "any finding".
+# Environment: DIHYA_HOST, DIHYA_BUNDLED_PLUGIN_DIR (default: build/default),
+# SECRETLINT_TIMEOUT (seconds, default 1800), SECRETLINT_TREES=no to run
+# secretlint on the corpus only (the trees take it minutes).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 size=${1:-100}
@@ -58,9 +62,13 @@ for mb in $subsets $size; do
     "find $tree -type f -print0 | xargs -0 -n 64 -P $(nproc) sha256sum >/dev/null" >/dev/null
 
   sl_status=ok
+  if [ "${SECRETLINT_TREES:-yes}" = no ]; then
+    sl_status=skipped; echo "0 0 0" >"$work/sl$mb.time"; echo "[]" >"$work/sl$mb.json"
+  else
   (cd "$tree" && /usr/bin/time -f '%e %U %S' -o "$work/sl$mb.time" timeout "$sl_timeout" "$secretlint" \
     --secretlintrc "$work/secretlintrc.json" --format json --maskSecrets "**/*" >"$work/sl$mb.json" 2>"$work/sl$mb.err") ||
     { rc=$?; [ "$rc" -eq 124 ] && sl_status=timeout; }
+  fi
   # The machine may be shared: CPU seconds (user + system) are reported beside wall times.
   read -r sl_time sl_user sl_sys < <(tail -1 "$work/sl$mb.time")
   sl_cpu=$("$py" -c "import sys; print(float(sys.argv[1]) + float(sys.argv[2]))" "$sl_user" "$sl_sys")
@@ -87,7 +95,8 @@ rs, ps = score(sl_found) if sl_status == "ok" else (float("nan"), float("nan"))
 mbs = nbytes / 1e6
 print(f"| {mbs:.0f} MB, {files} files, {len(planted)} planted | {ours:.2f} s ({mbs/ours:.0f} MB/s), cpu {ours_cpu:.2f} s | "
       f"{sha:.2f} s ({mbs/sha:.0f} MB/s), cpu {sha_cpu:.2f} s | {shap:.2f} s ({mbs/shap:.0f} MB/s) | {sha/ours:.2f}x / {shap/ours:.2f}x | "
-      f"{sl_time:.1f} s{' (timeout)' if sl_status != 'ok' else ''}, cpu {sl_cpu:.1f} s | {sl_time/ours:.0f}x wall, {sl_cpu/ours_cpu:.0f}x cpu | "
+      + (f"{sl_time:.1f} s{'' if sl_status == 'ok' else ' (timeout)'}, cpu {sl_cpu:.1f} s | {sl_time/ours:.0f}x wall, {sl_cpu/ours_cpu:.0f}x cpu | "
+         if sl_status != "skipped" else "not run (SECRETLINT_TREES=no) | — | ") +
       f"{ro:.3f} / {po:.3f} | {rs:.3f} / {ps:.3f} |")
 PYEOF
 )")
@@ -100,3 +109,41 @@ echo
 echo "| tree | ours | sha256sum (1 process) | sha256sum (-P $(nproc)) | ours throughput vs sha256sum (1 / -P) | secretlint | secretlint / ours | ours recall / precision | secretlint recall / precision |"
 echo "|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
+
+# The labelled corpus: formats the planted trees do not have, and the negatives.
+corpus_py="$root/tests/fixtures/security_audit/secret_corpus.py"
+corpus="$root/tests/fixtures/security_audit/secret_corpus.jsonl"
+"$py" "$corpus_py" materialize "$corpus" "$work/corpus"
+"$host" run security_audit --json --param path="$work/corpus" --param checks=secrets >"$work/corpus-ours.json" 2>/dev/null
+(cd "$work/corpus" && timeout "$sl_timeout" "$secretlint" --secretlintrc "$work/secretlintrc.json" --format json \
+  --maskSecrets "**/*" >"$work/corpus-sl.json" 2>/dev/null) || true
+echo
+echo "Labelled corpus ($(wc -l <"$corpus") samples): recall / false-positive rate"
+echo
+"$py" - "$corpus" "$work/corpus-ours.json" "$work/corpus-sl.json" <<'PYEOF'
+import json, os, sys
+samples = [json.loads(l) for l in open(sys.argv[1])]
+ours = {}
+for x in json.load(open(sys.argv[2]))["result"]["findings"]:
+    ours.setdefault(int(x["path"][1:5]), set()).add(x["id"])
+sl = {}
+try:
+    for f in json.load(open(sys.argv[3])):
+        if f["messages"]:
+            sl[int(os.path.basename(f["filePath"])[1:5])] = {m["ruleId"] for m in f["messages"]}
+except (ValueError, KeyError):
+    sl = None
+pos = [s for s in samples if s["label"]]
+neg = [s for s in samples if not s["label"]]
+def rates(hit):
+    return (sum(1 for s in pos if hit(s)) / len(pos), sum(1 for s in neg if hit(s)) / len(neg))
+print("| scanner | positives (%d formats) | negatives | recall | false-positive rate |" % len({s["label"] for s in pos}))
+print("|---|---|---|---|---|")
+r, f = rates(lambda s: s["label"] in ours.get(s["id"], set()))
+print("| ours, the labelled rule | %d | %d | %.3f | %.3f |" % (len(pos), len(neg), r, f))
+r, f = rates(lambda s: bool(ours.get(s["id"])))
+print("| ours, any finding | %d | %d | %.3f | %.3f |" % (len(pos), len(neg), r, f))
+if sl is not None:
+    r, f = rates(lambda s: bool(sl.get(s["id"])))
+    print("| secretlint (recommended preset), any finding | %d | %d | %.3f | %.3f |" % (len(pos), len(neg), r, f))
+PYEOF

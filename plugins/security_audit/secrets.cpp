@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 #include "secrets.hpp"
+#include "secret_rules.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -17,139 +18,12 @@
 namespace security_audit {
 namespace {
 
-// How the exact secret is cut out of a vectorscan match [from, to).
-enum class Extract {
-  whole,         // the match is the token
-  after_assign,  // keyword ... `=`/`:` ... value: the value is after the operator
-  dsn_password,  // scheme://user:PASSWORD@host
-  pem_block,     // BEGIN header: the block up to its END line
-};
-
-struct Rule {
-  const char* id;
-  const char* title;
-  const char* pattern;
-  Severity severity;
-  double min_entropy;  // Shannon bits per character of the value
-  Extract extract;
-  const char* fix;
-};
-
-constexpr const char* kRotate = "Revoke and rotate this credential at its issuer, remove it from the file and its history, "
-                                "and load it from the environment or a secret store.";
-
-// Patterns avoid lookaround and backreferences (vectorscan has neither) and
-// keep every repeat bounded, so a hostile file cannot make one start produce
-// an unbounded number of match ends.
-const Rule kRules[] = {
-    {"aws-access-key-id", "AWS access key id", R"(\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b)", Severity::high, 3.0,
-     Extract::whole, kRotate},
-    {"aws-secret-access-key", "AWS secret access key assigned to an AWS-looking name",
-     R"((?i:aws)[A-Za-z0-9_.-]{0,20}(?i:secret|key)[A-Za-z0-9_.-]{0,20}["']?\s{0,5}(?::|=|:=|=>)\s{0,5}["']?[A-Za-z0-9/+]{40})",
-     Severity::critical, 4.0, Extract::after_assign, kRotate},
-    {"github-pat", "GitHub personal access token (classic)", R"(\bghp_[A-Za-z0-9]{36}\b)", Severity::high, 3.5,
-     Extract::whole, kRotate},
-    {"github-fine-grained-pat", "GitHub fine-grained personal access token", R"(\bgithub_pat_[A-Za-z0-9_]{60})",
-     Severity::high, 3.5, Extract::whole, kRotate},
-    {"github-oauth-token", "GitHub OAuth access token", R"(\bgho_[A-Za-z0-9]{36}\b)", Severity::high, 3.5,
-     Extract::whole, kRotate},
-    {"github-app-token", "GitHub App user-to-server or server-to-server token", R"(\bgh[us]_[A-Za-z0-9]{36}\b)",
-     Severity::high, 3.5, Extract::whole, kRotate},
-    {"github-refresh-token", "GitHub refresh token", R"(\bghr_[A-Za-z0-9]{36,76}\b)", Severity::high, 3.5,
-     Extract::whole, kRotate},
-    {"gitlab-pat", "GitLab personal access token", R"(\bglpat-[A-Za-z0-9_-]{20,50})", Severity::high, 3.0,
-     Extract::whole, kRotate},
-    {"gitlab-runner-token", "GitLab runner authentication token", R"(\bglrt-[A-Za-z0-9_-]{20,50})", Severity::high,
-     3.0, Extract::whole, kRotate},
-    {"gitlab-pipeline-trigger-token", "GitLab pipeline trigger token", R"(\bglptt-[0-9a-f]{40}\b)", Severity::high,
-     3.0, Extract::whole, kRotate},
-    {"slack-token", "Slack bot, user, app or refresh token", R"(\bxox[bpars]-[0-9A-Za-z-]{10})", Severity::high,
-     3.0, Extract::whole, kRotate},
-    {"slack-webhook", "Slack incoming webhook URL",
-     R"(hooks\.slack\.com/(?:services|workflows)/T[A-Z0-9_]{6,12}/[AB][A-Z0-9_]{6,12}/[A-Za-z0-9_]{20,32})",
-     Severity::medium, 3.0, Extract::whole, "Revoke the webhook in Slack's app settings and keep its URL in a secret store."},
-    {"discord-webhook", "Discord webhook URL",
-     R"(discord(?:app)?\.com/api/webhooks/[0-9]{17,20}/[A-Za-z0-9_-]{60,68})", Severity::medium, 3.0, Extract::whole,
-     "Delete the webhook in the Discord channel settings and keep its URL in a secret store."},
-    {"stripe-secret-key", "Stripe live secret key", R"(\bsk_live_[0-9A-Za-z]{24,99})", Severity::critical, 3.5,
-     Extract::whole, kRotate},
-    {"stripe-restricted-key", "Stripe live restricted key", R"(\brk_live_[0-9A-Za-z]{24,99})", Severity::high, 3.5,
-     Extract::whole, kRotate},
-    {"google-api-key", "Google API key", R"(\bAIza[0-9A-Za-z_-]{35})", Severity::high, 3.5, Extract::whole, kRotate},
-    {"google-oauth-client-secret", "Google OAuth client secret", R"(\bGOCSPX-[A-Za-z0-9_-]{28})", Severity::high,
-     3.5, Extract::whole, kRotate},
-    {"private-key", "Private key block", R"(-----BEGIN[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----)", Severity::critical,
-     4.0, Extract::pem_block,
-     "Remove the key from the tree, replace it (it must be considered compromised) and keep keys in a secret store "
-     "with mode 0600."},
-    {"jwt", "JSON Web Token", R"(\beyJ[A-Za-z0-9_-]{10})",
-     Severity::medium, 3.5, Extract::whole,
-     "Do not commit tokens; if it is long-lived, revoke it or rotate the signing key."},
-    {"dsn-password", "Connection URL with a password",
-     R"(\b[A-Za-z][A-Za-z0-9+.-]{1,15}://[^\s:@/"'<>]{1,64}:[^\s@/"'<>]{1,128}@[A-Za-z0-9_-])",
-     Severity::high, 2.5, Extract::dsn_password,
-     "Take the password out of the URL (a password file, PGPASSFILE or the environment) and change it."},
-    {"sendgrid-api-key", "SendGrid API key", R"(\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43})", Severity::high, 3.5,
-     Extract::whole, kRotate},
-    {"twilio-api-key", "Twilio API key", R"(\bSK[0-9a-fA-F]{32}\b)", Severity::high, 3.0, Extract::whole, kRotate},
-    {"npm-token", "npm access token", R"(\bnpm_[A-Za-z0-9]{36}\b)", Severity::high, 3.5, Extract::whole, kRotate},
-    {"pypi-token", "PyPI upload token", R"(\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{20})", Severity::high, 3.5,
-     Extract::whole, kRotate},
-    {"mailchimp-api-key", "Mailchimp API key", R"(\b[0-9a-f]{32}-us[0-9]{1,2}\b)", Severity::medium, 3.0,
-     Extract::whole, kRotate},
-    {"shopify-token", "Shopify access token", R"(\bshp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}\b)", Severity::high, 3.0,
-     Extract::whole, kRotate},
-    {"digitalocean-token", "DigitalOcean personal access token", R"(\bdo[opr]_v1_[a-f0-9]{64}\b)", Severity::high,
-     3.0, Extract::whole, kRotate},
-    {"azure-storage-key", "Azure storage account key in a connection string",
-     R"(AccountKey=[A-Za-z0-9+/]{86}==)", Severity::critical, 4.0, Extract::after_assign, kRotate},
-    {"telegram-bot-token", "Telegram bot token", R"(\b[0-9]{8,10}:AA[0-9A-Za-z_-]{33}\b)", Severity::medium, 3.5,
-     Extract::whole, kRotate},
-    {"openai-api-key", "OpenAI API key", R"(\bsk-(?:proj-)?[A-Za-z0-9_-]{20})",
-     Severity::high, 3.5, Extract::whole, kRotate},
-    {"anthropic-api-key", "Anthropic API key", R"(\bsk-ant-(?:api|admin)[0-9]{2}-[A-Za-z0-9_-]{20})",
-     Severity::high, 3.5, Extract::whole, kRotate},
-    {"hashicorp-vault-token", "HashiCorp Vault service token", R"(\bhvs\.[A-Za-z0-9_-]{24,200})", Severity::high,
-     3.5, Extract::whole, kRotate},
-    {"linear-api-key", "Linear API key", R"(\blin_api_[A-Za-z0-9]{40}\b)", Severity::medium, 3.5, Extract::whole,
-     kRotate},
-    {"generic-secret-assignment", "High-entropy value assigned to a secret-looking name",
-     R"((?i:secret|token|passw(?:or)?d|pwd|api[_-]?key|apikey|access[_-]?key|auth[_-]?key|private[_-]?key|credentials?)[A-Za-z0-9_.-]{0,20}["']?\s{0,5}(?::|=|:=|=>)\s{0,5}["']?[A-Za-z0-9_+/=.~!@#%^&*-]{8})",
-     Severity::medium, 3.5, Extract::after_assign,
-     "Move the value to the environment or a secret store; if it is a real credential, rotate it."},
-};
-
-// Rules whose full pattern is too wide for vectorscan's start-of-match
-// tracking ("Pattern is too large") match a narrow head instead; the value is
-// then extended over these characters, up to max_len, and checked for its
-// minimum length (and shape, for JWTs and OpenAI keys) in confirmed().
-struct Extension {
-  const char* id;
-  const char* chars;
-  std::size_t min_len;
-  std::size_t max_len;
-};
-
-constexpr const char* kTokenChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
-const Extension kExtensions[] = {
-    {"github-fine-grained-pat", kTokenChars, 71, 255},
-    {"slack-token", "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-", 15, 255},
-    {"jwt", "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.", 36, 16384},
-    {"pypi-token", kTokenChars, 70, 300},
-    {"openai-api-key", kTokenChars, 40, 300},
-    {"anthropic-api-key", kTokenChars, 90, 200},
-    {"generic-secret-assignment", "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+/=.~!@#%^&*-", 8, 200},
-};
-
 const Extension* extension_of(const char* id) {
-  for (const auto& e : kExtensions) {
-    if (std::strcmp(e.id, id) == 0) return &e;
+  for (std::size_t i = 0; i < kExtensionCount; ++i) {
+    if (std::strcmp(kExtensions[i].id, id) == 0) return &kExtensions[i];
   }
   return nullptr;
 }
-
-constexpr std::size_t kRuleCount = sizeof(kRules) / sizeof(kRules[0]);
-constexpr unsigned kGenericRule = kRuleCount - 1;
 
 double shannon_entropy(std::string_view s) {
   if (s.empty()) return 0.0;
@@ -245,6 +119,45 @@ int on_match(unsigned int id, unsigned long long from, unsigned long long to, un
   return sink->matches->size() >= kMaxRawMatches ? 1 : 0;
 }
 
+bool in_set(const char* chars, char c) { return c != '\0' && std::strchr(chars, c) != nullptr; }
+
+// After a service's name (ADAFRUIT_IO_KEY, "jira", twitter.bearer), the value
+// assigned to it: the rest of the name, quotes, an operator (= : , => :=),
+// quotes again, then a value that must have one of the rule's shapes and end
+// there. Mirrors the assignment gitleaks' keyword rules accept.
+bool service_value(const Rule& rule, const char* data, std::size_t size, std::size_t from, std::size_t& begin,
+                   std::size_t& end) {
+  std::size_t i = from;
+  const std::size_t name_end = std::min(size, from + 30);
+  while (i < name_end && (std::isalnum(static_cast<unsigned char>(data[i])) || in_set("_.- \t", data[i]))) ++i;
+  const std::size_t quote_end = std::min(size, i + 3);
+  while (i < quote_end && in_set("\"'`] \t", data[i])) ++i;
+  if (i >= size || !in_set("=:,", data[i])) return false;
+  const std::size_t op_end = std::min(size, i + 3);
+  while (i < op_end && in_set("=:>,|?", data[i])) ++i;
+  const std::size_t space_end = std::min(size, i + 5);
+  while (i < space_end && in_set("\"'` \t", data[i])) ++i;
+  for (const ValueShape* s = rule.shapes; s != nullptr && s->chars != nullptr; ++s) {
+    const std::size_t plen = std::strlen(s->prefix);
+    if (i + plen > size || std::memcmp(data + i, s->prefix, plen) != 0) continue;
+    std::size_t run = 0;
+    const std::size_t start = i + plen;
+    if (std::strcmp(s->chars, "uuid") == 0) {
+      if (start + 36 > size || !is_uuid(std::string_view(data + start, 36))) continue;
+      run = 36;
+    } else {
+      while (start + run < size && run <= s->max_len && in_set(s->chars, data[start + run])) ++run;
+      if (run < s->min_len || run > s->max_len) continue;
+    }
+    const std::size_t stop = start + run;
+    if (stop < size && (std::isalnum(static_cast<unsigned char>(data[stop])) || in_set("_-+/", data[stop]))) continue;
+    begin = i;
+    end = stop;
+    return true;
+  }
+  return false;
+}
+
 bool extract_base(const Rule& rule, const char* data, std::size_t size, const RawMatch& m, std::size_t& begin,
                    std::size_t& end) {
   begin = static_cast<std::size_t>(m.from);
@@ -262,7 +175,7 @@ bool extract_base(const Rule& rule, const char* data, std::size_t size, const Ra
       if (i >= end) return false;
       begin = i;
       // A value that runs on into more value characters was cut by the bound: not a token of this shape.
-      if (end < size && rule.extract == Extract::after_assign && &rule != &kRules[kGenericRule]) {
+      if (end < size && extension_of(rule.id) == nullptr) {
         const char next = data[end];
         if (std::isalnum(static_cast<unsigned char>(next)) || next == '/' || next == '+') return false;
       }
@@ -281,6 +194,8 @@ bool extract_base(const Rule& rule, const char* data, std::size_t size, const Ra
       end = at;
       return true;
     }
+    case Extract::service_value:
+      return service_value(rule, data, size, end, begin, end);
     case Extract::pem_block: {
       const std::size_t window = std::min<std::size_t>(size - end, 1 << 20);
       const char* stop = static_cast<const char*>(memmem(data + end, window, "-----END", 8));
@@ -330,21 +245,115 @@ std::string pem_body(std::string_view block) {
   return body;
 }
 
-bool confirmed(unsigned id, std::string_view value) {
+// The value without the words a format itself carries (duffel_test_,
+// FLWSECK_TEST-): "test" there names the key's mode, not a made-up value.
+std::string without_format_words(std::string_view value) {
+  std::string v(value);
+  for (const char* w : {"_test_", "_TEST-", "_test-"}) {
+    const auto at = v.find(w);
+    if (at != std::string::npos && at < 16) v.erase(at, std::strlen(w));
+  }
+  return v;
+}
+
+// ghs_<app id>_<JWT>: the installation token GitHub Apps receive.
+bool github_app_jwt(std::string_view v) {
+  const auto second = v.find('_', 4);
+  return second != std::string_view::npos && jwt_shaped(v.substr(second + 1));
+}
+
+// A bare 0x + 64 hex digits is a private key, or a hash, a transaction id, a
+// storage slot... The line it is on tells them apart.
+bool on_hash_line(const char* data, std::size_t begin) {
+  std::size_t s = begin;
+  const std::size_t limit = begin > 240 ? begin - 240 : 0;
+  while (s > limit && data[s - 1] != '\n') --s;
+  const std::string line = lower(std::string_view(data + s, begin - s));
+  static const char* const kHashWords[] = {"hash", "tx", "block", "root", "digest", "checksum", "topic", "salt",
+                                           "nonce", "sha", "keccak", "bytes32", "commit", "merkle", "slot", "storage",
+                                           "sig", "data", "_id", "id\"", "id'", "id:", "id=", "id =", "ids", "event"};
+  for (const char* w : kHashWords) {
+    if (line.find(w) != std::string::npos) return true;
+  }
+  return false;
+}
+
+bool mixed_case(std::string_view v) {
+  const auto has = [&](int (*f)(int)) {
+    return std::any_of(v.begin(), v.end(), [&](char c) { return f(static_cast<unsigned char>(c)) != 0; });
+  };
+  return has(std::isdigit) && has(std::isupper) && has(std::islower);
+}
+
+// Values that are a server's default or trivially guessed: what an attacker
+// tries first. "password" and "changeme" are not here: in a URL they are
+// documentation placeholders (dropped by looks_like_placeholder).
+bool default_password(std::string_view user, std::string_view password) {
+  static const char* const kDefaults[] = {"root", "toor", "admin", "administrator", "postgres", "mysql", "mariadb",
+                                          "guest", "redis", "mongo", "mongodb", "rabbitmq", "oracle", "sa", "default",
+                                          "1234", "12345", "123456", "12345678", "qwerty", "letmein", "welcome",
+                                          "master", "manager"};
+  const std::string p = lower(password);
+  const std::string u = lower(user);
+  // user:user@ and name:name@ are how documentation writes "some user".
+  if (!u.empty() && p == u && u != "user" && u != "username" && u != "name" && u != "login") return true;
+  return std::any_of(std::begin(kDefaults), std::end(kDefaults), [&](const char* d) { return p == d; });
+}
+
+// A URL on example.com/.org/.net (RFC 2606) is documentation, whatever its password.
+bool documentation_host(const char* data, std::size_t size, std::size_t at) {
+  const std::size_t n = std::min<std::size_t>(size - at, 48);
+  const std::string host = lower(std::string_view(data + at, n));
+  const auto stop = host.find_first_of("/:?#\"' \t\r\n");
+  const std::string name = host.substr(0, stop);
+  return name.rfind("example.", 0) == 0 || name.find(".example.") != std::string::npos;
+}
+
+// scheme://USER:password@ of a connection URL whose password starts at `pass`.
+std::string_view dsn_user(const char* data, std::size_t from, std::size_t pass) {
+  const char* scheme_end = static_cast<const char*>(memmem(data + from, pass - from, "://", 3));
+  if (scheme_end == nullptr) return {};
+  const std::size_t user = static_cast<std::size_t>(scheme_end - data) + 3;
+  return pass > user ? std::string_view(data + user, pass - 1 - user) : std::string_view();
+}
+
+bool confirmed(unsigned id, const char* data, std::size_t begin, std::size_t end) {
   const Rule& rule = kRules[id];
+  const std::string_view value(data + begin, end - begin);
   if (rule.extract == Extract::pem_block) {
     const std::string body = pem_body(value);
     // Encrypted-key headers ("Proc-Type:") and real keys are long and random; "..." is not.
     return body.size() >= 64 && shannon_entropy(body) >= rule.min_entropy && !looks_like_placeholder(body);
   }
+  if (id == kDefaultCredentialsRule) return true;
   if (rule.extract == Extract::dsn_password && value.size() < 6) return false;
-  if (std::strcmp(rule.id, "jwt") == 0 && !jwt_shaped(value)) return false;
-  if (std::strcmp(rule.id, "openai-api-key") == 0 && value.find("T3BlbkFJ") == std::string_view::npos) return false;
-  if (id == kGenericRule) {
-    if (value.size() < 12 || generic_value_is_code(value)) return false;
+  switch (rule.check) {
+    case Check::none:
+      break;
+    case Check::jwt:
+      if (!jwt_shaped(value)) return false;
+      break;
+    case Check::openai:
+      if (value.find("T3BlbkFJ") == std::string_view::npos) return false;
+      break;
+    case Check::github_app_jwt:
+      if (!github_app_jwt(value)) return false;
+      break;
+    case Check::generic:
+      if (value.size() < 12 || generic_value_is_code(value)) return false;
+      break;
+    case Check::bare_hex_key:
+      if (on_hash_line(data, begin)) return false;
+      break;
+    case Check::mixed_case:
+      if (!mixed_case(value)) return false;
+      break;
   }
   // Cheapest test first: most rejected candidates are low-entropy words.
-  return shannon_entropy(value) >= rule.min_entropy && !looks_like_placeholder(value);
+  if (shannon_entropy(value) < rule.min_entropy) return false;
+  // Service values may be UUIDs (Heroku, HubSpot, Snyk keys); elsewhere a UUID is an id.
+  if (rule.extract == Extract::service_value && is_uuid(value)) return true;
+  return !looks_like_placeholder(without_format_words(value));
 }
 
 struct Candidate {
@@ -357,7 +366,12 @@ struct Candidate {
 
 std::vector<SecretRuleInfo> secret_rules() {
   std::vector<SecretRuleInfo> out;
-  for (const auto& r : kRules) out.push_back({r.id, r.title, r.fix, r.severity});
+  for (std::size_t i = 0; i < kRuleCount; ++i) {
+    const Rule& r = kRules[i];
+    // A rule may have several patterns (several entries): list it once.
+    const bool listed = std::any_of(out.begin(), out.end(), [&](const SecretRuleInfo& o) { return o.id == r.id; });
+    if (!listed) out.push_back({r.id, r.title, r.fix, r.severity});
+  }
   return out;
 }
 
@@ -366,6 +380,7 @@ SecretScanner::SecretScanner() {
   std::vector<unsigned> flags;
   std::vector<unsigned> ids;
   for (unsigned i = 0; i < kRuleCount; ++i) {
+    if (kRules[i].pattern == nullptr) continue;
     patterns.push_back(kRules[i].pattern);
     // SOM gives the start of each match; the rest of the flags keep the
     // patterns' meaning on any byte (files may not be UTF-8).
@@ -376,7 +391,7 @@ SecretScanner::SecretScanner() {
   if (hs_compile_multi(patterns.data(), flags.data(), ids.data(), static_cast<unsigned>(patterns.size()), HS_MODE_BLOCK,
                        nullptr, &db_, &error) != HS_SUCCESS) {
     std::string what = error != nullptr ? error->message : "unknown error";
-    if (error != nullptr && error->expression >= 0) what += std::string(" (rule ") + kRules[error->expression].id + ")";
+    if (error != nullptr && error->expression >= 0) what += std::string(" (rule ") + kRules[ids[static_cast<std::size_t>(error->expression)]].id + ")";
     hs_free_compile_error(error);
     throw dihya::Error("security_audit: cannot compile the secret rules: " + what);
   }
@@ -408,24 +423,40 @@ std::vector<Finding> SecretScanner::scan(const char* data, std::size_t size, con
     if (i > 0 && matches[i].id == matches[i - 1].id && matches[i].from == matches[i - 1].from) continue;
     std::size_t begin = 0;
     std::size_t end = 0;
-    if (!extract_value(kRules[matches[i].id], data, size, matches[i], begin, end)) continue;
-    if (!confirmed(matches[i].id, std::string_view(data + begin, end - begin))) continue;
+    unsigned id = matches[i].id;
+    if (!extract_value(kRules[id], data, size, matches[i], begin, end)) continue;
+    // One rule for weak credentials, whatever the scheme: postgres, mysql, mongodb, redis, amqp...
+    if (id == kDsnPasswordRule && end + 1 < size && documentation_host(data, size, end + 1)) continue;
+    if (id == kDsnPasswordRule &&
+        default_password(dsn_user(data, static_cast<std::size_t>(matches[i].from), begin),
+                         std::string_view(data + begin, end - begin))) {
+      id = kDefaultCredentialsRule;
+    }
+    if (!confirmed(id, data, begin, end)) continue;
     // Two starts of one rule inside the same value (xoxb- inside xoxb-...) are one finding.
-    if (!candidates.empty() && candidates.back().id == matches[i].id && begin < candidates.back().end) continue;
-    candidates.push_back({matches[i].id, begin, end});
+    if (!candidates.empty() && candidates.back().id == id && begin < candidates.back().end) continue;
+    candidates.push_back({id, begin, end});
   }
-  // A specific rule beats the generic one on the same value.
+  std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end > b.end;
+  });
+  // A specific rule beats a broad one on the same value; one finding per rule
+  // and value even when several of its patterns matched it.
   std::vector<Candidate> kept;
   for (const auto& c : candidates) {
-    if (c.id == kGenericRule) {
-      const bool covered = std::any_of(candidates.begin(), candidates.end(), [&](const Candidate& o) {
-        return o.id != kGenericRule && o.begin < c.end && c.begin < o.end;
-      });
-      if (covered) continue;
+    const auto overlaps = [&](const Candidate& o) { return o.begin < c.end && c.begin < o.end; };
+    if (kRules[c.id].yields && std::any_of(candidates.begin(), candidates.end(), [&](const Candidate& o) {
+          return !kRules[o.id].yields && overlaps(o);
+        })) {
+      continue;
+    }
+    if (std::any_of(kept.begin(), kept.end(), [&](const Candidate& o) {
+          return overlaps(o) && std::strcmp(kRules[o.id].id, kRules[c.id].id) == 0;
+        })) {
+      continue;
     }
     kept.push_back(c);
   }
-  std::sort(kept.begin(), kept.end(), [](const Candidate& a, const Candidate& b) { return a.begin < b.begin; });
 
   std::vector<Finding> out;
   std::size_t line = 1;

@@ -114,6 +114,58 @@ keep
 json_check "$OUT" "'ok' if [x['path'] for x in f if x['id'] == 'npm-token'] == ['bad\\\\xffname.txt'] else [x['path'] for x in f]" \
   "secrets: a non-UTF-8 file name is reported with its bad byte escaped"
 
+# The labelled corpus (tests/fixtures/security_audit/secret_corpus.jsonl: generated
+# tokens of every format, public rule fixtures, look-alikes, placeholders, hashes,
+# UUIDs, base64 blobs, code, URLs without a secret), one sample per file.
+CORPUS="$WORK/corpus"
+"$PY" "$FIX/secret_corpus.py" materialize "$FIX/secret_corpus.jsonl" "$CORPUS"
+expect_exit 0 "corpus: scan of the labelled corpus" -- audit --json --param path="$CORPUS" --param checks=secrets
+keep
+cp "$OUT" "$WORK/corpus.json"
+score=$("$PY" "$FIX/secret_corpus.py" score "$FIX/secret_corpus.jsonl" "$WORK/corpus.json")
+echo "     corpus: $score"
+got=$("$PY" -c "import json,sys; s=json.loads(sys.argv[1]); print('ok' if s['recall'] >= 0.90 and s['false_positive_rate'] <= 0.05 and s['formats'] >= 100 and s['negatives'] >= 300 else s)" "$score")
+expect_eq "$got" "ok" "corpus: recall >= 0.90 and false-positive rate <= 0.05 over >= 100 formats and >= 300 negatives"
+got=$("$PY" -c "import json,sys; s=json.loads(sys.argv[1]); print('ok' if not s['also_reported_as'] else s['also_reported_as'])" "$score")
+expect_eq "$got" "ok" "corpus: no secret is reported twice under two rules"
+# The formats the issue named, each found on every one of its samples.
+got=$("$PY" - "$FIX/secret_corpus.jsonl" "$WORK/corpus.json" <<'PYEOF'
+import json, sys
+samples = [json.loads(l) for l in open(sys.argv[1])]
+found = {}
+for x in json.load(open(sys.argv[2]))["result"]["findings"]:
+    found.setdefault(int(x["path"][1:5]), set()).add(x["id"])
+named = ["tailscale-key", "grafana-token", "huggingface-token", "databricks-api-token", "docker-hub-token", "figma-token",
+         "notion-token", "vercel-token", "1password-secret-key", "1password-service-account-token", "secp256k1-private-key",
+         "github-app-installation-token", "slack-app-token", "shopify-token", "hashicorp-vault-batch-token",
+         "dsn-default-credentials"]
+missed = sorted({s["label"] for s in samples if s["label"] in named and s["label"] not in found.get(s["id"], set())})
+absent = [n for n in named if not any(s["label"] == n for s in samples)]
+print("ok" if not missed and not absent else {"missed": missed, "absent": absent})
+PYEOF
+)
+expect_eq "$got" "ok" "corpus: Tailscale, Grafana, Hugging Face, Databricks, Docker, Figma, Notion, Vercel, 1Password, secp256k1, ghs_+JWT, xapp-, Shopify base62, hvb. and default DSN credentials all found"
+
+# Weak default credentials: one rule, every scheme; a strong password keeps its own rule.
+DSN="$WORK/dsn"
+mkdir -p "$DSN"
+for u in postgres://postgres:postgres@db/app mysql://mysql:mysql@db/app mongodb://admin:admin@db/app \
+         redis://default:redis@cache:6379 amqp://guest:guest@mq:5672/ mysql://root:root@127.0.0.1/x; do
+  echo "URL=$u" >>"$DSN/weak.env"
+done
+echo "URL=mysql://shop:$(tok '' ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 18)@db/shop" >"$DSN/strong.env"
+echo "URL=postgres://user:password@localhost/app" >"$DSN/doc.env"
+expect_exit 0 "dsn: default credentials" -- audit --json --param path="$DSN" --param checks=secrets
+keep
+json_check "$OUT" "'ok' if sorted((x['path'], x['id']) for x in f) == sorted([('weak.env', 'dsn-default-credentials')] * 6 + [('strong.env', 'dsn-password')]) and all(x['severity'] == 'critical' for x in f if x['path'] == 'weak.env') else sorted((x['path'], x['line'], x['id']) for x in f)" \
+  "dsn: postgres, mysql, mongodb, redis, amqp default credentials each reported once by one rule; a strong password as dsn-password; a documentation placeholder not at all"
+
+# The committed corpus holds every token cut in two: scanning the fixtures finds nothing.
+expect_exit 0 "corpus: the committed fixture files" -- audit --json --param path="$FIX" --param checks=secrets
+keep
+json_check "$OUT" "'ok' if not f and r['scanned']['files'] >= 4 else [(x['path'], x['id']) for x in f]" \
+  "corpus: the repository's fixture files themselves hold nothing a scan reports"
+
 # The .gitignore subset: *, **, ?, leading /, trailing /, ! negation; plus .dihyaignore and exclude.
 IGN="$WORK/ign"
 mkdir -p "$IGN/sub/deep" "$IGN/docs" "$IGN/keepdir"

@@ -9,7 +9,7 @@ here="$src/plugins/security_audit"
 source "$src/tests/fuzz/lib.sh"
 fuzz_start "$2"
 bin="$fuzz_work/fuzz_inputs"
-sources=("$here/fuzz/fuzz_inputs.cpp" "$here/secrets.cpp" "$here/finding.cpp" "$here/ignore_rules.cpp"
+sources=("$here/fuzz/fuzz_inputs.cpp" "$here/secrets.cpp" "$here/secret_rules.cpp" "$here/finding.cpp" "$here/ignore_rules.cpp"
          "$here/dependencies.cpp")
 # shellcheck disable=SC2046
 fuzz_build "$bin" "${sources[@]}" "$here"/*.hpp -- \
