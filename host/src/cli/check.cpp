@@ -131,8 +131,12 @@ std::map<std::string, std::string> database_fingerprint(const std::string& url) 
 }
 
 void exercise(const PluginFile& plugin, const Settings& settings, const nlohmann::json& example, Checklist& list) {
-  ChildRequest request = base_request(plugin, settings, Operation::run);
-  request.params = build_params_from_values(plugin.parameters(), example).values;
+  const ResolvedParams params = build_params_from_values(plugin.parameters(), example);
+  Redactor redactor;
+  ChildRequest request = prepare_child_request(plugin, settings, Operation::run, params, redactor);
+  const ScratchDir work;
+  request.work_dir = work.path();
+  request.params = params.values;
   const bool has_db = !request.database_url.empty();
   auto fingerprint = [&] { return has_db ? database_fingerprint(request.database_url) : std::map<std::string, std::string>{}; };
 
@@ -203,9 +207,9 @@ int cmd_check(const Args& args, const Settings& settings) {
     list.fail("parameter schema is valid draft-07", e.what());
   }
 
-  ChildRequest metadata_request;
-  metadata_request.plugin_path = plugin.path;
-  metadata_request.operation = Operation::metadata;
+  Redactor redactor;
+  const ChildRequest metadata_request =
+      prepare_child_request(plugin, settings, Operation::metadata, ResolvedParams{}, redactor);
   const auto meta = run_operation(metadata_request, std::chrono::minutes(1));
   require_loaded(meta.outcome, plugin);
   list.pass("loads in a child process");

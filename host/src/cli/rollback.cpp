@@ -34,6 +34,7 @@ int cmd_rollback(const Args& args, const Settings& settings) {
 
   RunStore store(settings.state_dir / "runs");
   store.mark_interrupted_runs();
+  remove_abandoned_work_dirs(settings.state_dir, store);
   auto record = store.load(id);
   if (!record) throw usage_error(fmt::format("no run {} (see dihya-host history)", id));
   if (record->outcome == kOutcomeRunning) {
@@ -60,7 +61,7 @@ int cmd_rollback(const Args& args, const Settings& settings) {
   RunSink sink(run_dir / "log.txt", run_dir / "journal.jsonl", redactor, settings.log_style, bar);
   std::optional<std::chrono::milliseconds> timeout;
   if (vm->count("timeout")) timeout = std::chrono::milliseconds(static_cast<long long>((*vm)["timeout"].as<double>() * 1000));
-  const RollbackReport report = roll_back_run(plugin, settings, id, run_dir, redactor, audit, sink, timeout);
+  const RollbackReport report = roll_back_run(plugin, settings, id, run_dir, ResolvedParams{}, redactor, audit, sink, timeout);
 
   if (report.ok && !report.nothing_to_do) {
     record->outcome = std::string(kOutcomeRolledBack);

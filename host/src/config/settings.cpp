@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <iostream>
 #include <set>
 #include <sstream>
 
@@ -11,6 +12,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include "errors.hpp"
+#include "params/redaction.hpp"
+#include "params/secret_reference.hpp"
 
 namespace dihya::host {
 namespace {
@@ -148,6 +151,11 @@ Settings load_settings(const GlobalFlags& flags) {
   take_first(s.database_url, env("DIHYA_DATABASE_URL"));
   take_first(s.database_url, user.database_url);
   take_first(s.database_url, system.database_url);
+  if (flags.database_url && !password_spellings(*flags.database_url).empty()) {
+    std::cerr << "dihya-host: warning: the password in --database-url is visible to other users (ps, "
+                 "/proc/<pid>/cmdline); give --database-url @env:VAR or @file:PATH, or DIHYA_DATABASE_URL\n";
+  }
+  if (s.database_url) s.database_url = resolve_secret_reference(*s.database_url, "database URL");
 
   std::optional<std::filesystem::path> state = flags.state_dir;
   if (!state) {

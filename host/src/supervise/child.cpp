@@ -18,6 +18,7 @@
 #include <boost/dll/shared_library.hpp>
 #include <dihya/plugin.hpp>
 
+#include "supervise/core_dumps.hpp"
 #include "supervise/protocol.hpp"
 
 extern char** environ;
@@ -188,6 +189,7 @@ void prepare_process(const ChildRequest& request, int event_fd, int control_fd, 
   ::dup2(output_fd, 2);
   keep_only_fds({event_fd, control_fd});
   scrub_environment(request.scrub_values);
+  stop_core_dumps();  // a crashing plugin would write every secret it was given into its core
 }
 
 std::string load_error_text(const std::exception& e) {
