@@ -167,7 +167,7 @@ int cmd_run(const Args& args, const Settings& settings) {
   record.plugin_sha256 = catalog.sha256(plugin);
   record.user = user_name();
   record.host = host_name();
-  record.params = redact_params(params, plugin.parameters(), redactor);
+  record.params = redact_resolved_params(params, plugin.parameters(), redactor);
   record.started_at = format_iso_utc(std::chrono::system_clock::now());
   record.dry_run = dry_run;
   record.destructive = destructive;
@@ -179,8 +179,8 @@ int cmd_run(const Args& args, const Settings& settings) {
   store.create(record);
   const auto run_dir = store.dir(run_id);
 
-  AuditLog audit(settings.state_dir / "audit.jsonl");
-  audit.append("run.start", {{"run_id", run_id}, {"plugin", record.plugin}, {"version", record.plugin_version},
+  AuditLog audit(settings.state_dir / "audit.jsonl", settings.audit_syslog);
+  record.audit_seq = audit.append("run.start", {{"run_id", run_id}, {"plugin", record.plugin}, {"version", record.plugin_version},
                              {"sha256", record.plugin_sha256}, {"user", record.user}, {"host", record.host},
                              {"params", record.params}, {"dry_run", dry_run}, {"schedule_id", record.schedule_id},
                              {"trigger", record.trigger}});

@@ -43,7 +43,7 @@ int cmd_validate(const Args& args, const Settings& settings) {
     throw HostError(e.exit_code(), redactor.redact(e.what()));
   }
   if (vm->count("json")) {
-    print_json({{"plugin", plugin.name()}, {"valid", true}, {"params", redact_params(params, plugin.parameters(), redactor)}});
+    print_json({{"plugin", plugin.name()}, {"valid", true}, {"params", redact_resolved_params(params, plugin.parameters(), redactor)}});
   } else {
     std::cout << fmt::format("{}: parameters are valid\n", plugin.name());
   }

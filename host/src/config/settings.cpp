@@ -24,6 +24,7 @@ struct FileConfig {
   std::optional<std::filesystem::path> state_dir;
   std::optional<std::filesystem::path> cache_dir;
   std::optional<std::filesystem::path> metrics_dir;
+  std::optional<bool> audit_syslog;
 };
 
 std::optional<std::string> env(const char* name) {
@@ -56,7 +57,8 @@ std::string scalar(const YAML::Node& node, const std::filesystem::path& file, co
 
 // Reads one YAML config file; a missing file is an empty config.
 FileConfig read_config_file(const std::filesystem::path& file, bool must_exist) {
-  static const std::set<std::string> kKeys{"plugin_path", "database_url", "state_dir", "cache_dir", "metrics_dir"};
+  static const std::set<std::string> kKeys{"plugin_path", "database_url", "state_dir", "cache_dir", "metrics_dir",
+                                           "audit_syslog"};
   FileConfig config;
   std::error_code ec;
   if (!std::filesystem::exists(file, ec)) {
@@ -74,7 +76,7 @@ FileConfig read_config_file(const std::filesystem::path& file, bool must_exist) 
   for (const auto& item : root) {
     const std::string key = item.first.as<std::string>();
     if (kKeys.count(key) == 0) {
-      throw usage_error(fmt::format("{}: unknown setting '{}' (known: plugin_path, database_url, state_dir, cache_dir, metrics_dir)",
+      throw usage_error(fmt::format("{}: unknown setting '{}' (known: plugin_path, database_url, state_dir, cache_dir, metrics_dir, audit_syslog)",
                                     file.string(), key));
     }
     const YAML::Node& value = item.second;
@@ -92,6 +94,12 @@ FileConfig read_config_file(const std::filesystem::path& file, bool must_exist) 
       config.state_dir = scalar(value, file, "state_dir");
     } else if (key == "metrics_dir") {
       config.metrics_dir = scalar(value, file, "metrics_dir");
+    } else if (key == "audit_syslog") {
+      const std::string flag = scalar(value, file, "audit_syslog");
+      if (flag != "true" && flag != "false") {
+        throw usage_error(fmt::format("{}: 'audit_syslog' must be true or false", file.string()));
+      }
+      config.audit_syslog = flag == "true";
     } else {
       config.cache_dir = scalar(value, file, "cache_dir");
     }
@@ -178,6 +186,7 @@ Settings load_settings(const GlobalFlags& flags) {
   take_first(metrics, user.metrics_dir);
   take_first(metrics, system.metrics_dir);
   s.metrics_dir = metrics;
+  s.audit_syslog = user.audit_syslog.value_or(system.audit_syslog.value_or(false));
   s.log_style = flags.log_style;
   return s;
 }

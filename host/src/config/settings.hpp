@@ -27,6 +27,7 @@ struct Settings {
   std::filesystem::path state_dir;                 // runs, journals, audit, embedded cluster
   std::filesystem::path cache_dir;                 // metadata cache
   std::optional<std::filesystem::path> metrics_dir;  // Prometheus textfile collector dir; none: no metrics
+  bool audit_syslog = false;                         // also send each audit line to syslog(3)
   LogStyle log_style;
 };
 

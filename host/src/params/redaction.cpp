@@ -267,7 +267,7 @@ nlohmann::json redact_params(const nlohmann::json& values, const nlohmann::json&
   return redact_value(values, schema, resolve_schema_ref(schema, &schema), &redactor);
 }
 
-nlohmann::json redact_params(const ResolvedParams& params, const nlohmann::json& schema, const Redactor& redactor) {
+nlohmann::json redact_resolved_params(const ResolvedParams& params, const nlohmann::json& schema, const Redactor& redactor) {
   json out = redact_params(params.values, schema, redactor);
   for (const auto& key : params.referenced_keys) {
     if (out.is_object() && out.contains(key)) out[key] = kRedacted;

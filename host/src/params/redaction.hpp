@@ -83,6 +83,6 @@ nlohmann::json redact_params(const nlohmann::json& values, const nlohmann::json&
 // What run records, history, the audit log and `validate --json` keep of
 // `params`: the above, and every parameter read through @env:/@file: becomes
 // "***" as a whole, whatever its type.
-nlohmann::json redact_params(const ResolvedParams& params, const nlohmann::json& schema, const Redactor& redactor);
+nlohmann::json redact_resolved_params(const ResolvedParams& params, const nlohmann::json& schema, const Redactor& redactor);
 
 }  // namespace dihya::host
