@@ -64,6 +64,17 @@ no_secret_in "$ERR" "validate's stderr shows no secret"
 expect_in "$DIHYA_PROBE_DIR"/validate-*.txt "salt_bytes=${#salt}" "validate gives the plugin its writeOnly secret"
 check_probes validate "validate"
 
+# The bundled cleanup plugin asks validate() for its salt: validate must succeed as run does.
+if [ -n "$DB_NAME" ] && [ -n "${DIHYA_BUNDLED_PLUGIN_DIR:-}" ]; then
+  psql_q "create table people (id int primary key, email text, created_at timestamptz)" >/dev/null
+  printf 'tables:\n  - table: people\n    timestamp_column: created_at\n    older_than: 30d\n    action: anonymise\n    columns:\n      email: {strategy: hash}\n' >"$WORK/policy.yaml"
+  expect_exit 0 "validate cleanup with a salt from @env:" -- \
+    dh --plugin-path "$DIHYA_BUNDLED_PLUGIN_DIR" validate cleanup -p policy="$WORK/policy.yaml" -p salt=@env:PROBE_SALT
+  no_secret_in "$ERR" "validate cleanup shows no secret"
+else
+  echo "skip validate cleanup: no test PostgreSQL cluster or bundled plugins"
+fi
+
 # --- run that fails after one journal entry: automatic rollback
 expect_exit 5 "a failing run is rolled back" -- \
   dh run secret_probe -p salt=@env:PROBE_SALT -p token=@env:PROBE_TOKEN -p fail=true
