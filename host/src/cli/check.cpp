@@ -145,7 +145,9 @@ void exercise(const PluginFile& plugin, const Settings& settings, const nlohmann
     request.dry_run = true;
     const auto report = run_operation(request, std::chrono::minutes(10));
     const bool ran = report.outcome.kind == ChildOutcome::Kind::completed && report.outcome.result.value("ok", false);
-    list.expect(ran, "dry run succeeds", report.outcome.message.empty() ? report.outcome.result.value("summary", "") : report.outcome.message);
+    list.expect(ran, "dry run succeeds",
+                redactor.redact(report.outcome.message.empty() ? report.outcome.result.value("summary", "")
+                                                               : report.outcome.message));
     list.expect(report.journal.empty() && fingerprint() == before, "dry run changes nothing",
                 report.journal.empty() ? "database content changed" : "dry run wrote journal entries");
   } else {
@@ -160,7 +162,7 @@ void exercise(const PluginFile& plugin, const Settings& settings, const nlohmann
   request.dry_run = false;
   const auto run = run_operation(request, std::chrono::minutes(10));
   if (run.outcome.kind != ChildOutcome::Kind::completed || !run.outcome.result.value("ok", false)) {
-    list.fail("run then rollback restores the prior state", "the example run failed: " + run.outcome.message);
+    list.fail("run then rollback restores the prior state", "the example run failed: " + redactor.redact(run.outcome.message));
     return;
   }
   ChildRequest undo = request;
@@ -169,7 +171,7 @@ void exercise(const PluginFile& plugin, const Settings& settings, const nlohmann
   const auto rollback = run_operation(undo, std::chrono::minutes(10));
   const bool rolled = rollback.outcome.kind == ChildOutcome::Kind::completed && rollback.outcome.result.value("ok", false);
   list.expect(rolled && fingerprint() == before, "run then rollback restores the prior state",
-              rolled ? "database content differs after rollback" : "rollback failed: " + rollback.outcome.message);
+              rolled ? "database content differs after rollback" : "rollback failed: " + redactor.redact(rollback.outcome.message));
   if (rolled) {
     const auto again = run_operation(undo, std::chrono::minutes(10));
     list.expect(again.outcome.kind == ChildOutcome::Kind::completed && again.outcome.result.value("ok", false) &&

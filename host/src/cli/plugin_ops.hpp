@@ -37,7 +37,7 @@ ChildRequest prepare_child_request(const PluginFile& plugin, const Settings& set
                                    const ResolvedParams& params, Redactor& redactor);
 
 // A private directory (mode 0700, under $TMPDIR or /tmp) for a child that has
-// no run directory (validate, check): ctx.work_dir() is never the current
+// no run directory of its own (validate, check, rollback): ctx.work_dir() is never the current
 // directory, and whatever a plugin leaves there (a pgpass file) is removed
 // with it. Throws HostError when it cannot be made.
 class ScratchDir {

@@ -144,6 +144,9 @@ RollbackReport roll_back_run(const PluginFile& plugin, const Settings& settings,
   ChildRequest request = prepare_child_request(plugin, settings, Operation::rollback, params, redactor);
   request.run_id = run_id;
   request.undo_entries.assign(contents.entries.rbegin(), contents.entries.rend());
+  // Not the run's work dir: after the run a concurrent `run` may sweep it.
+  const ScratchDir work;
+  request.work_dir = work.path();
   SupervisorOptions options;
   options.timeout = timeout;
   const ChildOutcome outcome = supervise(request, options, sink);
