@@ -163,6 +163,15 @@ if grep -rqF "$salt" "$DIHYA_STATE_DIR/work"; then ok "the killed run left its p
 expect_exit 0 "the next run" -- dh run noop
 state_has_no_secret "after kill -9 and the next run"
 
+# --- a symlink planted as <state>/work never receives a pgpass file
+rm -rf "$DIHYA_STATE_DIR/work"
+mkdir "$WORK/elsewhere"
+ln -s "$WORK/elsewhere" "$DIHYA_STATE_DIR/work"
+expect_exit 1 "a run with <state>/work a symlink is refused" -- dh run secret_probe -p salt=@env:PROBE_SALT
+expect_in "$ERR" "is not a directory of yours" "the refusal names the work directory"
+expect_eq "$(ls -A "$WORK/elsewhere")" "" "nothing was written through the symlink"
+rm "$DIHYA_STATE_DIR/work"
+
 # --- a password on the command line: warned about, never echoed
 expect_exit 0 "--database-url with a password" -- dh --database-url "postgresql://app:$pw_enc@db.invalid/app" run noop
 expect_in "$ERR" "visible to other users" "a password in --database-url is warned about"

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -170,6 +171,12 @@ std::filesystem::path make_run_work_dir(const std::filesystem::path& state_dir, 
   for (const auto& d : {root, dir}) {
     if (::mkdir(d.c_str(), 0700) != 0 && errno != EEXIST) {
       throw HostError(kExitRunFailed, fmt::format("cannot make the work directory {}: {}", d.string(), std::strerror(errno)));
+    }
+    // The plugin writes secrets there (pgpass): never through a planted link.
+    struct stat st{};
+    if (::lstat(d.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid()) {
+      throw HostError(kExitRunFailed, fmt::format("work directory {} is not a directory of yours (a symlink?); "
+                                                  "remove it", d.string()));
     }
   }
   return dir;
