@@ -89,7 +89,7 @@ TEST_CASE("a replaced last line is reported even when it chains", "[audit][ancho
   CHECK_THAT(report.problem, Catch::Contains("does not match the SHA-256 in the head record"));
 }
 
-TEST_CASE("a log one line ahead of its head (a crash between the two writes) is intact", "[audit][anchor]") {
+TEST_CASE("a log ahead of its head (a crash lost the head's replacement) is intact", "[audit][anchor]") {
   TempDir dir;
   const auto file = make_log(dir, 2);
   const auto lines = read_lines(file);

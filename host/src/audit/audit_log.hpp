@@ -80,8 +80,9 @@ struct AuditVerifyReport {
 // problem. A missing file with no head record is ok with 0 lines (nothing was
 // ever audited); a missing file whose head names lines is reported (line 1),
 // and so is a log that ends before the seq its head names (the first missing
-// line). A log one line ahead of its head is ok: a crash between the append
-// and the head's replacement. A log without a head (written by an older
+// line). A log ahead of its head is ok as long as the line of the head's seq
+// matches its hash: a crash lost the head's last replacements (the head
+// guards against lines taken away; whoever can add lines can move the head). A log without a head (written by an older
 // version) is ok, not anchored; the next append writes the head. Throws std::runtime_error naming the file only when it exists
 // but cannot be read. How each kind of tampering shows up (k is the line named):
 //  - edited line k: line k+1's prev no longer matches the hash of line k, while
