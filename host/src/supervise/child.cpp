@@ -156,12 +156,15 @@ void keep_only_fds(std::vector<int> keep) {
 }
 
 // /proc/<pid>/environ shows the environment block the process started with,
-// whatever setenv/unsetenv do later, so secrets are blanked in place.
+// whatever setenv/unsetenv do later, so secrets are blanked in place. Only
+// values are searched: a short secret must not rename a variable.
 void scrub_environment(const std::vector<std::string>& values) {
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    char* const equals = std::strchr(*e, '=');
+    if (equals == nullptr) continue;
     for (const auto& value : values) {
       if (value.empty()) continue;
-      for (char* hit = std::strstr(*e, value.c_str()); hit != nullptr; hit = std::strstr(hit, value.c_str())) {
+      for (char* hit = std::strstr(equals + 1, value.c_str()); hit != nullptr; hit = std::strstr(hit, value.c_str())) {
         std::memset(hit, '*', value.size());
       }
     }
