@@ -45,6 +45,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (line.find_first_of("\r\n") != std::string::npos) __builtin_trap();
   dihya::host::Redactor redactor;
   redactor.add_secret(std::string(text.substr(0, 8)));
-  (void)redactor.redact(text);
+  // A multi-line secret (its lines are secrets too) and the URL passwords as written.
+  redactor.add_secret(std::string(text.substr(size / 2, 40)));
+  for (auto& spelling : dihya::host::password_spellings(text)) redactor.add_secret(std::move(spelling));
+  const std::string whole = redactor.redact(text);
+  // The stream form, fed in pieces of 7 bytes, masks at least what the whole does.
+  std::string pending;
+  std::string streamed;
+  for (std::size_t i = 0; i < size; i += 7) {
+    pending.append(text.substr(i, 7));
+    const std::size_t done = redactor.redact_prefix(pending, false, &streamed);
+    if (done > pending.size()) __builtin_trap();
+    pending.erase(0, done);
+  }
+  redactor.redact_prefix(pending, true, &streamed);
+  if (dihya::host::redact_connection_string(streamed) != whole) __builtin_trap();
   return 0;
 }

@@ -15,9 +15,20 @@
 // serialised by the lock, so seq and prev always chain. Callers redact secrets
 // from `data` before appending: the log keeps whatever it is given.
 //
-// What a hash chain cannot show: the last line edited or removed, or the whole
-// tail rewritten by someone who recomputes every hash. Anchoring the head hash
-// elsewhere (AuditVerifyReport::head_sha256) closes that gap.
+// What a hash chain alone cannot show: the last lines removed, the whole file
+// deleted, or the whole tail rewritten by someone who recomputes every hash.
+// Three anchors close the gap, each against a different attacker:
+//  - the head record `<file>.head` ({"seq":N,"sha256":"<last line>"}),
+//    replaced atomically under the same lock after each append: a log cut
+//    short or deleted no longer matches it (someone who can write the state
+//    dir can rewrite both; see the next two);
+//  - run records name the seq of their run.start entry (RunRecord::audit_seq),
+//    so a log and head cut back together still fall short of the records;
+//  - with `audit_syslog: true` every line is also sent, as written, to
+//    syslog(3) (journald or rsyslog, facility authpriv): a copy that root on
+//    this machine cannot quietly take back once it is shipped elsewhere.
+// Files are opened relative to a descriptor of their directory, with
+// O_NOFOLLOW: a symlink planted in place of the log or its head is refused.
 #pragma once
 
 #include <cstdint>
@@ -32,20 +43,28 @@ namespace dihya::host {
 class AuditLog {
  public:
   // The file need not exist; its directory must. A new file gets mode 0600.
-  explicit AuditLog(std::filesystem::path file);
+  // `to_syslog`: also send each appended line to syslog(3) (ident
+  // "dihya-host", facility LOG_AUTHPRIV, priority LOG_NOTICE).
+  explicit AuditLog(std::filesystem::path file, bool to_syslog = false);
 
-  // Appends one event and returns once it is on disk. Throws std::runtime_error
-  // naming the file when it cannot write or sync, or when the last line is
-  // incomplete or unreadable (a damaged log is never silently extended: run
-  // `dihya-host audit verify`). Invalid UTF-8 in `data` is replaced by U+FFFD.
+  // Appends one event and returns its seq once the line and then the head
+  // record are on disk. Throws std::runtime_error naming the file when it
+  // cannot write or sync, or when the last line is incomplete or unreadable
+  // (a damaged log is never silently extended: run `dihya-host audit
+  // verify`), or when the file or its head is a symlink or not a regular
+  // file. Invalid UTF-8 in `data` is replaced by U+FFFD.
   // Thread-safe and process-safe.
-  void append(const std::string& event, const nlohmann::json& data);
+  std::uint64_t append(const std::string& event, const nlohmann::json& data);
 
   const std::filesystem::path& file() const { return file_; }
 
  private:
   std::filesystem::path file_;
+  bool to_syslog_;
 };
+
+// Where the head record of `file` is kept: `<file>.head`.
+std::filesystem::path audit_head_file(const std::filesystem::path& file);
 
 struct AuditVerifyReport {
   bool ok = true;
@@ -53,10 +72,18 @@ struct AuditVerifyReport {
   std::optional<std::uint64_t> first_bad_line; // 1-based, set when !ok
   std::string problem;                         // one sentence naming the line and the cause
   std::string head_sha256;                     // hash of the last line read, to anchor elsewhere
+  std::uint64_t last_seq = 0;                  // seq of the last line read
+  bool anchored = false;                       // a head record was found and matches
 };
 
-// Checks the whole chain and reports the FIRST problem. A missing file is ok
-// with 0 lines. Throws std::runtime_error naming the file only when it exists
+// Checks the whole chain, then the head record, and reports the FIRST
+// problem. A missing file with no head record is ok with 0 lines (nothing was
+// ever audited); a missing file whose head names lines is reported (line 1),
+// and so is a log that ends before the seq its head names (the first missing
+// line). A log ahead of its head is ok as long as the line of the head's seq
+// matches its hash: a crash lost the head's last replacements (the head
+// guards against lines taken away; whoever can add lines can move the head). A log without a head (written by an older
+// version) is ok, not anchored; the next append writes the head. Throws std::runtime_error naming the file only when it exists
 // but cannot be read. How each kind of tampering shows up (k is the line named):
 //  - edited line k: line k+1's prev no longer matches the hash of line k, while
 //    line k+1 still chains to line k+2; or line k no longer parses;
@@ -68,7 +95,9 @@ struct AuditVerifyReport {
 //    when the inserted line copied a correct prev and seq);
 //  - swapped lines k and k+1: line k+1 chains to line k-1 and line k to line k+1;
 //    lines moved further apart show as a seq that jumps or goes back at line k;
-//  - truncated last line k: no '\n' at the end (a write cut short or a file cut).
+//  - truncated last line k: no '\n' at the end (a write cut short or a file cut);
+//  - last lines dropped, or the file deleted: the head record names a later
+//    seq (or its hash does not match the line of that seq).
 AuditVerifyReport verify_audit_log(const std::filesystem::path& file);
 
 }  // namespace dihya::host

@@ -9,14 +9,39 @@
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "errors.hpp"
+#include "runs/run_store.hpp"
 
 namespace dihya::host {
+namespace {
+
+// A log cut back together with its head still falls short of the run records
+// that name their run.start seq.
+void check_run_records(const Settings& settings, AuditVerifyReport& report) {
+  const RunStore store(settings.state_dir / "runs");
+  for (const auto& record : store.list()) {
+    if (record.audit_seq <= report.last_seq) continue;
+    report.ok = false;
+    report.first_bad_line = report.lines + 1;
+    report.problem = fmt::format("{}: lines missing at the end: the log ends at seq {} but run {} names its "
+                                 "run.start as seq {} (the tail was cut, or the log deleted and started again)",
+                                 (settings.state_dir / "audit.jsonl").string(), report.last_seq, record.id,
+                                 record.audit_seq);
+    return;
+  }
+}
+
+}  // namespace
 
 int cmd_audit(const Args& args, const Settings& settings) {
   CommandSpec spec;
   spec.usage = "dihya-host audit verify [--file PATH] [--json]";
-  spec.description = "Verifies the audit log (default: <state dir>/audit.jsonl). Exit 0 when intact,\n"
-                     "1 when a line was edited, dropped, inserted or reordered.";
+  spec.description =
+      "Verifies the audit log (default: <state dir>/audit.jsonl): its hash chain, its head record\n"
+      "(<file>.head: the seq and SHA-256 of the last line, replaced with each append), and, for\n"
+      "the state dir's log, the audit seq each run record names. Exit 0 when intact, 1 when a line\n"
+      "was edited, dropped, inserted or reordered, the tail was cut or the file deleted.\n"
+      "Someone who can write the state dir (root) can rewrite all three consistently: only a copy\n"
+      "shipped elsewhere (audit_syslog: true) shows that.";
   spec.options.add_options()("file", po::value<std::string>(), "audit file to verify")("json", "print JSON");
   spec.hidden.add_options()("action", po::value<std::string>()->required(), "verify");
   spec.positional.add("action", 1);
@@ -28,16 +53,20 @@ int cmd_audit(const Args& args, const Settings& settings) {
   if (!vm->count("file")) check_state_dir(settings);
   const std::filesystem::path file =
       vm->count("file") ? std::filesystem::path((*vm)["file"].as<std::string>()) : settings.state_dir / "audit.jsonl";
-  const AuditVerifyReport report = verify_audit_log(file);
+  AuditVerifyReport report = verify_audit_log(file);
+  if (report.ok && !vm->count("file")) check_run_records(settings, report);
   if (vm->count("json")) {
-    nlohmann::json out{{"file", file.string()}, {"ok", report.ok}, {"lines", report.lines}, {"head_sha256", report.head_sha256}};
+    nlohmann::json out{{"file", file.string()},          {"ok", report.ok},
+                       {"lines", report.lines},            {"head_sha256", report.head_sha256},
+                       {"last_seq", report.last_seq},      {"anchored", report.anchored}};
     if (!report.ok) {
       out["first_bad_line"] = *report.first_bad_line;
       out["problem"] = report.problem;
     }
     print_json(out);
   } else if (report.ok) {
-    std::cout << fmt::format("{}: intact, {} line(s)\n", file.string(), report.lines);
+    std::cout << fmt::format("{}: intact, {} line(s){}\n", file.string(), report.lines,
+                             report.anchored || report.lines == 0 ? "" : " (no head record yet: its tail is not anchored)");
   } else {
     std::cout << fmt::format("{}: TAMPERED at line {}: {}\n", file.string(), *report.first_bad_line, report.problem);
   }

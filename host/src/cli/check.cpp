@@ -298,14 +298,18 @@ bool completed_ok(const OperationReport& report) {
   return report.outcome.kind == ChildOutcome::Kind::completed && report.outcome.result.value("ok", false);
 }
 
-std::string failure_message(const OperationReport& report) {
-  return report.outcome.message.empty() ? report.outcome.result.value("summary", "") : report.outcome.message;
-}
-
 void exercise(const PluginFile& plugin, const Settings& settings, const nlohmann::json& example, Checklist& list,
               ExerciseReport& out) {
-  ChildRequest request = base_request(plugin, settings, Operation::run);
-  request.params = build_params_from_values(plugin.parameters(), example).values;
+  const ResolvedParams params = build_params_from_values(plugin.parameters(), example);
+  Redactor redactor;
+  ChildRequest request = prepare_child_request(plugin, settings, Operation::run, params, redactor);
+  const ScratchDir work;
+  request.work_dir = work.path();
+  request.params = params.values;
+  const auto failure_message = [&redactor](const OperationReport& report) {
+    return redactor.redact(report.outcome.message.empty() ? report.outcome.result.value("summary", "")
+                                                          : report.outcome.message);
+  };
   std::optional<ScratchDatabase> scratch;
   if (!request.database_url.empty()) {
     try {
@@ -416,10 +420,9 @@ int cmd_check(const Args& args, const Settings& settings) {
     list.fail("parameter schema is valid draft-07", e.what());
   }
 
-  ChildRequest metadata_request;
-  metadata_request.plugin_path = plugin.path;
-  metadata_request.plugin_fd = plugin.fd->get();
-  metadata_request.operation = Operation::metadata;
+  Redactor redactor;
+  const ChildRequest metadata_request =
+      prepare_child_request(plugin, settings, Operation::metadata, ResolvedParams{}, redactor);
   const auto meta = run_operation(metadata_request, std::chrono::minutes(1));
   require_loaded(meta.outcome, plugin);
   list.pass("loads in a child process");

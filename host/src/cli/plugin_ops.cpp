@@ -1,10 +1,16 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 #include "cli/plugin_ops.hpp"
 
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
 #include <fmt/format.h>
 
 #include "db/embedded_cluster.hpp"
+#include "db/libpq.hpp"
 #include "errors.hpp"
+#include "supervise/core_dumps.hpp"
 
 namespace dihya::host {
 namespace {
@@ -23,17 +29,45 @@ class MemorySink final : public EventSink {
 
 }  // namespace
 
-ChildRequest base_request(const PluginFile& plugin, const Settings& settings, Operation op) {
+ChildRequest prepare_child_request(const PluginFile& plugin, const Settings& settings, Operation op,
+                                   const ResolvedParams& params, Redactor& redactor) {
   ChildRequest request;
   request.plugin_path = plugin.path;
   request.plugin_fd = plugin.fd ? plugin.fd->get() : -1;
   request.operation = op;
-  if (plugin.needs("database")) {
+  if (op != Operation::metadata && plugin.needs("database")) {
     request.database_url = resolve_database_url(settings, true);
-  } else if (settings.database_url) {
+  } else if (op != Operation::metadata && settings.database_url) {
     request.database_url = *settings.database_url;
   }
+  for (const auto& secret : params.secret_values) redactor.add_secret(secret);
+  for (const auto& key : params.secret_keys) {
+    if (params.values.contains(key) && params.values[key].is_string()) request.secrets[key] = params.values[key];
+  }
+  // The configured URL is in the environment (DIHYA_DATABASE_URL) even when
+  // this child gets none: blank its password too.
+  for (const std::string& url : {request.database_url, settings.database_url.value_or("")}) {
+    for (auto& spelling : password_spellings(url)) redactor.add_secret(std::move(spelling));
+    if (auto password = connection_password(url)) redactor.add_secret(*password);
+  }
+  if (auto password = connection_password(request.database_url)) request.secrets["database_password"] = *password;
+  request.scrub_values = redactor.secrets();
+  if (!redactor.empty()) stop_core_dumps();
   return request;
+}
+
+ScratchDir::ScratchDir() {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string pattern = (tmp != nullptr && *tmp == '/' ? std::string(tmp) : std::string("/tmp")) + "/dihya-work-XXXXXX";
+  if (::mkdtemp(pattern.data()) == nullptr) {
+    throw HostError(kExitRunFailed, fmt::format("cannot make a work directory {}: {}", pattern, std::strerror(errno)));
+  }
+  path_ = pattern;
+}
+
+ScratchDir::~ScratchDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
 }
 
 OperationReport run_operation(const ChildRequest& request, std::optional<std::chrono::milliseconds> timeout) {

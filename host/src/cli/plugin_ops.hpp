@@ -8,6 +8,8 @@
 
 #include "config/settings.hpp"
 #include "loading/plugin_file.hpp"
+#include "params/param_builder.hpp"
+#include "params/redaction.hpp"
 #include "supervise/supervisor.hpp"
 
 namespace dihya::host {
@@ -18,9 +20,37 @@ struct OperationReport {
   std::vector<std::string> log;
 };
 
-// The request every operation on `plugin` starts from: its path and, when it
-// needs a database, the configured URL (starting the embedded cluster).
-ChildRequest base_request(const PluginFile& plugin, const Settings& settings, Operation op);
+// Every child of every command (run, validate, rollback, check) is prepared
+// here, so that no command forgets a secret:
+//  - the plugin's path; the configured database URL, started on demand when
+//    the plugin needs a database (never for Operation::metadata);
+//  - the writeOnly top-level parameters of `params` as ctx.secret(name), and
+//    the URL's password as ctx.secret("database_password");
+//  - every secret (writeOnly values, @env:/@file: texts, the URL's password
+//    decoded and as written, percent-encoded) registered with `redactor` and
+//    listed in scrub_values, so that the child blanks it out of the
+//    environment block /proc/<pid>/environ shows;
+//  - the host stops dumping core once it holds any secret (the child always
+//    does, see supervise/core_dumps.hpp).
+// `params` may be empty (a rollback has only its journal).
+ChildRequest prepare_child_request(const PluginFile& plugin, const Settings& settings, Operation op,
+                                   const ResolvedParams& params, Redactor& redactor);
+
+// A private directory (mode 0700, under $TMPDIR or /tmp) for a child that has
+// no run directory of its own (validate, check, rollback): ctx.work_dir() is never the current
+// directory, and whatever a plugin leaves there (a pgpass file) is removed
+// with it. Throws HostError when it cannot be made.
+class ScratchDir {
+ public:
+  ScratchDir();
+  ~ScratchDir();
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
 
 OperationReport run_operation(const ChildRequest& request, std::optional<std::chrono::milliseconds> timeout);
 

@@ -39,6 +39,7 @@ int cmd_rollback(const Args& args, const Settings& settings) {
   prepare_state_dir(settings);
   RunStore store(settings.state_dir / "runs");
   store.mark_interrupted_runs();
+  remove_abandoned_work_dirs(settings.state_dir, store);
   auto record = store.load(id);
   if (!record) throw usage_error(fmt::format("no run {} (see dihya-host history)", id));
   if (record->outcome == kOutcomeRunning) {
@@ -73,10 +74,10 @@ int cmd_rollback(const Args& args, const Settings& settings) {
   // Rolling back while another run of the plugin works on the same data would race it.
   const auto lock = PluginLock::acquire_wait(settings.state_dir / "locks", plugin.name(), id);
   Redactor redactor;
-  AuditLog audit(settings.state_dir / "audit.jsonl");
+  AuditLog audit(settings.state_dir / "audit.jsonl", settings.audit_syslog);
   ProgressBar bar(stderr_is_interactive());
   RunSink sink(run_dir / "log.txt", run_dir / "journal.jsonl", redactor, settings.log_style, bar);
-  const RollbackReport report = roll_back_run(plugin, settings, id, run_dir, redactor, audit, sink, timeout);
+  const RollbackReport report = roll_back_run(plugin, settings, id, run_dir, ResolvedParams{}, redactor, audit, sink, timeout);
 
   if (report.ok && !report.nothing_to_do) {
     record->outcome = std::string(kOutcomeRolledBack);

@@ -192,19 +192,7 @@ int cmd_run(const Args& args, const Settings& settings) {
   }
 
   Redactor redactor;
-  ChildRequest request = base_request(plugin, settings, Operation::run);
-  for (const auto& s : params.secret_values) {
-    redactor.add_secret(s);
-    request.scrub_values.push_back(s);
-  }
-  if (auto password = connection_password(request.database_url)) {
-    redactor.add_secret(*password);
-    request.scrub_values.push_back(*password);
-    request.secrets["database_password"] = *password;
-  }
-  for (const auto& key : params.secret_keys) {
-    if (params.values.contains(key) && params.values[key].is_string()) request.secrets[key] = params.values[key];
-  }
+  ChildRequest request = prepare_child_request(plugin, settings, Operation::run, params, redactor);
 
   // Interrupted runs need no sweep here: history, show and rollback judge
   // liveness when they read a record, which keeps a run's start O(1).
@@ -220,7 +208,7 @@ int cmd_run(const Args& args, const Settings& settings) {
   record.plugin_sha256 = catalog.sha256(plugin);
   record.user = user_name();
   record.host = host_name();
-  record.params = redact_params(params.values, plugin.parameters());
+  record.params = redact_resolved_params(params, plugin.parameters(), redactor);
   record.started_at = format_iso_utc(std::chrono::system_clock::now());
   record.dry_run = dry_run;
   record.destructive = destructive;
@@ -232,12 +220,13 @@ int cmd_run(const Args& args, const Settings& settings) {
   store.create(record);
   const auto run_dir = store.dir(run_id);
 
-  AuditLog audit(settings.state_dir / "audit.jsonl");
+  AuditLog audit(settings.state_dir / "audit.jsonl", settings.audit_syslog);
   try {
-    audit.append("run.start", {{"run_id", run_id}, {"plugin", record.plugin}, {"version", record.plugin_version},
-                               {"sha256", record.plugin_sha256}, {"user", record.user}, {"host", record.host},
-                               {"params", record.params}, {"dry_run", dry_run}, {"schedule_id", record.schedule_id},
-                               {"trigger", record.trigger}});
+    record.audit_seq = audit.append(
+        "run.start", {{"run_id", run_id}, {"plugin", record.plugin}, {"version", record.plugin_version},
+                      {"sha256", record.plugin_sha256}, {"user", record.user}, {"host", record.host},
+                      {"params", record.params}, {"dry_run", dry_run}, {"schedule_id", record.schedule_id},
+                      {"trigger", record.trigger}});
   } catch (const std::exception& e) {
     // An unaudited run must not happen: it did not start, so it leaves nothing.
     store.remove(run_id);
@@ -247,7 +236,8 @@ int cmd_run(const Args& args, const Settings& settings) {
   request.run_id = run_id;
   request.params = params.values;
   request.dry_run = dry_run;
-  request.work_dir = run_dir / "work";
+  remove_abandoned_work_dirs(settings.state_dir, store);
+  request.work_dir = make_run_work_dir(settings.state_dir, run_id);
   request.output_dir = output_dir.value_or(run_dir / "output");
   create_run_dirs(request, run_dir);
 
@@ -272,7 +262,7 @@ int cmd_run(const Args& args, const Settings& settings) {
     if (vm->count("no-rollback")) {
       sink.note(fmt::format("not rolled back (--no-rollback): run `dihya-host rollback {}` to undo", run_id));
     } else {
-      const RollbackReport rb = roll_back_run(plugin, settings, run_id, run_dir, redactor, audit, sink, timeout);
+      const RollbackReport rb = roll_back_run(plugin, settings, run_id, run_dir, params, redactor, audit, sink, timeout);
       result_data["rollback"] = {{"ok", rb.ok}, {"summary", rb.summary}};
       if (!rb.ok) {
         verdict.outcome = kOutcomeRollbackFailed;

@@ -2,6 +2,11 @@
 #include "cli/run_lifecycle.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <chrono>
 
@@ -9,6 +14,8 @@
 
 #include "cli/common.hpp"
 #include "cli/plugin_ops.hpp"
+#include "errors.hpp"
+#include "runs/run_id.hpp"
 #include "runs/run_record.hpp"
 
 namespace dihya::host {
@@ -48,6 +55,7 @@ RunSink::RunSink(const std::filesystem::path& log_file, std::filesystem::path jo
 }
 
 RunSink::~RunSink() {
+  flush_output();
   if (log_ != nullptr) std::fclose(log_);
 }
 
@@ -81,7 +89,26 @@ void RunSink::on_log(dihya::LogLevel level, const std::string& message) {
 }
 
 void RunSink::on_output(const std::string& line) {
-  write_line("out", line, style_.verbosity == LogStyle::Verbosity::verbose);
+  output_pending_ += line;
+  output_pending_ += '\n';
+  const std::size_t done = redactor_.redact_prefix(output_pending_, false, &output_ready_);
+  output_pending_.erase(0, done);
+  emit_output_lines();
+}
+
+void RunSink::emit_output_lines() {
+  std::size_t begin = 0;
+  for (std::size_t end; (end = output_ready_.find('\n', begin)) != std::string::npos; begin = end + 1) {
+    write_line("out", output_ready_.substr(begin, end - begin), style_.verbosity == LogStyle::Verbosity::verbose);
+  }
+  output_ready_.erase(0, begin);
+}
+
+void RunSink::flush_output() {
+  redactor_.redact_prefix(output_pending_, true, &output_ready_);
+  output_pending_.clear();
+  if (!output_ready_.empty() && output_ready_.back() != '\n') output_ready_ += '\n';
+  emit_output_lines();
 }
 
 void RunSink::on_progress(std::uint64_t done, std::uint64_t total, const std::string& what) {
@@ -93,11 +120,14 @@ void RunSink::on_journal(const dihya::UndoEntry& entry) {
   journal_->record(entry);
 }
 
-void RunSink::note(const std::string& message) { write_line("host", message, true); }
+void RunSink::note(const std::string& message) {
+  flush_output();
+  write_line("host", message, true);
+}
 
 RollbackReport roll_back_run(const PluginFile& plugin, const Settings& settings, const std::string& run_id,
-                             const std::filesystem::path& run_dir, const Redactor& redactor, AuditLog& audit,
-                             RunSink& sink, std::optional<std::chrono::milliseconds> timeout) {
+                             const std::filesystem::path& run_dir, const ResolvedParams& params, Redactor& redactor,
+                             AuditLog& audit, RunSink& sink, std::optional<std::chrono::milliseconds> timeout) {
   const auto journal_file = run_dir / "journal.jsonl";
   const JournalContents contents = read_journal(journal_file);
   RollbackReport report;
@@ -112,9 +142,12 @@ RollbackReport roll_back_run(const PluginFile& plugin, const Settings& settings,
   audit.append("rollback.start", {{"run_id", run_id}, {"plugin", plugin.name()}, {"entries", contents.entries.size()}});
   sink.note(fmt::format("rolling back {} journal entr{}", contents.entries.size(), contents.entries.size() == 1 ? "y" : "ies"));
 
-  ChildRequest request = base_request(plugin, settings, Operation::rollback);
+  ChildRequest request = prepare_child_request(plugin, settings, Operation::rollback, params, redactor);
   request.run_id = run_id;
   request.undo_entries.assign(contents.entries.rbegin(), contents.entries.rend());
+  // Not the run's work dir: after the run a concurrent `run` may sweep it.
+  const ScratchDir work;
+  request.work_dir = work.path();
   SupervisorOptions options;
   options.timeout = timeout;
   const ChildOutcome outcome = supervise(request, options, sink);
@@ -130,6 +163,40 @@ RollbackReport roll_back_run(const PluginFile& plugin, const Settings& settings,
   audit.append("rollback.end", {{"run_id", run_id}, {"plugin", plugin.name()}, {"ok", report.ok}, {"summary", report.summary}});
   sink.note(fmt::format("rollback {}: {}", report.ok ? "done" : "FAILED", report.summary));
   return report;
+}
+
+std::filesystem::path make_run_work_dir(const std::filesystem::path& state_dir, const std::string& run_id) {
+  const auto root = state_dir / "work";
+  const auto dir = root / run_id;
+  for (const auto& d : {root, dir}) {
+    if (::mkdir(d.c_str(), 0700) != 0 && errno != EEXIST) {
+      throw HostError(kExitRunFailed, fmt::format("cannot make the work directory {}: {}", d.string(), std::strerror(errno)));
+    }
+    // The plugin writes secrets there (pgpass): never through a planted link.
+    struct stat st{};
+    if (::lstat(d.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid()) {
+      throw HostError(kExitRunFailed, fmt::format("work directory {} is not a directory of yours (a symlink?); "
+                                                  "remove it", d.string()));
+    }
+  }
+  return dir;
+}
+
+void remove_abandoned_work_dirs(const std::filesystem::path& state_dir, const RunStore& store) {
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(state_dir / "work", ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string id = it->path().filename().string();
+    if (!is_valid_run_id(id)) continue;
+    std::optional<RunRecord> record;
+    try {
+      record = store.load(id);
+    } catch (const std::exception&) {
+      continue;  // an unreadable record: leave its files for the operator
+    }
+    if (record && record->outcome == kOutcomeRunning) continue;
+    std::error_code ignored;
+    std::filesystem::remove_all(it->path(), ignored);
+  }
 }
 
 nlohmann::json redact_strings(const nlohmann::json& value, const Redactor& redactor) {

@@ -16,6 +16,7 @@
 #include "journal/run_journal.hpp"
 #include "loading/plugin_file.hpp"
 #include "params/redaction.hpp"
+#include "runs/run_store.hpp"
 #include "supervise/supervisor.hpp"
 
 namespace dihya::host {
@@ -40,11 +41,18 @@ class RunSink final : public EventSink {
 
  private:
   void write_line(const char* level, const std::string& text, bool echo);
+  // The plugin's output is redacted as a stream, not line by line: a
+  // multi-line secret (a PEM key read through @file:) is held back until it
+  // can be masked as a whole. flush_output() writes what is held.
+  void emit_output_lines();
+  void flush_output();
 
   std::FILE* log_ = nullptr;
   std::filesystem::path journal_file_;
   std::optional<RunJournal> journal_;
   const Redactor& redactor_;
+  std::string output_pending_;  // output that may still turn out to hold a secret
+  std::string output_ready_;    // redacted output not yet written (no newline yet)
   LogStyle style_;
   bool colour_;
   ProgressBar& bar_;
@@ -60,10 +68,24 @@ struct RollbackReport {
 
 // Rolls back the run whose files are in `run_dir` using `plugin`. Records
 // rollback.start/rollback.end in the audit log. Never throws for a plugin
-// failure: that is a report with ok = false.
+// failure: that is a report with ok = false. `params` are the run's when the
+// rollback follows it in the same process (their secrets are blanked from the
+// child's environment and given to it), empty for a later `rollback`; the
+// child's secrets are added to `redactor`, which `sink` must share.
 RollbackReport roll_back_run(const PluginFile& plugin, const Settings& settings, const std::string& run_id,
-                             const std::filesystem::path& run_dir, const Redactor& redactor, AuditLog& audit,
-                             RunSink& sink, std::optional<std::chrono::milliseconds> timeout);
+                             const std::filesystem::path& run_dir, const ResolvedParams& params, Redactor& redactor,
+                             AuditLog& audit, RunSink& sink, std::optional<std::chrono::milliseconds> timeout);
+
+// A run's ctx.work_dir(): <state>/work/<run-id>, made 0700, removed when the
+// run ends. Kept apart from the run records so that what a run whose host was
+// killed left there (a pgpass file: the child dies with the host and cleans
+// nothing) is found by listing one small directory.
+std::filesystem::path make_run_work_dir(const std::filesystem::path& state_dir, const std::string& run_id);
+
+// Removes the work dir of every run that is not running any more (ended, or
+// interrupted: its host is gone). Costs one look per run in progress, not per
+// run ever made; `run` and `rollback` call it.
+void remove_abandoned_work_dirs(const std::filesystem::path& state_dir, const RunStore& store);
 
 // `value` with every string inside passed through the redactor.
 nlohmann::json redact_strings(const nlohmann::json& value, const Redactor& redactor);

@@ -31,10 +31,10 @@ int cmd_validate(const Args& args, const Settings& settings) {
   const PluginFile plugin = catalog.find((*vm)["plugin"].as<std::string>());
   const ResolvedParams params = resolve_params(*vm, plugin);
   Redactor redactor;
-  for (const auto& s : params.secret_values) redactor.add_secret(s);
-
-  ChildRequest request = base_request(plugin, settings, Operation::validate);
+  ChildRequest request = prepare_child_request(plugin, settings, Operation::validate, params, redactor);
   request.params = params.values;
+  const ScratchDir work;
+  request.work_dir = work.path();
   const auto report = run_operation(request, std::chrono::minutes(5));
   require_loaded(report.outcome, plugin);
   try {
@@ -43,7 +43,7 @@ int cmd_validate(const Args& args, const Settings& settings) {
     throw HostError(e.exit_code(), redactor.redact(e.what()));
   }
   if (vm->count("json")) {
-    print_json({{"plugin", plugin.name()}, {"valid", true}, {"params", redact_params(params.values, plugin.parameters())}});
+    print_json({{"plugin", plugin.name()}, {"valid", true}, {"params", redact_resolved_params(params, plugin.parameters(), redactor)}});
   } else {
     std::cout << fmt::format("{}: parameters are valid\n", plugin.name());
   }

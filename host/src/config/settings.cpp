@@ -6,6 +6,7 @@
 #include <cerrno>
 
 #include <cstdlib>
+#include <iostream>
 #include <set>
 #include <sstream>
 
@@ -14,6 +15,8 @@
 
 #include "errors.hpp"
 #include "util/trusted_path.hpp"
+#include "params/redaction.hpp"
+#include "params/secret_reference.hpp"
 
 namespace dihya::host {
 namespace {
@@ -26,6 +29,7 @@ struct FileConfig {
   std::optional<std::filesystem::path> metrics_dir;
   std::optional<std::string> signatures;
   std::optional<std::filesystem::path> trusted_keys_dir;
+  std::optional<bool> audit_syslog;
 };
 
 std::optional<std::string> env(const char* name) {
@@ -75,7 +79,7 @@ bool read_bounded(int fd, std::size_t max, std::string* text) {
 // Reads one YAML config file; a missing file is an empty config.
 FileConfig read_config_file(const std::filesystem::path& file, bool must_exist) {
   static const std::set<std::string> kKeys{"plugin_path", "database_url", "state_dir", "cache_dir", "metrics_dir",
-                                           "signatures", "trusted_keys_dir"};
+                                           "signatures", "trusted_keys_dir", "audit_syslog"};
   FileConfig config;
   std::error_code ec;
   if (!std::filesystem::exists(file, ec)) {
@@ -101,7 +105,7 @@ FileConfig read_config_file(const std::filesystem::path& file, bool must_exist) 
     const std::string key = scalar(item.first, file, "each key");
     if (kKeys.count(key) == 0) {
       throw usage_error(fmt::format("{}: unknown setting '{}' (known: plugin_path, database_url, state_dir, cache_dir, "
-                                    "metrics_dir, signatures, trusted_keys_dir)",
+                                    "metrics_dir, signatures, trusted_keys_dir, audit_syslog)",
                                     file.string(), key));
     }
     const YAML::Node& value = item.second;
@@ -127,6 +131,12 @@ FileConfig read_config_file(const std::filesystem::path& file, bool must_exist) 
       }
     } else if (key == "trusted_keys_dir") {
       config.trusted_keys_dir = scalar(value, file, "trusted_keys_dir");
+    } else if (key == "audit_syslog") {
+      const std::string flag = scalar(value, file, "audit_syslog");
+      if (flag != "true" && flag != "false") {
+        throw usage_error(fmt::format("{}: 'audit_syslog' must be true or false", file.string()));
+      }
+      config.audit_syslog = flag == "true";
     } else {
       config.cache_dir = scalar(value, file, "cache_dir");
     }
@@ -192,6 +202,11 @@ Settings load_settings(const GlobalFlags& flags) {
   take_first(s.database_url, env("DIHYA_DATABASE_URL"));
   take_first(s.database_url, user.database_url);
   take_first(s.database_url, system.database_url);
+  if (flags.database_url && !password_spellings(*flags.database_url).empty()) {
+    std::cerr << "dihya-host: warning: the password in --database-url is visible to other users (ps, "
+                 "/proc/<pid>/cmdline); give --database-url @env:VAR or @file:PATH, or DIHYA_DATABASE_URL\n";
+  }
+  if (s.database_url) s.database_url = resolve_secret_reference(*s.database_url, "database URL");
 
   std::optional<std::filesystem::path> state = flags.state_dir;
   if (!state) {
@@ -223,6 +238,7 @@ Settings load_settings(const GlobalFlags& flags) {
   }
   s.trusted_keys_dir = system.trusted_keys_dir.value_or(
       user.trusted_keys_dir.value_or(system_file.parent_path() / "trusted-keys"));
+  s.audit_syslog = user.audit_syslog.value_or(system.audit_syslog.value_or(false));
   s.log_style = flags.log_style;
   return s;
 }

@@ -31,6 +31,7 @@ struct Settings {
   // (loading/signature.hpp): "require", "if-present" (default) or "off".
   std::string signatures = "if-present";
   std::filesystem::path trusted_keys_dir;  // default: <system config dir>/trusted-keys
+  bool audit_syslog = false;                         // also send each audit line to syslog(3)
   LogStyle log_style;
 };
 

@@ -304,7 +304,8 @@ class ParamBuilder {
     collect_write_only(values_, root_, "", 0);
     check_utf8();
     validate();
-    return ResolvedParams{std::move(values_), std::move(secrets_), std::move(secret_keys_)};
+    return ResolvedParams{std::move(values_), std::move(secrets_), std::move(secret_keys_),
+                          std::vector<std::string>(hidden_keys_.begin(), hidden_keys_.end())};
   }
 
  private:

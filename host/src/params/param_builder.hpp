@@ -20,6 +20,10 @@ struct ResolvedParams {
   nlohmann::json values;                   // object: coerced, defaults filled, validated
   std::vector<std::string> secret_values;  // clear texts to redact: writeOnly values, @env:/@file: values
   std::vector<std::string> secret_keys;    // writeOnly parameters, nested ones as "db.password"
+  // Top-level parameters whose value (or part of it) was read through @env:
+  // or @file:. They are secrets whatever their type: an integer read from the
+  // environment is hidden as a whole, not only where its text occurs.
+  std::vector<std::string> referenced_keys;
 };
 
 // Builds a plugin's parameters, in this order:

@@ -142,24 +142,81 @@ std::string redact_connection_string(std::string_view text) {
   return mask_password_keywords(mask_url_passwords(text));
 }
 
+std::vector<std::string> password_spellings(std::string_view conninfo) {
+  std::vector<std::string> found;
+  auto keep = [&found](std::string_view value) {
+    if (value.empty() || value == kRedacted) return;
+    if (std::find(found.begin(), found.end(), value) == found.end()) found.emplace_back(value);
+  };
+  // user:password@ of a URL, as written (percent-encoded).
+  if (const std::size_t scheme_end = conninfo.find("://"); scheme_end != std::string_view::npos) {
+    const std::size_t begin = scheme_end + 3;
+    std::size_t end = begin;
+    while (end < conninfo.size() && !ends_authority(conninfo[end]) && conninfo[end] != '?') ++end;
+    const std::string_view authority = conninfo.substr(begin, end - begin);
+    const std::size_t at = authority.rfind('@');
+    const std::size_t colon = authority.find(':');
+    if (at != std::string_view::npos && colon != std::string_view::npos && colon < at) {
+      keep(authority.substr(colon + 1, at - colon - 1));
+    }
+  }
+  // password=... as a keyword or in a URL query, as written.
+  for (std::size_t search = 0;;) {
+    const std::size_t keyword = find_password_keyword(conninfo, search);
+    if (keyword == std::string_view::npos) break;
+    search = keyword + 8;
+    std::size_t i = search;
+    while (i < conninfo.size() && (conninfo[i] == ' ' || conninfo[i] == '\t')) ++i;
+    if (i >= conninfo.size() || conninfo[i] != '=') continue;
+    ++i;
+    while (i < conninfo.size() && (conninfo[i] == ' ' || conninfo[i] == '\t')) ++i;
+    std::size_t word_start = keyword;
+    while (word_start > 0 && is_word(conninfo[word_start - 1])) --word_start;
+    const bool in_query = word_start > 0 && (conninfo[word_start - 1] == '?' || conninfo[word_start - 1] == '&');
+    const std::size_t end = password_value_end(conninfo, i, in_query);
+    std::string_view value = conninfo.substr(i, end - i);
+    if (value.size() >= 2 && (value.front() == '\'' || value.front() == '"') && value.back() == value.front()) {
+      value = value.substr(1, value.size() - 2);
+    }
+    keep(value);
+    search = std::max(search, end);
+  }
+  return found;
+}
+
+void Redactor::add_spelling(std::string spelling) {
+  if (spelling.empty() || std::find(secrets_.begin(), secrets_.end(), spelling) != secrets_.end()) return;
+  first_bytes_[static_cast<unsigned char>(spelling.front())] = true;
+  secrets_.push_back(std::move(spelling));
+}
+
 void Redactor::add_secret(std::string value) {
   if (value.empty()) return;
-  // Inside JSON output a secret appears escaped ("a\"b"); mask that spelling too.
-  std::string escaped = json(value).dump(-1, ' ', false, json::error_handler_t::replace);
-  escaped = escaped.substr(1, escaped.size() - 2);
-  for (std::string* secret : {&value, &escaped}) {
-    if (std::find(secrets_.begin(), secrets_.end(), *secret) != secrets_.end()) continue;
-    first_bytes_[static_cast<unsigned char>(secret->front())] = true;
-    secrets_.push_back(std::move(*secret));
+  std::vector<std::string> spellings{value};
+  // A multi-line secret may be printed or logged one line at a time.
+  if (value.find('\n') != std::string::npos) {
+    std::size_t begin = 0;
+    while (begin < value.size()) {
+      std::size_t end = value.find('\n', begin);
+      if (end == std::string::npos) end = value.size();
+      std::string line = value.substr(begin, end - begin);
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (line.size() >= kMinSecretLine) spellings.push_back(std::move(line));
+      begin = end + 1;
+    }
   }
+  // Inside JSON output a secret appears escaped ("a\"b"); mask that spelling too.
+  const std::size_t plain = spellings.size();
+  for (std::size_t i = 0; i < plain; ++i) {
+    std::string escaped = json(spellings[i]).dump(-1, ' ', false, json::error_handler_t::replace);
+    spellings.push_back(escaped.substr(1, escaped.size() - 2));
+  }
+  for (auto& spelling : spellings) add_spelling(std::move(spelling));
   std::stable_sort(secrets_.begin(), secrets_.end(),
                    [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
 }
 
-std::string Redactor::redact(std::string_view text) const {
-  if (secrets_.empty()) return redact_connection_string(text);
-  std::string out;
-  out.reserve(text.size());
+std::size_t Redactor::redact_prefix(std::string_view text, bool final, std::string* out) const {
   std::size_t copied = 0;
   std::size_t i = 0;
   while (i < text.size()) {
@@ -167,19 +224,38 @@ std::string Redactor::redact(std::string_view text) const {
       ++i;
       continue;
     }
-    const auto match = std::find_if(secrets_.begin(), secrets_.end(), [&](const std::string& secret) {
-      return text.compare(i, secret.size(), secret) == 0;
-    });
-    if (match == secrets_.end()) {
-      ++i;
+    // Longest first: a longer secret whose end has not arrived yet (the
+    // tail is its start) wins over a shorter one that matches already.
+    const std::size_t rest = text.size() - i;
+    const std::string* match = nullptr;
+    for (const auto& secret : secrets_) {
+      if (text.compare(i, secret.size(), secret) == 0) {
+        match = &secret;
+        break;
+      }
+      if (!final && rest < secret.size() && text.compare(i, rest, secret, 0, rest) == 0) {
+        out->append(text.substr(copied, i - copied));
+        return i;
+      }
+    }
+    if (match != nullptr) {
+      out->append(text.substr(copied, i - copied));
+      out->append(kRedacted);
+      i += match->size();
+      copied = i;
       continue;
     }
-    out.append(text.substr(copied, i - copied));
-    out.append(kRedacted);
-    i += match->size();
-    copied = i;
+    ++i;
   }
-  out.append(text.substr(copied));
+  out->append(text.substr(copied));
+  return text.size();
+}
+
+std::string Redactor::redact(std::string_view text) const {
+  if (secrets_.empty()) return redact_connection_string(text);
+  std::string out;
+  out.reserve(text.size());
+  redact_prefix(text, true, &out);
   return redact_connection_string(out);
 }
 
@@ -189,6 +265,14 @@ nlohmann::json redact_params(const nlohmann::json& values, const nlohmann::json&
 
 nlohmann::json redact_params(const nlohmann::json& values, const nlohmann::json& schema, const Redactor& redactor) {
   return redact_value(values, schema, resolve_schema_ref(schema, &schema), &redactor);
+}
+
+nlohmann::json redact_resolved_params(const ResolvedParams& params, const nlohmann::json& schema, const Redactor& redactor) {
+  json out = redact_params(params.values, schema, redactor);
+  for (const auto& key : params.referenced_keys) {
+    if (out.is_object() && out.contains(key)) out[key] = kRedacted;
+  }
+  return out;
 }
 
 }  // namespace dihya::host

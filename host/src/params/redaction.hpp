@@ -13,6 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "params/param_builder.hpp"
+
 namespace dihya::host {
 
 // What every hidden value is replaced with.
@@ -27,6 +29,13 @@ inline constexpr std::string_view kRedacted = "***";
 // db_password) followed by '=' counts. Everything else is left as it is.
 std::string redact_connection_string(std::string_view text);
 
+// The password of a connection string as it is spelt in `conninfo`: the
+// percent-encoded text of a URL's user:password@ and of "password=" in its
+// query, the quoted or bare value of a "password=..." keyword. libpq decodes
+// these; the environment, argv and a plugin's echo of the URL hold them as
+// written, so both spellings are secrets. Empty when there is none.
+std::vector<std::string> password_spellings(std::string_view conninfo);
+
 // Replaces every occurrence of registered secrets with ***, then masks
 // connection-string passwords (see redact_connection_string).
 // Thread-safety: add_secret() must not race with anything; concurrent
@@ -34,15 +43,29 @@ std::string redact_connection_string(std::string_view text);
 class Redactor {
  public:
   // Registers a secret; its JSON-escaped spelling (as it appears inside JSON
-  // output) is registered too. Empty strings are ignored: every secret,
-  // however short, is masked.
+  // output) is registered too, and so is each line of at least
+  // kMinSecretLine bytes of a multi-line secret (a PEM key logged line by
+  // line). Empty strings are ignored: every secret, however short, is masked.
   void add_secret(std::string value);
   // `text` with every secret replaced by ***. Where secrets overlap, the
   // longest one starting at the earliest position wins.
   std::string redact(std::string_view text) const;
+  // For a stream that arrives in pieces (a plugin's stdout): masks the
+  // secrets in the longest prefix of `text` that bytes yet to come cannot
+  // change, appends it to `out` and returns its length; the caller keeps the
+  // rest and passes it again in front of what follows. A secret split across
+  // pieces or lines is masked as a whole. With `final` all of `text` is
+  // consumed. Connection strings are not masked here (redact() a whole line).
+  std::size_t redact_prefix(std::string_view text, bool final, std::string* out) const;
   bool empty() const { return secrets_.empty(); }
+  // Every registered spelling, longest first.
+  const std::vector<std::string>& secrets() const { return secrets_; }
+
+  static constexpr std::size_t kMinSecretLine = 8;
 
  private:
+  void add_spelling(std::string spelling);
+
   std::vector<std::string> secrets_;        // longest first
   std::array<bool, 256> first_bytes_ = {};  // bytes some secret starts with: the scan skips all others
 };
@@ -56,5 +79,10 @@ nlohmann::json redact_params(const nlohmann::json& values, const nlohmann::json&
 // came from @env:/@file: into parameters that are not writeOnly).
 nlohmann::json redact_params(const nlohmann::json& values, const nlohmann::json& schema,
                              const Redactor& redactor);
+
+// What run records, history, the audit log and `validate --json` keep of
+// `params`: the above, and every parameter read through @env:/@file: becomes
+// "***" as a whole, whatever its type.
+nlohmann::json redact_resolved_params(const ResolvedParams& params, const nlohmann::json& schema, const Redactor& redactor);
 
 }  // namespace dihya::host

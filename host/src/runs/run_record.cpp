@@ -55,6 +55,7 @@ void to_json(nlohmann::json& out, const RunRecord& r) {
       {"destructive", r.destructive},
       {"schedule_id", r.schedule_id},
       {"trigger", r.trigger},
+      {"audit_seq", r.audit_seq},
   };
 }
 
@@ -85,6 +86,7 @@ void from_json(const nlohmann::json& in, RunRecord& r) {
   out.destructive = optional_field<bool>(in, "destructive", false);
   out.schedule_id = optional_field<std::string>(in, "schedule_id", "");
   out.trigger = optional_field<std::string>(in, "trigger", "");
+  out.audit_seq = optional_field<std::uint64_t>(in, "audit_seq", 0);
   r = std::move(out);
 }
 

@@ -61,6 +61,9 @@ struct RunRecord {
   // launch was "scheduled" or "manual" (`dihya-host schedule run`).
   std::string schedule_id;
   std::string trigger;
+  // The seq of the run's run.start line in the audit log: `audit verify`
+  // finds a log cut back below the seqs its runs name. 0: not audited yet.
+  std::uint64_t audit_seq = 0;
 };
 
 // JSON with the member names as keys. from_json requires id, plugin,

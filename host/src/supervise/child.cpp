@@ -19,6 +19,7 @@
 #include <dihya/plugin.hpp>
 
 #include "loading/plugin_file.hpp"
+#include "supervise/core_dumps.hpp"
 #include "supervise/protocol.hpp"
 
 extern char** environ;
@@ -156,12 +157,15 @@ void keep_only_fds(std::vector<int> keep) {
 }
 
 // /proc/<pid>/environ shows the environment block the process started with,
-// whatever setenv/unsetenv do later, so secrets are blanked in place.
+// whatever setenv/unsetenv do later, so secrets are blanked in place. Only
+// values are searched: a short secret must not rename a variable.
 void scrub_environment(const std::vector<std::string>& values) {
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    char* const equals = std::strchr(*e, '=');
+    if (equals == nullptr) continue;
     for (const auto& value : values) {
       if (value.empty()) continue;
-      for (char* hit = std::strstr(*e, value.c_str()); hit != nullptr; hit = std::strstr(hit, value.c_str())) {
+      for (char* hit = std::strstr(equals + 1, value.c_str()); hit != nullptr; hit = std::strstr(hit, value.c_str())) {
         std::memset(hit, '*', value.size());
       }
     }
@@ -189,6 +193,7 @@ void prepare_process(const ChildRequest& request, int event_fd, int control_fd, 
   ::dup2(output_fd, 2);
   keep_only_fds({event_fd, control_fd, request.plugin_fd});
   scrub_environment(request.scrub_values);
+  stop_core_dumps();  // a crashing plugin would write every secret it was given into its core
 }
 
 std::string load_error_text(const std::exception& e) {
