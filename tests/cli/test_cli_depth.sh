@@ -35,7 +35,7 @@ expect_eq "$(json_field "$OUT" '["exit_code"]')" "2" "show --json error is JSON"
 # list --json shows the flags the table shows.
 expect_exit 0 "list --json" -- dh list --json
 flags=$(python3 -c 'import json,sys; print(",".join(next(p for p in json.load(sys.stdin) if p["name"]=="purge_rows")["flags"]))' <"$OUT")
-expect_eq "$flags" "destructive" "purge_rows is listed with its destructive flag"
+expect_eq "$flags" "destructive,reversible" "purge_rows is listed with its destructive and reversible flags"
 flags=$(python3 -c 'import json,sys; print(",".join(next(p for p in json.load(sys.stdin) if p["name"]=="noop")["flags"]))' <"$OUT")
 expect_eq "$flags" "" "noop has no flag"
 expect_exit 0 "list" -- dh list

@@ -44,6 +44,11 @@ wait "$pid" || code=$?
 expect_eq "$code" 130 "Ctrl-C exits 130"
 expect_eq "$(last_run_field outcome)" cancelled "Ctrl-C recorded as cancelled"
 
+# An undo entry over the 16 MiB frame limit: record() throws, the run fails with that message.
+expect_exit 1 "a journal entry over the frame limit fails the run" -- dh run hostile -p behaviour=huge_journal
+expect_in "$ERR" "16 MiB limit" "the message says the entry is over the limit"
+expect_not_in "$ERR" "without a result" "the child did not vanish"
+
 expect_exit 0 "history" -- dh history
 expect_in "$OUT" "timed_out" "history shows outcomes"
 expect_exit 0 "history --plugin --json" -- dh history --plugin hostile --json

@@ -14,6 +14,7 @@ namespace {
 std::vector<std::string> flag_words(const CatalogEntry& e) {
   std::vector<std::string> words;
   if (e.destructive) words.push_back("destructive");
+  if (e.reversible) words.push_back("reversible");
   if (!e.unstable.empty()) words.push_back("unstable");
   if (e.shadowed) words.push_back("shadowed");
   if (!e.error.empty()) words.push_back("unusable");

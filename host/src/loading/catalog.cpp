@@ -17,7 +17,7 @@
 namespace dihya::host {
 namespace {
 
-constexpr const char* kCacheFormat = "dihya-metadata-cache-2";
+constexpr const char* kCacheFormat = "dihya-metadata-cache-3";
 
 // ctime joins (size, mtime) so that a chmod or chown, which must re-run the
 // trust check, also invalidates the cached entry.
@@ -85,6 +85,7 @@ CatalogEntry entry_from_cache(const std::filesystem::path& path, const nlohmann:
   e.version = cached.value("version", "");
   e.summary = cached.value("summary", "");
   e.destructive = cached.value("destructive", false);
+  e.reversible = cached.value("reversible", false);
   e.error = cached.value("error", "");
   e.unstable = cached.value("unstable", "");
   return e;
@@ -93,7 +94,8 @@ CatalogEntry entry_from_cache(const std::filesystem::path& path, const nlohmann:
 nlohmann::json cache_record(const CatalogEntry& e, const FileStamp& stamp) {
   nlohmann::json j{{"size", stamp.size}, {"mtime_ns", stamp.mtime_ns},
                    {"ctime_ns", stamp.ctime_ns}, {"device", stamp.device}, {"inode", stamp.inode}, {"name", e.name},
-                   {"version", e.version}, {"summary", e.summary}, {"destructive", e.destructive}};
+                   {"version", e.version}, {"summary", e.summary}, {"destructive", e.destructive},
+                   {"reversible", e.reversible}};
   if (!e.error.empty()) j["error"] = e.error;
   if (!e.unstable.empty()) j["unstable"] = e.unstable;
   return j;
@@ -108,6 +110,7 @@ CatalogEntry read_entry(const std::filesystem::path& path) {
     e.version = f.version();
     e.summary = f.summary();
     e.destructive = f.destructive();
+    e.reversible = f.reversible();
   } catch (const HostError& err) {
     e.error = err.what();
   }

@@ -24,6 +24,7 @@ struct CatalogEntry {
   std::string version;
   std::string summary;
   bool destructive = false;
+  bool reversible = false;
   std::string error;        // why the file is not usable, one line
   std::string unstable;     // set when it crashed while loading
   bool shadowed = false;    // another plugin of the same name comes first

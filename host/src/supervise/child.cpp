@@ -66,10 +66,15 @@ class Channel {
 
  private:
   void send_locked(FrameType type, const nlohmann::json& payload) {
-    // A host that went away cannot be told anything: end quietly.
-    if (!write_frame(event_fd_, type, payload.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))) {
-      ::_exit(120);
+    const std::string text = payload.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    // Too large for one frame: the plugin's mistake, reported to it (a journal
+    // entry is then not durable, so its step must not happen).
+    if (text.size() > kMaxFramePayload) {
+      throw Error("a message to the host (log line, journal entry or result) is " + std::to_string(text.size()) +
+                  " bytes, over the " + std::to_string(kMaxFramePayload >> 20) + " MiB limit");
     }
+    // A host that went away cannot be told anything: end quietly.
+    if (!write_frame(event_fd_, type, text)) ::_exit(120);
   }
 
   int event_fd_;

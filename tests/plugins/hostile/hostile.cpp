@@ -35,6 +35,11 @@ class Hostile final : public dihya::Plugin {
       for (int i = 0; i < 20000; ++i) std::fprintf(stderr, "flooding stderr line %d\n", i);
       for (int i = 0; i < 20000; ++i) ctx.log().info("flooding the log {}", i);
     }
+    if (behaviour == "huge_journal") {
+      // One undo entry over the 16 MiB frame limit: record() must throw, not end the child.
+      ctx.journal().record({"noop", {{"blob", std::string(17u << 20, 'x')}}});
+      return dihya::Result::success("unreachable: the entry was too large");
+    }
     if (behaviour == "close_pipe") {
       for (int fd = 3; fd < 1024; ++fd) ::close(fd);
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
