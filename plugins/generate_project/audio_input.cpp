@@ -91,6 +91,9 @@ SpokenAudio load_audio(const std::string& path) {
     audio.samples.push_back(static_cast<std::int16_t>(std::lround(clipped * 32767.0f)));
   }
   audio.seconds = static_cast<double>(audio.samples.size()) / kSpeechRate;
+  if (audio.seconds < 0.25) {
+    throw dihya::Error(path + ": " + std::to_string(audio.samples.size()) + " samples, too short to hold speech (truncated?)");
+  }
   return audio;
 }
 

@@ -181,7 +181,7 @@ Loaded load_spec(const dihya::Params& params, dihya::Context& ctx) {
                     {"transcription_seconds", std::round(heard.decode_seconds * 100) / 100},
                     {"words", words}};
     if (ctx.cancelled()) throw ParamError("audio", "transcription cancelled");
-    if (clean_text(text).empty()) throw ParamError("audio", "the transcription is empty: no speech heard in " + audio.format);
+    if (clean_text(text).empty()) throw ParamError("audio", params.get<std::string>("audio") + ": the transcription is empty: no speech heard (" + audio.format + ")");
   }
   try {
     TextSpec parsed = parse_text_spec(text);
