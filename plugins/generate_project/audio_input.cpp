@@ -85,10 +85,23 @@ SpokenAudio load_audio(const std::string& path) {
     if (err) throw dihya::Error(path + ": cannot resample to 16 kHz: " + err);
     resampled.resize(made);
   }
+  // Quantised with triangular dither (as sox does): synthetic or gated
+  // speech holds runs of exact zeros, whose log spectrum throws the
+  // recogniser's cepstral normalisation off (measured: 0.60 of the tuning
+  // specs' fields without dither, 0.65 with). A fixed-seed generator keeps
+  // the transcription of a file the same on every run.
   audio.samples.reserve(resampled.size());
+  std::uint32_t noise = 2463534242u;
+  auto uniform = [&noise] {
+    noise ^= noise << 13;
+    noise ^= noise >> 17;
+    noise ^= noise << 5;
+    return static_cast<float>(noise) / 4294967296.0f;
+  };
   for (float s : resampled) {
     const float clipped = std::clamp(std::isfinite(s) ? s : 0.0f, -1.0f, 1.0f);
-    audio.samples.push_back(static_cast<std::int16_t>(std::lround(clipped * 32767.0f)));
+    const float dithered = clipped * 32767.0f + (uniform() - uniform());
+    audio.samples.push_back(static_cast<std::int16_t>(std::clamp(std::lround(dithered), -32768L, 32767L)));
   }
   audio.seconds = static_cast<double>(audio.samples.size()) / kSpeechRate;
   if (audio.seconds < 0.25) {
