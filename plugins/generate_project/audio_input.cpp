@@ -42,8 +42,11 @@ SpokenAudio load_audio(const std::string& path) {
   SF_INFO info{};
   std::unique_ptr<SNDFILE, SndfileCloser> file(sf_open(path.c_str(), SFM_READ, &info));
   if (!file) {
-    throw dihya::Error(path + ": not an audio file this build can decode (WAV, FLAC, OGG Vorbis/Opus, MP3): " +
-                       sf_strerror(nullptr));
+    // libsndfile answers "File does not exist or is not a regular file" for
+    // data it cannot sync on (random bytes named .mp3): misleading here.
+    std::string why = sf_strerror(nullptr);
+    if (why.find("does not exist") != std::string::npos) why = "format not recognised";
+    throw dihya::Error(path + ": not an audio file this build can decode (WAV, FLAC, OGG Vorbis/Opus, MP3): " + why);
   }
   if (info.channels < 1 || info.channels > 64) throw dihya::Error(path + ": " + std::to_string(info.channels) + " channels is not speech");
   if (info.samplerate < 8000 || info.samplerate > 384000) {

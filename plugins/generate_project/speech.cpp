@@ -18,6 +18,7 @@
 #include "speech.hpp"
 
 #include <pocketsphinx.h>
+#include <sphinxbase/ckd_alloc.h>
 #include <sphinxbase/err.h>
 #include <sphinxbase/ngram_model.h>
 #include <sys/mman.h>
@@ -465,7 +466,12 @@ Recognition recognise_spec(const SpokenAudio& audio, const std::function<bool()>
     // The first call adds the word; later ones add alternative pronunciations
     // under cmudict's "word(2)" convention.
     std::string name = w;
-    for (int k = 2; ps_lookup_word(ps.get(), name.c_str()) != nullptr; ++k) name = w + "(" + std::to_string(k) + ")";
+    auto known = [&ps](const std::string& word) {
+      char* found = ps_lookup_word(ps.get(), word.c_str());  // allocated for the caller
+      ckd_free(found);
+      return found != nullptr;
+    };
+    for (int k = 2; known(name); ++k) name = w + "(" + std::to_string(k) + ")";
     ps_add_word(ps.get(), name.c_str(), phones.c_str(), FALSE);
   }
   ngram_model_t* lm = ngram_model_read(config.get(), lm_file.path().c_str(), NGRAM_ARPA, ps_get_logmath(ps.get()));

@@ -66,6 +66,10 @@ printf 'An Express API called Travel\n' >"$T/text.wav"
 refused "text named .wav" "not an audio file" -p audio="$T/text.wav"
 head -c 30 "$T/travel.wav" >"$T/truncated.wav"
 refused "truncated header" "$T/truncated.wav" -p audio="$T/truncated.wav"
+head -c 3000 "$T/travel.ogg" >"$T/truncated.ogg"
+refused "truncated OGG" "malformed" -p audio="$T/truncated.ogg"
+head -c 40000 /dev/urandom >"$T/random.mp3"
+refused "random bytes named .mp3" "not an audio file" -p audio="$T/random.mp3"
 # A RIFF header declaring 4 GiB of data and 1000 channels, with 8 bytes of data.
 /usr/bin/python3 - "$T" <<'PY'
 import struct, sys
