@@ -15,7 +15,8 @@ packages=(
   python3 python3-aiosmtpd python3-yaml python3-jsonschema procps openssl libidn2-dev
   help2man dpkg-dev
   nodejs node-express python3-flask python3-pytest python3-psycopg2 python3-cookiecutter
-  pocketsphinx pocketsphinx-en-us jq minisign
+  pocketsphinx pocketsphinx-en-us libpocketsphinx-dev libsndfile1-dev libsoxr-dev espeak-ng sox libsox-fmt-all jq
+  minisign
   clang libclang-rt-14-dev hyperfine
 )
 
