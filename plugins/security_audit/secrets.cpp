@@ -317,13 +317,31 @@ std::string_view dsn_user(const char* data, std::size_t from, std::size_t pass) 
   return pass > user ? std::string_view(data + user, pass - 1 - user) : std::string_view();
 }
 
+// A PEM body made up as documentation: characters base64 never holds ("...",
+// "<your key>"), one repeated character, or a long telltale word. Short stop
+// words ("test", "fake") are not looked for: random base64 holds them by
+// chance (about one real 1 KB key in a thousand contains "test" in some case).
+bool pem_body_is_placeholder(const std::string& body) {
+  const auto base64_or_space = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/' || c == '=' || c == '\n' || c == '\r' ||
+           c == ' ' || c == '\t';
+  };
+  if (!std::all_of(body.begin(), body.end(), base64_or_space)) return true;
+  if (std::all_of(body.begin(), body.end(), [&](char c) { return c == body.front(); })) return true;
+  const std::string l = lower(body);
+  for (const char* w : {"example", "placeholder", "redacted", "changeme", "notasecret"}) {
+    if (l.find(w) != std::string::npos) return true;
+  }
+  return false;
+}
+
 bool confirmed(unsigned id, const char* data, std::size_t begin, std::size_t end) {
   const Rule& rule = kRules[id];
   const std::string_view value(data + begin, end - begin);
   if (rule.extract == Extract::pem_block) {
     const std::string body = pem_body(value);
     // Encrypted-key headers ("Proc-Type:") and real keys are long and random; "..." is not.
-    return body.size() >= 64 && shannon_entropy(body) >= rule.min_entropy && !looks_like_placeholder(body);
+    return body.size() >= 64 && shannon_entropy(body) >= rule.min_entropy && !pem_body_is_placeholder(body);
   }
   if (id == kDefaultCredentialsRule) return true;
   if (rule.extract == Extract::dsn_password && value.size() < 6) return false;

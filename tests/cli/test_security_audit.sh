@@ -254,6 +254,16 @@ keep
 json_check "$OUT" "'ok' if 'aws-access-key-id' not in ids and not [x for x in f if x['path'][:20] in ('src/mod000/file00000', 'src/mod000/file00001', 'src/mod000/file00002', 'src/mod000/file00003')] and r['suppressed']['allow'] > 0 else ids" \
   "allow: a rule and a path glob suppress their findings"
 
+# A real key's random base64 may hold a stop word ("test", "fake") by chance: still a key.
+K="$WORK/stopword-key"
+mkdir -p "$K"
+{ echo "-----BEGIN ""RSA PRIVATE KEY-----"; head -c 300 /dev/urandom | base64 -w 64; echo "TeStFaKe$(head -c 240 /dev/urandom | base64 -w 0 | head -c 56)"; echo "-----END ""RSA PRIVATE KEY-----"; } >"$K/id_rsa"
+{ echo "-----BEGIN ""RSA PRIVATE KEY-----"; echo "MIIEpAIBAAKCAQEA..."; echo "-----END ""RSA PRIVATE KEY-----"; } >"$K/doc.md"
+expect_exit 0 "secrets: keys with stop words" -- audit --json --param path="$K" --param checks=secrets
+keep
+json_check "$OUT" "'ok' if sorted((x['path'], x['id']) for x in f) == [('id_rsa', 'private-key')] else [(x['path'], x['id']) for x in f]" \
+  "secrets: a key whose random body holds 'TeSt' is found; a documentation key with '...' is not"
+
 # --- permissions ------------------------------------------------------------------
 P="$WORK/perm"
 mkdir -p "$P/bin" "$P/shared" "$P/tmp" "$P/keys"
