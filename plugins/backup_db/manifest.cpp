@@ -15,7 +15,6 @@
 #include <thread>
 
 #include <dihya/error.hpp>
-#include <openssl/evp.h>
 
 namespace backup_db {
 namespace fs = std::filesystem;
@@ -34,32 +33,7 @@ struct Fd {
   Fd& operator=(const Fd&) = delete;
 };
 
-struct DigestContext {
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  DigestContext() {
-    if (ctx == nullptr || EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) != 1) {
-      throw dihya::Error("OpenSSL: cannot initialise SHA-256");
-    }
-  }
-  ~DigestContext() { EVP_MD_CTX_free(ctx); }
-  DigestContext(const DigestContext&) = delete;
-  DigestContext& operator=(const DigestContext&) = delete;
-  void update(const void* data, std::size_t n) {
-    if (EVP_DigestUpdate(ctx, data, n) != 1) throw dihya::Error("OpenSSL: SHA-256 update failed");
-  }
-  std::string hex() {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    if (EVP_DigestFinal_ex(ctx, md, &len) != 1) throw dihya::Error("OpenSSL: SHA-256 final failed");
-    static const char* digits = "0123456789abcdef";
-    std::string out;
-    for (unsigned int i = 0; i < len; ++i) {
-      out += digits[md[i] >> 4];
-      out += digits[md[i] & 0xf];
-    }
-    return out;
-  }
-};
+;
 
 }  // namespace
 
@@ -70,22 +44,16 @@ std::string sha256_file(const fs::path& file, std::atomic<std::uint64_t>* bytes_
   struct stat st{};
   if (::fstat(fd.fd, &st) != 0 || !S_ISREG(st.st_mode)) throw dihya::Error(file.string() + " is not a regular file");
   ::posix_fadvise(fd.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-  DigestContext digest;
+  dihya::Sha256 digest;
   std::unique_ptr<char[]> buffer(new char[kChunk]);
   for (;;) {
     const ssize_t n = ::read(fd.fd, buffer.get(), kChunk);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) throw dihya::Error("cannot read " + file.string() + ": " + std::strerror(errno));
     if (n == 0) break;
-    digest.update(buffer.get(), static_cast<std::size_t>(n));
+    digest.update(std::string_view(buffer.get(), static_cast<std::size_t>(n)));
     if (bytes_done != nullptr) *bytes_done += static_cast<std::uint64_t>(n);
   }
-  return digest.hex();
-}
-
-std::string sha256_hex(const std::string& data) {
-  DigestContext digest;
-  digest.update(data.data(), data.size());
   return digest.hex();
 }
 

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include <dihya/sha256.hpp>
 #include <nlohmann/json.hpp>
 
 namespace backup_db {
@@ -32,7 +33,7 @@ struct FileDigest {
 // as it goes. Throws dihya::Error when the file cannot be read.
 std::string sha256_file(const std::filesystem::path& file, std::atomic<std::uint64_t>* bytes_done = nullptr);
 
-std::string sha256_hex(const std::string& data);
+using dihya::sha256_hex;
 
 // Every regular file under `root`, relative, sorted; the manifest and the
 // verified state at the top level are not part of the backup's content.

@@ -19,7 +19,7 @@
 #include <dihya/plugin.hpp>
 #include <dihya/utc_time.hpp>
 #include <dihya/yaml_file.hpp>
-#include <openssl/evp.h>
+#include <dihya/sha256.hpp>
 #include <pqxx/pqxx>
 
 #include "archive_writer.hpp"
@@ -91,28 +91,20 @@ class HashedFile {
  public:
   explicit HashedFile(const std::filesystem::path& path) : path_(path), out_(path, std::ios::binary | std::ios::trunc) {
     if (!out_) throw dihya::Error("cannot write " + path.string());
-    ctx_ = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr);
   }
-  ~HashedFile() { EVP_MD_CTX_free(ctx_); }
   HashedFile(const HashedFile&) = delete;
   HashedFile& operator=(const HashedFile&) = delete;
 
   void write(std::string_view s) {
     out_.write(s.data(), static_cast<std::streamsize>(s.size()));
-    EVP_DigestUpdate(ctx_, s.data(), s.size());
+    digest_.update(s);
     bytes_ += s.size();
   }
   // Closes the file; returns the hex SHA-256. Throws on a write error.
   std::string finish() {
     out_.close();
     if (!out_) throw dihya::Error("cannot write " + path_.string() + " (disk full?)");
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_DigestFinal_ex(ctx_, md, &len);
-    std::ostringstream hex;
-    for (unsigned int i = 0; i < len; ++i) hex << std::hex << std::setw(2) << std::setfill('0') << static_cast<int>(md[i]);
-    return hex.str();
+    return digest_.hex();
   }
   std::uint64_t bytes() const { return bytes_; }
   const std::filesystem::path& path() const { return path_; }
@@ -120,7 +112,7 @@ class HashedFile {
  private:
   std::filesystem::path path_;
   std::ofstream out_;
-  EVP_MD_CTX* ctx_ = nullptr;
+  dihya::Sha256 digest_;
   std::uint64_t bytes_ = 0;
 };
 

@@ -2,7 +2,6 @@
 #include "migration_files.hpp"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -831,22 +830,6 @@ MigrationSet load_migrations(const fs::path& dir, std::optional<Layout> requeste
   std::sort(set.versioned.begin(), set.versioned.end(),
             [](const Migration& a, const Migration& b) { return *a.version < *b.version; });
   return set;
-}
-
-std::string sha256_hex(std::string_view bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
-    throw dihya::Error("OpenSSL could not compute a SHA-256");
-  }
-  static const char* const hex = "0123456789abcdef";
-  std::string out;
-  out.reserve(length * 2);
-  for (unsigned int i = 0; i < length; ++i) {
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 0xf];
-  }
-  return out;
 }
 
 bool is_no_transaction(std::string_view text) { return first_line_is(text, "-- dihya:no-transaction"); }

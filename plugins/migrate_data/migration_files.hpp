@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include <dihya/sha256.hpp>
+
 #include "sql_script.hpp"
 
 namespace migrate_data {
@@ -92,7 +94,7 @@ struct MigrationSet {
 // runs in: dihya::Error naming the file (and line).
 MigrationSet load_migrations(const std::filesystem::path& dir, std::optional<Layout> layout = std::nullopt);
 
-std::string sha256_hex(std::string_view bytes);
+using dihya::sha256_hex;
 
 // True when the script's first line is `-- dihya:no-transaction`.
 bool is_no_transaction(std::string_view text);

@@ -12,7 +12,6 @@
 #include <sstream>
 
 #include <dihya/error.hpp>
-#include <openssl/evp.h>
 
 namespace security_audit {
 
@@ -40,22 +39,6 @@ bool parse_severity(std::string_view name, int& level) {
     }
   }
   return false;
-}
-
-std::string sha256_hex(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
-    throw dihya::Error("security_audit: sha256 failed");
-  }
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(length * 2);
-  for (unsigned int i = 0; i < length; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 15]);
-  }
-  return out;
 }
 
 std::string fingerprint(std::string_view rule, std::string_view path, std::string_view value) {

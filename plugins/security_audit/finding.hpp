@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include <dihya/sha256.hpp>
 #include <nlohmann/json.hpp>
 
 namespace security_audit {
@@ -35,8 +36,7 @@ struct Finding {
   std::string fingerprint;  // sha256 hex, stable across runs
 };
 
-// Lowercase hex sha256 of `data`.
-std::string sha256_hex(std::string_view data);
+using dihya::sha256_hex;  // lowercase hex SHA-256 (dihya/sha256.hpp)
 // sha256 of rule, path and value, separated by NULs so no two triples collide.
 std::string fingerprint(std::string_view rule, std::string_view path, std::string_view value);
 // First 4 characters, an ellipsis and the length: "AKIA…(20 chars)".

@@ -11,7 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
+#include <dihya/sha256.hpp>
 
 #include <dihya/utf8.hpp>
 
@@ -88,19 +88,6 @@ std::string file_kind(mode_t mode) {
   if (S_ISSOCK(mode)) return "a socket";
   if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device";
   return "not a regular file";
-}
-
-std::string sha256_hex(std::string_view data) {
-  static const char kHex[] = "0123456789abcdef";
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr) != 1) return {};
-  std::string out;
-  for (unsigned int i = 0; i < length; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 0xFu];
-  }
-  return out;
 }
 
 std::string builtin_type(const std::string& extension) {
@@ -247,7 +234,7 @@ bool read_attachment(const AttachmentRequest& request, std::size_t limit, const 
   data.resize(used);
   out->filename = filename;
   out->content_type = type;
-  out->sha256 = sha256_hex(data);
+  out->sha256 = dihya::sha256_hex(data);
   out->data = std::move(data);
   return true;
 }

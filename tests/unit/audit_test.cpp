@@ -16,6 +16,8 @@
 #include <nlohmann/json.hpp>
 
 #include "temp_dir.hpp"
+#include <dihya/sha256.hpp>
+
 #include "audit/audit_log.hpp"
 #include "util/sha256.hpp"
 
@@ -320,4 +322,14 @@ TEST_CASE("appends from several processes keep one unbroken chain", "[audit]") {
   auto report = verify_audit_log(file);
   CHECK(report.ok);
   CHECK(report.lines == kWriters * kEach);
+}
+
+TEST_CASE("the SDK's one SHA-256 gives sha256sum's digests, whole or in pieces", "[sha256]") {
+  CHECK(dihya::sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  dihya::Sha256 pieces;
+  pieces.update("a").update("").update("bc");
+  CHECK(pieces.hex() == dihya::sha256_hex("abc"));
+  const std::string million(1000000, 'a');
+  CHECK(dihya::sha256_hex(million) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  CHECK(dihya::sha256_hex(million) == sha256_hex(million));
 }

@@ -4,7 +4,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <memory>
 #include <stdexcept>
 #include <vector>
 
@@ -13,7 +12,7 @@
 
 #include <fmt/format.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
+#include <dihya/sha256.hpp>
 
 #include "util/unique_fd.hpp"
 
@@ -22,47 +21,18 @@ namespace {
 
 constexpr std::size_t kFileChunk = 1 << 20;
 
-struct DigestContextFree {
-  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
-};
-using DigestContext = std::unique_ptr<EVP_MD_CTX, DigestContextFree>;
-
-DigestContext new_sha256_context() {
-  // Hashing needs none of openssl.cnf: skipping it saves most of OpenSSL's
-  // start-up, which otherwise dominates a short run of the host.
+// The SDK's one SHA-256 (dihya/sha256.hpp), after an OpenSSL start-up that
+// skips openssl.cnf: hashing needs none of it, and loading it dominates a
+// short run of the host. (Plugins keep the default: their TLS may need it.)
+dihya::Sha256 new_sha256() {
   static const bool initialised = OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, nullptr) == 1;
-  DigestContext ctx(initialised ? EVP_MD_CTX_new() : nullptr);
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) {
-    throw std::runtime_error("sha256: OpenSSL could not initialise a digest");
-  }
-  return ctx;
-}
-
-std::string finish_hex(EVP_MD_CTX* ctx) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (EVP_DigestFinal_ex(ctx, digest, &length) != 1) {
-    throw std::runtime_error("sha256: OpenSSL could not finish a digest");
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(2 * length);
-  for (unsigned int i = 0; i < length; ++i) {
-    hex.push_back(kHex[digest[i] >> 4]);
-    hex.push_back(kHex[digest[i] & 0x0f]);
-  }
-  return hex;
+  if (!initialised) throw std::runtime_error("sha256: OpenSSL could not start");
+  return dihya::Sha256();
 }
 
 }  // namespace
 
-std::string sha256_hex(std::string_view data) {
-  DigestContext ctx = new_sha256_context();
-  if (EVP_DigestUpdate(ctx.get(), data.data(), data.size()) != 1) {
-    throw std::runtime_error("sha256: OpenSSL could not hash the data");
-  }
-  return finish_hex(ctx.get());
-}
+std::string sha256_hex(std::string_view data) { return new_sha256().update(data).hex(); }
 
 std::string sha256_file_hex(const std::filesystem::path& file) {
   UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
@@ -74,7 +44,7 @@ std::string sha256_file_hex(const std::filesystem::path& file) {
 }
 
 std::string sha256_fd_hex(int fd, const std::filesystem::path& file) {
-  DigestContext ctx = new_sha256_context();
+  dihya::Sha256 digest = new_sha256();
   std::vector<char> buffer(kFileChunk);
   for (off_t offset = 0;;) {
     ssize_t n = ::pread(fd, buffer.data(), buffer.size(), offset);
@@ -85,11 +55,9 @@ std::string sha256_fd_hex(int fd, const std::filesystem::path& file) {
     }
     if (n == 0) break;
     offset += n;
-    if (EVP_DigestUpdate(ctx.get(), buffer.data(), static_cast<std::size_t>(n)) != 1) {
-      throw std::runtime_error(fmt::format("sha256: OpenSSL could not hash {}", file.string()));
-    }
+    digest.update(std::string_view(buffer.data(), static_cast<std::size_t>(n)));
   }
-  return finish_hex(ctx.get());
+  return digest.hex();
 }
 
 }  // namespace dihya::host

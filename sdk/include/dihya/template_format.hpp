@@ -24,9 +24,9 @@
 #include <string_view>
 
 #include <dihya/error.hpp>
+#include <dihya/sha256.hpp>
 #include <dihya/utf8.hpp>
 #include <nlohmann/json.hpp>
-#include <openssl/evp.h>
 
 namespace dihya::templates {
 
@@ -50,22 +50,6 @@ inline int json_depth(const nlohmann::json& j, int limit) {
     if (deepest >= limit) break;
   }
   return deepest + 1;
-}
-
-inline std::string sha256_hex(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
-    throw dihya::Error("SHA-256 failed");
-  }
-  static const char* const kHex = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(2 * length);
-  for (unsigned int i = 0; i < length; ++i) {
-    hex.push_back(kHex[digest[i] >> 4]);
-    hex.push_back(kHex[digest[i] & 0x0F]);
-  }
-  return hex;
 }
 
 // A relative, `/`-separated path that stays inside the directory it is joined
@@ -100,6 +84,9 @@ inline bool safe_relative_path(std::string_view path, std::string* why) {
 }
 
 inline std::string canonical(const nlohmann::json& doc) { return doc.dump(2) + "\n"; }
+
+// The one SHA-256 of the SDK (dihya/sha256.hpp), as this namespace has long spelled it.
+using ::dihya::sha256_hex;
 
 inline std::string checksum(const nlohmann::json& doc) { return sha256_hex(canonical(doc)); }
 
