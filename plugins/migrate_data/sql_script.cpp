@@ -191,6 +191,15 @@ std::vector<Statement> split_goose_statements(std::string_view sql, std::size_t 
     while (!l.empty() && std::isspace(static_cast<unsigned char>(l.front()))) l.remove_prefix(1);
     return l;
   };
+  // A block is one statement, trimmed; an empty one is none.
+  auto push_block = [&out, &block_line](std::string_view block) {
+    const std::string text(block);
+    const auto b = text.find_first_not_of(" \t\r\n");
+    if (b == std::string::npos) return;
+    const auto e = text.find_last_not_of(" \t\r\n");
+    const std::size_t skipped = static_cast<std::size_t>(std::count(text.begin(), text.begin() + b, '\n'));
+    out.push_back({text.substr(b, e - b + 1), block_line + skipped});
+  };
   while (pos < sql.size()) {
     std::size_t eol = sql.find('\n', pos);
     const std::size_t next = eol == std::string_view::npos ? sql.size() : eol + 1;
@@ -200,13 +209,7 @@ std::vector<Statement> split_goose_statements(std::string_view sql, std::size_t 
       block_start = next;
       block_line = line + 1;
     } else if (block_start != std::string_view::npos && l == "-- +goose StatementEnd") {
-      std::string text(sql.substr(block_start, pos - block_start));
-      const auto b = text.find_first_not_of(" \t\r\n");
-      if (b != std::string::npos) {
-        const auto e = text.find_last_not_of(" \t\r\n");
-        const std::size_t skipped = static_cast<std::size_t>(std::count(text.begin(), text.begin() + b, '\n'));
-        out.push_back({text.substr(b, e - b + 1), block_line + skipped});
-      }
+      push_block(sql.substr(block_start, pos - block_start));
       block_start = std::string_view::npos;
       chunk_start = next;
       chunk_line = line + 1;
@@ -217,7 +220,7 @@ std::vector<Statement> split_goose_statements(std::string_view sql, std::size_t 
   if (block_start != std::string_view::npos) {
     // An unclosed block runs to the end, as one statement (goose refuses it;
     // the loader reports it before this is reached).
-    out.push_back({std::string(sql.substr(block_start)), block_line});
+    push_block(sql.substr(block_start));
   } else {
     for (auto& s : split_statements(sql.substr(chunk_start), chunk_line)) out.push_back(s);
   }

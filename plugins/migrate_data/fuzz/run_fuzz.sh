@@ -18,4 +18,6 @@ done
 printf -- '-- +goose Up\n-- +goose StatementBegin\nselect $$a;b$$;\n-- +goose StatementEnd\n-- +goose Down\n' >"$fuzz_work/corpus/goose_block"
 printf 'create function f() returns int begin atomic select 1; select 2; end;\nselect E'"'"'\\'"'"';'"'"';\n' >"$fuzz_work/corpus/atomic"
 printf -- '-- migrate:up transaction:false\nvacuum;\n-- migrate:down\n' >"$fuzz_work/corpus/dbmate"
+# Found by this fuzzer: a StatementBegin left open at the very end made an empty statement.
+printf -- '-- +ga;b$$;\n-- +goose Statmo Usope\n-- +goose StatementBegin\n' >"$fuzz_work/corpus/goose_open_block_at_end"
 fuzz_run "$bin" "${3:-30}" -max_len=4096
