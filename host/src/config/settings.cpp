@@ -3,8 +3,6 @@
 
 #include <unistd.h>
 
-#include <cerrno>
-
 #include <cstdlib>
 #include <iostream>
 #include <set>
@@ -62,20 +60,6 @@ std::string scalar(const YAML::Node& node, const std::filesystem::path& file, co
 
 constexpr std::size_t kMaxConfigBytes = 1 << 20;
 
-// Reads the whole file open on `fd`; false on a read error or when it holds
-// more than `max` bytes.
-bool read_bounded(int fd, std::size_t max, std::string* text) {
-  char buffer[16384];
-  for (;;) {
-    const ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return false;
-    if (n == 0) return true;
-    text->append(buffer, static_cast<std::size_t>(n));
-    if (text->size() > max) return false;
-  }
-}
-
 // Reads one YAML config file; a missing file is an empty config.
 FileConfig read_config_file(const std::filesystem::path& file, bool must_exist) {
   static const std::set<std::string> kKeys{"plugin_path", "database_url", "state_dir", "cache_dir", "metrics_dir",
@@ -90,7 +74,7 @@ FileConfig read_config_file(const std::filesystem::path& file, bool must_exist) 
   // user could edit is as dangerous as a plugin they could replace.
   const TrustedFile trusted = open_trusted_file(file, kExitUsage, "config file");
   std::string text;
-  if (!read_bounded(trusted.fd.get(), kMaxConfigBytes, &text)) {
+  if (read_all(trusted.fd.get(), &text, kMaxConfigBytes)) {
     throw usage_error(fmt::format("{}: config file unreadable or larger than {} bytes", file.string(), kMaxConfigBytes));
   }
   YAML::Node root;

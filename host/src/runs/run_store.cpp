@@ -54,14 +54,11 @@ std::string read_record_bytes(const std::filesystem::path& file, bool& missing) 
     throw_errno(file, "open");
   }
   std::string bytes;
-  char buffer[16 * 1024];
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw_errno(file, "read");
-    if (n == 0) return bytes;
-    bytes.append(buffer, static_cast<std::size_t>(n));
+  if (auto ec = read_all(fd.get(), &bytes)) {
+    errno = ec.value();
+    throw_errno(file, "read");
   }
+  return bytes;
 }
 
 // Space set aside in each run directory at its creation, so that the final

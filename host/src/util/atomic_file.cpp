@@ -50,14 +50,11 @@ bool read_file(const std::filesystem::path& path, std::string* content, std::str
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if (!fd) return fail(error, "cannot open " + path.string());
   content->clear();
-  char buffer[65536];
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail(error, "cannot read " + path.string());
-    if (n == 0) return true;
-    content->append(buffer, static_cast<std::size_t>(n));
+  if (auto ec = read_all(fd.get(), content)) {
+    errno = ec.value();
+    return fail(error, "cannot read " + path.string());
   }
+  return true;
 }
 
 }  // namespace dihya::host

@@ -3,11 +3,13 @@
 // write in the host needs. A UniqueFd closes its descriptor exactly once, on
 // destruction or reset, and can be moved but not copied. write_all() writes
 // every byte or reports why not; fsync_directory() makes a file's creation,
-// rename or removal in that directory survive a power loss.
+// rename or removal in that directory survive a power loss. read_all() is
+// write_all()'s twin for reading a whole file.
 #pragma once
 
 #include <cerrno>
 #include <filesystem>
+#include <string>
 #include <string_view>
 #include <system_error>
 
@@ -63,6 +65,24 @@ class UniqueFd {
     bytes.remove_prefix(static_cast<std::size_t>(n));
   }
   return {};
+}
+
+// Appends to `*out` everything read from `fd` until end of file, continuing
+// after EINTR. Returns the error of the failed read(), or EFBIG once more than
+// `max_bytes` have been read (the caller's bound on hostile files).
+[[nodiscard]] inline std::error_code read_all(int fd, std::string* out,
+                                              std::size_t max_bytes = static_cast<std::size_t>(-1)) {
+  char buffer[16 * 1024];
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return {errno, std::generic_category()};
+    }
+    if (n == 0) return {};
+    out->append(buffer, static_cast<std::size_t>(n));
+    if (out->size() > max_bytes) return {EFBIG, std::generic_category()};
+  }
 }
 
 // fsync of a directory: a new, renamed or removed entry is durable only once
