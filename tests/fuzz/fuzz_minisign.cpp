@@ -24,6 +24,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } else if (error.empty()) {
     __builtin_trap();
   }
+  for (const auto& id : dihya::host::parse_revoked_key_ids(text)) {
+    if (id.empty() || id.find_first_of(" \t\n#") != std::string::npos) __builtin_trap();
+  }
   if (auto bytes = dihya::host::base64_decode(text)) {
     if (bytes->size() > text.size() / 4 * 3) __builtin_trap();
   }

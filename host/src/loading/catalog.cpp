@@ -195,19 +195,22 @@ PluginFile PluginCatalog::find(const std::string& name_or_path) {
                                   "file path contains '/'", name_or_path));
   }
   // The cache only says where to look. The file's own embedded metadata
-  // decides: a stale or edited cache entry costs a fresh scan, never a run of
-  // another plugin.
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    for (const auto& e : list()) {
-      if (e.name != name_or_path || e.shadowed) continue;
-      PluginFile file = read_plugin_file(e.path);
+  // decides: a stale or edited cache entry (a wrong name, or the name
+  // missing) costs one fresh scan of the files, never a run of another plugin.
+  std::vector<CatalogEntry> entries = list();
+  for (int attempt = 0;; ++attempt) {
+    const auto it = std::find_if(entries.begin(), entries.end(),
+                                 [&](const CatalogEntry& e) { return e.name == name_or_path && !e.shadowed; });
+    if (it != entries.end()) {
+      PluginFile file = read_plugin_file(it->path);
       if (file.name() == name_or_path) return checked(std::move(file));
-      break;
     }
+    if (attempt == 1) break;
     cache_ = nlohmann::json::object();
+    entries = list();
   }
   // lib<name>.so that could not be read: its reason says more than "unknown".
-  for (const auto& e : list()) {
+  for (const auto& e : entries) {
     if (!e.error.empty() && e.path.filename() == "lib" + name_or_path + ".so") throw load_error(e.error);
   }
   std::vector<std::string> dirs;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 #include "loading/minisign.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <sstream>
 #include <vector>
@@ -96,6 +97,19 @@ std::optional<MinisignPublicKey> parse_minisign_public_key(const std::string& te
     return fail<MinisignPublicKey>(error, "after the key, only one line 'expires: YYYY-MM-DD' is allowed");
   }
   return key;
+}
+
+std::set<std::string> parse_revoked_key_ids(const std::string& text) {
+  std::set<std::string> ids;
+  for (std::string line : lines_of(text)) {
+    line.erase(std::find(line.begin(), line.end(), '#'), line.end());
+    std::string id;
+    for (char c : line) {
+      if (!std::isspace(static_cast<unsigned char>(c))) id += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    }
+    if (!id.empty()) ids.insert(std::move(id));
+  }
+  return ids;
 }
 
 std::optional<MinisignSignature> parse_minisign_signature(const std::string& text, std::string* error) {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <optional>
+#include <set>
 #include <string>
 
 namespace dihya::host {
@@ -30,6 +31,10 @@ struct MinisignSignature {
 // Parse `text`; on failure return nullopt with `*error` saying what is wrong.
 std::optional<MinisignPublicKey> parse_minisign_public_key(const std::string& text, std::string* error);
 std::optional<MinisignSignature> parse_minisign_signature(const std::string& text, std::string* error);
+
+// The key ids of a revocation list: one per line, as minisign prints them
+// (case and blanks ignored), `#` starting a comment.
+std::set<std::string> parse_revoked_key_ids(const std::string& text);
 
 // Standard base64 with padding; nullopt for anything else (or over 4 KiB).
 std::optional<std::string> base64_decode(const std::string& text);

@@ -4,13 +4,11 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <memory>
 #include <set>
-#include <sstream>
 #include <vector>
 
 #include <fmt/format.h>
@@ -41,23 +39,11 @@ HostError refused(const PluginFile& plugin, const std::string& why) {
 std::string read_small_file(const fs::path& file, const std::string& what) {
   const TrustedFile trusted = open_trusted_file(file, kExitLoad, what);
   std::string text;
-  char buffer[4096];
-  for (;;) {
-    const ssize_t n = ::read(trusted.fd.get(), buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw load_error(fmt::format("{}: cannot read this {}: {}", file.string(), what, std::strerror(errno)));
-    if (n == 0) return text;
-    text.append(buffer, static_cast<std::size_t>(n));
-    if (text.size() > kMaxTextFile) throw load_error(fmt::format("{}: this {} is too large", file.string(), what));
+  if (auto ec = read_all(trusted.fd.get(), &text, kMaxTextFile)) {
+    throw load_error(fmt::format("{}: cannot read this {}: {}", file.string(), what,
+                                 ec.value() == EFBIG ? "it is too large" : ec.message()));
   }
-}
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) lines.push_back(line);
-  return lines;
+  return text;
 }
 
 TrustedKey read_public_key(const fs::path& file) {
@@ -68,17 +54,9 @@ TrustedKey read_public_key(const fs::path& file) {
 }
 
 std::set<std::string> read_revoked(const fs::path& dir) {
-  std::set<std::string> ids;
   std::error_code ec;
-  if (!fs::exists(dir / "revoked", ec)) return ids;
-  for (std::string line : lines_of(read_small_file(dir / "revoked", "revocation list"))) {
-    line.erase(std::find(line.begin(), line.end(), '#'), line.end());
-    line.erase(std::remove_if(line.begin(), line.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)); }),
-               line.end());
-    std::transform(line.begin(), line.end(), line.begin(), [](char c) { return static_cast<char>(std::toupper(c)); });
-    if (!line.empty()) ids.insert(line);
-  }
-  return ids;
+  if (!fs::exists(dir / "revoked", ec)) return {};
+  return parse_revoked_key_ids(read_small_file(dir / "revoked", "revocation list"));
 }
 
 MinisignSignature read_signature(const PluginFile& plugin, const fs::path& file) {
