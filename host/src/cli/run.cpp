@@ -73,13 +73,10 @@ std::optional<std::filesystem::path> output_dir_option(const po::variables_map& 
   return dir;
 }
 
-// The run's private work dir, and its output dir unless --output-dir gave one.
-void create_run_dirs(const ChildRequest& request, const std::filesystem::path& run_dir) {
-  for (const auto& dir : {request.work_dir, request.output_dir}) {
-    if (dir.parent_path() != run_dir) continue;
-    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-      throw HostError(kExitRunFailed, fmt::format("cannot create {}: {}", dir.string(), std::strerror(errno)));
-    }
+// The run's own output dir (<run>/output), private, when --output-dir gave none.
+void create_default_output_dir(const std::filesystem::path& dir) {
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    throw HostError(kExitRunFailed, fmt::format("cannot create {}: {}", dir.string(), std::strerror(errno)));
   }
 }
 
@@ -239,7 +236,7 @@ int cmd_run(const Args& args, const Settings& settings) {
   remove_abandoned_work_dirs(settings.state_dir, store);
   request.work_dir = make_run_work_dir(settings.state_dir, run_id);
   request.output_dir = output_dir.value_or(run_dir / "output");
-  create_run_dirs(request, run_dir);
+  if (!output_dir) create_default_output_dir(request.output_dir);
 
   ProgressBar bar(stderr_is_interactive());
   LogStyle style = settings.log_style;
