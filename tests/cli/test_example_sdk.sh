@@ -25,6 +25,36 @@ for f in DihyaSDKConfig.cmake DihyaSDKConfigVersion.cmake DihyaSDKTargets.cmake 
   [ -f "$cfgdir/$f" ] && ok "package file $f installed" || not_ok "package file $f missing"
 done
 expect_in "$cfgdir/DihyaSDKConfigVersion.cmake" 'set(PACKAGE_VERSION "2.0")' "the package version is the ABI's, 2.0"
+# The support component, as a bundled plugin built out of tree gets it:
+# Dihya::cron brings its include path and date-tz; a CronError is a dihya::Error.
+mkdir -p "$WORK/support"
+cat >"$WORK/support/CMakeLists.txt" <<'CMAKE'
+cmake_minimum_required(VERSION 3.20)
+project(support_probe LANGUAGES CXX)
+find_package(DihyaSDK 2.0 REQUIRED COMPONENTS support)
+add_executable(cron_probe cron_probe.cpp)
+target_link_libraries(cron_probe PRIVATE Dihya::sdk Dihya::cron)
+CMAKE
+cat >"$WORK/support/cron_probe.cpp" <<'CPP'
+#include <dihya/cron.hpp>
+#include <cstdio>
+int main(int argc, char** argv) {
+  try {
+    dihya::cron::parse(argc > 1 ? argv[1] : "");
+    std::puts("parsed");
+  } catch (const dihya::Error& e) {
+    std::printf("dihya::Error: %s\n", e.what());
+  }
+}
+CPP
+expect_exit 0 "configure against the support component" -- \
+  cmake -S "$WORK/support" -B "$WORK/support/build" -G Ninja -DCMAKE_PREFIX_PATH="$WORK/prefix"
+expect_exit 0 "build with Dihya::cron" -- cmake --build "$WORK/support/build"
+expect_exit 0 "the installed cron engine parses" -- "$WORK/support/build/cron_probe" "*/15 9-17 * * mon-fri"
+expect_in "$OUT" "parsed" "a valid expression parses"
+expect_exit 0 "and refuses" -- "$WORK/support/build/cron_probe" "61 * * * *"
+expect_in "$OUT" "dihya::Error:" "a bad expression throws a dihya::Error"
+
 # A plugin source that includes only the API parses neither Boost.DLL nor libpqxx.
 printf '#include <dihya/plugin.hpp>\n' >"$WORK/one_line.cpp"
 expect_exit 0 "preprocess a one-line plugin source against the installed SDK" -- \
