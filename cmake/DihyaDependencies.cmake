@@ -8,6 +8,8 @@ find_package(valijson REQUIRED)
 find_package(yaml-cpp REQUIRED)
 find_package(OpenSSL REQUIRED)
 find_package(Threads REQUIRED)
+# Howard Hinnant's date/tz on the OS tzdb: the time zones of the SDK's Dihya::cron.
+find_package(date CONFIG REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx)
 pkg_check_modules(PQ REQUIRED IMPORTED_TARGET libpq)

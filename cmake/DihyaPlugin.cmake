@@ -2,8 +2,15 @@
 # dihya_add_plugin(<name> SOURCES <src>... METADATA <plugin.json> [LIBRARIES <lib>...])
 #
 # Builds lib<name>.so, a dihya-host plugin: hidden visibility, linked against the
-# SDK, with <plugin.json> embedded in the `.dihya_meta` section so the host can
-# read it without running plugin code.
+# SDK (Dihya::sdk, the plugin API), with <plugin.json> embedded in the
+# `.dihya_meta` section so the host can read it without running plugin code.
+# LIBRARIES adds what the plugin itself uses, including the SDK's support
+# targets (Dihya::cron, Dihya::fk_graph, Dihya::templates, Dihya::schedule_store).
+#
+# The target's DIHYA_METADATA_SOURCE property names the generated source that
+# embeds plugin.json: a unit test that compiles the plugin's classes into its
+# own executable (with dihya::testing::FakeContext) adds it to its sources,
+# since dihya::Plugin's constructor reads the embedded bytes.
 set(_DIHYA_PLUGIN_CMAKE_DIR "${CMAKE_CURRENT_LIST_DIR}")
 
 function(dihya_add_plugin name)
@@ -36,4 +43,5 @@ function(dihya_add_plugin name)
     CXX_STANDARD_REQUIRED ON
     CXX_EXTENSIONS OFF)
   target_link_options(${name} PRIVATE "LINKER:--no-undefined")
+  set_target_properties(${name} PROPERTIES DIHYA_METADATA_SOURCE "${embed}")
 endfunction()

@@ -3,6 +3,7 @@
 // before the batch is deleted, a dry-run plan, cancellation between batches,
 // progress, an exact and idempotent rollback, and a report table. Written
 // against libpqxx 6.4 (Debian 12): exec_params/exec_params1, no pqxx 7 idioms.
+#include <dihya/database.hpp>
 #include <dihya/plugin.hpp>
 #include <pqxx/pqxx>
 

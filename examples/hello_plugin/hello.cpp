@@ -2,6 +2,7 @@
 // The SDK's example plugin: parameters, logging, progress, cancellation and the
 // database, in the fewest lines. It changes nothing, so the default "not
 // reversible" rollback is right.
+#include <dihya/database.hpp>
 #include <dihya/plugin.hpp>
 #include <pqxx/pqxx>
 

@@ -12,6 +12,7 @@
 #include <ctime>
 
 #include <dihya/fk_graph.hpp>
+#include <dihya/database.hpp>
 #include <dihya/plugin.hpp>
 #include <dihya/utc_time.hpp>
 #include <pqxx/pqxx>

@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include <dihya/fk_graph.hpp>
+#include <dihya/database.hpp>
 #include <dihya/plugin.hpp>
 #include <dihya/utc_time.hpp>
 #include <dihya/yaml_file.hpp>

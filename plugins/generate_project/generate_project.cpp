@@ -14,6 +14,7 @@
 #include <optional>
 #include <sstream>
 
+#include <dihya/database.hpp>
 #include <dihya/plugin.hpp>
 #include <dihya/template_format.hpp>
 #include <dihya/template_store.hpp>

@@ -16,6 +16,7 @@
 #include <fstream>
 #include <sstream>
 
+#include <dihya/database.hpp>
 #include <dihya/plugin.hpp>
 #include <dihya/template_format.hpp>
 #include <dihya/template_store.hpp>

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <dihya/database.hpp>
 #include <dihya/plugin.hpp>
 #include <map>
 #include <optional>

@@ -53,6 +53,7 @@
 #include <vector>
 
 #include <dihya/cron.hpp>
+#include <dihya/database.hpp>
 #include <dihya/plugin.hpp>
 #include <dihya/schedule_store.hpp>
 #include <fmt/format.h>

@@ -7,6 +7,7 @@
 #include <set>
 #include <thread>
 
+#include <dihya/database.hpp>
 #include <dihya/plugin.hpp>
 #include <pqxx/pqxx>
 

@@ -6,7 +6,7 @@ source "$(dirname "$0")/lib.sh"
 expect_exit 0 "--help" -- dh --help
 expect_in "$OUT" "Exit codes:" "--help documents exit codes"
 expect_exit 0 "--version" -- dh --version
-expect_in "$OUT" "SDK ABI 1." "--version names the ABI"
+expect_in "$OUT" "SDK ABI 2.0" "--version names the ABI"
 for cmd in list info validate run check docs db history show logs rollback audit; do
   expect_exit 0 "$cmd --help" -- dh "$cmd" --help
 done

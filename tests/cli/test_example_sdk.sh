@@ -2,15 +2,71 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later
 # The SDK as a plugin author gets it: install to a temporary prefix, build
 # examples/hello_plugin and examples/expire_sessions out of tree with
-# find_package(DihyaSDK), check them, and run the destructive example's own
-# Catch2 test (the conformance helper) on the seeded platform database.
+# find_package(DihyaSDK) and -Werror, check them, and run the destructive
+# example's own Catch2 tests (the conformance helper, and unit tests with the
+# SDK's FakeContext) on the seeded platform database. The installed file list
+# is the API's, nothing more.
 source "$(dirname "$0")/lib.sh"
 : "${DIHYA_BUILD_DIR:?}" "${DIHYA_SOURCE_DIR:?}"
 
 expect_exit 0 "install the SDK to a temporary prefix" -- cmake --install "$DIHYA_BUILD_DIR" --prefix "$WORK/prefix"
 [ -f "$WORK/prefix/include/dihya/plugin.hpp" ] && ok "headers installed" || not_ok "headers missing"
+
+# The installed API is the list in sdk/CMakeLists.txt, nothing more: the support
+# headers (cron, fk_graph, templates, schedules) live apart, under dihya-support.
+installed() { (cd "$WORK/prefix/include/$1" && find . -type f | sed 's|^\./||' | sort | tr '\n' ' '); }
+expect_eq "$(installed dihya)" "abi.hpp context.hpp database.hpp error.hpp journal.hpp json_text.hpp logger.hpp \
+params.hpp plugin.hpp result.hpp sha256.hpp testing/conformance.hpp testing/fake_context.hpp utc_time.hpp utf8.hpp \
+yaml_file.hpp " "include/dihya holds the plugin API and the testing kit, file by file"
+expect_eq "$(installed dihya-support)" "dihya/cron.hpp dihya/fk_graph.hpp dihya/schedule_store.hpp \
+dihya/template_format.hpp dihya/template_store.hpp " "the support headers are installed apart"
+cfgdir=$(dirname "$(find "$WORK/prefix" -name DihyaSDKConfig.cmake | head -n 1)")
+for f in DihyaSDKConfig.cmake DihyaSDKConfigVersion.cmake DihyaSDKTargets.cmake DihyaSupportTargets.cmake DihyaPlugin.cmake; do
+  [ -f "$cfgdir/$f" ] && ok "package file $f installed" || not_ok "package file $f missing"
+done
+expect_in "$cfgdir/DihyaSDKConfigVersion.cmake" 'set(PACKAGE_VERSION "2.0")' "the package version is the ABI's, 2.0"
+# The support component, as a bundled plugin built out of tree gets it:
+# Dihya::cron brings its include path and date-tz; a CronError is a dihya::Error.
+mkdir -p "$WORK/support"
+cat >"$WORK/support/CMakeLists.txt" <<'CMAKE'
+cmake_minimum_required(VERSION 3.20)
+project(support_probe LANGUAGES CXX)
+find_package(DihyaSDK 2.0 REQUIRED COMPONENTS support)
+add_executable(cron_probe cron_probe.cpp)
+target_link_libraries(cron_probe PRIVATE Dihya::sdk Dihya::cron)
+CMAKE
+cat >"$WORK/support/cron_probe.cpp" <<'CPP'
+#include <dihya/cron.hpp>
+#include <cstdio>
+int main(int argc, char** argv) {
+  try {
+    dihya::cron::parse(argc > 1 ? argv[1] : "");
+    std::puts("parsed");
+  } catch (const dihya::Error& e) {
+    std::printf("dihya::Error: %s\n", e.what());
+  }
+}
+CPP
+expect_exit 0 "configure against the support component" -- \
+  cmake -S "$WORK/support" -B "$WORK/support/build" -G Ninja -DCMAKE_PREFIX_PATH="$WORK/prefix"
+expect_exit 0 "build with Dihya::cron" -- cmake --build "$WORK/support/build"
+expect_exit 0 "the installed cron engine parses" -- "$WORK/support/build/cron_probe" "*/15 9-17 * * mon-fri"
+expect_in "$OUT" "parsed" "a valid expression parses"
+expect_exit 0 "and refuses" -- "$WORK/support/build/cron_probe" "61 * * * *"
+expect_in "$OUT" "dihya::Error:" "a bad expression throws a dihya::Error"
+
+# A plugin source that includes only the API parses neither Boost.DLL nor libpqxx.
+printf '#include <dihya/plugin.hpp>\n' >"$WORK/one_line.cpp"
+expect_exit 0 "preprocess a one-line plugin source against the installed SDK" -- \
+  c++ -std=c++17 -E -I"$WORK/prefix/include" "$WORK/one_line.cpp" -o "$WORK/one_line.i"
+expect_in "$WORK/one_line.i" "nlohmann" "the API's JSON is there (guard)"
+expect_not_in "$WORK/one_line.i" "boost/dll" "no Boost.DLL"
+expect_not_in "$WORK/one_line.i" "pqxx/connection_base.hxx" "no libpqxx headers"
+
+# The examples build with the project's warnings, as errors.
+strict=(-DCMAKE_CXX_FLAGS="-Wall -Wextra -Wpedantic -Wshadow -Wold-style-cast -Werror")
 expect_exit 0 "configure the example against the installed SDK" -- \
-  cmake -S "$DIHYA_SOURCE_DIR/examples/hello_plugin" -B "$WORK/example" -G Ninja -DCMAKE_PREFIX_PATH="$WORK/prefix"
+  cmake -S "$DIHYA_SOURCE_DIR/examples/hello_plugin" -B "$WORK/example" -G Ninja -DCMAKE_PREFIX_PATH="$WORK/prefix" "${strict[@]}"
 expect_exit 0 "build the example" -- cmake --build "$WORK/example"
 so="$WORK/example/libhello.so"
 expect_exit 0 "the example passes check --exercise" -- dh check "$so" --exercise
@@ -27,14 +83,16 @@ n_expired=$(expired)
 [ "$n_expired" -gt 0 ] && ok "the seed has $n_expired expired sessions" || not_ok "no expired session in the seed"
 before=$(sessions_checksum)
 expect_exit 0 "configure expire_sessions against the installed SDK" -- \
-  cmake -S "$DIHYA_SOURCE_DIR/examples/expire_sessions" -B "$WORK/expire" -G Ninja -DCMAKE_PREFIX_PATH="$WORK/prefix"
+  cmake -S "$DIHYA_SOURCE_DIR/examples/expire_sessions" -B "$WORK/expire" -G Ninja -DCMAKE_PREFIX_PATH="$WORK/prefix" \
+  "${strict[@]}"
 expect_exit 0 "build expire_sessions and its test" -- cmake --build "$WORK/expire"
 so="$WORK/expire/libexpire_sessions.so"
 # `rollback <run-id>` finds the plugin by name, as operators install it: on the search path.
 ex() { dh --plugin-path "$WORK/expire" "$@"; }
-expect_exit 0 "its own Catch2 test passes (conformance helper, --exercise)" -- ctest --test-dir "$WORK/expire" --output-on-failure
-expect_in "$OUT" "100% tests passed" "ctest summary"
-expect_eq "$(sessions_checksum)" "$before" "the exercise left the sessions untouched"
+expect_exit 0 "its own Catch2 tests pass (conformance helper, FakeContext unit tests)" -- \
+  ctest --test-dir "$WORK/expire" --output-on-failure
+expect_in "$OUT" "100% tests passed, 0 tests failed out of 2" "ctest summary: both tests ran"
+expect_eq "$(sessions_checksum)" "$before" "the exercise and the unit tests left the sessions as they were"
 expect_exit 0 "check --exercise" -- dh check "$so" --exercise
 expect_in "$OUT" "public.sessions" "the per-table report names sessions"
 expect_in "$OUT" "expire_sessions: conforms" "conforms"

@@ -138,8 +138,8 @@ expect_exit 3 "a plugin built for a newer SDK minor" -- dh run abi_newer_minor
 expect_in "$ERR" "libabi_newer_minor.so" "the name leads to the file and its reason, not 'unknown plugin'"
 expect_exit 3 "the same by path" -- dh run "$P/libabi_newer_minor.so"
 expect_one_line_error "newer ABI minor"
-expect_in "$ERR" "ABI 1.9" "names the plugin's ABI"
-expect_in "$ERR" "ABI 1.0" "names the host's ABI"
+expect_in "$ERR" "ABI 2.9" "names the plugin's ABI"
+expect_in "$ERR" "ABI 2.0" "names the host's ABI"
 
 ## State, cache and metrics dirs ############################################
 

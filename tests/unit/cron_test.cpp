@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
-// The cron engine of the scheduler (sdk/include/dihya/cron.hpp): syntax, the
+// The cron engine of the scheduler (sdk/support/include/dihya/cron.hpp): syntax, the
 // Vixie DOM/DOW rule, leap days and the DST rule in two zones.
 #include <catch2/catch.hpp>
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 // The template document shared by import_templates and generate_project
-// (sdk/include/dihya/template_format.hpp): what it accepts, what it refuses
+// (sdk/support/include/dihya/template_format.hpp): what it accepts, what it refuses
 // and why, and that the canonical text and checksum ignore key order.
 #include <catch2/catch.hpp>
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 // `dihya-host schedule add|list|show|pause|resume|remove|next|run`: the
 // schedules the run_scheduler plugin executes, stored in PostgreSQL (tables in
-// sdk/include/dihya/schedule_store.hpp), and a preview of any cron expression
+// sdk/support/include/dihya/schedule_store.hpp), and a preview of any cron expression
 // that needs no database. Executing schedules is the plugin's job; `schedule
 // run` hands a manual launch to it so the overlap policy lives in one place.
 #include <unistd.h>

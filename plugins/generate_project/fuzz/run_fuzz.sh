@@ -11,7 +11,7 @@ source "$src/tests/fuzz/lib.sh"
 fuzz_start "$2"
 bin="$fuzz_work/fuzz_spec"
 sources=("$here/fuzz/fuzz_spec.cpp" "$here/spec.cpp" "$here/text_spec.cpp" "$here/names.cpp" "$here/render.cpp")
-fuzz_build "$bin" "${sources[@]}" "$here"/*.hpp "$src"/sdk/include/dihya/*.hpp -- -I"$src/sdk/include" "${sources[@]}" -lyaml-cpp -lcrypto
+fuzz_build "$bin" "${sources[@]}" "$here"/*.hpp "$src"/sdk/include/dihya/*.hpp "$src"/sdk/support/include/dihya/*.hpp -- -I"$src/sdk/include" -I"$src/sdk/support/include" "${sources[@]}" -lyaml-cpp -lcrypto
 printf 'Une API Flask avec des utilisateurs et des produits, authentification JWT, PostgreSQL' >"$fuzz_work/corpus/fr"
 printf 'An Express API called "Shop" with users and orders (total:number, status), JWT auth, Docker and CI, without Kubernetes' >"$fuzz_work/corpus/en"
 printf 'Une interface web et une IA nomm\xc3\xa9e \xc2\xabLabo\xc2\xbb pour des cat\xc3\xa9gories (prix: nombre, quantit\xc3\xa9) sans docker' >"$fuzz_work/corpus/fr2"

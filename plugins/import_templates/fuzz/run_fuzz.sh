@@ -11,8 +11,8 @@ source "$src/tests/fuzz/lib.sh"
 fuzz_start "$2"
 bin="$fuzz_work/fuzz_js_literal"
 sources=("$here/fuzz/fuzz_js_literal.cpp" "$here/js_literal.cpp" "$here/template_yaml.cpp")
-fuzz_build "$bin" "${sources[@]}" "$here"/*.hpp "$src"/sdk/include/dihya/*.hpp -- \
-  -I"$src/sdk/include" "${sources[@]}" -lyaml-cpp -lcrypto
+fuzz_build "$bin" "${sources[@]}" "$here"/*.hpp "$src"/sdk/include/dihya/*.hpp "$src"/sdk/support/include/dihya/*.hpp -- \
+  -I"$src/sdk/include" -I"$src/sdk/support/include" "${sources[@]}" -lyaml-cpp -lcrypto
 cp "$src/tests/fixtures/import_templates/templates/express-api.js" "$fuzz_work/corpus/express-api.js"
 printf "export default {a: 'x', b: [1, -2.5, .5, 0x1F, +3e2], c: {d: null, e: true}, 'f-g': \`l1\\n\\\\\${x}\`,};" >"$fuzz_work/corpus/mixed"
 printf "module.exports = {s: '\\\\u{1F600}\\\\uD83D\\\\uDE00\\\\x41\\\\0', /* c */ t: \"\\\\\"q\\\\\"\", // e\n};" >"$fuzz_work/corpus/escapes"

@@ -7,7 +7,9 @@
 
 #include <string>
 
-#define DIHYA_ABI_MAJOR 1
+// 2.0: Plugin holds its embedded metadata; Context lost its libpqxx member
+// layout and gained own_database(); DIHYA_PLUGIN no longer uses Boost.DLL.
+#define DIHYA_ABI_MAJOR 2
 #define DIHYA_ABI_MINOR 0
 
 #define DIHYA_ABI_STR2(x) #x
@@ -21,7 +23,7 @@
 #define DIHYA_ABI_STDLIB "unknown-stdlib"
 #endif
 
-// "dihya-abi <major>.<minor> <stdlib>", e.g. "dihya-abi 1.0 libstdc++-cxx11abi1".
+// "dihya-abi <major>.<minor> <stdlib>", e.g. "dihya-abi 2.0 libstdc++-cxx11abi1".
 #define DIHYA_ABI_TAG \
   "dihya-abi " DIHYA_ABI_STR(DIHYA_ABI_MAJOR) "." DIHYA_ABI_STR(DIHYA_ABI_MINOR) " " DIHYA_ABI_STDLIB
 

@@ -3,7 +3,9 @@
 // through the Context the host gives them, which keeps them testable and lets
 // the host record, redact and undo what they do. A Context lives for one
 // operation (validate, run or rollback) and is used from one thread unless a
-// method says otherwise.
+// method says otherwise. Every method but db() is virtual, so a plugin's unit
+// test can give it a fake (sdk/testing/fake_context.hpp); db() itself is
+// defined in <dihya/database.hpp>, the one API header that needs libpqxx.
 #pragma once
 
 #include <chrono>
@@ -14,11 +16,19 @@
 #include <string>
 #include <string_view>
 
-#include <pqxx/connection>
-
 #include "dihya/error.hpp"
 #include "dihya/journal.hpp"
 #include "dihya/logger.hpp"
+
+// libpqxx 6's connection type, named without its 60 000 lines of headers;
+// <dihya/database.hpp> includes the real declaration, and the compiler
+// rejects this one there if the two ever differ.
+namespace pqxx {
+class connect_direct;
+template <typename ConnectPolicy>
+class basic_connection_base;
+using connection = basic_connection_base<connect_direct>;
+}  // namespace pqxx
 
 namespace dihya {
 
@@ -52,7 +62,8 @@ class Context {
   virtual const std::filesystem::path& output_dir() const = 0;
 
   // The value of a secret: a `writeOnly` parameter, or "database_password".
-  // Never log it; the host redacts it from logs anyway.
+  // The one way a plugin reads a secret (see params.hpp). Never log it; the
+  // host redacts it from logs anyway.
   virtual std::optional<std::string> secret(std::string_view name) const = 0;
 
   // The current time. Plugins use this clock, not the system's, so tests can pin it.
@@ -63,29 +74,23 @@ class Context {
 
   // The database the host is configured with, opened on first use and owned
   // by the context. Throws dihya::Error when no database is configured or it
-  // cannot be reached.
-  pqxx::connection& db() {
-    if (!db_) {
-      if (database_url().empty()) {
-        throw Error("no database configured: declare \"needs\": [\"database\"] in plugin.json");
-      }
-      try {
-        db_ = std::make_shared<pqxx::connection>(database_url());
-      } catch (const std::exception& e) {
-        throw Error(std::string("cannot connect to the database: ") + e.what());
-      }
-    }
-    return *static_cast<pqxx::connection*>(db_.get());
-  }
+  // cannot be reached. Defined in <dihya/database.hpp>: include it to call this.
+  pqxx::connection& db();
 
   // The connection string of that database, password included, for plugins that
   // must hand it to another program (pg_dump). Never log it.
   virtual const std::string& database_url() const = 0;
 
+ protected:
+  // Where db() gets its connection: one the context owns, or nullptr (the
+  // default) to have db() open database_url() itself. Overridden by a test's
+  // fake context to hand out its own connection; the host keeps the default,
+  // so the connection and its deleter are made in the plugin's code and the
+  // host never links libpqxx.
+  virtual pqxx::connection* own_database() { return nullptr; }
+
  private:
-  // Type-erased: the connection and its deleter are made here, in the
-  // plugin's code, so the host itself never links libpqxx.
-  std::shared_ptr<void> db_;
+  std::shared_ptr<void> db_;  // the connection db() opened, type-erased
 };
 
 }  // namespace dihya

@@ -1,8 +1,13 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 // Parameters of one run. The host has already coerced them to the types of the
 // plugin's JSON Schema, filled defaults and validated them, so a plugin reads
-// them without re-checking types. Values of secret parameters (`writeOnly` in
-// the schema) are present in clear here; the host redacts them everywhere else.
+// them without re-checking types.
+//
+// Secrets: read a secret parameter (`writeOnly` in the schema) with
+// ctx.secret(name), never from here. Params holds the whole validated
+// document, so get() does return a secret's value in clear; that is why a
+// plugin must not log or return json() as a whole. The host redacts secret
+// values from logs, results, history and audit anyway.
 #pragma once
 
 #include <string>

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 // The plugin contract. A plugin is one class deriving from dihya::Plugin and one
 // DIHYA_PLUGIN(Class) line; `dihya_add_plugin(...)` embeds its plugin.json in
-// the .so so the host can list and describe it without running its code.
+// the .so so the host can list and describe it without running its code. A
+// plugin that uses the database also includes <dihya/database.hpp>.
 //
 //   class Hello final : public dihya::Plugin {
 //     dihya::Result run(const dihya::Params& params, dihya::Context& ctx) override {
@@ -12,12 +13,11 @@
 //   DIHYA_PLUGIN(Hello)
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string_view>
 #include <vector>
 
-#include <boost/config.hpp>
-#include <boost/dll/alias.hpp>
 #include <nlohmann/json.hpp>
 
 #include "dihya/abi.hpp"
@@ -37,13 +37,18 @@ namespace dihya {
 
 class Plugin {
  public:
+  // Reads the embedded plugin.json's bounds; inline, so only plugin code (which
+  // links the embedded bytes) ever runs it.
+  Plugin()
+      : metadata_(dihya_embedded_metadata_begin,
+                  static_cast<std::size_t>(dihya_embedded_metadata_end - dihya_embedded_metadata_begin)) {}
   virtual ~Plugin() = default;
 
-  // The plugin's plugin.json: name, version, summary, schema, flags. The default
-  // returns the document embedded at build time; keep it that way.
-  virtual nlohmann::json metadata() const {
-    return nlohmann::json::parse(dihya_embedded_metadata_begin, dihya_embedded_metadata_end);
-  }
+  // The plugin's plugin.json (name, version, summary, schema, flags): the bytes
+  // embedded at build time, which the host also reads from the file without
+  // loading it. Not virtual, so the two can never disagree. Throws
+  // nlohmann::json::exception only if the build embedded invalid JSON.
+  nlohmann::json metadata() const { return nlohmann::json::parse(metadata_.begin(), metadata_.end()); }
 
   // Semantic checks on parameters already type-checked against the schema
   // (files exist, database reachable...). Must have no side effects.
@@ -60,18 +65,39 @@ class Plugin {
   virtual Result rollback(const std::vector<UndoEntry>& /*newest_first*/, Context& /*ctx*/) {
     throw Error("this plugin is not reversible");
   }
+
+ private:
+  std::string_view metadata_;
 };
 
+// What the host calls, through the `dihya_create_plugin` symbol.
 using PluginFactory = std::unique_ptr<Plugin>();
 
 }  // namespace dihya
 
-// Exports the factory of `Class` and the ABI tag. The tag also lands in the
-// `.dihya_abi` section, where the host reads it without loading the library.
+// The two symbols the host looks up, with C linkage so their names are stable.
+// DIHYA_PLUGIN uses both; a test plugin that must carry a wrong tag or no
+// factory uses one alone.
+//
+// `dihya_create_plugin` is a pointer variable holding the factory's address:
+// the layout of Boost.DLL's aliases, which the host's loader reads with
+// get_alias<PluginFactory>, without plugins including Boost.DLL.
+#define DIHYA_EXPORT_FACTORY(function)                                                       \
+  extern "C" __attribute__((visibility("default"))) const void* dihya_create_plugin;         \
+  const void* dihya_create_plugin =                                                          \
+      reinterpret_cast<const void*>(reinterpret_cast<std::intptr_t>(&function));
+
+// `dihya_abi_tag` is also put in the `.dihya_abi` section, where the host reads
+// it without loading the library.
+#define DIHYA_EXPORT_ABI_TAG(tag)                                                            \
+  extern "C" __attribute__((visibility("default"))) const char dihya_abi_tag[];              \
+  __attribute__((section(".dihya_abi"), used)) const char dihya_abi_tag[] = tag;
+
+// Exports the factory of `Class` and the ABI tag of the SDK it is built with.
 #define DIHYA_PLUGIN(Class)                                                                  \
   namespace dihya_plugin_export {                                                            \
-  inline std::unique_ptr<::dihya::Plugin> create() { return std::make_unique<Class>(); }    \
+  std::unique_ptr<::dihya::Plugin> create();                                                 \
+  std::unique_ptr<::dihya::Plugin> create() { return std::make_unique<Class>(); }            \
   }                                                                                          \
-  BOOST_DLL_ALIAS(dihya_plugin_export::create, dihya_create_plugin)                          \
-  extern "C" BOOST_SYMBOL_EXPORT const char dihya_abi_tag[];                                 \
-  __attribute__((section(".dihya_abi"), used)) const char dihya_abi_tag[] = DIHYA_ABI_TAG;
+  DIHYA_EXPORT_FACTORY(dihya_plugin_export::create)                                          \
+  DIHYA_EXPORT_ABI_TAG(DIHYA_ABI_TAG)

@@ -9,6 +9,5 @@ class Future final : public dihya::Plugin {
 std::unique_ptr<dihya::Plugin> create() { return std::make_unique<Future>(); }
 }  // namespace abi_mismatch
 
-BOOST_DLL_ALIAS(abi_mismatch::create, dihya_create_plugin)
-extern "C" BOOST_SYMBOL_EXPORT const char dihya_abi_tag[];
-__attribute__((section(".dihya_abi"), used)) const char dihya_abi_tag[] = "dihya-abi 99.0 " DIHYA_ABI_STDLIB;
+DIHYA_EXPORT_FACTORY(abi_mismatch::create)
+DIHYA_EXPORT_ABI_TAG("dihya-abi 99.0 " DIHYA_ABI_STDLIB)

@@ -10,7 +10,5 @@ class Newer final : public dihya::Plugin {
 std::unique_ptr<dihya::Plugin> create() { return std::make_unique<Newer>(); }
 }  // namespace abi_newer_minor
 
-BOOST_DLL_ALIAS(abi_newer_minor::create, dihya_create_plugin)
-extern "C" BOOST_SYMBOL_EXPORT const char dihya_abi_tag[];
-__attribute__((section(".dihya_abi"), used)) const char dihya_abi_tag[] =
-    "dihya-abi " DIHYA_ABI_STR(DIHYA_ABI_MAJOR) "." DIHYA_ABI_STR(DIHYA_ABI_MINOR) "9 " DIHYA_ABI_STDLIB;
+DIHYA_EXPORT_FACTORY(abi_newer_minor::create)
+DIHYA_EXPORT_ABI_TAG("dihya-abi " DIHYA_ABI_STR(DIHYA_ABI_MAJOR) "." DIHYA_ABI_STR(DIHYA_ABI_MINOR) "9 " DIHYA_ABI_STDLIB)

@@ -2,6 +2,7 @@
 // A destructive plugin whose example deletes nothing and whose rollback does
 // nothing: run → rollback "restores" every table, which proves nothing.
 // `check --exercise` must refuse to call it conforming.
+#include <dihya/database.hpp>
 #include <dihya/plugin.hpp>
 #include <pqxx/pqxx>
 

@@ -2,6 +2,7 @@
 // A destructive plugin whose rollback lies: it journals and deletes rows, then
 // "rolls back" by restoring nothing. `check --exercise` must catch it, name
 // the table and the first missing row, and never touch the operator's table.
+#include <dihya/database.hpp>
 #include <dihya/plugin.hpp>
 #include <pqxx/pqxx>
 

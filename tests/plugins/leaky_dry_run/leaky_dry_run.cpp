@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 // A dry run that is not one: it updates a row. `check --exercise` must say
 // which table changed and show the row as it was.
+#include <dihya/database.hpp>
 #include <dihya/plugin.hpp>
 #include <pqxx/pqxx>
 

@@ -3,5 +3,4 @@
 // one-line error naming the missing symbol.
 #include <dihya/plugin.hpp>
 
-extern "C" BOOST_SYMBOL_EXPORT const char dihya_abi_tag[];
-__attribute__((section(".dihya_abi"), used)) const char dihya_abi_tag[] = DIHYA_ABI_TAG;
+DIHYA_EXPORT_ABI_TAG(DIHYA_ABI_TAG)

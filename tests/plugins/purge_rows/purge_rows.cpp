@@ -5,6 +5,7 @@
 #include <chrono>
 #include <thread>
 
+#include <dihya/database.hpp>
 #include <dihya/plugin.hpp>
 #include <pqxx/pqxx>
 

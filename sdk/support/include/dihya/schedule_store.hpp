@@ -14,6 +14,9 @@
 // outcome: claimed -> running -> succeeded | failed | timed_out | cancelled,
 // or skipped (overlap forbid), missed (misfire policy), lost (its scheduler
 // stopped heart-beating), replaced (overlap replace), retry_wait (between attempts).
+//
+// SDK support (Dihya::schedule_store), not plugin API: no stability promise.
+// The host knows these tables because `dihya-host schedule` manages them.
 #pragma once
 
 #include <string>

@@ -8,7 +8,8 @@
 // that the user's key is always the bound parameter $1, never text in the
 // query; that a cycle never makes it loop (each path visits a table once; a
 // self-reference is not followed); and that the same rows are selected for a
-// user by every plugin that uses it. Header-only so plugins need no new library.
+// user by every plugin that uses it. Header-only. SDK support (Dihya::fk_graph,
+// links libpqxx), not plugin API: no stability promise.
 #pragma once
 
 #include <algorithm>

@@ -13,7 +13,8 @@
 //
 // The platform's own public.templates limits `kind` to a few web stacks
 // (no devops, ai or solidity), so these tables live in the `dihya` schema.
-// Header-only; needs libpqxx (the SDK's Dihya::sdk target).
+// Header-only. SDK support (Dihya::templates, links libpqxx), not plugin API:
+// no stability promise.
 #pragma once
 
 #include <optional>

@@ -12,8 +12,8 @@
 //
 // Path keys are mustache templates too; `{{...}}` spans are opaque when the raw
 // key is checked and every rendered path is checked again with
-// safe_relative_path(). Header-only; a plugin that includes it links
-// OpenSSL::Crypto (SHA-256).
+// safe_relative_path(). Header-only. SDK support (Dihya::templates, links
+// OpenSSL::Crypto for SHA-256), not plugin API: no stability promise.
 #pragma once
 
 #include <algorithm>

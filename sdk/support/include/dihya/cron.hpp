@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
-// Cron expressions and their fire times in an IANA time zone. Header-only and
+// Cron expressions and their fire times in an IANA time zone. SDK support
+// (Dihya::cron, links date-tz), not plugin API: no stability promise. Header-only and
 // shared by the host (`dihya-host schedule ...`) and the run_scheduler plugin,
 // so both compute exactly the same instants. Time zones come from Howard
 // Hinnant's date/tz reading the OS database (/usr/share/zoneinfo): link
@@ -41,14 +42,18 @@
 #include <date/date.h>
 #include <date/tz.h>
 
+#include "dihya/error.hpp"
+
 namespace dihya::cron {
 
 using Instant = date::sys_seconds;
 
 // A malformed expression, zone or time: the message is one line for the operator.
-class CronError : public std::invalid_argument {
+// A bad expression, time or zone: a dihya::Error, so a plugin that lets it
+// through reports it to the operator as is.
+class CronError : public Error {
  public:
-  using std::invalid_argument::invalid_argument;
+  using Error::Error;
 };
 
 struct Expression {
