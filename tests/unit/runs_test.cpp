@@ -283,6 +283,29 @@ TEST_CASE("damaged or torn log entries are skipped, and the index rebuilt", "[ru
   CHECK(store.list().size() == 2);
 }
 
+TEST_CASE("the index catches up with runs that start out of id order", "[runs][store]") {
+  TempDir state;
+  RunStore store(state.path() / "runs");
+  auto r3 = running_record("20261123T100000.000Z-000003", "cleanup", "2026-11-23T10:00:00.000Z");
+  store.create(r3);
+  REQUIRE(store.list().size() == 1);  // the index now holds run 3
+  // Run 1 took its id earlier but waited (a lock) before its first record.
+  auto r1 = running_record("20261121T100000.000Z-000001", "backup_db", "2026-11-21T10:00:00.000Z");
+  store.create(r1);
+  r3.outcome = "succeeded";
+  store.update(r3);
+  auto ids = store.list();
+  REQUIRE(ids.size() == 2);
+  CHECK(ids[0].id == r1.id);
+  CHECK(ids[1].id == r3.id);
+  CHECK(ids[1].outcome == "succeeded");
+  REQUIRE(store.load(r1.id));
+  CHECK(store.load(r1.id)->plugin == "backup_db");
+  // Another process sees the same.
+  RunStore other(state.path() / "runs");
+  CHECK(other.list("backup_db").size() == 1);
+}
+
 TEST_CASE("a missing log is rebuilt from the run directories' records", "[runs][store]") {
   TempDir state;
   const auto runs = state.path() / "runs";

@@ -21,6 +21,7 @@
 
 #include <fmt/format.h>
 
+#include "errors.hpp"
 #include "runs/run_id.hpp"
 #include "util/utc_time.hpp"
 
@@ -168,8 +169,9 @@ bool entry_of(const nlohmann::json& run, std::uint64_t offset, RunIndexEntry* e)
   return true;
 }
 
-std::runtime_error log_error(const std::filesystem::path& p, const std::string& doing) {
-  return std::runtime_error(fmt::format("run store: cannot {} {}: {}", doing, p.string(), std::strerror(errno)));
+// A state dir the disk or someone else spoiled is the operator's to fix: exit 1, the path named.
+HostError log_error(const std::filesystem::path& p, const std::string& doing) {
+  return HostError(kExitRunFailed, fmt::format("run store: cannot {} {}: {}", doing, p.string(), std::strerror(errno)));
 }
 
 bool read_exact(int fd, void* out, std::size_t n, std::uint64_t offset) {
@@ -471,22 +473,30 @@ bool RunLog::open_index() {
       if (::ftruncate(idx_fd_.get(), sizeof h) != 0) throw log_error(index_path(), "reset");
     }
     if (h.covered < size) {
-      // Existing entries are sorted: update them in place; new runs are
-      // appended, or merged when one sorts before the last (rare: a run that
-      // waited for a lock before its first put).
-      std::vector<RunIndexEntry> old(static_cast<std::size_t>(h.count));
-      if (!old.empty() && !read_exact(idx_fd_.get(), old.data(), old.size() * sizeof(RunIndexEntry), sizeof h)) {
-        throw log_error(index_path(), "read");
-      }
+      // Existing entries are sorted: update them in place (found through a
+      // read-only map of the file, so catching up after a run reads a few
+      // pages, not the index); new runs are appended, or merged when one
+      // sorts before the last (rare: a run that waited for a lock before its
+      // first put).
+      const std::size_t old_count = static_cast<std::size_t>(h.count);
+      const std::size_t old_bytes = sizeof h + old_count * sizeof(RunIndexEntry);
+      void* old_map = ::mmap(nullptr, old_bytes, PROT_READ, MAP_SHARED, idx_fd_.get(), 0);
+      if (old_map == MAP_FAILED) throw log_error(index_path(), "map");
+      const auto* old_begin =
+          reinterpret_cast<const RunIndexEntry*>(static_cast<const char*>(old_map) + sizeof h);
+      const auto* old_end = old_begin + old_count;
+      std::map<std::size_t, RunIndexEntry> changed;  // position in the old entries -> new value
       std::vector<RunIndexEntry> added;
       std::map<std::pair<std::uint64_t, std::uint32_t>, std::size_t> added_at;
-      std::uint64_t first_dirty = old.size();
       auto apply = [&](const RunIndexEntry& e, bool drop) {
-        auto it = std::lower_bound(old.begin(), old.end(), e, key_less);
-        if (it != old.end() && !key_less(e, *it)) {
-          if (drop) it->flags |= kIndexDropped;
-          else *it = e;
-          first_dirty = std::min<std::uint64_t>(first_dirty, static_cast<std::uint64_t>(it - old.begin()));
+        const RunIndexEntry* it = std::lower_bound(old_begin, old_end, e, key_less);
+        if (it != old_end && !key_less(e, *it)) {
+          const auto pos = static_cast<std::size_t>(it - old_begin);
+          auto c = changed.find(pos);
+          RunIndexEntry value = c != changed.end() ? c->second : *it;
+          if (drop) value.flags |= kIndexDropped;
+          else value = e;
+          changed[pos] = value;
           return;
         }
         const auto key = std::make_pair(e.id_ms, e.id_suffix);
@@ -499,33 +509,46 @@ bool RunLog::open_index() {
           added.push_back(e);
         }
       };
-      h.covered = scan_log(log_fd_.get(), h.covered, size, &h.damaged, [&](std::uint64_t off, const nlohmann::json& j) {
-        const std::string op = j.value("op", "");
-        RunIndexEntry e{};
-        if (op == "put") {
-          if (entry_of(j.value("run", nlohmann::json()), off, &e)) apply(e, false);
-        } else if (op == "drop") {
-          if (run_id_key(j.value("id", ""), &e.id_ms, &e.id_suffix)) apply(e, true);
-        }
-      });
+      try {
+        h.covered = scan_log(log_fd_.get(), h.covered, size, &h.damaged, [&](std::uint64_t off, const nlohmann::json& j) {
+          const std::string op = j.value("op", "");
+          RunIndexEntry e{};
+          if (op == "put") {
+            if (entry_of(j.value("run", nlohmann::json()), off, &e)) apply(e, false);
+          } else if (op == "drop") {
+            if (run_id_key(j.value("id", ""), &e.id_ms, &e.id_suffix)) apply(e, true);
+          }
+        });
+      } catch (...) {
+        ::munmap(old_map, old_bytes);
+        throw;
+      }
       std::sort(added.begin(), added.end(), key_less);
-      if (!added.empty() && !old.empty() && key_less(added.front(), old.back())) {
-        const auto from = static_cast<std::size_t>(
-            std::lower_bound(old.begin(), old.end(), added.front(), key_less) - old.begin());
-        first_dirty = std::min<std::uint64_t>(first_dirty, from);
-        std::vector<RunIndexEntry> merged;
+      const bool in_order = added.empty() || old_count == 0 || key_less(old_end[-1], added.front());
+      std::vector<RunIndexEntry> merged;
+      if (!in_order) {
+        std::vector<RunIndexEntry> old(old_begin, old_end);
+        for (const auto& [pos, e] : changed) old[pos] = e;
         merged.reserve(old.size() + added.size());
         std::merge(old.begin(), old.end(), added.begin(), added.end(), std::back_inserter(merged), key_less);
-        old.swap(merged);
+      }
+      ::munmap(old_map, old_bytes);
+      bool written = true;
+      if (in_order) {
+        for (const auto& [pos, e] : changed) {
+          written = written && write_exact(idx_fd_.get(), &e, sizeof e, sizeof h + pos * sizeof(RunIndexEntry));
+        }
+        written = written && (added.empty() ||
+                              write_exact(idx_fd_.get(), added.data(), added.size() * sizeof(RunIndexEntry), old_bytes));
+        h.count = old_count + added.size();
       } else {
-        old.insert(old.end(), added.begin(), added.end());
+        // Entries move: a crash midway must leave an index nobody trusts.
+        const IndexHeader invalid{};
+        written = write_exact(idx_fd_.get(), &invalid, sizeof invalid, 0) &&
+                  write_exact(idx_fd_.get(), merged.data(), merged.size() * sizeof(RunIndexEntry), sizeof h);
+        h.count = merged.size();
       }
-      if (first_dirty < old.size() &&
-          !write_exact(idx_fd_.get(), old.data() + first_dirty, (old.size() - first_dirty) * sizeof(RunIndexEntry),
-                       sizeof h + first_dirty * sizeof(RunIndexEntry))) {
-        throw log_error(index_path(), "write");
-      }
-      h.count = old.size();
+      if (!written) throw log_error(index_path(), "write");
       if (!write_exact(idx_fd_.get(), &h, sizeof h, 0)) throw log_error(index_path(), "write");
     }
     if (::flock(idx_fd_.get(), LOCK_SH) != 0) throw log_error(index_path(), "lock");
