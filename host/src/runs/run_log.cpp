@@ -427,6 +427,127 @@ int RunLog::append(const nlohmann::json& entry, bool sync, bool reserve) {
   return EAGAIN;
 }
 
+namespace {
+
+// The index file's header when it belongs to this log and covers no more
+// than it holds; nothing otherwise.
+std::optional<IndexHeader> valid_header(int fd, std::uint64_t log_id, std::uint64_t entries_from,
+                                        std::uint64_t log_size) {
+  IndexHeader h{};
+  struct stat st{};
+  if (fd < 0 || ::fstat(fd, &st) != 0 || !read_exact(fd, &h, sizeof h, 0)) return std::nullopt;
+  if (std::memcmp(h.magic, kIndexMagic, 8) != 0 || h.entry_size != sizeof(RunIndexEntry) || h.log_id != log_id ||
+      h.covered < entries_from || h.covered > log_size ||
+      static_cast<std::uint64_t>(st.st_size) < sizeof h + h.count * sizeof(RunIndexEntry)) {
+    return std::nullopt;
+  }
+  return h;
+}
+
+// Brings the index up to date with the log (the caller holds the runs
+// directory's lock).
+void catch_up(int log_fd, const UniqueFd& idx_fd_, const std::filesystem::path& runs_dir,
+              std::optional<IndexHeader> current, std::uint64_t log_id, std::uint64_t entries_from,
+              std::uint64_t size) {
+  const std::filesystem::path index_path = runs_dir / "state.idx";
+  IndexHeader h{};
+  std::memcpy(h.magic, kIndexMagic, 8);
+  h.entry_size = sizeof(RunIndexEntry);
+  h.log_id = log_id;
+  h.covered = entries_from;
+  if (current) h = *current;
+  // Existing entries are sorted: update them in place (found through a
+  // read-only map of the file, so catching up after a run reads a few pages,
+  // not the index); new runs are appended, or merged when one sorts before
+  // the last (rare: a run that waited for a lock before its first put).
+  const std::size_t old_count = static_cast<std::size_t>(h.count);
+  const std::size_t old_bytes = sizeof h + old_count * sizeof(RunIndexEntry);
+  void* old_map = nullptr;
+  if (current && old_count > 0) {
+    old_map = ::mmap(nullptr, old_bytes, PROT_READ, MAP_SHARED, idx_fd_.get(), 0);
+    if (old_map == MAP_FAILED) throw log_error(index_path, "map");
+  }
+  struct Unmap {
+    void* p;
+    std::size_t n;
+    ~Unmap() {
+      if (p != nullptr) ::munmap(p, n);
+    }
+  } unmap_old{old_map, old_bytes};
+  const auto* old_begin =
+      old_map != nullptr ? reinterpret_cast<const RunIndexEntry*>(static_cast<const char*>(old_map) + sizeof h)
+                         : nullptr;
+  const auto* old_end = old_begin != nullptr ? old_begin + old_count : nullptr;
+  std::map<std::size_t, RunIndexEntry> changed;  // position in the old entries -> new value
+  std::vector<RunIndexEntry> added;
+  std::map<std::pair<std::uint64_t, std::uint32_t>, std::size_t> added_at;
+  auto apply = [&](const RunIndexEntry& e, bool drop) {
+    if (old_begin != nullptr) {
+      const RunIndexEntry* it = std::lower_bound(old_begin, old_end, e, key_less);
+      if (it != old_end && !key_less(e, *it)) {
+        const auto pos = static_cast<std::size_t>(it - old_begin);
+        auto c = changed.find(pos);
+        RunIndexEntry value = c != changed.end() ? c->second : *it;
+        if (drop) value.flags |= kIndexDropped;
+        else value = e;
+        changed[pos] = value;
+        return;
+      }
+    }
+    const auto key = std::make_pair(e.id_ms, e.id_suffix);
+    auto found = added_at.find(key);
+    if (found != added_at.end()) {
+      if (drop) added[found->second].flags |= kIndexDropped;
+      else added[found->second] = e;
+    } else if (!drop) {
+      added_at.emplace(key, added.size());
+      added.push_back(e);
+    }
+  };
+  h.covered = scan_log(log_fd, h.covered, size, &h.damaged, [&](std::uint64_t off, const nlohmann::json& j) {
+    const std::string op = j.value("op", "");
+    RunIndexEntry e{};
+    if (op == "put") {
+      if (entry_of(j.value("run", nlohmann::json()), off, &e)) apply(e, false);
+    } else if (op == "drop") {
+      if (run_id_key(j.value("id", ""), &e.id_ms, &e.id_suffix)) apply(e, true);
+    }
+  });
+  std::sort(added.begin(), added.end(), key_less);
+  const bool in_place = current && idx_fd_ &&
+                        (added.empty() || old_count == 0 || key_less(old_end[-1], added.front()));
+  if (in_place) {
+    bool written = true;
+    for (const auto& [pos, e] : changed) {
+      written = written && write_exact(idx_fd_.get(), &e, sizeof e, sizeof h + pos * sizeof(RunIndexEntry));
+    }
+    written = written && (added.empty() ||
+                          write_exact(idx_fd_.get(), added.data(), added.size() * sizeof(RunIndexEntry), old_bytes));
+    h.count = old_count + added.size();
+    if (!written || !write_exact(idx_fd_.get(), &h, sizeof h, 0)) throw log_error(index_path, "write");
+    return;
+  }
+  std::vector<RunIndexEntry> all;
+  if (old_begin != nullptr) all.assign(old_begin, old_end);
+  for (const auto& [pos, e] : changed) all[pos] = e;
+  std::vector<RunIndexEntry> merged;
+  merged.reserve(all.size() + added.size());
+  std::merge(all.begin(), all.end(), added.begin(), added.end(), std::back_inserter(merged), key_less);
+  h.count = merged.size();
+  const auto tmp = runs_dir / "state.idx.tmp";
+  UniqueFd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!out || !write_exact(out.get(), &h, sizeof h, 0) ||
+      (!merged.empty() &&
+       !write_exact(out.get(), merged.data(), merged.size() * sizeof(RunIndexEntry), sizeof h))) {
+    throw log_error(tmp, "write");
+  }
+  out.reset();
+  // A derived file: no fsync; a crash leaves an old or a new index, either valid.
+  if (::rename(tmp.c_str(), index_path.c_str()) != 0) throw log_error(index_path, "replace");
+}
+
+}  // namespace
+
 bool RunLog::open_index() {
   unmap();
   log_fd_.reset(::open(log_path().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
@@ -444,124 +565,41 @@ bool RunLog::open_index() {
   std::uint64_t log_id = 0;
   std::uint64_t entries_from = 0;
   if (!read_header(log_fd_.get(), size, &log_id, &entries_from)) {
-    throw std::runtime_error(fmt::format(
+    throw HostError(kExitRunFailed, fmt::format(
         "run store: {} is damaged (no valid header line); move it aside to rebuild it from the run directories",
         log_path().string()));
   }
-
-  idx_fd_.reset(::open(index_path().c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
-  if (!idx_fd_) throw log_error(index_path(), "open");
-  IndexHeader h{};
-  auto current = [&] {
-    struct stat ist{};
-    if (::fstat(idx_fd_.get(), &ist) != 0 || !read_exact(idx_fd_.get(), &h, sizeof h, 0)) return false;
-    return std::memcmp(h.magic, kIndexMagic, 8) == 0 && h.entry_size == sizeof(RunIndexEntry) && h.log_id == log_id &&
-           h.covered >= entries_from && h.covered <= size &&
-           static_cast<std::uint64_t>(ist.st_size) >= sizeof h + h.count * sizeof(RunIndexEntry);
+  auto open_idx = [&](int flags) {
+    UniqueFd fd(::open(index_path().c_str(), flags | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd && errno != ENOENT) throw log_error(index_path(), "open");
+    return fd;
   };
-  if (::flock(idx_fd_.get(), LOCK_SH) != 0) throw log_error(index_path(), "lock");
-  bool valid = current();
-  if (!valid || h.covered < size) {
-    if (::flock(idx_fd_.get(), LOCK_EX) != 0) throw log_error(index_path(), "lock");
-    valid = current();
-    if (!valid) {
-      h = IndexHeader{};
-      std::memcpy(h.magic, kIndexMagic, 8);
-      h.entry_size = sizeof(RunIndexEntry);
-      h.log_id = log_id;
-      h.covered = entries_from;
-      if (::ftruncate(idx_fd_.get(), sizeof h) != 0) throw log_error(index_path(), "reset");
-    }
-    if (h.covered < size) {
-      // Existing entries are sorted: update them in place (found through a
-      // read-only map of the file, so catching up after a run reads a few
-      // pages, not the index); new runs are appended, or merged when one
-      // sorts before the last (rare: a run that waited for a lock before its
-      // first put).
-      const std::size_t old_count = static_cast<std::size_t>(h.count);
-      const std::size_t old_bytes = sizeof h + old_count * sizeof(RunIndexEntry);
-      void* old_map = ::mmap(nullptr, old_bytes, PROT_READ, MAP_SHARED, idx_fd_.get(), 0);
-      if (old_map == MAP_FAILED) throw log_error(index_path(), "map");
-      const auto* old_begin =
-          reinterpret_cast<const RunIndexEntry*>(static_cast<const char*>(old_map) + sizeof h);
-      const auto* old_end = old_begin + old_count;
-      std::map<std::size_t, RunIndexEntry> changed;  // position in the old entries -> new value
-      std::vector<RunIndexEntry> added;
-      std::map<std::pair<std::uint64_t, std::uint32_t>, std::size_t> added_at;
-      auto apply = [&](const RunIndexEntry& e, bool drop) {
-        const RunIndexEntry* it = std::lower_bound(old_begin, old_end, e, key_less);
-        if (it != old_end && !key_less(e, *it)) {
-          const auto pos = static_cast<std::size_t>(it - old_begin);
-          auto c = changed.find(pos);
-          RunIndexEntry value = c != changed.end() ? c->second : *it;
-          if (drop) value.flags |= kIndexDropped;
-          else value = e;
-          changed[pos] = value;
-          return;
-        }
-        const auto key = std::make_pair(e.id_ms, e.id_suffix);
-        auto found = added_at.find(key);
-        if (found != added_at.end()) {
-          if (drop) added[found->second].flags |= kIndexDropped;
-          else added[found->second] = e;
-        } else if (!drop) {
-          added_at.emplace(key, added.size());
-          added.push_back(e);
-        }
-      };
-      try {
-        h.covered = scan_log(log_fd_.get(), h.covered, size, &h.damaged, [&](std::uint64_t off, const nlohmann::json& j) {
-          const std::string op = j.value("op", "");
-          RunIndexEntry e{};
-          if (op == "put") {
-            if (entry_of(j.value("run", nlohmann::json()), off, &e)) apply(e, false);
-          } else if (op == "drop") {
-            if (run_id_key(j.value("id", ""), &e.id_ms, &e.id_suffix)) apply(e, true);
-          }
-        });
-      } catch (...) {
-        ::munmap(old_map, old_bytes);
-        throw;
-      }
-      std::sort(added.begin(), added.end(), key_less);
-      const bool in_order = added.empty() || old_count == 0 || key_less(old_end[-1], added.front());
-      std::vector<RunIndexEntry> merged;
-      if (!in_order) {
-        std::vector<RunIndexEntry> old(old_begin, old_end);
-        for (const auto& [pos, e] : changed) old[pos] = e;
-        merged.reserve(old.size() + added.size());
-        std::merge(old.begin(), old.end(), added.begin(), added.end(), std::back_inserter(merged), key_less);
-      }
-      ::munmap(old_map, old_bytes);
-      bool written = true;
-      if (in_order) {
-        for (const auto& [pos, e] : changed) {
-          written = written && write_exact(idx_fd_.get(), &e, sizeof e, sizeof h + pos * sizeof(RunIndexEntry));
-        }
-        written = written && (added.empty() ||
-                              write_exact(idx_fd_.get(), added.data(), added.size() * sizeof(RunIndexEntry), old_bytes));
-        h.count = old_count + added.size();
-      } else {
-        // Entries move: a crash midway must leave an index nobody trusts.
-        const IndexHeader invalid{};
-        written = write_exact(idx_fd_.get(), &invalid, sizeof invalid, 0) &&
-                  write_exact(idx_fd_.get(), merged.data(), merged.size() * sizeof(RunIndexEntry), sizeof h);
-        h.count = merged.size();
-      }
-      if (!written) throw log_error(index_path(), "write");
-      if (!write_exact(idx_fd_.get(), &h, sizeof h, 0)) throw log_error(index_path(), "write");
-    }
-    if (::flock(idx_fd_.get(), LOCK_SH) != 0) throw log_error(index_path(), "lock");
+  // No lock outlives this function: a long run (the scheduler) that read the
+  // index once must never hold up the others. Entries change in place only
+  // to newer values, the file only grows; a rebuild or a merge writes a new
+  // file and renames it, so a mapping another process holds stays valid.
+  idx_fd_ = open_idx(O_RDONLY);
+  std::optional<IndexHeader> h = valid_header(idx_fd_.get(), log_id, entries_from, size);
+  if (!h || h->covered < size) {
+    UniqueFd dir(::open(runs_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!dir) throw log_error(runs_dir_, "open");
+    if (::flock(dir.get(), LOCK_EX) != 0) throw log_error(runs_dir_, "lock");
+    idx_fd_ = open_idx(O_RDWR);
+    h = valid_header(idx_fd_.get(), log_id, entries_from, size);
+    if (!h || h->covered < size) catch_up(log_fd_.get(), idx_fd_, runs_dir_, h, log_id, entries_from, size);
+    idx_fd_ = open_idx(O_RDONLY);
+    h = valid_header(idx_fd_.get(), log_id, entries_from, size);
+    if (!h) throw log_error(index_path(), "rebuild");
   }
-  damaged_ = h.damaged;
-  count_ = static_cast<std::size_t>(h.count);
-  map_bytes_ = sizeof h + count_ * sizeof(RunIndexEntry);
+  damaged_ = h->damaged;
+  count_ = static_cast<std::size_t>(h->count);
+  map_bytes_ = sizeof(IndexHeader) + count_ * sizeof(RunIndexEntry);
   map_ = ::mmap(nullptr, map_bytes_, PROT_READ, MAP_SHARED, idx_fd_.get(), 0);
   if (map_ == MAP_FAILED) {
     map_ = nullptr;
     throw log_error(index_path(), "map");
   }
-  entries_ = reinterpret_cast<const RunIndexEntry*>(static_cast<const char*>(map_) + sizeof h);
+  entries_ = reinterpret_cast<const RunIndexEntry*>(static_cast<const char*>(map_) + sizeof(IndexHeader));
   return true;
 }
 

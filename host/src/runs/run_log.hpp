@@ -16,8 +16,12 @@
 //                         entry per run, sorted by run id: start time, hashes of
 //                         the plugin and schedule, flags, the offset of the run's
 //                         last put. Readers bring it up to date from the log's
-//                         tail and rebuild it when it is missing, damaged or
-//                         names another log; nothing ever fsyncs it.
+//                         tail (under a lock of the runs directory, released
+//                         before they return: a long run that read the index
+//                         never holds up another) and rebuild it when it is
+//                         missing, damaged or names another log, by writing a
+//                         new file and renaming it (a mapping held elsewhere
+//                         stays valid); nothing ever fsyncs it.
 //
 // Crash consistency: an append is one write() under an exclusive flock() of
 // the log. A crash can leave a torn last line; readers stop before it and the
