@@ -306,6 +306,24 @@ TEST_CASE("the index catches up with runs that start out of id order", "[runs][s
   CHECK(other.list("backup_db").size() == 1);
 }
 
+TEST_CASE("a store that read the index never holds up another one", "[runs][store]") {
+  // The scheduler's host reads the index once and lives on while its jobs
+  // (other hosts) append and catch the index up.
+  TempDir state;
+  RunStore scheduler(state.path() / "runs");
+  auto r1 = running_record("20261121T100000.000Z-000001", "run_scheduler", "2026-11-21T10:00:00.000Z");
+  scheduler.create(r1);
+  REQUIRE(scheduler.load(r1.id));
+  RunStore job(state.path() / "runs");
+  auto r2 = running_record("20261122T100000.000Z-000002", "noop", "2026-11-22T10:00:00.000Z");
+  job.create(r2);
+  CHECK(job.list().size() == 2);  // blocked forever while the index lock outlived load()
+  // An index rebuilt under a live mapping (another log id) leaves it readable.
+  fs::remove(state.path() / "runs" / "state.idx");
+  CHECK(job.list().size() == 2);
+  CHECK(scheduler.list().size() == 2);
+}
+
 TEST_CASE("a missing log is rebuilt from the run directories' records", "[runs][store]") {
   TempDir state;
   const auto runs = state.path() / "runs";
