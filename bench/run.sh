@@ -39,6 +39,63 @@ hyperfine -N --warmup 3 --runs 30 --export-json "$out/list_warm.json" \
 "$b/bench/journal_bench" 2000 >"$out/journal.json"
 rm -rf /dev/shm/dihya-bench-state
 
+# Interleaved pairs (A, B, A, B...): both sides see the same machine load;
+# medians, and the median of the per-pair ratios.
+pairs() {  # pairs NAME N -- A... -- B...
+  python3 - "$@" <<'PY'
+import json, os, statistics, sys, time
+name, n = sys.argv[1], int(sys.argv[2])
+rest = sys.argv[4:]
+cut = rest.index("--")
+a, b = rest[:cut], rest[cut + 1:]
+devnull = os.open(os.devnull, os.O_WRONLY)
+def once(cmd):
+    t = time.perf_counter()
+    pid = os.posix_spawn(cmd[0], cmd, os.environ, file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 1), (os.POSIX_SPAWN_DUP2, devnull, 2)])
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"{' '.join(cmd)} failed")
+    return time.perf_counter() - t
+for _ in range(3): once(a); once(b)
+ta, tb = [], []
+for _ in range(n):
+    ta.append(once(a)); tb.append(once(b))
+ratios = [x / y for x, y in zip(ta, tb)]
+json.dump({"a": statistics.median(ta), "b": statistics.median(tb), "ratio": statistics.median(ratios), "n": n},
+          open(f"{os.environ['out']}/{name}.json", "w"))
+PY
+}
+export out
+floor_state="$out/floor"
+mkdir -p "$floor_state"
+pairs run_floor 21 -- "$host" run noop -q -- "$b/bench/run_floor" "$floor_state" "$noop"
+pairs version 21 -- "$host" --version -- "$b/bench/bare_loader" "$noop"
+
+# History at 10^4, 10^5 and 10^6 runs, written by gen_runs through the run
+# store; kept in build/bench-history between bench runs (10^6 takes minutes).
+hist="$root/build/bench-history"
+for n in 10000 100000 1000000; do
+  d="$hist/$n"
+  if [ ! -f "$d/complete" ]; then
+    rm -rf "$d"
+    mkdir -p "$d/state"
+    chmod 700 "$d/state"
+    "$b/bench/gen_runs" "$d/state" 0 "$n"
+    touch "$d/complete"
+  fi
+  # The first reader builds the index from the log (once).
+  DIHYA_STATE_DIR="$d/state" "$host" history --limit 1 >/dev/null
+  last=$(DIHYA_STATE_DIR="$d/state" "$host" history --limit 1 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+  DIHYA_STATE_DIR="$d/state" hyperfine -N --warmup 3 --runs 30 --export-json "$out/history_$n.json" \
+    -n "history --limit 5" "$host history --limit 5" \
+    -n "history --plugin rare --limit 5" "$host history --plugin rare --limit 5" \
+    -n "history --since --limit 5" "$host history --since 2020-06 --limit 5" \
+    -n "history --plugin nosuch (whole index scanned)" "$host history --plugin nosuch" \
+    -n "show <id>" "$host show $last" \
+    -n "dihya-host --version" "$host --version" >/dev/null
+  du -sk --apparent-size "$d/state/runs" | cut -f1 >"$out/history_${n}_kb"
+done
+
 python3 - "$out" <<'PY' | tee "$out/results.md"
 import json, sys
 out = sys.argv[1]
@@ -59,5 +116,16 @@ warm = means("list_warm")["list 1000, warm cache"]["mean"]
 print(f"| list of 1000 plugins, cold cache | {cold*1e3:.1f} ms | target 50 ms (warm) | - |")
 print(f"| list of 1000 plugins, warm cache | {warm*1e3:.1f} ms | target 50 ms | {warm/0.050:.2f}x of target |")
 j = json.load(open(f"{out}/journal.json"))
+p = json.load(open(f"{out}/run_floor.json"))
+print(f"| run noop vs the floor (bench/run_floor.c: start record + fdatasync, fork, dlopen, end record + fdatasync); medians of {p['n']} interleaved pairs | {p['a']*1e3:.2f} ms | {p['b']*1e3:.2f} ms | {p['ratio']:.2f}x |")
+v = json.load(open(f"{out}/version.json"))
+print(f"| dihya-host --version vs bare dlopen loader; medians of {v['n']} interleaved pairs | {v['a']*1e3:.2f} ms | {v['b']*1e3:.2f} ms | {v['ratio']:.2f}x |")
+for n in (10000, 100000, 1000000):
+    h = means(f"history_{n}")
+    kb = int(open(f"{out}/history_{n}_kb").read())
+    for cmd in ("history --limit 5", "history --plugin rare --limit 5", "history --since --limit 5", "show <id>",
+                "history --plugin nosuch (whole index scanned)"):
+        m = h[cmd]["mean"]
+        print(f"| `{cmd}` at {n:,} runs ({kb/1024:.0f} MB of state log + index) | {m*1e3:.1f} ms | target 50 ms; `--version` {h['dihya-host --version']['mean']*1e3:.1f} ms | {m/0.050:.2f}x of target |")
 print(f"| journal append with fdatasync ({j['entries']} entries) | {j['journal_per_s']:.0f} entries/s | {j['bare_per_s']:.0f} writes/s (write+fdatasync) | {j['bare_per_s']/j['journal_per_s']:.2f}x slower |")
 PY

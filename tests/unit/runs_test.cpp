@@ -2,6 +2,7 @@
 // Run ids, run records and their store, interrupted-run detection, and the
 // per-plugin lock that dies with its process.
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -18,6 +19,7 @@
 #include "runs/process_identity.hpp"
 #include "runs/run_id.hpp"
 #include "runs/run_lock.hpp"
+#include "runs/run_log.hpp"
 #include "runs/run_store.hpp"
 
 namespace {
@@ -32,6 +34,11 @@ using dihya::host::PluginLock;
 using dihya::host::RunRecord;
 using dihya::host::RunStore;
 using dihya::host::SkippedRun;
+using dihya::host::PrunePlan;
+using dihya::host::PrunePolicy;
+using dihya::host::parse_iso_ms;
+using dihya::host::run_log_line;
+using dihya::host::since_threshold_ms;
 
 using dihya::testing::TempDir;
 
@@ -128,8 +135,12 @@ TEST_CASE("a created run record loads back unchanged", "[runs][store]") {
   struct stat st{};
   REQUIRE(::stat(store.dir(record.id).c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0700);
-  REQUIRE(::stat(store.record_file(record.id).c_str(), &st) == 0);
+  REQUIRE(::stat((state.path() / "runs" / "state.log").c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0600);
+  // A new store (another process) reads it back from the log.
+  RunStore again(state.path() / "runs");
+  REQUIRE(again.load(record.id));
+  CHECK(again.load(record.id)->result == record.result);
 }
 
 TEST_CASE("creating a run twice is refused", "[runs][store]") {
@@ -156,10 +167,35 @@ TEST_CASE("an updated run record replaces the old one", "[runs][store]") {
   CHECK(loaded->outcome == "succeeded");
   CHECK(loaded->ended_at == "2026-11-25T21:51:00.000Z");
   CHECK(loaded->summary == "3 files");
-  CHECK(fs::directory_iterator(store.dir(record.id)) != fs::directory_iterator());
-  for (const auto& entry : fs::directory_iterator(store.dir(record.id))) {
-    CHECK(entry.path().filename() == "record.json");  // no temporary file left behind
+  // A run that wrote nothing keeps no directory: its record is in the log.
+  CHECK_FALSE(fs::exists(store.dir(record.id)));
+}
+
+TEST_CASE("an ended run keeps its directory only for what matters", "[runs][store]") {
+  TempDir state;
+  RunStore store(state.path() / "runs");
+  auto record = running_record("20261125T215053.123Z-000001", "backup_db", "2026-11-25");
+  store.create(record);
+  const auto dir = store.dir(record.id);
+  std::ofstream(dir / "log.txt") << "a short log\n";
+  std::ofstream(dir / "report.txt") << std::string(RunStore::kInlineBytes + 1, 'r');
+  fs::create_directory(dir / "output");
+  record.outcome = "succeeded";
+  store.update(record);
+
+  // The short log went inline; the long report stays a file, with a record copy.
+  CHECK_FALSE(fs::exists(dir / "log.txt"));
+  CHECK_FALSE(fs::exists(dir / "output"));
+  CHECK(fs::exists(dir / "report.txt"));
+  CHECK_THAT(read_text(dir / "record.json"), Catch::Contains(R"("outcome": "succeeded")"));
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const auto name = entry.path().filename().string();
+    CHECK((name == "record.json" || name == "report.txt"));  // no temporary file left behind
   }
+  auto stored = store.load_stored(record.id);
+  REQUIRE(stored);
+  CHECK(stored->log == std::optional<std::string>("a short log\n"));
+  CHECK_FALSE(stored->report);
 }
 
 TEST_CASE("updating a run that does not exist is refused", "[runs][store]") {
@@ -211,25 +247,133 @@ TEST_CASE("a missing runs directory is an empty history", "[runs][store]") {
   CHECK(RunStore(state.path() / "runs").list().empty());
 }
 
-TEST_CASE("damaged run directories are skipped with a reason", "[runs][store]") {
+TEST_CASE("damaged or torn log entries are skipped, and the index rebuilt", "[runs][store]") {
   TempDir state;
-  RunStore store(state.path() / "runs");
-  store.create(running_record("20261120T100000.000Z-000001", "backup_db", "2026-11-20"));
-  store.create(running_record("20261121T100000.000Z-000002", "backup_db", "2026-11-21"));
-  std::ofstream(store.record_file("20261121T100000.000Z-000002"), std::ios::trunc) << "{\"id\":";
-  fs::create_directory(store.dir("20261122T100000.000Z-000003"));
-  fs::create_directory(state.path() / "runs" / "not-a-run");
+  const auto runs = state.path() / "runs";
+  {
+    RunStore store(runs);
+    store.create(running_record("20261120T100000.000Z-000001", "backup_db", "2026-11-20"));
+    store.create(running_record("20261121T100000.000Z-000002", "backup_db", "2026-11-21"));
+    REQUIRE(store.list().size() == 2);  // builds the index
+  }
+  std::string log = read_text(runs / "state.log");
+  // Flip one byte of the second run's entry: its checksum fails.
+  const auto at = log.find("20261121T100000.000Z-000002");
+  REQUIRE(at != std::string::npos);
+  log[at + 30] = log[at + 30] == 'x' ? 'y' : 'x';
+  // And a torn entry at the end, as a crash mid-append leaves it.
+  log += run_log_line({{"op", "put"}, {"run", {{"id", "20261122T100000.000Z-000003"}}}}).substr(0, 40);
+  std::ofstream(runs / "state.log", std::ios::trunc | std::ios::binary) << log;
+  fs::remove(runs / "state.idx");
 
+  RunStore store(runs);
   std::vector<SkippedRun> skipped;
   auto records = store.list(std::nullopt, std::nullopt, &skipped);
   REQUIRE(records.size() == 1);
   CHECK(records[0].id == "20261120T100000.000Z-000001");
-  REQUIRE(skipped.size() == 2);
-  CHECK(skipped[0].id == "20261121T100000.000Z-000002");
-  CHECK_THAT(skipped[0].reason, Catch::Contains("damaged") && Catch::Contains("record.json"));
-  CHECK(skipped[1].id == "20261122T100000.000Z-000003");
-  CHECK_THAT(skipped[1].reason, Catch::Contains("no record.json"));
-  CHECK_THROWS_WITH(store.load("20261121T100000.000Z-000002"), Catch::Contains("damaged"));
+  REQUIRE(skipped.size() == 1);
+  CHECK_THAT(skipped[0].reason, Catch::Contains("damaged") && Catch::Contains("state.log"));
+  CHECK_FALSE(store.load("20261121T100000.000Z-000002"));
+
+  // The next append cuts the torn tail first: the log ends with whole lines.
+  store.create(running_record("20261123T100000.000Z-000004", "cleanup", "2026-11-23"));
+  log = read_text(runs / "state.log");
+  CHECK(log.back() == '\n');
+  CHECK(log.find("20261122T100000.000Z-000003") == std::string::npos);
+  CHECK(store.list().size() == 2);
+}
+
+TEST_CASE("the index catches up with runs that start out of id order", "[runs][store]") {
+  TempDir state;
+  RunStore store(state.path() / "runs");
+  auto r3 = running_record("20261123T100000.000Z-000003", "cleanup", "2026-11-23T10:00:00.000Z");
+  store.create(r3);
+  REQUIRE(store.list().size() == 1);  // the index now holds run 3
+  // Run 1 took its id earlier but waited (a lock) before its first record.
+  auto r1 = running_record("20261121T100000.000Z-000001", "backup_db", "2026-11-21T10:00:00.000Z");
+  store.create(r1);
+  r3.outcome = "succeeded";
+  store.update(r3);
+  auto ids = store.list();
+  REQUIRE(ids.size() == 2);
+  CHECK(ids[0].id == r1.id);
+  CHECK(ids[1].id == r3.id);
+  CHECK(ids[1].outcome == "succeeded");
+  REQUIRE(store.load(r1.id));
+  CHECK(store.load(r1.id)->plugin == "backup_db");
+  // Another process sees the same.
+  RunStore other(state.path() / "runs");
+  CHECK(other.list("backup_db").size() == 1);
+}
+
+TEST_CASE("a store that read the index never holds up another one", "[runs][store]") {
+  // The scheduler's host reads the index once and lives on while its jobs
+  // (other hosts) append and catch the index up.
+  TempDir state;
+  RunStore scheduler(state.path() / "runs");
+  auto r1 = running_record("20261121T100000.000Z-000001", "run_scheduler", "2026-11-21T10:00:00.000Z");
+  scheduler.create(r1);
+  REQUIRE(scheduler.load(r1.id));
+  RunStore job(state.path() / "runs");
+  auto r2 = running_record("20261122T100000.000Z-000002", "noop", "2026-11-22T10:00:00.000Z");
+  job.create(r2);
+  CHECK(job.list().size() == 2);  // blocked forever while the index lock outlived load()
+  // An index rebuilt under a live mapping (another log id) leaves it readable.
+  fs::remove(state.path() / "runs" / "state.idx");
+  CHECK(job.list().size() == 2);
+  CHECK(scheduler.list().size() == 2);
+}
+
+TEST_CASE("a missing log is rebuilt from the run directories' records", "[runs][store]") {
+  TempDir state;
+  const auto runs = state.path() / "runs";
+  fs::create_directories(runs / "20261120T100000.000Z-000001");
+  nlohmann::json legacy = running_record("20261120T100000.000Z-000001", "backup_db", "2026-11-20T10:00:00.000Z");
+  legacy["outcome"] = "succeeded";
+  std::ofstream(runs / "20261120T100000.000Z-000001" / "record.json") << legacy.dump(2);
+  fs::create_directories(runs / "20261121T100000.000Z-000002");  // no record: not a run
+  std::ofstream(runs / "20261121T100000.000Z-000002" / "record.json") << "{\"id\":";
+
+  RunStore store(runs);
+  auto records = store.list();
+  REQUIRE(records.size() == 1);
+  CHECK(records[0].outcome == "succeeded");
+  CHECK(fs::exists(runs / "state.log"));
+}
+
+TEST_CASE("--since compares as text, as it always did", "[runs][store]") {
+  CHECK(since_threshold_ms("2026-11") == since_threshold_ms("2026-11-01T00:00:00.000Z"));
+  // "...:00Z" sorts after "...:00.000Z": a whole second later.
+  CHECK(since_threshold_ms("2026-11-25T10:00:00Z") == since_threshold_ms("2026-11-25T10:00:01.000Z"));
+  std::int64_t ms = 0;
+  REQUIRE(parse_iso_ms("2026-11-25T10:00:00.000Z", &ms));
+  CHECK(since_threshold_ms("2026-11-25T10:00:00.000Z") == ms);
+}
+
+TEST_CASE("prune removes the runs' directories and records", "[runs][store]") {
+  TempDir state;
+  RunStore store(state.path() / "runs");
+  for (int i = 1; i <= 5; ++i) {
+    auto r = running_record(fmt::format("2026112{}T100000.000Z-00000{}", i, i), "backup_db",
+                            fmt::format("2026-11-2{}T10:00:00.000Z", i));
+    store.create(r);
+    if (i != 4) {
+      r.outcome = "succeeded";
+      store.update(r);
+    }
+  }
+  PrunePolicy policy;
+  policy.keep = 1;
+  const PrunePlan plan = store.plan_prune(policy);
+  // Run 4 is still running: never pruned.
+  CHECK(plan.ids == std::vector<std::string>{"20261121T100000.000Z-000001", "20261122T100000.000Z-000002",
+                                             "20261123T100000.000Z-000003"});
+  CHECK(plan.kept_running == 1);
+  CHECK(store.prune(plan.ids) == 3);
+  auto left = store.list();
+  REQUIRE(left.size() == 2);
+  CHECK(left[0].id == "20261124T100000.000Z-000004");
+  CHECK(fs::exists(store.dir(left[0].id)));
 }
 
 TEST_CASE("a running record whose host is gone is reported as interrupted", "[runs][store]") {
@@ -251,10 +395,11 @@ TEST_CASE("a running record whose host is gone is reported as interrupted", "[ru
   REQUIRE(listed.size() == 2);
   CHECK(listed[0].outcome == "running");
   CHECK(listed[1].outcome == "interrupted");
-  CHECK_THAT(read_text(store.record_file(dead.id)), Catch::Contains(R"("outcome": "running")"));
+  const auto log = state.path() / "runs" / "state.log";
+  CHECK_THAT(read_text(log), !Catch::Contains(R"("outcome":"interrupted")"));
 
   CHECK(store.mark_interrupted_runs() == std::vector<std::string>{dead.id});
-  CHECK_THAT(read_text(store.record_file(dead.id)), Catch::Contains(R"("outcome": "interrupted")"));
+  CHECK_THAT(read_text(log), Catch::Contains(R"("outcome":"interrupted")"));
   auto marked = store.load(dead.id);
   REQUIRE(marked);
   CHECK(marked->ended_at.empty());

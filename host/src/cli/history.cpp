@@ -1,35 +1,176 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 // `history`, `show` and `logs`: reading the run records. A run whose host died
-// (crash, kill -9, power loss) is shown as `interrupted`.
+// (crash, kill -9, power loss) is shown as `interrupted`. `history prune`
+// removes old runs by age and count (the retention setting when no flag is
+// given), audited, after showing the plan.
 #include <iostream>
+
+#include <pwd.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "audit/audit_log.hpp"
 #include "errors.hpp"
 #include "params/json_input.hpp"
 #include "runs/run_id.hpp"
 #include "runs/run_store.hpp"
 #include "util/atomic_file.hpp"
+#include "util/sha256.hpp"
 
 namespace dihya::host {
 namespace {
 
-RunRecord load_run(const RunStore& store, const std::string& id) {
-  if (!is_valid_run_id(id)) throw usage_error(fmt::format("'{}' is not a run id (see dihya-host history)", id));
-  auto record = store.load(id);
-  if (!record) throw usage_error(fmt::format("no run {} (see dihya-host history)", id));
-  return *record;
+StoredRun load_run(const RunStore& store, const std::string& id) {
+  if (!is_valid_run_id(id)) {
+    throw usage_error(fmt::format("'{}' is not a run id (see dihya-host history)", printable(id, 40)));
+  }
+  auto run = store.load_stored(id);
+  if (!run) throw usage_error(fmt::format("no run {} (see dihya-host history)", id));
+  return *run;
+}
+
+// The plugin's log or report: inline in the final record, else its file.
+std::string run_text(const RunStore& store, const std::string& id, const std::optional<std::string>& inline_text,
+                     const char* file) {
+  if (inline_text) return *inline_text;
+  std::string text;
+  read_file(store.dir(id) / file, &text, nullptr);
+  return text;
+}
+
+void warn_skipped(const std::vector<SkippedRun>& skipped) {
+  for (const auto& s : skipped) {
+    std::cerr << fmt::format("dihya-host: warning: {}: {}\n", s.id, printable(s.reason, 300));
+  }
+}
+
+std::string os_user() {
+  const struct passwd* pw = ::getpwuid(::geteuid());
+  return pw != nullptr ? pw->pw_name : std::to_string(::geteuid());
+}
+
+int history_prune(const Args& args, const Settings& settings) {
+  CommandSpec spec;
+  spec.usage = "dihya-host history prune [--older-than AGE] [--keep N] [--include-undoable] [--dry-run] [--yes] "
+               "[--json]";
+  spec.description =
+      "Removes old runs: their directory (log, journal, files) and their record. A run goes when it\n"
+      "started more than AGE ago (90d, 12h, 2w...) or is not among the newest N; with neither flag\n"
+      "the config's history_retention (max_age, max_runs) decides. Never removed: running and\n"
+      "interrupted runs, and runs whose journal can still be rolled back (unless --include-undoable).\n"
+      "Without --yes it prints the plan and removes nothing (exit 2); --dry-run prints it (exit 0).\n"
+      "The prune itself is audited (history.prune: count, first and last id, SHA-256 of the id list);\n"
+      "the audit entries of the pruned runs stay, and `audit verify` stays valid.";
+  spec.options.add_options()("older-than", po::value<std::string>(), "remove runs started more than AGE ago")(
+      "keep", po::value<std::string>(), "keep only the newest N runs")(
+      "include-undoable", "also remove runs whose journal could still be rolled back")(
+      "dry-run,n", "print what would be removed")("yes,y", "remove without asking")("json", "print JSON");
+  auto vm = parse_command(args, spec);
+  if (!vm) return 0;
+  PrunePolicy policy;
+  policy.now = std::chrono::system_clock::now();
+  policy.include_undoable = vm->count("include-undoable") != 0;
+  if (vm->count("older-than")) {
+    const std::string text = (*vm)["older-than"].as<std::string>();
+    policy.max_age = parse_age(text);
+    if (!policy.max_age) {
+      throw usage_error(fmt::format("--older-than '{}': expected a positive age like 90d, 12h, 30m or 2w",
+                                    printable(text, 40)));
+    }
+  }
+  if (vm->count("keep")) {
+    const std::string text = (*vm)["keep"].as<std::string>();
+    if (text.empty() || text.size() > 12 || text.find_first_not_of("0123456789") != std::string::npos) {
+      throw usage_error(fmt::format("--keep '{}': expected a whole number of runs", printable(text, 40)));
+    }
+    policy.keep = static_cast<std::size_t>(std::stoull(text));
+  }
+  if (!policy.max_age && !policy.keep) {
+    policy.max_age = settings.history_retention.max_age;
+    policy.keep = settings.history_retention.max_runs;
+  }
+  if (!policy.max_age && !policy.keep) {
+    throw usage_error("nothing to prune by: give --older-than and/or --keep, or set history_retention "
+                      "(max_age, max_runs) in the config");
+  }
+  const bool dry_run = vm->count("dry-run") != 0;
+  const bool json = vm->count("json") != 0;
+  if (dry_run) check_state_dir(settings);
+  else prepare_state_dir(settings);
+  RunStore store(settings.state_dir / "runs");
+  const PrunePlan plan = store.plan_prune(policy);
+  const bool act = !dry_run && vm->count("yes") != 0 && !plan.ids.empty();
+  const std::string ids_sha256 = [&] {
+    std::string joined;
+    for (const auto& id : plan.ids) joined += id + "\n";
+    return sha256_hex(joined);
+  }();
+  if (act) {
+    // Audited before anything goes: a crash midway leaves a prune that says
+    // what it meant to remove (running it again finishes it).
+    AuditLog audit(settings.state_dir / "audit.jsonl", settings.audit_syslog);
+    nlohmann::json data{{"count", plan.ids.size()},
+                        {"first", plan.ids.front()},
+                        {"last", plan.ids.back()},
+                        {"ids_sha256", ids_sha256},
+                        {"older_than", vm->count("older-than") ? nlohmann::json((*vm)["older-than"].as<std::string>())
+                                                               : nlohmann::json()},
+                        {"keep", policy.keep ? nlohmann::json(*policy.keep) : nlohmann::json()},
+                        {"max_age_ms", policy.max_age ? nlohmann::json(policy.max_age->count()) : nlohmann::json()},
+                        {"include_undoable", policy.include_undoable},
+                        {"user", os_user()}};
+    if (plan.ids.size() <= 1000) data["ids"] = plan.ids;
+    try {
+      audit.append("history.prune", data);
+    } catch (const std::exception& e) {
+      throw HostError(kExitRunFailed, fmt::format("history prune: nothing removed: the audit entry was not written: {}",
+                                                  printable(e.what(), 300)));
+    }
+    store.prune(plan.ids);
+  }
+  const std::size_t remaining = act ? plan.total - plan.ids.size() : plan.total;
+  if (json) {
+    print_json({{"dry_run", !act},
+                {act ? "pruned" : "would_prune", plan.ids.size()},
+                {"ids", plan.ids},
+                {"ids_sha256", ids_sha256},
+                {"kept_running", plan.kept_running},
+                {"kept_undoable", plan.kept_undoable},
+                {"runs_before", plan.total},
+                {"runs_after", remaining}});
+  } else {
+    const std::size_t shown = std::min<std::size_t>(plan.ids.size(), 20);
+    for (std::size_t i = 0; i < shown; ++i) std::cout << plan.ids[i] << "\n";
+    if (plan.ids.size() > shown) std::cout << fmt::format("... and {} more\n", plan.ids.size() - shown);
+    std::cout << fmt::format("{} {} of {} runs{}", act ? "pruned" : "would prune", plan.ids.size(), plan.total,
+                             plan.ids.empty() ? "" : fmt::format(" ({} .. {})", plan.ids.front(), plan.ids.back()));
+    if (plan.kept_running > 0) std::cout << fmt::format("; kept {} running or interrupted", plan.kept_running);
+    if (plan.kept_undoable > 0) {
+      std::cout << fmt::format("; kept {} that can still be rolled back (--include-undoable)", plan.kept_undoable);
+    }
+    std::cout << "\n";
+  }
+  if (!dry_run && !act && !plan.ids.empty()) {
+    throw usage_error(fmt::format("not confirmed: add --yes to remove these {} runs; nothing was removed",
+                                  plan.ids.size()));
+  }
+  return 0;
 }
 
 }  // namespace
 
 int cmd_history(const Args& args, const Settings& settings) {
+  if (!args.empty() && args[0] == "prune") return history_prune(Args(args.begin() + 1, args.end()), settings);
   CommandSpec spec;
-  spec.usage = "dihya-host history [--plugin NAME] [--since ISO-TIME] [--limit N] [--schedule ID|NAME] [--json]";
+  spec.usage = "dihya-host history [--plugin NAME] [--since ISO-TIME] [--limit N] [--schedule ID|NAME] [--json]\n"
+               "       dihya-host history prune --help";
   spec.description = "Lists past runs, oldest first. Runs whose host died are shown as interrupted.\n"
-                     "--schedule lists a schedule's due times and their runs (from the scheduler's tables).";
+                     "--schedule lists a schedule's due times and their runs (from the scheduler's tables).\n"
+                     "Answers from the index of the state log (<state>/runs/state.log, state.idx): --limit N\n"
+                     "costs the same at any history size. `history prune` removes old runs.";
   spec.options.add_options()("plugin", po::value<std::string>(), "only runs of this plugin")(
       "schedule", po::value<std::string>(), "the runs of this schedule (id or name)")(
       "since", po::value<std::string>(), "only runs started at or after this UTC time (e.g. 2026-11-25 or 2026-11-25T10:00:00Z)")(
@@ -47,10 +188,14 @@ int cmd_history(const Args& args, const Settings& settings) {
 
   check_state_dir(settings);
   RunStore store(settings.state_dir / "runs");
-  auto runs = store.list(plugin, since);
-  if (vm->count("limit") && runs.size() > (*vm)["limit"].as<std::size_t>()) {
-    runs.erase(runs.begin(), runs.end() - static_cast<long>((*vm)["limit"].as<std::size_t>()));
-  }
+  RunQuery query;
+  query.plugin = plugin;
+  query.since_iso = since;
+  if (vm->count("limit")) query.limit = (*vm)["limit"].as<std::size_t>();
+  std::vector<SkippedRun> skipped;
+  // --limit 0 has always listed nothing.
+  auto runs = vm->count("limit") && query.limit == 0 ? std::vector<RunRecord>() : store.query(query, &skipped);
+  warn_skipped(skipped);
   if (vm->count("json")) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& r : runs) out.push_back(r);
@@ -77,10 +222,10 @@ int cmd_show(const Args& args, const Settings& settings) {
   if (!vm) return 0;
   check_state_dir(settings);
   RunStore store(settings.state_dir / "runs");
-  const RunRecord r = load_run(store, (*vm)["run-id"].as<std::string>());
+  const StoredRun run = load_run(store, (*vm)["run-id"].as<std::string>());
+  const RunRecord& r = run.record;
   // The plugin's report (a plan, a table of what was done) as `run` printed it.
-  std::string report;
-  read_file(store.dir(r.id) / "report.txt", &report, nullptr);
+  const std::string report = run_text(store, r.id, run.report, "report.txt");
   if (vm->count("json")) {
     nlohmann::json out = r;
     out["report"] = report;
@@ -114,7 +259,12 @@ int cmd_logs(const Args& args, const Settings& settings) {
   if (!vm) return 0;
   check_state_dir(settings);
   RunStore store(settings.state_dir / "runs");
-  const RunRecord r = load_run(store, (*vm)["run-id"].as<std::string>());
+  const StoredRun run = load_run(store, (*vm)["run-id"].as<std::string>());
+  const RunRecord& r = run.record;
+  if (run.log) {
+    std::cout << *run.log;
+    return 0;
+  }
   std::string text;
   std::string error;
   if (!read_file(store.dir(r.id) / "log.txt", &text, &error)) {

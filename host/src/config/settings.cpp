@@ -28,6 +28,7 @@ struct FileConfig {
   std::optional<std::string> signatures;
   std::optional<std::filesystem::path> trusted_keys_dir;
   std::optional<bool> audit_syslog;
+  std::optional<HistoryRetention> history_retention;
 };
 
 std::optional<std::string> env(const char* name) {
@@ -60,10 +61,40 @@ std::string scalar(const YAML::Node& node, const std::filesystem::path& file, co
 
 constexpr std::size_t kMaxConfigBytes = 1 << 20;
 
+HistoryRetention read_retention(const YAML::Node& value, const std::filesystem::path& file) {
+  if (!value.IsMap()) {
+    throw usage_error(fmt::format("{}: 'history_retention' must be a mapping (max_age: 90d, max_runs: 100000)",
+                                  file.string()));
+  }
+  HistoryRetention r;
+  for (const auto& item : value) {
+    const std::string key = scalar(item.first, file, "history_retention");
+    const std::string text = scalar(item.second, file, "history_retention");
+    if (key == "max_age") {
+      r.max_age = parse_age(text);
+      if (!r.max_age) {
+        throw usage_error(fmt::format("{}: history_retention.max_age '{}': expected a positive age like 90d, 12h, 2w",
+                                      file.string(), text.substr(0, 40)));
+      }
+    } else if (key == "max_runs") {
+      if (text.empty() || text.size() > 12 || text.find_first_not_of("0123456789") != std::string::npos) {
+        throw usage_error(fmt::format("{}: history_retention.max_runs '{}': expected a whole number", file.string(),
+                                      text.substr(0, 40)));
+      }
+      r.max_runs = static_cast<std::size_t>(std::stoull(text));
+    } else {
+      throw usage_error(fmt::format("{}: history_retention: unknown key '{}' (known: max_age, max_runs)",
+                                    file.string(), key.substr(0, 40)));
+    }
+  }
+  return r;
+}
+
 // Reads one YAML config file; a missing file is an empty config.
 FileConfig read_config_file(const std::filesystem::path& file, bool must_exist) {
   static const std::set<std::string> kKeys{"plugin_path", "database_url", "state_dir", "cache_dir", "metrics_dir",
-                                           "signatures", "trusted_keys_dir", "audit_syslog"};
+                                           "signatures", "trusted_keys_dir", "audit_syslog",
+                                           "history_retention"};
   FileConfig config;
   std::error_code ec;
   if (!std::filesystem::exists(file, ec)) {
@@ -89,7 +120,7 @@ FileConfig read_config_file(const std::filesystem::path& file, bool must_exist) 
     const std::string key = scalar(item.first, file, "each key");
     if (kKeys.count(key) == 0) {
       throw usage_error(fmt::format("{}: unknown setting '{}' (known: plugin_path, database_url, state_dir, cache_dir, "
-                                    "metrics_dir, signatures, trusted_keys_dir, audit_syslog)",
+                                    "metrics_dir, signatures, trusted_keys_dir, audit_syslog, history_retention)",
                                     file.string(), key));
     }
     const YAML::Node& value = item.second;
@@ -121,6 +152,8 @@ FileConfig read_config_file(const std::filesystem::path& file, bool must_exist) 
         throw usage_error(fmt::format("{}: 'audit_syslog' must be true or false", file.string()));
       }
       config.audit_syslog = flag == "true";
+    } else if (key == "history_retention") {
+      config.history_retention = read_retention(value, file);
     } else {
       config.cache_dir = scalar(value, file, "cache_dir");
     }
@@ -224,7 +257,26 @@ Settings load_settings(const GlobalFlags& flags) {
       user.trusted_keys_dir.value_or(system_file.parent_path() / "trusted-keys"));
   s.audit_syslog = user.audit_syslog.value_or(system.audit_syslog.value_or(false));
   s.log_style = flags.log_style;
+  s.history_retention = user.history_retention.value_or(system.history_retention.value_or(HistoryRetention{}));
   return s;
+}
+
+std::optional<std::chrono::milliseconds> parse_age(const std::string& text) {
+  if (text.size() < 2 || text.size() > 12) return std::nullopt;
+  const std::string digits = text.substr(0, text.size() - 1);
+  if (digits.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  const long long n = std::stoll(digits);
+  long long unit_ms = 0;
+  switch (text.back()) {
+    case 's': unit_ms = 1000; break;
+    case 'm': unit_ms = 60 * 1000; break;
+    case 'h': unit_ms = 3600 * 1000; break;
+    case 'd': unit_ms = 86400LL * 1000; break;
+    case 'w': unit_ms = 7 * 86400LL * 1000; break;
+    default: return std::nullopt;
+  }
+  if (n <= 0 || n > 1000LL * 365 * 86400 * 1000 / unit_ms) return std::nullopt;  // at most ~1000 years
+  return std::chrono::milliseconds(n * unit_ms);
 }
 
 }  // namespace dihya::host

@@ -5,6 +5,8 @@
 // > built-in defaults.
 #pragma once
 
+#include <chrono>
+#include <cstddef>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -21,6 +23,17 @@ struct LogStyle {
   bool json = false;
 };
 
+// How much run history `history prune` keeps when given no limits
+// (config: history_retention: {max_age: 90d, max_runs: 100000}).
+struct HistoryRetention {
+  std::optional<std::chrono::milliseconds> max_age;
+  std::optional<std::size_t> max_runs;
+};
+
+// "90d", "12h", "30m", "45s", "2w" -> a duration; nothing when malformed or
+// not positive.
+std::optional<std::chrono::milliseconds> parse_age(const std::string& text);
+
 struct Settings {
   std::vector<std::filesystem::path> plugin_path;  // searched in order; the install dir is last
   std::optional<std::string> database_url;         // none: the embedded cluster
@@ -33,6 +46,7 @@ struct Settings {
   std::filesystem::path trusted_keys_dir;  // default: <system config dir>/trusted-keys
   bool audit_syslog = false;                         // also send each audit line to syslog(3)
   LogStyle log_style;
+  HistoryRetention history_retention;  // the user config's, else the system config's
 };
 
 // Where the running binary is installed: `<prefix>/bin/dihya-host`. The bundled

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
-// Run directories on disk. Records are small and rarely written (at start and
-// end of a run), so every write pays for full durability.
+// Run records in the state log; run directories only for what runs write.
+// The start and the end of a run each cost one append and one fdatasync of
+// the log; the run directory itself needs no fsync (nothing that must survive
+// a crash is only there before its journal, which fsyncs itself).
 #include "runs/run_store.hpp"
 
 #include <algorithm>
@@ -17,66 +19,20 @@
 #include <fmt/format.h>
 
 #include "errors.hpp"
+#include "journal/run_journal.hpp"
 #include "runs/run_id.hpp"
+#include "runs/run_log.hpp"
 #include "util/atomic_file.hpp"
 #include "util/unique_fd.hpp"
 
 namespace dihya::host {
 namespace {
 
-// A failing disk is the operator's to fix, not an internal error: exit 1, the path named.
-[[noreturn]] void throw_errno(const std::filesystem::path& path, const std::string& doing) {
-  throw HostError(kExitRunFailed,
-      fmt::format("run store: cannot {} {}: {}", doing, path.string(), std::strerror(errno)));
-}
-
-void sync_directory(const std::filesystem::path& dir) {
-  if (auto ec = fsync_directory(dir)) {
-    throw HostError(kExitRunFailed,
-        fmt::format("run store: cannot sync {}: {}", dir.string(), ec.message()));
-  }
-}
-
 // The state dir above was made private by the caller (prepare_state_dir).
 void ensure_private_dir(const std::filesystem::path& dir) {
   if (::mkdir(dir.c_str(), 0700) == 0 || errno == EEXIST) return;
-  throw_errno(dir, "create");
-}
-
-std::string read_record_bytes(const std::filesystem::path& file, bool& missing) {
-  missing = false;
-  UniqueFd fd(::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
-  if (!fd) {
-    if (errno == ENOENT) {
-      missing = true;
-      return {};
-    }
-    throw_errno(file, "open");
-  }
-  std::string bytes;
-  if (auto ec = read_all(fd.get(), &bytes)) {
-    errno = ec.value();
-    throw_errno(file, "read");
-  }
-  return bytes;
-}
-
-// Space set aside in each run directory at its creation, so that the final
-// record of a run still fits when the disk fills up during the run.
-constexpr const char* kReserveFile = "record.reserve";
-
-void reserve_space(const std::filesystem::path& file) {
-  UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-  if (!fd) throw_errno(file, "create");
-  const int rc = ::posix_fallocate(fd.get(), 0, static_cast<off_t>(RunStore::kReserveBytes));
-  if (rc == 0) return;
-  if (rc != EOPNOTSUPP && rc != EINVAL) {
-    errno = rc;
-    throw_errno(file, "reserve space in");
-  }
-  // Filesystems without fallocate: write the bytes instead.
-  const std::string zeros(RunStore::kReserveBytes, '\0');
-  if (write_all(fd.get(), zeros)) throw_errno(file, "reserve space in");
+  throw HostError(kExitRunFailed,
+                  fmt::format("run store: cannot create {}: {}", dir.string(), std::strerror(errno)));
 }
 
 // Reporting, not rewriting: a reader must not race the record's owner.
@@ -85,13 +41,49 @@ RunRecord with_liveness(RunRecord record) {
   return record;
 }
 
+// A small regular file (not a symlink) read whole, or nothing.
+std::optional<std::string> small_file(const std::filesystem::path& file, std::size_t max) {
+  UniqueFd fd(::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (!fd) return std::nullopt;
+  struct stat st{};
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || static_cast<std::size_t>(st.st_size) > max) {
+    return std::nullopt;
+  }
+  std::string text;
+  if (read_all(fd.get(), &text, max)) return std::nullopt;
+  return text;
+}
+
+std::string id_of(const RunIndexEntry& e) {
+  const auto t = std::chrono::system_clock::time_point(std::chrono::milliseconds(e.id_ms));
+  const std::string iso = format_iso_utc(t);  // 2026-11-25T21:50:53.123Z
+  return fmt::format("{}{}{}T{}{}{}.{}Z-{:06x}", iso.substr(0, 4), iso.substr(5, 2), iso.substr(8, 2),
+                     iso.substr(11, 2), iso.substr(14, 2), iso.substr(17, 2), iso.substr(20, 3), e.id_suffix);
+}
+
+StoredRun stored_of(const nlohmann::json& entry, const std::filesystem::path& log) {
+  StoredRun out;
+  try {
+    out.record = entry.at("run").get<RunRecord>();
+  } catch (const std::exception& e) {
+    throw std::runtime_error(fmt::format("run store: an entry of {} is damaged: {}", log.string(), e.what()));
+  }
+  if (auto it = entry.find("log"); it != entry.end() && it->is_string()) out.log = it->get<std::string>();
+  if (auto it = entry.find("report"); it != entry.end() && it->is_string()) out.report = it->get<std::string>();
+  return out;
+}
+
 }  // namespace
 
 bool is_interrupted(const RunRecord& record) {
   return record.outcome == kOutcomeRunning && process_is_gone(host_process(record));
 }
 
-RunStore::RunStore(std::filesystem::path runs_dir) : runs_dir_(std::move(runs_dir)) {}
+RunStore::RunStore(std::filesystem::path runs_dir)
+    : runs_dir_(std::move(runs_dir)), log_(std::make_unique<RunLog>(runs_dir_)) {}
+RunStore::~RunStore() = default;
+RunStore::RunStore(RunStore&&) noexcept = default;
+RunStore& RunStore::operator=(RunStore&&) noexcept = default;
 
 std::filesystem::path RunStore::dir(const std::string& id) const {
   if (!is_valid_run_id(id)) {
@@ -110,41 +102,74 @@ void RunStore::create(const RunRecord& record) {
       throw std::runtime_error(
           fmt::format("run store: run {} already exists in {}", record.id, runs_dir_.string()));
     }
-    throw_errno(run_dir, "create");
+    throw HostError(kExitRunFailed,
+                    fmt::format("run store: cannot create {}: {}", run_dir.string(), std::strerror(errno)));
   }
-  try {
-    reserve_space(run_dir / kReserveFile);
-    write_record(record);
-    sync_directory(runs_dir_);
-  } catch (...) {
+  if (int err = log_->append({{"op", "put"}, {"run", record}}, durable_, true)) {
     // A run that could not be recorded did not start: leave nothing behind.
-    std::error_code ec;
-    std::filesystem::remove_all(run_dir, ec);
-    throw;
+    ::rmdir(run_dir.c_str());
+    throw HostError(kExitRunFailed, fmt::format("run store: cannot append to {}: {}", log_->log_path().string(),
+                                                std::strerror(err)));
   }
 }
 
 void RunStore::remove(const std::string& id) {
+  const auto run_dir = dir(id);
+  // The start was recorded; the drop tells readers the run never happened.
+  if (log_->append({{"op", "drop"}, {"id", id}}, durable_, false) != 0) {
+    // Left as a start whose host is gone: `history` shows it as interrupted.
+  }
   std::error_code ec;
-  std::filesystem::remove_all(dir(id), ec);
+  std::filesystem::remove_all(run_dir, ec);
 }
 
 void RunStore::update(const RunRecord& record) {
   auto run_dir = dir(record.id);
   struct stat st{};
-  if (::stat(run_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    throw std::runtime_error(fmt::format("run store: cannot update run {}: no directory {}",
-                                         record.id, run_dir.string()));
+  const bool has_dir = ::lstat(run_dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+  if (!has_dir && !load(record.id)) {
+    throw std::runtime_error(fmt::format("run store: cannot update run {}: no such run in {}", record.id,
+                                         runs_dir_.string()));
   }
-  const std::string bytes = record_bytes(record);
-  std::string error;
-  if (write_file_atomically(record_file(record.id), bytes, 0600, &error)) {
-    if (record.outcome != kOutcomeRunning) ::unlink((run_dir / kReserveFile).c_str());
-    return;
+  const bool ended = record.outcome != kOutcomeRunning;
+  nlohmann::json entry{{"op", "put"}, {"run", record}};
+  std::vector<std::filesystem::path> inlined;
+  if (ended && has_dir) {
+    for (const char* name : {"log", "report"}) {
+      const auto file = run_dir / (std::string(name) + ".txt");
+      if (auto text = small_file(file, kInlineBytes)) {
+        entry[name] = std::move(*text);
+        inlined.push_back(file);
+      }
+    }
   }
-  if ((errno != ENOSPC && errno != EDQUOT) || !write_into_reserve(run_dir, record)) {
-    throw HostError(kExitRunFailed, fmt::format("run store: run {}: {}", record.id, error));
+  int err = log_->append(entry, durable_, false);
+  if (err == ENOSPC || err == EDQUOT) {
+    // The reserve past the log's end takes the outcome; the plugin's data and
+    // inline texts may not fit in it.
+    RunRecord small = record;
+    small.result = {{"truncated", "the disk was full: the result data was not recorded"}};
+    if (small.summary.size() > 1024) small.summary.resize(1024);
+    entry = {{"op", "put"}, {"run", small}};
+    inlined.clear();
+    err = log_->append(entry, durable_, false);
   }
+  if (err) {
+    throw HostError(kExitRunFailed, fmt::format("run store: run {}: cannot append to {}: {}", record.id,
+                                                log_->log_path().string(), std::strerror(err)));
+  }
+  if (ended && has_dir) tidy(run_dir, inlined, record);
+}
+
+void RunStore::tidy(const std::filesystem::path& run_dir, const std::vector<std::filesystem::path>& inlined,
+                    const RunRecord& record) const {
+  for (const auto& file : inlined) ::unlink(file.c_str());
+  ::unlink((run_dir / "record.reserve").c_str());  // directories from before the log
+  ::rmdir((run_dir / "output").c_str());           // fails, rightly, when the plugin wrote files
+  if (::rmdir(run_dir.c_str()) == 0) return;
+  // Kept (a journal, a long log, files): a copy of the record lets the log be
+  // rebuilt from the directories. The log is the truth, so no error matters.
+  write_file_atomically(run_dir / "record.json", record_bytes(record), 0600, nullptr);
 }
 
 std::string RunStore::record_bytes(const RunRecord& record) {
@@ -153,122 +178,163 @@ std::string RunStore::record_bytes(const RunRecord& record) {
   return nlohmann::json(record).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
-void RunStore::write_record(const RunRecord& record) const {
-  std::string error;
-  if (!write_file_atomically(record_file(record.id), record_bytes(record), 0600, &error)) {
-    throw HostError(kExitRunFailed, fmt::format("run store: run {}: {}", record.id, error));
+std::optional<StoredRun> RunStore::load_stored(const std::string& id) const {
+  dir(id);  // validates the id
+  if (!log_->open_index()) return std::nullopt;
+  const RunIndexEntry* e = log_->find(id);
+  if (e == nullptr || (e->flags & kIndexDropped)) return std::nullopt;
+  StoredRun run = stored_of(log_->read_at(e->offset), log_->log_path());
+  if (run.record.id != id) {
+    throw std::runtime_error(fmt::format("run store: {} names run {} where run {} was expected",
+                                         log_->log_path().string(), run.record.id, id));
   }
-}
-
-bool RunStore::write_into_reserve(const std::filesystem::path& run_dir, RunRecord record) const {
-  const auto reserve = run_dir / kReserveFile;
-  UniqueFd fd(::open(reserve.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
-  if (!fd) return false;
-  std::string bytes = record_bytes(record);
-  if (bytes.size() > kReserveBytes) {
-    // The outcome matters more than the plugin's data: keep what fits.
-    record.result = {{"truncated", "the disk was full: the result data was not recorded"}};
-    if (record.summary.size() > 1024) record.summary.resize(1024);
-    bytes = record_bytes(record);
-    if (bytes.size() > kReserveBytes) return false;
-  }
-  // Overwriting blocks reserved at create() needs no new space.
-  if (::pwrite(fd.get(), bytes.data(), bytes.size(), 0) != static_cast<ssize_t>(bytes.size()) ||
-      ::ftruncate(fd.get(), static_cast<off_t>(bytes.size())) != 0 || ::fsync(fd.get()) != 0) {
-    return false;
-  }
-  fd.reset();
-  if (::rename(reserve.c_str(), record_file(record.id).c_str()) != 0) return false;
-  return !fsync_directory(run_dir);
-}
-
-std::optional<RunRecord> RunStore::read_record(const std::string& id) const {
-  auto file = record_file(id);
-  bool missing = false;
-  std::string bytes = read_record_bytes(file, missing);
-  if (missing) return std::nullopt;
-  RunRecord record;
-  try {
-    record = nlohmann::json::parse(bytes).get<RunRecord>();
-  } catch (const std::exception& e) {
-    throw std::runtime_error(
-        fmt::format("run store: {} is damaged: {}", file.string(), e.what()));
-  }
-  if (record.id != id) {
-    throw std::runtime_error(fmt::format("run store: {} names run {}, not the run of its directory",
-                                         file.string(), record.id));
-  }
-  return record;
+  run.record = with_liveness(std::move(run.record));
+  return run;
 }
 
 std::optional<RunRecord> RunStore::load(const std::string& id) const {
-  auto record = read_record(id);
-  if (!record) return std::nullopt;
-  return with_liveness(std::move(*record));
+  auto run = load_stored(id);
+  if (!run) return std::nullopt;
+  return std::move(run->record);
 }
 
-std::vector<std::string> RunStore::run_ids() const {
-  std::vector<std::string> ids;
-  std::error_code ec;
-  std::filesystem::directory_iterator it(runs_dir_, ec);
-  if (ec) {
-    if (ec == std::errc::no_such_file_or_directory) return ids;
-    throw std::runtime_error(
-        fmt::format("run store: cannot list {}: {}", runs_dir_.string(), ec.message()));
-  }
-  for (const auto& entry : it) {
-    std::string name = entry.path().filename().string();
-    // Anything else in the directory is not ours to judge.
-    if (is_valid_run_id(name) && entry.is_directory(ec)) ids.push_back(std::move(name));
-  }
-  std::sort(ids.begin(), ids.end());
-  return ids;
-}
-
-std::vector<RunRecord> RunStore::list(std::optional<std::string> plugin,
-                                      std::optional<std::string> since_iso,
+std::vector<RunRecord> RunStore::list(std::optional<std::string> plugin, std::optional<std::string> since_iso,
                                       std::vector<SkippedRun>* skipped) const {
-  std::vector<RunRecord> records;
-  for (const auto& id : run_ids()) {
-    std::optional<RunRecord> record;
+  RunQuery q;
+  q.plugin = std::move(plugin);
+  q.since_iso = std::move(since_iso);
+  return query(q, skipped);
+}
+
+std::vector<RunRecord> RunStore::query(const RunQuery& q, std::vector<SkippedRun>* skipped) const {
+  std::vector<RunRecord> out;
+  if (!log_->open_index()) return out;
+  const std::uint64_t plugin_hash = q.plugin ? run_log_hash(*q.plugin) : 0;
+  const std::uint64_t schedule_hash = q.schedule_id ? run_log_hash(*q.schedule_id) : 0;
+  const std::int64_t since_ms = q.since_iso ? since_threshold_ms(*q.since_iso) : 0;
+  for (const RunIndexEntry* e = log_->end(); e != log_->begin();) {
+    --e;
+    // The index narrows; the record decides (a hash can collide).
+    if (e->flags & kIndexDropped) continue;
+    if (q.plugin && e->plugin_hash != plugin_hash) continue;
+    if (q.schedule_id && e->schedule_hash != schedule_hash) continue;
+    if (q.since_iso && !(e->flags & kIndexStartUnknown) && e->started_ms < since_ms) continue;
+    RunRecord record;
     try {
-      record = read_record(id);
-    } catch (const std::exception& e) {
-      if (skipped) skipped->push_back({id, e.what()});
+      record = stored_of(log_->read_at(e->offset), log_->log_path()).record;
+    } catch (const std::exception& ex) {
+      if (skipped) skipped->push_back({id_of(*e), ex.what()});
       continue;
     }
-    if (!record) {
-      if (skipped) {
-        skipped->push_back({id, "no record.json (the host stopped while creating the run)"});
-      }
-      continue;
-    }
-    if (plugin && record->plugin != *plugin) continue;
-    if (since_iso && record->started_at < *since_iso) continue;
-    records.push_back(with_liveness(std::move(*record)));
+    if (q.plugin && record.plugin != *q.plugin) continue;
+    if (q.schedule_id && record.schedule_id != *q.schedule_id) continue;
+    if (q.since_iso && record.started_at < *q.since_iso) continue;
+    out.push_back(with_liveness(std::move(record)));
+    if (q.limit != 0 && out.size() == q.limit) break;
   }
-  return records;
+  std::reverse(out.begin(), out.end());
+  if (skipped && log_->damaged() > 0) {
+    skipped->push_back({"state.log", fmt::format("{} damaged entr{} of {} skipped (a checksum failed)",
+                                                 log_->damaged(), log_->damaged() == 1 ? "y" : "ies",
+                                                 log_->log_path().string())});
+  }
+  return out;
+}
+
+std::uint64_t RunStore::max_audit_seq(std::string* run_id) const {
+  std::uint64_t max = 0;
+  if (!log_->open_index()) return 0;
+  for (const RunIndexEntry* e = log_->begin(); e != log_->end(); ++e) {
+    if ((e->flags & kIndexDropped) || e->audit_seq <= max) continue;
+    max = e->audit_seq;
+    if (run_id) *run_id = id_of(*e);
+  }
+  return max;
 }
 
 std::vector<std::string> RunStore::mark_interrupted_runs() {
+  std::vector<std::string> running;
+  if (!log_->open_index()) return running;
+  for (const RunIndexEntry* e = log_->begin(); e != log_->end(); ++e) {
+    if ((e->flags & kIndexRunning) && !(e->flags & kIndexDropped)) running.push_back(id_of(*e));
+  }
   std::vector<std::string> marked;
-  for (const auto& id : run_ids()) {
-    std::optional<RunRecord> record;
+  for (const auto& id : running) {
+    std::optional<StoredRun> run;
     try {
-      record = read_record(id);
+      run = load_stored(id);
     } catch (const std::exception&) {
       continue;  // list() reports it; nothing to mark
     }
-    if (!record || !is_interrupted(*record)) continue;
-    record->outcome = kOutcomeInterrupted;
-    record->ended_at.clear();
-    if (record->summary.empty()) {
-      record->summary = "the host stopped (crash, kill or power loss) before the run ended";
-    }
-    write_record(*record);
+    // load_stored() judged liveness: only a dead host's run reads "interrupted".
+    if (!run || run->record.outcome != kOutcomeInterrupted) continue;
+    RunRecord record = std::move(run->record);
+    record.ended_at.clear();
+    if (record.summary.empty()) record.summary = "the host stopped (crash, kill or power loss) before the run ended";
+    update(record);
     marked.push_back(id);
   }
   return marked;
+}
+
+PrunePlan RunStore::plan_prune(const PrunePolicy& policy) const {
+  PrunePlan plan;
+  if (!log_->open_index()) return plan;
+  const std::int64_t now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(policy.now.time_since_epoch()).count();
+  std::size_t rank = 0;  // 0: the newest run
+  for (const RunIndexEntry* e = log_->end(); e != log_->begin();) {
+    --e;
+    if (e->flags & kIndexDropped) continue;
+    const bool beyond_keep = policy.keep && rank >= *policy.keep;
+    ++rank;
+    const std::int64_t started =
+        (e->flags & kIndexStartUnknown) ? static_cast<std::int64_t>(e->id_ms) : e->started_ms;
+    const bool too_old = policy.max_age && started < now_ms - policy.max_age->count();
+    if (!beyond_keep && !too_old) continue;
+    if (e->flags & (kIndexRunning | kIndexInterrupted)) {
+      ++plan.kept_running;
+      continue;
+    }
+    const std::string id = id_of(*e);
+    if (!policy.include_undoable) {
+      const auto journal = runs_dir_ / id / "journal.jsonl";
+      struct stat st{};
+      if (::lstat(journal.c_str(), &st) == 0) {
+        bool undoable = true;
+        try {
+          const JournalContents contents = read_journal(journal);
+          undoable = !contents.entries.empty() && !contents.rollback_done;
+        } catch (const std::exception&) {
+          undoable = true;  // a journal nobody can read yet: keep it for the operator
+        }
+        if (undoable) {
+          ++plan.kept_undoable;
+          continue;
+        }
+      }
+    }
+    plan.ids.push_back(id);
+  }
+  plan.total = rank;
+  std::reverse(plan.ids.begin(), plan.ids.end());
+  return plan;
+}
+
+std::size_t RunStore::prune(const std::vector<std::string>& ids) {
+  if (ids.empty()) return 0;
+  std::vector<std::string> sorted = ids;
+  std::sort(sorted.begin(), sorted.end());
+  // Directories first: a crash before the log is rewritten leaves records
+  // whose directory is gone, which the next prune removes again.
+  for (const auto& id : sorted) {
+    std::error_code ec;
+    std::filesystem::remove_all(dir(id), ec);
+  }
+  return log_->compact([&](const nlohmann::json& run) {
+    const auto id = run.value("id", std::string());
+    return !std::binary_search(sorted.begin(), sorted.end(), id);
+  });
 }
 
 }  // namespace dihya::host

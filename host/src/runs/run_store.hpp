@@ -1,38 +1,92 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
-// The history of runs on disk, one directory per run:
-//   <runs_dir>/<id>/record.json    the RunRecord, replaced atomically
+// The history of runs. Records live in the state log of the runs directory
+// (runs/run_log.hpp: <runs_dir>/state.log and its index state.idx); a run
+// also gets a directory for what it writes while it runs:
 //   <runs_dir>/<id>/journal.jsonl  the undo journal (journal/run_journal.hpp)
 //   <runs_dir>/<id>/log.txt        the plugin's log
-// Guarantees: a record is always either the old or the new version, never a
-// mix (temporary file + fsync + rename + fsync of the directory); directories
-// and files are private to the user (0700 / 0600); a user-supplied id is
-// validated before it touches a path; a damaged record never stops `history`.
+//   <runs_dir>/<id>/report.txt     the plugin's report, for `show`
+//   <runs_dir>/<id>/output/        the default output directory
+//   <runs_dir>/<id>/record.json    a copy of the final record, for rebuilding
+//                                  the log (only in directories that are kept)
+// When the run ends, a log and a report of up to kInlineBytes go into the
+// final record's log entry, empty files and directories are removed, and a
+// run that leaves nothing else (a read-only run) keeps no directory at all:
+// a noop run costs one start and one end entry in the log (~1.5 KB).
+//
+// Guarantees: the start record is on disk (fdatasync of the log) before
+// create() returns, so before the plugin can change anything; the end record
+// is on disk before update() returns; directories and files are private to
+// the user (0700 / 0600); a user-supplied id is validated before it touches a
+// path; a damaged entry never stops `history`.
 //
 // A record still saying "running" whose host process is gone (crash, kill,
 // power loss) is reported as "interrupted" by load() and list();
 // mark_interrupted_runs() writes that down. Not thread-safe per instance, but
-// several processes may use the same directory: each run has one writer.
+// several processes may use the same directory: each run has one writer and
+// appends are serialised by a lock on the log.
 #pragma once
 
+#include <cstdint>
+#include <chrono>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "runs/run_record.hpp"
 
+
 namespace dihya::host {
 
-// A run directory list() could not read, and why.
+class RunLog;
+
+// An entry list() could not read, and why.
 struct SkippedRun {
   std::string id;
   std::string reason;
+};
+
+// What `history` asks for: the last `limit` runs (0: all) that match every
+// filter given, oldest first.
+struct RunQuery {
+  std::optional<std::string> plugin;
+  std::optional<std::string> schedule_id;
+  std::optional<std::string> since_iso;  // compared as strings, as list() does
+  std::size_t limit = 0;
+};
+
+// A record with what its final log entry holds inline.
+struct StoredRun {
+  RunRecord record;
+  std::optional<std::string> log;     // the plugin's log, when it was kept inline
+  std::optional<std::string> report;  // the plugin's report, when it was kept inline
+};
+
+// Which runs `history prune` removes: those started before now - max_age, and
+// all but the newest keep. Never a running or interrupted run; never a run
+// whose journal can still be rolled back unless include_undoable.
+struct PrunePolicy {
+  std::optional<std::chrono::milliseconds> max_age;
+  std::optional<std::size_t> keep;
+  bool include_undoable = false;
+  std::chrono::system_clock::time_point now;
+};
+
+struct PrunePlan {
+  std::vector<std::string> ids;  // oldest first
+  std::size_t kept_running = 0;   // running or interrupted runs the policy matched
+  std::size_t kept_undoable = 0;  // runs with a journal that can still be rolled back
+  std::size_t total = 0;          // runs in the history
 };
 
 class RunStore {
  public:
   // `runs_dir` is usually <state_dir>/runs; it is created (0700) on first create().
   explicit RunStore(std::filesystem::path runs_dir);
+  ~RunStore();
+  RunStore(RunStore&&) noexcept;
+  RunStore& operator=(RunStore&&) noexcept;
 
   // The run's directory. Throws a usage error (HostError, exit 2) when `id` is
   // not a valid run id, so "../x" from a command line never becomes a path.
@@ -41,37 +95,57 @@ class RunStore {
   std::filesystem::path journal_file(const std::string& id) const { return dir(id) / "journal.jsonl"; }
   std::filesystem::path log_file(const std::string& id) const { return dir(id) / "log.txt"; }
 
-  // Bytes set aside in each run directory (record.reserve) for its final record.
+  // Bytes set aside past the end of the state log for the final records of
+  // running runs (fallocate KEEP_SIZE: no file, nothing left per run).
   static constexpr std::size_t kReserveBytes = 16 * 1024;
+  // The largest log or report kept inline in the final record.
+  static constexpr std::size_t kInlineBytes = 2048;
 
-  // Creates the run's directory (0700), its record and the space its final
-  // record will need. Throws std::runtime_error when the run already exists,
-  // HostError (exit 1) naming the path when the disk refuses ("No space left
-  // on device"); then nothing of the run is left on disk.
+  // Creates the run's directory (0700), appends its record to the state log
+  // (durable on return) and sets aside the space its final record will need.
+  // Throws std::runtime_error when the run already exists, HostError (exit 1)
+  // naming the path when the disk refuses ("No space left on device"); then
+  // nothing of the run is left on disk.
   void create(const RunRecord& record);
 
   // Removes a run that never started (its start could not be audited).
   void remove(const std::string& id);
 
-  // Atomically replaces the record of an existing run. When the disk is full,
-  // the record is written into the space create() set aside (the result data
+  // Appends the new record of an existing run (durable on return); a record
+  // that ends the run also tidies its directory (see above). When the disk is
+  // full, the record goes into the space create() set aside (the result data
   // dropped if it does not fit), so a finished run is never left "running".
-  // The reserve is released once the run has ended. Throws HostError (exit 1)
-  // naming the path when the disk refuses anyway.
+  // Throws HostError (exit 1) naming the path when the disk refuses anyway.
   void update(const RunRecord& record);
 
   // The record, or nothing when there is no such run. Throws std::runtime_error
-  // naming the file when record.json is damaged.
+  // naming the file when its entry is damaged.
   std::optional<RunRecord> load(const std::string& id) const;
+  std::optional<StoredRun> load_stored(const std::string& id) const;
 
   // Records sorted by id (= by start time), optionally only those of `plugin`
   // and those started at or after `since_iso` (compared as strings, so a
-  // prefix like "2026-11" or "2026-11-25T21" works). Damaged or incomplete run
-  // directories are left out and, when `skipped` is given, listed there with
-  // the reason. A missing runs_dir is an empty history.
+  // prefix like "2026-11" or "2026-11-25T21" works). Damaged entries are left
+  // out and, when `skipped` is given, listed there with the reason. A missing
+  // runs_dir is an empty history.
   std::vector<RunRecord> list(std::optional<std::string> plugin = std::nullopt,
                               std::optional<std::string> since_iso = std::nullopt,
                               std::vector<SkippedRun>* skipped = nullptr) const;
+  // The same from the newest backwards, stopping at query.limit: the cost of
+  // `history --limit 5` does not grow with the history.
+  std::vector<RunRecord> query(const RunQuery& query, std::vector<SkippedRun>* skipped = nullptr) const;
+
+  // The highest audit seq any record names, and its run (for `audit verify`).
+  std::uint64_t max_audit_seq(std::string* run_id) const;
+
+  PrunePlan plan_prune(const PrunePolicy& policy) const;
+  // Removes the runs' directories, then their records (one rewrite of the
+  // log). Returns how many records went.
+  std::size_t prune(const std::vector<std::string>& ids);
+
+  // Off only for generating test histories (bench/gen_runs): the same code
+  // path without the fdatasyncs.
+  void set_durable(bool durable) { durable_ = durable; }
 
   // Rewrites every "running" record whose host is gone as "interrupted", with
   // an empty (unknown) ended_at, and returns their ids. Run on host start so
@@ -79,13 +153,13 @@ class RunStore {
   std::vector<std::string> mark_interrupted_runs();
 
  private:
-  std::optional<RunRecord> read_record(const std::string& id) const;
-  std::vector<std::string> run_ids() const;
-  void write_record(const RunRecord& record) const;
-  bool write_into_reserve(const std::filesystem::path& run_dir, RunRecord record) const;
+  void tidy(const std::filesystem::path& run_dir, const std::vector<std::filesystem::path>& inlined,
+            const RunRecord& record) const;
   static std::string record_bytes(const RunRecord& record);
 
   std::filesystem::path runs_dir_;
+  std::unique_ptr<RunLog> log_;
+  bool durable_ = true;
 };
 
 // True when `record` says "running" but its host process is gone.

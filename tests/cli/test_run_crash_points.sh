@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: AGPL-3.0-or-later
+# Crash consistency of a run: the host is killed (SIGKILL, injected by strace
+# on the entry of a system call) at every write, fdatasync, fsync and rename
+# (and pwrite, renameat) of `run noop`, one point after the other, until a run gets through. After
+# each kill: `history` reads without a damaged entry and shows the run
+# interrupted (or not at all, when it died before its start record), `audit
+# verify` passes, and the next run succeeds. With PostgreSQL, a destructive
+# run killed at each of its flushes is rolled back exactly.
+source "$(dirname "$0")/lib.sh"
+
+if ! command -v strace >/dev/null || ! strace -qq -o /dev/null true 2>/dev/null; then
+  echo "skip: strace cannot trace here"
+  exit 77
+fi
+mkdir -p "$DIHYA_STATE_DIR" && chmod 700 "$DIHYA_STATE_DIR"
+expect_exit 0 "a first run" -- dh run noop
+
+runs_count() { dh history --json 2>/dev/null | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
+
+# killed_at SYSCALL N -- command...: exit 0 when the command was killed at the
+# N-th call of SYSCALL, 1 when it ran to its end.
+killed_at() {
+  local sc=$1 n=$2
+  shift 3
+  local code=0
+  strace -qq -o /dev/null -e trace="$sc" -e inject="$sc":signal=KILL:when="$n" "$@" >"$OUT" 2>"$ERR" || code=$?
+  [ "$code" -eq 137 ] || grep -q "Killed" "$ERR"
+}
+
+points=0
+for sc in write pwrite64 fdatasync fsync rename renameat renameat2; do
+  for n in $(seq 1 80); do
+    before=$(runs_count)
+    if ! killed_at "$sc" "$n" -- "$DIHYA_HOST" run noop; then
+      ok "run noop gets through once $sc #$n is not reached ($((n - 1)) kill points)"
+      break
+    fi
+    points=$((points + 1))
+    dh history --json >"$WORK/h.json" 2>"$WORK/h.err" || not_ok "history after a kill at $sc #$n"
+    if grep -q damaged "$WORK/h.err"; then not_ok "history warns of damage after a kill at $sc #$n"; fi
+    verdict=$(python3 - "$WORK/h.json" "$before" <<'PY'
+import json, sys
+runs, before = json.load(open(sys.argv[1])), int(sys.argv[2])
+if len(runs) == before: print("no record"); sys.exit()
+if len(runs) != before + 1: print(f"{len(runs) - before} new runs"); sys.exit()
+print(runs[-1]["outcome"])
+PY
+)
+    case "$verdict" in
+      "no record" | interrupted | succeeded) ;;
+      *) not_ok "after a kill at $sc #$n the run reads '$verdict'" ;;
+    esac
+    if ! dh audit verify >"$WORK/a.out" 2>&1; then not_ok "audit verify after a kill at $sc #$n: $(head -c 300 "$WORK/a.out")"; fi
+    if ! dh run noop >/dev/null 2>"$WORK/r.err"; then not_ok "the run after a kill at $sc #$n: $(head -c 300 "$WORK/r.err")"; fi
+  done
+done
+if [ "$points" -ge 5 ]; then ok "the host was killed at $points points of a run"; else not_ok "only $points kill points"; fi
+expect_exit 0 "history reads whole at the end" -- dh history --json
+expect_not_in "$ERR" "damaged" "no damaged entry at the end"
+expect_eq "$(tail -c 1 "$DIHYA_STATE_DIR/runs/state.log" | od -An -c | tr -d ' ')" '\n' "the state log ends with a whole line"
+expect_exit 0 "audit verify at the end" -- dh audit verify
+
+# A destructive run killed at each of its flushes (journal entries, records,
+# audit lines) is rolled back to the exact table.
+if [ -n "${DB_URL:-}" ]; then
+  table=crash_items
+  reset_table() {
+    psql_q "drop table if exists $table; create table $table (id int primary key, payload text);
+            insert into $table select g, md5(g::text) from generate_series(1, 200) g;" >/dev/null
+  }
+  checksum() { psql_q "select md5(coalesce(string_agg(t::text, '|' order by id), '')) from $table t"; }
+  reset_table
+  good=$(checksum)
+  prev_id=-
+  for n in $(seq 1 60); do
+    if ! killed_at fdatasync "$n" -- "$DIHYA_HOST" run purge_rows -p table=$table -p max_id=100 -p batch=20 --yes; then
+      ok "purge_rows gets through once fdatasync #$n is not reached"
+      break
+    fi
+    last=$(dh history --limit 1 --json | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r[-1]["id"], r[-1]["outcome"]) if r and r[-1]["plugin"] == "purge_rows" else print("- none")')
+    id=${last% *}
+    outcome=${last#* }
+    [ "$id" = "$prev_id" ] && outcome=none  # died before its start record
+    case "$outcome" in
+      interrupted)
+        dh rollback "$id" >/dev/null 2>"$WORK/rb.err" || not_ok "rollback after a kill at fdatasync #$n: $(head -c 300 "$WORK/rb.err")"
+        if [ "$(checksum)" = "$good" ]; then ok "killed at fdatasync #$n: rolled back to the exact table"; else not_ok "killed at fdatasync #$n: the table differs after rollback"; fi
+        ;;
+      succeeded)  # killed after its end record: the purge stands
+        expect_eq "$(psql_q "select count(*) from $table")" 100 "killed at fdatasync #$n after the end: the purge stands"
+        ;;
+      none)
+        if [ "$(checksum)" = "$good" ]; then ok "killed at fdatasync #$n before the start record: nothing changed"; else not_ok "killed at fdatasync #$n before the start record, yet the table changed"; fi
+        ;;
+      *) not_ok "killed at fdatasync #$n: the run reads '$outcome'" ;;
+    esac
+    prev_id=$id
+    dh audit verify >/dev/null 2>&1 || not_ok "audit verify after a kill at fdatasync #$n"
+    reset_table
+    good=$(checksum)
+  done
+fi
+
+finish
