@@ -174,3 +174,14 @@ TEST_CASE("paths listed in a file a parameter names (cleanup's policy)", "[sandb
                       [](const auto& r) { return r.path == "/var/tmp" && r.access == PathAccess::write; }) == 1);
   CHECK(nlohmann::json(plan.notes).dump().find("not an absolute path") != std::string::npos);
 }
+
+TEST_CASE("a rollback may remove what the run made: write grants go to the parent", "[sandbox]") {
+  const Capabilities caps = parse_ok({{"write", {"param:out"}}});
+  SandboxInputs in = inputs(7);
+  in.params = {{"out", "/usr/share"}};
+  CHECK(has_rule(dihya::host::build_sandbox_plan(caps, in), "/usr/share", PathAccess::write));
+  in.rollback = true;
+  const SandboxPlan plan = dihya::host::build_sandbox_plan(caps, in);
+  CHECK(has_rule(plan, "/usr", PathAccess::write));
+  CHECK_FALSE(has_rule(plan, "/usr/share", PathAccess::write));
+}

@@ -426,6 +426,13 @@ int cmd_check(const Args& args, const Settings& settings) {
   if (!capability_problem.empty()) {
     // A plugin that cannot be sandboxed is never loaded: nothing further to check.
     list.fail("sandbox capabilities are well-formed", capability_problem);
+    if (vm->count("json")) {
+      nlohmann::json items = nlohmann::json::array();
+      for (const auto& i : list.items()) items.push_back({{"check", i.name}, {"status", i.status}, {"detail", i.detail}});
+      print_json({{"plugin", plugin.name()}, {"path", plugin.path.string()}, {"ok", false}, {"checks", items},
+                  {"tables", nlohmann::json::array()}});
+      return kExitRunFailed;
+    }
     for (const auto& i : list.items()) {
       std::cout << fmt::format("{:<5} {}{}\n", i.status, i.name, i.detail.empty() || i.status == "pass" ? "" : ": " + i.detail);
     }

@@ -97,6 +97,9 @@ const char* const kRuntimeRead[] = {
     "/usr/share/zoneinfo", "/etc/ld.so.cache", "/etc/localtime", "/etc/nsswitch.conf",
     "/sys/devices/system/cpu", "/dev/urandom", "/dev/random", "/dev/zero",
 };
+// ELF interpreters (one exists per architecture).
+const char* const kDynamicLoaders[] = {"/lib64/ld-linux-x86-64.so.2", "/lib/ld-linux-aarch64.so.1",
+                                       "/lib/ld-linux-armhf.so.3", "/lib/ld-linux.so.2"};
 // Name resolution (getaddrinfo, also for "localhost").
 const char* const kResolverFiles[] = {"/etc/hosts", "/etc/resolv.conf", "/etc/host.conf", "/etc/gai.conf",
                                       "/etc/nsswitch.conf"};
@@ -337,7 +340,8 @@ void add_port(SandboxPlan& plan, std::uint16_t port) {
   }
 }
 
-void add_path_rule(SandboxPlan& plan, std::string path, PathAccess access, const char* key, const std::string& entry);
+void add_path_rule(SandboxPlan& plan, std::string path, PathAccess access, const char* key, const std::string& entry,
+                   bool rollback);
 
 void add_declared_paths(SandboxPlan& plan, const std::vector<std::string>& entries, PathAccess access,
                         const char* key, const SandboxInputs& in) {
@@ -381,11 +385,12 @@ void add_declared_paths(SandboxPlan& plan, const std::vector<std::string>& entri
         continue;
       }
     }
-    for (std::string path : paths) add_path_rule(plan, path, access, key, entry);
+    for (std::string path : paths) add_path_rule(plan, path, access, key, entry, in.rollback);
   }
 }
 
-void add_path_rule(SandboxPlan& plan, std::string path, PathAccess access, const char* key, const std::string& entry) {
+void add_path_rule(SandboxPlan& plan, std::string path, PathAccess access, const char* key, const std::string& entry,
+                   bool rollback) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) {
     if (access != PathAccess::write) {
@@ -396,6 +401,11 @@ void add_path_rule(SandboxPlan& plan, std::string path, PathAccess access, const
     // directory that exists, where it will be made.
     const std::string parent = existing_ancestor(path);
     plan.notes.push_back(fmt::format("{} {}: {} does not exist yet, granted on {}", key, entry, path, parent));
+    path = parent;
+  } else if (access == PathAccess::write && rollback && path != "/") {
+    // A rollback may have to remove what the run made, the declared path itself included.
+    const std::string parent = std::filesystem::path(path).parent_path().string();
+    plan.notes.push_back(fmt::format("{} {}: rollback, granted on {}", key, entry, parent));
     path = parent;
   } else if (access == PathAccess::write && !std::filesystem::is_directory(path, ec)) {
     // An existing file is replaced the safe way: a temporary file beside it, renamed over it.
@@ -513,6 +523,13 @@ SandboxPlan build_sandbox_plan(const Capabilities& caps, const SandboxInputs& in
   add_declared_paths(plan, caps.read, PathAccess::read, "read", in);
   add_declared_paths(plan, caps.write, PathAccess::write, "write", in);
   add_declared_paths(plan, caps.exec, PathAccess::exec, "exec", in);
+  if (std::any_of(plan.rules.begin(), plan.rules.end(), [](const PathRule& r) { return r.access == PathAccess::exec; })) {
+    // The kernel opens a program's ELF interpreter for execution too.
+    std::error_code ec;
+    for (const char* loader : kDynamicLoaders) {
+      if (std::filesystem::exists(loader, ec)) add_rule(plan, loader, PathAccess::exec, "exec: the dynamic loader");
+    }
+  }
   bool needs_tcp = false;
   for (const auto& entry : caps.connect) {
     if (entry.find('#') != std::string::npos) continue;  // refused by parse_capabilities

@@ -84,6 +84,7 @@ struct SandboxInputs {
   std::string output_dir;
   std::string database_url;          // the URL the child gets ("" = none)
   std::string host_binary;           // for exec "dihya-host"
+  bool rollback = false;             // write grants go to each path's parent: the run may have made it
   // Reads a "param:NAME#..." file (JSON or YAML) for its listed paths; throws on bad input.
   std::function<nlohmann::json(const std::string& path)> read_document;
 };
