@@ -119,6 +119,12 @@ TEST_CASE("the database: its TCP port, or its Unix socket dir", "[sandbox]") {
   CHECK(plan.connect_ports.empty());
   CHECK_FALSE(plan.ip_sockets);
   CHECK(has_rule(plan, "/run/pg-sock", PathAccess::read));
+  in.database_url = "postgresql://%2Fvar%2Frun%2Fpostgresql/app";
+  plan = dihya::host::build_sandbox_plan(caps, in);
+  CHECK(plan.connect_ports.empty());
+  CHECK(has_rule(plan, "/var/run/postgresql", PathAccess::read));
+  in.database_url = "host=db.example port=7000 dbname=app";
+  CHECK(dihya::host::build_sandbox_plan(caps, in).connect_ports == std::vector<std::uint16_t>{7000});
 }
 
 TEST_CASE("require refuses what the kernel cannot enforce; best-effort notes it", "[sandbox]") {

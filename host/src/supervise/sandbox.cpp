@@ -13,11 +13,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <set>
+#include <optional>
+#include <system_error>
 
 #include <fmt/format.h>
 
@@ -265,6 +267,20 @@ struct DatabaseEndpoint {
   std::optional<std::uint16_t> port;  // TCP
 };
 
+std::string percent_decoded(const std::string& v) {
+  std::string out;  // %2F in socket paths
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (v[i] == '%' && i + 2 < v.size() && std::isxdigit(static_cast<unsigned char>(v[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(v[i + 2]))) {
+      out += static_cast<char>(std::strtol(v.substr(i + 1, 2).c_str(), nullptr, 16));
+      i += 2;
+    } else {
+      out += v[i];
+    }
+  }
+  return out;
+}
+
 std::string url_query_value(const std::string& url, const std::string& key) {
   const auto q = url.find('?');
   if (q == std::string::npos) return "";
@@ -272,19 +288,7 @@ std::string url_query_value(const std::string& url, const std::string& key) {
   while (pos < url.size()) {
     const auto amp = url.find('&', pos);
     const std::string item = url.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
-    if (item.rfind(key + "=", 0) == 0) {
-      std::string v = item.substr(key.size() + 1);
-      std::string out;  // %2F in socket paths
-      for (std::size_t i = 0; i < v.size(); ++i) {
-        if (v[i] == '%' && i + 2 < v.size()) {
-          out += static_cast<char>(std::strtol(v.substr(i + 1, 2).c_str(), nullptr, 16));
-          i += 2;
-        } else {
-          out += v[i];
-        }
-      }
-      return out;
-    }
+    if (item.rfind(key + "=", 0) == 0) return percent_decoded(item.substr(key.size() + 1));
     if (amp == std::string::npos) break;
     pos = amp + 1;
   }
@@ -307,7 +311,7 @@ DatabaseEndpoint database_endpoint(const std::string& url) {
       if (!port) port = port_number(authority.substr(colon + 1));
       authority = authority.substr(0, colon);
     }
-    if (host.empty()) host = authority;
+    if (host.empty()) host = percent_decoded(authority);
   } else {
     // key=value form
     const auto find = [&](const std::string& key) -> std::string {
