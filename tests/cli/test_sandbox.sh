@@ -110,18 +110,26 @@ for a in write_outside append_audit_log read_canary exec_sh signal_host ptrace_h
 done
 expect_eq "$(ls "$WORK/outside" | wc -l)" "0" "declared: nothing was written outside"
 
+# A path that is a secret parameter is redacted in the record, like the parameter itself.
+mkdir -p "$WORK/hidden-Zq7-$$"
+expect_exit 0 "a secret path parameter" -- dh run escape -p "secret_dir=$WORK/hidden-Zq7-$$" --json
+expect_in "$OUT" '"why": "read param:secret_dir"' "the secret path got its rule"
+expect_not_in "$OUT" "hidden-Zq7-$$" "the run record does not show the secret path"
+expect_not_in "$DIHYA_STATE_DIR/runs/$(last_run_id)/record.json" "hidden-Zq7-$$" "nor does the stored record"
+
 ## A denial gets a hint ##########################################################
 
 expect_exit 1 "a plugin failing on a denied read" -- dh run escape -p "fail_reading=$WORK/canary.txt"
 expect_in "$ERR" "Permission denied" "the plugin's error is shown"
 expect_in "$ERR" "sandbox may have denied" "the summary says the sandbox may have denied it"
 expect_in "$ERR" "$WORK/canary.txt is outside what the plugin declares" "the hint names the path"
+expect_in "$ERR" "{\"read\": [\"$WORK/canary.txt\"]}" "the hint names the capability that would allow it"
 expect_one_line_error "the denial hint"
 
 ## info and check ###############################################################
 
 expect_exit 0 "info shows the capabilities" -- dh info escape
-expect_in "$OUT" "sandbox capabilities: writes param:allowed_dir; connects to TCP ports param:allowed_port" "info: one line of capabilities"
+expect_in "$OUT" "sandbox capabilities: reads param:secret_dir; writes param:allowed_dir; connects to TCP ports param:allowed_port" "info: one line of capabilities"
 expect_exit 0 "info --json carries them" -- dh info escape --json
 expect_in "$OUT" '"capabilities"' "info --json: capabilities"
 expect_exit 0 "check passes a well-formed declaration" -- dh check escape

@@ -157,6 +157,11 @@ TEST_CASE("a permission error gets a hint naming the path outside the plan", "[s
   const std::string hint = dihya::host::sandbox_denial_hint(plan, "cannot read /etc/shadow: Permission denied");
   CHECK(hint.find("sandbox may have denied") != std::string::npos);
   CHECK(hint.find("/etc/shadow") != std::string::npos);
+  CHECK(hint.find(R"({"read": ["/etc/shadow"]})") != std::string::npos);
+  CHECK(dihya::host::sandbox_denial_hint(plan, "cannot create /srv/out/a.txt: Permission denied")
+            .find(R"({"write": ["/srv/out/a.txt"]})") != std::string::npos);
+  CHECK(dihya::host::sandbox_denial_hint(plan, "cannot start /opt/tool: Permission denied")
+            .find(R"({"exec": ["/opt/tool"]})") != std::string::npos);
   CHECK(dihya::host::sandbox_denial_hint(plan, "no such table: users").empty());
   SandboxInputs in = inputs(7);
   in.mode = SandboxMode::off;

@@ -238,7 +238,8 @@ int cmd_run(const Args& args, const Settings& settings) {
   request.output_dir = output_dir.value_or(run_dir / "output");
   if (!output_dir) create_default_output_dir(request.output_dir);
   const SandboxPlan sandbox = child_sandbox_plan(request);  // what the child applies, for the record
-  record.sandbox = sandbox_plan_json(sandbox);
+  // Redacted like the result: a path parameter may be a secret.
+  record.sandbox = redact_strings(sandbox_plan_json(sandbox), redactor);
 
   ProgressBar bar(stderr_is_interactive());
   LogStyle style = settings.log_style;

@@ -786,9 +786,17 @@ std::string sandbox_denial_hint(const SandboxPlan& plan, const std::string& mess
       }
     }
     if (!covered) {
-      hint += fmt::format(": {} is outside what the plugin declares; \"capabilities\": {{\"read\"/\"write\": [\"{}\"]}} "
-                          "would allow it",
-                          path, path);
+      // Which kind of access failed, when the message says.
+      const char* key = "read\"/\"write";
+      for (const char* verb : {"write", "creat", "mkdir", "make", "remove", "delete", "rename", "move", "open for writing"}) {
+        if (message.find(verb) != std::string::npos) key = "write";
+      }
+      for (const char* verb : {"exec", "start", "run "}) {
+        if (message.find(verb) != std::string::npos) key = "exec";
+      }
+      if (std::string(key) == "read\"/\"write" && message.find("read") != std::string::npos) key = "read";
+      hint += fmt::format(": {} is outside what the plugin declares; \"capabilities\": {{\"{}\": [\"{}\"]}} would allow it",
+                          path, key, path);
       break;
     }
     pos = end == std::string::npos ? message.size() - 1 : end;
