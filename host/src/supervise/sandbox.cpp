@@ -1,22 +1,11 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
+// Building a SandboxPlan: pure data from capabilities, parameters and dirs
+// (sandbox_apply.cpp applies it in the child).
 #include "supervise/sandbox.hpp"
-
-#include <fcntl.h>
-#include <linux/landlock.h>
-#include <seccomp.h>
-#include <sched.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <optional>
 #include <system_error>
@@ -26,68 +15,11 @@
 namespace dihya::host {
 namespace {
 
-// Debian 12's <linux/landlock.h> stops at ABI 2: the later constants, as the
-// kernel defines them (include/uapi/linux/landlock.h).
-constexpr std::uint64_t kFsExecute = 1ULL << 0;
-constexpr std::uint64_t kFsWriteFile = 1ULL << 1;
-constexpr std::uint64_t kFsReadFile = 1ULL << 2;
-constexpr std::uint64_t kFsReadDir = 1ULL << 3;
-constexpr std::uint64_t kFsRemoveDir = 1ULL << 4;
-constexpr std::uint64_t kFsRemoveFile = 1ULL << 5;
-constexpr std::uint64_t kFsMakeChar = 1ULL << 6;
-constexpr std::uint64_t kFsMakeDir = 1ULL << 7;
-constexpr std::uint64_t kFsMakeReg = 1ULL << 8;
-constexpr std::uint64_t kFsMakeSock = 1ULL << 9;
-constexpr std::uint64_t kFsMakeFifo = 1ULL << 10;
-constexpr std::uint64_t kFsMakeBlock = 1ULL << 11;
-constexpr std::uint64_t kFsMakeSym = 1ULL << 12;
-constexpr std::uint64_t kFsRefer = 1ULL << 13;     // ABI 2
-constexpr std::uint64_t kFsTruncate = 1ULL << 14;  // ABI 3
-constexpr std::uint64_t kFsIoctlDev = 1ULL << 15;  // ABI 5
-constexpr std::uint64_t kNetBindTcp = 1ULL << 0;     // ABI 4
-constexpr std::uint64_t kNetConnectTcp = 1ULL << 1;  // ABI 4
-constexpr std::uint64_t kScopeAbstractUnix = 1ULL << 0;  // ABI 6
-constexpr std::uint64_t kScopeSignal = 1ULL << 1;        // ABI 6
-constexpr int kRuleNetPort = 2;
-constexpr std::uint64_t kFileOnlyRights = kFsExecute | kFsWriteFile | kFsReadFile | kFsTruncate | kFsIoctlDev;
-
-struct RulesetAttr {
-  std::uint64_t handled_access_fs;
-  std::uint64_t handled_access_net;
-  std::uint64_t scoped;
-};
-
-struct NetPortAttr {
-  std::uint64_t allowed_access;
-  std::uint64_t port;
-};
-
-std::uint64_t fs_rights_of(int abi) {
-  std::uint64_t all = (kFsMakeSym << 1) - 1;  // ABI 1: bits 0..12
-  if (abi >= 2) all |= kFsRefer;
-  if (abi >= 3) all |= kFsTruncate;
-  if (abi >= 5) all |= kFsIoctlDev;
-  return all;
-}
-
-std::uint64_t rights_for(PathAccess access) {
-  switch (access) {
-    case PathAccess::read: return kFsReadFile | kFsReadDir;
-    case PathAccess::exec: return kFsReadFile | kFsReadDir | kFsExecute;
-    case PathAccess::make_dir: return kFsReadDir | kFsMakeDir;
-    case PathAccess::write:
-      return kFsReadFile | kFsReadDir | kFsWriteFile | kFsRemoveDir | kFsRemoveFile | kFsMakeDir | kFsMakeReg |
-             kFsMakeSock | kFsMakeFifo | kFsRefer | kFsTruncate;
-  }
-  return 0;
-}
-
 const char* access_name(PathAccess access) {
   switch (access) {
     case PathAccess::read: return "read";
     case PathAccess::write: return "write";
     case PathAccess::exec: return "exec";
-    case PathAccess::make_dir: return "make_dir";
   }
   return "read";
 }
@@ -109,35 +41,6 @@ const char* const kResolverFiles[] = {"/etc/hosts", "/etc/resolv.conf", "/etc/ho
 const char* const kDatabaseRead[] = {"/etc/passwd", "/etc/group", "/etc/ssl", "/usr/share/ca-certificates",
                                      "/etc/postgresql-common"};
 
-bool is_string_array(const nlohmann::json& v) {
-  if (!v.is_array()) return false;
-  return std::all_of(v.begin(), v.end(), [](const nlohmann::json& e) { return e.is_string(); });
-}
-
-bool is_name_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-}
-
-// "param:NAME", or "param:NAME#key[].field" for paths listed in the JSON or
-// YAML file the parameter names (cleanup's policy lists the log dirs it prunes).
-bool is_param_ref(const std::string& s) {
-  if (s.rfind("param:", 0) != 0 || s.size() == 6 || s.size() > 6 + 200) return false;
-  const auto hash = s.find('#');
-  const std::string name = s.substr(6, hash == std::string::npos ? std::string::npos : hash - 6);
-  if (name.empty() || !std::all_of(name.begin(), name.end(), is_name_char)) return false;
-  if (hash == std::string::npos) return true;
-  const std::string pointer = s.substr(hash + 1);
-  std::size_t start = 0;
-  while (true) {
-    const auto dot = pointer.find('.', start);
-    std::string key = pointer.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    if (key.size() > 2 && key.compare(key.size() - 2, 2, "[]") == 0) key.resize(key.size() - 2);
-    if (key.empty() || !std::all_of(key.begin(), key.end(), is_name_char)) return false;
-    if (dot == std::string::npos) return true;
-    start = dot + 1;
-  }
-}
-
 // The strings at `pointer` ("logs[].dir") in `doc`.
 void collect_at(const nlohmann::json& doc, const std::string& pointer, std::vector<std::string>* out) {
   if (pointer.empty()) {
@@ -157,30 +60,6 @@ void collect_at(const nlohmann::json& doc, const std::string& pointer, std::vect
   for (const auto& item : *it) collect_at(item, rest, out);
 }
 
-bool is_clean_absolute(const std::string& s) {
-  if (s.empty() || s[0] != '/' || s.size() > 4096 || s.find('\0') != std::string::npos) return false;
-  for (const auto& part : std::filesystem::path(s)) {
-    if (part == "..") return false;
-  }
-  return true;
-}
-
-std::string check_paths(const nlohmann::json& v, const char* key, bool allow_host, std::vector<std::string>* out,
-                        bool* runs_host) {
-  if (!is_string_array(v)) return fmt::format("capabilities.{}: expected an array of strings", key);
-  for (const auto& e : v) {
-    const std::string s = e.get<std::string>();
-    if (allow_host && s == "dihya-host") {
-      *runs_host = true;
-    } else if (!is_param_ref(s) && !is_clean_absolute(s)) {
-      return fmt::format("capabilities.{}: '{}' is neither an absolute path without '..' nor param:NAME", key,
-                         s.substr(0, 200));
-    }
-    out->push_back(s);
-  }
-  return "";
-}
-
 std::optional<std::uint16_t> default_port(const std::string& scheme) {
   if (scheme == "smtp") return 25;
   if (scheme == "smtps") return 465;
@@ -189,14 +68,6 @@ std::optional<std::uint16_t> default_port(const std::string& scheme) {
   if (scheme == "http") return 80;
   if (scheme == "https") return 443;
   return std::nullopt;
-}
-
-std::optional<std::uint16_t> port_number(const std::string& digits) {
-  if (digits.empty() || digits.size() > 5) return std::nullopt;
-  if (!std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) return std::nullopt;
-  const long n = std::strtol(digits.c_str(), nullptr, 10);
-  if (n < 1 || n > 65535) return std::nullopt;
-  return static_cast<std::uint16_t>(n);
 }
 
 // A port from a parameter value: 25, "25", or a URL "smtp://host:2525" (its
@@ -373,7 +244,7 @@ void add_declared_paths(SandboxPlan& plan, const std::vector<std::string>& entri
       if (!error.empty()) plan.notes.push_back(fmt::format("{} {}: {}, no rule", key, entry, error.substr(0, 200)));
       std::vector<std::string> resolved;
       for (const auto& p : listed) {
-        if (is_clean_absolute(p)) {
+        if (is_clean_absolute_path(p)) {
           resolved.push_back(p);
         } else {
           plan.notes.push_back(fmt::format("{} {}: '{}' is not an absolute path, no rule", key, entry, p.substr(0, 200)));
@@ -382,7 +253,7 @@ void add_declared_paths(SandboxPlan& plan, const std::vector<std::string>& entri
       add_declared_paths(plan, resolved, access, key, in);
       continue;
     }
-    if (is_param_ref(entry)) {
+    if (is_param_reference(entry)) {
       paths = param_paths(params, entry);
       if (paths.empty()) {
         plan.notes.push_back(fmt::format("{} {}: unset, no rule", key, entry));
@@ -443,71 +314,6 @@ bool parse_sandbox_mode(const std::string& text, SandboxMode* mode) {
   }
   return true;
 }
-
-std::string parse_capabilities(const nlohmann::json& metadata, Capabilities* out) {
-  *out = Capabilities{};
-  const auto it = metadata.find("capabilities");
-  if (it == metadata.end()) return "";
-  if (!it->is_object()) return "capabilities: expected an object";
-  for (const auto& [key, value] : it->items()) {
-    std::string problem;
-    if (key == "read") {
-      problem = check_paths(value, "read", false, &out->read, &out->runs_host);
-    } else if (key == "write") {
-      problem = check_paths(value, "write", false, &out->write, &out->runs_host);
-    } else if (key == "exec") {
-      problem = check_paths(value, "exec", true, &out->exec, &out->runs_host);
-    } else if (key == "connect") {
-      if (!value.is_array()) return "capabilities.connect: expected an array of ports or param:NAME";
-      for (const auto& e : value) {
-        if (e.is_number_integer() && e.get<long long>() >= 1 && e.get<long long>() <= 65535) {
-          out->connect.push_back(std::to_string(e.get<long long>()));
-        } else if (e.is_string() && is_param_ref(e.get<std::string>()) && e.get<std::string>().find('#') == std::string::npos) {
-          out->connect.push_back(e.get<std::string>());
-        } else {
-          return fmt::format("capabilities.connect: '{}' is neither a port 1-65535 nor param:NAME",
-                             e.dump().substr(0, 200));
-        }
-      }
-    } else if (key == "database" || key == "dns") {
-      if (!value.is_boolean()) return fmt::format("capabilities.{}: expected true or false", key);
-      (key == "database" ? out->database : out->dns) = value.get<bool>();
-    } else {
-      return fmt::format("capabilities: unknown key '{}' (known: read, write, exec, connect, database, dns)",
-                         key.substr(0, 100));
-    }
-    if (!problem.empty()) return problem;
-  }
-  return "";
-}
-
-nlohmann::json capabilities_json(const Capabilities& caps) {
-  nlohmann::json j = nlohmann::json::object();
-  if (!caps.read.empty()) j["read"] = caps.read;
-  if (!caps.write.empty()) j["write"] = caps.write;
-  if (!caps.exec.empty()) j["exec"] = caps.exec;
-  if (!caps.connect.empty()) {
-    nlohmann::json ports = nlohmann::json::array();
-    for (const auto& p : caps.connect) {
-      if (auto n = port_number(p)) {
-        ports.push_back(*n);
-      } else {
-        ports.push_back(p);
-      }
-    }
-    j["connect"] = ports;
-  }
-  if (caps.database) j["database"] = true;
-  if (caps.dns) j["dns"] = true;
-  return j;
-}
-
-int landlock_abi() {
-  const long abi = ::syscall(SYS_landlock_create_ruleset, nullptr, 0, LANDLOCK_CREATE_RULESET_VERSION);
-  return abi < 0 ? 0 : static_cast<int>(abi);
-}
-
-SandboxMode default_sandbox_mode(int abi) { return abi >= 1 ? SandboxMode::require : SandboxMode::best_effort; }
 
 SandboxPlan build_sandbox_plan(const Capabilities& caps, const SandboxInputs& in) {
   SandboxPlan plan;
@@ -635,132 +441,6 @@ std::string sandbox_plan_line(const SandboxPlan& plan) {
   line += plan.ip_sockets ? "" : ", no IP sockets";
   line += plan.seccomp ? ", seccomp on" : ", seccomp off";
   return line;
-}
-
-// ---- applying, in the child -------------------------------------------------
-
-namespace {
-
-std::string apply_landlock(const SandboxPlan& plan, int plugin_fd) {
-  RulesetAttr attr{};
-  attr.handled_access_fs = fs_rights_of(plan.abi);
-  if (plan.abi >= 4) attr.handled_access_net = kNetBindTcp | kNetConnectTcp;
-  if (plan.abi >= 6) attr.scoped = kScopeAbstractUnix | kScopeSignal;
-  const std::size_t size = plan.abi >= 6 ? sizeof attr : plan.abi >= 4 ? 2 * sizeof(std::uint64_t) : sizeof(std::uint64_t);
-  const int ruleset = static_cast<int>(::syscall(SYS_landlock_create_ruleset, &attr, size, 0));
-  if (ruleset < 0) return fmt::format("landlock_create_ruleset: {}", std::strerror(errno));
-  std::string error;
-  const auto add_path = [&](int fd, std::uint64_t rights) {
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) return;
-    if (!S_ISDIR(st.st_mode)) rights &= kFileOnlyRights;
-    if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) rights |= kFsIoctlDev;
-    landlock_path_beneath_attr rule{};
-    rule.allowed_access = rights & attr.handled_access_fs;
-    rule.parent_fd = fd;
-    if (::syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &rule, 0) != 0 && error.empty()) {
-      error = fmt::format("landlock_add_rule: {}", std::strerror(errno));
-    }
-  };
-  for (const auto& r : plan.rules) {
-    const int fd = ::open(r.path.c_str(), O_PATH | O_CLOEXEC);
-    if (fd < 0) continue;  // a runtime dir this system lacks (/lib32)
-    add_path(fd, rights_for(r.access));
-    ::close(fd);
-  }
-  if (plugin_fd >= 0) add_path(plugin_fd, kFsReadFile);
-  if (plan.abi >= 4) {
-    for (std::uint16_t port : plan.connect_ports) {
-      NetPortAttr net{kNetConnectTcp, port};
-      if (::syscall(SYS_landlock_add_rule, ruleset, kRuleNetPort, &net, 0) != 0 && error.empty()) {
-        error = fmt::format("landlock_add_rule (port {}): {}", port, std::strerror(errno));
-      }
-    }
-  }
-  if (error.empty() && ::syscall(SYS_landlock_restrict_self, ruleset, 0) != 0) {
-    error = fmt::format("landlock_restrict_self: {}", std::strerror(errno));
-  }
-  ::close(ruleset);
-  return error;
-}
-
-std::string apply_seccomp(const SandboxPlan& plan, int host_pid) {
-  scmp_filter_ctx ctx = ::seccomp_init(SCMP_ACT_ALLOW);
-  if (ctx == nullptr) return "seccomp_init failed";
-  int rc = 0;
-  const auto rule = [&](std::uint32_t action, int nr, std::initializer_list<scmp_arg_cmp> args) {
-    const int r = ::seccomp_rule_add_array(ctx, action, nr, static_cast<unsigned>(args.size()), args.begin());
-    if (r != 0 && rc == 0) rc = r;
-  };
-  const std::uint32_t deny = SCMP_ACT_ERRNO(EPERM);
-  for (int nr : {SCMP_SYS(ptrace), SCMP_SYS(process_vm_readv), SCMP_SYS(process_vm_writev), SCMP_SYS(setns),
-                 SCMP_SYS(io_uring_setup), SCMP_SYS(io_uring_enter), SCMP_SYS(io_uring_register), SCMP_SYS(bpf),
-                 SCMP_SYS(perf_event_open), SCMP_SYS(keyctl), SCMP_SYS(add_key), SCMP_SYS(request_key),
-                 SCMP_SYS(init_module), SCMP_SYS(finit_module), SCMP_SYS(delete_module), SCMP_SYS(kexec_load),
-                 SCMP_SYS(kexec_file_load), SCMP_SYS(mount), SCMP_SYS(umount2), SCMP_SYS(pivot_root),
-                 SCMP_SYS(move_mount), SCMP_SYS(fsopen), SCMP_SYS(fsconfig), SCMP_SYS(fsmount), SCMP_SYS(fspick),
-                 SCMP_SYS(open_tree), SCMP_SYS(mount_setattr), SCMP_SYS(chroot), SCMP_SYS(swapon),
-                 SCMP_SYS(swapoff), SCMP_SYS(reboot), SCMP_SYS(open_by_handle_at), SCMP_SYS(userfaultfd),
-                 SCMP_SYS(acct), SCMP_SYS(quotactl), SCMP_SYS(syslog), SCMP_SYS(settimeofday),
-                 SCMP_SYS(clock_settime), SCMP_SYS(clock_adjtime), SCMP_SYS(adjtimex), SCMP_SYS(pidfd_getfd),
-                 SCMP_SYS(pidfd_send_signal), SCMP_SYS(rt_sigqueueinfo), SCMP_SYS(rt_tgsigqueueinfo),
-                 SCMP_SYS(uselib), SCMP_SYS(vhangup)}) {
-    rule(deny, nr, {});
-  }
-  // Namespaces: clone and unshare with any CLONE_NEW* flag; clone3 hides its
-  // flags in memory seccomp cannot read, so it reports ENOSYS and libc falls
-  // back to clone.
-  rule(SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), {});
-  for (std::uint64_t flag : {CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID,
-                             CLONE_NEWNET}) {
-    rule(deny, SCMP_SYS(clone), {SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag)});
-    rule(deny, SCMP_SYS(unshare), {SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag)});
-  }
-  rule(deny, SCMP_SYS(unshare), {SCMP_A0(SCMP_CMP_MASKED_EQ, 0x80, 0x80)});  // CLONE_NEWTIME
-  // Signals to the host (Landlock scopes them from ABI 6; this holds on every
-  // kernel): its pid, every process (-1), its process group.
-  const std::uint32_t host = static_cast<std::uint32_t>(host_pid);
-  const std::uint32_t host_group = static_cast<std::uint32_t>(-::getpgid(host_pid));
-  for (std::uint32_t target : {host, 0xffffffffU, host_group}) {
-    rule(deny, SCMP_SYS(kill), {SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffU, target)});
-  }
-  rule(deny, SCMP_SYS(tgkill), {SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffU, host)});
-  rule(deny, SCMP_SYS(tkill), {SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffU, host)});
-  rule(deny, SCMP_SYS(pidfd_open), {SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffU, host)});
-  // Socket families: UNIX, and IPv4/IPv6 only for a plugin that declared
-  // network; never raw or packet sockets. Anything above AF_INET6 (or with
-  // high bits set) is refused with one comparison.
-  const std::uint32_t no_family = SCMP_ACT_ERRNO(EAFNOSUPPORT);
-  rule(no_family, SCMP_SYS(socket), {SCMP_A0(SCMP_CMP_GT, AF_INET6)});
-  for (int family = 0; family < AF_INET6; ++family) {
-    if (family == AF_UNIX || (family == AF_INET && plan.ip_sockets)) continue;
-    rule(no_family, SCMP_SYS(socket), {SCMP_A0(SCMP_CMP_EQ, static_cast<std::uint64_t>(family))});
-  }
-  if (!plan.ip_sockets) rule(no_family, SCMP_SYS(socket), {SCMP_A0(SCMP_CMP_EQ, AF_INET6)});
-  for (std::uint64_t type : {std::uint64_t{SOCK_RAW}, std::uint64_t{SOCK_PACKET}}) {
-    rule(deny, SCMP_SYS(socket), {SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, type)});
-  }
-  if (rc == 0) rc = ::seccomp_load(ctx);
-  ::seccomp_release(ctx);
-  return rc == 0 ? "" : fmt::format("seccomp: {}", std::strerror(-rc));
-}
-
-}  // namespace
-
-std::string apply_sandbox(const SandboxPlan& plan, int plugin_fd, int host_pid) {
-  if (plan.mode == SandboxMode::off) return "";
-  // Before anything else: no setuid program the plugin runs gains rights
-  // (and both Landlock and seccomp require it of an unprivileged process).
-  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return fmt::format("no_new_privs: {}", std::strerror(errno));
-  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-  const rlimit no_core{0, 0};
-  ::setrlimit(RLIMIT_CORE, &no_core);
-  if (plan.landlock && plan.abi >= 1) {
-    std::string error = apply_landlock(plan, plugin_fd);
-    if (!error.empty()) return error;
-  }
-  if (plan.seccomp) return apply_seccomp(plan, host_pid);
-  return "";
 }
 
 std::string sandbox_denial_hint(const SandboxPlan& plan, const std::string& message) {

@@ -13,7 +13,8 @@
 //     bpf, perf_event_open, keyctl, modules, kexec, mount; no IP sockets at
 //     all for a plugin that declares no network.
 // Landlock domains stack and are inherited: whatever a plugin executes is at
-// most as free as the plugin.
+// most as free as the plugin. sandbox.cpp builds plans; sandbox_apply.cpp is
+// the only part that talks to the kernel.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +23,8 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "loading/capabilities.hpp"
 
 namespace dihya::host {
 
@@ -32,31 +35,8 @@ enum class SandboxMode { require, best_effort, off };
 const char* sandbox_mode_name(SandboxMode mode);
 bool parse_sandbox_mode(const std::string& text, SandboxMode* mode);
 
-// What plugin.json's "capabilities" object declares. Path entries are
-// absolute paths, "param:NAME" (the parameter's value), or
-// "param:NAME#key[].field" (the paths listed at that key of the JSON/YAML
-// file the parameter names: cleanup's policy lists the log dirs it prunes);
-// port entries are numbers or "param:NAME" (a number or a URL).
-// "exec" may name "dihya-host": the plugin runs the host itself (run_scheduler).
-struct Capabilities {
-  std::vector<std::string> read;
-  std::vector<std::string> write;
-  std::vector<std::string> exec;
-  std::vector<std::string> connect;  // "5432", "param:smtp_url"
-  bool database = false;             // the configured PostgreSQL connection
-  bool dns = false;                  // resolver files and DNS over UDP/TCP 53
-  bool runs_host = false;            // exec names "dihya-host"
-};
-
-// Reads metadata["capabilities"] (absent: nothing declared). Returns "" or one
-// line naming the bad key or entry; `check` and every load refuse on it.
-std::string parse_capabilities(const nlohmann::json& metadata, Capabilities* out);
-
-// The capabilities as a JSON object in plugin.json's own shape (for `info --json`).
-nlohmann::json capabilities_json(const Capabilities& caps);
-
 // Landlock access classes a path rule grants.
-enum class PathAccess { read, write, exec, make_dir };
+enum class PathAccess { read, write, exec };
 
 struct PathRule {
   std::string path;
