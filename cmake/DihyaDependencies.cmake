@@ -13,3 +13,5 @@ find_package(date CONFIG REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx)
 pkg_check_modules(PQ REQUIRED IMPORTED_TARGET libpq)
+# The plugin sandbox's system-call filter (supervise/sandbox.cpp).
+pkg_check_modules(SECCOMP REQUIRED IMPORTED_TARGET libseccomp)

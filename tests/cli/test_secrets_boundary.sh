@@ -17,6 +17,10 @@ pw_enc="pw-$stamp%2FK%409"
 export PROBE_TOKEN="$token" PROBE_SALT="$salt"
 export DIHYA_PROBE_DIR="$WORK/probe"
 mkdir -p "$DIHYA_PROBE_DIR"
+# The probe writes into DIHYA_PROBE_DIR, outside every dir the sandbox grants
+# (test_sandbox.sh covers the sandbox): these children run unconfined.
+mkdir -p "$XDG_CONFIG_HOME/dihya"
+printf 'sandbox: off\n' >"$XDG_CONFIG_HOME/dihya/config.yaml"
 # A database URL whose password is percent-encoded, as the environment holds it.
 if [ -n "$DB_NAME" ]; then
   export DIHYA_DATABASE_URL="$DB_URL&password=$pw_enc"

@@ -71,6 +71,9 @@ fi
 # never appear. First in a directory others can write (every run refused),
 # then in a trusted one (each run loads exactly what it checked).
 export DIHYA_TEST_CANARY="$WORK/canary"
+# Without the sandbox: it would keep the canary's constructor from writing
+# anywhere, and this test is about which file loads, not what it may do.
+printf 'sandbox: off\n' >"$WORK/unsandboxed.yaml"
 swap_loop() {  # swap_loop DIR: alternates DIR/libnoop.so between noop and the canary plugin
   local dir=$1
   cp "$P/libnoop.so" "$dir/good.plugin"
@@ -92,7 +95,7 @@ race() {  # race DIR RUNS: counts the runs that exited 0 ($RACE_OK), refused 2 o
   RACE_OTHER=0
   for _ in $(seq 1 "$runs"); do
     local code=0
-    DIHYA_PLUGIN_PATH="$dir" "$DIHYA_HOST" run noop >/dev/null 2>&1 || code=$?
+    DIHYA_PLUGIN_PATH="$dir" "$DIHYA_HOST" --config "$WORK/unsandboxed.yaml" run noop >/dev/null 2>&1 || code=$?
     case $code in 0) RACE_OK=$((RACE_OK + 1)) ;; 2 | 3) RACE_REFUSED=$((RACE_REFUSED + 1)) ;; *) RACE_OTHER=$((RACE_OTHER + 1)) ;; esac
   done
   touch "$dir/stop"
@@ -109,7 +112,7 @@ expect_eq "$RACE_OTHER" 0 "swap race in a trusted directory: every run ran noop 
 if [ "$RACE_OK" -gt 0 ]; then ok "noop ran $RACE_OK time(s) during the race"; else not_ok "noop never ran during the race"; fi
 if [ -e "$DIHYA_TEST_CANARY" ]; then not_ok "foreign code ran during the swap race (trusted dir)"; else ok "no foreign code ran (trusted dir)"; fi
 # Positive control: the canary plugin, run by its own name, does leave the canary.
-expect_exit 0 "the canary plugin run on purpose" -- dh run canary_ctor
+expect_exit 0 "the canary plugin run on purpose" -- dh --config "$WORK/unsandboxed.yaml" run canary_ctor
 if [ -e "$DIHYA_TEST_CANARY" ]; then ok "the canary test can fail: the canary appears when that code runs"; else not_ok "the canary plugin left no canary"; fi
 unset DIHYA_TEST_CANARY
 

@@ -18,6 +18,7 @@
 #include "cli/common.hpp"
 #include "cli/param_options.hpp"
 #include "cli/plugin_ops.hpp"
+#include "cli/plugin_page.hpp"
 #include "db/libpq.hpp"
 #include "errors.hpp"
 #include "loading/catalog.hpp"
@@ -419,6 +420,26 @@ int cmd_check(const Args& args, const Settings& settings) {
   } catch (const HostError& e) {
     list.fail("parameter schema is valid draft-07", e.what());
   }
+
+  Capabilities capabilities;
+  const std::string capability_problem = parse_capabilities(plugin.metadata, &capabilities);
+  if (!capability_problem.empty()) {
+    // A plugin that cannot be sandboxed is never loaded: nothing further to check.
+    list.fail("sandbox capabilities are well-formed", capability_problem);
+    if (vm->count("json")) {
+      nlohmann::json items = nlohmann::json::array();
+      for (const auto& i : list.items()) items.push_back({{"check", i.name}, {"status", i.status}, {"detail", i.detail}});
+      print_json({{"plugin", plugin.name()}, {"path", plugin.path.string()}, {"ok", false}, {"checks", items},
+                  {"tables", nlohmann::json::array()}});
+      return kExitRunFailed;
+    }
+    for (const auto& i : list.items()) {
+      std::cout << fmt::format("{:<5} {}{}\n", i.status, i.name, i.detail.empty() || i.status == "pass" ? "" : ": " + i.detail);
+    }
+    std::cout << fmt::format("{}: does NOT conform\n", plugin.name());
+    return kExitRunFailed;
+  }
+  list.pass("sandbox capabilities are well-formed", capabilities_text(plugin.metadata));
 
   Redactor redactor;
   const ChildRequest metadata_request =

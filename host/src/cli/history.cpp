@@ -215,7 +215,7 @@ int cmd_show(const Args& args, const Settings& settings) {
   CommandSpec spec;
   spec.usage = "dihya-host show <run-id> [--json]";
   spec.description = "Shows one run record: plugin, version, sha256, redacted params, user, host, times, outcome,\n"
-                     "then the plugin's report (its plan or table) as `run` printed it.";
+                     "the sandbox it ran in (`--json` lists its rules), then the plugin's report (its plan or table) as `run` printed it.";
   spec.options.add_options()("json", "print JSON");
   add_run_id_argument(spec);
   auto vm = parse_command(args, spec);
@@ -241,6 +241,7 @@ int cmd_show(const Args& args, const Settings& settings) {
                {"exit code", r.exit_code ? std::to_string(*r.exit_code) : "-"},
                {"dry run", r.dry_run ? "yes" : "no"},
                {"summary", r.summary},
+               {"sandbox", r.sandbox.is_object() ? r.sandbox.value("summary", "-") : "-"},
                {"params", r.params.dump()},
                {"result", r.result.dump()}});
   if (!report.empty()) {

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <iostream>
 
 #include <fmt/format.h>
 
@@ -27,7 +28,27 @@ class MemorySink final : public EventSink {
   OperationReport& report_;
 };
 
+SandboxMode effective_sandbox_mode(const Settings& settings, int abi) {
+  SandboxMode mode = default_sandbox_mode(abi);
+  if (!settings.sandbox.empty()) {
+    if (!parse_sandbox_mode(settings.sandbox, &mode)) throw usage_error("sandbox '" + settings.sandbox + "': expected require, best-effort or off");
+  } else if (mode == SandboxMode::best_effort) {
+    static bool warned = false;  // once per process
+    if (!warned) std::cerr << "dihya-host: warning: the kernel has no Landlock: plugins run with seccomp only "
+                              "(sandbox: best-effort; set sandbox: off or best-effort to silence)\n";
+    warned = true;
+  }
+  return mode;
+}
+
 }  // namespace
+
+Capabilities plugin_capabilities(const PluginFile& plugin) {
+  Capabilities caps;
+  const std::string problem = parse_capabilities(plugin.metadata, &caps);
+  if (!problem.empty()) throw load_error(fmt::format("{}: plugin.json: {}", plugin.path.string(), problem));
+  return caps;
+}
 
 ChildRequest prepare_child_request(const PluginFile& plugin, const Settings& settings, Operation op,
                                    const ResolvedParams& params, Redactor& redactor) {
@@ -53,6 +74,21 @@ ChildRequest prepare_child_request(const PluginFile& plugin, const Settings& set
   if (auto password = connection_password(request.database_url)) request.secrets["database_password"] = *password;
   request.scrub_values = redactor.secrets();
   if (!redactor.empty()) stop_core_dumps();
+
+  request.capabilities = plugin_capabilities(plugin);
+  request.landlock_abi = landlock_abi();
+  request.sandbox_mode = effective_sandbox_mode(settings, request.landlock_abi);
+  std::error_code ec;
+  request.host_binary = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  // A run the kernel cannot confine as planned does not start (require).
+  ChildRequest probe = request;
+  probe.params = params.values;
+  const SandboxPlan plan = child_sandbox_plan(probe);
+  if (!plan.refusal.empty()) {
+    throw usage_error(fmt::format("{}: sandbox: require: {}; nothing was run (set sandbox: best-effort to run "
+                                  "less confined)",
+                                  plugin.name(), plan.refusal));
+  }
   return request;
 }
 

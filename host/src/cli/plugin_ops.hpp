@@ -31,8 +31,15 @@ struct OperationReport {
 //    listed in scrub_values, so that the child blanks it out of the
 //    environment block /proc/<pid>/environ shows;
 //  - the host stops dumping core once it holds any secret (the child always
-//    does, see supervise/core_dumps.hpp).
+//    does, see supervise/core_dumps.hpp);
+//  - the sandbox: the plugin's capabilities, the `sandbox` setting and the
+//    kernel's Landlock ABI. Throws a usage error (exit 2) when the setting is
+//    require and the kernel cannot enforce what the plugin's plan needs.
 // `params` may be empty (a rollback has only its journal).
+// plugin.json's "capabilities"; throws a load error (exit 3) naming the file
+// when they are malformed.
+Capabilities plugin_capabilities(const PluginFile& plugin);
+
 ChildRequest prepare_child_request(const PluginFile& plugin, const Settings& settings, Operation op,
                                    const ResolvedParams& params, Redactor& redactor);
 

@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include "supervise/sandbox.hpp"
+
 namespace dihya::host {
 namespace {
 
@@ -65,6 +67,24 @@ std::vector<ParameterRow> parameter_rows(const nlohmann::json& schema) {
   return rows;
 }
 
+std::string capabilities_text(const nlohmann::json& metadata) {
+  Capabilities caps;
+  const std::string problem = parse_capabilities(metadata, &caps);
+  if (!problem.empty()) return "INVALID: " + problem;
+  std::vector<std::string> parts;
+  const auto list = [&](const char* verb, const std::vector<std::string>& entries) {
+    if (!entries.empty()) parts.push_back(fmt::format("{} {}", verb, fmt::join(entries, ", ")));
+  };
+  list("reads", caps.read);
+  list("writes", caps.write);
+  list("executes", caps.exec);
+  list("connects to TCP ports", caps.connect);
+  if (caps.database) parts.push_back("the database");
+  if (caps.dns) parts.push_back("DNS");
+  if (parts.empty()) return "none (its work and output dirs and the runtime only)";
+  return fmt::format("{} (besides its work and output dirs and the runtime)", fmt::join(parts, "; "));
+}
+
 std::string plugin_markdown(const PluginFile& plugin) {
   const auto& m = plugin.metadata;
   std::string md = fmt::format("# {} {}\n\n{}\n\n", plugin.name(), plugin.version(), plugin.summary());
@@ -77,6 +97,7 @@ std::string plugin_markdown(const PluginFile& plugin) {
   md += fmt::format("- destructive: {}\n- reversible: {}\n- supports dry-run: {}\n- needs: {}\n",
                     plugin.destructive() ? "yes" : "no", plugin.reversible() ? "yes" : "no",
                     m.value("dry_run", true) ? "yes" : "no", needs.empty() ? "nothing" : fmt::format("{}", fmt::join(needs, ", ")));
+  md += "- sandbox capabilities: " + capabilities_text(m) + "\n";
   if (m.contains("timeout_seconds")) md += fmt::format("- default timeout: {} s\n", m["timeout_seconds"].dump());
   md += fmt::format("- concurrency: {}\n\n", m.value("concurrency", "allow"));
 

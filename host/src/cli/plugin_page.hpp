@@ -20,4 +20,7 @@ std::vector<ParameterRow> parameter_rows(const nlohmann::json& schema);
 // The whole page: summary, description, flags, parameters, examples, security, rollback.
 std::string plugin_markdown(const PluginFile& plugin);
 
+// plugin.json's "capabilities" in one line for `info` ("reads ...; writes ...").
+std::string capabilities_text(const nlohmann::json& metadata);
+
 }  // namespace dihya::host

@@ -77,7 +77,11 @@ int cmd_rollback(const Args& args, const Settings& settings) {
   AuditLog audit(settings.state_dir / "audit.jsonl", settings.audit_syslog);
   ProgressBar bar(stderr_is_interactive());
   RunSink sink(run_dir / "log.txt", run_dir / "journal.jsonl", redactor, settings.log_style, bar);
-  const RollbackReport report = roll_back_run(plugin, settings, id, run_dir, ResolvedParams{}, redactor, audit, sink, timeout);
+  // The run's recorded parameters (secrets redacted, paths intact): the
+  // rollback's sandbox grants the paths the run was granted.
+  ResolvedParams recorded;
+  recorded.values = record->params.is_object() ? record->params : nlohmann::json::object();
+  const RollbackReport report = roll_back_run(plugin, settings, id, run_dir, recorded, redactor, audit, sink, timeout);
 
   if (report.ok && !report.nothing_to_do) {
     record->outcome = std::string(kOutcomeRolledBack);

@@ -237,6 +237,9 @@ int cmd_run(const Args& args, const Settings& settings) {
   request.work_dir = make_run_work_dir(settings.state_dir, run_id);
   request.output_dir = output_dir.value_or(run_dir / "output");
   if (!output_dir) create_default_output_dir(request.output_dir);
+  const SandboxPlan sandbox = child_sandbox_plan(request);  // what the child applies, for the record
+  // Redacted like the result: a path parameter may be a secret.
+  record.sandbox = redact_strings(sandbox_plan_json(sandbox), redactor);
 
   ProgressBar bar(stderr_is_interactive());
   LogStyle style = settings.log_style;
@@ -252,6 +255,10 @@ int cmd_run(const Args& args, const Settings& settings) {
 
   Verdict verdict = judge(outcome, dry_run);
   verdict.summary = without_outcome_prefix(one_line(redactor.redact(verdict.summary)), dry_run);
+  if (verdict.exit_code != kExitOk) {
+    const std::string hint = sandbox_denial_hint(sandbox, verdict.summary);
+    if (!hint.empty()) verdict.summary += "; " + hint;
+  }
   nlohmann::json result_data = outcome.kind == ChildOutcome::Kind::completed
                                    ? redact_strings(outcome.result.value("data", nlohmann::json::object()), redactor)
                                    : nlohmann::json::object();

@@ -145,6 +145,9 @@ RollbackReport roll_back_run(const PluginFile& plugin, const Settings& settings,
   ChildRequest request = prepare_child_request(plugin, settings, Operation::rollback, params, redactor);
   request.run_id = run_id;
   request.undo_entries.assign(contents.entries.rbegin(), contents.entries.rend());
+  // rollback() is not given parameters; the sandbox plan is built from them
+  // (the paths the run was granted).
+  request.params = params.values;
   // Not the run's work dir: after the run a concurrent `run` may sweep it.
   const ScratchDir work;
   request.work_dir = work.path();

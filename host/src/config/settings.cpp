@@ -26,6 +26,7 @@ struct FileConfig {
   std::optional<std::filesystem::path> cache_dir;
   std::optional<std::filesystem::path> metrics_dir;
   std::optional<std::string> signatures;
+  std::optional<std::string> sandbox;
   std::optional<std::filesystem::path> trusted_keys_dir;
   std::optional<bool> audit_syslog;
   std::optional<HistoryRetention> history_retention;
@@ -93,7 +94,7 @@ HistoryRetention read_retention(const YAML::Node& value, const std::filesystem::
 // Reads one YAML config file; a missing file is an empty config.
 FileConfig read_config_file(const std::filesystem::path& file, bool must_exist) {
   static const std::set<std::string> kKeys{"plugin_path", "database_url", "state_dir", "cache_dir", "metrics_dir",
-                                           "signatures", "trusted_keys_dir", "audit_syslog",
+                                           "signatures", "sandbox", "trusted_keys_dir", "audit_syslog",
                                            "history_retention"};
   FileConfig config;
   std::error_code ec;
@@ -120,7 +121,7 @@ FileConfig read_config_file(const std::filesystem::path& file, bool must_exist) 
     const std::string key = scalar(item.first, file, "each key");
     if (kKeys.count(key) == 0) {
       throw usage_error(fmt::format("{}: unknown setting '{}' (known: plugin_path, database_url, state_dir, cache_dir, "
-                                    "metrics_dir, signatures, trusted_keys_dir, audit_syslog, history_retention)",
+                                    "metrics_dir, signatures, sandbox, trusted_keys_dir, audit_syslog, history_retention)",
                                     file.string(), key));
     }
     const YAML::Node& value = item.second;
@@ -143,6 +144,12 @@ FileConfig read_config_file(const std::filesystem::path& file, bool must_exist) 
       if (*config.signatures != "require" && *config.signatures != "if-present" && *config.signatures != "off") {
         throw usage_error(fmt::format("{}: signatures '{}': expected require, if-present or off", file.string(),
                                       *config.signatures));
+      }
+    } else if (key == "sandbox") {
+      config.sandbox = scalar(value, file, "sandbox");
+      if (*config.sandbox != "require" && *config.sandbox != "best-effort" && *config.sandbox != "off") {
+        throw usage_error(fmt::format("{}: sandbox '{}': expected require, best-effort or off", file.string(),
+                                      *config.sandbox));
       }
     } else if (key == "trusted_keys_dir") {
       config.trusted_keys_dir = scalar(value, file, "trusted_keys_dir");
@@ -252,6 +259,12 @@ Settings load_settings(const GlobalFlags& flags) {
     s.signatures = *system.signatures;
   } else if (user.signatures) {
     s.signatures = *user.signatures;
+  }
+  // The same for the sandbox: an operator's require is not the user's to lift.
+  if (system.sandbox) {
+    s.sandbox = *system.sandbox;
+  } else if (user.sandbox) {
+    s.sandbox = *user.sandbox;
   }
   s.trusted_keys_dir = system.trusted_keys_dir.value_or(
       user.trusted_keys_dir.value_or(system_file.parent_path() / "trusted-keys"));

@@ -43,6 +43,10 @@ struct Settings {
   // Whether plugins must carry a minisign signature by a trusted key
   // (loading/signature.hpp): "require", "if-present" (default) or "off".
   std::string signatures = "if-present";
+  // How plugin children are confined (supervise/sandbox.hpp): "require",
+  // "best-effort" or "off"; empty: require where the kernel has Landlock,
+  // else best-effort with a warning.
+  std::string sandbox;
   std::filesystem::path trusted_keys_dir;  // default: <system config dir>/trusted-keys
   bool audit_syslog = false;                         // also send each audit line to syslog(3)
   LogStyle log_style;

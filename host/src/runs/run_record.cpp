@@ -56,6 +56,7 @@ void to_json(nlohmann::json& out, const RunRecord& r) {
       {"schedule_id", r.schedule_id},
       {"trigger", r.trigger},
       {"audit_seq", r.audit_seq},
+      {"sandbox", r.sandbox},
   };
 }
 
@@ -87,6 +88,7 @@ void from_json(const nlohmann::json& in, RunRecord& r) {
   out.schedule_id = optional_field<std::string>(in, "schedule_id", "");
   out.trigger = optional_field<std::string>(in, "trigger", "");
   out.audit_seq = optional_field<std::uint64_t>(in, "audit_seq", 0);
+  out.sandbox = in.value("sandbox", nlohmann::json());
   r = std::move(out);
 }
 

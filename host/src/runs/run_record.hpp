@@ -64,6 +64,9 @@ struct RunRecord {
   // The seq of the run's run.start line in the audit log: `audit verify`
   // finds a log cut back below the seqs its runs name. 0: not audited yet.
   std::uint64_t audit_seq = 0;
+  // The sandbox the plugin ran in (supervise/sandbox.hpp sandbox_plan_json):
+  // mode, Landlock ABI, rules, ports, seccomp. Null for records made before.
+  nlohmann::json sandbox;
 };
 
 // JSON with the member names as keys. from_json requires id, plugin,

@@ -253,9 +253,18 @@ nlohmann::json perform(Plugin& plugin, const ChildRequest& request, Context& ctx
 
 }  // namespace
 
-void run_child(const ChildRequest& request, int event_fd, int control_fd, int output_fd) {
+void run_child(const ChildRequest& request, const SandboxPlan& plan, int event_fd, int control_fd, int output_fd) {
   prepare_process(request, event_fd, control_fd, output_fd);
   Channel channel(event_fd, control_fd);
+  // Still single-threaded, before the plugin's first instruction (its constructors).
+  const std::string sandbox_error = apply_sandbox(plan, request.plugin_fd, static_cast<int>(::getppid()));
+  if (!sandbox_error.empty() && plan.mode == SandboxMode::require) {
+    channel.send(FrameType::error, {{"kind", "load"}, {"message", "sandbox could not be applied: " + sandbox_error}});
+    finish();
+  }
+  if (!sandbox_error.empty()) {
+    channel.send(FrameType::log, {{"level", "warn"}, {"message", "sandbox (best-effort) not applied: " + sandbox_error}});
+  }
 
   std::unique_ptr<Plugin> plugin;
   boost::dll::shared_library library;

@@ -9,6 +9,9 @@
 
 namespace dihya::host {
 
-[[noreturn]] void run_child(const ChildRequest& request, int event_fd, int control_fd, int output_fd);
+// Before loading the plugin, the child confines itself to `plan` (see
+// supervise/sandbox.hpp); when that fails in require mode it reports a load
+// error and loads nothing.
+[[noreturn]] void run_child(const ChildRequest& request, const SandboxPlan& plan, int event_fd, int control_fd, int output_fd);
 
 }  // namespace dihya::host

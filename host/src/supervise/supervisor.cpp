@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "params/json_input.hpp"
 #include "supervise/child.hpp"
 #include "supervise/protocol.hpp"
 #include "util/unique_fd.hpp"
@@ -371,7 +372,23 @@ class Supervision {
 
 }  // namespace
 
+SandboxPlan child_sandbox_plan(const ChildRequest& request) {
+  SandboxInputs inputs;
+  inputs.mode = request.sandbox_mode;
+  inputs.abi = request.landlock_abi;
+  inputs.params = request.params;
+  inputs.work_dir = request.work_dir.string();
+  inputs.output_dir = request.output_dir.string();
+  inputs.database_url = request.database_url;
+  inputs.host_binary = request.host_binary;
+  inputs.rollback = request.operation == Operation::rollback;
+  inputs.read_document = [](const std::string& path) { return load_params_file(path); };
+  return build_sandbox_plan(request.capabilities, inputs);
+}
+
 ChildOutcome supervise(const ChildRequest& request, const SupervisorOptions& options, EventSink& sink) {
+  // Planned here, where a failure to plan is the host's: the child only applies.
+  const SandboxPlan plan = child_sandbox_plan(request);
   Pipe events = make_pipe();
   Pipe control = make_pipe();
   Pipe output = make_pipe();
@@ -384,7 +401,7 @@ ChildOutcome supervise(const ChildRequest& request, const SupervisorOptions& opt
     events.read.reset();
     control.write.reset();
     output.read.reset();
-    run_child(request, events.write.get(), control.read.get(), output.write.get());
+    run_child(request, plan, events.write.get(), control.read.get(), output.write.get());
   }
   ::setpgid(pid, pid);  // also done by the child: whichever runs first wins the race
   events.write.reset();

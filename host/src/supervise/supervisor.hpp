@@ -19,6 +19,8 @@
 #include <dihya/logger.hpp>
 #include <nlohmann/json.hpp>
 
+#include "supervise/sandbox.hpp"
+
 namespace dihya::host {
 
 enum class Operation { metadata, validate, run, rollback };
@@ -38,7 +40,18 @@ struct ChildRequest {
   std::filesystem::path output_dir;
   std::map<std::string, std::string> secrets;  // name → clear value
   std::vector<std::string> scrub_values;       // bytes to blank out of the child's environment
+  // The sandbox (supervise/sandbox.hpp): what plugin.json declares, the
+  // setting, the kernel's Landlock ABI, the host binary (for run_scheduler).
+  Capabilities capabilities;
+  SandboxMode sandbox_mode = SandboxMode::require;
+  int landlock_abi = 0;
+  std::string host_binary;
 };
+
+// The sandbox the child of `request` applies to itself: its declared
+// capabilities resolved against its parameters, work and output dirs and
+// database URL. The host calls it too, to refuse or to record the run.
+SandboxPlan child_sandbox_plan(const ChildRequest& request);
 
 struct SupervisorOptions {
   std::optional<std::chrono::milliseconds> timeout;

@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: AGPL-3.0-or-later
+# Least privilege: the hostile `escape` plugin declares nothing and tries every
+# way out (secrets, the host's environment, writes outside its dirs, the audit
+# log and run records, TCP and abstract-socket connects, exec, ptrace and
+# signals to the host, namespaces, packet sockets, io_uring). Under the default
+# sandbox every attempt fails, the listeners see nothing, the audit chain holds
+# and the host ends normally. The same plugin declaring a directory and a port
+# gets exactly those. `sandbox: off` lets the escapes through: the positive
+# control that proves these checks can fail.
+source "$(dirname "$0")/lib.sh"
+
+abi=$(/usr/bin/python3 -c 'import ctypes; l=ctypes.CDLL(None, use_errno=True); print(max(0, l.syscall(444, None, 0, 1)))')
+if [ "$abi" -lt 1 ]; then
+  echo "skip: this kernel has no Landlock"
+  exit 77
+fi
+echo "kernel Landlock ABI $abi"
+
+# A TCP listener and an abstract Unix socket listener; each connection is
+# counted in a file. They run until the test ends.
+cat >"$WORK/listen.py" <<'PY'
+import socket, sys, threading, os
+tcp = socket.socket(); tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+tcp.bind(("127.0.0.1", 0)); tcp.listen(16)
+tcp2 = socket.socket(); tcp2.bind(("127.0.0.1", 0)); tcp2.listen(16)
+unix = socket.socket(socket.AF_UNIX); unix.bind("\0" + sys.argv[2]); unix.listen(16)
+def serve(s, name):
+    while True:
+        c, _ = s.accept()
+        with open(os.path.join(sys.argv[1], name), "a") as f: f.write("x\n")
+        c.close()
+for s, n in ((tcp, "tcp"), (tcp2, "tcp_declared"), (unix, "abstract")):
+    threading.Thread(target=serve, args=(s, n), daemon=True).start()
+with open(os.path.join(sys.argv[1], "ports"), "w") as f: f.write("%d %d\n" % (tcp.getsockname()[1], tcp2.getsockname()[1]))
+threading.Event().wait()
+PY
+mkdir -p "$WORK/seen" "$WORK/outside" "$WORK/declared"
+ABSTRACT="dihya-escape-$$"
+/usr/bin/python3 "$WORK/listen.py" "$WORK/seen" "$ABSTRACT" &
+LISTENER=$!
+trap 'kill $LISTENER 2>/dev/null || true; rm -rf "$WORK"; [ -n "$DB_NAME" ] && psql -X -q "$base_url" -c "drop database if exists $DB_NAME with (force)" >/dev/null 2>&1 || true' EXIT
+for _ in $(seq 50); do [ -s "$WORK/seen/ports" ] && break; sleep 0.1; done
+read -r PORT DECLARED_PORT <"$WORK/seen/ports"
+echo "secret canary" >"$WORK/canary.txt"
+chmod 600 "$WORK/canary.txt"
+
+# A first run leaves an audit log and a record to attack.
+expect_exit 0 "a first run (noop)" -- dh run noop
+RECORD="$DIHYA_STATE_DIR/runs/$(last_run_id)/record.json"
+AUDIT="$DIHYA_STATE_DIR/audit.jsonl"
+[ -f "$RECORD" ] && [ -f "$AUDIT" ] && ok "the record and the audit log exist (they are what is attacked)" || not_ok "no record or audit log"
+
+escape_params=(-p "canary=$WORK/canary.txt" -p "outside_dir=$WORK/outside" -p "audit_log=$AUDIT" -p "record=$RECORD"
+               -p "listen_port=$PORT" -p "abstract_name=$ABSTRACT")
+attempt() { /usr/bin/python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(r['result'][sys.argv[2]].get(sys.argv[3], 'missing'))" "$OUT" "$@"; }
+ALL="read_canary read_shadow read_host_environ write_outside append_audit_log append_run_record tcp_connect abstract_unix_connect exec_sh ptrace_host signal_host unshare_user packet_socket io_uring"
+
+## The default sandbox (require): every escape fails ###########################
+
+expect_exit 0 "the escape plugin runs under the default sandbox" -- dh run escape "${escape_params[@]}" --json
+cp "$OUT" "$WORK/confined.json"
+for a in $ALL; do
+  got=$(attempt attempts "$a")
+  case "$got" in
+    ok|missing) not_ok "confined: $a got through ($got)" ;;
+    *) ok "confined: $a fails ($got)" ;;
+  esac
+done
+expect_eq "$(attempt allowed write_output)" "ok" "confined: its own output dir stays writable"
+expect_eq "$(ls "$WORK/outside" | wc -l)" "0" "nothing was written outside"
+expect_eq "$(cat "$WORK/seen/tcp" 2>/dev/null | wc -l)" "0" "the TCP listener saw no connection"
+expect_eq "$(cat "$WORK/seen/abstract" 2>/dev/null | wc -l)" "0" "the abstract socket saw no connection"
+expect_exit 0 "the audit chain is intact" -- dh audit verify
+kill -0 $LISTENER && ok "the listener is still up (the checks above had something to connect to)" || not_ok "listener died"
+
+# The run record names the sandbox; show prints it.
+/usr/bin/python3 - "$WORK/confined.json" "$abi" <<'PY' && ok "the run record names the sandbox (mode, ABI, rules, seccomp)" || not_ok "run record sandbox"
+import json, sys
+s = json.load(open(sys.argv[1]))["sandbox"]
+assert s["mode"] == "require", s
+assert s["landlock_abi"] == int(sys.argv[2]), s
+assert s["seccomp"] is True and s["ip_sockets"] is False, s
+assert any(r["why"] == "work dir" and r["access"] == "write" for r in s["rules"]), s
+assert not any(r["path"] in ("/", "/etc", "/tmp") for r in s["rules"]), s
+PY
+expect_exit 0 "show prints the run" -- dh show "$(last_run_id)"
+expect_in "$OUT" "Landlock ABI $abi" "show names the sandbox"
+
+# Constructors are confined too: the sandbox is applied before the library is loaded.
+expect_exit 0 "a plugin whose constructor writes a canary" -- env DIHYA_TEST_CANARY="$WORK/ctor-canary" "$DIHYA_HOST" run canary_ctor
+[ ! -e "$WORK/ctor-canary" ] && ok "its constructor could not write outside (confined before dlopen)" || not_ok "the constructor wrote the canary"
+
+## Declared: a write dir and a port, exactly those ##############################
+
+expect_exit 0 "the escape plugin declaring a dir and a port" -- \
+  dh run escape "${escape_params[@]}" -p "allowed_dir=$WORK/declared" -p "allowed_port=$DECLARED_PORT" --json
+expect_eq "$(attempt allowed write_declared)" "ok" "declared: the declared dir is writable"
+[ -f "$WORK/declared/declared.txt" ] && ok "declared: the file is there" || not_ok "declared: no file"
+if [ "$abi" -ge 4 ]; then
+  expect_eq "$(attempt allowed tcp_declared)" "ok" "declared: the declared port connects"
+  expect_eq "$(cat "$WORK/seen/tcp_declared" 2>/dev/null | wc -l)" "1" "declared: its listener saw one connection"
+  got=$(attempt attempts tcp_connect)
+  [ "$got" != ok ] && ok "declared: another port still fails ($got)" || not_ok "declared: another port connected"
+  expect_eq "$(cat "$WORK/seen/tcp" 2>/dev/null | wc -l)" "0" "declared: the other listener still saw nothing"
+fi
+for a in write_outside append_audit_log read_canary exec_sh signal_host ptrace_host; do
+  got=$(attempt attempts "$a")
+  [ "$got" != ok ] && ok "declared: $a still fails ($got)" || not_ok "declared: $a got through"
+done
+expect_eq "$(ls "$WORK/outside" | wc -l)" "0" "declared: nothing was written outside"
+
+# A path that is a secret parameter is redacted in the record, like the parameter itself.
+mkdir -p "$WORK/hidden-Zq7-$$"
+expect_exit 0 "a secret path parameter" -- dh run escape -p "secret_dir=$WORK/hidden-Zq7-$$" --json
+expect_in "$OUT" '"why": "read param:secret_dir"' "the secret path got its rule"
+expect_not_in "$OUT" "hidden-Zq7-$$" "the run record does not show the secret path"
+expect_not_in "$DIHYA_STATE_DIR/runs/$(last_run_id)/record.json" "hidden-Zq7-$$" "nor does the stored record"
+
+## A denial gets a hint ##########################################################
+
+expect_exit 1 "a plugin failing on a denied read" -- dh run escape -p "fail_reading=$WORK/canary.txt"
+expect_in "$ERR" "Permission denied" "the plugin's error is shown"
+expect_in "$ERR" "sandbox may have denied" "the summary says the sandbox may have denied it"
+expect_in "$ERR" "$WORK/canary.txt is outside what the plugin declares" "the hint names the path"
+expect_in "$ERR" "{\"read\": [\"$WORK/canary.txt\"]}" "the hint names the capability that would allow it"
+expect_one_line_error "the denial hint"
+
+## info and check ###############################################################
+
+expect_exit 0 "info shows the capabilities" -- dh info escape
+expect_in "$OUT" "sandbox capabilities: reads param:secret_dir; writes param:allowed_dir; connects to TCP ports param:allowed_port" "info: one line of capabilities"
+expect_exit 0 "info --json carries them" -- dh info escape --json
+expect_in "$OUT" '"capabilities"' "info --json: capabilities"
+expect_exit 0 "check passes a well-formed declaration" -- dh check escape
+expect_in "$OUT" "pass  sandbox capabilities are well-formed" "check: the capabilities item"
+expect_exit 1 "check fails an unknown capability" -- dh check bad_capabilities
+expect_in "$OUT" "unknown key 'network'" "check names the bad key"
+expect_exit 1 "check --json fails it too" -- dh check bad_capabilities --json
+expect_in "$OUT" '"ok": false' "check --json: not ok"
+expect_exit 3 "a plugin with an unknown capability is never run" -- dh run bad_capabilities
+expect_in "$ERR" "unknown key 'network'" "the refusal names the bad key"
+expect_one_line_error "unknown capability"
+
+## Settings ######################################################################
+
+mkdir -p "$XDG_CONFIG_HOME/dihya"
+printf 'sandbox: sometimes\n' >"$WORK/bad.yaml"
+expect_exit 2 "an unknown sandbox setting" -- dh --config "$WORK/bad.yaml" run noop
+expect_one_line_error "unknown sandbox setting"
+
+# require on a kernel without Landlock (simulated: the hook can only refuse).
+expect_exit 2 "require without Landlock refuses to run" -- env DIHYA_TEST_LANDLOCK_ABI=0 "$DIHYA_HOST" run noop
+expect_in "$ERR" "no Landlock" "the refusal says why"
+expect_one_line_error "require without Landlock"
+expect_exit 2 "require refuses a declared port on Landlock ABI 3" -- \
+  env DIHYA_TEST_LANDLOCK_ABI=3 "$DIHYA_HOST" run escape -p "allowed_port=$DECLARED_PORT"
+expect_in "$ERR" "ABI 4" "the refusal names the ABI needed"
+printf 'sandbox: best-effort\n' >"$WORK/best.yaml"
+expect_exit 0 "best-effort runs where require refuses" -- \
+  env DIHYA_TEST_LANDLOCK_ABI=0 "$DIHYA_HOST" --config "$WORK/best.yaml" run noop
+
+# The system config wins over the user's: a user cannot switch it off.
+printf 'sandbox: off\n' >"$WORK/off.yaml"
+printf 'sandbox: require\n' >"$WORK/system.yaml"
+expect_exit 0 "a user's sandbox: off under a system require" -- \
+  env DIHYA_SYSTEM_CONFIG="$WORK/system.yaml" "$DIHYA_HOST" --config "$WORK/off.yaml" run escape "${escape_params[@]}" --json
+expect_eq "$(attempt attempts read_canary)" "EACCES" "the system's require wins"
+
+## Positive control: sandbox off lets the escapes through #######################
+
+expect_exit 0 "the escape plugin with sandbox: off" -- dh --config "$WORK/off.yaml" run escape "${escape_params[@]}" --json
+for a in read_canary read_host_environ write_outside append_audit_log append_run_record tcp_connect abstract_unix_connect exec_sh signal_host; do
+  expect_eq "$(attempt attempts "$a")" "ok" "off: $a gets through (the check above can fail)"
+done
+# These need root (and no Yama ptrace restriction) to succeed even unconfined.
+if [ "$(id -u)" -eq 0 ] && [ "$(cat /proc/sys/kernel/yama/ptrace_scope 2>/dev/null || echo 0)" = 0 ]; then
+  for a in read_shadow ptrace_host unshare_user packet_socket io_uring; do
+    expect_eq "$(attempt attempts "$a")" "ok" "off (root): $a gets through (the check above can fail)"
+  done
+else
+  echo "note: not root or Yama on: read_shadow, ptrace_host, unshare_user, packet_socket, io_uring not checked unconfined"
+fi
+expect_eq "$(cat "$WORK/seen/tcp" 2>/dev/null | wc -l)" "1" "off: the listener saw the connection"
+expect_exit 0 "the canary plugin with sandbox: off" -- env DIHYA_TEST_CANARY="$WORK/ctor-canary" "$DIHYA_HOST" --config "$WORK/off.yaml" run canary_ctor
+[ -e "$WORK/ctor-canary" ] && ok "off: the constructor writes the canary (the check above can fail)" || not_ok "off: no canary"
+expect_exit 0 "the audit chain is still intact (appending nothing is no damage)" -- dh audit verify
+
+finish

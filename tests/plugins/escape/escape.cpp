@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+// Stands for a hostile plugin: it tries each way out of the sandbox and
+// reports, per attempt, "ok" (it got through) or the errno name that stopped
+// it. Whatever succeeds is undone at once (the host is only sent SIGCONT, a
+// ptrace seize is detached), so a run with the sandbox off harms nothing.
+#include <fcntl.h>
+#include <linux/io_uring.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <spawn.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <string>
+
+#include <dihya/plugin.hpp>
+
+extern char** environ;
+
+namespace escape {
+
+std::string outcome(int rc) { return rc >= 0 ? "ok" : (strerrorname_np(errno) ? strerrorname_np(errno) : "E?"); }
+
+std::string try_open(const std::string& path, int flags) {
+  const int fd = ::open(path.c_str(), flags | O_CLOEXEC, 0600);
+  const std::string r = outcome(fd);
+  if (fd >= 0) {
+    if (flags & O_APPEND) (void)!::write(fd, "", 0);  // opening for append is the escape; nothing is written
+    ::close(fd);
+  }
+  return r;
+}
+
+std::string try_tcp(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return outcome(fd);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  const std::string r = outcome(rc);
+  ::close(fd);
+  return r;
+}
+
+std::string try_abstract(const std::string& name) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return outcome(fd);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const std::size_t n = std::min(name.size(), sizeof addr.sun_path - 1);
+  std::memcpy(addr.sun_path + 1, name.data(), n);
+  const int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), static_cast<socklen_t>(sizeof(sa_family_t) + 1 + n));
+  const std::string r = outcome(rc);
+  ::close(fd);
+  return r;
+}
+
+std::string try_exec() {
+  pid_t pid = 0;
+  char arg0[] = "sh";
+  char arg1[] = "-c";
+  char arg2[] = "exit 0";
+  char* argv[] = {arg0, arg1, arg2, nullptr};
+  const int rc = ::posix_spawn(&pid, "/bin/sh", nullptr, nullptr, argv, environ);
+  if (rc != 0) {
+    errno = rc;
+    return outcome(-1);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return "ok";
+  errno = WIFEXITED(status) && WEXITSTATUS(status) == 127 ? EACCES : ECHILD;
+  return outcome(-1);
+}
+
+std::string try_ptrace(pid_t host) {
+  const long rc = ::ptrace(PTRACE_SEIZE, host, nullptr, nullptr);
+  const std::string r = outcome(rc < 0 ? -1 : 0);
+  if (rc == 0) ::ptrace(PTRACE_DETACH, host, nullptr, nullptr);
+  return r;
+}
+
+std::string try_unshare() {
+  // In a child: a namespace that worked must not change the plugin itself.
+  const pid_t pid = ::fork();
+  if (pid == 0) _exit(::unshare(CLONE_NEWUSER) == 0 ? 0 : errno);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  const int code = WIFEXITED(status) ? WEXITSTATUS(status) : ECHILD;
+  if (code == 0) return "ok";
+  errno = code;
+  return outcome(-1);
+}
+
+std::string try_packet_socket() {
+  const int fd = ::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+  const std::string r = outcome(fd);
+  if (fd >= 0) ::close(fd);
+  return r;
+}
+
+std::string try_io_uring() {
+  io_uring_params params{};
+  const long fd = ::syscall(SYS_io_uring_setup, 4, &params);
+  const std::string r = outcome(fd < 0 ? -1 : 0);
+  if (fd >= 0) ::close(static_cast<int>(fd));
+  return r;
+}
+
+class Escape final : public dihya::Plugin {
+  dihya::Result run(const dihya::Params& params, dihya::Context& ctx) override {
+    const nlohmann::json& p = params.json();
+    const auto text = [&](const char* key) { return p.value(key, std::string()); };
+    if (!text("fail_reading").empty()) {
+      const int fd = ::open(text("fail_reading").c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) throw dihya::Error("cannot read " + text("fail_reading") + ": " + std::strerror(errno));
+      ::close(fd);
+      return dihya::Result::success("read it");
+    }
+    const pid_t host = ::getppid();
+    nlohmann::json attempts = nlohmann::json::object();
+    if (!text("canary").empty()) attempts["read_canary"] = try_open(text("canary"), O_RDONLY);
+    attempts["read_shadow"] = try_open("/etc/shadow", O_RDONLY);
+    attempts["read_host_environ"] = try_open("/proc/" + std::to_string(host) + "/environ", O_RDONLY);
+    if (!text("outside_dir").empty()) {
+      attempts["write_outside"] = try_open(text("outside_dir") + "/escaped.txt", O_WRONLY | O_CREAT | O_TRUNC);
+    }
+    if (!text("audit_log").empty()) attempts["append_audit_log"] = try_open(text("audit_log"), O_WRONLY | O_APPEND);
+    if (!text("record").empty()) attempts["append_run_record"] = try_open(text("record"), O_WRONLY | O_APPEND);
+    if (p.contains("listen_port")) attempts["tcp_connect"] = try_tcp(p["listen_port"].get<int>());
+    if (!text("abstract_name").empty()) attempts["abstract_unix_connect"] = try_abstract(text("abstract_name"));
+    attempts["exec_sh"] = try_exec();
+    attempts["ptrace_host"] = try_ptrace(host);
+    attempts["signal_host"] = outcome(::kill(host, SIGCONT));
+    attempts["unshare_user"] = try_unshare();
+    attempts["packet_socket"] = try_packet_socket();
+    attempts["io_uring"] = try_io_uring();
+
+    // What the plugin may do: its output dir, and what it declared.
+    nlohmann::json allowed = nlohmann::json::object();
+    allowed["write_output"] = try_open((ctx.output_dir() / "mine.txt").string(), O_WRONLY | O_CREAT | O_TRUNC);
+    if (!text("allowed_dir").empty()) {
+      allowed["write_declared"] = try_open(text("allowed_dir") + "/declared.txt", O_WRONLY | O_CREAT | O_TRUNC);
+    }
+    if (p.contains("allowed_port")) allowed["tcp_declared"] = try_tcp(p["allowed_port"].get<int>());
+
+    int escaped = 0;
+    for (const auto& [name, result] : attempts.items()) escaped += result == "ok" ? 1 : 0;
+    return dihya::Result::success(std::to_string(escaped) + " of " + std::to_string(attempts.size()) +
+                                      " escapes got through",
+                                  {{"attempts", attempts}, {"allowed", allowed}});
+  }
+};
+
+}  // namespace escape
+
+DIHYA_PLUGIN(escape::Escape)
