@@ -352,27 +352,19 @@ std::string format_head(const Entry& last) {
   return fmt::format(R"({{"seq":{},"sha256":"{}"}})", last.seq, last.hash) + "\n";
 }
 
-// Replaces the head record: a temporary file made fresh (O_EXCL, so nothing
-// planted under its name is written through), synced, renamed over the head.
+// Replaces the head record (replace_file_at: a fresh O_EXCL temporary file, so
+// nothing planted under its name is written through, synced, renamed over).
 // The directory is not synced: a rename lost in a crash leaves an older head,
 // which verify accepts (a log ahead of its head); what must never happen, a
 // head ahead of the log, cannot, since the log line was synced first. This
 // saves one fsync per append (about 8 ms on the test machine's disk).
 void write_head(int dir_fd, const std::filesystem::path& file, const Entry& last) {
   const auto head = audit_head_file(file);
-  const std::string name = head.filename().string();
-  const std::string tmp = "." + name + ".tmp";
-  ::unlinkat(dir_fd, tmp.c_str(), 0);
-  UniqueFd fd(::openat(dir_fd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-  if (!fd) throw_errno(head, "create");
-  const std::string text = format_head(last);
-  if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()) || ::fsync(fd.get()) != 0) {
-    const int saved = errno;
-    ::unlinkat(dir_fd, tmp.c_str(), 0);
-    errno = saved;
-    throw_errno(head, "write");
+  if (const std::error_code ec =
+          replace_file_at(dir_fd, head.filename().string(), format_head(last), 0600, Durability::kContentSynced)) {
+    errno = ec.value();
+    throw_errno(head, "replace");
   }
-  if (::renameat(dir_fd, tmp.c_str(), dir_fd, name.c_str()) != 0) throw_errno(head, "replace");
 }
 
 // Reads the head record; nullopt when there is none. Throws when it exists
