@@ -16,6 +16,7 @@
 #include <fstream>
 #include <sstream>
 
+#include <dihya/advisory_lock.hpp>
 #include <dihya/file_io.hpp>
 #include <dihya/plugin.hpp>
 #include <dihya/template_format.hpp>
@@ -398,7 +399,7 @@ class ImportTemplates final : public dihya::Plugin {
       for (const auto& entry : newest_first) {
         if (entry.action == "import_templates") {
           if (!locked && catalog_exists(tx)) {
-            tx.exec("select pg_advisory_xact_lock(hashtext('dihya.templates import'))");
+            tx.exec_params("select pg_advisory_xact_lock($1)", dihya::lock_key::kTemplateImport);
             locked = true;
           }
           const auto& records = entry.data.at("templates");
