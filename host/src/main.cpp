@@ -15,7 +15,7 @@
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "errors.hpp"
-#include "params/json_input.hpp"
+#include "util/printable.hpp"
 #include <dihya/abi.hpp>
 
 namespace {

@@ -8,7 +8,7 @@
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "errors.hpp"
-#include "params/json_input.hpp"
+#include "util/printable.hpp"
 #include "runs/run_id.hpp"
 #include "runs/run_store.hpp"
 #include "util/atomic_file.hpp"

@@ -25,7 +25,7 @@
 #include "errors.hpp"
 #include "loading/catalog.hpp"
 #include "metrics/textfile.hpp"
-#include "params/json_input.hpp"
+#include "util/printable.hpp"
 #include "runs/run_id.hpp"
 #include "runs/run_lock.hpp"
 #include "runs/run_store.hpp"

@@ -24,6 +24,7 @@
 
 #include "errors.hpp"
 #include "params/json_input.hpp"
+#include "util/printable.hpp"
 #include "params/redaction.hpp"
 
 namespace dihya::host {

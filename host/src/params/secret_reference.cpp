@@ -7,6 +7,7 @@
 
 #include "errors.hpp"
 #include "params/json_input.hpp"
+#include "util/printable.hpp"
 
 namespace dihya::host {
 
