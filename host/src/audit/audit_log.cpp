@@ -22,6 +22,7 @@
 
 #include <fmt/format.h>
 
+#include "errors.hpp"
 #include "util/sha256.hpp"
 #include "util/utc_time.hpp"
 #include "util/unique_fd.hpp"
@@ -38,7 +39,7 @@ constexpr std::size_t kTailChunk = 64 * 1024;
 constexpr int kMaxDepth = 128;
 
 [[noreturn]] void throw_errno(const std::filesystem::path& file, const std::string& doing) {
-  throw std::runtime_error(
+  throw state_error(
       fmt::format("audit log {}: cannot {}: {}", file.string(), doing, std::strerror(errno)));
 }
 
@@ -73,7 +74,7 @@ std::optional<Entry> parse_entry(const std::string& raw, std::uint64_t line, std
   Json doc;
   try {
     doc = Json::parse(raw, [](int depth, Json::parse_event_t, Json&) {
-      if (depth > kMaxDepth) throw std::runtime_error("nested too deeply");
+      if (depth > kMaxDepth) throw state_error("nested too deeply");
       return true;
     });
   } catch (const std::exception& e) {
@@ -111,7 +112,7 @@ void pread_exactly(int fd, char* out, std::size_t size, off_t offset,
     ssize_t n = ::pread(fd, out, size, offset);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) throw_errno(file, "read");
-    if (n == 0) throw std::runtime_error(fmt::format("audit log {}: shrank while locked", file.string()));
+    if (n == 0) throw state_error(fmt::format("audit log {}: shrank while locked", file.string()));
     out += n;
     size -= static_cast<std::size_t>(n);
     offset += n;
@@ -148,7 +149,7 @@ Entry read_chain_head(int fd, off_t size, const std::filesystem::path& file) {
   char last = 0;
   pread_exactly(fd, &last, 1, size - 1, file);
   if (last != '\n') {
-    throw std::runtime_error(fmt::format(
+    throw state_error(fmt::format(
         "audit log {}: the last line is incomplete (a write was cut short); run "
         "`dihya-host audit verify` and repair the log before new runs can be audited",
         file.string()));
@@ -157,7 +158,7 @@ Entry read_chain_head(int fd, off_t size, const std::filesystem::path& file) {
   std::string why;
   auto head = parse_entry(raw, 0, why);
   if (!head) {
-    throw std::runtime_error(fmt::format(
+    throw state_error(fmt::format(
         "audit log {}: the last line is damaged ({}); run `dihya-host audit verify`",
         file.string(), why));
   }
@@ -329,7 +330,7 @@ UniqueFd open_directory_of(const std::filesystem::path& file) {
 
 [[noreturn]] void throw_open_error(const std::filesystem::path& file) {
   if (errno == ELOOP) {
-    throw std::runtime_error(fmt::format("audit log {}: is a symlink; refusing to follow it (remove it: the "
+    throw state_error(fmt::format("audit log {}: is a symlink; refusing to follow it (remove it: the "
                                          "audit files are never links)", file.string()));
   }
   throw_errno(file, "open");
@@ -339,7 +340,7 @@ void require_regular(int fd, const std::filesystem::path& file) {
   struct stat st{};
   if (::fstat(fd, &st) != 0) throw_errno(file, "stat");
   if (!S_ISREG(st.st_mode)) {
-    throw std::runtime_error(fmt::format("audit log {}: is not a regular file", file.string()));
+    throw state_error(fmt::format("audit log {}: is not a regular file", file.string()));
   }
 }
 
@@ -384,7 +385,7 @@ std::optional<HeadRecord> read_head(int dir_fd, const std::filesystem::path& fil
   const Json doc = Json::parse(std::string(buffer, static_cast<std::size_t>(n)), nullptr, false);
   if (!doc.is_object() || !doc.contains("seq") || !doc["seq"].is_number_unsigned() || !doc.contains("sha256") ||
       !is_hex64(doc["sha256"])) {
-    throw std::runtime_error(fmt::format("audit head {}: damaged (expected {{\"seq\":N,\"sha256\":\"<64 hex>\"}})",
+    throw state_error(fmt::format("audit head {}: damaged (expected {{\"seq\":N,\"sha256\":\"<64 hex>\"}})",
                                          head.string()));
   }
   return HeadRecord{doc["seq"].get<std::uint64_t>(), doc["sha256"].get<std::string>()};
@@ -420,7 +421,7 @@ std::uint64_t AuditLog::append(const std::string& event, const nlohmann::json& d
   // next line would rewrite the head record, the only trace of the cut.
   if (const auto anchor = read_head(dir.get(), file_);
       anchor && (anchor->seq > head.seq || (anchor->seq == head.seq && anchor->sha256 != head.hash))) {
-    throw std::runtime_error(fmt::format(
+    throw state_error(fmt::format(
         "audit log {}: ends at seq {} but its head record {} says seq {}: lines were removed; run `dihya-host "
         "audit verify`, keep both files as evidence, then move them away to start a new log",
         file_.string(), head.seq, audit_head_file(file_).string(), anchor->seq));
@@ -437,7 +438,7 @@ std::uint64_t AuditLog::append(const std::string& event, const nlohmann::json& d
     int saved = written < 0 ? errno : ENOSPC;
     // Still under the lock: cutting the partial line leaves the chain intact.
     bool cut = ::ftruncate(fd.get(), st.st_size) == 0;
-    throw std::runtime_error(fmt::format(
+    throw state_error(fmt::format(
         "audit log {}: cannot append: {}{}", file_.string(), std::strerror(saved),
         cut ? "" : " (a partial line is left at the end: `dihya-host audit verify` shows it)"));
   }
