@@ -6,7 +6,6 @@
 
 #include <chrono>
 #include <climits>
-#include <dihya/advisory_lock.hpp>
 #include <dihya/error.hpp>
 #include <pqxx/pqxx>
 #include <thread>
@@ -147,8 +146,10 @@ bool History::drop_if_empty(bool drop_schema) {
   return true;
 }
 
-MigrationLock::MigrationLock(pqxx::connection& db, const std::string& history_name)
-    : db_(db), name_(history_name), key_(dihya::migration_lock_key(history_name)) {}
+MigrationLock::MigrationLock(pqxx::connection& db, const std::string& history_name) : db_(db), name_(history_name) {
+  pqxx::nontransaction tx(db_);
+  key_ = tx.exec_params1("select hashtextextended($1, 0)", "dihya migrate_data " + history_name)[0].as<long long>();
+}
 
 MigrationLock::~MigrationLock() {
   if (!held_) return;

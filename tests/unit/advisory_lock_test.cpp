@@ -10,8 +10,8 @@
 TEST_CASE("every advisory-lock key of the project is distinct", "[advisory_lock]") {
   namespace key = dihya::lock_key;
   const std::set<std::int64_t> keys{key::kScheduleSchema, key::kTemplateSchema, key::kCleanupQuarantineSchema,
-                                    key::kTemplateImport, dihya::migration_lock_key("public.schema_migrations")};
-  CHECK(keys.size() == 5);
+                                    key::kTemplateImport};
+  CHECK(keys.size() == 4);
 }
 
 TEST_CASE("advisory_lock_key is 64-bit FNV-1a, fixed at compile time", "[advisory_lock]") {
@@ -20,9 +20,4 @@ TEST_CASE("advisory_lock_key is 64-bit FNV-1a, fixed at compile time", "[advisor
   static_assert(dihya::advisory_lock_key("") == static_cast<std::int64_t>(0xcbf29ce484222325ull));
   CHECK(dihya::advisory_lock_key("a") == static_cast<std::int64_t>(0xaf63dc4c8601ec8cull));
   CHECK(dihya::advisory_lock_key("foobar") == static_cast<std::int64_t>(0x85944171f73967e8ull));
-}
-
-TEST_CASE("migration locks differ per history table", "[advisory_lock]") {
-  CHECK(dihya::migration_lock_key("a.history") != dihya::migration_lock_key("b.history"));
-  CHECK(dihya::migration_lock_key("a.history") == dihya::migration_lock_key("a.history"));
 }

@@ -9,7 +9,6 @@
 #pragma once
 
 #include <cstdint>
-#include <string>
 #include <string_view>
 
 namespace dihya {
@@ -40,11 +39,8 @@ inline constexpr std::int64_t kTemplateImport = advisory_lock_key("dihya:import_
 
 }  // namespace lock_key
 
-// migrate_data: one run at a time per history table (a session-level lock).
-inline std::int64_t migration_lock_key(std::string_view history_table) {
-  std::string name = "dihya:migrate_data:";
-  name.append(history_table.data(), history_table.size());
-  return advisory_lock_key(name);
-}
+// migrate_data takes one session-level lock per history table, derived on the
+// server as hashtextextended('dihya migrate_data <table>', 0): a running
+// migration of an older release, and an operator's psql, compute the same key.
 
 }  // namespace dihya
