@@ -2,7 +2,6 @@
 # Finds every third-party library the SDK, host, plugins and tests build against.
 find_package(Boost 1.74 REQUIRED COMPONENTS filesystem program_options)
 find_package(fmt REQUIRED)
-find_package(spdlog REQUIRED)
 find_package(nlohmann_json 3.11 REQUIRED)
 find_package(valijson REQUIRED)
 find_package(yaml-cpp REQUIRED)

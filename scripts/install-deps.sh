@@ -9,7 +9,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libboost-dev libboost-filesystem-dev libboost-program-options-dev
   libpqxx-dev libpq-dev postgresql-15 postgresql-client-15
-  libfmt-dev libspdlog-dev nlohmann-json3-dev catch2 libvalijson-dev libyaml-cpp-dev
+  libfmt-dev nlohmann-json3-dev catch2 libvalijson-dev libyaml-cpp-dev
   libcurl4-openssl-dev libarchive-dev libssl-dev libseccomp-dev libvectorscan-dev libkainjow-mustache-dev
   libhowardhinnant-date-dev zlib1g-dev
   python3 python3-aiosmtpd python3-yaml python3-jsonschema procps openssl libidn2-dev

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
-// Exit codes of dihya-host and the exception that carries one to main(). Every
-// error the operator can cause ends as one line on stderr and one of these codes.
+// Exit codes of dihya-host and the one error family that carries them to
+// main(). Every error the operator or the machine can cause is a HostError
+// made by one of the functions below, and ends as one line on stderr with its
+// code; any other exception that reaches main() is a bug ("internal error").
 #pragma once
 
 #include <stdexcept>
@@ -32,5 +34,9 @@ class HostError : public std::runtime_error {
 inline HostError usage_error(const std::string& message) { return HostError(kExitUsage, message); }
 // A plugin that cannot be loaded (exit 3).
 inline HostError load_error(const std::string& message) { return HostError(kExitLoad, message); }
+// The host's own files (state dir, audit log, journal, run records) are not
+// what they must be, or the system refused (disk full, no more processes):
+// exit 1, the message naming the file or the call and the reason.
+inline HostError state_error(const std::string& message) { return HostError(kExitRunFailed, message); }
 
 }  // namespace dihya::host

@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -15,7 +16,7 @@
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "errors.hpp"
-#include "params/json_input.hpp"
+#include "util/printable.hpp"
 #include <dihya/abi.hpp>
 
 namespace {
@@ -177,6 +178,10 @@ int main(int argc, char** argv) {
     return dispatch(argc, argv, &json_errors);
   } catch (const dihya::host::HostError& e) {
     return report_error(dihya::host::printable(e.what(), 16384), e.exit_code(), json_errors);
+  } catch (const std::filesystem::filesystem_error& e) {
+    // The file system refused (a file where a directory must be, no permission,
+    // a full disk): the operator's to fix, and what() names the path and why.
+    return report_error(dihya::host::printable(e.what(), 16384), dihya::host::kExitRunFailed, json_errors);
   } catch (const std::exception& e) {
     return report_error("internal error: " + dihya::host::printable(e.what(), 16384), dihya::host::kExitRunFailed,
                         json_errors);

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include <dihya/error.hpp>
+#include <dihya/file_io.hpp>
 
 namespace backup_db {
 namespace fs = std::filesystem;
@@ -23,31 +24,19 @@ namespace {
 
 constexpr std::size_t kChunk = 1 << 20;
 
-struct Fd {
-  int fd;
-  explicit Fd(int f) : fd(f) {}
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-};
-
-;
-
 }  // namespace
 
 std::string sha256_file(const fs::path& file, std::atomic<std::uint64_t>* bytes_done) {
   // O_NONBLOCK: opening a fifo planted in a backup must not hang verify.
-  Fd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
-  if (fd.fd < 0) throw dihya::Error("cannot read " + file.string() + ": " + std::strerror(errno));
+  dihya::UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+  if (fd.get() < 0) throw dihya::Error("cannot read " + file.string() + ": " + std::strerror(errno));
   struct stat st{};
-  if (::fstat(fd.fd, &st) != 0 || !S_ISREG(st.st_mode)) throw dihya::Error(file.string() + " is not a regular file");
-  ::posix_fadvise(fd.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) throw dihya::Error(file.string() + " is not a regular file");
+  ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
   dihya::Sha256 digest;
   std::unique_ptr<char[]> buffer(new char[kChunk]);
   for (;;) {
-    const ssize_t n = ::read(fd.fd, buffer.get(), kChunk);
+    const ssize_t n = ::read(fd.get(), buffer.get(), kChunk);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) throw dihya::Error("cannot read " + file.string() + ": " + std::strerror(errno));
     if (n == 0) break;
@@ -142,33 +131,24 @@ std::string text_field(const nlohmann::json& object, const char* key) {
 }
 
 void sync_directory(const fs::path& dir) {
-  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd.fd >= 0) ::fsync(fd.fd);
+  // Best effort, as it always was: the files themselves were synced, and a
+  // lost rename leaves a .partial that the next run cleans up.
+  static_cast<void>(dihya::fsync_directory(dir));
 }
 
 void write_json_atomically(const fs::path& path, const nlohmann::json& value) {
-  const fs::path tmp = path.parent_path() / ("." + path.filename().string() + ".tmp");
-  const std::string text = value.dump(2) + "\n";
-  {
-    Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
-    if (fd.fd < 0) throw dihya::Error("cannot write " + tmp.string() + ": " + std::strerror(errno));
-    if (::write(fd.fd, text.data(), text.size()) != static_cast<ssize_t>(text.size()) || ::fsync(fd.fd) != 0) {
-      throw dihya::Error("cannot write " + tmp.string() + ": " + std::strerror(errno));
-    }
+  if (const std::error_code ec = dihya::replace_file(path, value.dump(2) + "\n", 0644)) {
+    throw dihya::Error("cannot write " + path.string() + ": " + ec.message());
   }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) throw dihya::Error("cannot rename " + tmp.string() + " to " + path.string() + ": " + ec.message());
-  sync_directory(path.parent_path());
 }
 
 nlohmann::json read_json(const fs::path& path) {
   std::string text;
   {
-    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd.fd < 0) throw dihya::Error("cannot read " + path.string() + ": " + std::strerror(errno));
+    dihya::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.get() < 0) throw dihya::Error("cannot read " + path.string() + ": " + std::strerror(errno));
     char buffer[65536];
-    for (ssize_t n; (n = ::read(fd.fd, buffer, sizeof buffer)) != 0;) {
+    for (ssize_t n; (n = ::read(fd.get(), buffer, sizeof buffer)) != 0;) {
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) throw dihya::Error("cannot read " + path.string() + ": " + std::strerror(errno));
       text.append(buffer, static_cast<std::size_t>(n));

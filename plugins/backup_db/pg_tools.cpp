@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,10 +14,9 @@
 #include <deque>
 #include <fstream>
 
+#include <dihya/child_process.hpp>
 #include <dihya/error.hpp>
 #include <libpq-fe.h>
-
-extern char** environ;
 
 namespace backup_db {
 namespace fs = std::filesystem;
@@ -59,14 +57,6 @@ struct Pipe {
   }
 };
 
-struct SpawnActions {
-  posix_spawn_file_actions_t actions;
-  SpawnActions() { posix_spawn_file_actions_init(&actions); }
-  ~SpawnActions() { posix_spawn_file_actions_destroy(&actions); }
-  SpawnActions(const SpawnActions&) = delete;
-  SpawnActions& operator=(const SpawnActions&) = delete;
-};
-
 // The child's environment: ours, minus any inherited password settings, plus
 // our PGPASSFILE. The password itself never enters the environment.
 std::vector<std::string> child_environment(const PasswordFile* password_file) {
@@ -81,14 +71,6 @@ std::vector<std::string> child_environment(const PasswordFile* password_file) {
     env.push_back("PGPASSFILE=" + password_file->path().string());
   }
   return env;
-}
-
-std::vector<char*> c_strings(std::vector<std::string>& strings) {
-  std::vector<char*> out;
-  out.reserve(strings.size() + 1);
-  for (auto& s : strings) out.push_back(s.data());
-  out.push_back(nullptr);
-  return out;
 }
 
 // Splits a stream into lines, calling `sink` for each complete one.
@@ -241,31 +223,18 @@ ToolRun run_tool(const std::vector<std::string>& argv, const ToolOptions& option
   const bool want_stdout = options.capture_stdout || static_cast<bool>(options.on_stdout_line);
   if (want_stdout) out = std::make_unique<Pipe>();
 
-  SpawnActions actions;
-  posix_spawn_file_actions_addopen(&actions.actions, 0, "/dev/null", O_RDONLY, 0);
-  if (want_stdout) {
-    posix_spawn_file_actions_adddup2(&actions.actions, out->write, 1);
-  } else {
-    posix_spawn_file_actions_addopen(&actions.actions, 1, "/dev/null", O_WRONLY, 0);
-  }
-  posix_spawn_file_actions_adddup2(&actions.actions, err.write, 2);
-  // Nothing else of ours (the host pipe, the database socket) leaks into the tool.
-  posix_spawn_file_actions_addclosefrom_np(&actions.actions, 3);
-
-  std::vector<std::string> args = argv;
   std::vector<std::string> env = child_environment(options.password_file);
-  auto c_args = c_strings(args);
-  auto c_env = c_strings(env);
+  dihya::SpawnOptions spawn;
+  spawn.stdout_fd = want_stdout ? out->write : -1;
+  spawn.stderr_fd = err.write;
+  spawn.environment = &env;
   // Its own process group: cancelling stops the tool and every process it
   // started (pg_dump's parallel workers, a wrapper's children) at once.
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-  posix_spawnattr_setpgroup(&attr, 0);
+  spawn.own_process_group = true;
   pid_t pid = -1;
-  const int rc = posix_spawn(&pid, c_args[0], &actions.actions, &attr, c_args.data(), c_env.data());
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) throw dihya::Error("cannot start " + argv[0] + ": " + std::strerror(rc));
+  if (const std::error_code ec = dihya::spawn_process(argv, spawn, &pid)) {
+    throw dihya::Error("cannot start " + argv[0] + ": " + ec.message());
+  }
   err.close_write();
   if (out) out->close_write();
 

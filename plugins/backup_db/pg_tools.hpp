@@ -2,7 +2,7 @@
 // Running the PostgreSQL client tools (pg_dump, pg_restore) as child processes
 // without ever exposing the password: the connection string is split into a
 // password-free conninfo for the command line and a password handed over in a
-// private PGPASSFILE. Children are started with posix_spawn from an argv (no
+// private PGPASSFILE. Children are started with dihya::spawn_process from an argv (no
 // shell), their stderr is read line by line for progress and kept (bounded)
 // for error messages.
 #pragma once

@@ -3,10 +3,12 @@
 
 #include <algorithm>
 
+#include <dihya/advisory_lock.hpp>
+
 namespace cleanup {
 
 void ensure_quarantine(pqxx::transaction_base& tx) {
-  tx.exec("SELECT pg_advisory_xact_lock(7366173720935)");
+  tx.exec_params("SELECT pg_advisory_xact_lock($1)", dihya::lock_key::kCleanupQuarantineSchema);
   tx.exec("CREATE SCHEMA IF NOT EXISTS dihya_quarantine");
   tx.exec(
       "CREATE TABLE IF NOT EXISTS dihya_quarantine.rows ("

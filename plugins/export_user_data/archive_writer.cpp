@@ -15,6 +15,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <dihya/error.hpp>
+#include <dihya/file_io.hpp>
 
 namespace export_user_data {
 
@@ -28,13 +29,6 @@ std::string random_suffix() {
   return s;
 }
 
-void fsync_dir(const std::filesystem::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
-}
-
 }  // namespace
 
 bool zstd_supported() {
@@ -46,8 +40,8 @@ bool zstd_supported() {
 
 ArchiveWriter::ArchiveWriter(const std::filesystem::path& target, ArchiveFormat format) : target_(target) {
   temp_ = target.parent_path() / ("." + target.filename().string() + ".partial-" + random_suffix());
-  fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd_ < 0) throw dihya::Error("cannot create " + temp_.string() + ": " + std::strerror(errno));
+  fd_.reset(::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!fd_) throw dihya::Error("cannot create " + temp_.string() + ": " + std::strerror(errno));
   archive_ = archive_write_new();
   int rc = ARCHIVE_OK;
   if (format == ArchiveFormat::zip) {
@@ -58,13 +52,12 @@ ArchiveWriter::ArchiveWriter(const std::filesystem::path& target, ArchiveFormat 
     rc = archive_write_set_format_pax_restricted(archive_);
     if (rc == ARCHIVE_OK) rc = archive_write_add_filter_zstd(archive_);
   }
-  if (rc == ARCHIVE_OK) rc = archive_write_open_fd(archive_, fd_);
+  if (rc == ARCHIVE_OK) rc = archive_write_open_fd(archive_, fd_.get());
   if (rc != ARCHIVE_OK) fail("cannot start the archive");
 }
 
 ArchiveWriter::~ArchiveWriter() {
   if (archive_) archive_write_free(archive_);
-  if (fd_ >= 0) ::close(fd_);
   if (!committed_) {
     std::error_code ec;
     std::filesystem::remove(temp_, ec);
@@ -108,14 +101,15 @@ void ArchiveWriter::commit() {
   if (archive_write_close(archive_) != ARCHIVE_OK) fail("cannot finish the archive");
   archive_write_free(archive_);
   archive_ = nullptr;
-  if (::fsync(fd_) != 0) throw dihya::Error("cannot fsync " + temp_.string() + ": " + std::strerror(errno));
-  ::close(fd_);
-  fd_ = -1;
+  if (::fsync(fd_.get()) != 0) throw dihya::Error("cannot fsync " + temp_.string() + ": " + std::strerror(errno));
+  fd_.reset();
   if (::rename(temp_.c_str(), target_.c_str()) != 0) {
     throw dihya::Error("cannot rename the archive to " + target_.string() + ": " + std::strerror(errno));
   }
   committed_ = true;
-  fsync_dir(target_.parent_path());
+  // The archive is whole and renamed; a lost directory entry after a power
+  // loss is a missing export, never a torn one, so a failed sync is not an error.
+  static_cast<void>(dihya::fsync_directory(target_.parent_path()));
 }
 
 }  // namespace export_user_data

@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <string>
 
+#include <dihya/file_io.hpp>
+
 struct archive;
 
 namespace export_user_data {
@@ -33,7 +35,7 @@ class ArchiveWriter {
 
   std::filesystem::path target_;
   std::filesystem::path temp_;
-  int fd_ = -1;
+  dihya::UniqueFd fd_;
   archive* archive_ = nullptr;
   bool committed_ = false;
 };

@@ -11,6 +11,7 @@
 #include <set>
 
 #include <dihya/error.hpp>
+#include <dihya/file_io.hpp>
 
 namespace generate_project {
 namespace fs = std::filesystem;
@@ -18,31 +19,7 @@ namespace {
 
 constexpr std::size_t kFilesPerEntry = 500;
 
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
-  Fd& operator=(Fd&& other) noexcept {
-    if (this != &other) {
-      reset();
-      fd_ = other.fd_;
-      other.fd_ = -1;
-    }
-    return *this;
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() { reset(); }
-  int get() const { return fd_; }
-  bool ok() const { return fd_ >= 0; }
-
- private:
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  int fd_;
-};
+using Fd = dihya::UniqueFd;
 
 std::vector<std::string> components(const std::string& rel) {
   std::vector<std::string> out;
@@ -74,10 +51,10 @@ Fd open_root(const fs::path& root) {
 // An invalid Fd with errno set (ENOENT: missing, ELOOP/ENOTDIR: a link or a file).
 Fd open_dir(int root, const std::string& rel) {
   Fd current(::dup(root));
-  if (rel.empty() || !current.ok()) return current;
+  if (rel.empty() || !current) return current;
   for (const auto& part : components(rel)) {
     Fd next(::openat(current.get(), part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!next.ok()) return next;
+    if (!next) return next;
     current = std::move(next);
   }
   return current;
@@ -85,7 +62,7 @@ Fd open_dir(int root, const std::string& rel) {
 
 bool read_file_at(int dir, const std::string& name, std::string* content, mode_t* mode) {
   Fd fd(::openat(dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-  if (!fd.ok()) return false;
+  if (!fd) return false;
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
   if (mode != nullptr) *mode = st.st_mode & 07777;
@@ -104,27 +81,13 @@ bool read_file_at(int dir, const std::string& name, std::string* content, mode_t
 }
 
 // Writes `content` as `name` in `dir`: a temporary file then a rename, so a
-// reader never sees half a file and a symlink at `name` is replaced, not followed.
+// reader never sees half a file and a symlink at `name` is replaced, not
+// followed. Not fsynced: a generated tree interrupted by a crash is made again.
 void write_file_at(int dir, const std::string& name, const std::string& content, unsigned mode,
                    const std::string& shown) {
-  const std::string tmp = "." + name.substr(0, 200) + ".dihya-" + std::to_string(::getpid());
-  Fd fd(::openat(dir, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-  if (!fd.ok()) throw dihya::Error(shown + ": cannot create: " + std::strerror(errno));
-  std::size_t done = 0;
-  while (done < content.size()) {
-    const ssize_t n = ::write(fd.get(), content.data() + done, content.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int e = errno;
-      ::unlinkat(dir, tmp.c_str(), 0);
-      throw dihya::Error(shown + ": cannot write: " + std::strerror(e));
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fchmod(fd.get(), static_cast<mode_t>(mode)) != 0 || ::renameat(dir, tmp.c_str(), dir, name.c_str()) != 0) {
-    const int e = errno;
-    ::unlinkat(dir, tmp.c_str(), 0);
-    throw dihya::Error(shown + ": cannot write: " + std::strerror(e));
+  if (const std::error_code ec =
+          dihya::replace_file_at(dir, name, content, static_cast<mode_t>(mode), dihya::Durability::kAtomicOnly)) {
+    throw dihya::Error(shown + ": cannot write: " + ec.message());
   }
 }
 
@@ -186,7 +149,7 @@ TargetState inspect_target(const fs::path& out_in, const std::vector<RenderedFil
   if (S_ISLNK(st.st_mode)) throw dihya::Error("out: " + out.string() + " is a symbolic link; give the directory it points to");
   if (!S_ISDIR(st.st_mode)) throw dihya::Error("out: " + out.string() + " exists and is not a directory");
   Fd root = open_root(out);
-  if (!root.ok()) throw dihya::Error("out: " + out.string() + ": " + std::strerror(errno));
+  if (!root) throw dihya::Error("out: " + out.string() + ": " + std::strerror(errno));
   std::error_code ec;
   const bool empty = fs::directory_iterator(out, ec) == fs::directory_iterator();
   if (ec) throw dihya::Error("out: " + out.string() + ": " + ec.message());
@@ -254,7 +217,7 @@ nlohmann::json write_project(const fs::path& out_in, const std::vector<RenderedF
     }
   }
   Fd root = open_root(out);
-  if (!root.ok()) throw dihya::Error("out: " + out.string() + ": " + std::strerror(errno));
+  if (!root) throw dihya::Error("out: " + out.string() + ": " + std::strerror(errno));
 
   // Directories, parents first (a std::set orders "a" before "a/b").
   std::set<std::string> needed;
@@ -276,7 +239,7 @@ nlohmann::json write_project(const fs::path& out_in, const std::vector<RenderedF
   for (const auto& d : new_dirs) {
     const std::string rel = d.get<std::string>();
     Fd parent = open_dir(root.get(), dir_of(rel));
-    if (!parent.ok() || (::mkdirat(parent.get(), base_of(rel).c_str(), 0755) != 0 && errno != EEXIST)) {
+    if (!parent || (::mkdirat(parent.get(), base_of(rel).c_str(), 0755) != 0 && errno != EEXIST)) {
       throw dihya::Error("out: cannot create directory " + rel + ": " + std::strerror(errno));
     }
   }
@@ -288,7 +251,7 @@ nlohmann::json write_project(const fs::path& out_in, const std::vector<RenderedF
     Fd dir = open_dir(root.get(), dir_of(f.path));
     std::string previous;
     mode_t mode = 0644;
-    if (!dir.ok() || !read_file_at(dir.get(), base_of(f.path), &previous, &mode)) {
+    if (!dir || !read_file_at(dir.get(), base_of(f.path), &previous, &mode)) {
       throw dihya::Error("out: cannot read " + f.path + " before replacing it: " + std::strerror(errno));
     }
     journal.record({"replace_file",
@@ -315,7 +278,7 @@ nlohmann::json write_project(const fs::path& out_in, const std::vector<RenderedF
   for (const auto& f : files) {
     if (ctx.cancelled()) throw dihya::Error("cancelled after " + std::to_string(done) + " files");
     Fd dir = open_dir(root.get(), dir_of(f.path));
-    if (!dir.ok()) throw dihya::Error("out: " + dir_of(f.path) + ": " + std::strerror(errno) + " (a symbolic link?)");
+    if (!dir) throw dihya::Error("out: " + dir_of(f.path) + ": " + std::strerror(errno) + " (a symbolic link?)");
     write_file_at(dir.get(), base_of(f.path), f.content, f.mode, f.path);
     written.push_back({{"path", f.path}, {"bytes", f.content.size()}, {"replaced", replaced.count(f.path) > 0}});
     if (++done % 100 == 0 || done == files.size()) ctx.progress(done, files.size(), "files");
@@ -331,16 +294,16 @@ dihya::Result rollback_project(const std::vector<dihya::UndoEntry>& newest_first
     const std::string root_path = d.value("root", "");
     if (entry.action == "create_files" || entry.action == "replace_file") {
       Fd root = open_root(root_path);
-      if (!root.ok()) continue;  // the whole target is gone: nothing of ours is left
+      if (!root) continue;  // the whole target is gone: nothing of ours is left
       const nlohmann::json list = entry.action == "create_files" ? d.at("files") : nlohmann::json::array({d});
       for (const auto& f : list) {
         const std::string rel = f.at("path").get<std::string>();
         const std::string shown = (fs::path(root_path) / rel).string();
         Fd dir = open_dir(root.get(), dir_of(rel));
         std::string content;
-        if (!dir.ok() || !read_file_at(dir.get(), base_of(rel), &content, nullptr)) {
+        if (!dir || !read_file_at(dir.get(), base_of(rel), &content, nullptr)) {
           struct stat st {};
-          if (dir.ok() && ::fstatat(dir.get(), base_of(rel).c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+          if (dir && ::fstatat(dir.get(), base_of(rel).c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
             kept.push_back({{"path", shown}, {"why", "replaced by something that is not a regular file"}});
           }
           continue;  // absent: never written, or already removed
@@ -365,7 +328,7 @@ dihya::Result rollback_project(const std::vector<dihya::UndoEntry>& newest_first
       // Under the target, through directory descriptors: a directory swapped
       // for a symlink since is not followed.
       Fd root = root_path.empty() ? Fd(-1) : open_root(root_path);
-      if (!root_path.empty() && !root.ok()) continue;
+      if (!root_path.empty() && !root) continue;
       for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
         const std::string rel = it->get<std::string>();
         if (root_path.empty()) {
@@ -373,7 +336,7 @@ dihya::Result rollback_project(const std::vector<dihya::UndoEntry>& newest_first
           continue;
         }
         Fd parent = open_dir(root.get(), dir_of(rel));
-        if (parent.ok() && ::unlinkat(parent.get(), base_of(rel).c_str(), AT_REMOVEDIR) == 0) {
+        if (parent && ::unlinkat(parent.get(), base_of(rel).c_str(), AT_REMOVEDIR) == 0) {
           dirs_removed.push_back((fs::path(root_path) / rel).string());
         }
       }

@@ -38,6 +38,7 @@
 #include <unordered_map>
 
 #include <dihya/error.hpp>
+#include <dihya/file_io.hpp>
 
 #ifndef DIHYA_POCKETSPHINX_MODELDIR
 #define DIHYA_POCKETSPHINX_MODELDIR "/usr/share/pocketsphinx/model"
@@ -233,23 +234,14 @@ std::string arpa_from_corpus(const std::vector<Words>& corpus) {
 
 class MemoryFile {
  public:
-  explicit MemoryFile(const std::string& content) {
-    fd_ = ::memfd_create("generate_project", MFD_CLOEXEC);
-    if (fd_ < 0) throw dihya::Error("speech: memfd_create failed");
-    std::size_t done = 0;
-    while (done < content.size()) {
-      const ssize_t n = ::write(fd_, content.data() + done, content.size() - done);
-      if (n <= 0) throw dihya::Error("speech: cannot write the generated model");
-      done += static_cast<std::size_t>(n);
-    }
+  explicit MemoryFile(const std::string& content) : fd_(::memfd_create("generate_project", MFD_CLOEXEC)) {
+    if (!fd_) throw dihya::Error("speech: memfd_create failed");
+    if (dihya::write_all(fd_.get(), content)) throw dihya::Error("speech: cannot write the generated model");
   }
-  ~MemoryFile() { ::close(fd_); }
-  MemoryFile(const MemoryFile&) = delete;
-  MemoryFile& operator=(const MemoryFile&) = delete;
-  std::string path() const { return "/proc/self/fd/" + std::to_string(fd_); }
+  std::string path() const { return "/proc/self/fd/" + std::to_string(fd_.get()); }
 
  private:
-  int fd_ = -1;
+  dihya::UniqueFd fd_;
 };
 
 // Pronunciations cmudict lacks or gives only as the everyday word: both the

@@ -3,6 +3,7 @@
 
 #include <map>
 
+#include <dihya/advisory_lock.hpp>
 #include <dihya/error.hpp>
 #include <dihya/template_format.hpp>
 
@@ -48,7 +49,7 @@ std::vector<PlannedImport> plan_import(pqxx::transaction_base& tx, const std::ve
   std::map<std::string, Existing> existing;
   if (catalog_exists(tx)) {
     // Every import takes this lock, so the plan stays true until commit.
-    if (lock) tx.exec("select pg_advisory_xact_lock(hashtext('dihya.templates import'))");
+    if (lock) tx.exec_params("select pg_advisory_xact_lock($1)", dihya::lock_key::kTemplateImport);
     auto names = nlohmann::json::array();
     for (const auto& s : sources) names.push_back(s.doc.at("name"));
     const std::string query = std::string(

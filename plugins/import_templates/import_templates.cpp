@@ -16,7 +16,9 @@
 #include <fstream>
 #include <sstream>
 
+#include <dihya/advisory_lock.hpp>
 #include <dihya/database.hpp>
+#include <dihya/file_io.hpp>
 #include <dihya/plugin.hpp>
 #include <dihya/template_format.hpp>
 #include <dihya/template_store.hpp>
@@ -69,34 +71,10 @@ std::optional<std::string> read_small_file(const fs::path& file) {
 }
 
 // Writes `text` to `target` through a temporary file in the same directory,
-// fsynced, then renamed: a reader sees the old file or the new one, whole.
+// fsynced, then renamed (dihya::replace_file): a reader sees the old file or the new one, whole.
 void write_file_atomically(const fs::path& target, const std::string& text) {
-  const fs::path tmp = target.parent_path() / ("." + target.filename().string() + ".tmp-" + std::to_string(::getpid()));
-  // A leftover of a killed run, or a link planted under the predictable name:
-  // removed, then created exclusively.
-  ::unlink(tmp.c_str());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
-  if (fd < 0) throw dihya::Error(fmt::format("cannot create {}: {}", tmp.string(), std::strerror(errno)));
-  std::size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw dihya::Error(fmt::format("cannot write {}: {}", tmp.string(), std::strerror(err)));
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    throw dihya::Error(fmt::format("cannot write {}: {}", tmp.string(), std::strerror(errno)));
-  }
-  if (::rename(tmp.c_str(), target.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    throw dihya::Error(fmt::format("cannot rename {} to {}: {}", tmp.string(), target.string(), std::strerror(err)));
+  if (const std::error_code ec = dihya::replace_file(target, text, 0644)) {
+    throw dihya::Error(fmt::format("cannot write {}: {}", target.string(), ec.message()));
   }
 }
 
@@ -422,7 +400,7 @@ class ImportTemplates final : public dihya::Plugin {
       for (const auto& entry : newest_first) {
         if (entry.action == "import_templates") {
           if (!locked && catalog_exists(tx)) {
-            tx.exec("select pg_advisory_xact_lock(hashtext('dihya.templates import'))");
+            tx.exec_params("select pg_advisory_xact_lock($1)", dihya::lock_key::kTemplateImport);
             locked = true;
           }
           const auto& records = entry.data.at("templates");

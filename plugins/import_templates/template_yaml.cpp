@@ -6,85 +6,12 @@
 #include <regex>
 
 #include <dihya/error.hpp>
+#include <dihya/yaml_file.hpp>
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 namespace import_templates {
 namespace {
-
-struct Budget {
-  std::size_t nodes;
-  std::size_t bytes;
-};
-
-// YAML 1.2 core schema, the subset JSON needs.
-nlohmann::json plain_scalar(const std::string& s) {
-  if (s == "true" || s == "True" || s == "TRUE") return true;
-  if (s == "false" || s == "False" || s == "FALSE") return false;
-  if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
-  static const std::regex kInt("[-+]?[0-9]+");
-  static const std::regex kFloat("[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?");
-  if (std::regex_match(s, kInt)) {
-    const bool negative = s[0] == '-';
-    const std::size_t skip = (s[0] == '-' || s[0] == '+') ? 1 : 0;
-    std::uint64_t v = 0;
-    const auto r = std::from_chars(s.data() + skip, s.data() + s.size(), v);
-    if (r.ec == std::errc()) {
-      if (!negative) return v;
-      if (v <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return -static_cast<std::int64_t>(v);
-    }
-  }
-  if (std::regex_match(s, kFloat)) {
-    std::string normal = s[0] == '+' ? s.substr(1) : s;
-    const bool negative = !normal.empty() && normal[0] == '-';
-    if (negative) normal.erase(0, 1);
-    if (normal[0] == '.') normal.insert(0, "0");
-    double d = 0;
-    const auto r = std::from_chars(normal.data(), normal.data() + normal.size(), d);
-    if (r.ec == std::errc() && d != std::numeric_limits<double>::infinity()) return negative ? -d : d;
-  }
-  return s;
-}
-
-nlohmann::json to_json(const YAML::Node& node, int depth, Budget& budget, const YamlLimits& limits) {
-  if (depth > limits.max_depth) throw dihya::Error("nested more than " + std::to_string(limits.max_depth) + " levels");
-  if (budget.nodes == 0) throw dihya::Error("more than " + std::to_string(limits.max_nodes) + " nodes (alias bomb?)");
-  --budget.nodes;
-  switch (node.Type()) {
-    case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined:
-      return nullptr;
-    case YAML::NodeType::Sequence: {
-      auto out = nlohmann::json::array();
-      for (const auto& child : node) out.push_back(to_json(child, depth + 1, budget, limits));
-      return out;
-    }
-    case YAML::NodeType::Map: {
-      auto out = nlohmann::json::object();
-      for (const auto& kv : node) {
-        if (!kv.first.IsScalar()) throw dihya::Error("a key is not a string (line " + std::to_string(kv.first.Mark().line + 1) + ")");
-        const std::string key = kv.first.Scalar();
-        if (out.contains(key)) {
-          throw dihya::Error("duplicate key " + nlohmann::json(key).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
-                             " (line " + std::to_string(kv.first.Mark().line + 1) + ")");
-        }
-        out[key] = to_json(kv.second, depth + 1, budget, limits);
-      }
-      return out;
-    }
-    case YAML::NodeType::Scalar:
-      break;
-  }
-  const std::string& s = node.Scalar();
-  if (s.size() > budget.bytes) {
-    throw dihya::Error("more than " + std::to_string(limits.max_string_bytes) + " bytes of strings (alias bomb?)");
-  }
-  budget.bytes -= s.size();
-  if (node.Tag() == "!") return s;  // quoted or block scalar: always a string
-  if (node.Tag() == "?") return plain_scalar(s);
-  if (node.Tag() == "tag:yaml.org,2002:str") return s;
-  throw dihya::Error("tag " + node.Tag() + " is not supported (line " + std::to_string(node.Mark().line + 1) + ")");
-}
 
 // ---- writer ---------------------------------------------------------------
 
@@ -202,19 +129,7 @@ void write_node(std::string& out, const nlohmann::json& j, int indent) {
 }  // namespace
 
 nlohmann::json parse_yaml_document(const std::string& text, const std::string& where, const YamlLimits& limits) {
-  try {
-    Budget budget{limits.max_nodes, limits.max_string_bytes};
-    const auto docs = YAML::LoadAll(text);
-    if (docs.size() != 1) throw dihya::Error("expected exactly one YAML document, found " + std::to_string(docs.size()));
-    return to_json(docs[0], 0, budget, limits);
-  } catch (const YAML::DeepRecursion&) {
-    throw dihya::Error(where + ": nested too deeply");
-  } catch (const YAML::Exception& e) {
-    const std::string at = e.mark.is_null() ? "" : ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1);
-    throw dihya::Error(where + at + ": invalid YAML: " + e.msg);
-  } catch (const dihya::Error& e) {
-    throw dihya::Error(where + ": " + e.what());
-  }
+  return dihya::load_yaml_text(text, where, limits);
 }
 
 std::string write_yaml_document(const nlohmann::json& doc) {

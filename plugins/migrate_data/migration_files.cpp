@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cctype>
 #include <dihya/error.hpp>
+#include <dihya/file_io.hpp>
 #include <dihya/utf8.hpp>
 #include <map>
 #include <regex>
@@ -81,32 +82,23 @@ std::size_t line_of(std::string_view text, std::size_t offset) {
 // Opened without following a link, and checked on the descriptor: a file
 // swapped for a link (or a FIFO) after the listing is refused, not read.
 std::string read_file(const fs::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) {
+  const dihya::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+  if (!fd) {
     throw dihya::Error("cannot open " + printable(path.string()) + ": " + std::error_code(errno, std::generic_category()).message());
   }
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
     throw dihya::Error(printable(path.string()) + " is not a regular file; a migrations folder holds only migration files");
   }
   if (static_cast<std::uintmax_t>(st.st_size) > kMaxFileBytes) {
     throw dihya::Error(printable(path.string()) + " is larger than 64 MiB; a migration should be small");
   }
   std::string bytes;
-  char buffer[65536];
-  for (;;) {
-    const ssize_t got = ::read(fd, buffer, sizeof buffer);
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) throw dihya::Error("cannot read " + printable(path.string()));
-    if (got == 0) break;
-    bytes.append(buffer, static_cast<std::size_t>(got));
-    if (bytes.size() > kMaxFileBytes) {
+  if (const std::error_code ec = dihya::read_all(fd.get(), &bytes, kMaxFileBytes)) {
+    if (ec.value() == EFBIG) {
       throw dihya::Error(printable(path.string()) + " is larger than 64 MiB; a migration should be small");
     }
+    throw dihya::Error("cannot read " + printable(path.string()));
   }
   if (const auto bad = dihya::first_invalid_utf8(bytes); bad != std::string::npos) {
     throw dihya::Error(at_line(path, line_of(bytes, bad)) + ": not valid UTF-8 (byte " + std::to_string(bad) +

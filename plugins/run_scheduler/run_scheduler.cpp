@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
-// run_scheduler: the loop that executes `dihya-host schedule` schedules.
+// run_scheduler: the loop that executes `dihya-host schedule` schedules. This
+// file handles jobs (processes, retries, stopping); every statement on the
+// shared tables is in claims.cpp.
 //
 // Exactly once, across any number of schedulers sharing one database:
 //  * a tick locks the due schedules it takes (FOR UPDATE SKIP LOCKED, at most
@@ -52,14 +54,14 @@
 #include <thread>
 #include <vector>
 
+#include <dihya/child_process.hpp>
 #include <dihya/cron.hpp>
 #include <dihya/database.hpp>
 #include <dihya/plugin.hpp>
-#include <dihya/schedule_store.hpp>
 #include <fmt/format.h>
 #include <pqxx/pqxx>
 
-extern char** environ;
+#include "claims.hpp"
 
 namespace dihya_run_scheduler {
 
@@ -68,11 +70,7 @@ using dihya::Context;
 using dihya::Params;
 using dihya::Result;
 
-constexpr int kMaxPerScheduleTick = 100;
-constexpr double kDefaultDeadline = 60;
 constexpr double kStopGraceSeconds = 4;  // the host SIGKILLs 5 s after its SIGTERM
-
-std::string num(double v) { return fmt::format("{:.6f}", v); }
 
 // The clock every decision uses: the database's, optionally sped up (tests).
 class Clock {
@@ -129,18 +127,9 @@ std::string host_name() {
 
 class Scheduler {
  public:
-  Scheduler(Context& ctx, Settings s) : ctx_(ctx), s_(std::move(s)), db_(ctx.db()) {}
+  Scheduler(Context& ctx, Settings s) : ctx_(ctx), s_(std::move(s)), db_(ctx.db()), claims_(db_, s_.me) {}
 
-  void ensure_schema() {
-    {
-      pqxx::nontransaction tx(db_);
-      if (!tx.exec("SELECT to_regclass('dihya.schedule_runs')")[0][0].is_null()) return;
-    }
-    pqxx::work tx(db_);
-    tx.exec(dihya::schedule::kSchemaLockSql);
-    for (const auto& sql : dihya::schedule::schema_statements()) tx.exec(sql);
-    tx.commit();
-  }
+  void ensure_schema() { claims_.ensure_schema(); }
 
   Result loop() {
     double last_tick = -1e18;
@@ -187,7 +176,7 @@ class Scheduler {
     const double now = clock_.now(db_);
     for (const auto& j : jobs_) {
       if (j.pid == 0) continue;
-      finish_row(j, now, "cancelled", std::nullopt, "", "scheduler stopped");
+      claims_.finish(j.row, now, "cancelled", std::nullopt, "", "scheduler stopped");
     }
     nlohmann::json data{{"scheduler", s_.me}, {"claimed", claimed_},   {"started", started_},
                         {"succeeded", succeeded_}, {"failed", failed_}, {"skipped", skipped_},
@@ -201,26 +190,12 @@ class Scheduler {
   // `schedule run <id>`: one manual launch, with the overlap policy, waited for.
   Result run_now() {
     const double now = clock_.now(db_);
-    long long row = 0;
-    {
-      pqxx::work tx(db_);
-      const auto s = tx.exec_params("SELECT id FROM dihya.schedules WHERE id = $1 FOR UPDATE", s_.run_now);
-      if (s.empty()) return Result::failure(fmt::format("no schedule {}", s_.run_now));
-      const auto r = tx.exec_params(
-          "INSERT INTO dihya.schedule_runs (schedule_id, due_at, claimed_by, claimed_at, heartbeat_at, manual) "
-          "VALUES ($1, to_timestamp($2::float8), $3, to_timestamp($2::float8), to_timestamp($2::float8), true) "
-          "ON CONFLICT DO NOTHING RETURNING id",
-          s_.run_now, num(now), s_.me);
-      tx.commit();
-      if (r.empty()) return Result::failure("a manual run was launched at this very instant; try again");
-      row = r[0][0].as<long long>();
-    }
-    Job j;
-    j.row = row;
-    j.schedule = s_.run_now;
-    j.due = now;
-    j.manual = true;
-    jobs_.push_back(j);
+    bool missing = false;
+    const std::optional<long long> claimed = claims_.insert_manual(s_.run_now, now, &missing);
+    if (missing) return Result::failure(fmt::format("no schedule {}", s_.run_now));
+    if (!claimed) return Result::failure("a manual run was launched at this very instant; try again");
+    const long long row = *claimed;
+    jobs_.push_back(job_for({row, s_.run_now, now, true}));
     ++claimed_;
     double last = now;
     while (!jobs_.empty()) {
@@ -237,48 +212,21 @@ class Scheduler {
         last = t;
       }
     }
-    pqxx::nontransaction tx(db_);
-    const auto r = tx.exec_params(
-        "SELECT outcome, coalesce(run_id, ''), coalesce(exit_code, -1), coalesce(note, '') FROM dihya.schedule_runs "
-        "WHERE id = $1",
-        row);
-    const std::string outcome = r[0][0].as<std::string>();
-    nlohmann::json data{{"schedule_id", s_.run_now}, {"outcome", outcome}, {"manual", true}};
-    if (!r[0][1].as<std::string>().empty()) data["run_id"] = r[0][1].as<std::string>();
-    const std::string summary = fmt::format("schedule {}: manual run {}{}{}", s_.run_now, outcome,
-                                            r[0][1].as<std::string>().empty() ? "" : " (run " + r[0][1].as<std::string>() + ")",
-                                            r[0][3].as<std::string>().empty() ? "" : ": " + r[0][3].as<std::string>());
-    return outcome == "succeeded" ? Result::success(summary, data) : Result::failure(summary, data);
+    const Claims::RowOutcome r = claims_.outcome_of(row);
+    nlohmann::json data{{"schedule_id", s_.run_now}, {"outcome", r.outcome}, {"manual", true}};
+    if (!r.run_id.empty()) data["run_id"] = r.run_id;
+    const std::string summary = fmt::format("schedule {}: manual run {}{}{}", s_.run_now, r.outcome,
+                                            r.run_id.empty() ? "" : " (run " + r.run_id + ")",
+                                            r.note.empty() ? "" : ": " + r.note);
+    return r.outcome == "succeeded" ? Result::success(summary, data) : Result::failure(summary, data);
   }
 
   // Dry run: what a tick would claim now, nothing written.
   Result preview() {
     const double now = clock_.now(db_);
-    pqxx::nontransaction tx(db_);
-    if (tx.exec("SELECT to_regclass('dihya.schedule_runs')")[0][0].is_null()) {
-      return Result::success("no schedules yet (dihya.schedules does not exist)");
-    }
-    const auto rows = tx.exec_params(
-        "SELECT id, name, cron, tz, floor(extract(epoch FROM coalesce(last_due_at, created_at)))::bigint "
-        "FROM dihya.schedules WHERE NOT paused AND next_due_at <= to_timestamp($1::float8) ORDER BY next_due_at",
-        num(now));
-    nlohmann::json due = nlohmann::json::array();
+    if (!claims_.schema_exists()) return Result::success("no schedules yet (dihya.schedules does not exist)");
     std::string report;
-    for (const auto& r : rows) {
-      const auto* tz = cron::zone(r[3].as<std::string>());
-      const auto e = cron::parse(r[2].as<std::string>(), allow_seconds());
-      cron::Instant t{std::chrono::seconds(r[4].as<long long>())};
-      int n = 0;
-      while (auto next = cron::next_after(e, tz, t)) {
-        if (static_cast<double>(next->time_since_epoch().count()) > now || n >= kMaxPerScheduleTick) break;
-        due.push_back({{"schedule_id", r[0].as<long long>()}, {"name", r[1].as<std::string>()},
-                       {"due_at", cron::format_iso(*next, tz)}});
-        report += fmt::format("would claim {} ({}) due {}\n", r[1].as<std::string>(), r[0].as<long long>(),
-                              cron::format_iso(*next, tz));
-        t = *next;
-        ++n;
-      }
-    }
+    const nlohmann::json due = claims_.preview(now, allow_seconds(), &report);
     Result res = Result::success(fmt::format("{} due run(s) would be claimed", due.size()), {{"due", due}});
     res.report = report;
     return res;
@@ -286,6 +234,15 @@ class Scheduler {
 
  private:
   static bool allow_seconds() { return std::getenv("DIHYA_TEST_CRON_SECONDS") != nullptr; }
+
+  static Job job_for(const ClaimedRun& run) {
+    Job j;
+    j.row = run.row;
+    j.schedule = run.schedule;
+    j.due = run.due;
+    j.manual = run.manual;
+    return j;
+  }
 
   int running_count() const {
     return static_cast<int>(std::count_if(jobs_.begin(), jobs_.end(), [](const Job& j) { return j.pid != 0; }));
@@ -302,13 +259,7 @@ class Scheduler {
   // or declared lost after we stalled) is cancelled.
   void heartbeat(double now) {
     if (jobs_.empty()) return;
-    pqxx::nontransaction tx(db_);
-    const auto r = tx.exec_params(
-        "UPDATE dihya.schedule_runs SET heartbeat_at = to_timestamp($1::float8) "
-        "WHERE claimed_by = $2 AND finished_at IS NULL RETURNING id",
-        num(now), s_.me);
-    std::set<long long> mine;
-    for (const auto& row : r) mine.insert(row[0].as<long long>());
+    const std::set<long long> mine = claims_.heartbeat(now);
     for (auto it = jobs_.begin(); it != jobs_.end();) {
       if (mine.count(it->row) != 0) {
         ++it;
@@ -327,114 +278,26 @@ class Scheduler {
 
   // Claims of dead schedulers: not started -> ours; started -> lost.
   void take_over_dead(double now) {
-    pqxx::work tx(db_);
-    const auto taken = tx.exec_params(
-        "UPDATE dihya.schedule_runs SET claimed_by = $1, claimed_at = to_timestamp($2::float8), "
-        "heartbeat_at = to_timestamp($2::float8), note = 'taken over from ' || coalesce(claimed_by, '?') "
-        "WHERE id IN (SELECT id FROM dihya.schedule_runs WHERE finished_at IS NULL AND started_at IS NULL "
-        "AND outcome = 'claimed' AND heartbeat_at < to_timestamp($2::float8 - $3::float8) "
-        "ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED) "
-        "RETURNING id, schedule_id, extract(epoch FROM due_at)::float8, manual",
-        s_.me, num(now), num(s_.lease), std::max(0, s_.max_jobs - static_cast<int>(jobs_.size())));
-    const auto lost = tx.exec_params(
-        "UPDATE dihya.schedule_runs SET outcome = 'lost', finished_at = to_timestamp($1::float8), "
-        "note = 'scheduler ' || coalesce(claimed_by, '?') || ' stopped heart-beating' "
-        "WHERE finished_at IS NULL AND started_at IS NOT NULL AND claimed_by <> $3 "
-        "AND heartbeat_at < to_timestamp($1::float8 - $2::float8) RETURNING id",
-        num(now), num(s_.lease), s_.me);
-    tx.commit();
-    for (const auto& r : taken) {
-      Job j;
-      j.row = r[0].as<long long>();
-      j.schedule = r[1].as<long long>();
-      j.due = r[2].as<double>();
-      j.manual = r[3].as<bool>();
-      jobs_.push_back(j);
+    int lost = 0;
+    const auto taken =
+        claims_.take_over_dead(now, s_.lease, s_.max_jobs - static_cast<int>(jobs_.size()), &lost);
+    for (const auto& run : taken) {
+      jobs_.push_back(job_for(run));
       ++taken_over_;
     }
-    lost_ += static_cast<int>(lost.size());
-    if (!lost.empty()) ctx_.log().warn("{} run(s) of dead schedulers marked lost", lost.size());
+    lost_ += lost;
+    if (lost > 0) ctx_.log().warn("{} run(s) of dead schedulers marked lost", lost);
   }
 
   void claim(double now) {
-    const int slots = s_.max_jobs - static_cast<int>(jobs_.size());
-    if (slots <= 0) return;
-    pqxx::work tx(db_);
-    const auto rows = tx.exec_params(
-        "SELECT id, cron, tz, misfire, coalesce(starting_deadline_seconds::float8, $2::float8), "
-        "extract(epoch FROM coalesce(last_due_at, created_at))::float8 "
-        "FROM dihya.schedules WHERE NOT paused AND next_due_at <= to_timestamp($1::float8) "
-        "ORDER BY next_due_at LIMIT $3 FOR UPDATE SKIP LOCKED",
-        num(now), num(kDefaultDeadline), slots);
-    for (const auto& r : rows) {
-      const long long id = r[0].as<long long>();
-      const std::string misfire = r[3].as<std::string>();
-      const double deadline = r[4].as<double>();
-      const cron::Instant watermark{std::chrono::seconds(static_cast<long long>(std::floor(r[5].as<double>())))};
-      std::vector<cron::Instant> due;
-      std::optional<cron::Instant> next;
-      try {
-        const auto* tz = cron::zone(r[2].as<std::string>());
-        const auto e = cron::parse(r[1].as<std::string>(), allow_seconds());
-        cron::Instant t = watermark;
-        for (;;) {
-          next = cron::next_after(e, tz, t);
-          if (!next || static_cast<double>(next->time_since_epoch().count()) > now) break;
-          if (static_cast<int>(due.size()) >= kMaxPerScheduleTick) break;  // the rest next tick
-          due.push_back(*next);
-          t = *next;
-        }
-      } catch (const std::exception& ex) {
-        ctx_.log().error("schedule {}: {}: paused", id, ex.what());
-        tx.exec_params("UPDATE dihya.schedules SET paused = true WHERE id = $1", id);
-        continue;
-      }
-      // Which due times run, which are recorded as missed.
-      std::vector<bool> run(due.size(), true);
-      bool any_on_time = false;
-      for (std::size_t i = 0; i < due.size(); ++i) {
-        const bool late = now - static_cast<double>(due[i].time_since_epoch().count()) > deadline;
-        any_on_time |= !late;
-        if (late && misfire != "run_all") run[i] = false;
-      }
-      if (misfire == "run_once" && !any_on_time) {
-        for (std::size_t i = due.size(); i-- > 0;) {
-          run[i] = true;  // the most recent late one
-          break;
-        }
-      }
-      for (std::size_t i = 0; i < due.size(); ++i) {
-        const double at = static_cast<double>(due[i].time_since_epoch().count());
-        if (run[i]) {
-          const auto ins = tx.exec_params(
-              "INSERT INTO dihya.schedule_runs (schedule_id, due_at, claimed_by, claimed_at, heartbeat_at) "
-              "VALUES ($1, to_timestamp($2::float8), $3, to_timestamp($4::float8), to_timestamp($4::float8)) "
-              "ON CONFLICT (schedule_id, due_at) DO NOTHING RETURNING id",
-              id, num(at), s_.me, num(now));
-          if (ins.empty()) continue;
-          Job j;
-          j.row = ins[0][0].as<long long>();
-          j.schedule = id;
-          j.due = at;
-          jobs_.push_back(j);
-          ++claimed_;
-        } else {
-          const auto ins = tx.exec_params(
-              "INSERT INTO dihya.schedule_runs (schedule_id, due_at, claimed_by, claimed_at, finished_at, outcome, note) "
-              "VALUES ($1, to_timestamp($2::float8), $3, to_timestamp($4::float8), to_timestamp($4::float8), 'missed', "
-              "$5) ON CONFLICT (schedule_id, due_at) DO NOTHING RETURNING id",
-              id, num(at), s_.me, num(now), fmt::format("misfire {}: {:.0f} s late", misfire, now - at));
-          missed_ += static_cast<int>(ins.size());
-        }
-      }
-      const double new_mark = due.empty() ? static_cast<double>(watermark.time_since_epoch().count())
-                                          : static_cast<double>(due.back().time_since_epoch().count());
-      tx.exec_params(
-          "UPDATE dihya.schedules SET last_due_at = to_timestamp($2::float8), "
-          "next_due_at = to_timestamp(nullif($3, '')::float8) WHERE id = $1",
-          id, num(new_mark), next ? num(static_cast<double>(next->time_since_epoch().count())) : std::string());
+    int missed = 0;
+    const auto claimed =
+        claims_.claim_due(now, s_.max_jobs - static_cast<int>(jobs_.size()), allow_seconds(), ctx_.log(), &missed);
+    for (const auto& run : claimed) {
+      jobs_.push_back(job_for(run));
+      ++claimed_;
     }
-    tx.commit();
+    missed_ += missed;
   }
 
   void launch_ready() {
@@ -456,72 +319,27 @@ class Scheduler {
   // Applies the overlap policy and starts the job, or records why not. Sets
   // j.row = 0 when the job leaves our queue.
   void start(Job& j, double now) {
-    std::string plugin, params_text, overlap;
-    std::optional<long long> timeout;
-    {
-      pqxx::work tx(db_);
-      const auto s = tx.exec_params(
-          "SELECT plugin, params::text, overlap, timeout_seconds FROM dihya.schedules WHERE id = $1 FOR UPDATE", j.schedule);
-      if (s.empty()) {  // removed meanwhile: its rows are gone with it
-        j.row = 0;
-        return;
+    const StartDecision decision = claims_.start({j.row, j.schedule, j.due, j.manual}, now, host_name());
+    for (const long long replaced : decision.replaced_rows) {
+      for (auto& mine : jobs_) {
+        if (mine.row == replaced) terminate(mine);
       }
-      plugin = s[0][0].as<std::string>();
-      params_text = s[0][1].as<std::string>();
-      overlap = s[0][2].as<std::string>();
-      if (!s[0][3].is_null()) timeout = s[0][3].as<long long>();
-      if (overlap != "allow") {
-        const auto others = tx.exec_params(
-            "SELECT id, coalesce(run_id, '') FROM dihya.schedule_runs WHERE schedule_id = $1 AND id <> $2 "
-            "AND finished_at IS NULL AND outcome IN ('running', 'retry_wait')",
-            j.schedule, j.row);
-        if (!others.empty()) {
-          if (overlap == "forbid") {
-            tx.exec_params(
-                "UPDATE dihya.schedule_runs SET outcome = 'skipped', finished_at = to_timestamp($2::float8), "
-                "note = $3 WHERE id = $1 AND claimed_by = $4 AND finished_at IS NULL",
-                j.row, num(now), fmt::format("overlap forbid: run row {} still going", others[0][0].as<long long>()),
-                s_.me);
-            tx.commit();
-            ++skipped_;
-            j.row = 0;
-            return;
-          }
-          // replace: the old run's owner cancels it at its next heartbeat (us: now).
-          for (const auto& o : others) {
-            tx.exec_params(
-                "UPDATE dihya.schedule_runs SET outcome = 'replaced', finished_at = to_timestamp($2::float8), "
-                "note = $3 WHERE id = $1",
-                o[0].as<long long>(), num(now), fmt::format("overlap replace: replaced by the run due at row {}", j.row));
-            for (auto& mine : jobs_) {
-              if (mine.row == o[0].as<long long>()) terminate(mine);
-            }
-          }
-        }
-      }
-      const auto ok = tx.exec_params(
-          "UPDATE dihya.schedule_runs SET outcome = 'running', started_at = coalesce(started_at, to_timestamp($2::float8)), "
-          "heartbeat_at = to_timestamp($2::float8), attempt = attempt + 1, host = $4, next_attempt_at = NULL "
-          "WHERE id = $1 AND claimed_by = $3 AND finished_at IS NULL RETURNING attempt",
-          j.row, num(now), s_.me, host_name());
-      if (ok.empty()) {  // taken over by another scheduler while we stalled
-        tx.commit();
-        j.row = 0;
-        return;
-      }
-      tx.commit();
     }
-    spawn(j, plugin, nlohmann::json::parse(params_text), timeout);
+    if (decision.verdict != StartDecision::run) {
+      if (decision.verdict == StartDecision::skipped) ++skipped_;
+      j.row = 0;
+      return;
+    }
+    spawn(j, decision.job.plugin, decision.job.params, decision.job.timeout);
     if (j.pid == 0) {
-      finish_row(j, now, "failed", std::nullopt, "", "could not start dihya-host");
+      claims_.finish(j.row, now, "failed", std::nullopt, "", "could not start dihya-host");
       ++failed_;
       j.row = 0;
       return;
     }
     j.started = now;
     ++started_;
-    pqxx::nontransaction tx(db_);
-    tx.exec_params("UPDATE dihya.schedule_runs SET pid = $2 WHERE id = $1", j.row, static_cast<int>(j.pid));
+    claims_.set_pid(j.row, j.pid);
   }
 
   void spawn(Job& j, const std::string& plugin, const nlohmann::json& params, std::optional<long long> timeout) {
@@ -546,37 +364,34 @@ class Scheduler {
     env.push_back("DIHYA_SCHEDULE_ID=" + std::to_string(j.schedule));
     env.push_back("DIHYA_SCHEDULE_DUE_AT=" + num(j.due));
     env.push_back(std::string("DIHYA_SCHEDULE_TRIGGER=") + (j.manual ? "manual" : "scheduled"));
-    std::vector<char*> cargv, cenv;
-    for (auto& a : argv) cargv.push_back(a.data());
-    cargv.push_back(nullptr);
-    for (auto& a : env) cenv.push_back(a.data());
-    cenv.push_back(nullptr);
     const auto dir = ctx_.work_dir() / "jobs";
     std::filesystem::create_directories(dir);
     ++spawned_;
     j.out_file = (dir / fmt::format("{}-{}.out", j.row, spawned_)).string();
     j.err_file = (dir / fmt::format("{}-{}.err", j.row, spawned_)).string();
-    const int out = ::open(j.out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    const int err = ::open(j.err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    const int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    const pid_t parent = ::getpid();
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      // Own process group: the operator's Ctrl-C reaches the scheduler, which
-      // decides; our death still cancels the job.
-      ::setpgid(0, 0);
-      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-      if (::getppid() != parent) ::_exit(127);
-      ::dup2(in, 0);
-      ::dup2(out, 1);
-      ::dup2(err, 2);
-      ::execve("/proc/self/exe", cargv.data(), cenv.data());
-      ::_exit(127);
+    const dihya::UniqueFd out(::open(j.out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+    const dihya::UniqueFd err(::open(j.err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+    j.pid = 0;
+    if (!out || !err) {
+      ctx_.log().error("schedule {}: cannot create the job's output files in {}: {}", j.schedule, dir.string(),
+                       std::strerror(errno));
+      return;
     }
-    ::close(out);
-    ::close(err);
-    ::close(in);
-    j.pid = pid > 0 ? pid : 0;
+    dihya::SpawnOptions options;
+    options.program = "/proc/self/exe";
+    options.stdout_fd = out.get();
+    options.stderr_fd = err.get();
+    options.environment = &env;
+    // Own process group: the operator's Ctrl-C reaches the scheduler, which
+    // decides; our death still cancels the job.
+    options.own_process_group = true;
+    options.parent_death_signal = SIGTERM;
+    pid_t pid = 0;
+    if (const std::error_code ec = dihya::spawn_process(argv, options, &pid)) {
+      ctx_.log().error("schedule {}: cannot start dihya-host: {}", j.schedule, ec.message());
+      return;
+    }
+    j.pid = pid;
   }
 
   void reap_children() {
@@ -619,56 +434,25 @@ class Scheduler {
     }
     std::remove(j.out_file.c_str());
     std::remove(j.err_file.c_str());
-    pqxx::work tx(db_);
-    const auto row = tx.exec_params(
-        "SELECT r.attempt, s.retries, s.backoff_seconds FROM dihya.schedule_runs r JOIN dihya.schedules s "
-        "ON s.id = r.schedule_id WHERE r.id = $1 AND r.claimed_by = $2 AND r.finished_at IS NULL",
-        j.row, s_.me);
-    if (row.empty()) {  // replaced or declared lost meanwhile: keep that verdict, note the run id
-      tx.exec_params("UPDATE dihya.schedule_runs SET run_id = coalesce(run_id, nullif($2, '')), exit_code = $3 "
-                     "WHERE id = $1",
-                     j.row, run_id, code);
-      tx.commit();
-      j.row = 0;
-      return;
-    }
-    const int attempt = row[0][0].as<int>();
-    const int retries = row[0][1].as<int>();
-    const double backoff = row[0][2].as<double>();
     // A job refused as invalid (exit 2) or not loadable (3) fails the same way next time.
-    if (code != 0 && code != 2 && code != 3 && attempt <= retries && !ctx_.cancelled() && !j.term_sent) {
-      const double wait = backoff * std::pow(2.0, attempt - 1) * clock_.speed();
-      tx.exec_params(
-          "UPDATE dihya.schedule_runs SET outcome = 'retry_wait', run_id = nullif($2, ''), exit_code = $3, "
-          "next_attempt_at = to_timestamp($4::float8), note = $5 WHERE id = $1",
-          j.row, run_id, code, num(now + wait), fmt::format("attempt {} {}: {}", attempt, outcome, note.substr(0, 300)));
-      tx.commit();
-      ctx_.log().info("schedule {}: attempt {} {}, retry in {:.0f} s", j.schedule, attempt, outcome, wait);
-      j.ready_at = now + wait;
+    const bool may_retry = code != 0 && code != 2 && code != 3 && !ctx_.cancelled() && !j.term_sent;
+    const ExitDecision decision = claims_.record_exit(j.row, now, outcome, code, run_id, note, may_retry, clock_.speed());
+    if (decision.verdict == ExitDecision::retry) {
+      ctx_.log().info("schedule {}: attempt {} {}, retry in {:.0f} s", j.schedule, decision.attempt, outcome,
+                      decision.retry_at - now);
+      j.ready_at = decision.retry_at;
       j.term_sent = false;
       return;
     }
-    tx.commit();
-    finish_row(j, now, outcome, code, run_id, note);
-    (outcome == "succeeded" ? succeeded_ : failed_) += 1;
+    if (decision.verdict == ExitDecision::finished) (outcome == "succeeded" ? succeeded_ : failed_) += 1;
     j.row = 0;
-  }
-
-  void finish_row(const Job& j, double now, const std::string& outcome, std::optional<int> code,
-                  const std::string& run_id, const std::string& note) {
-    pqxx::nontransaction tx(db_);
-    tx.exec_params(
-        "UPDATE dihya.schedule_runs SET outcome = $2, finished_at = to_timestamp($3::float8), "
-        "exit_code = $4, run_id = coalesce(nullif($5, ''), run_id), note = nullif($6, '') "
-        "WHERE id = $1 AND claimed_by = $7 AND finished_at IS NULL",
-        j.row, outcome, num(now), code ? std::optional<int>(*code) : std::optional<int>(), run_id, note.substr(0, 500),
-        s_.me);
   }
 
   Context& ctx_;
   Settings s_;
   pqxx::connection& db_;
   Clock clock_;
+  Claims claims_;
   std::vector<Job> jobs_;
   long long spawned_ = 0;
   int claimed_ = 0, started_ = 0, succeeded_ = 0, failed_ = 0, skipped_ = 0, missed_ = 0, lost_ = 0, taken_over_ = 0;

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include <dihya/error.hpp>
+#include <dihya/file_io.hpp>
 
 namespace security_audit {
 
@@ -156,29 +157,9 @@ nlohmann::json read_json_file(const std::filesystem::path& file, std::uintmax_t 
 }
 
 void write_atomically(const std::filesystem::path& file, const std::string& content) {
-  const auto dir = file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
-  std::string temp = (dir / ("." + file.filename().string() + ".XXXXXX")).string();
-  const int fd = mkstemp(temp.data());
-  if (fd < 0) throw dihya::Error("security_audit: cannot write " + file.string() + ": " + std::strerror(errno));
-  std::size_t written = 0;
-  bool ok = true;
-  while (written < content.size()) {
-    const ssize_t n = ::write(fd, content.data() + written, content.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      ok = false;
-      break;
-    }
-    written += static_cast<std::size_t>(n);
-  }
-  const int saved = errno;
   // Reports are read by people and CI: not private, but not world-writable either.
-  ok = ok && fchmod(fd, 0644) == 0 && fsync(fd) == 0;
-  ::close(fd);
-  if (!ok || std::rename(temp.c_str(), file.c_str()) != 0) {
-    const int err = ok ? errno : saved;
-    ::unlink(temp.c_str());
-    throw dihya::Error("security_audit: cannot write " + file.string() + ": " + std::strerror(err));
+  if (const std::error_code ec = dihya::replace_file(file, content, 0644)) {
+    throw dihya::Error("security_audit: cannot write " + file.string() + ": " + ec.message());
   }
 }
 

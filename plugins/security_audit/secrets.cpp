@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include <dihya/error.hpp>
+#include <dihya/file_io.hpp>
 #include <hs/hs.h>
 
 namespace security_audit {
@@ -538,32 +539,29 @@ std::vector<ScanFile> list_files(const std::filesystem::path& root, const Ignore
 
 void scan_one_file(const SecretScanner& scanner, const ScanFile& file, std::uint64_t max_file_size, hs_scratch* scratch,
                    std::vector<char>& buffer, std::vector<Finding>& out, SecretScanStats& stats) {
-  const int fd = ::open(file.absolute.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) {
+  const dihya::UniqueFd fd(::open(file.absolute.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+  if (!fd) {
     ++stats.unreadable;
     return;
   }
   struct stat st {};
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
+  if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
     ++stats.unreadable;
     return;
   }
   const auto size = static_cast<std::uint64_t>(st.st_size);
   if (size > max_file_size) {
-    ::close(fd);
     ++stats.skipped_large;
     return;
   }
   buffer.resize(static_cast<std::size_t>(size));
   std::size_t got = 0;
   while (got < buffer.size()) {
-    const ssize_t n = ::read(fd, buffer.data() + got, buffer.size() - got);
+    const ssize_t n = ::read(fd.get(), buffer.data() + got, buffer.size() - got);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     got += static_cast<std::size_t>(n);
   }
-  ::close(fd);
   // Binary files (a NUL in the first 8 KiB, as git decides) are skipped.
   if (std::memchr(buffer.data(), '\0', std::min<std::size_t>(got, 8192)) != nullptr) {
     ++stats.skipped_binary;

@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <dihya/file_io.hpp>
 #include <dihya/sha256.hpp>
 
 #include <dihya/utf8.hpp>
@@ -22,21 +23,6 @@ namespace {
 
 constexpr std::size_t kMaxFilename = 255;
 constexpr std::size_t kMaxContentType = 127;
-
-// Closes the descriptor on every path out of read_attachment.
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  ~FileDescriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 std::string lower(std::string_view text) {
   std::string out;
@@ -201,7 +187,7 @@ bool read_attachment(const AttachmentRequest& request, std::size_t limit, const 
   std::string type = request.content_type.empty() ? guess_content_type(filename) : lower(request.content_type);
   if (const std::string why = check_content_type(type); !why.empty()) return fail("content_type " + why);
 
-  const FileDescriptor fd(open_no_symlinks(request.path));
+  const dihya::UniqueFd fd(open_no_symlinks(request.path));
   if (fd.get() < 0) {
     const int code = errno;
     if (code == ELOOP) return fail("the path is or passes through a symbolic link (refused: give the real path)");

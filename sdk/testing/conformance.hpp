@@ -16,31 +16,55 @@
 // change data, or the exercise proves nothing and fails.
 #pragma once
 
-#include <cstdio>
+#include <algorithm>
 #include <cstdlib>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <catch2/catch.hpp>
+#include <dihya/child_process.hpp>
 #include <nlohmann/json.hpp>
 
 namespace dihya::testing {
 
+// The dihya-host to run: $DIHYA_HOST, else the first on PATH.
+inline std::string host_program() {
+  const char* host = std::getenv("DIHYA_HOST");
+  const std::string name = host != nullptr && *host != '\0' ? host : "dihya-host";
+  if (name.find('/') != std::string::npos) return name;
+  const char* path = std::getenv("PATH");
+  std::string dirs = path != nullptr ? path : "/usr/bin:/bin";
+  for (std::size_t start = 0; start <= dirs.size();) {
+    const std::size_t colon = std::min(dirs.find(':', start), dirs.size());
+    const std::string candidate = dirs.substr(start, colon - start) + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    start = colon + 1;
+  }
+  return name;
+}
+
 // Runs `dihya-host check` on `plugin_path` and returns its JSON report.
 // Throws std::runtime_error when the host cannot be started or answers no JSON.
 inline nlohmann::json check_report(const std::string& plugin_path, bool exercise = false) {
-  const char* host = std::getenv("DIHYA_HOST");
-  std::string command = std::string(host != nullptr && *host != '\0' ? host : "dihya-host") + " check '";
-  for (char c : plugin_path) command += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  command += "' --json";
-  if (exercise) command += " --exercise";
-  command += " 2>&1";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) throw std::runtime_error("cannot run " + command);
+  std::vector<std::string> argv{host_program(), "check", plugin_path, "--json"};
+  if (exercise) argv.emplace_back("--exercise");
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("cannot create a pipe");
+  UniqueFd read_end(fds[0]);
+  UniqueFd write_end(fds[1]);
+  SpawnOptions options;
+  options.stdout_fd = write_end.get();
+  options.stderr_fd = write_end.get();
+  pid_t pid = 0;
+  if (const std::error_code ec = spawn_process(argv, options, &pid)) {
+    throw std::runtime_error("cannot run " + argv[0] + ": " + ec.message());
+  }
+  write_end.reset();
   std::string output;
-  char buffer[4096];
-  for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) output.append(buffer, n);
-  ::pclose(pipe);
+  const std::error_code read_error = read_all(read_end.get(), &output);
+  wait_process(pid);
+  if (read_error) throw std::runtime_error("cannot read the output of " + argv[0] + ": " + read_error.message());
   auto report = nlohmann::json::parse(output, nullptr, false);
   if (!report.is_object()) throw std::runtime_error("dihya-host check failed: " + output);
   return report;

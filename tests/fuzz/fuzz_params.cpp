@@ -7,7 +7,8 @@
 // line break in any message.
 //
 //   clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -DVALIJSON_USE_EXCEPTIONS=1 \
-//     -Ihost/src -Isdk/include tests/fuzz/fuzz_params.cpp host/src/params/*.cpp -lyaml-cpp -o fuzz_params
+//     -Ihost/src -Isdk/include tests/fuzz/fuzz_params.cpp host/src/params/*.cpp host/src/util/printable.cpp \
+//     -lyaml-cpp -o fuzz_params
 //   ./fuzz_params -max_total_time=60 -rss_limit_mb=4096 corpus/
 #include <cstddef>
 #include <cstdint>
@@ -18,6 +19,7 @@
 
 #include "errors.hpp"
 #include "params/json_input.hpp"
+#include "util/printable.hpp"
 #include "params/redaction.hpp"
 
 namespace {

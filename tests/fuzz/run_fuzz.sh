@@ -9,7 +9,7 @@ src=$1
 source "$src/tests/fuzz/lib.sh"
 fuzz_start "$2"
 bin="$fuzz_work/fuzz_params"
-sources=("$src/tests/fuzz/fuzz_params.cpp" "$src"/host/src/params/*.cpp)
+sources=("$src/tests/fuzz/fuzz_params.cpp" "$src"/host/src/params/*.cpp "$src/host/src/util/printable.cpp")
 fuzz_build "$bin" "${sources[@]}" "$src"/host/src/params/*.hpp "$src"/sdk/include/dihya/*.hpp -- \
   -I"$src/host/src" -I"$src/sdk/include" -DVALIJSON_USE_EXCEPTIONS=1 "${sources[@]}" -lyaml-cpp -lfmt
 # Seeds: small valid and invalid documents.

@@ -20,6 +20,7 @@
 #include "temp_dir.hpp"
 #include "errors.hpp"
 #include "params/json_input.hpp"
+#include "util/printable.hpp"
 #include "params/param_builder.hpp"
 #include "params/redaction.hpp"
 

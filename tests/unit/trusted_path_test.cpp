@@ -14,7 +14,7 @@
 #include "cli/common.hpp"
 #include "errors.hpp"
 #include "loading/plugin_file.hpp"
-#include "params/json_input.hpp"
+#include "util/printable.hpp"
 #include "temp_dir.hpp"
 #include "util/trusted_path.hpp"
 

@@ -22,6 +22,7 @@
 
 #include <fmt/format.h>
 
+#include "errors.hpp"
 #include "util/sha256.hpp"
 #include "util/utc_time.hpp"
 #include "util/unique_fd.hpp"
@@ -38,7 +39,7 @@ constexpr std::size_t kTailChunk = 64 * 1024;
 constexpr int kMaxDepth = 128;
 
 [[noreturn]] void throw_errno(const std::filesystem::path& file, const std::string& doing) {
-  throw std::runtime_error(
+  throw state_error(
       fmt::format("audit log {}: cannot {}: {}", file.string(), doing, std::strerror(errno)));
 }
 
@@ -73,7 +74,7 @@ std::optional<Entry> parse_entry(const std::string& raw, std::uint64_t line, std
   Json doc;
   try {
     doc = Json::parse(raw, [](int depth, Json::parse_event_t, Json&) {
-      if (depth > kMaxDepth) throw std::runtime_error("nested too deeply");
+      if (depth > kMaxDepth) throw state_error("nested too deeply");
       return true;
     });
   } catch (const std::exception& e) {
@@ -111,7 +112,7 @@ void pread_exactly(int fd, char* out, std::size_t size, off_t offset,
     ssize_t n = ::pread(fd, out, size, offset);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) throw_errno(file, "read");
-    if (n == 0) throw std::runtime_error(fmt::format("audit log {}: shrank while locked", file.string()));
+    if (n == 0) throw state_error(fmt::format("audit log {}: shrank while locked", file.string()));
     out += n;
     size -= static_cast<std::size_t>(n);
     offset += n;
@@ -148,7 +149,7 @@ Entry read_chain_head(int fd, off_t size, const std::filesystem::path& file) {
   char last = 0;
   pread_exactly(fd, &last, 1, size - 1, file);
   if (last != '\n') {
-    throw std::runtime_error(fmt::format(
+    throw state_error(fmt::format(
         "audit log {}: the last line is incomplete (a write was cut short); run "
         "`dihya-host audit verify` and repair the log before new runs can be audited",
         file.string()));
@@ -157,7 +158,7 @@ Entry read_chain_head(int fd, off_t size, const std::filesystem::path& file) {
   std::string why;
   auto head = parse_entry(raw, 0, why);
   if (!head) {
-    throw std::runtime_error(fmt::format(
+    throw state_error(fmt::format(
         "audit log {}: the last line is damaged ({}); run `dihya-host audit verify`",
         file.string(), why));
   }
@@ -329,7 +330,7 @@ UniqueFd open_directory_of(const std::filesystem::path& file) {
 
 [[noreturn]] void throw_open_error(const std::filesystem::path& file) {
   if (errno == ELOOP) {
-    throw std::runtime_error(fmt::format("audit log {}: is a symlink; refusing to follow it (remove it: the "
+    throw state_error(fmt::format("audit log {}: is a symlink; refusing to follow it (remove it: the "
                                          "audit files are never links)", file.string()));
   }
   throw_errno(file, "open");
@@ -339,7 +340,7 @@ void require_regular(int fd, const std::filesystem::path& file) {
   struct stat st{};
   if (::fstat(fd, &st) != 0) throw_errno(file, "stat");
   if (!S_ISREG(st.st_mode)) {
-    throw std::runtime_error(fmt::format("audit log {}: is not a regular file", file.string()));
+    throw state_error(fmt::format("audit log {}: is not a regular file", file.string()));
   }
 }
 
@@ -352,27 +353,19 @@ std::string format_head(const Entry& last) {
   return fmt::format(R"({{"seq":{},"sha256":"{}"}})", last.seq, last.hash) + "\n";
 }
 
-// Replaces the head record: a temporary file made fresh (O_EXCL, so nothing
-// planted under its name is written through), synced, renamed over the head.
+// Replaces the head record (replace_file_at: a fresh O_EXCL temporary file, so
+// nothing planted under its name is written through, synced, renamed over).
 // The directory is not synced: a rename lost in a crash leaves an older head,
 // which verify accepts (a log ahead of its head); what must never happen, a
 // head ahead of the log, cannot, since the log line was synced first. This
 // saves one fsync per append (about 8 ms on the test machine's disk).
 void write_head(int dir_fd, const std::filesystem::path& file, const Entry& last) {
   const auto head = audit_head_file(file);
-  const std::string name = head.filename().string();
-  const std::string tmp = "." + name + ".tmp";
-  ::unlinkat(dir_fd, tmp.c_str(), 0);
-  UniqueFd fd(::openat(dir_fd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-  if (!fd) throw_errno(head, "create");
-  const std::string text = format_head(last);
-  if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()) || ::fsync(fd.get()) != 0) {
-    const int saved = errno;
-    ::unlinkat(dir_fd, tmp.c_str(), 0);
-    errno = saved;
-    throw_errno(head, "write");
+  if (const std::error_code ec =
+          replace_file_at(dir_fd, head.filename().string(), format_head(last), 0600, Durability::kContentSynced)) {
+    errno = ec.value();
+    throw_errno(head, "replace");
   }
-  if (::renameat(dir_fd, tmp.c_str(), dir_fd, name.c_str()) != 0) throw_errno(head, "replace");
 }
 
 // Reads the head record; nullopt when there is none. Throws when it exists
@@ -392,7 +385,7 @@ std::optional<HeadRecord> read_head(int dir_fd, const std::filesystem::path& fil
   const Json doc = Json::parse(std::string(buffer, static_cast<std::size_t>(n)), nullptr, false);
   if (!doc.is_object() || !doc.contains("seq") || !doc["seq"].is_number_unsigned() || !doc.contains("sha256") ||
       !is_hex64(doc["sha256"])) {
-    throw std::runtime_error(fmt::format("audit head {}: damaged (expected {{\"seq\":N,\"sha256\":\"<64 hex>\"}})",
+    throw state_error(fmt::format("audit head {}: damaged (expected {{\"seq\":N,\"sha256\":\"<64 hex>\"}})",
                                          head.string()));
   }
   return HeadRecord{doc["seq"].get<std::uint64_t>(), doc["sha256"].get<std::string>()};
@@ -428,7 +421,7 @@ std::uint64_t AuditLog::append(const std::string& event, const nlohmann::json& d
   // next line would rewrite the head record, the only trace of the cut.
   if (const auto anchor = read_head(dir.get(), file_);
       anchor && (anchor->seq > head.seq || (anchor->seq == head.seq && anchor->sha256 != head.hash))) {
-    throw std::runtime_error(fmt::format(
+    throw state_error(fmt::format(
         "audit log {}: ends at seq {} but its head record {} says seq {}: lines were removed; run `dihya-host "
         "audit verify`, keep both files as evidence, then move them away to start a new log",
         file_.string(), head.seq, audit_head_file(file_).string(), anchor->seq));
@@ -445,7 +438,7 @@ std::uint64_t AuditLog::append(const std::string& event, const nlohmann::json& d
     int saved = written < 0 ? errno : ENOSPC;
     // Still under the lock: cutting the partial line leaves the chain intact.
     bool cut = ::ftruncate(fd.get(), st.st_size) == 0;
-    throw std::runtime_error(fmt::format(
+    throw state_error(fmt::format(
         "audit log {}: cannot append: {}{}", file_.string(), std::strerror(saved),
         cut ? "" : " (a partial line is left at the end: `dihya-host audit verify` shows it)"));
   }

@@ -48,7 +48,7 @@ class AuditLog {
   explicit AuditLog(std::filesystem::path file, bool to_syslog = false);
 
   // Appends one event and returns its seq once the line and then the head
-  // record are on disk. Throws std::runtime_error naming the file when it
+  // record are on disk. Throws a state error (errors.hpp) naming the file when it
   // cannot write or sync, or when the last line is incomplete or unreadable
   // (a damaged log is never silently extended: run `dihya-host audit
   // verify`), or when the file or its head is a symlink or not a regular
@@ -83,7 +83,7 @@ struct AuditVerifyReport {
 // line). A log ahead of its head is ok as long as the line of the head's seq
 // matches its hash: a crash lost the head's last replacements (the head
 // guards against lines taken away; whoever can add lines can move the head). A log without a head (written by an older
-// version) is ok, not anchored; the next append writes the head. Throws std::runtime_error naming the file only when it exists
+// version) is ok, not anchored; the next append writes the head. Throws a state error (errors.hpp) naming the file only when it exists
 // but cannot be read. How each kind of tampering shows up (k is the line named):
 //  - edited line k: line k+1's prev no longer matches the hash of line k, while
 //    line k+1 still chains to line k+2; or line k no longer parses;

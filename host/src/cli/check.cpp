@@ -22,7 +22,7 @@
 #include "db/libpq.hpp"
 #include "errors.hpp"
 #include "loading/catalog.hpp"
-#include "params/json_input.hpp"
+#include "util/printable.hpp"
 #include "params/param_builder.hpp"
 
 namespace dihya::host {

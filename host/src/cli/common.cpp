@@ -10,7 +10,7 @@
 #include <fmt/format.h>
 
 #include "errors.hpp"
-#include "params/json_input.hpp"
+#include "util/printable.hpp"
 
 namespace dihya::host {
 

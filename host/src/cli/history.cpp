@@ -14,7 +14,7 @@
 #include "cli/common.hpp"
 #include "audit/audit_log.hpp"
 #include "errors.hpp"
-#include "params/json_input.hpp"
+#include "util/printable.hpp"
 #include "runs/run_id.hpp"
 #include "runs/run_store.hpp"
 #include "util/atomic_file.hpp"

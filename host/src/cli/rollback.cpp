@@ -10,7 +10,7 @@
 #include "cli/run_lifecycle.hpp"
 #include "errors.hpp"
 #include "loading/catalog.hpp"
-#include "params/json_input.hpp"
+#include "util/printable.hpp"
 #include "runs/run_id.hpp"
 #include "runs/run_lock.hpp"
 #include "runs/run_store.hpp"

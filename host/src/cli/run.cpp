@@ -25,7 +25,7 @@
 #include "errors.hpp"
 #include "loading/catalog.hpp"
 #include "metrics/textfile.hpp"
-#include "params/json_input.hpp"
+#include "util/printable.hpp"
 #include "runs/run_id.hpp"
 #include "runs/run_lock.hpp"
 #include "runs/run_store.hpp"
@@ -141,6 +141,214 @@ std::string without_outcome_prefix(std::string summary, bool dry_run) {
   return text == std::string::npos ? summary : summary.substr(text);
 }
 
+
+// One `run`, from the checked command line to the printed outcome. prepare()
+// decides everything that can be refused (exit 2, nothing recorded) and then
+// records the run (record, audit run.start, lock, directories); execute()
+// supervises the child and rolls back; finish() records and prints the end.
+struct RunSession {
+  RunSession(const Settings& s, PluginCatalog& c, PluginFile p, const po::variables_map& v)
+      : settings(s), catalog(c), plugin(std::move(p)), vm(v), store(s.state_dir / "runs") {}
+
+  const Settings& settings;
+  PluginCatalog& catalog;
+  const PluginFile plugin;
+  const po::variables_map& vm;
+  // prepare()
+  bool dry_run = false;
+  ResolvedParams params;
+  std::optional<std::chrono::milliseconds> timeout;
+  std::optional<std::chrono::milliseconds> grace;
+  Redactor redactor;
+  ChildRequest request;
+  // Interrupted runs need no sweep here: history, show and rollback judge
+  // liveness when they read a record, which keeps a run's start O(1).
+  RunStore store;
+  RunRecord record;
+  std::filesystem::path run_dir;
+  std::optional<PluginLock> lock;
+  std::optional<AuditLog> audit;
+  SandboxPlan sandbox;  // what the child applies, for the record and the denial hint
+  // execute()
+  std::optional<ChildOutcome> outcome;
+  std::chrono::steady_clock::time_point started;
+  Verdict verdict{};
+  nlohmann::json result_data;
+};
+
+// The checks: nothing is recorded before they pass.
+void check_run(RunSession& s, std::string* policy, std::optional<std::filesystem::path>* output_dir) {
+  const po::variables_map& vm = s.vm;
+  s.dry_run = vm.count("dry-run") != 0;
+  if (s.dry_run && !s.plugin.metadata.value("dry_run", true)) {
+    throw usage_error(fmt::format("{} cannot simulate its work (plugin.json says \"dry_run\": false); nothing was run",
+                                  s.plugin.name()));
+  }
+  s.params = resolve_params(vm, s.plugin);
+  s.timeout = seconds_option(vm, "timeout", s.plugin.metadata, "timeout_seconds");
+  s.grace = seconds_option(vm, "grace", nlohmann::json::object(), "");
+  *policy = vm.count("concurrency") ? vm["concurrency"].as<std::string>() : s.plugin.metadata.value("concurrency", "allow");
+  if (*policy != "allow" && *policy != "forbid" && *policy != "wait") {
+    throw usage_error(fmt::format("--concurrency '{}': expected allow, forbid or wait", *policy));
+  }
+  prepare_state_dir(s.settings);
+  *output_dir = output_dir_option(vm);
+  s.record.destructive = s.plugin.destructive_with(s.params.values);
+  if (s.record.destructive && !s.dry_run && vm.count("yes") == 0 && can_prompt() && !confirmed(s.plugin)) {
+    throw usage_error("not confirmed; nothing was run");
+  }
+}
+
+void prepare(RunSession& s) {
+  std::string policy;
+  std::optional<std::filesystem::path> output_dir;
+  check_run(s, &policy, &output_dir);
+  s.request = prepare_child_request(s.plugin, s.settings, Operation::run, s.params, s.redactor);
+
+  const std::string run_id = new_run_id(std::chrono::system_clock::now());
+  // A dry run changes nothing, so no policy keeps it out.
+  if (!s.dry_run) s.lock = take_lock(policy, s.settings, s.plugin.name(), run_id);
+
+  RunRecord& record = s.record;
+  record.id = run_id;
+  record.plugin = s.plugin.name();
+  record.plugin_version = s.plugin.version();
+  record.plugin_sha256 = s.catalog.sha256(s.plugin);
+  record.user = user_name();
+  record.host = host_name();
+  record.params = redact_resolved_params(s.params, s.plugin.parameters(), s.redactor);
+  record.started_at = format_iso_utc(std::chrono::system_clock::now());
+  record.dry_run = s.dry_run;
+  // The scheduler (run_scheduler) launches each job as `dihya-host run` and
+  // names the schedule in the job's environment.
+  if (const char* id = std::getenv("DIHYA_SCHEDULE_ID")) record.schedule_id = id;
+  if (const char* trigger = std::getenv("DIHYA_SCHEDULE_TRIGGER")) record.trigger = trigger;
+  set_host_process(record, current_process_identity());
+  s.store.create(record);
+  s.run_dir = s.store.dir(run_id);
+
+  s.audit.emplace(s.settings.state_dir / "audit.jsonl", s.settings.audit_syslog);
+  try {
+    record.audit_seq = s.audit->append(
+        "run.start", {{"run_id", run_id}, {"plugin", record.plugin}, {"version", record.plugin_version},
+                      {"sha256", record.plugin_sha256}, {"user", record.user}, {"host", record.host},
+                      {"params", record.params}, {"dry_run", s.dry_run}, {"schedule_id", record.schedule_id},
+                      {"trigger", record.trigger}});
+  } catch (const std::exception& e) {
+    // An unaudited run must not happen: it did not start, so it leaves nothing.
+    s.store.remove(run_id);
+    throw HostError(kExitRunFailed, fmt::format("cannot start the run: {}", e.what()));
+  }
+
+  s.request.run_id = run_id;
+  s.request.params = s.params.values;
+  s.request.dry_run = s.dry_run;
+  remove_abandoned_work_dirs(s.settings.state_dir, s.store);
+  s.request.work_dir = make_run_work_dir(s.settings.state_dir, run_id);
+  s.request.output_dir = output_dir.value_or(s.run_dir / "output");
+  if (!output_dir) create_default_output_dir(s.request.output_dir);
+  s.sandbox = child_sandbox_plan(s.request);
+  // Redacted like the result: a path parameter may be a secret.
+  record.sandbox = redact_strings(sandbox_plan_json(s.sandbox), s.redactor);
+}
+
+// Runs the child and, when it failed after changing something, rolls back.
+void execute(RunSession& s, RunSink& sink, ProgressBar& bar) {
+  SupervisorOptions options;
+  options.timeout = s.timeout;
+  if (s.grace) options.grace = *s.grace;
+  s.started = std::chrono::steady_clock::now();
+  s.outcome = supervise(s.request, options, sink);
+  bar.clear();
+  const ChildOutcome& outcome = *s.outcome;
+  if (outcome.kind == ChildOutcome::Kind::crashed && !outcome.loaded) {
+    s.catalog.mark_unstable(s.plugin.path, outcome.message);
+  }
+
+  s.verdict = judge(outcome, s.dry_run);
+  s.verdict.summary = without_outcome_prefix(one_line(s.redactor.redact(s.verdict.summary)), s.dry_run);
+  if (s.verdict.exit_code != kExitOk) {
+    const std::string hint = sandbox_denial_hint(s.sandbox, s.verdict.summary);
+    if (!hint.empty()) s.verdict.summary += "; " + hint;
+  }
+  s.result_data = outcome.kind == ChildOutcome::Kind::completed
+                      ? redact_strings(outcome.result.value("data", nlohmann::json::object()), s.redactor)
+                      : nlohmann::json::object();
+  if (s.verdict.may_roll_back && !s.dry_run && sink.journal_entries() > 0) {
+    const std::string& run_id = s.record.id;
+    if (s.vm.count("no-rollback")) {
+      sink.note(fmt::format("not rolled back (--no-rollback): run `dihya-host rollback {}` to undo", run_id));
+    } else {
+      const RollbackReport rb =
+          roll_back_run(s.plugin, s.settings, run_id, s.run_dir, s.params, s.redactor, *s.audit, sink, s.timeout);
+      s.result_data["rollback"] = {{"ok", rb.ok}, {"summary", rb.summary}};
+      if (!rb.ok) {
+        s.verdict.outcome = kOutcomeRollbackFailed;
+        // Printed last: where the rollback left things, not only why the run stopped.
+        s.verdict.summary += "; rollback failed: " + rb.summary;
+        s.verdict.exit_code = s.verdict.exit_code == kExitRunFailed ? kExitRunFailed : s.verdict.exit_code;
+      } else if (s.verdict.exit_code == kExitRunFailed) {
+        s.verdict.outcome = kOutcomeRolledBack;
+        s.verdict.exit_code = kExitRolledBack;
+      }
+    }
+  }
+}
+
+// Records the end (record, audit run.end, metrics) and prints it.
+int finish(RunSession& s) {
+  std::error_code ec;
+  std::filesystem::remove_all(s.request.work_dir, ec);
+  const ChildOutcome& outcome = *s.outcome;
+  const std::string report =
+      outcome.kind == ChildOutcome::Kind::completed ? s.redactor.redact(outcome.result.value("report", "")) : "";
+  // `show` prints it again later; a report that cannot be kept does not fail the run.
+  if (!report.empty() && !write_file_atomically(s.run_dir / "report.txt", report, 0600, nullptr)) {
+    std::cerr << "dihya-host: warning: the plugin's report was not kept for `show`\n";
+  }
+
+  RunRecord& record = s.record;
+  const Verdict& verdict = s.verdict;
+  record.ended_at = format_iso_utc(std::chrono::system_clock::now());
+  record.outcome = std::string(verdict.outcome);
+  record.exit_code = verdict.exit_code;
+  record.summary = verdict.summary;
+  record.result = s.result_data;
+  s.store.update(record);
+  try {
+    s.audit->append("run.end", {{"run_id", record.id}, {"plugin", record.plugin}, {"outcome", record.outcome},
+                                {"exit_code", verdict.exit_code}, {"summary", record.summary}});
+  } catch (const std::exception& e) {
+    // The run happened and its record says how it ended: report, keep its exit code.
+    std::cerr << fmt::format("dihya-host: warning: run {} ended ({}) but its audit entry was not written: {}\n",
+                             record.id, record.outcome, printable(e.what(), 1000));
+  }
+
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - s.started).count();
+  if (s.settings.metrics_dir) {
+    std::string error;
+    if (!record_run_metrics(*s.settings.metrics_dir, s.settings.state_dir, record, seconds, &error)) {
+      std::cerr << fmt::format("dihya-host: warning: metrics not written: {}\n", error);
+    }
+  }
+  if (s.vm.count("json")) {
+    print_json(nlohmann::json(record));
+    return verdict.exit_code;
+  }
+  if (!report.empty()) {
+    const std::string text = printable_text(report);
+    std::cout << text << (text.empty() || text.back() == '\n' ? "" : "\n");
+  }
+  const std::string line = fmt::format("{}: {}: {} (run {}, {:.2f} s)\n", s.plugin.name(), record.outcome,
+                                       printable_text(record.summary), record.id, seconds);
+  if (verdict.exit_code == kExitOk) {
+    std::cout << line;
+  } else {
+    std::cerr << "dihya-host: " << line;
+  }
+  return verdict.exit_code;
+}
+
 }  // namespace
 
 int cmd_run(const Args& args, const Settings& settings) {
@@ -167,165 +375,14 @@ int cmd_run(const Args& args, const Settings& settings) {
   if (!vm) return 0;
 
   PluginCatalog catalog(settings);
-  const PluginFile plugin = catalog.find((*vm)["plugin"].as<std::string>());
-  const bool dry_run = vm->count("dry-run") != 0;
-  if (dry_run && !plugin.metadata.value("dry_run", true)) {
-    throw usage_error(fmt::format("{} cannot simulate its work (plugin.json says \"dry_run\": false); nothing was run",
-                                  plugin.name()));
-  }
-  const ResolvedParams params = resolve_params(*vm, plugin);
-  const auto timeout = seconds_option(*vm, "timeout", plugin.metadata, "timeout_seconds");
-  const auto grace = seconds_option(*vm, "grace", nlohmann::json::object(), "");
-  const std::string policy = vm->count("concurrency") ? (*vm)["concurrency"].as<std::string>()
-                                                      : plugin.metadata.value("concurrency", "allow");
-  if (policy != "allow" && policy != "forbid" && policy != "wait") {
-    throw usage_error(fmt::format("--concurrency '{}': expected allow, forbid or wait", policy));
-  }
-  prepare_state_dir(settings);
-  const std::optional<std::filesystem::path> output_dir = output_dir_option(*vm);
-  const bool destructive = plugin.destructive_with(params.values);
-  if (destructive && !dry_run && vm->count("yes") == 0 && can_prompt() && !confirmed(plugin)) {
-    throw usage_error("not confirmed; nothing was run");
-  }
-
-  Redactor redactor;
-  ChildRequest request = prepare_child_request(plugin, settings, Operation::run, params, redactor);
-
-  // Interrupted runs need no sweep here: history, show and rollback judge
-  // liveness when they read a record, which keeps a run's start O(1).
-  RunStore store(settings.state_dir / "runs");
-  const std::string run_id = new_run_id(std::chrono::system_clock::now());
-  // A dry run changes nothing, so no policy keeps it out.
-  const auto lock = dry_run ? std::nullopt : take_lock(policy, settings, plugin.name(), run_id);
-
-  RunRecord record;
-  record.id = run_id;
-  record.plugin = plugin.name();
-  record.plugin_version = plugin.version();
-  record.plugin_sha256 = catalog.sha256(plugin);
-  record.user = user_name();
-  record.host = host_name();
-  record.params = redact_resolved_params(params, plugin.parameters(), redactor);
-  record.started_at = format_iso_utc(std::chrono::system_clock::now());
-  record.dry_run = dry_run;
-  record.destructive = destructive;
-  // The scheduler (run_scheduler) launches each job as `dihya-host run` and
-  // names the schedule in the job's environment.
-  if (const char* id = std::getenv("DIHYA_SCHEDULE_ID")) record.schedule_id = id;
-  if (const char* trigger = std::getenv("DIHYA_SCHEDULE_TRIGGER")) record.trigger = trigger;
-  set_host_process(record, current_process_identity());
-  store.create(record);
-  const auto run_dir = store.dir(run_id);
-
-  AuditLog audit(settings.state_dir / "audit.jsonl", settings.audit_syslog);
-  try {
-    record.audit_seq = audit.append(
-        "run.start", {{"run_id", run_id}, {"plugin", record.plugin}, {"version", record.plugin_version},
-                      {"sha256", record.plugin_sha256}, {"user", record.user}, {"host", record.host},
-                      {"params", record.params}, {"dry_run", dry_run}, {"schedule_id", record.schedule_id},
-                      {"trigger", record.trigger}});
-  } catch (const std::exception& e) {
-    // An unaudited run must not happen: it did not start, so it leaves nothing.
-    store.remove(run_id);
-    throw HostError(kExitRunFailed, fmt::format("cannot start the run: {}", e.what()));
-  }
-
-  request.run_id = run_id;
-  request.params = params.values;
-  request.dry_run = dry_run;
-  remove_abandoned_work_dirs(settings.state_dir, store);
-  request.work_dir = make_run_work_dir(settings.state_dir, run_id);
-  request.output_dir = output_dir.value_or(run_dir / "output");
-  if (!output_dir) create_default_output_dir(request.output_dir);
-  const SandboxPlan sandbox = child_sandbox_plan(request);  // what the child applies, for the record
-  // Redacted like the result: a path parameter may be a secret.
-  record.sandbox = redact_strings(sandbox_plan_json(sandbox), redactor);
-
+  RunSession session(settings, catalog, catalog.find((*vm)["plugin"].as<std::string>()), *vm);
+  prepare(session);
   ProgressBar bar(stderr_is_interactive());
   LogStyle style = settings.log_style;
   if (vm->count("quiet")) style.verbosity = LogStyle::Verbosity::quiet;
-  RunSink sink(run_dir / "log.txt", run_dir / "journal.jsonl", redactor, style, bar);
-  SupervisorOptions options;
-  options.timeout = timeout;
-  if (grace) options.grace = *grace;
-  const auto started = std::chrono::steady_clock::now();
-  const ChildOutcome outcome = supervise(request, options, sink);
-  bar.clear();
-  if (outcome.kind == ChildOutcome::Kind::crashed && !outcome.loaded) catalog.mark_unstable(plugin.path, outcome.message);
-
-  Verdict verdict = judge(outcome, dry_run);
-  verdict.summary = without_outcome_prefix(one_line(redactor.redact(verdict.summary)), dry_run);
-  if (verdict.exit_code != kExitOk) {
-    const std::string hint = sandbox_denial_hint(sandbox, verdict.summary);
-    if (!hint.empty()) verdict.summary += "; " + hint;
-  }
-  nlohmann::json result_data = outcome.kind == ChildOutcome::Kind::completed
-                                   ? redact_strings(outcome.result.value("data", nlohmann::json::object()), redactor)
-                                   : nlohmann::json::object();
-  if (verdict.may_roll_back && !dry_run && sink.journal_entries() > 0) {
-    if (vm->count("no-rollback")) {
-      sink.note(fmt::format("not rolled back (--no-rollback): run `dihya-host rollback {}` to undo", run_id));
-    } else {
-      const RollbackReport rb = roll_back_run(plugin, settings, run_id, run_dir, params, redactor, audit, sink, timeout);
-      result_data["rollback"] = {{"ok", rb.ok}, {"summary", rb.summary}};
-      if (!rb.ok) {
-        verdict.outcome = kOutcomeRollbackFailed;
-        // Printed last: where the rollback left things, not only why the run stopped.
-        verdict.summary += "; rollback failed: " + rb.summary;
-        verdict.exit_code = verdict.exit_code == kExitRunFailed ? kExitRunFailed : verdict.exit_code;
-      } else if (verdict.exit_code == kExitRunFailed) {
-        verdict.outcome = kOutcomeRolledBack;
-        verdict.exit_code = kExitRolledBack;
-      }
-    }
-  }
-  std::error_code ec;
-  std::filesystem::remove_all(request.work_dir, ec);
-  const std::string report =
-      outcome.kind == ChildOutcome::Kind::completed ? redactor.redact(outcome.result.value("report", "")) : "";
-  // `show` prints it again later; a report that cannot be kept does not fail the run.
-  if (!report.empty() && !write_file_atomically(run_dir / "report.txt", report, 0600, nullptr)) {
-    std::cerr << "dihya-host: warning: the plugin's report was not kept for `show`\n";
-  }
-
-  record.ended_at = format_iso_utc(std::chrono::system_clock::now());
-  record.outcome = std::string(verdict.outcome);
-  record.exit_code = verdict.exit_code;
-  record.summary = verdict.summary;
-  record.result = result_data;
-  store.update(record);
-  try {
-    audit.append("run.end", {{"run_id", run_id}, {"plugin", record.plugin}, {"outcome", record.outcome},
-                             {"exit_code", verdict.exit_code}, {"summary", record.summary}});
-  } catch (const std::exception& e) {
-    // The run happened and its record says how it ended: report, keep its exit code.
-    std::cerr << fmt::format("dihya-host: warning: run {} ended ({}) but its audit entry was not written: {}\n",
-                             run_id, record.outcome, printable(e.what(), 1000));
-  }
-
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  if (settings.metrics_dir) {
-    std::string error;
-    if (!record_run_metrics(*settings.metrics_dir, settings.state_dir, record, seconds, &error)) {
-      std::cerr << fmt::format("dihya-host: warning: metrics not written: {}\n", error);
-    }
-  }
-  if (vm->count("json")) {
-    print_json(nlohmann::json(record));
-    return verdict.exit_code;
-  }
-  if (!report.empty()) {
-    const std::string text = printable_text(report);
-    std::cout << text << (text.empty() || text.back() == '\n' ? "" : "\n");
-  }
-  if (verdict.exit_code == kExitOk) {
-    std::cout << fmt::format("{}: {}: {} (run {}, {:.2f} s)\n", plugin.name(), record.outcome,
-                             printable_text(record.summary), run_id, seconds);
-  } else {
-    std::cerr << fmt::format("dihya-host: {}: {}: {} (run {}, {:.2f} s)\n", plugin.name(), record.outcome,
-                             printable_text(record.summary), run_id, seconds);
-  }
-  return verdict.exit_code;
+  RunSink sink(session.run_dir / "log.txt", session.run_dir / "journal.jsonl", session.redactor, style, bar);
+  execute(session, sink, bar);
+  return finish(session);
 }
 
 }  // namespace dihya::host

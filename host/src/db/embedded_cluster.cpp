@@ -22,6 +22,7 @@
 #include <system_error>
 #include <vector>
 
+#include <dihya/child_process.hpp>
 #include <fmt/format.h>
 
 #include "db/libpq.hpp"
@@ -110,31 +111,6 @@ struct ToolResult {
   std::string output;  // stdout and stderr, at most the last kMaxToolOutput bytes
 };
 
-enum ChildStep : int { kStepRedirect, kStepSetgroups, kStepSetgid, kStepSetuid, kStepChdir, kStepExec };
-
-struct ChildFailure {
-  int step;
-  int error;
-};
-
-const char* step_name(int step) {
-  switch (step) {
-    case kStepRedirect: return "redirecting its output";
-    case kStepSetgroups: return "setgroups";
-    case kStepSetgid: return "setgid";
-    case kStepSetuid: return "setuid";
-    case kStepChdir: return "changing directory";
-    default: return "exec";
-  }
-}
-
-std::vector<char*> c_strings(std::vector<std::string>& strings) {
-  std::vector<char*> pointers;
-  for (auto& s : strings) pointers.push_back(s.data());
-  pointers.push_back(nullptr);
-  return pointers;
-}
-
 // Messages in English (we quote them in errors); TZ passed on so that initdb
 // records the operator's time zone.
 std::vector<std::string> tool_environment(const ClusterOwner* become) {
@@ -148,45 +124,6 @@ std::vector<std::string> tool_environment(const ClusterOwner* become) {
   }
   if (const char* tz = std::getenv("TZ")) env.push_back(std::string("TZ=") + tz);
   return env;
-}
-
-// Tells the parent which step failed and why; then the child ends.
-[[noreturn]] void report_failure(int report_fd, int step) {
-  ChildFailure failure{step, errno};
-  if (::write(report_fd, &failure, sizeof failure) < 0) {
-    // Nobody left to tell: the parent sees exit 127 and no report.
-  }
-  ::_exit(127);
-}
-
-// Runs in the forked child of a possibly multi-threaded host: async-signal-safe
-// calls only, nothing allocated.
-[[noreturn]] void exec_tool(char* const* argv, char* const* env, const ClusterOwner* become, const char* cwd,
-                            int output_fd, int report_fd, int max_fd) {
-  auto fail = [report_fd](int step) { report_failure(report_fd, step); };
-  int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (null_fd < 0 || ::dup2(null_fd, 0) < 0 || ::dup2(output_fd, 1) < 0 || ::dup2(output_fd, 2) < 0) {
-    fail(kStepRedirect);
-  }
-  // Descriptors other parts of the host opened without O_CLOEXEC close too.
-  if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
-    for (int fd = 3; fd < max_fd; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-  }
-  sigset_t none;
-  ::sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  struct sigaction defaults {};
-  defaults.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &defaults, nullptr);  // an ignored signal survives exec
-  if (become) {
-    if (::setgroups(become->groups.size(), become->groups.data()) != 0) fail(kStepSetgroups);
-    if (::setgid(become->gid) != 0) fail(kStepSetgid);
-    if (::setuid(become->uid) != 0) fail(kStepSetuid);
-  }
-  if (::chdir(cwd) != 0) fail(kStepChdir);
-  ::umask(077);
-  ::execve(argv[0], argv, env);
-  report_failure(report_fd, kStepExec);
 }
 
 std::string read_until_eof(int fd) {
@@ -203,48 +140,32 @@ std::string read_until_eof(int fd) {
   return output;
 }
 
-int wait_for(pid_t pid) {
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return -1;
-  }
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return -1;
-}
-
 // Runs argv (argv[0] an absolute path) in `cwd`, as `become` when given, and
 // returns its exit code and output. Throws when it cannot be started at all.
 ToolResult run_tool(std::vector<std::string> argv, const ClusterOwner* become, const fs::path& cwd) {
-  std::vector<std::string> env = tool_environment(become);
-  std::vector<char*> c_argv = c_strings(argv);
-  std::vector<char*> c_env = c_strings(env);
-  const int max_fd = static_cast<int>(std::min<long>(::sysconf(_SC_OPEN_MAX), 1 << 16));
-
+  const std::vector<std::string> env = tool_environment(become);
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) throw cluster_error("pipe: " + errno_text(errno));
   UniqueFd output_read(fds[0]), output_write(fds[1]);
-  if (::pipe2(fds, O_CLOEXEC) != 0) throw cluster_error("pipe: " + errno_text(errno));
-  UniqueFd report_read(fds[0]), report_write(fds[1]);
-
-  pid_t pid = ::fork();
-  if (pid < 0) throw cluster_error("fork: " + errno_text(errno));
-  if (pid == 0) {
-    exec_tool(c_argv.data(), c_env.data(), become, cwd.c_str(), output_write.get(), report_write.get(), max_fd);
+  dihya::SpawnCredentials credentials;
+  dihya::SpawnOptions options;
+  options.stdout_fd = output_write.get();
+  options.stderr_fd = output_write.get();
+  options.environment = &env;
+  options.working_directory = cwd.string();
+  options.umask = 077;
+  if (become) {
+    credentials = {become->uid, become->gid, become->groups};
+    options.become = &credentials;
+  }
+  pid_t pid = -1;
+  std::string step;
+  if (const std::error_code ec = dihya::spawn_process(argv, options, &pid, &step)) {
+    throw cluster_error(fmt::format("cannot run {}: {} failed: {}", argv[0], step, errno_text(ec.value())));
   }
   output_write.reset();
-  report_write.reset();
   ToolResult result{0, read_until_eof(output_read.get())};
-  ChildFailure failure{};
-  ssize_t n;
-  do {
-    n = ::read(report_read.get(), &failure, sizeof failure);
-  } while (n < 0 && errno == EINTR);
-  result.exit_code = wait_for(pid);
-  if (n == static_cast<ssize_t>(sizeof failure)) {
-    throw cluster_error(fmt::format("cannot run {}: {} failed: {}", argv[0], step_name(failure.step),
-                                    errno_text(failure.error)));
-  }
+  result.exit_code = dihya::wait_process(pid);
   return result;
 }
 

@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "errors.hpp"
 #include "dihya/error.hpp"
 
 namespace dihya::host {
@@ -31,7 +32,7 @@ struct Scan {
 
 [[noreturn]] void throw_damaged(const std::filesystem::path& file, std::uint64_t line,
                                 const std::string& why) {
-  throw std::runtime_error(fmt::format(
+  throw state_error(fmt::format(
       "journal {}: line {} is damaged ({}); its undo entries cannot be trusted, inspect the file "
       "before rolling back by hand",
       file.string(), line, why));
@@ -95,7 +96,7 @@ std::string read_all(int fd, const std::filesystem::path& file) {
     ssize_t n = ::read(fd, buffer, sizeof buffer);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      throw std::runtime_error(
+      throw state_error(
           fmt::format("journal {}: cannot read: {}", file.string(), std::strerror(errno)));
     }
     if (n == 0) return bytes;
@@ -119,11 +120,11 @@ RunJournal::RunJournal(std::filesystem::path file, UniqueFd fd, off_t size,
 RunJournal RunJournal::create(const std::filesystem::path& file) {
   UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!fd) {
-    throw std::runtime_error(
+    throw state_error(
         fmt::format("journal {}: cannot create: {}", file.string(), std::strerror(errno)));
   }
   if (auto ec = fsync_directory(file.parent_path())) {
-    throw std::runtime_error(fmt::format("journal {}: cannot sync its directory: {}",
+    throw state_error(fmt::format("journal {}: cannot sync its directory: {}",
                                          file.string(), ec.message()));
   }
   return RunJournal(file, std::move(fd), 0, 0);
@@ -132,13 +133,13 @@ RunJournal RunJournal::create(const std::filesystem::path& file) {
 RunJournal RunJournal::reopen(const std::filesystem::path& file) {
   UniqueFd fd(::open(file.c_str(), O_RDWR | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if (!fd) {
-    throw std::runtime_error(
+    throw state_error(
         fmt::format("journal {}: cannot open: {}", file.string(), std::strerror(errno)));
   }
   Scan found = scan(file, read_all(fd.get(), file));
   if (found.contents.torn_tail) {
     if (::ftruncate(fd.get(), found.complete_size) != 0 || ::fdatasync(fd.get()) != 0) {
-      throw std::runtime_error(fmt::format("journal {}: cannot cut its incomplete last line: {}",
+      throw state_error(fmt::format("journal {}: cannot cut its incomplete last line: {}",
                                            file.string(), std::strerror(errno)));
     }
   }
@@ -192,7 +193,7 @@ JournalContents read_journal(const std::filesystem::path& file) {
   UniqueFd fd(::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if (!fd) {
     if (errno == ENOENT) return JournalContents{};
-    throw std::runtime_error(
+    throw state_error(
         fmt::format("journal {}: cannot open: {}", file.string(), std::strerror(errno)));
   }
   return scan(file, read_all(fd.get(), file)).contents;

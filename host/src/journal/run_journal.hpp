@@ -36,14 +36,14 @@ namespace dihya::host {
 class RunJournal : public dihya::Journal {
  public:
   // Creates the file (it must not exist), mode 0600, and syncs its directory
-  // so the journal itself survives a crash. Throws std::runtime_error naming
+  // so the journal itself survives a crash. Throws a state error (errors.hpp) naming
   // the file, e.g. when it already exists or the directory is missing.
   static RunJournal create(const std::filesystem::path& file);
 
   // Opens an existing journal to append rollback markers, e.g. to roll back a
   // run interrupted by a crash. A torn last line is cut off first (it was never
   // acknowledged), so the markers start on a line of their own. Throws
-  // std::runtime_error naming the file when it is missing or damaged.
+  // a state error (errors.hpp) naming the file when it is missing or damaged.
   static RunJournal reopen(const std::filesystem::path& file);
 
   RunJournal(RunJournal&&) noexcept = default;
@@ -83,7 +83,7 @@ struct JournalContents {
 };
 
 // Reads a journal back; a missing file is an empty journal. Throws
-// std::runtime_error naming the file and line when a complete line is not a
+// a state error (errors.hpp) naming the file and line when a complete line is not a
 // journal record or an index is out of sequence: undo data that cannot be
 // trusted must stop the rollback rather than half-apply it.
 JournalContents read_journal(const std::filesystem::path& file);

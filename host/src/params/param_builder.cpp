@@ -23,8 +23,12 @@
 #include <valijson/validator.hpp>
 
 #include "errors.hpp"
+#include "params/coercion.hpp"
 #include "params/json_input.hpp"
+#include "util/printable.hpp"
 #include "params/redaction.hpp"
+#include "params/schema_errors.hpp"
+#include "params/secret_reference.hpp"
 
 namespace dihya::host {
 namespace {
@@ -34,208 +38,11 @@ using nlohmann::json;
 constexpr std::size_t kMaxReferencedFileBytes = 1024 * 1024;
 constexpr std::size_t kMaxListedProblems = 3;
 constexpr int kMaxRefHops = 16;        // "$ref" chains longer than this are treated as unresolvable
-constexpr int kMaxTypeSearchDepth = 8;  // anyOf inside oneOf inside ... when looking for types
 
 bool starts_with(std::string_view text, std::string_view prefix) { return text.substr(0, prefix.size()) == prefix; }
 
-std::string in_quotes(std::string_view text, std::size_t max_chars = 60) { return "'" + printable(text, max_chars) + "'"; }
-
 std::string plugin_schema_error(const std::string& detail) {
   return "plugin schema is invalid: " + printable(detail, 300);
-}
-
-// ---------------------------------------------------------------- types
-
-std::string json_type_of(const json& value) {
-  switch (value.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::boolean: return "boolean";
-    case json::value_t::number_integer:
-    case json::value_t::number_unsigned: return "integer";
-    case json::value_t::number_float: return "number";
-    case json::value_t::string: return "string";
-    case json::value_t::array: return "array";
-    default: return "object";
-  }
-}
-
-void add_type(std::vector<std::string>& types, const std::string& type) {
-  if (std::find(types.begin(), types.end(), type) == types.end()) types.push_back(type);
-}
-
-// The JSON types a subschema accepts, in the order to try them: from "type",
-// else from anyOf/oneOf/allOf branches, else from the values of enum/const.
-std::vector<std::string> accepted_types(const json& root, const json* node, int depth = 0) {
-  std::vector<std::string> types;
-  node = resolve_schema_ref(root, node);
-  if (node == nullptr || !node->is_object() || depth > kMaxTypeSearchDepth) return types;
-  if (const auto type = node->find("type"); type != node->end()) {
-    if (type->is_string()) add_type(types, type->get<std::string>());
-    if (type->is_array()) {
-      for (const auto& item : *type) {
-        if (item.is_string()) add_type(types, item.get<std::string>());
-      }
-    }
-    return types;
-  }
-  for (const char* keyword : {"anyOf", "oneOf", "allOf"}) {
-    const auto branches = node->find(keyword);
-    if (branches == node->end() || !branches->is_array()) continue;
-    for (const auto& branch : *branches) {
-      for (const auto& type : accepted_types(root, &branch, depth + 1)) add_type(types, type);
-    }
-  }
-  if (!types.empty()) return types;
-  if (const auto values = node->find("enum"); values != node->end() && values->is_array()) {
-    for (const auto& value : *values) add_type(types, json_type_of(value));
-  }
-  if (const auto value = node->find("const"); value != node->end()) add_type(types, json_type_of(*value));
-  return types;
-}
-
-std::string describe_type(const std::string& type) {
-  if (type == "integer") return "an integer";
-  if (type == "array") return "an array";
-  if (type == "object") return "an object (JSON text)";
-  if (type == "boolean") return "a boolean (true/false)";
-  if (type == "null") return "null";
-  return "a " + type;
-}
-
-std::string describe_types(const std::vector<std::string>& types) {
-  std::string out;
-  for (std::size_t i = 0; i < types.size(); ++i) {
-    if (i > 0) out += i + 1 == types.size() ? " or " : ", ";
-    out += describe_type(types[i]);
-  }
-  return out.empty() ? "another type" : out;
-}
-
-// ---------------------------------------------------------------- coercion
-
-std::optional<json> parse_integer(std::string_view text, std::string& problem) {
-  const std::string_view digits = starts_with(text, "-") ? text.substr(1) : text;
-  if (digits.empty() || !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    return std::nullopt;
-  }
-  std::int64_t value = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error == std::errc::result_out_of_range) {
-    problem = "out of range for a 64-bit integer";
-    return std::nullopt;
-  }
-  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return json(value);
-}
-
-// JSON's number grammar, leading zeros allowed; numbers without a fraction
-// or exponent that fit 64 bits stay integers.
-std::optional<json> parse_number(std::string_view text, std::string& problem) {
-  std::string ignored;
-  if (auto integer = parse_integer(text, ignored)) return integer;
-  std::size_t i = starts_with(text, "-") ? 1 : 0;
-  const auto skip_digits = [&text, &i] {
-    const std::size_t start = i;
-    while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
-    return i - start;
-  };
-  if (skip_digits() == 0) return std::nullopt;
-  if (i < text.size() && text[i] == '.') {
-    ++i;
-    if (skip_digits() == 0) return std::nullopt;
-  }
-  if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
-    ++i;
-    if (i < text.size() && (text[i] == '+' || text[i] == '-')) ++i;
-    if (skip_digits() == 0) return std::nullopt;
-  }
-  if (i != text.size()) return std::nullopt;
-  double value = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error == std::errc::result_out_of_range) {
-    problem = "out of range for a number";
-    return std::nullopt;
-  }
-  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return json(value);
-}
-
-std::optional<json> parse_boolean(std::string_view text) {
-  std::string lowered(text);
-  std::transform(lowered.begin(), lowered.end(), lowered.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  if (lowered == "true" || lowered == "yes" || lowered == "1") return json(true);
-  if (lowered == "false" || lowered == "no" || lowered == "0") return json(false);
-  return std::nullopt;
-}
-
-std::string_view trim(std::string_view text) {
-  const auto first = text.find_first_not_of(" \t");
-  if (first == std::string_view::npos) return {};
-  return text.substr(first, text.find_last_not_of(" \t") - first + 1);
-}
-
-// JSON text for an array or object parameter. A parse failure is a reason
-// to try the next type, not an error yet.
-std::optional<json> parse_json_container(std::string_view text, bool want_array, std::string& problem) {
-  try {
-    json value = parse_json_text(text, "JSON text");
-    if (want_array ? value.is_array() : value.is_object()) return value;
-    problem = want_array ? "the JSON text is not an array" : "the JSON text is not an object";
-  } catch (const HostError& error) {
-    problem = error.what();
-  }
-  return std::nullopt;
-}
-
-std::optional<json> coerce_scalar(std::string_view text, const std::string& type, std::string& problem) {
-  if (type == "string") return json(std::string(text));
-  if (type == "integer") return parse_integer(text, problem);
-  if (type == "number") return parse_number(text, problem);
-  if (type == "boolean") return parse_boolean(text);
-  if (type == "null" && text == "null") return json(nullptr);
-  return std::nullopt;
-}
-
-std::optional<json> coerce_as(const json& root, const json* schema, std::string_view text, const std::string& type,
-                              std::string& problem);
-
-// "a,b,c" -> items coerced by the item schema. Items are trimmed; an item
-// holding a comma needs the JSON form.
-std::optional<json> coerce_list(const json& root, const json* schema, std::string_view text, std::string& problem) {
-  json items = json::array();
-  if (trim(text).empty()) return items;
-  std::size_t start = 0;
-  for (;;) {
-    const std::size_t comma = text.find(',', start);
-    const std::string_view item = trim(text.substr(start, comma == std::string_view::npos ? comma : comma - start));
-    const json* governing = item_schema(root, schema, items.size());
-    std::vector<std::string> types = accepted_types(root, governing);
-    if (types.empty()) types.push_back("string");
-    std::optional<json> value;
-    std::string item_problem;
-    for (const auto& type : types) {
-      if (type == "array" || type == "object") continue;  // would need JSON text
-      if ((value = coerce_scalar(item, type, item_problem))) break;
-    }
-    if (!value) {
-      problem = "item " + std::to_string(items.size() + 1) + " is not " + describe_types(types);
-      return std::nullopt;
-    }
-    items.push_back(std::move(*value));
-    if (comma == std::string_view::npos) return items;
-    start = comma + 1;
-  }
-}
-
-std::optional<json> coerce_as(const json& root, const json* schema, std::string_view text, const std::string& type,
-                              std::string& problem) {
-  if (type == "array") {
-    if (starts_with(trim(text), "[")) return parse_json_container(text, true, problem);
-    return coerce_list(root, schema, text, problem);
-  }
-  if (type == "object") return parse_json_container(text, false, problem);
-  return coerce_scalar(text, type, problem);
 }
 
 // ---------------------------------------------------------------- walking values
@@ -284,11 +91,6 @@ void fill_defaults(json& object, const json& root, const json* schema, int depth
 }
 
 // ---------------------------------------------------------------- the builder
-
-struct Reference {
-  std::string text;
-  bool secret;  // read through @env: or @file:
-};
 
 class ParamBuilder {
  public:
@@ -343,30 +145,15 @@ class ParamBuilder {
 
   // "@env:NAME", "@file:PATH", "@@..." -> the text they stand for; nullopt for
   // any other text.
-  std::optional<Reference> resolve_reference(const std::string& path, std::string_view text) {
-    const std::string name = "parameter " + in_quotes(path);
-    if (starts_with(text, "@@")) return Reference{std::string(text.substr(1)), false};
-    if (starts_with(text, "@env:")) {
-      const std::string variable(text.substr(5));
-      if (variable.empty()) fail(name + ": @env: needs the name of an environment variable");
-      const char* value = std::getenv(variable.c_str());
-      if (value == nullptr) fail(name + ": environment variable " + printable(variable) + " is not set");
-      if (find_invalid_utf8(value)) fail(name + ": environment variable " + printable(variable) + " is not valid UTF-8");
-      add_secret(value);
-      return Reference{value, true};
+  std::optional<SecretReference> resolve_reference(const std::string& path, std::string_view text) {
+    std::optional<SecretReference> reference;
+    try {
+      reference = read_secret_reference(text, "parameter " + in_quotes(path), kMaxReferencedFileBytes);
+    } catch (const HostError& error) {
+      fail(error.what());
     }
-    if (starts_with(text, "@file:")) {
-      const std::string file(text.substr(6));
-      if (file.empty()) fail(name + ": @file: needs a path");
-      const std::string what = name + ": @file:" + printable(file, 200);
-      std::string content = read_text_file(file, kMaxReferencedFileBytes, what);
-      if (!content.empty() && content.back() == '\n') content.pop_back();
-      if (!content.empty() && content.back() == '\r') content.pop_back();
-      if (find_invalid_utf8(content)) fail(what + ": is not valid UTF-8 text");
-      add_secret(content);
-      return Reference{std::move(content), true};
-    }
-    return std::nullopt;
+    if (reference && reference->secret) add_secret(reference->text);
+    return reference;
   }
 
   void add_secret(const std::string& value) {
@@ -404,7 +191,7 @@ class ParamBuilder {
     }
     check_known(key, "");
     const bool write_only = is_write_only(property_schema(schema_, root_, key));
-    const std::optional<Reference> reference = resolve_reference(key, text);
+    const std::optional<SecretReference> reference = resolve_reference(key, text);
     if (write_only && !reference) add_secret(std::string(text));  // known before coercion can fail
     const bool from_secret = reference && reference->secret;
     json value = coerce(key, reference ? std::string_view(reference->text) : text, write_only || from_secret);
@@ -430,7 +217,7 @@ class ParamBuilder {
         resolve_nested_references(value, key, 1);
         continue;
       }
-      const std::optional<Reference> reference = resolve_reference(key, value.get<std::string>());
+      const std::optional<SecretReference> reference = resolve_reference(key, value.get<std::string>());
       if (!reference) continue;
       if (!reference->secret) {
         value = reference->text;  // "@@x" -> "@x"; a literal written in the file keeps its type
@@ -498,135 +285,6 @@ class ParamBuilder {
 
 // ---------------------------------------------------------------- validation messages
 
-// valijson adds a line like this for every level above a failure; the line
-// that matters is the innermost.
-bool is_generic(const std::string& description) {
-  return starts_with(description, "Failed to validate against schema associated with property") ||
-         starts_with(description, "Failed to validate item #");
-}
-
-// "65535.000000" -> "65535": valijson prints bounds with std::to_string.
-std::string bound_from(const json* schema, const char* keyword, const std::string& description) {
-  if (schema != nullptr && schema->is_object() && schema->contains(keyword) && schema->at(keyword).is_number()) {
-    return schema->at(keyword).dump();
-  }
-  std::string number = description.substr(description.find_last_of(' ') + 1);
-  if (number.find('.') != std::string::npos) {
-    while (!number.empty() && number.back() == '0') number.pop_back();
-    if (!number.empty() && number.back() == '.') number.pop_back();
-  }
-  return number;
-}
-
-std::string quoted_tail(const std::string& description) {
-  const auto close = description.rfind('\'');
-  const auto open = close == std::string::npos || close == 0 ? std::string::npos : description.rfind('\'', close - 1);
-  if (open == std::string::npos) return {};
-  return description.substr(open + 1, close - open - 1);
-}
-
-std::string shown(const json* value) {
-  if (value == nullptr) return "the value";
-  if (value->is_string()) return in_quotes(value->get_ref<const std::string&>());
-  if (value->is_array()) return "the list";
-  if (value->is_object()) return "the object";
-  return value->dump();
-}
-
-std::string allowed_values(const json* schema) {
-  if (schema == nullptr || !schema->is_object() || !schema->contains("enum") || !schema->at("enum").is_array()) {
-    return "the allowed values";
-  }
-  std::string out;
-  std::size_t count = 0;
-  for (const auto& value : schema->at("enum")) {
-    if (++count > 10) return out + ", ...";
-    out += (out.empty() ? "" : ", ") + (value.is_string() ? in_quotes(value.get_ref<const std::string&>(), 40)
-                                                          : printable(value.dump(-1, ' ', false, json::error_handler_t::replace), 40));
-  }
-  return out;
-}
-
-struct Problem {
-  std::string hint;        // what is wrong, without the value
-  std::string with_value;  // the same with the value; empty when the hint says it all
-};
-
-Problem explain(const std::string& description, const json& root, const json* schema, const json* value) {
-  const std::string value_text = shown(value);
-  if (starts_with(description, "Expected number less than or equal to ")) {
-    const std::string bound = bound_from(schema, "maximum", description);
-    return {"must be at most " + bound, value_text + " is greater than maximum " + bound};
-  }
-  if (starts_with(description, "Expected number less than ")) {
-    const std::string bound = bound_from(schema, "exclusiveMaximum", description);
-    return {"must be less than " + bound, value_text + " is not less than " + bound};
-  }
-  if (starts_with(description, "Expected number greater than or equal to ")) {
-    const std::string bound = bound_from(schema, "minimum", description);
-    return {"must be at least " + bound, value_text + " is less than minimum " + bound};
-  }
-  if (starts_with(description, "Expected number greater than ")) {
-    const std::string bound = bound_from(schema, "exclusiveMinimum", description);
-    return {"must be greater than " + bound, value_text + " is not greater than " + bound};
-  }
-  if (starts_with(description, "Value type not permitted")) {
-    const std::string expected = "expected " + describe_types(accepted_types(root, schema));
-    const std::string got = value == nullptr ? "" : ", got " + (value->is_string() ? "the string " + value_text : value_text);
-    return {expected, expected + got};
-  }
-  if (starts_with(description, "Failed to match against any enum values")) {
-    const std::string allowed = allowed_values(schema);
-    return {"must be one of " + allowed, value_text + " is not one of " + allowed};
-  }
-  if (starts_with(description, "Failed to match expected value set by 'const'")) {
-    const std::string expected = schema != nullptr && schema->contains("const")
-                                     ? printable(schema->at("const").dump(-1, ' ', false, json::error_handler_t::replace), 60)
-                                     : "the fixed value";
-    return {"must be " + expected, {}};
-  }
-  if (starts_with(description, "Failed to match regex")) {
-    const std::string pattern = schema != nullptr && schema->contains("pattern") && schema->at("pattern").is_string()
-                                    ? " " + printable(schema->at("pattern").get<std::string>(), 100)
-                                    : "";
-    return {"does not match the pattern" + pattern, value_text + " does not match the pattern" + pattern};
-  }
-  if (starts_with(description, "String should be a valid ")) {
-    const std::string format = description.substr(std::string_view("String should be a valid ").size());
-    return {"is not a valid " + format, value_text + " is not a valid " + format};
-  }
-  if (starts_with(description, "Value should be a multiple of ")) {
-    const std::string divisor = bound_from(schema, "multipleOf", description);
-    return {"must be a multiple of " + divisor, value_text + " is not a multiple of " + divisor};
-  }
-  if (description.find("uniqueness constraint") != std::string::npos) return {"has duplicate items", {}};
-  static const std::pair<std::string_view, std::string_view> kLimits[] = {
-      {"String should be no more than ", "must be at most %s characters long"},
-      {"String should be no fewer than ", "must be at least %s characters long"},
-      {"Array should contain no more than ", "must have at most %s items"},
-      {"Array should contain no fewer than ", "must have at least %s items"},
-      {"Object should have no more than ", "must have at most %s properties"},
-      {"Object should have no fewer than ", "must have at least %s properties"}};
-  for (const auto& [prefix, wording] : kLimits) {
-    if (!starts_with(description, prefix)) continue;
-    const std::string rest = description.substr(prefix.size());
-    const std::string limit = rest.substr(0, rest.find(' '));
-    std::string hint(wording);
-    hint.replace(hint.find("%s"), 2, limit);
-    return {hint, {}};
-  }
-  if (description.find("anyOf") != std::string::npos || description.find("oneOf") != std::string::npos ||
-      description.find("exactly one child") != std::string::npos || description.find("child schema") != std::string::npos) {
-    return {"does not match any allowed form", {}};
-  }
-  // The remaining texts name only keys and item numbers ("Missing dependency
-  // 'x'."): lower-cased, they read well enough.
-  std::string hint = description;
-  if (!hint.empty()) hint[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(hint[0])));
-  if (!hint.empty() && hint.back() == '.') hint.pop_back();
-  return {printable(hint, 200), {}};
-}
-
 std::string ParamBuilder::describe(const valijson::ValidationResults::Error& error) const {
   // The context is {"<root>", "[port]", "[0]", ...}: walk values and schema
   // side by side so an index is told from a key and writeOnly is seen.
@@ -654,14 +312,14 @@ std::string ParamBuilder::describe(const valijson::ValidationResults::Error& err
   }
   const std::string& description = error.description;
   if (starts_with(description, "Missing required property")) {
-    const std::string missing = quoted_tail(description);
+    const std::string missing = quoted_name(description);
     return "missing required parameter " + in_quotes(path.empty() ? missing : path + "." + missing);
   }
   if (starts_with(description, "Object contains a property that could not be validated")) {
-    const std::string unknown = quoted_tail(description);
+    const std::string unknown = quoted_name(description);
     return "unknown parameter " + in_quotes(path.empty() ? unknown : path + "." + unknown);
   }
-  const Problem problem = explain(description, schema_, schema, value);
+  const SchemaProblem problem = explain_schema_error(description, schema_, schema, value);
   const std::string subject = path.empty() ? "parameters" : "parameter " + in_quotes(path);
   if (hidden) return subject + ": invalid value (" + problem.hint + ")";
   return subject + ": " + (problem.with_value.empty() ? problem.hint : problem.with_value);
@@ -692,9 +350,9 @@ void ParamBuilder::validate() const {
   valijson::ValidationResults::Error error;
   std::vector<valijson::ValidationResults::Error> all;
   while (results.popError(error)) all.push_back(error);
-  const bool only_generic = std::all_of(all.begin(), all.end(), [](const auto& e) { return is_generic(e.description); });
+  const bool only_generic = std::all_of(all.begin(), all.end(), [](const auto& e) { return is_generic_schema_error(e.description); });
   for (const auto& each : all) {
-    if (is_generic(each.description) && !only_generic) continue;
+    if (is_generic_schema_error(each.description) && !only_generic) continue;
     std::string problem = describe(each);
     if (std::find(problems.begin(), problems.end(), problem) == problems.end()) problems.push_back(std::move(problem));
   }

@@ -3,33 +3,46 @@
 
 #include <cstdlib>
 
-#include <fmt/format.h>
-
 #include "errors.hpp"
 #include "params/json_input.hpp"
+#include "util/printable.hpp"
 
 namespace dihya::host {
+namespace {
 
-std::string resolve_secret_reference(const std::string& text, const std::string& origin) {
-  if (text.rfind("@@", 0) == 0) return text.substr(1);
-  if (text.rfind("@env:", 0) == 0) {
-    const std::string name = text.substr(5);
-    if (name.empty()) throw usage_error(fmt::format("{}: @env: needs the name of an environment variable", origin));
-    const char* value = std::getenv(name.c_str());
-    if (value == nullptr) {
-      throw usage_error(fmt::format("{}: environment variable {} is not set", origin, printable(name)));
+bool starts_with(std::string_view text, std::string_view prefix) { return text.substr(0, prefix.size()) == prefix; }
+
+}  // namespace
+
+std::optional<SecretReference> read_secret_reference(std::string_view text, const std::string& origin,
+                                                     std::size_t max_file_bytes) {
+  if (starts_with(text, "@@")) return SecretReference{std::string(text.substr(1)), false};
+  if (starts_with(text, "@env:")) {
+    const std::string variable(text.substr(5));
+    if (variable.empty()) throw usage_error(origin + ": @env: needs the name of an environment variable");
+    const char* value = std::getenv(variable.c_str());
+    if (value == nullptr) throw usage_error(origin + ": environment variable " + printable(variable) + " is not set");
+    if (find_invalid_utf8(value)) {
+      throw usage_error(origin + ": environment variable " + printable(variable) + " is not valid UTF-8");
     }
-    return value;
+    return SecretReference{value, true};
   }
-  if (text.rfind("@file:", 0) == 0) {
-    const std::string path = text.substr(6);
-    if (path.empty()) throw usage_error(fmt::format("{}: @file: needs a path", origin));
-    std::string content = read_text_file(path, 64 * 1024, fmt::format("{}: @file:{}", origin, printable(path, 200)));
+  if (starts_with(text, "@file:")) {
+    const std::string file(text.substr(6));
+    if (file.empty()) throw usage_error(origin + ": @file: needs a path");
+    const std::string what = origin + ": @file:" + printable(file, 200);
+    std::string content = read_text_file(file, max_file_bytes, what);
     if (!content.empty() && content.back() == '\n') content.pop_back();
     if (!content.empty() && content.back() == '\r') content.pop_back();
-    return content;
+    if (find_invalid_utf8(content)) throw usage_error(what + ": is not valid UTF-8 text");
+    return SecretReference{std::move(content), true};
   }
-  return text;
+  return std::nullopt;
+}
+
+std::string resolve_secret_reference(const std::string& text, const std::string& origin) {
+  std::optional<SecretReference> reference = read_secret_reference(text, origin, 64 * 1024);
+  return reference ? std::move(reference->text) : text;
 }
 
 }  // namespace dihya::host

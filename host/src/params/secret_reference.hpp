@@ -1,19 +1,34 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
-// Settings that hold a secret (the database URL) can name where the secret
-// is instead of holding it: `@env:NAME` or `@file:PATH`, as parameters do.
-// A URL given in clear on the command line is visible to every local user
-// in `ps` and /proc/<pid>/cmdline; the reference is not.
+// `@env:NAME` and `@file:PATH`: where a secret is, instead of the secret, in a
+// parameter (--param, a params file) or a setting (the database URL). A value
+// given in clear on the command line is visible to every local user in `ps`
+// and /proc/<pid>/cmdline; the reference is not. One reader for both, so that
+// they accept and refuse the same things.
 #pragma once
 
+#include <cstddef>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace dihya::host {
 
+struct SecretReference {
+  std::string text;  // what the reference stands for
+  bool secret;       // read through @env: or @file: (false for "@@...": a literal "@...")
+};
+
 // `text` with a leading "@env:NAME" replaced by that variable and
-// "@file:PATH" by the file's text (at most 64 KiB, one trailing newline
-// removed); "@@" stands for a literal "@"; any other text is returned as it
-// is. `origin` ("--database-url") starts every message. Throws HostError
-// (usage) naming the variable or file, never its content.
+// "@file:PATH" by the file's text (at most `max_file_bytes`, one trailing
+// newline removed); "@@" stands for a literal "@"; nullopt for any other
+// text. The value must be valid UTF-8. `origin` ("parameter 'password'",
+// "--database-url") starts every message. Throws HostError (usage) naming the
+// variable or file, never its content.
+std::optional<SecretReference> read_secret_reference(std::string_view text, const std::string& origin,
+                                                     std::size_t max_file_bytes);
+
+// read_secret_reference() for a setting (files up to 64 KiB): the text it
+// stands for, or `text` itself when it is no reference.
 std::string resolve_secret_reference(const std::string& text, const std::string& origin);
 
 }  // namespace dihya::host

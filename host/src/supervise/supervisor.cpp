@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "errors.hpp"
 #include "params/json_input.hpp"
 #include "supervise/child.hpp"
 #include "supervise/protocol.hpp"
@@ -70,7 +71,7 @@ struct Pipe {
 
 Pipe make_pipe() {
   int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw state_error(std::string("pipe: ") + std::strerror(errno));
   return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
@@ -124,7 +125,7 @@ class Supervision {
     int timeout_ms = next_deadline_ms();
     if (!pidfd_ && (timeout_ms < 0 || timeout_ms > 50)) timeout_ms = 50;
     int ready = ::poll(fds, n, timeout_ms);
-    if (ready < 0 && errno != EINTR) throw std::runtime_error(std::string("poll: ") + std::strerror(errno));
+    if (ready < 0 && errno != EINTR) throw state_error(std::string("poll: ") + std::strerror(errno));
     if (ready > 0) {
       for (nfds_t i = 0; i < n; ++i) {
         if (fds[i].revents == 0) continue;
@@ -396,7 +397,7 @@ ChildOutcome supervise(const ChildRequest& request, const SupervisorOptions& opt
 
   std::fflush(nullptr);  // nothing buffered in the host may be written twice
   pid_t pid = ::fork();
-  if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  if (pid < 0) throw state_error(std::string("fork: ") + std::strerror(errno));
   if (pid == 0) {
     events.read.reset();
     control.write.reset();

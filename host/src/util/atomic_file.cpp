@@ -6,7 +6,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <random>
 
 #include "util/unique_fd.hpp"
 
@@ -22,27 +21,10 @@ bool fail(std::string* error, const std::string& what) {
 
 bool write_file_atomically(const std::filesystem::path& path, std::string_view content, mode_t mode,
                            std::string* error) {
-  std::random_device random;
-  const auto tmp = path.string() + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(random());
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
-  if (!fd) return fail(error, "cannot create " + tmp);
-  if (auto ec = write_all(fd.get(), content); ec || ::fsync(fd.get()) != 0) {
-    if (ec) errno = ec.value();
-    const int err = errno;
-    const bool result = fail(error, "cannot write " + tmp);
-    ::unlink(tmp.c_str());
-    errno = err;
-    return result;
+  if (const std::error_code ec = replace_file(path, content, mode)) {
+    errno = ec.value();
+    return fail(error, "cannot replace " + path.string());
   }
-  fd.reset();
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    const bool result = fail(error, "cannot replace " + path.string());
-    ::unlink(tmp.c_str());
-    errno = err;
-    return result;
-  }
-  if (fsync_directory(path.parent_path())) return fail(error, "cannot sync the directory of " + path.string());
   return true;
 }
 

@@ -14,6 +14,7 @@
 #include <openssl/crypto.h>
 #include <dihya/sha256.hpp>
 
+#include "errors.hpp"
 #include "util/unique_fd.hpp"
 
 namespace dihya::host {
@@ -26,7 +27,7 @@ constexpr std::size_t kFileChunk = 1 << 20;
 // short run of the host. (Plugins keep the default: their TLS may need it.)
 dihya::Sha256 new_sha256() {
   static const bool initialised = OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, nullptr) == 1;
-  if (!initialised) throw std::runtime_error("sha256: OpenSSL could not start");
+  if (!initialised) throw state_error("sha256: OpenSSL could not start");
   return dihya::Sha256();
 }
 
@@ -37,7 +38,7 @@ std::string sha256_hex(std::string_view data) { return new_sha256().update(data)
 std::string sha256_file_hex(const std::filesystem::path& file) {
   UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) {
-    throw std::runtime_error(
+    throw state_error(
         fmt::format("sha256: cannot open {}: {}", file.string(), std::strerror(errno)));
   }
   return sha256_fd_hex(fd.get(), file);
@@ -50,7 +51,7 @@ std::string sha256_fd_hex(int fd, const std::filesystem::path& file) {
     ssize_t n = ::pread(fd, buffer.data(), buffer.size(), offset);
     if (n < 0) {
       if (errno == EINTR) continue;
-      throw std::runtime_error(
+      throw state_error(
           fmt::format("sha256: cannot read {}: {}", file.string(), std::strerror(errno)));
     }
     if (n == 0) break;

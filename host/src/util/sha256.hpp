@@ -10,12 +10,12 @@
 
 namespace dihya::host {
 
-// The SHA-256 of `data`, 64 lowercase hex digits. Throws std::runtime_error only
+// The SHA-256 of `data`, 64 lowercase hex digits. Throws a state error (errors.hpp) only
 // if OpenSSL itself fails. Thread-safe.
 std::string sha256_hex(std::string_view data);
 
 // The SHA-256 of a file's contents, read in 1 MiB chunks so memory stays flat
-// whatever the file's size. Throws std::runtime_error naming the path when the
+// whatever the file's size. Throws a state error (errors.hpp) naming the path when the
 // file cannot be opened or read. Thread-safe.
 std::string sha256_file_hex(const std::filesystem::path& file);
 

@@ -79,8 +79,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   if (valid_utf8(input)) {
     try {
-      std::size_t budget = 100000;
-      check_spec(dihya::yaml_to_json(YAML::Load(std::string(input)), 0, budget));
+      check_spec(dihya::load_yaml_text(std::string(input), "spec.yaml"));
     } catch (const dihya::Error&) {
     } catch (const YAML::Exception&) {
     }

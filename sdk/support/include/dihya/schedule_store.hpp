@@ -22,11 +22,16 @@
 #include <string>
 #include <vector>
 
+#include <dihya/advisory_lock.hpp>
+
 namespace dihya::schedule {
 
 // Taken around the DDL so that many schedulers starting at once do not race
 // on CREATE ... IF NOT EXISTS (which is not concurrency-safe in PostgreSQL).
+// The key is the registry's (dihya/advisory_lock.hpp), spelled out because the
+// host sends this text through its own libpq wrapper.
 inline constexpr const char* kSchemaLockSql = "SELECT pg_advisory_xact_lock(7366173720934)";
+static_assert(dihya::lock_key::kScheduleSchema == 7366173720934, "kSchemaLockSql must use the registry's key");
 
 inline const std::vector<std::string>& schema_statements() {
   static const std::vector<std::string> kStatements{

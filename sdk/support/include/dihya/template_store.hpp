@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 
+#include <dihya/advisory_lock.hpp>
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
@@ -28,7 +29,7 @@ namespace dihya::templates {
 // Serialises concurrent first runs: CREATE ... IF NOT EXISTS is not
 // concurrency-safe in PostgreSQL.
 inline void ensure_schema(pqxx::work& tx) {
-  tx.exec("SELECT pg_advisory_xact_lock(7366173720935)");
+  tx.exec_params("SELECT pg_advisory_xact_lock($1)", dihya::lock_key::kTemplateSchema);
   tx.exec("CREATE SCHEMA IF NOT EXISTS dihya");
   tx.exec(
       "CREATE TABLE IF NOT EXISTS dihya.templates ("

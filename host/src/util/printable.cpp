@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+#include "util/printable.hpp"
+
+#include <algorithm>
+
+#include <dihya/utf8.hpp>
+
+namespace dihya::host {
+
+std::optional<std::size_t> find_invalid_utf8(std::string_view text) {
+  const std::size_t bad = dihya::first_invalid_utf8(text);
+  if (bad == std::string_view::npos) return std::nullopt;
+  return bad;
+}
+
+std::string printable(std::string_view text, std::size_t max_chars) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(std::min(text.size(), max_chars) + 3);
+  std::size_t i = 0;
+  while (i < text.size()) {
+    std::string unit;
+    const auto c = static_cast<unsigned char>(text[i]);
+    std::size_t consumed = 1;
+    if (c == '\n') {
+      unit = "\\n";
+    } else if (c == '\t') {
+      unit = "\\t";
+    } else if (c < 0x20 || c == 0x7f) {
+      unit = {'\\', 'x', kHex[c >> 4], kHex[c & 0xF]};
+    } else if (c < 0x80) {
+      unit = std::string(1, static_cast<char>(c));
+    } else {
+      // Copy a whole valid UTF-8 sequence, escape a lone bad byte. C1 controls
+      // (U+0080..U+009F) are escaped too: some terminals act on them.
+      const std::size_t length = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+      const std::string_view sequence = text.substr(i, length);
+      const bool valid = sequence.size() == length && !find_invalid_utf8(sequence);
+      const bool c1_control = valid && c == 0xC2 && static_cast<unsigned char>(sequence[1]) < 0xA0;
+      if (valid && !c1_control) {
+        unit = std::string(sequence);
+        consumed = length;
+      } else {
+        unit = {'\\', 'x', kHex[c >> 4], kHex[c & 0xF]};
+      }
+    }
+    if (out.size() + unit.size() > max_chars) {
+      out += "...";
+      break;
+    }
+    out += unit;
+    i += consumed;
+  }
+  return out;
+}
+
+std::string one_line(std::string_view text) {
+  const auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
+  while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '\n' && text[i] != '\r') {
+      out += text[i];
+      continue;
+    }
+    while (!out.empty() && is_space(out.back())) out.pop_back();
+    while (i + 1 < text.size() && is_space(text[i + 1])) ++i;
+    if (!out.empty() && out.back() != ';' && out.back() != '.' && out.back() != ':') out += ';';
+    out += ' ';
+  }
+  return out;
+}
+
+std::string printable_text(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t end = text.find_first_of("\n\t", start);
+    out += printable(text.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start),
+                     std::string_view::npos);
+    if (end == std::string_view::npos) return out;
+    out += text[end];
+    start = end + 1;
+  }
+}
+
+}  // namespace dihya::host

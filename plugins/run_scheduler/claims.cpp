@@ -1,0 +1,290 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+#include "claims.hpp"
+
+#include <cmath>
+
+#include <dihya/cron.hpp>
+#include <dihya/schedule_store.hpp>
+#include <fmt/format.h>
+
+namespace dihya_run_scheduler {
+namespace cron = dihya::cron;
+
+namespace {
+
+constexpr int kMaxPerScheduleTick = 100;  // fire times per schedule per tick (run_all catching up)
+constexpr double kDefaultDeadline = 60;   // starting_deadline_seconds when a schedule sets none
+
+}  // namespace
+
+std::string num(double v) { return fmt::format("{:.6f}", v); }
+
+bool Claims::schema_exists() {
+  pqxx::nontransaction tx(db_);
+  return !tx.exec("SELECT to_regclass('dihya.schedule_runs')")[0][0].is_null();
+}
+
+void Claims::ensure_schema() {
+  if (schema_exists()) return;
+  pqxx::work tx(db_);
+  tx.exec(dihya::schedule::kSchemaLockSql);
+  for (const auto& sql : dihya::schedule::schema_statements()) tx.exec(sql);
+  tx.commit();
+}
+
+std::set<long long> Claims::heartbeat(double now) {
+  pqxx::nontransaction tx(db_);
+  const auto r = tx.exec_params(
+      "UPDATE dihya.schedule_runs SET heartbeat_at = to_timestamp($1::float8) "
+      "WHERE claimed_by = $2 AND finished_at IS NULL RETURNING id",
+      num(now), me_);
+  std::set<long long> mine;
+  for (const auto& row : r) mine.insert(row[0].as<long long>());
+  return mine;
+}
+
+std::vector<ClaimedRun> Claims::take_over_dead(double now, double lease, int slots, int* lost) {
+  pqxx::work tx(db_);
+  const auto taken = tx.exec_params(
+      "UPDATE dihya.schedule_runs SET claimed_by = $1, claimed_at = to_timestamp($2::float8), "
+      "heartbeat_at = to_timestamp($2::float8), note = 'taken over from ' || coalesce(claimed_by, '?') "
+      "WHERE id IN (SELECT id FROM dihya.schedule_runs WHERE finished_at IS NULL AND started_at IS NULL "
+      "AND outcome = 'claimed' AND heartbeat_at < to_timestamp($2::float8 - $3::float8) "
+      "ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED) "
+      "RETURNING id, schedule_id, extract(epoch FROM due_at)::float8, manual",
+      me_, num(now), num(lease), std::max(0, slots));
+  const auto dead = tx.exec_params(
+      "UPDATE dihya.schedule_runs SET outcome = 'lost', finished_at = to_timestamp($1::float8), "
+      "note = 'scheduler ' || coalesce(claimed_by, '?') || ' stopped heart-beating' "
+      "WHERE finished_at IS NULL AND started_at IS NOT NULL AND claimed_by <> $3 "
+      "AND heartbeat_at < to_timestamp($1::float8 - $2::float8) RETURNING id",
+      num(now), num(lease), me_);
+  tx.commit();
+  std::vector<ClaimedRun> runs;
+  for (const auto& r : taken) {
+    runs.push_back({r[0].as<long long>(), r[1].as<long long>(), r[2].as<double>(), r[3].as<bool>()});
+  }
+  *lost = static_cast<int>(dead.size());
+  return runs;
+}
+
+std::vector<ClaimedRun> Claims::claim_due(double now, int slots, bool allow_seconds, dihya::Logger& log,
+                                          int* missed) {
+  std::vector<ClaimedRun> runs;
+  *missed = 0;
+  if (slots <= 0) return runs;
+  pqxx::work tx(db_);
+  const auto rows = tx.exec_params(
+      "SELECT id, cron, tz, misfire, coalesce(starting_deadline_seconds::float8, $2::float8), "
+      "extract(epoch FROM coalesce(last_due_at, created_at))::float8 "
+      "FROM dihya.schedules WHERE NOT paused AND next_due_at <= to_timestamp($1::float8) "
+      "ORDER BY next_due_at LIMIT $3 FOR UPDATE SKIP LOCKED",
+      num(now), num(kDefaultDeadline), slots);
+  for (const auto& r : rows) {
+    const long long id = r[0].as<long long>();
+    const std::string misfire = r[3].as<std::string>();
+    const double deadline = r[4].as<double>();
+    const cron::Instant watermark{std::chrono::seconds(static_cast<long long>(std::floor(r[5].as<double>())))};
+    std::vector<cron::Instant> due;
+    std::optional<cron::Instant> next;
+    try {
+      const auto* tz = cron::zone(r[2].as<std::string>());
+      const auto e = cron::parse(r[1].as<std::string>(), allow_seconds);
+      cron::Instant t = watermark;
+      for (;;) {
+        next = cron::next_after(e, tz, t);
+        if (!next || static_cast<double>(next->time_since_epoch().count()) > now) break;
+        if (static_cast<int>(due.size()) >= kMaxPerScheduleTick) break;  // the rest next tick
+        due.push_back(*next);
+        t = *next;
+      }
+    } catch (const std::exception& ex) {
+      log.error("schedule {}: {}: paused", id, ex.what());
+      tx.exec_params("UPDATE dihya.schedules SET paused = true WHERE id = $1", id);
+      continue;
+    }
+    // Which due times run, which are recorded as missed.
+    std::vector<bool> run(due.size(), true);
+    bool any_on_time = false;
+    for (std::size_t i = 0; i < due.size(); ++i) {
+      const bool late = now - static_cast<double>(due[i].time_since_epoch().count()) > deadline;
+      any_on_time |= !late;
+      if (late && misfire != "run_all") run[i] = false;
+    }
+    if (misfire == "run_once" && !any_on_time && !due.empty()) run.back() = true;  // the most recent late one
+    for (std::size_t i = 0; i < due.size(); ++i) {
+      const double at = static_cast<double>(due[i].time_since_epoch().count());
+      if (run[i]) {
+        const auto ins = tx.exec_params(
+            "INSERT INTO dihya.schedule_runs (schedule_id, due_at, claimed_by, claimed_at, heartbeat_at) "
+            "VALUES ($1, to_timestamp($2::float8), $3, to_timestamp($4::float8), to_timestamp($4::float8)) "
+            "ON CONFLICT (schedule_id, due_at) DO NOTHING RETURNING id",
+            id, num(at), me_, num(now));
+        if (!ins.empty()) runs.push_back({ins[0][0].as<long long>(), id, at, false});
+      } else {
+        const auto ins = tx.exec_params(
+            "INSERT INTO dihya.schedule_runs (schedule_id, due_at, claimed_by, claimed_at, finished_at, outcome, note) "
+            "VALUES ($1, to_timestamp($2::float8), $3, to_timestamp($4::float8), to_timestamp($4::float8), 'missed', "
+            "$5) ON CONFLICT (schedule_id, due_at) DO NOTHING RETURNING id",
+            id, num(at), me_, num(now), fmt::format("misfire {}: {:.0f} s late", misfire, now - at));
+        *missed += static_cast<int>(ins.size());
+      }
+    }
+    const double new_mark = due.empty() ? static_cast<double>(watermark.time_since_epoch().count())
+                                        : static_cast<double>(due.back().time_since_epoch().count());
+    tx.exec_params(
+        "UPDATE dihya.schedules SET last_due_at = to_timestamp($2::float8), "
+        "next_due_at = to_timestamp(nullif($3, '')::float8) WHERE id = $1",
+        id, num(new_mark), next ? num(static_cast<double>(next->time_since_epoch().count())) : std::string());
+  }
+  tx.commit();
+  return runs;
+}
+
+std::optional<long long> Claims::insert_manual(long long schedule, double now, bool* missing) {
+  pqxx::work tx(db_);
+  const auto s = tx.exec_params("SELECT id FROM dihya.schedules WHERE id = $1 FOR UPDATE", schedule);
+  *missing = s.empty();
+  if (s.empty()) return std::nullopt;
+  const auto r = tx.exec_params(
+      "INSERT INTO dihya.schedule_runs (schedule_id, due_at, claimed_by, claimed_at, heartbeat_at, manual) "
+      "VALUES ($1, to_timestamp($2::float8), $3, to_timestamp($2::float8), to_timestamp($2::float8), true) "
+      "ON CONFLICT DO NOTHING RETURNING id",
+      schedule, num(now), me_);
+  tx.commit();
+  if (r.empty()) return std::nullopt;
+  return r[0][0].as<long long>();
+}
+
+StartDecision Claims::start(const ClaimedRun& run, double now, const std::string& host) {
+  StartDecision decision;
+  pqxx::work tx(db_);
+  const auto s = tx.exec_params(
+      "SELECT plugin, params::text, overlap, timeout_seconds FROM dihya.schedules WHERE id = $1 FOR UPDATE",
+      run.schedule);
+  if (s.empty()) return decision;  // removed meanwhile: its rows are gone with it
+  decision.job.plugin = s[0][0].as<std::string>();
+  decision.job.params = nlohmann::json::parse(s[0][1].as<std::string>());
+  const std::string overlap = s[0][2].as<std::string>();
+  if (!s[0][3].is_null()) decision.job.timeout = s[0][3].as<long long>();
+  if (overlap != "allow") {
+    const auto others = tx.exec_params(
+        "SELECT id, coalesce(run_id, '') FROM dihya.schedule_runs WHERE schedule_id = $1 AND id <> $2 "
+        "AND finished_at IS NULL AND outcome IN ('running', 'retry_wait')",
+        run.schedule, run.row);
+    if (!others.empty()) {
+      if (overlap == "forbid") {
+        tx.exec_params(
+            "UPDATE dihya.schedule_runs SET outcome = 'skipped', finished_at = to_timestamp($2::float8), "
+            "note = $3 WHERE id = $1 AND claimed_by = $4 AND finished_at IS NULL",
+            run.row, num(now), fmt::format("overlap forbid: run row {} still going", others[0][0].as<long long>()),
+            me_);
+        tx.commit();
+        decision.verdict = StartDecision::skipped;
+        return decision;
+      }
+      // replace: the old run's owner cancels it at its next heartbeat (or, when ours, now).
+      for (const auto& o : others) {
+        tx.exec_params(
+            "UPDATE dihya.schedule_runs SET outcome = 'replaced', finished_at = to_timestamp($2::float8), "
+            "note = $3 WHERE id = $1",
+            o[0].as<long long>(), num(now), fmt::format("overlap replace: replaced by the run due at row {}", run.row));
+        decision.replaced_rows.push_back(o[0].as<long long>());
+      }
+    }
+  }
+  const auto ok = tx.exec_params(
+      "UPDATE dihya.schedule_runs SET outcome = 'running', started_at = coalesce(started_at, to_timestamp($2::float8)), "
+      "heartbeat_at = to_timestamp($2::float8), attempt = attempt + 1, host = $4, next_attempt_at = NULL "
+      "WHERE id = $1 AND claimed_by = $3 AND finished_at IS NULL RETURNING attempt",
+      run.row, num(now), me_, host);
+  tx.commit();
+  // Empty: taken over by another scheduler while we stalled.
+  decision.verdict = ok.empty() ? StartDecision::taken_over : StartDecision::run;
+  return decision;
+}
+
+void Claims::set_pid(long long row, pid_t pid) {
+  pqxx::nontransaction tx(db_);
+  tx.exec_params("UPDATE dihya.schedule_runs SET pid = $2 WHERE id = $1", row, static_cast<int>(pid));
+}
+
+ExitDecision Claims::record_exit(long long row, double now, const std::string& outcome, int code,
+                                 const std::string& run_id, const std::string& note, bool may_retry, double speed) {
+  ExitDecision decision;
+  pqxx::work tx(db_);
+  const auto r = tx.exec_params(
+      "SELECT r.attempt, s.retries, s.backoff_seconds FROM dihya.schedule_runs r JOIN dihya.schedules s "
+      "ON s.id = r.schedule_id WHERE r.id = $1 AND r.claimed_by = $2 AND r.finished_at IS NULL",
+      row, me_);
+  if (r.empty()) {  // replaced or declared lost meanwhile: keep that verdict, note the run id
+    tx.exec_params("UPDATE dihya.schedule_runs SET run_id = coalesce(run_id, nullif($2, '')), exit_code = $3 "
+                   "WHERE id = $1",
+                   row, run_id, code);
+    tx.commit();
+    decision.verdict = ExitDecision::kept;
+    return decision;
+  }
+  decision.attempt = r[0][0].as<int>();
+  const int retries = r[0][1].as<int>();
+  const double backoff = r[0][2].as<double>();
+  if (may_retry && decision.attempt <= retries) {
+    const double wait = backoff * std::pow(2.0, decision.attempt - 1) * speed;
+    tx.exec_params(
+        "UPDATE dihya.schedule_runs SET outcome = 'retry_wait', run_id = nullif($2, ''), exit_code = $3, "
+        "next_attempt_at = to_timestamp($4::float8), note = $5 WHERE id = $1",
+        row, run_id, code, num(now + wait),
+        fmt::format("attempt {} {}: {}", decision.attempt, outcome, note.substr(0, 300)));
+    tx.commit();
+    decision.verdict = ExitDecision::retry;
+    decision.retry_at = now + wait;
+    return decision;
+  }
+  tx.commit();
+  finish(row, now, outcome, code, run_id, note);
+  return decision;
+}
+
+void Claims::finish(long long row, double now, const std::string& outcome, std::optional<int> code,
+                    const std::string& run_id, const std::string& note) {
+  pqxx::nontransaction tx(db_);
+  tx.exec_params(
+      "UPDATE dihya.schedule_runs SET outcome = $2, finished_at = to_timestamp($3::float8), "
+      "exit_code = $4, run_id = coalesce(nullif($5, ''), run_id), note = nullif($6, '') "
+      "WHERE id = $1 AND claimed_by = $7 AND finished_at IS NULL",
+      row, outcome, num(now), code, run_id, note.substr(0, 500), me_);
+}
+
+Claims::RowOutcome Claims::outcome_of(long long row) {
+  pqxx::nontransaction tx(db_);
+  const auto r = tx.exec_params(
+      "SELECT outcome, coalesce(run_id, ''), coalesce(note, '') FROM dihya.schedule_runs WHERE id = $1", row);
+  return {r[0][0].as<std::string>(), r[0][1].as<std::string>(), r[0][2].as<std::string>()};
+}
+
+nlohmann::json Claims::preview(double now, bool allow_seconds, std::string* report) {
+  nlohmann::json due = nlohmann::json::array();
+  pqxx::nontransaction tx(db_);
+  const auto rows = tx.exec_params(
+      "SELECT id, name, cron, tz, floor(extract(epoch FROM coalesce(last_due_at, created_at)))::bigint "
+      "FROM dihya.schedules WHERE NOT paused AND next_due_at <= to_timestamp($1::float8) ORDER BY next_due_at",
+      num(now));
+  for (const auto& r : rows) {
+    const auto* tz = cron::zone(r[3].as<std::string>());
+    const auto e = cron::parse(r[2].as<std::string>(), allow_seconds);
+    cron::Instant t{std::chrono::seconds(r[4].as<long long>())};
+    int n = 0;
+    while (auto next = cron::next_after(e, tz, t)) {
+      if (static_cast<double>(next->time_since_epoch().count()) > now || n >= kMaxPerScheduleTick) break;
+      due.push_back({{"schedule_id", r[0].as<long long>()}, {"name", r[1].as<std::string>()},
+                     {"due_at", cron::format_iso(*next, tz)}});
+      *report += fmt::format("would claim {} ({}) due {}\n", r[1].as<std::string>(), r[0].as<long long>(),
+                             cron::format_iso(*next, tz));
+      t = *next;
+      ++n;
+    }
+  }
+  return due;
+}
+
+}  // namespace dihya_run_scheduler

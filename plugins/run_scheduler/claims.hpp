@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+// The run_scheduler's claims on the shared database: every statement that
+// decides which scheduler runs which fire time, apart from the job handling
+// (processes, retries' timing, the loop) in run_scheduler.cpp. Exactly once
+// rests on these statements alone: a fire time belongs to whoever inserted its
+// schedule_runs row (unique (schedule_id, due_at)); the schedules a tick takes
+// are locked FOR UPDATE SKIP LOCKED; and every later change of a row is
+// fenced by `claimed_by = <us> AND finished_at IS NULL`, so a scheduler that
+// stalled past its lease can no longer start or finish what another took over.
+// Times are seconds since the epoch in the scheduler's clock. Not thread-safe:
+// one Claims per scheduler, on its connection.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <dihya/logger.hpp>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+namespace dihya_run_scheduler {
+
+// A time as SQL receives it: seconds with microseconds, bound as text.
+std::string num(double v);
+
+// A schedule_runs row this scheduler owns and has not finished.
+struct ClaimedRun {
+  long long row = 0;
+  long long schedule = 0;
+  double due = 0;
+  bool manual = false;
+};
+
+// What a job runs, read from its schedule when it starts.
+struct JobSpec {
+  std::string plugin;
+  nlohmann::json params;
+  std::optional<long long> timeout;
+};
+
+// The verdict of start(): only `run` means the job is ours to start.
+struct StartDecision {
+  enum Verdict { run, gone, skipped, taken_over } verdict = gone;
+  JobSpec job;
+  std::vector<long long> replaced_rows;  // overlap replace: our jobs of these rows must be cancelled
+};
+
+// The outcome of a finished job as record_exit() decided it.
+struct ExitDecision {
+  enum Verdict { finished, retry, kept } verdict = finished;  // kept: replaced or lost meanwhile
+  int attempt = 0;
+  double retry_at = 0;  // when verdict == retry
+};
+
+class Claims {
+ public:
+  Claims(pqxx::connection& db, std::string me) : db_(db), me_(std::move(me)) {}
+
+  // Creates dihya.schedules and dihya.schedule_runs if needed (under the
+  // schema's advisory lock, since CREATE ... IF NOT EXISTS races).
+  void ensure_schema();
+  // False before the first scheduler or `schedule add` created the tables.
+  bool schema_exists();
+
+  // Refreshes the heartbeat of our unfinished rows; returns their ids.
+  std::set<long long> heartbeat(double now);
+
+  // Rows of schedulers silent for `lease`: not started -> ours (at most
+  // `slots`); started -> marked lost (it may have done part of its work).
+  std::vector<ClaimedRun> take_over_dead(double now, double lease, int slots, int* lost);
+
+  // One tick: locks at most `slots` due schedules, inserts a row per fire time
+  // since each one's watermark (or records it `missed`, by its misfire policy
+  // and starting deadline), moves the watermarks and commits. A schedule whose
+  // cron or time zone no longer parses is paused, with an error in `log`.
+  std::vector<ClaimedRun> claim_due(double now, int slots, bool allow_seconds, dihya::Logger& log, int* missed);
+
+  // A manual run of `schedule`: its row, nullopt with `*missing` set when
+  // there is no such schedule (else a row inserted at this very instant).
+  std::optional<long long> insert_manual(long long schedule, double now, bool* missing);
+
+  // Applies the schedule's overlap policy to `run` under its row lock and,
+  // when it may run, marks the row running (attempt + 1, on `host`).
+  StartDecision start(const ClaimedRun& run, double now, const std::string& host);
+
+  void set_pid(long long row, pid_t pid);
+
+  // Records a job's end: a retry when `may_retry` and attempts remain (wait
+  // backoff * 2^(attempt-1) * `speed`), else the final outcome; a row that
+  // is no longer ours keeps the verdict it got and only learns the run id.
+  ExitDecision record_exit(long long row, double now, const std::string& outcome, int code, const std::string& run_id,
+                           const std::string& note, bool may_retry, double speed);
+
+  // Ends a row we own (fenced): failed to start, cancelled, or final.
+  void finish(long long row, double now, const std::string& outcome, std::optional<int> code,
+              const std::string& run_id, const std::string& note);
+
+  // outcome, run id, note of a row (for the manual run's answer).
+  struct RowOutcome {
+    std::string outcome, run_id, note;
+  };
+  RowOutcome outcome_of(long long row);
+
+  // Dry run: the fire times a tick would claim now; nothing written. `report`
+  // gets one line per fire time.
+  nlohmann::json preview(double now, bool allow_seconds, std::string* report);
+
+ private:
+  pqxx::connection& db_;
+  std::string me_;
+};
+
+}  // namespace dihya_run_scheduler
