@@ -39,7 +39,8 @@ struct Recognition {
 std::vector<std::vector<std::string>> spoken_spec_corpus();
 
 // Throws dihya::Error when the model is not installed or decoding fails;
-// returns early with what was heard so far when cancelled() turns true.
+// returns nothing heard when cancelled() is true before decoding starts
+// (the decoding itself, a few seconds at most, is one library call).
 Recognition recognise_spec(const SpokenAudio& audio, const std::function<bool()>& cancelled);
 
 }  // namespace generate_project
