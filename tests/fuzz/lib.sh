@@ -19,7 +19,7 @@ fuzz_start() {
 # Each .cpp among CLANG_ARGS is compiled on its own, all at once (the suite's
 # critical path ends in these builds), then linked with the -l/-L/-Wl
 # arguments. Line tables are all a sanitizer report needs (file:line in every
-# frame) and cost far less compile time than full debug information.
+# frame) and cost less compile time than full debug information.
 fuzz_build() {
   local bin=$1 watched=() sources=() cflags=() ldflags=() objects=() pids=() arg i failed=0
   shift
