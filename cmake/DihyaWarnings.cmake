@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later
 # Warnings are errors for everything this project compiles. Packagers building
 # with another compiler can keep the warnings and drop the errors with
-# -DDIHYA_WERROR=OFF.
+# -DDIHYA_WERROR=OFF. (CMake adds -Winvalid-pch to every TU that uses a
+# precompiled header, so with -Werror a header GCC cannot use fails the build
+# instead of silently slowing it.)
 option(DIHYA_WERROR "Treat compiler warnings as errors" ON)
 add_compile_options(-Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor
                     -Wold-style-cast -Wcast-align -Wunused -Woverloaded-virtual

@@ -133,7 +133,7 @@ TEST_CASE("stop before the cluster exists does nothing", "[db]") {
 
 TEST_CASE("as root, a state dir the postgres user cannot reach is refused by name", "[db]") {
   if (::geteuid() != 0) {
-    WARN("not root: the cluster runs as the current user, nothing to check");
+    WARN("SKIPPED: not root: the cluster runs as the current user, nothing to check");
     return;
   }
   TempStateDir state;
