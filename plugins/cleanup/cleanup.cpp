@@ -12,6 +12,8 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <functional>
+#include <set>
 
 #include <dihya/fk_graph.hpp>
 #include <dihya/plugin.hpp>
@@ -244,17 +246,19 @@ class Cleanup final : public dihya::Plugin {
     long size = std::min(s.batch_size, 1000L);
     long long done = 0;
     std::vector<std::string> last_values;
+    // One journal entry for all the table's batches, durable before the
+    // first: rollback restores every batch the run left in the quarantine
+    // (a batch that never committed left none), and no batch waits for an
+    // fsync of its own.
+    ctx.journal().record({"quarantine_table",
+                          {{"run_id", ctx.run_id()},
+                           {"schema", rule.table.schema},
+                           {"table", rule.table.name},
+                           {"first_batch", batch_no},
+                           {"action", rule.action},
+                           {"quarantine", quarantine}}});
     for (;;) {
       if (ctx.cancelled()) throw dihya::Error("cancelled after " + std::to_string(done) + " row(s) of " + rule.table.display());
-      // Journalled before the transaction, so the fsync holds no lock; a
-      // batch that then never commits leaves nothing to restore.
-      ctx.journal().record({"quarantine_batch",
-                            {{"run_id", ctx.run_id()},
-                             {"schema", rule.table.schema},
-                             {"table", rule.table.name},
-                             {"batch", batch_no},
-                             {"action", rule.action},
-                             {"quarantine", quarantine}}});
       const std::string batch = std::to_string(batch_no);
       const auto started = std::chrono::steady_clock::now();
       pqxx::work tx(db);
@@ -262,9 +266,22 @@ class Cleanup final : public dihya::Plugin {
       long long n = 0;
       std::string key_text;
       if (one_statement) {
+        // The batch's end key first (an index-only walk), then one ranged DELETE feeding the quarantine.
+        std::vector<std::string> e{cutoff};
+        e.insert(e.end(), last_values.begin(), last_values.end());
+        const auto end = tx.exec_params(sql.batch_end(where(tx, rule), !last_values.empty(), size),
+                                        pqxx::prepare::make_dynamic_params(e));
         std::vector<std::string> p{cutoff, ctx.run_id(), batch, dihya::format_utc(s.expires_at)};
         p.insert(p.end(), last_values.begin(), last_values.end());
-        const auto r = tx.exec_params1(sql.move(where(tx, rule), !last_values.empty(), size), pqxx::prepare::make_dynamic_params(p));
+        if (!end.empty()) {
+          const auto end_key = nlohmann::json::parse(end[0][0].as<std::string>());
+          for (const auto& k : info.primary_key) {
+            const auto& v = end_key.at(k);
+            p.push_back(v.is_string() ? v.get<std::string>() : v.dump());
+          }
+        }
+        const auto r = tx.exec_params1(sql.move(where(tx, rule), !last_values.empty(), !end.empty()),
+                                       pqxx::prepare::make_dynamic_params(p));
         n = r[0].as<long long>();
         if (n > 0) key_text = r[1].as<std::string>();
       } else {
@@ -544,7 +561,22 @@ class Cleanup final : public dihya::Plugin {
     ensure_quarantine(tx);  // moves rows of an older version's quarantine into the typed tables
     long long restored = 0;
     for (const auto& e : newest_first) {
-      if (e.action == "quarantine_batch") {
+      if (e.action == "quarantine_table") {
+        // Every batch of the run in that table, newest first.
+        const dihya::TableName t{e.data.at("schema").get<std::string>(), e.data.at("table").get<std::string>()};
+        const auto run_id = e.data.at("run_id").get<std::string>();
+        std::set<long, std::greater<long>> batches;
+        for (const auto& q : quarantines_of(tx, t)) {
+          for (const auto& b : tx.exec_params("SELECT DISTINCT _dihya_batch FROM " + quoted_quarantine(tx, q.name) +
+                                                  " WHERE _dihya_run_id = $1",
+                                              run_id)) {
+            batches.insert(b[0].as<long>());
+          }
+        }
+        for (long b : batches) {
+          restored += restore(tx, t, run_id, std::to_string(b), e.data.at("action").get<std::string>(), {}, false);
+        }
+      } else if (e.action == "quarantine_batch") {  // written by versions before quarantine_table
         const dihya::TableName t{e.data.at("schema").get<std::string>(), e.data.at("table").get<std::string>()};
         restored += restore(tx, t, e.data.at("run_id").get<std::string>(), std::to_string(e.data.at("batch").get<long>()),
                             e.data.at("action").get<std::string>(), {}, false);

@@ -125,7 +125,10 @@ std::optional<std::string> quarantine_for(pqxx::transaction_base& tx, const dihy
   tx.exec("CREATE TABLE IF NOT EXISTS " + q + " (" + cols +
           "_dihya_run_id text NOT NULL, _dihya_batch integer NOT NULL, _dihya_action text NOT NULL"
           " CHECK (_dihya_action IN ('delete', 'anonymise')), _dihya_expires_at timestamptz NOT NULL)");
-  tx.exec("CREATE INDEX IF NOT EXISTS " + tx.quote_name(name + "_batch") + " ON " + q + " (_dihya_run_id, _dihya_batch)");
+  // BRIN, not B-tree: rows arrive in run and batch order (run ids grow with
+  // time), so block ranges find a batch almost as well, at no cost per row.
+  tx.exec("CREATE INDEX IF NOT EXISTS " + tx.quote_name(name + "_batch") + " ON " + q +
+          " USING brin (_dihya_run_id, _dihya_batch) WITH (pages_per_range = 16)");
   tx.exec_params("INSERT INTO dihya_quarantine.tables (quarantine_table, source_schema, source_table, columns)"
                  " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
                  name, info.name.schema, info.name.name, signature);
@@ -186,33 +189,45 @@ std::string TableSql::victims() const {
   return "(SELECT " + column_list("") + " FROM " + q_ + " WHERE _dihya_run_id = $1 AND _dihya_batch = $2::int)";
 }
 
+// " AND (t.k1, ...) OP ($n::type1, ...)": plain typed parameters, not a
+// subquery, so the planner sees a range on the primary-key index and each
+// batch costs O(batch), not O(table).
+std::string TableSql::key_bound(const char* op, int first_param) const {
+  std::string params;
+  int n = first_param;
+  for (const auto& k : info_.primary_key) {
+    params += (params.empty() ? "$" : ", $") + std::to_string(n++) + "::" + info_.column(k)->type;
+  }
+  return " AND (" + pk_list("t") + ") " + op + " (" + params + ")";
+}
+
 // The batch's rows in the source, locked: "SELECT <what> FROM src t WHERE ...".
 std::string TableSql::selection(const std::string& where, bool keyset, long limit, int first_key_param,
                                 const std::string& what) const {
   std::string sql = "SELECT " + what + " FROM " + quoted_ + " t WHERE (" + where + ")";
-  if (keyset) {
-    // Plain typed parameters, not a subquery: the planner then sees a range
-    // on the primary-key index and each batch costs O(batch), not O(table).
-    std::string params;
-    int n = first_key_param;
-    for (const auto& k : info_.primary_key) {
-      params += (params.empty() ? "$" : ", $") + std::to_string(n++) + "::" + info_.column(k)->type;
-    }
-    sql += " AND (" + pk_list("t") + ") > (" + params + ")";
-  }
+  if (keyset) sql += key_bound(">", first_key_param);
   sql += " ORDER BY " + pk_list("t");
   if (limit > 0) sql += " LIMIT " + std::to_string(limit);
   return sql + " FOR UPDATE OF t";
 }
 
-std::string TableSql::move(const std::string& where, bool keyset, long limit) const {
-  // Rows are found by ctid (a TID scan, no second index lookup); FOR UPDATE
-  // returns the newest version of a row updated meanwhile, so its ctid is the
-  // one to delete.
-  return "WITH d AS (DELETE FROM " + quoted_ + " x WHERE x.ctid = ANY (ARRAY(" +
-         selection(where, keyset, limit, 5, "t.ctid") + ")) RETURNING " + column_list("x") + "), i AS (INSERT INTO " +
-         q_ + " (" + column_list("") + ", _dihya_run_id, _dihya_batch, _dihya_action, _dihya_expires_at) SELECT " +
-         column_list("d") + ", $2, $3::int, 'delete', $4::timestamptz FROM d)"
+std::string TableSql::batch_end(const std::string& where, bool keyset, long limit) const {
+  return "SELECT " + key_json("t") + " FROM (SELECT " + pk_list("t") + " FROM " + quoted_ + " t WHERE (" + where + ")" +
+         (keyset ? key_bound(">", 2) : "") + " ORDER BY " + pk_list("t") + " OFFSET " +
+         std::to_string(std::max(limit, 1L) - 1) + " LIMIT 1) t";
+}
+
+std::string TableSql::move(const std::string& where, bool keyset, bool bounded) const {
+  // A plain ranged DELETE: it locks its rows itself and re-checks `where`
+  // on a row updated meanwhile, so nothing is taken that no longer matches
+  // and nothing in the range is skipped.
+  const int first_key = 5;
+  const int upper = first_key + (keyset ? static_cast<int>(info_.primary_key.size()) : 0);
+  const std::string range = (keyset ? key_bound(">", first_key) : "") + (bounded ? key_bound("<=", upper) : "");
+  return "WITH d AS (DELETE FROM " + quoted_ + " t WHERE (" + where + ")" + range + " RETURNING " + column_list("t") +
+         "), i AS (INSERT INTO " + q_ + " (" + column_list("") +
+         ", _dihya_run_id, _dihya_batch, _dihya_action, _dihya_expires_at) SELECT " + column_list("d") +
+         ", $2, $3::int, 'delete', $4::timestamptz FROM d)"
          " SELECT (SELECT count(*) FROM d), (SELECT " + key_json("d") + " FROM d ORDER BY " + pk_list("d", " DESC") +
          " LIMIT 1)";
 }

@@ -63,12 +63,16 @@ class TableSql {
  public:
   TableSql(const pqxx::transaction_base& tx, const dihya::TableInfo& info, const std::string& quarantine);
 
-  // Moves (delete) at most `limit` rows matching `where`, ordered by primary
-  // key, after the last key when `keyset`, in one statement; returns one
-  // row: the count and the last key as a JSON object. Params: $1 where
-  // value, $2 run id, $3 batch, $4 expires_at, [$5... the last key's columns
-  // as text, in key order].
-  std::string move(const std::string& where, bool keyset, long limit) const;
+  // The key of the `limit`-th row matching `where` (after the last key when
+  // `keyset`), as a JSON object; no row when fewer match. Params: $1 where
+  // value, [$2... the last key's columns as text, in key order].
+  std::string batch_end(const std::string& where, bool keyset, long limit) const;
+  // Moves (delete) the rows matching `where` after the last key when
+  // `keyset`, up to and including the batch end when `bounded`, in one
+  // statement; returns one row: the count and the greatest key moved as a
+  // JSON object. Params: $1 where value, $2 run id, $3 batch, $4 expires_at,
+  // [the last key's columns], [the batch end's columns], as text in key order.
+  std::string move(const std::string& where, bool keyset, bool bounded) const;
   // Copies the rows like move() without deleting them; params as move() but
   // $4 is the action and $5 expires_at, then the key from $6.
   std::string copy(const std::string& where, bool keyset, long limit) const;
@@ -95,6 +99,7 @@ class TableSql {
   std::string pk_list(const std::string& alias, const char* suffix = "") const;
   std::string column_list(const std::string& alias) const;
   std::string key_json(const std::string& alias) const;
+  std::string key_bound(const char* op, int first_param) const;
   std::string selection(const std::string& where, bool keyset, long limit, int first_key_param,
                         const std::string& what) const;
 
