@@ -138,6 +138,25 @@ legacy_run=$(last_run_id)
 to_legacy
 expect_eq "$(psql_q "select count(*) > 0 from dihya_quarantine.rows where run_id = '$legacy_run'") $(psql_q "select to_regclass('dihya_quarantine.tables') is null")" "t t" \
   "the run's rows are in the old jsonb quarantine only"
+# ... and its journal too: one quarantine_batch entry per batch, as those versions wrote.
+legacy_journal=$(find "$DIHYA_STATE_DIR" -path "*$legacy_run*" -name journal.jsonl | head -1)
+psql_q "select table_schema, table_name, batch, action from dihya_quarantine.rows where run_id = '$legacy_run'
+        group by 1, 2, 3, 4 order by min(id)" >"$WORK/legacy_batches"
+/usr/bin/python3 - "$legacy_journal" "$WORK/legacy_batches" "$legacy_run" <<'PY'
+import json, sys
+path, batches, run = sys.argv[1:4]
+entries = [json.loads(l) for l in open(path) if l.strip()]
+out = [e for e in entries if e.get("action") not in ("quarantine_table",)]
+for line in open(batches):
+    schema, table, batch, action = line.rstrip("\n").split("|")
+    out.append({"action": "quarantine_batch", "data": {"run_id": run, "schema": schema, "table": table,
+                "batch": int(batch), "action": action, "rows": 1, "last_key": {}}})
+with open(path, "w") as f:
+    for i, e in enumerate(x for x in out if "action" in x):
+        f.write(json.dumps({"i": i, "action": e["action"], "data": e["data"]}) + "\n")
+PY
+expect_eq "$(grep -c '"quarantine_batch"' "$legacy_journal") $(grep -c '"quarantine_table"' "$legacy_journal")" "$(wc -l <"$WORK/legacy_batches") 0" \
+  "the run's journal is rewritten with one entry per batch"
 expect_exit 0 "rollback from the old quarantine" -- dh rollback "$legacy_run"
 expect_eq "$(checksums)" "$legacy_before" "rows quarantined the old way come back exactly"
 expect_eq "$(psql_q "select to_regclass('dihya_quarantine.rows') is null")" t "the old quarantine was migrated, then dropped"

@@ -293,6 +293,7 @@ class Zone {
       if (p.end == Instant::max() || p.end > probe + hours(26)) break;
       p = get_info(p.end);
     }
+    if (found == 0) return tz_->get_info(l);  // not reachable with offsets within ±26 h; never a zero offset
     out.result = found >= 2 ? date::local_info::ambiguous : date::local_info::unique;
     return out;
   }
