@@ -16,7 +16,8 @@ done
 i=0
 for rule in 'EST5EDT,M3.2.0,M11.1.0' 'CET-1CEST,M3.5.0,M10.5.0/3' 'AEST-10AEDT,M10.1.0,M4.1.0/3' '<+0545>-5:45' \
   'XST3XDT,J60/0,59/-1' '<-02>2<-01>,M3.5.0/-1,M10.5.0/0' 'IST-2IDT,M3.4.4/26,M10.5.0' 'EST5EDT,0/0,J365/25' \
-  '<+00>0<+02>-2,M3.5.0/1,M10.5.0/3' 'XXX-24:59:59YYY24,M12.5.6/167,J1/-167'; do
+  '<+00>0<+02>-2,M3.5.0/1,M10.5.0/3' 'XXX-24:59:59YYY24,M12.5.6/167,J1/-167' \
+  'XXX-24:5:9YYY,M12.5.6/167,J1/-167'; do  # the last one once gave a DST offset of +25:05:09
   printf '%s' "$rule" >"$fuzz_work/corpus/rule-$((i++))"
 done
 fuzz_run "$bin" "${3:-30}"

@@ -143,6 +143,10 @@ TEST_CASE("tz rule: malformed strings are refused with a reason", "[tz]") {
   CHECK(why("EST5EDT,M3.2.0,M11.1.0x") == "TZ rule 'EST5EDT,M3.2.0,M11.1.0x': trailing characters");
   CHECK(why("<EST5") == "TZ rule '<EST5': bad standard time name");
   CHECK(why("<E_T>5") == "TZ rule '<E_T>5': bad standard time name");
+  // From the fuzz target: +24:05:09 plus the default hour is +25:05:09, within RFC 8536's
+  // -24:59:59..+25:59:59 (the target's own bound was ±25 h); hours above 24 are refused.
+  CHECK(why("XXX-24:5:9YYY,M12.5.6/167,J1/-167") == "accepted");
+  CHECK(why("XXX24:59:59YYY25,M3.2.0,M11.1.0") == "TZ rule 'XXX24:59:59YYY25,M3.2.0,M11.1.0': bad daylight time offset");
 }
 
 TEST_CASE("tz rule: TZif footers and the last transition", "[tz]") {
