@@ -5,14 +5,19 @@
 # while a pgbench workload (4 clients: read + update of live rows of the same
 # table) runs. Reports the deletion throughput (rows/s) of both and the
 # workload's p99 latency idle, during the big DELETE and during cleanup
-# (cleanup also copies every row to the quarantine, in the same transaction).
-# Prints a Markdown table (also in $OUT/results.md).
+# (cleanup also moves every row to its typed quarantine table, in the same
+# statement), side by side in one run, with the ratios. A third line is the
+# floor of any quarantine that copies rows into a table: one statement
+# moving every row at once (WITH d AS (DELETE ... RETURNING *) INSERT INTO
+# q SELECT ... FROM d), no batches, no host. Prints a Markdown table (also
+# in $OUT/results.md) and the machine's load average.
 #
-#   bench/cleanup.sh [ROWS] [BATCH]      defaults: 1000000, 5000
+#   bench/cleanup.sh [ROWS] [BATCH_MS]      defaults: 1000000, 50 (cleanup's max_batch_ms)
 # Env: DIHYA_HOST, DIHYA_BUNDLED_PLUGIN_DIR (default build/default/plugins), KEEP_BENCH=1.
 set -euo pipefail
 rows=${1:-1000000}
-batch=${2:-5000}
+batch_ms=${2:-50}
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 source "$(dirname "$0")/lib.sh"
 bench_setup cleanup
 bench_start_pg
@@ -71,19 +76,32 @@ idle=$(measure idle 14)
 reset
 big=$(measure delete 60 psql -X -q "$url" -c "delete from items where created_at < now() - interval '365 days'")
 reset
-ours=$(measure cleanup 90 "$host" run cleanup -q -p policy="$work/policy.yaml" -p batch_size="$batch" -p max_batch_ms=1000 --yes)
+psql -X -q -v ON_ERROR_STOP=1 "$url" -c "create schema dihya_quarantine; create table dihya_quarantine.q (like items,
+  r text not null, b int not null, a text not null, e timestamptz not null);
+  create index on dihya_quarantine.q using brin (r, b)"
+floor=$(measure floor 60 psql -X -q "$url" -c "with d as (delete from items where created_at < now() - interval '365 days' returning *)
+  insert into dihya_quarantine.q select d.*, 'run', 1, 'delete', now() + interval '30 days' from d")
+reset
+ours=$(measure cleanup 90 "$host" run cleanup -q -p policy="$work/policy.yaml" -p max_batch_ms="$batch_ms" --yes)
 left=$(psql -XAtq "$url" -c "select count(*) from items where created_at < now() - interval '365 days'")
-/usr/bin/python3 - "$rows" "$batch" "$left" "$idle" "$big" "$ours" <<'PY' | tee "$OUT/results.md"
+qtable=$(psql -XAtq "$url" -c "select quote_ident(quarantine_table) from dihya_quarantine.tables where source_table = 'items'")
+batches=$(psql -XAtq "$url" -c "select count(distinct _dihya_batch) from dihya_quarantine.$qtable")
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+/usr/bin/python3 - "$rows" "$batch_ms" "$left" "$idle" "$big" "$ours" "$batches" "$load_before" "$load_after" "$floor" <<'PY' | tee "$OUT/results.md"
 import sys
 rows, batch, left = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 idle, big, ours = (s.split() for s in sys.argv[4:7])
+batches, load_before, load_after = sys.argv[7], sys.argv[8], sys.argv[9]
+floor = sys.argv[10].split()
 p99_idle = float(idle[2])
 print("| %d obsolete rows, pgbench 4 clients on the same table | seconds | rows/s | throughput vs DELETE | workload p99 ms | p99 vs idle | workload tps |" % rows)
 print("|---|---:|---:|---:|---:|---:|---:|")
 print("| idle (no deletion) | | | | %.2f | 1.00× | %s |" % (p99_idle, idle[3]))
 t_big = float(big[1])
-for label, r in (("single `DELETE`", big), ("cleanup (batch %s, quarantine)" % batch, ours)):
+for label, r in (("single `DELETE`", big), ("floor: one statement moving every row into a table", floor),
+                 ("cleanup (batches of ~%s ms, typed quarantine)" % batch, ours)):
     t = float(r[1])
     print("| %s | %.1f | %.0f | %.2f× | %.2f | %.2f× | %s |" % (label, t, rows / t, t_big / t, float(r[2]), float(r[2]) / p99_idle, r[3]))
-print("\nobsolete rows left after cleanup: %s" % left)
+print("\nobsolete rows left after cleanup: %s; cleanup batches: %s (%.0f rows each on average)" % (left, batches, rows / max(int(batches), 1)))
+print("load average (1, 5, 15 min) before: %s, after: %s" % (load_before, load_after))
 PY

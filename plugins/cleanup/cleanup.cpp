@@ -1,15 +1,19 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 // cleanup: enforces a retention policy and the right to erasure (GDPR art. 5
 // and 17) without blocking the live platform. Retention works in keyset
-// batches of bounded size and time, each in its own short transaction: the
-// batch is copied to the quarantine, journalled (run id, table, batch, last
-// key: never the rows), then deleted or anonymised. erase_user does the same
+// batches sized by time (max_batch_ms, ~50 ms: the row count follows the last
+// batch's rate), each journalled (run id, table, batch: never the rows) and
+// then run in its own short transaction: a delete moves the batch into the
+// typed quarantine in one statement, an anonymise copies it there and updates
+// the source from the copies. erase_user does the same
 // for every row of one user across the foreign-key graph, children first, in
 // one transaction. Rollback restores from the quarantine; purge removes
 // quarantine rows once expired, which makes the deletion final.
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <functional>
+#include <set>
 
 #include <dihya/fk_graph.hpp>
 #include <dihya/database.hpp>
@@ -74,8 +78,8 @@ std::string find_user(pqxx::transaction_base& tx, const dihya::FkGraph& graph, c
 struct Settings {
   std::string mode;
   Policy policy;
-  long batch_size = 1000;
-  long max_batch_ms = 500;
+  long batch_size = 100000;
+  long max_batch_ms = 50;
   std::string salt;
   std::chrono::system_clock::time_point expires_at;
 };
@@ -228,39 +232,74 @@ class Cleanup final : public dihya::Plugin {
                         long long expected, long& batch_no, dihya::Context& ctx) {
     auto& db = ctx.db();
     const auto& info = graph.table(rule.table);
-    long size = s.batch_size;
+    const std::string quarantine = [&] {
+      pqxx::work tx(db);
+      auto q = *quarantine_for(tx, read_table_info(tx, rule.table), true);
+      tx.commit();
+      return q;
+    }();
+    // A delete whose rows other tables reference with ON DELETE actions must
+    // check those first (act()); any other delete is one statement.
+    bool one_statement = rule.action == "delete";
+    for (const auto& fk : graph.referencing(info.name)) {
+      if ((fk.on_delete == 'c' || fk.on_delete == 'n' || fk.on_delete == 'd') && graph.has_table(fk.child)) one_statement = false;
+    }
+    long size = std::min(s.batch_size, 1000L);
     long long done = 0;
-    std::string last_key;
     std::vector<std::string> last_values;
+    // One journal entry for all the table's batches, durable before the
+    // first: rollback restores every batch the run left in the quarantine
+    // (a batch that never committed left none), and no batch waits for an
+    // fsync of its own.
+    ctx.journal().record({"quarantine_table",
+                          {{"run_id", ctx.run_id()},
+                           {"schema", rule.table.schema},
+                           {"table", rule.table.name},
+                           {"first_batch", batch_no},
+                           {"action", rule.action},
+                           {"quarantine", quarantine}}});
     for (;;) {
       if (ctx.cancelled()) throw dihya::Error("cancelled after " + std::to_string(done) + " row(s) of " + rule.table.display());
+      const std::string batch = std::to_string(batch_no);
       const auto started = std::chrono::steady_clock::now();
       pqxx::work tx(db);
-      TableSql sql(tx, info);
-      std::vector<std::string> p{cutoff, ctx.run_id(), std::to_string(batch_no), rule.table.schema, rule.table.name,
-                                 rule.action, dihya::format_utc(s.expires_at)};
-      p.insert(p.end(), last_values.begin(), last_values.end());
-      const auto n = tx.exec_params(sql.quarantine(where(tx, rule), !last_key.empty(), size),
-                                    pqxx::prepare::make_dynamic_params(p))
-                         .affected_rows();
+      TableSql sql(tx, info, quarantine);
+      long long n = 0;
+      std::string key_text;
+      if (one_statement) {
+        // The batch's end key first (an index-only walk), then one ranged DELETE feeding the quarantine.
+        std::vector<std::string> e{cutoff};
+        e.insert(e.end(), last_values.begin(), last_values.end());
+        const auto end = tx.exec_params(sql.batch_end(where(tx, rule), !last_values.empty(), size),
+                                        pqxx::prepare::make_dynamic_params(e));
+        std::vector<std::string> p{cutoff, ctx.run_id(), batch, dihya::format_utc(s.expires_at)};
+        p.insert(p.end(), last_values.begin(), last_values.end());
+        if (!end.empty()) {
+          const auto end_key = nlohmann::json::parse(end[0][0].as<std::string>());
+          for (const auto& k : info.primary_key) {
+            const auto& v = end_key.at(k);
+            p.push_back(v.is_string() ? v.get<std::string>() : v.dump());
+          }
+        }
+        const auto r = tx.exec_params1(sql.move(where(tx, rule), !last_values.empty(), !end.empty()),
+                                       pqxx::prepare::make_dynamic_params(p));
+        n = r[0].as<long long>();
+        if (n > 0) key_text = r[1].as<std::string>();
+      } else {
+        std::vector<std::string> p{cutoff, ctx.run_id(), batch, rule.action, dihya::format_utc(s.expires_at)};
+        p.insert(p.end(), last_values.begin(), last_values.end());
+        n = static_cast<long long>(
+            tx.exec_params(sql.copy(where(tx, rule), !last_values.empty(), size), pqxx::prepare::make_dynamic_params(p))
+                .affected_rows());
+        if (n > 0) {
+          key_text = tx.exec_params1(sql.last_key(), ctx.run_id(), batch)[0].as<std::string>();
+          act(tx, graph, info, quarantine, rule, ctx.run_id(), batch, s.salt);
+        }
+      }
       if (n == 0) break;
-      const std::string batch = std::to_string(batch_no);
-      auto last = nlohmann::json::parse(
-          tx.exec_params1(sql.last_original(), ctx.run_id(), batch, rule.table.schema, rule.table.name)[0].as<std::string>());
-      nlohmann::json key = nlohmann::json::object();
-      for (const auto& k : info.primary_key) key[k] = last.at(k);
-      ctx.journal().record({"quarantine_batch",
-                            {{"run_id", ctx.run_id()},
-                             {"schema", rule.table.schema},
-                             {"table", rule.table.name},
-                             {"batch", batch_no},
-                             {"action", rule.action},
-                             {"rows", n},
-                             {"last_key", key}}});
-      act(tx, graph, info, rule, ctx.run_id(), batch, s.salt);
       tx.commit();
-      done += static_cast<long long>(n);
-      last_key = key.dump();
+      done += n;
+      const auto key = nlohmann::json::parse(key_text);
       last_values.clear();
       for (const auto& k : info.primary_key) {
         const auto& v = key.at(k);
@@ -269,13 +308,12 @@ class Cleanup final : public dihya::Plugin {
       ++batch_no;
       ctx.progress(static_cast<std::uint64_t>(done), static_cast<std::uint64_t>(std::max(expected, done)),
                    "rows of " + rule.table.display());
-      // Keep each transaction short: halve a batch that ran long, grow it back when fast.
-      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
-      if (ms > s.max_batch_ms) {
-        size = std::max(1L, size / 2);
-      } else if (ms * 4 < s.max_batch_ms) {
-        size = std::min(s.batch_size, size * 2);
-      }
+      // Locks are held for the whole batch: size the next one from this
+      // one's rate so that it takes about max_batch_ms, changing at most
+      // fourfold at a time (a cold cache or a checkpoint must not swing it).
+      const auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count();
+      const double ratio = std::clamp(static_cast<double>(s.max_batch_ms) * 1000.0 / static_cast<double>(std::max<long long>(us, 1)), 0.25, 4.0);
+      size = std::clamp(static_cast<long>(static_cast<double>(size) * ratio), 1L, s.batch_size);
     }
     return done;
   }
@@ -283,11 +321,11 @@ class Cleanup final : public dihya::Plugin {
   // Deletes or anonymises the quarantined batch. A delete that would cascade
   // into (or set null in) rows the run has not quarantined is refused: those
   // rows could not be restored.
-  static void act(pqxx::work& tx, const dihya::FkGraph& graph, const dihya::TableInfo& info, const TableRule& rule,
-                  const std::string& run_id, const std::string& batch, const std::string& salt) {
-    TableSql sql(tx, info);
+  static void act(pqxx::work& tx, const dihya::FkGraph& graph, const dihya::TableInfo& info, const std::string& quarantine,
+                  const TableRule& rule, const std::string& run_id, const std::string& batch, const std::string& salt) {
+    TableSql sql(tx, info, quarantine);
     if (rule.action == "anonymise") {
-      std::vector<std::string> p{run_id, batch, info.name.schema, info.name.name};
+      std::vector<std::string> p{run_id, batch};
       std::vector<std::string> extra;
       const auto update = sql.anonymise_batch(rule.columns, extra, salt);
       p.insert(p.end(), extra.begin(), extra.end());
@@ -298,8 +336,9 @@ class Cleanup final : public dihya::Plugin {
       if (fk.on_delete != 'c' && fk.on_delete != 'n' && fk.on_delete != 'd') continue;  // PostgreSQL refuses those itself
       if (!graph.has_table(fk.child)) continue;
       const auto& child = graph.table(fk.child);
-      const auto n = tx.exec_params1(sql.unrecorded_dependents(fk, child, fk.on_delete == 'c'), run_id, batch,
-                                     info.name.schema, info.name.name, fk.child.schema, fk.child.name)[0]
+      const auto child_quarantine = quarantine_for(tx, read_table_info(tx, fk.child), false);
+      const auto n = tx.exec_params1(sql.unrecorded_dependents(fk, child, child_quarantine, fk.on_delete == 'c'), run_id,
+                                     batch)[0]
                          .as<long long>();
       if (n > 0) {
         throw dihya::Error("refusing to delete from " + info.name.display() + ": " + std::to_string(n) + " row(s) of " +
@@ -309,7 +348,7 @@ class Cleanup final : public dihya::Plugin {
                            " in the policy before " + info.name.display());
       }
     }
-    tx.exec_params(sql.delete_batch(), run_id, batch, info.name.schema, info.name.name);
+    tx.exec_params(sql.delete_batch(), run_id, batch);
   }
 
   // ---- erase_user ---------------------------------------------------------
@@ -368,24 +407,26 @@ class Cleanup final : public dihya::Plugin {
       return r;
     }
     nlohmann::json tables = nlohmann::json::array();
+    std::vector<std::string> quarantines;
     for (const auto& st : steps) {
-      tables.push_back({{"schema", st.rule.table.schema}, {"table", st.rule.table.name}, {"action", st.rule.action}});
+      quarantines.push_back(*quarantine_for(tx, read_table_info(tx, st.rule.table), true));
+      tables.push_back({{"schema", st.rule.table.schema}, {"table", st.rule.table.name}, {"action", st.rule.action},
+                        {"quarantine", quarantines.back()}});
     }
     // Quarantine everything first: the selection follows paths through parent
     // rows, which must still exist while it is evaluated.
     for (std::size_t i = 0; i < steps.size(); ++i) {
       auto& st = steps[i];
       if (ctx.cancelled()) throw dihya::Error("cancelled before erasing anything");
-      TableSql sql(tx, graph.table(st.rule.table));
-      std::vector<std::string> p{key, ctx.run_id(), "0", st.rule.table.schema, st.rule.table.name, st.rule.action,
-                                 dihya::format_utc(s.expires_at)};
+      TableSql sql(tx, graph.table(st.rule.table), quarantines[i]);
+      std::vector<std::string> p{key, ctx.run_id(), "0", st.rule.action, dihya::format_utc(s.expires_at)};
       st.rows = static_cast<long long>(
-          tx.exec_params(sql.quarantine(owned(st), false, 0), pqxx::prepare::make_dynamic_params(p)).affected_rows());
+          tx.exec_params(sql.copy(owned(st), false, 0), pqxx::prepare::make_dynamic_params(p)).affected_rows());
       if (st.split) {
         p[2] = "1";
-        p[5] = "anonymise";
+        p[3] = "anonymise";
         st.unlinked = static_cast<long long>(
-            tx.exec_params(sql.quarantine(linked(st), false, 0), pqxx::prepare::make_dynamic_params(p)).affected_rows());
+            tx.exec_params(sql.copy(linked(st), false, 0), pqxx::prepare::make_dynamic_params(p)).affected_rows());
       }
       ctx.progress(i + 1, steps.size() * 2, "tables quarantined");
     }
@@ -394,7 +435,7 @@ class Cleanup final : public dihya::Plugin {
     for (std::size_t i = 0; i < steps.size(); ++i) {
       const auto& st = steps[i];
       if (ctx.cancelled()) throw dihya::Error("cancelled: the erasure was not committed");
-      act(tx, graph, graph.table(st.rule.table), st.rule, ctx.run_id(), "0", s.salt);
+      act(tx, graph, graph.table(st.rule.table), quarantines[i], st.rule, ctx.run_id(), "0", s.salt);
       counts[st.rule.table.display()] = {{"rows", st.rows}, {"action", st.rule.action}, {"unlinked", st.unlinked}};
       report += st.rule.table.display() + ": " + std::to_string(st.rows) + " row(s) " +
                 (st.rule.action == "delete" ? "deleted" : "anonymised") +
@@ -413,35 +454,62 @@ class Cleanup final : public dihya::Plugin {
 
   // ---- purge and status ---------------------------------------------------
 
+  // Every quarantine table, quoted, with the legacy jsonb one (rows of tables
+  // dropped since) last.
+  struct Store {
+    std::string table;
+    std::string expires;  // its expiry column
+    std::string run, source, action;
+  };
+  static std::vector<Store> stores(pqxx::transaction_base& tx) {
+    std::vector<Store> out;
+    for (const auto& q : all_quarantines(tx)) {
+      out.push_back({quoted_quarantine(tx, q.name), "_dihya_expires_at", "_dihya_run_id",
+                     "(SELECT source_schema || '.' || source_table FROM dihya_quarantine.tables WHERE quarantine_table = " +
+                         tx.quote(q.name) + ")",
+                     "_dihya_action"});
+    }
+    if (tx.exec1("SELECT to_regclass('dihya_quarantine.rows') IS NOT NULL")[0].as<bool>()) {
+      out.push_back({"dihya_quarantine.rows", "expires_at", "run_id", "table_schema || '.' || table_name", "action"});
+    }
+    return out;
+  }
+
   dihya::Result purge(const Policy& policy, dihya::Context& ctx) {
     auto& db = ctx.db();
     const auto now = dihya::format_utc(ctx.now());
     std::uint64_t files = 0;
     for (const auto& rule : policy.logs) files += purge_log_quarantine(rule.dir, ctx.now(), ctx.dry_run());
     const auto files_text = " and " + std::to_string(files) + " log file(s)";
+    std::vector<Store> all;
     {
       pqxx::read_transaction tx(db);
       if (!quarantine_exists(tx)) return dihya::Result::success("purged 0 quarantine row(s)" + files_text, {{"rows", 0}, {"files", files}});
+      all = stores(tx);
       if (ctx.dry_run()) {
-        const auto n = tx.exec_params1("SELECT count(*) FROM dihya_quarantine.rows WHERE expires_at <= $1::timestamptz", now)[0]
-                           .as<long long>();
+        long long n = 0;
+        for (const auto& st : all) {
+          n += tx.exec_params1("SELECT count(*) FROM " + st.table + " WHERE " + st.expires + " <= $1::timestamptz", now)[0]
+                   .as<long long>();
+        }
         return dihya::Result::success("would purge " + std::to_string(n) + " expired quarantine row(s)" + files_text,
                                       {{"rows", n}, {"files", files}});
       }
     }
     long long total = 0;
-    for (;;) {
-      if (ctx.cancelled()) throw dihya::Error("cancelled after purging " + std::to_string(total) + " row(s)");
-      pqxx::work tx(db);
-      const auto n = tx.exec_params(
-                           "DELETE FROM dihya_quarantine.rows WHERE id IN (SELECT id FROM dihya_quarantine.rows"
-                           " WHERE expires_at <= $1::timestamptz ORDER BY id LIMIT 10000)",
-                           now)
-                         .affected_rows();
-      tx.commit();
-      total += static_cast<long long>(n);
-      if (n == 0) break;
-      ctx.progress(static_cast<std::uint64_t>(total), 0, "quarantine rows purged");
+    for (const auto& st : all) {
+      for (;;) {
+        if (ctx.cancelled()) throw dihya::Error("cancelled after purging " + std::to_string(total) + " row(s)");
+        pqxx::work tx(db);
+        const auto n = tx.exec_params("DELETE FROM " + st.table + " WHERE ctid = ANY (ARRAY(SELECT ctid FROM " + st.table +
+                                          " WHERE " + st.expires + " <= $1::timestamptz LIMIT 10000))",
+                                      now)
+                           .affected_rows();
+        tx.commit();
+        total += static_cast<long long>(n);
+        if (n == 0) break;
+        ctx.progress(static_cast<std::uint64_t>(total), 0, "quarantine rows purged");
+      }
     }
     return dihya::Result::success("purged " + std::to_string(total) + " expired quarantine row(s)" + files_text +
                                       ": those deletions are final",
@@ -451,16 +519,21 @@ class Cleanup final : public dihya::Plugin {
   dihya::Result status(dihya::Context& ctx) {
     pqxx::read_transaction tx(ctx.db());
     if (!quarantine_exists(tx)) return dihya::Result::success("the quarantine is empty", {{"runs", nlohmann::json::array()}});
-    auto rows = tx.exec(
-        "SELECT run_id, table_schema, table_name, action, count(*), min(expires_at)::text FROM dihya_quarantine.rows"
-        " GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3");
+    std::string union_sql;
+    for (const auto& st : stores(tx)) {
+      union_sql += (union_sql.empty() ? "" : " UNION ALL ") + std::string("SELECT ") + st.run + " AS run_id, " + st.source +
+                   " AS source, " + st.action + " AS action, " + st.expires + " AS expires_at FROM " + st.table;
+    }
+    if (union_sql.empty()) return dihya::Result::success("the quarantine is empty", {{"runs", nlohmann::json::array()}});
+    auto rows = tx.exec("SELECT run_id, source, action, count(*), min(expires_at)::text FROM (" + union_sql +
+                        ") u GROUP BY 1, 2, 3 ORDER BY 1, 2, 3");
     nlohmann::json out = nlohmann::json::array();
     std::string report;
     for (const auto& r : rows) {
-      out.push_back({{"run_id", r[0].c_str()}, {"table", std::string(r[1].c_str()) + "." + r[2].c_str()},
-                     {"action", r[3].c_str()}, {"rows", r[4].as<long long>()}, {"expires_at", r[5].c_str()}});
-      report += std::string(r[0].c_str()) + "  " + r[1].c_str() + "." + r[2].c_str() + "  " + r[3].c_str() + "  " +
-                r[4].c_str() + " row(s)  expires " + r[5].c_str() + "\n";
+      out.push_back({{"run_id", r[0].c_str()}, {"table", r[1].c_str()}, {"action", r[2].c_str()}, {"rows", r[3].as<long long>()},
+                     {"expires_at", r[4].c_str()}});
+      report += std::string(r[0].c_str()) + "  " + r[1].c_str() + "  " + r[2].c_str() + "  " + r[3].c_str() +
+                " row(s)  expires " + r[4].c_str() + "\n";
     }
     dihya::Result res = dihya::Result::success(std::to_string(rows.size()) + " quarantine group(s)", {{"runs", out}});
     res.report = report;
@@ -486,9 +559,25 @@ class Cleanup final : public dihya::Plugin {
     if (!has_rows) return dihya::Result::success("restored " + std::to_string(files) + " log file(s)", {{"rows", 0}, {"files", files}});
     pqxx::work tx(ctx.db());
     if (!quarantine_exists(tx)) return dihya::Result::success("nothing to restore: no quarantine", {{"rows", 0}});
+    ensure_quarantine(tx);  // moves rows of an older version's quarantine into the typed tables
     long long restored = 0;
     for (const auto& e : newest_first) {
-      if (e.action == "quarantine_batch") {
+      if (e.action == "quarantine_table") {
+        // Every batch of the run in that table, newest first.
+        const dihya::TableName t{e.data.at("schema").get<std::string>(), e.data.at("table").get<std::string>()};
+        const auto run_id = e.data.at("run_id").get<std::string>();
+        std::set<long, std::greater<long>> batches;
+        for (const auto& q : quarantines_of(tx, t)) {
+          for (const auto& b : tx.exec_params("SELECT DISTINCT _dihya_batch FROM " + quoted_quarantine(tx, q.name) +
+                                                  " WHERE _dihya_run_id = $1",
+                                              run_id)) {
+            batches.insert(b[0].as<long>());
+          }
+        }
+        for (long b : batches) {
+          restored += restore(tx, t, run_id, std::to_string(b), e.data.at("action").get<std::string>(), {}, false);
+        }
+      } else if (e.action == "quarantine_batch") {  // written by versions before quarantine_table
         const dihya::TableName t{e.data.at("schema").get<std::string>(), e.data.at("table").get<std::string>()};
         restored += restore(tx, t, e.data.at("run_id").get<std::string>(), std::to_string(e.data.at("batch").get<long>()),
                             e.data.at("action").get<std::string>(), {}, false);
@@ -511,36 +600,36 @@ class Cleanup final : public dihya::Plugin {
     return 1;
   }
 
+  // Restores one batch from whichever quarantine table holds it. A table
+  // whose columns no longer match the source is refused: restoring by name
+  // or by position into another layout could put values in the wrong place.
   static long long restore(pqxx::work& tx, const dihya::TableName& t, const std::string& run_id, const std::string& batch,
                            const std::string& action, const std::vector<std::string>& deferred, bool keep_copies) {
-    const auto info = table_info(tx, t);
-    TableSql sql(tx, info);
-    const auto r = tx.exec_params(action == "delete" ? sql.restore_deleted(deferred) : sql.restore_anonymised(deferred),
-                                  run_id, batch, t.schema, t.name);
-    if (!keep_copies) tx.exec_params(TableSql::forget_batch(), run_id, batch, t.schema, t.name);
-    return static_cast<long long>(r.affected_rows());
+    const auto candidates = quarantines_of(tx, t);
+    if (candidates.empty()) return 0;
+    const auto info = read_table_info(tx, t);
+    const auto now = column_signature(info);
+    long long n = 0;
+    for (const auto& q : candidates) {
+      TableSql sql(tx, info, q.name);
+      if (!tx.exec_params1(sql.has_batch(), run_id, batch)[0].as<bool>()) continue;
+      if (q.signature != now) {
+        throw dihya::Error("cannot restore " + t.display() + ": its columns changed since run " + run_id +
+                           " quarantined its rows (then: " + one_line(q.signature) + "; now: " + one_line(now) +
+                           "); change them back, or restore by hand from dihya_quarantine." + q.name);
+      }
+      n += static_cast<long long>(
+          tx.exec_params(action == "delete" ? sql.restore_deleted(deferred) : sql.restore_anonymised(deferred), run_id, batch)
+              .affected_rows());
+      if (!keep_copies) tx.exec_params(sql.forget_batch(), run_id, batch);
+    }
+    return n;
   }
 
-  static dihya::TableInfo table_info(pqxx::work& tx, const dihya::TableName& t) {
-    // Read on its own: the graph of the original run may no longer load.
-    dihya::TableInfo info;
-    info.name = t;
-    auto cols = tx.exec_params(
-        "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attgenerated <> '', a.attnotnull,"
-        "       coalesce((SELECT k.i FROM pg_index x, unnest(x.indkey) WITH ORDINALITY k(n, i)"
-        "                 WHERE x.indrelid = c.oid AND x.indisprimary AND k.n = a.attnum), 0)"
-        " FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
-        t.schema, t.name);
-    if (cols.empty()) throw dihya::Error("cannot restore: table " + t.display() + " no longer exists");
-    std::map<long, std::string> pk;
-    for (const auto& c : cols) {
-      info.columns.push_back({c[0].c_str(), c[1].c_str(), false, c[2].as<bool>(), c[3].as<bool>()});
-      if (c[4].as<long>() > 0) pk[c[4].as<long>()] = c[0].c_str();
-    }
-    for (const auto& [i, name] : pk) info.primary_key.push_back(name);
-    if (info.primary_key.empty()) throw dihya::Error("cannot restore: " + t.display() + " lost its primary key");
-    return info;
+  static std::string one_line(std::string signature) {
+    while (!signature.empty() && signature.back() == '\n') signature.pop_back();
+    std::replace(signature.begin(), signature.end(), '\n', ',');
+    return signature;
   }
 
   // Parents first (the reverse of the erase order). A column that references
@@ -579,13 +668,14 @@ class Cleanup final : public dihya::Plugin {
     }
     for (std::size_t i = 0; i < order.size(); ++i) {
       const auto& t = order[i].first;
-      for (const char* batch : {"0", "1"}) {
-        if (!deferred[i].empty()) {
-          const auto info = table_info(tx, t);
-          TableSql sql(tx, info);
-          tx.exec_params(sql.set_deferred(deferred[i]), run_id, batch, t.schema, t.name);
+      const auto info = read_table_info(tx, t);
+      for (const auto& q : quarantines_of(tx, t)) {
+        if (q.signature != column_signature(info)) continue;  // holds none of this run's rows: restore() refused those
+        TableSql sql(tx, info, q.name);
+        for (const char* batch : {"0", "1"}) {
+          if (!deferred[i].empty()) tx.exec_params(sql.set_deferred(deferred[i]), run_id, batch);
+          tx.exec_params(sql.forget_batch(), run_id, batch);
         }
-        tx.exec_params(TableSql::forget_batch(), run_id, batch, t.schema, t.name);
       }
     }
     return restored;

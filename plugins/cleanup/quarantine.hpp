@@ -1,13 +1,25 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
-// The quarantine that makes cleanup reversible: before a row is deleted or
-// anonymised, its whole original (to_jsonb) is copied into
-// dihya_quarantine.rows in the same transaction, tagged with the run id, the
-// table, the batch and an expiry. Deleting and anonymising then join on those
-// copies, so the rows acted on are exactly the rows kept; a restore puts them
-// back with jsonb_populate_record (exact types) and removes the copies, which
-// makes it idempotent. Every identifier is quoted; values are bound.
+// The quarantine that makes cleanup reversible: a typed table per source
+// table in schema dihya_quarantine, with the source's columns (same names and
+// types, in order) plus the run id, the batch, the action and the expiry. A
+// delete moves a batch in one statement (DELETE ... RETURNING feeding an
+// INSERT), so a row costs what a DELETE costs plus one insert; an anonymise
+// copies the batch first and updates the source from the copies, so the rows
+// acted on are exactly the rows kept. A restore puts rows back from the typed
+// copies (exact values, identity columns included) and removes them, which
+// makes it idempotent.
+//
+// A quarantine table is named from the source's name and columns
+// (q_<prefix>_<md5 of schema, name and columns>, at most 43 bytes whatever the
+// source is called) and recorded in dihya_quarantine.tables. When the
+// source's columns change, later runs get a new table; a restore from a table
+// whose columns no longer match the source is refused, never guessed. Rows of
+// the generic jsonb quarantine of earlier versions (dihya_quarantine.rows)
+// are moved into the typed tables by ensure_quarantine. Every identifier is
+// quoted; values are bound.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,51 +30,83 @@
 
 namespace cleanup {
 
-// Creates the schema and table if needed (under an advisory lock: CREATE ...
-// IF NOT EXISTS races with itself).
+// Creates the schema and the mapping table if needed and migrates the legacy
+// jsonb quarantine (under an advisory lock: CREATE ... IF NOT EXISTS races
+// with itself).
 void ensure_quarantine(pqxx::transaction_base& tx);
 bool quarantine_exists(pqxx::transaction_base& tx);
 
-struct BatchKey {
-  std::string run_id;
-  long batch = 0;
-  dihya::TableName table;
+// The table's columns as the catalog has them now; throws dihya::Error if the
+// table is gone or has no primary key.
+dihya::TableInfo read_table_info(pqxx::transaction_base& tx, const dihya::TableName& t);
+
+// "name type" per column, one a line: what a quarantine table must match.
+std::string column_signature(const dihya::TableInfo& info);
+
+struct QuarantineTable {
+  std::string name;  // unquoted, in schema dihya_quarantine
+  std::string signature;
 };
 
-// SQL for one table. `info` must outlive it.
+// The quarantine table for `info`'s current columns, created if `create`
+// (needs ensure_quarantine first); nullopt if it does not exist.
+std::optional<std::string> quarantine_for(pqxx::transaction_base& tx, const dihya::TableInfo& info, bool create);
+// Every quarantine table ever made for `t` (one per column layout).
+std::vector<QuarantineTable> quarantines_of(pqxx::transaction_base& tx, const dihya::TableName& t);
+std::vector<QuarantineTable> all_quarantines(pqxx::transaction_base& tx);
+// dihya_quarantine."name"
+std::string quoted_quarantine(const pqxx::transaction_base& tx, const std::string& name);
+
+// SQL for one table and its quarantine table. `info` must outlive it.
+// Batch parameters everywhere: $1 run id, $2 batch.
 class TableSql {
  public:
-  TableSql(const pqxx::transaction_base& tx, const dihya::TableInfo& info);
+  TableSql(const pqxx::transaction_base& tx, const dihya::TableInfo& info, const std::string& quarantine);
 
-  // Copies the rows matching `where` ($1) into the quarantine, ordered by
-  // primary key, after the last key when `keyset`, at most `limit` (0: all).
-  // Params: $1 where value, $2 run id, $3 batch, $4 schema, $5 table, $6
-  // action, $7 expires_at, [$8... the last key's columns as text, in key order].
-  std::string quarantine(const std::string& where, bool keyset, long limit) const;
-  // The original of the batch's row with the greatest key. Params $1-$4: run, batch, schema, table.
-  std::string last_original() const;
-  // Params $1-$4 as above.
+  // The key of the `limit`-th row matching `where` (after the last key when
+  // `keyset`), as a JSON object; no row when fewer match. Params: $1 where
+  // value, [$2... the last key's columns as text, in key order].
+  std::string batch_end(const std::string& where, bool keyset, long limit) const;
+  // Moves (delete) the rows matching `where` after the last key when
+  // `keyset`, up to and including the batch end when `bounded`, in one
+  // statement; returns one row: the count and the greatest key moved as a
+  // JSON object. Params: $1 where value, $2 run id, $3 batch, $4 expires_at,
+  // [the last key's columns], [the batch end's columns], as text in key order.
+  std::string move(const std::string& where, bool keyset, bool bounded) const;
+  // Copies the rows like move() without deleting them; params as move() but
+  // $4 is the action and $5 expires_at, then the key from $6.
+  std::string copy(const std::string& where, bool keyset, long limit) const;
+  // The batch's greatest key as a JSON object.
+  std::string last_key() const;
   std::string delete_batch() const;
-  // Params $1-$4 as above, then `params` for the strategies (salt, fixed values).
+  // Then `params` for the strategies (salt, fixed values), numbered from $3.
   std::string anonymise_batch(const std::vector<ColumnRule>& rules, std::vector<std::string>& params,
                               const std::string& salt) const;
   // Rows of `fk.child` referencing the batch that the run has not quarantined
-  // (with action delete when `cascade`). Params $1-$4 as above, $5-$6 child schema/name.
-  std::string unrecorded_dependents(const dihya::ForeignKey& fk, const dihya::TableInfo& child, bool cascade) const;
-  // Restores the batch; `deferred` columns are inserted as NULL (see set_deferred). Params $1-$4.
+  // in `child_quarantine` (with action delete when `cascade`).
+  std::string unrecorded_dependents(const dihya::ForeignKey& fk, const dihya::TableInfo& child,
+                                    const std::optional<std::string>& child_quarantine, bool cascade) const;
+  // Restores the batch; `deferred` columns are inserted as NULL (see set_deferred).
   std::string restore_deleted(const std::vector<std::string>& deferred) const;
   std::string restore_anonymised(const std::vector<std::string>& deferred) const;
   std::string set_deferred(const std::vector<std::string>& deferred) const;
-  static std::string forget_batch();  // params $1-$4
+  std::string has_batch() const;
+  std::string forget_batch() const;
 
  private:
   std::string victims() const;
   std::string pk_join(const std::string& a, const std::string& b) const;
   std::string pk_list(const std::string& alias, const char* suffix = "") const;
+  std::string column_list(const std::string& alias) const;
+  std::string key_json(const std::string& alias) const;
+  std::string key_bound(const char* op, int first_param) const;
+  std::string selection(const std::string& where, bool keyset, long limit, int first_key_param,
+                        const std::string& what) const;
 
   const pqxx::transaction_base& tx_;
   const dihya::TableInfo& info_;
   std::string quoted_;
+  std::string q_;
 };
 
 }  // namespace cleanup

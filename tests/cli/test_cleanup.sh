@@ -21,6 +21,13 @@ checksums() {
             'select md5(coalesce(string_agg(t::text, ''|'' order by t::text), '''')) as m from public.%I t', c.relname), false, true, '')))[1]::text), ' ' order by c.relname)
           from pg_class c where c.relnamespace = 'public'::regnamespace and c.relkind = 'r'"
 }
+# Quarantined rows matching WHERE, over every typed quarantine table (:tbl is the source table's name).
+quarantined() {
+  psql_q "select coalesce(sum((xpath('/row/n/text()', query_to_xml(format('select count(*) as n from dihya_quarantine.%I where %s',
+            quarantine_table, replace(\$w\$$1\$w\$, ':tbl', quote_literal(source_table))), false, true, '')))[1]::text::bigint), 0)
+          from dihya_quarantine.tables"
+}
+q_of() { psql_q "select quarantine_table from dihya_quarantine.tables where source_table = '$1'"; }
 before=$(checksums)
 salt="pepper-$$-do-not-leak"
 
@@ -67,15 +74,18 @@ expect_eq "$(psql_q "select count(*) from sessions where expires_at < now() - in
 expect_eq "$(psql_q "select count(*) from app_logs where created_at < now() - interval '90 days'")" 0 "old app_logs deleted"
 expect_eq "$(psql_q "select count(*) from mail_outbox where created_at < now() - interval '182 days' and to_address like 'user-%@example.invalid' and body = '[supprimé]' and subject ~ '^.\*+$'")" "$old_mail" "old mails anonymised (fake, fixed, mask)"
 expect_eq "$(psql_q "select count(*) from audit_logs where created_at < now() - interval '180 days' and (user_id is not null or (target is not null and target !~ '^[0-9a-f]{64}$'))")" 0 "old audit logs anonymised (null, salted hash)"
-expect_eq "$(psql_q "select count(distinct batch) > 3 from dihya_quarantine.rows where run_id = '$run1' and table_name = 'sessions'")" t "sessions went in several batches"
-expect_eq "$(psql_q "select count(*) from dihya_quarantine.rows where run_id = '$run1'")" "$(( old_sessions + old_logs + old_mail + $(psql_q "select count(*) from audit_logs where created_at < now() - interval '180 days'") ))" "every row acted on is in the quarantine"
+expect_eq "$(psql_q "select count(distinct _dihya_batch) > 3 from dihya_quarantine.\"$(q_of sessions)\" where _dihya_run_id = '$run1'")" t "sessions went in several batches"
+expect_eq "$(psql_q "select count(*) from information_schema.columns where table_schema = 'dihya_quarantine' and table_name = '$(q_of sessions)' and data_type <> 'jsonb'")" \
+  "$(( $(psql_q "select count(*) from information_schema.columns where table_schema = 'public' and table_name = 'sessions'") + 4 ))" \
+  "the sessions quarantine is typed: the source's columns plus run, batch, action, expiry"
+expect_eq "$(quarantined "_dihya_run_id = '$run1'")" "$(( old_sessions + old_logs + old_mail + $(psql_q "select count(*) from audit_logs where created_at < now() - interval '180 days'") ))" "every row acted on is in the quarantine"
 grep -rqF "$salt" "$DIHYA_STATE_DIR" && not_ok "the salt leaked into the state dir" || ok "the salt is in no log or record"
 expect_exit 0 "status is read-only: no confirmation needed" -- dh run cleanup -p mode=status
 expect_in "$OUT" "$run1" "status lists the run"
 
 expect_exit 0 "rollback of the retention run" -- dh rollback "$run1"
 expect_eq "$(checksums)" "$before" "rollback restores every table exactly (row checksums)"
-expect_eq "$(psql_q "select count(*) from dihya_quarantine.rows where run_id = '$run1'")" 0 "restored rows leave the quarantine"
+expect_eq "$(quarantined "_dihya_run_id = '$run1'")" 0 "restored rows leave the quarantine"
 expect_exit 0 "rollback again" -- dh rollback "$run1"
 expect_eq "$(checksums)" "$before" "rollback is idempotent"
 
@@ -83,22 +93,118 @@ expect_eq "$(checksums)" "$before" "rollback is idempotent"
 expect_exit 0 "a run kept in quarantine for 30 days" -- dh run cleanup -p policy="$WORK/policy.yaml" -p batch_size=50 -p salt=@env:DIHYA_SECRET_SALT --yes
 keep_run=$(last_run_id)
 expect_exit 0 "a run with quarantine_days=0" -- dh run cleanup -p policy="$WORK/policy.yaml" -p quarantine_days=0 -p salt=@env:DIHYA_SECRET_SALT --yes
-psql_q "update dihya_quarantine.rows set expires_at = now() - interval '1 day' where run_id = '$keep_run' and table_name = 'app_logs'" >/dev/null
-expired=$(psql_q "select count(*) from dihya_quarantine.rows where expires_at <= now()")
-kept=$(psql_q "select count(*) from dihya_quarantine.rows where expires_at > now()")
+psql_q "update dihya_quarantine.\"$(q_of app_logs)\" set _dihya_expires_at = now() - interval '1 day' where _dihya_run_id = '$keep_run'" >/dev/null
+expired=$(quarantined "_dihya_expires_at <= now()")
+kept=$(quarantined "_dihya_expires_at > now()")
 expect_exit 0 "purge dry run" -- dh run cleanup -p mode=purge --dry-run --yes
 expect_in "$OUT" "would purge $expired expired" "purge dry run counts expired rows"
 expect_exit 0 "purge" -- dh run cleanup -p mode=purge --yes
-expect_eq "$(psql_q "select count(*) from dihya_quarantine.rows where expires_at <= now()")" 0 "purge removes expired quarantine rows"
-expect_eq "$(psql_q "select count(*) from dihya_quarantine.rows")" "$kept" "purge keeps rows not yet expired"
+expect_eq "$(quarantined "_dihya_expires_at <= now()")" 0 "purge removes expired quarantine rows"
+expect_eq "$(quarantined "true")" "$kept" "purge keeps rows not yet expired"
 expect_exit 0 "rollback of a run after its app_logs were purged" -- dh rollback "$keep_run"
 expect_eq "$(psql_q "select count(*) from sessions where expires_at < now() - interval '30 days'")" "$old_sessions" "unexpired sessions come back"
 expect_eq "$(psql_q "select count(*) from app_logs where created_at < now() - interval '90 days'")" 0 "purged app_logs stay deleted: the erasure is final"
 
+# A quarantine written by an earlier version (one jsonb table for every
+# source) still rolls back and purges: to_legacy rewrites the typed
+# quarantine the way those versions wrote it.
+to_legacy() {
+  psql -X -q -v ON_ERROR_STOP=1 "$DB_URL" >/dev/null <<'SQL'
+create table if not exists dihya_quarantine.rows (id bigserial primary key, run_id text not null, batch integer not null,
+  table_schema text not null, table_name text not null, action text not null check (action in ('delete', 'anonymise')),
+  original jsonb not null, quarantined_at timestamptz not null default now(), expires_at timestamptz not null);
+do $$ declare r record; begin
+  for r in select * from dihya_quarantine.tables loop
+    execute format('insert into dihya_quarantine.rows (run_id, batch, table_schema, table_name, action, original, expires_at)
+                    select _dihya_run_id, _dihya_batch, %L, %L, _dihya_action,
+                           to_jsonb(q) - ''_dihya_run_id'' - ''_dihya_batch'' - ''_dihya_action'' - ''_dihya_expires_at'',
+                           _dihya_expires_at from dihya_quarantine.%I q', r.source_schema, r.source_table, r.quarantine_table);
+    execute format('drop table dihya_quarantine.%I', r.quarantine_table);
+  end loop;
+  drop table dihya_quarantine.tables;
+end $$;
+SQL
+}
+cat >"$WORK/legacy.yaml" <<'YAML'
+tables:
+  - {table: sessions, timestamp_column: expires_at, older_than: 30d, action: delete}
+  - {table: mail_outbox, timestamp_column: created_at, older_than: 26w, action: anonymise, columns: {to_address: {strategy: fake, kind: email}}}
+YAML
+legacy_before=$(checksums)
+expect_exit 0 "a run whose quarantine is then rewritten the old way" -- dh run cleanup -p policy="$WORK/legacy.yaml" --yes
+legacy_run=$(last_run_id)
+[ "$(psql_q "select count(*) from sessions where expires_at < now() - interval '30 days'")" = 0 ] && [ "$(checksums)" != "$legacy_before" ] \
+  && ok "the run deleted and anonymised rows" || not_ok "the run changed nothing"
+to_legacy
+expect_eq "$(psql_q "select count(*) > 0 from dihya_quarantine.rows where run_id = '$legacy_run'") $(psql_q "select to_regclass('dihya_quarantine.tables') is null")" "t t" \
+  "the run's rows are in the old jsonb quarantine only"
+# ... and its journal too: one quarantine_batch entry per batch, as those versions wrote.
+legacy_journal=$(find "$DIHYA_STATE_DIR" -path "*$legacy_run*" -name journal.jsonl | head -1)
+psql_q "select table_schema, table_name, batch, action from dihya_quarantine.rows where run_id = '$legacy_run'
+        group by 1, 2, 3, 4 order by min(id)" >"$WORK/legacy_batches"
+/usr/bin/python3 - "$legacy_journal" "$WORK/legacy_batches" "$legacy_run" <<'PY'
+import json, sys
+path, batches, run = sys.argv[1:4]
+entries = [json.loads(l) for l in open(path) if l.strip()]
+out = [e for e in entries if e.get("action") not in ("quarantine_table",)]
+for line in open(batches):
+    schema, table, batch, action = line.rstrip("\n").split("|")
+    out.append({"action": "quarantine_batch", "data": {"run_id": run, "schema": schema, "table": table,
+                "batch": int(batch), "action": action, "rows": 1, "last_key": {}}})
+with open(path, "w") as f:
+    for i, e in enumerate(x for x in out if "action" in x):
+        f.write(json.dumps({"i": i, "action": e["action"], "data": e["data"]}) + "\n")
+PY
+expect_eq "$(grep -c '"quarantine_batch"' "$legacy_journal") $(grep -c '"quarantine_table"' "$legacy_journal")" "$(wc -l <"$WORK/legacy_batches") 0" \
+  "the run's journal is rewritten with one entry per batch"
+expect_exit 0 "rollback from the old quarantine" -- dh rollback "$legacy_run"
+expect_eq "$(checksums)" "$legacy_before" "rows quarantined the old way come back exactly"
+expect_eq "$(psql_q "select to_regclass('dihya_quarantine.rows') is null")" t "the old quarantine was migrated, then dropped"
+expect_exit 0 "a run kept 0 days, rewritten the old way" -- dh run cleanup -p policy="$WORK/legacy.yaml" -p quarantine_days=0 --yes
+to_legacy
+legacy_rows=$(psql_q "select count(*) from dihya_quarantine.rows where expires_at <= now()")
+[ "$legacy_rows" -gt 0 ] && ok "the old quarantine holds $legacy_rows row(s)" || not_ok "the old quarantine is empty"
+expect_exit 0 "purge of the old quarantine" -- dh run cleanup -p mode=purge --yes
+expect_in "$OUT" "purged $legacy_rows expired" "purge counts the old quarantine's rows"
+expect_eq "$(psql_q "select count(*) from dihya_quarantine.rows where expires_at <= now()")" 0 "purge removes the old quarantine's expired rows"
+
+# A long, quoted table name with identity and generated columns: the
+# quarantine table gets a short plain name; rollback restores identity and
+# generated values exactly. A source whose columns changed since the run is
+# refused at rollback, in one line, and nothing is restored until they match.
+long_name='Très "long" nom; DROP TABLE users; -- padding, padding, pad!'
+long_sql="public.\"${long_name//\"/\"\"}\""
+psql -X -q -v ON_ERROR_STOP=1 "$DB_URL" -c "create table $long_sql (id bigint generated always as identity primary key,
+    created_at timestamptz not null, body text, body_len int generated always as (length(body)) stored)" \
+  -c "insert into $long_sql (created_at, body) select now() - g * interval '1 day' + interval '12 hours', 'row ' || g
+      from generate_series(1, 300) g" -c "delete from $long_sql where id % 7 = 0" >/dev/null
+printf 'tables:\n  - {table: %s, timestamp_column: created_at, older_than: 60d, action: delete}\n' "'$long_name'" >"$WORK/long.yaml"
+long_before=$(checksums)
+long_old=$(psql_q "select count(*) from $long_sql where created_at < now() - interval '60 days'")
+expect_exit 0 "retention on a long quoted table name" -- dh run cleanup -p policy="$WORK/long.yaml" --yes
+long_run=$(last_run_id)
+expect_eq "$(psql_q "select count(*) from $long_sql where created_at < now() - interval '60 days'")" 0 "its old rows are deleted"
+long_q=$(psql_q "select quarantine_table from dihya_quarantine.tables where source_table = \$n\$$long_name\$n\$")
+[[ $long_q =~ ^q_[a-z0-9_]{1,24}_[0-9a-f]{16}$ ]] && ok "the quarantine table has a short plain name ($long_q)" || not_ok "quarantine name '$long_q'"
+expect_eq "$(psql_q "select count(*) from dihya_quarantine.\"$long_q\" where _dihya_run_id = '$long_run'")" "$long_old" "every deleted row is in it"
+expect_exit 0 "rollback of the long-named table" -- dh rollback "$long_run"
+expect_eq "$(checksums)" "$long_before" "rows come back with their identity ids and generated values"
+expect_exit 0 "the same cleanup again" -- dh run cleanup -p policy="$WORK/long.yaml" --yes
+changed_run=$(last_run_id)
+psql_q "alter table $long_sql add column note text default 'x'" >/dev/null
+expect_exit 1 "rollback after a column was added is refused" -- dh rollback "$changed_run"
+cat "$OUT" "$ERR" >"$WORK/refusal.txt"
+expect_in "$WORK/refusal.txt" "cannot restore public.$long_name: its columns changed since run $changed_run" "the refusal says why"
+expect_eq "$(psql_q "select count(*) from $long_sql where created_at < now() - interval '60 days'")" 0 "nothing was restored into the changed table"
+psql_q "alter table $long_sql drop column note" >/dev/null
+expect_exit 0 "rollback once the columns match again" -- dh rollback "$changed_run"
+expect_eq "$(checksums)" "$long_before" "then it restores exactly"
+psql_q "drop table $long_sql" >/dev/null
+
 # Deleting parents whose children would cascade unrecorded is refused.
 psql -X -q -v ON_ERROR_STOP=1 "$DB_URL" -c "drop database if exists x" >/dev/null 2>&1 || true
 "$fixtures/platform/seed.sh" --database-url "$DB_URL" --users 200 2>/dev/null
-psql_q "truncate articles, comments, shelves, shelf_items, \"UserNotes\", \"evil\"\"; DROP TABLE users; --\"; delete from dihya_quarantine.rows" >/dev/null
+psql_q "truncate articles, comments, shelves, shelf_items, \"UserNotes\", \"evil\"\"; DROP TABLE users; --\"; drop schema dihya_quarantine cascade" >/dev/null
 psql -X -q -v ON_ERROR_STOP=1 "$DB_URL" -c "$(sed -n '/^INSERT INTO public.articles/,$p' "$fixtures/export_user_data/extra.sql")" >/dev/null
 before=$(checksums)
 cat >"$WORK/parents.yaml" <<'YAML'

@@ -171,3 +171,90 @@ TEST_CASE("cron: bad expressions are refused with a clear reason", "[cron]") {
                     "unknown time zone 'Mars/Olympus' (expected an IANA name like Europe/Paris)");
   CHECK_THROWS_AS(dihya::cron::zone("../../etc/passwd"), CronError);
 }
+
+// After the last transition of the TZif table (2037-11-01 in Debian's files)
+// offsets come from the file's POSIX footer. Expected values: glibc, which
+// reads the footer (`zdump -v -c 2040,2041 ZONE`, `TZ=ZONE date -d ...`).
+TEST_CASE("cron: offsets after 2037 follow the zone's rule", "[cron][dst]") {
+  CHECK(next("0 12 1 7 *", "America/New_York", "2038-01-01T00:00:00Z", 1) ==
+        std::vector<std::string>{"2038-07-01T12:00:00-04:00"});  // was -05:00 before the footer was read
+  CHECK(next("0 12 15 1,7 *", "America/New_York", "2040-01-01T00:00:00Z", 2) ==
+        std::vector<std::string>{"2040-01-15T12:00:00-05:00", "2040-07-15T12:00:00-04:00"});
+  CHECK(next("0 12 15 1,7 *", "America/New_York", "2100-01-01T00:00:00Z", 2) ==
+        std::vector<std::string>{"2100-01-15T12:00:00-05:00", "2100-07-15T12:00:00-04:00"});
+  CHECK(next("0 12 15 1,7 *", "Europe/Paris", "2100-01-01T00:00:00Z", 2) ==
+        std::vector<std::string>{"2100-01-15T12:00:00+01:00", "2100-07-15T12:00:00+02:00"});
+  CHECK(next("0 12 15 1,7 *", "Australia/Sydney", "2040-01-01T00:00:00Z", 2) ==
+        std::vector<std::string>{"2040-01-15T12:00:00+11:00", "2040-07-15T12:00:00+10:00"});
+  CHECK(next("0 12 15 1,7 *", "Australia/Sydney", "2100-01-01T00:00:00Z", 2) ==
+        std::vector<std::string>{"2100-01-15T12:00:00+11:00", "2100-07-15T12:00:00+10:00"});
+  CHECK(next("0 12 15 1,7 *", "Asia/Tokyo", "2100-01-01T00:00:00Z", 2) ==
+        std::vector<std::string>{"2100-01-15T12:00:00+09:00", "2100-07-15T12:00:00+09:00"});
+  const auto* ny = dihya::cron::zone("America/New_York");
+  CHECK(dihya::cron::format_iso(dihya::cron::parse_iso("2040-07-15T12:00:00Z", ny), ny) == "2040-07-15T08:00:00-04:00");
+}
+
+// The DST rule of the current years (tests above) holds in 2040 and 2100.
+TEST_CASE("cron: DST gaps and overlaps after 2037", "[cron][dst]") {
+  // New York 2040: spring forward 03-11 02:00 EST, fall back 11-04 02:00 EDT (zdump).
+  CHECK(next("30 2 * * *", "America/New_York", "2040-03-10T12:00:00Z", 2) ==
+        std::vector<std::string>{"2040-03-11T03:00:00-04:00", "2040-03-12T02:30:00-04:00"});
+  CHECK(next("30 1 * * *", "America/New_York", "2040-11-03T12:00:00Z", 2) ==
+        std::vector<std::string>{"2040-11-04T01:30:00-04:00", "2040-11-05T01:30:00-05:00"});
+  // New York 2100: 03-14 and 11-07.
+  CHECK(next("30 2 * * *", "America/New_York", "2100-03-13T12:00:00Z", 2) ==
+        std::vector<std::string>{"2100-03-14T03:00:00-04:00", "2100-03-15T02:30:00-04:00"});
+  CHECK(next("0,30 1 7 11 *", "America/New_York", "2100-11-06T12:00:00Z", 2) ==
+        std::vector<std::string>{"2100-11-07T01:00:00-04:00", "2100-11-07T01:30:00-04:00"});
+  // Paris 2040: 03-25 02:00 CET -> 03:00 CEST; 10-28 03:00 CEST -> 02:00 CET.
+  CHECK(next("*/15 2-3 * * *", "Europe/Paris", "2040-03-25T00:50:00Z", 2) ==
+        std::vector<std::string>{"2040-03-25T03:00:00+02:00", "2040-03-25T03:15:00+02:00"});
+  CHECK(next("0 * * * *", "Europe/Paris", "2040-10-27T22:30:00Z", 4) ==
+        std::vector<std::string>{"2040-10-28T01:00:00+02:00", "2040-10-28T02:00:00+02:00", "2040-10-28T03:00:00+01:00",
+                                 "2040-10-28T04:00:00+01:00"});
+  // Paris 2100: 10-31.
+  CHECK(next("30 2 * * *", "Europe/Paris", "2100-10-30T12:00:00Z", 2) ==
+        std::vector<std::string>{"2100-10-31T02:30:00+02:00", "2100-11-01T02:30:00+01:00"});
+  // Sydney 2040: 04-01 03:00 AEDT -> 02:00 AEST (overlap); 10-07 02:00 AEST -> 03:00 AEDT (gap).
+  CHECK(next("30 2 * * *", "Australia/Sydney", "2040-03-31T00:00:00Z", 2) ==
+        std::vector<std::string>{"2040-04-01T02:30:00+11:00", "2040-04-02T02:30:00+10:00"});
+  CHECK(next("30 2 * * *", "Australia/Sydney", "2040-10-06T00:00:00Z", 2) ==
+        std::vector<std::string>{"2040-10-07T03:00:00+11:00", "2040-10-08T02:30:00+11:00"});
+  // Every minute across the 2040 Paris fall-back: 60 distinct minutes in two real hours, as in 2026.
+  const auto* tz = dihya::cron::zone("Europe/Paris");
+  const auto e = dihya::cron::parse("* * * * *");
+  auto t = dihya::cron::parse_iso("2040-10-28T00:00:00Z", tz);
+  const auto start = t;
+  int fires = 0;
+  while (true) {
+    auto n = dihya::cron::next_after(e, tz, t);
+    REQUIRE(n);
+    REQUIRE(*n > t);
+    if (*n > start + std::chrono::hours(2)) break;
+    ++fires;
+    t = *n;
+  }
+  CHECK(fires == 60);
+}
+
+// Property: around the hand-over from the table to the rule and in later
+// years, every local time maps back to itself (or past its gap), and sys
+// periods hold the instant asked for.
+TEST_CASE("cron: zone periods are consistent across the table's end", "[cron][dst]") {
+  for (const char* name : {"America/New_York", "Europe/Paris", "Australia/Sydney", "Asia/Tokyo", "UTC"}) {
+    CAPTURE(name);
+    const auto* tz = dihya::cron::zone(name);
+    for (const char* from : {"2037-01-01T00:00:00Z", "2040-01-01T00:00:00Z"}) {
+      auto t = dihya::cron::parse_iso(from, tz);
+      for (int i = 0; i < 2 * 365 * 4; ++i, t += std::chrono::hours(6) + std::chrono::minutes(7)) {
+        const auto info = tz->get_info(t);
+        REQUIRE(info.begin <= t);
+        REQUIRE(t < info.end);
+        const date::local_seconds local{t.time_since_epoch() + info.offset};
+        const auto back = dihya::cron::to_instant(local, tz);
+        // Either t itself, or (t in the repeated hour's second pass) its first occurrence one DST step earlier.
+        REQUIRE((back == t || (back < t && t - back <= std::chrono::hours(2))));
+      }
+    }
+  }
+}

@@ -23,9 +23,9 @@
 //    fire time (and into a match at the gap's end, if any);
 //  * a local time that happens twice (fall-back) fires once, at its first
 //    occurrence. An hourly job thus fires once in the repeated hour.
-// No fire time is lost and none is doubled. Limit: date/tz reads the TZif
-// transitions only (not their POSIX footer), so offsets after the last listed
-// transition (2037 with Debian's files) stay at that transition's offset.
+// No fire time is lost and none is doubled. date/tz reads the TZif
+// transitions only; after the last one (2037 with Debian's files) the offsets
+// come from the file's POSIX TZ footer (<dihya/tz_rule.hpp>), as in glibc.
 #pragma once
 
 #include <array>
@@ -33,6 +33,11 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -43,6 +48,7 @@
 #include <date/tz.h>
 
 #include "dihya/error.hpp"
+#include "dihya/tz_rule.hpp"
 
 namespace dihya::cron {
 
@@ -242,20 +248,114 @@ inline Expression parse(std::string_view text, bool allow_seconds = false) {
   return e;
 }
 
+// An IANA zone: date/tz's transitions, then the TZif footer's rule after the
+// last of them. Immutable once built; get_info() answers like date::time_zone.
+class Zone {
+ public:
+  Zone(const date::time_zone* tz, std::optional<tz::PosixRule> rule, std::optional<Instant> rule_from)
+      : tz_(tz), rule_(std::move(rule)), rule_from_(rule_from) {}
+
+  const std::string& name() const { return tz_->name(); }
+
+  date::sys_info get_info(Instant t) const {
+    if (rule_ && (!rule_from_ || t >= *rule_from_)) {
+      auto info = tz::info_at(*rule_, t);
+      if (rule_from_ && info.begin < *rule_from_) info.begin = *rule_from_;
+      return info;
+    }
+    auto info = tz_->get_info(t);
+    if (rule_ && rule_from_ && info.end > *rule_from_) info.end = *rule_from_;
+    return info;
+  }
+
+  // The periods a local time falls in: one (unique), two (ambiguous, first
+  // the earlier) or none (nonexistent: first ends where the gap begins).
+  date::local_info get_info(date::local_seconds l) const {
+    using std::chrono::hours;
+    const Instant probe{l.time_since_epoch()};
+    // UTC offsets stay within ±26 h, so only periods overlapping that window can hold l.
+    if (!rule_ || (rule_from_ && probe + hours(26) < *rule_from_)) return tz_->get_info(l);
+    date::local_info out{};
+    date::sys_info before{};
+    bool have_before = false;
+    int found = 0;
+    auto p = get_info(probe - hours(26));
+    for (int i = 0; i < 16; ++i) {
+      const Instant at = probe - p.offset;  // l read with this period's offset
+      if (p.begin <= at && at < p.end) {
+        (found == 0 ? out.first : out.second) = p;
+        ++found;
+      } else if (at >= p.end) {
+        before = p;
+        have_before = true;
+      } else if (found == 0 && have_before) {
+        out.result = date::local_info::nonexistent;
+        out.first = before;
+        out.second = p;
+        return out;
+      }
+      if (p.end == Instant::max() || p.end > probe + hours(26)) break;
+      p = get_info(p.end);
+    }
+    if (found == 0) return tz_->get_info(l);  // not reachable with offsets within ±26 h; never a zero offset
+    out.result = found >= 2 ? date::local_info::ambiguous : date::local_info::unique;
+    return out;
+  }
+
+ private:
+  const date::time_zone* tz_;
+  std::optional<tz::PosixRule> rule_;
+  std::optional<Instant> rule_from_;  // the last TZif transition; none: the rule rules all time
+};
+
+namespace detail {
+
+// The footer rule of the zone's TZif file, if it has a usable one. date/tz
+// reads the same directory (Debian builds it with the OS tzdb).
+inline std::pair<std::optional<tz::PosixRule>, std::optional<Instant>> footer_rule(const std::string& name) {
+  std::ifstream in("/usr/share/zoneinfo/" + name, std::ios::binary);
+  std::string bytes;
+  char buf[4096];
+  while (in && bytes.size() < (1u << 20)) {
+    in.read(buf, sizeof buf);
+    bytes.append(buf, static_cast<std::size_t>(in.gcount()));
+  }
+  const auto tail = tz::parse_tzif(bytes, nullptr);
+  if (!tail || tail->footer.empty()) return {};
+  auto rule = tz::parse_posix_tz(tail->footer, nullptr);
+  if (!rule) return {};
+  return {std::move(rule), tail->last_transition};
+}
+
+}  // namespace detail
+
 // The zone named `name` ("Europe/Paris", "UTC"); throws CronError if unknown.
-inline const date::time_zone* zone(const std::string& name) {
+// The pointer stays valid for the life of the process (zones are built once
+// and kept, like date/tz's own database); thread-safe.
+inline const Zone* zone(const std::string& name) {
   if (name.empty() || name.size() > 64 || name.find("..") != std::string::npos) {
     throw CronError("unknown time zone '" + name.substr(0, 64) + "' (expected an IANA name like Europe/Paris)");
   }
+  const date::time_zone* tz = nullptr;
   try {
-    return date::locate_zone(name);
+    tz = date::locate_zone(name);
   } catch (const std::exception&) {
     throw CronError("unknown time zone '" + name + "' (expected an IANA name like Europe/Paris)");
   }
+  // Keyed by date/tz's canonical names, so bounded by the zone database.
+  static std::mutex mu;
+  static std::map<std::string, std::unique_ptr<const Zone>> zones;
+  const std::lock_guard<std::mutex> lock(mu);
+  auto& z = zones[tz->name()];
+  if (!z) {
+    auto [rule, from] = detail::footer_rule(tz->name());
+    z = std::make_unique<const Zone>(tz, std::move(rule), from);
+  }
+  return z.get();
 }
 
 // The instant a local time stands for, by the DST rule above.
-inline Instant to_instant(date::local_seconds local, const date::time_zone* tz) {
+inline Instant to_instant(date::local_seconds local, const Zone* tz) {
   const auto info = tz->get_info(local);
   switch (info.result) {
     case date::local_info::nonexistent:
@@ -269,7 +369,7 @@ inline Instant to_instant(date::local_seconds local, const date::time_zone* tz) 
 
 // The first fire time strictly after `after`, or nullopt if none in the next
 // 400 years.
-inline std::optional<Instant> next_after(const Expression& e, const date::time_zone* tz, Instant after) {
+inline std::optional<Instant> next_after(const Expression& e, const Zone* tz, Instant after) {
   using namespace std::chrono;
   const auto offset = tz->get_info(after).offset;
   date::local_seconds l{after.time_since_epoch() + offset};
@@ -313,7 +413,7 @@ inline std::optional<Instant> next_after(const Expression& e, const date::time_z
 }
 
 // "2026-03-29T03:00:00+02:00": the instant as local time in `tz` with its offset.
-inline std::string format_iso(Instant t, const date::time_zone* tz) {
+inline std::string format_iso(Instant t, const Zone* tz) {
   const auto info = tz->get_info(t);
   const auto local = date::local_seconds(t.time_since_epoch() + info.offset);
   const auto day = std::chrono::floor<date::days>(local);
@@ -331,7 +431,7 @@ inline std::string format_iso(Instant t, const date::time_zone* tz) {
 
 // Parses "YYYY-MM-DD", "YYYY-MM-DDTHH:MM[:SS[.fff]]" with "Z", "+HH:MM" or no
 // offset; without an offset the time is local to `tz` (DST rule above).
-inline Instant parse_iso(const std::string& text, const date::time_zone* tz) {
+inline Instant parse_iso(const std::string& text, const Zone* tz) {
   const auto bad = [&] {
     return CronError("'" + text.substr(0, 64) + "' is not an ISO-8601 time (e.g. 2026-03-29T01:30:00Z)");
   };
