@@ -45,9 +45,9 @@ read -r PORT DECLARED_PORT <"$WORK/seen/ports"
 echo "secret canary" >"$WORK/canary.txt"
 chmod 600 "$WORK/canary.txt"
 
-# A first run leaves an audit log and a record to attack.
+# A first run leaves an audit log and the run store's log (the records) to attack.
 expect_exit 0 "a first run (noop)" -- dh run noop
-RECORD="$DIHYA_STATE_DIR/runs/$(last_run_id)/record.json"
+RECORD="$DIHYA_STATE_DIR/runs/state.log"
 AUDIT="$DIHYA_STATE_DIR/audit.jsonl"
 [ -f "$RECORD" ] && [ -f "$AUDIT" ] && ok "the record and the audit log exist (they are what is attacked)" || not_ok "no record or audit log"
 
@@ -115,7 +115,7 @@ mkdir -p "$WORK/hidden-Zq7-$$"
 expect_exit 0 "a secret path parameter" -- dh run escape -p "secret_dir=$WORK/hidden-Zq7-$$" --json
 expect_in "$OUT" '"why": "read param:secret_dir"' "the secret path got its rule"
 expect_not_in "$OUT" "hidden-Zq7-$$" "the run record does not show the secret path"
-expect_not_in "$DIHYA_STATE_DIR/runs/$(last_run_id)/record.json" "hidden-Zq7-$$" "nor does the stored record"
+expect_not_in "$DIHYA_STATE_DIR/runs/state.log" "hidden-Zq7-$$" "nor does the stored record"
 
 ## A denial gets a hint ##########################################################
 

@@ -341,7 +341,7 @@ TEST_CASE("a missing log is rebuilt from the run directories' records", "[runs][
   CHECK(fs::exists(runs / "state.log"));
 }
 
-TEST_CASE("--since compares as text, as it always did", "[runs][store]") {
+TEST_CASE("history --since compares as text, as it always did", "[runs][store]") {
   CHECK(since_threshold_ms("2026-11") == since_threshold_ms("2026-11-01T00:00:00.000Z"));
   // "...:00Z" sorts after "...:00.000Z": a whole second later.
   CHECK(since_threshold_ms("2026-11-25T10:00:00Z") == since_threshold_ms("2026-11-25T10:00:01.000Z"));

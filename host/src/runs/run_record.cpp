@@ -56,8 +56,10 @@ void to_json(nlohmann::json& out, const RunRecord& r) {
       {"schedule_id", r.schedule_id},
       {"trigger", r.trigger},
       {"audit_seq", r.audit_seq},
-      {"sandbox", r.sandbox},
   };
+  // Records of runs made before the sandbox, and of commands that start no
+  // plugin, have none: the key is left out rather than null.
+  if (!r.sandbox.is_null()) out["sandbox"] = r.sandbox;
 }
 
 void from_json(const nlohmann::json& in, RunRecord& r) {
