@@ -12,9 +12,9 @@
 # own executable (with dihya::testing::FakeContext) adds it to its sources,
 # since dihya::Plugin's constructor reads the embedded bytes.
 set(_DIHYA_PLUGIN_CMAKE_DIR "${CMAKE_CURRENT_LIST_DIR}")
-# The SDK headers (nlohmann/json and fmt, through plugin.hpp) are most of every plugin TU's compile time: they are
-# precompiled once, in dihya_plugin_pch, and every plugin of the project
-# reuses that header. On in this tree (~60 plugin files); off by default for a
+# The SDK headers (nlohmann/json and fmt, through plugin.hpp) are most of
+# every plugin TU's compile time: they are precompiled once, in
+# dihya_plugin_pch, and every plugin of the project reuses that header. On in this tree (~60 plugin files); off by default for a
 # project using the installed SDK, where a plugin of one or two files would
 # pay for the header more than it saves.
 if(CMAKE_FIND_PACKAGE_NAME STREQUAL "DihyaSDK")
