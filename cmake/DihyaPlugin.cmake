@@ -14,9 +14,10 @@
 set(_DIHYA_PLUGIN_CMAKE_DIR "${CMAKE_CURRENT_LIST_DIR}")
 # The SDK headers (nlohmann/json and fmt, through plugin.hpp) are most of
 # every plugin TU's compile time: they are precompiled once, in
-# dihya_plugin_pch, and every plugin of the project reuses that header. On in this tree (~60 plugin files); off by default for a
-# project using the installed SDK, where a plugin of one or two files would
-# pay for the header more than it saves.
+# dihya_plugin_pch, and every plugin of the project reuses that header. On in
+# this tree (~60 plugin files); off by default for a project using the
+# installed SDK, where a plugin of one or two files would pay for the header
+# more than it saves.
 if(CMAKE_FIND_PACKAGE_NAME STREQUAL "DihyaSDK")
   option(DIHYA_PLUGIN_PCH "Precompile the SDK headers once for all plugins" OFF)
 else()
