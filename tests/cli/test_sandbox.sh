@@ -83,6 +83,7 @@ assert s["landlock_abi"] == int(sys.argv[2]), s
 assert s["seccomp"] is True and s["ip_sockets"] is False, s
 assert any(r["why"] == "work dir" and r["access"] == "write" for r in s["rules"]), s
 assert not any(r["path"] in ("/", "/etc", "/tmp") for r in s["rules"]), s
+assert s["applied"] is True and "error" not in s, s  # what the child applied, not only the plan
 PY
 expect_exit 0 "show prints the run" -- dh show "$(last_run_id)"
 expect_in "$OUT" "Landlock ABI $abi" "show names the sandbox"

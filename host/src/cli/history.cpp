@@ -23,6 +23,17 @@
 namespace dihya::host {
 namespace {
 
+// The sandbox as `show` prints it: the plan's summary, and when the child
+// could not apply it (best-effort), that it ran without it and why.
+std::string sandbox_line(const nlohmann::json& sandbox) {
+  if (!sandbox.is_object()) return "-";
+  std::string line = sandbox.value("summary", "-");
+  if (sandbox.value("applied", true) == false && sandbox.contains("error")) {
+    line += "; NOT APPLIED: " + sandbox.value("error", "");
+  }
+  return line;
+}
+
 StoredRun load_run(const RunStore& store, const std::string& id) {
   if (!is_valid_run_id(id)) {
     throw usage_error(fmt::format("'{}' is not a run id (see dihya-host history)", printable(id, 40)));
@@ -241,7 +252,7 @@ int cmd_show(const Args& args, const Settings& settings) {
                {"exit code", r.exit_code ? std::to_string(*r.exit_code) : "-"},
                {"dry run", r.dry_run ? "yes" : "no"},
                {"summary", r.summary},
-               {"sandbox", r.sandbox.is_object() ? r.sandbox.value("summary", "-") : "-"},
+               {"sandbox", sandbox_line(r.sandbox)},
                {"params", r.params.dump()},
                {"result", r.result.dump()}});
   if (!report.empty()) {

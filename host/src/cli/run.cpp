@@ -264,6 +264,11 @@ void execute(RunSession& s, RunSink& sink, ProgressBar& bar) {
   if (outcome.kind == ChildOutcome::Kind::crashed && !outcome.loaded) {
     s.catalog.mark_unstable(s.plugin.path, outcome.message);
   }
+  // The record names the sandbox the plugin ran in, not only the one planned.
+  if (s.record.sandbox.is_object() && outcome.loaded) {
+    s.record.sandbox["applied"] = outcome.sandbox_error.empty() && s.sandbox.mode != SandboxMode::off;
+    if (!outcome.sandbox_error.empty()) s.record.sandbox["error"] = s.redactor.redact(outcome.sandbox_error);
+  }
 
   s.verdict = judge(outcome, s.dry_run);
   s.verdict.summary = without_outcome_prefix(one_line(s.redactor.redact(s.verdict.summary)), s.dry_run);

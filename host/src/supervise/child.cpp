@@ -291,7 +291,10 @@ void run_child(const ChildRequest& request, const SandboxPlan& plan, int event_f
     channel.send(FrameType::error, {{"kind", "load"}, {"message", load_error_text(e)}});
     finish();
   }
-  channel.send(FrameType::loaded, nlohmann::json::object());
+  // The host records the sandbox the plugin really ran in: a best-effort
+  // sandbox that could not be applied must not look applied in the record.
+  channel.send(FrameType::loaded, sandbox_error.empty() ? nlohmann::json::object()
+                                                        : nlohmann::json{{"sandbox_error", sandbox_error}});
 
   ChildContext ctx(request, channel);
   try {

@@ -216,7 +216,10 @@ class Supervision {
     if (!payload.is_object()) return protocol_failure("frame payload is not a JSON object");
     try {
       switch (frame.type) {
-        case FrameType::loaded: loaded_ = true; break;
+        case FrameType::loaded:
+          loaded_ = true;
+          sandbox_error_ = payload.value("sandbox_error", "");
+          break;
         case FrameType::log:
           sink_.on_log(parse_level(payload.value("level", "info")), payload.value("message", ""));
           break;
@@ -301,6 +304,7 @@ class Supervision {
   ChildOutcome classify() const {
     ChildOutcome o;
     o.loaded = loaded_;
+    o.sandbox_error = sandbox_error_;
     if (WIFEXITED(status_)) o.exit_status = WEXITSTATUS(status_);
     if (WIFSIGNALED(status_)) o.signal = WTERMSIG(status_);
     using Kind = ChildOutcome::Kind;
@@ -361,6 +365,7 @@ class Supervision {
   bool timed_out_ = false;
   bool cancelled_ = false;
   bool loaded_ = false;
+  std::string sandbox_error_;
   bool reaped_ = false;
   int status_ = 0;
   nlohmann::json result_;

@@ -83,6 +83,7 @@ struct ChildOutcome {
   };
   Kind kind = Kind::exited;
   bool loaded = false;         // the library loaded before things went wrong
+  std::string sandbox_error;   // best-effort: why the child ran without its sandbox
   nlohmann::json result;       // completed: {"ok", "summary", "data"}
   std::string message;         // one line for the operator
   int exit_status = -1;
