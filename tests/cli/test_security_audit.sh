@@ -93,7 +93,26 @@ EDGE="$WORK/edge"
 mkdir -p "$EDGE" "$WORK/outside"
 # A random token; its value is also listed in $WORK/extra.jsonl for the leak check at the end.
 tok() {
-  "$PY" -c "import json,random,sys; r=random.SystemRandom(); v='$1' + ''.join(r.choice('$2') for _ in range($3)); print(v); print(json.dumps({'value': v}), file=open(sys.argv[1], 'a'))" "$WORK/extra.jsonl"
+  # Drawn again while the value holds one of the scanner's placeholder words
+  # ("test", "fake", "xxxx"...: one random token in a few hundred does) or an
+  # ascending run: such a value is rightly not reported, and would make the
+  # expectations below fail at random.
+  "$PY" -c "
+import json, random, sys
+r = random.SystemRandom()
+stop = ('example', 'xxxx', 'changeme', 'change_me', 'change-me', 'dummy', 'sample', 'placeholder', 'your', 'password',
+        'test', 'fake', 'redacted', 'replace', 'insert', 'notasecret', 'not-a-secret', 'secret_here', 'getenv', 'environ')
+def ascending(v):
+    run = 1
+    for a, b in zip(v, v[1:]):
+        run = run + 1 if ord(b) == ord(a) + 1 else 1
+        if run >= 6: return True
+    return False
+while True:
+    v = '$1' + ''.join(r.choice('$2') for _ in range($3))
+    if not any(w in v.lower() for w in stop) and not ascending(v): break
+print(v)
+print(json.dumps({'value': v}), file=open(sys.argv[1], 'a'))" "$WORK/extra.jsonl"
 }
 echo "gh_token = $(tok ghp_ ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 36)" >"$WORK/outside/secret.txt"
 ln -s "$WORK/outside/secret.txt" "$EDGE/link.txt"
