@@ -18,7 +18,10 @@ hostile abort 1 crashed
 expect_in "$ERR" "SIGABRT" "abort is named"
 hostile throw 1 failed
 expect_in "$ERR" "threw on purpose" "the exception message is kept"
-hostile exit7 1 crashed
+# Under ASan, LeakSanitizer's check at exit stops the process with ptrace,
+# which the sandbox's seccomp filter denies to a plugin: it would replace the
+# plugin's own exit status with its error status. The status is what is tested.
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" hostile exit7 1 crashed
 expect_in "$ERR" "status 7" "the exit status is named"
 hostile close_pipe 1 crashed
 hostile garbage 1 crashed
