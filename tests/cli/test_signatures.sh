@@ -71,6 +71,9 @@ echo "$A_ID  # leaked 2026-12" >"$K/revoked"
 chmod 644 "$K/revoked"
 expect_exit 3 "a revoked key is refused" -- req run "$S/libnoop.so"
 expect_in "$ERR" "revoked" "says the key is revoked"
+# minisign prints key ids without leading zeros; a list written with all 16 digits matches too.
+printf '%016x\n' "0x$A_ID" >"$K/revoked"
+expect_exit 3 "a revoked key written with 16 lower-case digits is refused" -- req run "$S/libnoop.so"
 rm "$K/revoked"
 
 echo "expires: 2001-01-01" >>"$K/a.pub"

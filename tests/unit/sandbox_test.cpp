@@ -127,6 +127,23 @@ TEST_CASE("the database: its TCP port, or its Unix socket dir", "[sandbox]") {
   CHECK(dihya::host::build_sandbox_plan(caps, in).connect_ports == std::vector<std::uint16_t>{7000});
 }
 
+TEST_CASE("a socket dir that is not UTF-8 (percent-decoded) is kept exact in the plan, escaped in its record", "[sandbox]") {
+  const Capabilities caps = parse_ok({{"database", true}});
+  SandboxInputs in = inputs(7);
+  in.database_url = "postgresql://%2Frun%2Fpg%AAsock/app";
+  const SandboxPlan plan = dihya::host::build_sandbox_plan(caps, in);
+  CHECK(has_rule(plan, "/run/pg\xAAsock", PathAccess::read));
+  std::string dumped;
+  REQUIRE_NOTHROW(dumped = dihya::host::sandbox_plan_json(plan).dump());
+  CHECK(dumped.find("/run/pg\\\\xaasock") != std::string::npos);
+}
+
+TEST_CASE("an absolute path holding '#' is a path, not a reference into a document", "[sandbox]") {
+  const SandboxPlan plan = dihya::host::build_sandbox_plan(parse_ok({{"read", {"/srv/a#b/"}}}), inputs(7));
+  REQUIRE(plan.notes.size() == 1);
+  CHECK(plan.notes[0] == "read /srv/a#b/: /srv/a#b/ does not exist, no rule");
+}
+
 TEST_CASE("require refuses what the kernel cannot enforce; best-effort notes it", "[sandbox]") {
   const Capabilities caps = parse_ok({{"connect", {25}}});
   SandboxInputs in = inputs(3);

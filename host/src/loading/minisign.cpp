@@ -27,6 +27,13 @@ std::vector<std::string> lines_of(const std::string& text) {
 }
 
 // minisign prints key ids as the little-endian number they encode.
+// minisign prints a key id as a hexadecimal number (PRIX64): no leading zeros. Ids are compared in
+// that form, so a revocation line copied from minisign's output or written with all 16 digits matches.
+std::string without_leading_zeros(const std::string& hex) {
+  const auto first = hex.find_first_not_of('0');
+  return first == std::string::npos ? std::string("0") : hex.substr(first);
+}
+
 std::string key_id_text(const std::string& raw) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string hex;
@@ -35,7 +42,7 @@ std::string key_id_text(const std::string& raw) {
     hex += kHex[byte >> 4];
     hex += kHex[byte & 0x0f];
   }
-  return hex;
+  return without_leading_zeros(hex);
 }
 
 bool is_date(const std::string& s) {
@@ -107,7 +114,7 @@ std::set<std::string> parse_revoked_key_ids(const std::string& text) {
     for (char c : line) {
       if (!std::isspace(static_cast<unsigned char>(c))) id += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     }
-    if (!id.empty()) ids.insert(std::move(id));
+    if (!id.empty()) ids.insert(without_leading_zeros(id));
   }
   return ids;
 }

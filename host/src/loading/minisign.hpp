@@ -15,7 +15,7 @@
 namespace dihya::host {
 
 struct MinisignPublicKey {
-  std::string id;          // as minisign prints it: 16 uppercase hex digits
+  std::string id;          // as minisign prints it: uppercase hex, no leading zeros
   std::string key;         // 32 raw bytes
   std::string expires;     // YYYY-MM-DD, or empty
 };
@@ -33,7 +33,7 @@ std::optional<MinisignPublicKey> parse_minisign_public_key(const std::string& te
 std::optional<MinisignSignature> parse_minisign_signature(const std::string& text, std::string* error);
 
 // The key ids of a revocation list: one per line, as minisign prints them
-// (case and blanks ignored), `#` starting a comment.
+// (case, blanks and leading zeros ignored), `#` starting a comment.
 std::set<std::string> parse_revoked_key_ids(const std::string& text);
 
 // Standard base64 with padding; nullopt for anything else (or over 4 KiB).

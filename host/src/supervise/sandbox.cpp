@@ -12,6 +12,8 @@
 
 #include <fmt/format.h>
 
+#include "util/printable.hpp"
+
 namespace dihya::host {
 namespace {
 
@@ -224,7 +226,7 @@ void add_declared_paths(SandboxPlan& plan, const std::vector<std::string>& entri
   for (const auto& entry : entries) {
     if (entry == "dihya-host") continue;
     std::vector<std::string> paths{entry};
-    if (entry.find('#') != std::string::npos) {
+    if (is_param_reference(entry) && entry.find('#') != std::string::npos) {
       // Paths listed in a file the run names: read by the host, never by the plugin's code.
       const std::vector<std::string> files = param_paths(params, entry);
       const std::string file = files.empty() ? "" : files.front();
@@ -413,10 +415,17 @@ SandboxPlan build_sandbox_plan(const Capabilities& caps, const SandboxInputs& in
 }
 
 nlohmann::json sandbox_plan_json(const SandboxPlan& plan) {
+  // Paths come from parameters and percent-decoded URLs: any bytes. A record is JSON, so bytes
+  // that are not UTF-8 are written escaped (\xNN), as in every message.
+  const auto text = [](const std::string& s) { return find_invalid_utf8(s) ? printable(s, 4 * s.size()) : s; };
   nlohmann::json rules = nlohmann::json::array();
   if (plan.landlock && plan.abi >= 1) {
-    for (const auto& r : plan.rules) rules.push_back({{"path", r.path}, {"access", access_name(r.access)}, {"why", r.reason}});
+    for (const auto& r : plan.rules) {
+      rules.push_back({{"path", text(r.path)}, {"access", access_name(r.access)}, {"why", text(r.reason)}});
+    }
   }
+  nlohmann::json notes = nlohmann::json::array();
+  for (const auto& note : plan.notes) notes.push_back(text(note));
   return {{"summary", sandbox_plan_line(plan)},
           {"mode", sandbox_mode_name(plan.mode)},
           {"landlock_abi", plan.landlock ? plan.abi : 0},
@@ -424,7 +433,7 @@ nlohmann::json sandbox_plan_json(const SandboxPlan& plan) {
           {"connect_ports", plan.landlock && plan.abi >= 4 ? nlohmann::json(plan.connect_ports) : nlohmann::json::array()},
           {"ip_sockets", plan.ip_sockets},
           {"seccomp", plan.seccomp},
-          {"notes", plan.notes}};
+          {"notes", notes}};
 }
 
 std::string sandbox_plan_line(const SandboxPlan& plan) {
