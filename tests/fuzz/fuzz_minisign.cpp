@@ -10,17 +10,27 @@
 
 #include "loading/minisign.hpp"
 
+namespace {
+
+// A key id as minisign prints it: 1 to 16 uppercase hex digits, no leading zero (except "0").
+bool is_key_id(const std::string& id) {
+  return !id.empty() && id.size() <= 16 && id.find_first_not_of("0123456789ABCDEF") == std::string::npos &&
+         (id == "0" || id[0] != '0');
+}
+
+}  // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
   std::string error;
   if (auto key = dihya::host::parse_minisign_public_key(text, &error)) {
-    if (key->id.size() != 16 || key->key.size() != 32) __builtin_trap();
+    if (!is_key_id(key->id) || key->key.size() != 32) __builtin_trap();
   } else if (error.empty()) {
     __builtin_trap();
   }
   error.clear();
   if (auto sig = dihya::host::parse_minisign_signature(text, &error)) {
-    if (sig->key_id.size() != 16 || sig->signature.size() != 64 || sig->global_signature.size() != 64) __builtin_trap();
+    if (!is_key_id(sig->key_id) || sig->signature.size() != 64 || sig->global_signature.size() != 64) __builtin_trap();
   } else if (error.empty()) {
     __builtin_trap();
   }
