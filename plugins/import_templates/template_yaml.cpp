@@ -15,6 +15,8 @@ namespace {
 
 // ---- writer ---------------------------------------------------------------
 
+constexpr std::size_t kMaxImplicitKey = 1000;  // bytes; the YAML limit is 1024 characters
+
 std::string double_quoted(const std::string& s) {
   // JSON's escapes are YAML's; non-ASCII stays UTF-8.
   return nlohmann::json(s).dump();
@@ -115,7 +117,10 @@ void write_node(std::string& out, const nlohmann::json& j, int indent) {
   const std::string pad(static_cast<std::size_t>(indent), ' ');
   if (j.is_object()) {
     for (const auto& [key, value] : j.items()) {
-      out += pad + key_text(key) + ":";
+      // YAML allows an implicit key of at most 1024 characters; a longer one is written explicit
+      // ("? key" then ": value"), which every reader accepts.
+      const std::string text = key_text(key);
+      out += text.size() > kMaxImplicitKey ? pad + "? " + text + "\n" + pad + ":" : pad + text + ":";
       write_entry_value(out, value, indent);
     }
   } else {

@@ -18,4 +18,6 @@ printf "export default {a: 'x', b: [1, -2.5, .5, 0x1F, +3e2], c: {d: null, e: tr
 printf "module.exports = {s: '\\\\u{1F600}\\\\uD83D\\\\uDE00\\\\x41\\\\0', /* c */ t: \"\\\\\"q\\\\\"\", // e\n};" >"$fuzz_work/corpus/escapes"
 printf "module.exports = {a: f(1), b: \`\${x}\`, c: y, [d]: 1, ...e};" >"$fuzz_work/corpus/hostile"
 printf "module.exports = {x: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]};" >"$fuzz_work/corpus/deep"
+# Keys longer than YAML's 1024-character limit for implicit keys (written as "? key").
+printf "export default {'%s': 1, '%s': {b: [2]}};" "$(printf 'k%.0s' {1..1100})" "$(printf 'x%.0s' {1..1030})" >"$fuzz_work/corpus/long-keys"
 fuzz_run "$bin" "${3:-30}" -max_len=8192
