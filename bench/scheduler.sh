@@ -6,7 +6,10 @@
 #   claims/s  how fast the due runs were claimed (N / last claim), apart from
 #   runs/s    claimed to finished (N / last finish: bounded by job start-up,
 #             since every job is a full supervised `dihya-host run noop`);
-#   lag       from the INSERT to each job's start by its scheduler (p50/p99);
+#   dispatch  from the INSERT to each run's start by its scheduler (row marked
+#             running, process spawned next: p50/p99);
+#   job start from the INSERT to the start of each job's own run record (the
+#             `dihya-host run` child has started its supervised run: p50/p99);
 #   dup, miss due runs executed twice (history vs N) and due runs not succeeded.
 #
 #   bench/scheduler.sh [BUILD_DIR] [MAX_JOBS] [CASES...]      (default: 8 1x200 4x2000)
@@ -26,17 +29,26 @@ bench_start_pg
 HOST=$host
 export DIHYA_PLUGIN_PATH="$plugins:$BUILD/tests/plugins"
 q() { psql -X -q -t -A -v ON_ERROR_STOP=1 "$url" -c "$1"; }
-noop_runs() { "$HOST" history --plugin noop --json --limit 1000000 | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
+# job_starts T0: p50/p99 of the run records' started_at - T0 and their count, for runs started after T0.
+job_starts() {
+  "$HOST" history --plugin noop --json --limit 1000000 | python3 -c '
+import json, sys, datetime
+t0 = float(sys.argv[1])
+lag = sorted(datetime.datetime.fromisoformat(r["started_at"].replace("Z", "+00:00")).timestamp() - t0
+             for r in json.load(sys.stdin) if r.get("trigger") == "scheduled")
+lag = [x for x in lag if x >= -0.001]
+pct = lambda p: lag[min(len(lag) - 1, int(p * len(lag)))] if lag else float("nan")
+print(f"{pct(0.5):.2f} {pct(0.99):.2f} {len(lag)}")' "$1"
+}
 
 "$HOST" schedule add warmup --plugin noop --cron "@yearly" >/dev/null  # creates the tables
-echo "| schedulers x due runs | claim batch | claims/s | runs/s | lag p50 (s) | lag p99 (s) | dup | miss |"
+echo "| schedulers x due runs | claim batch | claims/s | runs/s | dispatch p50 / p99 (s) | job start p50 / p99 (s) | dup | miss |"
 echo "|---|---|---|---|---|---|---|---|"
 for c in "${CASES[@]}"; do
   k=${c%x*}
   n=${c#*x}
   batch=${CLAIM_BATCH:-$(((n + k - 1) / k))}
   q "delete from dihya.schedules" >/dev/null
-  before=$(noop_runs)
   pids=()
   for i in $(seq "$k"); do
     "$HOST" run run_scheduler --quiet --param "scheduler_id=b$i" --param "max_jobs=$JOBS" --param "claim_batch=$batch" \
@@ -62,12 +74,13 @@ for c in "${CASES[@]}"; do
   done
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  executed=$(($(noop_runs) - before))
+  read -r jp50 jp99 executed < <(job_starts "$t0")
   q "select '| $k x $n | $batch | '
         || round((count(*) / greatest(extract(epoch from max(claimed_at)) - $t0, 0.001))::numeric, 0) || ' | '
         || round((count(*) / greatest(extract(epoch from max(finished_at)) - $t0, 0.001))::numeric, 1) || ' | '
-        || round(percentile_cont(0.5) within group (order by extract(epoch from started_at) - $t0)::numeric, 2) || ' | '
+        || round(percentile_cont(0.5) within group (order by extract(epoch from started_at) - $t0)::numeric, 2) || ' / '
         || round(percentile_cont(0.99) within group (order by extract(epoch from started_at) - $t0)::numeric, 2) || ' | '
+        || '$jp50 / $jp99 | '
         || greatest($executed - count(*) filter (where outcome = 'succeeded'), 0) || ' | '
         || ($n - count(*) filter (where outcome = 'succeeded')) || ' |'
      from dihya.schedule_runs"

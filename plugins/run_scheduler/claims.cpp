@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 #include <dihya/cron.hpp>
 #include <dihya/schedule_store.hpp>
@@ -227,52 +228,96 @@ std::optional<long long> Claims::insert_manual(long long schedule, double now, b
   return r[0][0].as<long long>();
 }
 
-StartDecision Claims::start(const ClaimedRun& run, double now, const std::string& host) {
-  StartDecision decision;
+std::vector<StartDecision> Claims::start(const std::vector<ClaimedRun>& runs, double now, const std::string& host) {
+  std::vector<StartDecision> decisions(runs.size());
+  if (runs.empty()) return decisions;
+  std::vector<long long> schedule_ids;
+  for (const auto& run : runs) schedule_ids.push_back(run.schedule);
   pqxx::work tx(db_);
-  const auto s = tx.exec_params(
-      "SELECT plugin, params::text, overlap, timeout_seconds FROM dihya.schedules WHERE id = $1 FOR UPDATE",
-      run.schedule);
-  if (s.empty()) return decision;  // removed meanwhile: its rows are gone with it
-  decision.job.plugin = s[0][0].as<std::string>();
-  decision.job.params = nlohmann::json::parse(s[0][1].as<std::string>());
-  const std::string overlap = s[0][2].as<std::string>();
-  if (!s[0][3].is_null()) decision.job.timeout = s[0][3].as<long long>();
-  if (overlap != "allow") {
-    const auto others = tx.exec_params(
-        "SELECT id, coalesce(run_id, '') FROM dihya.schedule_runs WHERE schedule_id = $1 AND id <> $2 "
-        "AND finished_at IS NULL AND outcome IN ('running', 'retry_wait')",
-        run.schedule, run.row);
-    if (!others.empty()) {
-      if (overlap == "forbid") {
-        tx.exec_params(
-            "UPDATE dihya.schedule_runs SET outcome = 'skipped', finished_at = to_timestamp($2::float8), "
-            "note = $3 WHERE id = $1 AND claimed_by = $4 AND finished_at IS NULL",
-            run.row, num(now), fmt::format("overlap forbid: run row {} still going", others[0][0].as<long long>()),
-            me_);
-        tx.commit();
-        decision.verdict = StartDecision::skipped;
-        return decision;
-      }
-      // replace: the old run's owner cancels it at its next heartbeat (or, when ours, now).
-      for (const auto& o : others) {
-        tx.exec_params(
-            "UPDATE dihya.schedule_runs SET outcome = 'replaced', finished_at = to_timestamp($2::float8), "
-            "note = $3 WHERE id = $1",
-            o[0].as<long long>(), num(now), fmt::format("overlap replace: replaced by the run due at row {}", run.row));
-        decision.replaced_rows.push_back(o[0].as<long long>());
-      }
-    }
+  // Row locks in id order: two schedulers starting overlapping sets wait for
+  // each other instead of deadlocking.
+  const auto specs = tx.exec_params(
+      "SELECT id, plugin, params::text, overlap, timeout_seconds FROM dihya.schedules WHERE id = ANY($1::bigint[]) "
+      "ORDER BY id FOR UPDATE",
+      ids(schedule_ids));
+  struct Spec {
+    JobSpec job;
+    std::string overlap;
+  };
+  std::map<long long, Spec> by_id;
+  for (const auto& r : specs) {
+    Spec spec;
+    spec.job.plugin = r[1].as<std::string>();
+    spec.job.params = nlohmann::json::parse(r[2].as<std::string>());
+    spec.overlap = r[3].as<std::string>();
+    if (!r[4].is_null()) spec.job.timeout = r[4].as<long long>();
+    by_id.emplace(r[0].as<long long>(), std::move(spec));
   }
+  // overlap allow: every run of the batch is marked running by one statement;
+  // forbid and replace depend on the runs before them, so one by one, in order.
+  std::vector<long long> allowed;
+  std::vector<long long> started;
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    const auto spec = by_id.find(runs[i].schedule);
+    if (spec == by_id.end()) continue;  // removed meanwhile (gone): its rows went with it
+    decisions[i].job = spec->second.job;
+    if (spec->second.overlap == "allow") {
+      allowed.push_back(runs[i].row);
+      continue;
+    }
+    if (overlap_allows(tx, runs[i], spec->second.overlap, now, &decisions[i])) started.push_back(runs[i].row);
+  }
+  allowed.insert(allowed.end(), started.begin(), started.end());
   const auto ok = tx.exec_params(
       "UPDATE dihya.schedule_runs SET outcome = 'running', started_at = coalesce(started_at, to_timestamp($2::float8)), "
       "heartbeat_at = to_timestamp($2::float8), attempt = attempt + 1, host = $4, next_attempt_at = NULL "
-      "WHERE id = $1 AND claimed_by = $3 AND finished_at IS NULL RETURNING attempt",
-      run.row, num(now), me_, host);
+      "WHERE id = ANY($1::bigint[]) AND claimed_by = $3 AND finished_at IS NULL RETURNING id",
+      ids(allowed), num(now), me_, host);
   tx.commit();
-  // Empty: taken over by another scheduler while we stalled.
-  decision.verdict = ok.empty() ? StartDecision::taken_over : StartDecision::run;
-  return decision;
+  std::set<long long> running;
+  for (const auto& r : ok) running.insert(r[0].as<long long>());
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    if (decisions[i].verdict == StartDecision::skipped || decisions[i].job.plugin.empty()) continue;
+    // Not updated: taken over by another scheduler while we stalled.
+    decisions[i].verdict = running.count(runs[i].row) != 0 ? StartDecision::run : StartDecision::taken_over;
+  }
+  return decisions;
+}
+
+bool Claims::overlap_allows(pqxx::work& tx, const ClaimedRun& run, const std::string& overlap, double now,
+                            StartDecision* decision) {
+  const auto others = tx.exec_params(
+      "SELECT id, coalesce(run_id, '') FROM dihya.schedule_runs WHERE schedule_id = $1 AND id <> $2 "
+      "AND finished_at IS NULL AND outcome IN ('running', 'retry_wait')",
+      run.schedule, run.row);
+  if (others.empty()) {
+    // Marked running now, so that a later run of the same schedule in this
+    // batch sees it (the batch's final UPDATE repeats it harmlessly).
+    tx.exec_params(
+        "UPDATE dihya.schedule_runs SET outcome = 'running' WHERE id = $1 AND claimed_by = $2 AND finished_at IS NULL",
+        run.row, me_);
+    return true;
+  }
+  if (overlap == "forbid") {
+    tx.exec_params(
+        "UPDATE dihya.schedule_runs SET outcome = 'skipped', finished_at = to_timestamp($2::float8), "
+        "note = $3 WHERE id = $1 AND claimed_by = $4 AND finished_at IS NULL",
+        run.row, num(now), fmt::format("overlap forbid: run row {} still going", others[0][0].as<long long>()), me_);
+    decision->verdict = StartDecision::skipped;
+    return false;
+  }
+  // replace: the old run's owner cancels it at its next heartbeat (or, when ours, now).
+  for (const auto& o : others) {
+    tx.exec_params(
+        "UPDATE dihya.schedule_runs SET outcome = 'replaced', finished_at = to_timestamp($2::float8), "
+        "note = $3 WHERE id = $1",
+        o[0].as<long long>(), num(now), fmt::format("overlap replace: replaced by the run due at row {}", run.row));
+    decision->replaced_rows.push_back(o[0].as<long long>());
+  }
+  tx.exec_params(
+      "UPDATE dihya.schedule_runs SET outcome = 'running' WHERE id = $1 AND claimed_by = $2 AND finished_at IS NULL",
+      run.row, me_);
+  return true;
 }
 
 std::set<long long> Claims::release(const std::vector<long long>& rows, double now) {
@@ -287,9 +332,13 @@ std::set<long long> Claims::release(const std::vector<long long>& rows, double n
   return released;
 }
 
-void Claims::set_pid(long long row, pid_t pid) {
+void Claims::set_pids(const std::vector<long long>& rows, const std::vector<long long>& pids) {
+  if (rows.empty()) return;
   pqxx::nontransaction tx(db_);
-  tx.exec_params("UPDATE dihya.schedule_runs SET pid = $2 WHERE id = $1", row, static_cast<int>(pid));
+  tx.exec_params(
+      "UPDATE dihya.schedule_runs r SET pid = p.pid FROM unnest($1::bigint[], $2::integer[]) AS p(id, pid) "
+      "WHERE r.id = p.id",
+      ids(rows), ids(pids));
 }
 
 ExitDecision Claims::record_exit(long long row, double now, const std::string& outcome, int code,

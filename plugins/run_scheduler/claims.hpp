@@ -91,16 +91,19 @@ class Claims {
   // there is no such schedule (else a row inserted at this very instant).
   std::optional<long long> insert_manual(long long schedule, double now, bool* missing);
 
-  // Applies the schedule's overlap policy to `run` under its row lock and,
-  // when it may run, marks the row running (attempt + 1, on `host`).
-  StartDecision start(const ClaimedRun& run, double now, const std::string& host);
+  // Applies each run's schedule overlap policy under the schedules' row locks
+  // and marks the runs that may run `running` (attempt + 1, on `host`), in
+  // one transaction: one decision per run, in order. Runs of overlap=allow
+  // schedules take one statement together.
+  std::vector<StartDecision> start(const std::vector<ClaimedRun>& runs, double now, const std::string& host);
 
   // Gives back claimed runs we have not started (a scheduler stopping): their
   // lease ends now, so the next scheduler's check takes them over. Returns
   // the rows given back (a row already started stays ours).
   std::set<long long> release(const std::vector<long long>& rows, double now);
 
-  void set_pid(long long row, pid_t pid);
+  // Records the job processes' ids (rows[i] runs as pids[i]).
+  void set_pids(const std::vector<long long>& rows, const std::vector<long long>& pids);
 
   // Records a job's end: a retry when `may_retry` and attempts remain (wait
   // backoff * 2^(attempt-1) * `speed`), else the final outcome; a row that
@@ -123,6 +126,11 @@ class Claims {
   nlohmann::json preview(double now, bool allow_seconds, std::string* report);
 
  private:
+  // forbid/replace for one run inside start()'s transaction: false when the
+  // run is skipped (decision says so).
+  bool overlap_allows(pqxx::work& tx, const ClaimedRun& run, const std::string& overlap, double now,
+                      StartDecision* decision);
+
   pqxx::connection& db_;
   std::string me_;
 };

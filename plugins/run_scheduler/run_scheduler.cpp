@@ -377,29 +377,51 @@ class Scheduler {
     return std::min(s_.poll, (*next - now) / clock_.speed());
   }
 
+  // Starts queued jobs into the free slots: one transaction decides them all
+  // (overlap policies, rows marked running), then each is spawned.
   void launch_ready() {
     if (jobs_.empty()) return;
+    int free_slots = s_.max_jobs - running_count();
+    if (free_slots <= 0) return;
     double now = -1;
+    std::vector<Job*> batch;
+    std::vector<ClaimedRun> runs;
     for (auto& j : jobs_) {
-      if (j.pid != 0) continue;
-      if (running_count() >= s_.max_jobs) return;
+      if (free_slots == 0) break;
+      if (j.pid != 0 || j.row == 0) continue;
       if (j.ready_at > 0) {
         if (now < 0) now = clock_.now(db_);
         if (now < j.ready_at) continue;
       }
-      if (now < 0) now = clock_.now(db_);
-      start(j, now);
+      batch.push_back(&j);
+      runs.push_back({j.row, j.schedule, j.due, j.manual});
+      --free_slots;
     }
+    if (batch.empty()) return;
+    if (now < 0) now = clock_.now(db_);
+    const std::vector<StartDecision> decisions = claims_.start(runs, now, host_name());
+    std::vector<long long> rows, pids;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      Job& j = *batch[i];
+      if (j.row == 0) continue;  // replaced by a later run of this batch
+      start(j, decisions[i], now);
+      if (j.pid != 0) {
+        rows.push_back(j.row);
+        pids.push_back(j.pid);
+      }
+    }
+    claims_.set_pids(rows, pids);
     jobs_.erase(std::remove_if(jobs_.begin(), jobs_.end(), [](const Job& j) { return j.row == 0; }), jobs_.end());
   }
 
-  // Applies the overlap policy and starts the job, or records why not. Sets
+  // Acts on the start decision: spawns the job, or records why not. Sets
   // j.row = 0 when the job leaves our queue.
-  void start(Job& j, double now) {
-    const StartDecision decision = claims_.start({j.row, j.schedule, j.due, j.manual}, now, host_name());
+  void start(Job& j, const StartDecision& decision, double now) {
     for (const long long replaced : decision.replaced_rows) {
       for (auto& mine : jobs_) {
-        if (mine.row == replaced) terminate(mine);
+        if (mine.row != replaced) continue;
+        terminate(mine);
+        if (mine.pid == 0) mine.row = 0;  // queued, never started: nothing to cancel
       }
     }
     if (decision.verdict != StartDecision::run) {
@@ -416,7 +438,6 @@ class Scheduler {
     }
     j.started = now;
     ++started_;
-    claims_.set_pid(j.row, j.pid);
   }
 
   void spawn(Job& j, const std::string& plugin, const nlohmann::json& params, std::optional<long long> timeout) {
