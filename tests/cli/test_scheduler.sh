@@ -287,6 +287,33 @@ else
 fi
 psql_q "delete from dihya.schedules" >/dev/null
 
+# ---- SIGTERM gives the queued claims back at once (no lease to wait out) ------------------
+hostile_before=$(dh history --plugin hostile --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+"$DIHYA_HOST" run run_scheduler --quiet --param scheduler_id=g1 --param poll_seconds=0.2 --param max_jobs=1 \
+  --param claim_batch=20 >"$WORK/g1.out" 2>"$WORK/g1.err" &
+g1=$!
+add_due_now 20 hostile '{"behaviour": "hang", "seconds": "1"}'
+wait_for 6000 "select count(*) = 20 and count(*) filter (where outcome = 'running') = 1
+               from dihya.schedule_runs where claimed_by = 'g1'" || true
+kill -TERM "$g1"
+wait "$g1" 2>/dev/null || true
+given=$(psql_q "select count(*) from dihya.schedule_runs where claimed_by = 'g1' and started_at is null and heartbeat_at = '-infinity'")
+[ "$given" -gt 0 ] && ok "SIGTERM: $given queued claims given back" || not_ok "SIGTERM: no queued claim given back"
+# A lease of an hour: only a claim given back can be taken over now.
+"$DIHYA_HOST" run run_scheduler --quiet --param scheduler_id=g2 --param poll_seconds=0.2 --param max_jobs=8 \
+  --param lease_seconds=3600 >"$WORK/g2.out" 2>"$WORK/g2.err" &
+g2=$!
+wait_for 6000 "select bool_and(finished_at is not null) from dihya.schedule_runs" || true
+kill -TERM "$g2" 2>/dev/null || true
+wait "$g2" 2>/dev/null || true
+expect_eq "$(psql_q "select count(*) from dihya.schedule_runs where claimed_by = 'g2' and outcome = 'succeeded'")" "$given" \
+  "SIGTERM: the runs given back were taken over and ran at once"
+expect_eq "$(psql_q "select count(*) from dihya.schedule_runs where finished_at is null or claimed_by not in ('g1', 'g2')")" "0" \
+  "SIGTERM: nothing left unfinished"
+expect_eq "$(( $(dh history --plugin hostile --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))') - hostile_before ))" \
+  "$(psql_q "select count(*) from dihya.schedule_runs where run_id is not null")" "SIGTERM: no run executed twice"
+psql_q "delete from dihya.schedules" >/dev/null
+
 # ---- LISTEN/NOTIFY and due times wake a scheduler that would otherwise sleep an hour -----
 "$DIHYA_HOST" run run_scheduler --quiet --param scheduler_id=n1 --param poll_seconds=3600 \
   >"$WORK/n1.out" 2>"$WORK/n1.err" &
