@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 #include "claims.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 
 #include <dihya/cron.hpp>
 #include <dihya/schedule_store.hpp>
@@ -25,7 +27,10 @@ bool Claims::schema_exists() {
 }
 
 void Claims::ensure_schema() {
-  if (schema_exists()) return;
+  {
+    pqxx::nontransaction tx(db_);
+    if (!tx.exec(dihya::schedule::kSchemaCurrentSql)[0][0].is_null()) return;
+  }
   pqxx::work tx(db_);
   tx.exec(dihya::schedule::kSchemaLockSql);
   for (const auto& sql : dihya::schedule::schema_statements()) tx.exec(sql);
@@ -36,7 +41,7 @@ std::set<long long> Claims::heartbeat(double now) {
   pqxx::nontransaction tx(db_);
   const auto r = tx.exec_params(
       "UPDATE dihya.schedule_runs SET heartbeat_at = to_timestamp($1::float8) "
-      "WHERE claimed_by = $2 AND finished_at IS NULL RETURNING id",
+      "WHERE claimed_by = $2 AND finished_at IS NULL AND heartbeat_at > '-infinity' RETURNING id",  // not given back
       num(now), me_);
   std::set<long long> mine;
   for (const auto& row : r) mine.insert(row[0].as<long long>());
@@ -68,19 +73,57 @@ std::vector<ClaimedRun> Claims::take_over_dead(double now, double lease, int slo
   return runs;
 }
 
+namespace {
+
+// A PostgreSQL array literal of numbers this scheduler computed (never user
+// text), bound as one parameter and cast in SQL (`$1::float8[]`): a batch of
+// any size is one statement with a fixed text.
+template <typename T, typename Format>
+std::string array_of(const std::vector<T>& values, Format format) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i != 0) out += ',';
+    out += format(values[i]);
+  }
+  return out + "}";
+}
+
+std::string ids(const std::vector<long long>& v) {
+  return array_of(v, [](long long x) { return std::to_string(x); });
+}
+std::string times(const std::vector<double>& v) {
+  return array_of(v, [](double x) { return std::isnan(x) ? std::string("NULL") : num(x); });
+}
+std::string flags(const std::vector<bool>& v) {
+  return array_of(v, [](bool x) { return std::string(x ? "t" : "f"); });
+}
+
+}  // namespace
+
 std::vector<ClaimedRun> Claims::claim_due(double now, int slots, bool allow_seconds, dihya::Logger& log,
                                           int* missed) {
   std::vector<ClaimedRun> runs;
   *missed = 0;
   if (slots <= 0) return runs;
   pqxx::work tx(db_);
+  // The schedules this batch takes: another scheduler's batch skips them
+  // until we commit, and then sees their moved watermark.
   const auto rows = tx.exec_params(
       "SELECT id, cron, tz, misfire, coalesce(starting_deadline_seconds::float8, $2::float8), "
       "extract(epoch FROM coalesce(last_due_at, created_at))::float8 "
       "FROM dihya.schedules WHERE NOT paused AND next_due_at <= to_timestamp($1::float8) "
       "ORDER BY next_due_at LIMIT $3 FOR UPDATE SKIP LOCKED",
       num(now), num(kDefaultDeadline), slots);
+  // Fire times (computed here: cron and time zones are the SDK's, not SQL's).
+  std::vector<long long> fire_schedule, mark_schedule, paused;
+  std::vector<double> fire_at, mark_at, mark_next;
+  std::vector<bool> fire_runs;
+  int claimable = 0;  // fire times that will run, across the batch
   for (const auto& r : rows) {
+    // The batch holds `slots` runs: the schedules left are unlocked at
+    // commit, untouched, still due. (A schedule's fire times are never split
+    // by the batch, which would break run_once's "only the most recent".)
+    if (claimable >= slots) break;
     const long long id = r[0].as<long long>();
     const std::string misfire = r[3].as<std::string>();
     const double deadline = r[4].as<double>();
@@ -100,7 +143,7 @@ std::vector<ClaimedRun> Claims::claim_due(double now, int slots, bool allow_seco
       }
     } catch (const std::exception& ex) {
       log.error("schedule {}: {}: paused", id, ex.what());
-      tx.exec_params("UPDATE dihya.schedules SET paused = true WHERE id = $1", id);
+      paused.push_back(id);
       continue;
     }
     // Which due times run, which are recorded as missed.
@@ -113,32 +156,61 @@ std::vector<ClaimedRun> Claims::claim_due(double now, int slots, bool allow_seco
     }
     if (misfire == "run_once" && !any_on_time && !due.empty()) run.back() = true;  // the most recent late one
     for (std::size_t i = 0; i < due.size(); ++i) {
-      const double at = static_cast<double>(due[i].time_since_epoch().count());
-      if (run[i]) {
-        const auto ins = tx.exec_params(
-            "INSERT INTO dihya.schedule_runs (schedule_id, due_at, claimed_by, claimed_at, heartbeat_at) "
-            "VALUES ($1, to_timestamp($2::float8), $3, to_timestamp($4::float8), to_timestamp($4::float8)) "
-            "ON CONFLICT (schedule_id, due_at) DO NOTHING RETURNING id",
-            id, num(at), me_, num(now));
-        if (!ins.empty()) runs.push_back({ins[0][0].as<long long>(), id, at, false});
-      } else {
-        const auto ins = tx.exec_params(
-            "INSERT INTO dihya.schedule_runs (schedule_id, due_at, claimed_by, claimed_at, finished_at, outcome, note) "
-            "VALUES ($1, to_timestamp($2::float8), $3, to_timestamp($4::float8), to_timestamp($4::float8), 'missed', "
-            "$5) ON CONFLICT (schedule_id, due_at) DO NOTHING RETURNING id",
-            id, num(at), me_, num(now), fmt::format("misfire {}: {:.0f} s late", misfire, now - at));
-        *missed += static_cast<int>(ins.size());
-      }
+      fire_schedule.push_back(id);
+      fire_at.push_back(static_cast<double>(due[i].time_since_epoch().count()));
+      fire_runs.push_back(run[i]);
+      claimable += run[i] ? 1 : 0;
     }
-    const double new_mark = due.empty() ? static_cast<double>(watermark.time_since_epoch().count())
-                                        : static_cast<double>(due.back().time_since_epoch().count());
-    tx.exec_params(
-        "UPDATE dihya.schedules SET last_due_at = to_timestamp($2::float8), "
-        "next_due_at = to_timestamp(nullif($3, '')::float8) WHERE id = $1",
-        id, num(new_mark), next ? num(static_cast<double>(next->time_since_epoch().count())) : std::string());
+    mark_schedule.push_back(id);
+    mark_at.push_back(due.empty() ? static_cast<double>(watermark.time_since_epoch().count())
+                                  : static_cast<double>(due.back().time_since_epoch().count()));
+    mark_next.push_back(next ? static_cast<double>(next->time_since_epoch().count()) : std::nan(""));
   }
+  // The claim itself, one statement for the whole batch: a row per fire time
+  // (claimed with a fresh lease, or recorded missed), watermarks moved,
+  // broken schedules paused. A row that already exists belongs to whoever
+  // inserted it (ON CONFLICT DO NOTHING): that is the exactly-once guarantee,
+  // whatever the schedule locks did.
+  const auto claimed = tx.exec_params(
+      "WITH pause AS (UPDATE dihya.schedules SET paused = true WHERE id = ANY($6::bigint[])), "
+      "marks AS (UPDATE dihya.schedules s SET last_due_at = to_timestamp(m.mark), next_due_at = to_timestamp(m.nxt) "
+      "  FROM unnest($7::bigint[], $8::float8[], $9::float8[]) AS m(id, mark, nxt) WHERE s.id = m.id), "
+      "fire AS (SELECT f.sid, f.at, f.run, f.ord, s.misfire "
+      "  FROM unnest($3::bigint[], $4::float8[], $5::boolean[]) WITH ORDINALITY AS f(sid, at, run, ord) "
+      "  JOIN dihya.schedules s ON s.id = f.sid), "
+      "ins AS (INSERT INTO dihya.schedule_runs "
+      "  (schedule_id, due_at, claimed_by, claimed_at, heartbeat_at, finished_at, outcome, note) "
+      "  SELECT sid, to_timestamp(at), $1, to_timestamp($2::float8), "
+      "    CASE WHEN run THEN to_timestamp($2::float8) END, CASE WHEN run THEN NULL ELSE to_timestamp($2::float8) END, "
+      "    CASE WHEN run THEN 'claimed' ELSE 'missed' END, "
+      "    CASE WHEN run THEN NULL ELSE format('misfire %s: %s s late', misfire, round($2::float8 - at)) END "
+      "  FROM fire ORDER BY ord "
+      "  ON CONFLICT (schedule_id, due_at) DO NOTHING RETURNING id, schedule_id, due_at, outcome) "
+      "SELECT id, schedule_id, extract(epoch FROM due_at)::float8, outcome = 'claimed' FROM ins",
+      me_, num(now), ids(fire_schedule), times(fire_at), flags(fire_runs), ids(paused), ids(mark_schedule),
+      times(mark_at), times(mark_next));
   tx.commit();
+  runs.reserve(static_cast<std::size_t>(claimable));
+  for (const auto& r : claimed) {
+    if (!r[3].as<bool>()) {
+      ++*missed;
+      continue;
+    }
+    runs.push_back({r[0].as<long long>(), r[1].as<long long>(), r[2].as<double>(), false});
+  }
+  // Oldest first, as the fire times were computed (RETURNING has no order).
+  std::sort(runs.begin(), runs.end(), [](const ClaimedRun& a, const ClaimedRun& b) {
+    return a.due != b.due ? a.due < b.due : a.row < b.row;
+  });
   return runs;
+}
+
+std::optional<double> Claims::next_due() {
+  pqxx::nontransaction tx(db_);
+  const auto r =
+      tx.exec("SELECT extract(epoch FROM min(next_due_at))::float8 FROM dihya.schedules WHERE NOT paused");
+  if (r[0][0].is_null()) return std::nullopt;
+  return r[0][0].as<double>();
 }
 
 std::optional<long long> Claims::insert_manual(long long schedule, double now, bool* missing) {
@@ -156,57 +228,117 @@ std::optional<long long> Claims::insert_manual(long long schedule, double now, b
   return r[0][0].as<long long>();
 }
 
-StartDecision Claims::start(const ClaimedRun& run, double now, const std::string& host) {
-  StartDecision decision;
+std::vector<StartDecision> Claims::start(const std::vector<ClaimedRun>& runs, double now, const std::string& host) {
+  std::vector<StartDecision> decisions(runs.size());
+  if (runs.empty()) return decisions;
+  std::vector<long long> schedule_ids;
+  for (const auto& run : runs) schedule_ids.push_back(run.schedule);
   pqxx::work tx(db_);
-  const auto s = tx.exec_params(
-      "SELECT plugin, params::text, overlap, timeout_seconds FROM dihya.schedules WHERE id = $1 FOR UPDATE",
-      run.schedule);
-  if (s.empty()) return decision;  // removed meanwhile: its rows are gone with it
-  decision.job.plugin = s[0][0].as<std::string>();
-  decision.job.params = nlohmann::json::parse(s[0][1].as<std::string>());
-  const std::string overlap = s[0][2].as<std::string>();
-  if (!s[0][3].is_null()) decision.job.timeout = s[0][3].as<long long>();
-  if (overlap != "allow") {
-    const auto others = tx.exec_params(
-        "SELECT id, coalesce(run_id, '') FROM dihya.schedule_runs WHERE schedule_id = $1 AND id <> $2 "
-        "AND finished_at IS NULL AND outcome IN ('running', 'retry_wait')",
-        run.schedule, run.row);
-    if (!others.empty()) {
-      if (overlap == "forbid") {
-        tx.exec_params(
-            "UPDATE dihya.schedule_runs SET outcome = 'skipped', finished_at = to_timestamp($2::float8), "
-            "note = $3 WHERE id = $1 AND claimed_by = $4 AND finished_at IS NULL",
-            run.row, num(now), fmt::format("overlap forbid: run row {} still going", others[0][0].as<long long>()),
-            me_);
-        tx.commit();
-        decision.verdict = StartDecision::skipped;
-        return decision;
-      }
-      // replace: the old run's owner cancels it at its next heartbeat (or, when ours, now).
-      for (const auto& o : others) {
-        tx.exec_params(
-            "UPDATE dihya.schedule_runs SET outcome = 'replaced', finished_at = to_timestamp($2::float8), "
-            "note = $3 WHERE id = $1",
-            o[0].as<long long>(), num(now), fmt::format("overlap replace: replaced by the run due at row {}", run.row));
-        decision.replaced_rows.push_back(o[0].as<long long>());
-      }
-    }
+  // Row locks in id order: two schedulers starting overlapping sets wait for
+  // each other instead of deadlocking.
+  const auto specs = tx.exec_params(
+      "SELECT id, plugin, params::text, overlap, timeout_seconds FROM dihya.schedules WHERE id = ANY($1::bigint[]) "
+      "ORDER BY id FOR UPDATE",
+      ids(schedule_ids));
+  struct Spec {
+    JobSpec job;
+    std::string overlap;
+  };
+  std::map<long long, Spec> by_id;
+  for (const auto& r : specs) {
+    Spec spec;
+    spec.job.plugin = r[1].as<std::string>();
+    spec.job.params = nlohmann::json::parse(r[2].as<std::string>());
+    spec.overlap = r[3].as<std::string>();
+    if (!r[4].is_null()) spec.job.timeout = r[4].as<long long>();
+    by_id.emplace(r[0].as<long long>(), std::move(spec));
   }
+  // overlap allow: every run of the batch is marked running by one statement;
+  // forbid and replace depend on the runs before them, so one by one, in order.
+  std::vector<long long> allowed;
+  std::vector<long long> started;
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    const auto spec = by_id.find(runs[i].schedule);
+    if (spec == by_id.end()) continue;  // removed meanwhile (gone): its rows went with it
+    decisions[i].job = spec->second.job;
+    if (spec->second.overlap == "allow") {
+      allowed.push_back(runs[i].row);
+      continue;
+    }
+    if (overlap_allows(tx, runs[i], spec->second.overlap, now, &decisions[i])) started.push_back(runs[i].row);
+  }
+  allowed.insert(allowed.end(), started.begin(), started.end());
   const auto ok = tx.exec_params(
       "UPDATE dihya.schedule_runs SET outcome = 'running', started_at = coalesce(started_at, to_timestamp($2::float8)), "
       "heartbeat_at = to_timestamp($2::float8), attempt = attempt + 1, host = $4, next_attempt_at = NULL "
-      "WHERE id = $1 AND claimed_by = $3 AND finished_at IS NULL RETURNING attempt",
-      run.row, num(now), me_, host);
+      "WHERE id = ANY($1::bigint[]) AND claimed_by = $3 AND finished_at IS NULL RETURNING id",
+      ids(allowed), num(now), me_, host);
   tx.commit();
-  // Empty: taken over by another scheduler while we stalled.
-  decision.verdict = ok.empty() ? StartDecision::taken_over : StartDecision::run;
-  return decision;
+  std::set<long long> running;
+  for (const auto& r : ok) running.insert(r[0].as<long long>());
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    if (decisions[i].verdict == StartDecision::skipped || decisions[i].job.plugin.empty()) continue;
+    // Not updated: taken over by another scheduler while we stalled.
+    decisions[i].verdict = running.count(runs[i].row) != 0 ? StartDecision::run : StartDecision::taken_over;
+  }
+  return decisions;
 }
 
-void Claims::set_pid(long long row, pid_t pid) {
+bool Claims::overlap_allows(pqxx::work& tx, const ClaimedRun& run, const std::string& overlap, double now,
+                            StartDecision* decision) {
+  const auto others = tx.exec_params(
+      "SELECT id, coalesce(run_id, '') FROM dihya.schedule_runs WHERE schedule_id = $1 AND id <> $2 "
+      "AND finished_at IS NULL AND outcome IN ('running', 'retry_wait')",
+      run.schedule, run.row);
+  if (others.empty()) {
+    // Marked running now, so that a later run of the same schedule in this
+    // batch sees it (the batch's final UPDATE repeats it harmlessly).
+    tx.exec_params(
+        "UPDATE dihya.schedule_runs SET outcome = 'running' WHERE id = $1 AND claimed_by = $2 AND finished_at IS NULL",
+        run.row, me_);
+    return true;
+  }
+  if (overlap == "forbid") {
+    tx.exec_params(
+        "UPDATE dihya.schedule_runs SET outcome = 'skipped', finished_at = to_timestamp($2::float8), "
+        "note = $3 WHERE id = $1 AND claimed_by = $4 AND finished_at IS NULL",
+        run.row, num(now), fmt::format("overlap forbid: run row {} still going", others[0][0].as<long long>()), me_);
+    decision->verdict = StartDecision::skipped;
+    return false;
+  }
+  // replace: the old run's owner cancels it at its next heartbeat (or, when ours, now).
+  for (const auto& o : others) {
+    tx.exec_params(
+        "UPDATE dihya.schedule_runs SET outcome = 'replaced', finished_at = to_timestamp($2::float8), "
+        "note = $3 WHERE id = $1",
+        o[0].as<long long>(), num(now), fmt::format("overlap replace: replaced by the run due at row {}", run.row));
+    decision->replaced_rows.push_back(o[0].as<long long>());
+  }
+  tx.exec_params(
+      "UPDATE dihya.schedule_runs SET outcome = 'running' WHERE id = $1 AND claimed_by = $2 AND finished_at IS NULL",
+      run.row, me_);
+  return true;
+}
+
+std::set<long long> Claims::release(const std::vector<long long>& rows, double now) {
+  std::set<long long> released;
+  if (rows.empty()) return released;
   pqxx::nontransaction tx(db_);
-  tx.exec_params("UPDATE dihya.schedule_runs SET pid = $2 WHERE id = $1", row, static_cast<int>(pid));
+  const auto r = tx.exec_params(
+      "UPDATE dihya.schedule_runs SET heartbeat_at = '-infinity', note = $3 "
+      "WHERE id = ANY($1::bigint[]) AND claimed_by = $2 AND started_at IS NULL AND finished_at IS NULL RETURNING id",
+      ids(rows), me_, fmt::format("given back by {} (stopping) at {}", me_, num(now)));
+  for (const auto& row : r) released.insert(row[0].as<long long>());
+  return released;
+}
+
+void Claims::set_pids(const std::vector<long long>& rows, const std::vector<long long>& pids) {
+  if (rows.empty()) return;
+  pqxx::nontransaction tx(db_);
+  tx.exec_params(
+      "UPDATE dihya.schedule_runs r SET pid = p.pid FROM unnest($1::bigint[], $2::integer[]) AS p(id, pid) "
+      "WHERE r.id = p.id",
+      ids(rows), ids(pids));
 }
 
 ExitDecision Claims::record_exit(long long row, double now, const std::string& outcome, int code,

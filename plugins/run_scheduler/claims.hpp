@@ -3,8 +3,9 @@
 // decides which scheduler runs which fire time, apart from the job handling
 // (processes, retries' timing, the loop) in run_scheduler.cpp. Exactly once
 // rests on these statements alone: a fire time belongs to whoever inserted its
-// schedule_runs row (unique (schedule_id, due_at)); the schedules a tick takes
-// are locked FOR UPDATE SKIP LOCKED; and every later change of a row is
+// schedule_runs row (unique (schedule_id, due_at)); the schedules a batch takes
+// are locked FOR UPDATE SKIP LOCKED and all their fire times are claimed by
+// one statement; and every later change of a row is
 // fenced by `claimed_by = <us> AND finished_at IS NULL`, so a scheduler that
 // stalled past its lease can no longer start or finish what another took over.
 // Times are seconds since the epoch in the scheduler's clock. Not thread-safe:
@@ -73,21 +74,36 @@ class Claims {
   // `slots`); started -> marked lost (it may have done part of its work).
   std::vector<ClaimedRun> take_over_dead(double now, double lease, int slots, int* lost);
 
-  // One tick: locks at most `slots` due schedules, inserts a row per fire time
-  // since each one's watermark (or records it `missed`, by its misfire policy
-  // and starting deadline), moves the watermarks and commits. A schedule whose
-  // cron or time zone no longer parses is paused, with an error in `log`.
+  // One batch of about `slots` runs: locks at most `slots` due schedules (FOR
+  // UPDATE SKIP LOCKED) and takes them until their fire times fill the batch
+  // (a schedule catching up under run_all may add up to 100), then one
+  // statement inserts a row per fire time since each one's watermark
+  // (claimed by us with a fresh lease, or recorded `missed` by its misfire
+  // policy and starting deadline) and moves the watermarks; commits. A
+  // schedule whose cron or time zone no longer parses is paused, with an
+  // error in `log`. Returns the claimed runs, oldest due first.
   std::vector<ClaimedRun> claim_due(double now, int slots, bool allow_seconds, dihya::Logger& log, int* missed);
+
+  // The earliest next_due_at of a schedule that is not paused (clock seconds).
+  std::optional<double> next_due();
 
   // A manual run of `schedule`: its row, nullopt with `*missing` set when
   // there is no such schedule (else a row inserted at this very instant).
   std::optional<long long> insert_manual(long long schedule, double now, bool* missing);
 
-  // Applies the schedule's overlap policy to `run` under its row lock and,
-  // when it may run, marks the row running (attempt + 1, on `host`).
-  StartDecision start(const ClaimedRun& run, double now, const std::string& host);
+  // Applies each run's schedule overlap policy under the schedules' row locks
+  // and marks the runs that may run `running` (attempt + 1, on `host`), in
+  // one transaction: one decision per run, in order. Runs of overlap=allow
+  // schedules take one statement together.
+  std::vector<StartDecision> start(const std::vector<ClaimedRun>& runs, double now, const std::string& host);
 
-  void set_pid(long long row, pid_t pid);
+  // Gives back claimed runs we have not started (a scheduler stopping): their
+  // lease ends now, so the next scheduler's check takes them over. Returns
+  // the rows given back (a row already started stays ours).
+  std::set<long long> release(const std::vector<long long>& rows, double now);
+
+  // Records the job processes' ids (rows[i] runs as pids[i]).
+  void set_pids(const std::vector<long long>& rows, const std::vector<long long>& pids);
 
   // Records a job's end: a retry when `may_retry` and attempts remain (wait
   // backoff * 2^(attempt-1) * `speed`), else the final outcome; a row that
@@ -110,6 +126,11 @@ class Claims {
   nlohmann::json preview(double now, bool allow_seconds, std::string* report);
 
  private:
+  // forbid/replace for one run inside start()'s transaction: false when the
+  // run is skipped (decision says so).
+  bool overlap_allows(pqxx::work& tx, const ClaimedRun& run, const std::string& overlap, double now,
+                      StartDecision* decision);
+
   pqxx::connection& db_;
   std::string me_;
 };

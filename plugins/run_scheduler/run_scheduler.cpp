@@ -58,6 +58,7 @@
 #include <dihya/cron.hpp>
 #include <dihya/database.hpp>
 #include <dihya/plugin.hpp>
+#include <dihya/schedule_store.hpp>
 #include <fmt/format.h>
 #include <pqxx/pqxx>
 
@@ -71,6 +72,38 @@ using dihya::Params;
 using dihya::Result;
 
 constexpr double kStopGraceSeconds = 4;  // the host SIGKILLs 5 s after its SIGTERM
+constexpr double kJobWatchSeconds = 0.005;    // how often running jobs are reaped
+constexpr double kRetryLockedSeconds = 0.02;  // due schedules held by another scheduler's claim
+
+double steady_now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// The scheduler's wake-up call: LISTEN on the channel the schedules trigger
+// notifies (dihya/schedule_store.hpp). Lives on the scheduler's connection,
+// outside any transaction.
+class Wakeup final : public pqxx::notification_receiver {
+ public:
+  explicit Wakeup(pqxx::connection& db) : pqxx::notification_receiver(db, dihya::schedule::kChangedChannel) {}
+  void operator()(const std::string&, int) override { pending_ = true; }
+
+  // Whether a notification arrived since the last call.
+  bool take() {
+    conn().get_notifs();
+    const bool pending = pending_;
+    pending_ = false;
+    return pending;
+  }
+  // Returns after `seconds` or as soon as a notification arrives.
+  void wait(double seconds) {
+    if (pending_ || seconds <= 0) return;
+    const auto us = static_cast<long>(std::min(seconds, 3600.0) * 1e6);
+    conn().await_notification(us / 1000000, us % 1000000);
+  }
+
+ private:
+  bool pending_ = false;
+};
 
 // The clock every decision uses: the database's, optionally sped up (tests).
 class Clock {
@@ -113,6 +146,7 @@ struct Settings {
   bool once = false;
   double poll = 5;
   int max_jobs = 4;
+  int claim_batch = 64;
   std::string me;
   double lease = 15;
   long long run_now = 0;
@@ -132,13 +166,15 @@ class Scheduler {
   void ensure_schema() { claims_.ensure_schema(); }
 
   Result loop() {
-    double last_tick = -1e18;
+    Wakeup wakeup(db_);  // LISTEN before the first claim: no change falls between
+    double next_check = 0;  // steady seconds: heartbeat and dead schedulers' claims
+    double next_claim = 0;  // steady seconds: the next due time (or a notification first)
     bool claimed_once = false;
     double stop_at = 0;
     double drain_until = 0;
     for (;;) {
       reap_children();
-      const auto real_now = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+      const double real_now = steady_now();
       const bool stopping = ctx_.cancelled();
       if (stopping && stop_at == 0) {
         // Running jobs first get drain_seconds to finish, then SIGTERM and a
@@ -147,21 +183,21 @@ class Scheduler {
         stop_at = drain_until + kStopGraceSeconds;
         ctx_.log().info("stop requested: no new claims; {} running job(s): {}", running_count(),
                         s_.drain > 0 ? fmt::format("waiting up to {} s, then cancelling", s_.drain) : "cancelling");
+        give_back_queued();
       }
       if (stopping && real_now >= drain_until) {
         for (auto& j : jobs_) terminate(j);
       }
-      if (real_now - last_tick >= s_.poll || (stopping && real_now >= stop_at)) {
-        last_tick = real_now;
+      if (wakeup.take()) next_claim = 0;  // a schedule changed: look now, or once there is room
+      if (real_now >= next_check || (stopping && real_now >= stop_at)) {
+        next_check = real_now + s_.poll;
         const double now = clock_.now(db_);
         heartbeat(now);
-        if (!stopping) {
-          take_over_dead(now);
-          if (!s_.once || !claimed_once) {
-            claim(now);
-            claimed_once = true;
-          }
-        }
+        if (!stopping) take_over_dead(now);
+      }
+      if (!stopping && (!s_.once || !claimed_once) && real_now >= next_claim && claim_wanted()) {
+        next_claim = real_now + claim();
+        claimed_once = true;
       }
       if (!stopping) launch_ready();
       if (stopping) {
@@ -169,7 +205,13 @@ class Scheduler {
       } else if (s_.once && claimed_once && jobs_.empty()) {
         break;
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(std::min(20, static_cast<int>(s_.poll * 1000))));
+      // Sleep until something can happen: a due time, a schedule change
+      // (NOTIFY), the next heartbeat; a few milliseconds while jobs run, to
+      // reap them (and start the next) promptly.
+      double until = next_check;
+      if (!stopping && claim_wanted() && !(s_.once && claimed_once)) until = std::min(until, next_claim);
+      if (!jobs_.empty() || stopping) until = std::min(until, steady_now() + kJobWatchSeconds);
+      wakeup.wait(until - steady_now());
     }
     // Whatever is still queued goes back to the pool: another scheduler takes
     // it over after the lease (it never started).
@@ -279,8 +321,7 @@ class Scheduler {
   // Claims of dead schedulers: not started -> ours; started -> lost.
   void take_over_dead(double now) {
     int lost = 0;
-    const auto taken =
-        claims_.take_over_dead(now, s_.lease, s_.max_jobs - static_cast<int>(jobs_.size()), &lost);
+    const auto taken = claims_.take_over_dead(now, s_.lease, queue_room(), &lost);
     for (const auto& run : taken) {
       jobs_.push_back(job_for(run));
       ++taken_over_;
@@ -289,40 +330,98 @@ class Scheduler {
     if (lost > 0) ctx_.log().warn("{} run(s) of dead schedulers marked lost", lost);
   }
 
-  void claim(double now) {
+  // Our claimed, unstarted runs go back to the pool at once instead of
+  // waiting out their lease in the queue of a scheduler that will not start them.
+  void give_back_queued() {
+    std::vector<long long> queued;
+    for (const auto& j : jobs_) {
+      if (j.pid == 0 && j.ready_at == 0) queued.push_back(j.row);
+    }
+    const std::set<long long> released = claims_.release(queued, clock_.now(db_));
+    if (released.empty()) return;
+    ctx_.log().info("{} claimed run(s) not started: given back to the other schedulers", released.size());
+    jobs_.erase(std::remove_if(jobs_.begin(), jobs_.end(), [&](const Job& j) { return released.count(j.row) != 0; }),
+                jobs_.end());
+  }
+
+  int queue_room() const { return s_.claim_batch - static_cast<int>(jobs_.size()); }
+
+  // Claims are batches: the queue is refilled once half empty, or at once
+  // when a job slot would stay idle (nothing in our queue to start).
+  bool claim_wanted() const {
+    const int room = queue_room();
+    if (room <= 0) return false;
+    if (room >= (s_.claim_batch + 1) / 2) return true;
+    const bool queued = std::any_of(jobs_.begin(), jobs_.end(), [](const Job& j) { return j.pid == 0 && j.ready_at == 0; });
+    return !queued && running_count() < s_.max_jobs;
+  }
+
+  // Claims a batch of due runs into our queue; returns the seconds (real)
+  // until the next claim is worth trying, if no notification comes first.
+  double claim() {
+    const double now = clock_.now(db_);
     int missed = 0;
-    const auto claimed =
-        claims_.claim_due(now, s_.max_jobs - static_cast<int>(jobs_.size()), allow_seconds(), ctx_.log(), &missed);
+    const auto claimed = claims_.claim_due(now, queue_room(), allow_seconds(), ctx_.log(), &missed);
     for (const auto& run : claimed) {
       jobs_.push_back(job_for(run));
       ++claimed_;
     }
     missed_ += missed;
+    const std::optional<double> next = claims_.next_due();
+    if (!next) return s_.poll;  // nothing scheduled: a notification wakes us
+    if (*next <= now) {
+      // Still due: our batch was full (claim on as the queue empties), or
+      // another scheduler holds those schedules for its own claim right now.
+      return claimed.empty() ? kRetryLockedSeconds : 0;
+    }
+    return std::min(s_.poll, (*next - now) / clock_.speed());
   }
 
+  // Starts queued jobs into the free slots: one transaction decides them all
+  // (overlap policies, rows marked running), then each is spawned.
   void launch_ready() {
     if (jobs_.empty()) return;
+    int free_slots = s_.max_jobs - running_count();
+    if (free_slots <= 0) return;
     double now = -1;
+    std::vector<Job*> batch;
+    std::vector<ClaimedRun> runs;
     for (auto& j : jobs_) {
-      if (j.pid != 0) continue;
-      if (running_count() >= s_.max_jobs) return;
+      if (free_slots == 0) break;
+      if (j.pid != 0 || j.row == 0) continue;
       if (j.ready_at > 0) {
         if (now < 0) now = clock_.now(db_);
         if (now < j.ready_at) continue;
       }
-      if (now < 0) now = clock_.now(db_);
-      start(j, now);
+      batch.push_back(&j);
+      runs.push_back({j.row, j.schedule, j.due, j.manual});
+      --free_slots;
     }
+    if (batch.empty()) return;
+    if (now < 0) now = clock_.now(db_);
+    const std::vector<StartDecision> decisions = claims_.start(runs, now, host_name());
+    std::vector<long long> rows, pids;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      Job& j = *batch[i];
+      if (j.row == 0) continue;  // replaced by a later run of this batch
+      start(j, decisions[i], now);
+      if (j.pid != 0) {
+        rows.push_back(j.row);
+        pids.push_back(j.pid);
+      }
+    }
+    claims_.set_pids(rows, pids);
     jobs_.erase(std::remove_if(jobs_.begin(), jobs_.end(), [](const Job& j) { return j.row == 0; }), jobs_.end());
   }
 
-  // Applies the overlap policy and starts the job, or records why not. Sets
+  // Acts on the start decision: spawns the job, or records why not. Sets
   // j.row = 0 when the job leaves our queue.
-  void start(Job& j, double now) {
-    const StartDecision decision = claims_.start({j.row, j.schedule, j.due, j.manual}, now, host_name());
+  void start(Job& j, const StartDecision& decision, double now) {
     for (const long long replaced : decision.replaced_rows) {
       for (auto& mine : jobs_) {
-        if (mine.row == replaced) terminate(mine);
+        if (mine.row != replaced) continue;
+        terminate(mine);
+        if (mine.pid == 0) mine.row = 0;  // queued, never started: nothing to cancel
       }
     }
     if (decision.verdict != StartDecision::run) {
@@ -339,7 +438,6 @@ class Scheduler {
     }
     j.started = now;
     ++started_;
-    claims_.set_pid(j.row, j.pid);
   }
 
   void spawn(Job& j, const std::string& plugin, const nlohmann::json& params, std::optional<long long> timeout) {
@@ -473,6 +571,7 @@ class RunScheduler final : public dihya::Plugin {
     s.once = params.has("once") && params.get<bool>("once");
     s.poll = params.has("poll_seconds") ? params.get<double>("poll_seconds") : 5.0;
     s.max_jobs = params.has("max_jobs") ? params.get<int>("max_jobs") : 4;
+    s.claim_batch = params.has("claim_batch") ? params.get<int>("claim_batch") : std::max(4 * s.max_jobs, 64);
     s.me = params.has("scheduler_id") ? params.get<std::string>("scheduler_id")
                                       : fmt::format("{}:{}", host_name(), ::getppid());
     s.drain = params.has("drain_seconds") ? params.get<double>("drain_seconds") : 0.0;
@@ -484,8 +583,8 @@ class RunScheduler final : public dihya::Plugin {
     if (ctx.dry_run()) return scheduler.preview();
     scheduler.ensure_schema();
     if (s.run_now != 0) return scheduler.run_now();
-    ctx.log().info("scheduler {}: poll {} s, {} job slot(s), lease {} s{}", s.me, s.poll, s.max_jobs, s.lease,
-                   s.once ? ", one tick" : "");
+    ctx.log().info("scheduler {}: poll {} s, {} job slot(s), claims of up to {}, lease {} s{}", s.me, s.poll,
+                   s.max_jobs, s.claim_batch, s.lease, s.once ? ", one tick" : "");
     return scheduler.loop();
   }
 };

@@ -196,6 +196,153 @@ expect_eq "$(psql_q "select (max(due_at) = (select last_due_at from dihya.schedu
 expect_eq "$(count m_run_all succeeded) $(count m_run_all missed)" "$expected 0" "run_all: every missed time ran"
 psql_q "delete from dihya.schedules" >/dev/null
 
+# ---- batch claims: two schedulers race for the same 300 due runs ----------------------
+# Every schedule has exactly one due time, the current minute (next: tomorrow).
+add_due_now() {  # COUNT PLUGIN PARAMS_JSON
+  psql_q "insert into dihya.schedules (name, plugin, params, cron, misfire, overlap, starting_deadline_seconds, created_at, next_due_at)
+          select 'due' || g, '$2', '$3',
+                 extract(minute from now() at time zone 'UTC')::int || ' ' || extract(hour from now() at time zone 'UTC')::int || ' * * *',
+                 'run_all', 'allow', 36000, date_trunc('minute', now()) - interval '1 second', date_trunc('minute', now())
+          from generate_series(1, $1) g" >/dev/null
+}
+# wait_for N SQL: like wait_until, at most N tries (a bound that only ends a broken run).
+# asleep N: N schedulers idle in their wait (their last statement is the
+# next-due-time query that precedes it), so what follows must wake them.
+asleep() {
+  wait_for 600 "select count(*) = $1 from pg_stat_activity where state = 'idle' and query like '%min(next_due_at)%'"
+}
+wait_for() {
+  for _ in $(seq "$1"); do
+    [ "$(psql_q "$2")" = "t" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+psql_q "delete from dihya.schedules" >/dev/null
+noop_before=$(dh history --plugin noop --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+# Both schedulers are resident and asleep (nothing due) before the runs appear:
+# the insert's NOTIFY wakes both at once, and each claims in batches of 64.
+for r in r1 r2; do
+  "$DIHYA_HOST" run run_scheduler --quiet --param "scheduler_id=$r" --param poll_seconds=600 --param max_jobs=8 \
+    --param claim_batch=64 >"$WORK/$r.out" 2>"$WORK/$r.err" &
+  eval "$r=\$!"
+done
+asleep 2 || true
+add_due_now 300 noop '{}'
+wait_for 6000 "select count(*) = 300 and bool_and(finished_at is not null) from dihya.schedule_runs" || true
+kill -TERM "$r1" "$r2" 2>/dev/null || true
+wait "$r1" "$r2" 2>/dev/null || true
+echo "     (race: $(psql_q "select string_agg(claimed_by || ':' || c, ' ') from (select claimed_by, count(*) c from dihya.schedule_runs group by 1 order by 1) x"))"
+expect_eq "$(psql_q "select count(*) from dihya.schedule_runs where outcome = 'succeeded'")" "300" "race: all 300 due runs succeeded"
+expect_eq "$(psql_q "select count(*) from (select schedule_id from dihya.schedule_runs group by 1 having count(*) <> 1) x")" "0" \
+  "race: one row per schedule"
+expect_eq "$(psql_q "select count(distinct claimed_by) from dihya.schedule_runs")" "2" "race: both schedulers claimed"
+noop_after=$(dh history --plugin noop --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+expect_eq "$((noop_after - noop_before))" "300" "race: 300 noop runs executed, none twice"
+expect_eq "$(psql_q "select count(distinct run_id) from dihya.schedule_runs")" "300" "race: 300 distinct run records"
+# Each claim statement took a batch (the queue is refilled once half empty):
+# far fewer claim statements than runs.
+echo "     (race: $(psql_q "select count(distinct (claimed_by, claimed_at)) from dihya.schedule_runs") claim statements)"
+expect_eq "$(psql_q "select count(distinct (claimed_by, claimed_at)) < 300 / 4 from dihya.schedule_runs")" "t" \
+  "race: runs were claimed in batches"
+
+# ---- a scheduler killed -9 with a claimed batch: the lease hands it over --------------
+psql_q "delete from dihya.schedules" >/dev/null
+hostile_before=$(dh history --plugin hostile --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+"$DIHYA_HOST" run run_scheduler --quiet --param scheduler_id=k1 --param poll_seconds=0.2 --param max_jobs=2 \
+  --param claim_batch=40 >"$WORK/k1.out" 2>"$WORK/k1.err" &
+k1=$!
+add_due_now 40 hostile '{"behaviour": "hang", "seconds": "1"}'
+wait_for 6000 "select count(*) = 40 and count(*) filter (where outcome = 'running') > 0
+               from dihya.schedule_runs where claimed_by = 'k1'" || true
+kill -9 "$k1"
+wait "$k1" 2>/dev/null || true
+queued=$(psql_q "select count(*) from dihya.schedule_runs where claimed_by = 'k1' and started_at is null")
+[ "$queued" -gt 0 ] && ok "kill -9: the scheduler held $queued claimed, unstarted runs" || not_ok "kill -9: nothing queued at the kill"
+"$DIHYA_HOST" run run_scheduler --quiet --param scheduler_id=k2 --param poll_seconds=0.2 --param max_jobs=8 \
+  --param lease_seconds=2 >"$WORK/k2.out" 2>"$WORK/k2.err" &
+k2=$!
+wait_for 6000 "select bool_and(finished_at is not null) from dihya.schedule_runs" || true
+kill -TERM "$k2" 2>/dev/null || true
+wait "$k2" 2>/dev/null || true
+echo "     (kill -9: $(psql_q "select string_agg(claimed_by || '/' || outcome || ':' || c, ' ') from (select claimed_by, outcome, count(*) c from dihya.schedule_runs group by 1, 2 order by 1, 2) x"))"
+expect_eq "$(psql_q "select count(*) from dihya.schedule_runs")" "40" "kill -9: one row per due run"
+expect_eq "$(psql_q "select count(*) from dihya.schedule_runs where finished_at is null")" "0" "kill -9: no run left hanging"
+# k2 inserted no row (k1 had claimed all 40): each k2 row was taken over from k1.
+expect_eq "$(psql_q "select count(*) from dihya.schedule_runs where claimed_by = 'k2'")" "$queued" \
+  "kill -9: every run the killed scheduler had not started was taken over by the other"
+expect_eq "$(psql_q "select count(*) from dihya.schedule_runs where claimed_by = 'k1' and started_at is null")" "0" \
+  "kill -9: none left with the dead scheduler unstarted"
+expect_eq "$(psql_q "select count(*) from dihya.schedule_runs where outcome not in ('succeeded', 'lost')")" "0" \
+  "kill -9: every run succeeded or was lost with its scheduler"
+expect_eq "$(psql_q "select count(*) from dihya.schedule_runs where outcome = 'lost' and started_at is null")" "0" \
+  "kill -9: only started runs are lost"
+succeeded=$(psql_q "select count(*) from dihya.schedule_runs where outcome = 'succeeded'")
+lost=$(psql_q "select count(*) from dihya.schedule_runs where outcome = 'lost'")
+hostile_runs=$(( $(dh history --plugin hostile --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))') - hostile_before ))
+if [ "$hostile_runs" -ge "$succeeded" ] && [ "$hostile_runs" -le $((succeeded + lost)) ]; then
+  ok "kill -9: each due run executed at most once ($hostile_runs runs, $succeeded succeeded, $lost lost)"
+else
+  not_ok "kill -9: $hostile_runs runs executed for $succeeded succeeded + $lost lost"
+fi
+psql_q "delete from dihya.schedules" >/dev/null
+
+# ---- SIGTERM gives the queued claims back at once (no lease to wait out) ------------------
+hostile_before=$(dh history --plugin hostile --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+"$DIHYA_HOST" run run_scheduler --quiet --param scheduler_id=g1 --param poll_seconds=0.2 --param max_jobs=1 \
+  --param claim_batch=20 >"$WORK/g1.out" 2>"$WORK/g1.err" &
+g1=$!
+add_due_now 20 hostile '{"behaviour": "hang", "seconds": "1"}'
+wait_for 6000 "select count(*) = 20 and count(*) filter (where outcome = 'running') = 1
+               from dihya.schedule_runs where claimed_by = 'g1'" || true
+kill -TERM "$g1"
+wait "$g1" 2>/dev/null || true
+given=$(psql_q "select count(*) from dihya.schedule_runs where claimed_by = 'g1' and started_at is null and heartbeat_at = '-infinity'")
+[ "$given" -gt 0 ] && ok "SIGTERM: $given queued claims given back" || not_ok "SIGTERM: no queued claim given back"
+# A lease of an hour: only a claim given back can be taken over now.
+"$DIHYA_HOST" run run_scheduler --quiet --param scheduler_id=g2 --param poll_seconds=0.2 --param max_jobs=8 \
+  --param lease_seconds=3600 >"$WORK/g2.out" 2>"$WORK/g2.err" &
+g2=$!
+wait_for 6000 "select bool_and(finished_at is not null) from dihya.schedule_runs" || true
+kill -TERM "$g2" 2>/dev/null || true
+wait "$g2" 2>/dev/null || true
+expect_eq "$(psql_q "select count(*) from dihya.schedule_runs where claimed_by = 'g2' and outcome = 'succeeded'")" "$given" \
+  "SIGTERM: the runs given back were taken over and ran at once"
+expect_eq "$(psql_q "select count(*) from dihya.schedule_runs where finished_at is null or claimed_by not in ('g1', 'g2')")" "0" \
+  "SIGTERM: nothing left unfinished"
+expect_eq "$(( $(dh history --plugin hostile --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))') - hostile_before ))" \
+  "$(psql_q "select count(*) from dihya.schedule_runs where run_id is not null")" "SIGTERM: no run executed twice"
+psql_q "delete from dihya.schedules" >/dev/null
+
+# ---- LISTEN/NOTIFY and due times wake a scheduler that would otherwise sleep an hour -----
+"$DIHYA_HOST" run run_scheduler --quiet --param scheduler_id=n1 --param poll_seconds=3600 \
+  >"$WORK/n1.out" 2>"$WORK/n1.err" &
+n1=$!
+asleep 1 || true
+add_due_now 1 noop '{}'
+wait_for 6000 "select count(*) = 1 from dihya.schedule_runs where outcome = 'succeeded'" || true
+expect_eq "$(psql_q "select count(*) from dihya.schedule_runs where outcome = 'succeeded' and claimed_by = 'n1'")" "1" \
+  "NOTIFY: a new due schedule was claimed without waiting for poll_seconds"
+# A schedule due in a few seconds: the insert wakes the scheduler, which then
+# sleeps until exactly that due time (seconds field: test builds only).
+psql_q "delete from dihya.schedules" >/dev/null
+kill -TERM "$n1" 2>/dev/null || true
+wait "$n1" 2>/dev/null || true
+DIHYA_TEST_CRON_SECONDS=1 "$DIHYA_HOST" run run_scheduler --quiet --param scheduler_id=n2 --param poll_seconds=3600 \
+  >"$WORK/n2.out" 2>"$WORK/n2.err" &
+n2=$!
+asleep 1 || true
+psql_q "insert into dihya.schedules (name, plugin, cron, overlap, created_at, next_due_at)
+        select 'soon', 'noop', extract(second from u)::int || ' ' || extract(minute from u)::int || ' '
+               || extract(hour from u)::int || ' * * *', 'allow', now(), d
+        from (select d, d at time zone 'UTC' u from (select date_trunc('second', now() + interval '3 seconds') d) y) x" >/dev/null
+wait_for 6000 "select count(*) = 1 from dihya.schedule_runs where outcome = 'succeeded'" || true
+expect_eq "$(psql_q "select count(*) from dihya.schedule_runs where outcome = 'succeeded' and claimed_by = 'n2'
+                     and claimed_at >= due_at")" "1" "due time: the scheduler woke at the due time, not at poll_seconds"
+kill -TERM "$n2" 2>/dev/null || true
+wait "$n2" 2>/dev/null || true
+psql_q "delete from dihya.schedules" >/dev/null
+
 # ---- graceful stop: SIGTERM cancels the running job and records it ----------------------
 dh schedule add waits --plugin hostile --cron "* * * * *" --param behaviour=wait_for_cancel >/dev/null
 psql_q "update dihya.schedules set next_due_at = now() - interval '1 minute', created_at = now() - interval '61 seconds'" >/dev/null

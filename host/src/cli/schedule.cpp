@@ -75,7 +75,7 @@ class Store {
 
  private:
   void ensure_schema() {
-    if (!q("SELECT to_regclass('dihya.schedule_runs')")[0][0].empty()) return;
+    if (!q(dihya::schedule::kSchemaCurrentSql)[0][0].empty()) return;
     q("BEGIN");
     q(dihya::schedule::kSchemaLockSql);
     for (const auto& s : dihya::schedule::schema_statements()) q(s);

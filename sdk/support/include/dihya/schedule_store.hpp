@@ -15,6 +15,12 @@
 // or skipped (overlap forbid), missed (misfire policy), lost (its scheduler
 // stopped heart-beating), replaced (overlap replace), retry_wait (between attempts).
 //
+// Whoever changes dihya.schedules wakes the schedulers: a trigger sends
+// NOTIFY on kChangedChannel for every insert, update or delete (PostgreSQL
+// delivers one per transaction), so a scheduler sleeps until the next due
+// time or that notification instead of polling, whether the change came from
+// `dihya-host schedule`, another scheduler or plain SQL.
+//
 // SDK support (Dihya::schedule_store), not plugin API: no stability promise.
 // The host knows these tables because `dihya-host schedule` manages them.
 #pragma once
@@ -32,6 +38,15 @@ namespace dihya::schedule {
 // host sends this text through its own libpq wrapper.
 inline constexpr const char* kSchemaLockSql = "SELECT pg_advisory_xact_lock(7366173720934)";
 static_assert(dihya::lock_key::kScheduleSchema == 7366173720934, "kSchemaLockSql must use the registry's key");
+
+// The channel the trigger notifies; payload empty.
+inline constexpr const char* kChangedChannel = "dihya_schedules";
+
+// One row, NULL when the schema is missing or older than this header (no
+// notify trigger yet): then schema_statements() must run (they are idempotent).
+inline constexpr const char* kSchemaCurrentSql =
+    "SELECT (SELECT tgname::text FROM pg_trigger WHERE tgrelid = to_regclass('dihya.schedules') "
+    "AND tgname = 'schedules_notify')";
 
 inline const std::vector<std::string>& schema_statements() {
   static const std::vector<std::string> kStatements{
@@ -74,6 +89,12 @@ inline const std::vector<std::string>& schema_statements() {
       " note text,"
       " UNIQUE (schedule_id, due_at))",
       "CREATE INDEX IF NOT EXISTS schedule_runs_open ON dihya.schedule_runs (schedule_id) WHERE finished_at IS NULL",
+      // Row level, not statement level: a statement that changed nothing
+      // (a scheduler finding nothing due) wakes nobody.
+      "CREATE OR REPLACE FUNCTION dihya.schedules_changed() RETURNS trigger LANGUAGE plpgsql AS "
+      "$$BEGIN PERFORM pg_notify('dihya_schedules', ''); RETURN NULL; END$$",
+      "CREATE OR REPLACE TRIGGER schedules_notify AFTER INSERT OR UPDATE OR DELETE ON dihya.schedules "
+      "FOR EACH ROW EXECUTE FUNCTION dihya.schedules_changed()",
   };
   return kStatements;
 }
