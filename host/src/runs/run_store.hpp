@@ -14,8 +14,8 @@
 // a noop run costs one start and one end entry in the log (~1.5 KB).
 //
 // Guarantees: the start record is on disk (fdatasync of the log) before
-// create() returns, so before the plugin can change anything; the end record
-// is on disk before update() returns; directories and files are private to
+// create() returns (or sync(), see Flush), so before the plugin can change
+// anything; the end record is on disk before update() (or sync()) returns; directories and files are private to
 // the user (0700 / 0600); a user-supplied id is validated before it touches a
 // path; a damaged entry never stops `history`.
 //
@@ -101,12 +101,20 @@ class RunStore {
   // The largest log or report kept inline in the final record.
   static constexpr std::size_t kInlineBytes = 2048;
 
+  // When create() and update() make their entry durable. kLater leaves the
+  // fdatasync to sync(), so that a caller who writes another file in between
+  // (the run's audit line, which is fsynced) pays for one journal commit, not
+  // two: the log's append is in the commit the other file's fsync forces, and
+  // the fdatasync that follows finds nothing left to write.
+  enum class Flush { kNow, kLater };
+
   // Creates the run's directory (0700), appends its record to the state log
-  // (durable on return) and sets aside the space its final record will need.
+  // (durable on return, or once sync() returns with kLater) and sets aside the
+  // space its final record will need.
   // Throws std::runtime_error when the run already exists, HostError (exit 1)
   // naming the path when the disk refuses ("No space left on device"); then
   // nothing of the run is left on disk.
-  void create(const RunRecord& record);
+  void create(const RunRecord& record, Flush flush = Flush::kNow);
 
   // Removes a run that never started (its start could not be audited).
   void remove(const std::string& id);
@@ -116,7 +124,11 @@ class RunStore {
   // full, the record goes into the space create() set aside (the result data
   // dropped if it does not fit), so a finished run is never left "running".
   // Throws HostError (exit 1) naming the path when the disk refuses anyway.
-  void update(const RunRecord& record);
+  void update(const RunRecord& record, Flush flush = Flush::kNow);
+
+  // Makes what create() and update() appended with kLater durable. Throws
+  // HostError (exit 1) naming the log when it cannot.
+  void sync();
 
   // The record, or nothing when there is no such run. Throws std::runtime_error
   // naming the file when its entry is damaged.
