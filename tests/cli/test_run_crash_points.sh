@@ -73,6 +73,17 @@ expect_not_in "$ERR" "damaged" "no damaged entry at the end"
 expect_eq "$(tail -c 1 "$DIHYA_STATE_DIR/runs/state.log" | od -An -c | tr -d ' ')" '\n' "the state log ends with a whole line"
 expect_exit 0 "audit verify at the end" -- dh audit verify
 
+# Killed at the end record's sync (the 2nd fdatasync): the run directory is
+# tidied only after it, so the plugin's log is still in its file, and `logs`
+# shows it whether or not the end record reached the disk.
+killed_at fdatasync 2 -- "$DIHYA_HOST" run echo_params -p name=tidy-after-sync || not_ok "echo_params was not killed at fdatasync #2"
+id=$(last_run_id)
+expect_eq "$(dh history --limit 1 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["plugin"])')" echo_params "the killed run is recorded"
+expect_exit 0 "logs of the run killed at its end sync" -- dh logs "$id"
+expect_in "$OUT" 'name = "tidy-after-sync"' "its log is shown"
+if [ -f "$DIHYA_STATE_DIR/runs/$id/log.txt" ]; then ok "log.txt is kept until the end record is synced"; else not_ok "log.txt was removed before the end record was synced"; fi
+expect_exit 0 "audit verify after it" -- dh audit verify
+
 # A destructive run killed at each of its flushes (journal entries, records,
 # audit lines) is rolled back to the exact table.
 if [ -n "${DB_URL:-}" ]; then

@@ -224,8 +224,8 @@ void prepare(RunSession& s) {
   if (const char* id = std::getenv("DIHYA_SCHEDULE_ID")) record.schedule_id = id;
   if (const char* trigger = std::getenv("DIHYA_SCHEDULE_TRIGGER")) record.trigger = trigger;
   set_host_process(record, current_process_identity());
-  // Record, then audit line, then both durable: the record's append rides on
-  // the audit line's fsync (one journal commit, see RunStore::Flush). A crash
+  // Record, then audit line, then both durable: both written before either
+  // sync waits (see RunStore::Flush). A crash
   // in between leaves a record without its audit line (read as interrupted,
   // as when the audit refuses below) or both; never an audited run without a
   // record that names a seq the log lacks (the start record names none).
@@ -331,7 +331,7 @@ int finish(RunSession& s) {
   record.exit_code = verdict.exit_code;
   record.summary = verdict.summary;
   record.result = s.result_data;
-  // As at the start: the end record rides on the run.end line's fsync.
+  // As at the start: end record, run.end line, then both synced.
   s.store.update(record, RunStore::Flush::kLater);
   try {
     s.audit->append("run.end", {{"run_id", record.id}, {"plugin", record.plugin}, {"outcome", record.outcome},

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 // Run records in the state log; run directories only for what runs write.
 // The start and the end of a run each cost one append and one fdatasync of
-// the log (which `run` lets ride on the audit log's fsync: Flush::kLater);
+// the log (`run` syncs it after the audit line it wrote meanwhile: Flush::kLater);
 // the run directory itself needs no fsync (nothing that must survive
 // a crash is only there before its journal, which fsyncs itself).
 #include "runs/run_store.hpp"
@@ -160,7 +160,12 @@ void RunStore::update(const RunRecord& record, Flush flush) {
     throw HostError(kExitRunFailed, fmt::format("run store: run {}: cannot append to {}: {}", record.id,
                                                 log_->log_path().string(), std::strerror(err)));
   }
-  if (ended && has_dir) tidy(run_dir, inlined, record);
+  if (!ended || !has_dir) return;
+  if (sync_now || !durable_) {
+    tidy(run_dir, inlined, record);
+  } else {
+    pending_tidy_ = PendingTidy{run_dir, std::move(inlined), record};
+  }
 }
 
 void RunStore::sync() {
@@ -168,6 +173,11 @@ void RunStore::sync() {
   if (int err = log_->sync()) {
     throw HostError(kExitRunFailed, fmt::format("run store: cannot sync {}: {}", log_->log_path().string(),
                                                 std::strerror(err)));
+  }
+  if (pending_tidy_) {
+    const PendingTidy pending = std::move(*pending_tidy_);
+    pending_tidy_.reset();
+    tidy(pending.run_dir, pending.inlined, pending.record);
   }
 }
 
