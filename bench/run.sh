@@ -3,7 +3,10 @@
 # Runs every benchmark side by side with its anchor and prints a Markdown
 # table with ratios (also written to build/bench/results.md).
 #   bench/run.sh            needs a built default preset (scripts/build.sh)
+#   bench/run.sh run        only the two pair rows (run noop vs the floor,
+#                           --version vs the bare loader): about a minute
 set -euo pipefail
+mode=${1:-all}
 cd "$(dirname "$0")/.."
 root=$(pwd)
 ./scripts/build.sh default >/dev/null
@@ -18,6 +21,7 @@ unset DIHYA_DATABASE_URL
 host="$b/host/dihya-host"
 noop="$b/tests/plugins/libnoop.so"
 
+if [ "$mode" != run ]; then
 hyperfine -N --warmup 20 --runs 200 --export-json "$out/run.json" \
   -n "dihya-host run noop" "$host run noop -q" \
   -n "dihya-host run noop, state on tmpfs" "env DIHYA_STATE_DIR=/dev/shm/dihya-bench-state $host run noop -q" \
@@ -38,6 +42,7 @@ hyperfine -N --warmup 3 --runs 30 --export-json "$out/list_warm.json" \
 
 "$b/bench/journal_bench" 2000 >"$out/journal.json"
 rm -rf /dev/shm/dihya-bench-state
+fi
 
 # Interleaved pairs (A, B, A, B...): both sides see the same machine load;
 # medians, and the median of the per-pair ratios.
@@ -68,13 +73,15 @@ PY
 export out
 floor_state="$out/floor"
 mkdir -p "$floor_state"
+load_before=$(cut -d' ' -f1 /proc/loadavg)
 pairs run_floor 21 -- "$host" run noop -q -- "$b/bench/run_floor" "$floor_state" "$noop"
 pairs version 21 -- "$host" --version -- "$b/bench/bare_loader" "$noop"
+echo "$load_before at the start, $(cut -d' ' -f1 /proc/loadavg) at the end" >"$out/load"
 
 # History at 10^4, 10^5 and 10^6 runs, written by gen_runs through the run
 # store; kept in build/bench-history between bench runs (10^6 takes minutes).
 hist="$root/build/bench-history"
-for n in 10000 100000 1000000; do
+[ "$mode" = run ] || for n in 10000 100000 1000000; do
   d="$hist/$n"
   if [ ! -f "$d/complete" ]; then
     rm -rf "$d"
@@ -96,11 +103,22 @@ for n in 10000 100000 1000000; do
   du -sk --apparent-size "$d/state/runs" | cut -f1 >"$out/history_${n}_kb"
 done
 
-python3 - "$out" <<'PY' | tee "$out/results.md"
-import json, sys
-out = sys.argv[1]
+python3 - "$out" "$mode" <<'PY' | tee "$out/results.md"
+import json, os, sys
+out, mode = sys.argv[1], sys.argv[2]
 def means(name):
     return {r["command"]: r for r in json.load(open(f"{out}/{name}.json"))["results"]}
+def pair_rows():
+    p = json.load(open(f"{out}/run_floor.json"))
+    print(f"| run noop vs the floor (bench/run_floor.c: start record + fdatasync, fork, dlopen, end record + fdatasync); medians of {p['n']} interleaved pairs | {p['a']*1e3:.2f} ms | {p['b']*1e3:.2f} ms | {p['ratio']:.2f}x |")
+    v = json.load(open(f"{out}/version.json"))
+    print(f"| dihya-host --version vs bare dlopen loader; medians of {v['n']} interleaved pairs | {v['a']*1e3:.2f} ms | {v['b']*1e3:.2f} ms | {v['ratio']:.2f}x |")
+    print(f"| (load average during the pairs: {open(f'{out}/load').read().strip()}) | | | |")
+if mode == "run":
+    print("| benchmark | ours | anchor | ratio (ours / anchor) |")
+    print("|---|---|---|---|")
+    pair_rows()
+    sys.exit()
 run = means("run")
 bare = run["bare dlopen loader"]["mean"]
 print("| benchmark | ours | anchor | ratio (ours / anchor) |")
@@ -116,10 +134,7 @@ warm = means("list_warm")["list 1000, warm cache"]["mean"]
 print(f"| list of 1000 plugins, cold cache | {cold*1e3:.1f} ms | target 50 ms (warm) | - |")
 print(f"| list of 1000 plugins, warm cache | {warm*1e3:.1f} ms | target 50 ms | {warm/0.050:.2f}x of target |")
 j = json.load(open(f"{out}/journal.json"))
-p = json.load(open(f"{out}/run_floor.json"))
-print(f"| run noop vs the floor (bench/run_floor.c: start record + fdatasync, fork, dlopen, end record + fdatasync); medians of {p['n']} interleaved pairs | {p['a']*1e3:.2f} ms | {p['b']*1e3:.2f} ms | {p['ratio']:.2f}x |")
-v = json.load(open(f"{out}/version.json"))
-print(f"| dihya-host --version vs bare dlopen loader; medians of {v['n']} interleaved pairs | {v['a']*1e3:.2f} ms | {v['b']*1e3:.2f} ms | {v['ratio']:.2f}x |")
+pair_rows()
 for n in (10000, 100000, 1000000):
     h = means(f"history_{n}")
     kb = int(open(f"{out}/history_{n}_kb").read())

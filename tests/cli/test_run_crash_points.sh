@@ -5,7 +5,9 @@
 # (and pwrite, renameat) of `run noop`, one point after the other, until a run gets through. After
 # each kill: `history` reads without a damaged entry and shows the run
 # interrupted (or not at all, when it died before its start record), `audit
-# verify` passes, and the next run succeeds. With PostgreSQL, a destructive
+# verify` passes, and the next run succeeds. The kill points include the
+# start record written but not yet synced (the audit line's write and fsync
+# come between) and the same at the end. With PostgreSQL, a destructive
 # run killed at each of its flushes is rolled back exactly.
 source "$(dirname "$0")/lib.sh"
 
@@ -15,6 +17,16 @@ if ! command -v strace >/dev/null || ! strace -qq -o /dev/null true 2>/dev/null;
 fi
 mkdir -p "$DIHYA_STATE_DIR" && chmod 700 "$DIHYA_STATE_DIR"
 expect_exit 0 "a first run" -- dh run noop
+
+# The flushes of a run, in order: the start record and the run.start line are
+# written, then the audit line's fsync (one journal commit carries both) and
+# the state log's fdatasync, which finds nothing left to write; only then the
+# child; the end the same way. The audit head records are never synced.
+strace -f -qq -o "$WORK/flushes.txt" -e trace=fsync,fdatasync,sync,syncfs,sync_file_range,clone,clone3,fork,vfork \
+  "$DIHYA_HOST" run noop >/dev/null 2>&1 || not_ok "run noop under strace"
+flushes=$(sed -nE 's/^[0-9]+ +(fsync|fdatasync|sync|syncfs|sync_file_range|clone3?|v?fork)\(.*/\1/p' "$WORK/flushes.txt" |
+  tr '\n' ' ')
+expect_eq "$flushes" "fsync fdatasync clone fsync fdatasync " "run noop: audit fsync + state log fdatasync before the child, the same after it"
 
 runs_count() { dh history --json 2>/dev/null | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
 
@@ -60,6 +72,17 @@ expect_exit 0 "history reads whole at the end" -- dh history --json
 expect_not_in "$ERR" "damaged" "no damaged entry at the end"
 expect_eq "$(tail -c 1 "$DIHYA_STATE_DIR/runs/state.log" | od -An -c | tr -d ' ')" '\n' "the state log ends with a whole line"
 expect_exit 0 "audit verify at the end" -- dh audit verify
+
+# Killed at the end record's sync (the 2nd fdatasync): the run directory is
+# tidied only after it, so the plugin's log is still in its file, and `logs`
+# shows it whether or not the end record reached the disk.
+killed_at fdatasync 2 -- "$DIHYA_HOST" run echo_params -p name=tidy-after-sync || not_ok "echo_params was not killed at fdatasync #2"
+id=$(last_run_id)
+expect_eq "$(dh history --limit 1 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["plugin"])')" echo_params "the killed run is recorded"
+expect_exit 0 "logs of the run killed at its end sync" -- dh logs "$id"
+expect_in "$OUT" 'name = "tidy-after-sync"' "its log is shown"
+if [ -f "$DIHYA_STATE_DIR/runs/$id/log.txt" ]; then ok "log.txt is kept until the end record is synced"; else not_ok "log.txt was removed before the end record was synced"; fi
+expect_exit 0 "audit verify after it" -- dh audit verify
 
 # A destructive run killed at each of its flushes (journal entries, records,
 # audit lines) is rolled back to the exact table.

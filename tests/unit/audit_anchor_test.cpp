@@ -100,6 +100,21 @@ TEST_CASE("a log ahead of its head (a crash lost the head's replacement) is inta
   CHECK(verify_audit_log(file).anchored);
 }
 
+TEST_CASE("an empty head (a crash kept its rename, not its bytes) reads as no head", "[audit][anchor]") {
+  TempDir dir;
+  const auto file = make_log(dir, 2);
+  std::ofstream(audit_head_file(file), std::ios::trunc);  // the head is not synced: a crash can leave this
+  REQUIRE(fs::file_size(audit_head_file(file)) == 0);
+  const auto report = verify_audit_log(file);
+  CHECK(report.ok);
+  CHECK_FALSE(report.anchored);
+  CHECK(AuditLog(file).append("run.end", {}) == 3);
+  CHECK(verify_audit_log(file).anchored);
+  // Guard: a head that is not empty but damaged is still refused.
+  std::ofstream(audit_head_file(file), std::ios::trunc) << "{";
+  CHECK_THROWS_WITH(verify_audit_log(file), Catch::Contains("damaged"));
+}
+
 TEST_CASE("a cut log is never extended", "[audit][anchor]") {
   TempDir dir;
   const auto file = make_log(dir, 4);

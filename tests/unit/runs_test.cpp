@@ -198,6 +198,27 @@ TEST_CASE("an ended run keeps its directory only for what matters", "[runs][stor
   CHECK_FALSE(stored->report);
 }
 
+TEST_CASE("a record appended for a later sync tidies its run directory only in sync()", "[runs][store]") {
+  TempDir state;
+  RunStore store(state.path() / "runs");
+  auto record = running_record("20261125T215053.123Z-000002", "noop", "2026-11-25");
+  store.create(record, RunStore::Flush::kLater);
+  store.sync();
+  const auto dir = store.dir(record.id);
+  std::ofstream(dir / "log.txt") << "a short log\n";
+  record.outcome = "succeeded";
+  store.update(record, RunStore::Flush::kLater);
+  // Readable at once (the same file), but the log it inlined stays until the
+  // record is on disk.
+  CHECK(store.load(record.id)->outcome == "succeeded");
+  CHECK(fs::exists(dir / "log.txt"));
+  store.sync();
+  CHECK_FALSE(fs::exists(dir));  // nothing else in it: no directory kept
+  auto stored = store.load_stored(record.id);
+  REQUIRE(stored);
+  CHECK(stored->log == std::optional<std::string>("a short log\n"));
+}
+
 TEST_CASE("updating a run that does not exist is refused", "[runs][store]") {
   TempDir state;
   RunStore store(state.path() / "runs");

@@ -354,15 +354,18 @@ std::string format_head(const Entry& last) {
 }
 
 // Replaces the head record (replace_file_at: a fresh O_EXCL temporary file, so
-// nothing planted under its name is written through, synced, renamed over).
-// The directory is not synced: a rename lost in a crash leaves an older head,
-// which verify accepts (a log ahead of its head); what must never happen, a
-// head ahead of the log, cannot, since the log line was synced first. This
-// saves one fsync per append (about 8 ms on the test machine's disk).
+// nothing planted under its name is written through, renamed over). Neither
+// the file nor the directory is synced: the head only has to be no further
+// than the log, and the log line was synced first. A crash can lose the last
+// replacements (an older head, which verify accepts: a log ahead of its head)
+// or, on a file system that persists a rename before the data it names, leave
+// an empty head, which reads as no head. Neither hides a cut: whoever can cut
+// the log can move or delete its head anyway (see the header). Not syncing
+// the head saves one journal commit per append, two per run.
 void write_head(int dir_fd, const std::filesystem::path& file, const Entry& last) {
   const auto head = audit_head_file(file);
   if (const std::error_code ec =
-          replace_file_at(dir_fd, head.filename().string(), format_head(last), 0600, Durability::kContentSynced)) {
+          replace_file_at(dir_fd, head.filename().string(), format_head(last), 0600, Durability::kAtomicOnly)) {
     errno = ec.value();
     throw_errno(head, "replace");
   }
@@ -382,6 +385,9 @@ std::optional<HeadRecord> read_head(int dir_fd, const std::filesystem::path& fil
     n = ::read(fd.get(), buffer, sizeof buffer);
   } while (n < 0 && errno == EINTR);
   if (n < 0) throw_errno(head, "read");
+  // Empty: its last replacement was renamed into place but its bytes were
+  // lost in a crash (see write_head), the same as no head.
+  if (n == 0) return std::nullopt;
   const Json doc = Json::parse(std::string(buffer, static_cast<std::size_t>(n)), nullptr, false);
   if (!doc.is_object() || !doc.contains("seq") || !doc["seq"].is_number_unsigned() || !doc.contains("sha256") ||
       !is_hex64(doc["sha256"])) {

@@ -19,7 +19,9 @@
 // deleted, or the whole tail rewritten by someone who recomputes every hash.
 // Three anchors close the gap, each against a different attacker:
 //  - the head record `<file>.head` ({"seq":N,"sha256":"<last line>"}),
-//    replaced atomically under the same lock after each append: a log cut
+//    replaced atomically under the same lock after each append, after the
+//    line is synced and without a sync of its own (a crash leaves it behind
+//    the log, or empty, never ahead; verify accepts both): a log cut
 //    short or deleted no longer matches it (someone who can write the state
 //    dir can rewrite both; see the next two);
 //  - run records name the seq of their run.start entry (RunRecord::audit_seq),

@@ -224,7 +224,12 @@ void prepare(RunSession& s) {
   if (const char* id = std::getenv("DIHYA_SCHEDULE_ID")) record.schedule_id = id;
   if (const char* trigger = std::getenv("DIHYA_SCHEDULE_TRIGGER")) record.trigger = trigger;
   set_host_process(record, current_process_identity());
-  s.store.create(record);
+  // Record, then audit line, then both durable: both written before either
+  // sync waits (see RunStore::Flush). A crash
+  // in between leaves a record without its audit line (read as interrupted,
+  // as when the audit refuses below) or both; never an audited run without a
+  // record that names a seq the log lacks (the start record names none).
+  s.store.create(record, RunStore::Flush::kLater);
   s.run_dir = s.store.dir(run_id);
 
   s.audit.emplace(s.settings.state_dir / "audit.jsonl", s.settings.audit_syslog);
@@ -236,6 +241,12 @@ void prepare(RunSession& s) {
                       {"trigger", record.trigger}});
   } catch (const std::exception& e) {
     // An unaudited run must not happen: it did not start, so it leaves nothing.
+    s.store.remove(run_id);
+    throw HostError(kExitRunFailed, fmt::format("cannot start the run: {}", e.what()));
+  }
+  try {
+    s.store.sync();  // the start record: on disk before the child exists
+  } catch (const std::exception& e) {
     s.store.remove(run_id);
     throw HostError(kExitRunFailed, fmt::format("cannot start the run: {}", e.what()));
   }
@@ -257,6 +268,7 @@ void execute(RunSession& s, RunSink& sink, ProgressBar& bar) {
   SupervisorOptions options;
   options.timeout = s.timeout;
   if (s.grace) options.grace = *s.grace;
+  options.sandbox_plan = &s.sandbox;  // planned once, in prepare()
   s.started = std::chrono::steady_clock::now();
   s.outcome = supervise(s.request, options, sink);
   bar.clear();
@@ -319,7 +331,8 @@ int finish(RunSession& s) {
   record.exit_code = verdict.exit_code;
   record.summary = verdict.summary;
   record.result = s.result_data;
-  s.store.update(record);
+  // As at the start: end record, run.end line, then both synced.
+  s.store.update(record, RunStore::Flush::kLater);
   try {
     s.audit->append("run.end", {{"run_id", record.id}, {"plugin", record.plugin}, {"outcome", record.outcome},
                                 {"exit_code", verdict.exit_code}, {"summary", record.summary}});
@@ -328,6 +341,7 @@ int finish(RunSession& s) {
     std::cerr << fmt::format("dihya-host: warning: run {} ended ({}) but its audit entry was not written: {}\n",
                              record.id, record.outcome, printable(e.what(), 1000));
   }
+  s.store.sync();
 
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - s.started).count();
   if (s.settings.metrics_dir) {

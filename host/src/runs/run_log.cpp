@@ -427,6 +427,12 @@ int RunLog::append(const nlohmann::json& entry, bool sync, bool reserve) {
   return EAGAIN;
 }
 
+int RunLog::sync() {
+  UniqueFd fd(::open(log_path().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) return errno;
+  return ::fdatasync(fd.get()) == 0 ? 0 : errno;
+}
+
 namespace {
 
 // The index file's header when it belongs to this log and covers no more

@@ -93,6 +93,9 @@ class RunLog {
   // when missing.
   int append(const nlohmann::json& entry, bool sync, bool reserve);
   static constexpr std::size_t kReserveBytes = 16 * 1024;
+  // fdatasync of the log: makes the appends made without `sync` durable.
+  // Returns 0 or the errno.
+  int sync();
 
   // Brings the index up to date and maps it. False when there is no log and
   // no run directory to build one from (an empty history).

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 // Run records in the state log; run directories only for what runs write.
 // The start and the end of a run each cost one append and one fdatasync of
-// the log; the run directory itself needs no fsync (nothing that must survive
+// the log (`run` syncs it after the audit line it wrote meanwhile: Flush::kLater);
+// the run directory itself needs no fsync (nothing that must survive
 // a crash is only there before its journal, which fsyncs itself).
 #include "runs/run_store.hpp"
 
@@ -94,7 +95,7 @@ std::filesystem::path RunStore::dir(const std::string& id) const {
   return runs_dir_ / id;
 }
 
-void RunStore::create(const RunRecord& record) {
+void RunStore::create(const RunRecord& record, Flush flush) {
   auto run_dir = dir(record.id);
   ensure_private_dir(runs_dir_);
   if (::mkdir(run_dir.c_str(), 0700) != 0) {
@@ -105,7 +106,7 @@ void RunStore::create(const RunRecord& record) {
     throw HostError(kExitRunFailed,
                     fmt::format("run store: cannot create {}: {}", run_dir.string(), std::strerror(errno)));
   }
-  if (int err = log_->append({{"op", "put"}, {"run", record}}, durable_, true)) {
+  if (int err = log_->append({{"op", "put"}, {"run", record}}, durable_ && flush == Flush::kNow, true)) {
     // A run that could not be recorded did not start: leave nothing behind.
     ::rmdir(run_dir.c_str());
     throw HostError(kExitRunFailed, fmt::format("run store: cannot append to {}: {}", log_->log_path().string(),
@@ -123,7 +124,7 @@ void RunStore::remove(const std::string& id) {
   std::filesystem::remove_all(run_dir, ec);
 }
 
-void RunStore::update(const RunRecord& record) {
+void RunStore::update(const RunRecord& record, Flush flush) {
   auto run_dir = dir(record.id);
   struct stat st{};
   const bool has_dir = ::lstat(run_dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
@@ -143,7 +144,8 @@ void RunStore::update(const RunRecord& record) {
       }
     }
   }
-  int err = log_->append(entry, durable_, false);
+  const bool sync_now = durable_ && flush == Flush::kNow;
+  int err = log_->append(entry, sync_now, false);
   if (err == ENOSPC || err == EDQUOT) {
     // The reserve past the log's end takes the outcome; the plugin's data and
     // inline texts may not fit in it.
@@ -152,13 +154,31 @@ void RunStore::update(const RunRecord& record) {
     if (small.summary.size() > 1024) small.summary.resize(1024);
     entry = {{"op", "put"}, {"run", small}};
     inlined.clear();
-    err = log_->append(entry, durable_, false);
+    err = log_->append(entry, sync_now, false);
   }
   if (err) {
     throw HostError(kExitRunFailed, fmt::format("run store: run {}: cannot append to {}: {}", record.id,
                                                 log_->log_path().string(), std::strerror(err)));
   }
-  if (ended && has_dir) tidy(run_dir, inlined, record);
+  if (!ended || !has_dir) return;
+  if (sync_now || !durable_) {
+    tidy(run_dir, inlined, record);
+  } else {
+    pending_tidy_ = PendingTidy{run_dir, std::move(inlined), record};
+  }
+}
+
+void RunStore::sync() {
+  if (!durable_) return;
+  if (int err = log_->sync()) {
+    throw HostError(kExitRunFailed, fmt::format("run store: cannot sync {}: {}", log_->log_path().string(),
+                                                std::strerror(err)));
+  }
+  if (pending_tidy_) {
+    const PendingTidy pending = std::move(*pending_tidy_);
+    pending_tidy_.reset();
+    tidy(pending.run_dir, pending.inlined, pending.record);
+  }
 }
 
 void RunStore::tidy(const std::filesystem::path& run_dir, const std::vector<std::filesystem::path>& inlined,

@@ -14,8 +14,8 @@
 // a noop run costs one start and one end entry in the log (~1.5 KB).
 //
 // Guarantees: the start record is on disk (fdatasync of the log) before
-// create() returns, so before the plugin can change anything; the end record
-// is on disk before update() returns; directories and files are private to
+// create() returns (or sync(), see Flush), so before the plugin can change
+// anything; the end record is on disk before update() (or sync()) returns; directories and files are private to
 // the user (0700 / 0600); a user-supplied id is validated before it touches a
 // path; a damaged entry never stops `history`.
 //
@@ -101,12 +101,21 @@ class RunStore {
   // The largest log or report kept inline in the final record.
   static constexpr std::size_t kInlineBytes = 2048;
 
+  // When create() and update() make their entry durable. kLater leaves the
+  // fdatasync (and, for a final record, the tidying of the run directory) to
+  // sync(), so that a caller who appends and fsyncs another file in between
+  // (the run's audit line) has both files' data written before either sync
+  // waits: the second wait is shorter (~0.22 ms for the pair against ~0.29 ms
+  // for write+sync twice, medians on the test machine's ext4).
+  enum class Flush { kNow, kLater };
+
   // Creates the run's directory (0700), appends its record to the state log
-  // (durable on return) and sets aside the space its final record will need.
+  // (durable on return, or once sync() returns with kLater) and sets aside the
+  // space its final record will need.
   // Throws std::runtime_error when the run already exists, HostError (exit 1)
   // naming the path when the disk refuses ("No space left on device"); then
   // nothing of the run is left on disk.
-  void create(const RunRecord& record);
+  void create(const RunRecord& record, Flush flush = Flush::kNow);
 
   // Removes a run that never started (its start could not be audited).
   void remove(const std::string& id);
@@ -116,7 +125,11 @@ class RunStore {
   // full, the record goes into the space create() set aside (the result data
   // dropped if it does not fit), so a finished run is never left "running".
   // Throws HostError (exit 1) naming the path when the disk refuses anyway.
-  void update(const RunRecord& record);
+  void update(const RunRecord& record, Flush flush = Flush::kNow);
+
+  // Makes what create() and update() appended with kLater durable. Throws
+  // HostError (exit 1) naming the log when it cannot.
+  void sync();
 
   // The record, or nothing when there is no such run. Throws std::runtime_error
   // naming the file when its entry is damaged.
@@ -160,6 +173,15 @@ class RunStore {
   std::filesystem::path runs_dir_;
   std::unique_ptr<RunLog> log_;
   bool durable_ = true;
+  // What update(kLater) of a final record left for sync(): the run directory
+  // is tidied (inlined files removed) only once the record holding them is
+  // on disk.
+  struct PendingTidy {
+    std::filesystem::path run_dir;
+    std::vector<std::filesystem::path> inlined;
+    RunRecord record;
+  };
+  std::optional<PendingTidy> pending_tidy_;
 };
 
 // True when `record` says "running" but its host process is gone.

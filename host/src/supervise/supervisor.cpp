@@ -394,7 +394,9 @@ SandboxPlan child_sandbox_plan(const ChildRequest& request) {
 
 ChildOutcome supervise(const ChildRequest& request, const SupervisorOptions& options, EventSink& sink) {
   // Planned here, where a failure to plan is the host's: the child only applies.
-  const SandboxPlan plan = child_sandbox_plan(request);
+  std::optional<SandboxPlan> own_plan;
+  if (options.sandbox_plan == nullptr) own_plan = child_sandbox_plan(request);
+  const SandboxPlan& plan = options.sandbox_plan != nullptr ? *options.sandbox_plan : *own_plan;
   Pipe events = make_pipe();
   Pipe control = make_pipe();
   Pipe output = make_pipe();

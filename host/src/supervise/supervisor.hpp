@@ -57,6 +57,9 @@ struct SupervisorOptions {
   std::optional<std::chrono::milliseconds> timeout;
   std::chrono::milliseconds grace{5000};
   std::size_t max_output_bytes = 1u << 20;  // plugin stdout/stderr kept in the log
+  // The plan the caller already built with child_sandbox_plan(request) (the
+  // run records it), borrowed; null: supervise() builds it.
+  const SandboxPlan* sandbox_plan = nullptr;
 };
 
 // Receives the child's events as they arrive, on the host's thread.
