@@ -119,7 +119,9 @@ if (cd "$DIHYA_BUILD_DIR" && cpack -G DEB -B "$WORK/deb" >"$WORK/cpack.log" 2>&1
   ok "cpack builds $(basename "$deb")"
   dpkg-deb -f "$deb" Depends >"$OUT"
   expect_in "$OUT" "libpq5" "Depends names libpq5 (loaded with dlopen)"
-  expect_in "$OUT" "libboost-program-options" "Depends found by dpkg-shlibdeps"
+  # The host's shared libraries (libfmt) and the plugins' (libssl3: the host links libcrypto statically).
+  expect_in "$OUT" "libfmt9" "Depends found by dpkg-shlibdeps: the host's libfmt"
+  expect_in "$OUT" "libssl3" "and the plugins' OpenSSL"
   dpkg-deb -c "$deb" >"$OUT"
   expect_in "$OUT" "./usr/bin/dihya-host" "binary in /usr/bin"
   expect_in "$OUT" "./etc/dihya/config.example.yaml" "config example in /etc/dihya"
