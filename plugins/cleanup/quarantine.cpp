@@ -225,13 +225,22 @@ std::string TableSql::move(const std::string& where, bool keyset, bool bounded) 
   // and nothing in the range is skipped.
   const int first_key = 5;
   const int upper = first_key + (keyset ? static_cast<int>(info_.primary_key.size()) : 0);
-  const std::string range = (keyset ? key_bound(">", first_key) : "") + (bounded ? key_bound("<=", upper) : "");
-  return "WITH d AS (DELETE FROM " + quoted_ + " t WHERE (" + where + ")" + range + " RETURNING " + column_list("t") +
-         "), i AS (INSERT INTO " + q_ + " (" + column_list("") +
+  return moved_into_quarantine("(" + where + ")" + (keyset ? key_bound(">", first_key) : "") + (bounded ? key_bound("<=", upper) : ""));
+}
+
+std::string TableSql::move_range(const std::string& where) const {
+  const auto k = "t." + tx_.quote_name(info_.primary_key.front());
+  return moved_into_quarantine("(" + where + ") AND " + k + " >= $5::bigint AND " + k + " <= $6::bigint");
+}
+
+// The batch's rows leave the source and enter the quarantine in one
+// statement; its row count is the number moved. Nothing else is computed
+// from the moved rows: the caller knows where the batch ended.
+std::string TableSql::moved_into_quarantine(const std::string& condition) const {
+  return "WITH d AS (DELETE FROM " + quoted_ + " t WHERE " + condition + " RETURNING " + column_list("t") +
+         ") INSERT INTO " + q_ + " (" + column_list("") +
          ", _dihya_run_id, _dihya_batch, _dihya_action, _dihya_expires_at) SELECT " + column_list("d") +
-         ", $2, $3::int, 'delete', $4::timestamptz FROM d)"
-         " SELECT (SELECT count(*) FROM d), (SELECT " + key_json("d") + " FROM d ORDER BY " + pk_list("d", " DESC") +
-         " LIMIT 1)";
+         ", $2, $3::int, 'delete', $4::timestamptz FROM d";
 }
 
 std::string TableSql::copy(const std::string& where, bool keyset, long limit) const {

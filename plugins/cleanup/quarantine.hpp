@@ -69,10 +69,13 @@ class TableSql {
   std::string batch_end(const std::string& where, bool keyset, long limit) const;
   // Moves (delete) the rows matching `where` after the last key when
   // `keyset`, up to and including the batch end when `bounded`, in one
-  // statement; returns one row: the count and the greatest key moved as a
-  // JSON object. Params: $1 where value, $2 run id, $3 batch, $4 expires_at,
-  // [the last key's columns], [the batch end's columns], as text in key order.
+  // statement, whose affected row count is the number moved. Params: $1
+  // where value, $2 run id, $3 batch, $4 expires_at, [the last key's
+  // columns], [the batch end's columns], as text in key order.
   std::string move(const std::string& where, bool keyset, bool bounded) const;
+  // The same for a single integer key and a key range: $5 and $6 its
+  // ends (included), as bigint.
+  std::string move_range(const std::string& where) const;
   // Copies the rows like move() without deleting them; params as move() but
   // $4 is the action and $5 expires_at, then the key from $6.
   std::string copy(const std::string& where, bool keyset, long limit) const;
@@ -95,6 +98,7 @@ class TableSql {
 
  private:
   std::string victims() const;
+  std::string moved_into_quarantine(const std::string& condition) const;
   std::string pk_join(const std::string& a, const std::string& b) const;
   std::string pk_list(const std::string& alias, const char* suffix = "") const;
   std::string column_list(const std::string& alias) const;
