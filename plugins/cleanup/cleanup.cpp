@@ -406,12 +406,16 @@ class Cleanup final : public dihya::Plugin {
       const auto batch = std::to_string(b.batch_no);
       auto p = b.params(b.rule.action);
       p.insert(p.end(), last_values.begin(), last_values.end());
-      const auto n = static_cast<long long>(
-          tx.exec_params(sql.copy(where(tx, b.rule), !last_values.empty(), b.size), pqxx::prepare::make_dynamic_params(p))
-              .affected_rows());
+      const auto copied = tx.exec_params(sql.copy(where(tx, b.rule), !last_values.empty(), b.size, true),
+                                         pqxx::prepare::make_dynamic_params(p));
+      const auto n = static_cast<long long>(copied.size());
       if (n == 0) break;
-      last_values = key_values(b.info, tx.exec_params1(sql.last_key(), b.ctx.run_id(), batch)[0].as<std::string>());
-      act(tx, graph, b.info, b.quarantine, b.rule, b.ctx.run_id(), batch, b.s.salt);
+      std::string addresses = "{";
+      for (const auto& row : copied) addresses += (addresses.size() > 1 ? ",\"" : "\"") + std::string(row[0].c_str()) + "\"";
+      addresses += "}";
+      sql.by_address();
+      last_values = key_values(b.info, tx.exec_params1(sql.last_key(), b.ctx.run_id(), batch, addresses)[0].as<std::string>());
+      act(tx, graph, b.info, sql, b.rule, b.ctx.run_id(), batch, &addresses, b.s.salt);
       tx.commit();
       b.committed(n);
     }
@@ -441,11 +445,15 @@ class Cleanup final : public dihya::Plugin {
   // Deletes or anonymises the quarantined batch. A delete that would cascade
   // into (or set null in) rows the run has not quarantined is refused: those
   // rows could not be restored.
-  static void act(pqxx::work& tx, const dihya::FkGraph& graph, const dihya::TableInfo& info, const std::string& quarantine,
-                  const TableRule& rule, const std::string& run_id, const std::string& batch, const std::string& salt) {
-    TableSql sql(tx, info, quarantine);
+  // `addresses`: the batch's rows in the quarantine when `sql` finds them by
+  // address (TableSql::by_address), else null.
+  static void act(pqxx::work& tx, const dihya::FkGraph& graph, const dihya::TableInfo& info, const TableSql& sql,
+                  const TableRule& rule, const std::string& run_id, const std::string& batch, const std::string* addresses,
+                  const std::string& salt) {
+    std::vector<std::string> batch_params{run_id, batch};
+    if (addresses != nullptr) batch_params.push_back(*addresses);
     if (rule.action == "anonymise") {
-      std::vector<std::string> p{run_id, batch};
+      std::vector<std::string> p = batch_params;
       std::vector<std::string> extra;
       const auto update = sql.anonymise_batch(rule.columns, extra, salt);
       p.insert(p.end(), extra.begin(), extra.end());
@@ -457,8 +465,8 @@ class Cleanup final : public dihya::Plugin {
       if (!graph.has_table(fk.child)) continue;
       const auto& child = graph.table(fk.child);
       const auto child_quarantine = quarantine_for(tx, read_table_info(tx, fk.child), false);
-      const auto n = tx.exec_params1(sql.unrecorded_dependents(fk, child, child_quarantine, fk.on_delete == 'c'), run_id,
-                                     batch)[0]
+      const auto n = tx.exec_params1(sql.unrecorded_dependents(fk, child, child_quarantine, fk.on_delete == 'c'),
+                                     pqxx::prepare::make_dynamic_params(batch_params))[0]
                          .as<long long>();
       if (n > 0) {
         throw dihya::Error("refusing to delete from " + info.name.display() + ": " + std::to_string(n) + " row(s) of " +
@@ -468,7 +476,7 @@ class Cleanup final : public dihya::Plugin {
                            " in the policy before " + info.name.display());
       }
     }
-    tx.exec_params(sql.delete_batch(), run_id, batch);
+    tx.exec_params(sql.delete_batch(), pqxx::prepare::make_dynamic_params(batch_params));
   }
 
   // ---- erase_user ---------------------------------------------------------
@@ -555,7 +563,8 @@ class Cleanup final : public dihya::Plugin {
     for (std::size_t i = 0; i < steps.size(); ++i) {
       const auto& st = steps[i];
       if (ctx.cancelled()) throw dihya::Error("cancelled: the erasure was not committed");
-      act(tx, graph, graph.table(st.rule.table), quarantines[i], st.rule, ctx.run_id(), "0", s.salt);
+      act(tx, graph, graph.table(st.rule.table), TableSql(tx, graph.table(st.rule.table), quarantines[i]), st.rule,
+          ctx.run_id(), "0", nullptr, s.salt);
       counts[st.rule.table.display()] = {{"rows", st.rows}, {"action", st.rule.action}, {"unlinked", st.unlinked}};
       report += st.rule.table.display() + ": " + std::to_string(st.rows) + " row(s) " +
                 (st.rule.action == "delete" ? "deleted" : "anonymised") +

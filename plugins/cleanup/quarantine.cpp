@@ -187,8 +187,12 @@ std::string TableSql::key_json(const std::string& alias) const {
   return "json_build_object(" + out + ")::text";
 }
 
+// With the batch's row addresses, a TID scan: a freshly filled quarantine
+// has neither statistics nor summarized BRIN ranges, so the run and batch
+// alone would read every row the run has quarantined so far, once per batch.
 std::string TableSql::victims() const {
-  return "(SELECT " + column_list("") + " FROM " + q_ + " WHERE _dihya_run_id = $1 AND _dihya_batch = $2::int)";
+  return "(SELECT " + column_list("") + " FROM " + q_ + " WHERE _dihya_run_id = $1 AND _dihya_batch = $2::int" +
+         (by_address_ ? " AND ctid = ANY ($3::tid[]))" : ")");
 }
 
 // " AND (t.k1, ...) OP ($n::type1, ...)": plain typed parameters, not a
@@ -243,10 +247,11 @@ std::string TableSql::moved_into_quarantine(const std::string& condition) const 
          ", $2, $3::int, 'delete', $4::timestamptz FROM d";
 }
 
-std::string TableSql::copy(const std::string& where, bool keyset, long limit) const {
+std::string TableSql::copy(const std::string& where, bool keyset, long limit, bool addresses) const {
   return "INSERT INTO " + q_ + " (" + column_list("") +
          ", _dihya_run_id, _dihya_batch, _dihya_action, _dihya_expires_at) SELECT " + column_list("v") +
-         ", $2, $3::int, $4, $5::timestamptz FROM (" + selection(where, keyset, limit, 6, "t.*") + ") v";
+         ", $2, $3::int, $4, $5::timestamptz FROM (" + selection(where, keyset, limit, 6, "t.*") + ") v" +
+         (addresses ? " RETURNING ctid::text" : "");
 }
 
 std::string TableSql::last_key() const {
@@ -289,11 +294,11 @@ std::string TableSql::anonymise_batch(const std::vector<ColumnRule>& rules, std:
       expr = "NULL";
     } else if (r.strategy == "fixed") {
       params.push_back(r.value.is_string() ? r.value.get<std::string>() : r.value.dump());
-      expr = "$" + std::to_string(params.size() + 2);
+      expr = "$" + std::to_string(params.size() + first_extra_param() - 1);
     } else if (r.strategy == "hash") {
       if (salt_index == 0) {
         params.push_back(salt);
-        salt_index = static_cast<int>(params.size()) + 2;
+        salt_index = static_cast<int>(params.size()) + first_extra_param() - 1;
       }
       expr = "CASE WHEN " + c + " IS NULL THEN NULL ELSE encode(sha256(convert_to($" + std::to_string(salt_index) +
              " || " + c + "::text, 'UTF8')), 'hex') END";
