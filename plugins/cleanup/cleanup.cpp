@@ -16,7 +16,6 @@
 #include <functional>
 #include <limits>
 #include <optional>
-#include <set>
 
 #include <dihya/fk_graph.hpp>
 #include <dihya/database.hpp>
@@ -692,20 +691,11 @@ class Cleanup final : public dihya::Plugin {
     long long restored = 0;
     for (const auto& e : newest_first) {
       if (e.action == "quarantine_table") {
-        // Every batch of the run in that table, newest first.
+        // Every batch of the run in that table at once: batches hold
+        // distinct rows, so their order does not matter.
         const dihya::TableName t{e.data.at("schema").get<std::string>(), e.data.at("table").get<std::string>()};
-        const auto run_id = e.data.at("run_id").get<std::string>();
-        std::set<long, std::greater<long>> batches;
-        for (const auto& q : quarantines_of(tx, t)) {
-          for (const auto& b : tx.exec_params("SELECT DISTINCT _dihya_batch FROM " + quoted_quarantine(tx, q.name) +
-                                                  " WHERE _dihya_run_id = $1",
-                                              run_id)) {
-            batches.insert(b[0].as<long>());
-          }
-        }
-        for (long b : batches) {
-          restored += restore(tx, t, run_id, std::to_string(b), e.data.at("action").get<std::string>(), {}, false);
-        }
+        restored += restore(tx, t, e.data.at("run_id").get<std::string>(), std::to_string(e.data.value("first_batch", 0L)),
+                            e.data.at("action").get<std::string>(), {}, false, true);
       } else if (e.action == "quarantine_batch") {  // written by versions before quarantine_table
         const dihya::TableName t{e.data.at("schema").get<std::string>(), e.data.at("table").get<std::string>()};
         restored += restore(tx, t, e.data.at("run_id").get<std::string>(), std::to_string(e.data.at("batch").get<long>()),
@@ -732,8 +722,10 @@ class Cleanup final : public dihya::Plugin {
   // Restores one batch from whichever quarantine table holds it. A table
   // whose columns no longer match the source is refused: restoring by name
   // or by position into another layout could put values in the wrong place.
+  // With `from_batch`, every batch of the run numbered `batch` or more.
   static long long restore(pqxx::work& tx, const dihya::TableName& t, const std::string& run_id, const std::string& batch,
-                           const std::string& action, const std::vector<std::string>& deferred, bool keep_copies) {
+                           const std::string& action, const std::vector<std::string>& deferred, bool keep_copies,
+                           bool from_batch = false) {
     const auto candidates = quarantines_of(tx, t);
     if (candidates.empty()) return 0;
     const auto info = read_table_info(tx, t);
@@ -741,6 +733,7 @@ class Cleanup final : public dihya::Plugin {
     long long n = 0;
     for (const auto& q : candidates) {
       TableSql sql(tx, info, q.name);
+      if (from_batch) sql.from_batch();
       if (!tx.exec_params1(sql.has_batch(), run_id, batch)[0].as<bool>()) continue;
       if (q.signature != now) {
         throw dihya::Error("cannot restore " + t.display() + ": its columns changed since run " + run_id +

@@ -187,11 +187,15 @@ std::string TableSql::key_json(const std::string& alias) const {
   return "json_build_object(" + out + ")::text";
 }
 
+std::string TableSql::batch_match() const {
+  return std::string("_dihya_run_id = $1 AND _dihya_batch ") + (from_batch_ ? ">=" : "=") + " $2::int";
+}
+
 // With the batch's row addresses, a TID scan: a freshly filled quarantine
 // has neither statistics nor summarized BRIN ranges, so the run and batch
 // alone would read every row the run has quarantined so far, once per batch.
 std::string TableSql::victims() const {
-  return "(SELECT " + column_list("") + " FROM " + q_ + " WHERE _dihya_run_id = $1 AND _dihya_batch = $2::int" +
+  return "(SELECT " + column_list("") + " FROM " + q_ + " WHERE " + batch_match() +
          (by_address_ ? " AND ctid = ANY ($3::tid[]))" : ")");
 }
 
@@ -368,11 +372,11 @@ std::string TableSql::set_deferred(const std::vector<std::string>& deferred) con
 }
 
 std::string TableSql::has_batch() const {
-  return "SELECT EXISTS (SELECT 1 FROM " + q_ + " WHERE _dihya_run_id = $1 AND _dihya_batch = $2::int)";
+  return "SELECT EXISTS (SELECT 1 FROM " + q_ + " WHERE " + batch_match() + ")";
 }
 
 std::string TableSql::forget_batch() const {
-  return "DELETE FROM " + q_ + " WHERE _dihya_run_id = $1 AND _dihya_batch = $2::int";
+  return "DELETE FROM " + q_ + " WHERE " + batch_match();
 }
 
 }  // namespace cleanup

@@ -85,6 +85,10 @@ class TableSql {
   // and find them by address; their other params move up by one.
   void by_address() { by_address_ = true; }
   int first_extra_param() const { return by_address_ ? 4 : 3; }
+  // From now on "the batch" is every batch of the run numbered $2 or more:
+  // a rollback restores them in one statement, one scan of the quarantine
+  // (neither statistics nor BRIN summaries help a just-filled one).
+  void from_batch() { from_batch_ = true; }
   // The batch's greatest key as a JSON object.
   std::string last_key() const;
   std::string delete_batch() const;
@@ -105,6 +109,7 @@ class TableSql {
 
  private:
   std::string victims() const;
+  std::string batch_match() const;
   std::string moved_into_quarantine(const std::string& condition) const;
   std::string pk_join(const std::string& a, const std::string& b) const;
   std::string pk_list(const std::string& alias, const char* suffix = "") const;
@@ -119,6 +124,7 @@ class TableSql {
   std::string quoted_;
   std::string q_;
   bool by_address_ = false;
+  bool from_batch_ = false;
 };
 
 }  // namespace cleanup

@@ -231,6 +231,16 @@ expect_eq "$(psql_q "select count(*) || ' ' || count(distinct _dihya_batch) from
   "text keys: every old row quarantined, one per batch"
 expect_exit 0 "rollback of the keyed run" -- dh rollback "$keyed_run"
 expect_eq "$(checksums)" "$keyed_before" "the keyed tables come back exactly"
+# The same table twice: anonymised, then deleted. Rollback (all of a
+# table's batches at once, newest rule first) brings back the original values.
+printf 'tables:\n  - {table: int_keyed, timestamp_column: created_at, older_than: 60d, action: anonymise, columns: {v: {strategy: fixed, value: x}}}\n  - {table: int_keyed, timestamp_column: created_at, older_than: 90d, action: delete}\n' >"$WORK/twice.yaml"
+expect_exit 0 "one table anonymised, then deleted, in one run" -- dh run cleanup -p policy="$WORK/twice.yaml" -p batch_size=3 --yes
+twice_run=$(last_run_id)
+expect_eq "$(psql_q "select coalesce(string_agg(id::text, ',' order by id), '') from int_keyed")" "$live_int" "its old rows went"
+expect_eq "$(psql_q "select count(*) from dihya_quarantine.\"$(q_of int_keyed)\" where _dihya_run_id = '$twice_run' and _dihya_action = 'delete' and v = 'x'")" \
+  "$(tr ',' '\n' <<<"$old_int" | wc -l)" "the deleted copies hold the anonymised values"
+expect_exit 0 "rollback of the anonymise-then-delete run" -- dh rollback "$twice_run"
+expect_eq "$(checksums)" "$keyed_before" "the rows come back with their original values"
 psql_q "drop table int_keyed, text_keyed" >/dev/null
 
 # Deleting parents whose children would cascade unrecorded is refused.
