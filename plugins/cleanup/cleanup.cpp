@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 // cleanup: enforces a retention policy and the right to erasure (GDPR art. 5
-// and 17) without blocking the live platform. Retention works in keyset
-// batches sized by time (max_batch_ms, ~50 ms: the row count follows the last
-// batch's rate), each journalled (run id, table, batch: never the rows) and
-// then run in its own short transaction: a delete moves the batch into the
-// typed quarantine in one statement, an anonymise copies it there and updates
-// the source from the copies. erase_user does the same
+// and 17) without blocking the live platform. Retention works in batches in
+// key order sized by time (max_batch_ms, ~50 ms: the size follows the last
+// batch's rate; key ranges for a single integer key), journalled once per
+// table (run id, table, first batch: never the rows), each in its own short
+// transaction: a delete moves the batch into the typed quarantine in one
+// statement, an anonymise copies it there and updates the source from the
+// copies. erase_user does the same
 // for every row of one user across the foreign-key graph, children first, in
 // one transaction. Rollback restores from the quarantine; purge removes
 // quarantine rows once expired, which makes the deletion final.
