@@ -9,8 +9,11 @@
 # statement), side by side in one run, with the ratios. A third line is the
 # floor of any quarantine that copies rows into a table: one statement
 # moving every row at once (WITH d AS (DELETE ... RETURNING *) INSERT INTO
-# q SELECT ... FROM d), no batches, no host. Prints a Markdown table (also
-# in $OUT/results.md) and the machine's load average.
+# q SELECT ... FROM d), no batches, no host; a fourth, the copy alone
+# (INSERT INTO q SELECT ... of every obsolete row, nothing deleted): when it
+# takes more than twice the DELETE, no quarantine that copies rows can reach
+# half the DELETE's throughput. Prints a Markdown table (also in
+# $OUT/results.md) and the machine's load average.
 #
 #   bench/cleanup.sh [ROWS] [BATCH_MS]      defaults: 1000000, 50 (cleanup's max_batch_ms)
 # Env: DIHYA_HOST, DIHYA_BUNDLED_PLUGIN_DIR (default build/default/plugins), KEEP_BENCH=1.
@@ -82,23 +85,29 @@ psql -X -q -v ON_ERROR_STOP=1 "$url" -c "create schema dihya_quarantine; create 
 floor=$(measure floor 60 psql -X -q "$url" -c "with d as (delete from items where created_at < now() - interval '365 days' returning *)
   insert into dihya_quarantine.q select d.*, 'run', 1, 'delete', now() + interval '30 days' from d")
 reset
+psql -X -q -v ON_ERROR_STOP=1 "$url" -c "create schema dihya_quarantine; create table dihya_quarantine.q (like items,
+  r text not null, b int not null, a text not null, e timestamptz not null)"
+copy=$(measure copy 60 psql -X -q "$url" -c "insert into dihya_quarantine.q
+  select i.*, 'run', 1, 'delete', now() + interval '30 days' from items i where created_at < now() - interval '365 days'")
+reset
 ours=$(measure cleanup 90 "$host" run cleanup -q -p policy="$work/policy.yaml" -p max_batch_ms="$batch_ms" --yes)
 left=$(psql -XAtq "$url" -c "select count(*) from items where created_at < now() - interval '365 days'")
 qtable=$(psql -XAtq "$url" -c "select quote_ident(quarantine_table) from dihya_quarantine.tables where source_table = 'items'")
 batches=$(psql -XAtq "$url" -c "select count(distinct _dihya_batch) from dihya_quarantine.$qtable")
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
-/usr/bin/python3 - "$rows" "$batch_ms" "$left" "$idle" "$big" "$ours" "$batches" "$load_before" "$load_after" "$floor" <<'PY' | tee "$OUT/results.md"
+/usr/bin/python3 - "$rows" "$batch_ms" "$left" "$idle" "$big" "$ours" "$batches" "$load_before" "$load_after" "$floor" "$copy" <<'PY' | tee "$OUT/results.md"
 import sys
 rows, batch, left = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 idle, big, ours = (s.split() for s in sys.argv[4:7])
 batches, load_before, load_after = sys.argv[7], sys.argv[8], sys.argv[9]
-floor = sys.argv[10].split()
+floor, copy = sys.argv[10].split(), sys.argv[11].split()
 p99_idle = float(idle[2])
 print("| %d obsolete rows, pgbench 4 clients on the same table | seconds | rows/s | throughput vs DELETE | workload p99 ms | p99 vs idle | workload tps |" % rows)
 print("|---|---:|---:|---:|---:|---:|---:|")
 print("| idle (no deletion) | | | | %.2f | 1.00× | %s |" % (p99_idle, idle[3]))
 t_big = float(big[1])
-for label, r in (("single `DELETE`", big), ("floor: one statement moving every row into a table", floor),
+for label, r in (("single `DELETE`", big), ("copy alone: INSERT ... SELECT of every row, nothing deleted", copy),
+                 ("floor: one statement moving every row into a table", floor),
                  ("cleanup (batches of ~%s ms, typed quarantine)" % batch, ours)):
     t = float(r[1])
     print("| %s | %.1f | %.0f | %.2f× | %.2f | %.2f× | %s |" % (label, t, rows / t, t_big / t, float(r[2]), float(r[2]) / p99_idle, r[3]))

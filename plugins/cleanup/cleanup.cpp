@@ -1,19 +1,22 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 // cleanup: enforces a retention policy and the right to erasure (GDPR art. 5
-// and 17) without blocking the live platform. Retention works in keyset
-// batches sized by time (max_batch_ms, ~50 ms: the row count follows the last
-// batch's rate), each journalled (run id, table, batch: never the rows) and
-// then run in its own short transaction: a delete moves the batch into the
-// typed quarantine in one statement, an anonymise copies it there and updates
-// the source from the copies. erase_user does the same
+// and 17) without blocking the live platform. Retention works in batches in
+// key order sized by time (max_batch_ms, ~50 ms: the size follows the last
+// batch's rate; key ranges for a single integer key), journalled once per
+// table (run id, table, first batch: never the rows), each in its own short
+// transaction: a delete moves the batch into the typed quarantine in one
+// statement, an anonymise copies it there and updates the source from the
+// copies. erase_user does the same
 // for every row of one user across the foreign-key graph, children first, in
 // one transaction. Rollback restores from the quarantine; purge removes
 // quarantine rows once expired, which makes the deletion final.
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <ctime>
 #include <functional>
-#include <set>
+#include <limits>
+#include <optional>
 
 #include <dihya/fk_graph.hpp>
 #include <dihya/database.hpp>
@@ -244,9 +247,6 @@ class Cleanup final : public dihya::Plugin {
     for (const auto& fk : graph.referencing(info.name)) {
       if ((fk.on_delete == 'c' || fk.on_delete == 'n' || fk.on_delete == 'd') && graph.has_table(fk.child)) one_statement = false;
     }
-    long size = std::min(s.batch_size, 1000L);
-    long long done = 0;
-    std::vector<std::string> last_values;
     // One journal entry for all the table's batches, durable before the
     // first: rollback restores every batch the run left in the quarantine
     // (a batch that never committed left none), and no batch waits for an
@@ -258,74 +258,202 @@ class Cleanup final : public dihya::Plugin {
                            {"first_batch", batch_no},
                            {"action", rule.action},
                            {"quarantine", quarantine}}});
-    for (;;) {
+    Batches b{s, rule, cutoff, expected, batch_no, ctx, quarantine, info};
+    b.size = std::min(s.batch_size, 1000L);
+    if (!one_statement) {
+      copy_and_act(b, graph);
+    } else if (!move_by_range(b)) {
+      move_by_keyset(b);
+    }
+    batch_no = b.batch_no;
+    make_durable(b);
+    return b.done;
+  }
+
+  // The state of one table's batches: what they share, how many rows went,
+  // and the size of the next one.
+  struct Batches {
+    const Settings& s;
+    const TableRule& rule;
+    const std::string& cutoff;
+    long long expected;
+    long batch_no;
+    dihya::Context& ctx;
+    const std::string& quarantine;
+    const dihya::TableInfo& info;
+    long size = 1;  // rows, or keys of a key range
+    long long done = 0;
+    std::chrono::steady_clock::time_point started{};
+
+    // Opens a batch's transaction. Its commit need not wait for the WAL
+    // flush: a batch's delete and its quarantine copy are one transaction,
+    // so a server crash that loses it loses both (the rows are still in the
+    // source, and rollback restores the batches that did survive); the
+    // table's last transaction (make_durable) flushes them all before the
+    // run reports them done.
+    void begin(pqxx::work& tx) {
       if (ctx.cancelled()) throw dihya::Error("cancelled after " + std::to_string(done) + " row(s) of " + rule.table.display());
-      const std::string batch = std::to_string(batch_no);
-      const auto started = std::chrono::steady_clock::now();
-      pqxx::work tx(db);
-      TableSql sql(tx, info, quarantine);
-      long long n = 0;
-      std::string key_text;
-      if (one_statement) {
-        // The batch's end key first (an index-only walk), then one ranged DELETE feeding the quarantine.
-        std::vector<std::string> e{cutoff};
-        e.insert(e.end(), last_values.begin(), last_values.end());
-        const auto end = tx.exec_params(sql.batch_end(where(tx, rule), !last_values.empty(), size),
-                                        pqxx::prepare::make_dynamic_params(e));
-        std::vector<std::string> p{cutoff, ctx.run_id(), batch, dihya::format_utc(s.expires_at)};
-        p.insert(p.end(), last_values.begin(), last_values.end());
-        if (!end.empty()) {
-          const auto end_key = nlohmann::json::parse(end[0][0].as<std::string>());
-          for (const auto& k : info.primary_key) {
-            const auto& v = end_key.at(k);
-            p.push_back(v.is_string() ? v.get<std::string>() : v.dump());
-          }
-        }
-        const auto r = tx.exec_params1(sql.move(where(tx, rule), !last_values.empty(), !end.empty()),
-                                       pqxx::prepare::make_dynamic_params(p));
-        n = r[0].as<long long>();
-        if (n > 0) key_text = r[1].as<std::string>();
-      } else {
-        std::vector<std::string> p{cutoff, ctx.run_id(), batch, rule.action, dihya::format_utc(s.expires_at)};
-        p.insert(p.end(), last_values.begin(), last_values.end());
-        n = static_cast<long long>(
-            tx.exec_params(sql.copy(where(tx, rule), !last_values.empty(), size), pqxx::prepare::make_dynamic_params(p))
-                .affected_rows());
-        if (n > 0) {
-          key_text = tx.exec_params1(sql.last_key(), ctx.run_id(), batch)[0].as<std::string>();
-          act(tx, graph, info, quarantine, rule, ctx.run_id(), batch, s.salt);
-        }
-      }
-      if (n == 0) break;
-      tx.commit();
+      started = std::chrono::steady_clock::now();
+      tx.exec("SET LOCAL synchronous_commit = off");
+    }
+    std::vector<std::string> params(const std::string& action) const {
+      std::vector<std::string> p{cutoff, ctx.run_id(), std::to_string(batch_no)};
+      if (!action.empty()) p.push_back(action);
+      p.push_back(dihya::format_utc(s.expires_at));
+      return p;
+    }
+    // After a committed batch of n rows: progress, and the next batch sized
+    // so that it takes about max_batch_ms (locks are held that long),
+    // changing at most fourfold at a time (a cold cache or a checkpoint must
+    // not swing it), never more than batch_size rows.
+    void committed(long long n) {
       done += n;
-      const auto key = nlohmann::json::parse(key_text);
-      last_values.clear();
-      for (const auto& k : info.primary_key) {
-        const auto& v = key.at(k);
-        last_values.push_back(v.is_string() ? v.get<std::string>() : v.dump());
-      }
       ++batch_no;
       ctx.progress(static_cast<std::uint64_t>(done), static_cast<std::uint64_t>(std::max(expected, done)),
                    "rows of " + rule.table.display());
-      // Locks are held for the whole batch: size the next one from this
-      // one's rate so that it takes about max_batch_ms, changing at most
-      // fourfold at a time (a cold cache or a checkpoint must not swing it).
       const auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count();
-      const double ratio = std::clamp(static_cast<double>(s.max_batch_ms) * 1000.0 / static_cast<double>(std::max<long long>(us, 1)), 0.25, 4.0);
+      const double ratio =
+          std::clamp(static_cast<double>(s.max_batch_ms) * 1000.0 / static_cast<double>(std::max<long long>(us, 1)), 0.25, 4.0);
       size = std::clamp(static_cast<long>(static_cast<double>(size) * ratio), 1L, s.batch_size);
     }
-    return done;
+  };
+
+  // The greatest value of an integer column type; 0 for another type.
+  static long long integer_type_max(const std::string& type) {
+    if (type == "bigint") return std::numeric_limits<long long>::max();
+    if (type == "integer") return std::numeric_limits<std::int32_t>::max();
+    if (type == "smallint") return std::numeric_limits<std::int16_t>::max();
+    return 0;
+  }
+
+  // A single integer key: batches are key ranges [from, from + size - 1],
+  // with no pre-scan to find where a batch ends (that walk reads every row
+  // of the batch once more). A range of `size` keys holds at most `size`
+  // rows, so batch_size still bounds a batch. After a range that held no
+  // old row, one walk of the key index finds the next old row's key, so a
+  // stretch of live rows or a gap in the keys costs one batch, not one per
+  // `size` keys; when it finds none, the table is done. Returns false when
+  // the key is not one integer column (then move_by_keyset runs).
+  static bool move_by_range(Batches& b) {
+    if (b.info.primary_key.size() != 1) return false;
+    const auto type_max = integer_type_max(b.info.column(b.info.primary_key.front())->type);
+    if (type_max == 0) return false;
+    std::optional<long long> after;  // the next range starts at the first old key after it
+    long long from = 0;
+    for (bool seek = true;;) {
+      if (seek) {
+        pqxx::read_transaction tx(b.ctx.db());
+        const auto k = "t." + tx.quote_name(b.info.primary_key.front());
+        const auto sql = "SELECT min(" + k + ")::text FROM " + b.info.name.quoted(tx) + " t WHERE " + where(tx, b.rule) +
+                         (after ? " AND " + k + " > $2::bigint" : "");
+        const auto r = after ? tx.exec_params1(sql, b.cutoff, *after) : tx.exec_params1(sql, b.cutoff);
+        if (r[0].is_null()) return true;
+        from = r[0].as<long long>();
+      }
+      const long long to = from > type_max - (b.size - 1) ? type_max : from + b.size - 1;
+      pqxx::work tx(b.ctx.db());
+      b.begin(tx);
+      TableSql sql(tx, b.info, b.quarantine);
+      auto p = b.params("");
+      p.push_back(std::to_string(from));
+      p.push_back(std::to_string(to));
+      const auto n = static_cast<long long>(
+          tx.exec_params(sql.move_range(where(tx, b.rule)), pqxx::prepare::make_dynamic_params(p)).affected_rows());
+      tx.commit();
+      b.committed(n);
+      if (to == type_max) return true;
+      seek = n == 0;
+      after = to;
+      from = to + 1;
+    }
+  }
+
+  // Any other key: the batch's end key first (a walk of the key index),
+  // then one ranged DELETE feeding the quarantine; when fewer than `size`
+  // rows remain, an unbounded last batch takes them all.
+  static void move_by_keyset(Batches& b) {
+    std::vector<std::string> last_values;
+    for (bool last = false; !last;) {
+      pqxx::work tx(b.ctx.db());
+      b.begin(tx);
+      TableSql sql(tx, b.info, b.quarantine);
+      const bool keyset = !last_values.empty();
+      std::vector<std::string> e{b.cutoff};
+      e.insert(e.end(), last_values.begin(), last_values.end());
+      const auto end = tx.exec_params(sql.batch_end(where(tx, b.rule), keyset, b.size), pqxx::prepare::make_dynamic_params(e));
+      last = end.empty();
+      auto p = b.params("");
+      p.insert(p.end(), last_values.begin(), last_values.end());
+      if (!last) {
+        last_values = key_values(b.info, end[0][0].as<std::string>());
+        p.insert(p.end(), last_values.begin(), last_values.end());
+      }
+      const auto n = static_cast<long long>(
+          tx.exec_params(sql.move(where(tx, b.rule), keyset, !last), pqxx::prepare::make_dynamic_params(p)).affected_rows());
+      tx.commit();
+      b.committed(n);
+    }
+  }
+
+  // Anonymise, or a delete other tables depend on: copy the batch into the
+  // quarantine, then act on the source from the copies.
+  static void copy_and_act(Batches& b, const dihya::FkGraph& graph) {
+    std::vector<std::string> last_values;
+    for (;;) {
+      pqxx::work tx(b.ctx.db());
+      b.begin(tx);
+      TableSql sql(tx, b.info, b.quarantine);
+      const auto batch = std::to_string(b.batch_no);
+      auto p = b.params(b.rule.action);
+      p.insert(p.end(), last_values.begin(), last_values.end());
+      const auto copied = tx.exec_params(sql.copy(where(tx, b.rule), !last_values.empty(), b.size, true),
+                                         pqxx::prepare::make_dynamic_params(p));
+      const auto n = static_cast<long long>(copied.size());
+      if (n == 0) break;
+      std::string addresses = "{";
+      for (const auto& row : copied) addresses += (addresses.size() > 1 ? ",\"" : "\"") + std::string(row[0].c_str()) + "\"";
+      addresses += "}";
+      sql.by_address();
+      last_values = key_values(b.info, tx.exec_params1(sql.last_key(), b.ctx.run_id(), batch, addresses)[0].as<std::string>());
+      act(tx, graph, b.info, sql, b.rule, b.ctx.run_id(), batch, &addresses, b.s.salt);
+      tx.commit();
+      b.committed(n);
+    }
+  }
+
+  // The key's columns as text, in key order, from a JSON object.
+  static std::vector<std::string> key_values(const dihya::TableInfo& info, const std::string& json) {
+    const auto key = nlohmann::json::parse(json);
+    std::vector<std::string> out;
+    for (const auto& k : info.primary_key) {
+      const auto& v = key.at(k);
+      out.push_back(v.is_string() ? v.get<std::string>() : v.dump());
+    }
+    return out;
+  }
+
+  // One transaction that writes and commits with the session's
+  // synchronous_commit: its commit flushes the WAL up to it, with every
+  // batch committed before it. Touching the quarantine's own mapping row
+  // guarantees a WAL record even when the last batch moved nothing.
+  static void make_durable(Batches& b) {
+    pqxx::work tx(b.ctx.db());
+    tx.exec_params("UPDATE dihya_quarantine.tables SET created_at = created_at WHERE quarantine_table = $1", b.quarantine);
+    tx.commit();
   }
 
   // Deletes or anonymises the quarantined batch. A delete that would cascade
   // into (or set null in) rows the run has not quarantined is refused: those
   // rows could not be restored.
-  static void act(pqxx::work& tx, const dihya::FkGraph& graph, const dihya::TableInfo& info, const std::string& quarantine,
-                  const TableRule& rule, const std::string& run_id, const std::string& batch, const std::string& salt) {
-    TableSql sql(tx, info, quarantine);
+  // `addresses`: the batch's rows in the quarantine when `sql` finds them by
+  // address (TableSql::by_address), else null.
+  static void act(pqxx::work& tx, const dihya::FkGraph& graph, const dihya::TableInfo& info, const TableSql& sql,
+                  const TableRule& rule, const std::string& run_id, const std::string& batch, const std::string* addresses,
+                  const std::string& salt) {
+    std::vector<std::string> batch_params{run_id, batch};
+    if (addresses != nullptr) batch_params.push_back(*addresses);
     if (rule.action == "anonymise") {
-      std::vector<std::string> p{run_id, batch};
+      std::vector<std::string> p = batch_params;
       std::vector<std::string> extra;
       const auto update = sql.anonymise_batch(rule.columns, extra, salt);
       p.insert(p.end(), extra.begin(), extra.end());
@@ -337,8 +465,8 @@ class Cleanup final : public dihya::Plugin {
       if (!graph.has_table(fk.child)) continue;
       const auto& child = graph.table(fk.child);
       const auto child_quarantine = quarantine_for(tx, read_table_info(tx, fk.child), false);
-      const auto n = tx.exec_params1(sql.unrecorded_dependents(fk, child, child_quarantine, fk.on_delete == 'c'), run_id,
-                                     batch)[0]
+      const auto n = tx.exec_params1(sql.unrecorded_dependents(fk, child, child_quarantine, fk.on_delete == 'c'),
+                                     pqxx::prepare::make_dynamic_params(batch_params))[0]
                          .as<long long>();
       if (n > 0) {
         throw dihya::Error("refusing to delete from " + info.name.display() + ": " + std::to_string(n) + " row(s) of " +
@@ -348,7 +476,7 @@ class Cleanup final : public dihya::Plugin {
                            " in the policy before " + info.name.display());
       }
     }
-    tx.exec_params(sql.delete_batch(), run_id, batch);
+    tx.exec_params(sql.delete_batch(), pqxx::prepare::make_dynamic_params(batch_params));
   }
 
   // ---- erase_user ---------------------------------------------------------
@@ -435,7 +563,8 @@ class Cleanup final : public dihya::Plugin {
     for (std::size_t i = 0; i < steps.size(); ++i) {
       const auto& st = steps[i];
       if (ctx.cancelled()) throw dihya::Error("cancelled: the erasure was not committed");
-      act(tx, graph, graph.table(st.rule.table), quarantines[i], st.rule, ctx.run_id(), "0", s.salt);
+      act(tx, graph, graph.table(st.rule.table), TableSql(tx, graph.table(st.rule.table), quarantines[i]), st.rule,
+          ctx.run_id(), "0", nullptr, s.salt);
       counts[st.rule.table.display()] = {{"rows", st.rows}, {"action", st.rule.action}, {"unlinked", st.unlinked}};
       report += st.rule.table.display() + ": " + std::to_string(st.rows) + " row(s) " +
                 (st.rule.action == "delete" ? "deleted" : "anonymised") +
@@ -563,20 +692,11 @@ class Cleanup final : public dihya::Plugin {
     long long restored = 0;
     for (const auto& e : newest_first) {
       if (e.action == "quarantine_table") {
-        // Every batch of the run in that table, newest first.
+        // Every batch of the run in that table at once: batches hold
+        // distinct rows, so their order does not matter.
         const dihya::TableName t{e.data.at("schema").get<std::string>(), e.data.at("table").get<std::string>()};
-        const auto run_id = e.data.at("run_id").get<std::string>();
-        std::set<long, std::greater<long>> batches;
-        for (const auto& q : quarantines_of(tx, t)) {
-          for (const auto& b : tx.exec_params("SELECT DISTINCT _dihya_batch FROM " + quoted_quarantine(tx, q.name) +
-                                                  " WHERE _dihya_run_id = $1",
-                                              run_id)) {
-            batches.insert(b[0].as<long>());
-          }
-        }
-        for (long b : batches) {
-          restored += restore(tx, t, run_id, std::to_string(b), e.data.at("action").get<std::string>(), {}, false);
-        }
+        restored += restore(tx, t, e.data.at("run_id").get<std::string>(), std::to_string(e.data.value("first_batch", 0L)),
+                            e.data.at("action").get<std::string>(), {}, false, true);
       } else if (e.action == "quarantine_batch") {  // written by versions before quarantine_table
         const dihya::TableName t{e.data.at("schema").get<std::string>(), e.data.at("table").get<std::string>()};
         restored += restore(tx, t, e.data.at("run_id").get<std::string>(), std::to_string(e.data.at("batch").get<long>()),
@@ -603,8 +723,10 @@ class Cleanup final : public dihya::Plugin {
   // Restores one batch from whichever quarantine table holds it. A table
   // whose columns no longer match the source is refused: restoring by name
   // or by position into another layout could put values in the wrong place.
+  // With `from_batch`, every batch of the run numbered `batch` or more.
   static long long restore(pqxx::work& tx, const dihya::TableName& t, const std::string& run_id, const std::string& batch,
-                           const std::string& action, const std::vector<std::string>& deferred, bool keep_copies) {
+                           const std::string& action, const std::vector<std::string>& deferred, bool keep_copies,
+                           bool from_batch = false) {
     const auto candidates = quarantines_of(tx, t);
     if (candidates.empty()) return 0;
     const auto info = read_table_info(tx, t);
@@ -612,6 +734,7 @@ class Cleanup final : public dihya::Plugin {
     long long n = 0;
     for (const auto& q : candidates) {
       TableSql sql(tx, info, q.name);
+      if (from_batch) sql.from_batch();
       if (!tx.exec_params1(sql.has_batch(), run_id, batch)[0].as<bool>()) continue;
       if (q.signature != now) {
         throw dihya::Error("cannot restore " + t.display() + ": its columns changed since run " + run_id +

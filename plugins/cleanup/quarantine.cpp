@@ -187,8 +187,16 @@ std::string TableSql::key_json(const std::string& alias) const {
   return "json_build_object(" + out + ")::text";
 }
 
+std::string TableSql::batch_match() const {
+  return std::string("_dihya_run_id = $1 AND _dihya_batch ") + (from_batch_ ? ">=" : "=") + " $2::int";
+}
+
+// With the batch's row addresses, a TID scan: a freshly filled quarantine
+// has neither statistics nor summarized BRIN ranges, so the run and batch
+// alone would read every row the run has quarantined so far, once per batch.
 std::string TableSql::victims() const {
-  return "(SELECT " + column_list("") + " FROM " + q_ + " WHERE _dihya_run_id = $1 AND _dihya_batch = $2::int)";
+  return "(SELECT " + column_list("") + " FROM " + q_ + " WHERE " + batch_match() +
+         (by_address_ ? " AND ctid = ANY ($3::tid[]))" : ")");
 }
 
 // " AND (t.k1, ...) OP ($n::type1, ...)": plain typed parameters, not a
@@ -225,19 +233,29 @@ std::string TableSql::move(const std::string& where, bool keyset, bool bounded) 
   // and nothing in the range is skipped.
   const int first_key = 5;
   const int upper = first_key + (keyset ? static_cast<int>(info_.primary_key.size()) : 0);
-  const std::string range = (keyset ? key_bound(">", first_key) : "") + (bounded ? key_bound("<=", upper) : "");
-  return "WITH d AS (DELETE FROM " + quoted_ + " t WHERE (" + where + ")" + range + " RETURNING " + column_list("t") +
-         "), i AS (INSERT INTO " + q_ + " (" + column_list("") +
-         ", _dihya_run_id, _dihya_batch, _dihya_action, _dihya_expires_at) SELECT " + column_list("d") +
-         ", $2, $3::int, 'delete', $4::timestamptz FROM d)"
-         " SELECT (SELECT count(*) FROM d), (SELECT " + key_json("d") + " FROM d ORDER BY " + pk_list("d", " DESC") +
-         " LIMIT 1)";
+  return moved_into_quarantine("(" + where + ")" + (keyset ? key_bound(">", first_key) : "") + (bounded ? key_bound("<=", upper) : ""));
 }
 
-std::string TableSql::copy(const std::string& where, bool keyset, long limit) const {
+std::string TableSql::move_range(const std::string& where) const {
+  const auto k = "t." + tx_.quote_name(info_.primary_key.front());
+  return moved_into_quarantine("(" + where + ") AND " + k + " >= $5::bigint AND " + k + " <= $6::bigint");
+}
+
+// The batch's rows leave the source and enter the quarantine in one
+// statement; its row count is the number moved. Nothing else is computed
+// from the moved rows: the caller knows where the batch ended.
+std::string TableSql::moved_into_quarantine(const std::string& condition) const {
+  return "WITH d AS (DELETE FROM " + quoted_ + " t WHERE " + condition + " RETURNING " + column_list("t") +
+         ") INSERT INTO " + q_ + " (" + column_list("") +
+         ", _dihya_run_id, _dihya_batch, _dihya_action, _dihya_expires_at) SELECT " + column_list("d") +
+         ", $2, $3::int, 'delete', $4::timestamptz FROM d";
+}
+
+std::string TableSql::copy(const std::string& where, bool keyset, long limit, bool addresses) const {
   return "INSERT INTO " + q_ + " (" + column_list("") +
          ", _dihya_run_id, _dihya_batch, _dihya_action, _dihya_expires_at) SELECT " + column_list("v") +
-         ", $2, $3::int, $4, $5::timestamptz FROM (" + selection(where, keyset, limit, 6, "t.*") + ") v";
+         ", $2, $3::int, $4, $5::timestamptz FROM (" + selection(where, keyset, limit, 6, "t.*") + ") v" +
+         (addresses ? " RETURNING ctid::text" : "");
 }
 
 std::string TableSql::last_key() const {
@@ -280,11 +298,11 @@ std::string TableSql::anonymise_batch(const std::vector<ColumnRule>& rules, std:
       expr = "NULL";
     } else if (r.strategy == "fixed") {
       params.push_back(r.value.is_string() ? r.value.get<std::string>() : r.value.dump());
-      expr = "$" + std::to_string(params.size() + 2);
+      expr = "$" + std::to_string(params.size() + first_extra_param() - 1);
     } else if (r.strategy == "hash") {
       if (salt_index == 0) {
         params.push_back(salt);
-        salt_index = static_cast<int>(params.size()) + 2;
+        salt_index = static_cast<int>(params.size()) + first_extra_param() - 1;
       }
       expr = "CASE WHEN " + c + " IS NULL THEN NULL ELSE encode(sha256(convert_to($" + std::to_string(salt_index) +
              " || " + c + "::text, 'UTF8')), 'hex') END";
@@ -354,11 +372,11 @@ std::string TableSql::set_deferred(const std::vector<std::string>& deferred) con
 }
 
 std::string TableSql::has_batch() const {
-  return "SELECT EXISTS (SELECT 1 FROM " + q_ + " WHERE _dihya_run_id = $1 AND _dihya_batch = $2::int)";
+  return "SELECT EXISTS (SELECT 1 FROM " + q_ + " WHERE " + batch_match() + ")";
 }
 
 std::string TableSql::forget_batch() const {
-  return "DELETE FROM " + q_ + " WHERE _dihya_run_id = $1 AND _dihya_batch = $2::int";
+  return "DELETE FROM " + q_ + " WHERE " + batch_match();
 }
 
 }  // namespace cleanup

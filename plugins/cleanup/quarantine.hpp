@@ -58,7 +58,7 @@ std::vector<QuarantineTable> all_quarantines(pqxx::transaction_base& tx);
 std::string quoted_quarantine(const pqxx::transaction_base& tx, const std::string& name);
 
 // SQL for one table and its quarantine table. `info` must outlive it.
-// Batch parameters everywhere: $1 run id, $2 batch.
+// Batch parameters everywhere: $1 run id, $2 batch (and $3, see by_address).
 class TableSql {
  public:
   TableSql(const pqxx::transaction_base& tx, const dihya::TableInfo& info, const std::string& quarantine);
@@ -69,17 +69,31 @@ class TableSql {
   std::string batch_end(const std::string& where, bool keyset, long limit) const;
   // Moves (delete) the rows matching `where` after the last key when
   // `keyset`, up to and including the batch end when `bounded`, in one
-  // statement; returns one row: the count and the greatest key moved as a
-  // JSON object. Params: $1 where value, $2 run id, $3 batch, $4 expires_at,
-  // [the last key's columns], [the batch end's columns], as text in key order.
+  // statement, whose affected row count is the number moved. Params: $1
+  // where value, $2 run id, $3 batch, $4 expires_at, [the last key's
+  // columns], [the batch end's columns], as text in key order.
   std::string move(const std::string& where, bool keyset, bool bounded) const;
+  // The same for a single integer key and a key range: $5 and $6 its
+  // ends (included), as bigint.
+  std::string move_range(const std::string& where) const;
   // Copies the rows like move() without deleting them; params as move() but
-  // $4 is the action and $5 expires_at, then the key from $6.
-  std::string copy(const std::string& where, bool keyset, long limit) const;
+  // $4 is the action and $5 expires_at, then the key from $6. With
+  // `addresses`, returns each copy's ctid (as text), for by_address().
+  std::string copy(const std::string& where, bool keyset, long limit, bool addresses = false) const;
+  // From now on the statements below that read a batch from the quarantine
+  // also take $3, the addresses of its rows (tid[]) as copy() returned them,
+  // and find them by address; their other params move up by one.
+  void by_address() { by_address_ = true; }
+  int first_extra_param() const { return by_address_ ? 4 : 3; }
+  // From now on "the batch" is every batch of the run numbered $2 or more:
+  // a rollback restores them in one statement, one scan of the quarantine
+  // (neither statistics nor BRIN summaries help a just-filled one).
+  void from_batch() { from_batch_ = true; }
   // The batch's greatest key as a JSON object.
   std::string last_key() const;
   std::string delete_batch() const;
-  // Then `params` for the strategies (salt, fixed values), numbered from $3.
+  // Then `params` for the strategies (salt, fixed values), numbered from
+  // first_extra_param().
   std::string anonymise_batch(const std::vector<ColumnRule>& rules, std::vector<std::string>& params,
                               const std::string& salt) const;
   // Rows of `fk.child` referencing the batch that the run has not quarantined
@@ -95,6 +109,8 @@ class TableSql {
 
  private:
   std::string victims() const;
+  std::string batch_match() const;
+  std::string moved_into_quarantine(const std::string& condition) const;
   std::string pk_join(const std::string& a, const std::string& b) const;
   std::string pk_list(const std::string& alias, const char* suffix = "") const;
   std::string column_list(const std::string& alias) const;
@@ -107,6 +123,8 @@ class TableSql {
   const dihya::TableInfo& info_;
   std::string quoted_;
   std::string q_;
+  bool by_address_ = false;
+  bool from_batch_ = false;
 };
 
 }  // namespace cleanup
