@@ -103,7 +103,7 @@ class RunStore {
 
   // Creates the run's directory (0700), appends its record to the state log
   // (durable on return) and sets aside the space its final record will need.
-  // Throws std::runtime_error when the run already exists, HostError (exit 1)
+  // Throws a state error (errors.hpp, exit 1) when the run already exists, or
   // naming the path when the disk refuses ("No space left on device"); then
   // nothing of the run is left on disk.
   void create(const RunRecord& record);
@@ -118,7 +118,7 @@ class RunStore {
   // Throws HostError (exit 1) naming the path when the disk refuses anyway.
   void update(const RunRecord& record);
 
-  // The record, or nothing when there is no such run. Throws std::runtime_error
+  // The record, or nothing when there is no such run. Throws a state error (exit 1)
   // naming the file when its entry is damaged.
   std::optional<RunRecord> load(const std::string& id) const;
   std::optional<StoredRun> load_stored(const std::string& id) const;
