@@ -55,6 +55,12 @@ function(dihya_add_plugin name)
     CXX_EXTENSIONS OFF)
   target_link_options(${name} PRIVATE "LINKER:--no-undefined")
   set_target_properties(${name} PROPERTIES DIHYA_METADATA_SOURCE "${embed}")
+  # DIHYA_UNITY_BUILD (this tree; off for a project using the installed SDK
+  # unless it sets it): all of a plugin's files in one unit.
+  if(DIHYA_UNITY_BUILD)
+    set_target_properties(${name} PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE 0)
+    set_source_files_properties("${embed}" PROPERTIES SKIP_UNITY_BUILD_INCLUSION ON)
+  endif()
   if(DIHYA_PLUGIN_PCH)
     _dihya_plugin_pch()
     target_precompile_headers(${name} REUSE_FROM dihya_plugin_pch)

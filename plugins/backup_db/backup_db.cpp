@@ -41,10 +41,6 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-fs::path param_path(const dihya::Params& params, const char* key) {
-  return params.has(key) ? fs::path(params.get<std::string>(key)).lexically_normal() : fs::path();
-}
-
 // Major version from "pg_dump (PostgreSQL) 15.4 (Debian 15.4-1)".
 int major_of(const std::string& version) {
   const auto paren = version.find(") ");

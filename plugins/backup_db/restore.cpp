@@ -16,11 +16,11 @@
 namespace backup_db {
 namespace fs = std::filesystem;
 
-namespace {
-
 fs::path param_path(const dihya::Params& params, const char* key) {
   return params.has(key) ? fs::path(params.get<std::string>(key)).lexically_normal() : fs::path();
 }
+
+namespace {
 
 std::string target_of(const dihya::Params& params, const Server& server) {
   return params.has("target_database") ? params.get<std::string>("target_database") : server.database();

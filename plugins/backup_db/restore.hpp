@@ -7,12 +7,16 @@
 // the created database is dropped if it still exists.
 #pragma once
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
 #include <dihya/plugin.hpp>
 
 namespace backup_db {
+
+// The path parameter `key`, normalised; empty when it is not given.
+std::filesystem::path param_path(const dihya::Params& params, const char* key);
 
 // Semantic checks of a restore: target name, reachable server, and a
 // non-empty target refused without force.

@@ -60,7 +60,7 @@ std::string read_small_file(const std::string& path, std::size_t limit, const st
 // wrong words mostly scored below it and right ones above.
 constexpr double kLowConfidence = 0.5;
 
-std::vector<std::string> split_words(const std::string& text) {
+std::vector<std::string> whitespace_words(const std::string& text) {
   std::vector<std::string> out;
   std::istringstream in(text);
   std::string w;
@@ -81,7 +81,7 @@ bool same_word(const std::string& a, const std::string& b) {
 void attach_confidence(nlohmann::json& understood, const std::vector<HeardWord>& heard) {
   std::size_t cursor = 0;
   for (auto& u : understood) {
-    const auto words = split_words(u.value("words", ""));
+    const auto words = whitespace_words(u.value("words", ""));
     if (words.empty()) continue;
     auto match_at = [&](std::size_t at) {
       if (at + words.size() > heard.size()) return false;

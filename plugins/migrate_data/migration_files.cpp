@@ -52,7 +52,7 @@ const char* expected_names(std::optional<Layout> layout) {
   return kExpectedDihya;
 }
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_ascii_digit(char c) { return c >= '0' && c <= '9'; }
 
 // A name for a one-line message: bytes that are not printable UTF-8 as \xNN.
 std::string printable(const std::string& s) {
@@ -700,7 +700,7 @@ std::optional<Version> Version::parse(std::string_view text) {
     return true;
   };
   for (char c : text) {
-    if (is_digit(c)) {
+    if (is_ascii_digit(c)) {
       part += c;
     } else if (c == '.' || c == '_') {
       if (!flush()) return std::nullopt;

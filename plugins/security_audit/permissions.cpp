@@ -52,7 +52,7 @@ bool is_secret_config(const std::string& name) {
          name == ".htpasswd";
 }
 
-Finding make(const std::string& rule, Severity sev, const std::string& title, const std::string& relative,
+Finding permission_finding(const std::string& rule, Severity sev, const std::string& title, const std::string& relative,
              const std::string& message, const std::string& evidence, const std::string& fix) {
   Finding f;
   f.rule = rule;
@@ -73,7 +73,7 @@ void check_entry(const fs::path& path, const std::string& relative, const struct
   const std::string name = path.filename().string();
   if (S_ISDIR(mode)) {
     if ((mode & S_IWOTH) && !(mode & S_ISVTX)) {
-      out.push_back(make("perm-world-writable-dir", Severity::high, "World-writable directory without sticky bit",
+      out.push_back(permission_finding("perm-world-writable-dir", Severity::high, "World-writable directory without sticky bit",
                          relative, "any local user can create, replace or delete files in " + shown,
                          "mode " + octal(mode), "chmod o-w '" + shown + "' (or chmod +t if it must be shared)"));
     }
@@ -81,12 +81,12 @@ void check_entry(const fs::path& path, const std::string& relative, const struct
   }
   if (!S_ISREG(mode)) return;
   if (mode & S_IWOTH) {
-    out.push_back(make("perm-world-writable-file", Severity::high, "World-writable file", relative,
+    out.push_back(permission_finding("perm-world-writable-file", Severity::high, "World-writable file", relative,
                        "any local user can change " + shown, "mode " + octal(mode), "chmod o-w '" + shown + "'"));
   }
   if (mode & (S_ISUID | S_ISGID)) {
     const bool uid = (mode & S_ISUID) != 0;
-    out.push_back(make(uid ? "perm-setuid" : "perm-setgid", Severity::high,
+    out.push_back(permission_finding(uid ? "perm-setuid" : "perm-setgid", Severity::high,
                        uid ? "Set-user-ID file in an application tree" : "Set-group-ID file in an application tree",
                        relative, shown + " runs with its owner's " + std::string(uid ? "user" : "group") + " rights",
                        "mode " + octal(mode), std::string("chmod ") + (uid ? "u-s" : "g-s") + " '" + shown + "'"));
@@ -94,12 +94,12 @@ void check_entry(const fs::path& path, const std::string& relative, const struct
   if (mode & (S_IRGRP | S_IROTH)) {
     const bool others = (mode & S_IROTH) != 0;
     if (is_private_key_file(path, name)) {
-      out.push_back(make("perm-private-key-readable", others ? Severity::high : Severity::medium,
+      out.push_back(permission_finding("perm-private-key-readable", others ? Severity::high : Severity::medium,
                          "Private key readable by other users", relative,
                          shown + " is readable by " + (others ? "all local users" : "its group"),
                          "mode " + octal(mode), "chmod 600 '" + shown + "'"));
     } else if (is_secret_config(name)) {
-      out.push_back(make("perm-secret-config-readable", others ? Severity::medium : Severity::low,
+      out.push_back(permission_finding("perm-secret-config-readable", others ? Severity::medium : Severity::low,
                          "Credentials file readable by other users", relative,
                          shown + " is readable by " + (others ? "all local users" : "its group"),
                          "mode " + octal(mode), "chmod 600 '" + shown + "'"));
@@ -138,7 +138,7 @@ void check_plugin_dir(const fs::path& dir, std::vector<Finding>& out, std::vecto
   const bool writable = (st.st_mode & (S_IWGRP | S_IWOTH)) != 0;
   const bool foreign_owner = st.st_uid != 0 && st.st_uid != ::geteuid();
   if (!writable && !foreign_owner) return;
-  Finding f = make("perm-plugin-dir-untrusted", Severity::critical, "Plugin directory others can write to", "",
+  Finding f = permission_finding("perm-plugin-dir-untrusted", Severity::critical, "Plugin directory others can write to", "",
                    dir.string() + (writable ? " is writable by its group or others" : " is owned by another user") +
                        ": whoever can write there runs code as the host",
                    "mode " + octal(st.st_mode) + " uid " + std::to_string(st.st_uid),

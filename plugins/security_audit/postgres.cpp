@@ -12,7 +12,7 @@
 namespace security_audit {
 namespace {
 
-Finding make(const std::string& rule, Severity sev, const std::string& title, const std::string& object,
+Finding postgres_finding(const std::string& rule, Severity sev, const std::string& title, const std::string& object,
              const std::string& message, const std::string& evidence, const std::string& fix) {
   Finding f;
   f.rule = rule;
@@ -69,13 +69,13 @@ std::vector<Finding> check_postgres(pqxx::connection& db, std::vector<std::strin
     app_role = row[0].as<std::string>();
     const std::string object = "role " + quoted_role(tx, app_role);
     if (row[1].as<bool>()) {
-      out.push_back(make("pg-app-role-superuser", Severity::high, "The application connects as a superuser", object,
+      out.push_back(postgres_finding("pg-app-role-superuser", Severity::high, "The application connects as a superuser", object,
                          "the configured database URL logs in as superuser " + app_role +
                              ": any SQL injection or plugin bug owns the whole cluster",
                          "current_user=" + app_role + " rolsuper",
                          "connect as a dedicated role with only the privileges the application needs"));
     } else if (row[2].as<bool>()) {
-      out.push_back(make("pg-app-role-createrole", Severity::medium, "The application role can create roles", object,
+      out.push_back(postgres_finding("pg-app-role-createrole", Severity::medium, "The application role can create roles", object,
                          "the configured database URL logs in as " + app_role + ", which has CREATEROLE",
                          "current_user=" + app_role + " rolcreaterole", "ALTER ROLE " + tx.quote_name(app_role) +
                                                                            " NOCREATEROLE"));
@@ -90,7 +90,7 @@ std::vector<Finding> check_postgres(pqxx::connection& db, std::vector<std::strin
     for (const auto& row : rows) {
       const auto name = row[0].as<std::string>();
       const bool super = row[1].as<bool>();
-      out.push_back(make(super ? "pg-superuser-login" : "pg-createrole-login",
+      out.push_back(postgres_finding(super ? "pg-superuser-login" : "pg-createrole-login",
                          super ? Severity::high : Severity::medium,
                          super ? "Login role with SUPERUSER" : "Login role with CREATEROLE",
                          "role " + tx.quote_name(name),
@@ -105,7 +105,7 @@ std::vector<Finding> check_postgres(pqxx::connection& db, std::vector<std::strin
     const auto rows = tx.exec("select rolname::text from pg_authid where rolcanlogin and rolpassword is null order by 1");
     for (const auto& row : rows) {
       const auto name = row[0].as<std::string>();
-      out.push_back(make("pg-role-without-password", Severity::medium, "Login role without a password",
+      out.push_back(postgres_finding("pg-role-without-password", Severity::medium, "Login role without a password",
                          "role " + tx.quote_name(name),
                          "role " + name + " can log in and has no password: only pg_hba.conf stands between it "
                          "and anyone who can reach the server",
@@ -120,7 +120,7 @@ std::vector<Finding> check_postgres(pqxx::connection& db, std::vector<std::strin
     const auto rows = tx.exec("select rolname::text from pg_authid where rolpassword like 'md5%' order by 1");
     for (const auto& row : rows) {
       const auto name = row[0].as<std::string>();
-      out.push_back(make("pg-md5-password", Severity::medium, "MD5 password hash while SCRAM is the default",
+      out.push_back(postgres_finding("pg-md5-password", Severity::medium, "MD5 password hash while SCRAM is the default",
                          "role " + tx.quote_name(name),
                          "role " + name + " still has an MD5 password hash (weak, replayable); "
                          "password_encryption is scram-sha-256",
@@ -145,7 +145,7 @@ std::vector<Finding> check_postgres(pqxx::connection& db, std::vector<std::strin
       const bool trust = method == "trust";
       const bool network = type != "local" && !socket_only;
       const Severity sev = trust ? (network ? Severity::critical : Severity::high) : Severity::medium;
-      out.push_back(make(trust ? "pg-hba-trust" : "pg-hba-password", sev,
+      out.push_back(postgres_finding(trust ? "pg-hba-trust" : "pg-hba-password", sev,
                          trust ? "pg_hba.conf line with trust authentication"
                                : "pg_hba.conf line with cleartext password authentication",
                          "pg_hba.conf line " + std::to_string(line),
@@ -161,7 +161,7 @@ std::vector<Finding> check_postgres(pqxx::connection& db, std::vector<std::strin
     if (row[0].as<std::string>() != "off") return;
     const auto listen = row[1].as<std::string>();
     const bool socket_only = listen.empty();
-    out.push_back(make("pg-ssl-off", socket_only ? Severity::low : Severity::medium, "SSL is off", "setting ssl",
+    out.push_back(postgres_finding("pg-ssl-off", socket_only ? Severity::low : Severity::medium, "SSL is off", "setting ssl",
                        socket_only ? "ssl is off (the server listens on its Unix socket only)"
                                    : "ssl is off while the server listens on '" + listen +
                                          "': passwords and data cross the network in clear",
@@ -175,7 +175,7 @@ std::vector<Finding> check_postgres(pqxx::connection& db, std::vector<std::strin
         "and has_schema_privilege('public', 'public', 'CREATE')");
     if (!row[1].as<bool>()) return;
     const auto database = row[0].as<std::string>();
-    out.push_back(make("pg-public-schema-create", Severity::medium, "PUBLIC may create objects in schema public",
+    out.push_back(postgres_finding("pg-public-schema-create", Severity::medium, "PUBLIC may create objects in schema public",
                        "schema public in database " + tx.quote_name(database),
                        "every role can create objects in schema public of " + database +
                            " (search_path hijacking, CVE-2018-1058)",
@@ -189,7 +189,7 @@ std::vector<Finding> check_postgres(pqxx::connection& db, std::vector<std::strin
         "where not v.trusted and e.extname <> 'plpgsql' order by 1");
     for (const auto& row : rows) {
       const auto name = row[0].as<std::string>();
-      out.push_back(make("pg-untrusted-extension", Severity::low, "Untrusted extension installed",
+      out.push_back(postgres_finding("pg-untrusted-extension", Severity::low, "Untrusted extension installed",
                          "extension " + tx.quote_name(name),
                          "extension " + name + " " + row[1].as<std::string>() +
                              " is not marked trusted: it can reach the server's files or network",

@@ -9,7 +9,7 @@ constexpr const char* kRotate = "Revoke and rotate this credential at its issuer
 constexpr const char* kDsnFix =
     "Take the password out of the URL (a password file, PGPASSFILE or the environment) and change it.";
 
-constexpr const char* kHex = "0123456789abcdefABCDEF";
+constexpr const char* kHexChars = "0123456789abcdefABCDEF";
 constexpr const char* kAlnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 constexpr const char* kTok = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
 constexpr const char* kTokEq = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-=";
@@ -21,7 +21,7 @@ constexpr const char* kUuid = "uuid";
 // of the service, an assignment, a value of the service's own length and
 // alphabet). Each list ends with a null `chars`.
 const ValueShape kAdafruit[] = {{"", kTok, 32, 32}, {}};
-const ValueShape kHex32[] = {{"", kHex, 32, 32}, {}};
+const ValueShape kHex32[] = {{"", kHexChars, 32, 32}, {}};
 const ValueShape kAirtable[] = {{"", kAlnum, 17, 17}, {}};
 const ValueShape kAlnum32[] = {{"", kAlnum, 32, 32}, {}};
 const ValueShape kAlibaba[] = {{"", kAlnum, 30, 30}, {}};
@@ -29,18 +29,18 @@ const ValueShape kAsana[] = {{"", kDigits, 16, 16}, {"", kAlnum, 32, 32}, {}};
 const ValueShape kAtlassian[] = {{"", kAlnum, 24, 24}, {}};
 const ValueShape kBeamer[] = {{"b_", kTokEq, 44, 44}, {}};
 const ValueShape kBitbucket[] = {{"", kAlnum, 32, 32}, {"", kTokEq, 64, 64}, {}};
-const ValueShape kHex40[] = {{"", kHex, 40, 40}, {}};
-const ValueShape kCloudflare[] = {{"", kTok, 40, 40}, {"", kHex, 37, 37}, {}};
+const ValueShape kHex40[] = {{"", kHexChars, 40, 40}, {}};
+const ValueShape kCloudflare[] = {{"", kTok, 40, 40}, {"", kHexChars, 37, 37}, {}};
 const ValueShape kAlnum40[] = {{"", kAlnum, 40, 40}, {}};
 const ValueShape kTok64[] = {{"", kTok, 64, 64}, {}};
 const ValueShape kConfluent[] = {{"", kAlnum, 16, 16}, {"", kAlnum, 64, 64}, {}};
 const ValueShape kContentful[] = {{"", kTokEq, 43, 43}, {}};
-const ValueShape kDatadog[] = {{"", kAlnum, 40, 40}, {"", kHex, 32, 32}, {}};
-const ValueShape kDiscord[] = {{"", kHex, 64, 64}, {"", kTokEq, 32, 32}, {}};
+const ValueShape kDatadog[] = {{"", kAlnum, 40, 40}, {"", kHexChars, 32, 32}, {}};
+const ValueShape kDiscord[] = {{"", kHexChars, 64, 64}, {"", kTokEq, 32, 32}, {}};
 const ValueShape kDropbox[] = {{"sl.", kTokEq, 130, 140}, {"", kTokEq, 64, 64}, {"", kAlnum, 15, 15}, {}};
 const ValueShape kAlnum24[] = {{"", kAlnum, 24, 24}, {}};
 const ValueShape kTokEq32[] = {{"", kTokEq, 32, 32}, {}};
-const ValueShape kFinicity[] = {{"", kHex, 32, 32}, {"", kAlnum, 20, 20}, {}};
+const ValueShape kFinicity[] = {{"", kHexChars, 32, 32}, {"", kAlnum, 20, 20}, {}};
 const ValueShape kAlnum20[] = {{"", kAlnum, 20, 20}, {}};
 const ValueShape kAlnum64[] = {{"", kAlnum, 64, 64}, {}};
 const ValueShape kTok40[] = {{"", kTok, 40, 40}, {}};
@@ -49,10 +49,10 @@ const ValueShape kUuidOnly[] = {{"", kUuid, 36, 36}, {}};
 const ValueShape kTokEq60[] = {{"", kTokEq, 60, 60}, {}};
 const ValueShape kJfrog[] = {{"", kAlnum, 73, 73}, {"", kAlnum, 64, 64}, {}};
 const ValueShape kKraken[] = {{"", kB64, 80, 90}, {}};
-const ValueShape kKucoin[] = {{"", kHex, 24, 24}, {"", kUuid, 36, 36}, {}};
+const ValueShape kKucoin[] = {{"", kHexChars, 24, 24}, {"", kUuid, 36, 36}, {}};
 const ValueShape kTokEq40[] = {{"", kTokEq, 40, 40}, {}};
 const ValueShape kLinkedin[] = {{"", kAlnum, 14, 14}, {"", kAlnum, 16, 16}, {}};
-const ValueShape kMailgun[] = {{"key-", kHex, 32, 32}, {"pubkey-", kHex, 32, 32}, {"", "0123456789abcdefgh-", 50, 50}, {}};
+const ValueShape kMailgun[] = {{"key-", kHexChars, 32, 32}, {"pubkey-", kHexChars, 32, 32}, {"", "0123456789abcdefgh-", 50, 50}, {}};
 const ValueShape kMapbox[] = {{"pk.", "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.", 80, 90}, {}};
 const ValueShape kMattermost[] = {{"", kAlnum, 26, 26}, {}};
 const ValueShape kMessagebird[] = {{"", kAlnum, 25, 25}, {"", kUuid, 36, 36}, {}};
@@ -60,8 +60,8 @@ const ValueShape kNetlify[] = {{"", kTokEq, 40, 46}, {}};
 const ValueShape kOkta[] = {{"00", kTokEq, 40, 40}, {}};
 const ValueShape kPlaid[] = {{"access-", kTok, 40, 60}, {"", kAlnum, 24, 24}, {"", kAlnum, 30, 30}, {}};
 const ValueShape kTok50[] = {{"", kTok, 50, 50}, {}};
-const ValueShape kSendbird[] = {{"", kHex, 40, 40}, {"", kUuid, 36, 36}, {}};
-const ValueShape kHex64[] = {{"", kHex, 64, 64}, {}};
+const ValueShape kSendbird[] = {{"", kHexChars, 40, 40}, {"", kUuid, 36, 36}, {}};
+const ValueShape kHex64[] = {{"", kHexChars, 64, 64}, {}};
 const ValueShape kSumo[] = {{"su", kAlnum, 12, 12}, {"", kAlnum, 64, 64}, {}};
 const ValueShape kAlnum22[] = {{"", kAlnum, 22, 22}, {}};
 const ValueShape kAlnum30[] = {{"", kAlnum, 30, 30}, {}};
@@ -335,7 +335,7 @@ const Extension kExtensions[] = {
     {"pypi-token", kTok, 70, 300},
     {"openai-api-key", kTok, 40, 300},
     {"anthropic-api-key", kTok, 90, 200},
-    {"cloudflare-origin-ca-key", kHex, 176, 176},
+    {"cloudflare-origin-ca-key", kHexChars, 176, 176},
     {"flyio-access-token", "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_-", 47, 1000},
     {"hashicorp-vault-batch-token", kTok, 142, 304},
     {"bitbucket-app-password", kTokEq, 150, 300},

@@ -16,6 +16,10 @@
 
 namespace send_test_mail {
 
+// RFC 5322 atext: the characters a dot-atom (a local part, a Message-ID's
+// halves) is made of.
+bool is_atext(unsigned char c);
+
 struct Address {
   std::string local;           // dot-atom, ASCII
   std::string domain;          // ASCII (punycode A-labels for an IDN)

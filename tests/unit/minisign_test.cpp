@@ -7,6 +7,7 @@
 
 #include <openssl/evp.h>
 
+#include "errors.hpp"
 #include "loading/minisign.hpp"
 
 namespace {
@@ -29,13 +30,8 @@ std::string public_key_with_id(const std::string& id_le) {
 TEST_CASE("a key id with a leading zero is written as minisign prints it, without the zero", "[minisign]") {
   // 0x01DAA3FD584445CA, little-endian.
   const std::string id_le("\xCA\x45\x44\x58\xFD\xA3\xDA\x01", 8);
-  std::string error;
-  const auto key = dihya::host::parse_minisign_public_key(public_key_with_id(id_le), &error);
-  REQUIRE(key);
-  CHECK(key->id == "1DAA3FD584445CA");
-  const auto zero = dihya::host::parse_minisign_public_key(public_key_with_id(std::string(8, '\0')), &error);
-  REQUIRE(zero);
-  CHECK(zero->id == "0");
+  CHECK(dihya::host::parse_minisign_public_key(public_key_with_id(id_le)).id == "1DAA3FD584445CA");
+  CHECK(dihya::host::parse_minisign_public_key(public_key_with_id(std::string(8, '\0'))).id == "0");
 }
 
 TEST_CASE("a revocation list matches a key id written with or without leading zeros, in any case", "[minisign]") {
@@ -44,4 +40,20 @@ TEST_CASE("a revocation list matches a key id written with or without leading ze
   CHECK(ids.count("AB") == 1);
   CHECK(ids.count("0") == 1);
   CHECK(ids.size() == 3);
+}
+
+TEST_CASE("a malformed key or signature is a load error (exit 3) that says what is wrong", "[minisign]") {
+  using dihya::host::HostError;
+  CHECK_THROWS_WITH(dihya::host::parse_minisign_public_key("not a key\n"), "no 'untrusted comment:' line");
+  CHECK_THROWS_WITH(dihya::host::parse_minisign_public_key("untrusted comment: k\nRWQ=\n"),
+                    "the second line is not an Ed25519 key");
+  CHECK_THROWS_WITH(dihya::host::parse_minisign_signature("untrusted comment: s\n"),
+                    "expected 4 lines, the first an 'untrusted comment:'");
+  try {
+    dihya::host::parse_minisign_signature("untrusted comment: s\n!!!!\ntrusted comment: t\nAAAA\n");
+    FAIL("a malformed signature line was accepted");
+  } catch (const HostError& e) {
+    CHECK(e.exit_code() == dihya::host::kExitLoad);
+    CHECK(std::string(e.what()) == "the signature line is malformed");
+  }
 }

@@ -11,11 +11,10 @@
 #include "cli/commands.hpp"
 #include "errors.hpp"
 #include "loading/catalog.hpp"
+#include "util/text.hpp"
 
 namespace dihya::host {
 namespace {
-
-bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
 
 void plugin_names(const Settings& settings, const std::string& prefix) {
   PluginCatalog catalog(settings);

@@ -13,7 +13,7 @@
 namespace dihya::host {
 namespace {
 
-std::string describe(const Settings& settings) {
+std::string db_description(const Settings& settings) {
   return fmt::format(
       "Manages the embedded PostgreSQL cluster dihya-host uses when no database URL is configured\n"
       "(--database-url, DIHYA_DATABASE_URL or database_url in the config file). It lives in\n"
@@ -51,7 +51,7 @@ void note_configured_url(const Settings& settings) {
 int cmd_db(const Args& args, const Settings& settings) {
   CommandSpec spec;
   spec.usage = "dihya-host db start|stop|status|url [--json]";
-  spec.description = describe(settings);
+  spec.description = db_description(settings);
   spec.options.add_options()("json", "print JSON on stdout: the status (start, stop, status) or {\"url\": ...}");
   spec.hidden.add_options()("action", po::value<std::string>(), "start, stop, status or url");
   spec.positional.add("action", 1);

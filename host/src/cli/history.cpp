@@ -47,9 +47,11 @@ StoredRun load_run(const RunStore& store, const std::string& id) {
 std::string run_text(const RunStore& store, const std::string& id, const std::optional<std::string>& inline_text,
                      const char* file) {
   if (inline_text) return *inline_text;
-  std::string text;
-  read_file(store.dir(id) / file, &text, nullptr);
-  return text;
+  try {
+    return read_file(store.dir(id) / file);
+  } catch (const HostError&) {
+    return "";
+  }
 }
 
 void warn_skipped(const std::vector<SkippedRun>& skipped) {
@@ -278,10 +280,11 @@ int cmd_logs(const Args& args, const Settings& settings) {
     return 0;
   }
   std::string text;
-  std::string error;
-  if (!read_file(store.dir(r.id) / "log.txt", &text, &error)) {
+  try {
+    text = read_file(store.dir(r.id) / "log.txt");
+  } catch (const HostError&) {
     if (!std::filesystem::exists(store.dir(r.id) / "log.txt")) return 0;
-    throw HostError(kExitRunFailed, error);
+    throw;
   }
   std::cout << text;
   return 0;

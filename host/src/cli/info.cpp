@@ -57,15 +57,11 @@ int cmd_docs(const Args& args, const Settings& settings) {
   for (const auto& entry : catalog.list()) {
     if (!entry.error.empty() || entry.shadowed) continue;
     const PluginFile plugin = read_plugin_file(entry.path);
-    std::string error;
-    if (!write_file_atomically(out / (plugin.name() + ".md"), plugin_markdown(plugin), 0644, &error)) {
-      throw HostError(kExitRunFailed, error);
-    }
+    write_file_atomically(out / (plugin.name() + ".md"), plugin_markdown(plugin), 0644);
     index += fmt::format("| [{0}]({0}.md) | {1} | {2} |\n", plugin.name(), plugin.version(), plugin.summary());
     ++written;
   }
-  std::string error;
-  if (!write_file_atomically(out / "index.md", index, 0644, &error)) throw HostError(kExitRunFailed, error);
+  write_file_atomically(out / "index.md", index, 0644);
   std::cerr << fmt::format("wrote {} plugin page(s) to {}\n", written, out.string());
   return 0;
 }

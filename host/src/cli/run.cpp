@@ -320,7 +320,9 @@ int finish(RunSession& s) {
   const std::string report =
       outcome.kind == ChildOutcome::Kind::completed ? s.redactor.redact(outcome.result.value("report", "")) : "";
   // `show` prints it again later; a report that cannot be kept does not fail the run.
-  if (!report.empty() && !write_file_atomically(s.run_dir / "report.txt", report, 0600, nullptr)) {
+  try {
+    if (!report.empty()) write_file_atomically(s.run_dir / "report.txt", report, 0600);
+  } catch (const HostError&) {
     std::cerr << "dihya-host: warning: the plugin's report was not kept for `show`\n";
   }
 
@@ -345,9 +347,10 @@ int finish(RunSession& s) {
 
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - s.started).count();
   if (s.settings.metrics_dir) {
-    std::string error;
-    if (!record_run_metrics(*s.settings.metrics_dir, s.settings.state_dir, record, seconds, &error)) {
-      std::cerr << fmt::format("dihya-host: warning: metrics not written: {}\n", error);
+    try {
+      record_run_metrics(*s.settings.metrics_dir, s.settings.state_dir, record, seconds);
+    } catch (const HostError& e) {
+      std::cerr << fmt::format("dihya-host: warning: metrics not written: {}\n", e.what());
     }
   }
   if (s.vm.count("json")) {

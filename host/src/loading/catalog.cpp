@@ -50,11 +50,9 @@ FileStamp stamp_of(const PluginFile& plugin) {
 // Cache document: {"format": kCacheFormat, "files": {path: {size, mtime_ns, name, ...}}}.
 nlohmann::json load_cache(const std::filesystem::path& file) {
   // The cache only saves time: a missing, damaged or hostile one is rebuilt.
-  std::string text;
   nlohmann::json doc;
   try {
-    if (!read_file(file, &text, nullptr)) return nlohmann::json::object();
-    doc = parse_json_text(text, file.string());
+    doc = parse_json_text(read_file(file), file.string());
   } catch (const HostError&) {
     return nlohmann::json::object();
   }
@@ -68,7 +66,10 @@ nlohmann::json load_cache(const std::filesystem::path& file) {
 void save_cache(const std::filesystem::path& file, const nlohmann::json& files) {
   nlohmann::json doc{{"format", kCacheFormat}, {"files", files}};
   // The cache only saves time: failing to write it is not an error.
-  write_file_atomically(file, doc.dump(), 0600, nullptr);
+  try {
+    write_file_atomically(file, doc.dump(), 0600);
+  } catch (const HostError&) {
+  }
 }
 
 bool stamp_matches(const nlohmann::json& cached, const FileStamp& stamp) {

@@ -20,14 +20,14 @@ class ElfSections {
  public:
   // Reads the section table of the file open on `fd` (borrowed: the sections
   // are read through a duplicate, with pread, so the caller's offset is
-  // untouched). Returns nullopt with `*error` set ("not an ELF file", "not a
-  // 64-bit little-endian ELF", ...) on failure.
-  static std::optional<ElfSections> open(int fd, std::string* error);
+  // untouched). Throws a load error (errors.hpp, exit 3) saying what is wrong
+  // ("not an ELF file", "not a 64-bit little-endian ELF", ...), without the
+  // file's name: the caller knows it.
+  static ElfSections open(int fd);
 
-  // The bytes of the section named `name` (at most `max_size` bytes, else an
-  // error), or nullopt with `*error` set when it is absent or unreadable.
-  std::optional<std::string> read(const std::string& name, std::size_t max_size,
-                                  std::string* error) const;
+  // The bytes of the section named `name` (at most `max_size` bytes); throws a
+  // load error when it is absent, too large or unreadable.
+  std::string read(const std::string& name, std::size_t max_size) const;
 
   bool has(const std::string& name) const { return sections_.count(name) != 0; }
 

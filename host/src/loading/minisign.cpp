@@ -8,6 +8,8 @@
 
 #include <openssl/evp.h>
 
+#include "errors.hpp"
+
 namespace dihya::host {
 namespace {
 
@@ -53,12 +55,6 @@ bool is_date(const std::string& s) {
   return true;
 }
 
-template <typename T>
-std::optional<T> fail(std::string* error, const char* why) {
-  *error = why;
-  return std::nullopt;
-}
-
 }  // namespace
 
 std::optional<std::string> base64_decode(const std::string& text) {
@@ -82,14 +78,14 @@ std::optional<std::string> base64_decode(const std::string& text) {
   return out;
 }
 
-std::optional<MinisignPublicKey> parse_minisign_public_key(const std::string& text, std::string* error) {
+MinisignPublicKey parse_minisign_public_key(const std::string& text) {
   const auto lines = lines_of(text);
   if (lines.size() < 2 || lines[0].rfind("untrusted comment:", 0) != 0) {
-    return fail<MinisignPublicKey>(error, "no 'untrusted comment:' line");
+    throw load_error("no 'untrusted comment:' line");
   }
   const auto blob = base64_decode(lines[1]);
   if (!blob || blob->size() != 2 + kKeyIdBytes + kPublicKeyBytes || blob->compare(0, 2, "Ed") != 0) {
-    return fail<MinisignPublicKey>(error, "the second line is not an Ed25519 key");
+    throw load_error("the second line is not an Ed25519 key");
   }
   MinisignPublicKey key;
   key.id = key_id_text(blob->substr(2, kKeyIdBytes));
@@ -101,7 +97,7 @@ std::optional<MinisignPublicKey> parse_minisign_public_key(const std::string& te
       key.expires = line.substr(9);
       continue;
     }
-    return fail<MinisignPublicKey>(error, "after the key, only one line 'expires: YYYY-MM-DD' is allowed");
+    throw load_error("after the key, only one line 'expires: YYYY-MM-DD' is allowed");
   }
   return key;
 }
@@ -119,26 +115,26 @@ std::set<std::string> parse_revoked_key_ids(const std::string& text) {
   return ids;
 }
 
-std::optional<MinisignSignature> parse_minisign_signature(const std::string& text, std::string* error) {
+MinisignSignature parse_minisign_signature(const std::string& text) {
   const auto lines = lines_of(text);
   if (lines.size() < 4 || lines[0].rfind("untrusted comment:", 0) != 0) {
-    return fail<MinisignSignature>(error, "expected 4 lines, the first an 'untrusted comment:'");
+    throw load_error("expected 4 lines, the first an 'untrusted comment:'");
   }
   const auto blob = base64_decode(lines[1]);
   if (!blob || blob->size() != 2 + kKeyIdBytes + kSignatureBytes) {
-    return fail<MinisignSignature>(error, "the signature line is malformed");
+    throw load_error("the signature line is malformed");
   }
   MinisignSignature sig;
   sig.algorithm = blob->substr(0, 2);
-  if (sig.algorithm != "ED" && sig.algorithm != "Ed") return fail<MinisignSignature>(error, "unknown signature algorithm");
+  if (sig.algorithm != "ED" && sig.algorithm != "Ed") throw load_error("unknown signature algorithm");
   sig.key_id = key_id_text(blob->substr(2, kKeyIdBytes));
   sig.signature = blob->substr(2 + kKeyIdBytes);
   const std::string prefix = "trusted comment: ";
-  if (lines[2].rfind(prefix, 0) != 0) return fail<MinisignSignature>(error, "no 'trusted comment:' line");
+  if (lines[2].rfind(prefix, 0) != 0) throw load_error("no 'trusted comment:' line");
   sig.trusted_comment = lines[2].substr(prefix.size());
   const auto global = base64_decode(lines[3]);
   if (!global || global->size() != kSignatureBytes) {
-    return fail<MinisignSignature>(error, "the comment signature is malformed");
+    throw load_error("the comment signature is malformed");
   }
   sig.global_signature = *global;
   return sig;

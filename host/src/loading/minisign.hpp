@@ -28,9 +28,10 @@ struct MinisignSignature {
   std::string global_signature;  // 64 bytes, over signature || trusted_comment
 };
 
-// Parse `text`; on failure return nullopt with `*error` saying what is wrong.
-std::optional<MinisignPublicKey> parse_minisign_public_key(const std::string& text, std::string* error);
-std::optional<MinisignSignature> parse_minisign_signature(const std::string& text, std::string* error);
+// Parse `text`; on failure throw a load error (errors.hpp, exit 3) saying
+// what is wrong, without the file's name: the caller knows it.
+MinisignPublicKey parse_minisign_public_key(const std::string& text);
+MinisignSignature parse_minisign_signature(const std::string& text);
 
 // The key ids of a revocation list: one per line, as minisign prints them
 // (case, blanks and leading zeros ignored), `#` starting a comment.

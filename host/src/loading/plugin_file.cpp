@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
+#include <string>
 
 #include <dihya/abi.hpp>
 #include <fmt/format.h>
@@ -97,24 +99,34 @@ void check_metadata_shape(const nlohmann::json& metadata, const std::filesystem:
 
 PluginFile read_plugin_file(const std::filesystem::path& path) {
   TrustedFile trusted = open_trusted_file(path, kExitLoad, "plugin file");
-  std::string error;
-  auto elf = ElfSections::open(trusted.fd.get(), &error);
-  if (!elf) throw plugin_error(path, error);
+  // ElfSections' load errors say what is wrong; the file's name is added here.
+  std::optional<ElfSections> elf;
+  try {
+    elf.emplace(ElfSections::open(trusted.fd.get()));
+  } catch (const HostError& e) {
+    throw plugin_error(path, e.what());
+  }
   if (!elf->has(kAbiSection) && !elf->has(kMetadataSection)) {
     throw plugin_error(path, "not a dihya plugin (no embedded metadata; build it with dihya_add_plugin)");
   }
-  auto abi = elf->read(kAbiSection, 256, &error);
-  if (!abi) throw plugin_error(path, "not a dihya plugin (" + error + "; did you forget DIHYA_PLUGIN(...)?)");
   PluginFile file;
-  file.abi_tag = abi->c_str();  // the section holds a NUL-terminated string
+  try {
+    file.abi_tag = elf->read(kAbiSection, 256).c_str();  // the section holds a NUL-terminated string
+  } catch (const HostError& e) {
+    throw plugin_error(path, std::string("not a dihya plugin (") + e.what() + "; did you forget DIHYA_PLUGIN(...)?)");
+  }
   check_abi_tag(file.abi_tag, path);
 
-  auto text = elf->read(kMetadataSection, kMaxMetadataBytes, &error);
-  if (!text) throw plugin_error(path, error);
-  if (!text->empty() && text->back() == '\0') text->pop_back();
+  std::string text;
+  try {
+    text = elf->read(kMetadataSection, kMaxMetadataBytes);
+  } catch (const HostError& e) {
+    throw plugin_error(path, e.what());
+  }
+  if (!text.empty() && text.back() == '\0') text.pop_back();
   // The same limits as operator input (depth, UTF-8): a plugin file is input too.
   try {
-    file.metadata = parse_json_text(*text, "embedded plugin.json");
+    file.metadata = parse_json_text(text, "embedded plugin.json");
   } catch (const HostError& e) {
     throw plugin_error(path, e.what());
   }

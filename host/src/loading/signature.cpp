@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -47,10 +48,12 @@ std::string read_small_file(const fs::path& file, const std::string& what) {
 }
 
 TrustedKey read_public_key(const fs::path& file) {
-  std::string error;
-  auto key = parse_minisign_public_key(read_small_file(file, "trusted key"), &error);
-  if (!key) throw load_error(fmt::format("{}: not a minisign public key: {}", file.string(), error));
-  return {std::move(*key), file};
+  const std::string text = read_small_file(file, "trusted key");
+  try {
+    return {parse_minisign_public_key(text), file};
+  } catch (const HostError& e) {
+    throw load_error(fmt::format("{}: not a minisign public key: {}", file.string(), e.what()));
+  }
 }
 
 std::set<std::string> read_revoked(const fs::path& dir) {
@@ -60,9 +63,13 @@ std::set<std::string> read_revoked(const fs::path& dir) {
 }
 
 MinisignSignature read_signature(const PluginFile& plugin, const fs::path& file) {
-  std::string error;
-  auto sig = parse_minisign_signature(read_small_file(file, "plugin signature"), &error);
-  if (!sig) throw refused(plugin, fmt::format("{} is not a minisign signature: {}", file.string(), error));
+  const std::string text = read_small_file(file, "plugin signature");
+  std::optional<MinisignSignature> sig;
+  try {
+    sig = parse_minisign_signature(text);
+  } catch (const HostError& e) {
+    throw refused(plugin, fmt::format("{} is not a minisign signature: {}", file.string(), e.what()));
+  }
   if (sig->algorithm == "Ed") {
     throw refused(plugin, fmt::format("{} is a legacy (not pre-hashed) minisign signature; re-sign with "
                                       "`minisign -Sm` (minisign 0.10 or later)", file.string()));

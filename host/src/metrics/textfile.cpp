@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "errors.hpp"
 #include "util/atomic_file.hpp"
 #include "util/trusted_path.hpp"
 #include "util/unique_fd.hpp"
@@ -68,7 +69,11 @@ std::string exposition(const nlohmann::json& state) {
 
 nlohmann::json load_state(const std::filesystem::path& file) {
   std::string text;
-  if (!read_file(file, &text, nullptr)) return nlohmann::json::object();
+  try {
+    text = read_file(file);
+  } catch (const HostError&) {
+    return nlohmann::json::object();
+  }
   auto state = nlohmann::json::parse(text, nullptr, false);
   return state.is_object() ? state : nlohmann::json::object();
 }
@@ -89,12 +94,11 @@ void add_run(nlohmann::json& state, const RunRecord& record, double seconds) {
 
 }  // namespace
 
-bool record_run_metrics(const std::filesystem::path& metrics_dir, const std::filesystem::path& state_dir,
-                        const RunRecord& record, double seconds, std::string* error) {
+void record_run_metrics(const std::filesystem::path& metrics_dir, const std::filesystem::path& state_dir,
+                        const RunRecord& record, double seconds) {
   UniqueFd lock(::open((state_dir / "metrics.lock").c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600));
   if (!lock || ::flock(lock.get(), LOCK_EX) != 0) {
-    if (error) *error = fmt::format("cannot lock {}", (state_dir / "metrics.lock").string());
-    return false;
+    throw state_error(fmt::format("cannot lock {}", (state_dir / "metrics.lock").string()));
   }
   const auto state_file = state_dir / "metrics.json";
   nlohmann::json state = load_state(state_file);
@@ -106,15 +110,10 @@ bool record_run_metrics(const std::filesystem::path& metrics_dir, const std::fil
     state = nlohmann::json::object();
     add_run(state, record, seconds);
   }
-  try {
-    // 0755: node_exporter, another user, reads the file.
-    prepare_private_dir(metrics_dir, "metrics dir", 0755);
-  } catch (const std::exception& e) {
-    if (error) *error = e.what();
-    return false;
-  }
-  return write_file_atomically(state_file, state.dump() + "\n", 0600, error) &&
-         write_file_atomically(metrics_dir / "dihya.prom", exposition(state), 0644, error);
+  // 0755: node_exporter, another user, reads the file.
+  prepare_private_dir(metrics_dir, "metrics dir", 0755);
+  write_file_atomically(state_file, state.dump() + "\n", 0600);
+  write_file_atomically(metrics_dir / "dihya.prom", exposition(state), 0644);
 }
 
 }  // namespace dihya::host

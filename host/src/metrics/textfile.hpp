@@ -13,9 +13,10 @@
 namespace dihya::host {
 
 // Adds the finished run `record` (which lasted `seconds`) to the counters and
-// rewrites <metrics_dir>/dihya.prom. Returns false with `*error` set on failure:
-// metrics must never fail a run.
-bool record_run_metrics(const std::filesystem::path& metrics_dir, const std::filesystem::path& state_dir,
-                        const RunRecord& record, double seconds, std::string* error);
+// rewrites <metrics_dir>/dihya.prom. Throws a state error (errors.hpp) naming
+// the file and the reason when it cannot; the caller warns, since metrics must
+// never fail a run.
+void record_run_metrics(const std::filesystem::path& metrics_dir, const std::filesystem::path& state_dir,
+                        const RunRecord& record, double seconds);
 
 }  // namespace dihya::host

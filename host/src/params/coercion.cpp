@@ -10,6 +10,7 @@
 #include "errors.hpp"
 #include "params/json_input.hpp"
 #include "params/param_builder.hpp"
+#include "util/text.hpp"
 
 namespace dihya::host {
 namespace {
@@ -17,8 +18,6 @@ namespace {
 using nlohmann::json;
 
 constexpr int kMaxTypeSearchDepth = 8;  // anyOf inside oneOf inside ... when looking for types
-
-bool starts_with(std::string_view text, std::string_view prefix) { return text.substr(0, prefix.size()) == prefix; }
 
 // ---------------------------------------------------------------- types
 

@@ -29,6 +29,7 @@
 #include "params/redaction.hpp"
 #include "params/schema_errors.hpp"
 #include "params/secret_reference.hpp"
+#include "util/text.hpp"
 
 namespace dihya::host {
 namespace {
@@ -38,8 +39,6 @@ using nlohmann::json;
 constexpr std::size_t kMaxReferencedFileBytes = 1024 * 1024;
 constexpr std::size_t kMaxListedProblems = 3;
 constexpr int kMaxRefHops = 16;        // "$ref" chains longer than this are treated as unresolvable
-
-bool starts_with(std::string_view text, std::string_view prefix) { return text.substr(0, prefix.size()) == prefix; }
 
 std::string plugin_schema_error(const std::string& detail) {
   return "plugin schema is invalid: " + printable(detail, 300);

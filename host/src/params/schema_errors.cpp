@@ -6,16 +6,11 @@
 
 #include "params/coercion.hpp"
 #include "util/printable.hpp"
+#include "util/text.hpp"
 
 namespace dihya::host {
 
 using nlohmann::json;
-
-namespace {
-
-bool starts_with(std::string_view text, std::string_view prefix) { return text.substr(0, prefix.size()) == prefix; }
-
-}  // namespace
 
 bool is_generic_schema_error(const std::string& description) {
   return starts_with(description, "Failed to validate against schema associated with property") ||

@@ -6,13 +6,9 @@
 #include "errors.hpp"
 #include "params/json_input.hpp"
 #include "util/printable.hpp"
+#include "util/text.hpp"
 
 namespace dihya::host {
-namespace {
-
-bool starts_with(std::string_view text, std::string_view prefix) { return text.substr(0, prefix.size()) == prefix; }
-
-}  // namespace
 
 std::optional<SecretReference> read_secret_reference(std::string_view text, const std::string& origin,
                                                      std::size_t max_file_bytes) {

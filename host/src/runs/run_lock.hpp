@@ -30,7 +30,7 @@ class PluginLock {
  public:
   // Takes the lock if it is free, else returns nothing at once. Creates
   // locks_dir (0700) and the lock file (0600) as needed. Throws a usage error
-  // for a plugin name that cannot be a file name, std::runtime_error naming
+  // for a plugin name that cannot be a file name, a state error (exit 1) naming
   // the file when the file system refuses.
   static std::optional<PluginLock> try_acquire(const std::filesystem::path& locks_dir,
                                                const std::string& plugin,

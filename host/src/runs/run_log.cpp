@@ -23,6 +23,7 @@
 
 #include "errors.hpp"
 #include "runs/run_id.hpp"
+#include "util/unique_fd.hpp"
 #include "util/utc_time.hpp"
 
 namespace dihya::host {
@@ -103,7 +104,7 @@ std::uint64_t scan_log(int fd, std::uint64_t from, std::uint64_t to, std::uint64
     const ssize_t n = ::pread(fd, chunk.data(), want, static_cast<off_t>(read_to));
     if (n < 0) {
       if (errno == EINTR) continue;
-      throw std::runtime_error(fmt::format("cannot read the state log: {}", std::strerror(errno)));
+      throw state_error(fmt::format("cannot read the state log: {}", std::strerror(errno)));
     }
     if (n == 0) break;
     buf.append(chunk.data(), static_cast<std::size_t>(n));
@@ -174,19 +175,6 @@ HostError log_error(const std::filesystem::path& p, const std::string& doing) {
   return HostError(kExitRunFailed, fmt::format("run store: cannot {} {}: {}", doing, p.string(), std::strerror(errno)));
 }
 
-bool read_exact(int fd, void* out, std::size_t n, std::uint64_t offset) {
-  auto* p = static_cast<char*>(out);
-  while (n > 0) {
-    const ssize_t r = ::pread(fd, p, n, static_cast<off_t>(offset));
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
-    p += r;
-    n -= static_cast<std::size_t>(r);
-    offset += static_cast<std::uint64_t>(r);
-  }
-  return true;
-}
-
 bool write_exact(int fd, const void* data, std::size_t n, std::uint64_t offset) {
   const auto* p = static_cast<const char*>(data);
   while (n > 0) {
@@ -237,7 +225,7 @@ nlohmann::json read_entry(int fd, std::uint64_t offset, const std::filesystem::p
   char prefix[kPrefix];
   std::uint64_t len = 0;
   auto damaged = [&] {
-    return std::runtime_error(fmt::format("run store: {} is damaged at byte {}", path.string(), offset));
+    return state_error(fmt::format("run store: {} is damaged at byte {}", path.string(), offset));
   };
   if (!read_exact(fd, prefix, kPrefix, offset) || !parse_hex(std::string_view(prefix, 8), &len) || len > kMaxLine) {
     throw damaged();
@@ -636,7 +624,7 @@ std::size_t RunLog::compact(const std::function<bool(const nlohmann::json& run)>
   std::uint64_t log_id = 0;
   std::uint64_t from = 0;
   if (!read_header(fd.get(), static_cast<std::uint64_t>(st.st_size), &log_id, &from)) {
-    throw std::runtime_error(fmt::format("run store: {} is damaged (no valid header line)", log_path().string()));
+    throw state_error(fmt::format("run store: {} is damaged (no valid header line)", log_path().string()));
   }
   std::map<std::string, std::uint64_t> last_put;  // id -> offset; dropped runs removed
   std::set<std::uint64_t> offsets;

@@ -107,7 +107,7 @@ class RunLog {
   std::uint64_t damaged() const { return damaged_; }
   const RunIndexEntry* find(std::string_view id) const;
 
-  // The entry at `offset`; throws std::runtime_error naming the log when it
+  // The entry at `offset`; throws a state error (exit 1) naming the log when it
   // is damaged.
   nlohmann::json read_at(std::uint64_t offset) const;
 

@@ -67,7 +67,7 @@ StoredRun stored_of(const nlohmann::json& entry, const std::filesystem::path& lo
   try {
     out.record = entry.at("run").get<RunRecord>();
   } catch (const std::exception& e) {
-    throw std::runtime_error(fmt::format("run store: an entry of {} is damaged: {}", log.string(), e.what()));
+    throw state_error(fmt::format("run store: an entry of {} is damaged: {}", log.string(), e.what()));
   }
   if (auto it = entry.find("log"); it != entry.end() && it->is_string()) out.log = it->get<std::string>();
   if (auto it = entry.find("report"); it != entry.end() && it->is_string()) out.report = it->get<std::string>();
@@ -100,7 +100,7 @@ void RunStore::create(const RunRecord& record, Flush flush) {
   ensure_private_dir(runs_dir_);
   if (::mkdir(run_dir.c_str(), 0700) != 0) {
     if (errno == EEXIST) {
-      throw std::runtime_error(
+      throw state_error(
           fmt::format("run store: run {} already exists in {}", record.id, runs_dir_.string()));
     }
     throw HostError(kExitRunFailed,
@@ -129,7 +129,7 @@ void RunStore::update(const RunRecord& record, Flush flush) {
   struct stat st{};
   const bool has_dir = ::lstat(run_dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
   if (!has_dir && !load(record.id)) {
-    throw std::runtime_error(fmt::format("run store: cannot update run {}: no such run in {}", record.id,
+    throw state_error(fmt::format("run store: cannot update run {}: no such run in {}", record.id,
                                          runs_dir_.string()));
   }
   const bool ended = record.outcome != kOutcomeRunning;
@@ -189,7 +189,10 @@ void RunStore::tidy(const std::filesystem::path& run_dir, const std::vector<std:
   if (::rmdir(run_dir.c_str()) == 0) return;
   // Kept (a journal, a long log, files): a copy of the record lets the log be
   // rebuilt from the directories. The log is the truth, so no error matters.
-  write_file_atomically(run_dir / "record.json", record_bytes(record), 0600, nullptr);
+  try {
+    write_file_atomically(run_dir / "record.json", record_bytes(record), 0600);
+  } catch (const HostError&) {
+  }
 }
 
 std::string RunStore::record_bytes(const RunRecord& record) {
@@ -205,7 +208,7 @@ std::optional<StoredRun> RunStore::load_stored(const std::string& id) const {
   if (e == nullptr || (e->flags & kIndexDropped)) return std::nullopt;
   StoredRun run = stored_of(log_->read_at(e->offset), log_->log_path());
   if (run.record.id != id) {
-    throw std::runtime_error(fmt::format("run store: {} names run {} where run {} was expected",
+    throw state_error(fmt::format("run store: {} names run {} where run {} was expected",
                                          log_->log_path().string(), run.record.id, id));
   }
   run.record = with_liveness(std::move(run.record));

@@ -112,7 +112,7 @@ class RunStore {
   // Creates the run's directory (0700), appends its record to the state log
   // (durable on return, or once sync() returns with kLater) and sets aside the
   // space its final record will need.
-  // Throws std::runtime_error when the run already exists, HostError (exit 1)
+  // Throws a state error (errors.hpp, exit 1) when the run already exists, or
   // naming the path when the disk refuses ("No space left on device"); then
   // nothing of the run is left on disk.
   void create(const RunRecord& record, Flush flush = Flush::kNow);
@@ -131,7 +131,7 @@ class RunStore {
   // HostError (exit 1) naming the log when it cannot.
   void sync();
 
-  // The record, or nothing when there is no such run. Throws std::runtime_error
+  // The record, or nothing when there is no such run. Throws a state error (exit 1)
   // naming the file when its entry is damaged.
   std::optional<RunRecord> load(const std::string& id) const;
   std::optional<StoredRun> load_stored(const std::string& id) const;

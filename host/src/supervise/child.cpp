@@ -18,6 +18,7 @@
 #include <boost/dll/shared_library.hpp>
 #include <dihya/plugin.hpp>
 
+#include "errors.hpp"
 #include "loading/plugin_file.hpp"
 #include "supervise/core_dumps.hpp"
 #include "supervise/protocol.hpp"
@@ -55,10 +56,14 @@ class Channel {
   void record(const UndoEntry& entry) {
     std::lock_guard<std::mutex> lock(mutex_);
     send_locked(FrameType::journal, {{"action", entry.action}, {"data", entry.data}});
-    std::string error;
-    auto ack = read_frame_blocking(control_fd_, &error);
-    if (!ack || ack->type != FrameType::ack) throw Error("journal: the host did not acknowledge (" + error + ")");
-    auto reply = nlohmann::json::parse(ack->payload, nullptr, false);
+    Frame ack{};
+    try {
+      ack = read_frame_blocking(control_fd_);
+    } catch (const HostError& e) {
+      throw Error(std::string("journal: the host did not acknowledge (") + e.what() + ")");
+    }
+    if (ack.type != FrameType::ack) throw Error("journal: the host did not acknowledge (not an ack frame)");
+    auto reply = nlohmann::json::parse(ack.payload, nullptr, false);
     if (!reply.is_object() || !reply.value("ok", false)) {
       throw Error("journal: " + (reply.is_object() ? reply.value("message", "not durable") : "bad reply"));
     }

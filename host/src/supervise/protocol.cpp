@@ -4,8 +4,18 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <utility>
+
+#include "errors.hpp"
 
 namespace dihya::host {
+namespace {
+
+// A stream that breaks the protocol comes from a child that misbehaved (or
+// died): the run fails, exit 1.
+HostError broken_stream(const std::string& why) { return HostError(kExitRunFailed, why); }
+
+}  // namespace
 
 std::string encode_frame(FrameType type, std::string_view payload) {
   std::string frame;
@@ -33,26 +43,22 @@ bool write_frame(int fd, FrameType type, std::string_view payload) {
   return true;
 }
 
-std::optional<Frame> FrameReader::next(std::string* error) {
+std::optional<Frame> FrameReader::next() {
   if (buffer_.size() < kFrameHeaderSize) return std::nullopt;
   const auto* h = reinterpret_cast<const unsigned char*>(buffer_.data());
   if (h[0] != 'D' || h[1] != 'H') {
-    *error = "bad frame magic";
-    return std::nullopt;
+    throw broken_stream("bad frame magic");
   }
   if (h[2] != kProtocolVersion) {
-    *error = "protocol version " + std::to_string(h[2]) + ", expected " + std::to_string(kProtocolVersion);
-    return std::nullopt;
+    throw broken_stream("protocol version " + std::to_string(h[2]) + ", expected " + std::to_string(kProtocolVersion));
   }
   if (h[3] < static_cast<unsigned char>(FrameType::loaded) || h[3] > static_cast<unsigned char>(FrameType::ack)) {
-    *error = "unknown frame type " + std::to_string(h[3]);
-    return std::nullopt;
+    throw broken_stream("unknown frame type " + std::to_string(h[3]));
   }
   std::uint32_t size = 0;
   for (int i = 0; i < 4; ++i) size |= static_cast<std::uint32_t>(h[4 + i]) << (8 * i);
   if (size > kMaxFramePayload) {
-    *error = "frame of " + std::to_string(size) + " bytes exceeds the limit";
-    return std::nullopt;
+    throw broken_stream("frame of " + std::to_string(size) + " bytes exceeds the limit");
   }
   if (buffer_.size() < kFrameHeaderSize + size) return std::nullopt;
   Frame frame{static_cast<FrameType>(h[3]), buffer_.substr(kFrameHeaderSize, size)};
@@ -60,19 +66,17 @@ std::optional<Frame> FrameReader::next(std::string* error) {
   return frame;
 }
 
-std::optional<Frame> read_frame_blocking(int fd, std::string* error) {
+Frame read_frame_blocking(int fd) {
   FrameReader reader;
   char buffer[1];
   for (;;) {
-    if (auto frame = reader.next(error)) return frame;
-    if (!error->empty()) return std::nullopt;
+    if (auto frame = reader.next()) return std::move(*frame);
     // Read no further than the frame needs: the stream may carry later frames
     // meant for another reader of the same fd.
     ssize_t n = ::read(fd, buffer, sizeof buffer);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      *error = n == 0 ? "pipe closed" : "pipe read failed";
-      return std::nullopt;
+      throw broken_stream(n == 0 ? "pipe closed" : "pipe read failed");
     }
     reader.feed(buffer, static_cast<std::size_t>(n));
   }

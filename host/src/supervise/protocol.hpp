@@ -43,15 +43,18 @@ class FrameReader {
  public:
   void feed(const char* data, std::size_t size) { buffer_.append(data, size); }
 
-  // The next complete frame, or nullopt when more bytes are needed or the
-  // stream is broken (then `*error` is set and the stream must be dropped).
-  std::optional<Frame> next(std::string* error);
+  // The next complete frame, or nullopt when more bytes are needed. A broken
+  // stream (bad magic, version or type, an oversized frame) throws a
+  // HostError (errors.hpp, exit 1) saying what is wrong; the stream must
+  // then be dropped.
+  std::optional<Frame> next();
 
  private:
   std::string buffer_;
 };
 
-// Blocks until one frame arrives on `fd`; nullopt on EOF or error.
-std::optional<Frame> read_frame_blocking(int fd, std::string* error);
+// Blocks until one frame arrives on `fd`; throws a HostError (exit 1) on EOF
+// ("pipe closed"), a read error or a broken stream.
+Frame read_frame_blocking(int fd);
 
 }  // namespace dihya::host

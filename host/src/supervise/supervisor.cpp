@@ -197,9 +197,17 @@ class Supervision {
       return;
     }
     reader_.feed(buffer, static_cast<std::size_t>(n));
-    std::string error;
-    while (auto frame = reader_.next(&error)) handle(*frame);
-    if (!error.empty()) protocol_failure(error);
+    for (;;) {
+      std::optional<Frame> frame;
+      try {
+        frame = reader_.next();
+      } catch (const HostError& e) {
+        protocol_failure(e.what());
+        return;
+      }
+      if (!frame) return;
+      handle(*frame);
+    }
   }
 
   void protocol_failure(const std::string& error) {

@@ -5,38 +5,29 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
+#include <system_error>
 
+#include <dihya/file_io.hpp>
+
+#include "errors.hpp"
 #include "util/unique_fd.hpp"
 
 namespace dihya::host {
-namespace {
 
-bool fail(std::string* error, const std::string& what) {
-  if (error) *error = what + ": " + std::strerror(errno);
-  return false;
-}
-
-}  // namespace
-
-bool write_file_atomically(const std::filesystem::path& path, std::string_view content, mode_t mode,
-                           std::string* error) {
+void write_file_atomically(const std::filesystem::path& path, std::string_view content, mode_t mode) {
   if (const std::error_code ec = replace_file(path, content, mode)) {
-    errno = ec.value();
-    return fail(error, "cannot replace " + path.string());
+    throw state_error("cannot replace " + path.string() + ": " + ec.message());
   }
-  return true;
 }
 
-bool read_file(const std::filesystem::path& path, std::string* content, std::string* error) {
+std::string read_file(const std::filesystem::path& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
-  if (!fd) return fail(error, "cannot open " + path.string());
-  content->clear();
-  if (auto ec = read_all(fd.get(), content)) {
-    errno = ec.value();
-    return fail(error, "cannot read " + path.string());
+  if (!fd) throw state_error("cannot open " + path.string() + ": " + std::generic_category().message(errno));
+  std::string content;
+  if (const std::error_code ec = read_all(fd.get(), &content)) {
+    throw state_error("cannot read " + path.string() + ": " + ec.message());
   }
-  return true;
+  return content;
 }
 
 }  // namespace dihya::host

@@ -2,6 +2,35 @@
 // The host's file descriptor owner and I/O loops are the SDK's (dihya/file_io.hpp):
 // one implementation for the host and every plugin. Host code in dihya::host
 // names them unqualified (UniqueFd, write_all, read_all, fsync_directory).
+// read_exact, positioned reads of the host's binary files (the state log,
+// ELF section tables), is the host's own.
 #pragma once
 
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+
 #include <dihya/file_io.hpp>
+
+namespace dihya::host {
+
+// Reads exactly `size` bytes at `offset` with pread (the descriptor's own
+// offset is untouched), retrying on EINTR and short reads; false on an error
+// or when the file ends first.
+inline bool read_exact(int fd, void* buffer, std::size_t size, std::uint64_t offset) {
+  auto* out = static_cast<char*>(buffer);
+  while (size > 0) {
+    const ssize_t n = ::pread(fd, out, size, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    out += n;
+    size -= static_cast<std::size_t>(n);
+    offset += static_cast<std::uint64_t>(n);
+  }
+  return true;
+}
+
+}  // namespace dihya::host
