@@ -100,10 +100,10 @@ bool JobZygote::read_report(bool wait) {
   if (wait) {
     pollfd p{socket_.get(), POLLIN, 0};
     int r;
-    while ((r = ::poll(&p, 1, 5000)) < 0 && errno == EINTR) {
+    while ((r = ::poll(&p, 1, 30000)) < 0 && errno == EINTR) {
     }
     if (r == 0) {
-      died("did not answer within 5 s");
+      died("did not answer within 30 s");
       return false;
     }
   }

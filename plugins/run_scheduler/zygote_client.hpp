@@ -56,7 +56,7 @@ class JobZygote {
 
  private:
   // Reads one report; false when none is ready (or the zygote is gone).
-  bool read_report(bool wait);  // wait: up to 5 s
+  bool read_report(bool wait);  // wait: up to 30 s (a slow sanitizer build, a loaded machine)
   void died(const std::string& why);
 
   dihya::UniqueFd socket_;

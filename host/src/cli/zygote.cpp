@@ -192,9 +192,16 @@ class Zygote {
     }
   }
 
+  // Our socket is non-blocking (for reading): a full send buffer (a scheduler
+  // busy in a long statement) must delay a report, never drop it. The
+  // scheduler has at most one request in flight and reads reports while it
+  // waits for its answer, so waiting here cannot deadlock. If it is gone, so
+  // are we soon (end-of-file).
   void report(const zygote::JobReport& r) {
-    // The scheduler reads reports as they come; if it is gone, so are we soon.
-    zygote::send_with_fds(socket_, &r, sizeof r, nullptr, 0);
+    while (zygote::send_with_fds(socket_, &r, sizeof r, nullptr, 0) == EAGAIN) {
+      pollfd p{socket_, POLLOUT, 0};
+      ::poll(&p, 1, 1000);
+    }
   }
 
   // The scheduler is gone or stopping: running jobs are cancelled as they
