@@ -13,8 +13,9 @@
 #   dup, miss due runs executed twice (history vs N) and due runs not succeeded.
 #
 #   bench/scheduler.sh [BUILD_DIR] [MAX_JOBS] [CASES...]      (default: 8 1x200 4x2000)
-# Env: CLAIM_BATCH (default ceil(N/K): the first claim of each scheduler takes
-# its share), WAIT_MAX seconds per case (default 1800).
+# Env: LAUNCHER (zygote, the default, or exec: run_scheduler's launcher
+# parameter), CLAIM_BATCH (default ceil(N/K): the first claim of each scheduler
+# takes its share), WAIT_MAX seconds per case (default 1800).
 set -euo pipefail
 BUILD=${1:-build/default}
 JOBS=${2:-8}
@@ -52,6 +53,7 @@ for c in "${CASES[@]}"; do
   pids=()
   for i in $(seq "$k"); do
     "$HOST" run run_scheduler --quiet --param "scheduler_id=b$i" --param "max_jobs=$JOBS" --param "claim_batch=$batch" \
+      --param "launcher=${LAUNCHER:-zygote}" \
       >/dev/null 2>"$work/b$i.err" &
     pids+=($!)
   done
@@ -87,4 +89,4 @@ for c in "${CASES[@]}"; do
   q "delete from dihya.schedule_runs" >/dev/null
 done
 echo
-echo "(max_jobs=$JOBS per scheduler, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "(launcher ${LAUNCHER:-zygote}, max_jobs=$JOBS per scheduler, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg))"

@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <iostream>
@@ -18,6 +19,7 @@
 #include "errors.hpp"
 #include "util/printable.hpp"
 #include <dihya/abi.hpp>
+#include <dihya/job_zygote.hpp>
 
 namespace {
 
@@ -168,9 +170,8 @@ int report_error(const std::string& message, int exit_code, bool json) {
   return exit_code;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// main()'s body; also where the zygote's forked jobs start.
+int host_main(int argc, char** argv) {
   // A plugin child that died must not take the host with it through a write on its pipe.
   ::signal(SIGPIPE, SIG_IGN);
   bool json_errors = false;
@@ -186,4 +187,15 @@ int main(int argc, char** argv) {
     return report_error("internal error: " + dihya::host::printable(e.what(), 16384), dihya::host::kExitRunFailed,
                         json_errors);
   }
+}
+
+}  // namespace
+
+// `__zygote` (run_scheduler's warm host) forks jobs that enter host_main as an
+// exec'ed host would.
+int main(int argc, char** argv) {
+  if (argc >= 2 && std::strcmp(argv[1], dihya::zygote::kCommand) == 0) {
+    return dihya::host::run_zygote(argc, argv, host_main);
+  }
+  return host_main(argc, argv);
 }

@@ -15,8 +15,12 @@
 //    had not started, another scheduler takes it over (an UPDATE that fences:
 //    a job starts only if its row is still claimed by us); if it had started,
 //    it is marked `lost` (never re-run: it may have done part of its work).
-//    Jobs get SIGTERM when their scheduler process dies (PR_SET_PDEATHSIG), so
-//    a lost job has been cancelled and rolled back by its own host.
+//    Jobs get SIGTERM when their scheduler process dies (PR_SET_PDEATHSIG of
+//    the job, or of the zygote that forwards it), so a lost job has been
+//    cancelled and rolled back by its own host.
+//
+// Jobs are forked by a zygote (zygote_client.hpp), a warm `dihya-host
+// __zygote` started once; if it dies, they are exec'ed (launcher=exec always).
 //
 // Misfire: a fire time is "on time" when the clock is at most
 // starting_deadline_seconds (default 60) past it; on-time fire times always
@@ -48,6 +52,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <string>
@@ -63,6 +68,7 @@
 #include <pqxx/pqxx>
 
 #include "claims.hpp"
+#include "zygote_client.hpp"
 
 namespace dihya_run_scheduler {
 
@@ -74,6 +80,7 @@ using dihya::Result;
 constexpr double kStopGraceSeconds = 4;  // the host SIGKILLs 5 s after its SIGTERM
 constexpr double kJobWatchSeconds = 0.005;    // how often running jobs are reaped
 constexpr double kRetryLockedSeconds = 0.02;  // due schedules held by another scheduler's claim
+constexpr int kStatusLost = -1;               // a zygote's job whose exit status died with the zygote
 
 double steady_now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -137,6 +144,7 @@ struct Job {
   pid_t pid = 0;
   bool manual = false;
   bool term_sent = false;
+  bool via_zygote = false;  // the zygote's child: its status comes in the zygote's reports
   double started = 0;
   std::string out_file;
   std::string err_file;
@@ -151,6 +159,7 @@ struct Settings {
   double lease = 15;
   long long run_now = 0;
   double drain = 0;
+  bool zygote = true;  // launcher: zygote (fork of a warm host) or exec
 };
 
 std::string host_name() {
@@ -167,6 +176,7 @@ class Scheduler {
 
   Result loop() {
     Wakeup wakeup(db_);  // LISTEN before the first claim: no change falls between
+    if (s_.zygote) start_zygote();
     double next_check = 0;  // steady seconds: heartbeat and dead schedulers' claims
     double next_claim = 0;  // steady seconds: the next due time (or a notification first)
     bool claimed_once = false;
@@ -222,7 +232,8 @@ class Scheduler {
     }
     nlohmann::json data{{"scheduler", s_.me}, {"claimed", claimed_},   {"started", started_},
                         {"succeeded", succeeded_}, {"failed", failed_}, {"skipped", skipped_},
-                        {"missed", missed_},       {"lost", lost_},     {"taken_over", taken_over_}};
+                        {"missed", missed_},       {"lost", lost_},     {"taken_over", taken_over_},
+                        {"launcher", zygote_ ? "zygote" : "exec"}, {"exec_fallbacks", exec_fallbacks_}};
     Result r = Result::success(fmt::format("{} claimed, {} started, {} succeeded, {} failed, {} skipped, {} missed",
                                            claimed_, started_, succeeded_, failed_, skipped_, missed_),
                                data);
@@ -475,6 +486,23 @@ class Scheduler {
                        std::strerror(errno));
       return;
     }
+    if (zygote_ && zygote_->alive()) {
+      std::string why;
+      bool maybe_forked = false;
+      j.pid = zygote_->launch(spawned_, argv, env, out.get(), err.get(), &why, &maybe_forked);
+      // Died between its fork and its report: the forked job, if any, is now
+      // our child (the zygote has been reaped); exec'ing it again would run it twice.
+      if (j.pid == 0 && maybe_forked) j.pid = unknown_child();
+      if (j.pid != 0) {
+        j.via_zygote = true;
+        if (maybe_forked) ctx_.log().warn("schedule {}: the zygote died as it forked this job (pid {})", j.schedule, j.pid);
+        return;
+      }
+      note_zygote_death();
+      if (zygote_->alive()) ctx_.log().warn("schedule {}: {}; starting this job with exec", j.schedule, why);
+    }
+    if (zygote_) ++exec_fallbacks_;
+    j.via_zygote = false;
     dihya::SpawnOptions options;
     options.program = "/proc/self/exe";
     options.stdout_fd = out.get();
@@ -492,14 +520,81 @@ class Scheduler {
     j.pid = pid;
   }
 
+  // A child of ours that is no job we know and not the zygote: the job the
+  // zygote forked just before it died (one request is in flight at a time).
+  pid_t unknown_child() const {
+    std::set<pid_t> known;
+    for (const auto& j : jobs_) known.insert(j.pid);
+    known.insert(zygote_->pid());
+    std::error_code ec;
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+      std::ifstream in(task.path() / "children");
+      long pid = 0;
+      while (in >> pid) {
+        if (known.count(static_cast<pid_t>(pid)) == 0) return static_cast<pid_t>(pid);
+      }
+    }
+    return 0;
+  }
+
+  void start_zygote() {
+    zygote_ = std::make_unique<JobZygote>();
+    const auto dir = ctx_.work_dir() / "jobs";
+    std::filesystem::create_directories(dir);
+    const std::string error = zygote_->start(dir / "zygote.err");
+    if (!error.empty()) {
+      ctx_.log().warn("zygote: {}; starting jobs with exec", error);
+      zygote_.reset();
+      return;
+    }
+    ctx_.log().info("zygote {} started: jobs are forked from it", zygote_->pid());
+  }
+
+  // Says once that the zygote is gone and what becomes of its jobs.
+  void note_zygote_death() {
+    if (!zygote_ || zygote_->alive() || zygote_death_noted_) return;
+    zygote_death_noted_ = true;
+    const auto running = std::count_if(jobs_.begin(), jobs_.end(), [](const Job& j) { return j.pid != 0 && j.via_zygote; });
+    std::string log_tail;
+    const auto err = read_text((ctx_.work_dir() / "jobs" / "zygote.err").string(), 400);
+    if (!err.empty()) log_tail = ": " + err.substr(0, err.find('\n'));
+    ctx_.log().warn("zygote {} {}{}: starting jobs with exec from now on; its {} running job(s) are waited for here",
+                    zygote_->pid(), zygote_->death(), log_tail, running);
+  }
+
+  // Ends the jobs that finished: exit reports of the zygote for its children,
+  // waitpid for ours (exec'ed, or adopted after the zygote died; as a child
+  // subreaper we also collect whatever orphans a job leaves).
   void reap_children() {
+    std::map<pid_t, int> ended;
+    if (zygote_) {
+      zygote_->collect(&ended);
+      note_zygote_death();
+    }
+    int status = 0;
+    pid_t pid;
+    while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
+      if (zygote_ && pid == zygote_->pid()) {
+        zygote_->reaped(status);
+        continue;
+      }
+      ended[pid] = status;
+    }
     for (auto& j : jobs_) {
       if (j.pid == 0) continue;
-      int status = 0;
-      const pid_t r = ::waitpid(j.pid, &status, WNOHANG);
-      if (r != j.pid) continue;
-      j.pid = 0;
-      on_exit(j, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+      const auto it = ended.find(j.pid);
+      if (it != ended.end()) {
+        j.pid = 0;
+        on_exit(j, WIFEXITED(it->second) ? WEXITSTATUS(it->second) : 128 + WTERMSIG(it->second));
+        continue;
+      }
+      // The zygote died after collecting this job's status, before reporting
+      // it: the job is over (its living jobs became our children) and its
+      // run record tells how it went.
+      if (j.via_zygote && !zygote_->alive() && ::waitpid(j.pid, &status, WNOHANG) < 0 && errno == ECHILD) {
+        j.pid = 0;
+        on_exit(j, kStatusLost);
+      }
     }
     jobs_.erase(std::remove_if(jobs_.begin(), jobs_.end(), [](const Job& j) { return j.row == 0; }), jobs_.end());
   }
@@ -511,6 +606,7 @@ class Scheduler {
     return s;
   }
 
+  // `code` is kStatusLost when the zygote died with the job's status.
   void on_exit(Job& j, int code) {
     const double now = clock_.now(db_);
     std::string run_id;
@@ -521,7 +617,13 @@ class Scheduler {
       run_id = rec.value("id", "");
       outcome = rec.value("outcome", outcome);
       note = rec.value("summary", "");
+      if (code == kStatusLost) code = outcome == "succeeded" ? 0 : 1;
     } catch (const std::exception&) {
+      if (code == kStatusLost) {
+        code = 1;
+        outcome = "failed";
+        note = "its exit status was lost with the zygote and it left no run record";
+      }
       // No run record: the host refused the job (bad params, unknown plugin): its one line says why.
       note = read_text(j.err_file, 2000);
       if (const auto nl = note.find('\n'); nl != std::string::npos) note.resize(nl);
@@ -552,6 +654,9 @@ class Scheduler {
   Clock clock_;
   Claims claims_;
   std::vector<Job> jobs_;
+  std::unique_ptr<JobZygote> zygote_;
+  bool zygote_death_noted_ = false;
+  int exec_fallbacks_ = 0;
   long long spawned_ = 0;
   int claimed_ = 0, started_ = 0, succeeded_ = 0, failed_ = 0, skipped_ = 0, missed_ = 0, lost_ = 0, taken_over_ = 0;
 };
@@ -576,6 +681,8 @@ class RunScheduler final : public dihya::Plugin {
                                       : fmt::format("{}:{}", host_name(), ::getppid());
     s.drain = params.has("drain_seconds") ? params.get<double>("drain_seconds") : 0.0;
     s.run_now = params.has("run_now") ? params.get<long long>("run_now") : 0;
+    // A manual run starts one job: a zygote would cost one more host start.
+    s.zygote = (params.has("launcher") ? params.get<std::string>("launcher") : "zygote") == "zygote" && s.run_now == 0;
     Clock clock;
     s.lease = params.has("lease_seconds") ? params.get<double>("lease_seconds")
                                           : std::max(3 * s.poll, 15.0) * clock.speed();
@@ -583,8 +690,9 @@ class RunScheduler final : public dihya::Plugin {
     if (ctx.dry_run()) return scheduler.preview();
     scheduler.ensure_schema();
     if (s.run_now != 0) return scheduler.run_now();
-    ctx.log().info("scheduler {}: poll {} s, {} job slot(s), claims of up to {}, lease {} s{}", s.me, s.poll,
-                   s.max_jobs, s.claim_batch, s.lease, s.once ? ", one tick" : "");
+    ctx.log().info("scheduler {}: poll {} s, {} job slot(s), claims of up to {}, lease {} s, launcher {}{}", s.me,
+                   s.poll, s.max_jobs, s.claim_batch, s.lease, s.zygote ? "zygote" : "exec",
+                   s.once ? ", one tick" : "");
     return scheduler.loop();
   }
 };

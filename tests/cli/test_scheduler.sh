@@ -393,4 +393,92 @@ wait "$d" 2>/dev/null || true
 expect_eq "$(psql_q "select outcome from dihya.schedule_runs")" "succeeded" "SIGTERM with drain_seconds: the running job finished"
 expect_eq "$(psql_q "select count(*) from dihya.schedule_runs where outcome = 'claimed'")" "0" "and nothing new was claimed"
 
+# ---- the zygote: jobs are forked from one warm host; its death falls back to exec ----------
+expect_exit 2 "__zygote started by hand is refused" -- dh __zygote
+expect_one_line_error "__zygote by hand"
+expect_in "$ERR" "started by the run_scheduler plugin only" "__zygote by hand: says who starts it"
+# The right kind of socket, made by another process than its parent (here its
+# grandparent; a shell in between): refused too, at once.
+expect_exit 2 "__zygote on a socketpair its parent did not make is refused" -- \
+  python3 -c 'import socket, subprocess, sys
+a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+sys.exit(subprocess.run(["bash", "-c", "\"$0\" __zygote; exit $?", sys.argv[1]], stdin=b, timeout=60).returncode)' "$DIHYA_HOST"
+expect_exit 0 "--help" -- dh --help
+expect_not_in "$OUT" "zygote" "--help does not list __zygote"
+psql_q "delete from dihya.schedules" >/dev/null
+# ppid_of PID: the parent pid of a process (field 4 of /proc/PID/stat, after the command in parentheses).
+ppid_of() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f2; }
+"$DIHYA_HOST" run run_scheduler --quiet --param scheduler_id=z1 --param poll_seconds=0.2 --param max_jobs=4 \
+  >"$WORK/z1.out" 2>"$WORK/z1.err" &
+z1=$!
+add_due_now 4 hostile '{"behaviour": "hang", "seconds": "3"}'
+wait_for 6000 "select count(*) = 4 from dihya.schedule_runs where outcome = 'running' and pid is not null" || true
+parents=""
+for pid in $(psql_q "select pid from dihya.schedule_runs where outcome = 'running'"); do
+  parents="$parents $(ppid_of "$pid")"
+done
+zpid=$(echo $parents | tr ' ' '\n' | sort -u | head -1)
+expect_eq "$(echo $parents | tr ' ' '\n' | sort -u | wc -l) $(echo $parents | wc -w)" "1 4" "zygote: the 4 running jobs have one parent"
+tr '\0' ' ' <"/proc/$zpid/cmdline" >"$WORK/zcmd" 2>/dev/null || true
+expect_in "$WORK/zcmd" "dihya-host __zygote" "zygote: that parent is dihya-host __zygote"
+expect_eq "$(ppid_of "$(ppid_of "$zpid")")" "$z1" "zygote: started by the scheduler (the plugin child of its host)"
+tr '\0' ' ' <"/proc/$(psql_q "select pid from dihya.schedule_runs where outcome = 'running' limit 1")/cmdline" >"$WORK/jcmd" 2>/dev/null || true
+expect_in "$WORK/jcmd" "dihya-host run" "zygote: a forked job shows as dihya-host run in ps"
+expect_not_in "$WORK/jcmd" "__zygote" "zygote: and not as a second zygote"
+wait_for 6000 "select count(*) = 4 and bool_and(outcome = 'succeeded') from dihya.schedule_runs" || true
+expect_eq "$(psql_q "select count(*) from dihya.schedule_runs where outcome = 'succeeded'")" "4" "zygote: the jobs' outcomes came from its reports"
+# Jobs started at the same instant by forks of one process: distinct run ids.
+psql_q "delete from dihya.schedules" >/dev/null
+add_due_now 24 noop '{}'
+wait_for 6000 "select count(*) = 24 and bool_and(finished_at is not null) from dihya.schedule_runs" || true
+expect_eq "$(psql_q "select count(distinct run_id) from dihya.schedule_runs where outcome = 'succeeded'")" "24" \
+  "zygote: 24 jobs forked at once got 24 distinct run ids"
+same_ms=$(psql_q "select count(*) from (select left(run_id, 19) from dihya.schedule_runs group by 1 having count(*) > 1) x")
+echo "     (zygote: $same_ms millisecond(s) shared by two or more run ids: the random suffix kept them apart)"
+expect_eq "$(grep -c "starting jobs with exec" "$WORK/z1.err")" "0" "zygote: no fallback while it lives"
+kill -TERM "$z1"; wait "$z1" 2>/dev/null || true
+expect_eq "$(test -d "/proc/$zpid" && echo alive || echo gone)" "gone" "zygote: ends with its scheduler"
+# kill -9 of the zygote while its jobs run: they are adopted and waited for by the
+# scheduler (child subreaper), the next jobs are exec'ed; none lost, none doubled.
+psql_q "delete from dihya.schedules" >/dev/null
+hostile_before=$(dh history --plugin hostile --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+"$DIHYA_HOST" run run_scheduler --quiet --json --param scheduler_id=z2 --param poll_seconds=0.2 --param max_jobs=4 \
+  --param claim_batch=40 >"$WORK/z2.out" 2>"$WORK/z2.err" &
+z2=$!
+add_due_now 40 hostile '{"behaviour": "hang", "seconds": "1"}'
+wait_for 6000 "select count(*) filter (where outcome = 'succeeded') >= 4 and count(*) filter (where outcome = 'running') = 4
+               from dihya.schedule_runs" || true
+zpid=$(ppid_of "$(psql_q "select pid from dihya.schedule_runs where outcome = 'running' limit 1")")
+tr '\0' ' ' <"/proc/$zpid/cmdline" >"$WORK/zcmd" 2>/dev/null || true
+expect_in "$WORK/zcmd" "dihya-host __zygote" "zygote kill -9: the jobs were the zygote's"
+running_at_kill=$(psql_q "select string_agg(id::text, ',') from dihya.schedule_runs where outcome = 'running'")
+kill -9 "$zpid"
+wait_for 6000 "select count(*) = 40 and bool_and(finished_at is not null) from dihya.schedule_runs" || true
+kill -TERM "$z2"; wait "$z2" 2>/dev/null || true
+echo "     (zygote kill -9: $(psql_q "select string_agg(outcome || ':' || c, ' ') from (select outcome, count(*) c from dihya.schedule_runs group by 1) x"))"
+expect_eq "$(psql_q "select count(*) from dihya.schedule_runs where outcome = 'succeeded'")" "40" \
+  "zygote kill -9: all 40 due runs succeeded (the running ones were adopted, not lost)"
+expect_eq "$(psql_q "select count(*) from dihya.schedule_runs where id in ($running_at_kill) and outcome = 'succeeded' and run_id is not null")" \
+  "4" "zygote kill -9: the 4 jobs running at the kill finished and were recorded"
+expect_eq "$(( $(dh history --plugin hostile --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))') - hostile_before ))" \
+  "40" "zygote kill -9: 40 runs executed, none twice"
+expect_eq "$(psql_q "select count(distinct run_id) from dihya.schedule_runs")" "40" "zygote kill -9: 40 distinct run records"
+expect_in "$WORK/z2.err" "killed by signal 9: starting jobs with exec from now on" "zygote kill -9: the scheduler says it falls back to exec"
+fallbacks=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["result"]["exec_fallbacks"])' "$WORK/z2.out" 2>/dev/null || echo 0)
+[ "$fallbacks" -gt 0 ] && ok "zygote kill -9: $fallbacks later jobs were exec'ed" || not_ok "zygote kill -9: no job exec'ed after the kill"
+psql_q "delete from dihya.schedules" >/dev/null
+# launcher=exec: each job is an executed dihya-host, the scheduler's own child.
+"$DIHYA_HOST" run run_scheduler --quiet --json --param scheduler_id=x1 --param poll_seconds=0.2 --param max_jobs=2 \
+  --param launcher=exec >"$WORK/x1.out" 2>"$WORK/x1.err" &
+x1=$!
+add_due_now 2 hostile '{"behaviour": "hang", "seconds": "2"}'
+wait_for 6000 "select count(*) = 2 from dihya.schedule_runs where outcome = 'running' and pid is not null" || true
+expect_eq "$(ppid_of "$(ppid_of "$(psql_q "select pid from dihya.schedule_runs where outcome = 'running' limit 1")")")" "$x1" \
+  "launcher=exec: the job is the scheduler's own child"
+wait_for 6000 "select count(*) = 2 and bool_and(outcome = 'succeeded') from dihya.schedule_runs" || true
+kill -TERM "$x1"; wait "$x1" 2>/dev/null || true
+expect_eq "$(psql_q "select count(*) from dihya.schedule_runs where outcome = 'succeeded'")" "2" "launcher=exec: both jobs succeeded"
+expect_in "$WORK/x1.out" '"launcher": "exec"' "launcher=exec: the result names the launcher"
+psql_q "delete from dihya.schedules" >/dev/null
+
 finish

@@ -29,5 +29,7 @@ int cmd_schedule(const Args& args, const Settings& settings);
 // `history --schedule`: the runs of one schedule, from the scheduler's tables.
 int print_schedule_history(const std::string& id_or_name, const Settings& settings, bool json);
 int cmd_complete(const Args& args, const Settings& settings);
+// `__zygote` (hidden): forks run_scheduler's jobs; `entry` is main()'s body.
+int run_zygote(int argc, char** argv, int (*entry)(int, char**));
 
 }  // namespace dihya::host

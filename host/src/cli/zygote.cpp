@@ -1,0 +1,250 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+// `dihya-host __zygote`: the warm host run_scheduler starts once and asks, over
+// the socketpair that is its standard input, to fork one `dihya-host run ...`
+// per job (dihya/job_zygote.hpp). A job then costs a fork instead of an execve
+// of the host, its dynamic linking and start-up. The child becomes what an
+// exec'ed host would be before calling the same entry point as main(): the
+// job's own argv, environment and output descriptors, default signal
+// dispositions and an empty mask, a process group of its own; so supervision,
+// run records, audit and rollback are exactly those of a manual run.
+//
+// The zygote reads the settings and lists the plugin catalogue once (their
+// files and the metadata cache are then warm); each job reads them again under
+// its own environment, as an exec'ed host would, since a job's DIHYA_*
+// variables decide them.
+//
+// What the fork must not share: the zygote never opens a database connection
+// (a job opens its own); run ids come from std::random_device, which asks the
+// kernel on each call, so two children keep no common random state; the
+// zygote is single-threaded, so no lock is held across fork.
+//
+// Not for operators: refused (exit 2) unless its standard input is a
+// SOCK_SEQPACKET socketpair made by its own parent.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <algorithm>
+#include <map>
+
+#include <dihya/job_zygote.hpp>
+#include <fmt/format.h>
+
+#include "cli/commands.hpp"
+#include "errors.hpp"
+#include "loading/catalog.hpp"
+
+namespace dihya::host {
+namespace {
+
+// Whether fd 0 is the socketpair our parent made for us (not a terminal, a
+// file or a socket an operator connected).
+bool stdin_is_scheduler_socket() {
+  struct stat st {};
+  if (::fstat(0, &st) != 0 || !S_ISSOCK(st.st_mode)) return false;
+  int value = 0;
+  socklen_t len = sizeof value;
+  if (::getsockopt(0, SOL_SOCKET, SO_DOMAIN, &value, &len) != 0 || value != AF_UNIX) return false;
+  len = sizeof value;
+  if (::getsockopt(0, SOL_SOCKET, SO_TYPE, &value, &len) != 0 || value != SOCK_SEQPACKET) return false;
+  ucred peer{};
+  len = sizeof peer;
+  // A socketpair's peer credentials are those of the process that made it.
+  return ::getsockopt(0, SOL_SOCKET, SO_PEERCRED, &peer, &len) == 0 && peer.pid == ::getppid() &&
+         peer.uid == ::geteuid();
+}
+
+class Zygote {
+ public:
+  Zygote(int socket, int signals, int (*entry)(int, char**), char* command_word)
+      : socket_(socket), signals_(signals), entry_(entry), command_word_(command_word) {}
+
+  int serve() {
+    for (;;) {
+      pollfd fds[2] = {{socket_, POLLIN, 0}, {signals_, POLLIN, 0}};
+      if (::poll(fds, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        return stop(kExitRunFailed);
+      }
+      if (fds[1].revents & POLLIN) {
+        signalfd_siginfo si{};
+        while (::read(signals_, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+          if (si.ssi_signo != SIGCHLD) return stop(kExitOk);  // our scheduler died (PDEATHSIG) or asks us to
+        }
+        reap();
+      }
+      if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+        if (!serve_request()) return stop(kExitOk);
+      }
+    }
+  }
+
+ private:
+  // Reads one request and forks its job; false at end-of-file (scheduler gone).
+  bool serve_request() {
+    std::string buf(zygote::kMaxRequest + 1, '\0');
+    iovec iov{buf.data(), buf.size()};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)] = {};
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    const ssize_t n = ::recvmsg(socket_, &msg, MSG_CMSG_CLOEXEC);
+    if (n < 0) return errno == EINTR || errno == EAGAIN;
+    if (n == 0) return false;
+    std::vector<int> fds;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (std::size_t i = 0; i < count; ++i) {
+        int fd = -1;
+        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+        fds.push_back(fd);
+      }
+    }
+    buf.resize(static_cast<std::size_t>(n));
+    std::int64_t tag = 0;
+    std::vector<std::string> argv, env;
+    const bool ok = !(msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) && fds.size() == 2 &&
+                    zygote::decode_request(buf, &tag, &argv, &env);
+    if (ok) launch(tag, argv, env, fds[0], fds[1]);
+    else report({tag, zygote::JobReport::refused, 0, EINVAL, 0});
+    for (int fd : fds) ::close(fd);
+    return true;
+  }
+
+  void launch(std::int64_t tag, const std::vector<std::string>& argv, const std::vector<std::string>& env, int out,
+              int err) {
+    std::fflush(nullptr);
+    std::cout.flush();
+    std::cerr.flush();
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+      report({tag, zygote::JobReport::refused, 0, errno, 0});
+      return;
+    }
+    if (pid == 0) become_job(argv, env, out, err);
+    jobs_[pid] = tag;
+    report({tag, zygote::JobReport::started, pid, 0, 0});
+  }
+
+  // In the child: what an exec'ed `dihya-host run` would start with.
+  [[noreturn]] void become_job(const std::vector<std::string>& argv, const std::vector<std::string>& env, int out,
+                               int err) {
+    ::close(socket_);
+    ::close(signals_);
+    ::setpgid(0, 0);  // the terminal's Ctrl-C is the scheduler's to decide
+    // The zygote's death leaves its jobs running: the scheduler, a child
+    // subreaper, adopts and waits for them (it falls back to exec then). A job
+    // still dies with the scheduler: the zygote forwards its SIGTERM.
+    ::prctl(PR_SET_PDEATHSIG, 0);
+    const int null = ::open("/dev/null", O_RDONLY);  // fd 0, just freed by the socket
+    if (null < 0 || (null != 0 && ::dup2(null, 0) != 0) || ::dup2(out, 1) != 1 || ::dup2(err, 2) != 2) {
+      ::_exit(kExitRunFailed);
+    }
+    if (null != 0) ::close(null);
+    ::close(out);
+    ::close(err);
+    struct sigaction defaults {};
+    defaults.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &defaults, nullptr);
+    sigset_t none;
+    ::sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    // `ps` shows the job as `dihya-host run`, not as a second zygote: the
+    // command line is read from our argv memory, which the fork copied.
+    const std::size_t word = std::strlen(command_word_);
+    std::memset(command_word_, 0, word);
+    std::memcpy(command_word_, "run", std::min<std::size_t>(3, word));
+    ::clearenv();
+    for (const auto& kv : env) {
+      const auto eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0) continue;
+      ::setenv(kv.substr(0, eq).c_str(), kv.c_str() + eq + 1, 1);
+    }
+    std::vector<char*> c_argv;
+    for (const auto& a : argv) c_argv.push_back(const_cast<char*>(a.c_str()));
+    c_argv.push_back(nullptr);
+    const int code = entry_(static_cast<int>(argv.size()), c_argv.data());
+    std::exit(code);  // as main() returning: streams flushed, static objects destroyed
+  }
+
+  void reap() {
+    int status = 0;
+    pid_t pid;
+    while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
+      const auto it = jobs_.find(pid);
+      if (it == jobs_.end()) continue;
+      report({it->second, zygote::JobReport::exited, pid, status, 0});
+      jobs_.erase(it);
+    }
+  }
+
+  // Our socket is non-blocking (for reading): a full send buffer (a scheduler
+  // busy in a long statement) must delay a report, never drop it. The
+  // scheduler has at most one request in flight and reads reports while it
+  // waits for its answer, so waiting here cannot deadlock. If it is gone, so
+  // are we soon (end-of-file).
+  void report(const zygote::JobReport& r) {
+    while (zygote::send_with_fds(socket_, &r, sizeof r, nullptr, 0) == EAGAIN) {
+      pollfd p{socket_, POLLOUT, 0};
+      ::poll(&p, 1, 1000);
+    }
+  }
+
+  // The scheduler is gone or stopping: running jobs are cancelled as they
+  // would be by their scheduler's death (their hosts record it).
+  int stop(int code) {
+    for (const auto& [pid, tag] : jobs_) ::kill(pid, SIGTERM);
+    return code;
+  }
+
+  int socket_;
+  int signals_;
+  int (*entry_)(int, char**);
+  char* command_word_;  // our argv[1], "__zygote"
+  std::map<pid_t, std::int64_t> jobs_;  // pid -> the scheduler's tag
+};
+
+}  // namespace
+
+int run_zygote(int argc, char** argv, int (*entry)(int, char**)) {
+  if (argc != 2 || !stdin_is_scheduler_socket()) {
+    std::cerr << "dihya-host: __zygote is started by the run_scheduler plugin only (standard input must be its "
+                 "socket); run jobs with `dihya-host run`\n";
+    return kExitUsage;
+  }
+  sigset_t handled;
+  ::sigemptyset(&handled);
+  for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) ::sigaddset(&handled, sig);
+  ::sigprocmask(SIG_BLOCK, &handled, nullptr);
+  const int signals = ::signalfd(-1, &handled, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (signals < 0) {
+    std::cerr << fmt::format("dihya-host: __zygote: signalfd: {}\n", std::strerror(errno));
+    return kExitRunFailed;
+  }
+  // Warm what every job reads first (settings, the plugin catalogue and its
+  // metadata cache); a problem there is each job's to report, in its own words.
+  try {
+    PluginCatalog(load_settings(GlobalFlags{})).list();
+  } catch (const std::exception&) {
+  }
+  ::fcntl(0, F_SETFD, FD_CLOEXEC);
+  ::fcntl(0, F_SETFL, ::fcntl(0, F_GETFL) | O_NONBLOCK);
+  Zygote zygote(0, signals, entry, argv[1]);
+  return zygote.serve();
+}
+
+}  // namespace dihya::host
