@@ -22,24 +22,18 @@ namespace fs = std::filesystem;
 using dihya::host::audit_head_file;
 using dihya::host::AuditLog;
 using dihya::host::verify_audit_log;
+using dihya::testing::read_lines;
 using dihya::testing::read_text;
 using dihya::testing::TempDir;
 
-fs::path make_log(const TempDir& dir, int count) {
+fs::path make_checked_log(const TempDir& dir, int count) {
   auto file = dir.path() / "audit.jsonl";
   AuditLog log(file);
   for (int i = 1; i <= count; ++i) CHECK(log.append("run.start", {{"run", "r" + std::to_string(i)}}) == static_cast<std::uint64_t>(i));
   return file;
 }
 
-std::vector<std::string> read_lines(const fs::path& file) {
-  std::vector<std::string> lines;
-  std::istringstream in(read_text(file));
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
-
-void write_lines(const fs::path& file, const std::vector<std::string>& lines, std::size_t count) {
+void write_first_lines(const fs::path& file, const std::vector<std::string>& lines, std::size_t count) {
   std::ofstream out(file, std::ios::binary | std::ios::trunc);
   for (std::size_t i = 0; i < count; ++i) out << lines[i] << '\n';
 }
@@ -48,7 +42,7 @@ void write_lines(const fs::path& file, const std::vector<std::string>& lines, st
 
 TEST_CASE("the head record names the seq and hash of the last line", "[audit][anchor]") {
   TempDir dir;
-  const auto file = make_log(dir, 3);
+  const auto file = make_checked_log(dir, 3);
   const auto lines = read_lines(file);
   CHECK(read_text(audit_head_file(file)) ==
         R"({"seq":3,"sha256":")" + dihya::host::sha256_hex(lines.back()) + "\"}\n");
@@ -60,8 +54,8 @@ TEST_CASE("the head record names the seq and hash of the last line", "[audit][an
 
 TEST_CASE("dropped last lines are reported at the first missing line", "[audit][anchor]") {
   TempDir dir;
-  const auto file = make_log(dir, 5);
-  write_lines(file, read_lines(file), 3);
+  const auto file = make_checked_log(dir, 5);
+  write_first_lines(file, read_lines(file), 3);
   const auto report = verify_audit_log(file);
   CHECK_FALSE(report.ok);
   REQUIRE(report.first_bad_line);
@@ -71,7 +65,7 @@ TEST_CASE("dropped last lines are reported at the first missing line", "[audit][
 
 TEST_CASE("a deleted log with its head left is reported", "[audit][anchor]") {
   TempDir dir;
-  const auto file = make_log(dir, 2);
+  const auto file = make_checked_log(dir, 2);
   fs::remove(file);
   const auto report = verify_audit_log(file);
   CHECK_FALSE(report.ok);
@@ -80,10 +74,10 @@ TEST_CASE("a deleted log with its head left is reported", "[audit][anchor]") {
 
 TEST_CASE("a replaced last line is reported even when it chains", "[audit][anchor]") {
   TempDir dir;
-  const auto file = make_log(dir, 3);
+  const auto file = make_checked_log(dir, 3);
   auto lines = read_lines(file);
   lines[2].replace(lines[2].find("r3"), 2, "r9");  // the last line: nothing after it vouches for it
-  write_lines(file, lines, 3);
+  write_first_lines(file, lines, 3);
   const auto report = verify_audit_log(file);
   CHECK_FALSE(report.ok);
   CHECK_THAT(report.problem, Catch::Contains("does not match the SHA-256 in the head record"));
@@ -91,7 +85,7 @@ TEST_CASE("a replaced last line is reported even when it chains", "[audit][ancho
 
 TEST_CASE("a log ahead of its head (a crash lost the head's replacement) is intact", "[audit][anchor]") {
   TempDir dir;
-  const auto file = make_log(dir, 2);
+  const auto file = make_checked_log(dir, 2);
   const auto lines = read_lines(file);
   std::ofstream(audit_head_file(file), std::ios::trunc)
       << R"({"seq":1,"sha256":")" << dihya::host::sha256_hex(lines[0]) << "\"}\n";
@@ -102,7 +96,7 @@ TEST_CASE("a log ahead of its head (a crash lost the head's replacement) is inta
 
 TEST_CASE("an empty head (a crash kept its rename, not its bytes) reads as no head", "[audit][anchor]") {
   TempDir dir;
-  const auto file = make_log(dir, 2);
+  const auto file = make_checked_log(dir, 2);
   std::ofstream(audit_head_file(file), std::ios::trunc);  // the head is not synced: a crash can leave this
   REQUIRE(fs::file_size(audit_head_file(file)) == 0);
   const auto report = verify_audit_log(file);
@@ -117,8 +111,8 @@ TEST_CASE("an empty head (a crash kept its rename, not its bytes) reads as no he
 
 TEST_CASE("a cut log is never extended", "[audit][anchor]") {
   TempDir dir;
-  const auto file = make_log(dir, 4);
-  write_lines(file, read_lines(file), 2);
+  const auto file = make_checked_log(dir, 4);
+  write_first_lines(file, read_lines(file), 2);
   CHECK_THROWS_WITH(AuditLog(file).append("run.start", {}), Catch::Contains("lines were removed"));
   CHECK(read_lines(file).size() == 2);
   fs::remove(file);
@@ -132,7 +126,7 @@ TEST_CASE("symlinks in place of the audit files are refused", "[audit][anchor]")
   const auto file = dir.path() / "audit.jsonl";
   SECTION("the log") { fs::create_symlink(target, file); }
   SECTION("its head") {
-    make_log(dir, 1);
+    make_checked_log(dir, 1);
     fs::remove(audit_head_file(file));
     fs::create_symlink(target, audit_head_file(file));
   }

@@ -31,19 +31,12 @@ using dihya::host::verify_audit_log;
 
 using dihya::testing::TempDir;
 
+using dihya::testing::read_lines;
 using dihya::testing::read_text;
 
 void write_text(const fs::path& file, const std::string& text) {
   std::ofstream out(file, std::ios::binary | std::ios::trunc);
   out << text;
-}
-
-// Lines without their '\n'.
-std::vector<std::string> read_lines(const fs::path& file) {
-  std::vector<std::string> lines;
-  std::istringstream in(read_text(file));
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
 }
 
 void write_lines(const fs::path& file, const std::vector<std::string>& lines) {

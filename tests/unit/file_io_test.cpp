@@ -25,7 +25,7 @@ std::string slurp(const fs::path& file) {
   return text.str();
 }
 
-mode_t mode_of(const fs::path& p) {
+mode_t lstat_mode(const fs::path& p) {
   struct stat st {};
   REQUIRE(::lstat(p.c_str(), &st) == 0);
   return st.st_mode;
@@ -45,7 +45,7 @@ TEST_CASE("replace_file writes new content with the exact mode and leaves no tem
   ::umask(old_umask);
   REQUIRE_FALSE(ec);
   CHECK(slurp(file) == "first");
-  CHECK((mode_of(file) & 07777) == 0644);
+  CHECK((lstat_mode(file) & 07777) == 0644);
   CHECK(entries(dir.path()) == 1);
 }
 
@@ -64,9 +64,9 @@ TEST_CASE("replace_file replaces a symlink at the target instead of writing thro
   const auto victim = dir.write("victim", "precious");
   const auto link = dir.path() / "state.json";
   fs::create_symlink(victim, link);
-  REQUIRE(S_ISLNK(mode_of(link)));
+  REQUIRE(S_ISLNK(lstat_mode(link)));
   REQUIRE_FALSE(dihya::replace_file(link, "new", 0600));
-  CHECK(S_ISREG(mode_of(link)));
+  CHECK(S_ISREG(lstat_mode(link)));
   CHECK(slurp(link) == "new");
   CHECK(slurp(victim) == "precious");
 }
@@ -98,7 +98,7 @@ TEST_CASE("replace_file_at resolves a relative name against the directory descri
   REQUIRE(dir_fd);
   REQUIRE_FALSE(dihya::replace_file_at(dir_fd.get(), "sub/out.txt", "hello", 0640));
   CHECK(slurp(dir.path() / "sub" / "out.txt") == "hello");
-  CHECK((mode_of(dir.path() / "sub" / "out.txt") & 07777) == 0640);
+  CHECK((lstat_mode(dir.path() / "sub" / "out.txt") & 07777) == 0640);
   CHECK(entries(dir.path() / "sub") == 1);
 }
 

@@ -44,7 +44,7 @@ using dihya::testing::TempDir;
 
 using dihya::testing::read_text;
 
-std::chrono::system_clock::time_point at(const std::string& iso_date_time_seconds) {
+std::chrono::system_clock::time_point time_at(const std::string& iso_date_time_seconds) {
   std::tm tm{};
   ::strptime(iso_date_time_seconds.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
   return std::chrono::system_clock::from_time_t(::timegm(&tm));
@@ -79,18 +79,18 @@ pid_t dead_pid() {
 }  // namespace
 
 TEST_CASE("run ids have the documented shape", "[runs][run_id]") {
-  auto id = new_run_id(at("2026-11-25T21:50:53") + 123ms);
+  auto id = new_run_id(time_at("2026-11-25T21:50:53") + 123ms);
   CHECK(id.rfind("20261125T215053.123Z-", 0) == 0);
   CHECK(id.size() == std::string("20261125T215053.123Z-3f9a1c").size());
   CHECK(is_valid_run_id(id));
 }
 
 TEST_CASE("run ids sort in time order", "[runs][run_id]") {
-  auto start = at("2026-11-25T21:50:53");
+  auto start = time_at("2026-11-25T21:50:53");
   CHECK(new_run_id(start) < new_run_id(start + 1ms));
   CHECK(new_run_id(start + 999ms) < new_run_id(start + 1s));
-  CHECK(new_run_id(at("2026-09-30T23:59:59") + 999ms) < new_run_id(at("2026-10-01T00:00:00")));
-  CHECK(new_run_id(at("2026-12-31T23:59:59")) < new_run_id(at("2027-01-01T00:00:00")));
+  CHECK(new_run_id(time_at("2026-09-30T23:59:59") + 999ms) < new_run_id(time_at("2026-10-01T00:00:00")));
+  CHECK(new_run_id(time_at("2026-12-31T23:59:59")) < new_run_id(time_at("2027-01-01T00:00:00")));
 }
 
 TEST_CASE("run ids from users are validated strictly", "[runs][run_id]") {

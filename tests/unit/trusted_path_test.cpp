@@ -32,7 +32,7 @@ using dihya::testing::TempDir;
 
 void write(const fs::path& file, const std::string& text) { std::ofstream(file) << text; }
 
-mode_t mode_of(const fs::path& p) {
+mode_t permission_bits(const fs::path& p) {
   struct stat st {};
   REQUIRE(::stat(p.c_str(), &st) == 0);
   return st.st_mode & 07777;
@@ -102,10 +102,10 @@ TEST_CASE("private directories are created 0700 whatever the umask", "[trust]") 
   TempDir dir;
   const ScopedUmask open_umask(0);
   prepare_private_dir(dir.path() / "a" / "b" / "state", "state dir");
-  CHECK(mode_of(dir.path() / "a") == 0700);
-  CHECK(mode_of(dir.path() / "a" / "b" / "state") == 0700);
+  CHECK(permission_bits(dir.path() / "a") == 0700);
+  CHECK(permission_bits(dir.path() / "a" / "b" / "state") == 0700);
   prepare_private_dir(dir.path() / "metrics", "metrics dir", 0755);
-  CHECK(mode_of(dir.path() / "metrics") == 0755);
+  CHECK(permission_bits(dir.path() / "metrics") == 0755);
 }
 
 TEST_CASE("an existing private directory others can write, or a file, is refused", "[trust]") {
