@@ -22,6 +22,7 @@
 #include <vector>
 
 #include <dihya/utf8.hpp>
+#include <dihya/yaml_file.hpp>
 #include <yaml-cpp/depthguard.h>  // YAML::DeepRecursion, not included by yaml.h
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
@@ -115,98 +116,11 @@ const std::string kTagFloat = "tag:yaml.org,2002:float";
 const std::string kTagBool = "tag:yaml.org,2002:bool";
 const std::string kTagNull = "tag:yaml.org,2002:null";
 
-bool is_decimal_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_octal_digit(char c) { return c >= '0' && c <= '7'; }
-bool is_hex_digit(char c) { return is_decimal_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
-
-bool all_of_chars(std::string_view text, bool (*pred)(char)) {
-  return !text.empty() && std::all_of(text.begin(), text.end(), pred);
-}
-
-std::optional<json> yaml_null(std::string_view text) {
-  if (text.empty() || text == "~" || text == "null" || text == "Null" || text == "NULL") return json(nullptr);
-  return std::nullopt;
-}
-
-std::optional<json> yaml_bool(std::string_view text) {
-  if (text == "true" || text == "True" || text == "TRUE") return json(true);
-  if (text == "false" || text == "False" || text == "FALSE") return json(false);
-  return std::nullopt;
-}
-
-// Integers of the YAML 1.2 core schema. Decimal ones too large for 64 bits
-// become numbers, as they would in JSON.
-std::optional<json> yaml_int(std::string_view text) {
-  bool negative = false;
-  std::string_view digits = text;
-  if (!digits.empty() && (digits.front() == '-' || digits.front() == '+')) {
-    negative = digits.front() == '-';
-    digits.remove_prefix(1);
-  }
-  int base = 10;
-  if (digits.size() > 2 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'o')) {
-    base = digits[1] == 'x' ? 16 : 8;
-    digits.remove_prefix(2);
-    if (text.front() == '-' || text.front() == '+') return std::nullopt;  // the core schema has no signed hex/octal
-    if (!all_of_chars(digits, base == 16 ? is_hex_digit : is_octal_digit)) return std::nullopt;
-  } else if (!all_of_chars(digits, is_decimal_digit)) {
-    return std::nullopt;
-  }
-  std::uint64_t magnitude = 0;
-  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), magnitude, base);
-  if (error != std::errc() || end != digits.data() + digits.size()) {
-    if (base != 10) return std::nullopt;
-    double value = 0;
-    const auto [fend, ferror] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-    if (ferror != std::errc() || fend != digits.data() + digits.size()) return std::nullopt;
-    return json(negative ? -value : value);
-  }
-  if (!negative) {
-    if (magnitude <= static_cast<std::uint64_t>(INT64_MAX)) return json(static_cast<std::int64_t>(magnitude));
-    return json(magnitude);
-  }
-  if (magnitude <= static_cast<std::uint64_t>(INT64_MAX)) return json(-static_cast<std::int64_t>(magnitude));
-  if (magnitude == static_cast<std::uint64_t>(INT64_MAX) + 1) return json(INT64_MIN);
-  return json(-static_cast<double>(magnitude));
-}
-
-// [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)? -- .inf and .nan are
-// left out on purpose: JSON has no way to hold them.
-std::optional<json> yaml_float(std::string_view text) {
-  std::string_view rest = text;
-  if (!rest.empty() && (rest.front() == '-' || rest.front() == '+')) rest.remove_prefix(1);
-  std::size_t i = 0;
-  std::size_t digits = 0;
-  const auto skip_digits = [&rest, &i] {
-    const std::size_t start = i;
-    while (i < rest.size() && is_decimal_digit(rest[i])) ++i;
-    return i - start;
-  };
-  digits += skip_digits();
-  if (i < rest.size() && rest[i] == '.') {
-    ++i;
-    digits += skip_digits();
-  }
-  if (digits == 0) return std::nullopt;
-  if (i < rest.size() && (rest[i] == 'e' || rest[i] == 'E')) {
-    ++i;
-    if (i < rest.size() && (rest[i] == '-' || rest[i] == '+')) ++i;
-    if (skip_digits() == 0) return std::nullopt;
-  }
-  if (i != rest.size()) return std::nullopt;
-  double value = 0;
-  const auto [end, error] = std::from_chars(rest.data(), rest.data() + rest.size(), value);
-  if (error != std::errc() || end != rest.data() + rest.size()) return std::nullopt;  // e.g. 1e999
-  return json(text.front() == '-' ? -value : value);
-}
-
-json resolve_plain_scalar(const std::string& text) {
-  if (auto value = yaml_null(text)) return *value;
-  if (auto value = yaml_bool(text)) return *value;
-  if (auto value = yaml_int(text)) return *value;
-  if (auto value = yaml_float(text)) return *value;
-  return json(text);
-}
+using dihya::yaml_detail::core_bool;
+using dihya::yaml_detail::core_float;
+using dihya::yaml_detail::core_int;
+using dihya::yaml_detail::core_null;
+using dihya::yaml_detail::plain_scalar;
 
 // "!!int" rather than "tag:yaml.org,2002:int", as the operator wrote it.
 std::string short_tag(const std::string& tag) {
@@ -420,18 +334,18 @@ class YamlToJson final : public YAML::EventHandler {
   }
 
   json convert_scalar(const YAML::Mark& mark, const std::string& tag, const std::string& text) const {
-    if (tag == "?" || tag.empty()) return resolve_plain_scalar(text);
+    if (tag == "?" || tag.empty()) return plain_scalar(text);
     if (tag == "!" || tag == kTagStr) return json(text);
     std::optional<json> value;
     if (tag == kTagInt) {
-      value = yaml_int(text);
+      value = core_int(text);
     } else if (tag == kTagFloat) {
-      value = yaml_float(text);
-      if (!value) value = yaml_int(text);
+      value = core_float(text);
+      if (!value) value = core_int(text);
     } else if (tag == kTagBool) {
-      value = yaml_bool(text);
+      value = core_bool(text);
     } else if (tag == kTagNull) {
-      value = yaml_null(text);
+      value = core_null(text);
     } else {
       return json(text);  // an application tag (!secret, !!binary): keep the text
     }

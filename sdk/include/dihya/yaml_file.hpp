@@ -6,7 +6,7 @@
 // error, so nodes, string bytes and depth are bounded (YamlLimits; files up to
 // 4 MiB) and every failure is one dihya::Error line naming the file and line.
 // The host reads parameter files with its own event-based reader
-// (host/src/params/json_input.cpp), by the same scalar rules.
+// (host/src/params/json_input.cpp), with the scalar resolvers below.
 // Header-only; a plugin that includes it links yaml-cpp.
 #pragma once
 
@@ -18,8 +18,10 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <optional>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <system_error>
 
 #include <dihya/error.hpp>
@@ -46,70 +48,112 @@ struct Budget {
   std::size_t bytes;
 };
 
-// [-+]?[0-9]+ from `i`; returns the end, or `i` when there are no digits.
-inline std::size_t digits_end(const std::string& s, std::size_t i) {
-  while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
-  return i;
+// The scalars of the YAML 1.2 core schema, one resolver each; nullopt when
+// `text` is not one. The host's parameter reader (host/src/params/json_input.cpp)
+// uses the same functions for plain scalars and for !!int, !!float, !!bool and
+// !!null tags, so a value means the same in a parameter file and in a plugin's.
+
+inline bool is_decimal_digit(char c) { return c >= '0' && c <= '9'; }
+inline bool is_octal_digit(char c) { return c >= '0' && c <= '7'; }
+inline bool is_hex_digit(char c) { return is_decimal_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+
+inline bool all_of_chars(std::string_view text, bool (*pred)(char)) {
+  if (text.empty()) return false;
+  for (char c : text) {
+    if (!pred(c)) return false;
+  }
+  return true;
 }
 
-inline bool is_core_int(const std::string& s) {
-  const std::size_t start = !s.empty() && (s[0] == '-' || s[0] == '+') ? 1 : 0;
-  return digits_end(s, start) == s.size() && s.size() > start;
+inline std::optional<nlohmann::json> core_null(std::string_view text) {
+  if (text.empty() || text == "~" || text == "null" || text == "Null" || text == "NULL") return nlohmann::json(nullptr);
+  return std::nullopt;
 }
 
-// [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
-inline bool is_core_float(const std::string& s) {
-  std::size_t i = !s.empty() && (s[0] == '-' || s[0] == '+') ? 1 : 0;
-  if (i < s.size() && s[i] == '.') {
-    const std::size_t end = digits_end(s, i + 1);
-    if (end == i + 1) return false;
-    i = end;
-  } else {
-    const std::size_t end = digits_end(s, i);
-    if (end == i) return false;
-    i = end;
-    if (i < s.size() && s[i] == '.') i = digits_end(s, i + 1);
+inline std::optional<nlohmann::json> core_bool(std::string_view text) {
+  if (text == "true" || text == "True" || text == "TRUE") return nlohmann::json(true);
+  if (text == "false" || text == "False" || text == "FALSE") return nlohmann::json(false);
+  return std::nullopt;
+}
+
+// [-+]?[0-9]+, 0o[0-7]+, 0x[0-9a-fA-F]+. Decimal ones too large for 64 bits
+// become numbers, as they would in JSON.
+inline std::optional<nlohmann::json> core_int(std::string_view text) {
+  bool negative = false;
+  std::string_view digits = text;
+  if (!digits.empty() && (digits.front() == '-' || digits.front() == '+')) {
+    negative = digits.front() == '-';
+    digits.remove_prefix(1);
   }
-  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
-    std::size_t j = i + 1;
-    if (j < s.size() && (s[j] == '-' || s[j] == '+')) ++j;
-    const std::size_t end = digits_end(s, j);
-    if (end == j) return false;
-    i = end;
+  int base = 10;
+  if (digits.size() > 2 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'o')) {
+    base = digits[1] == 'x' ? 16 : 8;
+    digits.remove_prefix(2);
+    if (text.front() == '-' || text.front() == '+') return std::nullopt;  // the core schema has no signed hex/octal
+    if (!all_of_chars(digits, base == 16 ? is_hex_digit : is_octal_digit)) return std::nullopt;
+  } else if (!all_of_chars(digits, is_decimal_digit)) {
+    return std::nullopt;
   }
-  return i == s.size();
+  std::uint64_t magnitude = 0;
+  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), magnitude, base);
+  if (error != std::errc() || end != digits.data() + digits.size()) {
+    if (base != 10) return std::nullopt;
+    double value = 0;
+    const auto [fend, ferror] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+    if (ferror != std::errc() || fend != digits.data() + digits.size()) return std::nullopt;
+    return nlohmann::json(negative ? -value : value);
+  }
+  constexpr auto kMax = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+  if (!negative) {
+    if (magnitude <= kMax) return nlohmann::json(static_cast<std::int64_t>(magnitude));
+    return nlohmann::json(magnitude);
+  }
+  if (magnitude <= kMax) return nlohmann::json(-static_cast<std::int64_t>(magnitude));
+  if (magnitude == kMax + 1) return nlohmann::json(std::numeric_limits<std::int64_t>::min());
+  return nlohmann::json(-static_cast<double>(magnitude));
+}
+
+// [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)? -- .inf and .nan are
+// left out on purpose (JSON has no way to hold them), and so is what
+// overflows a double (1e999).
+inline std::optional<nlohmann::json> core_float(std::string_view text) {
+  std::string_view rest = text;
+  if (!rest.empty() && (rest.front() == '-' || rest.front() == '+')) rest.remove_prefix(1);
+  std::size_t i = 0;
+  std::size_t digits = 0;
+  const auto skip_digits = [&rest, &i] {
+    const std::size_t start = i;
+    while (i < rest.size() && is_decimal_digit(rest[i])) ++i;
+    return i - start;
+  };
+  digits += skip_digits();
+  if (i < rest.size() && rest[i] == '.') {
+    ++i;
+    digits += skip_digits();
+  }
+  if (digits == 0) return std::nullopt;
+  if (i < rest.size() && (rest[i] == 'e' || rest[i] == 'E')) {
+    ++i;
+    if (i < rest.size() && (rest[i] == '-' || rest[i] == '+')) ++i;
+    if (skip_digits() == 0) return std::nullopt;
+  }
+  if (i != rest.size()) return std::nullopt;
+  double value = 0;
+  const auto [end, error] = std::from_chars(rest.data(), rest.data() + rest.size(), value);
+  if (error != std::errc() || end != rest.data() + rest.size() || !std::isfinite(value)) return std::nullopt;
+  return nlohmann::json(text.front() == '-' ? -value : value);
 }
 
 // A plain scalar by the YAML 1.2 core schema: null (~, null, Null, NULL,
-// empty), booleans (true/True/TRUE, false/False/FALSE), integers (64-bit;
-// larger ones become numbers), floats (finite ones; .inf and .nan stay
-// strings: JSON has neither). Anything else (yes, on, 0x1F, 1.2.3) is a string.
+// empty), booleans (true/True/TRUE, false/False/FALSE), integers (decimal,
+// 0o octal, 0x hex; 64-bit, larger decimal ones become numbers), floats
+// (finite ones; .inf and .nan stay strings: JSON has neither). Anything else
+// (yes, on, 1.2.3, -0x1F) is a string.
 inline nlohmann::json plain_scalar(const std::string& s) {
-  if (s == "true" || s == "True" || s == "TRUE") return true;
-  if (s == "false" || s == "False" || s == "FALSE") return false;
-  if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
-  if (is_core_int(s)) {
-    const bool negative = s[0] == '-';
-    const std::size_t skip = (s[0] == '-' || s[0] == '+') ? 1 : 0;
-    std::uint64_t v = 0;
-    const auto r = std::from_chars(s.data() + skip, s.data() + s.size(), v);
-    if (r.ec == std::errc()) {
-      if (!negative) return v;
-      if (v <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return -static_cast<std::int64_t>(v);
-      if (v == static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) + 1) {
-        return std::numeric_limits<std::int64_t>::min();
-      }
-    }
-  }
-  if (is_core_float(s)) {
-    std::string normal = s[0] == '+' ? s.substr(1) : s;
-    const bool negative = !normal.empty() && normal[0] == '-';
-    if (negative) normal.erase(0, 1);
-    if (normal[0] == '.') normal.insert(0, "0");
-    double d = 0;
-    const auto r = std::from_chars(normal.data(), normal.data() + normal.size(), d);
-    if (r.ec == std::errc() && std::isfinite(d)) return negative ? -d : d;
-  }
+  if (auto value = core_null(s)) return *value;
+  if (auto value = core_bool(s)) return *value;
+  if (auto value = core_int(s)) return *value;
+  if (auto value = core_float(s)) return *value;
   return s;
 }
 
