@@ -25,6 +25,24 @@ std::vector<std::string> next(const std::string& expr, const std::string& zone_n
   return out;
 }
 
+// How often "* * * * *" fires in `zone` in the two real hours after `from`
+// (each fire strictly later than the one before).
+int every_minute_fires(const char* zone, const char* from) {
+  const auto* tz = dihya::cron::zone(zone);
+  const auto e = dihya::cron::parse("* * * * *");
+  auto t = dihya::cron::parse_iso(from, tz);
+  const auto start = t;
+  int fires = 0;
+  while (true) {
+    auto n = dihya::cron::next_after(e, tz, t);
+    REQUIRE(n);
+    REQUIRE(*n > t);
+    if (*n > start + std::chrono::hours(2)) return fires;
+    ++fires;
+    t = *n;
+  }
+}
+
 }  // namespace
 
 TEST_CASE("cron: basic fields, steps, ranges, lists", "[cron]") {
@@ -96,21 +114,8 @@ TEST_CASE("cron: DST in Europe/Paris", "[cron][dst]") {
   CHECK(next("30 2 * * *", "Europe/Paris", "2026-10-25T01:10:00Z", 1) ==
         std::vector<std::string>{"2026-10-26T02:30:00+01:00"});
   // Every minute never doubles nor loses across the fall-back: 60 + 60 distinct minutes over two real hours.
-  const auto* tz = dihya::cron::zone("Europe/Paris");
-  const auto e = dihya::cron::parse("* * * * *");
-  auto t = dihya::cron::parse_iso("2026-10-25T00:00:00Z", tz);
-  const auto start = t;
-  int fires = 0;
-  while (true) {
-    auto n = dihya::cron::next_after(e, tz, t);
-    REQUIRE(n);
-    REQUIRE(*n > t);
-    if (*n > start + std::chrono::hours(2)) break;
-    ++fires;
-    t = *n;
-  }
   // The repeated hour's second pass (01:00Z..02:00Z local 02:xx CET) matches times already fired.
-  CHECK(fires == 60);
+  CHECK(every_minute_fires("Europe/Paris", "2026-10-25T00:00:00Z") == 60);
 }
 
 TEST_CASE("cron: DST in America/New_York", "[cron][dst]") {
@@ -221,20 +226,7 @@ TEST_CASE("cron: DST gaps and overlaps after 2037", "[cron][dst]") {
   CHECK(next("30 2 * * *", "Australia/Sydney", "2040-10-06T00:00:00Z", 2) ==
         std::vector<std::string>{"2040-10-07T03:00:00+11:00", "2040-10-08T02:30:00+11:00"});
   // Every minute across the 2040 Paris fall-back: 60 distinct minutes in two real hours, as in 2026.
-  const auto* tz = dihya::cron::zone("Europe/Paris");
-  const auto e = dihya::cron::parse("* * * * *");
-  auto t = dihya::cron::parse_iso("2040-10-28T00:00:00Z", tz);
-  const auto start = t;
-  int fires = 0;
-  while (true) {
-    auto n = dihya::cron::next_after(e, tz, t);
-    REQUIRE(n);
-    REQUIRE(*n > t);
-    if (*n > start + std::chrono::hours(2)) break;
-    ++fires;
-    t = *n;
-  }
-  CHECK(fires == 60);
+  CHECK(every_minute_fires("Europe/Paris", "2040-10-28T00:00:00Z") == 60);
 }
 
 // Property: around the hand-over from the table to the rule and in later
