@@ -3,7 +3,6 @@
 // `check --exercise` runs the first example on a scratch copy of the database
 // in DIHYA_DATABASE_URL (the platform schema, with expired sessions), then
 // rolls it back; the helper turns each check into an assertion.
-#define CATCH_CONFIG_MAIN
 #include <catch2/catch.hpp>
 #include <dihya/testing/conformance.hpp>
 

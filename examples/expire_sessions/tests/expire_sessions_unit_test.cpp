@@ -3,7 +3,6 @@
 // SDK's FakeContext on the database in DIHYA_DATABASE_URL (the platform schema,
 // with expired sessions). Each case leaves the sessions as it found them: what
 // a run deletes, its own rollback puts back, which is itself checked.
-#define CATCH_CONFIG_MAIN
 #include <catch2/catch.hpp>
 #include <dihya/database.hpp>
 #include <dihya/plugin.hpp>
