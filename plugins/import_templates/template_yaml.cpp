@@ -7,8 +7,6 @@
 
 #include <dihya/error.hpp>
 #include <dihya/yaml_file.hpp>
-#include <yaml-cpp/depthguard.h>
-#include <yaml-cpp/yaml.h>
 
 namespace import_templates {
 namespace {
