@@ -6,7 +6,6 @@
 // its place.
 #include <catch2/catch.hpp>
 
-#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
@@ -65,7 +64,7 @@ TEST_CASE("alias bombs and deep nesting are refused with one line") {
             ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + "]\n";
     prev = c;
   }
-  CHECK_THROWS_WITH(load(bomb), Catch::Contains("more than 100000 nodes"));
+  CHECK_THROWS_WITH(load(bomb), Catch::EndsWith(": more than 100000 nodes once aliases are expanded (alias bomb?)"));
   CHECK_THROWS_WITH(load(std::string(200, '[') + std::string(200, ']')), Catch::Contains("nested"));
 }
 
@@ -198,21 +197,6 @@ TEST_CASE("64 containers one inside the other are accepted, 65 are not", "[yaml]
   std::string block;
   for (int i = 0; i < 1000; ++i) block += std::string(static_cast<std::size_t>(i), ' ') + "k:\n";
   CHECK_THROWS_WITH(dihya::load_yaml_text(block, "d.yaml"), Catch::Contains(": nested more than 64 levels"));
-}
-
-TEST_CASE("a billion-laughs alias bomb stops at the node budget, quickly", "[yaml]") {
-  std::string bomb = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n";
-  for (char level = 'b'; level <= 'i'; ++level) {
-    const char previous = static_cast<char>(level - 1);
-    bomb += std::string(1, level) + ": &" + level + " [";
-    for (int i = 0; i < 9; ++i) bomb += std::string(i ? ", *" : "*") + previous;
-    bomb += "]\n";
-  }
-  const auto start = std::chrono::steady_clock::now();
-  CHECK_THROWS_WITH(dihya::load_yaml_text(bomb, "bomb.yaml"),
-                    Catch::StartsWith("bomb.yaml:") &&
-                        Catch::EndsWith(": more than 100000 nodes once aliases are expanded (alias bomb?)"));
-  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
 }
 
 TEST_CASE("a stray comma at the start is an error, not a hang", "[yaml]") {

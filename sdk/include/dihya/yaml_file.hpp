@@ -10,7 +10,7 @@
 // input bytes: "<where>:<line>:<column>: <what>", or "<where>: <what>" where
 // no place applies. Header-only; a plugin that includes it links yaml-cpp.
 //
-// The rules (README, "Shared primitives": YAML):
+// The rules (README, "YAML, the one reader"):
 // - one document; several ("---" twice) are refused; an empty text is null;
 // - plain scalars are typed by the YAML 1.2 core schema (plain_scalar below);
 //   quoted and block scalars are strings;
