@@ -147,10 +147,7 @@ Loaded load_spec(const dihya::Params& params, dihya::Context& ctx) {
       if (json_name || (first != std::string::npos && text[first] == '{')) {
         doc = parse_json_limited(text, kMaxSpecDepth);
       } else {
-        // yaml-cpp would guess UTF-16/32 from NUL bytes: plain UTF-8 only.
-        if (!valid_utf8(text)) throw dihya::Error("not valid UTF-8");
-        if (text.find('\0') != std::string::npos) throw dihya::Error("holds a NUL byte");
-        doc = dihya::load_yaml_text(text, path);
+        doc = dihya::load_yaml_text(text, path);  // refuses invalid UTF-8 and NUL bytes itself
       }
       loaded.spec = normalize_spec(doc);
     } catch (const ParamError&) {

@@ -7,8 +7,6 @@
 
 #include <dihya/error.hpp>
 #include <dihya/yaml_file.hpp>
-#include <yaml-cpp/depthguard.h>
-#include <yaml-cpp/yaml.h>
 
 namespace import_templates {
 namespace {
@@ -18,8 +16,11 @@ namespace {
 constexpr std::size_t kMaxImplicitKey = 1000;  // bytes; the YAML limit is 1024 characters
 
 std::string double_quoted(const std::string& s) {
-  // JSON's escapes are YAML's; non-ASCII stays UTF-8.
-  return nlohmann::json(s).dump();
+  // JSON's escapes are YAML's; non-ASCII stays UTF-8. JSON leaves DEL as it
+  // is, YAML does not allow it unescaped (the reader refuses it).
+  std::string out = nlohmann::json(s).dump();
+  for (std::size_t at = out.find('\x7f'); at != std::string::npos; at = out.find('\x7f', at)) out.replace(at, 1, "\\x7F");
+  return out;
 }
 
 bool needs_quotes(const std::string& s) {

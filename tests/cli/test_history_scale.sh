@@ -278,6 +278,10 @@ printf 'history_retention: 5\n' >"$XDG_CONFIG_HOME/dihya/config.yaml"
 bad "history_retention that is not a mapping" -- dh history
 printf 'history_retention:\n  max_runs: 1e9\n' >"$XDG_CONFIG_HOME/dihya/config.yaml"
 bad "a max_runs that is not a whole number" -- dh history
+# The config is read by the project's one YAML reader: a duplicate key is refused with its place.
+printf 'history_retention:\n  max_runs: 3\n  max_runs: 4\n' >"$XDG_CONFIG_HOME/dihya/config.yaml"
+bad "a duplicate key in the config" -- dh history
+expect_in "$ERR" "config.yaml:3:3: duplicate key \"max_runs\"" "the duplicate key is named with its place"
 rm -f "$XDG_CONFIG_HOME/dihya/config.yaml"
 ln -s "$WORK/state.log.good" "$WORK/planted" && mv "$R/state.log" "$WORK/state.log.real" && ln -s "$WORK/planted" "$R/state.log"
 expect_exit 1 "a state log planted as a symlink is refused" -- dh history

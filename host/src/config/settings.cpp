@@ -8,10 +8,13 @@
 #include <set>
 #include <sstream>
 
+#include <dihya/error.hpp>
+#include <dihya/yaml_file.hpp>
 #include <fmt/format.h>
-#include <yaml-cpp/yaml.h>
+#include <nlohmann/json.hpp>
 
 #include "errors.hpp"
+#include "util/printable.hpp"
 #include "util/trusted_path.hpp"
 #include "params/redaction.hpp"
 #include "params/secret_reference.hpp"
@@ -55,22 +58,24 @@ std::vector<std::filesystem::path> split_path_list(const std::string& list) {
   return dirs;
 }
 
-std::string scalar(const YAML::Node& node, const std::filesystem::path& file, const char* key) {
-  if (!node.IsScalar()) throw usage_error(fmt::format("{}: '{}' must be a string", file.string(), key));
-  return node.as<std::string>();
+// A setting as the text it was written as: YAML types `3` and `true` as a
+// number and a boolean, a setting reads text.
+std::string scalar(const nlohmann::json& value, const std::filesystem::path& file, const char* key) {
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_boolean() || value.is_number()) return value.dump();
+  throw usage_error(fmt::format("{}: '{}' must be a string", file.string(), key));
 }
 
 constexpr std::size_t kMaxConfigBytes = 1 << 20;
 
-HistoryRetention read_retention(const YAML::Node& value, const std::filesystem::path& file) {
-  if (!value.IsMap()) {
+HistoryRetention read_retention(const nlohmann::json& value, const std::filesystem::path& file) {
+  if (!value.is_object()) {
     throw usage_error(fmt::format("{}: 'history_retention' must be a mapping (max_age: 90d, max_runs: 100000)",
                                   file.string()));
   }
   HistoryRetention r;
-  for (const auto& item : value) {
-    const std::string key = scalar(item.first, file, "history_retention");
-    const std::string text = scalar(item.second, file, "history_retention");
+  for (const auto& [key, item] : value.items()) {
+    const std::string text = scalar(item, file, "history_retention");
     if (key == "max_age") {
       r.max_age = parse_age(text);
       if (!r.max_age) {
@@ -85,7 +90,7 @@ HistoryRetention read_retention(const YAML::Node& value, const std::filesystem::
       r.max_runs = static_cast<std::size_t>(std::stoull(text));
     } else {
       throw usage_error(fmt::format("{}: history_retention: unknown key '{}' (known: max_age, max_runs)",
-                                    file.string(), key.substr(0, 40)));
+                                    file.string(), printable(key, 40)));
     }
   }
   return r;
@@ -109,26 +114,24 @@ FileConfig read_config_file(const std::filesystem::path& file, bool must_exist) 
   if (read_all(trusted.fd.get(), &text, kMaxConfigBytes)) {
     throw usage_error(fmt::format("{}: config file unreadable or larger than {} bytes", file.string(), kMaxConfigBytes));
   }
-  YAML::Node root;
+  nlohmann::json root;
   try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    throw usage_error(fmt::format("{}: invalid YAML: {}", file.string(), e.msg));
+    root = dihya::load_yaml_text(text, file.string());  // the project's one YAML reader
+  } catch (const dihya::Error& e) {
+    throw usage_error(e.what());
   }
-  if (root.IsNull()) return config;
-  if (!root.IsMap()) throw usage_error(fmt::format("{}: config must be a mapping of settings", file.string()));
-  for (const auto& item : root) {
-    const std::string key = scalar(item.first, file, "each key");
+  if (root.is_null()) return config;
+  if (!root.is_object()) throw usage_error(fmt::format("{}: config must be a mapping of settings", file.string()));
+  for (const auto& [key, value] : root.items()) {
     if (kKeys.count(key) == 0) {
       throw usage_error(fmt::format("{}: unknown setting '{}' (known: plugin_path, database_url, state_dir, cache_dir, "
                                     "metrics_dir, signatures, sandbox, trusted_keys_dir, audit_syslog, history_retention)",
-                                    file.string(), key));
+                                    file.string(), printable(key, 80)));
     }
-    const YAML::Node& value = item.second;
     if (key == "plugin_path") {
-      if (value.IsScalar()) {
-        config.plugin_path = split_path_list(value.as<std::string>());
-      } else if (value.IsSequence()) {
+      if (value.is_string()) {
+        config.plugin_path = split_path_list(value.get<std::string>());
+      } else if (value.is_array()) {
         for (const auto& dir : value) config.plugin_path.emplace_back(scalar(dir, file, "plugin_path"));
       } else {
         throw usage_error(fmt::format("{}: 'plugin_path' must be a list of directories", file.string()));

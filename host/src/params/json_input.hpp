@@ -37,17 +37,12 @@ constexpr std::size_t kMaxYamlExpandedBytes = 64 * 1024 * 1024;
 // Byte positions in messages count from 1. Throws HostError (usage).
 nlohmann::json parse_json_text(std::string_view text, const std::string& origin);
 
-// Parses one YAML document into JSON values. Plain scalars follow the YAML 1.2
-// core schema: null/Null/NULL/~/empty => null, true/false (any of the three
-// spellings) => boolean, decimal, 0x hex and 0o octal integers => integer,
-// decimals with a fraction or exponent => number, anything else (including
-// yes/no/on/off, .inf and .nan, which JSON cannot hold) => string. Quoted and
-// block scalars stay strings; explicit !!str/!!int/!!float/!!bool/!!null tags
-// are honoured. Merge keys (<<) are applied; explicit keys win over merged
-// ones. A duplicate key is an error (silently dropping one of them hides
-// mistakes). An empty document gives null; several documents are an error.
-// Budgets: kMaxDepth, kMaxYamlNodes and kMaxYamlExpandedBytes, counted while
-// aliases are expanded. Throws HostError (usage).
+// Parses one YAML document into JSON values with the SDK's reader
+// (dihya/yaml_file.hpp, whose rules the plugins' YAML files follow too: core
+// schema scalars, core tags only, merge keys, duplicate keys refused, one
+// document; an empty document gives null) and a parameter file's budgets:
+// kMaxInputBytes, kMaxDepth, kMaxYamlNodes and kMaxYamlExpandedBytes.
+// Throws HostError (usage) "<origin>:<line>:<column>: <what>".
 nlohmann::json parse_yaml_text(std::string_view text, const std::string& origin);
 
 // Reads a params file: JSON for .json, YAML for .yaml/.yml, otherwise JSON if

@@ -20,4 +20,6 @@ printf "module.exports = {a: f(1), b: \`\${x}\`, c: y, [d]: 1, ...e};" >"$fuzz_w
 printf "module.exports = {x: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]};" >"$fuzz_work/corpus/deep"
 # Keys longer than YAML's 1024-character limit for implicit keys (written as "? key").
 printf "export default {'%s': 1, '%s': {b: [2]}};" "$(printf 'k%.0s' {1..1100})" "$(printf 'x%.0s' {1..1030})" >"$fuzz_work/corpus/long-keys"
+# DEL in a key and a value: JSON leaves it raw, YAML must escape it.
+printf "export default {'a\x7fb': 'c\x7fd'};" >"$fuzz_work/corpus/del"
 fuzz_run "$bin" "${3:-30}" -max_len=8192

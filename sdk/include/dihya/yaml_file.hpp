@@ -1,57 +1,81 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
-// The plugins' one YAML reader: an operator's YAML (or JSON) file — a policy,
-// a config, a spec, a template — into JSON, by one documented rule set (see
-// yaml_to_json) and with a budget: yaml-cpp keeps alias bombs as shared nodes
-// and expanding them would explode, and deep nesting throws a misleading
-// error, so nodes, string bytes and depth are bounded (YamlLimits; files up to
-// 4 MiB) and every failure is one dihya::Error line naming the file and line.
-// The host reads parameter files with its own event-based reader
-// (host/src/params/json_input.cpp), with the scalar resolvers below.
-// Header-only; a plugin that includes it links yaml-cpp.
+// The project's one YAML reader: an operator's YAML text — a parameter file
+// for the host; a policy, a config, a spec or a template for a plugin — into
+// JSON, by one rule set and within a budget. It builds JSON straight from
+// yaml-cpp's parse events, never from yaml-cpp's node tree: that tree keeps an
+// alias bomb as shared nodes that explode once expanded, and throws a
+// misleading error on deep nesting. Here every budget is charged as the text
+// is read, an alias with the size of what it names *before* it is copied.
+// Every failure is a dihya::Error of one printable line that never echoes raw
+// input bytes: "<where>:<line>:<column>: <what>", or "<where>: <what>" where
+// no place applies. Header-only; a plugin that includes it links yaml-cpp.
+//
+// The rules (README, "YAML, the one reader"):
+// - one document; several ("---" twice) are refused; an empty text is null;
+// - plain scalars are typed by the YAML 1.2 core schema (plain_scalar below);
+//   quoted and block scalars are strings;
+// - tags: the core schema's (!!str, !!int, !!float, !!bool, !!null, !!seq,
+//   !!map) are honoured, a value that does not match its tag is refused, and
+//   any other tag (!!binary, !!set, !secret...) is refused;
+// - a mapping key is a string (a plain `1:` is the key "1"); a null, list or
+//   mapping key is refused, and so is a duplicate key;
+// - merge keys are applied: `<<: *base` or `<<: [*a, *b]` copy the keys the
+//   mapping does not write itself, an earlier source winning over a later one;
+// - the text is UTF-8 without control characters other than tab, LF and CR,
+//   and no escape may decode to invalid UTF-8;
+// - budgets (YamlLimits): containers one inside the other, nodes and string
+//   bytes, both counted with aliases expanded; load_yaml_file() reads at most
+//   4 MiB.
 #pragma once
 
+#include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
+#include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <limits>
+#include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
+#include <vector>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <dihya/error.hpp>
+#include <dihya/file_io.hpp>
+#include <dihya/utf8.hpp>
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/eventhandler.h>
-#include <yaml-cpp/yaml.h>
+#include <yaml-cpp/exceptions.h>
+#include <yaml-cpp/parser.h>
 
 namespace dihya {
 
 // What a document may cost once aliases are expanded. The defaults suit an
 // operator's policy or config file; a caller reading bigger documents (a
-// template) passes its own.
+// template, a parameter file) passes its own.
 struct YamlLimits {
-  std::size_t max_nodes = 100000;
-  std::size_t max_string_bytes = 8u << 20;  // all scalars, an alias counted each time it is used
-  int max_depth = 64;
+  std::size_t max_nodes = 100000;           // scalars, nulls, lists and mappings, keys included
+  std::size_t max_string_bytes = 8u << 20;  // all scalars and keys, an alias counted each time it is used
+  int max_depth = 64;                       // lists and mappings one inside the other
 };
 
 namespace yaml_detail {
 
-struct Budget {
-  std::size_t nodes;
-  std::size_t bytes;
-};
-
 // The scalars of the YAML 1.2 core schema, one resolver each; nullopt when
-// `text` is not one. The host's parameter reader (host/src/params/json_input.cpp)
-// uses the same functions for plain scalars and for !!int, !!float, !!bool and
-// !!null tags, so a value means the same in a parameter file and in a plugin's.
+// `text` is not one. Plain scalars try them in turn (plain_scalar); a !!int,
+// !!float, !!bool or !!null tag asks for one.
 
 inline bool is_decimal_digit(char c) { return c >= '0' && c <= '9'; }
 inline bool is_octal_digit(char c) { return c >= '0' && c <= '7'; }
@@ -157,120 +181,355 @@ inline nlohmann::json plain_scalar(const std::string& s) {
   return s;
 }
 
-inline std::string line_of(const YAML::Node& node) { return "line " + std::to_string(node.Mark().line + 1); }
-
-inline nlohmann::json to_json(const YAML::Node& node, int depth, Budget& budget, const YamlLimits& limits) {
-  if (depth > limits.max_depth) throw Error("nested more than " + std::to_string(limits.max_depth) + " levels");
-  if (budget.nodes == 0) throw Error("more than " + std::to_string(limits.max_nodes) + " nodes (alias bomb?)");
-  --budget.nodes;
-  switch (node.Type()) {
-    case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined:
-      return nullptr;
-    case YAML::NodeType::Sequence: {
-      auto out = nlohmann::json::array();
-      for (const auto& child : node) out.push_back(to_json(child, depth + 1, budget, limits));
-      return out;
-    }
-    case YAML::NodeType::Map: {
-      auto out = nlohmann::json::object();
-      for (const auto& kv : node) {
-        if (!kv.first.IsScalar()) throw Error("a key is not a string (" + line_of(kv.first) + ")");
-        const std::string& key = kv.first.Scalar();
-        if (out.contains(key)) {
-          throw Error("duplicate key " +
-                      nlohmann::json(key).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + " (" +
-                      line_of(kv.first) + ")");
-        }
-        out[key] = to_json(kv.second, depth + 1, budget, limits);
+// `text` made safe for a one-line message: control characters (C0, DEL, C1)
+// and bytes that are not UTF-8 become \xNN, and what is beyond `max_bytes` is
+// cut and marked "...". Text already made safe is left as it is.
+inline std::string printable(std::string_view text, std::size_t max_bytes = 80) {
+  std::string out;
+  const auto escape = [&out](unsigned char c) {
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "\\x%02X", c);
+    out += hex;
+  };
+  for (std::size_t i = 0; i < text.size();) {
+    if (out.size() >= max_bytes) return out + "...";
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      if (c < 0x20 || c == 0x7f) {
+        escape(c);
+      } else {
+        out += static_cast<char>(c);
       }
-      return out;
+      ++i;
+      continue;
     }
-    case YAML::NodeType::Scalar:
-      break;
+    const std::size_t length = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+    const std::string_view sequence = text.substr(i, length);
+    const bool c1_control = c == 0xC2 && sequence.size() == 2 && static_cast<unsigned char>(sequence[1]) < 0xA0;
+    if (sequence.size() == length && valid_utf8(sequence) && !c1_control) {
+      out += sequence;
+      i += length;
+    } else {
+      escape(c);
+      ++i;
+    }
   }
-  const std::string& s = node.Scalar();
-  if (s.size() > budget.bytes) {
-    throw Error("more than " + std::to_string(limits.max_string_bytes) + " bytes of strings (alias bomb?)");
-  }
-  budget.bytes -= s.size();
-  if (node.Tag() == "!") return s;  // quoted or block scalar: always a string
-  if (node.Tag() == "?") return plain_scalar(s);
-  if (node.Tag() == "tag:yaml.org,2002:str") return s;
-  throw Error("tag " + node.Tag() + " is not supported (" + line_of(node) + ")");
+  return out;
 }
 
-// Parses without building anything: for counting documents.
-class NoEvents final : public YAML::EventHandler {
+// "!!int" rather than "tag:yaml.org,2002:int", as the author wrote it.
+inline std::string short_tag(const std::string& tag) {
+  constexpr std::string_view kCorePrefix = "tag:yaml.org,2002:";
+  if (tag.compare(0, kCorePrefix.size(), kCorePrefix) == 0) return "!!" + tag.substr(kCorePrefix.size());
+  return tag;
+}
+
+// Builds JSON from yaml-cpp's parse events by the rules at the top of this
+// file. An alias is expanded by copying what its anchor built, after the
+// budgets were charged with the anchor's expanded size, so an alias bomb stops
+// at the first copy over budget. An alias inside the node it names (a cycle)
+// is refused. Throws dihya::Error; used once, then thrown away.
+class JsonBuilder final : public YAML::EventHandler {
  public:
-  void OnDocumentStart(const YAML::Mark&) override {}
+  JsonBuilder(std::string where, const YamlLimits& limits) : where_(std::move(where)), limits_(limits) {}
+
+  nlohmann::json take_root() { return std::move(root_); }
+
+  // "<where>:<line>:<column>: " for a place in the text.
+  static std::string at(const std::string& where, const YAML::Mark& mark) {
+    if (mark.is_null()) return where + ": ";
+    return where + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1) + ": ";
+  }
+
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    if (documents_ > 0) {
+      // yaml-cpp 0.7 starts an empty document at the same place, forever, when
+      // a stray ',' opens the text (YAML::LoadAll never returns on ",x").
+      if (mark.pos == first_document_pos_) fail(mark, "invalid YAML: unexpected character");
+      throw Error(where_ + ": more than one YAML document (expected one)");
+    }
+    ++documents_;
+    first_document_pos_ = mark.pos;
+  }
+
   void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
-  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
-  void OnSequenceEnd() override {}
-  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
-  void OnMapEnd() override {}
+
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    if (expecting_key()) fail(mark, "a mapping key is null; keys must be strings");
+    charge(mark, 1, 0);
+    add(nlohmann::json(nullptr), mark, anchor, 1, 0, 0);
+  }
+
+  void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                const std::string& value) override {
+    // The text is UTF-8, but escapes such as "\xff" or a lone "\ud800" decode
+    // to bytes that are not.
+    if (!valid_utf8(value)) fail(mark, "a scalar decodes to invalid UTF-8");
+    charge(mark, 1, value.size());
+    if (expecting_key()) {
+      if (tag != "?" && tag != "!" && tag != kTagStr) fail(mark, "a mapping key cannot have the tag " + shown_tag(tag));
+      remember(anchor, nlohmann::json(value), 1, value.size(), 0);
+      set_key(value, tag == "?" && value == "<<", mark);
+      return;
+    }
+    add(convert_scalar(mark, tag, value), mark, anchor, 1, value.size(), 0);
+  }
+
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    if (open_anchors_.count(anchor) > 0) fail(mark, "an alias refers to a node that contains it");
+    const auto found = anchors_.find(anchor);
+    if (found == anchors_.end()) fail(mark, "an alias has no anchor");
+    const Anchored& anchored = found->second;
+    charge(mark, anchored.nodes, anchored.bytes);
+    if (expecting_key()) {
+      if (!anchored.value.is_string()) fail(mark, "a mapping key must be a string");
+      set_key(anchored.value.get<std::string>(), false, mark);
+      return;
+    }
+    check_depth(mark, anchored.height);
+    attach(nlohmann::json(anchored.value), mark, anchored.height);
+  }
+
+  void OnSequenceStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value) override {
+    check_collection_tag(mark, tag, kTagSeq);
+    open(mark, anchor, nlohmann::json::array());
+  }
+  void OnSequenceEnd() override { close(); }
+
+  void OnMapStart(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
+                  YAML::EmitterStyle::value) override {
+    check_collection_tag(mark, tag, kTagMap);
+    open(mark, anchor, nlohmann::json::object());
+  }
+  void OnMapEnd() override { close(); }
+
+ private:
+  static constexpr const char* kTagStr = "tag:yaml.org,2002:str";
+  static constexpr const char* kTagInt = "tag:yaml.org,2002:int";
+  static constexpr const char* kTagFloat = "tag:yaml.org,2002:float";
+  static constexpr const char* kTagBool = "tag:yaml.org,2002:bool";
+  static constexpr const char* kTagNull = "tag:yaml.org,2002:null";
+  static constexpr const char* kTagSeq = "tag:yaml.org,2002:seq";
+  static constexpr const char* kTagMap = "tag:yaml.org,2002:map";
+
+  struct Anchored {
+    nlohmann::json value;
+    std::size_t nodes;
+    std::size_t bytes;
+    int height;  // containers one inside the other, 0 for a scalar
+  };
+
+  struct Frame {
+    nlohmann::json value;  // the array or object being built
+    YAML::Mark mark;
+    YAML::anchor_t anchor;
+    std::size_t nodes_before;
+    std::size_t bytes_before;
+    int height = 1;
+    std::optional<std::string> key = std::nullopt;  // a mapping's key waiting for its value
+    bool key_is_merge = false;
+    bool has_merge = false;
+    std::vector<std::pair<nlohmann::json, YAML::Mark>> merges = {};
+  };
+
+  [[noreturn]] void fail(const YAML::Mark& mark, const std::string& what) const { throw Error(at(where_, mark) + what); }
+
+  static std::string shown_tag(const std::string& tag) { return printable(short_tag(tag)); }
+
+  bool expecting_key() const { return !stack_.empty() && stack_.back().value.is_object() && !stack_.back().key; }
+
+  void charge(const YAML::Mark& mark, std::size_t nodes, std::size_t bytes) {
+    if (nodes > limits_.max_nodes - nodes_) {
+      fail(mark, "more than " + std::to_string(limits_.max_nodes) + " nodes once aliases are expanded (alias bomb?)");
+    }
+    if (bytes > limits_.max_string_bytes - bytes_) {
+      fail(mark, "more than " + byte_count(limits_.max_string_bytes) +
+                     " of strings once aliases are expanded (alias bomb?)");
+    }
+    nodes_ += nodes;
+    bytes_ += bytes;
+  }
+
+  static std::string byte_count(std::size_t bytes) {
+    constexpr std::size_t kMiB = 1024 * 1024;
+    if (bytes % kMiB == 0) return std::to_string(bytes / kMiB) + " MiB";
+    return std::to_string(bytes) + " bytes";
+  }
+
+  void check_depth(const YAML::Mark& mark, int height) const {
+    if (static_cast<int>(stack_.size()) + height > limits_.max_depth) {
+      fail(mark, "nested more than " + std::to_string(limits_.max_depth) + " levels");
+    }
+  }
+
+  void check_collection_tag(const YAML::Mark& mark, const std::string& tag, const char* core) const {
+    if (tag == "?" || tag == "!" || tag.empty() || tag == core) return;
+    fail(mark, "the tag " + shown_tag(tag) + " is not supported (only the YAML core schema's)");
+  }
+
+  void open(const YAML::Mark& mark, YAML::anchor_t anchor, nlohmann::json empty) {
+    if (expecting_key()) fail(mark, "a mapping key is a list or a mapping; keys must be strings");
+    check_depth(mark, 1);
+    const std::size_t nodes_before = nodes_;
+    const std::size_t bytes_before = bytes_;
+    charge(mark, 1, 0);
+    if (anchor != YAML::NullAnchor) open_anchors_.insert(anchor);
+    stack_.push_back(Frame{std::move(empty), mark, anchor, nodes_before, bytes_before});
+  }
+
+  void close() {
+    Frame frame = std::move(stack_.back());
+    stack_.pop_back();
+    if (frame.value.is_object()) apply_merges(frame);
+    if (frame.anchor != YAML::NullAnchor) open_anchors_.erase(frame.anchor);
+    add(std::move(frame.value), frame.mark, frame.anchor, nodes_ - frame.nodes_before, bytes_ - frame.bytes_before,
+        frame.height);
+  }
+
+  void remember(YAML::anchor_t anchor, const nlohmann::json& value, std::size_t nodes, std::size_t bytes, int height) {
+    if (anchor != YAML::NullAnchor) anchors_[anchor] = Anchored{value, nodes, bytes, height};
+  }
+
+  void add(nlohmann::json value, const YAML::Mark& mark, YAML::anchor_t anchor, std::size_t nodes, std::size_t bytes,
+           int height) {
+    remember(anchor, value, nodes, bytes, height);
+    attach(std::move(value), mark, height);
+  }
+
+  void attach(nlohmann::json value, const YAML::Mark& mark, int height) {
+    if (stack_.empty()) {
+      root_ = std::move(value);
+      return;
+    }
+    Frame& parent = stack_.back();
+    parent.height = std::max(parent.height, height + 1);
+    if (parent.value.is_array()) {
+      parent.value.push_back(std::move(value));
+    } else if (parent.key_is_merge) {
+      parent.merges.emplace_back(std::move(value), mark);
+    } else {
+      parent.value[*parent.key] = std::move(value);
+    }
+    parent.key.reset();
+    parent.key_is_merge = false;
+  }
+
+  void set_key(const std::string& key, bool is_merge, const YAML::Mark& mark) {
+    Frame& map = stack_.back();
+    if (is_merge ? map.has_merge : map.value.contains(key)) fail(mark, "duplicate key \"" + printable(key) + "\"");
+    map.has_merge = map.has_merge || is_merge;
+    map.key = key;
+    map.key_is_merge = is_merge;
+  }
+
+  // `<<: *base` or `<<: [*a, *b]`: keys the mapping writes itself win, and
+  // among several sources the earlier one wins, as the YAML merge-key
+  // specification says.
+  void apply_merges(Frame& frame) const {
+    for (auto& [source, mark] : frame.merges) {
+      std::vector<nlohmann::json*> maps;
+      if (source.is_object()) {
+        maps.push_back(&source);
+      } else if (source.is_array() &&
+                 std::all_of(source.begin(), source.end(), [](const nlohmann::json& j) { return j.is_object(); })) {
+        for (auto& item : source) maps.push_back(&item);
+      } else {
+        fail(mark, "the merge key '<<' needs a mapping or a list of mappings");
+      }
+      for (nlohmann::json* from : maps) {
+        for (auto& [key, value] : from->items()) {
+          if (!frame.value.contains(key)) frame.value[key] = std::move(value);
+        }
+      }
+    }
+  }
+
+  nlohmann::json convert_scalar(const YAML::Mark& mark, const std::string& tag, const std::string& text) const {
+    if (tag == "?" || tag.empty()) return plain_scalar(text);
+    if (tag == "!" || tag == kTagStr) return nlohmann::json(text);
+    std::optional<nlohmann::json> value;
+    if (tag == kTagInt) {
+      value = core_int(text);
+    } else if (tag == kTagFloat) {
+      value = core_float(text);
+      if (!value) value = core_int(text);
+    } else if (tag == kTagBool) {
+      value = core_bool(text);
+    } else if (tag == kTagNull) {
+      value = core_null(text);
+    } else {
+      fail(mark, "the tag " + shown_tag(tag) + " is not supported (only the YAML core schema's)");
+    }
+    if (!value) fail(mark, "the value does not match its tag " + shown_tag(tag));
+    return *value;
+  }
+
+  std::string where_;
+  YamlLimits limits_;
+  nlohmann::json root_;
+  std::vector<Frame> stack_;
+  std::map<YAML::anchor_t, Anchored> anchors_;
+  std::set<YAML::anchor_t> open_anchors_;
+  std::size_t nodes_ = 0;
+  std::size_t bytes_ = 0;
+  int documents_ = 0;
+  int first_document_pos_ = 0;  // YAML::Mark::pos is an int
 };
 
-// How many documents `text` holds, counting no further than two: YAML::LoadAll
-// never returns on some hostile texts (",x" makes yaml-cpp 0.7 start an empty
-// document at the same place forever).
-inline int document_count(const std::string& text) {
-  std::istringstream in(text);
-  YAML::Parser parser(in);
-  NoEvents none;
-  int count = 0;
-  while (count < 2 && parser.HandleNextDocument(none)) ++count;
-  return count;
+// yaml-cpp guesses UTF-16/32 from NUL bytes and acts on other control
+// characters in odd ways; YAML does not allow them unescaped anyway.
+inline void check_text(std::string_view text, const std::string& where) {
+  const std::size_t bad = first_invalid_utf8(text);
+  if (bad != std::string_view::npos) throw Error(where + ": invalid UTF-8 at byte " + std::to_string(bad + 1));
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
+      throw Error(where + ": a control character at byte " + std::to_string(i + 1));
+    }
+  }
 }
 
 }  // namespace yaml_detail
 
-// yaml-cpp's tree as JSON, by one rule set: scalars typed by the YAML 1.2 core
-// schema (yaml_detail::plain_scalar), a quoted or block scalar always a
-// string, `!!str` honoured and any other tag refused, a duplicate or
-// non-string key refused with its line, and the limits charged as aliases
-// expand. Throws dihya::Error "<what> (line N)".
-inline nlohmann::json yaml_to_json(const YAML::Node& node, const YamlLimits& limits = {}) {
-  yaml_detail::Budget budget{limits.max_nodes, limits.max_string_bytes};
-  return yaml_detail::to_json(node, 0, budget, limits);
-}
-
-// A YAML document already read (`where` names it in errors) as JSON, by
-// yaml_to_json()'s rules; exactly one document. Throws dihya::Error
-// "<where>: <what>".
-inline nlohmann::json load_yaml_text(const std::string& text, const std::string& where,
-                                     const YamlLimits& limits = {}) {
+// The YAML document `text` as JSON, by the rules at the top of this file.
+// `where` (a file name) starts every message; it is shown escaped. Throws
+// dihya::Error "<where>:<line>:<column>: <what>" or "<where>: <what>".
+// Thread-safe (no shared state).
+inline nlohmann::json load_yaml_text(std::string_view text, const std::string& where, const YamlLimits& limits = {}) {
+  const std::string shown = yaml_detail::printable(where, 200);
+  yaml_detail::check_text(text, shown);
+  std::istringstream in{std::string(text)};
+  yaml_detail::JsonBuilder builder(shown, limits);
   try {
-    if (yaml_detail::document_count(text) > 1) throw dihya::Error("expected one YAML document, found more");
-    return yaml_to_json(YAML::Load(text), limits);
+    YAML::Parser parser(in);
+    // A second document makes the builder throw, so this runs at most twice.
+    while (parser.HandleNextDocument(builder)) {
+    }
   } catch (const YAML::DeepRecursion&) {
-    throw dihya::Error(where + ": nested too deeply");
+    // yaml-cpp says "bad file" at line 1: say what happened instead.
+    throw Error(shown + ": nested too deeply for the YAML parser");
   } catch (const YAML::Exception& e) {
-    const std::string at =
-        e.mark.is_null() ? "" : ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1);
-    throw dihya::Error(where + at + ": invalid YAML: " + e.msg);
-  } catch (const dihya::Error& e) {
-    throw dihya::Error(where + ": " + e.what());
+    throw Error(yaml_detail::JsonBuilder::at(shown, e.mark) + "invalid YAML: " + yaml_detail::printable(e.msg, 200));
   }
+  return builder.take_root();
 }
 
-// The document at `path` as JSON. Throws dihya::Error "<path>: <what>".
+// The YAML document in the regular file `path` (at most 4 MiB) as JSON, by
+// load_yaml_text()'s rules. Throws dihya::Error "<path>: <what>".
 inline nlohmann::json load_yaml_file(const std::filesystem::path& path, const YamlLimits& limits = {}) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) throw dihya::Error(path.string() + ": not a readable file");
-  const std::uintmax_t size = std::filesystem::file_size(path, ec);
-  if (ec) throw dihya::Error(path.string() + ": cannot be read: " + ec.message());
-  if (size > 4 * 1024 * 1024) throw dihya::Error(path.string() + ": larger than 4 MiB");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw dihya::Error(path.string() + ": cannot be read");
-  // One byte more than announced: a file that grew meanwhile is noticed.
-  std::string text(static_cast<std::size_t>(size) + 1, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  if (static_cast<std::uintmax_t>(in.gcount()) != size) throw dihya::Error(path.string() + ": changed while being read");
-  text.resize(static_cast<std::size_t>(size));
+  constexpr std::size_t kMaxFileBytes = 4u << 20;
+  const std::string shown = yaml_detail::printable(path.string(), 200);
+  // O_NONBLOCK: a FIFO put where the file was expected is refused, not waited on.
+  const UniqueFd file(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  if (file.get() < 0) throw Error(shown + ": not a readable file (" + std::generic_category().message(errno) + ")");
+  struct stat info {};
+  if (::fstat(file.get(), &info) != 0 || !S_ISREG(info.st_mode)) throw Error(shown + ": not a readable file");
+  if (static_cast<std::uintmax_t>(info.st_size) > kMaxFileBytes) throw Error(shown + ": larger than 4 MiB");
+  std::string text;
+  const std::error_code error = read_all(file.get(), &text, kMaxFileBytes);
+  if (error.value() == EFBIG) throw Error(shown + ": larger than 4 MiB");
+  if (error) throw Error(shown + ": cannot be read: " + error.message());
   return load_yaml_text(text, path.string(), limits);
 }
 
