@@ -15,7 +15,8 @@ fuzz_start() {
   fi
 }
 
-# fuzz_build BIN WATCHED_FILE... -- CLANG_ARGS...: rebuilds BIN when a watched file is newer.
+# fuzz_build BIN WATCHED_FILE... -- CLANG_ARGS...: rebuilds BIN when a watched
+# file is newer or the optimisation level changed.
 # The .cpp files among CLANG_ARGS are compiled as one unit (a generated file
 # that includes them all), then linked with the -l/-L/-Wl arguments: their
 # nlohmann/json, yaml-cpp and valijson templates are then instantiated and
@@ -26,12 +27,17 @@ fuzz_start() {
 # plugins (DIHYA_UNITY_BUILD) already requires. Line tables are all a
 # sanitizer report needs (file:line in every frame) and cost less compile time
 # than full debug information.
+# DIHYA_FUZZ_OPT (default -O0) is the optimisation level. The suite's runs are
+# short checks (the committed corpus replayed, then 10 s of new inputs): there
+# an -O0 build, 2.5 times quicker to compile (13 s instead of 35 s of CPU for
+# the params target), is worth more than the 4 times more inputs per second of
+# -O1. A long campaign sets DIHYA_FUZZ_OPT=-O1.
 fuzz_build() {
-  local bin=$1 watched=() sources=() cflags=() ldflags=() arg
+  local bin=$1 watched=() sources=() cflags=() ldflags=() arg opt=${DIHYA_FUZZ_OPT:--O0}
   shift
   while [ $# -gt 0 ] && [ "$1" != "--" ]; do watched+=("$1"); shift; done
   shift
-  if [ -x "$bin" ] && [ -z "$(find "${watched[@]}" -newer "$bin")" ]; then
+  if [ -x "$bin" ] && [ "$(cat "$bin.opt" 2>/dev/null)" = "$opt" ] && [ -z "$(find "${watched[@]}" -newer "$bin")" ]; then
     return 0
   fi
   for arg in "$@"; do
@@ -41,7 +47,7 @@ fuzz_build() {
       *) cflags+=("$arg") ;;
     esac
   done
-  local flags=(-std=c++17 -O1 -gline-tables-only -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all)
+  local flags=(-std=c++17 "$opt" -gline-tables-only -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all)
   local unit="$bin.unity.cpp"
   : >"$unit"
   for arg in "${sources[@]}"; do
@@ -52,6 +58,7 @@ fuzz_build() {
     return 1
   fi
   clang++ "${flags[@]}" "$bin.unity.o" "${ldflags[@]}" -o "$bin"
+  printf '%s\n' "$opt" >"$bin.opt"
 }
 
 # fuzz_run BIN SECONDS [LIBFUZZER_OPTION...]: runs over the corpus, printing the final stats.
