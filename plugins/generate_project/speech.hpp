@@ -10,8 +10,9 @@
 // nouns in lists — and a dictionary that adds the technical words cmudict
 // lacks (postgres, kubernetes, jwt, sqlite...) and espeak-ng's readings of
 // the others where they differ; the acoustic model is adapted to synthetic
-// voices by an MLLR transform (speech_data.hpp). Every heard word carries its
-// lattice posterior, so the caller can report how sure each field is.
+// voices by MAP-adapted Gaussian means and an MLLR transform
+// (speech_data.hpp). Every heard word carries its lattice posterior, so the
+// caller can report how sure each field is.
 // English only: Debian ships no other acoustic model (see the README).
 #pragma once
 
