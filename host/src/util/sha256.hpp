@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
-// SHA-256 as lowercase hex, through OpenSSL's EVP interface. Used for the audit
-// chain, plugin pins and backup manifests: the digests are bit-for-bit those of
-// `sha256sum`, and every error names the file it concerns.
+// SHA-256 as lowercase hex, through OpenSSL's SHA-256 code (not EVP: see
+// sha256.cpp for why). Used for the audit chain, plugin pins and backup
+// manifests: the digests are bit-for-bit those of `sha256sum`, and every
+// error names the file it concerns.
 #pragma once
 
 #include <filesystem>
