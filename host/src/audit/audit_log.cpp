@@ -125,8 +125,13 @@ void pread_exactly(int fd, char* out, std::size_t size, off_t offset,
 std::string read_last_line(int fd, off_t size, const std::filesystem::path& file) {
   std::vector<std::string> chunks;  // last chunk first
   off_t end = size - 1;             // drop the final '\n'
+  // A line is most often well under 4 KiB: the first read is that small (a
+  // zero-filled 64 KiB buffer cost every append 16 fresh pages), later ones
+  // double up to kTailChunk.
+  std::size_t chunk_size = 4096;
   while (end > 0) {
-    off_t begin = std::max<off_t>(0, end - static_cast<off_t>(kTailChunk));
+    off_t begin = std::max<off_t>(0, end - static_cast<off_t>(chunk_size));
+    chunk_size = std::min(2 * chunk_size, kTailChunk);
     std::string chunk(static_cast<std::size_t>(end - begin), '\0');
     pread_exactly(fd, chunk.data(), chunk.size(), begin, file);
     auto newline = chunk.rfind('\n');
