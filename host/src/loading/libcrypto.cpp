@@ -22,9 +22,9 @@ LibCrypto load() {
   if (handle == nullptr) {
     throw load_error("cannot load libcrypto.so.3 to check plugin signatures: install the libssl3 package");
   }
-  decltype(&::OPENSSL_init_crypto) init = nullptr;
-  resolve(handle, "OPENSSL_init_crypto", init);
-  if (init(OPENSSL_INIT_NO_LOAD_CONFIG, nullptr) != 1) throw load_error("libcrypto.so.3 could not start");
+  // Started by its first call with OpenSSL's defaults, openssl.cnf included:
+  // this is the libcrypto.so.3 a plugin's child inherits from the fork and
+  // its TLS then uses, so it must be configured as any program's would be.
   LibCrypto c{};
   resolve(handle, "EVP_MD_CTX_new", c.md_ctx_new);
   resolve(handle, "EVP_MD_CTX_free", c.md_ctx_free);

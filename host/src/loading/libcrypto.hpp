@@ -7,7 +7,6 @@
 // it needs them. The host's SHA-256 (util/sha256.hpp) needs none of this.
 #pragma once
 
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 namespace dihya::host {
@@ -28,8 +27,7 @@ struct LibCrypto {
   decltype(&::EVP_DecodeBlock) decode_block;
 };
 
-// Loads libcrypto.so.3 once (started without reading openssl.cnf: hashing and
-// verifying need none of it). Throws a load error (exit 3) naming the package
+// Loads libcrypto.so.3 once. Throws a load error (exit 3) naming the package
 // when it cannot be loaded. Thread-safe.
 const LibCrypto& libcrypto();
 
