@@ -30,7 +30,9 @@
 namespace dihya::host {
 namespace {
 
-constexpr std::size_t kFileChunk = 1 << 20;
+// 64 KiB reads: as fast as larger ones here, and a zero-filled 1 MiB buffer
+// cost each hash 256 fresh pages for a plugin of a few hundred KB.
+constexpr std::size_t kFileChunk = 1 << 16;
 
 // An incremental SHA-256; one object per stream of bytes.
 class Digest {

@@ -15,7 +15,7 @@ namespace dihya::host {
 // if OpenSSL itself fails. Thread-safe.
 std::string sha256_hex(std::string_view data);
 
-// The SHA-256 of a file's contents, read in 1 MiB chunks so memory stays flat
+// The SHA-256 of a file's contents, read in 64 KiB chunks so memory stays flat
 // whatever the file's size. Throws a state error (errors.hpp) naming the path when the
 // file cannot be opened or read. Thread-safe.
 std::string sha256_file_hex(const std::filesystem::path& file);
