@@ -57,15 +57,17 @@ class CacheReader final : public nlohmann::json::json_sax_t {
   explicit CacheReader(CatalogCache* files) : files_(files) {}
   bool format_ok() const { return format_ok_; }
 
-  bool null() override { return scalar(); }
+  bool null() override { return depth_ == 3 ? !known_key() : scalar(); }
   bool boolean(bool value) override {
     if (depth_ != 3) return scalar();
     if (key_ == "destructive") record_->destructive = value;
     else if (key_ == "reversible") record_->reversible = value;
-    else return known_key() ? false : true;
+    else return !known_key();
     return true;
   }
-  bool number_integer(number_integer_t value) override { return number(value >= 0, static_cast<std::uint64_t>(value), value); }
+  bool number_integer(number_integer_t value) override {
+    return number(value >= 0, static_cast<std::uint64_t>(value), value);
+  }
   bool number_unsigned(number_unsigned_t value) override {
     return number(true, value, static_cast<std::int64_t>(value));
   }
@@ -110,7 +112,9 @@ class CacheReader final : public nlohmann::json::json_sax_t {
   bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
 
  private:
-  // A scalar at the top level or in "files" itself (not in a record).
+  // Outside a record, a scalar is accepted only at the top level, under a key
+  // other than "files". Inside one, a known field of the wrong type rejects
+  // the document; an unknown field is skipped.
   bool scalar() const { return depth_ == 1 && key_ != "files"; }
   bool known_key() const {
     for (const char* k : {"size", "mtime_ns", "ctime_ns", "device", "inode", "name", "version", "summary",
