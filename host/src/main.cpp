@@ -69,12 +69,22 @@ void print_help(const boost::program_options::options_description& global) {
             << dihya::host::exit_codes_help();
 }
 
+void print_version() {
+  std::printf("dihya-host %s (SDK ABI %d.%d)\n", DIHYA_VERSION, dihya::kAbiMajor, dihya::kAbiMinor);
+}
+
 // `*json_errors` is set when the subcommand was asked for --json: its errors
 // are then a JSON object on stdout too.
 int dispatch(int argc, char** argv, bool* json_errors) {
   namespace po = boost::program_options;
   using namespace dihya::host;
 
+  // `dihya-host --version` alone answers before the option tables are built
+  // (what a packager's or a script's probe runs: a tenth of its start-up).
+  if (argc == 2 && std::strcmp(argv[1], "--version") == 0) {
+    print_version();
+    return kExitOk;
+  }
   std::vector<std::string> args(argv + 1, argv + argc);
   // The subcommand is the first word that is not a global option or its value.
   std::size_t command_at = 0;
@@ -127,8 +137,7 @@ int dispatch(int argc, char** argv, bool* json_errors) {
     throw usage_error(fmt::format("{} (see dihya-host --help)", e.what()));
   }
   if (vm.count("version")) {
-    std::cout << "dihya-host " << DIHYA_VERSION << " (SDK ABI " << dihya::kAbiMajor << "." << dihya::kAbiMinor
-              << ")\n";
+    print_version();
     return kExitOk;
   }
   if (vm.count("help") || command_at >= args.size()) {

@@ -33,6 +33,16 @@ flushes=$(sed -nE 's/^[0-9]+ +(fsync|fdatasync|sync|syncfs|sync_file_range|clone
   tr '\n' ' ')
 expect_eq "$flushes" "fsync fdatasync clone fsync fdatasync " "run noop: audit fsync + state log fdatasync before the child, the same after it"
 
+# A run that logs nothing creates no log file (and so no inode for the end to
+# delete again); `logs` of it prints nothing and succeeds.
+strace -f -qq -o "$WORK/creates.txt" -e trace=open,openat,creat \
+  "$DIHYA_HOST" run noop >/dev/null 2>&1 || not_ok "run noop under strace (creates)"
+expect_in "$WORK/creates.txt" "state.log" "the trace of the run shows its file opens"
+grep 'log\.txt' "$WORK/creates.txt" | grep O_CREAT >"$WORK/log_creates.txt" || true
+expect_eq "$(wc -l <"$WORK/log_creates.txt")" 0 "a silent run does not create log.txt"
+expect_exit 0 "logs of the silent run" -- dh logs "$(last_run_id)"
+expect_eq "$(cat "$OUT")" "" "logs of the silent run print nothing"
+
 runs_count() { dh history --json 2>/dev/null | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
 
 # killed_at SYSCALL N -- command...: exit 0 when the command was killed at the

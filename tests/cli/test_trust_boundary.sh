@@ -133,6 +133,33 @@ expect_in "$OUT" '"plugin": "noop"' "the run is noop's"
 expect_in "$OUT" '"summary": "nothing done"' "and noop's code ran, not echo_params'"
 expect_exit 2 "run echo_params with the poisoned cache still validates echo_params' own schema" -- dh run echo_params
 expect_in "$ERR" "name" "echo_params' required parameter is asked for"
+# A cached digest counts only while the file's stamp is the one it was
+# computed for: an entry whose stamp no longer matches is hashed again.
+expect_exit 0 "list rebuilds the metadata cache" -- dh list
+expect_exit 0 "a run puts noop's digest in the cache" -- dh run noop
+real_sha=$(sha256sum "$P/libnoop.so" | cut -c1-64)
+python3 - "$cache" "$P" <<'EOF'
+import json, sys
+path, plugins = sys.argv[1], sys.argv[2]
+doc = json.load(open(path))
+entry = doc["files"][plugins + "/libnoop.so"]
+assert entry["sha256"], "no cached digest"
+entry["sha256"] = "0" * 64
+entry["mtime_ns"] += 1
+json.dump(doc, open(path, "w"))
+EOF
+expect_exit 0 "run noop with a stale cached digest" -- dh run noop --json
+expect_in "$OUT" "\"plugin_sha256\": \"$real_sha\"" "the run records the file's real SHA-256"
+# Hostile caches (deep nesting, arrays, wrong types, cut short) are rebuilt.
+deep=$(python3 -c 'print("{\"format\":\"dihya-metadata-cache-3\",\"files\":" + "{\"a\":" * 5000 + "1" + "}" * 5001)')
+for doc in "$deep" '{"format":"dihya-metadata-cache-3","files":[1,2]}' \
+  '{"format":"dihya-metadata-cache-3","files":{"x":{"size":-1,"name":7}}}' '{"format":"dihya-metadata-cache-3","fi'; do
+  printf '%s' "$doc" >"$cache"
+  expect_exit 0 "run noop with a hostile cache (${doc:0:60})" -- dh run noop --json
+  expect_in "$OUT" "\"plugin_sha256\": \"$real_sha\"" "the run records the real SHA-256 (${doc:0:60})"
+  if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["files"][sys.argv[2] + "/libnoop.so"]["name"] == "noop"' \
+    "$cache" "$P" 2>/dev/null; then ok "the hostile cache was rebuilt (${doc:0:60})"; else not_ok "the hostile cache was not rebuilt (${doc:0:60})"; fi
+done
 expect_quick 2 "run of an empty plugin name loads nothing" -- dh run ''
 expect_in "$ERR" "invalid plugin name" "says the name is invalid"
 
@@ -278,8 +305,15 @@ if [ "$(id -u)" -eq 0 ] && mkdir -p "$WORK/full" && mount -t tmpfs -o size=1m tm
   export DIHYA_STATE_DIR="$F"
   expect_exit 0 "a run on the small state filesystem" -- dh run noop
   dd if=/dev/zero of="$WORK/full/fill" bs=4k 2>/dev/null || true
-  runs_before=$(ls "$F/runs" | wc -l)
-  expect_exit 1 "a run on a full state filesystem" -- dh run noop
+  # Runs still go through while their records fit in blocks already there
+  # (the state log's reserve, the audit log's last page, the head rewritten
+  # in place); the first that needs a new block must fail cleanly.
+  code=0
+  for _ in $(seq 1 30); do
+    runs_before=$(ls "$F/runs" | wc -l)
+    dh run noop >"$OUT" 2>"$ERR" || { code=$?; break; }
+  done
+  expect_eq "$code" 1 "a run on a full state filesystem fails once a record needs a new block (exit 1)"
   expect_one_line_error "full disk"
   grep -qi "no space left" "$ERR" && ok "says no space left" || not_ok "does not say no space left"
   expect_in "$ERR" "$F" "names the path"

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "audit/audit_log.hpp"
@@ -44,8 +45,10 @@ TEST_CASE("the head record names the seq and hash of the last line", "[audit][an
   TempDir dir;
   const auto file = make_checked_log(dir, 3);
   const auto lines = read_lines(file);
-  CHECK(read_text(audit_head_file(file)) ==
-        R"({"seq":3,"sha256":")" + dihya::host::sha256_hex(lines.back()) + "\"}\n");
+  const std::string sha = dihya::host::sha256_hex(lines.back());
+  const std::string record = R"({"seq":3,"sha256":")" + sha + R"(","check":")" +
+                             dihya::host::sha256_hex("3:" + sha).substr(0, 16) + "\"}";
+  CHECK(read_text(audit_head_file(file)) == record + std::string(160 - 1 - record.size(), ' ') + "\n");
   const auto report = verify_audit_log(file);
   CHECK(report.ok);
   CHECK(report.anchored);
@@ -107,6 +110,49 @@ TEST_CASE("an empty head (a crash kept its rename, not its bytes) reads as no he
   // Guard: a head that is not empty but damaged is still refused.
   std::ofstream(audit_head_file(file), std::ios::trunc) << "{";
   CHECK_THROWS_WITH(verify_audit_log(file), Catch::Contains("damaged"));
+}
+
+TEST_CASE("the head record is rewritten in place, never through another link", "[audit][anchor]") {
+  TempDir dir;
+  const auto file = make_checked_log(dir, 1);
+  const auto head = audit_head_file(file);
+  const auto inode = [](const fs::path& p) {
+    struct stat st{};
+    REQUIRE(::stat(p.c_str(), &st) == 0);
+    return st.st_ino;
+  };
+  const auto first = inode(head);
+  AuditLog(file).append("run.end", {});
+  CHECK(inode(head) == first);  // no new file per append
+  CHECK_THAT(read_text(head), Catch::Contains(R"("seq":2,)"));
+  // A second link to the head (planted, or a backup made with ln) is left as
+  // it was: the head is replaced by a new file instead.
+  const auto other = dir.path() / "other";
+  fs::create_hard_link(head, other);
+  const std::string before = read_text(other);
+  AuditLog(file).append("run.end", {});
+  CHECK(read_text(other) == before);
+  CHECK(inode(head) != first);
+  CHECK_THAT(read_text(head), Catch::Contains(R"("seq":3,)"));
+  CHECK(verify_audit_log(file).anchored);
+}
+
+TEST_CASE("a head record caught half rewritten reads as no head", "[audit][anchor]") {
+  TempDir dir;
+  const auto file = make_checked_log(dir, 2);
+  const auto head = audit_head_file(file);
+  REQUIRE(verify_audit_log(file).anchored);  // guard: the whole record anchors the log
+  // A crash in the middle of the rewrite from seq 1 to seq 2: the new seq, the old hash.
+  std::string text = read_text(head);
+  const auto lines = read_lines(file);
+  const std::string old_sha = dihya::host::sha256_hex(lines[0]);
+  text.replace(text.find(R"("sha256":")") + 10, 64, old_sha);
+  std::ofstream(head, std::ios::binary | std::ios::trunc) << text;
+  const auto report = verify_audit_log(file);
+  CHECK(report.ok);
+  CHECK_FALSE(report.anchored);
+  CHECK(AuditLog(file).append("run.end", {}) == 3);
+  CHECK(verify_audit_log(file).anchored);
 }
 
 TEST_CASE("a cut log is never extended", "[audit][anchor]") {

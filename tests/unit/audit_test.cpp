@@ -137,6 +137,25 @@ TEST_CASE("appending after a line longer than the tail read-back chunk still cha
   CHECK(report.lines == 3);
 }
 
+TEST_CASE("appending after lines around the first read-back size (4 KiB) still chains", "[audit]") {
+  TempDir dir;
+  auto file = dir.path() / "audit.jsonl";
+  AuditLog log(file);
+  // The line's JSON frame adds ~100 bytes to the payload: lengths on both
+  // sides of 4 KiB, and of 4 + 8 KiB (the second read).
+  std::uint64_t lines = 0;
+  for (std::size_t n = 3950; n <= 4050; n += 3) {
+    for (std::size_t extra : {std::size_t{0}, std::size_t{8192}}) {
+      log.append("run.end", {{"result", std::string(n + extra, 'x')}});
+      CHECK(log.append("run.end", {{"result", "short"}}) == lines + 2);
+      lines += 2;
+    }
+  }
+  auto report = verify_audit_log(file);
+  CHECK(report.ok);
+  CHECK(report.lines == lines);
+}
+
 TEST_CASE("a missing audit log verifies as empty", "[audit]") {
   TempDir dir;
   auto report = verify_audit_log(dir.path() / "audit.jsonl");

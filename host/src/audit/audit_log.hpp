@@ -18,10 +18,11 @@
 // What a hash chain alone cannot show: the last lines removed, the whole file
 // deleted, or the whole tail rewritten by someone who recomputes every hash.
 // Three anchors close the gap, each against a different attacker:
-//  - the head record `<file>.head` ({"seq":N,"sha256":"<last line>"}),
-//    replaced atomically under the same lock after each append, after the
-//    line is synced and without a sync of its own (a crash leaves it behind
-//    the log, or empty, never ahead; verify accepts both): a log cut
+//  - the head record `<file>.head` ({"seq":N,"sha256":"<last line>",
+//    "check":"<16 hex>"}, padded to 160 bytes), rewritten in place under the
+//    same lock after each append, after the line is synced and without a
+//    sync of its own (a crash leaves it behind the log, half rewritten or
+//    empty, never ahead; verify accepts all three): a log cut
 //    short or deleted no longer matches it (someone who can write the state
 //    dir can rewrite both; see the next two);
 //  - run records name the seq of their run.start entry (RunRecord::audit_seq),

@@ -44,13 +44,12 @@ const char* level_colour(const char* level) {
 
 RunSink::RunSink(const std::filesystem::path& log_file, std::filesystem::path journal_file, const Redactor& redactor,
                  const LogStyle& style, ProgressBar& bar)
-    : journal_file_(std::move(journal_file)),
+    : log_file_(log_file),
+      journal_file_(std::move(journal_file)),
       redactor_(redactor),
       style_(style),
       colour_(!style.json && stderr_is_interactive()),
       bar_(bar) {
-  int fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
-  if (fd >= 0) log_ = ::fdopen(fd, "a");
   if (std::filesystem::exists(journal_file_)) journal_.emplace(RunJournal::reopen(journal_file_));
 }
 
@@ -62,6 +61,13 @@ RunSink::~RunSink() {
 void RunSink::write_line(const char* level, const std::string& text, bool echo) {
   const std::string clean = redactor_.redact(text);
   const std::string time = format_iso_utc(std::chrono::system_clock::now());
+  if (!log_opened_) {
+    // Opened on the first line, not with the run: a noop run would create
+    // the file only for the end of the run to delete it again.
+    log_opened_ = true;
+    int fd = ::open(log_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+    if (fd >= 0 && (log_ = ::fdopen(fd, "a")) == nullptr) ::close(fd);
+  }
   if (log_ != nullptr) {
     std::fprintf(log_, "%s %-5s %s\n", time.c_str(), level, clean.c_str());
     std::fflush(log_);

@@ -23,7 +23,8 @@ namespace dihya::host {
 
 class RunSink final : public EventSink {
  public:
-  // `journal_file` is created on the first entry: read-only runs leave none.
+  // `log_file` is created on the first line and `journal_file` on the first
+  // entry: a run that says nothing and changes nothing creates neither.
   RunSink(const std::filesystem::path& log_file, std::filesystem::path journal_file, const Redactor& redactor,
           const LogStyle& style, ProgressBar& bar);
   ~RunSink() override;
@@ -47,7 +48,9 @@ class RunSink final : public EventSink {
   void emit_output_lines();
   void flush_output();
 
+  std::filesystem::path log_file_;
   std::FILE* log_ = nullptr;
+  bool log_opened_ = false;  // tried once: a log that cannot be opened is not retried per line
   std::filesystem::path journal_file_;
   std::optional<RunJournal> journal_;
   const Redactor& redactor_;

@@ -7,7 +7,9 @@
 // changes.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,6 +31,26 @@ struct CatalogEntry {
   std::string unstable;     // set when it crashed while loading
   bool shadowed = false;    // another plugin of the same name comes first
 };
+
+// What the metadata cache remembers of one plugin file: its stamp (the entry
+// holds only while the file's size, times, device and inode are these) and
+// the fields `list` shows; sha256 is the file's digest once a run computed it.
+struct CacheRecord {
+  std::uint64_t size = 0;
+  std::int64_t mtime_ns = 0;
+  std::int64_t ctime_ns = 0;
+  std::uint64_t device = 0;
+  std::uint64_t inode = 0;
+  std::string name;
+  std::string version;
+  std::string summary;
+  bool destructive = false;
+  bool reversible = false;
+  std::string error;
+  std::string unstable;
+  std::string sha256;
+};
+using CatalogCache = std::map<std::string, CacheRecord>;  // by plugin file path
 
 class PluginCatalog {
  public:
@@ -56,10 +78,10 @@ class PluginCatalog {
   SignatureSettings signatures_;
   // The cache document's "files", read on first use and kept for the life
   // of the catalog so a command reads and parses it once.
-  nlohmann::json& cache();
+  CatalogCache& cache();
 
   std::filesystem::path cache_file_;
-  std::optional<nlohmann::json> cache_;
+  std::optional<CatalogCache> cache_;
 };
 
 }  // namespace dihya::host

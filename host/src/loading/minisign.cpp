@@ -6,9 +6,8 @@
 #include <sstream>
 #include <vector>
 
-#include <openssl/evp.h>
-
 #include "errors.hpp"
+#include "loading/libcrypto.hpp"
 
 namespace dihya::host {
 namespace {
@@ -71,8 +70,8 @@ std::optional<std::string> base64_decode(const std::string& text) {
     }
   }
   std::string out(text.size() / 4 * 3, '\0');
-  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
+  const int n = libcrypto().decode_block(reinterpret_cast<unsigned char*>(out.data()),
+                                          reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
   if (n < 0 || static_cast<std::size_t>(n) < padding) return std::nullopt;
   out.resize(static_cast<std::size_t>(n) - padding);
   return out;

@@ -13,10 +13,9 @@
 #include <vector>
 
 #include <fmt/format.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include "errors.hpp"
+#include "loading/libcrypto.hpp"
 #include "loading/minisign.hpp"
 #include "util/trusted_path.hpp"
 #include "util/utc_time.hpp"
@@ -77,27 +76,26 @@ MinisignSignature read_signature(const PluginFile& plugin, const fs::path& file)
   return std::move(*sig);
 }
 
-struct PkeyFree {
-  void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
-};
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
-};
-
 bool ed25519_verifies(const std::string& public_key, const std::string& signature, const std::string& message) {
-  std::unique_ptr<EVP_PKEY, PkeyFree> key(EVP_PKEY_new_raw_public_key(
-      EVP_PKEY_ED25519, nullptr, reinterpret_cast<const unsigned char*>(public_key.data()), public_key.size()));
-  std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
-  if (!key || !ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, key.get()) != 1) return false;
-  return EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()), signature.size(),
-                          reinterpret_cast<const unsigned char*>(message.data()), message.size()) == 1;
+  const LibCrypto& c = libcrypto();
+  const auto free_key = [&c](EVP_PKEY* key) { c.pkey_free(key); };
+  const auto free_ctx = [&c](EVP_MD_CTX* ctx) { c.md_ctx_free(ctx); };
+  std::unique_ptr<EVP_PKEY, decltype(free_key)> key(
+      c.pkey_new_raw_public_key(EVP_PKEY_ED25519, nullptr, reinterpret_cast<const unsigned char*>(public_key.data()),
+                                public_key.size()),
+      free_key);
+  std::unique_ptr<EVP_MD_CTX, decltype(free_ctx)> ctx(c.md_ctx_new(), free_ctx);
+  if (!key || !ctx || c.digest_verify_init(ctx.get(), nullptr, nullptr, nullptr, key.get()) != 1) return false;
+  return c.digest_verify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()), signature.size(),
+                         reinterpret_cast<const unsigned char*>(message.data()), message.size()) == 1;
 }
 
 // BLAKE2b-512 of the whole file open on `fd`, read with pread from offset 0.
 std::string blake2b512_of(const PluginFile& plugin) {
-  static const bool initialised = OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, nullptr) == 1;
-  std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(initialised ? EVP_MD_CTX_new() : nullptr);
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_blake2b512(), nullptr) != 1) {
+  const LibCrypto& c = libcrypto();
+  const auto free_ctx = [&c](EVP_MD_CTX* ctx) { c.md_ctx_free(ctx); };
+  std::unique_ptr<EVP_MD_CTX, decltype(free_ctx)> ctx(c.md_ctx_new(), free_ctx);
+  if (!ctx || c.digest_init_ex(ctx.get(), c.blake2b512(), nullptr) != 1) {
     throw refused(plugin, "OpenSSL could not initialise BLAKE2b-512");
   }
   std::vector<char> buffer(1 << 20);
@@ -107,13 +105,13 @@ std::string blake2b512_of(const PluginFile& plugin) {
     if (n < 0) throw refused(plugin, fmt::format("cannot read it: {}", std::strerror(errno)));
     if (n == 0) break;
     offset += n;
-    if (EVP_DigestUpdate(ctx.get(), buffer.data(), static_cast<std::size_t>(n)) != 1) {
+    if (c.digest_update(ctx.get(), buffer.data(), static_cast<std::size_t>(n)) != 1) {
       throw refused(plugin, "OpenSSL could not hash it");
     }
   }
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
-  if (EVP_DigestFinal_ex(ctx.get(), digest, &length) != 1) throw refused(plugin, "OpenSSL could not hash it");
+  if (c.digest_final_ex(ctx.get(), digest, &length) != 1) throw refused(plugin, "OpenSSL could not hash it");
   return std::string(reinterpret_cast<const char*>(digest), length);
 }
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
-// SHA-256 as lowercase hex, through OpenSSL's EVP interface. Used for the audit
-// chain, plugin pins and backup manifests: the digests are bit-for-bit those of
-// `sha256sum`, and every error names the file it concerns.
+// SHA-256 as lowercase hex, through OpenSSL's SHA-256 code (not EVP: see
+// sha256.cpp for why). Used for the audit chain, plugin pins and backup
+// manifests: the digests are bit-for-bit those of `sha256sum`, and every
+// error names the file it concerns.
 #pragma once
 
 #include <filesystem>
@@ -14,7 +15,7 @@ namespace dihya::host {
 // if OpenSSL itself fails. Thread-safe.
 std::string sha256_hex(std::string_view data);
 
-// The SHA-256 of a file's contents, read in 1 MiB chunks so memory stays flat
+// The SHA-256 of a file's contents, read in 64 KiB chunks so memory stays flat
 // whatever the file's size. Throws a state error (errors.hpp) naming the path when the
 // file cannot be opened or read. Thread-safe.
 std::string sha256_file_hex(const std::filesystem::path& file);
