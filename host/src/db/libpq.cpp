@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "errors.hpp"
+#include "util/dynamic_symbol.hpp"
 
 namespace dihya::host {
 namespace {
@@ -31,9 +32,8 @@ struct LibPq {
 
 template <typename F>
 void resolve(void* handle, const char* name, F& target) {
-  void* symbol = ::dlsym(handle, name);
-  if (symbol == nullptr) throw HostError(kExitRunFailed, fmt::format("libpq.so.5 lacks {}", name));
-  target = reinterpret_cast<F>(symbol);
+  resolve_symbol(handle, "libpq.so.5", name, target,
+                 [](const std::string& message) { throw HostError(kExitRunFailed, message); });
 }
 
 const LibPq& libpq() {

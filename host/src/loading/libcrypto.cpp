@@ -6,15 +6,14 @@
 #include <fmt/format.h>
 
 #include "errors.hpp"
+#include "util/dynamic_symbol.hpp"
 
 namespace dihya::host {
 namespace {
 
 template <typename F>
 void resolve(void* handle, const char* name, F& target) {
-  void* symbol = ::dlsym(handle, name);
-  if (symbol == nullptr) throw load_error(fmt::format("libcrypto.so.3 lacks {}", name));
-  target = reinterpret_cast<F>(symbol);
+  resolve_symbol(handle, "libcrypto.so.3", name, target, [](const std::string& message) { throw load_error(message); });
 }
 
 LibCrypto load() {
