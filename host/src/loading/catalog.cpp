@@ -18,18 +18,6 @@ namespace {
 
 constexpr const char* kCacheFormat = "dihya-metadata-cache-3";
 
-// ctime joins (size, mtime) so that a chmod or chown, which must re-run the
-// trust check, also invalidates the cached entry.
-// (device, inode) joins too: a file renamed over another with the same
-// times and size is another file.
-struct FileStamp {
-  std::uint64_t size = 0;
-  std::int64_t mtime_ns = 0;
-  std::int64_t ctime_ns = 0;
-  std::uint64_t device = 0;
-  std::uint64_t inode = 0;
-};
-
 std::int64_t nanoseconds(const struct timespec& t) {
   return static_cast<std::int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
 }
@@ -125,12 +113,12 @@ class CacheReader final : public nlohmann::json::json_sax_t {
   }
   bool number(bool non_negative, std::uint64_t as_unsigned, std::int64_t as_signed) {
     if (depth_ != 3) return scalar();
-    if (key_ == "mtime_ns") record_->mtime_ns = as_signed;
-    else if (key_ == "ctime_ns") record_->ctime_ns = as_signed;
+    if (key_ == "mtime_ns") record_->stamp.mtime_ns = as_signed;
+    else if (key_ == "ctime_ns") record_->stamp.ctime_ns = as_signed;
     else if (!non_negative) return !known_key();
-    else if (key_ == "size") record_->size = as_unsigned;
-    else if (key_ == "device") record_->device = as_unsigned;
-    else if (key_ == "inode") record_->inode = as_unsigned;
+    else if (key_ == "size") record_->stamp.size = as_unsigned;
+    else if (key_ == "device") record_->stamp.device = as_unsigned;
+    else if (key_ == "inode") record_->stamp.inode = as_unsigned;
     else return !known_key();
     return true;
   }
@@ -159,8 +147,8 @@ CatalogCache load_cache(const std::filesystem::path& file) {
 }
 
 nlohmann::json record_json(const CacheRecord& r) {
-  nlohmann::json j{{"size", r.size},       {"mtime_ns", r.mtime_ns}, {"ctime_ns", r.ctime_ns},
-                   {"device", r.device},   {"inode", r.inode},       {"name", r.name},
+  nlohmann::json j{{"size", r.stamp.size},     {"mtime_ns", r.stamp.mtime_ns}, {"ctime_ns", r.stamp.ctime_ns},
+                   {"device", r.stamp.device}, {"inode", r.stamp.inode},       {"name", r.name},
                    {"version", r.version}, {"summary", r.summary},   {"destructive", r.destructive},
                    {"reversible", r.reversible}};
   if (!r.error.empty()) j["error"] = r.error;
@@ -186,8 +174,9 @@ bool is_sha256_hex(const std::string& text) {
 }
 
 bool stamp_matches(const CacheRecord& cached, const FileStamp& stamp) {
-  return cached.size == stamp.size && cached.mtime_ns == stamp.mtime_ns && cached.ctime_ns == stamp.ctime_ns &&
-         cached.device == stamp.device && cached.inode == stamp.inode;
+  return cached.stamp.size == stamp.size && cached.stamp.mtime_ns == stamp.mtime_ns &&
+         cached.stamp.ctime_ns == stamp.ctime_ns && cached.stamp.device == stamp.device &&
+         cached.stamp.inode == stamp.inode;
 }
 
 CatalogEntry entry_from_cache(const std::filesystem::path& path, const CacheRecord& cached) {
@@ -205,11 +194,7 @@ CatalogEntry entry_from_cache(const std::filesystem::path& path, const CacheReco
 
 CacheRecord cache_record(const CatalogEntry& e, const FileStamp& stamp) {
   CacheRecord r;
-  r.size = stamp.size;
-  r.mtime_ns = stamp.mtime_ns;
-  r.ctime_ns = stamp.ctime_ns;
-  r.device = stamp.device;
-  r.inode = stamp.inode;
+  r.stamp = stamp;
   r.name = e.name;
   r.version = e.version;
   r.summary = e.summary;

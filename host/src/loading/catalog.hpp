@@ -32,15 +32,23 @@ struct CatalogEntry {
   bool shadowed = false;    // another plugin of the same name comes first
 };
 
-// What the metadata cache remembers of one plugin file: its stamp (the entry
-// holds only while the file's size, times, device and inode are these) and
-// the fields `list` shows; sha256 is the file's digest once a run computed it.
-struct CacheRecord {
+// ctime joins (size, mtime) so that a chmod or chown, which must re-run the
+// trust check, also invalidates the cached entry.
+// (device, inode) joins too: a file renamed over another with the same
+// times and size is another file.
+struct FileStamp {
   std::uint64_t size = 0;
   std::int64_t mtime_ns = 0;
   std::int64_t ctime_ns = 0;
   std::uint64_t device = 0;
   std::uint64_t inode = 0;
+};
+
+// What the metadata cache remembers of one plugin file: its stamp (the entry
+// holds only while the file's size, times, device and inode are these) and
+// the fields `list` shows; sha256 is the file's digest once a run computed it.
+struct CacheRecord {
+  FileStamp stamp;
   std::string name;
   std::string version;
   std::string summary;
