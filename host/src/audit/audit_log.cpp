@@ -108,15 +108,9 @@ void lock_exclusive(int fd, const std::filesystem::path& file) {
 
 void pread_exactly(int fd, char* out, std::size_t size, off_t offset,
                    const std::filesystem::path& file) {
-  while (size > 0) {
-    ssize_t n = ::pread(fd, out, size, offset);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw_errno(file, "read");
-    if (n == 0) throw state_error(fmt::format("audit log {}: shrank while locked", file.string()));
-    out += n;
-    size -= static_cast<std::size_t>(n);
-    offset += n;
-  }
+  if (read_exact(fd, out, size, static_cast<std::uint64_t>(offset))) return;
+  if (errno != 0) throw_errno(file, "read");
+  throw state_error(fmt::format("audit log {}: shrank while locked", file.string()));
 }
 
 // The last line's bytes (without '\n'), read backwards in chunks so appending

@@ -175,19 +175,6 @@ HostError log_error(const std::filesystem::path& p, const std::string& doing) {
   return HostError(kExitRunFailed, fmt::format("run store: cannot {} {}: {}", doing, p.string(), std::strerror(errno)));
 }
 
-bool write_exact(int fd, const void* data, std::size_t n, std::uint64_t offset) {
-  const auto* p = static_cast<const char*>(data);
-  while (n > 0) {
-    const ssize_t r = ::pwrite(fd, p, n, static_cast<off_t>(offset));
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
-    p += r;
-    n -= static_cast<std::size_t>(r);
-    offset += static_cast<std::uint64_t>(r);
-  }
-  return true;
-}
-
 // The log id from the header line at offset 0, and where the entries begin.
 bool read_header(int fd, std::uint64_t size, std::uint64_t* log_id, std::uint64_t* entries_from) {
   std::string head(static_cast<std::size_t>(std::min<std::uint64_t>(size, 4096)), '\0');
