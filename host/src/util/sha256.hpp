@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
-// SHA-256 as lowercase hex, through OpenSSL's SHA-256 code (not EVP: see
-// sha256.cpp for why). Used for the audit chain, plugin pins and backup
+// SHA-256 as lowercase hex, through the SDK's one implementation
+// (dihya/sha256.hpp). Used for the audit chain, plugin pins and backup
 // manifests: the digests are bit-for-bit those of `sha256sum`, and every
 // error names the file it concerns.
 #pragma once
