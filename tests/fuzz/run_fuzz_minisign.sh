@@ -7,8 +7,8 @@ src=$1
 source "$src/tests/fuzz/lib.sh"
 fuzz_start "$2"
 bin="$fuzz_work/fuzz_minisign"
-sources=("$src/tests/fuzz/fuzz_minisign.cpp" "$src/host/src/loading/minisign.cpp")
-fuzz_build "$bin" "${sources[@]}" "$src/host/src/loading/minisign.hpp" -- -I"$src/host/src" "${sources[@]}" -lcrypto
+sources=("$src/tests/fuzz/fuzz_minisign.cpp" "$src/host/src/loading/minisign.cpp" "$src/host/src/loading/libcrypto.cpp")
+fuzz_build "$bin" "${sources[@]}" "$src/host/src/loading/minisign.hpp" "$src/host/src/loading/libcrypto.hpp" "$src/host/src/util/dynamic_symbol.hpp" -- -I"$src/host/src" "${sources[@]}" -lcrypto -lfmt
 # Seeds: a real key and signature made by minisign 0.11.
 cat >"$fuzz_work/corpus/seed.pub" <<'SEED'
 untrusted comment: minisign public key 35E11B00E028C221
