@@ -10,9 +10,13 @@
 #             running, process spawned next: p50/p99);
 #   job start from the INSERT to the start of each job's own run record (the
 #             `dihya-host run` child has started its supervised run: p50/p99);
-#   dup, miss due runs executed twice (history vs N) and due runs not succeeded.
+#   dup, miss due runs executed twice (history vs N) and due runs not succeeded;
+#   CPU/run   user + sys CPU of the schedulers, their zygotes and all their jobs
+#             (/usr/bin/time on each scheduler's host), per due run, in ms:
+#             independent of what else the machine runs (the database's CPU apart).
 #
 #   bench/scheduler.sh [BUILD_DIR] [MAX_JOBS] [CASES...]      (default: 8 1x200 4x2000)
+# MAX_JOBS "cpus": run_scheduler's own default (one job per CPU, per scheduler).
 # Env: LAUNCHER (zygote, the default, or exec: run_scheduler's launcher
 # parameter), CLAIM_BATCH (default ceil(N/K): the first claim of each scheduler
 # takes its share), WAIT_MAX seconds per case (default 1800).
@@ -43,8 +47,10 @@ print(f"{pct(0.5):.2f} {pct(0.99):.2f} {len(lag)}")' "$1"
 }
 
 "$HOST" schedule add warmup --plugin noop --cron "@yearly" >/dev/null  # creates the tables
-echo "| schedulers x due runs | claim batch | claims/s | runs/s | dispatch p50 / p99 (s) | job start p50 / p99 (s) | dup | miss |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| schedulers x due runs | claim batch | claims/s | runs/s | dispatch p50 / p99 (s) | job start p50 / p99 (s) | dup | miss | CPU/run (ms) |"
+echo "|---|---|---|---|---|---|---|---|---|"
+jobs_param=()
+[ "$JOBS" = cpus ] || jobs_param=(--param "max_jobs=$JOBS")
 for c in "${CASES[@]}"; do
   k=${c%x*}
   n=${c#*x}
@@ -52,7 +58,8 @@ for c in "${CASES[@]}"; do
   q "delete from dihya.schedules" >/dev/null
   pids=()
   for i in $(seq "$k"); do
-    "$HOST" run run_scheduler --quiet --param "scheduler_id=b$i" --param "max_jobs=$JOBS" --param "claim_batch=$batch" \
+    /usr/bin/time -f "%U %S" -o "$work/cpu$i" \
+      "$HOST" run run_scheduler --quiet --param "scheduler_id=b$i" "${jobs_param[@]}" --param "claim_batch=$batch" \
       --param "launcher=${LAUNCHER:-zygote}" \
       >/dev/null 2>"$work/b$i.err" &
     pids+=($!)
@@ -74,8 +81,11 @@ for c in "${CASES[@]}"; do
     [ "$(q "select count(*) from dihya.schedule_runs where finished_at is not null")" -ge "$n" ] && break
     sleep 0.2
   done
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  # SIGTERM to each scheduler's host, not to /usr/bin/time (which would die without a report).
+  for p in "${pids[@]}"; do kill -TERM $(pgrep -P "$p") 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  cpu_ms=$(cat "$work"/cpu* | awk -v n="$n" '{ s += $1 + $2 } END { printf "%.1f", 1000 * s / n }')
+  rm -f "$work"/cpu*
   read -r jp50 jp99 executed < <(job_starts "$t0")
   q "select '| $k x $n | $batch | '
         || round((count(*) / greatest(extract(epoch from max(claimed_at)) - $t0, 0.001))::numeric, 0) || ' | '
@@ -84,7 +94,7 @@ for c in "${CASES[@]}"; do
         || round(percentile_cont(0.99) within group (order by extract(epoch from started_at) - $t0)::numeric, 2) || ' | '
         || '$jp50 / $jp99 | '
         || greatest($executed - count(*) filter (where outcome = 'succeeded'), 0) || ' | '
-        || ($n - count(*) filter (where outcome = 'succeeded')) || ' |'
+        || ($n - count(*) filter (where outcome = 'succeeded')) || ' | $cpu_ms |'
      from dihya.schedule_runs"
   q "delete from dihya.schedule_runs" >/dev/null
 done

@@ -17,7 +17,7 @@ packages=(
   nodejs node-express python3-flask python3-pytest python3-psycopg2 python3-cookiecutter
   pocketsphinx pocketsphinx-en-us libpocketsphinx-dev libsndfile1-dev libsoxr-dev espeak-ng sox libsox-fmt-all jq
   minisign
-  clang libclang-rt-14-dev hyperfine strace lld
+  clang libclang-rt-14-dev hyperfine strace lld time
 )
 
 missing=()

@@ -341,40 +341,77 @@ void Claims::set_pids(const std::vector<long long>& rows, const std::vector<long
       ids(rows), ids(pids));
 }
 
-ExitDecision Claims::record_exit(long long row, double now, const std::string& outcome, int code,
-                                 const std::string& run_id, const std::string& note, bool may_retry, double speed) {
-  ExitDecision decision;
-  pqxx::work tx(db_);
+namespace {
+
+// Job outputs are untrusted text: NUL bytes (which jsonb refuses) dropped,
+// invalid UTF-8 replaced when dumped.
+std::string storable(std::string text) {
+  text.erase(std::remove(text.begin(), text.end(), '\0'), text.end());
+  if (text.size() > 4000) text.resize(4000);
+  return text;
+}
+
+std::string json_text(const nlohmann::json& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
+
+}  // namespace
+
+std::vector<ExitDecision> Claims::record_exits(const std::vector<JobExit>& exits, double now, double speed) {
+  std::vector<ExitDecision> decisions(exits.size());
+  if (exits.empty()) return decisions;
+  // The batch travels as one jsonb parameter (text of any kind, bound, never
+  // spliced into the statement).
+  nlohmann::json batch = nlohmann::json::array();
+  for (const auto& e : exits) {
+    batch.push_back({{"id", e.row}, {"outcome", e.outcome}, {"code", e.code}, {"run_id", storable(e.run_id)},
+                     {"note", storable(e.note)}, {"may_retry", e.may_retry}});
+  }
+  pqxx::nontransaction tx(db_);
+  // One UPDATE for every exit, fenced like finish(): a retry when allowed
+  // and attempts remain, else the final outcome.
+  constexpr const char* kRetry = "(x.may_retry AND r.attempt <= s.retries)";
   const auto r = tx.exec_params(
-      "SELECT r.attempt, s.retries, s.backoff_seconds FROM dihya.schedule_runs r JOIN dihya.schedules s "
-      "ON s.id = r.schedule_id WHERE r.id = $1 AND r.claimed_by = $2 AND r.finished_at IS NULL",
-      row, me_);
-  if (r.empty()) {  // replaced or declared lost meanwhile: keep that verdict, note the run id
-    tx.exec_params("UPDATE dihya.schedule_runs SET run_id = coalesce(run_id, nullif($2, '')), exit_code = $3 "
-                   "WHERE id = $1",
-                   row, run_id, code);
-    tx.commit();
-    decision.verdict = ExitDecision::kept;
-    return decision;
+      fmt::format(
+          "UPDATE dihya.schedule_runs r SET "
+          "outcome = CASE WHEN {0} THEN 'retry_wait' ELSE x.outcome END, "
+          "finished_at = CASE WHEN {0} THEN NULL ELSE to_timestamp($2::float8) END, "
+          "exit_code = x.code, "
+          "run_id = CASE WHEN {0} THEN nullif(x.run_id, '') ELSE coalesce(nullif(x.run_id, ''), r.run_id) END, "
+          "next_attempt_at = CASE WHEN {0} THEN to_timestamp($2::float8 + s.backoff_seconds::float8 * "
+          "  power(2, r.attempt - 1) * $3::float8) ELSE r.next_attempt_at END, "
+          "note = CASE WHEN {0} THEN format('attempt %s %s: %s', r.attempt, x.outcome, left(x.note, 300)) "
+          "  ELSE nullif(left(x.note, 500), '') END "
+          "FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, outcome text, code int, run_id text, note text, "
+          "  may_retry boolean), dihya.schedules s "
+          "WHERE r.id = x.id AND s.id = r.schedule_id AND r.claimed_by = $4 AND r.finished_at IS NULL "
+          "RETURNING r.id, r.outcome = 'retry_wait', r.attempt, coalesce(extract(epoch FROM r.next_attempt_at), 0)::float8",
+          kRetry),
+      json_text(batch), num(now), num(speed), me_);
+  std::map<long long, ExitDecision> decided;
+  for (const auto& row : r) {
+    ExitDecision d;
+    d.verdict = row[1].as<bool>() ? ExitDecision::retry : ExitDecision::finished;
+    d.attempt = row[2].as<int>();
+    d.retry_at = row[3].as<double>();
+    decided.emplace(row[0].as<long long>(), d);
   }
-  decision.attempt = r[0][0].as<int>();
-  const int retries = r[0][1].as<int>();
-  const double backoff = r[0][2].as<double>();
-  if (may_retry && decision.attempt <= retries) {
-    const double wait = backoff * std::pow(2.0, decision.attempt - 1) * speed;
+  // Replaced or declared lost meanwhile: keep that verdict, note the run id.
+  nlohmann::json kept = nlohmann::json::array();
+  for (std::size_t i = 0; i < exits.size(); ++i) {
+    const auto it = decided.find(exits[i].row);
+    if (it != decided.end()) {
+      decisions[i] = it->second;
+      continue;
+    }
+    decisions[i].verdict = ExitDecision::kept;
+    kept.push_back(batch[i]);
+  }
+  if (!kept.empty()) {
     tx.exec_params(
-        "UPDATE dihya.schedule_runs SET outcome = 'retry_wait', run_id = nullif($2, ''), exit_code = $3, "
-        "next_attempt_at = to_timestamp($4::float8), note = $5 WHERE id = $1",
-        row, run_id, code, num(now + wait),
-        fmt::format("attempt {} {}: {}", decision.attempt, outcome, note.substr(0, 300)));
-    tx.commit();
-    decision.verdict = ExitDecision::retry;
-    decision.retry_at = now + wait;
-    return decision;
+        "UPDATE dihya.schedule_runs r SET run_id = coalesce(r.run_id, nullif(x.run_id, '')), exit_code = x.code "
+        "FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, run_id text, code int) WHERE r.id = x.id",
+        json_text(kept));
   }
-  tx.commit();
-  finish(row, now, outcome, code, run_id, note);
-  return decision;
+  return decisions;
 }
 
 void Claims::finish(long long row, double now, const std::string& outcome, std::optional<int> code,

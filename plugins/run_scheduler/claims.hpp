@@ -50,7 +50,17 @@ struct StartDecision {
   std::vector<long long> replaced_rows;  // overlap replace: our jobs of these rows must be cancelled
 };
 
-// The outcome of a finished job as record_exit() decided it.
+// How a job ended, for record_exits().
+struct JobExit {
+  long long row = 0;
+  std::string outcome;  // succeeded, failed, cancelled...
+  int code = 0;
+  std::string run_id;
+  std::string note;
+  bool may_retry = false;
+};
+
+// The outcome of a finished job as record_exits() decided it.
 struct ExitDecision {
   enum Verdict { finished, retry, kept } verdict = finished;  // kept: replaced or lost meanwhile
   int attempt = 0;
@@ -105,11 +115,13 @@ class Claims {
   // Records the job processes' ids (rows[i] runs as pids[i]).
   void set_pids(const std::vector<long long>& rows, const std::vector<long long>& pids);
 
-  // Records a job's end: a retry when `may_retry` and attempts remain (wait
-  // backoff * 2^(attempt-1) * `speed`), else the final outcome; a row that
-  // is no longer ours keeps the verdict it got and only learns the run id.
-  ExitDecision record_exit(long long row, double now, const std::string& outcome, int code, const std::string& run_id,
-                           const std::string& note, bool may_retry, double speed);
+  // Records jobs' ends, one decision per exit, in order, in one statement
+  // for all (a second only when some row is no longer ours): a retry when
+  // `may_retry` and attempts remain (wait backoff * 2^(attempt-1) * `speed`),
+  // else the final outcome; a row that is no longer ours (replaced, or
+  // declared lost meanwhile) keeps the verdict it got and only learns the
+  // run id and exit code.
+  std::vector<ExitDecision> record_exits(const std::vector<JobExit>& exits, double now, double speed);
 
   // Ends a row we own (fenced): failed to start, cancelled, or final.
   void finish(long long row, double now, const std::string& outcome, std::optional<int> code,

@@ -39,7 +39,9 @@
 // test runs many simulated minutes in a few real seconds. Default lease and
 // poll-derived durations are in that clock. Never set it in production.
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -101,11 +103,15 @@ class Wakeup final : public pqxx::notification_receiver {
     pending_ = false;
     return pending;
   }
-  // Returns after `seconds` or as soon as a notification arrives.
-  void wait(double seconds) {
+  // Returns after `seconds`, or as soon as the database connection has
+  // something to read (a notification: take() says) or `also` (-1: none,
+  // e.g. the zygote's socket with a job's exit report) is readable.
+  void wait(double seconds, int also) {
+    conn().get_notifs();  // one libpq already read (during a statement) would not make the socket readable
     if (pending_ || seconds <= 0) return;
-    const auto us = static_cast<long>(std::min(seconds, 3600.0) * 1e6);
-    conn().await_notification(us / 1000000, us % 1000000);
+    pollfd fds[2] = {{conn().sock(), POLLIN, 0}, {also, POLLIN, 0}};
+    const int ms = static_cast<int>(std::ceil(std::min(seconds, 3600.0) * 1000));
+    ::poll(fds, also >= 0 ? 2 : 1, ms);
   }
 
  private:
@@ -123,17 +129,28 @@ class Clock {
       simulated_ = true;
     }
   }
-  double now(pqxx::connection& db) const {
-    pqxx::nontransaction tx(db);
-    const double real = tx.exec("SELECT extract(epoch FROM clock_timestamp())::float8")[0][0].as<double>();
+  // The database's clock, read at most every kClockReadSeconds: in between
+  // it is extrapolated with the steady clock (a job's start and end stamps
+  // need no round trip each). `fresh` forces a read (claims, heartbeats).
+  double now(pqxx::connection& db, bool fresh = false) {
+    const double steady = steady_now();
+    if (fresh || read_at_ == 0 || steady - read_at_ > kClockReadSeconds) {
+      pqxx::nontransaction tx(db);
+      offset_ = tx.exec("SELECT extract(epoch FROM clock_timestamp())::float8")[0][0].as<double>() - steady;
+      read_at_ = steady;
+    }
+    const double real = steady + offset_;
     return simulated_ ? origin_ + (real - origin_) * speed_ : real;
   }
   double speed() const { return simulated_ ? speed_ : 1.0; }
 
  private:
+  static constexpr double kClockReadSeconds = 1;
   bool simulated_ = false;
   double origin_ = 0;
   double speed_ = 1;
+  double offset_ = 0;   // database clock - steady clock, at read_at_
+  double read_at_ = 0;  // steady seconds
 };
 
 struct Job {
@@ -146,14 +163,22 @@ struct Job {
   bool term_sent = false;
   bool via_zygote = false;  // the zygote's child: its status comes in the zygote's reports
   double started = 0;
-  std::string out_file;
-  std::string err_file;
+  // The job's standard output (its run record, --json) and error: memory
+  // files (memfd), read once it ended: no file created and removed per job.
+  dihya::UniqueFd out;
+  dihya::UniqueFd err;
+};
+
+// A job that ended, as record_exits() learns it.
+struct JobEnd {
+  Job* job = nullptr;
+  int code = 0;
 };
 
 struct Settings {
   bool once = false;
   double poll = 5;
-  int max_jobs = 4;
+  int max_jobs = 2;
   int claim_batch = 64;
   std::string me;
   double lease = 15;
@@ -161,6 +186,11 @@ struct Settings {
   double drain = 0;
   bool zygote = true;  // launcher: zygote (fork of a warm host) or exec
 };
+
+int default_max_jobs() {
+  const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
+  return static_cast<int>(std::clamp(cpus, 1L, 256L));
+}
 
 std::string host_name() {
   char buf[256] = {};
@@ -201,7 +231,7 @@ class Scheduler {
       if (wakeup.take()) next_claim = 0;  // a schedule changed: look now, or once there is room
       if (real_now >= next_check || (stopping && real_now >= stop_at)) {
         next_check = real_now + s_.poll;
-        const double now = clock_.now(db_);
+        const double now = clock_.now(db_, true);
         heartbeat(now);
         if (!stopping) take_over_dead(now);
       }
@@ -216,12 +246,14 @@ class Scheduler {
         break;
       }
       // Sleep until something can happen: a due time, a schedule change
-      // (NOTIFY), the next heartbeat; a few milliseconds while jobs run, to
-      // reap them (and start the next) promptly.
+      // (NOTIFY), the next heartbeat, a zygote's report (a job ended); a few
+      // milliseconds while jobs we must waitpid for run (exec'ed, or adopted
+      // from a dead zygote), to reap them (and start the next) promptly.
       double until = next_check;
       if (!stopping && claim_wanted() && !(s_.once && claimed_once)) until = std::min(until, next_claim);
-      if (!jobs_.empty() || stopping) until = std::min(until, steady_now() + kJobWatchSeconds);
-      wakeup.wait(until - steady_now());
+      if (stopping || must_poll_jobs()) until = std::min(until, steady_now() + kJobWatchSeconds);
+      if (zygote_ && zygote_->has_exits()) until = 0;
+      wakeup.wait(until - steady_now(), zygote_ && zygote_->alive() ? zygote_->socket() : -1);
     }
     // Whatever is still queued goes back to the pool: another scheduler takes
     // it over after the lease (it never started).
@@ -276,7 +308,7 @@ class Scheduler {
 
   // Dry run: what a tick would claim now, nothing written.
   Result preview() {
-    const double now = clock_.now(db_);
+    const double now = clock_.now(db_, true);
     if (!claims_.schema_exists()) return Result::success("no schedules yet (dihya.schedules does not exist)");
     std::string report;
     const nlohmann::json due = claims_.preview(now, allow_seconds(), &report);
@@ -295,6 +327,15 @@ class Scheduler {
     j.due = run.due;
     j.manual = run.manual;
     return j;
+  }
+
+  // Whether a running job's end would not wake us: its status comes from
+  // waitpid, not from the zygote's socket. (Retries wait for next_check.)
+  bool must_poll_jobs() const {
+    const bool zygote_reports = zygote_ && zygote_->alive();
+    return std::any_of(jobs_.begin(), jobs_.end(),
+                       [&](const Job& j) { return j.pid != 0 && !(j.via_zygote && zygote_reports); }) ||
+           std::any_of(jobs_.begin(), jobs_.end(), [](const Job& j) { return j.pid == 0 && j.ready_at > 0; });
   }
 
   int running_count() const {
@@ -370,7 +411,7 @@ class Scheduler {
   // Claims a batch of due runs into our queue; returns the seconds (real)
   // until the next claim is worth trying, if no notification comes first.
   double claim() {
-    const double now = clock_.now(db_);
+    const double now = clock_.now(db_, true);
     int missed = 0;
     const auto claimed = claims_.claim_due(now, queue_room(), allow_seconds(), ctx_.log(), &missed);
     for (const auto& run : claimed) {
@@ -473,16 +514,14 @@ class Scheduler {
     env.push_back("DIHYA_SCHEDULE_ID=" + std::to_string(j.schedule));
     env.push_back("DIHYA_SCHEDULE_DUE_AT=" + num(j.due));
     env.push_back(std::string("DIHYA_SCHEDULE_TRIGGER=") + (j.manual ? "manual" : "scheduled"));
-    const auto dir = ctx_.work_dir() / "jobs";
-    std::filesystem::create_directories(dir);
     ++spawned_;
-    j.out_file = (dir / fmt::format("{}-{}.out", j.row, spawned_)).string();
-    j.err_file = (dir / fmt::format("{}-{}.err", j.row, spawned_)).string();
-    const dihya::UniqueFd out(::open(j.out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
-    const dihya::UniqueFd err(::open(j.err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+    j.out = dihya::UniqueFd(::memfd_create("dihya-job-stdout", MFD_CLOEXEC));
+    j.err = dihya::UniqueFd(::memfd_create("dihya-job-stderr", MFD_CLOEXEC));
+    const dihya::UniqueFd& out = j.out;
+    const dihya::UniqueFd& err = j.err;
     j.pid = 0;
     if (!out || !err) {
-      ctx_.log().error("schedule {}: cannot create the job's output files in {}: {}", j.schedule, dir.string(),
+      ctx_.log().error("schedule {}: cannot create the job's output files (memfd_create): {}", j.schedule,
                        std::strerror(errno));
       return;
     }
@@ -580,12 +619,13 @@ class Scheduler {
       }
       ended[pid] = status;
     }
+    std::vector<JobEnd> ends;
     for (auto& j : jobs_) {
       if (j.pid == 0) continue;
       const auto it = ended.find(j.pid);
       if (it != ended.end()) {
         j.pid = 0;
-        on_exit(j, WIFEXITED(it->second) ? WEXITSTATUS(it->second) : 128 + WTERMSIG(it->second));
+        ends.push_back({&j, WIFEXITED(it->second) ? WEXITSTATUS(it->second) : 128 + WTERMSIG(it->second)});
         continue;
       }
       // The zygote died after collecting this job's status, before reporting
@@ -593,9 +633,10 @@ class Scheduler {
       // run record tells how it went.
       if (j.via_zygote && !zygote_->alive() && ::waitpid(j.pid, &status, WNOHANG) < 0 && errno == ECHILD) {
         j.pid = 0;
-        on_exit(j, kStatusLost);
+        ends.push_back({&j, kStatusLost});
       }
     }
+    if (!ends.empty()) on_exits(ends);
     jobs_.erase(std::remove_if(jobs_.begin(), jobs_.end(), [](const Job& j) { return j.row == 0; }), jobs_.end());
   }
 
@@ -606,46 +647,80 @@ class Scheduler {
     return s;
   }
 
-  // `code` is kStatusLost when the zygote died with the job's status.
-  void on_exit(Job& j, int code) {
+  // The first `limit` bytes of a job's memory file.
+  static std::string read_text(const dihya::UniqueFd& fd, std::size_t limit) {
+    std::string s;
+    if (!fd) return s;
+    char buf[65536];
+    for (off_t at = 0; s.size() < limit;) {
+      const ssize_t n = ::pread(fd.get(), buf, std::min(sizeof buf, limit - s.size()), at);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      s.append(buf, static_cast<std::size_t>(n));
+      at += n;
+    }
+    return s;
+  }
+
+  // Records the jobs that ended, all in one statement (Claims::record_exits).
+  // A code of kStatusLost: the zygote died with the job's status.
+  void on_exits(const std::vector<JobEnd>& ends) {
     const double now = clock_.now(db_);
-    std::string run_id;
-    std::string outcome = code == 0 ? "succeeded" : "failed";
-    std::string note;
+    std::vector<JobExit> exits;
+    exits.reserve(ends.size());
+    for (const auto& e : ends) exits.push_back(exit_of(*e.job, e.code));
+    const std::vector<ExitDecision> decisions = claims_.record_exits(exits, now, clock_.speed());
+    for (std::size_t i = 0; i < ends.size(); ++i) {
+      Job& j = *ends[i].job;
+      const ExitDecision& decision = decisions[i];
+      j.out.reset();
+      j.err.reset();
+      if (decision.verdict == ExitDecision::retry) {
+        ctx_.log().info("schedule {}: attempt {} {}, retry in {:.0f} s", j.schedule, decision.attempt,
+                        exits[i].outcome, decision.retry_at - now);
+        j.ready_at = decision.retry_at;
+        j.term_sent = false;
+        continue;
+      }
+      if (decision.verdict == ExitDecision::finished) (exits[i].outcome == "succeeded" ? succeeded_ : failed_) += 1;
+      j.row = 0;
+    }
+  }
+
+  // How a job ended, from its exit code and its run record (stdout).
+  JobExit exit_of(const Job& j, int code) {
+    JobExit e;
+    e.row = j.row;
+    const bool lost = code == kStatusLost;
+    e.outcome = code == 0 ? "succeeded" : "failed";
     try {
-      const auto rec = nlohmann::json::parse(read_text(j.out_file, 1 << 22));
-      run_id = rec.value("id", "");
-      outcome = rec.value("outcome", outcome);
-      note = rec.value("summary", "");
-      if (code == kStatusLost) code = outcome == "succeeded" ? 0 : 1;
+      const auto rec = nlohmann::json::parse(read_text(j.out, 1 << 22));
+      e.run_id = rec.value("id", "");
+      e.outcome = rec.value("outcome", e.outcome);
+      e.note = rec.value("summary", "");
+      // Refused before any run (bad params, unknown plugin): --json puts its one line here too.
+      if (e.run_id.empty() && rec.contains("error") && rec["error"].is_string()) e.note = rec["error"].get<std::string>();
+      if (code == kStatusLost) code = e.outcome == "succeeded" ? 0 : 1;
     } catch (const std::exception&) {
       if (code == kStatusLost) {
         code = 1;
-        outcome = "failed";
-        note = "its exit status was lost with the zygote and it left no run record";
+        e.outcome = "failed";
       }
       // No run record: the host refused the job (bad params, unknown plugin): its one line says why.
-      note = read_text(j.err_file, 2000);
-      if (const auto nl = note.find('\n'); nl != std::string::npos) note.resize(nl);
+      e.note = read_text(j.err, 2000);
+      if (const auto nl = e.note.find('\n'); nl != std::string::npos) e.note.resize(nl);
+      if (e.note.empty() && lost) {
+        e.note = "its exit status was lost with the zygote and it left no run record";
+      }
       if (j.term_sent) {  // stopped by us before its host could even start the run
-        outcome = "cancelled";
-        if (note.empty()) note = "cancelled before the run started";
+        e.outcome = "cancelled";
+        if (e.note.empty()) e.note = "cancelled before the run started";
       }
     }
-    std::remove(j.out_file.c_str());
-    std::remove(j.err_file.c_str());
+    e.code = code;
     // A job refused as invalid (exit 2) or not loadable (3) fails the same way next time.
-    const bool may_retry = code != 0 && code != 2 && code != 3 && !ctx_.cancelled() && !j.term_sent;
-    const ExitDecision decision = claims_.record_exit(j.row, now, outcome, code, run_id, note, may_retry, clock_.speed());
-    if (decision.verdict == ExitDecision::retry) {
-      ctx_.log().info("schedule {}: attempt {} {}, retry in {:.0f} s", j.schedule, decision.attempt, outcome,
-                      decision.retry_at - now);
-      j.ready_at = decision.retry_at;
-      j.term_sent = false;
-      return;
-    }
-    if (decision.verdict == ExitDecision::finished) (outcome == "succeeded" ? succeeded_ : failed_) += 1;
-    j.row = 0;
+    e.may_retry = code != 0 && code != 2 && code != 3 && !ctx_.cancelled() && !j.term_sent;
+    return e;
   }
 
   Context& ctx_;
@@ -675,7 +750,9 @@ class RunScheduler final : public dihya::Plugin {
     Settings s;
     s.once = params.has("once") && params.get<bool>("once");
     s.poll = params.has("poll_seconds") ? params.get<double>("poll_seconds") : 5.0;
-    s.max_jobs = params.has("max_jobs") ? params.get<int>("max_jobs") : 4;
+    // One job per CPU: a noop job is ~all CPU (fork, its supervised run's
+    // files and fsyncs), so more at once only adds switching and cache misses.
+    s.max_jobs = params.has("max_jobs") ? params.get<int>("max_jobs") : default_max_jobs();
     s.claim_batch = params.has("claim_batch") ? params.get<int>("claim_batch") : std::max(4 * s.max_jobs, 64);
     s.me = params.has("scheduler_id") ? params.get<std::string>("scheduler_id")
                                       : fmt::format("{}:{}", host_name(), ::getppid());

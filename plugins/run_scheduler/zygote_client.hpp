@@ -37,6 +37,10 @@ class JobZygote {
 
   bool alive() const { return alive_; }
   pid_t pid() const { return pid_; }
+  // Readable when a report (a job's pid or exit) is waiting: poll it, then collect().
+  int socket() const { return socket_.get(); }
+  // Whether exit reports were read (while launch() waited) and not collected yet.
+  bool has_exits() const { return !exits_.empty(); }
   // How the zygote ended ("killed by signal 9"), once !alive().
   const std::string& death() const { return death_; }
 

@@ -484,4 +484,35 @@ expect_eq "$(psql_q "select count(*) from dihya.schedule_runs where outcome = 's
 expect_in "$WORK/x1.out" '"launcher": "exec"' "launcher=exec: the result names the launcher"
 psql_q "delete from dihya.schedules" >/dev/null
 
+# ---- exits recorded in batches: retries, refusals, outcomes of many jobs at once ---------
+# 6 failing jobs with one retry each (backoff 0), 2 refused jobs (no such plugin:
+# exit 2, never retried, their one-line error kept), 12 succeeding: whatever
+# ends in the same instant is recorded by one statement, each row its own verdict.
+hostile_before=$(dh history --plugin hostile --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+add_due_now 12 noop '{}'
+psql_q "insert into dihya.schedules (name, plugin, params, cron, misfire, overlap, starting_deadline_seconds, retries,
+          backoff_seconds, created_at, next_due_at)
+        select 'fails' || g, case when g <= 6 then 'hostile' else 'no_such_plugin' end, '{\"behaviour\": \"throw\"}',
+               extract(minute from now() at time zone 'UTC')::int || ' ' || extract(hour from now() at time zone 'UTC')::int || ' * * *',
+               'run_all', 'allow', 36000, 1, 0, date_trunc('minute', now()) - interval '1 second', date_trunc('minute', now())
+        from generate_series(1, 8) g" >/dev/null
+"$DIHYA_HOST" run run_scheduler --quiet --param scheduler_id=e1 --param poll_seconds=0.2 --param max_jobs=8 \
+  >"$WORK/e1.out" 2>"$WORK/e1.err" &
+e1=$!
+wait_for 6000 "select count(*) = 20 and bool_and(finished_at is not null) from dihya.schedule_runs" || true
+kill -TERM "$e1"; wait "$e1" 2>/dev/null || true
+expect_eq "$(psql_q "select count(*) from dihya.schedule_runs where outcome = 'succeeded' and attempt = 1 and exit_code = 0
+                     and run_id is not null")" "12" "batched exits: 12 noop jobs succeeded at their first attempt"
+expect_eq "$(psql_q "select count(*) from dihya.schedule_runs r join dihya.schedules s on s.id = r.schedule_id
+                     where s.plugin = 'hostile' and r.outcome = 'failed' and r.attempt = 2 and r.exit_code = 1
+                     and r.run_id is not null and r.note like '%threw on purpose%'")" "6" \
+  "batched exits: 6 failing jobs retried once, then failed (attempt 2, exit 1)"
+expect_eq "$(( $(dh history --plugin hostile --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))') - hostile_before ))" \
+  "12" "batched exits: the 6 failing jobs ran twice each, no more"
+expect_eq "$(psql_q "select count(*) from dihya.schedule_runs r join dihya.schedules s on s.id = r.schedule_id
+                     where s.plugin = 'no_such_plugin' and r.outcome = 'failed' and r.attempt = 1 and r.exit_code = 2
+                     and r.run_id is null and r.note like '%unknown plugin%'")" "2" \
+  "batched exits: refused jobs (exit 2) not retried, their one-line error kept as the note"
+psql_q "delete from dihya.schedules" >/dev/null
+
 finish
