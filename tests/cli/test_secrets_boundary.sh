@@ -161,6 +161,11 @@ for _ in $(seq 200); do
   [ -n "$(ls "$DIHYA_STATE_DIR"/work/*/pgpass 2>/dev/null)" ] && break
   sleep 0.05
 done
+# A run that starts meanwhile sweeps abandoned work dirs: a live run's (held
+# with flock by its host) is passed by, its pgpass left in place.
+live_dir=$(dirname "$(ls "$DIHYA_STATE_DIR"/work/*/pgpass | head -1)")
+expect_exit 0 "a run beside the live one" -- dh run noop
+[ -f "$live_dir/pgpass" ] && ok "the live run's work dir and pgpass were left alone" || not_ok "the sweep removed a live run's work dir"
 kill -9 "$host_pid"
 wait "$host_pid" 2>/dev/null || true
 if grep -rqF "$salt" "$DIHYA_STATE_DIR/work"; then ok "the killed run left its pgpass file (the attack is real)"; else not_ok "the killed run left no pgpass file: nothing tested"; fi

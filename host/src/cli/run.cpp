@@ -169,6 +169,7 @@ struct RunSession {
   std::optional<PluginLock> lock;
   std::optional<AuditLog> audit;
   SandboxPlan sandbox;  // what the child applies, for the record and the denial hint
+  UniqueFd work_dir_hold;  // hold_work_dir(): the work dir is this live run's
   // execute()
   std::optional<ChildOutcome> outcome;
   std::chrono::steady_clock::time_point started;
@@ -256,6 +257,7 @@ void prepare(RunSession& s) {
   s.request.dry_run = s.dry_run;
   remove_abandoned_work_dirs(s.settings.state_dir, s.store);
   s.request.work_dir = make_run_work_dir(s.settings.state_dir, run_id);
+  s.work_dir_hold = hold_work_dir(s.request.work_dir);
   s.request.output_dir = output_dir.value_or(s.run_dir / "output");
   if (!output_dir) create_default_output_dir(s.request.output_dir);
   s.sandbox = child_sandbox_plan(s.request);

@@ -2,6 +2,7 @@
 #include "cli/run_lifecycle.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -191,11 +192,30 @@ std::filesystem::path make_run_work_dir(const std::filesystem::path& state_dir, 
   return dir;
 }
 
+UniqueFd hold_work_dir(const std::filesystem::path& dir) {
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) {
+    throw HostError(kExitRunFailed, fmt::format("cannot open the work directory {}: {}", dir.string(), std::strerror(errno)));
+  }
+  // Blocking: another run's sweep may hold it for the moment it takes to read
+  // this run's record, which says running, so the sweep leaves it.
+  while (::flock(fd.get(), LOCK_EX) != 0) {
+    if (errno != EINTR) {
+      throw HostError(kExitRunFailed, fmt::format("cannot lock the work directory {}: {}", dir.string(), std::strerror(errno)));
+    }
+  }
+  return fd;
+}
+
 void remove_abandoned_work_dirs(const std::filesystem::path& state_dir, const RunStore& store) {
   std::error_code ec;
   for (std::filesystem::directory_iterator it(state_dir / "work", ec), end; !ec && it != end; it.increment(ec)) {
     const std::string id = it->path().filename().string();
     if (!is_valid_run_id(id)) continue;
+    // Held by its run: alive, nothing to read. (With many runs at once,
+    // reading each one's record at every start made starts O(runs in progress).)
+    UniqueFd held(::open(it->path().c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (held && ::flock(held.get(), LOCK_EX | LOCK_NB) != 0) continue;
     std::optional<RunRecord> record;
     try {
       record = store.load(id);

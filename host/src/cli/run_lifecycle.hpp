@@ -16,6 +16,7 @@
 #include "journal/run_journal.hpp"
 #include "loading/plugin_file.hpp"
 #include "params/redaction.hpp"
+#include "util/unique_fd.hpp"
 #include "runs/run_store.hpp"
 #include "supervise/supervisor.hpp"
 
@@ -85,9 +86,17 @@ RollbackReport roll_back_run(const PluginFile& plugin, const Settings& settings,
 // nothing) is found by listing one small directory.
 std::filesystem::path make_run_work_dir(const std::filesystem::path& state_dir, const std::string& run_id);
 
+// Takes the run's hold on its work dir (flock on the directory) for as long as
+// the returned descriptor lives, which is the host's life during the run. The
+// kernel lets go when the host dies, however it dies, so a held dir belongs to
+// a live run: remove_abandoned_work_dirs() passes it by without reading its
+// record.
+UniqueFd hold_work_dir(const std::filesystem::path& dir);
+
 // Removes the work dir of every run that is not running any more (ended, or
-// interrupted: its host is gone). Costs one look per run in progress, not per
-// run ever made; `run` and `rollback` call it.
+// interrupted: its host is gone). A dir its run still holds costs one failed
+// non-blocking flock; only one nobody holds (abandoned, or a run between its
+// mkdir and its hold) has its record read. `run` and `rollback` call it.
 void remove_abandoned_work_dirs(const std::filesystem::path& state_dir, const RunStore& store);
 
 // `value` with every string inside passed through the redactor.
