@@ -7,6 +7,8 @@
 # run exactly once, none missed), overlap forbid with a slow job, misfire
 # policies after downtime, manual runs, graceful stop.
 source "$(dirname "$0")/lib.sh"
+# runs_of PLUGIN: how many runs of PLUGIN `history` lists.
+runs_of() { dh history --plugin "$1" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
 export DIHYA_PLUGIN_PATH="$DIHYA_BUNDLED_PLUGIN_DIR:$DIHYA_TEST_PLUGIN_DIR"
 # Under ASan, LeakSanitizer's check at exit needs ptrace, which the sandbox's
 # seccomp filter denies to the scheduler plugin and so to every job host it
@@ -126,7 +128,7 @@ check_exactly_once() {
     "$label: every due run succeeded (or was lost with a killed scheduler)"
   expect_eq "$(psql_q "select count(distinct run_id) from dihya.schedule_runs where outcome = 'succeeded'")" "$succeeded" \
     "$label: one distinct run per succeeded due time"
-  noop_runs=$(dh history --plugin noop --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+  noop_runs=$(runs_of noop)
   echo "     ($label: $succeeded succeeded, $lost lost, $noop_runs noop runs executed)"
   if [ "$noop_runs" -ge "$succeeded" ] && [ "$noop_runs" -le $((succeeded + lost)) ]; then
     ok "$label: each due time executed at most once (runs = succeeded + at most the lost ones)"
@@ -239,7 +241,7 @@ wait_for() {
   return 1
 }
 psql_q "delete from dihya.schedules" >/dev/null
-noop_before=$(dh history --plugin noop --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+noop_before=$(runs_of noop)
 # Both schedulers are resident and asleep (nothing due) before the runs appear:
 # the insert's NOTIFY wakes both at once, and each claims in batches of 64.
 for r in r1 r2; do
@@ -257,7 +259,7 @@ expect_eq "$(psql_q "select count(*) from dihya.schedule_runs where outcome = 's
 expect_eq "$(psql_q "select count(*) from (select schedule_id from dihya.schedule_runs group by 1 having count(*) <> 1) x")" "0" \
   "race: one row per schedule"
 expect_eq "$(psql_q "select count(distinct claimed_by) from dihya.schedule_runs")" "2" "race: both schedulers claimed"
-noop_after=$(dh history --plugin noop --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+noop_after=$(runs_of noop)
 expect_eq "$((noop_after - noop_before))" "300" "race: 300 noop runs executed, none twice"
 expect_eq "$(psql_q "select count(distinct run_id) from dihya.schedule_runs")" "300" "race: 300 distinct run records"
 # Each claim statement took a batch (the queue is refilled once half empty):
@@ -268,7 +270,7 @@ expect_eq "$(psql_q "select count(distinct (claimed_by, claimed_at)) < 300 / 4 f
 
 # ---- a scheduler killed -9 with a claimed batch: the lease hands it over --------------
 psql_q "delete from dihya.schedules" >/dev/null
-hostile_before=$(dh history --plugin hostile --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+hostile_before=$(runs_of hostile)
 "$DIHYA_HOST" run run_scheduler --quiet --param scheduler_id=k1 --param poll_seconds=0.2 --param max_jobs=2 \
   --param claim_batch=40 >"$WORK/k1.out" 2>"$WORK/k1.err" &
 k1=$!
@@ -299,7 +301,7 @@ expect_eq "$(psql_q "select count(*) from dihya.schedule_runs where outcome = 'l
   "kill -9: only started runs are lost"
 succeeded=$(psql_q "select count(*) from dihya.schedule_runs where outcome = 'succeeded'")
 lost=$(psql_q "select count(*) from dihya.schedule_runs where outcome = 'lost'")
-hostile_runs=$(( $(dh history --plugin hostile --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))') - hostile_before ))
+hostile_runs=$(( $(runs_of hostile) - hostile_before ))
 if [ "$hostile_runs" -ge "$succeeded" ] && [ "$hostile_runs" -le $((succeeded + lost)) ]; then
   ok "kill -9: each due run executed at most once ($hostile_runs runs, $succeeded succeeded, $lost lost)"
 else
@@ -308,7 +310,7 @@ fi
 psql_q "delete from dihya.schedules" >/dev/null
 
 # ---- SIGTERM gives the queued claims back at once (no lease to wait out) ------------------
-hostile_before=$(dh history --plugin hostile --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+hostile_before=$(runs_of hostile)
 "$DIHYA_HOST" run run_scheduler --quiet --param scheduler_id=g1 --param poll_seconds=0.2 --param max_jobs=1 \
   --param claim_batch=20 >"$WORK/g1.out" 2>"$WORK/g1.err" &
 g1=$!
@@ -330,7 +332,7 @@ expect_eq "$(psql_q "select count(*) from dihya.schedule_runs where claimed_by =
   "SIGTERM: the runs given back were taken over and ran at once"
 expect_eq "$(psql_q "select count(*) from dihya.schedule_runs where finished_at is null or claimed_by not in ('g1', 'g2')")" "0" \
   "SIGTERM: nothing left unfinished"
-expect_eq "$(( $(dh history --plugin hostile --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))') - hostile_before ))" \
+expect_eq "$(( $(runs_of hostile) - hostile_before ))" \
   "$(psql_q "select count(*) from dihya.schedule_runs where run_id is not null")" "SIGTERM: no run executed twice"
 psql_q "delete from dihya.schedules" >/dev/null
 
@@ -444,7 +446,7 @@ expect_eq "$(test -d "/proc/$zpid" && echo alive || echo gone)" "gone" "zygote: 
 # kill -9 of the zygote while its jobs run: they are adopted and waited for by the
 # scheduler (child subreaper), the next jobs are exec'ed; none lost, none doubled.
 psql_q "delete from dihya.schedules" >/dev/null
-hostile_before=$(dh history --plugin hostile --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+hostile_before=$(runs_of hostile)
 "$DIHYA_HOST" run run_scheduler --quiet --json --param scheduler_id=z2 --param poll_seconds=0.2 --param max_jobs=4 \
   --param claim_batch=40 >"$WORK/z2.out" 2>"$WORK/z2.err" &
 z2=$!
@@ -463,7 +465,7 @@ expect_eq "$(psql_q "select count(*) from dihya.schedule_runs where outcome = 's
   "zygote kill -9: all 40 due runs succeeded (the running ones were adopted, not lost)"
 expect_eq "$(psql_q "select count(*) from dihya.schedule_runs where id in ($running_at_kill) and outcome = 'succeeded' and run_id is not null")" \
   "4" "zygote kill -9: the 4 jobs running at the kill finished and were recorded"
-expect_eq "$(( $(dh history --plugin hostile --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))') - hostile_before ))" \
+expect_eq "$(( $(runs_of hostile) - hostile_before ))" \
   "40" "zygote kill -9: 40 runs executed, none twice"
 expect_eq "$(psql_q "select count(distinct run_id) from dihya.schedule_runs")" "40" "zygote kill -9: 40 distinct run records"
 expect_in "$WORK/z2.err" "killed by signal 9: starting jobs with exec from now on" "zygote kill -9: the scheduler says it falls back to exec"
@@ -488,7 +490,7 @@ psql_q "delete from dihya.schedules" >/dev/null
 # 6 failing jobs with one retry each (backoff 0), 2 refused jobs (no such plugin:
 # exit 2, never retried, their one-line error kept), 12 succeeding: whatever
 # ends in the same instant is recorded by one statement, each row its own verdict.
-hostile_before=$(dh history --plugin hostile --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+hostile_before=$(runs_of hostile)
 add_due_now 12 noop '{}'
 psql_q "insert into dihya.schedules (name, plugin, params, cron, misfire, overlap, starting_deadline_seconds, retries,
           backoff_seconds, created_at, next_due_at)
@@ -507,7 +509,7 @@ expect_eq "$(psql_q "select count(*) from dihya.schedule_runs r join dihya.sched
                      where s.plugin = 'hostile' and r.outcome = 'failed' and r.attempt = 2 and r.exit_code = 1
                      and r.run_id is not null and r.note like '%threw on purpose%'")" "6" \
   "batched exits: 6 failing jobs retried once, then failed (attempt 2, exit 1)"
-expect_eq "$(( $(dh history --plugin hostile --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))') - hostile_before ))" \
+expect_eq "$(( $(runs_of hostile) - hostile_before ))" \
   "12" "batched exits: the 6 failing jobs ran twice each, no more"
 expect_eq "$(psql_q "select count(*) from dihya.schedule_runs r join dihya.schedules s on s.id = r.schedule_id
                      where s.plugin = 'no_such_plugin' and r.outcome = 'failed' and r.attempt = 1 and r.exit_code = 2
