@@ -47,7 +47,6 @@
 #include "errors.hpp"
 #include "db/libpq.hpp"
 #include "loading/catalog.hpp"
-#include "util/sha256.hpp"
 
 namespace dihya::host {
 namespace {
@@ -248,11 +247,10 @@ int run_zygote(int argc, char** argv, int (*entry)(int, char**)) {
   // What every job would otherwise load or initialise again after the fork
   // (measured with strace and perf on forked noop jobs): libpq and its ~20
   // libraries (TLS, Kerberos, LDAP initialisers; a job reads its database
-  // URL's password with it, for redaction), OpenSSL's tables (the audit
-  // chain's and the plugin's SHA-256), the local time zone.
+  // URL's password with it, for redaction), the local time zone. (SHA-256
+  // needs no warming: it no longer goes through EVP's tables.)
   try {
     connection_password("dbname=zygote");
-    sha256_hex("");
   } catch (const std::exception&) {
   }
   ::tzset();
