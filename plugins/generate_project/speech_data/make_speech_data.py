@@ -188,6 +188,23 @@ def read_sendump(path):
     return w, senones, streams, densities
 
 
+def accumulate(work, hmm, name):
+    """Baum-Welch statistics of the model `hmm` over WORK/NAME.{fileids,dict,transcription}
+    (features computed from their WAV files) into WORK/acc, the first step of both
+    adaptations; returns a runner of sphinxtrain's tools in WORK for the step that follows."""
+    subprocess.run(["pocketsphinx_mdef_convert", "-text", f"{hmm}/mdef", f"{work}/mdef.txt"], check=True,
+                   capture_output=True)
+    write_mixw(f"{work}/mixture_weights", *read_sendump(f"{hmm}/sendump"))
+    run = lambda *a: subprocess.run(list(a), check=True, capture_output=True, cwd=work)
+    run("sphinx_fe", "-argfile", f"{hmm}/feat.params", "-samprate", "16000", "-c", f"{name}.fileids", "-di", ".",
+        "-do", ".", "-ei", "wav", "-eo", "mfc", "-mswav", "yes")
+    run("/usr/lib/sphinxtrain/bw", "-hmmdir", hmm, "-moddeffn", "mdef.txt", "-ts2cbfn", ".ptm.", "-feat", "1s_c_d_dd",
+        "-svspec", "0-12/13-25/26-38", "-cmn", "batch", "-agc", "none", "-dictfn", f"{name}.dict", "-fdictfn",
+        f"{hmm}/noisedict", "-ctlfn", f"{name}.fileids", "-lsnfn", f"{name}.transcription", "-accumdir", "acc",
+        "-mixwfn", "mixture_weights", "-cepdir", ".", "-cepext", "mfc")
+    return run
+
+
 def write_mixw(path, w, senones, streams, densities):
     out = open(path, "wb")
     h = "s3\nversion 1.0\n"
@@ -228,16 +245,7 @@ def adapt(work):
         # The written form ("CI", "SQLite") as the sentences said it.
         for w, tokens in zip(words, espeak_phonemes([spoken[w] for w in words])):
             d.write(f"{w} {to_cmu(tokens, 0)}\n{w}_gb {to_cmu(tokens, 1)}\n")
-    subprocess.run(["pocketsphinx_mdef_convert", "-text", f"{hmm}/mdef", f"{work}/mdef.txt"], check=True,
-                   capture_output=True)
-    write_mixw(f"{work}/mixture_weights", *read_sendump(f"{hmm}/sendump"))
-    run = lambda *a: subprocess.run(list(a), check=True, capture_output=True, cwd=work)
-    run("sphinx_fe", "-argfile", f"{hmm}/feat.params", "-samprate", "16000", "-c", "adapt.fileids", "-di", ".",
-        "-do", ".", "-ei", "wav", "-eo", "mfc", "-mswav", "yes")
-    run("/usr/lib/sphinxtrain/bw", "-hmmdir", hmm, "-moddeffn", "mdef.txt", "-ts2cbfn", ".ptm.", "-feat", "1s_c_d_dd",
-        "-svspec", "0-12/13-25/26-38", "-cmn", "batch", "-agc", "none", "-dictfn", "adapt.dict", "-fdictfn",
-        f"{hmm}/noisedict", "-ctlfn", "adapt.fileids", "-lsnfn", "adapt.transcription", "-accumdir", "acc",
-        "-mixwfn", "mixture_weights", "-cepdir", ".", "-cepext", "mfc")
+    run = accumulate(work, hmm, "adapt")
     run("/usr/lib/sphinxtrain/mllr_solve", "-meanfn", f"{hmm}/means", "-varfn", f"{hmm}/variances", "-outmllrfn",
         "mllr_matrix", "-accumdir", "acc")
     sys.stdout.write(open(f"{work}/mllr_matrix").read())
@@ -337,16 +345,7 @@ def means(work):
     open(f"{work}/means.fileids", "w").write("\n".join(ids) + "\n")
     open(f"{work}/means.transcription", "w").write("\n".join(transcripts) + "\n")
     open(f"{work}/means.dict", "w").write("\n".join(lexicon_lines) + "\n")
-    subprocess.run(["pocketsphinx_mdef_convert", "-text", f"{hmm}/mdef", f"{work}/mdef.txt"], check=True,
-                   capture_output=True)
-    write_mixw(f"{work}/mixture_weights", *read_sendump(f"{hmm}/sendump"))
-    run = lambda *a: subprocess.run(list(a), check=True, capture_output=True, cwd=work)
-    run("sphinx_fe", "-argfile", f"{hmm}/feat.params", "-samprate", "16000", "-c", "means.fileids", "-di", ".",
-        "-do", ".", "-ei", "wav", "-eo", "mfc", "-mswav", "yes")
-    run("/usr/lib/sphinxtrain/bw", "-hmmdir", hmm, "-moddeffn", "mdef.txt", "-ts2cbfn", ".ptm.", "-feat", "1s_c_d_dd",
-        "-svspec", "0-12/13-25/26-38", "-cmn", "batch", "-agc", "none", "-dictfn", "means.dict", "-fdictfn",
-        f"{hmm}/noisedict", "-ctlfn", "means.fileids", "-lsnfn", "means.transcription", "-accumdir", "acc",
-        "-mixwfn", "mixture_weights", "-cepdir", ".", "-cepext", "mfc")
+    run = accumulate(work, hmm, "means")
     run("/usr/lib/sphinxtrain/map_adapt", "-moddeffn", "mdef.txt", "-ts2cbfn", ".ptm.", "-meanfn", f"{hmm}/means",
         "-varfn", f"{hmm}/variances", "-mixwfn", "mixture_weights", "-tmatfn", f"{hmm}/transition_matrices",
         "-accumdir", "acc", "-mapmeanfn", "map_means", "-mapvarfn", "map_variances", "-mapmixwfn", "map_mixw",
