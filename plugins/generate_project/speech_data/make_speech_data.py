@@ -192,6 +192,7 @@ def accumulate(work, hmm, name):
     """Baum-Welch statistics of the model `hmm` over WORK/NAME.{fileids,dict,transcription}
     (features computed from their WAV files) into WORK/acc, the first step of both
     adaptations; returns a runner of sphinxtrain's tools in WORK for the step that follows."""
+    os.makedirs(f"{work}/acc", exist_ok=True)
     subprocess.run(["pocketsphinx_mdef_convert", "-text", f"{hmm}/mdef", f"{work}/mdef.txt"], check=True,
                    capture_output=True)
     write_mixw(f"{work}/mixture_weights", *read_sendump(f"{hmm}/sendump"))
@@ -223,7 +224,6 @@ def write_mixw(path, w, senones, streams, densities):
 def adapt(work):
     hmm = f"{MODEL}/en-us"
     os.makedirs(f"{work}/wav", exist_ok=True)
-    os.makedirs(f"{work}/acc", exist_ok=True)
     texts = adaptation_texts()
     voices = ["en-us", "en", "en-gb-x-rp", "en-us+f3", "en+m3"]
     ids, transcripts, spoken = [], [], {}
@@ -322,7 +322,6 @@ def means_texts():
 def means(work):
     hmm = f"{MODEL}/en-us"
     os.makedirs(f"{work}/wav", exist_ok=True)
-    os.makedirs(f"{work}/acc", exist_ok=True)
     voices = ["en-us", "en", "en-gb-x-rp", "en-us+f3", "en+m3"]
     ids, transcripts, lexicon_lines = [], [], []
     for i, clause in enumerate(means_texts()):
