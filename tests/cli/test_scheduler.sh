@@ -90,7 +90,14 @@ if [ "${DIHYA_TEST_SANITIZED:-0}" = 1 ]; then
 fi
 psql_q "insert into dihya.schedules (name, plugin, cron, misfire, overlap, starting_deadline_seconds, created_at, next_due_at)
         select 'bulk' || g, 'noop', '* * * * *', 'run_all', 'allow', 36000, now(), now() from generate_series(1, $N) g" >/dev/null
-export DIHYA_SCHEDULER_TEST_CLOCK="$(date +%s.%N),$SPEED"
+# The simulated clock starts one simulated second before a minute boundary:
+# the first due minute comes at once instead of after up to 60/SPEED real
+# seconds (ORIGIN + (now - ORIGIN) * SPEED = boundary - 1).
+DIHYA_SCHEDULER_TEST_CLOCK=$(python3 -c 'import math, sys, time
+now, speed = time.time(), float(sys.argv[1])
+boundary = math.floor(now / 60) * 60 + 60
+print(f"{(now * speed - boundary + 1) / (speed - 1):.6f},{speed:g}")' "$SPEED")
+export DIHYA_SCHEDULER_TEST_CLOCK
 # claim_batch = max_jobs: no scheduler can claim a whole minute of due runs at
 # once, so the claims race (and a slow-starting scheduler, as under ASan, still
 # finds work left).
