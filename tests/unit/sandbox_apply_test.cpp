@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
-// The plugin child's seccomp filter: the one compiled at build time is byte
-// for byte what libseccomp makes of the rules (so it refuses exactly what
-// the rules refuse), and each way of applying it refuses in a real child.
+// Applying the sandbox in a real (forked) child. The seccomp filter compiled
+// at build time is byte for byte what libseccomp makes of the rules (so it
+// refuses exactly what the rules refuse), and each way of applying it
+// refuses; Landlock rules whose kind the plan guessed wrong still apply.
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
@@ -165,5 +166,41 @@ TEST_CASE("with Landlock ABI 6+, the precompiled filter and Landlock together re
     f += expect("open /etc/passwd", ::open("/etc/passwd", O_RDONLY | O_CLOEXEC), -EACCES);
     return f;
   });
+  CHECK(failures == "");
+}
+
+TEST_CASE("a Landlock rule whose kind the plan guessed wrong is applied with the real kind", "[sandbox]") {
+  const int abi = dihya::host::landlock_abi();
+  if (abi < 1) {
+    WARN("no Landlock on this kernel");
+    return;
+  }
+  char dir_template[] = "/tmp/dihya-sandbox-XXXXXX";
+  REQUIRE(::mkdtemp(dir_template) != nullptr);
+  const std::string dir = dir_template;
+  const std::string file = dir + "/granted";
+  const std::string other = dir + "/other";
+  for (const std::string& path : {file, other}) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    REQUIRE(fd >= 0);
+    ::close(fd);
+  }
+  SandboxPlan plan;
+  plan.mode = SandboxMode::require;
+  plan.abi = abi;
+  plan.seccomp = false;
+  // A file said to be a directory: directory rights on a file are refused
+  // by the kernel (EINVAL), so the child must ask and retry.
+  plan.rules.push_back({file, dihya::host::PathAccess::read, "test", dihya::host::PathKind::directory});
+  const std::string failures = in_child([&] {
+    const std::string error = dihya::host::apply_sandbox(plan, -1, static_cast<int>(::getppid()));
+    if (!error.empty()) return "apply_sandbox: " + error;
+    std::string f = expect("open granted", ::open(file.c_str(), O_RDONLY | O_CLOEXEC), 0);
+    f += expect("open other", ::open(other.c_str(), O_RDONLY | O_CLOEXEC), -EACCES);
+    return f;
+  });
+  ::unlink(file.c_str());
+  ::unlink(other.c_str());
+  ::rmdir(dir.c_str());
   CHECK(failures == "");
 }

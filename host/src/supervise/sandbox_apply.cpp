@@ -88,25 +88,38 @@ std::string apply_landlock(const SandboxPlan& plan, int plugin_fd) {
   const int ruleset = static_cast<int>(::syscall(SYS_landlock_create_ruleset, &attr, size, 0));
   if (ruleset < 0) return fmt::format("landlock_create_ruleset: {}", std::strerror(errno));
   std::string error;
-  const auto add_path = [&](int fd, std::uint64_t rights) {
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) return;
-    if (!S_ISDIR(st.st_mode)) rights &= kFileOnlyRights;
-    if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) rights |= kFsIoctlDev;
+  const auto add_rule = [&](int fd, std::uint64_t rights, PathKind kind) {
+    if (kind != PathKind::directory) rights &= kFileOnlyRights;
+    if (kind == PathKind::device) rights |= kFsIoctlDev;
     landlock_path_beneath_attr rule{};
     rule.allowed_access = rights & attr.handled_access_fs;
     rule.parent_fd = fd;
-    if (::syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &rule, 0) != 0 && error.empty()) {
+    return ::syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &rule, 0) == 0;
+  };
+  const auto add_path = [&](int fd, std::uint64_t rights, PathKind kind) {
+    // The plan's kind saves an fstat; a wrong one (EINVAL: directory rights
+    // on a file) is asked of the kernel and tried again.
+    if (kind != PathKind::unknown && add_rule(fd, rights, kind)) return;
+    if (kind != PathKind::unknown && errno != EINVAL) {
+      if (error.empty()) error = fmt::format("landlock_add_rule: {}", std::strerror(errno));
+      return;
+    }
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) return;
+    const PathKind real = S_ISDIR(st.st_mode)                         ? PathKind::directory
+                          : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? PathKind::device
+                                                                       : PathKind::file;
+    if (!add_rule(fd, rights, real) && error.empty()) {
       error = fmt::format("landlock_add_rule: {}", std::strerror(errno));
     }
   };
   for (const auto& r : plan.rules) {
     const int fd = ::open(r.path.c_str(), O_PATH | O_CLOEXEC);
     if (fd < 0) continue;  // a runtime dir this system lacks (/lib32)
-    add_path(fd, rights_for(r.access));
+    add_path(fd, rights_for(r.access), r.kind);
     ::close(fd);
   }
-  if (plugin_fd >= 0) add_path(plugin_fd, kFsReadFile);
+  if (plugin_fd >= 0) add_path(plugin_fd, kFsReadFile, PathKind::file);
   if (plan.abi >= 4) {
     for (std::uint16_t port : plan.connect_ports) {
       NetPortAttr net{kNetConnectTcp, port};
