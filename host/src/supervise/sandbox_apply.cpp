@@ -148,7 +148,7 @@ std::string apply_seccomp(const SandboxPlan& plan, int host_pid, bool signals_sc
     }
     return "";
   }
-  scmp_filter_ctx ctx = ::seccomp_init(SCMP_ACT_ALLOW);
+  scmp_filter_ctx ctx = new_child_seccomp_ctx();
   if (ctx == nullptr) return "seccomp_init failed";
   int rc = add_child_seccomp_rules(ctx, plan.ip_sockets, host_pid);
   if (rc == 0) rc = ::seccomp_load(ctx);

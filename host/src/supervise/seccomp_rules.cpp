@@ -13,6 +13,13 @@
 
 namespace dihya::host {
 
+scmp_filter_ctx new_child_seccomp_ctx() {
+  scmp_filter_ctx ctx = ::seccomp_init(SCMP_ACT_ALLOW);
+  // libseccomp before 2.5 has no tree: its chain decides the same.
+  if (ctx != nullptr) ::seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
+  return ctx;
+}
+
 int add_child_seccomp_rules(scmp_filter_ctx ctx, bool ip_sockets, int host_pid) {
   int rc = 0;
   const auto rule = [&](std::uint32_t action, int nr, std::initializer_list<scmp_arg_cmp> args) {
@@ -74,7 +81,7 @@ int add_child_seccomp_rules(scmp_filter_ctx ctx, bool ip_sockets, int host_pid) 
 
 std::vector<sock_filter> export_child_seccomp_filter(bool ip_sockets, std::string* error) {
   std::vector<sock_filter> out;
-  scmp_filter_ctx ctx = ::seccomp_init(SCMP_ACT_ALLOW);
+  scmp_filter_ctx ctx = new_child_seccomp_ctx();
   if (ctx == nullptr) {
     *error = "seccomp_init failed";
     return out;

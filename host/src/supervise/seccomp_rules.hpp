@@ -21,7 +21,15 @@
 
 namespace dihya::host {
 
-// Adds the rules to `ctx` (made with seccomp_init(SCMP_ACT_ALLOW)).
+// A libseccomp context for the child's filter: allow by default, and the
+// syscall numbers dispatched through a binary tree (SCMP_FLTATR_CTL_OPTIMIZE
+// 2) rather than a linear chain. The decisions are the same; the kernel runs
+// the filter for each syscall and, when it is loaded, for every syscall
+// number to fill its cache: loading the chain cost the child ~110 us of CPU,
+// the tree ~55 us (a loop of 2000 forks, this machine). nullptr on failure.
+scmp_filter_ctx new_child_seccomp_ctx();
+
+// Adds the rules to `ctx` (made by new_child_seccomp_ctx()).
 // `ip_sockets`: AF_INET/AF_INET6 allowed. `host_pid` > 0: also refuse
 // kill/tgkill/tkill/pidfd_open aimed at the host, its process group or every
 // process (-1); 0 leaves signals to Landlock's scoping. Returns 0 or the
