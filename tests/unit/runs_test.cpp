@@ -10,6 +10,7 @@
 #include <sstream>
 #include <string>
 
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -506,4 +507,32 @@ TEST_CASE("a plugin name that is not a file name is refused for a lock", "[runs]
   TempDir state;
   CHECK_THROWS_AS(PluginLock::try_acquire(state.path(), "../evil", "x"), HostError);
   CHECK_THROWS_AS(PluginLock::holder(state.path(), "a/b"), HostError);
+}
+
+TEST_CASE("a process's start time is read past a command name holding ') ' and spaces", "[runs]") {
+  const auto mine = dihya::host::process_start_ticks(::getpid());
+  REQUIRE(mine);
+  CHECK(*mine > 0);
+  int named[2];
+  int go[2];
+  REQUIRE(::pipe(named) == 0);
+  REQUIRE(::pipe(go) == 0);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::prctl(PR_SET_NAME, "a) 1 2 ) b\n");
+    char byte = 'y';
+    if (::write(named[1], &byte, 1) != 1 || ::read(go[0], &byte, 1) < 0) ::_exit(2);
+    ::_exit(0);
+  }
+  char byte = 0;
+  REQUIRE(::read(named[0], &byte, 1) == 1);
+  const auto theirs = dihya::host::process_start_ticks(child);
+  REQUIRE(::write(go[1], "x", 1) == 1);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  for (int fd : {named[0], named[1], go[0], go[1]}) ::close(fd);
+  REQUIRE(theirs);
+  CHECK(*theirs >= *mine);  // started after its parent
+  CHECK(dihya::host::current_boot_id().size() == 36);  // a UUID, without its '\n'
 }

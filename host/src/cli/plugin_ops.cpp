@@ -51,7 +51,8 @@ Capabilities plugin_capabilities(const PluginFile& plugin) {
 }
 
 ChildRequest prepare_child_request(const PluginFile& plugin, const Settings& settings, Operation op,
-                                   const ResolvedParams& params, Redactor& redactor) {
+                                   const ResolvedParams& params, Redactor& redactor, const ChildDirs* dirs,
+                                   SandboxPlan* plan_out) {
   ChildRequest request;
   request.plugin_path = plugin.path;
   request.plugin_fd = plugin.fd ? plugin.fd->get() : -1;
@@ -81,14 +82,20 @@ ChildRequest prepare_child_request(const PluginFile& plugin, const Settings& set
   std::error_code ec;
   request.host_binary = std::filesystem::read_symlink("/proc/self/exe", ec).string();
   // A run the kernel cannot confine as planned does not start (require).
-  ChildRequest probe = request;
-  probe.params = params.values;
-  const SandboxPlan plan = child_sandbox_plan(probe);
+  // The plan reads the parameters (declared paths), so they are in the
+  // request from here on; callers that change them plan again (supervise).
+  request.params = params.values;
+  if (dirs != nullptr) {
+    request.work_dir = dirs->work_dir;
+    request.output_dir = dirs->output_dir;
+  }
+  SandboxPlan plan = child_sandbox_plan(request);
   if (!plan.refusal.empty()) {
     throw usage_error(fmt::format("{}: sandbox: require: {}; nothing was run (set sandbox: best-effort to run "
                                   "less confined)",
                                   plugin.name(), plan.refusal));
   }
+  if (plan_out != nullptr) *plan_out = std::move(plan);
   return request;
 }
 

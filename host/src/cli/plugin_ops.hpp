@@ -40,8 +40,18 @@ struct OperationReport {
 // when they are malformed.
 Capabilities plugin_capabilities(const PluginFile& plugin);
 
+// The directories a run's child gets, known before they are made: given to
+// prepare_child_request, they are in the request and in the plan it returns,
+// which the caller then passes to supervise (SupervisorOptions::sandbox_plan)
+// instead of planning the same sandbox twice.
+struct ChildDirs {
+  std::filesystem::path work_dir;
+  std::filesystem::path output_dir;
+};
+
 ChildRequest prepare_child_request(const PluginFile& plugin, const Settings& settings, Operation op,
-                                   const ResolvedParams& params, Redactor& redactor);
+                                   const ResolvedParams& params, Redactor& redactor, const ChildDirs* dirs = nullptr,
+                                   SandboxPlan* plan = nullptr);
 
 // A private directory (mode 0700, under $TMPDIR or /tmp) for a child that has
 // no run directory of its own (validate, check, rollback): ctx.work_dir() is never the current

@@ -175,9 +175,13 @@ RollbackReport roll_back_run(const PluginFile& plugin, const Settings& settings,
   return report;
 }
 
+std::filesystem::path run_work_dir(const std::filesystem::path& state_dir, const std::string& run_id) {
+  return state_dir / "work" / run_id;
+}
+
 std::filesystem::path make_run_work_dir(const std::filesystem::path& state_dir, const std::string& run_id) {
-  const auto root = state_dir / "work";
-  const auto dir = root / run_id;
+  const auto dir = run_work_dir(state_dir, run_id);
+  const auto root = dir.parent_path();
   for (const auto& d : {root, dir}) {
     if (::mkdir(d.c_str(), 0700) != 0 && errno != EEXIST) {
       throw HostError(kExitRunFailed, fmt::format("cannot make the work directory {}: {}", d.string(), std::strerror(errno)));

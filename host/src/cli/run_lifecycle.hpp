@@ -85,6 +85,8 @@ RollbackReport roll_back_run(const PluginFile& plugin, const Settings& settings,
 // killed left there (a pgpass file: the child dies with the host and cleans
 // nothing) is found by listing one small directory.
 std::filesystem::path make_run_work_dir(const std::filesystem::path& state_dir, const std::string& run_id);
+// Its path, before it is made (the sandbox is planned before anything is recorded).
+std::filesystem::path run_work_dir(const std::filesystem::path& state_dir, const std::string& run_id);
 
 // Takes the run's hold on its work dir (flock on the directory) for as long as
 // the returned descriptor lives, which is the host's life during the run. The

@@ -14,7 +14,7 @@
 // variables decide them.
 //
 // What the fork must not share: the zygote never opens a database connection
-// (a job opens its own); run ids come from std::random_device, which asks the
+// (a job opens its own); run ids come from getrandom(2), which asks the
 // kernel on each call, so two children keep no common random state; the
 // zygote is single-threaded, so no lock is held across fork.
 //

@@ -1,11 +1,16 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
-// Run ids: UTC timestamp + random suffix. std::random_device reads the kernel's
-// entropy source on Linux, so hosts started in the same millisecond on one
-// machine still draw different suffixes.
+// Run ids: UTC timestamp + random suffix drawn from the kernel's entropy
+// source, so hosts started in the same millisecond on one machine still draw
+// different suffixes. getrandom(2), not std::random_device: the latter first
+// probes the CPU with cpuid, which a virtual machine traps (measurable in
+// every run's CPU time there).
 #include "runs/run_id.hpp"
 
+#include <sys/random.h>
+
+#include <cerrno>
+#include <chrono>
 #include <ctime>
-#include <random>
 
 #include <fmt/format.h>
 
@@ -29,8 +34,17 @@ bool matches(char c, char kind) {
 
 std::string new_run_id(std::chrono::system_clock::time_point now) {
   const UtcTime u = utc_time(now);
-  std::random_device entropy;
-  const unsigned suffix = entropy() & 0xffffffu;
+  unsigned char bytes[3] = {};
+  // 3 bytes never block once the pool is initialised and are never cut short.
+  // Without them (seccomp'd, ENOSYS) the clock's nanoseconds keep ids apart.
+  ssize_t got;
+  do {
+    got = ::getrandom(bytes, sizeof bytes, 0);
+  } while (got < 0 && errno == EINTR);
+  unsigned suffix = static_cast<unsigned>(bytes[0]) << 16 | static_cast<unsigned>(bytes[1]) << 8 | bytes[2];
+  if (got != static_cast<ssize_t>(sizeof bytes)) {
+    suffix = static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count()) & 0xffffffu;
+  }
   return fmt::format("{:04}{:02}{:02}T{:02}{:02}{:02}.{:03}Z-{:06x}", u.fields.tm_year + 1900, u.fields.tm_mon + 1,
                      u.fields.tm_mday, u.fields.tm_hour, u.fields.tm_min, u.fields.tm_sec, u.milliseconds, suffix);
 }

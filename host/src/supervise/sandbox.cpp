@@ -28,10 +28,17 @@ const char* access_name(PathAccess access) {
 
 // What the C and C++ runtimes of every plugin read: the loader's cache and the
 // libraries, time zones, the CPU count; nothing else of /etc.
-const char* const kRuntimeRead[] = {
-    "/lib", "/lib64", "/lib32", "/usr/lib", "/usr/lib64", "/usr/lib32", "/usr/local/lib",
-    "/usr/share/zoneinfo", "/etc/ld.so.cache", "/etc/localtime", "/etc/nsswitch.conf",
-    "/sys/devices/system/cpu", "/dev/urandom", "/dev/random", "/dev/zero",
+struct RuntimePath {
+  const char* path;
+  PathKind kind;
+};
+const RuntimePath kRuntimeRead[] = {
+    {"/lib", PathKind::directory}, {"/lib64", PathKind::directory}, {"/lib32", PathKind::directory},
+    {"/usr/lib", PathKind::directory}, {"/usr/lib64", PathKind::directory}, {"/usr/lib32", PathKind::directory},
+    {"/usr/local/lib", PathKind::directory}, {"/usr/share/zoneinfo", PathKind::directory},
+    {"/etc/ld.so.cache", PathKind::file}, {"/etc/localtime", PathKind::file}, {"/etc/nsswitch.conf", PathKind::file},
+    {"/sys/devices/system/cpu", PathKind::directory}, {"/dev/urandom", PathKind::device},
+    {"/dev/random", PathKind::device}, {"/dev/zero", PathKind::device},
 };
 // ELF interpreters (one exists per architecture).
 const char* const kDynamicLoaders[] = {"/lib64/ld-linux-x86-64.so.2", "/lib/ld-linux-aarch64.so.1",
@@ -204,11 +211,12 @@ DatabaseEndpoint database_endpoint(const std::string& url) {
   return endpoint;
 }
 
-void add_rule(SandboxPlan& plan, const std::string& path, PathAccess access, const std::string& reason) {
+void add_rule(SandboxPlan& plan, const std::string& path, PathAccess access, const std::string& reason,
+              PathKind kind = PathKind::unknown) {
   for (auto& r : plan.rules) {
     if (r.path == path && r.access == access) return;
   }
-  plan.rules.push_back({path, access, reason});
+  plan.rules.push_back({path, access, reason, kind});
 }
 
 void add_port(SandboxPlan& plan, std::uint16_t port) {
@@ -327,11 +335,11 @@ SandboxPlan build_sandbox_plan(const Capabilities& caps, const SandboxInputs& in
     plan.ip_sockets = true;
     return plan;
   }
-  for (const char* path : kRuntimeRead) add_rule(plan, path, PathAccess::read, "runtime");
-  add_rule(plan, "/dev/null", PathAccess::write, "runtime");
-  add_rule(plan, "/proc/self", PathAccess::read, "runtime");
-  if (!in.work_dir.empty()) add_rule(plan, in.work_dir, PathAccess::write, "work dir");
-  if (!in.output_dir.empty()) add_rule(plan, in.output_dir, PathAccess::write, "output dir");
+  for (const RuntimePath& r : kRuntimeRead) add_rule(plan, r.path, PathAccess::read, "runtime", r.kind);
+  add_rule(plan, "/dev/null", PathAccess::write, "runtime", PathKind::device);
+  add_rule(plan, "/proc/self", PathAccess::read, "runtime", PathKind::directory);
+  if (!in.work_dir.empty()) add_rule(plan, in.work_dir, PathAccess::write, "work dir", PathKind::directory);
+  if (!in.output_dir.empty()) add_rule(plan, in.output_dir, PathAccess::write, "output dir", PathKind::directory);
   add_declared_paths(plan, caps.read, PathAccess::read, "read", in);
   add_declared_paths(plan, caps.write, PathAccess::write, "write", in);
   add_declared_paths(plan, caps.exec, PathAccess::exec, "exec", in);

@@ -38,10 +38,17 @@ bool parse_sandbox_mode(const std::string& text, SandboxMode* mode);
 // Landlock access classes a path rule grants.
 enum class PathAccess { read, write, exec };
 
+// What the plan already knows of a path's kind (the runtime's own files, the
+// dirs the host made), so the child need not ask the kernel; unknown: it
+// does (fstat). A wrong guess never widens a grant: directory rights on a
+// file fail and are tried again with the kind the kernel reports.
+enum class PathKind { unknown, directory, file, device };
+
 struct PathRule {
   std::string path;
   PathAccess access = PathAccess::read;
   std::string reason;  // "runtime", "work dir", "read param:path"...
+  PathKind kind = PathKind::unknown;
 };
 
 struct SandboxPlan {

@@ -2,6 +2,7 @@
 #include "util/trusted_path.hpp"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -125,7 +126,22 @@ UniqueFd walk_to_parent(const PathWalk& walk, const std::vector<std::string>& pa
   return dir;
 }
 
+// The kernel's own resolution: one open (O_PATH follows the links, never
+// blocks on a FIFO) and one readlink of its /proc/self/fd entry, where
+// fs::canonical reads every component with a readlink of its own (each
+// walking the path again from /). Either is only a snapshot: the walk that
+// follows checks what it opens, component by component.
 fs::path real_path_of(const fs::path& path, const PathWalk& walk) {
+  const UniqueFd fd(::open(path.c_str(), O_PATH | O_CLOEXEC));
+  if (!fd) walk.fail_errno(path, "resolve");
+  char buffer[PATH_MAX];
+  const std::string link = "/proc/self/fd/" + std::to_string(fd.get());
+  const ssize_t n = ::readlink(link.c_str(), buffer, sizeof buffer);
+  // A real path is absolute; anything else (no /proc, a file that is gone:
+  // "... (deleted)" is still absolute, and fails the walk) goes the long way.
+  if (n > 0 && static_cast<std::size_t>(n) < sizeof buffer && buffer[0] == '/') {
+    return fs::path(std::string(buffer, static_cast<std::size_t>(n)));
+  }
   std::error_code ec;
   fs::path real = fs::canonical(path, ec);
   if (ec) {

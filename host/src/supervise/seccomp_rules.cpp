@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+#include "supervise/seccomp_rules.hpp"
+
+#include <linux/audit.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <initializer_list>
+
+namespace dihya::host {
+
+scmp_filter_ctx new_child_seccomp_ctx() {
+  scmp_filter_ctx ctx = ::seccomp_init(SCMP_ACT_ALLOW);
+  // libseccomp before 2.5 has no tree: its chain decides the same.
+  if (ctx != nullptr) ::seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
+  return ctx;
+}
+
+int add_child_seccomp_rules(scmp_filter_ctx ctx, bool ip_sockets, int host_pid) {
+  int rc = 0;
+  const auto rule = [&](std::uint32_t action, int nr, std::initializer_list<scmp_arg_cmp> args) {
+    const int r = ::seccomp_rule_add_array(ctx, action, nr, static_cast<unsigned>(args.size()), args.begin());
+    if (r != 0 && rc == 0) rc = r;
+  };
+  const std::uint32_t deny = SCMP_ACT_ERRNO(EPERM);
+  for (int nr : {SCMP_SYS(ptrace), SCMP_SYS(process_vm_readv), SCMP_SYS(process_vm_writev), SCMP_SYS(setns),
+                 SCMP_SYS(io_uring_setup), SCMP_SYS(io_uring_enter), SCMP_SYS(io_uring_register), SCMP_SYS(bpf),
+                 SCMP_SYS(perf_event_open), SCMP_SYS(keyctl), SCMP_SYS(add_key), SCMP_SYS(request_key),
+                 SCMP_SYS(init_module), SCMP_SYS(finit_module), SCMP_SYS(delete_module), SCMP_SYS(kexec_load),
+                 SCMP_SYS(kexec_file_load), SCMP_SYS(mount), SCMP_SYS(umount2), SCMP_SYS(pivot_root),
+                 SCMP_SYS(move_mount), SCMP_SYS(fsopen), SCMP_SYS(fsconfig), SCMP_SYS(fsmount), SCMP_SYS(fspick),
+                 SCMP_SYS(open_tree), SCMP_SYS(mount_setattr), SCMP_SYS(chroot), SCMP_SYS(swapon),
+                 SCMP_SYS(swapoff), SCMP_SYS(reboot), SCMP_SYS(open_by_handle_at), SCMP_SYS(userfaultfd),
+                 SCMP_SYS(acct), SCMP_SYS(quotactl), SCMP_SYS(syslog), SCMP_SYS(settimeofday),
+                 SCMP_SYS(clock_settime), SCMP_SYS(clock_adjtime), SCMP_SYS(adjtimex), SCMP_SYS(pidfd_getfd),
+                 SCMP_SYS(pidfd_send_signal), SCMP_SYS(rt_sigqueueinfo), SCMP_SYS(rt_tgsigqueueinfo),
+                 SCMP_SYS(uselib), SCMP_SYS(vhangup)}) {
+    rule(deny, nr, {});
+  }
+  // Namespaces: clone and unshare with any CLONE_NEW* flag; clone3 hides its
+  // flags in memory seccomp cannot read, so it reports ENOSYS and libc falls
+  // back to clone.
+  rule(SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), {});
+  for (std::uint64_t flag : {CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID,
+                             CLONE_NEWNET}) {
+    rule(deny, SCMP_SYS(clone), {SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag)});
+    rule(deny, SCMP_SYS(unshare), {SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag)});
+  }
+  rule(deny, SCMP_SYS(unshare), {SCMP_A0(SCMP_CMP_MASKED_EQ, 0x80, 0x80)});  // CLONE_NEWTIME
+  if (host_pid > 0) {
+    // Signals to the host where Landlock cannot scope them (ABI < 6): its
+    // pid, every process (-1), its process group.
+    const std::uint32_t host = static_cast<std::uint32_t>(host_pid);
+    const std::uint32_t host_group = static_cast<std::uint32_t>(-::getpgid(host_pid));
+    for (std::uint32_t target : {host, 0xffffffffU, host_group}) {
+      rule(deny, SCMP_SYS(kill), {SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffU, target)});
+    }
+    rule(deny, SCMP_SYS(tgkill), {SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffU, host)});
+    rule(deny, SCMP_SYS(tkill), {SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffU, host)});
+    rule(deny, SCMP_SYS(pidfd_open), {SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffU, host)});
+  }
+  // Socket families: UNIX, and IPv4/IPv6 only for a plugin that declared
+  // network; never raw or packet sockets. Anything above AF_INET6 (or with
+  // high bits set) is refused with one comparison.
+  const std::uint32_t no_family = SCMP_ACT_ERRNO(EAFNOSUPPORT);
+  rule(no_family, SCMP_SYS(socket), {SCMP_A0(SCMP_CMP_GT, AF_INET6)});
+  for (int family = 0; family < AF_INET6; ++family) {
+    if (family == AF_UNIX || (family == AF_INET && ip_sockets)) continue;
+    rule(no_family, SCMP_SYS(socket), {SCMP_A0(SCMP_CMP_EQ, static_cast<std::uint64_t>(family))});
+  }
+  if (!ip_sockets) rule(no_family, SCMP_SYS(socket), {SCMP_A0(SCMP_CMP_EQ, AF_INET6)});
+  for (std::uint64_t type : {std::uint64_t{SOCK_RAW}, std::uint64_t{SOCK_PACKET}}) {
+    rule(deny, SCMP_SYS(socket), {SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, type)});
+  }
+  return rc;
+}
+
+std::vector<sock_filter> export_child_seccomp_filter(bool ip_sockets, std::string* error) {
+  std::vector<sock_filter> out;
+  scmp_filter_ctx ctx = new_child_seccomp_ctx();
+  if (ctx == nullptr) {
+    *error = "seccomp_init failed";
+    return out;
+  }
+  int rc = add_child_seccomp_rules(ctx, ip_sockets, 0);
+  const int fd = ::memfd_create("seccomp-bpf", MFD_CLOEXEC);
+  if (rc == 0 && fd < 0) rc = -errno;
+  if (rc == 0) rc = ::seccomp_export_bpf(ctx, fd);
+  ::seccomp_release(ctx);
+  const off_t size = rc == 0 ? ::lseek(fd, 0, SEEK_END) : -1;
+  if (rc == 0 && (size <= 0 || size % static_cast<off_t>(sizeof(sock_filter)) != 0)) rc = -EINVAL;
+  if (rc == 0) {
+    out.resize(static_cast<std::size_t>(size) / sizeof(sock_filter));
+    if (::pread(fd, out.data(), static_cast<std::size_t>(size), 0) != size) rc = -EIO;
+  }
+  if (fd >= 0) ::close(fd);
+  if (rc != 0) {
+    out.clear();
+    *error = std::string("seccomp_export_bpf: ") + std::strerror(-rc);
+  }
+  return out;
+}
+
+std::uint32_t compiled_audit_arch() {
+#if defined(__x86_64__) && !defined(__ILP32__)
+  return AUDIT_ARCH_X86_64;
+#elif defined(__aarch64__)
+  return AUDIT_ARCH_AARCH64;
+#else
+  return 0;
+#endif
+}
+
+}  // namespace dihya::host
