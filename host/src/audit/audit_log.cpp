@@ -450,7 +450,7 @@ std::uint64_t AuditLog::append(const std::string& event, const nlohmann::json& d
   if (!fd) throw_open_error(file_);
   require_regular(fd.get(), file_);
 
-  // The lock spans read-the-head to fsync, so no other appender can chain to
+  // The lock spans read-the-head to write, so no other appender can chain to
   // the same head. It is released when fd closes, even if we throw.
   lock_exclusive(fd.get(), file_);
   struct stat st{};
@@ -481,11 +481,22 @@ std::uint64_t AuditLog::append(const std::string& event, const nlohmann::json& d
         "audit log {}: cannot append: {}{}", file_.string(), std::strerror(saved),
         cut ? "" : " (a partial line is left at the end: `dihya-host audit verify` shows it)"));
   }
+  // Flushed outside the lock: the next appender chains to this line as soon
+  // as it is written, and concurrent runs' flushes overlap instead of queueing
+  // one after the other behind the lock (a job burst of the scheduler). Each
+  // appender still returns only once its own line is durable: fsync flushes
+  // every line written before it, whoever wrote them.
+  if (::flock(fd.get(), LOCK_UN) != 0) throw_errno(file_, "unlock");
   if (::fsync(fd.get()) != 0) throw_errno(file_, "sync");
   if (created && ::fsync(dir.get()) != 0) throw_errno(file_, "sync its directory");
   line.pop_back();
   const Entry appended{0, head.seq + 1, head.hash, sha256_hex(line)};
-  write_head(dir.get(), file_, appended);
+  // The head only moves forward: under the lock again, it is rewritten unless
+  // a later appender has already written a later one.
+  lock_exclusive(fd.get(), file_);
+  if (const auto current = read_head(dir.get(), file_); !current || current->seq < appended.seq) {
+    write_head(dir.get(), file_, appended);
+  }
   if (to_syslog_) {
     ::openlog("dihya-host", LOG_PID, LOG_AUTHPRIV);
     ::syslog(LOG_AUTHPRIV | LOG_NOTICE, "%s", line.c_str());

@@ -10,8 +10,9 @@
 // previous line's bytes without its '\n' (64 zeros on line 1).
 //
 // Guarantees: an append is all or nothing and durable when append() returns
-// (one O_APPEND write() under an exclusive flock(), then fsync; a failed write
-// is truncated away). Appends from any number of threads and processes are
+// (one O_APPEND write() under an exclusive flock(), then fsync after the lock
+// is released, so concurrent appenders' flushes overlap; a failed write is
+// truncated away). Appends from any number of threads and processes are
 // serialised by the lock, so seq and prev always chain. Callers redact secrets
 // from `data` before appending: the log keeps whatever it is given.
 //
@@ -20,7 +21,8 @@
 // Three anchors close the gap, each against a different attacker:
 //  - the head record `<file>.head` ({"seq":N,"sha256":"<last line>",
 //    "check":"<16 hex>"}, padded to 160 bytes), rewritten in place under the
-//    same lock after each append, after the line is synced and without a
+//    same lock after each append (only forward: never over a later appender's
+//    head), after the line is synced and without a
 //    sync of its own (a crash leaves it behind the log, half rewritten or
 //    empty, never ahead; verify accepts all three): a log cut
 //    short or deleted no longer matches it (someone who can write the state
