@@ -10,6 +10,7 @@ mode=${1:-all}
 cd "$(dirname "$0")/.."
 root=$(pwd)
 ./scripts/build.sh default >/dev/null
+cmake --build build/default --target bench_programs >/dev/null
 b="$root/build/default"
 out="$root/build/bench"
 rm -rf "$out"
