@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 #include "loading/catalog.hpp"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstring>
 #include <set>
 
 #include <fmt/format.h>
@@ -22,11 +25,15 @@ std::int64_t nanoseconds(const struct timespec& t) {
   return static_cast<std::int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
 }
 
+FileStamp stamp_of(const struct stat& st) {
+  return FileStamp{static_cast<std::uint64_t>(st.st_size), nanoseconds(st.st_mtim), nanoseconds(st.st_ctim),
+                   static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)};
+}
+
 std::optional<FileStamp> stamp_of(const std::filesystem::path& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return std::nullopt;
-  return FileStamp{static_cast<std::uint64_t>(st.st_size), nanoseconds(st.st_mtim), nanoseconds(st.st_ctim),
-                   static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)};
+  return stamp_of(st);
 }
 
 FileStamp stamp_of(const PluginFile& plugin) {
@@ -221,15 +228,57 @@ CatalogEntry read_entry(const std::filesystem::path& path) {
   return e;
 }
 
-std::vector<std::filesystem::path> plugin_files_in(const std::filesystem::path& dir) {
-  std::vector<std::filesystem::path> files;
-  std::error_code ec;
-  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    const auto& p = it->path();
-    if (p.extension() == ".so") files.push_back(p);
+// A file name std::filesystem gives the extension ".so": a dot file named
+// ".so" has none.
+bool is_plugin_file_name(const char* name) {
+  const std::size_t n = std::strlen(name);
+  return n > 3 && std::memcmp(name + n - 3, ".so", 3) == 0;
+}
+
+class DirStream {
+ public:
+  explicit DirStream(const std::filesystem::path& dir) : dir_(::opendir(dir.c_str())) {}
+  ~DirStream() {
+    if (dir_ != nullptr) ::closedir(dir_);
   }
-  std::sort(files.begin(), files.end());
-  return files;
+  DirStream(const DirStream&) = delete;
+  DirStream& operator=(const DirStream&) = delete;
+  DIR* get() const { return dir_; }
+
+ private:
+  DIR* dir_;
+};
+
+// Calls visit(path, stamp) for every *.so file of the search path in its
+// order (directories in order, names sorted within one), until visit returns
+// false; returns false then. A file that cannot be stat'ed is skipped, as is a
+// directory that cannot be read. One readdir loop and fstatat() relative to
+// the directory: std::filesystem built a path per entry and stat'ed each by
+// its full path, which was most of what finding a plugin cost.
+template <typename Visit>
+bool for_each_plugin_file(const std::vector<std::filesystem::path>& search_path, Visit&& visit) {
+  std::vector<std::string> names;
+  for (const auto& dir : search_path) {
+    if (dir.empty()) continue;
+    DirStream stream(dir);
+    if (stream.get() == nullptr) continue;
+    names.clear();
+    while (const struct dirent* d = ::readdir(stream.get())) {
+      if (is_plugin_file_name(d->d_name)) names.emplace_back(d->d_name);
+    }
+    std::sort(names.begin(), names.end());
+    // dir / name, spelled as std::filesystem spells it, for the cache keys.
+    const std::string prefix = (dir / "").string();
+    const int dir_fd = ::dirfd(stream.get());
+    std::string path;
+    for (const auto& name : names) {
+      struct stat st {};
+      if (::fstatat(dir_fd, name.c_str(), &st, 0) != 0) continue;
+      path.assign(prefix).append(name);
+      if (!visit(path, stamp_of(st))) return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace
@@ -258,28 +307,46 @@ std::vector<CatalogEntry> PluginCatalog::list() {
   bool changed = false;
   std::vector<CatalogEntry> entries;
   std::set<std::string> seen_names;
-  for (const auto& dir : search_path_) {
-    for (const auto& path : plugin_files_in(dir)) {
-      const auto stamp = stamp_of(path);
-      if (!stamp) continue;
-      const std::string key = path.string();
-      CatalogEntry e;
-      const auto cached = cache.find(key);
-      if (cached != cache.end() && stamp_matches(cached->second, *stamp)) {
-        e = entry_from_cache(path, cached->second);
-        fresh[key] = std::move(cached->second);
-      } else {
-        e = read_entry(path);
-        fresh[key] = cache_record(e, *stamp);
-        changed = true;
-      }
-      if (!e.name.empty()) e.shadowed = !seen_names.insert(e.name).second;
-      entries.push_back(std::move(e));
+  for_each_plugin_file(search_path_, [&](const std::string& key, const FileStamp& stamp) {
+    CatalogEntry e;
+    const auto cached = cache.find(key);
+    if (cached != cache.end() && stamp_matches(cached->second, stamp)) {
+      e = entry_from_cache(key, cached->second);
+      fresh[key] = std::move(cached->second);
+    } else {
+      e = read_entry(key);
+      fresh[key] = cache_record(e, stamp);
+      changed = true;
     }
-  }
+    if (!e.name.empty()) e.shadowed = !seen_names.insert(e.name).second;
+    entries.push_back(std::move(e));
+    return true;
+  });
   if (changed || fresh.size() != cache.size()) save_cache(cache_file_, fresh);
   cache = std::move(fresh);
   return entries;
+}
+
+std::optional<PluginFile> PluginCatalog::find_in_cache(const std::string& name) {
+  // Stops at the first file the cache names `name` when every file before it
+  // has a cache entry of its stamp naming something else: then no earlier
+  // file can carry that name unless its entry was forged, and a full scan
+  // trusts the same entries. Anything else (a new or changed file, no such
+  // name, a file whose own metadata says otherwise) is left to the full scan,
+  // which re-reads, rewrites the cache and retries exactly as before.
+  const CatalogCache& cache = this->cache();
+  std::optional<std::string> candidate;
+  for_each_plugin_file(search_path_, [&](const std::string& key, const FileStamp& stamp) {
+    const auto cached = cache.find(key);
+    if (cached == cache.end() || !stamp_matches(cached->second, stamp)) return false;
+    if (cached->second.name != name) return true;
+    candidate = key;
+    return false;
+  });
+  if (!candidate) return std::nullopt;
+  PluginFile file = read_plugin_file(*candidate);
+  if (file.name() != name) return std::nullopt;
+  return file;
 }
 
 PluginFile PluginCatalog::find(const std::string& name_or_path) {
@@ -298,6 +365,7 @@ PluginFile PluginCatalog::find(const std::string& name_or_path) {
     throw usage_error(fmt::format("invalid plugin name '{}': a plugin name matches [a-z][a-z0-9_]{{0,63}}, a plugin "
                                   "file path contains '/'", name_or_path));
   }
+  if (auto file = find_in_cache(name_or_path)) return checked(std::move(*file));
   // The cache only says where to look. The file's own embedded metadata
   // decides: a stale or edited cache entry (a wrong name, or the name
   // missing) costs one fresh scan of the files, never a run of another plugin.

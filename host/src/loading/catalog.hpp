@@ -81,6 +81,9 @@ class PluginCatalog {
 
  private:
   PluginFile checked(PluginFile file) const;
+  // The plugin named `name` when the cache alone finds it, read and
+  // confirmed by its own metadata; nullopt sends find() to a full scan.
+  std::optional<PluginFile> find_in_cache(const std::string& name);
 
   std::vector<std::filesystem::path> search_path_;
   SignatureSettings signatures_;
