@@ -69,7 +69,9 @@ class PluginCatalog {
 
   // The plugin named `name_or_path` (a path when it contains '/'), its
   // signature checked under the signatures setting. Throws a usage error for
-  // an unknown name and a load error for an unusable file.
+  // an unknown name and a load error for an unusable file. A name is looked
+  // up in the cache only as far as the first file it names: the answer is
+  // the one a full scan of the search path would give.
   PluginFile find(const std::string& name_or_path);
 
   // The SHA-256 of the plugin file, remembered in the cache with its stamp so
