@@ -216,3 +216,38 @@ TEST_CASE("list marks later files of a name shadowed, found or not", "[loading][
   CHECK(entries[2].name == "noop");
   CHECK(entries[2].shadowed);
 }
+
+TEST_CASE("a damaged or hostile cache file is rebuilt, a well-formed one kept", "[loading][catalog]") {
+  CatalogFixture f;
+  install("echo_params", f.first, "libaaa.so");
+  install("noop", f.first, "libnoop.so");
+  CHECK(f.find("noop") == f.first / "libnoop.so");
+  const std::string good = f.cache_text();
+  REQUIRE(good.back() == '}');
+
+  // A kept cache is not rewritten; a rejected one is read from the files
+  // and rewritten (a new inode: the cache is replaced by a rename).
+  const auto rewritten = [&](const std::string& text) {
+    f.set_cache_text(text);
+    const ino_t before = f.cache_inode();
+    CHECK(f.find("noop") == f.first / "libnoop.so");
+    return f.cache_inode() != before;
+  };
+  CHECK_FALSE(rewritten(good));
+  CHECK_FALSE(rewritten(replaced(good, "\"name\":\"echo_params\"", "\"name\":\"echo_params\",\"later\":1")));
+  CHECK(rewritten(good + std::string(1, '\0') + "x"));
+  CHECK(rewritten(good + "}"));
+  CHECK(rewritten(good.substr(0, good.size() / 2)));
+  CHECK(rewritten(replaced(good, "\"name\":\"echo_params\"", "\"name\":\"\\udc00\"")));
+  CHECK(rewritten(replaced(good, "\"name\":\"echo_params\"", "\"name\":\"\\ud800\"")));
+  CHECK(rewritten(replaced(good, "\"name\":\"echo_params\"", "\"name\":\"\xff\"")));
+  CHECK(rewritten(replaced(good, "\"name\":\"echo_params\"", "\"name\":[\"echo_params\"]")));
+  CHECK(rewritten(replaced(good, "\"name\":\"echo_params\"", "\"name\":{\"x\":1}")));
+  CHECK(rewritten(replaced(good, "\"name\":\"echo_params\"", "\"name\":7")));
+  CHECK(rewritten(replaced(good, "dihya-metadata-cache-3", "dihya-metadata-cache-2")));
+  CHECK(rewritten(std::string(100000, '[') + std::string(100000, ']')));
+  std::string deep;
+  for (int i = 0; i < 100000; ++i) deep += "{\"files\":";
+  CHECK(rewritten(deep));
+  CHECK_FALSE(rewritten(good));
+}

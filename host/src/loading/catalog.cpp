@@ -145,6 +145,9 @@ CatalogCache load_cache(const std::filesystem::path& file) {
   } catch (const HostError&) {
     return {};
   }
+  // nlohmann's lexer ends the input at a NUL byte: whatever follows one
+  // would never be looked at.
+  if (text.find('\0') != std::string::npos) return {};
   CatalogCache files;
   CacheReader reader(&files);
   if (!nlohmann::json::sax_parse(text, &reader, nlohmann::json::input_format_t::json, true) || !reader.format_ok()) {
