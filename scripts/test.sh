@@ -14,4 +14,7 @@ preset=${1:-default}
 # Test plugins crash on purpose: with ASan's SIGSEGV handler the child would
 # exit 1 instead of dying of the signal the host must report.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-handle_segv=0}
-ctest --preset "$preset" -j2
+# One test more than CPUs: the tests often wait (PostgreSQL, fsync, the
+# scheduler's clock, a plugin's timeout), so CPUs + 1 keeps the CPUs busy
+# (2 cores: 271 s with -j2, 233 s with -j3, the same fresh clone).
+ctest --preset "$preset" -j "$(( $(nproc) + 1 ))"
