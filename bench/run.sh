@@ -2,14 +2,14 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later
 # Runs every benchmark side by side with its anchor and prints a Markdown
 # table with ratios (also written to build/bench/results.md).
-#   bench/run.sh            needs a built default preset (scripts/build.sh)
+#   bench/run.sh            builds the default preset with its test plugins first
 #   bench/run.sh run        only the two pair rows (run noop vs the floor,
 #                           --version vs the bare loader): about a minute
 set -euo pipefail
 mode=${1:-all}
 cd "$(dirname "$0")/.."
 root=$(pwd)
-./scripts/build.sh default >/dev/null
+./scripts/build.sh default all >/dev/null
 cmake --build build/default --target bench_programs >/dev/null
 b="$root/build/default"
 out="$root/build/bench"

@@ -9,7 +9,7 @@
 # noop` (state dir on tmpfs) is measured too. Wall time and CPU time (user +
 # system of the host and its child, from wait4): CPU time stays readable when
 # the machine is loaded.
-#   bench/sandbox.sh [PAIRS]     needs a built default preset
+#   bench/sandbox.sh [PAIRS]     needs a built default preset (scripts/build.sh default all)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 pairs=${1:-200}

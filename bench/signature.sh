@@ -4,7 +4,7 @@
 # two Ed25519 verifications) on a 10 MB plugin: `dihya-host info` with
 # `signatures: require` minus the same command with `signatures: off`, next to
 # the anchor `minisign -V` of the same file (a C program doing only that work).
-#   bench/signature.sh [SIZE_MB]     needs a built default preset and minisign
+#   bench/signature.sh [SIZE_MB]     needs a built default preset (scripts/build.sh default all) and minisign
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 size_mb=${1:-10}

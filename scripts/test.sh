@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 # Plugin files and directories must not be group- or world-writable to be loaded.
 umask 022
 preset=${1:-default}
-./scripts/build.sh "$preset"
+./scripts/build.sh "$preset" all
 # Test plugins crash on purpose: with ASan's SIGSEGV handler the child would
 # exit 1 instead of dying of the signal the host must report.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-handle_segv=0}
