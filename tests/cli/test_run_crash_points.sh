@@ -33,6 +33,22 @@ flushes=$(sed -nE 's/^[0-9]+ +(fsync|fdatasync|sync|syncfs|sync_file_range|clone
   tr '\n' ' ')
 expect_eq "$flushes" "fsync fdatasync clone fsync fdatasync " "run noop: audit fsync + state log fdatasync before the child, the same after it"
 
+# A SIGTERM (a scheduler stopping its job, an operator's kill) that arrives
+# once the start record is written but before the supervisor's handlers
+# exist: held until then, it cancels the run, which ends recorded, never
+# cut off between its record and its child (read as interrupted).
+# (A plugin that would run 30 s: the cancellation, not its end, finishes it.
+# Run once first: the first run of a plugin also saves the metadata cache.)
+expect_exit 0 "hostile, a first time" -- dh run hostile -p behaviour=hang -p seconds=0
+for point in fsync:1 fdatasync:1; do
+  code=0
+  strace -qq -o /dev/null -e trace="${point%%:*}" -e inject="${point%%:*}":signal=TERM:when="${point#*:}" \
+    "$DIHYA_HOST" run hostile -p behaviour=hang -p seconds=30 --grace 1 >"$OUT" 2>"$ERR" || code=$?
+  expect_eq "$code" 130 "SIGTERM at the start's $point: the run is cancelled (exit 130), not killed"
+  expect_eq "$(dh history --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["outcome"])')" cancelled \
+    "SIGTERM at the start's $point: history says cancelled"
+done
+
 # A run that logs nothing creates no log file (and so no inode for the end to
 # delete again); `logs` of it prints nothing and succeeds.
 strace -f -qq -o "$WORK/creates.txt" -e trace=open,openat,creat \

@@ -229,6 +229,7 @@ void prepare(RunSession& s) {
   if (const char* id = std::getenv("DIHYA_SCHEDULE_ID")) record.schedule_id = id;
   if (const char* trigger = std::getenv("DIHYA_SCHEDULE_TRIGGER")) record.trigger = trigger;
   set_host_process(record, current_process_identity());
+  hold_cancel_signals();  // from here a signal cancels the run: supervise() takes it
   // Record, then audit line, then both durable: both written before either
   // sync waits (see RunStore::Flush). A crash
   // in between leaves a record without its audit line (read as interrupted,

@@ -145,6 +145,7 @@ RollbackReport roll_back_run(const PluginFile& plugin, const Settings& settings,
     return report;
   }
   RunJournal journal = RunJournal::reopen(journal_file);
+  hold_cancel_signals();  // a rollback marked started is finished by supervise(), cancelled or not
   journal.mark_rollback_started();
   audit.append("rollback.start", {{"run_id", run_id}, {"plugin", plugin.name()}, {"entries", contents.entries.size()}});
   sink.note(fmt::format("rolling back {} journal entr{}", contents.entries.size(), contents.entries.size() == 1 ? "y" : "ies"));

@@ -35,6 +35,11 @@ extern "C" void on_host_signal(int) {
   }
 }
 
+void cancel_signals(sigset_t* set) {
+  ::sigemptyset(set);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaddset(set, sig);
+}
+
 // Installs the host's signal handlers for the life of one supervision.
 class SignalForwarder {
  public:
@@ -48,6 +53,11 @@ class SignalForwarder {
     struct sigaction sa {};
     sa.sa_handler = on_host_signal;
     for (int i = 0; i < 3; ++i) ::sigaction(kSignals[i], &sa, &previous_[i]);
+    // Held since the start record (hold_cancel_signals): one that came
+    // meanwhile reaches the handler now.
+    sigset_t held;
+    cancel_signals(&held);
+    ::sigprocmask(SIG_UNBLOCK, &held, nullptr);
   }
   ~SignalForwarder() {
     for (int i = 0; i < 3; ++i) ::sigaction(kSignals[i], &previous_[i], nullptr);
@@ -398,6 +408,12 @@ SandboxPlan child_sandbox_plan(const ChildRequest& request) {
   inputs.rollback = request.operation == Operation::rollback;
   inputs.read_document = [](const std::string& path) { return load_params_file(path); };
   return build_sandbox_plan(request.capabilities, inputs);
+}
+
+void hold_cancel_signals() {
+  sigset_t held;
+  cancel_signals(&held);
+  ::sigprocmask(SIG_BLOCK, &held, nullptr);
 }
 
 ChildOutcome supervise(const ChildRequest& request, const SupervisorOptions& options, EventSink& sink) {

@@ -95,4 +95,12 @@ struct ChildOutcome {
 
 ChildOutcome supervise(const ChildRequest& request, const SupervisorOptions& options, EventSink& sink);
 
+// Holds SIGINT, SIGTERM and SIGHUP pending until supervise() has installed
+// its handlers (it unblocks them then, and a pending one cancels the run).
+// Called before a run's start record is written: a run recorded as started
+// is then always finished by its supervisor, never cut off between its
+// record and its child (it would read as interrupted, with no outcome). A
+// host that fails before supervise() exits with the signal still pending.
+void hold_cancel_signals();
+
 }  // namespace dihya::host
