@@ -23,19 +23,15 @@ struct StatFields {
   std::uint64_t start_ticks = 0;
 };
 
-// The whole of a small /proc file ("" when it cannot be read). One read()
-// into a stack buffer: streams cost ~50 K instructions per call, paid at
-// every run's start and for every running record `history` judges.
+// The whole of a small /proc file ("" when it cannot be opened; what was
+// read before a failed read). read(2) into a stack buffer: streams cost ~50 K
+// instructions per call, paid at every run's start and for every running
+// record `history` judges.
 std::string read_proc_file(const char* path) {
   const UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
-  if (!fd) return "";
-  char buffer[4096];
   std::string text;
-  for (;;) {
-    const ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    text.append(buffer, static_cast<std::size_t>(n));
+  if (fd) {
+    [[maybe_unused]] const std::error_code ec = read_all(fd.get(), &text);
   }
   return text;
 }

@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 
 #include <fmt/format.h>
 
@@ -35,9 +36,13 @@ extern "C" void on_host_signal(int) {
   }
 }
 
+// The signals that cancel a run: forwarded by SignalForwarder, held by
+// hold_cancel_signals() until it exists.
+constexpr int kCancelSignals[3] = {SIGINT, SIGTERM, SIGHUP};
+
 void cancel_signals(sigset_t* set) {
   ::sigemptyset(set);
-  for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaddset(set, sig);
+  for (int sig : kCancelSignals) ::sigaddset(set, sig);
 }
 
 // Installs the host's signal handlers for the life of one supervision.
@@ -52,7 +57,7 @@ class SignalForwarder {
     }
     struct sigaction sa {};
     sa.sa_handler = on_host_signal;
-    for (int i = 0; i < 3; ++i) ::sigaction(kSignals[i], &sa, &previous_[i]);
+    for (std::size_t i = 0; i < std::size(kCancelSignals); ++i) ::sigaction(kCancelSignals[i], &sa, &previous_[i]);
     // Held since the start record (hold_cancel_signals): one that came
     // meanwhile reaches the handler now.
     sigset_t held;
@@ -60,7 +65,7 @@ class SignalForwarder {
     ::sigprocmask(SIG_UNBLOCK, &held, nullptr);
   }
   ~SignalForwarder() {
-    for (int i = 0; i < 3; ++i) ::sigaction(kSignals[i], &previous_[i], nullptr);
+    for (std::size_t i = 0; i < std::size(kCancelSignals); ++i) ::sigaction(kCancelSignals[i], &previous_[i], nullptr);
     g_signal_pipe = -1;
   }
   SignalForwarder(const SignalForwarder&) = delete;
@@ -68,10 +73,9 @@ class SignalForwarder {
   int fd() const { return read_.get(); }
 
  private:
-  static constexpr int kSignals[3] = {SIGINT, SIGTERM, SIGHUP};
   UniqueFd read_;
   UniqueFd write_;
-  struct sigaction previous_[3] {};
+  struct sigaction previous_[std::size(kCancelSignals)] {};
 };
 
 struct Pipe {
