@@ -492,9 +492,15 @@ std::uint64_t AuditLog::append(const std::string& event, const nlohmann::json& d
   line.pop_back();
   const Entry appended{0, head.seq + 1, head.hash, sha256_hex(line)};
   // The head only moves forward: under the lock again, it is rewritten unless
-  // a later appender has already written a later one.
+  // a later appender has already written a later one. While the log still
+  // ends with this line nobody has (a later head follows a later line), so
+  // the head is only read when the log grew meanwhile.
   lock_exclusive(fd.get(), file_);
-  if (const auto current = read_head(dir.get(), file_); !current || current->seq < appended.seq) {
+  struct stat now{};
+  if (::fstat(fd.get(), &now) != 0) throw_errno(file_, "stat");
+  const bool grew = now.st_size != st.st_size + written;
+  if (const auto current = grew ? read_head(dir.get(), file_) : std::nullopt;
+      !current || current->seq < appended.seq) {
     write_head(dir.get(), file_, appended);
   }
   if (to_syslog_) {
