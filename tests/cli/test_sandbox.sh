@@ -55,6 +55,12 @@ escape_params=(-p "canary=$WORK/canary.txt" -p "outside_dir=$WORK/outside" -p "a
                -p "listen_port=$PORT" -p "abstract_name=$ABSTRACT")
 attempt() { /usr/bin/python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(r['result'][sys.argv[2]].get(sys.argv[3], 'missing'))" "$OUT" "$@"; }
 ALL="read_canary read_shadow read_host_environ write_outside append_audit_log append_run_record tcp_connect abstract_unix_connect exec_sh ptrace_host signal_host unshare_user packet_socket io_uring"
+field() { /usr/bin/python3 -c "import json,sys; r=json.load(open(sys.argv[1])); [r := r[k] for k in sys.argv[2:]]; print(r)" "$OUT" "$@"; }
+# "alive", or "gone" for a pid that exited (a zombie is gone: it runs nothing).
+liveness() { /usr/bin/python3 -c "import sys
+try: st = open('/proc/%s/stat' % sys.argv[1]).read().rsplit(')', 1)[1].split()[0]
+except OSError: st = 'X'
+print('gone' if st in 'ZX' else 'alive')" "$1"; }
 
 ## The default sandbox (require): every escape fails ###########################
 
@@ -157,6 +163,34 @@ expect_one_line_error "require without Landlock"
 expect_exit 2 "require refuses a declared port on Landlock ABI 3" -- \
   env DIHYA_TEST_LANDLOCK_ABI=3 "$DIHYA_HOST" run escape -p "allowed_port=$DECLARED_PORT"
 expect_in "$ERR" "ABI 4" "the refusal names the ABI needed"
+
+## A process left behind dies with the run; its dirs serve no later run #######
+# Empty run, work and output dirs go back to <state>/spare for the next runs,
+# once no process of the run is left: the host, a child subreaper while it
+# supervises, kills whatever the run left behind. This one leaves the run's
+# process group (a new session), then keeps writing through descriptors of
+# its dirs, to reach whichever run gets them next.
+sleep 30 &
+SLEEPER=$!
+expect_eq "$(liveness "$SLEEPER")" "alive" "liveness sees a live process (the checks below can fail)"
+kill "$SLEEPER"
+printf 'sandbox: off\n' >"$WORK/off.yaml"
+for config in "" "$WORK/off.yaml"; do
+  mode=${config:+off}; mode=${mode:-confined}
+  expect_exit 0 "$mode: a plugin that leaves a process behind" -- dh ${config:+--config "$config"} run escape -p linger_ms=1500 --json
+  LINGER_RUN=$(field id)
+  LINGERER=$(field result lingerer)
+  expect_eq "$(field result lingerer_new_session)" "ok" "$mode: it left the run's process group"
+  sleep 0.3
+  expect_eq "$(liveness "$LINGERER")" "gone" "$mode: it died with its run all the same"
+  for i in 1 2 3; do dh ${config:+--config "$config"} run noop >/dev/null 2>&1; done
+  sleep 1.5
+  expect_eq "$(find "$DIHYA_STATE_DIR" -name 'lingered-*' -not -path "*/runs/$LINGER_RUN/*" | wc -l)" "0" \
+    "$mode: nothing it wrote reached a spare or a later run's dirs"
+done
+[ -n "$(ls "$DIHYA_STATE_DIR/spare" 2>/dev/null)" ] && ok "the runs' empty dirs are kept as spares" || not_ok "no spare dirs"
+expect_eq "$(find "$DIHYA_STATE_DIR/spare" -mindepth 1 -maxdepth 1 -not -empty | wc -l)" "0" "every spare is empty"
+
 printf 'sandbox: best-effort\n' >"$WORK/best.yaml"
 expect_exit 0 "best-effort runs where require refuses" -- \
   env DIHYA_TEST_LANDLOCK_ABI=0 "$DIHYA_HOST" --config "$WORK/best.yaml" run noop

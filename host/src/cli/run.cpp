@@ -74,9 +74,9 @@ std::optional<std::filesystem::path> output_dir_option(const po::variables_map& 
 }
 
 // The run's own output dir (<run>/output), private, when --output-dir gave none.
-void create_default_output_dir(const std::filesystem::path& dir) {
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    throw HostError(kExitRunFailed, fmt::format("cannot create {}: {}", dir.string(), std::strerror(errno)));
+void create_default_output_dir(const std::filesystem::path& dir, SpareDirs& spares) {
+  if (const int err = spares.make(dir); err != 0 && err != EEXIST) {
+    throw HostError(kExitRunFailed, fmt::format("cannot create {}: {}", dir.string(), std::strerror(err)));
   }
 }
 
@@ -170,6 +170,7 @@ struct RunSession {
   std::optional<AuditLog> audit;
   SandboxPlan sandbox;  // what the child applies, for the record and the denial hint
   UniqueFd work_dir_hold;  // hold_work_dir(): the work dir is this live run's
+  bool default_output_dir = false;  // <run dir>/output, not --output-dir
   // execute()
   std::optional<ChildOutcome> outcome;
   std::chrono::steady_clock::time_point started;
@@ -259,9 +260,10 @@ void prepare(RunSession& s) {
   s.request.run_id = run_id;
   s.request.dry_run = s.dry_run;
   remove_abandoned_work_dirs(s.settings.state_dir, s.store);
-  make_run_work_dir(s.settings.state_dir, run_id);
+  make_run_work_dir(s.settings.state_dir, run_id, s.store.spares());
   s.work_dir_hold = hold_work_dir(s.request.work_dir);
-  if (!output_dir) create_default_output_dir(s.request.output_dir);
+  s.default_output_dir = !output_dir;
+  if (!output_dir) create_default_output_dir(s.request.output_dir, s.store.spares());
   // Redacted like the result: a path parameter may be a secret.
   record.sandbox = redact_strings(sandbox_plan_json(s.sandbox), s.redactor);
 }
@@ -317,13 +319,17 @@ void execute(RunSession& s, RunSink& sink, ProgressBar& bar) {
 
 // Records the end (record, audit run.end, metrics) and prints it.
 int finish(RunSession& s) {
-  // Most plugins leave their work dir empty: one rmdir, where remove_all
-  // opens, lists and unlinks first (9 system calls).
-  if (::rmdir(s.request.work_dir.c_str()) != 0) {
+  const ChildOutcome& outcome = *s.outcome;
+  // Most plugins leave their work and output dirs empty: they go back to
+  // the spares, but only when no process that Landlock let write there can
+  // be alive (runs/spare_dirs.hpp).
+  const bool recyclable = outcome.nothing_left;
+  s.work_dir_hold.reset();
+  if (!(recyclable && s.store.spares().recycle(s.request.work_dir)) && ::rmdir(s.request.work_dir.c_str()) != 0) {
     std::error_code ec;
     std::filesystem::remove_all(s.request.work_dir, ec);
   }
-  const ChildOutcome& outcome = *s.outcome;
+  s.store.set_output_recyclable(recyclable && s.default_output_dir);
   const std::string report =
       outcome.kind == ChildOutcome::Kind::completed ? s.redactor.redact(outcome.result.value("report", "")) : "";
   // `show` prints it again later; a report that cannot be kept does not fail the run.

@@ -180,12 +180,14 @@ std::filesystem::path run_work_dir(const std::filesystem::path& state_dir, const
   return state_dir / "work" / run_id;
 }
 
-std::filesystem::path make_run_work_dir(const std::filesystem::path& state_dir, const std::string& run_id) {
+std::filesystem::path make_run_work_dir(const std::filesystem::path& state_dir, const std::string& run_id,
+                                        SpareDirs& spares) {
   const auto dir = run_work_dir(state_dir, run_id);
   const auto root = dir.parent_path();
   for (const auto& d : {root, dir}) {
-    if (::mkdir(d.c_str(), 0700) != 0 && errno != EEXIST) {
-      throw HostError(kExitRunFailed, fmt::format("cannot make the work directory {}: {}", d.string(), std::strerror(errno)));
+    const int err = d == root ? (::mkdir(d.c_str(), 0700) == 0 ? 0 : errno) : spares.make(d);
+    if (err != 0 && err != EEXIST) {
+      throw HostError(kExitRunFailed, fmt::format("cannot make the work directory {}: {}", d.string(), std::strerror(err)));
     }
     // The plugin writes secrets there (pgpass): never through a planted link.
     struct stat st{};

@@ -80,11 +80,12 @@ RollbackReport roll_back_run(const PluginFile& plugin, const Settings& settings,
                              const std::filesystem::path& run_dir, const ResolvedParams& params, Redactor& redactor,
                              AuditLog& audit, RunSink& sink, std::optional<std::chrono::milliseconds> timeout);
 
-// A run's ctx.work_dir(): <state>/work/<run-id>, made 0700, removed when the
-// run ends. Kept apart from the run records so that what a run whose host was
+// A run's ctx.work_dir(): <state>/work/<run-id>, made 0700 (a spare, see
+// runs/spare_dirs.hpp), removed or recycled when the run ends. Kept apart from the run records so that what a run whose host was
 // killed left there (a pgpass file: the child dies with the host and cleans
 // nothing) is found by listing one small directory.
-std::filesystem::path make_run_work_dir(const std::filesystem::path& state_dir, const std::string& run_id);
+std::filesystem::path make_run_work_dir(const std::filesystem::path& state_dir, const std::string& run_id,
+                                        SpareDirs& spares);
 // Its path, before it is made (the sandbox is planned before anything is recorded).
 std::filesystem::path run_work_dir(const std::filesystem::path& state_dir, const std::string& run_id);
 

@@ -81,7 +81,8 @@ bool is_interrupted(const RunRecord& record) {
 }
 
 RunStore::RunStore(std::filesystem::path runs_dir)
-    : runs_dir_(std::move(runs_dir)), log_(std::make_unique<RunLog>(runs_dir_)) {}
+    : runs_dir_(std::move(runs_dir)), log_(std::make_unique<RunLog>(runs_dir_)),
+      spares_(runs_dir_.parent_path() / "spare") {}
 RunStore::~RunStore() = default;
 RunStore::RunStore(RunStore&&) noexcept = default;
 RunStore& RunStore::operator=(RunStore&&) noexcept = default;
@@ -98,13 +99,13 @@ std::filesystem::path RunStore::dir(const std::string& id) const {
 void RunStore::create(const RunRecord& record, Flush flush) {
   auto run_dir = dir(record.id);
   ensure_private_dir(runs_dir_);
-  if (::mkdir(run_dir.c_str(), 0700) != 0) {
-    if (errno == EEXIST) {
+  if (const int err = spares_.make(run_dir)) {
+    if (err == EEXIST) {
       throw state_error(
           fmt::format("run store: run {} already exists in {}", record.id, runs_dir_.string()));
     }
     throw HostError(kExitRunFailed,
-                    fmt::format("run store: cannot create {}: {}", run_dir.string(), std::strerror(errno)));
+                    fmt::format("run store: cannot create {}: {}", run_dir.string(), std::strerror(err)));
   }
   if (int err = log_->append({{"op", "put"}, {"run", record}}, durable_ && flush == Flush::kNow, true)) {
     // A run that could not be recorded did not start: leave nothing behind.
@@ -182,11 +183,14 @@ void RunStore::sync() {
 }
 
 void RunStore::tidy(const std::filesystem::path& run_dir, const std::vector<std::filesystem::path>& inlined,
-                    const RunRecord& record) const {
+                    const RunRecord& record) {
   for (const auto& file : inlined) ::unlink(file.c_str());
   ::unlink((run_dir / "record.reserve").c_str());  // directories from before the log
-  ::rmdir((run_dir / "output").c_str());           // fails, rightly, when the plugin wrote files
-  if (::rmdir(run_dir.c_str()) == 0) return;
+  // Neither fails to be kept, rightly, when the plugin wrote files.
+  const auto output = run_dir / "output";
+  if (!output_recyclable_ || !spares_.recycle(output)) ::rmdir(output.c_str());
+  // The run dir itself was never the plugin's to write.
+  if (spares_.recycle(run_dir)) return;
   // Kept (a journal, a long log, files): a copy of the record lets the log be
   // rebuilt from the directories. The log is the truth, so no error matters.
   try {

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "runs/run_record.hpp"
+#include "runs/spare_dirs.hpp"
 
 
 namespace dihya::host {
@@ -109,7 +110,7 @@ class RunStore {
   // for write+sync twice, medians on the test machine's ext4).
   enum class Flush { kNow, kLater };
 
-  // Creates the run's directory (0700), appends its record to the state log
+  // Creates the run's directory (0700; a spare, see spare_dirs.hpp), appends its record to the state log
   // (durable on return, or once sync() returns with kLater) and sets aside the
   // space its final record will need.
   // Throws a state error (errors.hpp, exit 1) when the run already exists, or
@@ -165,13 +166,23 @@ class RunStore {
   // `history` and `rollback` see the truth even for runs nobody looks at.
   std::vector<std::string> mark_interrupted_runs();
 
+  // Empty directories kept for the next runs (<runs_dir>/../spare): the run
+  // dir comes from there and goes back when the run leaves nothing in it.
+  SpareDirs& spares() { return spares_; }
+  // The run's default output dir (<run dir>/output) may go back to the spares
+  // when the run leaves it empty: no process that could write to it is left
+  // (see spare_dirs.hpp). Otherwise an empty one is removed.
+  void set_output_recyclable(bool recyclable) { output_recyclable_ = recyclable; }
+
  private:
   void tidy(const std::filesystem::path& run_dir, const std::vector<std::filesystem::path>& inlined,
-            const RunRecord& record) const;
+            const RunRecord& record);
   static std::string record_bytes(const RunRecord& record);
 
   std::filesystem::path runs_dir_;
   std::unique_ptr<RunLog> log_;
+  SpareDirs spares_;
+  bool output_recyclable_ = false;
   bool durable_ = true;
   // What update(kLater) of a final record left for sync(): the run directory
   // is tidied (inlined files removed) only once the record holding them is

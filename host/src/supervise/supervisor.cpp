@@ -3,7 +3,9 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <dirent.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -11,6 +13,8 @@
 #include <cerrno>
 #include <cstring>
 #include <iterator>
+#include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -398,6 +402,53 @@ class Supervision {
   bool output_truncated_ = false;
 };
 
+// The pids of this process's children, from /proc/self/task/*/children
+// (Linux 3.5+ with CONFIG_PROC_CHILDREN; empty without it).
+std::vector<pid_t> own_children() {
+  std::vector<pid_t> out;
+  DIR* tasks = ::opendir("/proc/self/task");
+  if (tasks == nullptr) return out;
+  while (const dirent* task = ::readdir(tasks)) {
+    if (task->d_name[0] == '.') continue;
+    const std::string file = std::string("/proc/self/task/") + task->d_name + "/children";
+    std::string text;
+    UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd || read_all(fd.get(), &text, 1 << 20)) continue;
+    for (const char* p = text.c_str(); *p != '\0';) {
+      char* end = nullptr;
+      const long pid = std::strtol(p, &end, 10);
+      if (end == p) break;
+      if (pid > 0) out.push_back(static_cast<pid_t>(pid));
+      p = end;
+    }
+  }
+  ::closedir(tasks);
+  return out;
+}
+
+// True when this process has no child (alive or zombie). One system call.
+bool childless() {
+  siginfo_t info{};
+  return ::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 && errno == ECHILD;
+}
+
+// Called once the run's child is reaped and its group killed, in a process
+// that had no other child and was a child subreaper meanwhile: whatever the
+// run started and left behind (a process that left the group with setsid or
+// setpgid, a daemon) became our child when its parent died. Kills them until
+// none is left; true when none is, within ~0.5 s.
+bool kill_leftovers() {
+  for (int round = 0; round < 500; ++round) {
+    if (childless()) return true;
+    const std::vector<pid_t> children = own_children();
+    if (children.empty()) return false;  // they cannot be named here
+    for (pid_t child : children) ::kill(child, SIGKILL);
+    for (pid_t child : children) ::waitpid(child, nullptr, WNOHANG);
+    ::usleep(1000);
+  }
+  return false;
+}
+
 }  // namespace
 
 SandboxPlan child_sandbox_plan(const ChildRequest& request) {
@@ -430,6 +481,13 @@ ChildOutcome supervise(const ChildRequest& request, const SupervisorOptions& opt
   Pipe output = make_pipe();
   SignalForwarder signals;
 
+  // What the run starts and leaves behind comes back to us (child subreaper)
+  // to be killed, unless we have other children that must not be mistaken
+  // for the run's. Not for a plugin that runs the host (run_scheduler): its
+  // jobs are whole hosts, which its own stop and their SIGTERM end cleanly.
+  const bool sole_parent = !request.capabilities.runs_host && childless();
+  if (sole_parent) ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+
   std::fflush(nullptr);  // nothing buffered in the host may be written twice
   pid_t pid = ::fork();
   if (pid < 0) throw state_error(std::string("fork: ") + std::strerror(errno));
@@ -446,7 +504,12 @@ ChildOutcome supervise(const ChildRequest& request, const SupervisorOptions& opt
 
   Supervision supervision(options, sink, pid, std::move(events.read), std::move(control.write),
                           std::move(output.read), signals.fd());
-  return supervision.wait();
+  ChildOutcome outcome = supervision.wait();
+  if (sole_parent) {
+    outcome.nothing_left = kill_leftovers();
+    ::prctl(PR_SET_CHILD_SUBREAPER, 0);
+  }
+  return outcome;
 }
 
 }  // namespace dihya::host

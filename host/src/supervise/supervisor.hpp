@@ -91,6 +91,11 @@ struct ChildOutcome {
   std::string message;         // one line for the operator
   int exit_status = -1;
   int signal = 0;
+  // No process the run started is left (none alive, no zombie): supervise()
+  // killed the child's group, then, as a child subreaper, whatever else of
+  // the run had outlived its parent (setsid, setpgid, a daemon). False when
+  // it could not tell (other children of the host, no /proc/<pid>/task/*/children).
+  bool nothing_left = false;
 };
 
 ChildOutcome supervise(const ChildRequest& request, const SupervisorOptions& options, EventSink& sink);

@@ -116,6 +116,44 @@ std::string try_io_uring() {
   return r;
 }
 
+// A process meant to outlive the run: it leaves the run's process group
+// with a new session (its outcome is returned once it has tried), waits until its parent
+// (the plugin child) is gone and 0.3 s more, then for `ms` keeps creating files through
+// descriptors of the run's work and output dirs, to land in whatever run
+// gets those directories next. Returns its pid.
+pid_t linger(const dihya::Context& ctx, int ms, std::string* left_group) {
+  const int work = ::open(ctx.work_dir().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const int output = ::open(ctx.output_dir().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int tried[2];
+  if (::pipe2(tried, O_CLOEXEC) != 0) throw dihya::Error("pipe2 failed");
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid != 0) {
+    ::close(tried[1]);
+    char result[64] = {};
+    const ssize_t n = ::read(tried[0], result, sizeof result - 1);
+    *left_group = n > 0 ? std::string(result, static_cast<std::size_t>(n)) : "E?";
+    ::close(tried[0]);
+    ::close(work);
+    ::close(output);
+    return pid;
+  }
+  const std::string left = outcome(::setsid());
+  (void)!::write(tried[1], left.data(), left.size());
+  ::close(tried[1]);
+  while (::getppid() == parent) ::usleep(1000);
+  ::usleep(300 * 1000);  // the host has recorded the end and put the dirs away
+  for (int i = 0; i < ms / 5; ++i) {
+    const std::string name = "lingered-" + std::to_string(i);
+    for (int dir : {work, output}) {
+      const int fd = ::openat(dir, name.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+      if (fd >= 0) ::close(fd);
+    }
+    ::usleep(5000);
+  }
+  ::_exit(0);
+}
+
 class Escape final : public dihya::Plugin {
   dihya::Result run(const dihya::Params& params, dihya::Context& ctx) override {
     const nlohmann::json& p = params.json();
@@ -153,11 +191,18 @@ class Escape final : public dihya::Plugin {
     }
     if (p.contains("allowed_port")) allowed["tcp_declared"] = try_tcp(p["allowed_port"].get<int>());
 
+    nlohmann::json data = {{"attempts", attempts}, {"allowed", allowed}};
+    if (p.contains("linger_ms")) {
+      std::string left_group;
+      data["lingerer"] = linger(ctx, p["linger_ms"].get<int>(), &left_group);
+      data["lingerer_new_session"] = left_group;
+    }
+
     int escaped = 0;
     for (const auto& [name, result] : attempts.items()) escaped += result == "ok" ? 1 : 0;
     return dihya::Result::success(std::to_string(escaped) + " of " + std::to_string(attempts.size()) +
                                       " escapes got through",
-                                  {{"attempts", attempts}, {"allowed", allowed}});
+                                  data);
   }
 };
 

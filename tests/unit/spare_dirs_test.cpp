@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+// SpareDirs: empty run directories renamed back and forth instead of made
+// and removed; never a directory that is not empty, not ours or not private.
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <set>
+#include <string>
+
+#include "temp_dir.hpp"
+#include "runs/spare_dirs.hpp"
+
+namespace fs = std::filesystem;
+using dihya::host::SpareDirs;
+
+namespace {
+
+ino_t inode(const fs::path& p) {
+  struct stat st {};
+  REQUIRE(::lstat(p.c_str(), &st) == 0);
+  return st.st_ino;
+}
+
+std::set<ino_t> spare_inodes(const fs::path& dir) {
+  std::set<ino_t> out;
+  for (const auto& e : fs::directory_iterator(dir)) out.insert(inode(e.path()));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("an empty directory goes to the spares and comes back as the next one", "[runs][spares]") {
+  TempDir tmp;
+  const fs::path spare = tmp.path() / "spare";
+  SpareDirs first(spare);
+  REQUIRE(first.make(tmp.path() / "a") == 0);  // no spares yet: made
+  REQUIRE(fs::is_directory(tmp.path() / "a"));
+  const ino_t a = inode(tmp.path() / "a");
+  REQUIRE(first.recycle(tmp.path() / "a"));
+  CHECK_FALSE(fs::exists(tmp.path() / "a"));
+  CHECK(spare_inodes(spare) == std::set<ino_t>{a});
+
+  SpareDirs second(spare);  // another run
+  REQUIRE(second.make(tmp.path() / "b") == 0);
+  CHECK(inode(tmp.path() / "b") == a);
+  CHECK(fs::is_empty(spare));
+  // A target that exists is refused, the spare stays a spare.
+  REQUIRE(second.recycle(tmp.path() / "b"));
+  SpareDirs third(spare);
+  fs::create_directory(tmp.path() / "taken");
+  CHECK(third.make(tmp.path() / "taken") == EEXIST);
+  CHECK(spare_inodes(spare) == std::set<ino_t>{a});
+}
+
+TEST_CASE("a spare taken by another host first: the next one, or a new directory", "[runs][spares]") {
+  TempDir tmp;
+  const fs::path spare = tmp.path() / "spare";
+  SpareDirs warm(spare);
+  for (const char* name : {"a", "b"}) {
+    REQUIRE(warm.make(tmp.path() / name) == 0);
+  }
+  REQUIRE(warm.recycle(tmp.path() / "a"));
+  REQUIRE(warm.recycle(tmp.path() / "b"));
+  SpareDirs one(spare), other(spare);
+  REQUIRE(one.make(tmp.path() / "x") == 0);  // lists both, takes one
+  REQUIRE(other.make(tmp.path() / "y") == 0);  // lists the one left, takes it
+  REQUIRE(one.make(tmp.path() / "z") == 0);  // its listed one is gone: a new directory
+  CHECK(fs::is_empty(spare));
+  CHECK(std::set<ino_t>{inode(tmp.path() / "x"), inode(tmp.path() / "y"), inode(tmp.path() / "z")}.size() == 3);
+}
+
+TEST_CASE("only an empty private directory of ours is kept", "[runs][spares]") {
+  TempDir tmp;
+  const fs::path spare = tmp.path() / "spare";
+  SpareDirs spares(spare);
+  const fs::path d = tmp.path() / "d";
+
+  SECTION("a file in it: left for the caller") {
+    fs::create_directory(d);
+    tmp.write("d/left.txt", "x");
+    CHECK_FALSE(spares.recycle(d));
+    CHECK(fs::exists(d / "left.txt"));
+  }
+  SECTION("a symlink to a directory: never followed") {
+    fs::create_directory(tmp.path() / "real");
+    fs::create_directory_symlink(tmp.path() / "real", d);
+    CHECK_FALSE(spares.recycle(d));
+    CHECK(fs::is_symlink(d));
+    CHECK(fs::is_directory(tmp.path() / "real"));
+  }
+  SECTION("opened up by the plugin (chmod 0777, setgid): back to 0700") {
+    fs::create_directory(d);
+    REQUIRE(::chmod(d.c_str(), 02777) == 0);
+    REQUIRE(spares.recycle(d));
+    REQUIRE(spares.make(tmp.path() / "again") == 0);
+    struct stat st {};
+    REQUIRE(::stat((tmp.path() / "again").c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0700);
+  }
+  SECTION("an ACL on it: left for the caller") {
+    fs::create_directory(d);
+    // user::rwx, group::---, other::--- and one named user: a POSIX ACL (version 2).
+    const unsigned char acl[] = {2, 0, 0, 0,  1, 0, 7, 0, 0xff, 0xff, 0xff, 0xff,  2, 0, 7, 0, 0xfe, 0xff, 0, 0,
+                                 4, 0, 0, 0, 0xff, 0xff, 0xff, 0xff,  0x10, 0, 7, 0, 0xff, 0xff, 0xff, 0xff,
+                                 0x20, 0, 0, 0, 0xff, 0xff, 0xff, 0xff};
+    if (::setxattr(d.c_str(), "system.posix_acl_access", acl, sizeof acl, 0) != 0) {
+      WARN("this file system takes no POSIX ACL: " << std::strerror(errno));
+      return;
+    }
+    CHECK_FALSE(spares.recycle(d));
+    CHECK(fs::is_directory(d));
+  }
+}
+
+TEST_CASE("at most kSlots spares: the rest is removed", "[runs][spares]") {
+  TempDir tmp;
+  const fs::path spare = tmp.path() / "spare";
+  SpareDirs spares(spare);
+  int kept = 0;
+  for (int i = 0; i < 3 * SpareDirs::kSlots; ++i) {
+    const fs::path d = tmp.path() / ("d" + std::to_string(i));
+    fs::create_directory(d);
+    REQUIRE(spares.recycle(d));  // kept or removed
+    CHECK_FALSE(fs::exists(d));
+  }
+  for (const auto& e : fs::directory_iterator(spare)) {
+    ++kept;
+    const std::string name = e.path().filename().string();
+    CHECK(std::stoi(name) < SpareDirs::kSlots);
+  }
+  CHECK(kept >= 4);  // each recycle tries four slots before it removes
+  CHECK(kept <= SpareDirs::kSlots);
+  // Names that are not slots are never taken.
+  fs::create_directory(spare / "planted");
+  fs::create_directory(spare / "007");
+  SpareDirs taker(spare);
+  for (int i = 0; i < kept; ++i) REQUIRE(taker.make(tmp.path() / ("t" + std::to_string(i))) == 0);
+  REQUIRE(taker.make(tmp.path() / "fresh") == 0);
+  CHECK(fs::exists(spare / "planted"));
+  CHECK(fs::exists(spare / "007"));
+}
