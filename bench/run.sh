@@ -3,8 +3,10 @@
 # Runs every benchmark side by side with its anchor and prints a Markdown
 # table with ratios (also written to build/bench/results.md).
 #   bench/run.sh            builds the default preset with its test plugins first
-#   bench/run.sh run        only the two pair rows (run noop vs the floor,
-#                           --version vs the bare loader): about a minute
+#   bench/run.sh run        only the pair rows (run noop vs the floor and vs
+#                           the confined floor, the confined floor vs the
+#                           floor, --version vs the bare loader): about a minute
+#   BENCH_PAIRS=N           pairs per row (21)
 set -euo pipefail
 mode=${1:-all}
 cd "$(dirname "$0")/.."
@@ -79,10 +81,30 @@ PY
 }
 export out
 floor_state="$out/floor"
-mkdir -p "$floor_state"
+confined_state="$out/floor-confined"
+mkdir -p "$floor_state" "$confined_state"
+# The confined floor must confine as a noop run does: its rules are the
+# runtime rules of the sandbox a noop run records (its work and output dirs
+# aside), and that sandbox was applied with seccomp on.
+"$host" run noop -q >/dev/null
+plan_rules=$("$host" history --limit 1 --json | python3 -c '
+import json, sys
+sandbox = json.load(sys.stdin)[0]["sandbox"]
+if not (sandbox["applied"] and sandbox["seccomp"]):
+    sys.exit("bench/run.sh: a noop run was not confined: " + sandbox["summary"])
+print("\n".join(sorted(r["access"] + " " + r["path"] for r in sandbox["rules"] if r["why"] == "runtime")))')
+floor_rules=$("$b/bench/run_floor_confined" --rules | sort)
+if [ "$plan_rules" != "$floor_rules" ]; then
+  echo "bench/run.sh: the runtime rules of a noop run are not those of bench/run_floor_confined.cpp:" >&2
+  diff <(echo "$plan_rules") <(echo "$floor_rules") >&2 || true
+  exit 1
+fi
 load_before=$(cut -d' ' -f1 /proc/loadavg)
-pairs run_floor 21 -- "$host" run noop -q -- "$b/bench/run_floor" "$floor_state" "$noop"
-pairs version 21 -- "$host" --version -- "$b/bench/bare_loader" "$noop"
+pairs_n=${BENCH_PAIRS:-21}
+pairs run_floor "$pairs_n" -- "$host" run noop -q -- "$b/bench/run_floor" "$floor_state" "$noop"
+pairs run_floor_confined "$pairs_n" -- "$host" run noop -q -- "$b/bench/run_floor_confined" "$confined_state" "$noop"
+pairs confinement "$pairs_n" -- "$b/bench/run_floor_confined" "$confined_state" "$noop" -- "$b/bench/run_floor" "$floor_state" "$noop"
+pairs version "$pairs_n" -- "$host" --version -- "$b/bench/bare_loader" "$noop"
 echo "$load_before at the start, $(cut -d' ' -f1 /proc/loadavg) at the end" >"$out/load"
 
 # History at 10^4, 10^5 and 10^6 runs, written by gen_runs through the run
@@ -118,9 +140,15 @@ def means(name):
 def pair_rows():
     p = json.load(open(f"{out}/run_floor.json"))
     print(f"| run noop vs the floor (bench/run_floor.c: start record + fdatasync, fork, dlopen, end record + fdatasync); medians of {p['n']} interleaved pairs | {p['a']*1e3:.2f} ms | {p['b']*1e3:.2f} ms | {p['ratio']:.2f}x |")
+    c = json.load(open(f"{out}/run_floor_confined.json"))
+    print(f"| run noop vs the confined floor (bench/run_floor_confined.cpp: the floor, plus a private per-run dir, no_new_privs, no core dumps, noop's Landlock runtime rules, the host's seccomp filter); medians of {c['n']} interleaved pairs | {c['a']*1e3:.2f} ms | {c['b']*1e3:.2f} ms | {c['ratio']:.2f}x |")
+    k = json.load(open(f"{out}/confinement.json"))
+    print(f"| the confined floor vs the floor: what confinement itself costs; medians of {k['n']} interleaved pairs | {k['a']*1e3:.2f} ms | {k['b']*1e3:.2f} ms | {k['ratio']:.2f}x |")
     v = json.load(open(f"{out}/version.json"))
     print(f"| dihya-host --version vs bare dlopen loader; medians of {v['n']} interleaved pairs | {v['a']*1e3:.2f} ms | {v['b']*1e3:.2f} ms | {v['ratio']:.2f}x |")
     print(f"| the same pairs in CPU time (user + system, children included): run noop vs the floor | {p['cpu_a']*1e3:.2f} ms | {p['cpu_b']*1e3:.2f} ms | {p['cpu_ratio']:.2f}x |")
+    print(f"| the same pairs in CPU time: run noop vs the confined floor | {c['cpu_a']*1e3:.2f} ms | {c['cpu_b']*1e3:.2f} ms | {c['cpu_ratio']:.2f}x |")
+    print(f"| the same pairs in CPU time: the confined floor vs the floor | {k['cpu_a']*1e3:.2f} ms | {k['cpu_b']*1e3:.2f} ms | {k['cpu_ratio']:.2f}x |")
     print(f"| the same pairs in CPU time: --version vs bare dlopen loader | {v['cpu_a']*1e3:.2f} ms | {v['cpu_b']*1e3:.2f} ms | {v['cpu_ratio']:.2f}x |")
     print(f"| (load average during the pairs: {open(f'{out}/load').read().strip()}) | | | |")
 if mode == "run":
