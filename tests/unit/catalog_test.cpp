@@ -18,6 +18,7 @@
 #include "errors.hpp"
 #include "loading/catalog.hpp"
 #include "loading/plugin_file.hpp"
+#include "util/sha256.hpp"
 #include "temp_dir.hpp"
 
 using dihya::host::HostError;
@@ -250,4 +251,30 @@ TEST_CASE("a damaged or hostile cache file is rebuilt, a well-formed one kept", 
   for (int i = 0; i < 100000; ++i) deep += "{\"files\":";
   CHECK(rewritten(deep));
   CHECK_FALSE(rewritten(good));
+}
+
+TEST_CASE("remember_digests hashes every plugin once, in one cache write", "[loading][catalog]") {
+  CatalogFixture f;
+  install("noop", f.first, "libnoop.so");
+  install("echo_params", f.second, "libecho_params.so");
+  Settings settings;
+  settings.plugin_path = {f.first, f.second};
+  settings.cache_dir = f.tmp.path() / "cache";
+  settings.trusted_keys_dir = f.tmp.path() / "keys";
+  PluginCatalog(settings).remember_digests();
+  const std::string text = f.cache_text();
+  for (const fs::path& file : {f.first / "libnoop.so", f.second / "libecho_params.so"}) {
+    const std::string digest = dihya::host::sha256_file_hex(file);
+    INFO(file.string());
+    CHECK(text.find("\"sha256\":\"" + digest + "\"") != std::string::npos);
+  }
+  // A run's digest comes from the cache now: the file is not rewritten.
+  const ino_t written = f.cache_inode();
+  PluginCatalog catalog(settings);
+  const auto noop = catalog.find("noop");
+  CHECK(catalog.sha256(noop) == dihya::host::sha256_file_hex(f.first / "libnoop.so"));
+  CHECK(f.cache_inode() == written);
+  // Nothing new to hash: no write either.
+  PluginCatalog(settings).remember_digests();
+  CHECK(f.cache_inode() == written);
 }

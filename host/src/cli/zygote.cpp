@@ -239,9 +239,10 @@ int run_zygote(int argc, char** argv, int (*entry)(int, char**)) {
     return kExitRunFailed;
   }
   // Warm what every job reads first (settings, the plugin catalogue and its
-  // metadata cache); a problem there is each job's to report, in its own words.
+  // metadata cache, with every plugin's digest for the run records); a
+  // problem there is each job's to report, in its own words.
   try {
-    PluginCatalog(load_settings(GlobalFlags{})).list();
+    PluginCatalog(load_settings(GlobalFlags{})).remember_digests();
   } catch (const std::exception&) {
   }
   // What every job would otherwise load or initialise again after the fork

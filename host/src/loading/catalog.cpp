@@ -15,6 +15,7 @@
 #include "util/atomic_file.hpp"
 #include "util/sha256.hpp"
 #include "util/trusted_path.hpp"
+#include "util/unique_fd.hpp"
 
 namespace dihya::host {
 namespace {
@@ -171,11 +172,12 @@ void save_cache(const std::filesystem::path& file, const CatalogCache& files) {
   nlohmann::json doc_files = nlohmann::json::object();
   for (const auto& [path, record] : files) doc_files[path] = record_json(record);
   nlohmann::json doc{{"format", kCacheFormat}, {"files", std::move(doc_files)}};
-  // The cache only saves time: failing to write it is not an error.
-  try {
-    write_file_atomically(file, doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), 0600);
-  } catch (const HostError&) {
-  }
+  // The cache only saves time: failing to write it is not an error, and it
+  // need not survive a crash (a damaged one is rebuilt, an old one is checked
+  // against each file's stamp), so no fsync: a burst of runs that each add
+  // their plugin's digest must not each wait for two disk flushes.
+  (void)replace_file(file, doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), 0600,
+                     Durability::kAtomicOnly);
 }
 
 // A cached digest is used only in the shape sha256_fd_hex() writes.
@@ -408,6 +410,24 @@ std::string PluginCatalog::sha256(const PluginFile& plugin) {
     save_cache(cache_file_, cache);
   }
   return digest;
+}
+
+void PluginCatalog::remember_digests() {
+  list();  // an entry of the current stamp for every file
+  CatalogCache& cache = this->cache();
+  bool changed = false;
+  for (auto& [path, record] : cache) {
+    if (!record.error.empty() || is_sha256_hex(record.sha256)) continue;
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    struct stat st {};
+    if (!fd || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || !stamp_matches(record, stamp_of(st))) continue;
+    try {
+      record.sha256 = sha256_fd_hex(fd.get(), path);
+      changed = true;
+    } catch (const HostError&) {
+    }
+  }
+  if (changed) save_cache(cache_file_, cache);
 }
 
 void PluginCatalog::mark_unstable(const std::filesystem::path& path, const std::string& why) {

@@ -78,6 +78,12 @@ class PluginCatalog {
   // that a run does not re-hash an unchanged file.
   std::string sha256(const PluginFile& plugin);
 
+  // Hashes every plugin file on the search path whose cache entry has no
+  // digest yet, and writes the cache once. The scheduler's zygote calls it
+  // before its first job: jobs started together from the same cache would
+  // otherwise each hash their plugin and each rewrite the cache.
+  void remember_digests();
+
   // Remembers that the plugin at `path` crashed while loading.
   void mark_unstable(const std::filesystem::path& path, const std::string& why);
 
