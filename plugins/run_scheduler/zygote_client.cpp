@@ -11,7 +11,9 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include <dihya/child_process.hpp>
 #include <dihya/job_zygote.hpp>
@@ -53,7 +55,16 @@ std::string JobZygote::start(const std::filesystem::path& err_file) {
   if (!err) return fmt::format("{}: {}", err_file.string(), std::strerror(errno));
   // Jobs the zygote leaves behind when it dies become ours to wait for.
   if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) return fmt::format("PR_SET_CHILD_SUBREAPER: {}", std::strerror(errno));
+  // Every symbol bound when the zygote starts (LD_BIND_NOW): a job then never
+  // resolves one lazily, which would look it up and write (so copy) the page
+  // of the global offset table holding it.
+  std::vector<std::string> env;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    if (std::strncmp(*e, "LD_BIND_NOW=", 12) != 0) env.emplace_back(*e);
+  }
+  env.emplace_back("LD_BIND_NOW=1");
   dihya::SpawnOptions options;
+  options.environment = &env;
   options.program = "/proc/self/exe";
   options.stdin_fd = theirs.get();
   options.stderr_fd = err.get();

@@ -96,7 +96,10 @@ class Zygote {
  private:
   // Reads one request and forks its job; false at end-of-file (scheduler gone).
   bool serve_request() {
-    std::string buf(zygote::kMaxRequest + 1, '\0');
+    // One buffer for every request: a fresh 160 KiB one was mapped and
+    // zeroed (40 page faults) for each job.
+    std::string& buf = request_;
+    buf.resize(zygote::kMaxRequest + 1);
     iovec iov{buf.data(), buf.size()};
     msghdr msg{};
     msg.msg_iov = &iov;
@@ -181,7 +184,14 @@ class Zygote {
     for (const auto& a : argv) c_argv.push_back(const_cast<char*>(a.c_str()));
     c_argv.push_back(nullptr);
     const int code = entry_(static_cast<int>(argv.size()), c_argv.data());
-    std::exit(code);  // as main() returning: streams flushed, static objects destroyed
+    // Streams flushed, then out: the run is over and recorded. Exit handlers
+    // and static destructors would run the cleanup of every library the
+    // zygote loaded (libpq's TLS, Kerberos and LDAP stacks), touching and
+    // copying their pages for nothing (~10 % of a job's page faults).
+    std::cout.flush();
+    std::cerr.flush();
+    std::fflush(nullptr);
+    ::_exit(code);
   }
 
   void reap() {
@@ -219,6 +229,7 @@ class Zygote {
   int (*entry_)(int, char**);
   char* command_word_;  // our argv[1], "__zygote"
   std::map<pid_t, std::int64_t> jobs_;  // pid -> the scheduler's tag
+  std::string request_;
 };
 
 }  // namespace
