@@ -278,3 +278,25 @@ TEST_CASE("remember_digests hashes every plugin once, in one cache write", "[loa
   PluginCatalog(settings).remember_digests();
   CHECK(f.cache_inode() == written);
 }
+
+TEST_CASE("a kept parse of the cache serves later catalogs only while the file is unchanged", "[loading][catalog]") {
+  CatalogFixture f;
+  install("noop", f.first, "libnoop.so");
+  Settings settings;
+  settings.plugin_path = {f.first, f.second};
+  settings.cache_dir = f.tmp.path() / "cache";
+  settings.trusted_keys_dir = f.tmp.path() / "keys";
+  {
+    PluginCatalog zygote(settings);
+    zygote.list();
+    zygote.keep_cache_for_forks();
+  }
+  // Unchanged file: the same answer from the kept parse.
+  CHECK(f.find("noop") == f.first / "libnoop.so");
+  // Another process rewrites the cache (here: marks the plugin unstable):
+  // a new catalog reads the file, not the parse kept earlier.
+  f.set_cache_text(replaced(f.cache_text(), "\"reversible\":", "\"unstable\":\"crashed while loading\",\"reversible\":"));
+  const auto entries = PluginCatalog(settings).list();
+  REQUIRE(entries.size() == 1);
+  CHECK(entries[0].unstable == "crashed while loading");
+}

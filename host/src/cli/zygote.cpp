@@ -253,7 +253,9 @@ int run_zygote(int argc, char** argv, int (*entry)(int, char**)) {
   // metadata cache, with every plugin's digest for the run records); a
   // problem there is each job's to report, in its own words.
   try {
-    PluginCatalog(load_settings(GlobalFlags{})).remember_digests();
+    PluginCatalog catalog(load_settings(GlobalFlags{}));
+    catalog.remember_digests();
+    catalog.keep_cache_for_forks();
   } catch (const std::exception&) {
   }
   // What every job would otherwise load or initialise again after the fork

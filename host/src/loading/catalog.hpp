@@ -84,6 +84,12 @@ class PluginCatalog {
   // otherwise each hash their plugin and each rewrite the cache.
   void remember_digests();
 
+  // Keeps this catalog's parsed cache in the process for the catalogs of the
+  // processes forked from it (the zygote's jobs): they take it instead of
+  // parsing the file again while the file is unchanged (same size, times,
+  // device and inode), else they read the file as usual.
+  void keep_cache_for_forks();
+
   // Remembers that the plugin at `path` crashed while loading.
   void mark_unstable(const std::filesystem::path& path, const std::string& why);
 
