@@ -186,7 +186,8 @@ void RunStore::tidy(const std::filesystem::path& run_dir, const std::vector<std:
                     const RunRecord& record) {
   for (const auto& file : inlined) ::unlink(file.c_str());
   ::unlink((run_dir / "record.reserve").c_str());  // directories from before the log
-  // Neither fails to be kept, rightly, when the plugin wrote files.
+  // An output dir the plugin wrote files into stays: neither call takes a
+  // directory that is not empty.
   const auto output = run_dir / "output";
   if (!output_recyclable_ || !spares_.recycle(output)) ::rmdir(output.c_str());
   // The run dir itself was never the plugin's to write.
