@@ -447,6 +447,20 @@ expect_eq "$(psql_q "select count(distinct run_id) from dihya.schedule_runs wher
   "zygote: 24 jobs forked at once got 24 distinct run ids"
 same_ms=$(psql_q "select count(*) from (select left(run_id, 19) from dihya.schedule_runs group by 1 having count(*) > 1) x")
 echo "     (zygote: $same_ms millisecond(s) shared by two or more run ids: the random suffix kept them apart)"
+# libpq and its ~20 libraries come into the zygote only with the first job
+# whose plugin uses the database: until then every fork is the smaller.
+if grep -q "libpq.so" "/proc/$zpid/maps"; then not_ok "zygote: libpq mapped before any job used the database"
+else ok "zygote: no libpq mapped while no job's plugin uses the database"; fi
+psql_q "create table zygote_items (id int primary key)" >/dev/null
+psql_q "delete from dihya.schedules" >/dev/null
+add_due_now 2 idle_exercise '{"table": "zygote_items", "max_id": -1}'
+wait_for 6000 "select count(*) = 2 from dihya.schedule_runs r join dihya.schedules s on s.id = r.schedule_id
+               where s.plugin = 'idle_exercise' and r.outcome = 'succeeded'" || true
+expect_eq "$(psql_q "select count(*) from dihya.schedule_runs r join dihya.schedules s on s.id = r.schedule_id
+                     where s.plugin = 'idle_exercise' and r.outcome = 'succeeded'")" "2" \
+  "zygote: jobs of a plugin that uses the database succeed"
+grep -q "libpq.so" "/proc/$zpid/maps" && ok "zygote: libpq loaded once a job's plugin used the database" \
+  || not_ok "zygote: libpq still not loaded after a database job"
 expect_eq "$(grep -c "starting jobs with exec" "$WORK/z1.err")" "0" "zygote: no fallback while it lives"
 kill -TERM "$z1"; wait "$z1" 2>/dev/null || true
 expect_eq "$(test -d "/proc/$zpid" && echo alive || echo gone)" "gone" "zygote: ends with its scheduler"

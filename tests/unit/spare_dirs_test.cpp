@@ -18,6 +18,7 @@
 
 namespace fs = std::filesystem;
 using dihya::host::SpareDirs;
+using dihya::testing::TempDir;
 
 namespace {
 

@@ -39,6 +39,7 @@
 #include <iostream>
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include <dihya/job_zygote.hpp>
 #include <fmt/format.h>
@@ -133,6 +134,7 @@ class Zygote {
 
   void launch(std::int64_t tag, const std::vector<std::string>& argv, const std::vector<std::string>& env, int out,
               int err) {
+    prepare_for(argv, env);
     std::fflush(nullptr);
     std::cout.flush();
     std::cerr.flush();
@@ -144,6 +146,28 @@ class Zygote {
     if (pid == 0) become_job(argv, env, out, err);
     jobs_[pid] = tag;
     report({tag, zygote::JobReport::started, pid, 0, 0});
+  }
+
+  // What a job would otherwise load after its fork, done once here. Every
+  // job reads its database URL's password (for redaction): parsed by libpq
+  // in a short-lived child, so that this process, and the jobs it forks,
+  // map libpq only once a job's plugin uses the database: until then each
+  // fork copies ~20 libraries fewer (noop jobs: ~70 fewer page faults,
+  // ~0.6 ms less CPU). Then libpq is loaded here, before that job's fork,
+  // as the jobs that use it would each load it otherwise (~5 ms).
+  void prepare_for(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+    for (const auto& kv : env) {
+      if (kv.rfind("DIHYA_DATABASE_URL=", 0) == 0) remember_connection_password(kv.substr(19));
+    }
+    if (libpq_loaded_ || argv.size() < 3 || argv[1] != "run" || !checked_plugins_.insert(argv[2]).second) return;
+    try {
+      if (PluginCatalog(load_settings(GlobalFlags{})).find(argv[2]).needs("database")) {
+        preload_libpq();
+        libpq_loaded_ = true;
+      }
+    } catch (const std::exception&) {
+      // The job reports it, in its own words.
+    }
   }
 
   // In the child: what an exec'ed `dihya-host run` would start with.
@@ -230,6 +254,8 @@ class Zygote {
   char* command_word_;  // our argv[1], "__zygote"
   std::map<pid_t, std::int64_t> jobs_;  // pid -> the scheduler's tag
   std::string request_;
+  std::set<std::string> checked_plugins_;  // plugins prepare_for() looked at
+  bool libpq_loaded_ = false;
 };
 
 }  // namespace
@@ -258,15 +284,9 @@ int run_zygote(int argc, char** argv, int (*entry)(int, char**)) {
     catalog.keep_cache_for_forks();
   } catch (const std::exception&) {
   }
-  // What every job would otherwise load or initialise again after the fork
-  // (measured with strace and perf on forked noop jobs): libpq and its ~20
-  // libraries (TLS, Kerberos, LDAP initialisers; a job reads its database
-  // URL's password with it, for redaction), the local time zone. (SHA-256
-  // needs no warming: it no longer goes through EVP's tables.)
-  try {
-    connection_password("dbname=zygote");
-  } catch (const std::exception&) {
-  }
+  // What every job would otherwise initialise again after the fork: the
+  // local time zone. libpq and its ~20 libraries are loaded only before the
+  // first job whose plugin uses the database (see Zygote::prepare_for).
   ::tzset();
   // Every page the zygote has written is copied on a job's first write to it
   // (and its page table entries at each fork): give the warm-up's freed heap back.

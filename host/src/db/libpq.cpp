@@ -2,12 +2,20 @@
 #include "db/libpq.hpp"
 
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <libpq-fe.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <map>
 
 #include <fmt/format.h>
 
 #include "errors.hpp"
 #include "util/dynamic_symbol.hpp"
+#include "util/unique_fd.hpp"
 
 namespace dihya::host {
 namespace {
@@ -70,6 +78,12 @@ std::string one_line(std::string text) {
   return text;
 }
 
+// What remember_connection_password() parsed, by connection string.
+std::map<std::string, std::optional<std::string>>& remembered_passwords() {
+  static std::map<std::string, std::optional<std::string>> remembered;
+  return remembered;
+}
+
 }  // namespace
 
 PgConnection::PgConnection(const std::string& conninfo) {
@@ -111,6 +125,7 @@ std::vector<std::vector<std::string>> PgConnection::query(const std::string& sql
 
 std::optional<std::string> connection_password(const std::string& conninfo) {
   if (conninfo.empty()) return std::nullopt;
+  if (const auto it = remembered_passwords().find(conninfo); it != remembered_passwords().end()) return it->second;
   const LibPq& pq = libpq();
   char* error = nullptr;
   PQconninfoOption* options = pq.conninfo_parse(conninfo.c_str(), &error);
@@ -123,6 +138,37 @@ std::optional<std::string> connection_password(const std::string& conninfo) {
   pq.conninfo_free(options);
   return password;
 }
+
+void remember_connection_password(const std::string& conninfo) {
+  if (conninfo.empty() || remembered_passwords().count(conninfo) != 0) return;
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return;
+  UniqueFd read_end(fds[0]);
+  UniqueFd write_end(fds[1]);
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) return;
+  if (pid == 0) {
+    // "-" no password, "+<password>" one; nothing: libpq could not parse it.
+    try {
+      const auto password = connection_password(conninfo);
+      const std::string answer = password ? "+" + *password : "-";
+      ::_exit(write_all(write_end.get(), answer) ? 1 : 0);
+    } catch (...) {
+      ::_exit(1);
+    }
+  }
+  write_end.reset();
+  std::string answer;
+  const bool read_ok = !read_all(read_end.get(), &answer, 1 << 20);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!read_ok || !WIFEXITED(status) || WEXITSTATUS(status) != 0 || answer.empty()) return;
+  remembered_passwords()[conninfo] = answer[0] == '+' ? std::optional<std::string>(answer.substr(1)) : std::nullopt;
+}
+
+void preload_libpq() { libpq(); }
 
 std::string with_database_name(const std::string& conninfo, const std::string& dbname) {
   const LibPq& pq = libpq();
