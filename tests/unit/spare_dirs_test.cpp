@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -145,4 +146,36 @@ TEST_CASE("at most kSlots spares: the rest is removed", "[runs][spares]") {
   REQUIRE(taker.make(tmp.path() / "fresh") == 0);
   CHECK(fs::exists(spare / "planted"));
   CHECK(fs::exists(spare / "007"));
+}
+
+TEST_CASE("make_held: the directory arrives locked; a spare still locked is passed by", "[runs][spares]") {
+  TempDir tmp;
+  const fs::path spare = tmp.path() / "spare";
+  const auto locked_by_someone = [](const fs::path& dir) {
+    dihya::UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    REQUIRE(fd);
+    return ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0;
+  };
+  SpareDirs first(spare);
+  dihya::UniqueFd held;
+  REQUIRE(first.make_held(tmp.path() / "a", &held) == 0);  // no spare: made among the spares, then moved
+  CHECK(locked_by_someone(tmp.path() / "a"));
+  CHECK(fs::is_empty(spare));  // nothing left behind under a temporary name
+  const ino_t a = inode(tmp.path() / "a");
+  // Given back while its run still holds it (finish() lets go just after).
+  REQUIRE(first.recycle(tmp.path() / "a"));
+  SpareDirs second(spare);
+  dihya::UniqueFd held2;
+  REQUIRE(second.make_held(tmp.path() / "b", &held2) == 0);
+  CHECK(inode(tmp.path() / "b") != a);  // the locked spare was passed by
+  CHECK(spare_inodes(spare) == std::set<ino_t>{a});
+  held.reset();  // its run let go: the next one takes it
+  SpareDirs third(spare);
+  dihya::UniqueFd held3;
+  REQUIRE(third.make_held(tmp.path() / "c", &held3) == 0);
+  CHECK(inode(tmp.path() / "c") == a);
+  CHECK(locked_by_someone(tmp.path() / "c"));
+  dihya::UniqueFd none;
+  CHECK(third.make_held(tmp.path() / "c", &none) == EEXIST);
+  CHECK_FALSE(none);
 }

@@ -169,7 +169,7 @@ struct RunSession {
   std::optional<PluginLock> lock;
   std::optional<AuditLog> audit;
   SandboxPlan sandbox;  // what the child applies, for the record and the denial hint
-  UniqueFd work_dir_hold;  // hold_work_dir(): the work dir is this live run's
+  UniqueFd work_dir_hold;  // make_run_work_dir(): the work dir is this live run's
   bool default_output_dir = false;  // <run dir>/output, not --output-dir
   // execute()
   std::optional<ChildOutcome> outcome;
@@ -260,8 +260,7 @@ void prepare(RunSession& s) {
   s.request.run_id = run_id;
   s.request.dry_run = s.dry_run;
   remove_abandoned_work_dirs(s.settings.state_dir, s.store);
-  make_run_work_dir(s.settings.state_dir, run_id, s.store.spares());
-  s.work_dir_hold = hold_work_dir(s.request.work_dir);
+  s.work_dir_hold = make_run_work_dir(s.settings.state_dir, run_id, s.store.spares());
   s.default_output_dir = !output_dir;
   if (!output_dir) create_default_output_dir(s.request.output_dir, s.store.spares());
   // Redacted like the result: a path parameter may be a secret.
@@ -324,11 +323,13 @@ int finish(RunSession& s) {
   // the spares, but only when no process that Landlock let write there can
   // be alive (runs/spare_dirs.hpp).
   const bool recyclable = outcome.nothing_left;
-  s.work_dir_hold.reset();
   if (!(recyclable && s.store.spares().recycle(s.request.work_dir)) && ::rmdir(s.request.work_dir.c_str()) != 0) {
     std::error_code ec;
     std::filesystem::remove_all(s.request.work_dir, ec);
   }
+  // Let go only once it has left work/: a run's sweep would otherwise find
+  // it unheld and read this run's record to learn that it still runs.
+  s.work_dir_hold.reset();
   s.store.set_output_recyclable(recyclable && s.default_output_dir);
   const std::string report =
       outcome.kind == ChildOutcome::Kind::completed ? s.redactor.redact(outcome.result.value("report", "")) : "";

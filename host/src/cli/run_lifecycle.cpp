@@ -180,12 +180,12 @@ std::filesystem::path run_work_dir(const std::filesystem::path& state_dir, const
   return state_dir / "work" / run_id;
 }
 
-std::filesystem::path make_run_work_dir(const std::filesystem::path& state_dir, const std::string& run_id,
-                                        SpareDirs& spares) {
+UniqueFd make_run_work_dir(const std::filesystem::path& state_dir, const std::string& run_id, SpareDirs& spares) {
   const auto dir = run_work_dir(state_dir, run_id);
   const auto root = dir.parent_path();
+  UniqueFd held;
   for (const auto& d : {root, dir}) {
-    const int err = d == root ? (::mkdir(d.c_str(), 0700) == 0 ? 0 : errno) : spares.make(d);
+    const int err = d == root ? (::mkdir(d.c_str(), 0700) == 0 ? 0 : errno) : spares.make_held(d, &held);
     if (err != 0 && err != EEXIST) {
       throw HostError(kExitRunFailed, fmt::format("cannot make the work directory {}: {}", d.string(), std::strerror(err)));
     }
@@ -196,22 +196,10 @@ std::filesystem::path make_run_work_dir(const std::filesystem::path& state_dir, 
                                                   "remove it", d.string()));
     }
   }
-  return dir;
-}
-
-UniqueFd hold_work_dir(const std::filesystem::path& dir) {
-  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!fd) {
-    throw HostError(kExitRunFailed, fmt::format("cannot open the work directory {}: {}", dir.string(), std::strerror(errno)));
+  if (!held) {
+    throw HostError(kExitRunFailed, fmt::format("work directory {} exists already", dir.string()));
   }
-  // Blocking: another run's sweep may hold it for the moment it takes to read
-  // this run's record, which says running, so the sweep leaves it.
-  while (::flock(fd.get(), LOCK_EX) != 0) {
-    if (errno != EINTR) {
-      throw HostError(kExitRunFailed, fmt::format("cannot lock the work directory {}: {}", dir.string(), std::strerror(errno)));
-    }
-  }
-  return fd;
+  return held;
 }
 
 void remove_abandoned_work_dirs(const std::filesystem::path& state_dir, const RunStore& store) {

@@ -81,20 +81,17 @@ RollbackReport roll_back_run(const PluginFile& plugin, const Settings& settings,
                              AuditLog& audit, RunSink& sink, std::optional<std::chrono::milliseconds> timeout);
 
 // A run's ctx.work_dir(): <state>/work/<run-id>, made 0700 (a spare, see
-// runs/spare_dirs.hpp), removed or recycled when the run ends. Kept apart from the run records so that what a run whose host was
-// killed left there (a pgpass file: the child dies with the host and cleans
-// nothing) is found by listing one small directory.
-std::filesystem::path make_run_work_dir(const std::filesystem::path& state_dir, const std::string& run_id,
-                                        SpareDirs& spares);
+// runs/spare_dirs.hpp), removed or recycled when the run ends. Kept apart
+// from the run records so that what a run whose host was killed left there
+// (a pgpass file: the child dies with the host and cleans nothing) is found
+// by listing one small directory. Returns the run's hold on it (flock on the
+// directory, taken before the directory appears there) for as long as the
+// descriptor lives, which is the host's life during the run. The kernel lets
+// go when the host dies, however it dies, so a held dir belongs to a live
+// run: remove_abandoned_work_dirs() passes it by without reading its record.
+UniqueFd make_run_work_dir(const std::filesystem::path& state_dir, const std::string& run_id, SpareDirs& spares);
 // Its path, before it is made (the sandbox is planned before anything is recorded).
 std::filesystem::path run_work_dir(const std::filesystem::path& state_dir, const std::string& run_id);
-
-// Takes the run's hold on its work dir (flock on the directory) for as long as
-// the returned descriptor lives, which is the host's life during the run. The
-// kernel lets go when the host dies, however it dies, so a held dir belongs to
-// a live run: remove_abandoned_work_dirs() passes it by without reading its
-// record.
-UniqueFd hold_work_dir(const std::filesystem::path& dir);
 
 // Removes the work dir of every run that is not running any more (ended, or
 // interrupted: its host is gone). A dir its run still holds costs one failed

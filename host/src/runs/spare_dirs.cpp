@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
@@ -48,16 +49,18 @@ bool has_acl(int fd) {
 
 }  // namespace
 
-int SpareDirs::make(const std::filesystem::path& path) {
-  if (!have_listed_) {
-    have_listed_ = true;
-    UniqueFd fd(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (fd) {
-      for (std::string& name : entries_of(fd.get())) {
-        if (is_slot(name)) listed_.push_back(std::move(name));
-      }
-    }
+void SpareDirs::list_once() {
+  if (have_listed_) return;
+  have_listed_ = true;
+  UniqueFd fd(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) return;
+  for (std::string& name : entries_of(fd.get())) {
+    if (is_slot(name)) listed_.push_back(std::move(name));
   }
+}
+
+int SpareDirs::make(const std::filesystem::path& path) {
+  list_once();
   while (!listed_.empty()) {
     const std::string name = std::move(listed_.back());
     listed_.pop_back();
@@ -71,6 +74,60 @@ int SpareDirs::make(const std::filesystem::path& path) {
     if (errno != ENOENT) listed_.clear();
   }
   return ::mkdir(path.c_str(), 0700) == 0 ? 0 : errno;
+}
+
+bool SpareDirs::take_locked(const std::filesystem::path& from, const std::filesystem::path& to, UniqueFd* held) {
+  UniqueFd fd(::open(from.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) return false;
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    errno = ENOENT;  // still held by the run giving it back: as good as taken
+    return false;
+  }
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) != 0) return false;
+  // Between the open and the rename another host may have taken this one
+  // and given back another under the same name: hold what arrived.
+  struct stat mine {}, there {};
+  if (::fstat(fd.get(), &mine) == 0 && ::lstat(to.c_str(), &there) == 0 && mine.st_dev == there.st_dev &&
+      mine.st_ino == there.st_ino) {
+    *held = std::move(fd);
+    return true;
+  }
+  fd.reset(::open(to.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) return false;
+  while (::flock(fd.get(), LOCK_EX) != 0) {
+    if (errno != EINTR) return false;
+  }
+  *held = std::move(fd);
+  return true;
+}
+
+int SpareDirs::make_held(const std::filesystem::path& path, UniqueFd* held) {
+  list_once();
+  while (!listed_.empty()) {
+    const std::string name = std::move(listed_.back());
+    listed_.pop_back();
+    if (take_locked(dir_ / name, path, held)) {
+      taken_.push_back(name);
+      return 0;
+    }
+    if (errno == EEXIST) return EEXIST;
+  }
+  // None to take: a new one, made and locked among the spares first.
+  const auto fresh = dir_ / ("new-" + std::to_string(::getpid()) + "-" + std::to_string(fresh_++));
+  if ((::mkdir(dir_.c_str(), 0700) == 0 || errno == EEXIST) && ::mkdir(fresh.c_str(), 0700) == 0) {
+    if (take_locked(fresh, path, held)) return 0;
+    const int err = errno;
+    ::rmdir(fresh.c_str());
+    if (err == EEXIST) return EEXIST;
+  }
+  // No spare dir to work in (a read-only one?): made in place, then locked.
+  if (::mkdir(path.c_str(), 0700) != 0) return errno;
+  held->reset(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!*held) return errno;
+  while (::flock(held->get(), LOCK_EX) != 0) {
+    if (errno != EINTR) return errno;
+  }
+  return 0;
 }
 
 bool SpareDirs::recycle(const std::filesystem::path& path) {

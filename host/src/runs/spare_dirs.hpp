@@ -26,6 +26,8 @@
 #include <string>
 #include <vector>
 
+#include "util/unique_fd.hpp"
+
 namespace dihya::host {
 
 class SpareDirs {
@@ -39,6 +41,14 @@ class SpareDirs {
   // exists already).
   int make(const std::filesystem::path& path);
 
+  // make(), with `path` locked from the moment it appears (flock LOCK_EX on
+  // the descriptor left in *held): a spare, or a new directory made among
+  // the spares under a name that is no slot's, is locked before its rename
+  // to `path`. A live run's work dir is then never seen unheld by another
+  // run's sweep, which would read the run's record to learn that it runs.
+  // Returns 0 or an errno (EEXIST: `path` exists already).
+  int make_held(const std::filesystem::path& path, UniqueFd* held);
+
   // Keeps the empty directory `path` as a spare, or removes it when every
   // slot is taken. Returns false, leaving `path` as it is, when `path` is not
   // an empty directory of ours without ACLs (the caller removes or keeps it).
@@ -51,6 +61,12 @@ class SpareDirs {
   std::vector<std::string> listed_;  // spares seen by the first make(), not yet tried
   bool have_listed_ = false;
   std::vector<std::string> taken_;   // slots this process emptied: returned there first
+  unsigned fresh_ = 0;               // names of the directories make_held() made
+
+  void list_once();
+  // Locks the directory `from`, renames it to `to` and leaves the lock of
+  // what is at `to` in *held; false with errno set when it could not.
+  static bool take_locked(const std::filesystem::path& from, const std::filesystem::path& to, UniqueFd* held);
 };
 
 }  // namespace dihya::host
