@@ -210,6 +210,8 @@ void remove_abandoned_work_dirs(const std::filesystem::path& state_dir, const Ru
     // Held by its run: alive, nothing to read. (With many runs at once,
     // reading each one's record at every start made starts O(runs in progress).)
     UniqueFd held(::open(it->path().c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    // Gone since the listing (its run ended and recycled it): nothing to do.
+    if (!held && errno == ENOENT) continue;
     if (held && ::flock(held.get(), LOCK_EX | LOCK_NB) != 0) continue;
     std::optional<RunRecord> record;
     try {
