@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -178,4 +179,23 @@ TEST_CASE("make_held: the directory arrives locked; a spare still locked is pass
   dihya::UniqueFd none;
   CHECK(third.make_held(tmp.path() / "c", &none) == EEXIST);
   CHECK_FALSE(none);
+}
+
+TEST_CASE("a temporary dir left by a host that died is removed, one of a live host kept", "[runs][spares]") {
+  TempDir tmp;
+  const fs::path spare = tmp.path() / "spare";
+  fs::create_directories(spare);
+  // A pid that is gone: a child that has exited and been reaped.
+  const pid_t gone = ::fork();
+  if (gone == 0) ::_exit(0);
+  REQUIRE(::waitpid(gone, nullptr, 0) == gone);
+  const fs::path dead = spare / ("new-" + std::to_string(gone) + "-0");
+  const fs::path live = spare / ("new-" + std::to_string(::getpid()) + "-7");
+  fs::create_directory(dead);
+  fs::create_directory(live);
+  SpareDirs spares(spare);
+  dihya::UniqueFd held;
+  REQUIRE(spares.make_held(tmp.path() / "w", &held) == 0);
+  CHECK_FALSE(fs::exists(dead));
+  CHECK(fs::exists(live));
 }

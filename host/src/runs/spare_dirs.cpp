@@ -2,6 +2,7 @@
 #include "runs/spare_dirs.hpp"
 
 #include <dirent.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/file.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "util/unique_fd.hpp"
@@ -55,7 +57,14 @@ void SpareDirs::list_once() {
   UniqueFd fd(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd) return;
   for (std::string& name : entries_of(fd.get())) {
-    if (is_slot(name)) listed_.push_back(std::move(name));
+    if (is_slot(name)) {
+      listed_.push_back(std::move(name));
+    } else if (name.rfind("new-", 0) == 0) {
+      // make_held()'s temporary name, left by a host that died before its
+      // rename: removed once that host is gone (it is empty).
+      const long pid = std::strtol(name.c_str() + 4, nullptr, 10);
+      if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) ::rmdir((dir_ / name).c_str());
+    }
   }
 }
 
