@@ -42,6 +42,20 @@ bool is_slot(const std::string& name) {
   return std::stoi(name) < SpareDirs::kSlots;
 }
 
+// `path` opened and locked (flock LOCK_EX, waiting for its holder); an
+// invalid descriptor with errno set when it could not be.
+UniqueFd locked_dir(const std::filesystem::path& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  while (fd && ::flock(fd.get(), LOCK_EX) != 0) {
+    if (errno != EINTR) {
+      const int err = errno;
+      fd.reset();
+      errno = err;
+    }
+  }
+  return fd;
+}
+
 bool has_acl(int fd) {
   for (const char* name : {"system.posix_acl_access", "system.posix_acl_default"}) {
     if (::fgetxattr(fd, name, nullptr, 0) >= 0) return true;
@@ -68,20 +82,28 @@ void SpareDirs::list_once() {
   }
 }
 
-int SpareDirs::make(const std::filesystem::path& path) {
+int SpareDirs::take_listed(const std::function<bool(const std::filesystem::path&)>& take) {
   list_once();
   while (!listed_.empty()) {
     const std::string name = std::move(listed_.back());
     listed_.pop_back();
-    if (::renameat2(AT_FDCWD, (dir_ / name).c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) == 0) {
+    if (take(dir_ / name)) {
       taken_.push_back(name);
       return 0;
     }
     if (errno == EEXIST) return EEXIST;
     // ENOENT: another host took it first. Anything else (EXDEV, an old
-    // kernel without renameat2): a plain directory below.
+    // kernel without renameat2): no spare will do, a new directory instead.
     if (errno != ENOENT) listed_.clear();
   }
+  return ENOENT;
+}
+
+int SpareDirs::make(const std::filesystem::path& path) {
+  const int taken = take_listed([&](const std::filesystem::path& spare) {
+    return ::renameat2(AT_FDCWD, spare.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) == 0;
+  });
+  if (taken != ENOENT) return taken;
   return ::mkdir(path.c_str(), 0700) == 0 ? 0 : errno;
 }
 
@@ -101,26 +123,13 @@ bool SpareDirs::take_locked(const std::filesystem::path& from, const std::filesy
     *held = std::move(fd);
     return true;
   }
-  fd.reset(::open(to.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!fd) return false;
-  while (::flock(fd.get(), LOCK_EX) != 0) {
-    if (errno != EINTR) return false;
-  }
-  *held = std::move(fd);
-  return true;
+  *held = locked_dir(to);
+  return static_cast<bool>(*held);
 }
 
 int SpareDirs::make_held(const std::filesystem::path& path, UniqueFd* held) {
-  list_once();
-  while (!listed_.empty()) {
-    const std::string name = std::move(listed_.back());
-    listed_.pop_back();
-    if (take_locked(dir_ / name, path, held)) {
-      taken_.push_back(name);
-      return 0;
-    }
-    if (errno == EEXIST) return EEXIST;
-  }
+  const int taken = take_listed([&](const std::filesystem::path& spare) { return take_locked(spare, path, held); });
+  if (taken != ENOENT) return taken;
   // None to take: a new one, made and locked among the spares first.
   const auto fresh = dir_ / ("new-" + std::to_string(::getpid()) + "-" + std::to_string(fresh_++));
   if ((::mkdir(dir_.c_str(), 0700) == 0 || errno == EEXIST) && ::mkdir(fresh.c_str(), 0700) == 0) {
@@ -131,12 +140,8 @@ int SpareDirs::make_held(const std::filesystem::path& path, UniqueFd* held) {
   }
   // No spare dir to work in (a read-only one?): made in place, then locked.
   if (::mkdir(path.c_str(), 0700) != 0) return errno;
-  held->reset(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!*held) return errno;
-  while (::flock(held->get(), LOCK_EX) != 0) {
-    if (errno != EINTR) return errno;
-  }
-  return 0;
+  *held = locked_dir(path);
+  return *held ? 0 : errno;
 }
 
 bool SpareDirs::recycle(const std::filesystem::path& path) {

@@ -23,6 +23,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -54,8 +55,6 @@ class SpareDirs {
   // an empty directory of ours without ACLs (the caller removes or keeps it).
   bool recycle(const std::filesystem::path& path);
 
-  const std::filesystem::path& dir() const { return dir_; }
-
  private:
   std::filesystem::path dir_;
   std::vector<std::string> listed_;  // spares seen by the first make(), not yet tried
@@ -64,6 +63,11 @@ class SpareDirs {
   unsigned fresh_ = 0;               // names of the directories make_held() made
 
   void list_once();
+  // Tries `take` on each listed spare until one is taken (0; its slot is
+  // where recycle() returns a directory first), `take` finds the target
+  // there already (EEXIST) or no spare is left (ENOENT). `take` returns
+  // false with errno set when it could not take the spare.
+  int take_listed(const std::function<bool(const std::filesystem::path&)>& take);
   // Locks the directory `from`, renames it to `to` and leaves the lock of
   // what is at `to` in *held; false with errno set when it could not.
   static bool take_locked(const std::filesystem::path& from, const std::filesystem::path& to, UniqueFd* held);
