@@ -241,20 +241,6 @@ bool is_plugin_file_name(const char* name) {
   return n > 3 && std::memcmp(name + n - 3, ".so", 3) == 0;
 }
 
-class DirStream {
- public:
-  explicit DirStream(const std::filesystem::path& dir) : dir_(::opendir(dir.c_str())) {}
-  ~DirStream() {
-    if (dir_ != nullptr) ::closedir(dir_);
-  }
-  DirStream(const DirStream&) = delete;
-  DirStream& operator=(const DirStream&) = delete;
-  DIR* get() const { return dir_; }
-
- private:
-  DIR* dir_;
-};
-
 // Calls visit(path, stamp) for every *.so file of the search path in its
 // order (directories in order, names sorted within one), until visit returns
 // false; returns false then. A file that cannot be stat'ed is skipped, as is a
@@ -266,7 +252,7 @@ bool for_each_plugin_file(const std::vector<std::filesystem::path>& search_path,
   std::vector<std::string> names;
   for (const auto& dir : search_path) {
     if (dir.empty()) continue;
-    DirStream stream(dir);
+    DirStream stream(dir.c_str());
     if (stream.get() == nullptr) continue;
     names.clear();
     while (const struct dirent* d = ::readdir(stream.get())) {

@@ -22,6 +22,7 @@
 #include "loading/plugin_file.hpp"
 #include "supervise/core_dumps.hpp"
 #include "supervise/protocol.hpp"
+#include "util/unique_fd.hpp"
 
 extern char** environ;
 
@@ -141,15 +142,15 @@ void close_fds(unsigned int first, unsigned int last) {
   if (::syscall(SYS_close_range, first, last, 0) == 0) return;
   // Kernels before 5.9: walk the descriptors that exist.
   std::vector<int> open_fds;
-  if (DIR* dir = ::opendir("/proc/self/fd")) {
-    while (const dirent* entry = ::readdir(dir)) {
+  if (const DirStream dir("/proc/self/fd"); dir.get() != nullptr) {
+    while (const dirent* entry = ::readdir(dir.get())) {
       const int fd = std::atoi(entry->d_name);
-      if (fd != ::dirfd(dir) && static_cast<unsigned int>(fd) >= first && static_cast<unsigned int>(fd) <= last) {
+      if (fd != ::dirfd(dir.get()) && static_cast<unsigned int>(fd) >= first &&
+          static_cast<unsigned int>(fd) <= last) {
         open_fds.push_back(fd);
       }
     }
-    ::closedir(dir);
-  }
+  }  // the listing's own descriptor closed before the others
   for (int fd : open_fds) ::close(fd);
 }
 

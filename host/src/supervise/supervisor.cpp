@@ -406,9 +406,9 @@ class Supervision {
 // (Linux 3.5+ with CONFIG_PROC_CHILDREN; empty without it).
 std::vector<pid_t> own_children() {
   std::vector<pid_t> out;
-  DIR* tasks = ::opendir("/proc/self/task");
-  if (tasks == nullptr) return out;
-  while (const dirent* task = ::readdir(tasks)) {
+  DirStream tasks("/proc/self/task");
+  if (tasks.get() == nullptr) return out;
+  while (const dirent* task = ::readdir(tasks.get())) {
     if (task->d_name[0] == '.') continue;
     const std::string file = std::string("/proc/self/task/") + task->d_name + "/children";
     std::string text;
@@ -422,7 +422,6 @@ std::vector<pid_t> own_children() {
       p = end;
     }
   }
-  ::closedir(tasks);
   return out;
 }
 

@@ -3,9 +3,11 @@
 // one implementation for the host and every plugin. Host code in dihya::host
 // names them unqualified (UniqueFd, write_all, read_all, fsync_directory).
 // read_exact and write_exact, positioned I/O on the host's own files (the
-// state log, the audit log's tail, ELF section tables), are the host's own.
+// state log, the audit log's tail, ELF section tables), and DirStream, an
+// open directory listing, are the host's own.
 #pragma once
 
+#include <dirent.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -51,5 +53,21 @@ inline bool write_exact(int fd, const void* data, std::size_t size, std::uint64_
   }
   return true;
 }
+
+// Owns one opendir() stream: closed exactly once, on destruction. get() is
+// null when the directory could not be opened (errno says why).
+class DirStream {
+ public:
+  explicit DirStream(const char* dir) : dir_(::opendir(dir)) {}
+  ~DirStream() {
+    if (dir_ != nullptr) ::closedir(dir_);
+  }
+  DirStream(const DirStream&) = delete;
+  DirStream& operator=(const DirStream&) = delete;
+  DIR* get() const { return dir_; }
+
+ private:
+  DIR* dir_;
+};
 
 }  // namespace dihya::host
