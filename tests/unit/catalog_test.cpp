@@ -57,14 +57,18 @@ struct CatalogFixture {
     fs::create_directories(first);
     fs::create_directories(second);
   }
+  // The settings of a catalog over first:second with its cache in the temp dir.
+  Settings settings() const {
+    Settings s;
+    s.plugin_path = {first, second};
+    s.cache_dir = tmp.path() / "cache";
+    s.trusted_keys_dir = tmp.path() / "keys";
+    return s;
+  }
   // A new catalog per call, as each `dihya-host run` builds its own: only the
   // cache file carries over.
   fs::path find(const std::string& name) const {
-    Settings settings;
-    settings.plugin_path = {first, second};
-    settings.cache_dir = tmp.path() / "cache";
-    settings.trusted_keys_dir = tmp.path() / "keys";
-    PluginCatalog catalog(settings);
+    PluginCatalog catalog(settings());
     const auto file = catalog.find(name);
     CHECK(file.name() == name);
     return file.path;
@@ -202,10 +206,7 @@ TEST_CASE("list marks later files of a name shadowed, found or not", "[loading][
   install("noop", f.second, "libnoop.so");
   install("echo_params", f.second, "libecho_params.so");
   CHECK(f.find("noop") == f.first / "libnoop.so");
-  Settings settings;
-  settings.plugin_path = {f.first, f.second};
-  settings.cache_dir = f.tmp.path() / "cache";
-  PluginCatalog catalog(settings);
+  PluginCatalog catalog(f.settings());
   const auto entries = catalog.list();
   REQUIRE(entries.size() == 3);
   CHECK(entries[0].path == f.first / "libnoop.so");
@@ -257,10 +258,7 @@ TEST_CASE("remember_digests hashes every plugin once, in one cache write", "[loa
   CatalogFixture f;
   install("noop", f.first, "libnoop.so");
   install("echo_params", f.second, "libecho_params.so");
-  Settings settings;
-  settings.plugin_path = {f.first, f.second};
-  settings.cache_dir = f.tmp.path() / "cache";
-  settings.trusted_keys_dir = f.tmp.path() / "keys";
+  const Settings settings = f.settings();
   PluginCatalog(settings).remember_digests();
   const std::string text = f.cache_text();
   for (const fs::path& file : {f.first / "libnoop.so", f.second / "libecho_params.so"}) {
@@ -282,10 +280,7 @@ TEST_CASE("remember_digests hashes every plugin once, in one cache write", "[loa
 TEST_CASE("a kept parse of the cache serves later catalogs only while the file is unchanged", "[loading][catalog]") {
   CatalogFixture f;
   install("noop", f.first, "libnoop.so");
-  Settings settings;
-  settings.plugin_path = {f.first, f.second};
-  settings.cache_dir = f.tmp.path() / "cache";
-  settings.trusted_keys_dir = f.tmp.path() / "keys";
+  const Settings settings = f.settings();
   {
     PluginCatalog zygote(settings);
     zygote.list();
