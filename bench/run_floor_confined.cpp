@@ -12,8 +12,8 @@
 //   run_floor_confined <state-dir> <plugin.so>
 //   run_floor_confined --rules        its runtime rules, "read|write <path>" a line
 //
-// Only C APIs and raw system calls, as sandbox_apply.cpp makes them (Debian
-// 12's <linux/landlock.h> stops at ABI 2: the later constants are spelt out).
+// Only C APIs and raw system calls, as sandbox_apply.cpp makes them, with the
+// same Landlock constants and rights (host/src/supervise/landlock_abi.hpp).
 // It is C++ for one reason: the seccomp filter is the host's own BPF, the
 // source the host's build generates (dihya_seccomp_filter_gen, compiled in
 // here by bench/CMakeLists.txt), loaded as the host loads it on a kernel
@@ -28,7 +28,6 @@
 // in the child, the floor still loads the precompiled one.
 #include <dlfcn.h>
 #include <fcntl.h>
-#include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/landlock.h>
 #include <linux/seccomp.h>
@@ -45,33 +44,12 @@
 #include <cstring>
 #include <ctime>
 
+#include "supervise/landlock_abi.hpp"
 #include "supervise/seccomp_rules.hpp"
 
 namespace {
 
-// include/uapi/linux/landlock.h, as sandbox_apply.cpp spells them.
-constexpr std::uint64_t kFsExecute = 1ULL << 0;
-constexpr std::uint64_t kFsWriteFile = 1ULL << 1;
-constexpr std::uint64_t kFsReadFile = 1ULL << 2;
-constexpr std::uint64_t kFsReadDir = 1ULL << 3;
-constexpr std::uint64_t kFsRemoveDir = 1ULL << 4;
-constexpr std::uint64_t kFsRemoveFile = 1ULL << 5;
-constexpr std::uint64_t kFsMakeDir = 1ULL << 7;
-constexpr std::uint64_t kFsMakeReg = 1ULL << 8;
-constexpr std::uint64_t kFsMakeSock = 1ULL << 9;
-constexpr std::uint64_t kFsMakeFifo = 1ULL << 10;
-constexpr std::uint64_t kFsMakeSym = 1ULL << 12;
-constexpr std::uint64_t kFsRefer = 1ULL << 13;     // ABI 2
-constexpr std::uint64_t kFsTruncate = 1ULL << 14;  // ABI 3
-constexpr std::uint64_t kFsIoctlDev = 1ULL << 15;  // ABI 5
-constexpr std::uint64_t kNetBindTcp = 1ULL << 0;         // ABI 4
-constexpr std::uint64_t kNetConnectTcp = 1ULL << 1;      // ABI 4
-constexpr std::uint64_t kScopeAbstractUnix = 1ULL << 0;  // ABI 6
-constexpr std::uint64_t kScopeSignal = 1ULL << 1;        // ABI 6
-constexpr std::uint64_t kFileOnlyRights = kFsExecute | kFsWriteFile | kFsReadFile | kFsTruncate | kFsIoctlDev;
-constexpr std::uint64_t kReadRights = kFsReadFile | kFsReadDir;
-constexpr std::uint64_t kWriteRights = kFsReadFile | kFsReadDir | kFsWriteFile | kFsRemoveDir | kFsRemoveFile |
-                                       kFsMakeDir | kFsMakeReg | kFsMakeSock | kFsMakeFifo | kFsRefer | kFsTruncate;
+using namespace dihya::host::landlock;
 
 enum Kind { kDirectory, kFile, kDevice };
 
@@ -104,12 +82,6 @@ const Rule kRuntimeRules[] = {
     {"/proc/self", kReadRights, kDirectory},
 };
 
-struct RulesetAttr {
-  std::uint64_t handled_access_fs;
-  std::uint64_t handled_access_net;
-  std::uint64_t scoped;
-};
-
 int append(int fd, const char* what) {
   char line[256];
   struct timespec ts;
@@ -121,11 +93,9 @@ int append(int fd, const char* what) {
 }
 
 bool add_rule(int ruleset, std::uint64_t handled, int fd, std::uint64_t rights, Kind kind) {
-  if (kind != kDirectory) rights &= kFileOnlyRights;
-  if (kind == kDevice) rights |= kFsIoctlDev;
   struct landlock_path_beneath_attr rule;
   std::memset(&rule, 0, sizeof rule);
-  rule.allowed_access = rights & handled;
+  rule.allowed_access = rule_rights(rights, kind == kDirectory, kind == kDevice) & handled;
   rule.parent_fd = fd;
   return syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &rule, 0) == 0;
 }
@@ -142,18 +112,10 @@ bool add_path(int ruleset, std::uint64_t handled, const char* path, std::uint64_
 const char* restrict_files(const char* run_dir, int plugin_fd) {
   const long abi = syscall(SYS_landlock_create_ruleset, nullptr, 0, LANDLOCK_CREATE_RULESET_VERSION);
   if (abi < 1) return "no Landlock in this kernel";
-  RulesetAttr attr;
-  std::memset(&attr, 0, sizeof attr);
-  attr.handled_access_fs = (kFsMakeSym << 1) - 1;
-  if (abi >= 2) attr.handled_access_fs |= kFsRefer;
-  if (abi >= 3) attr.handled_access_fs |= kFsTruncate;
-  if (abi >= 5) attr.handled_access_fs |= kFsIoctlDev;
-  if (abi >= 4) attr.handled_access_net = kNetBindTcp | kNetConnectTcp;
-  if (abi >= 6) attr.scoped = kScopeAbstractUnix | kScopeSignal;
-  const size_t size = abi >= 6 ? sizeof attr : abi >= 4 ? 2 * sizeof(std::uint64_t) : sizeof(std::uint64_t);
-  const int ruleset = static_cast<int>(syscall(SYS_landlock_create_ruleset, &attr, size, 0));
+  const Ruleset all = ruleset_for(static_cast<int>(abi));
+  const int ruleset = static_cast<int>(syscall(SYS_landlock_create_ruleset, &all.attr, all.size, 0));
   if (ruleset < 0) return "landlock_create_ruleset";
-  const std::uint64_t handled = attr.handled_access_fs;
+  const std::uint64_t handled = all.attr.handled_access_fs;
   bool ok = true;
   for (const Rule& r : kRuntimeRules) ok = add_path(ruleset, handled, r.path, r.rights, r.kind) && ok;
   ok = add_path(ruleset, handled, run_dir, kWriteRights, kDirectory) && ok;
@@ -182,19 +144,6 @@ const char* confine(const char* run_dir, int plugin_fd) {
 }
 
 }  // namespace
-
-// The generated filter checks the architecture it was made for against this
-// one (seccomp_rules.cpp defines it for the host; that file needs libseccomp,
-// which the floor does not link).
-std::uint32_t dihya::host::compiled_audit_arch() {
-#if defined(__x86_64__) && !defined(__ILP32__)
-  return AUDIT_ARCH_X86_64;
-#elif defined(__aarch64__)
-  return AUDIT_ARCH_AARCH64;
-#else
-  return 0;
-#endif
-}
 
 int main(int argc, char** argv) {
   if (argc == 2 && std::strcmp(argv[1], "--rules") == 0) {

@@ -18,81 +18,32 @@
 
 #include <fmt/format.h>
 
+#include "supervise/landlock_abi.hpp"
 #include "supervise/seccomp_rules.hpp"
 
 namespace dihya::host {
 namespace {
 
-// Debian 12's <linux/landlock.h> stops at ABI 2: the later constants, as the
-// kernel defines them (include/uapi/linux/landlock.h).
-constexpr std::uint64_t kFsExecute = 1ULL << 0;
-constexpr std::uint64_t kFsWriteFile = 1ULL << 1;
-constexpr std::uint64_t kFsReadFile = 1ULL << 2;
-constexpr std::uint64_t kFsReadDir = 1ULL << 3;
-constexpr std::uint64_t kFsRemoveDir = 1ULL << 4;
-constexpr std::uint64_t kFsRemoveFile = 1ULL << 5;
-constexpr std::uint64_t kFsMakeChar = 1ULL << 6;
-constexpr std::uint64_t kFsMakeDir = 1ULL << 7;
-constexpr std::uint64_t kFsMakeReg = 1ULL << 8;
-constexpr std::uint64_t kFsMakeSock = 1ULL << 9;
-constexpr std::uint64_t kFsMakeFifo = 1ULL << 10;
-constexpr std::uint64_t kFsMakeBlock = 1ULL << 11;
-constexpr std::uint64_t kFsMakeSym = 1ULL << 12;
-constexpr std::uint64_t kFsRefer = 1ULL << 13;     // ABI 2
-constexpr std::uint64_t kFsTruncate = 1ULL << 14;  // ABI 3
-constexpr std::uint64_t kFsIoctlDev = 1ULL << 15;  // ABI 5
-constexpr std::uint64_t kNetBindTcp = 1ULL << 0;     // ABI 4
-constexpr std::uint64_t kNetConnectTcp = 1ULL << 1;  // ABI 4
-constexpr std::uint64_t kScopeAbstractUnix = 1ULL << 0;  // ABI 6
-constexpr std::uint64_t kScopeSignal = 1ULL << 1;        // ABI 6
-constexpr int kRuleNetPort = 2;
-constexpr std::uint64_t kFileOnlyRights = kFsExecute | kFsWriteFile | kFsReadFile | kFsTruncate | kFsIoctlDev;
-
-struct RulesetAttr {
-  std::uint64_t handled_access_fs;
-  std::uint64_t handled_access_net;
-  std::uint64_t scoped;
-};
-
-struct NetPortAttr {
-  std::uint64_t allowed_access;
-  std::uint64_t port;
-};
-
-std::uint64_t fs_rights_of(int abi) {
-  std::uint64_t all = (kFsMakeSym << 1) - 1;  // ABI 1: bits 0..12
-  if (abi >= 2) all |= kFsRefer;
-  if (abi >= 3) all |= kFsTruncate;
-  if (abi >= 5) all |= kFsIoctlDev;
-  return all;
-}
+using namespace landlock;
 
 std::uint64_t rights_for(PathAccess access) {
   switch (access) {
-    case PathAccess::read: return kFsReadFile | kFsReadDir;
-    case PathAccess::exec: return kFsReadFile | kFsReadDir | kFsExecute;
-    case PathAccess::write:
-      return kFsReadFile | kFsReadDir | kFsWriteFile | kFsRemoveDir | kFsRemoveFile | kFsMakeDir | kFsMakeReg |
-             kFsMakeSock | kFsMakeFifo | kFsRefer | kFsTruncate;
+    case PathAccess::read: return kReadRights;
+    case PathAccess::exec: return kExecRights;
+    case PathAccess::write: return kWriteRights;
   }
   return 0;
 }
 
-
 std::string apply_landlock(const SandboxPlan& plan, int plugin_fd) {
-  RulesetAttr attr{};
-  attr.handled_access_fs = fs_rights_of(plan.abi);
-  if (plan.abi >= 4) attr.handled_access_net = kNetBindTcp | kNetConnectTcp;
-  if (plan.abi >= 6) attr.scoped = kScopeAbstractUnix | kScopeSignal;
-  const std::size_t size = plan.abi >= 6 ? sizeof attr : plan.abi >= 4 ? 2 * sizeof(std::uint64_t) : sizeof(std::uint64_t);
-  const int ruleset = static_cast<int>(::syscall(SYS_landlock_create_ruleset, &attr, size, 0));
+  const Ruleset handled = ruleset_for(plan.abi);
+  const int ruleset = static_cast<int>(::syscall(SYS_landlock_create_ruleset, &handled.attr, handled.size, 0));
   if (ruleset < 0) return fmt::format("landlock_create_ruleset: {}", std::strerror(errno));
   std::string error;
   const auto add_rule = [&](int fd, std::uint64_t rights, PathKind kind) {
-    if (kind != PathKind::directory) rights &= kFileOnlyRights;
-    if (kind == PathKind::device) rights |= kFsIoctlDev;
     landlock_path_beneath_attr rule{};
-    rule.allowed_access = rights & attr.handled_access_fs;
+    rule.allowed_access = rule_rights(rights, kind == PathKind::directory, kind == PathKind::device) &
+                          handled.attr.handled_access_fs;
     rule.parent_fd = fd;
     return ::syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &rule, 0) == 0;
   };

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 #include "supervise/seccomp_rules.hpp"
 
-#include <linux/audit.h>
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -103,16 +102,6 @@ std::vector<sock_filter> export_child_seccomp_filter(bool ip_sockets, std::strin
     *error = std::string("seccomp_export_bpf: ") + std::strerror(-rc);
   }
   return out;
-}
-
-std::uint32_t compiled_audit_arch() {
-#if defined(__x86_64__) && !defined(__ILP32__)
-  return AUDIT_ARCH_X86_64;
-#elif defined(__aarch64__)
-  return AUDIT_ARCH_AARCH64;
-#else
-  return 0;
-#endif
 }
 
 }  // namespace dihya::host

@@ -10,6 +10,7 @@
 // precompiled filter is byte for byte what libseccomp makes of these rules.
 #pragma once
 
+#include <linux/audit.h>
 #include <linux/filter.h>
 
 #include <cstddef>
@@ -52,6 +53,14 @@ PrecompiledFilter precompiled_child_seccomp_filter(bool ip_sockets);
 
 // The AUDIT_ARCH_* value of the architecture this code was compiled for (0:
 // one the precompiled filter is never used on).
-std::uint32_t compiled_audit_arch();
+inline std::uint32_t compiled_audit_arch() {
+#if defined(__x86_64__) && !defined(__ILP32__)
+  return AUDIT_ARCH_X86_64;
+#elif defined(__aarch64__)
+  return AUDIT_ARCH_AARCH64;
+#else
+  return 0;
+#endif
+}
 
 }  // namespace dihya::host
