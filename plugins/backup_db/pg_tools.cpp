@@ -60,13 +60,8 @@ struct Pipe {
 // The child's environment: ours, minus any inherited password settings, plus
 // our PGPASSFILE. The password itself never enters the environment.
 std::vector<std::string> child_environment(const PasswordFile* password_file) {
-  std::vector<std::string> env;
-  for (char** e = environ; *e != nullptr; ++e) {
-    const std::string_view entry(*e);
-    if (entry.rfind("PGPASSWORD=", 0) == 0) continue;
-    if (password_file != nullptr && entry.rfind("PGPASSFILE=", 0) == 0) continue;
-    env.emplace_back(entry);
-  }
+  std::vector<std::string> env = password_file != nullptr ? dihya::environment_without({"PGPASSWORD=", "PGPASSFILE="})
+                                                          : dihya::environment_without({"PGPASSWORD="});
   if (password_file != nullptr && !password_file->path().empty()) {
     env.push_back("PGPASSFILE=" + password_file->path().string());
   }

@@ -504,12 +504,7 @@ class Scheduler {
     }
     // The job's settings: the database this scheduler uses (our own environment
     // copy of it was blanked by the host), the schedule for the run record.
-    std::vector<std::string> env;
-    for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-      const std::string kv(*e);
-      if (kv.rfind("DIHYA_DATABASE_URL=", 0) == 0 || kv.rfind("DIHYA_SCHEDULE_", 0) == 0) continue;
-      env.push_back(kv);
-    }
+    std::vector<std::string> env = dihya::environment_without({"DIHYA_DATABASE_URL=", "DIHYA_SCHEDULE_"});
     env.push_back("DIHYA_DATABASE_URL=" + ctx_.database_url());
     env.push_back("DIHYA_SCHEDULE_ID=" + std::to_string(j.schedule));
     env.push_back("DIHYA_SCHEDULE_DUE_AT=" + num(j.due));

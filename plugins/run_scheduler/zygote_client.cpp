@@ -58,10 +58,7 @@ std::string JobZygote::start(const std::filesystem::path& err_file) {
   // Every symbol bound when the zygote starts (LD_BIND_NOW): a job then never
   // resolves one lazily, which would look it up and write (so copy) the page
   // of the global offset table holding it.
-  std::vector<std::string> env;
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-    if (std::strncmp(*e, "LD_BIND_NOW=", 12) != 0) env.emplace_back(*e);
-  }
+  std::vector<std::string> env = dihya::environment_without({"LD_BIND_NOW="});
   env.emplace_back("LD_BIND_NOW=1");
   dihya::SpawnOptions options;
   options.environment = &env;

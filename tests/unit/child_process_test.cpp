@@ -3,6 +3,7 @@
 // environment, descriptor hygiene, exec failures and process groups.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <string>
 
@@ -83,4 +84,22 @@ TEST_CASE("spawn_process can put the child in a process group of its own", "[chi
   CHECK(::getpgid(pid) == pid);
   REQUIRE(::kill(-pid, SIGTERM) == 0);
   CHECK(dihya::wait_process(pid) == 128 + SIGTERM);
+}
+
+TEST_CASE("environment_without drops the entries of the given prefixes, keeps the rest", "[child_process]") {
+  ::setenv("DIHYA_TEST_ENV_DROP", "1", 1);
+  ::setenv("DIHYA_TEST_ENV_DROPPED_TOO", "2", 1);
+  ::setenv("DIHYA_TEST_ENV_KEEP", "3", 1);
+  ::setenv("DIHYA_TEST_ENV_DROPX", "4", 1);  // the name, not a prefix of it, when "=" ends the prefix
+  const std::vector<std::string> env =
+      dihya::environment_without({"DIHYA_TEST_ENV_DROP=", "DIHYA_TEST_ENV_DROPPED"});
+  const auto has = [&](const std::string& entry) { return std::find(env.begin(), env.end(), entry) != env.end(); };
+  CHECK_FALSE(has("DIHYA_TEST_ENV_DROP=1"));
+  CHECK_FALSE(has("DIHYA_TEST_ENV_DROPPED_TOO=2"));
+  CHECK(has("DIHYA_TEST_ENV_KEEP=3"));
+  CHECK(has("DIHYA_TEST_ENV_DROPX=4"));
+  CHECK(env.size() + 2 == dihya::environment_without({}).size());
+  for (const char* name : {"DIHYA_TEST_ENV_DROP", "DIHYA_TEST_ENV_DROPPED_TOO", "DIHYA_TEST_ENV_KEEP", "DIHYA_TEST_ENV_DROPX"}) {
+    ::unsetenv(name);
+  }
 }

@@ -11,7 +11,9 @@
 #pragma once
 
 #include <cerrno>
+#include <initializer_list>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -198,6 +200,20 @@ inline std::vector<char*> c_strings(const std::vector<std::string>& strings) {
   }
   *pid = child;
   return {};
+}
+
+// Our environment ("NAME=value" entries) without the entries that start with
+// one of `prefixes` ("PGPASSWORD=" drops one variable, "DIHYA_SCHEDULE_" a
+// family): the base of a SpawnOptions::environment the caller then adds to.
+inline std::vector<std::string> environment_without(std::initializer_list<std::string_view> prefixes) {
+  std::vector<std::string> env;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    const std::string_view entry(*e);
+    bool dropped = false;
+    for (std::string_view prefix : prefixes) dropped = dropped || entry.substr(0, prefix.size()) == prefix;
+    if (!dropped) env.emplace_back(entry);
+  }
+  return env;
 }
 
 // Waits for `pid` and returns its exit code, or 128 + the signal that ended
