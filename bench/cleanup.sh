@@ -12,14 +12,19 @@
 # q SELECT ... FROM d), no batches, no host; a fourth, the copy alone
 # (INSERT INTO q SELECT ... of every obsolete row, nothing deleted): when it
 # takes more than twice the DELETE, no quarantine that copies rows can reach
-# half the DELETE's throughput. Prints a Markdown table (also in
-# $OUT/results.md) and the machine's load average.
+# half the DELETE's throughput. A last line runs cleanup paced
+# (PACED_BATCH_MS batches, nice_ratio PACED_NICE: a pause after each batch)
+# to show what the workload's p99 gains for the time it costs. Prints a
+# Markdown table (also in $OUT/results.md) and the machine's load average.
 #
-#   bench/cleanup.sh [ROWS] [BATCH_MS]      defaults: 1000000, 50 (cleanup's max_batch_ms)
+#   bench/cleanup.sh [ROWS] [BATCH_MS] [PACED_BATCH_MS] [PACED_NICE]
+#   defaults: 1000000, 50 (cleanup's max_batch_ms), 10, 4
 # Env: DIHYA_HOST, DIHYA_BUNDLED_PLUGIN_DIR (default build/default/plugins), KEEP_BENCH=1.
 set -euo pipefail
 rows=${1:-1000000}
 batch_ms=${2:-50}
+paced_ms=${3:-10}
+paced_nice=${4:-4}
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 source "$(dirname "$0")/lib.sh"
 bench_setup cleanup
@@ -94,13 +99,16 @@ ours=$(measure cleanup 90 "$host" run cleanup -q -p policy="$work/policy.yaml" -
 left=$(psql -XAtq "$url" -c "select count(*) from items where created_at < now() - interval '365 days'")
 qtable=$(psql -XAtq "$url" -c "select quote_ident(quarantine_table) from dihya_quarantine.tables where source_table = 'items'")
 batches=$(psql -XAtq "$url" -c "select count(distinct _dihya_batch) from dihya_quarantine.$qtable")
+reset
+paced=$(measure paced 90 "$host" run cleanup -q -p policy="$work/policy.yaml" -p max_batch_ms="$paced_ms" -p nice_ratio="$paced_nice" --yes)
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
-/usr/bin/python3 - "$rows" "$batch_ms" "$left" "$idle" "$big" "$ours" "$batches" "$load_before" "$load_after" "$floor" "$copy" <<'PY' | tee "$OUT/results.md"
+/usr/bin/python3 - "$rows" "$batch_ms" "$left" "$idle" "$big" "$ours" "$batches" "$load_before" "$load_after" "$floor" "$copy" "$paced" "$paced_ms" "$paced_nice" <<'PY' | tee "$OUT/results.md"
 import sys
 rows, batch, left = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 idle, big, ours = (s.split() for s in sys.argv[4:7])
 batches, load_before, load_after = sys.argv[7], sys.argv[8], sys.argv[9]
-floor, copy = sys.argv[10].split(), sys.argv[11].split()
+floor, copy, paced = sys.argv[10].split(), sys.argv[11].split(), sys.argv[12].split()
+paced_ms, paced_nice = sys.argv[13], sys.argv[14]
 p99_idle = float(idle[2])
 print("| %d obsolete rows, pgbench 4 clients on the same table | seconds | rows/s | throughput vs DELETE | workload p99 ms | p99 vs idle | workload tps |" % rows)
 print("|---|---:|---:|---:|---:|---:|---:|")
@@ -108,7 +116,8 @@ print("| idle (no deletion) | | | | %.2f | 1.00× | %s |" % (p99_idle, idle[3]))
 t_big = float(big[1])
 for label, r in (("single `DELETE`", big), ("copy alone: INSERT ... SELECT of every row, nothing deleted", copy),
                  ("floor: one statement moving every row into a table", floor),
-                 ("cleanup (batches of ~%s ms, typed quarantine)" % batch, ours)):
+                 ("cleanup (batches of ~%s ms, typed quarantine)" % batch, ours),
+                 ("cleanup paced (batches of ~%s ms, nice_ratio %s)" % (paced_ms, paced_nice), paced)):
     t = float(r[1])
     print("| %s | %.1f | %.0f | %.2f× | %.2f | %.2f× | %s |" % (label, t, rows / t, t_big / t, float(r[2]), float(r[2]) / p99_idle, r[3]))
 print("\nobsolete rows left after cleanup: %s; cleanup batches: %s (%.0f rows each on average)" % (left, batches, rows / max(int(batches), 1)))

@@ -17,6 +17,7 @@
 #include <functional>
 #include <limits>
 #include <optional>
+#include <thread>
 
 #include <dihya/fk_graph.hpp>
 #include <dihya/database.hpp>
@@ -83,6 +84,7 @@ struct Settings {
   Policy policy;
   long batch_size = 100000;
   long max_batch_ms = 50;
+  double nice_ratio = 0;
   std::string salt;
   std::chrono::system_clock::time_point expires_at;
 };
@@ -139,6 +141,7 @@ class Cleanup final : public dihya::Plugin {
     s.mode = params.get<std::string>("mode");
     s.batch_size = params.get<long>("batch_size");
     s.max_batch_ms = params.get<long>("max_batch_ms");
+    s.nice_ratio = params.get<double>("nice_ratio");
     s.expires_at = ctx.now() + std::chrono::hours(24) * params.get<long>("quarantine_days");
     if (s.mode == "status") return status(ctx);
     if (s.mode == "purge") return purge(params.has("policy") ? load_policy(params.get<std::string>("policy")) : Policy{}, ctx);
@@ -315,6 +318,16 @@ class Cleanup final : public dihya::Plugin {
       const double ratio =
           std::clamp(static_cast<double>(s.max_batch_ms) * 1000.0 / static_cast<double>(std::max<long long>(us, 1)), 0.25, 4.0);
       size = std::clamp(static_cast<long>(static_cast<double>(size) * ratio), 1L, s.batch_size);
+      pause(std::chrono::microseconds(static_cast<long long>(static_cast<double>(us) * s.nice_ratio)));
+    }
+    // nice_ratio's pause after a batch, in short steps so that a cancel
+    // is seen within 10 ms (the next begin() then stops the run).
+    void pause(std::chrono::microseconds left) const {
+      constexpr std::chrono::microseconds kStep{10000};
+      while (left.count() > 0 && !ctx.cancelled()) {
+        std::this_thread::sleep_for(std::min(left, kStep));
+        left -= kStep;
+      }
     }
   };
 

@@ -231,6 +231,24 @@ expect_eq "$(psql_q "select count(*) || ' ' || count(distinct _dihya_batch) from
   "text keys: every old row quarantined, one per batch"
 expect_exit 0 "rollback of the keyed run" -- dh rollback "$keyed_run"
 expect_eq "$(checksums)" "$keyed_before" "the keyed tables come back exactly"
+
+# nice_ratio pauses after each batch (100 times its duration here): 300
+# one-row batches, which take well under a second unpaced, are still going
+# when the 2 s timeout cancels the run; the cancel is seen during a pause,
+# the run ends cancelled after some of the rows, and the host's rollback of
+# the timed-out run restores them.
+psql -X -q -v ON_ERROR_STOP=1 "$DB_URL" -c "create table paced (id bigint primary key, created_at timestamptz not null)" \
+  -c "insert into paced select g, now() - interval '100 days' from generate_series(1, 300) g" >/dev/null
+paced_before=$(checksums)
+printf 'tables:\n  - {table: paced, timestamp_column: created_at, older_than: 60d, action: delete}\n' >"$WORK/paced.yaml"
+expect_exit 4 "a paced run (nice_ratio=100, one row a batch) stopped by its timeout" -- \
+  dh run cleanup -p policy="$WORK/paced.yaml" -p batch_size=1 -p nice_ratio=100 --timeout 2 --grace 30 --yes
+paced_moved=$(sed -n 's/.*cancelled after \([0-9]*\) row(s) of public\.paced.*/\1/p' "$ERR")
+[[ $paced_moved =~ ^[0-9]+$ && $paced_moved -gt 0 && $paced_moved -lt 300 ]] && ok "the pauses kept it from finishing: cancelled after $paced_moved of 300 rows" \
+  || not_ok "nice_ratio=100: expected a cancel after some of the 300 rows, not all"
+expect_in "$ERR" "restored $paced_moved row(s)" "the host's rollback of the timed-out run restored the rows it moved"
+expect_eq "$(checksums)" "$paced_before" "the paced table is back exactly"
+psql_q "drop table paced" >/dev/null
 # The same table twice: anonymised, then deleted. Rollback (all of a
 # table's batches at once, newest rule first) brings back the original values.
 printf 'tables:\n  - {table: int_keyed, timestamp_column: created_at, older_than: 60d, action: anonymise, columns: {v: {strategy: fixed, value: x}}}\n  - {table: int_keyed, timestamp_column: created_at, older_than: 90d, action: delete}\n' >"$WORK/twice.yaml"
