@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -14,6 +15,7 @@
 #include <filesystem>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "temp_dir.hpp"
 #include "runs/spare_dirs.hpp"
@@ -181,6 +183,29 @@ TEST_CASE("make_held: the directory arrives locked; a spare still locked is pass
   CHECK_FALSE(none);
 }
 
+TEST_CASE("make: a spare another host has locked to take it stays where it is", "[runs][spares]") {
+  // The host that locked it renames it next: had it left its slot, that
+  // rename would move whatever a run gave back there meanwhile.
+  TempDir tmp;
+  const fs::path spare = tmp.path() / "spare";
+  fs::create_directories(tmp.path() / "x");
+  SpareDirs giver(spare);
+  REQUIRE(giver.recycle(tmp.path() / "x"));
+  const auto slots = spare_inodes(spare);
+  REQUIRE(slots.size() == 1);
+  const fs::path slot = fs::directory_iterator(spare)->path();
+  dihya::UniqueFd taking(::open(slot.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  REQUIRE(::flock(taking.get(), LOCK_EX | LOCK_NB) == 0);
+  SpareDirs other(spare);
+  REQUIRE(other.make(tmp.path() / "run") == 0);
+  CHECK(spare_inodes(spare) == slots);
+  CHECK(inode(tmp.path() / "run") != *slots.begin());
+  taking.reset();
+  SpareDirs later(spare);
+  REQUIRE(later.make(tmp.path() / "run2") == 0);
+  CHECK(inode(tmp.path() / "run2") == *slots.begin());
+}
+
 TEST_CASE("a temporary dir left by a host that died is removed, one of a live host kept", "[runs][spares]") {
   TempDir tmp;
   const fs::path spare = tmp.path() / "spare";
@@ -198,4 +223,60 @@ TEST_CASE("a temporary dir left by a host that died is removed, one of a live ho
   REQUIRE(spares.make_held(tmp.path() / "w", &held) == 0);
   CHECK_FALSE(fs::exists(dead));
   CHECK(fs::exists(live));
+}
+
+TEST_CASE("concurrent hosts taking and giving back spares: each holds the dir at its path, none waits forever",
+          "[runs][spares]") {
+  // Eight processes (on fewer CPUs) run the life of many runs at once: a
+  // work dir taken held, a run dir taken, both given back while the work dir
+  // is still held, then let go. Two jobs of the scheduler once waited for
+  // ever, each for the other's work dir: a take had renamed in a spare other
+  // than the one it had locked, and waited for that one's lock while holding
+  // its own.
+  TempDir tmp;
+  const fs::path spare = tmp.path() / "spare";
+  constexpr int kHosts = 8;
+  constexpr int kRuns = 3000;
+  std::vector<pid_t> hosts;
+  for (int h = 0; h < kHosts; ++h) {
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      int bad = 0;
+      for (int i = 0; i < kRuns; ++i) {
+        SpareDirs spares(spare);
+        const fs::path work = tmp.path() / ("w" + std::to_string(h) + "-" + std::to_string(i));
+        const fs::path run = tmp.path() / ("r" + std::to_string(h) + "-" + std::to_string(i));
+        dihya::UniqueFd held;
+        if (spares.make_held(work, &held) != 0 || spares.make(run) != 0) ::_exit(2);
+        struct stat mine {}, there {};
+        if (::fstat(held.get(), &mine) != 0 || ::lstat(work.c_str(), &there) != 0 || mine.st_ino != there.st_ino) ++bad;
+        if (!spares.recycle(run) || !spares.recycle(work)) ::rmdir(work.c_str());
+      }
+      ::_exit(bad == 0 ? 0 : 1);
+    }
+    hosts.push_back(pid);
+  }
+  // A guard against a hang, not a timing: the hosts take well under a second
+  // each; a minute without all of them done is a deadlock.
+  int done = 0, failed = 0;
+  for (int tick = 0; tick < 600 && done < kHosts; ++tick) {
+    for (pid_t& pid : hosts) {
+      int status = 0;
+      if (pid > 0 && ::waitpid(pid, &status, WNOHANG) == pid) {
+        ++done;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) ++failed;
+        pid = 0;
+      }
+    }
+    if (done < kHosts) ::usleep(100000);
+  }
+  for (pid_t pid : hosts) {
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  }
+  CHECK(done == kHosts);  // else: hosts stuck waiting for each other's lock
+  CHECK(failed == 0);     // a host whose held descriptor was not the dir at its path
 }

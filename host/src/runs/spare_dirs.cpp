@@ -100,29 +100,43 @@ int SpareDirs::take_listed(const std::function<bool(const std::filesystem::path&
 }
 
 int SpareDirs::make(const std::filesystem::path& path) {
-  const int taken = take_listed([&](const std::filesystem::path& spare) {
-    return ::renameat2(AT_FDCWD, spare.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) == 0;
-  });
+  UniqueFd lock;  // let go as soon as the spare is at `path`: only a work dir stays held
+  const int taken = take_listed([&](const std::filesystem::path& spare) { return take_locked(spare, path, &lock); });
   if (taken != ENOENT) return taken;
   return ::mkdir(path.c_str(), 0700) == 0 ? 0 : errno;
 }
 
+namespace {
+
+bool same_file(int fd, const std::filesystem::path& path) {
+  struct stat mine {}, there {};
+  return ::fstat(fd, &mine) == 0 && ::lstat(path.c_str(), &there) == 0 && mine.st_dev == there.st_dev &&
+         mine.st_ino == there.st_ino;
+}
+
+}  // namespace
+
+// Every take locks the spare and checks it is still the one under `from`
+// before renaming it: a spare locked by one host cannot then leave its
+// slot (any other take needs its lock), so the rename moves what was
+// locked. A host never waits for a lock while it holds another's: two runs
+// once did (a take renamed in another's spare while holding its own, then
+// waited for it), each holding the other's work dir, for ever.
 bool SpareDirs::take_locked(const std::filesystem::path& from, const std::filesystem::path& to, UniqueFd* held) {
   UniqueFd fd(::open(from.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd) return false;
-  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
-    errno = ENOENT;  // still held by the run giving it back: as good as taken
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0 || !same_file(fd.get(), from)) {
+    errno = ENOENT;  // held by the run giving it back, or taken meanwhile: as good as taken
     return false;
   }
   if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) != 0) return false;
-  // Between the open and the rename another host may have taken this one
-  // and given back another under the same name: hold what arrived.
-  struct stat mine {}, there {};
-  if (::fstat(fd.get(), &mine) == 0 && ::lstat(to.c_str(), &there) == 0 && mine.st_dev == there.st_dev &&
-      mine.st_ino == there.st_ino) {
+  if (same_file(fd.get(), to)) {
     *held = std::move(fd);
     return true;
   }
+  // Not ours after all (something other than a host moved the spares):
+  // let go of it first, then hold what arrived.
+  fd.reset();
   *held = locked_dir(to);
   return static_cast<bool>(*held);
 }

@@ -68,8 +68,10 @@ class SpareDirs {
   // there already (EEXIST) or no spare is left (ENOENT). `take` returns
   // false with errno set when it could not take the spare.
   int take_listed(const std::function<bool(const std::filesystem::path&)>& take);
-  // Locks the directory `from`, renames it to `to` and leaves the lock of
-  // what is at `to` in *held; false with errno set when it could not.
+  // Locks the directory `from` (passed by, ENOENT, when another holds it),
+  // renames it to `to` and leaves the lock of what is at `to` in *held;
+  // false with errno set when it could not. make() takes spares this way
+  // too, and lets go at once.
   static bool take_locked(const std::filesystem::path& from, const std::filesystem::path& to, UniqueFd* held);
 };
 
