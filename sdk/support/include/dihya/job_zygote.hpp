@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace dihya::zygote {
@@ -61,7 +62,7 @@ inline bool encode_request(std::int64_t tag, const std::vector<std::string>& arg
 }
 
 // Decodes a request; false when it is malformed.
-inline bool decode_request(const std::string& in, std::int64_t* tag, std::vector<std::string>* argv,
+inline bool decode_request(std::string_view in, std::int64_t* tag, std::vector<std::string>* argv,
                            std::vector<std::string>* env) {
   std::uint32_t argc = 0;
   if (in.size() < sizeof *tag + sizeof argc || in.back() != '\0') return false;
@@ -72,7 +73,7 @@ inline bool decode_request(const std::string& in, std::int64_t* tag, std::vector
   env->clear();
   while (at < in.size()) {
     const std::size_t end = in.find('\0', at);
-    (argv->size() < argc ? argv : env)->push_back(in.substr(at, end - at));
+    (argv->size() < argc ? argv : env)->emplace_back(in.substr(at, end - at));
     at = end + 1;
   }
   return argv->size() == argc && argc > 0;
