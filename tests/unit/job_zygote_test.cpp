@@ -22,6 +22,17 @@ TEST_CASE("a job request round-trips argv and environment", "[zygote]") {
   CHECK(env == std::vector<std::string>{"A=1", "B="});
 }
 
+TEST_CASE("a job's environment block: entries without a name left out, a repeated name's last value", "[zygote]") {
+  const std::vector<std::string> env{"A=1", "B=2", "=x", "NOEQ", "AB=4", "A=3", "B=", "C=a=b"};
+  const auto block = zygote::environment_block(env);
+  REQUIRE(block.size() == 5);
+  CHECK(block.back() == nullptr);
+  std::vector<std::string> got(block.begin(), block.end() - 1);
+  CHECK(got == std::vector<std::string>{"AB=4", "A=3", "B=", "C=a=b"});
+  CHECK(block[1] == env[5].c_str());  // the strings themselves, not copies
+  CHECK(zygote::environment_block({}) == std::vector<char*>{nullptr});
+}
+
 TEST_CASE("a job request that cannot be one message is not encoded", "[zygote]") {
   std::string wire;
   CHECK_FALSE(zygote::encode_request(1, {std::string("a\0b", 3)}, {}, &wire));

@@ -224,12 +224,9 @@ class Zygote {
     const std::size_t word = std::strlen(command_word_);
     std::memset(command_word_, 0, word);
     std::memcpy(command_word_, "run", std::min<std::size_t>(3, word));
-    ::clearenv();
-    for (const auto& kv : env) {
-      const auto eq = kv.find('=');
-      if (eq == std::string::npos || eq == 0) continue;
-      ::setenv(kv.substr(0, eq).c_str(), kv.c_str() + eq + 1, 1);
-    }
+    // Pointers into `env`, which lives until _exit.
+    std::vector<char*> environment = zygote::environment_block(env);
+    environ = environment.data();
     std::vector<char*> c_argv;
     for (const auto& a : argv) c_argv.push_back(const_cast<char*>(a.c_str()));
     c_argv.push_back(nullptr);

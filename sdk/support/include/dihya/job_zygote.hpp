@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -77,6 +78,24 @@ inline bool decode_request(std::string_view in, std::int64_t* tag, std::vector<s
     at = end + 1;
   }
   return argv->size() == argc && argc > 0;
+}
+
+// A job's environment as `environ` takes it: pointers into `env`, which
+// must outlive it (no copy of each variable, as setenv() makes: ~20 page
+// faults a job); entries without a name left out; a name given twice with
+// its last value, as setenv() would leave it; null-terminated.
+inline std::vector<char*> environment_block(const std::vector<std::string>& env) {
+  std::vector<char*> block;
+  for (auto kv = env.rbegin(); kv != env.rend(); ++kv) {
+    const auto eq = kv->find('=');
+    if (eq == std::string::npos || eq == 0) continue;
+    const bool later = std::any_of(block.begin(), block.end(),
+                                   [&](const char* e) { return std::strncmp(e, kv->c_str(), eq + 1) == 0; });
+    if (!later) block.push_back(const_cast<char*>(kv->c_str()));
+  }
+  std::reverse(block.begin(), block.end());
+  block.push_back(nullptr);
+  return block;
 }
 
 // Sends one message with `fds` attached (SCM_RIGHTS); returns 0 or an errno.
