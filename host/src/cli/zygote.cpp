@@ -316,8 +316,13 @@ int run_zygote(int argc, char** argv, int (*entry)(int, char**)) {
   ::malloc_trim(0);
   ::fcntl(0, F_SETFD, FD_CLOEXEC);
   ::fcntl(0, F_SETFL, ::fcntl(0, F_GETFL) | O_NONBLOCK);
-  Zygote zygote(0, signals, entry, argv[1]);
-  return zygote.serve();
+  try {
+    Zygote zygote(0, signals, entry, argv[1]);
+    return zygote.serve();
+  } catch (const std::exception& e) {  // no request buffer: the scheduler execs its jobs instead
+    std::cerr << fmt::format("dihya-host: __zygote: {}\n", e.what());
+    return kExitRunFailed;
+  }
 }
 
 }  // namespace dihya::host
