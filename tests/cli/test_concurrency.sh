@@ -2,6 +2,8 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later
 # Concurrency policy 'forbid': of two parallel runs exactly one runs, the
 # other is refused naming the running run; the lock dies with its process.
+# Hundreds of runs of several hosts at once on one state dir all end and are
+# recorded.
 source "$(dirname "$0")/lib.sh"
 : "${DB_URL:?the pg fixture must be running}"
 table=conc_$$
@@ -24,4 +26,27 @@ kill -9 "$victim"
 wait "$victim" 2>/dev/null || true
 expect_exit 0 "no stale lock after kill -9" -- dh run purge_rows -p table=$table -p max_id=0 --yes
 psql_q "drop table $table" >/dev/null
+
+# Many hosts at once on one state dir (the scheduler's bursts, without it):
+# 6 loops of 60 runs each share the spare directories, the state log, the
+# audit log and the sweeps. Two runs once waited for ever, each for the
+# other's work dir; `timeout` turns such a hang into a failure (a guard, not
+# a timing: the loops take seconds).
+for loop in 1 2 3 4 5 6; do
+  ( for i in $(seq 60); do "$DIHYA_HOST" run noop -q >/dev/null 2>>"$WORK/burst.err" || echo "run failed: exit $?" >>"$WORK/burst.err"; done ) &
+  loops+=($!)
+done
+hung=0
+for p in "${loops[@]}"; do
+  timeout 300 tail --pid="$p" -f /dev/null || hung=1
+done
+for p in "${loops[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+expect_eq "$hung" 0 "360 runs from 6 hosts at once all end"
+expect_eq "$(cat "$WORK/burst.err" 2>/dev/null)" "" "and none fails"
+expect_exit 0 "history of the burst" -- dh history --plugin noop --json --limit 1000
+expect_eq "$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(len(r), sum(x["outcome"] == "succeeded" for x in r))' "$OUT")" "360 360" \
+  "every run recorded, each succeeded"
+expect_exit 0 "the audit log is intact after the burst" -- dh audit verify
+expect_eq "$(find "$DIHYA_STATE_DIR/work" -mindepth 1 | wc -l)" 0 "no work dir left behind"
+[ "$(find "$DIHYA_STATE_DIR/spare" -mindepth 1 -maxdepth 1 | wc -l)" -le 32 ] && ok "at most 32 spare dirs kept" || not_ok "more than 32 spare dirs"
 finish
