@@ -10,6 +10,7 @@
 #include <sstream>
 #include <string>
 
+#include <pwd.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -535,4 +536,13 @@ TEST_CASE("a process's start time is read past a command name holding ') ' and s
   REQUIRE(theirs);
   CHECK(*theirs >= *mine);  // started after its parent
   CHECK(dihya::host::current_boot_id().size() == 36);  // a UUID, without its '\n'
+}
+
+TEST_CASE("the effective user's name is the passwd entry's, the same on every call", "[runs]") {
+  const passwd* pw = ::getpwuid(::geteuid());
+  const std::string expected = pw != nullptr ? pw->pw_name : std::to_string(::geteuid());
+  const std::string& first = dihya::host::effective_user_name();
+  CHECK(first == expected);
+  CHECK(&dihya::host::effective_user_name() == &first);  // looked up once, then kept
+  CHECK(dihya::host::effective_user_name() == expected);
 }

@@ -5,7 +5,6 @@
 // given), audited, after showing the plan.
 #include <iostream>
 
-#include <pwd.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -15,6 +14,7 @@
 #include "audit/audit_log.hpp"
 #include "errors.hpp"
 #include "util/printable.hpp"
+#include "runs/process_identity.hpp"
 #include "runs/run_id.hpp"
 #include "runs/run_store.hpp"
 #include "util/atomic_file.hpp"
@@ -58,11 +58,6 @@ void warn_skipped(const std::vector<SkippedRun>& skipped) {
   for (const auto& s : skipped) {
     std::cerr << fmt::format("dihya-host: warning: {}: {}\n", s.id, printable(s.reason, 300));
   }
-}
-
-std::string os_user() {
-  const struct passwd* pw = ::getpwuid(::geteuid());
-  return pw != nullptr ? pw->pw_name : std::to_string(::geteuid());
 }
 
 int history_prune(const Args& args, const Settings& settings) {
@@ -134,7 +129,7 @@ int history_prune(const Args& args, const Settings& settings) {
                         {"keep", policy.keep ? nlohmann::json(*policy.keep) : nlohmann::json()},
                         {"max_age_ms", policy.max_age ? nlohmann::json(policy.max_age->count()) : nlohmann::json()},
                         {"include_undoable", policy.include_undoable},
-                        {"user", os_user()}};
+                        {"user", effective_user_name()}};
     if (plan.ids.size() <= 1000) data["ids"] = plan.ids;
     try {
       audit.append("history.prune", data);

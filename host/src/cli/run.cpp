@@ -4,7 +4,6 @@
 // is recorded; the run record and the audit entry exist before the plugin
 // starts; every undo entry is durable before the plugin acts on it; a run that
 // fails after changing something is rolled back unless --no-rollback.
-#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,6 +25,7 @@
 #include "loading/catalog.hpp"
 #include "metrics/textfile.hpp"
 #include "util/printable.hpp"
+#include "runs/process_identity.hpp"
 #include "runs/run_id.hpp"
 #include "runs/run_lock.hpp"
 #include "runs/run_store.hpp"
@@ -33,11 +33,6 @@
 
 namespace dihya::host {
 namespace {
-
-std::string user_name() {
-  if (const passwd* pw = ::getpwuid(::geteuid())) return pw->pw_name;
-  return std::to_string(::geteuid());
-}
 
 std::string host_name() {
   char name[256] = {};
@@ -220,7 +215,7 @@ void prepare(RunSession& s) {
   record.plugin = s.plugin.name();
   record.plugin_version = s.plugin.version();
   record.plugin_sha256 = s.catalog.sha256(s.plugin);
-  record.user = user_name();
+  record.user = effective_user_name();
   record.host = host_name();
   record.params = redact_resolved_params(s.params, s.plugin.parameters(), s.redactor);
   record.started_at = format_iso_utc(std::chrono::system_clock::now());

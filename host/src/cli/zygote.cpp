@@ -51,6 +51,7 @@
 #include "errors.hpp"
 #include "db/libpq.hpp"
 #include "loading/catalog.hpp"
+#include "runs/process_identity.hpp"
 
 namespace dihya::host {
 namespace {
@@ -311,6 +312,8 @@ int run_zygote(int argc, char** argv, int (*entry)(int, char**)) {
   // local time zone. libpq and its ~20 libraries are loaded only before the
   // first job whose plugin uses the database (see Zygote::prepare_for).
   ::tzset();
+  effective_user_name();  // each run records its user and its host's boot
+  current_boot_id();
   // Every page the zygote has written is copied on a job's first write to it
   // (and its page table entries at each fork): give the warm-up's freed heap back.
   ::malloc_trim(0);

@@ -4,6 +4,7 @@
 #include "runs/process_identity.hpp"
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -65,9 +66,26 @@ std::optional<StatFields> read_stat(pid_t pid) {
 }  // namespace
 
 std::string current_boot_id() {
-  std::string id = read_proc_file("/proc/sys/kernel/random/boot_id");
-  id.resize(std::min(id.size(), id.find('\n')));
+  // Read once per process (a boot's id does not change): the scheduler's
+  // zygote reads it before forking its jobs.
+  static std::string id;
+  if (id.empty()) {
+    id = read_proc_file("/proc/sys/kernel/random/boot_id");
+    id.resize(std::min(id.size(), id.find('\n')));
+  }
   return id;
+}
+
+const std::string& effective_user_name() {
+  static uid_t looked_up_for = static_cast<uid_t>(-1);
+  static std::string name;
+  const uid_t uid = ::geteuid();
+  if (uid != looked_up_for || name.empty()) {
+    const passwd* pw = ::getpwuid(uid);
+    name = pw != nullptr ? pw->pw_name : std::to_string(uid);
+    looked_up_for = uid;
+  }
+  return name;
 }
 
 std::optional<std::uint64_t> process_start_ticks(pid_t pid) {

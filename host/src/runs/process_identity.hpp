@@ -29,6 +29,11 @@ ProcessIdentity current_process_identity();
 // The kernel's id of the current boot, or empty when /proc is not mounted.
 std::string current_boot_id();
 
+// The effective user's name (its uid when it has none), looked up once per
+// process and uid (NSS: nsswitch.conf, nscd, /etc/passwd), so the jobs the
+// scheduler's zygote forks after warming it do not each look it up.
+const std::string& effective_user_name();
+
 // The start time of `pid` in clock ticks after boot, or nothing when the
 // process does not exist (or /proc cannot say).
 std::optional<std::uint64_t> process_start_ticks(pid_t pid);
