@@ -2,8 +2,8 @@
 #include "runs/spare_dirs.hpp"
 
 #include <dirent.h>
-#include <signal.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -56,6 +56,12 @@ UniqueFd locked_dir(const std::filesystem::path& path) {
   return fd;
 }
 
+bool same_file(int fd, const std::filesystem::path& path) {
+  struct stat mine {}, there {};
+  return ::fstat(fd, &mine) == 0 && ::lstat(path.c_str(), &there) == 0 && mine.st_dev == there.st_dev &&
+         mine.st_ino == there.st_ino;
+}
+
 bool has_acl(int fd) {
   for (const char* name : {"system.posix_acl_access", "system.posix_acl_default"}) {
     if (::fgetxattr(fd, name, nullptr, 0) >= 0) return true;
@@ -100,21 +106,11 @@ int SpareDirs::take_listed(const std::function<bool(const std::filesystem::path&
 }
 
 int SpareDirs::make(const std::filesystem::path& path) {
-  UniqueFd lock;  // let go as soon as the spare is at `path`: only a work dir stays held
-  const int taken = take_listed([&](const std::filesystem::path& spare) { return take_locked(spare, path, &lock); });
+  // Not held: its lock goes as soon as the spare is at `path`.
+  const int taken = take_listed([&](const std::filesystem::path& spare) { return take_locked(spare, path, nullptr); });
   if (taken != ENOENT) return taken;
   return ::mkdir(path.c_str(), 0700) == 0 ? 0 : errno;
 }
-
-namespace {
-
-bool same_file(int fd, const std::filesystem::path& path) {
-  struct stat mine {}, there {};
-  return ::fstat(fd, &mine) == 0 && ::lstat(path.c_str(), &there) == 0 && mine.st_dev == there.st_dev &&
-         mine.st_ino == there.st_ino;
-}
-
-}  // namespace
 
 // Every take locks the spare and checks it is still the one under `from`
 // before renaming it: a spare locked by one host cannot then leave its
@@ -130,6 +126,7 @@ bool SpareDirs::take_locked(const std::filesystem::path& from, const std::filesy
     return false;
   }
   if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) != 0) return false;
+  if (held == nullptr) return true;
   if (same_file(fd.get(), to)) {
     *held = std::move(fd);
     return true;

@@ -71,7 +71,7 @@ class SpareDirs {
   // Locks the directory `from` (passed by, ENOENT, when another holds it),
   // renames it to `to` and leaves the lock of what is at `to` in *held;
   // false with errno set when it could not. make() takes spares this way
-  // too, and lets go at once.
+  // too, with no `held`: the lock goes with the rename.
   static bool take_locked(const std::filesystem::path& from, const std::filesystem::path& to, UniqueFd* held);
 };
 
