@@ -361,7 +361,9 @@ std::vector<ExitDecision> Claims::record_exits(const std::vector<JobExit>& exits
   // The batch travels as one jsonb parameter (text of any kind, bound, never
   // spliced into the statement).
   nlohmann::json batch = nlohmann::json::array();
+  std::vector<long long> rows;  // also as an array, which PostgreSQL looks up by id (schedule_runs_open_id)
   for (const auto& e : exits) {
+    rows.push_back(e.row);
     batch.push_back({{"id", e.row}, {"outcome", e.outcome}, {"code", e.code}, {"run_id", storable(e.run_id)},
                      {"note", storable(e.note)}, {"may_retry", e.may_retry}});
   }
@@ -382,10 +384,11 @@ std::vector<ExitDecision> Claims::record_exits(const std::vector<JobExit>& exits
           "  ELSE nullif(left(x.note, 500), '') END "
           "FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, outcome text, code int, run_id text, note text, "
           "  may_retry boolean), dihya.schedules s "
-          "WHERE r.id = x.id AND s.id = r.schedule_id AND r.claimed_by = $4 AND r.finished_at IS NULL "
+          "WHERE r.id = ANY($5::bigint[]) AND r.id = x.id AND s.id = r.schedule_id AND r.claimed_by = $4 "
+          "AND r.finished_at IS NULL "
           "RETURNING r.id, r.outcome = 'retry_wait', r.attempt, coalesce(extract(epoch FROM r.next_attempt_at), 0)::float8",
           kRetry),
-      json_text(batch), num(now), num(speed), me_);
+      json_text(batch), num(now), num(speed), me_, ids(rows));
   std::map<long long, ExitDecision> decided;
   for (const auto& row : r) {
     ExitDecision d;
