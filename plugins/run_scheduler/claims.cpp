@@ -21,6 +21,15 @@ constexpr double kDefaultDeadline = 60;   // starting_deadline_seconds when a sc
 
 std::string num(double v) { return fmt::format("{:.6f}", v); }
 
+// The statements run at every start, exit and heartbeat are prepared, once
+// per connection (libpqxx prepares a name on its first use, again after a
+// reconnect): PostgreSQL parses and plans them once instead of at each call.
+template <typename Tx, typename... Args>
+pqxx::result Claims::exec_prepared(Tx& tx, const char* name, const std::string& sql, Args&&... args) {
+  db_.prepare(name, sql);  // a no-op once defined with the same text
+  return tx.exec_prepared(name, std::forward<Args>(args)...);
+}
+
 bool Claims::schema_exists() {
   pqxx::nontransaction tx(db_);
   return !tx.exec("SELECT to_regclass('dihya.schedule_runs')")[0][0].is_null();
@@ -39,7 +48,8 @@ void Claims::ensure_schema() {
 
 std::set<long long> Claims::heartbeat(double now) {
   pqxx::nontransaction tx(db_);
-  const auto r = tx.exec_params(
+  const auto r = exec_prepared(
+      tx, "heartbeat",
       "UPDATE dihya.schedule_runs SET heartbeat_at = to_timestamp($1::float8) "
       "WHERE claimed_by = $2 AND finished_at IS NULL AND heartbeat_at > '-infinity' RETURNING id",  // not given back
       num(now), me_);
@@ -236,7 +246,8 @@ std::vector<StartDecision> Claims::start(const std::vector<ClaimedRun>& runs, do
   pqxx::work tx(db_);
   // Row locks in id order: two schedulers starting overlapping sets wait for
   // each other instead of deadlocking.
-  const auto specs = tx.exec_params(
+  const auto specs = exec_prepared(
+      tx, "start_specs",
       "SELECT id, plugin, params::text, overlap, timeout_seconds FROM dihya.schedules WHERE id = ANY($1::bigint[]) "
       "ORDER BY id FOR UPDATE",
       ids(schedule_ids));
@@ -268,7 +279,8 @@ std::vector<StartDecision> Claims::start(const std::vector<ClaimedRun>& runs, do
     if (overlap_allows(tx, runs[i], spec->second.overlap, now, &decisions[i])) started.push_back(runs[i].row);
   }
   allowed.insert(allowed.end(), started.begin(), started.end());
-  const auto ok = tx.exec_params(
+  const auto ok = exec_prepared(
+      tx, "start_runs",
       "UPDATE dihya.schedule_runs SET outcome = 'running', started_at = coalesce(started_at, to_timestamp($2::float8)), "
       "heartbeat_at = to_timestamp($2::float8), attempt = attempt + 1, host = $4, next_attempt_at = NULL "
       "WHERE id = ANY($1::bigint[]) AND claimed_by = $3 AND finished_at IS NULL RETURNING id",
@@ -335,10 +347,10 @@ std::set<long long> Claims::release(const std::vector<long long>& rows, double n
 void Claims::set_pids(const std::vector<long long>& rows, const std::vector<long long>& pids) {
   if (rows.empty()) return;
   pqxx::nontransaction tx(db_);
-  tx.exec_params(
-      "UPDATE dihya.schedule_runs r SET pid = p.pid FROM unnest($1::bigint[], $2::integer[]) AS p(id, pid) "
-      "WHERE r.id = p.id",
-      ids(rows), ids(pids));
+  exec_prepared(tx, "set_pids",
+                "UPDATE dihya.schedule_runs r SET pid = p.pid FROM unnest($1::bigint[], $2::integer[]) AS p(id, pid) "
+                "WHERE r.id = p.id",
+                ids(rows), ids(pids));
 }
 
 namespace {
@@ -371,7 +383,7 @@ std::vector<ExitDecision> Claims::record_exits(const std::vector<JobExit>& exits
   // One UPDATE for every exit, fenced like finish(): a retry when allowed
   // and attempts remain, else the final outcome.
   constexpr const char* kRetry = "(x.may_retry AND r.attempt <= s.retries)";
-  const auto r = tx.exec_params(
+  static const std::string kRecordExits =
       fmt::format(
           "UPDATE dihya.schedule_runs r SET "
           "outcome = CASE WHEN {0} THEN 'retry_wait' ELSE x.outcome END, "
@@ -387,8 +399,8 @@ std::vector<ExitDecision> Claims::record_exits(const std::vector<JobExit>& exits
           "WHERE r.id = ANY($5::bigint[]) AND r.id = x.id AND s.id = r.schedule_id AND r.claimed_by = $4 "
           "AND r.finished_at IS NULL "
           "RETURNING r.id, r.outcome = 'retry_wait', r.attempt, coalesce(extract(epoch FROM r.next_attempt_at), 0)::float8",
-          kRetry),
-      json_text(batch), num(now), num(speed), me_, ids(rows));
+          kRetry);
+  const auto r = exec_prepared(tx, "record_exits", kRecordExits, json_text(batch), num(now), num(speed), me_, ids(rows));
   std::map<long long, ExitDecision> decided;
   for (const auto& row : r) {
     ExitDecision d;

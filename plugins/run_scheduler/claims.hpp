@@ -143,6 +143,9 @@ class Claims {
   bool overlap_allows(pqxx::work& tx, const ClaimedRun& run, const std::string& overlap, double now,
                       StartDecision* decision);
 
+  template <typename Tx, typename... Args>
+  pqxx::result exec_prepared(Tx& tx, const char* name, const std::string& sql, Args&&... args);
+
   pqxx::connection& db_;
   std::string me_;
 };
