@@ -13,7 +13,10 @@
 #   dup, miss due runs executed twice (history vs N) and due runs not succeeded;
 #   CPU/run   user + sys CPU of the schedulers, their zygotes and all their jobs
 #             (/usr/bin/time on each scheduler's host), per due run, in ms:
-#             independent of what else the machine runs (the database's CPU apart).
+#             independent of what else the machine runs (the database's CPU apart);
+#   DB CPU/run the database's CPU per due run, in ms: user + sys of the cluster's
+#             processes (the postmaster and the backends alive at the end:
+#             the schedulers', not the bench's own short sessions).
 #
 #   bench/scheduler.sh [BUILD_DIR] [MAX_JOBS] [CASES...]      (default: 8 1x200 4x2000)
 # MAX_JOBS "cpus": run_scheduler's own default (one job per CPU, per scheduler).
@@ -47,8 +50,16 @@ print(f"{pct(0.5):.2f} {pct(0.99):.2f} {len(lag)}")' "$1"
 }
 
 "$HOST" schedule add warmup --plugin noop --cron "@yearly" >/dev/null  # creates the tables
-echo "| schedulers x due runs | claim batch | claims/s | runs/s | dispatch p50 / p99 (s) | job start p50 / p99 (s) | dup | miss | CPU/run (ms) |"
-echo "|---|---|---|---|---|---|---|---|---|"
+postmaster=$(head -1 "$work/pg/data/postmaster.pid")
+# db_ticks: CPU clock ticks (user + sys) of the postmaster and its live children.
+db_ticks() {
+  local pid
+  for pid in "$postmaster" $(pgrep -P "$postmaster"); do
+    sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null || true  # utime, stime: fields 12, 13 after the name
+  done | awk '{ t += $12 + $13 } END { print t + 0 }'
+}
+echo "| schedulers x due runs | claim batch | claims/s | runs/s | dispatch p50 / p99 (s) | job start p50 / p99 (s) | dup | miss | CPU/run (ms) | DB CPU/run (ms) |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 jobs_param=()
 [ "$JOBS" = cpus ] || jobs_param=(--param "max_jobs=$JOBS")
 for c in "${CASES[@]}"; do
@@ -70,6 +81,7 @@ for c in "${CASES[@]}"; do
     sleep 0.1
   done
   # Every schedule has exactly one due time: the current minute (UTC), next due tomorrow.
+  db0=$(db_ticks)
   t0=$(q "select extract(epoch from clock_timestamp())")
   q "insert into dihya.schedules (name, plugin, cron, misfire, overlap, starting_deadline_seconds, created_at, next_due_at)
      select 'b' || g, 'noop',
@@ -86,6 +98,7 @@ for c in "${CASES[@]}"; do
          perform pg_sleep(0.2);
        end loop;
      end \$\$" >/dev/null
+  db_ms=$(awk -v a="$db0" -v b="$(db_ticks)" -v hz="$(getconf CLK_TCK)" -v n="$n" 'BEGIN { printf "%.2f", 1000 * (b - a) / hz / n }')
   # SIGTERM to each scheduler's host, not to /usr/bin/time (which would die without a report).
   for p in "${pids[@]}"; do kill -TERM $(pgrep -P "$p") 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
@@ -99,7 +112,7 @@ for c in "${CASES[@]}"; do
         || round(percentile_cont(0.99) within group (order by extract(epoch from started_at) - $t0)::numeric, 2) || ' | '
         || '$jp50 / $jp99 | '
         || greatest($executed - count(*) filter (where outcome = 'succeeded'), 0) || ' | '
-        || ($n - count(*) filter (where outcome = 'succeeded')) || ' | $cpu_ms |'
+        || ($n - count(*) filter (where outcome = 'succeeded')) || ' | $cpu_ms | $db_ms |'
      from dihya.schedule_runs"
   q "delete from dihya.schedule_runs" >/dev/null
 done
