@@ -21,6 +21,20 @@ constexpr double kDefaultDeadline = 60;   // starting_deadline_seconds when a sc
 
 std::string num(double v) { return fmt::format("{:.6f}", v); }
 
+namespace {
+
+// The statements that start or finish given runs select them by id and test
+// `coalesce(finished_at, '-infinity') = '-infinity'` rather than `finished_at
+// IS NULL`, which would let PostgreSQL read them through schedule_runs_open
+// (a partial index on that predicate): a scan of every open run that its
+// statistics, taken before a burst of claims, price at a few rows (4x2000:
+// ~3,000 index entries read per start or exit, 1.4 runs each).
+std::string still_open(const char* finished_at) {
+  return fmt::format("coalesce({}, '-infinity') = '-infinity'", finished_at);
+}
+
+}  // namespace
+
 // The statements run at every start, exit and heartbeat are prepared, once
 // per connection (libpqxx prepares a name on its first use, again after a
 // reconnect): PostgreSQL parses and plans them once instead of at each call.
@@ -279,12 +293,12 @@ std::vector<StartDecision> Claims::start(const std::vector<ClaimedRun>& runs, do
     if (overlap_allows(tx, runs[i], spec->second.overlap, now, &decisions[i])) started.push_back(runs[i].row);
   }
   allowed.insert(allowed.end(), started.begin(), started.end());
-  const auto ok = exec_prepared(
-      tx, "start_runs",
+  static const std::string kStartRuns = fmt::format(
       "UPDATE dihya.schedule_runs SET outcome = 'running', started_at = coalesce(started_at, to_timestamp($2::float8)), "
       "heartbeat_at = to_timestamp($2::float8), attempt = attempt + 1, host = $4, next_attempt_at = NULL "
-      "WHERE id = ANY($1::bigint[]) AND claimed_by = $3 AND finished_at IS NULL RETURNING id",
-      ids(allowed), num(now), me_, host);
+      "WHERE id = ANY($1::bigint[]) AND claimed_by = $3 AND {} RETURNING id",
+      still_open("finished_at"));
+  const auto ok = exec_prepared(tx, "start_runs", kStartRuns, ids(allowed), num(now), me_, host);
   tx.commit();
   std::set<long long> running;
   for (const auto& r : ok) running.insert(r[0].as<long long>());
@@ -373,7 +387,7 @@ std::vector<ExitDecision> Claims::record_exits(const std::vector<JobExit>& exits
   // The batch travels as one jsonb parameter (text of any kind, bound, never
   // spliced into the statement).
   nlohmann::json batch = nlohmann::json::array();
-  std::vector<long long> rows;  // also as an array, which PostgreSQL looks up by id (schedule_runs_open_id)
+  std::vector<long long> rows;  // also as an array: the rows are looked up by id
   for (const auto& e : exits) {
     rows.push_back(e.row);
     batch.push_back({{"id", e.row}, {"outcome", e.outcome}, {"code", e.code}, {"run_id", storable(e.run_id)},
@@ -396,10 +410,9 @@ std::vector<ExitDecision> Claims::record_exits(const std::vector<JobExit>& exits
           "  ELSE nullif(left(x.note, 500), '') END "
           "FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, outcome text, code int, run_id text, note text, "
           "  may_retry boolean), dihya.schedules s "
-          "WHERE r.id = ANY($5::bigint[]) AND r.id = x.id AND s.id = r.schedule_id AND r.claimed_by = $4 "
-          "AND r.finished_at IS NULL "
+          "WHERE r.id = ANY($5::bigint[]) AND r.id = x.id AND s.id = r.schedule_id AND r.claimed_by = $4 AND {1} "
           "RETURNING r.id, r.outcome = 'retry_wait', r.attempt, coalesce(extract(epoch FROM r.next_attempt_at), 0)::float8",
-          kRetry);
+          kRetry, still_open("r.finished_at"));
   const auto r = exec_prepared(tx, "record_exits", kRecordExits, json_text(batch), num(now), num(speed), me_, ids(rows));
   std::map<long long, ExitDecision> decided;
   for (const auto& row : r) {

@@ -43,10 +43,10 @@ static_assert(dihya::lock_key::kScheduleSchema == 7366173720934, "kSchemaLockSql
 inline constexpr const char* kChangedChannel = "dihya_schedules";
 
 // One row, NULL when the schema is missing or older than this header (no
-// notify trigger or no schedule_runs_open_id yet): then schema_statements() must run (they are idempotent).
+// notify trigger yet): then schema_statements() must run (they are idempotent).
 inline constexpr const char* kSchemaCurrentSql =
     "SELECT (SELECT tgname::text FROM pg_trigger WHERE tgrelid = to_regclass('dihya.schedules') "
-    "AND tgname = 'schedules_notify' AND to_regclass('dihya.schedule_runs_open_id') IS NOT NULL)";
+    "AND tgname = 'schedules_notify')";
 
 inline const std::vector<std::string>& schema_statements() {
   static const std::vector<std::string> kStatements{
@@ -89,12 +89,6 @@ inline const std::vector<std::string>& schema_statements() {
       " note text,"
       " UNIQUE (schedule_id, due_at))",
       "CREATE INDEX IF NOT EXISTS schedule_runs_open ON dihya.schedule_runs (schedule_id) WHERE finished_at IS NULL",
-      // The open rows by id, for the statements that start or finish given
-      // rows (`id = ANY(...) AND finished_at IS NULL`). Without it PostgreSQL
-      // reads them through schedule_runs_open, every open row, whenever its
-      // statistics predate a burst of claims (2,000 due at once: ~3,000 index
-      // entries read per statement, most of the database's CPU in the burst).
-      "CREATE INDEX IF NOT EXISTS schedule_runs_open_id ON dihya.schedule_runs (id) WHERE finished_at IS NULL",
       // Row level, not statement level: a statement that changed nothing
       // (a scheduler finding nothing due) wakes nobody.
       "CREATE OR REPLACE FUNCTION dihya.schedules_changed() RETURNS trigger LANGUAGE plpgsql AS "
