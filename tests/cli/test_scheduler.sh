@@ -4,7 +4,7 @@
 # cron preview (DST), schedule CLI and secrets, 4 schedulers x 200 schedules
 # (40 under a sanitizer, whose host starts each job several times slower)
 # on a simulated clock with one scheduler kill -9'ed and restarted (each due
-# run exactly once, none missed), overlap forbid with a slow job, misfire
+# run exactly once, none missed), overlap forbid with a slow job, overlap replace, misfire
 # policies after downtime, manual runs, graceful stop.
 source "$(dirname "$0")/lib.sh"
 # runs_of PLUGIN: how many runs of PLUGIN `history` lists.
@@ -209,6 +209,28 @@ expect_eq "$(psql_q "select count(*) >= 2 from dihya.schedule_runs where outcome
 expect_eq "$(psql_q "select count(*) from dihya.schedule_runs a join dihya.schedule_runs b on a.id < b.id
                      where a.started_at is not null and b.started_at is not null
                        and a.started_at < b.finished_at and b.started_at < a.finished_at")" "0" "never two runs at once"
+psql_q "delete from dihya.schedules" >/dev/null
+
+# ---- overlap replace: each fire time replaces the run still going ---------------------
+# Every simulated minute (1 s), a job that only ends when cancelled.
+psql_q "insert into dihya.schedules (name, plugin, params, cron, overlap, starting_deadline_seconds, created_at, next_due_at)
+        values ('swap', 'hostile', '{\"behaviour\": \"wait_for_cancel\"}', '* * * * *', 'replace', 36000, now(), now())" >/dev/null
+export DIHYA_SCHEDULER_TEST_CLOCK="$(date +%s.%N),60"
+start_scheduler r1; r1=$!
+for _ in $(seq 300); do
+  [ "$(psql_q "select count(*) >= 3 from dihya.schedule_runs where outcome = 'replaced' and exit_code is not null")" = "t" ] && break
+  sleep 0.1
+done
+psql_q "update dihya.schedules set paused = true" >/dev/null
+kill -TERM "$r1" 2>/dev/null || true
+wait "$r1" 2>/dev/null || true
+unset DIHYA_SCHEDULER_TEST_CLOCK
+echo "     ($(psql_q "select string_agg(outcome || ':' || c, ' ') from (select outcome, count(*) c from dihya.schedule_runs group by 1) x"))"
+expect_eq "$(psql_q "select count(*) >= 3 from dihya.schedule_runs where outcome = 'replaced' and exit_code is not null")" "t" \
+  "replace: each run still going was replaced by the next and its job ended"
+expect_eq "$(psql_q "select count(*) from dihya.schedule_runs where outcome = 'replaced' and (run_id is null or exit_code = 0)")" "0" \
+  "replace: every replaced job had started its run and was cancelled, not finished"
+expect_eq "$(psql_q "select count(*) from dihya.schedule_runs where finished_at is null")" "0" "replace: nothing left running"
 psql_q "delete from dihya.schedules" >/dev/null
 
 # ---- misfire after all schedulers were down for 10 minutes -------------------------
