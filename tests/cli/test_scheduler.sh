@@ -291,7 +291,7 @@ wait "$r1" "$r2" 2>/dev/null || true
 # schedulers' backends report their counts as they end: first wait for them
 # to be gone.
 index_stat() { psql_q "select coalesce(sum($1), 0) from pg_stat_user_indexes where indexrelname = '$2'"; }
-wait_for 100 "select count(*) = 0 from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()" || true
+wait_for 100 "select count(*) = 0 from pg_stat_activity where datname = current_database() and backend_type = 'client backend' and pid <> pg_backend_pid()" || true
 open_reads=$(index_stat idx_tup_read schedule_runs_open)
 echo "     (race: $(index_stat idx_scan schedule_runs_pkey) lookups by id, $open_reads entries read through schedule_runs_open)"
 expect_eq "$([ "$(index_stat idx_scan schedule_runs_pkey)" -gt 0 ] && [ "$open_reads" -lt 20000 ] && echo yes)" "yes" \
