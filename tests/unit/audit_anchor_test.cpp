@@ -5,6 +5,7 @@
 // of the audit files are refused.
 #include <catch2/catch.hpp>
 
+#include <cctype>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -46,8 +47,15 @@ TEST_CASE("the head record names the seq and hash of the last line", "[audit][an
   const auto file = make_checked_log(dir, 3);
   const auto lines = read_lines(file);
   const std::string sha = dihya::host::sha256_hex(lines.back());
+  // "boot": the first 16 hex digits of this boot's id (a head of another
+  // boot lets the log be completed from the state log: see AuditLog).
+  std::string boot;
+  for (char c : read_text("/proc/sys/kernel/random/boot_id")) {
+    if (std::isxdigit(static_cast<unsigned char>(c)) && boot.size() < 16) boot.push_back(c);
+  }
+  REQUIRE(boot.size() == 16);
   const std::string record = R"({"seq":3,"sha256":")" + sha + R"(","check":")" +
-                             dihya::host::sha256_hex("3:" + sha).substr(0, 16) + "\"}";
+                             dihya::host::sha256_hex("3:" + sha).substr(0, 16) + R"(","boot":")" + boot + "\"}";
   CHECK(read_text(audit_head_file(file)) == record + std::string(160 - 1 - record.size(), ' ') + "\n");
   const auto report = verify_audit_log(file);
   CHECK(report.ok);

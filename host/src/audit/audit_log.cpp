@@ -5,11 +5,14 @@
 #include "audit/audit_log.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <map>
 #include <chrono>
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <functional>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -23,6 +26,7 @@
 #include <fmt/format.h>
 
 #include "errors.hpp"
+#include "runs/process_identity.hpp"
 #include "util/sha256.hpp"
 #include "util/utc_time.hpp"
 #include "util/unique_fd.hpp"
@@ -346,7 +350,19 @@ void require_regular(int fd, const std::filesystem::path& file) {
 struct HeadRecord {
   std::uint64_t seq = 0;
   std::string sha256;
+  std::string boot;  // the boot it was written in (boot_tag()); empty when it does not say
 };
+
+// The first 16 hex digits of this boot's id: a head record written in this
+// boot means no power loss since (see complete_locked).
+std::string boot_tag() {
+  std::string tag;
+  for (char c : current_boot_id()) {
+    if (std::isxdigit(static_cast<unsigned char>(c)) != 0) tag.push_back(c);
+    if (tag.size() == 16) break;
+  }
+  return tag.size() == 16 ? tag : std::string();
+}
 
 // The head record is one line padded with spaces to a fixed size, so that it
 // can be rewritten in place. "check" (the first 16 hex digits of the SHA-256
@@ -359,9 +375,9 @@ std::string head_check(std::uint64_t seq, const std::string& sha256) {
 }
 
 std::string format_head(const Entry& last) {
-  std::string text =
-      fmt::format(R"({{"seq":{},"sha256":"{}","check":"{}"}})", last.seq, last.hash, head_check(last.seq, last.hash));
-  text.resize(kHeadBytes - 1, ' ');  // at most 131 bytes before the padding (seq has at most 20 digits)
+  std::string text = fmt::format(R"({{"seq":{},"sha256":"{}","check":"{}","boot":"{}"}})", last.seq, last.hash,
+                                 head_check(last.seq, last.hash), boot_tag());
+  text.resize(kHeadBytes - 1, ' ');  // at most 157 bytes before the padding (seq has at most 20 digits)
   text.push_back('\n');
   return text;
 }
@@ -421,7 +437,8 @@ std::optional<HeadRecord> read_head(int dir_fd, const std::filesystem::path& fil
     throw state_error(fmt::format("audit head {}: damaged (expected {{\"seq\":N,\"sha256\":\"<64 hex>\"}})",
                                          head.string()));
   }
-  HeadRecord record{doc["seq"].get<std::uint64_t>(), doc["sha256"].get<std::string>()};
+  HeadRecord record{doc["seq"].get<std::uint64_t>(), doc["sha256"].get<std::string>(),
+                    doc.contains("boot") && doc["boot"].is_string() ? doc["boot"].get<std::string>() : ""};
   // A record caught half rewritten (see write_head), the same as no head.
   // Heads written before the check have none.
   if (doc.contains("check") && doc["check"].get<std::string>() != head_check(record.seq, record.sha256)) {
@@ -430,15 +447,130 @@ std::optional<HeadRecord> read_head(int dir_fd, const std::filesystem::path& fil
   return record;
 }
 
+// The last whole line of the file that is an entry, and the offset after its
+// '\n' in *end: the last line, or, when the file ends in a torn or damaged
+// line (a power loss before the file was flushed: a line cut short or a tail
+// of zeros), the last good line within kTailScan bytes of the end. Nothing
+// when there is none there.
+constexpr off_t kTailScan = 1 << 20;
+std::optional<Entry> last_whole_entry(int fd, off_t size, off_t* end, const std::filesystem::path& file) {
+  char last = 0;
+  pread_exactly(fd, &last, 1, size - 1, file);
+  std::string why;
+  if (last == '\n') {
+    if (auto entry = parse_entry(read_last_line(fd, size, file), 0, why)) {
+      *end = size;
+      return entry;
+    }
+  }
+  const off_t from = std::max<off_t>(0, size - kTailScan);
+  std::string tail(static_cast<std::size_t>(size - from), '\0');
+  pread_exactly(fd, tail.data(), tail.size(), from, file);
+  std::size_t stop = tail.rfind('\n');
+  while (stop != std::string::npos && stop > 0) {
+    const std::size_t nl = tail.rfind('\n', stop - 1);
+    if (nl == std::string::npos && from > 0) break;  // the line starts before the scanned tail
+    const std::size_t begin = nl == std::string::npos ? 0 : nl + 1;
+    if (auto entry = parse_entry(tail.substr(begin, stop - begin), 0, why)) {
+      *end = from + static_cast<off_t>(stop) + 1;
+      return entry;
+    }
+    stop = nl;
+  }
+  return std::nullopt;
+}
+
+// Whether this file may lack lines that the state log carries: only after a
+// power loss (or an operating system crash), since a line is written here
+// right after it is carried, and a host killed in between leaves a line that
+// never counted (its run did not start; the next append takes its seq). So:
+// unless the head record was written in this boot. A head of another boot, or
+// none (a crash can leave it half rewritten), lets the file be completed; one
+// that says nothing of its boot (written by an older version, or by hand)
+// does not.
+bool may_lack_carried_lines(const std::optional<HeadRecord>& head) {
+  return !head || (!head->boot.empty() && head->boot != boot_tag());
+}
+
+// Under the lock, after a power loss: appends the lines the state log carries
+// after the file's last whole line, as far as they chain onto it, in place of
+// a torn tail, and flushes them. Returns how many. Of two carried lines with
+// the same seq, the later wins (the earlier was carried by a host killed
+// before writing it here). A new or empty file is not completed (its first
+// line is always flushed here), nor one whose last line the carried lines do
+// not follow (the log was moved away and a new one started: the state log
+// still carries the old one's lines).
+std::uint64_t complete_locked(int fd, struct stat& st, const std::filesystem::path& file,
+                              const AuditLog::CarriedLines& carried_lines) {
+  if (!carried_lines || st.st_size == 0) return 0;
+  off_t end = 0;
+  const std::optional<Entry> last = last_whole_entry(fd, st.st_size, &end, file);
+  if (!last) return 0;
+  std::map<std::uint64_t, std::pair<std::string, Entry>> by_seq;
+  for (std::string& raw : carried_lines(last->seq + 1)) {
+    std::string why;
+    if (auto entry = parse_entry(raw, 0, why)) by_seq[entry->seq] = {std::move(raw), *entry};
+  }
+  std::string bytes;
+  std::uint64_t copied = 0;
+  Entry at = *last;
+  for (auto it = by_seq.find(at.seq + 1); it != by_seq.end() && follows(at, it->second.second);
+       it = by_seq.find(at.seq + 1)) {
+    bytes += it->second.first;
+    bytes += '\n';
+    at = it->second.second;
+    ++copied;
+  }
+  if (copied == 0) return 0;
+  if (end < st.st_size && ::ftruncate(fd, end) != 0) throw_errno(file, "cut its torn tail");
+  if (const std::error_code ec = write_all(fd, bytes)) {
+    const bool cut = ::ftruncate(fd, end) == 0;
+    errno = ec.value();
+    throw_errno(file, cut ? "copy the lines the state log carries"
+                          : "copy the lines the state log carries (a partial line is left)");
+  }
+  if (::fsync(fd) != 0) throw_errno(file, "sync");
+  if (::fstat(fd, &st) != 0) throw_errno(file, "stat");
+  return copied;
+}
+
 }  // namespace
 
-AuditLog::AuditLog(std::filesystem::path file, bool to_syslog) : file_(std::move(file)), to_syslog_(to_syslog) {}
+AuditLog::AuditLog(std::filesystem::path file, bool to_syslog, CarriedLines carried_lines)
+    : file_(std::move(file)), to_syslog_(to_syslog), carried_lines_(std::move(carried_lines)) {}
+
+std::uint64_t AuditLog::complete(const std::function<void()>& fn) {
+  const UniqueFd dir = open_directory_of(file_);
+  UniqueFd fd(::openat(dir.get(), file_.filename().c_str(), O_RDWR | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (!fd && errno != ENOENT) throw_open_error(file_);
+  std::uint64_t copied = 0;
+  if (fd) {
+    require_regular(fd.get(), file_);
+    lock_exclusive(fd.get(), file_);
+    struct stat st{};
+    if (::fstat(fd.get(), &st) != 0) throw_errno(file_, "stat");
+    const std::optional<HeadRecord> anchor = read_head(dir.get(), file_);
+    const bool may_lack = may_lack_carried_lines(anchor);
+    if (may_lack) copied = complete_locked(fd.get(), st, file_, carried_lines_);
+    if (::fsync(fd.get()) != 0) throw_errno(file_, "sync");
+    // The head moves to this boot (from here on nothing is missing but by a
+    // cut), never backwards: a head ahead of the log is evidence.
+    if (may_lack && st.st_size > 0) {
+      const Entry last = read_chain_head(fd.get(), st.st_size, file_);
+      if (!anchor || anchor->seq < last.seq || (anchor->seq == last.seq && anchor->sha256 == last.hash)) {
+        write_head(dir.get(), file_, last);
+      }
+    }
+  }
+  if (fn) fn();
+  return copied;
+}
 
 std::filesystem::path audit_head_file(const std::filesystem::path& file) {
   return std::filesystem::path(file.string() + ".head");
 }
 
-std::uint64_t AuditLog::append(const std::string& event, const nlohmann::json& data) {
+std::uint64_t AuditLog::append(const std::string& event, const nlohmann::json& data, Carrier* carrier) {
   const UniqueFd dir = open_directory_of(file_);
   const std::string name = file_.filename().string();
   bool created = true;
@@ -455,11 +587,12 @@ std::uint64_t AuditLog::append(const std::string& event, const nlohmann::json& d
   lock_exclusive(fd.get(), file_);
   struct stat st{};
   if (::fstat(fd.get(), &st) != 0) throw_errno(file_, "stat");
+  const std::optional<HeadRecord> anchor = read_head(dir.get(), file_);
+  if (may_lack_carried_lines(anchor)) complete_locked(fd.get(), st, file_, carried_lines_);
   Entry head = read_chain_head(fd.get(), st.st_size, file_);
   // A log cut short (or deleted and started again) must not be extended: the
   // next line would rewrite the head record, the only trace of the cut.
-  if (const auto anchor = read_head(dir.get(), file_);
-      anchor && (anchor->seq > head.seq || (anchor->seq == head.seq && anchor->sha256 != head.hash))) {
+  if (anchor && (anchor->seq > head.seq || (anchor->seq == head.seq && anchor->sha256 != head.hash))) {
     throw state_error(fmt::format(
         "audit log {}: ends at seq {} but its head record {} says seq {}: lines were removed; run `dihya-host "
         "audit verify`, keep both files as evidence, then move them away to start a new log",
@@ -467,6 +600,9 @@ std::uint64_t AuditLog::append(const std::string& event, const nlohmann::json& d
   }
   std::string line = format_line(head.seq + 1, format_iso_utc(std::chrono::system_clock::now()),
                                  head.hash, event, data);
+  // Carried first: a host killed before the write below leaves the line in
+  // the state log only, and the next append copies it here.
+  if (carrier) carrier->carry(line, head.seq + 1);
   line.push_back('\n');
 
   ssize_t written;
@@ -481,26 +617,36 @@ std::uint64_t AuditLog::append(const std::string& event, const nlohmann::json& d
         "audit log {}: cannot append: {}{}", file_.string(), std::strerror(saved),
         cut ? "" : " (a partial line is left at the end: `dihya-host audit verify` shows it)"));
   }
-  // Flushed outside the lock: the next appender chains to this line as soon
-  // as it is written, and concurrent runs' flushes overlap instead of queueing
-  // one after the other behind the lock (a job burst of the scheduler). Each
-  // appender still returns only once its own line is durable: fsync flushes
-  // every line written before it, whoever wrote them.
-  if (::flock(fd.get(), LOCK_UN) != 0) throw_errno(file_, "unlock");
-  if (::fsync(fd.get()) != 0) throw_errno(file_, "sync");
-  if (created && ::fsync(dir.get()) != 0) throw_errno(file_, "sync its directory");
   line.pop_back();
   const Entry appended{0, head.seq + 1, head.hash, sha256_hex(line)};
-  // The head only moves forward: under the lock again, it is rewritten unless
-  // a later appender has already written a later one. While the log still
-  // ends with this line nobody has (a later head follows a later line), so
-  // the head is only read when the log grew meanwhile.
-  lock_exclusive(fd.get(), file_);
-  struct stat now{};
-  if (::fstat(fd.get(), &now) != 0) throw_errno(file_, "stat");
-  const bool grew = now.st_size != st.st_size + written;
-  if (const auto current = grew ? read_head(dir.get(), file_) : std::nullopt;
-      !current || current->seq < appended.seq) {
+  if (carrier && !created) {
+    // Flushed by the carrier outside the lock: the next appender chains to
+    // this line as soon as it is written, and concurrent runs' flushes
+    // overlap instead of queueing behind the lock (a job burst of the
+    // scheduler). Each appender still returns only once its own line is
+    // durable: the state log's fdatasync flushes every line carried before.
+    if (::flock(fd.get(), LOCK_UN) != 0) throw_errno(file_, "unlock");
+    carrier->sync();
+    // The head only moves forward: under the lock again, it is rewritten
+    // unless a later appender has already written a later one. While the log
+    // still ends with this line nobody has (a later head follows a later
+    // line), so the head is only read when the log grew meanwhile.
+    lock_exclusive(fd.get(), file_);
+    struct stat now{};
+    if (::fstat(fd.get(), &now) != 0) throw_errno(file_, "stat");
+    const bool grew = now.st_size != st.st_size + written;
+    if (const auto current = grew ? read_head(dir.get(), file_) : std::nullopt;
+        !current || current->seq < appended.seq) {
+      write_head(dir.get(), file_, appended);
+    }
+  } else {
+    // Flushed under the lock: a line carried after this one is durable only
+    // in the state log, and must not chain onto a line that is nowhere on
+    // disk yet. A new file's first line is flushed here too, with the file's
+    // name, so that a file is never completed from nothing.
+    if (::fsync(fd.get()) != 0) throw_errno(file_, "sync");
+    if (created && ::fsync(dir.get()) != 0) throw_errno(file_, "sync its directory");
+    if (carrier) carrier->sync();
     write_head(dir.get(), file_, appended);
   }
   if (to_syslog_) {

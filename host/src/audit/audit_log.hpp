@@ -10,11 +10,26 @@
 // previous line's bytes without its '\n' (64 zeros on line 1).
 //
 // Guarantees: an append is all or nothing and durable when append() returns
-// (one O_APPEND write() under an exclusive flock(), then fsync after the lock
-// is released, so concurrent appenders' flushes overlap; a failed write is
-// truncated away). Appends from any number of threads and processes are
-// serialised by the lock, so seq and prev always chain. Callers redact secrets
-// from `data` before appending: the log keeps whatever it is given.
+// (one O_APPEND write() under an exclusive flock(), then an fsync before the
+// lock is released; a failed write is truncated away). Appends from any
+// number of threads and processes are serialised by the lock, so seq and prev
+// always chain. Callers redact secrets from `data` before appending: the log
+// keeps whatever it is given.
+//
+// A carried append (the run.start and run.end of a run) costs no flush of
+// its own: the line goes first into the entry of the state log that records
+// the run (a Carrier: runs/run_store.hpp), then into this file, and the one
+// fdatasync of the state log that the run makes anyway makes it durable; the
+// lock is released before that flush, so concurrent runs' flushes overlap.
+// Until this file is flushed (by the next plain append, or never), its last
+// lines may exist only in the state log: a power loss can leave them missing
+// here, or a torn or zero-filled tail after them, and a host killed between
+// the two writes leaves the line in the state log only. Every append (and
+// `audit verify`, and the state log's compaction) first completes this file
+// from the lines the state log carries after its last line (the
+// `carried_lines` reader: a read of the state log's last entry when nothing
+// is missing), replacing a torn tail, and flushes it. A state log whose lines
+// do not chain onto this file's last line is refused, never merged.
 //
 // What a hash chain alone cannot show: the last lines removed, the whole file
 // deleted, or the whole tail rewritten by someone who recomputes every hash.
@@ -38,8 +53,10 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -47,25 +64,50 @@ namespace dihya::host {
 
 class AuditLog {
  public:
+  // Where a line is written before this file, and made durable by a flush of
+  // its own (the state log: runs/run_store.hpp).
+  class Carrier {
+   public:
+    virtual ~Carrier() = default;
+    // Called under the lock with the new line (without '\n') and its seq,
+    // before the line is written here. Throws to refuse it: nothing is
+    // written then.
+    virtual void carry(const std::string& line, std::uint64_t seq) = 0;
+    // Called once the lock is released: the carried line durable on return.
+    virtual void sync() = 0;
+  };
+  // The lines carried after the last one of this file: those with a seq >=
+  // the argument, oldest first (runs/run_log.hpp).
+  using CarriedLines = std::function<std::vector<std::string>(std::uint64_t min_seq)>;
+
   // The file need not exist; its directory must. A new file gets mode 0600.
   // `to_syslog`: also send each appended line to syslog(3) (ident
   // "dihya-host", facility LOG_AUTHPRIV, priority LOG_NOTICE).
-  explicit AuditLog(std::filesystem::path file, bool to_syslog = false);
+  // `carried_lines`: where carried lines are read back (none: no completion).
+  explicit AuditLog(std::filesystem::path file, bool to_syslog = false, CarriedLines carried_lines = {});
 
   // Appends one event and returns its seq once the line and then the head
-  // record are on disk. Throws a state error (errors.hpp) naming the file when it
+  // record are on disk (with a carrier: once carrier->sync() returned).
+  // Throws a state error (errors.hpp) naming the file when it
   // cannot write or sync, or when the last line is incomplete or unreadable
-  // (a damaged log is never silently extended: run `dihya-host audit
-  // verify`), or when the file or its head is a symlink or not a regular
-  // file. Invalid UTF-8 in `data` is replaced by U+FFFD.
-  // Thread-safe and process-safe.
-  std::uint64_t append(const std::string& event, const nlohmann::json& data);
+  // and the state log cannot replace it (a damaged log is never silently
+  // extended: run `dihya-host audit verify`), or when the file or its head is
+  // a symlink or not a regular file. Invalid UTF-8 in `data` is replaced by
+  // U+FFFD. Thread-safe and process-safe.
+  std::uint64_t append(const std::string& event, const nlohmann::json& data, Carrier* carrier = nullptr);
+
+  // Under the lock: completes the file from the carried lines and flushes it,
+  // then calls `fn` (still under the lock: no line can be carried meanwhile).
+  // Returns how many lines were copied. For `audit verify` and before the
+  // state log drops the entries that carry lines (`history prune`).
+  std::uint64_t complete(const std::function<void()>& fn = {});
 
   const std::filesystem::path& file() const { return file_; }
 
  private:
   std::filesystem::path file_;
   bool to_syslog_;
+  CarriedLines carried_lines_;
 };
 
 // Where the head record of `file` is kept: `<file>.head`.

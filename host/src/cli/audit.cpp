@@ -52,6 +52,18 @@ int cmd_audit(const Args& args, const Settings& settings) {
   if (!vm->count("file")) check_state_dir(settings);
   const std::filesystem::path file =
       vm->count("file") ? std::filesystem::path((*vm)["file"].as<std::string>()) : settings.state_dir / "audit.jsonl";
+  if (!vm->count("file")) {
+    // Lines a power loss kept only in the state log are the log's too: copied
+    // first (as the next append would), said on stderr. Without write access
+    // the file is verified as it is.
+    try {
+      if (const std::uint64_t copied = state_audit_log(settings.state_dir, false).complete()) {
+        std::cerr << fmt::format("dihya-host: audit: {} line(s) copied from the state log, where they were "
+                                 "durable (the audit file had not been flushed since)\n", copied);
+      }
+    } catch (const HostError&) {
+    }
+  }
   AuditVerifyReport report = verify_audit_log(file);
   if (report.ok && !vm->count("file")) check_run_records(settings, report);
   if (vm->count("json")) {

@@ -119,7 +119,7 @@ int history_prune(const Args& args, const Settings& settings) {
   if (act) {
     // Audited before anything goes: a crash midway leaves a prune that says
     // what it meant to remove (running it again finishes it).
-    AuditLog audit(settings.state_dir / "audit.jsonl", settings.audit_syslog);
+    AuditLog audit = state_audit_log(settings.state_dir, settings.audit_syslog);
     nlohmann::json data{{"count", plan.ids.size()},
                         {"first", plan.ids.front()},
                         {"last", plan.ids.back()},
@@ -137,7 +137,10 @@ int history_prune(const Args& args, const Settings& settings) {
       throw HostError(kExitRunFailed, fmt::format("history prune: nothing removed: the audit entry was not written: {}",
                                                   printable(e.what(), 300)));
     }
-    store.prune(plan.ids);
+    // The rewrite of the state log drops the entries that carried audit
+    // lines: the audit file is completed and flushed first, and no run can
+    // carry a line until the rewrite is done.
+    audit.complete([&] { store.prune(plan.ids); });
   }
   const std::size_t remaining = act ? plan.total - plan.ids.size() : plan.total;
   if (json) {

@@ -74,7 +74,7 @@ int cmd_rollback(const Args& args, const Settings& settings) {
   // Rolling back while another run of the plugin works on the same data would race it.
   const auto lock = PluginLock::acquire_wait(settings.state_dir / "locks", plugin.name(), id);
   Redactor redactor;
-  AuditLog audit(settings.state_dir / "audit.jsonl", settings.audit_syslog);
+  AuditLog audit = state_audit_log(settings.state_dir, settings.audit_syslog);
   ProgressBar bar(stderr_is_interactive());
   RunSink sink(run_dir / "log.txt", run_dir / "journal.jsonl", redactor, settings.log_style, bar);
   // The run's recorded parameters (secrets redacted, paths intact): the

@@ -226,29 +226,31 @@ void prepare(RunSession& s) {
   if (const char* trigger = std::getenv("DIHYA_SCHEDULE_TRIGGER")) record.trigger = trigger;
   set_host_process(record, current_process_identity());
   hold_cancel_signals();  // from here a signal cancels the run: supervise() takes it
-  // Record, then audit line, then both durable: both written before either
-  // sync waits (see RunStore::Flush). A crash
-  // in between leaves a record without its audit line (read as interrupted,
-  // as when the audit refuses below) or both; never an audited run without a
-  // record that names a seq the log lacks (the start record names none).
-  s.store.create(record, RunStore::Flush::kLater);
-
-  s.audit.emplace(s.settings.state_dir / "audit.jsonl", s.settings.audit_syslog);
+  // The start record carries the run.start line (AuditPut): record and line
+  // written, then one fdatasync of the state log makes both durable before
+  // the child exists. A crash before that flush leaves the record or nothing,
+  // and a line the next append copies into the audit file (the run reads as
+  // interrupted); never an audited run without a record.
+  s.store.create_dir(run_id);
+  s.audit.emplace(state_audit_log(s.settings.state_dir, s.settings.audit_syslog));
+  AuditPut start(s.store, record, AuditPut::Kind::kStart);
   try {
-    record.audit_seq = s.audit->append(
-        "run.start", {{"run_id", run_id}, {"plugin", record.plugin}, {"version", record.plugin_version},
-                      {"sha256", record.plugin_sha256}, {"user", record.user}, {"host", record.host},
-                      {"params", record.params}, {"dry_run", s.dry_run}, {"schedule_id", record.schedule_id},
-                      {"trigger", record.trigger}});
+    s.audit->append("run.start",
+                    {{"run_id", run_id}, {"plugin", record.plugin}, {"version", record.plugin_version},
+                     {"sha256", record.plugin_sha256}, {"user", record.user}, {"host", record.host},
+                     {"params", record.params}, {"dry_run", s.dry_run}, {"schedule_id", record.schedule_id},
+                     {"trigger", record.trigger}},
+                    &start);
   } catch (const std::exception& e) {
-    // An unaudited run must not happen: it did not start, so it leaves nothing.
-    s.store.remove(run_id);
-    throw HostError(kExitRunFailed, fmt::format("cannot start the run: {}", e.what()));
-  }
-  try {
-    s.store.sync();  // the start record: on disk before the child exists
-  } catch (const std::exception& e) {
-    s.store.remove(run_id);
+    // An unaudited run must not happen: it did not start, so it leaves
+    // nothing (a record appended is dropped; its line, if the state log kept
+    // it, is copied into the audit file by the next append: a start the
+    // history shows as never made).
+    if (start.carried()) {
+      s.store.remove(run_id);
+    } else {
+      ::rmdir(s.run_dir.c_str());
+    }
     throw HostError(kExitRunFailed, fmt::format("cannot start the run: {}", e.what()));
   }
 
@@ -342,17 +344,20 @@ int finish(RunSession& s) {
   record.exit_code = verdict.exit_code;
   record.summary = verdict.summary;
   record.result = s.result_data;
-  // As at the start: end record, run.end line, then both synced.
-  s.store.update(record, RunStore::Flush::kLater);
+  // As at the start: the end record carries the run.end line, one flush.
+  AuditPut end(s.store, record, AuditPut::Kind::kEnd);
   try {
-    s.audit->append("run.end", {{"run_id", record.id}, {"plugin", record.plugin}, {"outcome", record.outcome},
-                                {"exit_code", verdict.exit_code}, {"summary", record.summary}});
+    s.audit->append("run.end",
+                    {{"run_id", record.id}, {"plugin", record.plugin}, {"outcome", record.outcome},
+                     {"exit_code", verdict.exit_code}, {"summary", record.summary}},
+                    &end);
   } catch (const std::exception& e) {
     // The run happened and its record says how it ended: report, keep its exit code.
     std::cerr << fmt::format("dihya-host: warning: run {} ended ({}) but its audit entry was not written: {}\n",
                              record.id, record.outcome, printable(e.what(), 1000));
+    if (!end.carried()) s.store.update(record, RunStore::Flush::kLater);
+    s.store.sync();
   }
-  s.store.sync();
 
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - s.started).count();
   if (s.settings.metrics_dir) {

@@ -407,6 +407,72 @@ int RunLog::append(const nlohmann::json& entry, bool sync, bool reserve) {
   return EAGAIN;
 }
 
+namespace {
+
+// The seq of an audit line: its text starts {"seq":N, (audit/audit_log.hpp).
+bool audit_line_seq(std::string_view line, std::uint64_t* seq) {
+  constexpr std::string_view kStart = R"({"seq":)";
+  if (line.substr(0, kStart.size()) != kStart) return false;
+  const std::string_view rest = line.substr(kStart.size());
+  const std::size_t digits = rest.find(',');
+  if (digits == 0 || digits == std::string_view::npos || digits > 19) return false;
+  std::uint64_t n = 0;
+  for (char c : rest.substr(0, digits)) {
+    if (c < '0' || c > '9') return false;
+    n = n * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  *seq = n;
+  return true;
+}
+
+}  // namespace
+
+std::vector<std::string> RunLog::carried_audit_lines(std::uint64_t min_seq) const {
+  UniqueFd fd(::open(log_path().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) {
+    if (errno == ENOENT) return {};
+    throw log_error(log_path(), "open");
+  }
+  struct stat st{};
+  if (::fstat(fd.get(), &st) != 0) throw log_error(log_path(), "read");
+  std::vector<std::string> found;  // newest first
+  std::string pending;             // the start of a line whose end was read already
+  std::uint64_t end = static_cast<std::uint64_t>(st.st_size);
+  bool torn = true;                // bytes after the last '\n' are no entry yet
+  std::size_t chunk_size = 4096;
+  while (end > 0) {
+    const std::uint64_t from = end > chunk_size ? end - chunk_size : 0;
+    chunk_size = std::min<std::size_t>(2 * chunk_size, 1 << 20);
+    std::string buf(static_cast<std::size_t>(end - from), '\0');
+    if (!read_exact(fd.get(), buf.data(), buf.size(), from)) throw log_error(log_path(), "read");
+    buf += pending;
+    // Complete lines are those after a '\n' of this chunk (or from the start
+    // of the file); what comes before the first '\n' waits for the next chunk.
+    std::size_t stop = buf.size();
+    for (;;) {
+      const std::size_t nl = stop == 0 ? std::string::npos : buf.rfind('\n', stop - 1);
+      const std::size_t begin = nl == std::string::npos ? 0 : nl + 1;
+      if (nl == std::string::npos && from > 0) break;
+      if (torn) {
+        torn = false;  // the piece after the last '\n': not a whole entry
+      } else if (auto j = parse_line(std::string_view(buf.data() + begin, stop - begin))) {
+        const auto audit = j->find("audit");
+        std::uint64_t seq = 0;
+        if (audit != j->end() && audit->is_string() && audit_line_seq(audit->get_ref<const std::string&>(), &seq)) {
+          if (seq < min_seq) return {found.rbegin(), found.rend()};
+          found.push_back(audit->get<std::string>());
+        }
+      }
+      if (nl == std::string::npos) break;
+      stop = nl;
+    }
+    pending = buf.substr(0, stop);
+    if (pending.size() > kMaxLine) pending.clear();  // damage: no entry is that long
+    end = from;
+  }
+  return {found.rbegin(), found.rend()};
+}
+
 int RunLog::sync() {
   UniqueFd fd(::open(log_path().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd) return errno;

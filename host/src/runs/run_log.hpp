@@ -10,6 +10,11 @@
 //                         entry is {"op":"put","run":{record},...} (the run's
 //                         record as of then: the last put of a run wins) or
 //                         {"op":"drop","id":...} (a run that never started).
+//                         A put that starts or ends a run also carries the
+//                         run.start or run.end line of the audit log ("audit":
+//                         the line's text), written before the audit file, so
+//                         that one fdatasync of this log makes both durable
+//                         (audit/audit_log.hpp).
 //                         Unknown keys are kept and ignored, so entries can grow.
 //   <runs_dir>/state.idx  a derived sidecar: a 64-byte header (the log id and
 //                         how many bytes of the log it covers) and one 56-byte
@@ -96,6 +101,13 @@ class RunLog {
   // fdatasync of the log: makes the appends made without `sync` durable.
   // Returns 0 or the errno.
   int sync();
+
+  // The audit lines the log's entries carry ("audit": a line of the audit
+  // log, written here before the audit file; see AuditLog::Carrier), oldest
+  // first: those with a seq >= `min_seq`, read backwards from the end of the
+  // log down to the first carried line below `min_seq` (most often the last
+  // entry or two: a few KiB). A torn last line and damaged lines are passed by.
+  std::vector<std::string> carried_audit_lines(std::uint64_t min_seq) const;
 
   // Brings the index up to date and maps it. False when there is no log and
   // no run directory to build one from (an empty history).

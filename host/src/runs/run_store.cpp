@@ -97,19 +97,28 @@ std::filesystem::path RunStore::dir(const std::string& id) const {
 }
 
 void RunStore::create(const RunRecord& record, Flush flush) {
-  auto run_dir = dir(record.id);
+  create_dir(record.id);
+  append_start(record, flush);
+}
+
+void RunStore::create_dir(const std::string& id) {
+  const auto run_dir = dir(id);
   ensure_private_dir(runs_dir_);
   if (const int err = spares_.make(run_dir)) {
     if (err == EEXIST) {
-      throw state_error(
-          fmt::format("run store: run {} already exists in {}", record.id, runs_dir_.string()));
+      throw state_error(fmt::format("run store: run {} already exists in {}", id, runs_dir_.string()));
     }
     throw HostError(kExitRunFailed,
                     fmt::format("run store: cannot create {}: {}", run_dir.string(), std::strerror(err)));
   }
-  if (int err = log_->append({{"op", "put"}, {"run", record}}, durable_ && flush == Flush::kNow, true)) {
+}
+
+void RunStore::append_start(const RunRecord& record, Flush flush, const std::string* audit_line) {
+  nlohmann::json entry{{"op", "put"}, {"run", record}};
+  if (audit_line) entry["audit"] = *audit_line;
+  if (int err = log_->append(entry, durable_ && flush == Flush::kNow, true)) {
     // A run that could not be recorded did not start: leave nothing behind.
-    ::rmdir(run_dir.c_str());
+    ::rmdir(dir(record.id).c_str());
     throw HostError(kExitRunFailed, fmt::format("run store: cannot append to {}: {}", log_->log_path().string(),
                                                 std::strerror(err)));
   }
@@ -125,7 +134,7 @@ void RunStore::remove(const std::string& id) {
   std::filesystem::remove_all(run_dir, ec);
 }
 
-void RunStore::update(const RunRecord& record, Flush flush) {
+void RunStore::update(const RunRecord& record, Flush flush, const std::string* audit_line) {
   auto run_dir = dir(record.id);
   struct stat st{};
   const bool has_dir = ::lstat(run_dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
@@ -135,6 +144,7 @@ void RunStore::update(const RunRecord& record, Flush flush) {
   }
   const bool ended = record.outcome != kOutcomeRunning;
   nlohmann::json entry{{"op", "put"}, {"run", record}};
+  if (audit_line) entry["audit"] = *audit_line;
   std::vector<std::filesystem::path> inlined;
   if (ended && has_dir) {
     for (const char* name : {"log", "report"}) {
@@ -154,6 +164,7 @@ void RunStore::update(const RunRecord& record, Flush flush) {
     small.result = {{"truncated", "the disk was full: the result data was not recorded"}};
     if (small.summary.size() > 1024) small.summary.resize(1024);
     entry = {{"op", "put"}, {"run", small}};
+    if (audit_line) entry["audit"] = *audit_line;
     inlined.clear();
     err = log_->append(entry, sync_now, false);
   }
@@ -362,6 +373,24 @@ std::size_t RunStore::prune(const std::vector<std::string>& ids) {
   return log_->compact([&](const nlohmann::json& run) {
     const auto id = run.value("id", std::string());
     return !std::binary_search(sorted.begin(), sorted.end(), id);
+  });
+}
+
+void AuditPut::carry(const std::string& line, std::uint64_t seq) {
+  if (kind_ == Kind::kStart) {
+    // Named from the next record on: a start record whose line never reached
+    // the audit file (its host killed in between) must not name it.
+    store_.append_start(record_, RunStore::Flush::kLater, &line);
+    record_.audit_seq = seq;
+  } else {
+    store_.update(record_, RunStore::Flush::kLater, &line);
+  }
+  carried_ = true;
+}
+
+AuditLog state_audit_log(const std::filesystem::path& state_dir, bool to_syslog) {
+  return AuditLog(state_dir / "audit.jsonl", to_syslog, [runs_dir = state_dir / "runs"](std::uint64_t min_seq) {
+    return RunLog(runs_dir).carried_audit_lines(min_seq);
   });
 }
 

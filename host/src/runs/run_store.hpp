@@ -34,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "audit/audit_log.hpp"
 #include "runs/run_record.hpp"
 #include "runs/spare_dirs.hpp"
 
@@ -117,6 +118,11 @@ class RunStore {
   // naming the path when the disk refuses ("No space left on device"); then
   // nothing of the run is left on disk.
   void create(const RunRecord& record, Flush flush = Flush::kNow);
+  // create() in two steps, for a start record that carries its audit line
+  // (AuditPut): the directory, then the record (`audit_line`: the run.start
+  // line of the audit log, kept in the entry).
+  void create_dir(const std::string& id);
+  void append_start(const RunRecord& record, Flush flush, const std::string* audit_line = nullptr);
 
   // Removes a run that never started (its start could not be audited).
   void remove(const std::string& id);
@@ -126,7 +132,8 @@ class RunStore {
   // full, the record goes into the space create() set aside (the result data
   // dropped if it does not fit), so a finished run is never left "running".
   // Throws HostError (exit 1) naming the path when the disk refuses anyway.
-  void update(const RunRecord& record, Flush flush = Flush::kNow);
+  // `audit_line`: the run.end line of the audit log, kept in the entry.
+  void update(const RunRecord& record, Flush flush = Flush::kNow, const std::string* audit_line = nullptr);
 
   // Makes what create() and update() appended with kLater durable. Throws
   // HostError (exit 1) naming the log when it cannot.
@@ -194,6 +201,30 @@ class RunStore {
   };
   std::optional<PendingTidy> pending_tidy_;
 };
+
+// The carrier of a run's run.start or run.end audit line (AuditLog::Carrier):
+// the record that starts the run (after create_dir()) or ends it is appended
+// with the line, and the one fdatasync of the state log makes both durable.
+class AuditPut final : public AuditLog::Carrier {
+ public:
+  enum class Kind { kStart, kEnd };
+  AuditPut(RunStore& store, RunRecord& record, Kind kind) : store_(store), record_(record), kind_(kind) {}
+  // kStart then sets the record's audit_seq to the line's seq (for the end record).
+  void carry(const std::string& line, std::uint64_t seq) override;
+  void sync() override { store_.sync(); }
+  // Whether the record was appended (with the line).
+  bool carried() const { return carried_; }
+
+ private:
+  RunStore& store_;
+  RunRecord& record_;
+  Kind kind_;
+  bool carried_ = false;
+};
+
+// The audit log of a state dir (<state_dir>/audit.jsonl), completed from the
+// lines its state log (<state_dir>/runs/state.log) carries.
+AuditLog state_audit_log(const std::filesystem::path& state_dir, bool to_syslog);
 
 // True when `record` says "running" but its host process is gone.
 bool is_interrupted(const RunRecord& record);

@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+// Audit lines carried by the state log (AuditLog::Carrier, AuditPut): one
+// fdatasync of the state log makes a run's record and its audit line durable;
+// after a power loss (a head record of another boot) the audit file is
+// completed from the state log's copies, in place of a torn tail; in the same
+// boot nothing is copied (a cut stays a cut); a line carried by a host killed
+// before writing it loses to the line that took its seq; the lines of a log
+// moved away are never copied into a new one.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "audit/audit_log.hpp"
+#include "errors.hpp"
+#include "runs/run_id.hpp"
+#include "runs/run_log.hpp"
+#include "runs/run_store.hpp"
+#include "temp_dir.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using dihya::host::audit_head_file;
+using dihya::host::AuditLog;
+using dihya::host::AuditPut;
+using dihya::host::RunLog;
+using dihya::host::RunRecord;
+using dihya::host::RunStore;
+using dihya::host::state_audit_log;
+using dihya::host::verify_audit_log;
+using dihya::testing::read_lines;
+using dihya::testing::read_text;
+using dihya::testing::TempDir;
+
+// A run's start and end, each with its audit line carried by its record, as
+// `run` records them.
+void recorded_run(const fs::path& state_dir, const std::string& id) {
+  RunStore store(state_dir / "runs");
+  AuditLog audit = state_audit_log(state_dir, false);
+  RunRecord record;
+  record.id = id;
+  record.plugin = "noop";
+  record.started_at = "2026-12-06T10:00:00.000Z";
+  store.create_dir(id);
+  AuditPut start(store, record, AuditPut::Kind::kStart);
+  const std::uint64_t seq = audit.append("run.start", {{"run_id", id}}, &start);
+  CHECK(start.carried());
+  CHECK(record.audit_seq == seq);
+  record.outcome = "succeeded";
+  record.ended_at = "2026-12-06T10:00:01.000Z";
+  AuditPut end(store, record, AuditPut::Kind::kEnd);
+  audit.append("run.end", {{"run_id", id}}, &end);
+  CHECK(end.carried());
+}
+
+std::vector<std::string> run_ids(int count) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < count; ++i) ids.push_back(dihya::host::new_run_id(std::chrono::system_clock::now()));
+  return ids;
+}
+
+// What a power loss can leave: the audit file's last lines gone and a tail of
+// zeros (`torn`), its head record written in another boot.
+void lose_power(const fs::path& audit, std::size_t keep_lines, bool torn = true) {
+  const auto lines = read_lines(audit);
+  {
+    std::ofstream out(audit, std::ios::binary | std::ios::trunc);
+    for (std::size_t i = 0; i < keep_lines; ++i) out << lines[i] << '\n';
+    if (torn) out << std::string(300, '\0');
+  }
+  const fs::path head = audit_head_file(audit);
+  const std::string text = std::regex_replace(read_text(head), std::regex(R"("boot":"[0-9a-f]*")"),
+                                              R"("boot":"0000000000000000")");
+  std::ofstream(head, std::ios::binary | std::ios::trunc) << text;
+}
+
+}  // namespace
+
+TEST_CASE("a carried line is in the state log's record and in the audit file", "[audit][carried]") {
+  TempDir dir;
+  const auto ids = run_ids(2);
+  for (const auto& id : ids) recorded_run(dir.path(), id);
+  const auto audit = dir.path() / "audit.jsonl";
+  const auto lines = read_lines(audit);
+  REQUIRE(lines.size() == 4);
+  CHECK(RunLog(dir.path() / "runs").carried_audit_lines(1) == lines);
+  CHECK(RunLog(dir.path() / "runs").carried_audit_lines(4) == std::vector<std::string>{lines[3]});
+  CHECK(RunLog(dir.path() / "runs").carried_audit_lines(5).empty());
+  CHECK(verify_audit_log(audit).ok);
+  // The end record names the run.start seq.
+  CHECK(RunStore(dir.path() / "runs").load(ids[1])->audit_seq == 3);
+}
+
+TEST_CASE("after a power loss the audit file is completed from the state log", "[audit][carried]") {
+  TempDir dir;
+  for (const auto& id : run_ids(3)) recorded_run(dir.path(), id);
+  const auto audit = dir.path() / "audit.jsonl";
+  const std::string before = read_text(audit);
+  lose_power(audit, 2);
+  CHECK_FALSE(verify_audit_log(audit).ok);
+  CHECK(state_audit_log(dir.path(), false).complete() == 4);
+  CHECK(read_text(audit) == before);
+  CHECK(verify_audit_log(audit).ok);
+
+  // The same through the next append, which then chains onto the copies.
+  lose_power(audit, 1);
+  CHECK(state_audit_log(dir.path(), false).append("rollback.start", {}) == 7);
+  CHECK(read_text(audit).substr(0, before.size()) == before);
+  CHECK(verify_audit_log(audit).ok);
+}
+
+TEST_CASE("in the same boot nothing is copied: a cut log stays refused", "[audit][carried]") {
+  TempDir dir;
+  for (const auto& id : run_ids(2)) recorded_run(dir.path(), id);
+  const auto audit = dir.path() / "audit.jsonl";
+  const auto lines = read_lines(audit);
+  {
+    std::ofstream out(audit, std::ios::binary | std::ios::trunc);
+    out << lines[0] << '\n' << lines[1] << '\n';
+  }
+  CHECK(state_audit_log(dir.path(), false).complete() == 0);
+  CHECK_THROWS_AS(state_audit_log(dir.path(), false).append("rollback.start", {}), dihya::host::HostError);
+  CHECK(read_lines(audit).size() == 2);
+}
+
+TEST_CASE("a line carried by a host killed before writing it loses to the line that took its seq",
+          "[audit][carried]") {
+  TempDir dir;
+  const auto ids = run_ids(3);
+  recorded_run(dir.path(), ids[0]);
+  // The second run's start is carried, then its host dies before the audit
+  // file's write (a carrier that throws after carrying stands in for the kill).
+  {
+    struct KilledAfterCarrying final : AuditLog::Carrier {
+      AuditPut put;
+      KilledAfterCarrying(RunStore& store, RunRecord& record) : put(store, record, AuditPut::Kind::kStart) {}
+      void carry(const std::string& line, std::uint64_t seq) override {
+        put.carry(line, seq);
+        throw std::runtime_error("killed");
+      }
+      void sync() override {}
+    };
+    RunStore store(dir.path() / "runs");
+    RunRecord record;
+    record.id = ids[1];
+    record.plugin = "noop";
+    record.started_at = "2026-12-06T10:00:00.000Z";
+    store.create_dir(ids[1]);
+    KilledAfterCarrying killed(store, record);
+    CHECK_THROWS(state_audit_log(dir.path(), false).append("run.start", {{"run_id", ids[1]}}, &killed));
+  }
+  const auto audit = dir.path() / "audit.jsonl";
+  CHECK(read_lines(audit).size() == 2);
+  CHECK(RunLog(dir.path() / "runs").carried_audit_lines(3).size() == 1);  // only in the state log
+  recorded_run(dir.path(), ids[2]);                                        // takes seq 3 and 4
+  const std::string before = read_text(audit);
+  CHECK(RunLog(dir.path() / "runs").carried_audit_lines(3).size() == 3);
+  lose_power(audit, 2);
+  CHECK(state_audit_log(dir.path(), false).complete() == 2);
+  CHECK(read_text(audit) == before);
+  CHECK(verify_audit_log(audit).ok);
+}
+
+TEST_CASE("the lines of a log moved away are not copied into a new one", "[audit][carried]") {
+  TempDir dir;
+  for (const auto& id : run_ids(2)) recorded_run(dir.path(), id);
+  const auto audit = dir.path() / "audit.jsonl";
+  fs::rename(audit, dir.path() / "old.jsonl");
+  fs::rename(audit_head_file(audit), dir.path() / "old.jsonl.head");
+  CHECK(state_audit_log(dir.path(), false).append("rollback.start", {}) == 1);
+  lose_power(audit, 1, false);
+  CHECK(state_audit_log(dir.path(), false).append("rollback.end", {}) == 2);
+  CHECK(read_lines(audit).size() == 2);
+  CHECK(verify_audit_log(audit).ok);
+}
