@@ -389,7 +389,8 @@ std::string format_head(const Entry& last) {
 // file and dropping the replaced one cost two inodes per append, most of an
 // append's CPU on ext4; an overwrite of the same bytes costs none.
 // Neither the file nor the directory is synced: the head only has to be no
-// further than the log, and the log line was synced first. A crash can lose
+// further than the durable lines, and the line was made durable first (in
+// this file or in the state log, whose copies complete it). A crash can lose
 // the last rewrites (an older head, which verify accepts: a log ahead of its
 // head), leave a record half rewritten (its check fails: read as no head) or,
 // on a file system that persists a rename before the data it names, leave an

@@ -35,13 +35,16 @@
 // deleted, or the whole tail rewritten by someone who recomputes every hash.
 // Three anchors close the gap, each against a different attacker:
 //  - the head record `<file>.head` ({"seq":N,"sha256":"<last line>",
-//    "check":"<16 hex>"}, padded to 160 bytes), rewritten in place under the
-//    same lock after each append (only forward: never over a later appender's
-//    head), after the line is synced and without a
-//    sync of its own (a crash leaves it behind the log, half rewritten or
-//    empty, never ahead; verify accepts all three): a log cut
-//    short or deleted no longer matches it (someone who can write the state
-//    dir can rewrite both; see the next two);
+//    "check":"<16 hex>","boot":"<16 hex>"}, padded to 160 bytes), rewritten
+//    in place under the same lock after each append (only forward: never over
+//    a later appender's head), after the line is durable (here or in the
+//    state log) and without a sync of its own (a crash leaves it behind the
+//    log, half rewritten or empty; verify accepts all three; or, after a
+//    power loss, ahead of this file but never of the state log's copies,
+//    which complete the file first): a log cut short or deleted no longer
+//    matches it (someone who can write the state dir can rewrite both; see
+//    the next two). "boot" says in which boot it was written: one of another
+//    boot, or none, lets the file be completed from the state log;
 //  - run records name the seq of their run.start entry (RunRecord::audit_seq),
 //    so a log and head cut back together still fall short of the records;
 //  - with `audit_syslog: true` every line is also sent, as written, to

@@ -39,6 +39,9 @@ int cmd_audit(const Args& args, const Settings& settings) {
       "(<file>.head: the seq and SHA-256 of the last line, replaced with each append), and, for\n"
       "the state dir's log, the audit seq each run record names. Exit 0 when intact, 1 when a line\n"
       "was edited, dropped, inserted or reordered, the tail was cut or the file deleted.\n"
+      "After a power loss (a head record of another boot), the lines the state log carries past\n"
+      "the file's last whole line are copied in first, as the next append would (stderr says how\n"
+      "many): runs make their audit lines durable through the state log's flush.\n"
       "Someone who can write the state dir (root) can rewrite all three consistently: only a copy\n"
       "shipped elsewhere (audit_syslog: true) shows that.";
   spec.options.add_options()("file", po::value<std::string>(), "audit file to verify")("json", "print JSON");

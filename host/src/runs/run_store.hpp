@@ -11,7 +11,8 @@
 // When the run ends, a log and a report of up to kInlineBytes go into the
 // final record's log entry, empty files and directories are removed, and a
 // run that leaves nothing else (a read-only run) keeps no directory at all:
-// a noop run costs one start and one end entry in the log (~1.5 KB).
+// a noop run costs one start and one end entry in the log (~3.2 KB with the
+// audit lines they carry and the sandbox plan).
 //
 // Guarantees: the start record is on disk (fdatasync of the log) before
 // create() returns (or sync(), see Flush), so before the plugin can change
@@ -105,10 +106,8 @@ class RunStore {
 
   // When create() and update() make their entry durable. kLater leaves the
   // fdatasync (and, for a final record, the tidying of the run directory) to
-  // sync(), so that a caller who appends and fsyncs another file in between
-  // (the run's audit line) has both files' data written before either sync
-  // waits: the second wait is shorter (~0.22 ms for the pair against ~0.29 ms
-  // for write+sync twice, medians on the test machine's ext4).
+  // sync(), so that the run's audit line is written to the audit file between
+  // the append and the flush that makes both durable (AuditPut).
   enum class Flush { kNow, kLater };
 
   // Creates the run's directory (0700; a spare, see spare_dirs.hpp), appends its record to the state log
