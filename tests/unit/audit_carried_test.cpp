@@ -178,3 +178,35 @@ TEST_CASE("the lines of a log moved away are not copied into a new one", "[audit
   CHECK(read_lines(audit).size() == 2);
   CHECK(verify_audit_log(audit).ok);
 }
+
+TEST_CASE("a hostile tail is replaced only by lines that chain, or refused", "[audit][carried]") {
+  const std::string zeros(64, '0');
+  const std::vector<std::string> tails = {
+      "garbage\n{\"seq\":\n\xff\xfe\n",                              // lines that are no entries
+      std::string(3u << 20, 'x'),                                     // a torn tail longer than any scan
+      R"({"seq":2,"ts":"x","prev":")" + zeros + R"(","event":"e","data":{}})" "\n",  // an entry that does not chain
+  };
+  for (std::size_t i = 0; i < tails.size(); ++i) {
+    INFO("tail " << i);
+    TempDir dir;  // a fresh state dir each time
+    for (const auto& id : run_ids(2)) recorded_run(dir.path(), id);
+    const auto audit = dir.path() / "audit.jsonl";
+    const std::string whole = read_text(audit);
+    lose_power(audit, 1, false);
+    std::ofstream(audit, std::ios::binary | std::ios::app) << tails[i];
+    const std::string before = read_text(audit);
+    try {
+      state_audit_log(dir.path(), false).append("rollback.start", {});
+      // Completed: lines 2..4 from the state log in place of the tail, then the new one.
+      const bool completed = read_text(audit).substr(0, whole.size()) == whole;
+      CHECK(completed);
+      CHECK(verify_audit_log(audit).ok);
+    } catch (const dihya::host::HostError& e) {
+      // Refused: what was there is left as it was, for `audit verify` to show.
+      INFO(e.what());
+      const bool left_as_it_was = read_text(audit) == before;
+      CHECK(left_as_it_was);
+      CHECK(i != 0);  // a tail no scan reaches the end of; an entry that does not chain (evidence)
+    }
+  }
+}
