@@ -601,8 +601,9 @@ std::uint64_t AuditLog::append(const std::string& event, const nlohmann::json& d
   }
   std::string line = format_line(head.seq + 1, format_iso_utc(std::chrono::system_clock::now()),
                                  head.hash, event, data);
-  // Carried first: a host killed before the write below leaves the line in
-  // the state log only, and the next append copies it here.
+  // Carried first, so that the state log's flush covers every line written
+  // here; a host killed before the write below leaves a line of a run that
+  // never started in the state log only, and the next append takes its seq.
   if (carrier) carrier->carry(line, head.seq + 1);
   line.push_back('\n');
 

@@ -21,15 +21,19 @@
 // the run (a Carrier: runs/run_store.hpp), then into this file, and the one
 // fdatasync of the state log that the run makes anyway makes it durable; the
 // lock is released before that flush, so concurrent runs' flushes overlap.
-// Until this file is flushed (by the next plain append, or never), its last
-// lines may exist only in the state log: a power loss can leave them missing
-// here, or a torn or zero-filled tail after them, and a host killed between
-// the two writes leaves the line in the state log only. Every append (and
-// `audit verify`, and the state log's compaction) first completes this file
-// from the lines the state log carries after its last line (the
-// `carried_lines` reader: a read of the state log's last entry when nothing
-// is missing), replacing a torn tail, and flushes it. A state log whose lines
-// do not chain onto this file's last line is refused, never merged.
+// Until this file is flushed (by the next plain append, or the kernel's
+// writeback), its last lines may be durable only in the state log: a power
+// loss can leave them missing here, or a torn or zero-filled tail after them.
+// So after a power loss (the head record names another boot, or none), the
+// next append, complete() (`audit verify`, before the state log's
+// compaction) first copies in the lines the state log carries after this
+// file's last whole line (the `carried_lines` reader), as far as they chain
+// onto it, in place of a torn tail, and flushes them. In the same boot
+// nothing is copied: the page cache holds every line written, and a host
+// killed between the two writes leaves a line of a run that never started,
+// whose seq the next append takes (of two carried lines with one seq, the
+// later is the one kept). Carried lines that do not chain onto this file's
+// last line (a log moved away, an edited line) are never copied.
 //
 // What a hash chain alone cannot show: the last lines removed, the whole file
 // deleted, or the whole tail rewritten by someone who recomputes every hash.

@@ -228,9 +228,8 @@ void prepare(RunSession& s) {
   hold_cancel_signals();  // from here a signal cancels the run: supervise() takes it
   // The start record carries the run.start line (AuditPut): record and line
   // written, then one fdatasync of the state log makes both durable before
-  // the child exists. A crash before that flush leaves the record or nothing,
-  // and a line the next append copies into the audit file (the run reads as
-  // interrupted); never an audited run without a record.
+  // the child exists. A crash before that flush leaves the record (read as
+  // interrupted) or nothing; never an audited run without a record.
   s.store.create_dir(run_id);
   s.audit.emplace(state_audit_log(s.settings.state_dir, s.settings.audit_syslog));
   AuditPut start(s.store, record, AuditPut::Kind::kStart);
@@ -243,9 +242,7 @@ void prepare(RunSession& s) {
                     &start);
   } catch (const std::exception& e) {
     // An unaudited run must not happen: it did not start, so it leaves
-    // nothing (a record appended is dropped; its line, if the state log kept
-    // it, is copied into the audit file by the next append: a start the
-    // history shows as never made).
+    // nothing (a record appended is dropped).
     if (start.carried()) {
       s.store.remove(run_id);
     } else {
