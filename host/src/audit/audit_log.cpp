@@ -488,9 +488,12 @@ std::optional<Entry> last_whole_entry(int fd, off_t size, off_t* end, const std:
 // unless the head record was written in this boot. A head of another boot, or
 // none (a crash can leave it half rewritten), lets the file be completed; one
 // that says nothing of its boot (written by an older version, or by hand)
-// does not.
+// does not, unless this boot's id cannot be read (no /proc): then nothing
+// tells a power loss from a cut, and the lines are restored rather than a
+// torn tail left to stop every run.
 bool may_lack_carried_lines(const std::optional<HeadRecord>& head) {
-  return !head || (!head->boot.empty() && head->boot != boot_tag());
+  const std::string tag = boot_tag();
+  return !head || tag.empty() || (!head->boot.empty() && head->boot != tag);
 }
 
 // Under the lock, after a power loss: appends the lines the state log carries
