@@ -126,8 +126,9 @@ cp "$audit" "$WORK/audit.whole"
 lines=$(wc -l <"$audit")
 { head -n $((lines - 3)) "$WORK/audit.whole"; head -c 200 /dev/zero; } >"$audit"
 sed -i 's/"boot":"[0-9a-f]*"/"boot":"0000000000000000"/' "$audit.head"
-expect_exit 0 "audit verify after the power loss" -- dh audit verify
+expect_exit 0 "audit verify after the power loss" -- dh audit verify --json
 expect_in "$ERR" "3 line(s) copied from the state log" "it says what it copied"
+expect_in "$OUT" '"copied_from_state_log": 3' "and says it in its JSON"
 if cmp -s "$audit" "$WORK/audit.whole"; then ok "the audit file is whole again, byte for byte"; else not_ok "the completed audit file differs"; fi
 # In the same boot nothing is missing but by a cut: nothing is copied, the cut is reported.
 { head -n $((lines - 2)) "$WORK/audit.whole"; } >"$audit"

@@ -55,16 +55,18 @@ int cmd_audit(const Args& args, const Settings& settings) {
   if (!vm->count("file")) check_state_dir(settings);
   const std::filesystem::path file =
       vm->count("file") ? std::filesystem::path((*vm)["file"].as<std::string>()) : settings.state_dir / "audit.jsonl";
+  std::uint64_t copied = 0;
   if (!vm->count("file")) {
     // Lines a power loss kept only in the state log are the log's too: copied
-    // first (as the next append would), said on stderr. Without write access
-    // the file is verified as it is.
+    // first (as the next append would), said on stderr and in the JSON.
+    // Without write access the file is verified as it is.
     try {
-      if (const std::uint64_t copied = state_audit_log(settings.state_dir, false).complete()) {
-        std::cerr << fmt::format("dihya-host: audit: {} line(s) copied from the state log, where they were "
-                                 "durable (the audit file had not been flushed since)\n", copied);
-      }
+      copied = state_audit_log(settings.state_dir, false).complete();
     } catch (const HostError&) {
+    }
+    if (copied != 0) {
+      std::cerr << fmt::format("dihya-host: audit: {} line(s) copied from the state log, where they were "
+                               "durable (the audit file had not been flushed since)\n", copied);
     }
   }
   AuditVerifyReport report = verify_audit_log(file);
@@ -72,7 +74,8 @@ int cmd_audit(const Args& args, const Settings& settings) {
   if (vm->count("json")) {
     nlohmann::json out{{"file", file.string()},          {"ok", report.ok},
                        {"lines", report.lines},            {"head_sha256", report.head_sha256},
-                       {"last_seq", report.last_seq},      {"anchored", report.anchored}};
+                       {"last_seq", report.last_seq},      {"anchored", report.anchored},
+                       {"copied_from_state_log", copied}};
     if (!report.ok) {
       out["first_bad_line"] = *report.first_bad_line;
       out["problem"] = report.problem;
