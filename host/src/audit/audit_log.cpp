@@ -27,6 +27,7 @@
 
 #include "errors.hpp"
 #include "runs/process_identity.hpp"
+#include "util/line_tail.hpp"
 #include "util/sha256.hpp"
 #include "util/utc_time.hpp"
 #include "util/unique_fd.hpp"
@@ -453,7 +454,7 @@ std::optional<HeadRecord> read_head(int dir_fd, const std::filesystem::path& fil
 // line (a power loss before the file was flushed: a line cut short or a tail
 // of zeros), the last good line within kTailScan bytes of the end. Nothing
 // when there is none there.
-constexpr off_t kTailScan = 1 << 20;
+constexpr std::uint64_t kTailScan = 1 << 20;
 std::optional<Entry> last_whole_entry(int fd, off_t size, off_t* end, const std::filesystem::path& file) {
   char last = 0;
   pread_exactly(fd, &last, 1, size - 1, file);
@@ -464,21 +465,16 @@ std::optional<Entry> last_whole_entry(int fd, off_t size, off_t* end, const std:
       return entry;
     }
   }
-  const off_t from = std::max<off_t>(0, size - kTailScan);
-  std::string tail(static_cast<std::size_t>(size - from), '\0');
-  pread_exactly(fd, tail.data(), tail.size(), from, file);
-  std::size_t stop = tail.rfind('\n');
-  while (stop != std::string::npos && stop > 0) {
-    const std::size_t nl = tail.rfind('\n', stop - 1);
-    if (nl == std::string::npos && from > 0) break;  // the line starts before the scanned tail
-    const std::size_t begin = nl == std::string::npos ? 0 : nl + 1;
-    if (auto entry = parse_entry(tail.substr(begin, stop - begin), 0, why)) {
-      *end = from + static_cast<off_t>(stop) + 1;
-      return entry;
-    }
-    stop = nl;
-  }
-  return std::nullopt;
+  std::optional<Entry> found;
+  const bool read = for_each_line_backward(
+      fd, static_cast<std::uint64_t>(size), kTailScan, kTailScan, [&](std::string_view line, std::uint64_t after) {
+        found = parse_entry(std::string(line), 0, why);
+        if (found) *end = static_cast<off_t>(after);
+        return !found;
+      });
+  if (!read && errno != 0) throw_errno(file, "read");
+  if (!read) throw state_error(fmt::format("audit log {}: shrank while locked", file.string()));
+  return found;
 }
 
 // Whether this file may lack lines that the state log carries: only after a

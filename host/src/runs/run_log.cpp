@@ -24,6 +24,7 @@
 
 #include "errors.hpp"
 #include "runs/run_id.hpp"
+#include "util/line_tail.hpp"
 #include "util/unique_fd.hpp"
 #include "util/utc_time.hpp"
 
@@ -435,41 +436,21 @@ std::vector<std::string> RunLog::carried_audit_lines(std::uint64_t min_seq) cons
   }
   struct stat st{};
   if (::fstat(fd.get(), &st) != 0) throw log_error(log_path(), "read");
+  const auto size = static_cast<std::uint64_t>(st.st_size);
   std::vector<std::string> found;  // newest first
-  std::string pending;             // the start of a line whose end was read already
-  std::uint64_t end = static_cast<std::uint64_t>(st.st_size);
-  bool torn = true;                // bytes after the last '\n' are no entry yet
-  std::size_t chunk_size = 4096;
-  while (end > 0) {
-    const std::uint64_t from = end > chunk_size ? end - chunk_size : 0;
-    chunk_size = std::min<std::size_t>(2 * chunk_size, 1 << 20);
-    std::string buf(static_cast<std::size_t>(end - from), '\0');
-    if (!read_exact(fd.get(), buf.data(), buf.size(), from)) throw log_error(log_path(), "read");
-    buf += pending;
-    // Complete lines are those after a '\n' of this chunk (or from the start
-    // of the file); what comes before the first '\n' waits for the next chunk.
-    std::size_t stop = buf.size();
-    for (;;) {
-      const std::size_t nl = stop == 0 ? std::string::npos : buf.rfind('\n', stop - 1);
-      const std::size_t begin = nl == std::string::npos ? 0 : nl + 1;
-      if (nl == std::string::npos && from > 0) break;
-      if (torn) {
-        torn = false;  // the piece after the last '\n': not a whole entry
-      } else if (auto j = parse_line(std::string_view(buf.data() + begin, stop - begin))) {
-        const auto audit = j->find("audit");
-        std::uint64_t seq = 0;
-        if (audit != j->end() && audit->is_string() && audit_line_seq(audit->get_ref<const std::string&>(), &seq)) {
-          if (seq < min_seq) return {found.rbegin(), found.rend()};
-          found.push_back(audit->get<std::string>());
-        }
-      }
-      if (nl == std::string::npos) break;
-      stop = nl;
+  const bool read = for_each_line_backward(fd.get(), size, size, kMaxLine, [&](std::string_view line, std::uint64_t) {
+    const auto j = parse_line(line);
+    if (!j) return true;
+    const auto audit = j->find("audit");
+    std::uint64_t seq = 0;
+    if (audit == j->end() || !audit->is_string() || !audit_line_seq(audit->get_ref<const std::string&>(), &seq)) {
+      return true;
     }
-    pending = buf.substr(0, stop);
-    if (pending.size() > kMaxLine) pending.clear();  // damage: no entry is that long
-    end = from;
-  }
+    if (seq < min_seq) return false;
+    found.push_back(audit->get<std::string>());
+    return true;
+  });
+  if (!read) throw log_error(log_path(), "read");
   return {found.rbegin(), found.rend()};
 }
 
