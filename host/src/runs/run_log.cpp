@@ -403,6 +403,11 @@ int RunLog::append(const nlohmann::json& entry, bool sync, bool reserve) {
       // Best effort: a filesystem without fallocate still gets the entry.
       if (::fallocate(fd.get(), FALLOC_FL_KEEP_SIZE, end, static_cast<off_t>(kReserveBytes)) != 0) {}
     }
+    // What a later sync() flushes: the file this entry went to, even when
+    // compact() has replaced the log's name since. Unlocked first: other
+    // writers append meanwhile and share the flush.
+    unsynced_fd_.reset();
+    if (!sync && ::flock(fd.get(), LOCK_UN) == 0) unsynced_fd_ = std::move(fd);
     return 0;
   }
   return EAGAIN;
@@ -455,7 +460,8 @@ std::vector<std::string> RunLog::carried_audit_lines(std::uint64_t min_seq) cons
 }
 
 int RunLog::sync() {
-  UniqueFd fd(::open(log_path().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  UniqueFd fd = std::move(unsynced_fd_);
+  if (!fd) fd.reset(::open(log_path().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd) return errno;
   return ::fdatasync(fd.get()) == 0 ? 0 : errno;
 }

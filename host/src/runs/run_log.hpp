@@ -134,6 +134,7 @@ class RunLog {
 
   std::filesystem::path runs_dir_;
   UniqueFd log_fd_;  // read side, for read_at
+  UniqueFd unsynced_fd_;  // the file of the last append made without sync
   UniqueFd idx_fd_;
   void* map_ = nullptr;
   std::size_t map_bytes_ = 0;
