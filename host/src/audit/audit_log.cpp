@@ -573,11 +573,16 @@ std::filesystem::path audit_head_file(const std::filesystem::path& file) {
 std::uint64_t AuditLog::append(const std::string& event, const nlohmann::json& data, Carrier* carrier) {
   const UniqueFd dir = open_directory_of(file_);
   const std::string name = file_.filename().string();
-  bool created = true;
-  UniqueFd fd(::openat(dir.get(), name.c_str(), O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-  if (!fd && errno == EEXIST) {
-    created = false;
-    fd.reset(::openat(dir.get(), name.c_str(), O_RDWR | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  // The file most often exists: opened first, created (O_EXCL) only when
+  // missing, and opened again when another process created it meanwhile.
+  bool created = false;
+  UniqueFd fd(::openat(dir.get(), name.c_str(), O_RDWR | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (!fd && errno == ENOENT) {
+    fd.reset(::openat(dir.get(), name.c_str(), O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    created = static_cast<bool>(fd);
+    if (!fd && errno == EEXIST) {
+      fd.reset(::openat(dir.get(), name.c_str(), O_RDWR | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    }
   }
   if (!fd) throw_open_error(file_);
   require_regular(fd.get(), file_);
