@@ -21,6 +21,7 @@
 #include "runs/run_log.hpp"
 #include "runs/run_store.hpp"
 #include "temp_dir.hpp"
+#include "util/sha256.hpp"
 
 namespace {
 
@@ -177,6 +178,27 @@ TEST_CASE("the lines of a log moved away are not copied into a new one", "[audit
   CHECK(state_audit_log(dir.path(), false).append("rollback.end", {}) == 2);
   CHECK(read_lines(audit).size() == 2);
   CHECK(verify_audit_log(audit).ok);
+}
+
+TEST_CASE("a carried text holding a newline is never a line to copy", "[audit][carried]") {
+  TempDir dir;
+  for (const auto& id : run_ids(1)) recorded_run(dir.path(), id);
+  const auto lines = read_lines(dir.path() / "audit.jsonl");
+  REQUIRE(lines.size() == 2);
+  // Seq 3, valid JSON and chained were its newline a space: copied, it would
+  // split into two lines of the audit file and spoil a log that verified.
+  std::string text = lines[1];
+  REQUIRE(text.rfind(R"({"seq":2,"ts":)", 0) == 0);
+  text.replace(0, 9, "{\"seq\":3,\n");
+  const auto prev = text.find(R"("prev":")") + 8;
+  text.replace(prev, 64, dihya::host::sha256_hex(lines[1]));
+  std::ofstream(dir.path() / "runs" / "state.log", std::ios::app | std::ios::binary)
+      << dihya::host::run_log_line({{"op", "put"}, {"run", {{"id", "20261206T100000.000Z-000009"}}}, {"audit", text}});
+  CHECK(RunLog(dir.path() / "runs").carried_audit_lines(1) == lines);
+  lose_power(dir.path() / "audit.jsonl", 2, false);
+  CHECK(state_audit_log(dir.path(), false).complete() == 0);
+  CHECK(read_lines(dir.path() / "audit.jsonl") == lines);
+  CHECK(verify_audit_log(dir.path() / "audit.jsonl").ok);
 }
 
 TEST_CASE("a hostile tail is replaced only by lines that chain, or refused", "[audit][carried]") {

@@ -306,6 +306,59 @@ TEST_CASE("damaged or torn log entries are skipped, and the index rebuilt", "[ru
   CHECK(store.list().size() == 2);
 }
 
+TEST_CASE("log lines of the right checksum but the wrong shape or depth are passed by", "[runs][store]") {
+  TempDir state;
+  const auto runs = state.path() / "runs";
+  {
+    RunStore store(runs);
+    store.create(running_record("20261120T100000.000Z-000001", "backup_db", "2026-11-20"));
+  }
+  // Lines a writer of the log never makes, each with a valid checksum: fields
+  // of the wrong type (once a JSON type error, "internal error") and a
+  // record nested 100,000 levels deep (once a stack overflow copying it).
+  const std::string deep_line = dihya::host::run_log_line_of_text(
+      R"({"op":"put","run":{"id":"20261121T100000.000Z-000002","result":)" + std::string(100000, '[') +
+      std::string(100000, ']') + "}}");
+  std::ofstream(runs / "state.log", std::ios::app | std::ios::binary)
+      << run_log_line({{"op", 5}}) << run_log_line({{"op", "put"}, {"run", {{"id", 7}, {"outcome", 1}}}})
+      << run_log_line({{"op", "put"}, {"run", {{"id", "20261122T100000.000Z-000003"}, {"started_at", 3}}}})
+      << run_log_line({{"op", "drop"}, {"id", {1, 2}}}) << deep_line;
+  fs::remove(runs / "state.idx");
+  RunStore store(runs);
+  std::vector<SkippedRun> skipped;
+  const auto records = store.list(std::nullopt, std::nullopt, &skipped);
+  REQUIRE(records.size() == 1);
+  CHECK(records[0].id == "20261120T100000.000Z-000001");
+  // Reported: the run whose record does not read back, and the deep line
+  // (its JSON refused) as the one damaged entry.
+  REQUIRE(skipped.size() == 2);
+  CHECK(skipped[0].id == "20261122T100000.000Z-000003");
+  CHECK_THAT(skipped[1].reason, Catch::Contains("1 damaged entry"));
+  CHECK_FALSE(store.load("20261121T100000.000Z-000002"));
+}
+
+TEST_CASE("an index whose entry count would wrap around is rebuilt, not read past its end", "[runs][store]") {
+  TempDir state;
+  const auto runs = state.path() / "runs";
+  {
+    RunStore store(runs);
+    store.create(running_record("20261120T100000.000Z-000001", "backup_db", "2026-11-20"));
+    REQUIRE(store.list().size() == 1);  // writes the index
+  }
+  // The header's count (at byte 32): ceil(2^64 / 56), whose product with the
+  // entry size wraps to 8 and so once passed the size check.
+  std::uint64_t count = 0x0492492492492493ULL;
+  {
+    std::fstream idx(runs / "state.idx", std::ios::in | std::ios::out | std::ios::binary);
+    idx.seekp(32);
+    idx.write(reinterpret_cast<const char*>(&count), sizeof count);
+  }
+  RunStore store(runs);
+  const auto records = store.list();
+  REQUIRE(records.size() == 1);
+  CHECK(records[0].id == "20261120T100000.000Z-000001");
+}
+
 TEST_CASE("the index catches up with runs that start out of id order", "[runs][store]") {
   TempDir state;
   RunStore store(state.path() / "runs");

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <dihya/json_text.hpp>
 #include <fmt/format.h>
 
 #include "errors.hpp"
@@ -77,6 +78,29 @@ bool parse_hex(std::string_view s, std::uint64_t* out) {
   return true;
 }
 
+// The text of a string member, "" when it is missing or not a string: the
+// log's own fields are read through it, so that a line of the right
+// checksum but the wrong shape is passed by like any damaged one instead of
+// throwing the JSON library's type error.
+std::string text_of(const nlohmann::json& j, const char* key) {
+  const auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// JSON read back from disk (a line of the log, a run directory's record):
+// nothing when it is not an object, or nests deeper than any record the host
+// writes (a copy of a deeper value recurses once per level: 100,000 levels
+// overflow the stack).
+std::optional<nlohmann::json> parse_stored_json(std::string_view text) {
+  constexpr int kMaxStoredDepth = 256;
+  try {
+    nlohmann::json j = parse_json_limited(text, kMaxStoredDepth);
+    if (j.is_object()) return j;
+  } catch (const dihya::Error&) {
+  }
+  return std::nullopt;
+}
+
 // The JSON of one complete line (without its '\n'), or nothing when its
 // length, checksum or JSON is wrong.
 std::optional<nlohmann::json> parse_line(std::string_view line) {
@@ -86,9 +110,7 @@ std::optional<nlohmann::json> parse_line(std::string_view line) {
   if (!parse_hex(line.substr(0, 8), &len) || !parse_hex(line.substr(9, 8), &crc)) return std::nullopt;
   const std::string_view body = line.substr(kPrefix);
   if (len != body.size() || crc != crc32c(body)) return std::nullopt;
-  nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return std::nullopt;
-  return j;
+  return parse_stored_json(body);
 }
 
 // Calls `on_entry(offset, json)` for each complete line of [from, to). Returns
@@ -156,20 +178,19 @@ bool key_less(const RunIndexEntry& a, const RunIndexEntry& b) {
 // The index entry a put describes; false when the record has no valid id.
 bool entry_of(const nlohmann::json& run, std::uint64_t offset, RunIndexEntry* e) {
   if (!run.is_object()) return false;
-  const auto id = run.value("id", std::string());
+  const auto id = text_of(run, "id");
   if (!run_id_key(id, &e->id_ms, &e->id_suffix)) return false;
   e->flags = 0;
-  const auto started = run.value("started_at", std::string());
+  const auto started = text_of(run, "started_at");
   if (!parse_iso_ms(started, &e->started_ms)) {
     e->started_ms = 0;
     e->flags |= kIndexStartUnknown;
   }
-  const auto outcome = run.value("outcome", std::string());
+  const auto outcome = text_of(run, "outcome");
   if (outcome == "running") e->flags |= kIndexRunning;
   if (outcome == "interrupted") e->flags |= kIndexInterrupted;
-  e->plugin_hash = run_log_hash(run.value("plugin", std::string()));
-  const auto sched = run.find("schedule_id");
-  e->schedule_hash = run_log_hash(sched != run.end() && sched->is_string() ? sched->get<std::string>() : "");
+  e->plugin_hash = run_log_hash(text_of(run, "plugin"));
+  e->schedule_hash = run_log_hash(text_of(run, "schedule_id"));
   e->offset = offset;
   const auto seq = run.find("audit_seq");
   e->audit_seq = seq != run.end() && seq->is_number_unsigned() ? seq->get<std::uint64_t>() : 0;
@@ -188,9 +209,9 @@ bool read_header(int fd, std::uint64_t size, std::uint64_t* log_id, std::uint64_
   const auto nl = head.find('\n');
   if (nl == std::string::npos) return false;
   auto j = parse_line(std::string_view(head).substr(0, nl));
-  if (!j || j->value("op", "") != "header" || j->value("format", "") != "dihya-run-log") return false;
+  if (!j || text_of(*j, "op") != "header" || text_of(*j, "format") != "dihya-run-log") return false;
   *entries_from = nl + 1;
-  return parse_hex(j->value("log_id", ""), log_id);
+  return parse_hex(text_of(*j, "log_id"), log_id);
 }
 
 // Truncates a torn last line (a crash mid-append) so the next entry starts clean.
@@ -324,7 +345,10 @@ std::int64_t since_threshold_ms(const std::string& prefix) {
 }
 
 std::string run_log_line(const nlohmann::json& entry) {
-  const std::string body = entry.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return run_log_line_of_text(entry.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+std::string run_log_line_of_text(std::string_view body) {
   return fmt::format("{:08x} {:08x} {}\n", body.size(), crc32c(body), body);
 }
 
@@ -360,12 +384,12 @@ void RunLog::create_log() {
     if (!fd) continue;
     std::string bytes;
     if (read_all(fd.get(), &bytes, 16u * 1024 * 1024)) continue;
-    auto j = nlohmann::json::parse(bytes, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || j.value("id", "") != id) continue;  // damaged: not ours to guess
-    runs.push_back(std::move(j));
+    auto j = parse_stored_json(bytes);
+    if (!j || text_of(*j, "id") != id) continue;  // damaged: not ours to guess
+    runs.push_back(std::move(*j));
   }
   std::sort(runs.begin(), runs.end(),
-            [](const nlohmann::json& a, const nlohmann::json& b) { return a.value("id", "") < b.value("id", ""); });
+            [](const nlohmann::json& a, const nlohmann::json& b) { return text_of(a, "id") < text_of(b, "id"); });
   std::string bytes = run_log_line(header_entry(random_u64()));
   for (auto& run : runs) bytes += run_log_line({{"op", "put"}, {"run", std::move(run)}});
   replace_file(runs_dir_ / "state.log.tmp", log_path(), bytes);
@@ -448,7 +472,10 @@ std::vector<std::string> RunLog::carried_audit_lines(std::uint64_t min_seq) cons
     if (!j) return true;
     const auto audit = j->find("audit");
     std::uint64_t seq = 0;
-    if (audit == j->end() || !audit->is_string() || !audit_line_seq(audit->get_ref<const std::string&>(), &seq)) {
+    // A text holding a newline would become two lines of the audit file: it
+    // was never one the host carried (JSON text escapes its newlines).
+    if (audit == j->end() || !audit->is_string() || !audit_line_seq(audit->get_ref<const std::string&>(), &seq) ||
+        audit->get_ref<const std::string&>().find('\n') != std::string::npos) {
       return true;
     }
     if (seq < min_seq) return false;
@@ -477,7 +504,9 @@ std::optional<IndexHeader> valid_header(int fd, std::uint64_t log_id, std::uint6
   if (fd < 0 || ::fstat(fd, &st) != 0 || !read_exact(fd, &h, sizeof h, 0)) return std::nullopt;
   if (std::memcmp(h.magic, kIndexMagic, 8) != 0 || h.entry_size != sizeof(RunIndexEntry) || h.log_id != log_id ||
       h.covered < entries_from || h.covered > log_size ||
-      static_cast<std::uint64_t>(st.st_size) < sizeof h + h.count * sizeof(RunIndexEntry)) {
+      // Divided, not multiplied: a count near 2^64 / 56 would wrap the product.
+      static_cast<std::uint64_t>(st.st_size) < sizeof h ||
+      h.count > (static_cast<std::uint64_t>(st.st_size) - sizeof h) / sizeof(RunIndexEntry)) {
     return std::nullopt;
   }
   return h;
@@ -544,12 +573,13 @@ void catch_up(int log_fd, const UniqueFd& idx_fd_, const std::filesystem::path& 
     }
   };
   h.covered = scan_log(log_fd, h.covered, size, &h.damaged, [&](std::uint64_t off, const nlohmann::json& j) {
-    const std::string op = j.value("op", "");
+    const std::string op = text_of(j, "op");
     RunIndexEntry e{};
     if (op == "put") {
-      if (entry_of(j.value("run", nlohmann::json()), off, &e)) apply(e, false);
+      const auto run = j.find("run");
+      if (run != j.end() && entry_of(*run, off, &e)) apply(e, false);
     } else if (op == "drop") {
-      if (run_id_key(j.value("id", ""), &e.id_ms, &e.id_suffix)) apply(e, true);
+      if (run_id_key(text_of(j, "id"), &e.id_ms, &e.id_suffix)) apply(e, true);
     }
   });
   std::sort(added.begin(), added.end(), key_less);
@@ -676,17 +706,17 @@ std::size_t RunLog::compact(const std::function<bool(const nlohmann::json& run)>
   std::uint64_t damaged = 0;
   scan_log(fd.get(), from, static_cast<std::uint64_t>(st.st_size), &damaged,
            [&](std::uint64_t off, const nlohmann::json& j) {
-             const std::string op = j.value("op", "");
+             const std::string op = text_of(j, "op");
              if (op == "put") {
                const auto run = j.find("run");
                if (run == j.end() || !run->is_object()) return;
-               const std::string id = run->value("id", "");
+               const std::string id = text_of(*run, "id");
                auto it = last_put.find(id);
                if (it != last_put.end()) offsets.erase(it->second);
                last_put[id] = off;
                offsets.insert(off);
              } else if (op == "drop") {
-               auto it = last_put.find(j.value("id", ""));
+               auto it = last_put.find(text_of(j, "id"));
                if (it != last_put.end()) {
                  offsets.erase(it->second);
                  last_put.erase(it);

@@ -77,8 +77,10 @@ bool parse_iso_ms(std::string_view iso, std::int64_t* ms);
 // `--since` has always compared).
 std::int64_t since_threshold_ms(const std::string& prefix);
 
-// The format of one line (exposed for the tests that tear it).
+// The format of one line (exposed for the tests that tear it), from an entry
+// or from the entry's JSON text (any text: for tests of damaged lines).
 std::string run_log_line(const nlohmann::json& entry);
+std::string run_log_line_of_text(std::string_view body);
 
 class RunLog {
  public:
@@ -106,7 +108,8 @@ class RunLog {
   // log, written here before the audit file; see AuditLog::Carrier), oldest
   // first: those with a seq >= `min_seq`, read backwards from the end of the
   // log down to the first carried line below `min_seq` (most often the last
-  // entry or two: a few KiB). A torn last line and damaged lines are passed by.
+  // entry or two: a few KiB). A torn last line, damaged lines and texts that
+  // are not one line (a newline inside) are passed by.
   std::vector<std::string> carried_audit_lines(std::uint64_t min_seq) const;
 
   // Brings the index up to date and maps it. False when there is no log and
