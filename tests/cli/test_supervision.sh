@@ -26,6 +26,10 @@ expect_in "$ERR" "status 7" "the exit status is named"
 hostile close_pipe 1 crashed
 hostile garbage 1 crashed
 expect_in "$ERR" "protocol" "garbage on the pipe is a protocol error"
+# A result nested 1,000,000 levels deep once overflowed the host's stack
+# (exit 139, the run left without an end record).
+hostile deep_result 1 crashed
+expect_in "$ERR" "nested more than 128 levels" "a result nested too deeply is a protocol error"
 hostile flood 0 succeeded
 run_id=$(last_run_id)
 size=$(stat -c %s "$DIHYA_STATE_DIR/runs/$run_id/log.txt")

@@ -17,6 +17,9 @@ namespace dihya::host {
 inline constexpr std::uint8_t kProtocolVersion = 1;
 inline constexpr std::size_t kFrameHeaderSize = 8;
 inline constexpr std::size_t kMaxFramePayload = 16u << 20;
+// How deep a payload may nest (a result's data, a journal entry's): deeper is
+// a protocol error.
+inline constexpr int kMaxFrameDepth = 128;
 
 enum class FrameType : std::uint8_t {
   loaded = 1,    // child → host: the library loaded and the factory answered

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include <dihya/json_text.hpp>
 #include <fmt/format.h>
 
 #include "errors.hpp"
@@ -238,7 +239,15 @@ class Supervision {
 
   void handle(const Frame& frame) {
     if (!protocol_error_.empty()) return;
-    auto payload = nlohmann::json::parse(frame.payload, nullptr, false);
+    // Bounded while parsing: the host copies and dumps what a plugin sends,
+    // and both recurse once per level (a 16 MiB frame of '[' would overflow
+    // the host's stack).
+    nlohmann::json payload;
+    try {
+      payload = dihya::parse_json_limited(frame.payload, kMaxFrameDepth);
+    } catch (const dihya::Error& e) {
+      return protocol_failure(fmt::format("frame payload: {}", e.what()));
+    }
     if (!payload.is_object()) return protocol_failure("frame payload is not a JSON object");
     try {
       switch (frame.type) {

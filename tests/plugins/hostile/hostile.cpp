@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <thread>
 
 #include <dihya/plugin.hpp>
@@ -50,6 +51,27 @@ class Hostile final : public dihya::Plugin {
         [[maybe_unused]] auto n = ::write(fd, "garbage!garbage!", 16);
       }
       std::this_thread::sleep_for(std::chrono::seconds(seconds));
+    }
+    if (behaviour == "deep_result") {
+      // A result frame written by hand (the SDK would refuse nothing here)
+      // whose data nests 1,000,000 levels: the host must call it a protocol
+      // error, not overflow its stack copying or dumping it.
+      const std::size_t depth = 1000000;
+      std::string payload = R"({"ok":true,"summary":"deep","data":{"x":)";
+      payload.append(depth, '[');
+      payload.append(depth, ']');
+      payload += "}}";
+      std::string frame = {'D', 'H', 1, 5};
+      for (int shift = 0; shift < 32; shift += 8) frame.push_back(static_cast<char>((payload.size() >> shift) & 0xff));
+      frame += payload;
+      for (int fd = 3; fd < 64; ++fd) {
+        for (std::size_t done = 0; done < frame.size();) {
+          const ssize_t n = ::write(fd, frame.data() + done, frame.size() - done);
+          if (n <= 0) break;
+          done += static_cast<std::size_t>(n);
+        }
+      }
+      ::_exit(0);  // that result is the run's: the SDK sends no other
     }
     return dihya::Result::success("behaved");
   }
