@@ -22,6 +22,9 @@ expect_in "$prom" 'dihya_run_duration_seconds{plugin="echo_params"}' "duration o
 echo garbage >"$DIHYA_STATE_DIR/metrics.json"
 expect_exit 0 "a corrupted counter file does not fail a run" -- dh run echo_params -p name=c
 expect_in "$prom" 'dihya_runs_total{plugin="echo_params",outcome="succeeded"} 1' "counters start afresh"
+python3 -c 'import sys; n = 200000; sys.stdout.write("{\"a_plugin\":" + "[" * n + "]" * n + "}")' >"$DIHYA_STATE_DIR/metrics.json"
+expect_exit 0 "a counter file nested 200,000 levels does not fail a run" -- dh run echo_params -p name=c
+expect_in "$prom" 'dihya_runs_total{plugin="echo_params",outcome="succeeded"} 1' "counters start afresh after it"
 if command -v promtool >/dev/null; then
   expect_exit 0 "promtool accepts the file" -- promtool check metrics <"$prom"
 fi

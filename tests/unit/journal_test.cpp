@@ -138,6 +138,10 @@ TEST_CASE("a damaged journal line stops the reader and names the line", "[journa
   SECTION("an index out of sequence") {
     append_text(file, R"({"i":7,"action":"delete_row","data":{}})" "\n");
   }
+  SECTION("data nested 100,000 levels") {
+    append_text(file, R"({"i":3,"action":"delete_row","data":)" + std::string(100000, '[') +
+                          std::string(100000, ']') + "}\n");
+  }
   CHECK_THROWS_WITH(read_journal(file),
                     Catch::Contains(file.string()) && Catch::Contains("line 4"));
 }

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <dihya/json_text.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -42,8 +43,11 @@ void apply_line(const std::filesystem::path& file, std::uint64_t line, const std
                 JournalContents& out) {
   Json doc;
   try {
-    doc = Json::parse(text);
-  } catch (const Json::exception& e) {
+    // Bounded like the state log's records: the entries came through frames
+    // of at most 128 levels, and a deeper value would recurse once per level
+    // when rollback() copies it.
+    doc = dihya::parse_json_limited(text, 256);
+  } catch (const dihya::Error& e) {
     throw_damaged(file, line, e.what());
   }
   if (!doc.is_object()) throw_damaged(file, line, "not a JSON object");

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 
+#include <dihya/json_text.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -74,8 +75,15 @@ nlohmann::json load_state(const std::filesystem::path& file) {
   } catch (const HostError&) {
     return nlohmann::json::object();
   }
-  auto state = nlohmann::json::parse(text, nullptr, false);
-  return state.is_object() ? state : nlohmann::json::object();
+  // The host's own counters, but a damaged or planted file must only reset
+  // them (record_run_metrics): nothing nested deeper than they are, which
+  // the copies and dumps below would recurse through once per level.
+  try {
+    auto state = dihya::parse_json_limited(text, 8);
+    if (state.is_object()) return state;
+  } catch (const dihya::Error&) {
+  }
+  return nlohmann::json::object();
 }
 
 void add_run(nlohmann::json& state, const RunRecord& record, double seconds) {
