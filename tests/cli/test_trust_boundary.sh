@@ -118,7 +118,7 @@ unset DIHYA_TEST_CANARY
 
 # A poisoned cache: the entries of noop and echo_params swap names, stamps kept.
 expect_exit 0 "list fills the metadata cache" -- dh list
-cache="$DIHYA_CACHE_DIR/plugin-metadata.json"
+cache=$(ls -t "$DIHYA_CACHE_DIR"/plugin-metadata-*.json | head -n 1)  # the one list just wrote
 python3 - "$cache" "$P" <<'EOF'
 import json, sys
 path, plugins = sys.argv[1], sys.argv[2]

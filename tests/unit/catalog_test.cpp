@@ -51,7 +51,7 @@ struct CatalogFixture {
   TempDir tmp;
   fs::path first = tmp.path() / "first";
   fs::path second = tmp.path() / "second";
-  fs::path cache_file = tmp.path() / "cache" / "plugin-metadata.json";
+  fs::path cache_file = dihya::host::metadata_cache_file(settings());
 
   CatalogFixture() {
     fs::create_directories(first);
@@ -74,7 +74,9 @@ struct CatalogFixture {
     return file.path;
   }
   std::string cache_text() const { return dihya::testing::read_text(cache_file); }
-  void set_cache_text(const std::string& text) const { tmp.write("cache/plugin-metadata.json", text); }
+  void set_cache_text(const std::string& text) const {
+    tmp.write(fs::relative(cache_file, tmp.path()).string(), text);
+  }
   ino_t cache_inode() const {
     struct stat st {};
     REQUIRE(::stat(cache_file.c_str(), &st) == 0);
@@ -91,6 +93,32 @@ std::string replaced(std::string text, const std::string& from, const std::strin
 }
 
 }  // namespace
+
+TEST_CASE("each plugin search path has its own metadata cache and the 8 newest are kept", "[loading][catalog]") {
+  CatalogFixture f;
+  install("noop", f.first, "libnoop.so");
+  f.find("noop");
+  const std::string text = f.cache_text();
+  f.tmp.write("cache/plugin-metadata.json", "{}");  // the single file of older versions
+  // Other paths (as `list --plugin-path` makes them) leave this path's file as it was.
+  for (int i = 0; i < 10; ++i) {
+    Settings other = f.settings();
+    other.plugin_path = {f.tmp.path() / ("other" + std::to_string(i))};
+    fs::create_directories(other.plugin_path[0]);
+    install("echo_params", other.plugin_path[0], "libecho_params.so");
+    PluginCatalog(other).list();
+    CHECK(dihya::host::metadata_cache_file(other) != f.cache_file);
+  }
+  std::size_t files = 0;
+  for (const auto& e : fs::directory_iterator(f.tmp.path() / "cache")) {
+    CHECK(e.path().filename().string().rfind("plugin-metadata-", 0) == 0);
+    ++files;
+  }
+  CHECK(files == 8);
+  // This path's file was among the oldest: pruned, then simply made again.
+  f.find("noop");
+  CHECK(f.cache_text() == text);
+}
 
 TEST_CASE("the first file of a name in search-path order wins", "[loading][catalog]") {
   CatalogFixture f;

@@ -21,6 +21,8 @@ namespace dihya::host {
 namespace {
 
 constexpr const char* kCacheFormat = "dihya-metadata-cache-3";
+constexpr const char* kCacheFilePrefix = "plugin-metadata-";  // + 16 hex digits of the search path + ".json"
+constexpr std::size_t kCacheFilesKept = 8;
 
 std::int64_t nanoseconds(const struct timespec& t) {
   return static_cast<std::int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
@@ -168,6 +170,31 @@ nlohmann::json record_json(const CacheRecord& r) {
   return j;
 }
 
+// Keeps the kCacheFilesKept most recently written cache files of the cache
+// dir (and drops the single file of older versions) once `current` is new.
+void prune_cache_files(const std::filesystem::path& current) {
+  std::vector<std::pair<std::int64_t, std::string>> files;  // mtime_ns, name
+  const auto dir = current.parent_path();
+  DirStream stream(dir.c_str());
+  if (!stream.get()) return;
+  while (const dirent* d = ::readdir(stream.get())) {
+    const std::string name = d->d_name;
+    if (name == "plugin-metadata.json") {
+      ::unlinkat(::dirfd(stream.get()), name.c_str(), 0);
+      continue;
+    }
+    if (name.rfind(kCacheFilePrefix, 0) != 0 || name == current.filename().string()) continue;
+    struct stat st {};
+    if (::fstatat(::dirfd(stream.get()), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
+    files.emplace_back(static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec, name);
+  }
+  if (files.size() < kCacheFilesKept) return;
+  std::sort(files.begin(), files.end(), std::greater<>());
+  for (std::size_t i = kCacheFilesKept - 1; i < files.size(); ++i) {
+    ::unlinkat(::dirfd(stream.get()), files[i].second.c_str(), 0);
+  }
+}
+
 void save_cache(const std::filesystem::path& file, const CatalogCache& files) {
   nlohmann::json doc_files = nlohmann::json::object();
   for (const auto& [path, record] : files) doc_files[path] = record_json(record);
@@ -176,8 +203,13 @@ void save_cache(const std::filesystem::path& file, const CatalogCache& files) {
   // need not survive a crash (a damaged one is rebuilt, an old one is checked
   // against each file's stamp), so no fsync: a burst of runs that each add
   // their plugin's digest must not each wait for two disk flushes.
-  (void)replace_file(file, doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), 0600,
-                     Durability::kAtomicOnly);
+  struct stat st {};
+  const bool is_new = ::lstat(file.c_str(), &st) != 0;
+  const std::error_code failed = replace_file(
+      file, doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), 0600, Durability::kAtomicOnly);
+  if (!failed && is_new) {
+    prune_cache_files(file);
+  }
 }
 
 // A cached digest is used only in the shape sha256_fd_hex() writes.
@@ -287,10 +319,22 @@ std::optional<ParsedCache>& parsed_cache() {
 
 }  // namespace
 
+std::filesystem::path metadata_cache_file(const Settings& settings) {
+  // One file per plugin search path: a `list` with another --plugin-path
+  // (1000 plugins, say) must not leave every later `run` of the usual path
+  // parsing their entries, nor thrash one file between two paths.
+  std::string key;
+  for (const auto& dir : settings.plugin_path) {
+    key += dir.string();
+    key += '\0';
+  }
+  return settings.cache_dir / fmt::format("{}{}.json", kCacheFilePrefix, sha256_hex(key).substr(0, 16));
+}
+
 PluginCatalog::PluginCatalog(const Settings& settings)
     : search_path_(settings.plugin_path),
       signatures_{parse_signature_policy(settings.signatures, "settings"), settings.trusted_keys_dir},
-      cache_file_(settings.cache_dir / "plugin-metadata.json") {}
+      cache_file_(metadata_cache_file(settings)) {}
 
 PluginFile PluginCatalog::checked(PluginFile file) const {
   verify_plugin_signature(file, signatures_);

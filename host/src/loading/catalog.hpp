@@ -60,6 +60,11 @@ struct CacheRecord {
 };
 using CatalogCache = std::map<std::string, CacheRecord>;  // by plugin file path
 
+// The metadata cache of `settings`' plugin search path:
+// <cache_dir>/plugin-metadata-<16 hex digits of the path>.json. The 8 most
+// recently made are kept.
+std::filesystem::path metadata_cache_file(const Settings& settings);
+
 class PluginCatalog {
  public:
   explicit PluginCatalog(const Settings& settings);
