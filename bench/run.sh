@@ -37,7 +37,7 @@ for i in $(seq -w 1 1000); do
 done
 chmod -R go-w "$out/many"
 hyperfine -N --warmup 3 --runs 30 --export-json "$out/list.json" \
-  --prepare "rm -f $out/cache/plugin-metadata-*.json" -n "list 1000, cold cache" "$host --plugin-path $out/many list --json" \
+  --prepare "sh -c 'rm -f $out/cache/plugin-metadata-*.json'" -n "list 1000, cold cache" "$host --plugin-path $out/many list --json" \
   >/dev/null
 "$host" --plugin-path "$out/many" list >/dev/null
 hyperfine -N --warmup 3 --runs 30 --export-json "$out/list_warm.json" \
