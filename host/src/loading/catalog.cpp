@@ -186,7 +186,7 @@ void prune_cache_files(const std::filesystem::path& current) {
     if (name.rfind(kCacheFilePrefix, 0) != 0 || name == current.filename().string()) continue;
     struct stat st {};
     if (::fstatat(::dirfd(stream.get()), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
-    files.emplace_back(static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec, name);
+    files.emplace_back(nanoseconds(st.st_mtim), name);
   }
   if (files.size() < kCacheFilesKept) return;
   std::sort(files.begin(), files.end(), std::greater<>());
