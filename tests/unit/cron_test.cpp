@@ -138,7 +138,11 @@ TEST_CASE("cron: ISO times", "[cron]") {
   CHECK(dihya::cron::format_iso(dihya::cron::parse_iso("2026-07-01T12:00:00.250Z", paris), paris) ==
         "2026-07-01T14:00:00+02:00");
   for (const char* bad : {"", "2026", "2026-13-01", "2026-02-30", "2026-01-01T25:00", "2026-01-01T10:00+2", "yesterday",
-                          "2026-01-01T10:00:00Zjunk"}) {
+                          "2026-01-01T10:00:00Zjunk",
+                          // signs and blanks where digits belong (sscanf's %d took them: "+9" was day 9,
+                          // "T-1:30" the day before at 23:30, "+-5:00" an offset of the other sign)
+                          "2026-03-+9", " 202-01-01", "2026-01-01T-1:30", "2026-01-01T10: 5", "2026-01-01T10:00:-1",
+                          "2026-01-01T10:00+-5:00", "2026-01-01T10:00+05: 0"}) {
     CAPTURE(bad);
     CHECK_THROWS_AS(dihya::cron::parse_iso(bad, paris), CronError);
   }

@@ -435,15 +435,29 @@ inline Instant parse_iso(const std::string& text, const Zone* tz) {
   const auto bad = [&] {
     return CronError("'" + text.substr(0, 64) + "' is not an ISO-8601 time (e.g. 2026-03-29T01:30:00Z)");
   };
+  // sscanf's %d also takes a sign and leading blanks ("2026-01-+9", "T-1:30"): digits are checked first.
+  const auto digits_at = [&](std::size_t at, std::size_t count) {
+    if (at + count > text.size()) return false;
+    for (std::size_t i = at; i < at + count; ++i) {
+      if (!std::isdigit(static_cast<unsigned char>(text[i]))) return false;
+    }
+    return true;
+  };
   int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0, n = 0;
-  if (std::sscanf(text.c_str(), "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10) throw bad();
+  if (!digits_at(0, 4) || !digits_at(5, 2) || !digits_at(8, 2) ||
+      std::sscanf(text.c_str(), "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10) {
+    throw bad();
+  }
   std::size_t pos = 10;
   if (pos < text.size() && (text[pos] == 'T' || text[pos] == ' ')) {
     int n2 = 0;
-    if (std::sscanf(text.c_str() + pos + 1, "%2d:%2d%n", &h, &mi, &n2) != 2 || n2 != 5) throw bad();
+    if (!digits_at(pos + 1, 2) || !digits_at(pos + 4, 2) ||
+        std::sscanf(text.c_str() + pos + 1, "%2d:%2d%n", &h, &mi, &n2) != 2 || n2 != 5) {
+      throw bad();
+    }
     pos += 6;
     if (pos < text.size() && text[pos] == ':') {
-      if (std::sscanf(text.c_str() + pos + 1, "%2d%n", &s, &n2) != 1 || n2 != 2) throw bad();
+      if (!digits_at(pos + 1, 2) || std::sscanf(text.c_str() + pos + 1, "%2d%n", &s, &n2) != 1 || n2 != 2) throw bad();
       pos += 3;
       if (pos < text.size() && text[pos] == '.') {
         ++pos;
@@ -458,8 +472,9 @@ inline Instant parse_iso(const std::string& text, const Zone* tz) {
   if (pos == text.size()) return to_instant(local, tz);
   if (text[pos] == 'Z' && pos + 1 == text.size()) return Instant{local.time_since_epoch()};
   int oh = 0, om = 0, n3 = 0;
-  if ((text[pos] == '+' || text[pos] == '-') && std::sscanf(text.c_str() + pos + 1, "%2d:%2d%n", &oh, &om, &n3) == 2 &&
-      n3 == 5 && pos + 6 == text.size() && oh <= 23 && om <= 59) {
+  if ((text[pos] == '+' || text[pos] == '-') && digits_at(pos + 1, 2) && digits_at(pos + 4, 2) &&
+      std::sscanf(text.c_str() + pos + 1, "%2d:%2d%n", &oh, &om, &n3) == 2 && n3 == 5 &&
+      pos + 6 == text.size() && oh <= 23 && om <= 59) {
     const auto off = std::chrono::hours(oh) + std::chrono::minutes(om);
     return Instant{local.time_since_epoch() - (text[pos] == '-' ? -off : off)};
   }
