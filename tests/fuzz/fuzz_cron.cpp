@@ -25,14 +25,15 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <exception>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <typeinfo>
+#include <utility>
 #include <vector>
 
 #include <dihya/cron.hpp>
+
+#include "fuzz_support.hpp"
 
 namespace cron_fuzz {
 
@@ -46,27 +47,12 @@ using std::chrono::seconds;
 // which no fire time may be found before next_after()'s answer.
 constexpr int kStepsChecked = 90;
 
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "fuzz_cron: invariant broken: %s\n", what);
-  std::fflush(stderr);
-  __builtin_trap();
-}
+[[noreturn]] void fail(const char* what) { dihya::fuzz::fail("fuzz_cron", what); }
 
 // Runs `fn`; a CronError is an allowed answer (false) when `may_refuse`, anything else a bug.
 template <typename F>
 bool cron_call(const char* name, bool may_refuse, F&& fn) {
-  try {
-    fn();
-    return true;
-  } catch (const CronError& e) {
-    if (may_refuse) return false;
-    std::fprintf(stderr, "fuzz_cron: %s threw CronError: %s\n", name, e.what());
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "fuzz_cron: %s threw %s: %s\n", name, typeid(e).name(), e.what());
-  } catch (...) {
-    std::fprintf(stderr, "fuzz_cron: %s threw a non-std exception\n", name);
-  }
-  fail("an unexpected exception escaped");
+  return dihya::fuzz::call<CronError>("fuzz_cron", name, may_refuse, std::forward<F>(fn));
 }
 
 std::vector<std::string> lines_of(std::string_view input) {

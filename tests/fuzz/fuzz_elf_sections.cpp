@@ -23,15 +23,16 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <exception>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <typeinfo>
+#include <utility>
 
 #include "errors.hpp"
 #include "loading/elf_sections.hpp"
 #include "util/unique_fd.hpp"
+
+#include "fuzz_support.hpp"
 
 namespace elf_sections_fuzz {
 
@@ -47,26 +48,12 @@ constexpr Wanted kWanted[] = {{".dihya_abi", 256}, {".dihya_meta", 1 << 20}};
 // Names only asked about: present in every real plugin, or never valid.
 constexpr const char* kAsked[] = {".shstrtab", ".text", ".bss", "", ".dihya_meta.x"};
 
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "fuzz_elf_sections: invariant broken: %s\n", what);
-  std::fflush(stderr);
-  __builtin_trap();
-}
+[[noreturn]] void fail(const char* what) { dihya::fuzz::fail("fuzz_elf_sections", what); }
 
 // Runs `fn`; a HostError is an allowed answer (false), anything else a bug.
 template <typename F>
 bool host_call(const char* name, F&& fn) {
-  try {
-    fn();
-    return true;
-  } catch (const HostError&) {
-    return false;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "fuzz_elf_sections: %s threw %s: %s\n", name, typeid(e).name(), e.what());
-  } catch (...) {
-    std::fprintf(stderr, "fuzz_elf_sections: %s threw a non-std exception\n", name);
-  }
-  fail("only HostError may be thrown");
+  return dihya::fuzz::call<HostError>("fuzz_elf_sections", name, true, std::forward<F>(fn));
 }
 
 // One in-memory file for the whole run, rewritten for each input.

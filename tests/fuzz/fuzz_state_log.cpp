@@ -42,7 +42,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
-#include <typeinfo>
+#include <utility>
 #include <vector>
 
 #include <unistd.h>
@@ -55,6 +55,8 @@
 #include "runs/run_log.hpp"
 #include "util/sha256.hpp"
 
+#include "fuzz_support.hpp"
+
 namespace state_log_fuzz {
 
 namespace fs = std::filesystem;
@@ -65,26 +67,12 @@ constexpr std::size_t kStatePrefix = 18;  // "<len:8> <crc:8> "
 constexpr int kMaxDepth = 128;            // the audit log's own limit (audit_log.cpp)
 const std::string kGenesis(64, '0');
 
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "fuzz_state_log: invariant broken: %s\n", what);
-  std::fflush(stderr);
-  __builtin_trap();
-}
+[[noreturn]] void fail(const char* what) { dihya::fuzz::fail("fuzz_state_log", what); }
 
 // Runs `fn`; a HostError is an allowed answer (false), anything else a bug.
 template <typename F>
 bool host_call(const char* name, F&& fn) {
-  try {
-    fn();
-    return true;
-  } catch (const HostError&) {
-    return false;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "fuzz_state_log: %s threw %s: %s\n", name, typeid(e).name(), e.what());
-  } catch (...) {
-    std::fprintf(stderr, "fuzz_state_log: %s threw a non-std exception\n", name);
-  }
-  fail("only HostError may be thrown");
+  return dihya::fuzz::call<HostError>("fuzz_state_log", name, true, std::forward<F>(fn));
 }
 
 std::vector<std::string> split(std::string_view input) {

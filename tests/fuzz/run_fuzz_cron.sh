@@ -11,7 +11,7 @@ bin="$fuzz_work/fuzz_cron"
 support="$src/sdk/support/include/dihya"
 sources=("$src/tests/fuzz/fuzz_cron.cpp")
 # date/tz as its CMake package builds it (date::date-tz): the OS zone database.
-fuzz_build "$bin" "${sources[@]}" "$support/cron.hpp" "$support/tz_rule.hpp" "$src/sdk/include/dihya/error.hpp" -- \
+fuzz_build "$bin" "${sources[@]}" "$src/tests/fuzz/fuzz_support.hpp" "$support/cron.hpp" "$support/tz_rule.hpp" "$src/sdk/include/dihya/error.hpp" -- \
   -I"$src/sdk/include" -I"$src/sdk/support/include" -DUSE_OS_TZDB=1 -DONLY_C_LOCALE=1 -DHAS_STRING_VIEW=1 \
   "${sources[@]}" -ldate-tz -lpthread
 # Seeds: each syntax form (lists, ranges, steps, names, macros, a seconds

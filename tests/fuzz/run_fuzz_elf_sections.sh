@@ -12,7 +12,7 @@ fuzz_start "$2"
 bin="$fuzz_work/fuzz_elf_sections"
 host="$src/host/src"
 sources=("$src/tests/fuzz/fuzz_elf_sections.cpp" "$host/loading/elf_sections.cpp")
-fuzz_build "$bin" "${sources[@]}" "$host/loading/elf_sections.hpp" "$host/util/unique_fd.hpp" "$host/errors.hpp" \
+fuzz_build "$bin" "${sources[@]}" "$src/tests/fuzz/fuzz_support.hpp" "$host/loading/elf_sections.hpp" "$host/util/unique_fd.hpp" "$host/errors.hpp" \
   "$src/sdk/include/dihya/file_io.hpp" -- -I"$host" -I"$src/sdk/include" "${sources[@]}"
 # Seeds: hand-made tiny shared objects (the sections the host reads, a
 # duplicate name, an oversized ABI tag) and a truncated header, committed;

@@ -12,7 +12,7 @@ host="$src/host/src"
 sources=("$src/tests/fuzz/fuzz_state_log.cpp" "$host/runs/run_log.cpp" "$host/audit/audit_log.cpp"
   "$host/util/line_tail.cpp" "$host/runs/run_id.cpp" "$host/runs/process_identity.cpp" "$host/util/utc_time.cpp"
   "$host/util/sha256.cpp")
-fuzz_build "$bin" "${sources[@]}" "$host/runs/run_log.hpp" "$host/audit/audit_log.hpp" "$host/util/line_tail.hpp" \
+fuzz_build "$bin" "${sources[@]}" "$src/tests/fuzz/fuzz_support.hpp" "$host/runs/run_log.hpp" "$host/audit/audit_log.hpp" "$host/util/line_tail.hpp" \
   "$host/runs/run_id.hpp" "$host/runs/process_identity.hpp" "$host/util/utc_time.hpp" "$host/util/sha256.hpp" \
   "$host/util/unique_fd.hpp" "$host/errors.hpp" "$src/sdk/include/dihya/file_io.hpp" \
   "$src/sdk/include/dihya/json_text.hpp" \
