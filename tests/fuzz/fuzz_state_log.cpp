@@ -28,7 +28,6 @@
 //    points each entry at a put of that run, which read_at() reads back;
 //    damaged() counts no more lines than the log has.
 #include <algorithm>
-#include <cctype>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -202,19 +201,6 @@ void fix_checksums(std::string& state_log) {
   state_log = join_lines(entries);
 }
 
-// What audit_log.cpp writes in a head's "boot": the first 16 hex digits of the boot id.
-std::string boot_tag() {
-  std::ifstream in("/proc/sys/kernel/random/boot_id");
-  std::string id;
-  std::getline(in, id);
-  std::string tag;
-  for (char c : id) {
-    if (std::isxdigit(static_cast<unsigned char>(c)) != 0) tag.push_back(c);
-    if (tag.size() == 16) break;
-  }
-  return tag.size() == 16 ? tag : std::string();
-}
-
 void replace_all(std::string& text, std::string_view from, const std::string& to) {
   for (std::size_t at = 0; (at = text.find(from, at)) != std::string::npos; at += to.size()) {
     text.replace(at, from.size(), to);
@@ -222,7 +208,7 @@ void replace_all(std::string& text, std::string_view from, const std::string& to
 }
 
 void fill_head(std::string& head) {
-  static const std::string tag = boot_tag();
+  static const std::string tag = dihya::host::audit_boot_tag();
   replace_all(head, "@BOOT@", tag);
   constexpr std::string_view kCheck = "@CHECK@";
   if (head.find(kCheck) == std::string::npos) return;

@@ -351,12 +351,12 @@ void require_regular(int fd, const std::filesystem::path& file) {
 struct HeadRecord {
   std::uint64_t seq = 0;
   std::string sha256;
-  std::string boot;  // the boot it was written in (boot_tag()); empty when it does not say
+  std::string boot;  // the boot it was written in (audit_boot_tag()); empty when it does not say
 };
 
-// The first 16 hex digits of this boot's id: a head record written in this
-// boot means no power loss since (see complete_locked).
-std::string boot_tag() {
+}  // namespace
+
+std::string audit_boot_tag() {
   std::string tag;
   for (char c : current_boot_id()) {
     if (std::isxdigit(static_cast<unsigned char>(c)) != 0) tag.push_back(c);
@@ -364,6 +364,8 @@ std::string boot_tag() {
   }
   return tag.size() == 16 ? tag : std::string();
 }
+
+namespace {
 
 // The head record is one line padded with spaces to a fixed size, so that it
 // can be rewritten in place. "check" (the first 16 hex digits of the SHA-256
@@ -377,7 +379,7 @@ std::string head_check(std::uint64_t seq, const std::string& sha256) {
 
 std::string format_head(const Entry& last) {
   std::string text = fmt::format(R"({{"seq":{},"sha256":"{}","check":"{}","boot":"{}"}})", last.seq, last.hash,
-                                 head_check(last.seq, last.hash), boot_tag());
+                                 head_check(last.seq, last.hash), audit_boot_tag());
   text.resize(kHeadBytes - 1, ' ');  // at most 157 bytes before the padding (seq has at most 20 digits)
   text.push_back('\n');
   return text;
@@ -488,7 +490,7 @@ std::optional<Entry> last_whole_entry(int fd, off_t size, off_t* end, const std:
 // tells a power loss from a cut, and the lines are restored rather than a
 // torn tail left to stop every run.
 bool may_lack_carried_lines(const std::optional<HeadRecord>& head) {
-  const std::string tag = boot_tag();
+  const std::string tag = audit_boot_tag();
   return !head || tag.empty() || (!head->boot.empty() && head->boot != tag);
 }
 

@@ -117,6 +117,11 @@ class AuditLog {
   CarriedLines carried_lines_;
 };
 
+// The first 16 hex digits of this boot's id, which a head record names in
+// "boot": a head written in this boot means no power loss since. Empty when
+// the boot id cannot be read.
+std::string audit_boot_tag();
+
 // Where the head record of `file` is kept: `<file>.head`.
 std::filesystem::path audit_head_file(const std::filesystem::path& file);
 
