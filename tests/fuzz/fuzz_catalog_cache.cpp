@@ -35,8 +35,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -75,16 +73,10 @@ void must_not_throw(const char* name, F&& fn) {
   dihya::fuzz::call<dihya::host::HostError>("fuzz_catalog_cache", name, false, std::forward<F>(fn));
 }
 
-std::string file_bytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
+std::string file_bytes(const fs::path& path) { return dihya::fuzz::read_bytes(path).value_or(std::string()); }
 
 void write_bytes(const fs::path& path, std::string_view bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  out.close();
-  if (!out) setup_failed("cannot write " + path.string());
+  dihya::fuzz::write_bytes("fuzz_catalog_cache", path, bytes);
 }
 
 // The copy of `from` at `to`, left alone when it already holds the same

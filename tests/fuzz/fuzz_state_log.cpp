@@ -33,8 +33,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -225,19 +223,10 @@ void fill_head(std::string& head) {
   replace_all(head, kCheck, check);
 }
 
-std::optional<std::string> read_file(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return std::nullopt;
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
+std::optional<std::string> read_file(const fs::path& file) { return dihya::fuzz::read_bytes(file); }
 
 void write_file(const fs::path& file, const std::string& bytes) {
-  std::ofstream out(file, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  if (!out.flush()) {
-    std::fprintf(stderr, "fuzz_state_log: cannot write %s\n", file.c_str());
-    std::abort();
-  }
+  dihya::fuzz::write_bytes("fuzz_state_log", file, bytes);
 }
 
 // A directory of this process, in memory when /dev/shm is there, removed at exit.
