@@ -9,11 +9,15 @@ set -euo pipefail
 
 WORK=$(mktemp -d /tmp/dihya-cli.XXXXXX)
 chmod 755 "$WORK"
-trap 'rm -rf "$WORK"' EXIT
-export DIHYA_STATE_DIR="$WORK/state"
-export DIHYA_CACHE_DIR="$WORK/cache"
-export XDG_CONFIG_HOME="$WORK/config"
-export DIHYA_SYSTEM_CONFIG="$WORK/no-system-config.yaml"
+# The host's own dirs apart from $WORK, where the tests let plugins write: no
+# plugin may be granted write on a dir that holds them (supervise/sandbox.hpp).
+HOST_DIRS=$(mktemp -d /tmp/dihya-host.XXXXXX)
+chmod 755 "$HOST_DIRS"
+trap 'rm -rf "$WORK" "$HOST_DIRS"' EXIT
+export DIHYA_STATE_DIR="$HOST_DIRS/state"
+export DIHYA_CACHE_DIR="$HOST_DIRS/cache"
+export XDG_CONFIG_HOME="$HOST_DIRS/config"
+export DIHYA_SYSTEM_CONFIG="$HOST_DIRS/no-system-config.yaml"
 export DIHYA_PLUGIN_PATH="$DIHYA_TEST_PLUGIN_DIR"
 unset DIHYA_DATABASE_URL DIHYA_CONFIG
 # Each test file gets a database of its own: tests run in parallel, and
@@ -25,7 +29,7 @@ if [ -n "${DIHYA_TEST_PG_DIR:-}" ] && [ -f "$DIHYA_TEST_PG_DIR/url" ]; then
   psql -X -q -v ON_ERROR_STOP=1 "$base_url" -c "create database $DB_NAME" >/dev/null
   DB_URL=${base_url/\/dihya_test\?/\/$DB_NAME?}
   export DIHYA_DATABASE_URL="$DB_URL"
-  trap 'rm -rf "$WORK"; psql -X -q "$base_url" -c "drop database if exists $DB_NAME with (force)" >/dev/null 2>&1 || true' EXIT
+  trap 'rm -rf "$WORK" "$HOST_DIRS"; psql -X -q "$base_url" -c "drop database if exists $DB_NAME with (force)" >/dev/null 2>&1 || true' EXIT
 fi
 
 PASSED=0

@@ -39,7 +39,7 @@ mkdir -p "$WORK/seen" "$WORK/outside" "$WORK/declared"
 ABSTRACT="dihya-escape-$$"
 /usr/bin/python3 "$WORK/listen.py" "$WORK/seen" "$ABSTRACT" &
 LISTENER=$!
-trap 'kill $LISTENER 2>/dev/null || true; rm -rf "$WORK"; [ -n "$DB_NAME" ] && psql -X -q "$base_url" -c "drop database if exists $DB_NAME with (force)" >/dev/null 2>&1 || true' EXIT
+trap 'kill $LISTENER 2>/dev/null || true; rm -rf "$WORK" "$HOST_DIRS"; [ -n "$DB_NAME" ] && psql -X -q "$base_url" -c "drop database if exists $DB_NAME with (force)" >/dev/null 2>&1 || true' EXIT
 for _ in $(seq 50); do [ -s "$WORK/seen/ports" ] && break; sleep 0.1; done
 read -r PORT DECLARED_PORT <"$WORK/seen/ports"
 echo "secret canary" >"$WORK/canary.txt"
@@ -116,6 +116,29 @@ for a in write_outside append_audit_log read_canary exec_sh signal_host ptrace_h
   [ "$got" != ok ] && ok "declared: $a still fails ($got)" || not_ok "declared: $a got through"
 done
 expect_eq "$(ls "$WORK/outside" | wc -l)" "0" "declared: nothing was written outside"
+
+## A declared write path never reaches the host's own files ####################
+# A path that does not exist yet is granted on its nearest existing parent:
+# one under / or beside the state dir would hand the plugin the audit log.
+runs_before=$(dh history --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+expect_exit 2 "a write path whose nearest existing parent is / is refused" -- \
+  dh run escape "${escape_params[@]}" -p "allowed_dir=/nonexistent-$$/sub"
+expect_in "$ERR" "the grant on / holds the host's state dir" "the refusal names the grant and the state dir"
+expect_in "$ERR" "nothing was run" "the refusal says nothing was run"
+expect_eq "$(wc -l <"$ERR")" "1" "the refusal is one line"
+expect_exit 2 "a write path inside the state dir is refused" -- \
+  dh run escape "${escape_params[@]}" -p "allowed_dir=$DIHYA_STATE_DIR/backups"
+expect_in "$ERR" "the grant on $DIHYA_STATE_DIR is the host's state dir" "the refusal names the state dir"
+expect_exit 2 "the state dir itself is refused" -- dh run escape "${escape_params[@]}" -p "allowed_dir=$DIHYA_STATE_DIR"
+expect_exit 2 "a dir inside the state dir is refused" -- dh run escape "${escape_params[@]}" -p "allowed_dir=$DIHYA_STATE_DIR/runs"
+ln -s "$DIHYA_STATE_DIR" "$WORK/state-link"
+expect_exit 2 "a symlink to the state dir is refused" -- dh run escape "${escape_params[@]}" -p "allowed_dir=$WORK/state-link"
+expect_exit 2 "the plugin dir is refused" -- dh run escape "${escape_params[@]}" -p "allowed_dir=$DIHYA_TEST_PLUGIN_DIR/new"
+expect_in "$ERR" "the host's plugin dir" "the refusal names the plugin dir"
+expect_exit 2 "the host binary's dir is refused" -- dh run escape "${escape_params[@]}" -p "allowed_dir=$(dirname "$DIHYA_HOST")"
+expect_eq "$(dh history --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" "$runs_before" \
+  "no refused run was recorded"
+expect_exit 0 "audit verify after the refusals" -- dh audit verify
 
 # A path that is a secret parameter is redacted in the record, like the parameter itself.
 mkdir -p "$WORK/hidden-Zq7-$$"

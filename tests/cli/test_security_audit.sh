@@ -25,7 +25,7 @@ R="sa_$$"
 cleanup() {
   psql -X -q "$base_url" -c "drop database if exists $DB_NAME with (force)" >/dev/null 2>&1 || true
   for role in super cr nopw md5 app; do psql -X -q "$base_url" -c "drop role if exists ${R}_$role" >/dev/null 2>&1 || true; done
-  rm -rf "$WORK"
+  rm -rf "$WORK" "$HOST_DIRS"
 }
 trap cleanup EXIT
 

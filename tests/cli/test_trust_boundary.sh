@@ -13,7 +13,7 @@ EVE=""
 if [ "$(id -u)" -eq 0 ] && command -v useradd >/dev/null; then
   EVE="dihya-eve-$$"
   useradd --no-create-home --shell /usr/sbin/nologin "$EVE"
-  trap 'userdel "$EVE" 2>/dev/null || true; rm -rf "$WORK"; [ -n "$DB_NAME" ] && psql -X -q "$base_url" -c "drop database if exists $DB_NAME with (force)" >/dev/null 2>&1 || true' EXIT
+  trap 'userdel "$EVE" 2>/dev/null || true; rm -rf "$WORK" "$HOST_DIRS"; [ -n "$DB_NAME" ] && psql -X -q "$base_url" -c "drop database if exists $DB_NAME with (force)" >/dev/null 2>&1 || true' EXIT
 else
   echo "skip: the second-user cases need root (useradd); running the others"
 fi

@@ -213,3 +213,45 @@ TEST_CASE("a rollback may remove what the run made: write grants go to the paren
   CHECK(has_rule(plan, "/usr", PathAccess::write));
   CHECK_FALSE(has_rule(plan, "/usr/share", PathAccess::write));
 }
+
+TEST_CASE("no write grant reaches the host's own dirs; a rollback falls back to the path itself", "[sandbox]") {
+  const Capabilities caps = parse_ok({{"write", {"param:out"}}});
+  SandboxInputs in = inputs(7);
+  in.protected_dirs = {{"state dir", "/usr/share/dihya-state"}};
+  // An existing dir beside the state dir: granted as it is.
+  in.params = {{"out", "/usr/share/doc"}};
+  SandboxPlan plan = dihya::host::build_sandbox_plan(caps, in);
+  CHECK(plan.forbidden.empty());
+  CHECK(has_rule(plan, "/usr/share/doc", PathAccess::write));
+  // Not there yet: its nearest parent, /usr/share, would hold the state dir.
+  in.params = {{"out", "/usr/share/no-such-dir-here/x"}};
+  plan = dihya::host::build_sandbox_plan(caps, in);
+  CHECK(plan.forbidden.find("the grant on /usr/share holds the host's state dir /usr/share/dihya-state") !=
+        std::string::npos);
+  CHECK(plan.forbidden.find("or create /usr/share/no-such-dir-here/x first") != std::string::npos);
+  CHECK_FALSE(has_rule(plan, "/usr/share", PathAccess::write));
+  // Inside it, or the dir itself: no "create it first" advice.
+  for (const char* inside : {"/usr/share/dihya-state", "/usr/share/dihya-state/runs"}) {
+    in.params = {{"out", inside}};
+    plan = dihya::host::build_sandbox_plan(caps, in);
+    CHECK(plan.forbidden.find("the host's state dir") != std::string::npos);
+    CHECK(plan.forbidden.find("first") == std::string::npos);
+  }
+  // / covers everything.
+  in.params = {{"out", "/"}};
+  CHECK_FALSE(dihya::host::build_sandbox_plan(caps, in).forbidden.empty());
+  // A rollback of /usr/share/doc would be granted /usr/share: the path itself instead, noted.
+  in.params = {{"out", "/usr/share/doc"}};
+  in.rollback = true;
+  plan = dihya::host::build_sandbox_plan(caps, in);
+  CHECK(plan.forbidden.empty());
+  CHECK(has_rule(plan, "/usr/share/doc", PathAccess::write));
+  CHECK_FALSE(has_rule(plan, "/usr/share", PathAccess::write));
+  CHECK(std::any_of(plan.notes.begin(), plan.notes.end(),
+                    [](const std::string& n) { return n.find("granted on /usr/share/doc only") != std::string::npos; }));
+  // Read grants may cover it (a scan of the whole file system).
+  const Capabilities reads = parse_ok({{"read", {"param:out"}}});
+  in.rollback = false;
+  in.params = {{"out", "/"}};
+  CHECK(dihya::host::build_sandbox_plan(reads, in).forbidden.empty());
+}

@@ -81,6 +81,15 @@ ChildRequest prepare_child_request(const PluginFile& plugin, const Settings& set
   request.sandbox_mode = effective_sandbox_mode(settings, request.landlock_abi);
   std::error_code ec;
   request.host_binary = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  request.protected_dirs = {{"state dir", settings.state_dir.string()},
+                            {"cache dir", settings.cache_dir.string()},
+                            {"trusted keys dir", settings.trusted_keys_dir.string()},
+                            {"system config dir", system_config_file().parent_path().string()},
+                            {"user config dir", settings.user_config_file.parent_path().string()}};
+  if (!request.host_binary.empty()) {
+    request.protected_dirs.emplace_back("binary's dir", std::filesystem::path(request.host_binary).parent_path().string());
+  }
+  for (const auto& dir : settings.plugin_path) request.protected_dirs.emplace_back("plugin dir", dir.string());
   // A run the kernel cannot confine as planned does not start (require).
   // The plan reads the parameters (declared paths), so they are in the
   // request from here on; callers that change them plan again (supervise).
@@ -90,6 +99,7 @@ ChildRequest prepare_child_request(const PluginFile& plugin, const Settings& set
     request.output_dir = dirs->output_dir;
   }
   SandboxPlan plan = child_sandbox_plan(request);
+  if (!plan.forbidden.empty()) throw usage_error(fmt::format("{}: {}; nothing was run", plugin.name(), plan.forbidden));
   if (!plan.refusal.empty()) {
     throw usage_error(fmt::format("{}: sandbox: require: {}; nothing was run (set sandbox: best-effort to run "
                                   "less confined)",

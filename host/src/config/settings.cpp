@@ -215,6 +215,7 @@ Settings load_settings(const GlobalFlags& flags) {
   const FileConfig system = read_config_file(system_file, false);
 
   Settings s;
+  s.user_config_file = user_file;
   for (const auto& dir : flags.plugin_path) {
     for (auto& d : split_path_list(dir)) s.plugin_path.push_back(std::move(d));
   }

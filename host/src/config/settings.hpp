@@ -51,6 +51,7 @@ struct Settings {
   bool audit_syslog = false;                         // also send each audit line to syslog(3)
   LogStyle log_style;
   HistoryRetention history_retention;  // the user config's, else the system config's
+  std::filesystem::path user_config_file;    // read or not: --config, DIHYA_CONFIG or the XDG default
 };
 
 // Where the running binary is installed: `<prefix>/bin/dihya-host`. The bundled

@@ -226,7 +226,36 @@ void add_port(SandboxPlan& plan, std::uint16_t port) {
 }
 
 void add_path_rule(SandboxPlan& plan, std::string path, PathAccess access, const char* key, const std::string& entry,
-                   bool rollback);
+                   const SandboxInputs& in);
+
+// The path with its symlinks resolved as far as it exists (a Landlock rule
+// binds the inode the path names, whatever the spelling).
+std::string resolved(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::path real = std::filesystem::weakly_canonical(path, ec);
+  return (ec ? std::filesystem::path(path).lexically_normal() : real).string();
+}
+
+// `dir` is `path` or one of its ancestors.
+bool at_or_above(const std::string& dir, const std::string& path) {
+  if (dir == path || dir == "/") return true;
+  return path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 && path[dir.size()] == '/';
+}
+
+// The host dir a write grant on `path` would reach (covering it, or lying
+// inside it), as "<how> the host's <what> <dir>"; "" when none.
+std::string protected_conflict(const std::string& path, const SandboxInputs& in) {
+  const std::string real = resolved(path);
+  for (const auto& [what, dir] : in.protected_dirs) {
+    if (dir.empty()) continue;
+    const std::string protected_dir = resolved(dir);
+    const bool covers = at_or_above(real, protected_dir);
+    if (!covers && !at_or_above(protected_dir, real)) continue;
+    return fmt::format("{} the host's {} {}", covers ? (real == protected_dir ? "is" : "holds") : "lies inside",
+                       what, protected_dir);
+  }
+  return "";
+}
 
 void add_declared_paths(SandboxPlan& plan, const std::vector<std::string>& entries, PathAccess access,
                         const char* key, const SandboxInputs& in) {
@@ -270,12 +299,14 @@ void add_declared_paths(SandboxPlan& plan, const std::vector<std::string>& entri
         continue;
       }
     }
-    for (std::string path : paths) add_path_rule(plan, path, access, key, entry, in.rollback);
+    for (std::string path : paths) add_path_rule(plan, path, access, key, entry, in);
   }
 }
 
 void add_path_rule(SandboxPlan& plan, std::string path, PathAccess access, const char* key, const std::string& entry,
-                   bool rollback) {
+                   const SandboxInputs& in) {
+  const bool rollback = in.rollback;
+  const std::string requested = path;
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) {
     if (access != PathAccess::write) {
@@ -297,6 +328,25 @@ void add_path_rule(SandboxPlan& plan, std::string path, PathAccess access, const
     const std::string parent = std::filesystem::path(path).parent_path().string();
     plan.notes.push_back(fmt::format("{} {}: {} is a file, granted on {}", key, entry, path, parent));
     path = parent;
+  }
+  if (access == PathAccess::write) {
+    const std::string conflict = protected_conflict(path, in);
+    if (!conflict.empty() && rollback && path != requested && std::filesystem::exists(requested, ec) &&
+        protected_conflict(requested, in).empty()) {
+      // The parent may not be granted: the rollback undoes what is inside the
+      // declared path and leaves the path itself.
+      plan.notes.push_back(fmt::format("{} {}: rollback, {} {}: granted on {} only", key, entry, path, conflict, requested));
+      path = requested;
+    } else if (!conflict.empty()) {
+      if (plan.forbidden.empty()) {
+        const bool create_first = path != requested && protected_conflict(requested, in).empty();
+        plan.forbidden = fmt::format("write {} ({}): the grant on {} {}, which no plugin may write; give a path "
+                                     "outside it{}",
+                                     entry, requested, path, conflict,
+                                     create_first ? fmt::format(", or create {} first", requested) : "");
+      }
+      return;
+    }
   }
   add_rule(plan, path, access, fmt::format("{} {}", key, entry));
 }
@@ -397,6 +447,7 @@ SandboxPlan build_sandbox_plan(const Capabilities& caps, const SandboxInputs& in
     plan.ip_sockets = true;
     plan.rules.clear();
     plan.connect_ports.clear();
+    plan.forbidden.clear();
     plan.notes.push_back("exec dihya-host: no Landlock for the scheduler itself; each job's plugin is sandboxed");
     if (!in.host_binary.empty()) add_rule(plan, in.host_binary, PathAccess::exec, "exec dihya-host");
   }

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -61,6 +62,9 @@ struct SandboxPlan {
   bool seccomp = true;
   std::vector<std::string> notes;   // skipped entries, what the kernel cannot do
   std::string refusal;              // require mode: why the run must not start ("" = fine)
+  // In every confining mode: a declared write grant that would reach the
+  // host's own files (SandboxInputs::protected_dirs); "" = none.
+  std::string forbidden;
 };
 
 struct SandboxInputs {
@@ -72,6 +76,11 @@ struct SandboxInputs {
   std::string database_url;          // the URL the child gets ("" = none)
   std::string host_binary;           // for exec "dihya-host"
   bool rollback = false;             // write grants go to each path's parent: the run may have made it
+  // The host's own directories (state dir, cache, config, trusted keys, plugin
+  // dirs, its binary's dir), each with what it is: no declared write grant may
+  // cover one or lie inside one, or the plugin could rewrite its records and
+  // audit log, or what the host loads and trusts next.
+  std::vector<std::pair<std::string, std::string>> protected_dirs;  // {what, path}
   // Reads a "param:NAME#..." file (JSON or YAML) for its listed paths; throws on bad input.
   std::function<nlohmann::json(const std::string& path)> read_document;
 };

@@ -468,6 +468,7 @@ SandboxPlan child_sandbox_plan(const ChildRequest& request) {
   inputs.output_dir = request.output_dir.string();
   inputs.database_url = request.database_url;
   inputs.host_binary = request.host_binary;
+  inputs.protected_dirs = request.protected_dirs;
   inputs.rollback = request.operation == Operation::rollback;
   inputs.read_document = [](const std::string& path) { return load_params_file(path); };
   return build_sandbox_plan(request.capabilities, inputs);

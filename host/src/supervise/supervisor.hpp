@@ -46,6 +46,8 @@ struct ChildRequest {
   SandboxMode sandbox_mode = SandboxMode::require;
   int landlock_abi = 0;
   std::string host_binary;
+  // The host's own dirs no write grant may reach (SandboxInputs::protected_dirs).
+  std::vector<std::pair<std::string, std::string>> protected_dirs;
 };
 
 // The sandbox the child of `request` applies to itself: its declared
