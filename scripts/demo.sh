@@ -30,18 +30,22 @@ set -x
 "$host" info hello
 "$host" check "$root/build/example/libhello.so"
 "$host" run hello --param name=Dihya --param times=2
+# What the plugins write goes under build/demo: a dir of its own, since no plugin may be
+# granted write on one that holds the host's plugin dirs or binary (build/default).
+demo="$root/build/demo"
+mkdir -p "$demo"
 # A bundled plugin on the embedded database: back it up, prove the backup readable, list backups.
-"$host" run backup_db --param mode=backup --param backup_dir="$root/build/demo-backups"
-"$host" run backup_db --param mode=verify --param backup_dir="$root/build/demo-backups"
-"$host" run backup_db --param mode=prune --param keep_last=3 --param backup_dir="$root/build/demo-backups" --yes
-"$host" run backup_db --param mode=list --param backup_dir="$root/build/demo-backups"
+"$host" run backup_db --param mode=backup --param backup_dir="$demo/backups"
+"$host" run backup_db --param mode=verify --param backup_dir="$demo/backups"
+"$host" run backup_db --param mode=prune --param keep_last=3 --param backup_dir="$demo/backups" --yes
+"$host" run backup_db --param mode=list --param backup_dir="$demo/backups"
 # The platform's own job: templates into the database, then a project from a plain-text spec,
 # rendered from those templates, and the generated project's own tests.
 "$host" run import_templates --param path="$prefix/share/dihya/templates" --yes
-rm -rf "$root/build/demo-project"
-"$host" run generate_project --param out="$root/build/demo-project" \
+rm -rf "$demo/project"
+"$host" run generate_project --param out="$demo/project" \
   --param text="Une API Flask nommée Boutique avec des utilisateurs et des produits, authentification JWT, PostgreSQL"
-make -s -C "$root/build/demo-project" test PYTHON=/usr/bin/python3   # Debian's Python has Flask and pytest
+make -s -C "$demo/project" test PYTHON=/usr/bin/python3   # Debian's Python has Flask and pytest
 "$host" schedule next --cron "30 2 * * *" --tz Europe/Paris --count 3
 "$host" history --limit 5
 "$host" audit verify

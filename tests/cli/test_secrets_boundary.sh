@@ -187,4 +187,19 @@ expect_in "$ERR" "visible to other users" "a password in --database-url is warne
 no_secret_in "$ERR" "the warning does not echo the password"
 expect_exit 0 "--database-url @env:" -- env DB_URL_SECRET="postgresql://app:$pw_enc@db.invalid/app" "$DIHYA_HOST" --database-url @env:DB_URL_SECRET run noop
 expect_not_in "$ERR" "visible to other users" "--database-url @env: is not warned about"
+
+# --- libpq quotes the URL or its bad token in its error: the host's own connections redact it
+printf 'postgresql://app:Tr0ub%%4dor%%zzQ@db.invalid/app\n' >"$WORK/bad-url"
+chmod 600 "$WORK/bad-url"
+expect_exit 1 "schedule list with a malformed password" -- dh --database-url "@file:$WORK/bad-url" schedule list
+expect_in "$ERR" "invalid percent-encoded token" "libpq's message is kept"
+expect_not_in "$ERR" "Tr0ub" "the malformed password is not echoed"
+expect_exit 1 "schedule list --json with a malformed password" -- env DIHYA_DATABASE_URL="@file:$WORK/bad-url" "$DIHYA_HOST" schedule list --json
+expect_not_in "$OUT" "Tr0ub" "nor in the JSON error"
+expect_exit 1 "a URL libpq cannot parse" -- env DIHYA_DATABASE_URL="postgresql://u:Hx7pw2@[bad" "$DIHYA_HOST" schedule list
+expect_in "$ERR" "in URI" "libpq quotes the URI"
+expect_not_in "$ERR" "Hx7pw2" "the URI's password is masked"
+expect_exit 1 "check --exercise with a malformed password" -- env DIHYA_DATABASE_URL="@file:$WORK/bad-url" \
+  "$DIHYA_HOST" check "$DIHYA_TEST_PLUGIN_DIR/libpurge_rows.so" --exercise --json
+expect_not_in "$OUT" "Tr0ub" "check --exercise --json does not echo it"
 finish

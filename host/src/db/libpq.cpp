@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "errors.hpp"
+#include "params/redaction.hpp"
 #include "util/dynamic_symbol.hpp"
 #include "util/unique_fd.hpp"
 
@@ -91,7 +92,12 @@ PgConnection::PgConnection(const std::string& conninfo) {
   PGconn* conn = pq.connectdb(conninfo.c_str());
   conn_ = conn;
   if (conn == nullptr || pq.status(conn) != CONNECTION_OK) {
-    const std::string message = conn ? one_line(pq.error_message(conn)) : "out of memory";
+    // libpq quotes the connection string, or the token it could not parse,
+    // in its message: the password goes out in every spelling.
+    Redactor redactor;
+    for (auto& spelling : password_spellings(conninfo)) redactor.add_secret(std::move(spelling));
+    if (auto password = connection_password(conninfo)) redactor.add_secret(*password);
+    const std::string message = conn ? redactor.redact(one_line(pq.error_message(conn))) : "out of memory";
     if (conn) pq.finish(conn);
     conn_ = nullptr;
     throw HostError(kExitRunFailed, "cannot connect to the database: " + message);
