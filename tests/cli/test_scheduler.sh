@@ -47,6 +47,19 @@ expect_exit 0 "add with a secret by reference" -- \
   --param password=@env:SCHED_PW --json
 expect_eq "$(psql_q "select count(*) from dihya.schedules where params::text like '%hunter2%'")" "0" "no secret stored in clear"
 expect_eq "$(psql_q "select params->>'password' from dihya.schedules where name = 'greet'")" "@env:SCHED_PW" "reference stored as given"
+expect_exit 2 "a URL with a password in clear is refused" -- \
+  dh schedule add urlpw --plugin echo_params --cron "@daily" --param name=Ada --param url=smtp://bob:SmtpPw444@mail.invalid:2525
+expect_in "$ERR" "holds a password in clear" "the refusal says why"
+expect_not_in "$ERR" "SmtpPw444" "the refusal does not echo it"
+expect_eq "$(psql_q "select count(*) from dihya.schedules where params::text like '%SmtpPw444%'")" "0" "nothing stored"
+# One stored in clear by an earlier version is shown masked.
+psql_q "insert into dihya.schedules (name, plugin, params, cron, tz) values ('oldpw', 'echo_params', '{\"name\": \"x\", \"url\": \"smtp://bob:OldPw555@mail.invalid\"}', '@daily', 'UTC')" >/dev/null
+expect_exit 0 "schedule show of an old row" -- dh schedule show oldpw --json
+expect_not_in "$OUT" "OldPw555" "show masks the stored password"
+expect_in "$OUT" "smtp://bob:***@mail.invalid" "and shows the rest"
+expect_exit 0 "schedule list" -- dh schedule list --json
+expect_not_in "$OUT" "OldPw555" "list masks it"
+expect_exit 0 "remove the old row" -- dh schedule remove oldpw
 expect_exit 2 "duplicate name refused" -- dh schedule add greet --plugin noop --cron "@daily"
 expect_exit 2 "schema violation refused" -- dh schedule add bad --plugin echo_params --cron "@daily" --param count=1000 --param name=x
 expect_exit 2 "bad policy refused" -- dh schedule add bad --plugin noop --cron "@daily" --overlap sometimes

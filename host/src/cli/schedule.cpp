@@ -17,6 +17,7 @@
 #include "errors.hpp"
 #include "loading/catalog.hpp"
 #include "params/param_builder.hpp"
+#include "params/redaction.hpp"
 #include <dihya/cron.hpp>
 #include <dihya/schedule_store.hpp>
 
@@ -95,7 +96,9 @@ nlohmann::json schedule_json(const std::vector<std::string>& r) {
   nlohmann::json j{{"id", std::stoll(r[0])},
                    {"name", r[1]},
                    {"plugin", r[2]},
-                   {"params", nlohmann::json::parse(r[3])},
+                   // Shown, never launched from: a password in a URL is masked (one
+                   // stored before `add` refused them in clear).
+                   {"params", redact_params(nlohmann::json::parse(r[3]), nlohmann::json::object())},
                    {"cron", r[4]},
                    {"tz", r[5]},
                    {"misfire", r[6]},
@@ -156,7 +159,8 @@ int schedule_add(const Args& args, const Settings& settings) {
       "Stores a schedule. The job is `dihya-host run <plugin>` with the given --param texts, passed\n"
       "as given at each launch. A writeOnly (secret) parameter must be a reference, @env:VAR or\n"
       "@file:PATH, resolved when the job starts (in the scheduler's environment): it is never stored\n"
-      "in clear. Misfire (a fire time older than --starting-deadline, default 60 s, when a scheduler\n"
+      "in clear; so must be any value holding a password (a URL's user:password@, password=...).\n"
+      "Misfire (a fire time older than --starting-deadline, default 60 s, when a scheduler\n"
       "sees it): skip = record it as missed; run_once = run only the latest missed time; run_all =\n"
       "run every missed time, oldest first. Overlap (the previous run still going): allow; forbid =\n"
       "record the new time as skipped; replace = cancel the old run (SIGTERM) and start the new one.";
@@ -220,6 +224,12 @@ int schedule_add(const Args& args, const Settings& settings) {
       throw usage_error(fmt::format(
           "{}: a secret (writeOnly) parameter must be given by reference (@env:VAR or @file:PATH); "
           "it is never stored in clear",
+          key));
+    }
+    if (!reference && redact_connection_string(value) != value) {
+      throw usage_error(fmt::format(
+          "{}: the value holds a password in clear; give it by reference (@env:VAR or @file:PATH): a "
+          "schedule's parameters are stored in the database and passed to each job",
           key));
     }
     stored[key] = value;
