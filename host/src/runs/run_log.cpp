@@ -252,6 +252,24 @@ nlohmann::json read_entry(int fd, std::uint64_t offset, const std::filesystem::p
   return *j;
 }
 
+// Opens a file of the store with O_NOFOLLOW (a planted symlink fails) and
+// O_NONBLOCK, so that a FIFO planted in its place neither blocks the open nor
+// a read (on a regular file O_NONBLOCK changes nothing); anything but a
+// regular file is refused by name. -1 with errno set when the open fails
+// (ENOENT: not there).
+int open_store_file(const std::filesystem::path& path, int flags, mode_t mode = 0) {
+  UniqueFd fd(::open(path.c_str(), flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, mode));
+  if (!fd) return -1;
+  struct stat st{};
+  if (::fstat(fd.get(), &st) != 0) return -1;
+  if (!S_ISREG(st.st_mode)) {
+    throw HostError(kExitRunFailed, fmt::format("run store: {} is not a regular file (a FIFO, device or directory "
+                                                "in its place); move it away",
+                                                path.string()));
+  }
+  return fd.release();
+}
+
 int fsync_dir(const std::filesystem::path& dir) {
   UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd) return errno;
@@ -260,7 +278,8 @@ int fsync_dir(const std::filesystem::path& dir) {
 
 // Writes `lines` to `tmp`, fsyncs, renames over `target` and fsyncs the directory.
 void replace_file(const std::filesystem::path& tmp, const std::filesystem::path& target, const std::string& bytes) {
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
+  ::unlink(tmp.c_str());  // a leftover, or whatever was planted there
+  UniqueFd fd(open_store_file(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600));
   if (!fd) throw log_error(tmp, "create");
   if (write_all(fd.get(), bytes) || ::fsync(fd.get()) != 0) {
     const int e = errno;
@@ -400,7 +419,7 @@ int RunLog::append(const nlohmann::json& entry, bool sync, bool reserve) {
   const std::string line = run_log_line(entry);
   for (int attempt = 0; attempt < 100; ++attempt) {
     // Read-write: repair_tail() reads the last line back.
-    UniqueFd fd(::open(log_path().c_str(), O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC));
+    UniqueFd fd(open_store_file(log_path(), O_RDWR | O_APPEND));
     if (!fd) {
       if (errno != ENOENT) return errno;
       create_log();
@@ -458,7 +477,7 @@ bool audit_line_seq(std::string_view line, std::uint64_t* seq) {
 }  // namespace
 
 std::vector<std::string> RunLog::carried_audit_lines(std::uint64_t min_seq) const {
-  UniqueFd fd(::open(log_path().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  UniqueFd fd(open_store_file(log_path(), O_RDONLY));
   if (!fd) {
     if (errno == ENOENT) return {};
     throw log_error(log_path(), "open");
@@ -488,7 +507,7 @@ std::vector<std::string> RunLog::carried_audit_lines(std::uint64_t min_seq) cons
 
 int RunLog::sync() {
   UniqueFd fd = std::move(unsynced_fd_);
-  if (!fd) fd.reset(::open(log_path().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) fd.reset(open_store_file(log_path(), O_RDONLY));
   if (!fd) return errno;
   return ::fdatasync(fd.get()) == 0 ? 0 : errno;
 }
@@ -604,7 +623,8 @@ void catch_up(int log_fd, const UniqueFd& idx_fd_, const std::filesystem::path& 
   std::merge(all.begin(), all.end(), added.begin(), added.end(), std::back_inserter(merged), key_less);
   h.count = merged.size();
   const auto tmp = runs_dir / "state.idx.tmp";
-  UniqueFd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
+  ::unlink(tmp.c_str());  // a leftover, or whatever was planted there
+  UniqueFd out(open_store_file(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600));
   if (!out || !write_exact(out.get(), &h, sizeof h, 0) ||
       (!merged.empty() &&
        !write_exact(out.get(), merged.data(), merged.size() * sizeof(RunIndexEntry), sizeof h))) {
@@ -619,13 +639,13 @@ void catch_up(int log_fd, const UniqueFd& idx_fd_, const std::filesystem::path& 
 
 bool RunLog::open_index() {
   unmap();
-  log_fd_.reset(::open(log_path().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  log_fd_.reset(open_store_file(log_path(), O_RDONLY));
   if (!log_fd_) {
     if (errno != ENOENT) throw log_error(log_path(), "open");
     struct stat st{};
     if (::stat(runs_dir_.c_str(), &st) != 0) return false;  // no runs yet
     create_log();
-    log_fd_.reset(::open(log_path().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    log_fd_.reset(open_store_file(log_path(), O_RDONLY));
     if (!log_fd_) throw log_error(log_path(), "open");
   }
   struct stat st{};
@@ -639,7 +659,7 @@ bool RunLog::open_index() {
         log_path().string()));
   }
   auto open_idx = [&](int flags) {
-    UniqueFd fd(::open(index_path().c_str(), flags | O_NOFOLLOW | O_CLOEXEC));
+    UniqueFd fd(open_store_file(index_path(), flags));
     if (!fd && errno != ENOENT) throw log_error(index_path(), "open");
     return fd;
   };
@@ -687,7 +707,7 @@ std::size_t RunLog::compact(const std::function<bool(const nlohmann::json& run)>
   UniqueFd dir(::open(runs_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!dir) throw log_error(runs_dir_, "open");
   if (::flock(dir.get(), LOCK_EX) != 0) throw log_error(runs_dir_, "lock");
-  UniqueFd fd(::open(log_path().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  UniqueFd fd(open_store_file(log_path(), O_RDONLY));
   if (!fd) {
     if (errno == ENOENT) return 0;
     throw log_error(log_path(), "open");
@@ -725,7 +745,8 @@ std::size_t RunLog::compact(const std::function<bool(const nlohmann::json& run)>
            });
   last_put.clear();
   const auto tmp = runs_dir_ / "state.log.tmp";
-  UniqueFd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
+  ::unlink(tmp.c_str());  // a leftover, or whatever was planted there
+  UniqueFd out(open_store_file(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600));
   if (!out) throw log_error(tmp, "create");
   std::string bytes = run_log_line(header_entry(random_u64()));
   std::size_t removed = 0;
