@@ -177,6 +177,8 @@ expect_in "$ERR" "ABI 2.0" "names the host's ABI"
   umask 000
   export DIHYA_STATE_DIR="$WORK/u/state" DIHYA_CACHE_DIR="$WORK/u/cache" DIHYA_METRICS_DIR="$WORK/u/metrics"
   dh run noop --concurrency forbid >"$OUT" 2>"$ERR"
+  dh run noop -q --output-dir "$WORK/u/out/deep" >/dev/null 2>&1
+  dh docs --out "$WORK/u/docs/plugins" >/dev/null 2>&1
 )
 mode_ok() {  # mode_ok PATH DESCRIPTION: no write bit for group or others
   local m
@@ -190,6 +192,9 @@ expect_eq "$(stat -c %a "$WORK/u/state/locks")" 700 "umask 000: locks/ is 0700"
 expect_eq "$(stat -c %a "$WORK/u/cache")" 700 "umask 000: the cache dir is 0700"
 expect_eq "$(stat -c %a "$WORK/u/metrics")" 755 "umask 000: the metrics dir is 0755 (node_exporter reads it)"
 expect_eq "$(stat -c %a "$WORK/u/state/runs/state.log")" 600 "umask 000: the state log (the run records) is 0600"
+for d in out out/deep docs docs/plugins; do
+  expect_eq "$(stat -c %a "$WORK/u/$d" 2>/dev/null)" 755 "umask 000: $d made by --output-dir / docs --out is 0755"
+done
 if [ "$(id -u)" -eq 0 ]; then
   expect_eq "$(stat -c %a "$WORK/u/state")" 711 "as root the state dir is 0711 (the embedded cluster's user passes through)"
 else

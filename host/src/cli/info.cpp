@@ -48,7 +48,7 @@ int cmd_docs(const Args& args, const Settings& settings) {
   if (!vm) return 0;
   const std::filesystem::path out = (*vm)["out"].as<std::string>();
   std::error_code ec;
-  std::filesystem::create_directories(out, ec);
+  ec = create_directories_no_wider(out);
   if (ec) throw usage_error(fmt::format("{}: cannot create directory: {}", out.string(), ec.message()));
 
   PluginCatalog catalog(settings);

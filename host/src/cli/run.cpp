@@ -63,7 +63,7 @@ std::optional<std::filesystem::path> output_dir_option(const po::variables_map& 
   if (std::filesystem::exists(status) && !std::filesystem::is_directory(status)) {
     throw usage_error(fmt::format("--output-dir {}: not a directory", dir.string()));
   }
-  std::filesystem::create_directories(dir, ec);
+  ec = create_directories_no_wider(dir);
   if (ec) throw usage_error(fmt::format("--output-dir {}: cannot create it: {}", dir.string(), ec.message()));
   return dir;
 }

@@ -2,10 +2,12 @@
 #include "util/atomic_file.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <system_error>
+#include <vector>
 
 #include <dihya/file_io.hpp>
 
@@ -28,6 +30,26 @@ std::string read_file(const std::filesystem::path& path) {
     throw state_error("cannot read " + path.string() + ": " + ec.message());
   }
   return content;
+}
+
+std::error_code create_directories_no_wider(const std::filesystem::path& dir, mode_t mode) {
+  const mode_t mask = ::umask(0);
+  ::umask(mask);
+  const mode_t wanted = mode & ~mask & ~static_cast<mode_t>(S_IWGRP | S_IWOTH);
+  std::vector<std::filesystem::path> missing;
+  std::error_code ec;
+  for (std::filesystem::path p = dir.lexically_normal(); !p.empty() && !std::filesystem::exists(std::filesystem::symlink_status(p, ec));
+       p = p.parent_path()) {
+    missing.push_back(p);
+    if (p == p.parent_path()) break;
+  }
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+    if (::mkdir(it->c_str(), wanted) != 0) {
+      if (errno == EEXIST) continue;  // made meanwhile
+      return std::error_code(errno, std::generic_category());
+    }
+  }
+  return {};
 }
 
 }  // namespace dihya::host

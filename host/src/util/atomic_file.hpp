@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 namespace dihya::host {
 
@@ -22,5 +23,11 @@ void write_file_atomically(const std::filesystem::path& path, std::string_view c
 // of the file is refused (ELOOP), and a FIFO does not block: these files are
 // never meant to be anything but regular files.
 std::string read_file(const std::filesystem::path& path);
+
+// Creates the missing directories of `dir` (mkdir -p) with `mode` narrowed by
+// the umask and never writable by group or others, whatever the umask (000
+// included). Directories that exist are left as they are. Returns the error
+// of the first mkdir that failed (none: empty).
+std::error_code create_directories_no_wider(const std::filesystem::path& dir, mode_t mode = 0755);
 
 }  // namespace dihya::host
