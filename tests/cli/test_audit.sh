@@ -30,4 +30,45 @@ tamper "swapped lines" 'lines[3], lines[4] = lines[4], lines[3]' 4
 tamper "an inserted line" 'lines.insert(2, lines[1])' 3
 expect_exit 0 "audit verify --json" -- dh audit verify --json
 expect_in "$OUT" '"ok": true' "JSON report"
+
+# --file names a file that must be there: a typo is not an empty, intact log.
+expect_exit 2 "audit verify --file of a missing file" -- dh audit verify --file "$WORK/audit.jsnol"
+expect_in "$ERR" "No such file" "it says so"
+expect_exit 2 "audit verify --file of a directory" -- dh audit verify --file "$WORK"
+mkfifo "$WORK/audit.fifo"
+expect_exit 2 "audit verify --file of a FIFO (no hang)" -- timeout 20 "$DIHYA_HOST" audit verify --file "$WORK/audit.fifo"
+
+# The last line edited and its head record emptied (what a crash can leave) or
+# removed: the state log's copy of the line still shows the edit, the head is
+# not re-anchored on the forgery, and no run buries it under a new line.
+A="$DIHYA_STATE_DIR/audit.jsonl"
+cp "$A" "$WORK/audit.before" && cp "$A.head" "$WORK/head.before"
+expect_exit 0 "a run to edit" -- dh run noop -q
+python3 - "$A" <<'PY'
+import sys
+lines = open(sys.argv[1], 'rb').read().split(b'\n')
+assert b'"succeeded"' in lines[-2], lines[-2]
+lines[-2] = lines[-2].replace(b'"succeeded"', b'"failed"')
+open(sys.argv[1], 'wb').write(b'\n'.join(lines))
+PY
+: >"$A.head"
+expect_exit 1 "audit verify: last line edited, head emptied" -- dh audit verify
+expect_in "$OUT" "differs from the copy the state log carries" "the edit is named"
+expect_eq "$(stat -c %s "$A.head")" "0" "the head was not re-anchored on the edited line"
+expect_exit 1 "a run on that log is refused" -- dh run noop -q
+expect_in "$ERR" "never extended" "the refusal says why"
+rm "$A.head"
+expect_exit 1 "audit verify: last line edited, head removed" -- dh audit verify --json
+expect_in "$OUT" '"ok": false' "JSON says not ok"
+# A head emptied by a crash, with no edit, is tolerated as before.
+python3 - "$A" <<'PY'
+import sys
+lines = open(sys.argv[1], 'rb').read().split(b'\n')
+lines[-2] = lines[-2].replace(b'"failed"', b'"succeeded"')
+open(sys.argv[1], 'wb').write(b'\n'.join(lines))
+PY
+: >"$A.head"
+expect_exit 0 "audit verify: head emptied, nothing edited" -- dh audit verify
+expect_exit 0 "and runs go on" -- dh run noop -q
+expect_exit 0 "audit verify after" -- dh audit verify
 finish

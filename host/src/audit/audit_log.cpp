@@ -536,6 +536,33 @@ std::uint64_t complete_locked(int fd, struct stat& st, const std::filesystem::pa
   return copied;
 }
 
+// The problem of AuditLog::last_line_against_carried() for the open file.
+std::string carried_mismatch(int fd, off_t size, const std::filesystem::path& file,
+                             const AuditLog::CarriedLines& carried_lines) {
+  if (!carried_lines || size == 0) return "";
+  char last = 0;
+  pread_exactly(fd, &last, 1, size - 1, file);
+  if (last != '\n') return "";  // a torn tail: the chain check names it
+  const std::string raw = read_last_line(fd, size, file);
+  std::string why;
+  const auto entry = parse_entry(raw, 0, why);
+  if (!entry) return "";
+  const Json doc = Json::parse(raw, nullptr, false);
+  const auto event = doc.is_object() ? doc.find("event") : doc.end();
+  if (event == doc.end() || !event->is_string() || (*event != "run.start" && *event != "run.end")) return "";
+  bool carried = false;
+  for (const std::string& line : carried_lines(entry->seq)) {
+    const auto copy = parse_entry(line, 0, why);
+    if (!copy || copy->seq != entry->seq) continue;
+    if (line == raw) return "";
+    carried = true;
+  }
+  if (!carried) return "";
+  return fmt::format("{}: its last line (seq {}) differs from the copy the state log carries (the line was "
+                     "edited)",
+                     file.string(), entry->seq);
+}
+
 }  // namespace
 
 AuditLog::AuditLog(std::filesystem::path file, bool to_syslog, CarriedLines carried_lines)
@@ -559,13 +586,26 @@ std::uint64_t AuditLog::complete(const std::function<void()>& fn) {
     // cut), never backwards: a head ahead of the log is evidence.
     if (may_lack && st.st_size > 0) {
       const Entry last = read_chain_head(fd.get(), st.st_size, file_);
-      if (!anchor || anchor->seq < last.seq || (anchor->seq == last.seq && anchor->sha256 == last.hash)) {
-        write_head(dir.get(), file_, last);
-      }
+      // With no head, an edited last line is not anchored anew: it is evidence.
+      const bool anchorable =
+          anchor ? anchor->seq < last.seq || (anchor->seq == last.seq && anchor->sha256 == last.hash)
+                 : carried_mismatch(fd.get(), st.st_size, file_, carried_lines_).empty();
+      if (anchorable) write_head(dir.get(), file_, last);
     }
   }
   if (fn) fn();
   return copied;
+}
+
+std::string AuditLog::last_line_against_carried() const {
+  const UniqueFd dir = open_directory_of(file_);
+  UniqueFd fd(::openat(dir.get(), file_.filename().c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (!fd && errno == ENOENT) return "";
+  if (!fd) throw_open_error(file_);
+  require_regular(fd.get(), file_);
+  struct stat st{};
+  if (::fstat(fd.get(), &st) != 0) throw_errno(file_, "stat");
+  return carried_mismatch(fd.get(), st.st_size, file_, carried_lines_);
 }
 
 std::filesystem::path audit_head_file(const std::filesystem::path& file) {
@@ -604,6 +644,14 @@ std::uint64_t AuditLog::append(const std::string& event, const nlohmann::json& d
         "audit log {}: ends at seq {} but its head record {} says seq {}: lines were removed; run `dihya-host "
         "audit verify`, keep both files as evidence, then move them away to start a new log",
         file_.string(), head.seq, audit_head_file(file_).string(), anchor->seq));
+  }
+  // With no head record (gone, or damaged), the state log's copy of the last
+  // line is its only anchor: an edited one must not be buried under a new line.
+  if (!anchor) {
+    if (const std::string problem = carried_mismatch(fd.get(), st.st_size, file_, carried_lines_); !problem.empty()) {
+      throw state_error(problem + "; a log whose last line was edited is never extended: run `dihya-host audit "
+                                  "verify`, keep the file as evidence, then move it away to start a new log");
+    }
   }
   std::string line = format_line(head.seq + 1, format_iso_utc(std::chrono::system_clock::now()),
                                  head.hash, event, data);

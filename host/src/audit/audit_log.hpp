@@ -109,6 +109,13 @@ class AuditLog {
   // state log drops the entries that carry lines (`history prune`).
   std::uint64_t complete(const std::function<void()>& fn = {});
 
+  // For `audit verify`: whether the file's last line, when it is a run.start
+  // or run.end (the lines a run's records carry), differs from every copy the
+  // state log carries with its seq: one sentence naming it, or "" (it
+  // matches, it is of an event never carried, or no copy is left). With the
+  // head record gone or damaged, nothing else anchors the last line.
+  std::string last_line_against_carried() const;
+
   const std::filesystem::path& file() const { return file_; }
 
  private:

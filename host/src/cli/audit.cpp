@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 // `dihya-host audit verify`: walks the hash chain of the audit log and names
 // the first line that was edited, dropped, inserted or moved.
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
 #include <iostream>
 
 #include <fmt/format.h>
@@ -55,6 +59,21 @@ int cmd_audit(const Args& args, const Settings& settings) {
   if (!vm->count("file")) check_state_dir(settings);
   const std::filesystem::path file =
       vm->count("file") ? std::filesystem::path((*vm)["file"].as<std::string>()) : settings.state_dir / "audit.jsonl";
+  if (vm->count("file")) {
+    // A file named on the command line must be there: a typo is not an empty,
+    // intact log (one deleted beside its head record is reported as such).
+    struct stat st{};
+    if (::lstat(file.c_str(), &st) != 0) {
+      const int err = errno;
+      struct stat head{};
+      if (err != ENOENT || ::lstat(audit_head_file(file).c_str(), &head) != 0) {
+        throw usage_error(fmt::format("--file {}: {}", file.string(), std::strerror(err)));
+      }
+    } else if (!S_ISREG(st.st_mode)) {
+      throw usage_error(fmt::format("--file {}: not a regular file (a directory, FIFO, device or symlink)",
+                                    file.string()));
+    }
+  }
   std::uint64_t copied = 0;
   if (!vm->count("file")) {
     // Lines a power loss kept only in the state log are the log's too: copied
@@ -71,6 +90,13 @@ int cmd_audit(const Args& args, const Settings& settings) {
   }
   AuditVerifyReport report = verify_audit_log(file);
   if (report.ok && !vm->count("file")) check_run_records(settings, report);
+  if (report.ok && !vm->count("file")) {
+    if (std::string problem = state_audit_log(settings.state_dir, false).last_line_against_carried(); !problem.empty()) {
+      report.ok = false;
+      report.first_bad_line = report.lines;
+      report.problem = std::move(problem);
+    }
+  }
   if (vm->count("json")) {
     nlohmann::json out{{"file", file.string()},          {"ok", report.ok},
                        {"lines", report.lines},            {"head_sha256", report.head_sha256},
