@@ -241,7 +241,20 @@ if [ -n "$EVE" ]; then
   mkdir -p "$WORK/eve-cache"
   chown "$EVE" "$WORK/eve-cache"
   expect_quick 2 "a cache dir owned by another user is refused" -- env DIHYA_CACHE_DIR="$WORK/eve-cache" "$DIHYA_HOST" list
+  # A symlink another user owns, in a sticky public dir, would choose where root's runs go.
+  mkdir -p "$WORK/pub" && chmod 1777 "$WORK/pub"
+  ln -s "$S" "$WORK/pub/state" && chown -h "$EVE" "$WORK/pub/state"
+  expect_quick 2 "a state dir reached through another user's symlink is refused" -- \
+    env DIHYA_STATE_DIR="$WORK/pub/state" "$DIHYA_HOST" run noop
+  expect_in "$ERR" "is a symlink owned by uid $(id -u "$EVE")" "names the symlink's owner"
+  expect_quick 2 "history through it too" -- env DIHYA_STATE_DIR="$WORK/pub/state" "$DIHYA_HOST" history
+  ln -s "$S" "$WORK/pub/mine"
+  expect_exit 0 "a symlink of our own in a sticky dir is followed" -- env DIHYA_STATE_DIR="$WORK/pub/mine" "$DIHYA_HOST" run noop
 fi
+mkdir -p "$WORK/open" && chmod 777 "$WORK/open" && ln -s "$S" "$WORK/open/state"
+expect_quick 2 "a state dir symlink in a dir others can write is refused" -- \
+  env DIHYA_STATE_DIR="$WORK/open/state" "$DIHYA_HOST" run noop
+expect_in "$ERR" "chmod go-w $WORK/open" "the fix is named"
 expect_exit 0 "the fixed state dir works again" -- dh run noop
 
 ## Config files ##############################################################

@@ -175,8 +175,37 @@ fs::path create_private_dirs(const fs::path& dir, const PathWalk& walk, mode_t m
   return real;
 }
 
+// The symlinks on the path as given, before it is resolved: the walk of the
+// real path that follows never sees them. One that another user owns, or can
+// replace (its directory writable by others, not sticky), lets that user
+// choose where the path leads — another directory of ours, where runs would
+// be recorded out of sight.
+void check_symlinks_on(const fs::path& given, const PathWalk& walk) {
+  std::error_code ec;
+  const fs::path absolute = fs::absolute(given, ec).lexically_normal();
+  if (ec) return;  // resolved (and refused) by the walk
+  fs::path at = absolute.root_path();
+  for (const auto& part : absolute.relative_path()) {
+    if (part.empty()) continue;
+    const fs::path parent = at;
+    at /= part;
+    struct stat link_st {};
+    if (::lstat(at.c_str(), &link_st) != 0) return;  // the rest does not exist yet
+    if (!S_ISLNK(link_st.st_mode)) continue;
+    struct stat parent_st {};
+    if (::stat(parent.c_str(), &parent_st) != 0) walk.fail_errno(parent, "open");
+    if (!owned_by_root_or_me(link_st)) {
+      walk.fail(fmt::format("{} is a symlink owned by uid {}, neither root nor you (uid {}), so its owner chooses "
+                            "where it leads; fix: give the real path",
+                            at.string(), link_st.st_uid, ::geteuid()));
+    }
+    walk.check_directory(parent, parent_st, at, link_st);
+  }
+}
+
 void check_dir(const fs::path& dir, const std::string& what, bool create, mode_t mode, int exit_code = kExitUsage) {
   const PathWalk walk(dir, exit_code, what);
+  check_symlinks_on(dir, walk);
   std::error_code ec;
   const auto status = fs::status(dir, ec);
   if (!ec && fs::exists(status) && !fs::is_directory(status)) {
