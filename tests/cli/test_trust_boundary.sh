@@ -337,6 +337,15 @@ if [ "$(id -u)" -eq 0 ] && mkdir -p "$WORK/full" && mount -t tmpfs -o size=1m tm
   expect_in "$ERR" "$F" "names the path"
   expect_not_in "$ERR" "internal error" "not an internal error"
   expect_eq "$(ls "$F/runs" | wc -l)" "$runs_before" "no debris: no run directory left behind"
+  # Runs whose end records are larger: each that starts has the room for its end set aside.
+  big=$(head -c 3000 /dev/zero | tr '\0' a)
+  for _ in $(seq 1 30); do dh run echo_params -p "name=$big" >/dev/null 2>&1 || break; done
+  # Reading still works on the full disk (the index this process needs stays in memory).
+  expect_exit 0 "history on the full disk" -- dh history --json
+  outcomes=$(python3 -c 'import json,sys; print(" ".join(sorted(set(r["outcome"] for r in json.load(open(sys.argv[1]))))))' "$OUT")
+  expect_eq "$outcomes" "succeeded" "every run that started on the filling disk ended recorded as succeeded"
+  expect_exit 0 "audit verify on the full disk" -- dh audit verify
+  expect_eq "$(ls "$F/runs" | grep -c tmp || true)" "0" "no temporary index left behind"
   # Full during the run: the record still says how the run ended.
   rm -f "$WORK/full/fill"
   dh run hostile --param behaviour=hang --param seconds=2 >"$OUT" 2>"$ERR" &

@@ -440,12 +440,20 @@ int RunLog::append(const nlohmann::json& entry, bool sync, bool reserve) {
       if (::ftruncate(fd.get(), mine.st_size) != 0) {}
       return ec.value();
     }
-    if (sync && ::fdatasync(fd.get()) != 0) return errno;
     if (reserve) {
       const off_t end = mine.st_size + static_cast<off_t>(line.size());
-      // Best effort: a filesystem without fallocate still gets the entry.
-      if (::fallocate(fd.get(), FALLOC_FL_KEEP_SIZE, end, static_cast<off_t>(kReserveBytes)) != 0) {}
+      // The space the run's end record will need, set aside before the start
+      // counts: on a full disk the run does not start (the start record is
+      // taken back) rather than run with no room to record how it ended. A
+      // filesystem without fallocate still gets the entry.
+      if (::fallocate(fd.get(), FALLOC_FL_KEEP_SIZE, end, static_cast<off_t>(kReserveBytes)) != 0 &&
+          (errno == ENOSPC || errno == EDQUOT)) {
+        const int err = errno;
+        if (::ftruncate(fd.get(), mine.st_size) != 0) {}
+        return err;
+      }
     }
+    if (sync && ::fdatasync(fd.get()) != 0) return errno;
     // What a later sync() flushes: the file this entry went to, even when
     // compact() has replaced the log's name since. Unlocked first: other
     // writers append meanwhile and share the flush.
@@ -533,9 +541,12 @@ std::optional<IndexHeader> valid_header(int fd, std::uint64_t log_id, std::uint6
 
 // Brings the index up to date with the log (the caller holds the runs
 // directory's lock).
+// Brings the index file up to the log's `size`. When the disk is full (or
+// over quota) the index that could not be written is left in `*in_memory`
+// (header and entries) for this process alone: readers still answer.
 void catch_up(int log_fd, const UniqueFd& idx_fd_, const std::filesystem::path& runs_dir,
               std::optional<IndexHeader> current, std::uint64_t log_id, std::uint64_t entries_from,
-              std::uint64_t size) {
+              std::uint64_t size, std::vector<char>* in_memory) {
   const std::filesystem::path index_path = runs_dir / "state.idx";
   IndexHeader h{};
   std::memcpy(h.magic, kIndexMagic, 8);
@@ -612,8 +623,9 @@ void catch_up(int log_fd, const UniqueFd& idx_fd_, const std::filesystem::path& 
     written = written && (added.empty() ||
                           write_exact(idx_fd_.get(), added.data(), added.size() * sizeof(RunIndexEntry), old_bytes));
     h.count = old_count + added.size();
-    if (!written || !write_exact(idx_fd_.get(), &h, sizeof h, 0)) throw log_error(index_path, "write");
-    return;
+    if (written && write_exact(idx_fd_.get(), &h, sizeof h, 0)) return;
+    if (errno != ENOSPC && errno != EDQUOT) throw log_error(index_path, "write");
+    h.count = old_count;  // what the file's header still says; the whole index goes to memory below
   }
   std::vector<RunIndexEntry> all;
   if (old_begin != nullptr) all.assign(old_begin, old_end);
@@ -628,7 +640,14 @@ void catch_up(int log_fd, const UniqueFd& idx_fd_, const std::filesystem::path& 
   if (!out || !write_exact(out.get(), &h, sizeof h, 0) ||
       (!merged.empty() &&
        !write_exact(out.get(), merged.data(), merged.size() * sizeof(RunIndexEntry), sizeof h))) {
-    throw log_error(tmp, "write");
+    const int err = errno;
+    if (in_memory == nullptr || (err != ENOSPC && err != EDQUOT)) throw log_error(tmp, "write");
+    out.reset();
+    ::unlink(tmp.c_str());
+    in_memory->resize(sizeof h + merged.size() * sizeof(RunIndexEntry));
+    std::memcpy(in_memory->data(), &h, sizeof h);
+    if (!merged.empty()) std::memcpy(in_memory->data() + sizeof h, merged.data(), merged.size() * sizeof(RunIndexEntry));
+    return;
   }
   out.reset();
   // A derived file: no fsync; a crash leaves an old or a new index, either valid.
@@ -675,7 +694,23 @@ bool RunLog::open_index() {
     if (::flock(dir.get(), LOCK_EX) != 0) throw log_error(runs_dir_, "lock");
     idx_fd_ = open_idx(O_RDWR);
     h = valid_header(idx_fd_.get(), log_id, entries_from, size);
-    if (!h || h->covered < size) catch_up(log_fd_.get(), idx_fd_, runs_dir_, h, log_id, entries_from, size);
+    std::vector<char> in_memory;
+    if (!h || h->covered < size) catch_up(log_fd_.get(), idx_fd_, runs_dir_, h, log_id, entries_from, size, &in_memory);
+    if (!in_memory.empty()) {
+      // A full disk: this process reads an index of its own.
+      idx_fd_.reset();
+      IndexHeader mem{};
+      std::memcpy(&mem, in_memory.data(), sizeof mem);
+      void* map = ::mmap(nullptr, in_memory.size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (map == MAP_FAILED) throw log_error(index_path(), "map");
+      std::memcpy(map, in_memory.data(), in_memory.size());
+      map_ = map;
+      map_bytes_ = in_memory.size();
+      damaged_ = mem.damaged;
+      count_ = static_cast<std::size_t>(mem.count);
+      entries_ = reinterpret_cast<const RunIndexEntry*>(static_cast<const char*>(map_) + sizeof(IndexHeader));
+      return true;
+    }
     idx_fd_ = open_idx(O_RDONLY);
     h = valid_header(idx_fd_.get(), log_id, entries_from, size);
     if (!h) throw log_error(index_path(), "rebuild");
