@@ -23,6 +23,7 @@
 #include <dihya/database.hpp>
 #include <dihya/plugin.hpp>
 #include <dihya/utc_time.hpp>
+#include <dihya/utf8.hpp>
 #include <pqxx/pqxx>
 
 #include "policy.hpp"
@@ -62,6 +63,30 @@ std::string check_rule(const dihya::FkGraph& graph, const TableRule& rule, bool 
     if (c.strategy == "null" && col->not_null) return rule.table.display() + "." + c.column + " is NOT NULL: strategy null cannot apply";
     if ((c.strategy == "hash" || c.strategy == "mask" || c.strategy == "fake") && !is_text_type(col->type)) {
       return rule.table.display() + "." + c.column + " is " + col->type + ": " + c.strategy + " needs a text column";
+    }
+  }
+  return "";
+}
+
+// A fixed value the column's type cannot hold ("n/a" for a number) is
+// refused here, not in the middle of a run with PostgreSQL's error. Each cast
+// runs in a savepoint: a failed one aborts only that.
+std::string check_fixed_values(pqxx::dbtransaction& tx, const dihya::FkGraph& graph, const TableRule& rule) {
+  const auto& info = graph.table(rule.table);
+  for (const auto& c : rule.columns) {
+    if (c.strategy != "fixed") continue;
+    const auto* col = info.column(c.column);
+    try {
+      pqxx::subtransaction cast(tx, "fixed_value");
+      cast.exec_params("SELECT ($1)::" + col->type, c.fixed_text());
+      cast.commit();
+    } catch (const pqxx::sql_error& e) {
+      // "ERROR:  invalid input syntax for type numeric: \"n/a\"\n": its first line, without the prefix.
+      std::string why = e.what();
+      why = why.substr(0, why.find('\n'));
+      if (why.rfind("ERROR:", 0) == 0) why.erase(0, std::min(why.find_first_not_of(' ', 6), why.size()));
+      return rule.table.display() + "." + c.column + " is " + col->type + ": its fixed value does not fit (" +
+             dihya::printable(why) + ")";
     }
   }
   return "";
@@ -120,10 +145,12 @@ class Cleanup final : public dihya::Plugin {
       if (mode == "retention") {
         for (const auto& r : policy.retention) {
           if (auto e = check_rule(graph, r, true); !e.empty()) return {{"policy", e}};
+          if (auto e = check_fixed_values(tx, graph, r); !e.empty()) return {{"policy", e}};
         }
       } else {
         for (const auto& [t, r] : policy.erase_rules) {
           if (auto e = check_rule(graph, r, false); !e.empty()) return {{"policy", e}};
+          if (auto e = check_fixed_values(tx, graph, r); !e.empty()) return {{"policy", e}};
         }
         for (const auto& t : graph.reached()) {
           if (graph.table(t).primary_key.empty()) return {{"policy", t.display() + " has no primary key: exclude it in graph.exclude_tables"}};
@@ -175,7 +202,7 @@ class Cleanup final : public dihya::Plugin {
     for (const auto& rule : s.policy.logs) {
       for (const auto& a : plan_logs(rule, ctx.now())) {
         log_actions.push_back({{"file", a.file.string()}, {"action", a.action}, {"bytes", a.bytes}, {"reason", a.reason}});
-        report += a.file.string() + ": " + a.action + " (" + a.reason + ", " + std::to_string(a.bytes) + " bytes)\n";
+        report += dihya::printable(a.file.string()) + ": " + a.action + " (" + a.reason + ", " + std::to_string(a.bytes) + " bytes)\n";
       }
     }
     if (ctx.dry_run()) {
@@ -223,7 +250,7 @@ class Cleanup final : public dihya::Plugin {
         const auto to = a.file.parent_path() / kLogQuarantineDir / ctx.run_id() / a.file.filename();
         ctx.journal().record({"quarantine_file", {{"from", a.file.string()}, {"to", to.string()}}});
         quarantine_file(a.file, ctx.run_id(), s.expires_at);
-        report += a.file.string() + ": " + (a.action == "gzip" ? "gzipped" : "removed (quarantined)") + "\n";
+        report += dihya::printable(a.file.string()) + ": " + (a.action == "gzip" ? "gzipped" : "removed (quarantined)") + "\n";
         ++n;
       }
     }
@@ -525,8 +552,14 @@ class Cleanup final : public dihya::Plugin {
       if (st.rule.action == "keep") continue;
       steps.push_back(st);
     }
+    // A table linked to the user through SET NULL links only owns none of
+    // its rows: its owned-only condition is false and names no $1, and a
+    // statement that binds a parameter it never uses fails. The trailing
+    // comparison keeps $1 in every statement, typed by the condition when it
+    // names it (so it must come after it), as text when it does not.
     auto owned = [&](const Step& st) {
-      return st.split ? graph.user_condition(tx, st.rule.table, "t", true) : graph.user_condition(tx, st.rule.table, "t");
+      return "(" + (st.split ? graph.user_condition(tx, st.rule.table, "t", true) : graph.user_condition(tx, st.rule.table, "t")) +
+             ") AND $1 = $1";
     };
     auto linked = [&](const Step& st) {
       return "(" + graph.user_condition(tx, st.rule.table, "t") + ") AND NOT (" + graph.user_condition(tx, st.rule.table, "t", true) + ")";
@@ -689,7 +722,7 @@ class Cleanup final : public dihya::Plugin {
     bool has_rows = false;
     for (const auto& e : newest_first) {
       if (e.action == "quarantine_file") {
-        files += restore_file(e.data.at("to").get<std::string>(), e.data.at("from").get<std::string>());
+        files += restore_log_file(e.data.at("to").get<std::string>(), e.data.at("from").get<std::string>()) ? 1 : 0;
       } else if (e.action == "gzip_file") {
         // The original is back (newest first): the .gz made from it goes.
         std::error_code ec;
@@ -722,15 +755,6 @@ class Cleanup final : public dihya::Plugin {
     return dihya::Result::success("restored " + std::to_string(restored) + " row(s) and " + std::to_string(files) +
                                       " log file(s) from the quarantine",
                                   {{"rows", restored}, {"files", files}});
-  }
-
-  // Idempotent: a file already back (or purged) is left alone.
-  static long long restore_file(const std::filesystem::path& quarantined, const std::filesystem::path& original) {
-    std::error_code ec;
-    if (!std::filesystem::exists(quarantined, ec) || std::filesystem::exists(original, ec)) return 0;
-    std::filesystem::rename(quarantined, original, ec);
-    if (ec) throw dihya::Error("cannot move " + quarantined.string() + " back: " + ec.message());
-    return 1;
   }
 
   // Restores one batch from whichever quarantine table holds it. A table

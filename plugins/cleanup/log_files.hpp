@@ -5,7 +5,11 @@
 // "Removed" means moved into <dir>/.dihya-quarantine/<run-id>/ (same file
 // system: a rename), so rollback moves them back; purge deletes quarantine
 // directories whose expiry has passed. Symlinks and non-regular files are
-// never touched, and nothing outside the configured directory is.
+// never touched, and nothing outside the configured directory is: whoever may
+// write the directory may plant a symlink or a FIFO at any name cleanup uses
+// (the temporary .<name>.gz.partial, .dihya-quarantine, .expires_at), so
+// every file operation is relative to a descriptor of the directory, opened
+// without following a symlink, and new files are created O_EXCL|O_NOFOLLOW.
 #pragma once
 
 #include <chrono>
@@ -41,13 +45,24 @@ std::vector<LogAction> plan_logs(const LogRule& rule, std::chrono::system_clock:
 
 inline const char* kLogQuarantineDir = ".dihya-quarantine";
 
-// Moves `file` into the run's quarantine dir; returns the new path. Throws dihya::Error.
+// Moves `file` into the run's quarantine dir; returns the new path. Throws
+// dihya::Error, also when <dir>/.dihya-quarantine is a symlink or not a
+// directory (it is refused, never followed).
 std::filesystem::path quarantine_file(const std::filesystem::path& file, const std::string& run_id,
                                       std::chrono::system_clock::time_point expires_at);
-// Writes file.gz next to `file` (same mtime, mode 0600 unless the original's), fsynced. Throws dihya::Error.
+// Writes file.gz next to `file` (same mtime, mode 0600 unless the original's), fsynced. A
+// leftover .<name>.gz.partial (a crashed run's, or a planted symlink or FIFO) is removed,
+// never written through; a directory there is refused. Throws dihya::Error.
 std::filesystem::path gzip_file(const std::filesystem::path& file);
+// Moves a file quarantine_file() moved back to `original`. Returns false when there is
+// nothing to move (purged, already back, or the quarantine is no longer a real directory:
+// a symlink there is not followed). Throws dihya::Error when the move fails.
+bool restore_log_file(const std::filesystem::path& quarantined, const std::filesystem::path& original);
 
 // Deletes quarantine run dirs under `dir` whose expiry is <= now; returns files deleted.
+// An .expires_at that is not a regular file (a symlink, a FIFO) marks no run of ours: left
+// alone, never opened for reading in a way that could block. Throws dihya::Error when
+// <dir>/.dihya-quarantine is a symlink or not a directory.
 std::uint64_t purge_log_quarantine(const std::filesystem::path& dir, std::chrono::system_clock::time_point now,
                                    bool dry_run);
 

@@ -10,6 +10,7 @@
 #include <valijson/validation_results.hpp>
 #include <valijson/validator.hpp>
 
+#include "duration.hpp"
 
 namespace cleanup {
 
@@ -89,17 +90,6 @@ void validate_against_schema(const nlohmann::json& doc) {
   throw dihya::Error("does not match the policy schema: " + (best.empty() ? "invalid" : best));
 }
 
-long long parse_duration(const std::string& s) {
-  const long long n = std::stoll(s.substr(0, s.size() - 1));
-  switch (s.back()) {
-    case 's': return n;
-    case 'm': return n * 60;
-    case 'h': return n * 3600;
-    case 'd': return n * 86400;
-    default: return n * 7 * 86400;
-  }
-}
-
 std::vector<ColumnRule> column_rules(const nlohmann::json& columns, bool& uses_salt) {
   std::vector<ColumnRule> out;
   for (const auto& [name, rule] : columns.items()) {
@@ -131,7 +121,7 @@ Policy load_policy(const std::string& path) {
       r.table = dihya::TableName::from_json(t.at("table"));
       r.timestamp_column = t.at("timestamp_column").get<std::string>();
       r.older_than = t.at("older_than").get<std::string>();
-      r.older_than_seconds = parse_duration(r.older_than);
+      r.older_than_seconds = parse_duration(r.older_than, r.table.display() + ": older_than");
       r.action = t.at("action").get<std::string>();
       if (t.contains("columns")) r.columns = column_rules(t.at("columns"), p.uses_salt);
       if (r.action == "anonymise" && r.columns.empty()) {

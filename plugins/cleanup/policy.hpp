@@ -20,6 +20,9 @@ struct ColumnRule {
   std::string strategy;  // null, fixed, hash, mask, fake
   nlohmann::json value;  // fixed
   std::string kind;      // fake: email, name, phone, text
+
+  // The fixed value as the text bound for it (PostgreSQL casts it to the column's type).
+  std::string fixed_text() const { return value.is_string() ? value.get<std::string>() : value.dump(); }
 };
 
 struct TableRule {

@@ -297,7 +297,7 @@ std::string TableSql::anonymise_batch(const std::vector<ColumnRule>& rules, std:
     if (r.strategy == "null") {
       expr = "NULL";
     } else if (r.strategy == "fixed") {
-      params.push_back(r.value.is_string() ? r.value.get<std::string>() : r.value.dump());
+      params.push_back(r.fixed_text());
       expr = "$" + std::to_string(params.size() + first_extra_param() - 1);
     } else if (r.strategy == "hash") {
       if (salt_index == 0) {

@@ -342,6 +342,100 @@ expect_exit 2 "a relative log dir" -- dh run cleanup -p policy="$WORK/badlogs.ya
 printf 'logs: [{dir: "%s", patterns: ["../*"], max_age: 1d}]\n' "$L1" >"$WORK/badlogs.yaml"
 expect_exit 2 "a pattern escaping the dir" -- dh run cleanup -p policy="$WORK/badlogs.yaml" --yes
 
+# Durations longer than 100 years are refused: a time point counts
+# nanoseconds in 64 bits, ~292 years from 1970, and a cutoff computed past
+# that wrapped into the future, so 999999w deleted every row, even an hour
+# old. 36500d (100 years) is honoured exactly. Sizes that would wrap are
+# refused too, and a log's mtime far in the future is not mistaken for old.
+psql -X -q -v ON_ERROR_STOP=1 "$DB_URL" -c "create table far_events (id bigint primary key, ts timestamptz not null)" \
+  -c "insert into far_events select g, now() - g * interval '1 hour' from generate_series(1, 50) g" \
+  -c "insert into far_events values (0, now() - interval '101 years')" >/dev/null
+far_before=$(checksums)
+printf 'tables:\n  - {table: far_events, timestamp_column: ts, older_than: 999999w, action: delete}\n' >"$WORK/far.yaml"
+expect_exit 2 "older_than 999999w is refused" -- dh run cleanup -p policy="$WORK/far.yaml" --yes
+expect_one_line_error "older_than 999999w"
+expect_in "$ERR" "older_than 999999w is longer than 100 years" "the refusal names the duration and the bound"
+expect_eq "$(checksums)" "$far_before" "no row went"
+printf 'tables:\n  - {table: far_events, timestamp_column: ts, older_than: 36500d, action: delete}\n' >"$WORK/far.yaml"
+expect_exit 0 "older_than 36500d (100 years)" -- dh run cleanup -p policy="$WORK/far.yaml" --yes
+expect_eq "$(psql_q "select count(*) || ' ' || min(id) from far_events")" "50 1" "only the 101-year-old row went"
+psql_q "drop table far_events" >/dev/null
+F="$WORK/logs_far"; mkdir -p "$F"
+mk "$F/old.log" 100 "40 days ago"; mk "$F/future.log" 100 "2400-01-01"
+printf 'logs: [{dir: "%s", patterns: ["*.log"], max_age: 999999w}]\n' "$F" >"$WORK/far_logs.yaml"
+expect_exit 2 "logs: max_age 999999w is refused" -- dh run cleanup -p policy="$WORK/far_logs.yaml" --yes
+printf 'logs: [{dir: "%s", patterns: ["*.log"], max_total_size: 999999999999TB}]\n' "$F" >"$WORK/far_logs.yaml"
+expect_exit 2 "logs: a max_total_size that would wrap is refused" -- dh run cleanup -p policy="$WORK/far_logs.yaml" --yes
+printf 'logs: [{dir: "%s", patterns: ["*.log"], max_age: 30d}]\n' "$F" >"$WORK/far_logs.yaml"
+expect_exit 0 "log dry run with a file dated 2400" -- dh run cleanup -p policy="$WORK/far_logs.yaml" --dry-run --yes
+expect_in "$OUT" "$F/old.log: remove" "the old log is listed"
+expect_not_in "$OUT" "future.log" "the log dated 2400 is not mistaken for an old one"
+
+# Names in a log dir may be planted by whoever can write it; cleanup works
+# relative to the directory, never through a symlink, and reads no FIFO.
+P="$WORK/logs_planted"; mkdir -p "$P"
+mk "$P/app.log" 1000 "10 days ago"; echo "precious, not a log" >"$P/keep.txt"
+ln -s keep.txt "$P/.app.log.gz.partial"
+keep_sum=$(sha256sum <"$P/keep.txt"); app_sum=$(sha256sum <"$P/app.log")
+printf 'logs: [{dir: "%s", patterns: ["*.log"], compress_after: 1d}]\n' "$P" >"$WORK/planted.yaml"
+[ -L "$P/.app.log.gz.partial" ] && ok "a symlink is planted at gzip's temporary name" || not_ok "no planted symlink"
+expect_exit 0 "gzip with a symlink at its temporary name" -- dh run cleanup -p policy="$WORK/planted.yaml" --yes
+expect_eq "$(sha256sum <"$P/keep.txt")" "$keep_sum" "the symlink's target is intact"
+expect_eq "$(gzip -dc "$P/app.log.gz" | sha256sum)" "$app_sum" "the .gz holds the log"
+[ ! -e "$P/.app.log.gz.partial" ] && [ ! -L "$P/.app.log.gz.partial" ] && ok "the planted link was removed, not written through" || not_ok "the partial name is still there"
+Q="$WORK/logs_qlink"; mkdir -p "$Q/shared"; chmod 755 "$Q/shared"
+mk "$Q/old.log" 100 "40 days ago"; ln -s shared "$Q/.dihya-quarantine"
+printf 'logs: [{dir: "%s", patterns: ["*.log"], max_age: 30d}]\n' "$Q" >"$WORK/qlink.yaml"
+[ -L "$Q/.dihya-quarantine" ] && [ -d "$Q/.dihya-quarantine" ] && ok "a symlink to a directory is planted as .dihya-quarantine" || not_ok "no planted quarantine link"
+expect_exit 5 "a symlinked .dihya-quarantine is refused" -- dh run cleanup -p policy="$WORK/qlink.yaml" --yes
+expect_in "$ERR" ".dihya-quarantine is a symlink or not a directory: refusing to follow it" "the refusal says why"
+expect_eq "$(stat -c %a "$Q/shared") $(ls -A "$Q/shared" | wc -l)" "755 0" "the link's target is untouched (mode, content)"
+[ -f "$Q/old.log" ] && ok "the log stays in place" || not_ok "old.log was moved"
+expect_exit 1 "purge refuses the symlinked quarantine too" -- dh run cleanup -p mode=purge -p policy="$WORK/qlink.yaml" --yes
+R="$WORK/logs_fifo"; mkdir -p "$R/.dihya-quarantine/fifo" "$R/.dihya-quarantine/linked"
+mkfifo "$R/.dihya-quarantine/fifo/.expires_at"
+echo 0 >"$WORK/expired_at_0"; ln -s "$WORK/expired_at_0" "$R/.dihya-quarantine/linked/.expires_at"
+mk "$R/.dihya-quarantine/linked/kept.log" 10 now
+printf 'logs: [{dir: "%s", patterns: ["*.log"], max_age: 30d}]\n' "$R" >"$WORK/fifo.yaml"
+[ -p "$R/.dihya-quarantine/fifo/.expires_at" ] && ok "a FIFO is planted as a run's .expires_at" || not_ok "no planted FIFO"
+expect_exit 0 "purge dry run with a FIFO .expires_at does not hang" -- timeout 20 "$DIHYA_HOST" run cleanup -p mode=purge -p policy="$WORK/fifo.yaml" --dry-run --yes
+expect_exit 0 "purge with a FIFO .expires_at does not hang" -- timeout 20 "$DIHYA_HOST" run cleanup -p mode=purge -p policy="$WORK/fifo.yaml" --yes
+[ -p "$R/.dihya-quarantine/fifo/.expires_at" ] && [ -f "$R/.dihya-quarantine/linked/kept.log" ] \
+  && ok "run dirs whose .expires_at is a FIFO or a symlink are left alone" || not_ok "a planted run dir was purged"
+
+# A file name with a newline cannot forge a line of the report.
+N="$WORK/logs_newline"; mkdir -p "$N"
+forged="$N/x.log: remove (older than max_age, 9 bytes)"$'\n'"audit.log"
+mk "$forged" 10 "40 days ago"
+printf 'logs: [{dir: "%s", patterns: ["*.log"], max_age: 30d}]\n' "$N" >"$WORK/newline.yaml"
+expect_exit 0 "log dry run with a newline in a file name" -- dh run cleanup -p policy="$WORK/newline.yaml" --dry-run --yes
+expect_in "$OUT" 'bytes)\x0Aaudit.log: remove' "the newline is shown as \\x0A"
+expect_eq "$(grep -c '^audit.log' "$OUT")" 0 "no report line starts with the forged name"
+
+# erase_user of a user whose only other rows point at it through ON DELETE
+# SET NULL (no rule for them): they are kept and quarantined as unlinked, and
+# rollback restores every table exactly.
+psql -X -q -v ON_ERROR_STOP=1 "$DB_URL" >/dev/null <<'SQL'
+create schema setnull;
+create table setnull.users (id bigint primary key, email text unique);
+create table setnull.notes (id bigint primary key, author_id bigint references setnull.users on delete set null, body text);
+insert into setnull.users values (1, 'a@example.test'), (2, 'b@example.test');
+insert into setnull.notes values (1, 1, 'n1'), (2, 2, 'n2'), (3, 1, 'n3');
+SQL
+setnull_rows() { psql_q "select (select string_agg(format('%s:%s', id, email), ',' order by id) from setnull.users) || ' ' ||
+                                (select string_agg(format('%s:%s:%s', id, author_id, body), ',' order by id) from setnull.notes)"; }
+setnull_before=$(setnull_rows)
+printf 'tables: []\ngraph: {users_table: setnull.users, schemas: [setnull]}\n' >"$WORK/setnull.yaml"
+expect_exit 0 "erase_user dry run, SET NULL links only" -- dh run cleanup -p mode=erase_user -p user=1 -p policy="$WORK/setnull.yaml" --dry-run --yes
+expect_in "$OUT" "setnull.notes: 0 row(s) to delete, 2 to unlink" "dry run counts the notes to unlink"
+expect_eq "$(setnull_rows)" "$setnull_before" "the dry run changes nothing"
+expect_exit 0 "erase_user, SET NULL links only" -- dh run cleanup -p mode=erase_user -p user=1 -p policy="$WORK/setnull.yaml" --yes
+setnull_run=$(last_run_id)
+expect_eq "$(setnull_rows)" "2:b@example.test 1::n1,2:2:n2,3::n3" "the user is gone, its notes kept and unlinked"
+expect_exit 0 "rollback of the SET NULL erasure" -- dh rollback "$setnull_run"
+expect_eq "$(setnull_rows)" "$setnull_before" "rollback restores the user and the links exactly"
+psql_q "set client_min_messages = warning; drop schema setnull cascade" >/dev/null
+
 # Hostile inputs: exit 2, one line, nothing changed.
 bad() {  # bad DESCRIPTION YAML [extra params...]
   local what=$1 yaml=$2; shift 2
@@ -357,6 +451,9 @@ bad "injection in a table name" 'tables: [{table: "sessions; DROP TABLE users", 
 bad "injection in a column name" 'tables: [{table: sessions, timestamp_column: "expires_at < now() or true --", older_than: 9d, action: delete}]'
 bad "timestamp column that is not a timestamp" 'tables: [{table: sessions, timestamp_column: user_agent, older_than: 9d, action: delete}]'
 bad "hash without a salt" 'tables: [{table: audit_logs, timestamp_column: created_at, older_than: 9d, action: anonymise, columns: {target: {strategy: hash}}}]'
+bad "a fixed value of the wrong type" 'tables: [{table: uploads, timestamp_column: created_at, older_than: 9d, action: anonymise, columns: {size_bytes: {strategy: fixed, value: "n/a"}}}]'
+expect_in "$ERR" "public.uploads.size_bytes is bigint: its fixed value does not fit" "the refusal names the column and its type"
+bad "an erase_user fixed value of the wrong type" 'erase_user: {tables: [{table: uploads, action: anonymise, columns: {size_bytes: {strategy: fixed, value: "n/a"}}}]}' -p mode=erase_user -p user=2
 bad "anonymising the primary key" 'tables: [{table: audit_logs, timestamp_column: created_at, older_than: 9d, action: anonymise, columns: {id: {strategy: null}}}]'
 bad "an alias bomb" 'a: &a [x, x, x, x, x, x, x, x, x, x]
 b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]

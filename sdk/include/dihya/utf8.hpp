@@ -5,6 +5,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <string>
 #include <string_view>
 
 namespace dihya {
@@ -51,5 +53,42 @@ inline std::size_t first_invalid_utf8(std::string_view s) {
 }
 
 inline bool valid_utf8(std::string_view s) { return first_invalid_utf8(s) == std::string_view::npos; }
+
+// `text` made safe for a one-line message or report line: control characters
+// (C0, DEL, C1) and bytes that are not UTF-8 become \xNN (a newline in a file
+// name cannot forge a line), and what is beyond `max_bytes` is cut and marked
+// "...". Text already made safe is left as it is.
+inline std::string printable(std::string_view text, std::size_t max_bytes = std::string::npos) {
+  std::string out;
+  const auto escape = [&out](unsigned char c) {
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "\\x%02X", c);
+    out += hex;
+  };
+  for (std::size_t i = 0; i < text.size();) {
+    if (out.size() >= max_bytes) return out + "...";
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      if (c < 0x20 || c == 0x7f) {
+        escape(c);
+      } else {
+        out += static_cast<char>(c);
+      }
+      ++i;
+      continue;
+    }
+    const std::size_t length = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+    const std::string_view sequence = text.substr(i, length);
+    const bool c1_control = c == 0xC2 && sequence.size() == 2 && static_cast<unsigned char>(sequence[1]) < 0xA0;
+    if (sequence.size() == length && valid_utf8(sequence) && !c1_control) {
+      out += sequence;
+      i += length;
+    } else {
+      escape(c);
+      ++i;
+    }
+  }
+  return out;
+}
 
 }  // namespace dihya

@@ -181,40 +181,9 @@ inline nlohmann::json plain_scalar(const std::string& s) {
   return s;
 }
 
-// `text` made safe for a one-line message: control characters (C0, DEL, C1)
-// and bytes that are not UTF-8 become \xNN, and what is beyond `max_bytes` is
-// cut and marked "...". Text already made safe is left as it is.
+// dihya::printable (utf8.hpp), cut at 80 bytes by default for messages.
 inline std::string printable(std::string_view text, std::size_t max_bytes = 80) {
-  std::string out;
-  const auto escape = [&out](unsigned char c) {
-    char hex[8];
-    std::snprintf(hex, sizeof hex, "\\x%02X", c);
-    out += hex;
-  };
-  for (std::size_t i = 0; i < text.size();) {
-    if (out.size() >= max_bytes) return out + "...";
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c < 0x80) {
-      if (c < 0x20 || c == 0x7f) {
-        escape(c);
-      } else {
-        out += static_cast<char>(c);
-      }
-      ++i;
-      continue;
-    }
-    const std::size_t length = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
-    const std::string_view sequence = text.substr(i, length);
-    const bool c1_control = c == 0xC2 && sequence.size() == 2 && static_cast<unsigned char>(sequence[1]) < 0xA0;
-    if (sequence.size() == length && valid_utf8(sequence) && !c1_control) {
-      out += sequence;
-      i += length;
-    } else {
-      escape(c);
-      ++i;
-    }
-  }
-  return out;
+  return dihya::printable(text, max_bytes);
 }
 
 // "!!int" rather than "tag:yaml.org,2002:int", as the author wrote it.
