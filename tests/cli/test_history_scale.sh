@@ -305,4 +305,9 @@ rm -f "$R/state.idx" && mkfifo "$R/state.idx.tmp"
 expect_exit 0 "a FIFO left as the index's temporary file is replaced" -- timeout 20 "$DIHYA_HOST" history
 [ -f "$R/state.idx" ] && [ ! -e "$R/state.idx.tmp" ] && ok "the index was rebuilt" || not_ok "no index after the FIFO temp"
 
+# Counts are whole numbers: "-1" is not the largest one.
+expect_exit 2 "history --limit -1 is refused" -- dh history --limit -1
+expect_in "$ERR" "expected a whole number of runs" "it says what is expected"
+expect_exit 2 "history prune --keep -3 is refused" -- dh history prune --keep -3 --dry-run
+
 finish

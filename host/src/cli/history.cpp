@@ -23,6 +23,16 @@
 namespace dihya::host {
 namespace {
 
+// A count given as --NAME N: digits only (boost would read "-1" as the largest
+// size_t), at most 12 of them.
+std::size_t count_option(const po::variables_map& vm, const char* name) {
+  const std::string text = vm[name].as<std::string>();
+  if (text.empty() || text.size() > 12 || text.find_first_not_of("0123456789") != std::string::npos) {
+    throw usage_error(fmt::format("--{} '{}': expected a whole number of runs", name, printable(text, 40)));
+  }
+  return static_cast<std::size_t>(std::stoull(text));
+}
+
 // The sandbox as `show` prints it: the plan's summary, and when the child
 // could not apply it (best-effort), that it ran without it and why.
 std::string sandbox_line(const nlohmann::json& sandbox) {
@@ -90,11 +100,7 @@ int history_prune(const Args& args, const Settings& settings) {
     }
   }
   if (vm->count("keep")) {
-    const std::string text = (*vm)["keep"].as<std::string>();
-    if (text.empty() || text.size() > 12 || text.find_first_not_of("0123456789") != std::string::npos) {
-      throw usage_error(fmt::format("--keep '{}': expected a whole number of runs", printable(text, 40)));
-    }
-    policy.keep = static_cast<std::size_t>(std::stoull(text));
+    policy.keep = count_option(*vm, "keep");
   }
   if (!policy.max_age && !policy.keep) {
     policy.max_age = settings.history_retention.max_age;
@@ -185,7 +191,7 @@ int cmd_history(const Args& args, const Settings& settings) {
   spec.options.add_options()("plugin", po::value<std::string>(), "only runs of this plugin")(
       "schedule", po::value<std::string>(), "the runs of this schedule (id or name)")(
       "since", po::value<std::string>(), "only runs started at or after this UTC time (e.g. 2026-11-25 or 2026-11-25T10:00:00Z)")(
-      "limit", po::value<std::size_t>(), "only the last N runs")("json", "print JSON");
+      "limit", po::value<std::string>(), "only the last N runs")("json", "print JSON");
   auto vm = parse_command(args, spec);
   if (!vm) return 0;
   if (vm->count("schedule")) return print_schedule_history((*vm)["schedule"].as<std::string>(), settings, vm->count("json") != 0);
@@ -202,7 +208,7 @@ int cmd_history(const Args& args, const Settings& settings) {
   RunQuery query;
   query.plugin = plugin;
   query.since_iso = since;
-  if (vm->count("limit")) query.limit = (*vm)["limit"].as<std::size_t>();
+  if (vm->count("limit")) query.limit = count_option(*vm, "limit");
   std::vector<SkippedRun> skipped;
   // --limit 0 has always listed nothing.
   auto runs = vm->count("limit") && query.limit == 0 ? std::vector<RunRecord>() : store.query(query, &skipped);
