@@ -352,8 +352,7 @@ class BackupDb final : public dihya::Plugin {
     nlohmann::json rows = nlohmann::json::array();
     std::string report = fmt::format("{:<40} {:>10} {:>11} {:<8} {}\n", "NAME", "AGE", "SIZE", "VERIFIED", "DATABASE");
     for (const auto& b : backups) {
-      const auto age = b.finished ? std::chrono::duration_cast<std::chrono::seconds>(now - *b.finished)
-                                  : std::chrono::seconds(0);
+      const auto age = b.finished ? age_at(now, *b.finished) : std::chrono::seconds(0);
       const std::string database = text_field(b.manifest, "database");
       rows.push_back({{"name", b.name},
                       {"path", b.path.string()},
@@ -364,9 +363,12 @@ class BackupDb final : public dihya::Plugin {
                       {"format", text_field(b.manifest, "format")},
                       {"verified", b.verified_state},
                       {"verified_at", b.verified_at},
-                      {"manifest_error", b.manifest_error}});
+                      {"manifest_error", b.manifest_error},
+                      {"sealed", b.sealed}});
+      std::string shown = b.manifest.is_null() ? "(manifest unreadable)" : database;
+      if (!b.manifest.is_null() && !b.sealed) shown += " (" + b.unsealed_why + ")";
       report += fmt::format("{:<40} {:>10} {:>11} {:<8} {}\n", b.name, b.finished ? human_age(age) : "?",
-                            human_size(b.size), b.verified_state, b.manifest.is_null() ? "(manifest unreadable)" : database);
+                            human_size(b.size), b.verified_state, shown);
     }
     auto r = dihya::Result::success(fmt::format("{} backup(s) in {}", backups.size(), dir.string()),
                                     {{"backup_dir", dir.string()}, {"backups", rows}});
@@ -409,7 +411,12 @@ class BackupDb final : public dihya::Plugin {
     std::string report;
     nlohmann::json removed = nlohmann::json::array();
     nlohmann::json kept = nlohmann::json::array();
+    nlohmann::json skipped = nlohmann::json::array();
     std::uint64_t freed = 0;
+    for (const auto* b : plan.skip) {
+      skipped.push_back({{"name", b->name}, {"why", b->unsealed_why}});
+      report += fmt::format("skip    {} ({}: left alone)\n", b->name, b->unsealed_why);
+    }
     for (const auto* b : plan.keep) {
       kept.push_back(b->name);
       report += fmt::format("keep    {} ({}, verified: {})\n", b->name, human_size(b->size), b->verified_state);
@@ -420,7 +427,8 @@ class BackupDb final : public dihya::Plugin {
       report += fmt::format("{} {} ({}, verified: {})\n", ctx.dry_run() ? "would delete" : "delete ", b->name,
                             human_size(b->size), b->verified_state);
     }
-    nlohmann::json data = {{"kept", kept}, {"deleted", removed}, {"freed_bytes", freed}, {"dry_run", ctx.dry_run()}};
+    nlohmann::json data = {
+        {"kept", kept}, {"deleted", removed}, {"skipped", skipped}, {"freed_bytes", freed}, {"dry_run", ctx.dry_run()}};
     if (ctx.dry_run()) {
       auto r = dihya::Result::success(fmt::format("would delete {} backup(s) ({}), keep {}", plan.remove.size(),
                                                   human_size(freed), plan.keep.size()),

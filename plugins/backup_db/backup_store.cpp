@@ -16,6 +16,32 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The widest span a system_clock time_point holds, in seconds.
+constexpr std::time_t kMaxSeconds = static_cast<std::time_t>(
+    std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::duration::max()).count());
+
+// Why `e` cannot be proven a backup written by backup_db, or "" when it can:
+// the same seal verify checks, plus the fields backup_db always writes.
+std::string unsealed_reason(const BackupEntry& e) {
+  if (e.manifest.is_null()) return "manifest unreadable";
+  if (text_field(e.manifest, "created_by").rfind("backup_db ", 0) != 0) return "manifest not written by backup_db";
+  if (text_field(e.manifest, "manifest_sha256") != manifest_checksum(e.manifest)) return "manifest edited (seal broken)";
+  if (!e.finished) return "manifest has no valid finished_at";
+  return {};
+}
+
+// The time in a backup's name ("20261126T002138Z_..."), to order backups
+// whose manifest cannot tell.
+std::optional<std::chrono::system_clock::time_point> name_time(const std::string& name) {
+  std::tm tm{};
+  std::istringstream in(name.substr(0, 16));
+  in >> std::get_time(&tm, "%Y%m%dT%H%M%SZ");
+  if (in.fail()) return std::nullopt;
+  const std::time_t t = timegm(&tm);
+  if (t > kMaxSeconds || t < -kMaxSeconds) return std::nullopt;
+  return std::chrono::system_clock::from_time_t(t);
+}
+
 BackupEntry load_entry(const fs::path& path) {
   BackupEntry e;
   e.name = path.filename().string();
@@ -31,6 +57,8 @@ BackupEntry load_entry(const fs::path& path) {
     e.manifest = nullptr;
     e.manifest_error = ex.what();
   }
+  e.unsealed_why = unsealed_reason(e);
+  e.sealed = e.unsealed_why.empty();
   std::error_code ec;
   if (fs::exists(path / kVerifiedName, ec)) {
     try {
@@ -70,22 +98,40 @@ void make_private_dirs(const fs::path& dir) {
   fs::permissions(dir, fs::perms::owner_all, ec);
 }
 
+bool is_backup_name(const std::string& name) {
+  // compact_utc() + '_' + file_safe(database), maybe + "_N": never hidden.
+  static const char kShape[] = "ddddddddTddddddZ_";
+  const std::size_t prefix = sizeof kShape - 1;
+  if (name.size() <= prefix) return false;
+  for (std::size_t i = 0; i < prefix; ++i) {
+    const char c = name[i];
+    if (kShape[i] == 'd' ? (c < '0' || c > '9') : c != kShape[i]) return false;
+  }
+  return file_safe(name.substr(prefix)) == name.substr(prefix);
+}
+
 std::vector<BackupEntry> list_backups(const fs::path& dir) {
   std::vector<fs::path> paths;
   std::error_code ec;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
-    if (name.empty() || name[0] == '.') continue;
+    if (!is_backup_name(name)) continue;
     std::error_code ec2;
     if (!it->is_directory(ec2) || it->is_symlink(ec2)) continue;
     if (!fs::exists(it->path() / kManifestName, ec2)) continue;
     paths.push_back(it->path());
   }
   if (ec) throw dihya::Error("cannot read backup_dir " + dir.string() + ": " + ec.message());
-  std::sort(paths.begin(), paths.end());
   std::vector<BackupEntry> out;
   out.reserve(paths.size());
   for (const auto& p : paths) out.push_back(load_entry(p));
+  // By the manifest's time, not the name: a name is only a directory name.
+  const auto time_of = [](const BackupEntry& e) { return e.finished ? e.finished : name_time(e.name); };
+  std::sort(out.begin(), out.end(), [&](const BackupEntry& a, const BackupEntry& b) {
+    const auto ta = time_of(a), tb = time_of(b);
+    if (ta != tb) return ta < tb;
+    return a.name < b.name;
+  });
   return out;
 }
 
@@ -127,7 +173,15 @@ std::optional<std::chrono::system_clock::time_point> parse_utc(const std::string
   std::istringstream in(text);
   in >> std::get_time(&tm, "%Y-%m-%dT%H:%M:%SZ");
   if (in.fail()) return std::nullopt;
-  return std::chrono::system_clock::from_time_t(timegm(&tm));
+  const std::time_t t = timegm(&tm);
+  if (t > kMaxSeconds || t < -kMaxSeconds) return std::nullopt;
+  return std::chrono::system_clock::from_time_t(t);
+}
+
+std::chrono::seconds age_at(std::chrono::system_clock::time_point now, std::chrono::system_clock::time_point then) {
+  using std::chrono::duration_cast;
+  return duration_cast<std::chrono::seconds>(now.time_since_epoch()) -
+         duration_cast<std::chrono::seconds>(then.time_since_epoch());
 }
 
 std::string human_age(std::chrono::seconds age) {
@@ -171,16 +225,20 @@ RetentionPlan plan_retention(const std::vector<BackupEntry>& backups, std::optio
                              std::optional<std::chrono::seconds> keep_within,
                              std::chrono::system_clock::time_point now) {
   RetentionPlan plan;
-  const long long count = static_cast<long long>(backups.size());
+  // Prune never deletes, nor ranks, what it cannot prove is a backup of its own.
+  std::vector<const BackupEntry*> sealed;
+  for (const auto& b : backups) (b.sealed && b.finished ? sealed : plan.skip).push_back(&b);
+  std::stable_sort(sealed.begin(), sealed.end(),
+                   [](const BackupEntry* a, const BackupEntry* b) { return *a->finished < *b->finished; });
+  const long long count = static_cast<long long>(sealed.size());
   bool any_verified = false;
   bool kept_verified = false;
   for (long long i = 0; i < count; ++i) {
-    const auto& b = backups[static_cast<std::size_t>(i)];
+    const auto& b = *sealed[static_cast<std::size_t>(i)];
     const long long rank_from_newest = count - 1 - i;
     bool keep = keep_last && rank_from_newest < *keep_last;
-    // A backup whose age cannot be told (damaged manifest) is kept by the
-    // window rule: prune never deletes what it cannot date.
-    if (keep_within) keep = keep || !b.finished || now - *b.finished <= *keep_within;
+    // In seconds: a window of centuries must not wrap round and delete all.
+    if (keep_within) keep = keep || age_at(now, *b.finished) <= *keep_within;
     (keep ? plan.keep : plan.remove).push_back(&b);
     if (b.verified_state == "ok") {
       any_verified = true;

@@ -16,6 +16,7 @@
 
 #include <dihya/error.hpp>
 #include <dihya/file_io.hpp>
+#include <dihya/utf8.hpp>
 
 namespace backup_db {
 namespace fs = std::filesystem;
@@ -137,7 +138,9 @@ void sync_directory(const fs::path& dir) {
 }
 
 void write_json_atomically(const fs::path& path, const nlohmann::json& value) {
-  if (const std::error_code ec = dihya::replace_file(path, value.dump(2) + "\n", 0644)) {
+  // Replace, not throw: a problem line may quote a file name that is not UTF-8.
+  const std::string text = value.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (const std::error_code ec = dihya::replace_file(path, text + "\n", 0644)) {
     throw dihya::Error("cannot write " + path.string() + ": " + ec.message());
   }
 }
@@ -145,8 +148,13 @@ void write_json_atomically(const fs::path& path, const nlohmann::json& value) {
 nlohmann::json read_json(const fs::path& path) {
   std::string text;
   {
-    dihya::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    // O_NONBLOCK: a fifo planted as manifest.json or verified.json must not
+    // hang list, verify or prune; it is refused below, never read.
+    dihya::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+    if (fd.get() < 0 && errno == ELOOP) throw dihya::Error(path.string() + " is a symbolic link, not a regular file");
     if (fd.get() < 0) throw dihya::Error("cannot read " + path.string() + ": " + std::strerror(errno));
+    struct stat st{};
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) throw dihya::Error(path.string() + " is not a regular file");
     char buffer[65536];
     for (ssize_t n; (n = ::read(fd.get(), buffer, sizeof buffer)) != 0;) {
       if (n < 0 && errno == EINTR) continue;
@@ -154,6 +162,11 @@ nlohmann::json read_json(const fs::path& path) {
       text.append(buffer, static_cast<std::size_t>(n));
       if (text.size() > (64u << 20)) throw dihya::Error(path.string() + " is larger than 64 MiB: not a manifest");
     }
+  }
+  // JSON is UTF-8: a manifest that is not would make every later dump() of
+  // it (its seal, verified.json) throw a library error instead of this one.
+  if (const auto bad = dihya::first_invalid_utf8(text); bad != std::string::npos) {
+    throw dihya::Error(path.string() + " is not valid UTF-8 (byte " + std::to_string(bad) + ")");
   }
   // Depth-limited: a hostile manifest must not blow the stack.
   int depth = 0;

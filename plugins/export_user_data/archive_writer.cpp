@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -27,6 +28,17 @@ std::string random_suffix() {
   std::string s;
   for (int i = 0; i < 12; ++i) s += kHex[rd() % 16];
   return s;
+}
+
+// Renames `from` to `to` unless `to` exists. Returns 0, or the errno
+// (EEXIST when `to` exists).
+int rename_noreplace(const std::filesystem::path& from, const std::filesystem::path& to) {
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
+  if (errno != EINVAL && errno != ENOSYS) return errno;
+  // A file system without RENAME_NOREPLACE: link() never replaces a name either.
+  if (::link(from.c_str(), to.c_str()) != 0) return errno;
+  ::unlink(from.c_str());
+  return 0;
 }
 
 }  // namespace
@@ -103,8 +115,13 @@ void ArchiveWriter::commit() {
   archive_ = nullptr;
   if (::fsync(fd_.get()) != 0) throw dihya::Error("cannot fsync " + temp_.string() + ": " + std::strerror(errno));
   fd_.reset();
-  if (::rename(temp_.c_str(), target_.c_str()) != 0) {
-    throw dihya::Error("cannot rename the archive to " + target_.string() + ": " + std::strerror(errno));
+  // validate() saw no file at the target, but one may have appeared since:
+  // it is someone else's and is never replaced.
+  if (const int err = rename_noreplace(temp_, target_); err == EEXIST) {
+    throw dihya::Error(target_.string() + " was created while the export ran; it was left as it is and the export " +
+                       "discarded: run again with another output");
+  } else if (err != 0) {
+    throw dihya::Error("cannot rename the archive to " + target_.string() + ": " + std::strerror(err));
   }
   committed_ = true;
   // The archive is whole and renamed; a lost directory entry after a power

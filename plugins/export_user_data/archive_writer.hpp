@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 // Writes the export archive so that the target path holds either nothing or a
 // complete archive: entries go to a temp file (mode 0600) beside the target,
-// which is fsynced and renamed over it only by commit(); destroying an
+// which is fsynced and renamed to it only by commit(), never over a file that
+// appeared at the target in the meantime; destroying an
 // uncommitted writer removes the temp file. Entries are added from files of
 // known size because a tar entry with a wrong size is silently truncated.
 #pragma once
@@ -27,7 +28,8 @@ class ArchiveWriter {
 
   // Adds the content of `file` as `name`. Throws dihya::Error.
   void add_file(const std::string& name, const std::filesystem::path& file);
-  // Finishes the archive, fsyncs it and renames it to the target. Throws dihya::Error.
+  // Finishes the archive, fsyncs it and renames it to the target. Throws
+  // dihya::Error, also when the target exists by then (left untouched).
   void commit();
 
  private:

@@ -60,11 +60,19 @@ Fd open_dir(int root, const std::string& rel) {
   return current;
 }
 
+// False (errno set) when `name` cannot be read or is not a regular file.
 bool read_file_at(int dir, const std::string& name, std::string* content, mode_t* mode) {
-  Fd fd(::openat(dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  // O_NONBLOCK: a generated file swapped for a fifo must not hang rollback.
+  Fd fd(::openat(dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
   if (!fd) return false;
   struct stat st {};
-  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  if (::fstat(fd.get(), &st) != 0) return false;
+  if (!S_ISREG(st.st_mode)) {
+    errno = EINVAL;
+    return false;
+  }
+  // A regular file: reads block as usual again.
+  if (::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) & ~O_NONBLOCK) != 0) return false;
   if (mode != nullptr) *mode = st.st_mode & 07777;
   content->clear();
   char buf[65536];
@@ -252,7 +260,8 @@ nlohmann::json write_project(const fs::path& out_in, const std::vector<RenderedF
     std::string previous;
     mode_t mode = 0644;
     if (!dir || !read_file_at(dir.get(), base_of(f.path), &previous, &mode)) {
-      throw dihya::Error("out: cannot read " + f.path + " before replacing it: " + std::strerror(errno));
+      const std::string why = errno == EINVAL ? "not a regular file" : std::strerror(errno);
+      throw dihya::Error("out: cannot read " + f.path + " before replacing it: " + why);
     }
     journal.record({"replace_file",
                     {{"root", out.string()},

@@ -104,6 +104,12 @@ std::string read_file(const fs::path& path) {
     throw dihya::Error(at_line(path, line_of(bytes, bad)) + ": not valid UTF-8 (byte " + std::to_string(bad) +
                        "); migrations are UTF-8 text");
   }
+  // libpq takes the SQL as a C string: whatever follows a NUL would be cut
+  // off silently and the migration still recorded as applied.
+  if (const auto nul = bytes.find('\0'); nul != std::string::npos) {
+    throw dihya::Error(at_line(path, line_of(bytes, nul)) + ": NUL byte (offset " + std::to_string(nul) +
+                       "); migrations are text, remove it");
+  }
   return bytes;
 }
 

@@ -320,5 +320,68 @@ expect_exit 0 "rollback of a prune whose trash is still there" -- dh rollback "$
 [ -d "$B/$name" ] && ok "rollback moved the pruned backup back" || not_ok "$name not back in $B"
 expect_exit 0 "verify of the backup put back" -- bdb -p mode=verify -p backup="$name"
 
+# --- hostile backup_dir content -----------------------------------------------------------------
+R="$WORK/retention"
+real_backups() { ls "$R" | grep -E '^[0-9]{8}T[0-9]{6}Z_' | grep -v '^20990101T000000Z_x$' || true; }
+for _ in 1 2; do dh run backup_db -p backup_dir="$R" >/dev/null 2>&1; sleep 1; done
+expect_eq "$(real_backups | wc -l)" 2 "two backups to prune"
+# A window of centuries overflowed a nanosecond time difference and deleted every backup.
+for window in 999999d 999999w; do
+  expect_exit 0 "prune keep_within=$window (beyond what a time point holds)" -- \
+    dh run backup_db -p backup_dir="$R" -p mode=prune -p keep_within="$window" --yes
+  expect_in "$OUT" "deleted 0 backup(s)" "keep_within=$window deletes nothing"
+  expect_eq "$(real_backups | wc -l)" 2 "keep_within=$window keeps both backups"
+done
+
+# A fifo where a manifest or verified.json is expected is refused, not read:
+# list, verify and prune used to hang until the run's 24 h timeout.
+FF="$WORK/fifo-backups"
+mkdir -p "$FF/20990101T000000Z_x"
+mkfifo "$FF/20990101T000000Z_x/manifest.json"
+expect_exit 0 "list with a fifo as manifest.json ends" -- timeout 20 "$DIHYA_HOST" run backup_db -p backup_dir="$FF" -p mode=list --json
+expect_in "$OUT" "manifest.json is not a regular file" "list: the fifo manifest is named as not a regular file"
+expect_exit 1 "verify of a backup whose manifest is a fifo ends" -- timeout 20 "$DIHYA_HOST" run backup_db -p backup_dir="$FF" -p mode=verify
+expect_in "$ERR" "manifest.json is not a regular file" "verify: the fifo manifest is named as not a regular file"
+expect_exit 0 "prune --dry-run beside a fifo manifest ends" -- \
+  timeout 20 "$DIHYA_HOST" run backup_db -p backup_dir="$FF" -p mode=prune -p keep_last=1 --dry-run
+first=$(real_backups | head -n 1)
+cp -a "$R/$first" "$FF/"
+rm -f "$FF/$first/verified.json"
+mkfifo "$FF/$first/verified.json"
+expect_exit 0 "list with a fifo as verified.json ends" -- timeout 20 "$DIHYA_HOST" run backup_db -p backup_dir="$FF" -p mode=list --json
+expect_eq "$(json_field "[b['verified'] for b in d['result']['backups'] if b['name'] == '$first']" <"$OUT")" "['failed']" \
+  "a fifo verified.json shows as a failed verification"
+
+# A manifest that is not UTF-8 is reported and the failed verify recorded,
+# not ended by a library exception.
+U="$WORK/utf8-backups"
+mkdir -p "$U/20990101T000000Z_bad"
+printf '{"database":"\xff\xfe"}' >"$U/20990101T000000Z_bad/manifest.json"
+expect_exit 1 "verify of a manifest holding invalid UTF-8" -- dh run backup_db -p backup_dir="$U" -p mode=verify
+expect_in "$ERR" "manifest.json is not valid UTF-8 (byte 13)" "the error says the manifest is not UTF-8"
+expect_not_in "$ERR" "json.exception" "no library exception text"
+expect_eq "$(json_field 'd["ok"]' <"$U/20990101T000000Z_bad/verified.json" 2>&1)" False "the failed verification is recorded"
+
+# Prune deletes only directories named as backups whose manifest backup_db
+# sealed, and ranks them by the manifest's time, not by name.
+mkdir "$R/0-team-notes" "$R/webapp" "$R/20990101T000000Z_x"
+echo '{"app":"notes"}' >"$R/0-team-notes/manifest.json"
+echo notes >"$R/0-team-notes/notes.txt"
+echo '{"name":"my web app"}' >"$R/webapp/manifest.json"
+echo '{"app":"x","finished_at":"2099-01-01T00:00:00Z"}' >"$R/20990101T000000Z_x/manifest.json"
+older=$(real_backups | head -n 1)
+newer=$(real_backups | tail -n 1)
+mv "$R/$newer" "$R/20000101T000000Z_renamed"  # the newest backup, with a name that sorts first
+expect_exit 0 "list beside foreign directories" -- dh run backup_db -p backup_dir="$R" -p mode=list
+expect_not_in "$OUT" "webapp" "a directory not named as a backup is not listed"
+expect_in "$OUT" "manifest not written by backup_db" "a foreign manifest in a backup-named directory is shown as such"
+expect_exit 0 "prune keep_last=1 beside foreign directories" -- \
+  dh run backup_db -p backup_dir="$R" -p mode=prune -p keep_last=1 --yes --json
+expect_eq "$(json_field '(d["result"]["deleted"], d["result"]["kept"], [s["name"] for s in d["result"]["skipped"]])' <"$OUT")" \
+  "(['$older'], ['20000101T000000Z_renamed'], ['20990101T000000Z_x'])" "prune deletes the older backup, keeps the newest by manifest time"
+[ -d "$R/20000101T000000Z_renamed" ] && [ ! -e "$R/$older" ] && ok "the newest backup kept, the older one deleted" || not_ok "wrong backups pruned: $(ls "$R")"
+expect_eq "$(cat "$R/0-team-notes/notes.txt" 2>&1)" notes "a foreign directory with a manifest.json is untouched"
+[ -f "$R/webapp/manifest.json" ] && [ -f "$R/20990101T000000Z_x/manifest.json" ] && ok "foreign manifests untouched" || not_ok "foreign dir removed: $(ls "$R")"
+
 psql_q "drop database if exists ${DB_NAME}_x" >/dev/null 2>&1
 finish

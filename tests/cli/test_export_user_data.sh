@@ -159,4 +159,21 @@ else
 fi
 expect_eq "$(python3 -c 'import json,sys,zipfile; m=json.loads(zipfile.ZipFile(sys.argv[1]).read("manifest.json")); print([t["rows"] for t in m["tables"] if t["table"]=="events"][0])' "$WORK/big.zip")" "$N" "all $N rows in the archive"
 
+# A file created at the output path while the export runs (after validate
+# found none) is never replaced: the export fails and leaves no temp file.
+# Created as soon as the temp archive appears, seconds before the rename.
+if [ "$N" -ge 200000 ]; then
+  race="$WORK/race.zip"
+  "$DIHYA_HOST" run export_user_data -p user=3 -p output="$race" >"$OUT" 2>"$ERR" &
+  export_pid=$!
+  for _ in $(seq 1200); do compgen -G "$WORK/.race.zip.partial-*" >/dev/null && break; sleep 0.05; done
+  compgen -G "$WORK/.race.zip.partial-*" >/dev/null && ok "the temp archive appeared" || not_ok "no temp archive seen"
+  echo "operator's own file" >"$race"
+  got=0; wait "$export_pid" || got=$?
+  expect_eq "$got" 1 "an export whose output appeared meanwhile fails"
+  expect_in "$ERR" "$race was created while the export ran" "the error names the output"
+  expect_eq "$(cat "$race")" "operator's own file" "the file created meanwhile is intact"
+  expect_eq "$(compgen -G "$WORK/.race.zip.partial-*" || true)" "" "no temp archive left"
+fi
+
 finish

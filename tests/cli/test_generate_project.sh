@@ -139,6 +139,17 @@ expect_exit 0 "rollback, text" -- dh rollback "$rb2_run"
 expect_in "$OUT" "Kept (edited after generation; delete them yourself if unwanted):" "rollback prints the plugin's report on stdout"
 expect_in "$OUT" "  $T/rb2/README.md  (edited since it was generated)" "the report names the edited file"
 rm -r "$T/rb2"
+# A generated file swapped for a fifo: rollback keeps and names it, and ends
+# (opening the fifo used to block it until the plugin's timeout).
+expect_exit 0 "generate for a fifo rollback" -- dh run generate_project -p spec="$T/api.json" -p out="$T/rb3"
+rb3_run=$(last_run_id)
+rm "$T/rb3/README.md"
+mkfifo "$T/rb3/README.md"
+expect_exit 0 "rollback beside a fifo ends" -- timeout 20 "$DIHYA_HOST" rollback "$rb3_run"
+expect_in "$ERR" "kept $T/rb3/README.md: replaced by something that is not a regular file" "rollback names the fifo"
+[ -p "$T/rb3/README.md" ] && ok "the fifo is left in place" || not_ok "the fifo was removed"
+expect_eq "$(find "$T/rb3" -type f | wc -l)" 0 "the other generated files are removed"
+rm -r "$T/rb3"
 
 # --- database templates override the bundled ones -----------------------------------
 psql_q "create schema if not exists dihya;

@@ -58,6 +58,17 @@ rm "$bad/V8__commits.up.sql"; echo '{"table": "users", "key": "id", "set": {"x":
 expect_exit 2 "a data migration with an unknown field is refused" -- dh run migrate_data -p mode=up -p migrations_dir="$bad" --yes
 expect_in "$ERR" 'V20__typo.data.json: unknown field "batchsize"' "the error names the file and the field"
 
+# A NUL byte cut the SQL sent by libpq: the statements after it were lost and
+# the migration still recorded as applied.
+nul="$WORK/nul"; mkdir -p "$nul"
+printf 'create table nul_a (x int);\n\0\ncreate table nul_b (x int);\n' >"$nul/V1__nul.up.sql"
+printf 'drop table nul_b; drop table nul_a;\n' >"$nul/V1__nul.down.sql"
+expect_exit 2 "a migration holding a NUL byte is refused at validate" -- dh run migrate_data -p mode=validate -p migrations_dir="$nul"
+expect_in "$ERR" "$nul/V1__nul.up.sql:2: NUL byte (offset 28)" "the error names the file, line and offset"
+expect_one_line_error "NUL byte"
+expect_exit 2 "up of a migration holding a NUL byte is refused" -- dh run migrate_data -p mode=up -p migrations_dir="$nul" --yes
+expect_eq "$(psql_q "select to_regclass('nul_a') is null")" t "nothing of the migration was applied"
+
 expect_exit 2 "an unknown target is refused" -- md -p mode=up -p target=7 --yes
 expect_in "$ERR" "no migration has version 7" "the error names the target"
 expect_exit 2 "a target that is not a version is refused" -- md -p mode=up -p target="1; drop table users" --yes
