@@ -48,10 +48,11 @@ expect_one_line_error "malformed config"
 echo "colour: blue" >"$WORK/typo.yaml"
 expect_exit 2 "unknown config setting" -- dh --config "$WORK/typo.yaml" list
 
-# A fault in the host's own files is said as it is (exit 1), never as an internal error.
+# A path given on the command line that is not a log is bad input (exit 2),
+# said as it is, never as an internal error.
 mkdir "$WORK/not_a_log"
-expect_exit 1 "audit verify of a directory" -- dh audit verify --file "$WORK/not_a_log"
+expect_exit 2 "audit verify of a directory" -- dh audit verify --file "$WORK/not_a_log"
 expect_one_line_error "a directory where the audit log should be"
-expect_in "$ERR" "is not a regular file" "the message says what is wrong"
+expect_in "$ERR" "not a regular file" "the message says what is wrong"
 expect_not_in "$ERR" "internal error" "an operator fault is not called an internal error"
 finish
