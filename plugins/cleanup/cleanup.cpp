@@ -281,13 +281,20 @@ class Cleanup final : public dihya::Plugin {
     // first: rollback restores every batch the run left in the quarantine
     // (a batch that never committed left none), and no batch waits for an
     // fsync of its own.
-    ctx.journal().record({"quarantine_table",
-                          {{"run_id", ctx.run_id()},
-                           {"schema", rule.table.schema},
-                           {"table", rule.table.name},
-                           {"first_batch", batch_no},
-                           {"action", rule.action},
-                           {"quarantine", quarantine}}});
+    nlohmann::json entry{{"run_id", ctx.run_id()},
+                         {"schema", rule.table.schema},
+                         {"table", rule.table.name},
+                         {"first_batch", batch_no},
+                         {"action", rule.action},
+                         {"quarantine", quarantine}};
+    // What rollback puts back of an anonymised row: the columns this run
+    // changed, not the whole row (a later run, or the platform, may have
+    // changed the others since).
+    if (rule.action == "anonymise") {
+      entry["columns"] = nlohmann::json::array();
+      for (const auto& c : rule.columns) entry["columns"].push_back(c.column);
+    }
+    ctx.journal().record({"quarantine_table", std::move(entry)});
     Batches b{s, rule, cutoff, expected, batch_no, ctx, quarantine, info};
     b.size = std::min(s.batch_size, 1000L);
     if (!one_statement) {
@@ -741,8 +748,10 @@ class Cleanup final : public dihya::Plugin {
         // Every batch of the run in that table at once: batches hold
         // distinct rows, so their order does not matter.
         const dihya::TableName t{e.data.at("schema").get<std::string>(), e.data.at("table").get<std::string>()};
+        // Entries written before "columns" restore whole rows, as then.
+        const auto columns = e.data.value("columns", std::vector<std::string>{});
         restored += restore(tx, t, e.data.at("run_id").get<std::string>(), std::to_string(e.data.value("first_batch", 0L)),
-                            e.data.at("action").get<std::string>(), {}, false, true);
+                            e.data.at("action").get<std::string>(), {}, false, true, columns);
       } else if (e.action == "quarantine_batch") {  // written by versions before quarantine_table
         const dihya::TableName t{e.data.at("schema").get<std::string>(), e.data.at("table").get<std::string>()};
         restored += restore(tx, t, e.data.at("run_id").get<std::string>(), std::to_string(e.data.at("batch").get<long>()),
@@ -763,7 +772,7 @@ class Cleanup final : public dihya::Plugin {
   // With `from_batch`, every batch of the run numbered `batch` or more.
   static long long restore(pqxx::work& tx, const dihya::TableName& t, const std::string& run_id, const std::string& batch,
                            const std::string& action, const std::vector<std::string>& deferred, bool keep_copies,
-                           bool from_batch = false) {
+                           bool from_batch = false, const std::vector<std::string>& only_columns = {}) {
     const auto candidates = quarantines_of(tx, t);
     if (candidates.empty()) return 0;
     const auto info = read_table_info(tx, t);
@@ -779,7 +788,7 @@ class Cleanup final : public dihya::Plugin {
                            "); change them back, or restore by hand from dihya_quarantine." + q.name);
       }
       n += static_cast<long long>(
-          tx.exec_params(action == "delete" ? sql.restore_deleted(deferred) : sql.restore_anonymised(deferred), run_id, batch)
+          tx.exec_params(action == "delete" ? sql.restore_deleted(deferred) : sql.restore_anonymised(deferred, only_columns), run_id, batch)
               .affected_rows());
       if (!keep_copies) tx.exec_params(sql.forget_batch(), run_id, batch);
     }

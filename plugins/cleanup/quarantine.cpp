@@ -352,10 +352,12 @@ std::string TableSql::restore_deleted(const std::vector<std::string>& deferred) 
          " v ON CONFLICT DO NOTHING";
 }
 
-std::string TableSql::restore_anonymised(const std::vector<std::string>& deferred) const {
+std::string TableSql::restore_anonymised(const std::vector<std::string>& deferred,
+                                         const std::vector<std::string>& only) const {
   std::string sets;
   for (const auto& c : info_.columns) {
     if (c.generated) continue;
+    if (!only.empty() && std::find(only.begin(), only.end(), c.name) == only.end()) continue;
     if (std::find(info_.primary_key.begin(), info_.primary_key.end(), c.name) != info_.primary_key.end()) continue;
     if (std::find(deferred.begin(), deferred.end(), c.name) != deferred.end()) continue;
     const auto q = tx_.quote_name(c.name);

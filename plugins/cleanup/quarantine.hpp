@@ -102,7 +102,9 @@ class TableSql {
                                     const std::optional<std::string>& child_quarantine, bool cascade) const;
   // Restores the batch; `deferred` columns are inserted as NULL (see set_deferred).
   std::string restore_deleted(const std::vector<std::string>& deferred) const;
-  std::string restore_anonymised(const std::vector<std::string>& deferred) const;
+  // `only`: the columns to put back (none: every column but the key).
+  std::string restore_anonymised(const std::vector<std::string>& deferred,
+                                 const std::vector<std::string>& only = {}) const;
   std::string set_deferred(const std::vector<std::string>& deferred) const;
   std::string has_batch() const;
   std::string forget_batch() const;
