@@ -248,13 +248,21 @@ if [ -n "$EVE" ]; then
     env DIHYA_STATE_DIR="$WORK/pub/state" "$DIHYA_HOST" run noop
   expect_in "$ERR" "is a symlink owned by uid $(id -u "$EVE")" "names the symlink's owner"
   expect_quick 2 "history through it too" -- env DIHYA_STATE_DIR="$WORK/pub/state" "$DIHYA_HOST" history
+  # A new state dir inside a directory another user owns: refused before anything is made there.
+  mkdir -p "$WORK/eve-dir" && chown "$EVE" "$WORK/eve-dir"
+  expect_quick 2 "a new state dir in another user's directory is refused" -- \
+    env DIHYA_STATE_DIR="$WORK/eve-dir/state" "$DIHYA_HOST" run noop
+  expect_eq "$(ls -A "$WORK/eve-dir")" "" "nothing was made in it"
   ln -s "$S" "$WORK/pub/mine"
   expect_exit 0 "a symlink of our own in a sticky dir is followed" -- env DIHYA_STATE_DIR="$WORK/pub/mine" "$DIHYA_HOST" run noop
 fi
-mkdir -p "$WORK/open" && chmod 777 "$WORK/open" && ln -s "$S" "$WORK/open/state"
+mkdir -p "$WORK/open-state" && chmod 777 "$WORK/open-state"
+expect_quick 2 "a new state dir in a dir others can write is refused" -- env DIHYA_STATE_DIR="$WORK/open-state/new" "$DIHYA_HOST" run noop
+expect_eq "$(ls -A "$WORK/open-state")" "" "nothing was made in it"
+ln -s "$S" "$WORK/open-state/state"
 expect_quick 2 "a state dir symlink in a dir others can write is refused" -- \
-  env DIHYA_STATE_DIR="$WORK/open/state" "$DIHYA_HOST" run noop
-expect_in "$ERR" "chmod go-w $WORK/open" "the fix is named"
+  env DIHYA_STATE_DIR="$WORK/open-state/state" "$DIHYA_HOST" run noop
+expect_in "$ERR" "chmod go-w $WORK/open-state" "the fix is named"
 expect_exit 0 "the fixed state dir works again" -- dh run noop
 
 ## Config files ##############################################################
