@@ -60,6 +60,20 @@ expect_in "$OUT" "smtp://bob:***@mail.invalid" "and shows the rest"
 expect_exit 0 "schedule list" -- dh schedule list --json
 expect_not_in "$OUT" "OldPw555" "list masks it"
 expect_exit 0 "remove the old row" -- dh schedule remove oldpw
+expect_exit 2 "a name that is not UTF-8 is refused" -- dh schedule add "$(printf 'bad\xff')" --plugin noop --cron "@daily"
+expect_one_line_error "not UTF-8 name"
+expect_not_in "$ERR" "internal error" "not an internal error"
+for action in show pause remove run next; do
+  expect_exit 2 "schedule $action of a name that is not UTF-8" -- dh schedule $action "$(printf 'bad\xff')"
+done
+expect_exit 2 "history --schedule of a name that is not UTF-8" -- dh history --schedule "$(printf 'bad\xff')"
+expect_exit 2 "a name with an escape sequence is refused" -- dh schedule add "$(printf 'esc\033[31mred')" --plugin noop --cron "@daily"
+expect_exit 2 "a name with a newline is refused" -- dh schedule add "$(printf 'a\nb')" --plugin noop --cron "@daily"
+# One stored by an earlier version is listed escaped.
+psql_q "insert into dihya.schedules (name, plugin, params, cron, tz) values (E'esc\\x1b[31mold', 'noop', '{}', '@daily', 'UTC')" >/dev/null
+expect_exit 0 "list with an old name holding ESC" -- dh schedule list
+if grep -q "$(printf '\033')" "$OUT"; then not_ok "the ESC reached the terminal"; else ok "the ESC is shown escaped"; fi
+expect_exit 0 "remove it" -- dh schedule remove "$(psql_q "select id from dihya.schedules where name like 'esc%old'")"
 expect_exit 2 "duplicate name refused" -- dh schedule add greet --plugin noop --cron "@daily"
 expect_exit 2 "schema violation refused" -- dh schedule add bad --plugin echo_params --cron "@daily" --param count=1000 --param name=x
 expect_exit 2 "bad policy refused" -- dh schedule add bad --plugin noop --cron "@daily" --overlap sometimes

@@ -43,7 +43,15 @@ void add_run_id_argument(CommandSpec& spec) {
   spec.positional.add("run-id", 1);
 }
 
-void print_table(const std::vector<std::vector<std::string>>& rows) {
+void print_table(const std::vector<std::vector<std::string>>& raw_rows) {
+  // Cells may quote hostile names (a schedule's, a file's): one line each,
+  // never a control sequence for the terminal.
+  std::vector<std::vector<std::string>> rows;
+  rows.reserve(raw_rows.size());
+  for (const auto& raw : raw_rows) {
+    auto& row = rows.emplace_back();
+    for (const auto& cell : raw) row.push_back(printable(cell, std::string::npos));
+  }
   std::vector<std::size_t> widths;
   for (const auto& row : rows) {
     widths.resize(std::max(widths.size(), row.size()));

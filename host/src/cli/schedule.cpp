@@ -18,6 +18,7 @@
 #include "loading/catalog.hpp"
 #include "params/param_builder.hpp"
 #include "params/redaction.hpp"
+#include "util/printable.hpp"
 #include <dihya/cron.hpp>
 #include <dihya/schedule_store.hpp>
 
@@ -66,10 +67,14 @@ class Store {
   std::string resolve(const std::string& id_or_name) {
     const bool digits = !id_or_name.empty() && id_or_name.size() < 19 &&
                         id_or_name.find_first_not_of("0123456789") == std::string::npos;
+    // No name is anything but UTF-8 (the database would refuse the query).
+    if (find_invalid_utf8(id_or_name)) {
+      throw usage_error(fmt::format("no schedule '{}' (see dihya-host schedule list)", printable(id_or_name, 200)));
+    }
     const auto rows = digits ? q("SELECT id FROM dihya.schedules WHERE id = $1::bigint", {id_or_name})
                              : q("SELECT id FROM dihya.schedules WHERE name = $1", {id_or_name});
     if (rows.empty()) {
-      throw usage_error(fmt::format("no schedule '{}' (see dihya-host schedule list)", id_or_name.substr(0, 200)));
+      throw usage_error(fmt::format("no schedule '{}' (see dihya-host schedule list)", printable(id_or_name, 200)));
     }
     return rows[0][0];
   }
@@ -183,6 +188,11 @@ int schedule_add(const Args& args, const Settings& settings) {
   const std::string name = (*vm)["name"].as<std::string>();
   if (name.empty() || name.size() > 200 || name.find_first_not_of("0123456789") == std::string::npos) {
     throw usage_error("schedule name: 1 to 200 characters, not only digits (digits are ids)");
+  }
+  // Names are shown in tables and messages: UTF-8 text, no control characters.
+  if (find_invalid_utf8(name) || printable(name, std::string::npos) != name) {
+    throw usage_error(fmt::format("schedule name '{}': UTF-8 text without control characters",
+                                  printable(name, 200)));
   }
   const std::string expr = (*vm)["cron"].as<std::string>();
   const std::string tz_name = (*vm)["tz"].as<std::string>();
