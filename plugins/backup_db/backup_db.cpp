@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -63,6 +64,26 @@ std::string writable_problem(const fs::path& dir) {
                        dir.string(), probe.string(), st.st_uid, st.st_mode & 07777);
   }
   return {};
+}
+
+// Why verify does not record its verdict (verified.json) in `backup`, or ""
+// when it does. The plugin may write in backup_dir only, its one write grant
+// (least privilege: a backup elsewhere is only read), and only list and prune
+// in backup_dir read the verdict. Compared with symbolic links resolved, as
+// the sandbox compares.
+std::string unrecorded_why(const fs::path& backup, const fs::path& dir) {
+  std::error_code ec;
+  const fs::path real_dir = fs::canonical(dir, ec);
+  const fs::path real_backup = ec ? fs::path() : fs::canonical(backup, ec);
+  if (!ec) {
+    const auto [in_dir, in_backup] = std::mismatch(real_dir.begin(), real_dir.end(), real_backup.begin(), real_backup.end());
+    if (in_dir == real_dir.end() && in_backup != real_backup.end()) return {};
+  }
+  const std::string shown =
+      real_backup.empty() || real_backup == backup ? backup.string() : backup.string() + " (" + real_backup.string() + ")";
+  return fmt::format("the verified state was not recorded: {} is outside backup_dir {} (verify writes only there); "
+                     "verify it with backup_dir set to its directory to record it",
+                     shown, dir.string());
 }
 
 class BackupDb final : public dihya::Plugin {
@@ -310,7 +331,9 @@ class BackupDb final : public dihya::Plugin {
     // Checksumming throughput alone (pg_restore --list is not part of it).
     const double mb_per_s =
         damage.hash_seconds > 0 ? static_cast<double>(damage.bytes_checked) / 1e6 / damage.hash_seconds : 0;
-    if (!ctx.dry_run()) {
+    const std::string unrecorded = unrecorded_why(backup.path, dir);
+    const bool record = !ctx.dry_run() && unrecorded.empty();
+    if (record) {
       write_json_atomically(backup.path / kVerifiedName,
                             {{"verified_at", dihya::format_utc(ctx.now())},
                              {"ok", ok},
@@ -327,16 +350,23 @@ class BackupDb final : public dihya::Plugin {
                            {"toc_entries", toc_entries},
                            {"seconds", seconds},
                            {"checksum_seconds", damage.hash_seconds},
-                           {"mb_per_second", mb_per_s}};
+                           {"mb_per_second", mb_per_s},
+                           {"recorded", record}};
+    if (!unrecorded.empty()) data["not_recorded"] = unrecorded;
     std::string report = fmt::format("backup {}: {} file(s), {} checked at {:.0f} MB/s, {} archive entries\n", backup.name,
                                      damage.files_checked, human_size(damage.bytes_checked), mb_per_s, toc_entries);
     for (const auto& p : damage.problems) report += "  DAMAGED " + p + "\n";
-    if (ctx.dry_run()) report += "(dry run: the verified state was not recorded)\n";
-    dihya::Result r = ok ? dihya::Result::success(fmt::format("backup {} verified: {} files, checksums and archive ok",
-                                                              backup.name, damage.files_checked),
+    if (!unrecorded.empty()) {
+      report += "(" + unrecorded + ")\n";
+    } else if (ctx.dry_run()) {
+      report += "(dry run: the verified state was not recorded)\n";
+    }
+    const std::string outside = unrecorded.empty() ? "" : " (outside backup_dir: not recorded)";
+    dihya::Result r = ok ? dihya::Result::success(fmt::format("backup {} verified: {} files, checksums and archive ok{}",
+                                                              backup.name, damage.files_checked, outside),
                                                   data)
-                         : dihya::Result::failure(fmt::format("backup {} is damaged: {} problem(s): {}", backup.name,
-                                                              damage.problems.size(), damage.problems.front()),
+                         : dihya::Result::failure(fmt::format("backup {} is damaged{}: {} problem(s): {}", backup.name,
+                                                              outside, damage.problems.size(), damage.problems.front()),
                                                   data);
     r.report = report;
     return r;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <regex>
 
+#include <dihya/bounded_mustache.hpp>
 #include <dihya/error.hpp>
 #include <dihya/template_format.hpp>
 #include <kainjow/mustache.hpp>
@@ -16,12 +17,19 @@
 namespace generate_project {
 namespace {
 
-using Mustache = kainjow::mustache::mustache;
+using Mustache = dihya::BoundedMustache;
 using Data = kainjow::mustache::data;
 
 constexpr std::size_t kMaxFiles = 20000;
 constexpr std::size_t kMaxTotalBytes = std::size_t{512} << 20;
 constexpr int kMaxSectionDepth = 100;
+// A path renders into at most what safe_relative_path() accepts.
+constexpr std::size_t kMaxPathBytes = 1024;
+// For the whole project, paths and files together. A step is a tag, a word,
+// a blank or a list item: the largest spec (200 resources of 100 fields) with
+// every bundled stack takes 5 million for its 15 MB; sections nested over the
+// resources that render nothing end here within seconds, not hours.
+constexpr std::size_t kMaxRenderSteps = std::size_t{1} << 27;
 
 Data to_data(const nlohmann::json& j) {
   switch (j.type()) {
@@ -180,10 +188,23 @@ std::unique_ptr<Mustache> compile(const std::string& text, const std::string& wh
   return m;
 }
 
-std::string render_one(Mustache& m, const Data& data, const std::string& where) {
-  std::string out = m.render(data);
-  if (!m.is_valid()) throw dihya::Error(where + ": " + m.error_message());
-  return out;
+// Renders at most `max_bytes` (what `limit` names), taking its steps from
+// *steps_left: a hostile template fails here, before its text is in memory.
+std::string render_one(Mustache& m, const Data& data, std::size_t max_bytes, const std::string& limit,
+                       std::size_t* steps_left, const std::string& where) {
+  std::string out;
+  switch (m.render(data, max_bytes, steps_left, &out)) {
+    case Mustache::Outcome::kRendered:
+      return out;
+    case Mustache::Outcome::kTooLarge:
+      throw dihya::Error(where + ": renders more than " + limit + " (rendering stopped there)");
+    case Mustache::Outcome::kTooMuchWork:
+      throw dihya::Error(where + ": the project takes more than " + std::to_string(kMaxRenderSteps) +
+                         " steps to render (sections nested over long lists?); rendering stopped there");
+    case Mustache::Outcome::kFailed:
+      break;
+  }
+  throw dihya::Error(where + ": " + m.error_message());
 }
 
 bool is_no_file(const std::string& path) {
@@ -286,6 +307,14 @@ Rendering render_project(const Spec& spec, const std::vector<TemplateChoice>& te
   std::set<std::string> used_variables;
   std::map<std::string, std::string> owner;  // rendered path -> origin
   std::size_t total_bytes = 0;
+  std::size_t steps_left = kMaxRenderSteps;
+  // What one more file may hold: the rest of the project's 512 MiB.
+  auto render_file = [&](Mustache& m, const Data& data, const std::string& where) {
+    return render_one(m, data, kMaxTotalBytes - total_bytes, "the 512 MiB a project may hold", &steps_left, where);
+  };
+  auto render_path = [&](Mustache& m, const Data& data, const std::string& where) {
+    return render_one(m, data, kMaxPathBytes, std::to_string(kMaxPathBytes) + " bytes", &steps_left, where);
+  };
 
   // Converted once: only `var` differs between templates.
   std::vector<Data> resource_data;
@@ -328,10 +357,10 @@ Rendering render_project(const Spec& spec, const std::vector<TemplateChoice>& te
         if (cancelled()) throw dihya::Error("cancelled");
         const std::string where = label(t.name, "files", key);
         auto path_m = compile(key, where + " (path)");
-        const std::string path = render_one(*path_m, base_data, where + " (path)");
+        const std::string path = render_path(*path_m, base_data, where + " (path)");
         if (is_no_file(path)) continue;
         auto body = compile(text.get<std::string>(), where);
-        add(path, render_one(*body, base_data, where), where);
+        add(path, render_file(*body, base_data, where), where);
       }
     }
     if (t.doc.contains("per_resource") && !spec.resources.empty()) {
@@ -344,9 +373,9 @@ Rendering render_project(const Spec& spec, const std::vector<TemplateChoice>& te
           Data data = resource_data[i];
           for (const auto& [sk, sv] : shared) data.set(sk, sv);
           const std::string rwhere = where + " for " + spec.resources[i].name;
-          const std::string path = render_one(*path_m, data, rwhere + " (path)");
+          const std::string path = render_path(*path_m, data, rwhere + " (path)");
           if (is_no_file(path)) continue;
-          add(path, render_one(*body, data, rwhere), rwhere);
+          add(path, render_file(*body, data, rwhere), rwhere);
         }
       }
     }

@@ -50,7 +50,8 @@ nlohmann::json build_context(const Spec& spec, const std::string& generator_vers
 
 // Renders every template. Throws dihya::Error naming the template and the
 // path for a mustache error, an unsafe rendered path, a collision, a bad or
-// missing template variable. `cancelled` is polled between files.
+// missing template variable, or a rendering past its size or step limit
+// (stopped there, so memory stays bounded). `cancelled` is polled between files.
 Rendering render_project(const Spec& spec, const std::vector<TemplateChoice>& templates,
                          const std::string& generator_version, const std::function<bool()>& cancelled);
 

@@ -3,12 +3,24 @@
 
 #include <vector>
 
+#include <dihya/bounded_mustache.hpp>
 #include <kainjow/mustache.hpp>
 
 namespace send_test_mail {
 namespace {
 
 namespace mustache = kainjow::mustache;
+
+// Four times the largest body: a step is a tag, a word, a blank or a list
+// item, so any text within the size limit fits, and sections nested over
+// long lists that render nothing still end within a second.
+constexpr std::size_t kMaxRenderSteps = std::size_t{16} << 20;
+constexpr int kMaxSectionDepth = 100;
+
+std::string size_text(std::size_t bytes) {
+  if (bytes % (1u << 20) == 0) return std::to_string(bytes >> 20) + " MiB";
+  return std::to_string(bytes) + " bytes";
+}
 
 mustache::data to_data(const nlohmann::json& value) {
   switch (value.type()) {
@@ -77,7 +89,13 @@ std::vector<std::string> top_level_variables(const std::string& source, std::str
       tag = trim(tag.substr(1));
     }
     switch (sigil) {
-      case '#': case '^': ++depth; break;
+      case '#': case '^':
+        // kainjow parses and renders sections recursively: 50000 levels overflow the stack.
+        if (++depth > kMaxSectionDepth) {
+          *error = "sections nested more than " + std::to_string(kMaxSectionDepth) + " levels";
+          return {};
+        }
+        break;
       case '/': --depth; break;
       case '!': break;
       case '>': *error = "partials ({{> name}}) are not supported"; return {};
@@ -107,8 +125,8 @@ std::string html_escape(const std::string& text) {
   return out;
 }
 
-bool render_template(const std::string& source, const nlohmann::json& variables, bool escape, std::string* out,
-                     std::string* error) {
+bool render_template(const std::string& source, const nlohmann::json& variables, bool escape, std::size_t max_bytes,
+                     std::string* out, std::string* error) {
   std::string problem;
   for (const auto& name : top_level_variables(source, &problem)) {
     if (!has_variable(variables, name)) {
@@ -120,7 +138,7 @@ bool render_template(const std::string& source, const nlohmann::json& variables,
     *error = problem;
     return false;
   }
-  mustache::mustache tmpl{source};
+  dihya::BoundedMustache tmpl{source};
   if (!tmpl.is_valid()) {
     *error = "invalid mustache template: " + tmpl.error_message();
     return false;
@@ -130,12 +148,22 @@ bool render_template(const std::string& source, const nlohmann::json& variables,
   } else {
     tmpl.set_custom_escape([](const std::string& s) { return s; });
   }
-  *out = tmpl.render(to_data(variables.is_object() ? variables : nlohmann::json::object()));
-  if (!tmpl.is_valid()) {
-    *error = "template rendering failed: " + tmpl.error_message();
-    return false;
+  std::size_t steps = kMaxRenderSteps;
+  switch (tmpl.render(to_data(variables.is_object() ? variables : nlohmann::json::object()), max_bytes, &steps, out)) {
+    case dihya::BoundedMustache::Outcome::kRendered:
+      return true;
+    case dihya::BoundedMustache::Outcome::kTooLarge:
+      *error = "the template renders more than " + size_text(max_bytes) + " (rendering stopped there)";
+      return false;
+    case dihya::BoundedMustache::Outcome::kTooMuchWork:
+      *error = "the template takes more than " + std::to_string(kMaxRenderSteps) +
+               " steps to render (sections nested over long lists?); rendering stopped there";
+      return false;
+    case dihya::BoundedMustache::Outcome::kFailed:
+      break;
   }
-  return true;
+  *error = "template rendering failed: " + tmpl.error_message();
+  return false;
 }
 
 }  // namespace send_test_mail

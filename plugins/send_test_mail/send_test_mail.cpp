@@ -331,7 +331,7 @@ class PlanReader {
     if (!params_.has("variables")) return source;
     std::string out;
     std::string why;
-    if (!render_template(source, params_.json().at("variables"), escape, &out, &why)) {
+    if (!render_template(source, params_.json().at("variables"), escape, kMaxBody, &out, &why)) {
       error(field, why);
       return std::nullopt;
     }
@@ -371,7 +371,8 @@ class PlanReader {
       }
       std::string out;
       std::string why;
-      if (!render_template(source, params_.json().value("variables", nlohmann::json::object()), false, &out, &why)) {
+      if (!render_template(source, params_.json().value("variables", nlohmann::json::object()), false, kMaxBody, &out,
+                           &why)) {
         error("template", why);
         return;
       }

@@ -143,6 +143,37 @@ expect_in "$OUT" "manifest checksum mismatch" "forged checksum: the manifest sea
 expect_exit 1 "restore refuses a damaged backup" -- dh run backup_db -p backup_dir="$D" -p mode=restore -p target_database="${DB_NAME}_x" --yes
 expect_eq "$(psql_q "select count(*) from pg_database where datname = '${DB_NAME}_x'")" 0 "nothing created from a damaged backup"
 
+# --- a backup named by absolute path outside backup_dir ---------------------------------
+# Verified read-only: the plugin may write in backup_dir only, so the verdict
+# is reported, not recorded in the backup (it used to fail the run with a
+# sandbox denial while the dry run passed); the dry run says the same.
+E="$WORK/elsewhere"
+mkdir -p "$E" && cp -a "$B/$name" "$E/" && rm -f "$E/$name/verified.json"
+for mode in --dry-run ""; do
+  expect_exit 0 "verify of a backup outside backup_dir ${mode:-(real run)}" -- bdb -p mode=verify -p backup="$E/$name" $mode --json
+  expect_eq "$(json_field '(d["result"]["ok"], d["result"]["recorded"], d["result"]["path"])' <"$OUT")" "(True, False, '$E/$name')" \
+    "outside backup_dir ${mode:-(real run)}: verified, not recorded"
+  expect_in "$OUT" "the verified state was not recorded: $E/$name is outside backup_dir $B" "the result says why ${mode:-(real run)}"
+done
+expect_exit 0 "the same as a text report" -- bdb -p mode=verify -p backup="$E/$name"
+expect_in "$OUT" "is outside backup_dir $B" "the report says the verdict was not recorded"
+expect_in "$OUT" "checksums and archive ok (outside backup_dir: not recorded)" "the summary says it too"
+[ ! -e "$E/$name/verified.json" ] && ok "nothing written in the backup outside backup_dir" || not_ok "$E/$name/verified.json written"
+rm "$E/$name/$big"
+expect_exit 1 "a damaged backup outside backup_dir fails verify" -- bdb -p mode=verify -p backup="$E/$name"
+expect_in "$OUT" "missing: $big" "the damage is reported"
+[ ! -e "$E/$name/verified.json" ] && ok "nor is a failed verdict written there" || not_ok "$E/$name/verified.json written"
+# Positive guard: named by absolute path inside backup_dir, it is recorded.
+rm -f "$B/$name/verified.json"
+expect_exit 0 "verify of a backup in backup_dir named by absolute path" -- bdb -p mode=verify -p backup="$B/$name" --json
+expect_eq "$(json_field 'd["result"]["recorded"]' <"$OUT")" "True" "inside backup_dir: recorded"
+[ -f "$B/$name/verified.json" ] && ok "verified.json written in backup_dir" || not_ok "$B/$name/verified.json missing"
+# Through a symbolic link in backup_dir to the outside copy: still outside.
+ln -s "$E/$name" "$B/linked"
+expect_exit 1 "verify through a symlink in backup_dir to a damaged backup outside" -- bdb -p mode=verify -p backup="$B/linked"
+expect_in "$OUT" "is outside backup_dir" "a symlink out of backup_dir is not inside it"
+rm "$B/linked"
+
 # --- restore over a modified database, then rollback -------------------------------------
 psql_q "delete from audit_logs where id % 2 = 0; update users set display_name = 'changed' where id < 50; drop table consents" >/dev/null
 modified=$(fingerprint)

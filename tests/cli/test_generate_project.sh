@@ -212,6 +212,50 @@ EOF
 expect_exit 2 "a mustache error in a template" -- dh run generate_project -p spec="$T/api.json" -p out="$T/bad"
 expect_in "$ERR" 'template project-base: files["BAD.md"]' "the render error names the template and the entry"
 nothing_at "$T/bad" "nothing written on a render error"
+# Sections nested five deep over 200 resources repeat their 100 bytes 200^5
+# times (32 TB): rendering stops at the project's 512 MiB, in bounded memory
+# (the address-space limit makes a regression fail instead of eating the
+# machine) and quickly; the same template renders as before for a small spec.
+# AddressSanitizer's shadow memory needs terabytes of address space: there its
+# RSS limit stands in for the address-space limit.
+bounded() {
+  if [ "${DIHYA_TEST_SANITIZED:-0}" = 1 ]; then
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}hard_rss_limit_mb=4000" timeout 120 "$@"
+  else
+    (ulimit -v 4000000 && exec timeout 120 "$@")
+  fi
+}
+nest() { printf "$1%.0s" 1 2 3 4 5; }
+jq --arg bomb "$(nest '{{#resources}}')$(printf 'X%.0s' {1..100})$(nest '{{/resources}}')" \
+  '.files["BOMB.md"] = $bomb' "$T/pb2.json" >"$T/pb7.json"
+psql -X -q -v ON_ERROR_STOP=1 "$DB_URL" -v content="$(cat "$T/pb7.json")" >/dev/null <<'EOF'
+insert into dihya.template_versions (template_id, version, declared_version, content, checksum)
+  select id, 7, '1.0.7', :'content'::jsonb, 'test' from dihya.templates where name = 'project-base';
+update dihya.templates set current_version = 7 where name = 'project-base';
+EOF
+jq -n '{name: "Many", stack: "flask", resources: [range(200) | "thing\(.)"]}' >"$T/many.json"
+started=$SECONDS
+expect_exit 2 "sections nested over 200 resources" -- bounded "$DIHYA_HOST" run generate_project -p spec="$T/many.json" -p out="$T/bomb"
+expect_one_line_error "nested sections"
+expect_in "$ERR" 'template project-base: files["BOMB.md"]: renders more than the 512 MiB a project may hold' "the error names the template, the file and the limit"
+[ $((SECONDS - started)) -lt 60 ] && ok "refused within a minute" || not_ok "took $((SECONDS - started)) s"
+nothing_at "$T/bomb" "nothing written for nested sections"
+expect_exit 2 "the same in a dry run" -- bounded "$DIHYA_HOST" run generate_project -p spec="$T/many.json" -p out="$T/bomb" --dry-run
+expect_in "$ERR" "renders more than the 512 MiB" "the dry run refuses it too"
+echo '{"name": "Few", "stack": "flask", "resources": ["apples", "pears"]}' >"$T/few.json"
+expect_exit 0 "the nested template with two resources" -- dh run generate_project -p spec="$T/few.json" -p out="$T/few"
+expect_eq "$(wc -c <"$T/few/BOMB.md" 2>/dev/null)" 3200 "two resources: 2^5 copies of the text"
+# The same nesting without text: nothing to write, but 200^5 walks.
+jq --arg bomb "$(nest '{{#resources}}')$(nest '{{/resources}}')" '.files["BOMB.md"] = $bomb' "$T/pb2.json" >"$T/pb8.json"
+psql -X -q -v ON_ERROR_STOP=1 "$DB_URL" -v content="$(cat "$T/pb8.json")" >/dev/null <<'EOF'
+insert into dihya.template_versions (template_id, version, declared_version, content, checksum)
+  select id, 8, '1.0.8', :'content'::jsonb, 'test' from dihya.templates where name = 'project-base';
+update dihya.templates set current_version = 8 where name = 'project-base';
+EOF
+started=$SECONDS
+expect_exit 2 "empty sections nested over 200 resources" -- bounded "$DIHYA_HOST" run generate_project -p spec="$T/many.json" -p out="$T/bomb"
+expect_in "$ERR" 'files["BOMB.md"]: the project takes more than' "the error names the file and the step limit"
+[ $((SECONDS - started)) -lt 60 ] && ok "stopped within a minute" || not_ok "took $((SECONDS - started)) s"
 psql_q "update dihya.templates set current_version = 4 where name = 'project-base'" >/dev/null
 echo '{"name": "..", "stacks": ["flask"]}' >"$T/dots.json"
 expect_exit 2 "a rendered path leaving the target" -- dh run generate_project -p spec="$T/dots.json" -p out="$T/dots"

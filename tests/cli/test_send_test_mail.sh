@@ -203,6 +203,51 @@ expect_exit 2 "a variable missing from variables" -- dh run send_test_mail "${pl
 expect_in "$ERR" "variable 'nmae' is used but not given" "the missing variable is named"
 expect_exit 2 "a template file that does not exist" -- dh run send_test_mail "${plain[@]}" -p to=admin@example.com -p "template=$WORK/nope.mustache"
 expect_in "$ERR" "does not exist" "the missing template file is named"
+# Sections nested five deep over a list of 200 repeat their 100 bytes 200^5
+# times (32 TB): rendering stops at the 4 MiB a body may hold, in bounded
+# memory (the address-space limit makes a regression fail instead of eating
+# the machine) and quickly, in the dry run as in a real run.
+# AddressSanitizer's shadow memory needs terabytes of address space: there its
+# RSS limit stands in for the address-space limit.
+bounded() {
+  if [ "${DIHYA_TEST_SANITIZED:-0}" = 1 ]; then
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}hard_rss_limit_mb=4000" timeout 120 "$@"
+  else
+    (ulimit -v 4000000 && exec timeout 120 "$@")
+  fi
+}
+nest() { printf "$1%.0s" 1 2 3 4 5; }
+bomb="$(nest '{{#a}}')$(printf 'X%.0s' {1..100})$(nest '{{/a}}')"
+many="{\"a\": [$(printf '1,%.0s' {1..199})1]}"
+for mode in --dry-run ""; do
+  started=$SECONDS
+  expect_exit 2 "text: sections nested over a list of 200 ${mode:-(real run)}" -- \
+    bounded "$DIHYA_HOST" run send_test_mail "${plain[@]}" -p to=admin@example.com -p "text=$bomb" -p "variables=$many" $mode
+  expect_one_line_error "nested sections ${mode:-(real run)}"
+  expect_in "$ERR" "parameter 'text': the template renders more than 4 MiB" "the error names the field and the limit"
+  [ $((SECONDS - started)) -lt 60 ] && ok "refused within a minute" || not_ok "took $((SECONDS - started)) s"
+done
+expect_exit 2 "html and subject: the same nesting" -- bounded "$DIHYA_HOST" run send_test_mail "${plain[@]}" -p to=admin@example.com \
+  -p "html=$bomb" -p "subject=$bomb" -p "variables=$many" --dry-run
+expect_in "$ERR" "parameter 'html': the template renders more than 4 MiB" "the html part is bounded"
+expect_in "$ERR" "parameter 'subject': the template renders more than 4 MiB" "the subject is bounded"
+printf '%s\n' "$bomb" >"$WORK/bomb.mustache"
+expect_exit 2 "a template file with the same nesting" -- bounded "$DIHYA_HOST" run send_test_mail "${plain[@]}" -p to=admin@example.com \
+  -p "template=$WORK/bomb.mustache" -p "variables=$many" --dry-run
+expect_in "$ERR" "parameter 'template': the template renders more than 4 MiB" "the template file is bounded"
+expect_exit 2 "empty sections nested over a list of 200" -- bounded "$DIHYA_HOST" run send_test_mail "${plain[@]}" -p to=admin@example.com \
+  -p "text=x$(nest '{{#a}}')$(nest '{{/a}}')" -p "variables=$many" --dry-run
+expect_in "$ERR" "parameter 'text': the template takes more than" "nesting that renders nothing is bounded by its steps"
+# 50000 nested sections overflowed the stack of kainjow's recursive parser (SIGSEGV).
+printf '{{#a}}%.0s' {1..50000} >"$WORK/deep.mustache"
+printf '{{/a}}%.0s' {1..50000} >>"$WORK/deep.mustache"
+expect_exit 2 "sections nested 50000 levels" -- bounded "$DIHYA_HOST" run send_test_mail "${plain[@]}" -p to=admin@example.com \
+  -p "template=$WORK/deep.mustache" -p 'variables={"a": [1]}' --dry-run
+expect_in "$ERR" "parameter 'template': sections nested more than 100 levels" "the nesting limit is named"
+expect_exit 0 "the same nesting over a list of 2 is sent" -- dh run send_test_mail "${plain[@]}" -p to=admin@example.com \
+  -p "text=$bomb" -p 'variables={"a": [1, 1]}' --json
+expect_eq "$(eml_field "$WORK/plain/spool/$(json result.queue_id).eml" text)" "$(printf 'X%.0s' {1..3200})" \
+  "2^5 copies of the text received"
 
 # ---------------------------------------------------------------- hostile input: exit 2, nothing sent
 before=$(received plain)
