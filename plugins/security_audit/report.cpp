@@ -146,7 +146,7 @@ nlohmann::json sarif_report(const AuditSummary& audit, const std::string& root, 
   std::string base = root;
   if (base.empty() || base.back() != '/') base += '/';
   nlohmann::json run = {
-      {"tool", {{"driver", {{"name", "dihya-security_audit"}, {"version", version}, {"semanticVersion", version},
+      {"tool", {{"driver", {{"name", kSarifDriverName}, {"version", version}, {"semanticVersion", version},
                             {"rules", driver_rules}}}}},
       {"originalUriBaseIds", {{"SRCROOT", {{"uri", "file://" + uri_encode(base)}}}}},
       {"results", results},

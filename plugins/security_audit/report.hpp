@@ -14,6 +14,14 @@
 
 namespace security_audit {
 
+// What marks a file as this plugin's own, so that it may be replaced
+// (write_target.hpp): the `tool` field of the JSON report and of the baseline,
+// SARIF's tool.driver.name, the first line of a text report file (followed by
+// ", run <run id>").
+inline constexpr const char* kToolName = "dihya security_audit";
+inline constexpr const char* kSarifDriverName = "dihya-security_audit";
+inline constexpr const char* kTextReportTitle = "dihya security_audit report";
+
 struct AuditSummary {
   std::vector<Finding> findings;
   std::vector<std::string> notes;

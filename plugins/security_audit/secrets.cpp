@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cerrno>
 #include <cmath>
 #include <cstring>
 
@@ -427,10 +428,14 @@ SecretScanner::~SecretScanner() {
 
 std::vector<Finding> SecretScanner::scan(const char* data, std::size_t size, const std::string& relative,
                                          hs_scratch* scratch) const {
+  // An empty file holds nothing, and vectorscan refuses a null buffer (an empty vector's data()).
+  if (size == 0) return {};
   std::vector<RawMatch> matches;
   MatchSink sink{&matches};
   const hs_error_t rc = hs_scan(db_, data, static_cast<unsigned>(size), 0, scratch, on_match, &sink);
-  if (rc != HS_SUCCESS && rc != HS_SCAN_TERMINATED) throw dihya::Error("security_audit: vectorscan scan failed");
+  if (rc != HS_SUCCESS && rc != HS_SCAN_TERMINATED) {
+    throw dihya::Error("security_audit: vectorscan scan failed (error " + std::to_string(rc) + ")");
+  }
   if (matches.empty()) return {};
 
   // Patterns ending in a repeat report every end; keep the longest per start.
@@ -537,6 +542,35 @@ std::vector<ScanFile> list_files(const std::filesystem::path& root, const Ignore
   return out;
 }
 
+namespace {
+
+enum class ReadOutcome { read, too_large, failed };
+
+// Reads `fd` to its end into `buffer`, at most `limit` bytes. The size fstat
+// gives is only a hint: procfs and sysfs files say 0 and have content, and a
+// file may grow while it is read.
+ReadOutcome read_to_end(int fd, std::uint64_t size_hint, std::uint64_t limit, std::vector<char>& buffer,
+                        std::size_t& got) {
+  constexpr std::size_t kFirstRead = 64 * 1024;
+  // One byte over the limit tells a file of exactly `limit` bytes from a larger one.
+  const std::size_t cap = static_cast<std::size_t>(limit) + 1;
+  got = 0;
+  buffer.resize(std::min(cap, std::max<std::size_t>(static_cast<std::size_t>(size_hint) + 1, kFirstRead)));
+  for (;;) {
+    if (got == buffer.size()) {
+      if (buffer.size() >= cap) return ReadOutcome::too_large;
+      buffer.resize(std::min(cap, buffer.size() * 2));
+    }
+    const ssize_t n = ::read(fd, buffer.data() + got, buffer.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ReadOutcome::failed;
+    if (n == 0) return got > limit ? ReadOutcome::too_large : ReadOutcome::read;
+    got += static_cast<std::size_t>(n);
+  }
+}
+
+}  // namespace
+
 void scan_one_file(const SecretScanner& scanner, const ScanFile& file, std::uint64_t max_file_size, hs_scratch* scratch,
                    std::vector<char>& buffer, std::vector<Finding>& out, SecretScanStats& stats) {
   const dihya::UniqueFd fd(::open(file.absolute.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
@@ -554,13 +588,16 @@ void scan_one_file(const SecretScanner& scanner, const ScanFile& file, std::uint
     ++stats.skipped_large;
     return;
   }
-  buffer.resize(static_cast<std::size_t>(size));
   std::size_t got = 0;
-  while (got < buffer.size()) {
-    const ssize_t n = ::read(fd.get(), buffer.data() + got, buffer.size() - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += static_cast<std::size_t>(n);
+  switch (read_to_end(fd.get(), size, max_file_size, buffer, got)) {
+    case ReadOutcome::read:
+      break;
+    case ReadOutcome::too_large:
+      ++stats.skipped_large;
+      return;
+    case ReadOutcome::failed:
+      ++stats.unreadable;
+      return;
   }
   // Binary files (a NUL in the first 8 KiB, as git decides) are skipped.
   if (std::memchr(buffer.data(), '\0', std::min<std::size_t>(got, 8192)) != nullptr) {

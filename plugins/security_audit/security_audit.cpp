@@ -16,6 +16,7 @@
 #include "ignore_rules.hpp"
 #include "report.hpp"
 #include "secrets.hpp"
+#include "write_target.hpp"
 
 namespace security_audit {
 namespace {
@@ -118,14 +119,32 @@ bool allowed(const nlohmann::json& allow, const Finding& f) {
   return false;
 }
 
-void check_writable_parent(const fs::path& file, const char* field, std::vector<dihya::ValidationError>& errors) {
+// The tree the checks read, which the audit must not write into; empty when none reads one.
+fs::path audited_tree(const Options& o) { return needs_tree(o) ? o.root : fs::path(); }
+
+void check_write_target(const Options& o, const fs::path& file, WrittenFile kind, const char* field,
+                        std::vector<dihya::ValidationError>& errors) {
   const fs::path parent = file.has_parent_path() ? file.parent_path() : fs::path(".");
   std::error_code ec;
   if (!fs::is_directory(parent, ec)) {
     errors.push_back({field, "directory " + parent.string() + " does not exist"});
   } else if (fs::is_directory(file, ec)) {
     errors.push_back({field, file.string() + " is a directory"});
+  } else if (const std::string refused = refusal_to_write(file, kind, audited_tree(o)); !refused.empty()) {
+    errors.push_back({field, refused});
   }
+}
+
+// validate() checked the file; it is checked again just before it is
+// replaced, in case another process put something else there meanwhile.
+void write_checked(const Options& o, const std::optional<fs::path>& given, const fs::path& file, WrittenFile kind,
+                   const std::string& content) {
+  if (given) {
+    if (const std::string refused = refusal_to_write(file, kind, audited_tree(o)); !refused.empty()) {
+      throw dihya::Error("security_audit: " + refused);
+    }
+  }
+  write_atomically(file, content);
 }
 
 std::vector<RuleInfo> all_static_rules(const Options& o) {
@@ -166,8 +185,9 @@ class SecurityAudit final : public dihya::Plugin {
         errors.push_back({"baseline", e.what()});
       }
     }
-    if (o.mode == "baseline" && o.baseline) check_writable_parent(*o.baseline, "baseline", errors);
-    if (o.output) check_writable_parent(*o.output, "output", errors);
+    // Only what this mode writes: mode=baseline writes no report, mode=scan only reads the baseline.
+    if (o.mode == "baseline" && o.baseline) check_write_target(o, *o.baseline, WrittenFile::baseline, "baseline", errors);
+    if (o.mode == "scan" && o.output) check_write_target(o, *o.output, WrittenFile::report, "output", errors);
     for (const auto& d : o.plugin_dirs) {
       if (!fs::is_directory(d, ec)) errors.push_back({"plugin_dirs", d.string() + " is not a directory"});
     }
@@ -280,7 +300,7 @@ class SecurityAudit final : public dihya::Plugin {
     for (const auto& f : audit.findings) {
       list.push_back({{"fingerprint", f.fingerprint}, {"id", f.rule}, {"location", location(f)}, {"evidence", f.evidence}});
     }
-    nlohmann::json doc = {{"tool", "dihya security_audit"}, {"version", 1}, {"generated_at", ctx.run_id()},
+    nlohmann::json doc = {{"tool", kToolName}, {"version", 1}, {"generated_at", ctx.run_id()},
                           {"findings", list}};
     nlohmann::json data = json_report(audit);
     data["baseline_file"] = file.string();
@@ -290,7 +310,7 @@ class SecurityAudit final : public dihya::Plugin {
       r.report = text_report(audit);
       return r;
     }
-    write_atomically(file, doc.dump(2) + "\n");
+    write_checked(o, o.baseline, file, WrittenFile::baseline, doc.dump(2) + "\n");
     dihya::Result r = dihya::Result::success("wrote a baseline of " + n + " finding(s) to " + file.string(), data);
     r.report = text_report(audit);
     return r;
@@ -304,9 +324,11 @@ class SecurityAudit final : public dihya::Plugin {
       const auto root = fs::absolute(o.root, ec).lexically_normal().string();
       content = sarif_report(audit, root, all_static_rules(o), metadata().value("version", "0")).dump(2) + "\n";
     } else if (o.format == "json") {
-      content = data.dump(2) + "\n";
+      nlohmann::json doc = data;
+      doc["tool"] = kToolName;
+      content = doc.dump(2) + "\n";
     } else if (o.output) {
-      content = text_report(audit);
+      content = std::string(kTextReportTitle) + ", run " + ctx.run_id() + "\n" + text_report(audit);
     }
     std::string where;
     if (!content.empty()) {
@@ -314,7 +336,7 @@ class SecurityAudit final : public dihya::Plugin {
       if (ctx.dry_run()) {
         where = "; would write " + file.string();
       } else {
-        write_atomically(file, content);
+        write_checked(o, o.output, file, WrittenFile::report, content);
         where = "; report in " + file.string();
       }
       data["report_file"] = file.string();

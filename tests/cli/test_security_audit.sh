@@ -133,6 +133,33 @@ keep
 json_check "$OUT" "'ok' if [x['path'] for x in f if x['id'] == 'npm-token'] == ['bad\\\\xffname.txt'] else [x['path'] for x in f]" \
   "secrets: a non-UTF-8 file name is reported with its bad byte escaped"
 
+# Empty files, alone or among others, in one thread or several: an empty file
+# holds nothing (it once crashed the scan: a null buffer for vectorscan, and the
+# exception it threw ended the process from a worker thread).
+EMPTY="$WORK/empty"
+mkdir -p "$EMPTY/sub" "$WORK/one-empty"
+touch "$EMPTY/a.txt" "$EMPTY/b.txt" "$EMPTY/sub/c.cfg" "$WORK/one-empty/x.txt"
+echo hello >"$EMPTY/c.txt"
+echo "k = $(tok npm_ ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 36)" >"$EMPTY/sub/d.env"
+expect_exit 0 "empty files: secrets and permissions, text" -- audit --param path="$EMPTY" --param checks=secrets,permissions --param threads=4
+keep
+expect_in "$OUT" "npm-token" "empty files: the token beside them is reported"
+for threads in 1 4; do
+  expect_exit 0 "empty files: secrets, $threads thread(s)" -- audit --json --param path="$EMPTY" --param checks=secrets --param threads=$threads
+  keep
+  json_check "$OUT" "'ok' if ids == ['npm-token'] and f[0]['path'] == 'sub/d.env' and r['scanned']['files'] == 5 and r['scanned']['bytes'] == 6 + $(wc -c <"$EMPTY/sub/d.env") and not r['notes'] else (ids, r['scanned'], r['notes'])" \
+    "empty files ($threads thread(s)): scanned as nothing, counted, the one token found"
+done
+expect_exit 0 "empty files: a tree of one empty file" -- audit --json --param path="$WORK/one-empty" --param checks=secrets
+keep
+json_check "$OUT" "'ok' if not f and r['scanned']['files'] == 1 and r['scanned']['bytes'] == 0 else (ids, r['scanned'])" \
+  "empty files: a lone empty file scans cleanly"
+# procfs files say their size is 0 and have content: read to their end.
+expect_exit 0 "procfs: /proc/self" -- audit --json --param path=/proc/self --param checks=secrets
+keep
+json_check "$OUT" "'ok' if r['scanned']['files'] > 10 and r['scanned']['bytes'] > 0 else r['scanned']" \
+  "procfs: /proc/self scanned without a crash, its zero-size files read to their end"
+
 # The labelled corpus (tests/fixtures/security_audit/secret_corpus.jsonl: generated
 # tokens of every format, public rule fixtures, look-alikes, placeholders, hashes,
 # UUIDs, base64 blobs, code, URLs without a secret), one sample per file.
@@ -282,6 +309,72 @@ expect_exit 0 "secrets: keys with stop words" -- audit --json --param path="$K" 
 keep
 json_check "$OUT" "'ok' if sorted((x['path'], x['id']) for x in f) == [('id_rsa', 'private-key')] else [(x['path'], x['id']) for x in f]" \
   "secrets: a key whose random body holds 'TeSt' is found; a documentation key with '...' is not"
+
+# --- where reports and baselines may be written ------------------------------------
+# A read-only audit destroys nothing it did not make: it writes nothing inside
+# the tree it audits, and replaces an existing file only when it is its own
+# earlier report (output) or baseline (baseline).
+W="$WORK/wtree"
+DATA="$WORK/data"
+mkdir -p "$W" "$DATA"
+echo "DB_HOST=db" >"$W/app.env"; chmod 644 "$W/app.env"
+echo "keep me" >"$DATA/important.txt"
+echo '{"findings": []}' >"$DATA/other.json"
+ln -s "$DATA/important.txt" "$DATA/link.sarif"
+untouched() { sha256sum "$W/app.env" "$DATA/important.txt" "$DATA/other.json"; ls -l "$DATA/link.sarif" | sed 's/.* -> //'; }
+before=$(untouched)
+expect_exit 2 "output: an existing file that is no report" -- audit --param path="$W" --param checks=secrets --param format=json --param output="$DATA/important.txt"
+keep; expect_one_line_error "output over a file that is no report"
+expect_in "$ERR" "$DATA/important.txt exists and is not a security_audit report" "output: the refusal names the file"
+expect_exit 2 "output: a JSON file that is not our report" -- audit --param path="$W" --param checks=secrets --param format=json --param output="$DATA/other.json"
+keep
+expect_exit 2 "output: a symbolic link" -- audit --param path="$W" --param checks=secrets --param format=sarif --param output="$DATA/link.sarif"
+keep
+expect_exit 2 "output: a file of the audited tree" -- audit --param path="$W" --param checks=secrets --param output="$W/app.env"
+keep; expect_one_line_error "output inside the audited tree"
+expect_in "$ERR" "inside the audited tree" "output: the refusal says why"
+expect_exit 2 "output: a file of the audited tree, dry run" -- audit --dry-run --param path="$W" --param checks=secrets --param output="$W/app.env"
+keep
+expect_exit 2 "output: a new file inside the audited tree" -- audit --param path="$W" --param checks=secrets --param format=sarif --param output="$W/audit.sarif"
+keep
+expect_exit 2 "baseline: an existing file that is no baseline" -- audit --param path="$W" --param checks=secrets --param mode=baseline --param baseline="$DATA/important.txt"
+keep; expect_one_line_error "baseline over a file that is no baseline"
+expect_exit 2 "baseline: inside the audited tree" -- audit --param path="$W" --param checks=secrets --param mode=baseline --param baseline="$W/.secrets.baseline"
+keep
+expect_exit 2 "baseline: inside the audited tree, dry run" -- audit --dry-run --param path="$W" --param checks=secrets --param mode=baseline --param baseline="$W/.secrets.baseline"
+keep
+expect_eq "$(untouched)" "$before" "refused: the audited file, the foreign files and the symlink are unchanged"
+expect_eq "$(ls -A "$W")" "app.env" "refused: nothing written inside the audited tree"
+
+# Scheduled audits rewrite the same report and baseline paths run after run.
+inode() { stat -c %i "$1"; }
+for fmt in sarif json text; do
+  expect_exit 0 "output: first $fmt report" -- audit --param path="$W" --param checks=secrets,permissions --param format=$fmt --param output="$DATA/sched.$fmt"
+  keep
+  first=$(inode "$DATA/sched.$fmt")
+  expect_exit 0 "output: the same $fmt report path again" -- audit --param path="$W" --param checks=secrets,permissions --param format=$fmt --param output="$DATA/sched.$fmt"
+  keep
+  expect_eq "$([ "$(inode "$DATA/sched.$fmt")" != "$first" ] && echo replaced || echo same)" "replaced" "output: our own $fmt report replaced"
+  expect_in "$DATA/sched.$fmt" "perm-secret-config-readable" "output: the $fmt report holds the new findings"
+done
+expect_exit 0 "output: a JSON report over our SARIF report" -- audit --param path="$W" --param checks=permissions --param format=json --param output="$DATA/sched.sarif"
+keep
+"$PY" -c "import json; json.dump({'checks': [], 'findings': [], 'counts': {}, 'suppressed': {}, 'scanned': {}}, open('$DATA/old.json', 'w'))"
+expect_exit 0 "output: a JSON report written before the tool field" -- audit --param path="$W" --param checks=permissions --param format=json --param output="$DATA/old.json"
+keep
+expect_exit 0 "baseline: first" -- audit --param path="$W" --param checks=permissions --param mode=baseline --param baseline="$DATA/sched.baseline"
+keep
+first=$(inode "$DATA/sched.baseline")
+expect_exit 0 "baseline: the same path again" -- audit --param path="$W" --param checks=permissions --param mode=baseline --param baseline="$DATA/sched.baseline"
+keep
+expect_eq "$([ "$(inode "$DATA/sched.baseline")" != "$first" ] && echo replaced || echo same)" "replaced" "baseline: our own baseline replaced"
+before=$(sha256sum "$DATA/sched.baseline" "$DATA/sched.json")
+expect_exit 2 "output: a report over our baseline" -- audit --param path="$W" --param checks=permissions --param format=json --param output="$DATA/sched.baseline"
+keep
+expect_in "$ERR" "is a security_audit baseline, not a report" "output: a baseline is never replaced by a report"
+expect_exit 2 "baseline: a baseline over our report" -- audit --param path="$W" --param checks=permissions --param mode=baseline --param baseline="$DATA/sched.json"
+keep
+expect_eq "$(sha256sum "$DATA/sched.baseline" "$DATA/sched.json")" "$before" "refused: the baseline and the report are unchanged"
 
 # --- permissions ------------------------------------------------------------------
 P="$WORK/perm"
