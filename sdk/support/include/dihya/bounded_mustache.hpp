@@ -48,6 +48,9 @@ class BoundedMustache {
   }
 
   bool is_valid() const { return template_.is_valid(); }
+  // What the last render's measure counted (its fuzz target checks that it
+  // is exactly what kainjow then wrote).
+  std::size_t measured_bytes() const { return measured_; }
   const std::string& error_message() const { return error_.empty() ? template_.error_message() : error_; }
 
   // How {{name}} values are escaped ({{{name}}} and {{&name}} never are);
@@ -66,11 +69,13 @@ class BoundedMustache {
   Outcome render(const Data& data, std::size_t max_bytes, std::size_t* steps_left, std::string* out) {
     out->clear();
     error_.clear();
+    measured_ = 0;
     if (!is_valid()) return Outcome::kFailed;
     try {
       Measure measure(data, escape_, max_bytes, steps_left, &error_);
       measure.walk(root_, 0);
       measure.flush(0);
+      measured_ = measure.bytes();
       out->reserve(measure.bytes());
       template_.render(data, [&](const std::string& text) {
         if (text.size() > max_bytes - out->size()) throw Stop{Outcome::kTooLarge};
@@ -227,6 +232,7 @@ class BoundedMustache {
   Component root_;
   Escape escape_ = kainjow::mustache::html_escape<std::string>;
   std::string error_;
+  std::size_t measured_ = 0;
 };
 
 }  // namespace dihya
