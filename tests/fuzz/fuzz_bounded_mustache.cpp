@@ -6,8 +6,9 @@
 // template that fits. For every template over a fixed data set (lists,
 // nested objects, HTML characters, a partial that includes itself):
 //  - a rendered text is exactly what the measure counted;
-//  - the outcome at a limit L agrees with the text's size S at a large one:
-//    rendered when S <= L, too large when S > L;
+//  - the outcome at a limit L agrees with what the render held at most at a
+//    large one (the text so far and the line being built, at least its size
+//    S): rendered, the same text, when that fits in L, too large when not;
 //  - a render never throws.
 // The first input byte picks L (0..255) and the escape (HTML or none).
 #include <cstddef>
@@ -60,11 +61,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::size_t steps = 200000;
   const auto outcome = tmpl.render(values, 1 << 20, &steps, &full);
   if (outcome != dihya::BoundedMustache::Outcome::kRendered) return 0;
-  if (tmpl.measured_bytes() != full.size()) __builtin_trap();
+  const std::size_t peak = tmpl.measured_peak();
+  if (tmpl.measured_bytes() != full.size() || peak < full.size()) __builtin_trap();
   std::string bounded;
   steps = 200000;
   const auto at_limit = tmpl.render(values, limit, &steps, &bounded);
-  if (full.size() <= limit) {
+  if (peak <= limit) {
     if (at_limit != dihya::BoundedMustache::Outcome::kRendered || bounded != full) __builtin_trap();
   } else if (at_limit != dihya::BoundedMustache::Outcome::kTooLarge || !bounded.empty()) {
     __builtin_trap();

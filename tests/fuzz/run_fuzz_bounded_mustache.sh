@@ -18,4 +18,6 @@ for t in 'plain text' '{{s}} {{{s}}} {{&s}}' '{{#a}}<{{.}}>{{/a}}' '{{^e}}empty{
   '{{#a}}{{#a}}{{#a}}x{{/a}}{{/a}}{{/a}}' '{{! comment }}{{missing}}{{#t}}T{{/t}}{{^f}}F{{/f}}'; do
   { printf "\\$(printf %03o $((i * 23 % 256)))"; printf '%s' "$t"; } >"$fuzz_work/corpus/seed-$((i++))"
 done
+# Inputs that once broke an invariant.
+cp "$src"/tests/fuzz/corpus_bounded_mustache/* "$fuzz_work/corpus/"
 fuzz_run "$bin" "${3:-30}"

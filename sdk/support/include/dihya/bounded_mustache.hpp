@@ -48,9 +48,11 @@ class BoundedMustache {
   }
 
   bool is_valid() const { return template_.is_valid(); }
-  // What the last render's measure counted (its fuzz target checks that it
-  // is exactly what kainjow then wrote).
+  // What the last render's measure counted, and the most it held at once
+  // (the text so far and the line being built): a render is refused when the
+  // latter passes max_bytes. Its fuzz target checks both against kainjow.
   std::size_t measured_bytes() const { return measured_; }
+  std::size_t measured_peak() const { return measured_peak_; }
   const std::string& error_message() const { return error_.empty() ? template_.error_message() : error_; }
 
   // How {{name}} values are escaped ({{{name}}} and {{&name}} never are);
@@ -70,12 +72,14 @@ class BoundedMustache {
     out->clear();
     error_.clear();
     measured_ = 0;
+    measured_peak_ = 0;
     if (!is_valid()) return Outcome::kFailed;
     try {
       Measure measure(data, escape_, max_bytes, steps_left, &error_);
       measure.walk(root_, 0);
       measure.flush(0);
       measured_ = measure.bytes();
+      measured_peak_ = measure.peak();
       out->reserve(measure.bytes());
       template_.render(data, [&](const std::string& text) {
         if (text.size() > max_bytes - out->size()) throw Stop{Outcome::kTooLarge};
@@ -116,6 +120,9 @@ class BoundedMustache {
         : context_(&data), escape_(escape), max_bytes_(max_bytes), steps_left_(steps_left), error_(error) {}
 
     std::size_t bytes() const { return output_; }
+    // The most it held at once: the text so far and the line being built
+    // (a blank line kainjow drops at its end is held until then).
+    std::size_t peak() const { return peak_; }
 
     void walk(const Component& parent, int partial_depth) {
       for (const auto& child : parent.children) visit(child, partial_depth);
@@ -124,6 +131,7 @@ class BoundedMustache {
     // The end of a line: `newline` bytes of line break follow it.
     void flush(std::size_t newline) {
       if (!(line_has_section_ && line_blank_)) output_ += line_ + newline;
+      peak_ = std::max(peak_, output_);
       if (output_ > max_bytes_) throw Stop{Outcome::kTooLarge};
       line_ = 0;
       line_blank_ = true;
@@ -209,6 +217,7 @@ class BoundedMustache {
       line_ += text.size();
       if (line_blank_) line_blank_ = text.find_first_not_of(" \t") == std::string::npos;
       // A dropped blank line is still held in memory until its end.
+      peak_ = std::max(peak_, output_ + line_);
       if (line_ > max_bytes_ - std::min(output_, max_bytes_)) throw Stop{Outcome::kTooLarge};
     }
 
@@ -224,6 +233,7 @@ class BoundedMustache {
     std::string* error_;
     std::size_t output_ = 0;
     std::size_t line_ = 0;
+    std::size_t peak_ = 0;
     bool line_blank_ = true;
     bool line_has_section_ = false;
   };
@@ -233,6 +243,7 @@ class BoundedMustache {
   Escape escape_ = kainjow::mustache::html_escape<std::string>;
   std::string error_;
   std::size_t measured_ = 0;
+  std::size_t measured_peak_ = 0;
 };
 
 }  // namespace dihya
