@@ -7,13 +7,16 @@
 // Import journals each template's previous current revision first, so
 // rollback puts those back and removes what the run added.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 
 #include <dihya/advisory_lock.hpp>
@@ -187,6 +190,66 @@ dihya::Result run_import(const std::vector<SourceTemplate>& sources, dihya::Cont
   if (!batch.empty()) flush();
   tx.commit();
   return import_report(plan, false);
+}
+
+// What an export's rollback finds at the path of a file the export wrote.
+struct FoundFile {
+  enum Kind { nothing, file, other } kind = nothing;  // other: a symlink, a directory, a FIFO, a device...
+  std::string text;                                   // of a file: up to about one byte past kMaxFileBytes
+};
+
+// Looks at `path` without following a symlink at it and opens nothing but a
+// regular file, O_NONBLOCK and checked again with fstat: a FIFO put there
+// meanwhile is reported, never read (which would block).
+FoundFile find_exported_file(const fs::path& path) {
+  FoundFile found;
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return found;
+    throw dihya::Error(fmt::format("cannot inspect {}: {}", path.string(), std::strerror(errno)));
+  }
+  found.kind = FoundFile::other;
+  if (!S_ISREG(st.st_mode)) return found;
+  dihya::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+  if (!fd) {
+    if (errno == ENOENT) return {};    // removed meanwhile
+    if (errno == ELOOP) return found;  // a symlink now
+    throw dihya::Error(fmt::format("cannot read {}: {}", path.string(), std::strerror(errno)));
+  }
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return found;
+  // Larger than any template file: not the exported one (its hash will not match).
+  const std::error_code ec = dihya::read_all(fd.get(), &found.text, kMaxFileBytes + 1);
+  if (ec && ec != std::errc::file_too_large) {
+    throw dihya::Error(fmt::format("cannot read {}: {}", path.string(), ec.message()));
+  }
+  found.kind = FoundFile::file;
+  return found;
+}
+
+// Puts `text` back at `path`, where nothing was found, unless something has
+// appeared there since (then it is kept): the content goes to a new file
+// beside it, which is renamed to `path` only if that name is still free.
+// Returns how the file ended up, for the rollback's report.
+std::string restore_missing_file(const fs::path& path, const std::string& text) {
+  std::error_code ec;
+  if (!fs::is_directory(path.parent_path(), ec)) return "kept: its directory was removed since the export";
+  const fs::path fresh = path.parent_path() / fmt::format(".{}.restore-{}-{}", path.filename().string().substr(0, 180),
+                                                          ::getpid(), std::random_device()());
+  write_file_atomically(fresh, text);
+  int error = ::renameat2(AT_FDCWD, fresh.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) == 0 ? 0 : errno;
+  if (error == EINVAL || error == ENOSYS) {
+    // A file system without RENAME_NOREPLACE: link() never replaces a name either.
+    error = ::link(fresh.c_str(), path.c_str()) == 0 ? 0 : errno;
+    ::unlink(fresh.c_str());
+  } else if (error != 0) {
+    ::unlink(fresh.c_str());
+  }
+  if (error == EEXIST) return "kept: replaced since the export";
+  if (error != 0) throw dihya::Error(fmt::format("cannot write {}: {}", path.string(), std::strerror(error)));
+  if (const std::error_code sync = dihya::fsync_directory(path.parent_path())) {
+    throw dihya::Error(fmt::format("cannot sync {}: {}", path.parent_path().string(), sync.message()));
+  }
+  return "restored";
 }
 
 // ---- export ----------------------------------------------------------------
@@ -418,10 +481,7 @@ class ImportTemplates final : public dihya::Plugin {
       if (entry.action == "export_file") {
         note(entry.data.at("path").get<std::string>(), undo_export_file(entry.data));
       } else if (entry.action == "create_directory") {
-        std::error_code ec;
-        const fs::path dir = entry.data.at("path").get<std::string>();
-        note(dir.string(), fs::is_directory(dir, ec) && fs::is_empty(dir, ec) && fs::remove(dir, ec) ? "removed"
-                                                                                                       : "kept: not empty");
+        note(entry.data.at("path").get<std::string>(), undo_create_directory(entry.data.at("path").get<std::string>()));
       }
     }
     std::vector<std::string> parts;
@@ -437,26 +497,39 @@ class ImportTemplates final : public dihya::Plugin {
   std::string exported_key_;
   ExportPlan exported_;
 
+  // A directory the export created is removed when empty; a symlink put in
+  // its place is not followed (nor removed).
+  static std::string undo_create_directory(const fs::path& dir) {
+    std::error_code ec;
+    const auto status = fs::symlink_status(dir, ec);
+    if (!fs::exists(status)) return "already undone";
+    if (!fs::is_directory(status)) return "kept: replaced since the export";
+    return fs::is_empty(dir, ec) && fs::remove(dir, ec) ? "removed" : "kept: not empty";
+  }
+
+  // Only the exported file itself is put back (or removed), and a missing
+  // file restored: whatever the user put at its path since (an edited or
+  // another file, a symlink, a directory, a FIFO...) is theirs and is kept.
   static std::string undo_export_file(const nlohmann::json& data) {
     const fs::path path = data.at("path").get<std::string>();
-    const auto current = read_small_file(path);
     const bool had_previous = !data.at("previous").is_null();
-    if (!current) {
-      if (!had_previous) return "already undone";
-      write_file_atomically(path, data.at("previous").get<std::string>());
-      return "restored";
+    const FoundFile current = find_exported_file(path);
+    if (current.kind == FoundFile::other) return "kept: replaced since the export";
+    if (current.kind == FoundFile::nothing) {
+      return had_previous ? restore_missing_file(path, data.at("previous").get<std::string>()) : "already undone";
     }
-    if (sha256_hex(*current) != data.at("sha256").get<std::string>()) {
-      if (had_previous && *current == data.at("previous").get<std::string>()) return "already undone";
+    if (sha256_hex(current.text) != data.at("sha256").get<std::string>()) {
+      if (had_previous && current.text == data.at("previous").get<std::string>()) return "already undone";
       return "kept: edited since the export";
     }
     if (had_previous) {
       write_file_atomically(path, data.at("previous").get<std::string>());
       return "restored";
     }
-    std::error_code ec;
-    fs::remove(path, ec);
-    if (ec) throw dihya::Error("cannot remove " + path.string() + ": " + ec.message());
+    // unlink(), not remove(): an empty directory put there meanwhile is not removed.
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+      throw dihya::Error(fmt::format("cannot remove {}: {}", path.string(), std::strerror(errno)));
+    }
     return "removed";
   }
 };

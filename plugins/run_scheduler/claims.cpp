@@ -46,13 +46,13 @@ pqxx::result Claims::exec_prepared(Tx& tx, const char* name, const std::string& 
 
 bool Claims::schema_exists() {
   pqxx::nontransaction tx(db_);
-  return !tx.exec("SELECT to_regclass('dihya.schedule_runs')")[0][0].is_null();
+  return !tx.exec1("SELECT to_regclass('dihya.schedule_runs')")[0].is_null();
 }
 
 void Claims::ensure_schema() {
   {
     pqxx::nontransaction tx(db_);
-    if (!tx.exec(dihya::schedule::kSchemaCurrentSql)[0][0].is_null()) return;
+    if (!tx.exec1(dihya::schedule::kSchemaCurrentSql)[0].is_null()) return;
   }
   pqxx::work tx(db_);
   tx.exec(dihya::schedule::kSchemaLockSql);
@@ -232,9 +232,9 @@ std::vector<ClaimedRun> Claims::claim_due(double now, int slots, bool allow_seco
 std::optional<double> Claims::next_due() {
   pqxx::nontransaction tx(db_);
   const auto r =
-      tx.exec("SELECT extract(epoch FROM min(next_due_at))::float8 FROM dihya.schedules WHERE NOT paused");
-  if (r[0][0].is_null()) return std::nullopt;
-  return r[0][0].as<double>();
+      tx.exec1("SELECT extract(epoch FROM min(next_due_at))::float8 FROM dihya.schedules WHERE NOT paused");
+  if (r[0].is_null()) return std::nullopt;
+  return r[0].as<double>();
 }
 
 std::optional<long long> Claims::insert_manual(long long schedule, double now, bool* missing) {
@@ -452,11 +452,12 @@ void Claims::finish(long long row, double now, const std::string& outcome, std::
       row, outcome, num(now), code, run_id, note.substr(0, 500), me_);
 }
 
-Claims::RowOutcome Claims::outcome_of(long long row) {
+std::optional<Claims::RowOutcome> Claims::outcome_of(long long row) {
   pqxx::nontransaction tx(db_);
   const auto r = tx.exec_params(
       "SELECT outcome, coalesce(run_id, ''), coalesce(note, '') FROM dihya.schedule_runs WHERE id = $1", row);
-  return {r[0][0].as<std::string>(), r[0][1].as<std::string>(), r[0][2].as<std::string>()};
+  if (r.empty()) return std::nullopt;
+  return RowOutcome{r[0][0].as<std::string>(), r[0][1].as<std::string>(), r[0][2].as<std::string>()};
 }
 
 nlohmann::json Claims::preview(double now, bool allow_seconds, std::string* report) {

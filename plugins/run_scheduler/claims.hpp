@@ -127,11 +127,13 @@ class Claims {
   void finish(long long row, double now, const std::string& outcome, std::optional<int> code,
               const std::string& run_id, const std::string& note);
 
-  // outcome, run id, note of a row (for the manual run's answer).
+  // outcome, run id, note of a row (for the manual run's answer); nullopt
+  // when the row is gone: `schedule remove` deletes a schedule's rows with it,
+  // also while one of its jobs runs.
   struct RowOutcome {
     std::string outcome, run_id, note;
   };
-  RowOutcome outcome_of(long long row);
+  std::optional<RowOutcome> outcome_of(long long row);
 
   // Dry run: the fire times a tick would claim now; nothing written. `report`
   // gets one line per fire time.

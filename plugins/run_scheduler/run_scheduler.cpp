@@ -55,6 +55,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -136,7 +137,7 @@ class Clock {
     const double steady = steady_now();
     if (fresh || read_at_ == 0 || steady - read_at_ > kClockReadSeconds) {
       pqxx::nontransaction tx(db);
-      offset_ = tx.exec("SELECT extract(epoch FROM clock_timestamp())::float8")[0][0].as<double>() - steady;
+      offset_ = tx.exec1("SELECT extract(epoch FROM clock_timestamp())::float8")[0].as<double>() - steady;
       read_at_ = steady;
     }
     const double real = steady + offset_;
@@ -297,13 +298,35 @@ class Scheduler {
         last = t;
       }
     }
-    const Claims::RowOutcome r = claims_.outcome_of(row);
+    const std::optional<Claims::RowOutcome> recorded = claims_.outcome_of(row);
+    if (!recorded) return removed_meanwhile();
+    const Claims::RowOutcome& r = *recorded;
     nlohmann::json data{{"schedule_id", s_.run_now}, {"outcome", r.outcome}, {"manual", true}};
     if (!r.run_id.empty()) data["run_id"] = r.run_id;
     const std::string summary = fmt::format("schedule {}: manual run {}{}{}", s_.run_now, r.outcome,
                                             r.run_id.empty() ? "" : " (run " + r.run_id + ")",
                                             r.note.empty() ? "" : ": " + r.note);
     return r.outcome == "succeeded" ? Result::success(summary, data) : Result::failure(summary, data);
+  }
+
+  // The answer of a manual run whose schedule `schedule remove` deleted, and
+  // its schedule_runs row with it, before the run ended. The job's own run
+  // record (when it got that far) tells how it went: the exit code is the
+  // job's, as for any manual run (0 if it succeeded).
+  Result removed_meanwhile() const {
+    nlohmann::json data{{"schedule_id", s_.run_now}, {"manual", true}, {"schedule_removed", true}};
+    if (!manual_exit_) {
+      data["outcome"] = "not started";
+      return Result::failure(
+          fmt::format("schedule {} was removed before its manual run's job started; nothing ran", s_.run_now), data);
+    }
+    const JobExit& e = *manual_exit_;
+    data["outcome"] = e.outcome;
+    if (!e.run_id.empty()) data["run_id"] = e.run_id;
+    const std::string summary =
+        fmt::format("schedule {} was removed while its manual run's job ran; the job{} {}", s_.run_now,
+                    e.run_id.empty() ? "" : "'s run " + e.run_id, e.outcome);
+    return e.outcome == "succeeded" ? Result::success(summary, data) : Result::failure(summary, data);
   }
 
   // Dry run: what a tick would claim now, nothing written.
@@ -360,8 +383,8 @@ class Scheduler {
         continue;
       }
       if (it->pid != 0) {
-        ctx_.log().warn("schedule {} run due {}: no longer ours (replaced or lost): cancelling its job", it->schedule,
-                        it->due);
+        ctx_.log().warn("schedule {} run due {}: no longer ours (replaced, lost or removed): cancelling its job",
+                        it->schedule, it->due);
         terminate(*it);
         ++it;
       } else {
@@ -670,6 +693,7 @@ class Scheduler {
       const ExitDecision& decision = decisions[i];
       j.out.reset();
       j.err.reset();
+      if (s_.run_now != 0) manual_exit_ = exits[i];
       if (decision.verdict == ExitDecision::retry) {
         ctx_.log().info("schedule {}: attempt {} {}, retry in {:.0f} s", j.schedule, decision.attempt,
                         exits[i].outcome, decision.retry_at - now);
@@ -728,6 +752,7 @@ class Scheduler {
   bool zygote_death_noted_ = false;
   int exec_fallbacks_ = 0;
   long long spawned_ = 0;
+  std::optional<JobExit> manual_exit_;  // run_now: how the job's last attempt ended
   int claimed_ = 0, started_ = 0, succeeded_ = 0, failed_ = 0, skipped_ = 0, missed_ = 0, lost_ = 0, taken_over_ = 0;
 };
 

@@ -3,7 +3,8 @@
 # import_templates against a real PostgreSQL: JSON, YAML and JS templates
 # imported, re-import is a no-op, new content is a new revision, the dry-run
 # diff, export -> import -> export byte-identical in all three formats,
-# rollback restoring the previous current revisions, and hostile inputs
+# rollback restoring the previous current revisions, rollback of an export
+# keeping what the user put in place of an exported file, and hostile inputs
 # (deep nesting, billion laughs, huge strings, invalid UTF-8, ../ and absolute
 # paths, symlinks out, JS code) each refused with exit 2 and nothing written.
 source "$(dirname "$0")/lib.sh"
@@ -165,6 +166,53 @@ echo "edited" >"$WORK/export1/json/spa.json"
 expect_exit 0 "export with force" -- dh run import_templates -p mode=export -p name=spa -p out="$WORK/export1/json" -p force=true --yes
 expect_exit 0 "rollback of the forced export" -- dh rollback "$(last_run_id)"
 expect_eq "$(cat "$WORK/export1/json/spa.json")" edited "rollback puts the overwritten file back"
+# What the user put in place of an exported file after the export is theirs:
+# rollback keeps a symlink, a directory or a FIFO there and says so (it
+# replaced a symlink with the old content, and failed on a directory at every
+# attempt); only a missing file gets its previous content back.
+X="$WORK/export1/json/spa.json"
+echo mine >"$WORK/mine.txt"
+forced_export() {  # WHAT: exports spa with force over X holding "edited"; the run id in $forced
+  rm -rf "$X" && echo edited >"$X"
+  expect_exit 0 "export with force over spa.json ($1)" -- \
+    dh run import_templates -p mode=export -p name=spa -p out="$WORK/export1/json" -p force=true --yes
+  forced=$(last_run_id)
+}
+forced_export "then a symlink in its place"
+rm "$X" && ln -s "$WORK/mine.txt" "$X"
+expect_exit 0 "rollback with a symlink in place of the exported file" -- dh rollback "$forced"
+expect_in "$OUT" "spa.json: kept: replaced since the export" "rollback keeps a symlink put in place and says so"
+[ -L "$X" ] && [ "$(readlink "$X")" = "$WORK/mine.txt" ] && ok "the symlink is still there" || not_ok "rollback replaced the symlink"
+expect_eq "$(cat "$WORK/mine.txt")" mine "nothing written through the symlink"
+forced_export "then a directory in its place"
+rm "$X" && mkdir "$X" && echo keep >"$X/inside"
+expect_exit 0 "rollback with a directory in place of the exported file" -- dh rollback "$forced"
+expect_in "$OUT" "spa.json: kept: replaced since the export" "rollback keeps a directory put in place and says so"
+expect_eq "$(cat "$X/inside")" keep "the directory and its content are untouched"
+forced_export "then a FIFO in its place"
+rm "$X" && mkfifo "$X"
+expect_exit 0 "rollback with a FIFO in place of the exported file" -- timeout 60 "$DIHYA_HOST" rollback "$forced"
+expect_in "$OUT" "spa.json: kept: replaced since the export" "rollback keeps a FIFO put in place, unread"
+[ -p "$X" ] && ok "the FIFO is still there" || not_ok "rollback replaced the FIFO"
+forced_export "then removed"
+rm "$X"
+expect_exit 0 "rollback with the exported file removed" -- dh rollback "$forced"
+expect_in "$OUT" "spa.json: restored" "rollback restores a removed file"
+expect_eq "$(cat "$X")" edited "with the content the export overwrote"
+# Without force the export wrote new files: one replaced by a symlink or a
+# directory is kept (it was reported "already undone"), the others removed.
+for kind in symlink directory; do
+  expect_exit 0 "export into a new directory (then a $kind in place of a file)" -- \
+    dh run import_templates -p mode=export -p out="$WORK/export4-$kind" --yes
+  Y="$WORK/export4-$kind/spa.json"
+  rm "$Y"
+  if [ "$kind" = symlink ]; then ln -s "$WORK/mine.txt" "$Y"; else mkdir "$Y"; fi
+  expect_exit 0 "rollback of that export with a $kind in place of a file it wrote" -- dh rollback "$(last_run_id)"
+  expect_in "$OUT" "spa.json: kept: replaced since the export" "rollback keeps that $kind and says so"
+  expect_not_in "$OUT" "already undone" "and does not call it undone"
+  { [ -L "$Y" ] || [ -d "$Y" ]; } && ok "the $kind is still there" || not_ok "rollback removed the $kind"
+  [ ! -e "$WORK/export4-$kind/flask-api.json" ] && ok "the files it wrote are removed" || not_ok "files it wrote left"
+done
 mkdir -p "$WORK/linked" && ln -s "$WORK/elsewhere.json" "$WORK/linked/spa.json"
 expect_exit 2 "export over a symlink is refused, even with force" -- dh run import_templates -p mode=export -p name=spa -p out="$WORK/linked" -p force=true --yes
 expect_in "$ERR" "is not a regular file" "says why"

@@ -5,7 +5,8 @@
 # (40 under a sanitizer, whose host starts each job several times slower)
 # on a simulated clock with one scheduler kill -9'ed and restarted (each due
 # run exactly once, none missed), overlap forbid with a slow job, overlap replace, misfire
-# policies after downtime, manual runs, graceful stop.
+# policies after downtime, manual runs (one whose schedule is removed while its
+# job runs), graceful stop.
 source "$(dirname "$0")/lib.sh"
 # runs_of PLUGIN: how many runs of PLUGIN `history` lists.
 runs_of() { dh history --plugin "$1" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
@@ -605,6 +606,31 @@ expect_eq "$(psql_q "select count(*) from dihya.schedule_runs r join dihya.sched
                      where s.plugin = 'no_such_plugin' and r.outcome = 'failed' and r.attempt = 1 and r.exit_code = 2
                      and r.run_id is null and r.note like '%unknown plugin%'")" "2" \
   "batched exits: refused jobs (exit 2) not retried, their one-line error kept as the note"
+psql_q "delete from dihya.schedules" >/dev/null
+
+# ---- a schedule removed while its manual run's job runs -----------------------------
+# `schedule remove` deletes the schedule's runs with it, the manual run's row
+# too: `schedule run` then says so in one line, with the job's exit code (it
+# crashed with SIGSEGV reading back the row that was gone).
+psql_q "delete from dihya.schedules" >/dev/null
+dh schedule add gone_meanwhile --plugin hostile --cron @daily --param behaviour=hang --param seconds=3 >/dev/null
+dh schedule run gone_meanwhile >"$WORK/gone.out" 2>"$WORK/gone.err" &
+gone=$!
+if wait_for 300 "select count(*) = 1 from dihya.schedule_runs where manual and outcome = 'running' and pid is not null"; then
+  ok "removed while it runs: the manual run's job started"
+else
+  not_ok "removed while it runs: the manual run's job did not start"
+fi
+expect_exit 0 "remove the schedule while its manual run's job runs" -- dh schedule remove gone_meanwhile
+got=0
+wait "$gone" || got=$?
+cat "$WORK/gone.out" "$WORK/gone.err" >"$OUT"
+expect_not_in "$OUT" "crashed" "removed while it runs: schedule run does not crash"
+expect_in "$OUT" "was removed while its manual run's job ran; the job's run " "removed while it runs: schedule run says so"
+expect_eq "$(wc -l <"$OUT")" 1 "removed while it runs: in one line"
+job=$(dh history --plugin hostile --json | python3 -c 'import json,sys; r=json.load(sys.stdin)[-1]; print(r["id"], r["outcome"])')
+expect_in "$OUT" "the job's run $job" "removed while it runs: the answer names the job's run and its outcome"
+expect_eq "$got" "$([ "${job#* }" = succeeded ] && echo 0 || echo 1)" "removed while it runs: the exit code is the job's (${job#* })"
 psql_q "delete from dihya.schedules" >/dev/null
 
 finish
