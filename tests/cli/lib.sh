@@ -47,6 +47,21 @@ not_ok() {
   echo "  stderr: $(head -c 2000 "$ERR" 2>/dev/null)"
 }
 
+# bounded COMMAND...: runs COMMAND within 4 GB and 600 s, so that a regression
+# that eats memory fails the test instead of the machine. AddressSanitizer's
+# shadow memory needs terabytes of address space: under it, its RSS limit
+# stands in for the address-space limit.
+bounded() {
+  if [ "${DIHYA_TEST_SANITIZED:-0}" = 1 ]; then
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}hard_rss_limit_mb=4000" timeout 600 "$@"
+  else
+    (ulimit -v 4000000 && exec timeout 600 "$@")
+  fi
+}
+
+# nest TEXT: TEXT five times (mustache sections nested five deep).
+nest() { printf "$1%.0s" 1 2 3 4 5; }
+
 # expect_exit CODE DESCRIPTION -- command...
 expect_exit() {
   local want=$1 what=$2

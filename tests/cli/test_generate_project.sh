@@ -214,18 +214,7 @@ expect_in "$ERR" 'template project-base: files["BAD.md"]' "the render error name
 nothing_at "$T/bad" "nothing written on a render error"
 # Sections nested five deep over 200 resources repeat their 100 bytes 200^5
 # times (32 TB): rendering stops at the project's 512 MiB, in bounded memory
-# (the address-space limit makes a regression fail instead of eating the
-# machine) and quickly; the same template renders as before for a small spec.
-# AddressSanitizer's shadow memory needs terabytes of address space: there its
-# RSS limit stands in for the address-space limit.
-bounded() {
-  if [ "${DIHYA_TEST_SANITIZED:-0}" = 1 ]; then
-    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}hard_rss_limit_mb=4000" timeout 600 "$@"
-  else
-    (ulimit -v 4000000 && exec timeout 600 "$@")
-  fi
-}
-nest() { printf "$1%.0s" 1 2 3 4 5; }
+# (`bounded`, lib.sh) and quickly; the same template renders as before for a small spec.
 jq --arg bomb "$(nest '{{#resources}}')$(printf 'X%.0s' {1..100})$(nest '{{/resources}}')" \
   '.files["BOMB.md"] = $bomb' "$T/pb2.json" >"$T/pb7.json"
 psql -X -q -v ON_ERROR_STOP=1 "$DB_URL" -v content="$(cat "$T/pb7.json")" >/dev/null <<'EOF'

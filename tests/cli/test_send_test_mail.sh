@@ -205,18 +205,7 @@ expect_exit 2 "a template file that does not exist" -- dh run send_test_mail "${
 expect_in "$ERR" "does not exist" "the missing template file is named"
 # Sections nested five deep over a list of 200 repeat their 100 bytes 200^5
 # times (32 TB): rendering stops at the 4 MiB a body may hold, in bounded
-# memory (the address-space limit makes a regression fail instead of eating
-# the machine) and quickly, in the dry run as in a real run.
-# AddressSanitizer's shadow memory needs terabytes of address space: there its
-# RSS limit stands in for the address-space limit.
-bounded() {
-  if [ "${DIHYA_TEST_SANITIZED:-0}" = 1 ]; then
-    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}hard_rss_limit_mb=4000" timeout 600 "$@"
-  else
-    (ulimit -v 4000000 && exec timeout 600 "$@")
-  fi
-}
-nest() { printf "$1%.0s" 1 2 3 4 5; }
+# memory (`bounded`, lib.sh) and quickly, in the dry run as in a real run.
 bomb="$(nest '{{#a}}')$(printf 'X%.0s' {1..100})$(nest '{{/a}}')"
 many="{\"a\": [$(printf '1,%.0s' {1..199})1]}"
 for mode in --dry-run ""; do
