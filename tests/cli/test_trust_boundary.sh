@@ -29,6 +29,12 @@ expect_quick() {
 
 ## Plugin loading ###########################################################
 
+mkdir -p "$WORK/loop" && ln -s "$WORK/loop/b.so" "$WORK/loop/a.so" && ln -s "$WORK/loop/a.so" "$WORK/loop/b.so"
+expect_quick 2 "check of a symlink loop" -- dh check "$WORK/loop/a.so"
+expect_in "$ERR" "Too many levels of symbolic links" "it names the loop, not a missing file"
+expect_quick 2 "check of a missing file" -- dh check "$WORK/loop/none.so"
+expect_in "$ERR" "no such plugin file" "a missing file is said as such"
+
 mkdir -p "$WORK/trusted" "$WORK/open"
 chmod 755 "$WORK/trusted"
 chmod 777 "$WORK/open"   # writable by everyone, not sticky: anyone can swap what it holds

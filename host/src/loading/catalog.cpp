@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <set>
 
@@ -411,7 +412,10 @@ PluginFile PluginCatalog::find(const std::string& name_or_path) {
     std::error_code ec;
     const auto status = std::filesystem::status(name_or_path, ec);
     if (!std::filesystem::exists(status)) {
-      throw usage_error(fmt::format("{}: no such plugin file", name_or_path));
+      // status() follows links: say why it found nothing (ELOOP: a symlink loop).
+      throw usage_error(ec && ec.value() != ENOENT
+                            ? fmt::format("{}: cannot open the plugin file: {}", name_or_path, ec.message())
+                            : fmt::format("{}: no such plugin file", name_or_path));
     }
     if (!std::filesystem::is_regular_file(status)) {
       throw usage_error(fmt::format("{}: not a plugin file (not a regular file)", name_or_path));
