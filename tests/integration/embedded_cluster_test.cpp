@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <stdlib.h>
+#include <cstdio>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -166,4 +167,47 @@ TEST_CASE("resolve_database_url prefers the configured URL", "[db]") {
     CHECK(url == EmbeddedCluster(state.path()).url());
     CHECK(query_one(url, "select 1") == "1");
   }
+}
+
+TEST_CASE("as root, what the postgres user plants in its directory never reaches root's messages or files", "[db]") {
+  if (::geteuid() != 0) {
+    WARN("SKIPPED: not root: the cluster runs as the current user, nothing to check");
+    return;
+  }
+  TempStateDir state;
+  EmbeddedCluster cluster(state.path());
+  cluster.start();
+  cluster.stop();
+  const fs::path root = state.path() / "postgres";
+  // A file only root may read, put in place of the server log (by the owner
+  // of the directory, which may rename and link there): the failed start
+  // (the server cannot open it as its log) must not quote it.
+  const fs::path secret = state.path() / "secret";
+  {
+    std::FILE* f = std::fopen(secret.c_str(), "w");
+    REQUIRE(f != nullptr);
+    std::fputs("TOPSECRET-line\n", f);
+    std::fclose(f);
+  }
+  fs::permissions(secret, fs::perms::owner_read | fs::perms::owner_write);
+  fs::rename(root / "postgres.log", root / "postgres.log.old");
+  fs::create_symlink(secret, root / "postgres.log");
+  try {
+    cluster.start();
+    FAIL("start() should have failed: the server cannot open its log");
+  } catch (const dihya::host::HostError& e) {
+    CHECK_THAT(e.what(), !Catch::Contains("TOPSECRET"));
+  }
+  fs::remove(root / "postgres.log");
+  fs::rename(root / "postgres.log.old", root / "postgres.log");
+  // A symlink in place of the socket dir: refused, its target left alone.
+  const fs::path victim = state.path() / "victim";
+  fs::create_directory(victim);
+  fs::remove(root / "run");
+  fs::create_symlink(victim, root / "run");
+  CHECK_THROWS_WITH(cluster.start(), Catch::Contains("is a symbolic link or not a directory"));
+  struct stat st {};
+  REQUIRE(::stat(victim.c_str(), &st) == 0);
+  CHECK(st.st_uid == 0);
+  CHECK((st.st_mode & 07777) == 0755);
 }

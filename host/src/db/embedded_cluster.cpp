@@ -7,6 +7,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -126,17 +127,42 @@ std::vector<std::string> tool_environment(const ClusterOwner* become) {
   return env;
 }
 
-std::string read_until_eof(int fd) {
+// The tool's output until it exits, and its exit code. Not until the pipe's
+// end: a process the tool left behind (the shell pg_ctl starts the server
+// with, stuck opening a FIFO planted as the server log) may hold it open for
+// ever; what is still buffered once the tool exited is read without waiting.
+std::string read_until_exit(int fd, pid_t pid, int* exit_code) {
   std::string output;
   char buffer[4096];
-  for (;;) {
-    ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
+  const auto keep = [&](ssize_t n) {
     output.append(buffer, static_cast<std::size_t>(n));
     if (output.size() > 2 * kMaxToolOutput) output.erase(0, output.size() - kMaxToolOutput);
+  };
+  bool exited = false;
+  int status = 0;
+  while (!exited) {
+    struct pollfd pfd {fd, POLLIN, 0};
+    const int ready = ::poll(&pfd, 1, 100);
+    if (ready > 0) {
+      const ssize_t n = ::read(fd, buffer, sizeof buffer);
+      if (n > 0) {
+        keep(n);
+        continue;
+      }
+      if (n == 0) {  // every writer gone: the tool ends now
+        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        exited = true;
+        break;
+      }
+    }
+    const pid_t done = ::waitpid(pid, &status, WNOHANG);
+    if (done == pid || (done < 0 && errno != EINTR)) exited = true;
   }
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags >= 0) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+  for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;) keep(n);
   if (output.size() > kMaxToolOutput) output.erase(0, output.size() - kMaxToolOutput);
+  *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
   return output;
 }
 
@@ -164,8 +190,8 @@ ToolResult run_tool(std::vector<std::string> argv, const ClusterOwner* become, c
     throw cluster_error(fmt::format("cannot run {}: {} failed: {}", argv[0], step, errno_text(ec.value())));
   }
   output_write.reset();
-  ToolResult result{0, read_until_eof(output_read.get())};
-  result.exit_code = dihya::wait_process(pid);
+  ToolResult result{0, {}};
+  result.output = read_until_exit(output_read.get(), pid, &result.exit_code);
   return result;
 }
 
@@ -186,15 +212,22 @@ std::string first_line(const std::string& text) {
   return line.empty() ? "no message" : line;
 }
 
-std::string file_tail(const fs::path& file, int lines) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return {};
-  in.seekg(0, std::ios::end);
-  const std::streamoff size = in.tellg();
-  in.seekg(std::max<std::streamoff>(0, size - 16 * 1024));
-  std::ostringstream text;
-  text << in.rdbuf();
-  return last_lines(text.str(), lines);
+// The server log's last lines, for an error message. The log lies in the
+// cluster owner's directory, where that user could put a symlink to a file
+// only root may read, a hard link, or a FIFO: only a regular file of the
+// owner's, with one link, is read, and never waited on.
+std::string file_tail(const fs::path& file, int lines, uid_t owner) {
+  UniqueFd fd(::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  struct stat st {};
+  if (!fd || ::fstat(fd.get(), &st) != 0) return {};
+  if (!S_ISREG(st.st_mode) || st.st_uid != owner || st.st_nlink != 1) {
+    return fmt::format("({} is not a regular file of the cluster owner's: not shown)", file.string());
+  }
+  const off_t from = std::max<off_t>(0, st.st_size - 16 * 1024);
+  std::string text(static_cast<std::size_t>(st.st_size - from), '\0');
+  const ssize_t n = ::pread(fd.get(), text.data(), text.size(), from);
+  text.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+  return last_lines(text, lines);
 }
 
 // --- finding the binaries ---------------------------------------------------
@@ -224,7 +257,9 @@ std::optional<fs::path> find_on_path(const std::string& program) {
 fs::path find_bindir(const fs::path& data_dir) {
   std::ifstream version_file(data_dir / "PG_VERSION");
   std::string major;
-  if (version_file >> major) {
+  // The owner's file: only a major version (digits) names a directory.
+  if (version_file >> major && !major.empty() && major.size() < 4 &&
+      major.find_first_not_of("0123456789") == std::string::npos) {
     fs::path dir = fs::path("/usr/lib/postgresql") / major / "bin";
     if (has_server_tools(dir)) return dir;
   }
@@ -273,24 +308,42 @@ void check_reachable(const fs::path& dir, const ClusterOwner& owner) {
   }
 }
 
-void make_private_dir(const fs::path& dir, const ClusterOwner& owner) {
-  std::error_code ec;
-  if (fs::is_symlink(fs::symlink_status(dir, ec))) {
-    throw cluster_error(fmt::format("{} is a symbolic link; it must be a directory", dir.string()));
+// Opens a directory the cluster owner may rename things in, never through a
+// symlink it put in place of the last component (the components above are
+// entries of directories it cannot write).
+UniqueFd open_owned_dir(const fs::path& dir) {
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd && (errno == ELOOP || errno == ENOTDIR)) {
+    throw cluster_error(fmt::format("{} is a symbolic link or not a directory; it must be a directory", dir.string()));
   }
-  fs::create_directory(dir, ec);
-  if (ec) throw cluster_error(fmt::format("cannot create {}: {}", dir.string(), ec.message()));
-  if (owner.switch_user && ::chown(dir.c_str(), owner.uid, owner.gid) != 0) {
+  if (!fd) throw cluster_error(fmt::format("cannot open {}: {}", dir.string(), errno_text(errno)));
+  return fd;
+}
+
+// Made, then given to the owner and made private through a descriptor: a
+// chown or chmod by name would follow a symlink the owner swapped in
+// meanwhile (the socket dir is an entry of the owner's directory), and give
+// it any directory of root's.
+void make_private_dir(const fs::path& dir, const ClusterOwner& owner) {
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    throw cluster_error(fmt::format("cannot create {}: {}", dir.string(), errno_text(errno)));
+  }
+  const UniqueFd fd = open_owned_dir(dir);
+  if (owner.switch_user && ::fchown(fd.get(), owner.uid, owner.gid) != 0) {
     throw cluster_error(fmt::format("cannot give {} to {}: {}", dir.string(), owner.name, errno_text(errno)));
   }
-  if (::chmod(dir.c_str(), 0700) != 0) {
+  if (::fchmod(fd.get(), 0700) != 0) {
     throw cluster_error(fmt::format("cannot make {} private (mode 0700): {}", dir.string(), errno_text(errno)));
   }
 }
 
 // Written by us, read by the server: owned by the cluster owner, mode 0600.
+// Opened relative to its directory, itself opened without following a
+// symlink: the data directory is an entry of the owner's directory.
 void write_cluster_file(const fs::path& file, const std::string& text, const ClusterOwner& owner, bool append) {
-  UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (append ? O_APPEND : O_TRUNC), 0600));
+  const UniqueFd dir = open_owned_dir(file.parent_path());
+  UniqueFd fd(::openat(dir.get(), file.filename().c_str(),
+                       O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | (append ? O_APPEND : O_TRUNC), 0600));
   if (!fd) throw cluster_error(fmt::format("cannot write {}: {}", file.string(), errno_text(errno)));
   if (auto ec = write_all(fd.get(), text)) {
     throw cluster_error(fmt::format("cannot write {}: {}", file.string(), ec.message()));
@@ -403,7 +456,15 @@ void initialize_cluster(const fs::path& bindir, const fs::path& data_dir, const 
     throw cluster_error(fmt::format("{} exists but holds no cluster (no PG_VERSION): move it away", data_dir.string()));
   }
   const fs::path staging = data_dir.parent_path() / "data.new";
-  fs::remove_all(staging, ec);
+  // A leftover of an interrupted initdb, the owner's: removed as the owner
+  // (a removal by root of a tree the owner can change as it goes could be
+  // led through a symlink swapped in meanwhile).
+  if (fs::symlink_status(staging, ec).type() != fs::file_type::not_found) {
+    const ToolResult removed = run_tool({"/bin/rm", "-rf", "--", staging.string()}, become(owner), data_dir.parent_path());
+    if (removed.exit_code != 0) {
+      throw cluster_error(fmt::format("cannot remove {}: {}", staging.string(), first_line(removed.output)));
+    }
+  }
   ToolResult r = run_tool({(bindir / "initdb").string(), "-D", staging.string(), "-U", superuser, "-E", "UTF8",
                            "--locale=C.UTF-8", "--auth-local=peer", "--auth-host=reject"},
                           become(owner), data_dir.parent_path());
@@ -430,7 +491,7 @@ void start_server(const fs::path& bindir, const fs::path& data_dir, const fs::pa
   if (r.exit_code != 0) {
     throw cluster_error(fmt::format("PostgreSQL did not start (pg_ctl exit {}: {}); last lines of {}:\n{}",
                                     r.exit_code, first_line(r.output), log_file.string(),
-                                    file_tail(log_file, kLogTailLines)));
+                                    file_tail(log_file, kLogTailLines, owner.uid)));
   }
 }
 
@@ -481,7 +542,7 @@ void EmbeddedCluster::stop() {
   if (r.exit_code != 0 && running()) {
     throw cluster_error(fmt::format("PostgreSQL did not stop (pg_ctl exit {}: {}); last lines of {}:\n{}",
                                     r.exit_code, first_line(r.output), log_file_.string(),
-                                    file_tail(log_file_, kLogTailLines)));
+                                    file_tail(log_file_, kLogTailLines, owner.uid)));
   }
 }
 
