@@ -274,6 +274,14 @@ expect_exit 0 "the fixed state dir works again" -- dh run noop
 ## Config files ##############################################################
 
 mkdir -p "$WORK/cfg"
+# A NUL written as a YAML escape would cut the path in two (C calls stop there):
+# two state dirs, one of them in /tmp/evil.
+printf 'state_dir: "%s/nul-state\\0/../../evil-%s"\n' "$WORK" "$$" >"$WORK/cfg/nul.yaml"
+expect_quick 2 "a NUL escaped in a config path is refused" -- dh --config "$WORK/cfg/nul.yaml" run noop
+expect_in "$ERR" "'state_dir' holds a control character" "it names the setting"
+[ ! -e "$WORK/nul-state" ] && [ ! -e "/tmp/evil-$$" ] && ok "no state dir was made" || not_ok "a state dir was made"
+printf 'signatures: "bo\\0gus"\n' >"$WORK/cfg/nul-sig.yaml"
+expect_quick 2 "a NUL escaped in another setting" -- dh --config "$WORK/cfg/nul-sig.yaml" list
 printf 'state_dir: %s\n' "$WORK/evil-state" >"$WORK/cfg/config.yaml"
 chmod 666 "$WORK/cfg/config.yaml"
 expect_quick 2 "a config file writable by others is refused" -- dh --config "$WORK/cfg/config.yaml" history

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 #include <set>
@@ -61,7 +62,16 @@ std::vector<std::filesystem::path> split_path_list(const std::string& list) {
 // A setting as the text it was written as: YAML types `3` and `true` as a
 // number and a boolean, a setting reads text.
 std::string scalar(const nlohmann::json& value, const std::filesystem::path& file, const char* key) {
-  if (value.is_string()) return value.get<std::string>();
+  if (value.is_string()) {
+    // Written as a YAML escape ("\0", "\e"): a NUL would cut a path in two
+    // (the C calls stop there, std::filesystem does not), and no setting
+    // holds a control character.
+    const std::string& text = value.get_ref<const std::string&>();
+    if (std::any_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+      throw usage_error(fmt::format("{}: '{}' holds a control character", file.string(), key));
+    }
+    return text;
+  }
   if (value.is_boolean() || value.is_number()) return value.dump();
   throw usage_error(fmt::format("{}: '{}' must be a string", file.string(), key));
 }
