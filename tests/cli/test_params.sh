@@ -79,4 +79,13 @@ expect_in "$OUT" "$(printf 'count\t4')" "the report's lines are printed"
 expect_in "$OUT" "echoed 5 parameter(s)" "then the summary line"
 expect_exit 0 "--json prints data, not the report" -- dh run echo_params -p name=Ada --json
 expect_not_in "$OUT" "$(printf 'count\t3')" "no report in --json"
+
+# A parameter echoed into the run's log: C1 and C0 controls never reach the
+# terminal or log.txt raw.
+expect_exit 0 "a parameter holding a C1 CSI and an ESC sequence" -- dh run echo_params --param "name=$(printf 'a\xc2\x9b2Jb\x1b[31mc')"
+if grep -q "$(printf '\xc2\x9b')" "$ERR" || grep -q "$(printf '\x1b')" "$ERR"; then not_ok "a control reached the terminal"; else ok "the log line on the terminal is escaped"; fi
+run_id=$(dh history --limit 1 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+expect_exit 0 "logs of that run" -- dh logs "$run_id"
+if grep -q "$(printf '\xc2\x9b')" "$OUT" || grep -q "$(printf '\x1b')" "$OUT"; then not_ok "a control reached log.txt"; else ok "log.txt holds it escaped"; fi
+
 finish

@@ -16,6 +16,7 @@
 #include "cli/common.hpp"
 #include "cli/plugin_ops.hpp"
 #include "errors.hpp"
+#include "util/printable.hpp"
 #include "runs/run_id.hpp"
 #include "runs/run_record.hpp"
 
@@ -60,7 +61,10 @@ RunSink::~RunSink() {
 }
 
 void RunSink::write_line(const char* level, const std::string& text, bool echo) {
-  const std::string clean = redactor_.redact(text);
+  // One line of text, whatever the plugin wrote: control characters (C0,
+  // C1: a CSI would drive the terminal; a newline would forge a log line) and
+  // invalid UTF-8 escaped, for the terminal and log.txt alike.
+  const std::string clean = printable(redactor_.redact(text), std::string::npos);
   const std::string time = format_iso_utc(std::chrono::system_clock::now());
   if (!log_opened_) {
     // Opened on the first line, not with the run: a noop run would create
