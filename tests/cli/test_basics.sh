@@ -38,6 +38,10 @@ expect_one_line_error "unknown plugin"
 expect_in "$ERR" "unknown plugin 'nosuchplugin'" "unknown plugin is named"
 
 expect_exit 0 "docs" -- dh docs --out "$WORK/docs"
+echo x >"$WORK/not-a-dir"
+expect_exit 2 "docs --out of a file" -- dh docs --out "$WORK/not-a-dir"
+expect_in "$ERR" "not a directory" "it says so"
+expect_exit 2 "docs --out of /dev/null" -- dh docs --out /dev/null
 [ -f "$WORK/docs/echo_params.md" ] && [ -f "$WORK/docs/index.md" ] && ok "docs writes one page per plugin" || not_ok "docs pages missing"
 
 echo "plugin_path: [$WORK/nowhere]" >"$WORK/conf.yaml"

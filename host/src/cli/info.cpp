@@ -48,6 +48,10 @@ int cmd_docs(const Args& args, const Settings& settings) {
   if (!vm) return 0;
   const std::filesystem::path out = (*vm)["out"].as<std::string>();
   std::error_code ec;
+  const auto status = std::filesystem::status(out, ec);
+  if (std::filesystem::exists(status) && !std::filesystem::is_directory(status)) {
+    throw usage_error(fmt::format("--out {}: not a directory", out.string()));
+  }
   ec = create_directories_no_wider(out);
   if (ec) throw usage_error(fmt::format("{}: cannot create directory: {}", out.string(), ec.message()));
 
