@@ -30,17 +30,6 @@ std::string random_suffix() {
   return s;
 }
 
-// Renames `from` to `to` unless `to` exists. Returns 0, or the errno
-// (EEXIST when `to` exists).
-int rename_noreplace(const std::filesystem::path& from, const std::filesystem::path& to) {
-  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
-  if (errno != EINVAL && errno != ENOSYS) return errno;
-  // A file system without RENAME_NOREPLACE: link() never replaces a name either.
-  if (::link(from.c_str(), to.c_str()) != 0) return errno;
-  ::unlink(from.c_str());
-  return 0;
-}
-
 }  // namespace
 
 bool zstd_supported() {
@@ -117,11 +106,11 @@ void ArchiveWriter::commit() {
   fd_.reset();
   // validate() saw no file at the target, but one may have appeared since:
   // it is someone else's and is never replaced.
-  if (const int err = rename_noreplace(temp_, target_); err == EEXIST) {
+  if (const std::error_code err = dihya::rename_noreplace(temp_, target_); err == std::errc::file_exists) {
     throw dihya::Error(target_.string() + " was created while the export ran; it was left as it is and the export " +
                        "discarded: run again with another output");
-  } else if (err != 0) {
-    throw dihya::Error("cannot rename the archive to " + target_.string() + ": " + std::strerror(err));
+  } else if (err) {
+    throw dihya::Error("cannot rename the archive to " + target_.string() + ": " + err.message());
   }
   committed_ = true;
   // The archive is whole and renamed; a lost directory entry after a power

@@ -236,16 +236,10 @@ std::string restore_missing_file(const fs::path& path, const std::string& text) 
   const fs::path fresh = path.parent_path() / fmt::format(".{}.restore-{}-{}", path.filename().string().substr(0, 180),
                                                           ::getpid(), std::random_device()());
   write_file_atomically(fresh, text);
-  int error = ::renameat2(AT_FDCWD, fresh.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) == 0 ? 0 : errno;
-  if (error == EINVAL || error == ENOSYS) {
-    // A file system without RENAME_NOREPLACE: link() never replaces a name either.
-    error = ::link(fresh.c_str(), path.c_str()) == 0 ? 0 : errno;
-    ::unlink(fresh.c_str());
-  } else if (error != 0) {
-    ::unlink(fresh.c_str());
-  }
-  if (error == EEXIST) return "kept: replaced since the export";
-  if (error != 0) throw dihya::Error(fmt::format("cannot write {}: {}", path.string(), std::strerror(error)));
+  const std::error_code error = dihya::rename_noreplace(fresh, path);
+  if (error) ::unlink(fresh.c_str());
+  if (error == std::errc::file_exists) return "kept: replaced since the export";
+  if (error) throw dihya::Error(fmt::format("cannot write {}: {}", path.string(), error.message()));
   if (const std::error_code sync = dihya::fsync_directory(path.parent_path())) {
     throw dihya::Error(fmt::format("cannot sync {}: {}", path.parent_path().string(), sync.message()));
   }

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cerrno>
+#include <cstdio>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -143,6 +144,19 @@ enum class Durability {
     UniqueFd dir(::openat(dir_fd, dir_part.empty() ? "." : dir_part.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!dir || ::fsync(dir.get()) != 0) return {errno, std::generic_category()};
   }
+  return {};
+}
+
+// Renames `from` to `to` unless a name `to` exists: whatever appeared there
+// is never replaced (EEXIST). On a file system without RENAME_NOREPLACE,
+// link() then unlink(), which never replaces a name either. On failure
+// `from` is left where it was.
+[[nodiscard]] inline std::error_code rename_noreplace(const std::filesystem::path& from,
+                                                      const std::filesystem::path& to) noexcept {
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return {};
+  if (errno != EINVAL && errno != ENOSYS) return {errno, std::generic_category()};
+  if (::link(from.c_str(), to.c_str()) != 0) return {errno, std::generic_category()};
+  ::unlink(from.c_str());
   return {};
 }
 
