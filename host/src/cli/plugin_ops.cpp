@@ -69,8 +69,7 @@ ChildRequest prepare_child_request(const PluginFile& plugin, const Settings& set
   // The configured URL is in the environment (DIHYA_DATABASE_URL) even when
   // this child gets none: blank its password too.
   for (const std::string& url : {request.database_url, settings.database_url.value_or("")}) {
-    for (auto& spelling : password_spellings(url)) redactor.add_secret(std::move(spelling));
-    if (auto password = connection_password(url)) redactor.add_secret(*password);
+    redact_connection_password(redactor, url);
   }
   if (auto password = connection_password(request.database_url)) request.secrets["database_password"] = *password;
   request.scrub_values = redactor.secrets();

@@ -95,8 +95,7 @@ PgConnection::PgConnection(const std::string& conninfo) {
     // libpq quotes the connection string, or the token it could not parse,
     // in its message: the password goes out in every spelling.
     Redactor redactor;
-    for (auto& spelling : password_spellings(conninfo)) redactor.add_secret(std::move(spelling));
-    if (auto password = connection_password(conninfo)) redactor.add_secret(*password);
+    redact_connection_password(redactor, conninfo);
     const std::string message = conn ? redactor.redact(one_line(pq.error_message(conn))) : "out of memory";
     if (conn) pq.finish(conn);
     conn_ = nullptr;
@@ -127,6 +126,11 @@ std::vector<std::vector<std::string>> PgConnection::query(const std::string& sql
   }
   pq.clear(result);
   return rows;
+}
+
+void redact_connection_password(Redactor& redactor, const std::string& conninfo) {
+  for (auto& spelling : password_spellings(conninfo)) redactor.add_secret(std::move(spelling));
+  if (auto password = connection_password(conninfo)) redactor.add_secret(*password);
 }
 
 std::optional<std::string> connection_password(const std::string& conninfo) {

@@ -43,6 +43,13 @@ class PgError : public std::runtime_error {
 // A string remember_connection_password() parsed is answered without libpq.
 std::optional<std::string> connection_password(const std::string& conninfo);
 
+class Redactor;  // params/redaction.hpp
+
+// Registers the password of `conninfo` with `redactor` as it is spelt there
+// (percent-encoded, quoted: what argv, the environment and libpq's messages
+// hold) and as libpq decodes it. Nothing when it holds none.
+void redact_connection_password(Redactor& redactor, const std::string& conninfo);
+
 // Parses the password of `conninfo` in a short-lived child process, which
 // loads libpq and exits, and remembers it for connection_password() in this
 // process and the processes forked from it later. The scheduler's zygote
