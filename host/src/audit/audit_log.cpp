@@ -64,6 +64,7 @@ struct Entry {
   std::uint64_t seq = 0;
   std::string prev;
   std::string hash;        // SHA-256 of the line's bytes
+  std::string event;       // "run.start", ...; empty for the start of the log
 };
 
 bool is_hex64(const Json& value) {
@@ -93,8 +94,8 @@ std::optional<Entry> parse_entry(const std::string& raw, std::uint64_t line, std
     why = "not an audit entry (needs seq, ts, prev as 64 hex digits, event, data)";
     return std::nullopt;
   }
-  return Entry{line, doc["seq"].get<std::uint64_t>(), doc["prev"].get<std::string>(),
-               sha256_hex(raw)};
+  return Entry{line, doc["seq"].get<std::uint64_t>(), doc["prev"].get<std::string>(), sha256_hex(raw),
+               doc["event"].get<std::string>()};
 }
 
 bool follows(const Entry& before, const Entry& after) {
@@ -149,7 +150,7 @@ std::string read_last_line(int fd, off_t size, const std::filesystem::path& file
 // The seq and hash the next line chains to. Refuses a damaged tail: extending
 // it would bury the damage under a line that looks valid.
 Entry read_chain_head(int fd, off_t size, const std::filesystem::path& file) {
-  if (size == 0) return Entry{0, 0, "", kGenesisHash};
+  if (size == 0) return Entry{0, 0, "", kGenesisHash, ""};
   char last = 0;
   pread_exactly(fd, &last, 1, size - 1, file);
   if (last != '\n') {
@@ -211,7 +212,7 @@ class ChainVerifier {
   const std::string& anchor_hash() const { return anchor_hash_; }
 
   AuditVerifyReport run() {
-    Entry before{0, 0, "", kGenesisHash};
+    Entry before{0, 0, "", kGenesisHash, ""};
     std::optional<Entry> before_that;
     while (auto raw = lines_.next()) {
       std::uint64_t k = ++report_.lines;
@@ -546,10 +547,7 @@ std::string carried_mismatch(int fd, off_t size, const std::filesystem::path& fi
   const std::string raw = read_last_line(fd, size, file);
   std::string why;
   const auto entry = parse_entry(raw, 0, why);
-  if (!entry) return "";
-  const Json doc = Json::parse(raw, nullptr, false);
-  const auto event = doc.is_object() ? doc.find("event") : doc.end();
-  if (event == doc.end() || !event->is_string() || (*event != "run.start" && *event != "run.end")) return "";
+  if (!entry || (entry->event != "run.start" && entry->event != "run.end")) return "";
   bool carried = false;
   for (const std::string& line : carried_lines(entry->seq)) {
     const auto copy = parse_entry(line, 0, why);
@@ -674,7 +672,7 @@ std::uint64_t AuditLog::append(const std::string& event, const nlohmann::json& d
         cut ? "" : " (a partial line is left at the end: `dihya-host audit verify` shows it)"));
   }
   line.pop_back();
-  const Entry appended{0, head.seq + 1, head.hash, sha256_hex(line)};
+  const Entry appended{0, head.seq + 1, head.hash, sha256_hex(line), event};
   if (carrier && !created) {
     // Flushed by the carrier outside the lock: the next appender chains to
     // this line as soon as it is written, and concurrent runs' flushes
