@@ -270,6 +270,13 @@ int open_store_file(const std::filesystem::path& path, int flags, mode_t mode = 
   return fd.release();
 }
 
+// A new temporary file of the store: whatever lies at its name (a crash's
+// leftover, or something planted) is removed first. -1 with errno set.
+int create_store_temp(const std::filesystem::path& tmp) {
+  ::unlink(tmp.c_str());
+  return open_store_file(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
+}
+
 int fsync_dir(const std::filesystem::path& dir) {
   UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd) return errno;
@@ -278,8 +285,7 @@ int fsync_dir(const std::filesystem::path& dir) {
 
 // Writes `lines` to `tmp`, fsyncs, renames over `target` and fsyncs the directory.
 void replace_file(const std::filesystem::path& tmp, const std::filesystem::path& target, const std::string& bytes) {
-  ::unlink(tmp.c_str());  // a leftover, or whatever was planted there
-  UniqueFd fd(open_store_file(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600));
+  UniqueFd fd(create_store_temp(tmp));
   if (!fd) throw log_error(tmp, "create");
   if (write_all(fd.get(), bytes) || ::fsync(fd.get()) != 0) {
     const int e = errno;
@@ -539,11 +545,10 @@ std::optional<IndexHeader> valid_header(int fd, std::uint64_t log_id, std::uint6
   return h;
 }
 
-// Brings the index up to date with the log (the caller holds the runs
-// directory's lock).
-// Brings the index file up to the log's `size`. When the disk is full (or
-// over quota) the index that could not be written is left in `*in_memory`
-// (header and entries) for this process alone: readers still answer.
+// Brings the index file up to the log's `size` (the caller holds the runs
+// directory's lock). When the disk is full (or over quota) the index that
+// could not be written is left in `*in_memory` (header and entries) for this
+// process alone: readers still answer.
 void catch_up(int log_fd, const UniqueFd& idx_fd_, const std::filesystem::path& runs_dir,
               std::optional<IndexHeader> current, std::uint64_t log_id, std::uint64_t entries_from,
               std::uint64_t size, std::vector<char>* in_memory) {
@@ -635,8 +640,7 @@ void catch_up(int log_fd, const UniqueFd& idx_fd_, const std::filesystem::path& 
   std::merge(all.begin(), all.end(), added.begin(), added.end(), std::back_inserter(merged), key_less);
   h.count = merged.size();
   const auto tmp = runs_dir / "state.idx.tmp";
-  ::unlink(tmp.c_str());  // a leftover, or whatever was planted there
-  UniqueFd out(open_store_file(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600));
+  UniqueFd out(create_store_temp(tmp));
   if (!out || !write_exact(out.get(), &h, sizeof h, 0) ||
       (!merged.empty() &&
        !write_exact(out.get(), merged.data(), merged.size() * sizeof(RunIndexEntry), sizeof h))) {
@@ -780,8 +784,7 @@ std::size_t RunLog::compact(const std::function<bool(const nlohmann::json& run)>
            });
   last_put.clear();
   const auto tmp = runs_dir_ / "state.log.tmp";
-  ::unlink(tmp.c_str());  // a leftover, or whatever was planted there
-  UniqueFd out(open_store_file(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600));
+  UniqueFd out(create_store_temp(tmp));
   if (!out) throw log_error(tmp, "create");
   std::string bytes = run_log_line(header_entry(random_u64()));
   std::size_t removed = 0;
