@@ -190,7 +190,7 @@ int schedule_add(const Args& args, const Settings& settings) {
     throw usage_error("schedule name: 1 to 200 characters, not only digits (digits are ids)");
   }
   // Names are shown in tables and messages: UTF-8 text, no control characters.
-  if (find_invalid_utf8(name) || printable(name, std::string::npos) != name) {
+  if (printable(name, std::string::npos) != name) {  // it also escapes bytes that are not UTF-8
     throw usage_error(fmt::format("schedule name '{}': UTF-8 text without control characters",
                                   printable(name, 200)));
   }

@@ -138,12 +138,10 @@ std::string read_until_exit(int fd, pid_t pid, int* exit_code) {
     output.append(buffer, static_cast<std::size_t>(n));
     if (output.size() > 2 * kMaxToolOutput) output.erase(0, output.size() - kMaxToolOutput);
   };
-  bool exited = false;
   int status = 0;
-  while (!exited) {
+  for (;;) {
     struct pollfd pfd {fd, POLLIN, 0};
-    const int ready = ::poll(&pfd, 1, 100);
-    if (ready > 0) {
+    if (::poll(&pfd, 1, 100) > 0) {
       const ssize_t n = ::read(fd, buffer, sizeof buffer);
       if (n > 0) {
         keep(n);
@@ -151,12 +149,11 @@ std::string read_until_exit(int fd, pid_t pid, int* exit_code) {
       }
       if (n == 0) {  // every writer gone: the tool ends now
         while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-        exited = true;
         break;
       }
     }
     const pid_t done = ::waitpid(pid, &status, WNOHANG);
-    if (done == pid || (done < 0 && errno != EINTR)) exited = true;
+    if (done == pid || (done < 0 && errno != EINTR)) break;
   }
   const int flags = ::fcntl(fd, F_GETFL);
   if (flags >= 0) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);

@@ -331,15 +331,16 @@ void add_path_rule(SandboxPlan& plan, std::string path, PathAccess access, const
   }
   if (access == PathAccess::write) {
     const std::string conflict = protected_conflict(path, in);
-    if (!conflict.empty() && rollback && path != requested && std::filesystem::exists(requested, ec) &&
-        protected_conflict(requested, in).empty()) {
+    // Whether the declared path itself would be granted (it is the grant, or beside it).
+    const bool requested_free = conflict.empty() || (path != requested && protected_conflict(requested, in).empty());
+    if (!conflict.empty() && rollback && path != requested && std::filesystem::exists(requested, ec) && requested_free) {
       // The parent may not be granted: the rollback undoes what is inside the
       // declared path and leaves the path itself.
       plan.notes.push_back(fmt::format("{} {}: rollback, {} {}: granted on {} only", key, entry, path, conflict, requested));
       path = requested;
     } else if (!conflict.empty()) {
       if (plan.forbidden.empty()) {
-        const bool create_first = path != requested && protected_conflict(requested, in).empty();
+        const bool create_first = path != requested && requested_free;
         plan.forbidden = fmt::format("write {} ({}): the grant on {} {}, which no plugin may write; give a path "
                                      "outside it{}",
                                      entry, requested, path, conflict,
