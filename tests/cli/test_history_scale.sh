@@ -289,18 +289,19 @@ expect_one_line_error "planted state log"
 rm "$R/state.log" && mv "$WORK/state.log.real" "$R/state.log"
 
 # A FIFO planted in place of the store's files never blocks a command.
-mv "$R/state.idx" "$WORK/state.idx.real" && mkfifo "$R/state.idx"
-for cmd in "history" "audit verify" "history prune --keep 1 --dry-run"; do
-  expect_exit 1 "$cmd with a FIFO as the index" -- timeout 20 "$DIHYA_HOST" $cmd
-  expect_in "$ERR" "state.idx is not a regular file" "$cmd names the FIFO"
-done
-rm "$R/state.idx" && mv "$WORK/state.idx.real" "$R/state.idx"
-mv "$R/state.log" "$WORK/state.log.real" && mkfifo "$R/state.log"
-for cmd in "history" "audit verify" "run noop"; do
-  expect_exit 1 "$cmd with a FIFO as the state log" -- timeout 20 "$DIHYA_HOST" $cmd
-  expect_in "$ERR" "state.log is not a regular file" "$cmd names it"
-done
-rm "$R/state.log" && mv "$WORK/state.log.real" "$R/state.log"
+# fifo_in_place FILE COMMAND...: each command fails in one line naming FILE.
+fifo_in_place() {
+  local file=$1 cmd
+  shift
+  mv "$R/$file" "$WORK/$file.real" && mkfifo "$R/$file"
+  for cmd in "$@"; do
+    expect_exit 1 "$cmd with a FIFO as $file" -- timeout 20 "$DIHYA_HOST" $cmd
+    expect_in "$ERR" "$file is not a regular file" "$cmd names $file"
+  done
+  rm "$R/$file" && mv "$WORK/$file.real" "$R/$file"
+}
+fifo_in_place state.idx "history" "audit verify" "history prune --keep 1 --dry-run"
+fifo_in_place state.log "history" "audit verify" "run noop"
 rm -f "$R/state.idx" && mkfifo "$R/state.idx.tmp"
 expect_exit 0 "a FIFO left as the index's temporary file is replaced" -- timeout 20 "$DIHYA_HOST" history
 [ -f "$R/state.idx" ] && [ ! -e "$R/state.idx.tmp" ] && ok "the index was rebuilt" || not_ok "no index after the FIFO temp"
