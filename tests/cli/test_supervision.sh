@@ -56,6 +56,55 @@ expect_exit 1 "a journal entry over the frame limit fails the run" -- dh run hos
 expect_in "$ERR" "16 MiB limit" "the message says the entry is over the limit"
 expect_not_in "$ERR" "without a result" "the child did not vanish"
 
+# Memory: each child holds at most memory_max (RLIMIT_DATA). A plugin that
+# leaks until allocation fails ends failed, naming its limit; the host lives.
+# Not under AddressSanitizer, whose shadow memory the limit would count.
+mkdir -p "$XDG_CONFIG_HOME/dihya"
+if [ "${DIHYA_TEST_SANITIZED:-0}" != 1 ]; then
+  expect_exit 1 "a plugin leaking memory stops at --memory-max" -- bounded "$DIHYA_HOST" run hostile -p behaviour=hog --memory-max 256M
+  expect_eq "$(last_run_field outcome)" failed "the leaking run is recorded as failed"
+  expect_in "$ERR" "memory limit of 256 MiB" "the message names the limit"
+  expect_exit 0 "show of the leaking run" -- dh show "$(last_run_id)" --json
+  expect_eq "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sandbox"]["memory_max"])' "$OUT")" \
+    $((256 << 20)) "the record holds the limit"
+  printf 'memory_max: 200M\n' >"$XDG_CONFIG_HOME/dihya/config.yaml"
+  expect_exit 1 "memory_max in the config limits the child" -- bounded "$DIHYA_HOST" run hostile -p behaviour=hog
+  expect_in "$ERR" "memory limit of 200 MiB" "the config's limit is named"
+  # The system config's value is a ceiling: a user config above it is cut
+  # down to it, a flag above it (or off) refused.
+  printf 'memory_max: 300M\n' >"$HOST_DIRS/system.yaml"
+  printf 'memory_max: 4G\n' >"$XDG_CONFIG_HOME/dihya/config.yaml"
+  expect_exit 1 "a user config above the system's memory_max gets the system's" -- \
+    bounded env DIHYA_SYSTEM_CONFIG="$HOST_DIRS/system.yaml" "$DIHYA_HOST" run hostile -p behaviour=hog
+  expect_in "$ERR" "memory limit of 300 MiB" "the system's ceiling holds"
+  for flag in 1G off; do
+    expect_exit 2 "--memory-max $flag above the system's memory_max" -- \
+      env DIHYA_SYSTEM_CONFIG="$HOST_DIRS/system.yaml" "$DIHYA_HOST" run hostile -p behaviour=ok --memory-max "$flag"
+    expect_in "$ERR" "above the system config's memory_max of 300 MiB" "--memory-max $flag: the ceiling is named"
+  done
+  rm -f "$HOST_DIRS/system.yaml" "$XDG_CONFIG_HOME/dihya/config.yaml"
+fi
+runs_before=$(dh history --json --limit 100000 | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+for bad in 12X 1 10M 99999999999999999999T -1G ""; do
+  expect_exit 2 "--memory-max '$bad' is refused" -- dh run hostile -p behaviour=ok --memory-max "$bad"
+  expect_in "$ERR" "expected a size of at least 32M" "--memory-max '$bad': the message says what is expected"
+done
+printf 'memory_max: lots\n' >"$XDG_CONFIG_HOME/dihya/config.yaml"
+expect_exit 2 "a malformed memory_max in the config" -- dh run hostile -p behaviour=ok
+expect_in "$ERR" "memory_max 'lots'" "the config's value is named"
+rm -f "$XDG_CONFIG_HOME/dihya/config.yaml"
+expect_eq "$(dh history --json --limit 100000 | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" \
+  "$runs_before" "no refused limit started a run"
+expect_exit 0 "--memory-max off is accepted without a ceiling" -- dh run hostile -p behaviour=ok --memory-max off
+expect_exit 0 "show of a run without a memory limit" -- dh show "$(last_run_id)"
+expect_in "$OUT" "no memory limit" "show says the run had no memory limit"
+# The sandbox keeps the limit where the host set it, and the host's own
+# limits out of the plugin's reach (its RLIMIT_FSIZE at 0 would kill the
+# host with SIGXFSZ at its next record).
+expect_exit 0 "a plugin raising its limits" -- dh run hostile -p behaviour=raise_limits
+expect_in "$OUT" "memory limit kept, host's limits kept" "neither its memory limit nor the host's limits moved"
+expect_exit 0 "audit verify after the memory runs" -- dh audit verify
+
 expect_exit 0 "history" -- dh history
 expect_in "$OUT" "timed_out" "history shows outcomes"
 expect_exit 0 "history --plugin --json" -- dh history --plugin hostile --json

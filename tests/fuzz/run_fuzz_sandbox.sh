@@ -8,7 +8,7 @@ source "$src/tests/fuzz/lib.sh"
 fuzz_start "$2"
 bin="$fuzz_work/fuzz_sandbox"
 sources=("$src/tests/fuzz/fuzz_sandbox.cpp" "$src/host/src/supervise/sandbox.cpp" "$src/host/src/loading/capabilities.cpp"
-  "$src/host/src/util/printable.cpp")
+  "$src/host/src/util/printable.cpp" "$src/host/src/util/memory_size.cpp")
 fuzz_build "$bin" "${sources[@]}" "$src/host/src/supervise/sandbox.hpp" "$src/host/src/loading/capabilities.hpp" "$src/host/src/util/printable.hpp" "$src/sdk/include/dihya/utf8.hpp" -- \
   -I"$src/host/src" -I"$src/sdk/include" "${sources[@]}" -lfmt
 cat >"$fuzz_work/corpus/seed.json" <<'SEED'

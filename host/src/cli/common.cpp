@@ -10,6 +10,8 @@
 #include <fmt/format.h>
 
 #include "errors.hpp"
+#include "config/settings.hpp"
+#include "util/memory_size.hpp"
 #include "util/printable.hpp"
 
 namespace dihya::host {
@@ -88,6 +90,29 @@ std::chrono::milliseconds checked_seconds(double seconds, const std::string& fla
     throw usage_error(fmt::format("{}: expected a number of seconds greater than 0 and at most 604800", flag));
   }
   return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+}
+
+void add_memory_option(CommandSpec& spec) {
+  spec.options.add_options()("memory-max", po::value<std::string>(),
+                             "most memory the plugin may hold: 512M, 4G or off (default: memory_max in the config, "
+                             "else half the RAM)");
+}
+
+Settings with_memory_option(const Settings& settings, const po::variables_map& vm) {
+  Settings s = settings;
+  if (vm.count("memory-max") == 0) return s;
+  const std::string& text = vm["memory-max"].as<std::string>();
+  const auto bytes = parse_memory_size(text);
+  if (!bytes) {
+    throw usage_error(fmt::format("--memory-max '{}': expected a size of at least 32M like 512M, 4G, or off",
+                                  printable(text, 40)));
+  }
+  if (s.memory_ceiling != 0 && (*bytes == 0 || *bytes > s.memory_ceiling)) {
+    throw usage_error(fmt::format("--memory-max {}: above the system config's memory_max of {}; nothing was run", text,
+                                  memory_size_text(s.memory_ceiling)));
+  }
+  s.memory_max = *bytes;
+  return s;
 }
 
 void check_since(const std::string& since) {

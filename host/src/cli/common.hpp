@@ -51,6 +51,13 @@ bool can_prompt();
 // are refused.
 std::chrono::milliseconds checked_seconds(double seconds, const std::string& flag);
 
+// The --memory-max option (run, rollback) and what it does to `settings`:
+// the plugin child's memory limit for this command. A usage error when it is
+// malformed, below 32M, or above the system config's memory_max (the
+// operator's ceiling; "off" is above any).
+void add_memory_option(CommandSpec& spec);
+Settings with_memory_option(const Settings& settings, const po::variables_map& vm);
+
 // Throws a usage error unless `since` is an ISO-8601 UTC time or a prefix of
 // one cut at a field boundary: 2026, 2026-11, 2026-11-25, 2026-11-25T10,
 // 2026-11-25T10:00, 2026-11-25T10:00:00(.123)(Z).

@@ -17,9 +17,9 @@
 
 namespace dihya::host {
 
-int cmd_rollback(const Args& args, const Settings& settings) {
+int cmd_rollback(const Args& args, const Settings& given_settings) {
   CommandSpec spec;
-  spec.usage = "dihya-host rollback <run-id> [--timeout SECONDS] [--force] [--json]";
+  spec.usage = "dihya-host rollback <run-id> [--timeout SECONDS] [--memory-max SIZE] [--force] [--json]";
   spec.description =
       "Replays the run's journal through its plugin, newest entry first. Refuses a run that is\n"
       "still running. Running it again after a completed rollback does nothing; after an\n"
@@ -28,9 +28,11 @@ int cmd_rollback(const Args& args, const Settings& settings) {
       "build may read the journal differently.";
   spec.options.add_options()("timeout", po::value<double>(), "seconds before the rollback is cancelled")(
       "force", "roll back even though the plugin file changed since the run")("json", "print JSON");
+  add_memory_option(spec);
   add_run_id_argument(spec);
   auto vm = parse_command(args, spec);
   if (!vm) return 0;
+  const Settings settings = with_memory_option(given_settings, *vm);
   const std::string id = (*vm)["run-id"].as<std::string>();
   if (!is_valid_run_id(id)) throw usage_error(fmt::format("'{}' is not a run id (see dihya-host history)", id));
   std::optional<std::chrono::milliseconds> timeout;

@@ -403,12 +403,14 @@ int cmd_run(const Args& args, const Settings& settings) {
       "concurrency", po::value<std::string>(), "allow | forbid | wait (default: the plugin's, else allow)")(
       "output-dir", po::value<std::string>(), "where the plugin writes its files (default: the run's directory)")(
       "quiet,q", "echo only the plugin's warnings and errors on stderr (as the global --quiet)")("json", "print the run record as JSON");
+  add_memory_option(spec);
   add_plugin_argument(spec);
   auto vm = parse_command(args, spec);
   if (!vm) return 0;
 
-  PluginCatalog catalog(settings);
-  RunSession session(settings, catalog, catalog.find((*vm)["plugin"].as<std::string>()), *vm);
+  const Settings run_settings = with_memory_option(settings, *vm);
+  PluginCatalog catalog(run_settings);
+  RunSession session(run_settings, catalog, catalog.find((*vm)["plugin"].as<std::string>()), *vm);
   prepare(session);
   ProgressBar bar(stderr_is_interactive());
   LogStyle style = settings.log_style;

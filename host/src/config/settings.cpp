@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "errors.hpp"
+#include "util/memory_size.hpp"
 #include "util/printable.hpp"
 #include "util/trusted_path.hpp"
 #include "params/redaction.hpp"
@@ -34,6 +35,7 @@ struct FileConfig {
   std::optional<std::filesystem::path> trusted_keys_dir;
   std::optional<bool> audit_syslog;
   std::optional<HistoryRetention> history_retention;
+  std::optional<std::uint64_t> memory_max;  // 0: off
 };
 
 std::optional<std::string> env(const char* name) {
@@ -78,6 +80,15 @@ std::string scalar(const nlohmann::json& value, const std::filesystem::path& fil
 
 constexpr std::size_t kMaxConfigBytes = 1 << 20;
 
+// The default memory limit of a plugin child: half the RAM, so that one
+// runaway plugin cannot push the database or the host into the OOM killer.
+std::uint64_t half_of_ram() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long page_size = ::sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page_size <= 0) return 0;
+  return std::max<std::uint64_t>(kMinMemoryMax, static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page_size) / 2);
+}
+
 HistoryRetention read_retention(const nlohmann::json& value, const std::filesystem::path& file) {
   if (!value.is_object()) {
     throw usage_error(fmt::format("{}: 'history_retention' must be a mapping (max_age: 90d, max_runs: 100000)",
@@ -110,7 +121,7 @@ HistoryRetention read_retention(const nlohmann::json& value, const std::filesyst
 FileConfig read_config_file(const std::filesystem::path& file, bool must_exist) {
   static const std::set<std::string> kKeys{"plugin_path", "database_url", "state_dir", "cache_dir", "metrics_dir",
                                            "signatures", "sandbox", "trusted_keys_dir", "audit_syslog",
-                                           "history_retention"};
+                                           "history_retention", "memory_max"};
   FileConfig config;
   std::error_code ec;
   if (!std::filesystem::exists(file, ec)) {
@@ -135,7 +146,8 @@ FileConfig read_config_file(const std::filesystem::path& file, bool must_exist) 
   for (const auto& [key, value] : root.items()) {
     if (kKeys.count(key) == 0) {
       throw usage_error(fmt::format("{}: unknown setting '{}' (known: plugin_path, database_url, state_dir, cache_dir, "
-                                    "metrics_dir, signatures, sandbox, trusted_keys_dir, audit_syslog, history_retention)",
+                                    "metrics_dir, signatures, sandbox, trusted_keys_dir, audit_syslog, history_retention, "
+                                    "memory_max)",
                                     file.string(), printable(key, 80)));
     }
     if (key == "plugin_path") {
@@ -174,6 +186,13 @@ FileConfig read_config_file(const std::filesystem::path& file, bool must_exist) 
       config.audit_syslog = flag == "true";
     } else if (key == "history_retention") {
       config.history_retention = read_retention(value, file);
+    } else if (key == "memory_max") {
+      const std::string size = scalar(value, file, "memory_max");
+      config.memory_max = parse_memory_size(size);
+      if (!config.memory_max) {
+        throw usage_error(fmt::format("{}: memory_max '{}': expected a size of at least 32M like 512M, 4G, or off",
+                                      file.string(), printable(size, 40)));
+      }
     } else {
       config.cache_dir = scalar(value, file, "cache_dir");
     }
@@ -285,6 +304,10 @@ Settings load_settings(const GlobalFlags& flags) {
   s.audit_syslog = user.audit_syslog.value_or(system.audit_syslog.value_or(false));
   s.log_style = flags.log_style;
   s.history_retention = user.history_retention.value_or(system.history_retention.value_or(HistoryRetention{}));
+  // The operator's limit is a ceiling: a user may ask for less, not more.
+  s.memory_ceiling = system.memory_max.value_or(0);
+  s.memory_max = user.memory_max.value_or(system.memory_max.value_or(half_of_ram()));
+  if (s.memory_ceiling != 0 && (s.memory_max == 0 || s.memory_max > s.memory_ceiling)) s.memory_max = s.memory_ceiling;
   return s;
 }
 

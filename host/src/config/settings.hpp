@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -34,6 +35,7 @@ struct HistoryRetention {
 // not positive.
 std::optional<std::chrono::milliseconds> parse_age(const std::string& text);
 
+
 struct Settings {
   std::vector<std::filesystem::path> plugin_path;  // searched in order; the install dir is last
   std::optional<std::string> database_url;         // none: the embedded cluster
@@ -51,6 +53,12 @@ struct Settings {
   bool audit_syslog = false;                         // also send each audit line to syslog(3)
   LogStyle log_style;
   HistoryRetention history_retention;  // the user config's, else the system config's
+  // The most memory (RLIMIT_DATA: heap and private writable mappings) each
+  // plugin child may hold, in bytes; 0: no limit. From --memory-max, the user
+  // config, the system config, else half the machine's RAM. The system
+  // config's value is also a ceiling no user setting or flag may exceed.
+  std::uint64_t memory_max = 0;
+  std::uint64_t memory_ceiling = 0;  // the system config's memory_max (0: none)
   std::filesystem::path user_config_file;    // read or not: --config, DIHYA_CONFIG or the XDG default
 };
 

@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <mutex>
 
 #include <boost/dll/shared_library.hpp>
@@ -22,6 +24,7 @@
 #include "loading/plugin_file.hpp"
 #include "supervise/core_dumps.hpp"
 #include "supervise/protocol.hpp"
+#include "util/memory_size.hpp"
 #include "util/unique_fd.hpp"
 
 extern char** environ;
@@ -51,6 +54,12 @@ class Channel {
   void send(FrameType type, const nlohmann::json& payload) {
     std::lock_guard<std::mutex> lock(mutex_);
     send_locked(type, payload);
+  }
+
+  // A frame encoded beforehand (write_encoded_frame: no allocation).
+  void send_encoded(const std::string& frame) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!write_encoded_frame(event_fd_, frame)) ::_exit(120);
   }
 
   // Sends a journal entry and waits until the host says it is durable.
@@ -183,6 +192,21 @@ void scrub_environment(const std::vector<std::string>& values) {
   }
 }
 
+// RLIMIT_DATA counts what a process can fill (heap, private writable
+// mappings), not the address space it merely reserves (RLIMIT_AS would fail
+// a plugin for the 64 MiB malloc arena each thread reserves). Soft and hard:
+// the sandbox's seccomp filter refuses to raise it again. Not under
+// AddressSanitizer, whose shadow memory counts as terabytes of data.
+void limit_memory(std::uint64_t bytes) {
+#if defined(__SANITIZE_ADDRESS__)
+  (void)bytes;
+#else
+  if (bytes == 0) return;
+  const rlimit limit{bytes, bytes};
+  ::setrlimit(RLIMIT_DATA, &limit);
+#endif
+}
+
 void prepare_process(const ChildRequest& request, int event_fd, int control_fd, int output_fd) {
   ::setpgid(0, 0);
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -205,6 +229,7 @@ void prepare_process(const ChildRequest& request, int event_fd, int control_fd, 
   keep_only_fds({event_fd, control_fd, request.plugin_fd});
   scrub_environment(request.scrub_values);
   stop_core_dumps();  // a crashing plugin would write every secret it was given into its core
+  limit_memory(request.memory_max);
 }
 
 std::string load_error_text(const std::exception& e) {
@@ -303,8 +328,19 @@ void run_child(const ChildRequest& request, const SandboxPlan& plan, int event_f
                                                         : nlohmann::json{{"sandbox_error", sandbox_error}});
 
   ChildContext ctx(request, channel);
+  // Said once memory is exhausted, when no frame could be built any more.
+  const std::string out_of_memory = encode_frame(
+      FrameType::error,
+      nlohmann::json{{"kind", "exception"},
+                     {"message", request.memory_max == 0 ? std::string("out of memory (std::bad_alloc)")
+                                                         : "out of memory: the plugin reached its memory limit of " +
+                                                               memory_size_text(request.memory_max) +
+                                                               " (memory_max in the config, --memory-max)"}}
+          .dump());
   try {
     channel.send(FrameType::result, perform(*plugin, request, ctx));
+  } catch (const std::bad_alloc&) {
+    channel.send_encoded(out_of_memory);
   } catch (const std::exception& e) {
     channel.send(FrameType::error, {{"kind", "exception"}, {"message", e.what()}});
   } catch (...) {

@@ -32,7 +32,10 @@ std::string encode_frame(FrameType type, std::string_view payload) {
 
 bool write_frame(int fd, FrameType type, std::string_view payload) {
   if (payload.size() > kMaxFramePayload) return false;
-  const std::string frame = encode_frame(type, payload);
+  return write_encoded_frame(fd, encode_frame(type, payload));
+}
+
+bool write_encoded_frame(int fd, std::string_view frame) {
   std::string_view rest(frame);
   while (!rest.empty()) {
     ssize_t n = ::write(fd, rest.data(), rest.size());

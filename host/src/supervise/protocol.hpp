@@ -40,6 +40,9 @@ std::string encode_frame(FrameType type, std::string_view payload);
 
 // Writes one whole frame, retrying on EINTR and short writes. False on error.
 bool write_frame(int fd, FrameType type, std::string_view payload);
+// Writes a frame encode_frame() made beforehand: allocates nothing, for a
+// child whose memory is exhausted.
+bool write_encoded_frame(int fd, std::string_view frame);
 
 // Reassembles frames from a byte stream.
 class FrameReader {

@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "util/memory_size.hpp"
 #include "util/printable.hpp"
 
 namespace dihya::host {
@@ -493,11 +494,13 @@ nlohmann::json sandbox_plan_json(const SandboxPlan& plan) {
           {"connect_ports", plan.landlock && plan.abi >= 4 ? nlohmann::json(plan.connect_ports) : nlohmann::json::array()},
           {"ip_sockets", plan.ip_sockets},
           {"seccomp", plan.seccomp},
+          {"memory_max", plan.memory_max == 0 ? nlohmann::json() : nlohmann::json(plan.memory_max)},
           {"notes", notes}};
 }
 
 std::string sandbox_plan_line(const SandboxPlan& plan) {
-  if (plan.mode == SandboxMode::off) return "off (not confined)";
+  const std::string memory = plan.memory_max == 0 ? ", no memory limit" : ", memory " + memory_size_text(plan.memory_max);
+  if (plan.mode == SandboxMode::off) return "off (not confined)" + memory;
   std::string line = sandbox_mode_name(plan.mode);
   if (plan.landlock && plan.abi >= 1) {
     line += fmt::format(", Landlock ABI {}, {} path rules", plan.abi, plan.rules.size());
@@ -509,7 +512,7 @@ std::string sandbox_plan_line(const SandboxPlan& plan) {
   }
   line += plan.ip_sockets ? "" : ", no IP sockets";
   line += plan.seccomp ? ", seccomp on" : ", seccomp off";
-  return line;
+  return line + memory;
 }
 
 std::string sandbox_denial_hint(const SandboxPlan& plan, const std::string& message) {

@@ -65,6 +65,9 @@ struct SandboxPlan {
   // In every confining mode: a declared write grant that would reach the
   // host's own files (SandboxInputs::protected_dirs); "" = none.
   std::string forbidden;
+  // The child's memory limit (RLIMIT_DATA, soft and hard), in every mode,
+  // "off" included: it bounds resources, it does not confine. 0: none.
+  std::uint64_t memory_max = 0;
 };
 
 struct SandboxInputs {

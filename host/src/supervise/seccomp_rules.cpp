@@ -3,6 +3,7 @@
 
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -62,6 +63,12 @@ int add_child_seccomp_rules(scmp_filter_ctx ctx, bool ip_sockets, int host_pid) 
     rule(deny, SCMP_SYS(tkill), {SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffU, host)});
     rule(deny, SCMP_SYS(pidfd_open), {SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffU, host)});
   }
+  // Resource limits: none of another process (lowering the host's
+  // RLIMIT_FSIZE or RLIMIT_NOFILE would stop it writing its records), and
+  // the memory limit the host set (RLIMIT_DATA) is not raised again.
+  rule(deny, SCMP_SYS(prlimit64), {SCMP_A0(SCMP_CMP_NE, 0)});
+  rule(deny, SCMP_SYS(prlimit64), {SCMP_A1(SCMP_CMP_EQ, RLIMIT_DATA), SCMP_A2(SCMP_CMP_NE, 0)});
+  rule(deny, SCMP_SYS(setrlimit), {SCMP_A0(SCMP_CMP_EQ, RLIMIT_DATA)});
   // Socket families: UNIX, and IPv4/IPv6 only for a plugin that declared
   // network; never raw or packet sockets. Anything above AF_INET6 (or with
   // high bits set) is refused with one comparison.

@@ -471,7 +471,9 @@ SandboxPlan child_sandbox_plan(const ChildRequest& request) {
   inputs.protected_dirs = request.protected_dirs;
   inputs.rollback = request.operation == Operation::rollback;
   inputs.read_document = [](const std::string& path) { return load_params_file(path); };
-  return build_sandbox_plan(request.capabilities, inputs);
+  SandboxPlan plan = build_sandbox_plan(request.capabilities, inputs);
+  plan.memory_max = request.memory_max;
+  return plan;
 }
 
 void hold_cancel_signals() {

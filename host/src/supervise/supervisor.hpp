@@ -48,6 +48,7 @@ struct ChildRequest {
   std::string host_binary;
   // The host's own dirs no write grant may reach (SandboxInputs::protected_dirs).
   std::vector<std::pair<std::string, std::string>> protected_dirs;
+  std::uint64_t memory_max = 0;  // RLIMIT_DATA of the child in bytes (Settings::memory_max); 0: none
 };
 
 // The sandbox the child of `request` applies to itself: its declared

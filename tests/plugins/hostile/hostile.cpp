@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 // Every way a plugin can misbehave towards its host, one parameter value each.
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <thread>
 
@@ -72,6 +74,24 @@ class Hostile final : public dihya::Plugin {
         }
       }
       ::_exit(0);  // that result is the run's: the SDK sends no other
+    }
+    if (behaviour == "hog") {
+      // Leaks 16 MiB chunks, each touched, until allocation fails: the
+      // memory stays held while the error is reported.
+      for (;;) {
+        auto* chunk = new char[16u << 20];
+        std::memset(chunk, 1, 16u << 20);
+      }
+    }
+    if (behaviour == "raise_limits") {
+      // Lifts its own memory limit, then lowers the host's file size limit:
+      // the host's next record would kill it with SIGXFSZ.
+      const rlimit unlimited{RLIM_INFINITY, RLIM_INFINITY};
+      const bool raised = ::setrlimit(RLIMIT_DATA, &unlimited) == 0;
+      const rlimit no_files{0, 0};
+      const bool host = ::prlimit(::getppid(), RLIMIT_FSIZE, &no_files, nullptr) == 0;
+      return dihya::Result::success(std::string("memory limit ") + (raised ? "raised" : "kept") + ", host's limits " +
+                                    (host ? "changed" : "kept"));
     }
     return dihya::Result::success("behaved");
   }
