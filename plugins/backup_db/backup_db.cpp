@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include <dihya/duration.hpp>
 #include <dihya/plugin.hpp>
 #include <dihya/utc_time.hpp>
 #include <fmt/format.h>
@@ -414,7 +415,7 @@ class BackupDb final : public dihya::Plugin {
   }
   static std::optional<std::chrono::seconds> keep_within_of(const dihya::Params& params) {
     if (!params.has("keep_within")) return std::nullopt;
-    return parse_window(params.get<std::string>("keep_within"));
+    return dihya::parse_duration(params.get<std::string>("keep_within"));
   }
 
   void validate_prune(const dihya::Params& params, dihya::Context& ctx, const fs::path& dir,
@@ -423,8 +424,9 @@ class BackupDb final : public dihya::Plugin {
       errors.push_back({"keep_last", "prune needs keep_last=N and/or keep_within=<age> (e.g. 7d): nothing to decide by"});
       return;
     }
-    if (params.has("keep_within") && !keep_within_of(params)) {
-      errors.push_back({"keep_within", "keep_within must be a number and a unit s, m, h, d or w (e.g. 12h, 7d)"});
+    std::string why;
+    if (params.has("keep_within") && !dihya::parse_duration(params.get<std::string>("keep_within"), &why)) {
+      errors.push_back({"keep_within", "keep_within " + why});
       return;
     }
     const auto backups = list_backups(dir);

@@ -204,23 +204,6 @@ std::string human_size(std::uint64_t bytes) {
   return u == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", v, units[u]);
 }
 
-std::optional<std::chrono::seconds> parse_window(const std::string& text) {
-  if (text.size() < 2 || text.size() > 7) return std::nullopt;
-  long long n = 0;
-  for (std::size_t i = 0; i + 1 < text.size(); ++i) {
-    if (text[i] < '0' || text[i] > '9') return std::nullopt;
-    n = n * 10 + (text[i] - '0');
-  }
-  switch (text.back()) {
-    case 's': return std::chrono::seconds(n);
-    case 'm': return std::chrono::seconds(n * 60);
-    case 'h': return std::chrono::seconds(n * 3600);
-    case 'd': return std::chrono::seconds(n * 86400);
-    case 'w': return std::chrono::seconds(n * 7 * 86400);
-    default: return std::nullopt;
-  }
-}
-
 RetentionPlan plan_retention(const std::vector<BackupEntry>& backups, std::optional<long long> keep_last,
                              std::optional<std::chrono::seconds> keep_within,
                              std::chrono::system_clock::time_point now) {

@@ -65,8 +65,6 @@ std::chrono::seconds age_at(std::chrono::system_clock::time_point now, std::chro
 std::string human_age(std::chrono::seconds age);
 // "1.2 GiB".
 std::string human_size(std::uint64_t bytes);
-// "7d" -> 7 days; nullopt when malformed.
-std::optional<std::chrono::seconds> parse_window(const std::string& text);
 
 struct RetentionPlan {
   std::vector<const BackupEntry*> keep;

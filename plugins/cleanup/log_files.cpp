@@ -17,11 +17,11 @@
 #include <regex>
 #include <string_view>
 
+#include <dihya/duration.hpp>
 #include <dihya/error.hpp>
 #include <dihya/file_io.hpp>
 #include <dihya/utf8.hpp>
 
-#include "duration.hpp"
 
 namespace cleanup {
 
@@ -30,7 +30,7 @@ namespace fs = std::filesystem;
 namespace {
 
 long long duration_seconds(const nlohmann::json& j, const char* what) {
-  return parse_duration(j.is_string() ? j.get<std::string>() : std::string(), std::string("logs: ") + what);
+  return dihya::require_duration(j.is_string() ? j.get<std::string>() : std::string(), std::string("logs: ") + what).count();
 }
 
 std::uint64_t size_bytes(const nlohmann::json& j) {

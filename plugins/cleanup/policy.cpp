@@ -3,14 +3,13 @@
 
 #include <regex>
 
+#include <dihya/duration.hpp>
 #include <dihya/yaml_file.hpp>
 #include <valijson/adapters/nlohmann_json_adapter.hpp>
 #include <valijson/schema.hpp>
 #include <valijson/schema_parser.hpp>
 #include <valijson/validation_results.hpp>
 #include <valijson/validator.hpp>
-
-#include "duration.hpp"
 
 namespace cleanup {
 
@@ -121,7 +120,7 @@ Policy load_policy(const std::string& path) {
       r.table = dihya::TableName::from_json(t.at("table"));
       r.timestamp_column = t.at("timestamp_column").get<std::string>();
       r.older_than = t.at("older_than").get<std::string>();
-      r.older_than_seconds = parse_duration(r.older_than, r.table.display() + ": older_than");
+      r.older_than_seconds = dihya::require_duration(r.older_than, r.table.display() + ": older_than").count();
       r.action = t.at("action").get<std::string>();
       if (t.contains("columns")) r.columns = column_rules(t.at("columns"), p.uses_salt);
       if (r.action == "anonymise" && r.columns.empty()) {

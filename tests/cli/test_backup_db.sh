@@ -356,13 +356,19 @@ R="$WORK/retention"
 real_backups() { ls "$R" | grep -E '^[0-9]{8}T[0-9]{6}Z_' | grep -v '^20990101T000000Z_x$' || true; }
 for _ in 1 2; do dh run backup_db -p backup_dir="$R" >/dev/null 2>&1; sleep 1; done
 expect_eq "$(real_backups | wc -l)" 2 "two backups to prune"
-# A window of centuries overflowed a nanosecond time difference and deleted every backup.
+# A window of centuries overflowed a nanosecond time difference and deleted
+# every backup; windows are durations as everywhere (dihya/duration.hpp): at
+# most 100 years, a longer one refused before anything is touched.
 for window in 999999d 999999w; do
-  expect_exit 0 "prune keep_within=$window (beyond what a time point holds)" -- \
+  expect_exit 2 "prune keep_within=$window (beyond what a time point holds)" -- \
     dh run backup_db -p backup_dir="$R" -p mode=prune -p keep_within="$window" --yes
-  expect_in "$OUT" "deleted 0 backup(s)" "keep_within=$window deletes nothing"
+  expect_in "$ERR" "keep_within is longer than 100 years" "keep_within=$window: the bound is named"
   expect_eq "$(real_backups | wc -l)" 2 "keep_within=$window keeps both backups"
 done
+expect_exit 0 "prune keep_within=36500d (the longest window)" -- \
+  dh run backup_db -p backup_dir="$R" -p mode=prune -p keep_within=36500d --yes
+expect_in "$OUT" "deleted 0 backup(s)" "keep_within=36500d deletes nothing"
+expect_eq "$(real_backups | wc -l)" 2 "keep_within=36500d keeps both backups"
 
 # A fifo where a manifest or verified.json is expected is refused, not read:
 # list, verify and prune used to hang until the run's 24 h timeout.

@@ -15,7 +15,7 @@ expect_exit 0 "install the SDK to a temporary prefix" -- cmake --install "$DIHYA
 # The installed API is the list in sdk/CMakeLists.txt, nothing more: the support
 # headers (cron, fk_graph, templates, schedules) live apart, under dihya-support.
 installed() { (cd "$WORK/prefix/include/$1" && find . -type f | sed 's|^\./||' | sort | tr '\n' ' '); }
-expect_eq "$(installed dihya)" "abi.hpp advisory_lock.hpp child_process.hpp context.hpp database.hpp error.hpp \
+expect_eq "$(installed dihya)" "abi.hpp advisory_lock.hpp child_process.hpp context.hpp database.hpp duration.hpp error.hpp \
 file_io.hpp journal.hpp json_text.hpp logger.hpp params.hpp plugin.hpp result.hpp sha256.hpp testing/conformance.hpp testing/fake_context.hpp utc_time.hpp utf8.hpp \
 yaml_file.hpp " "include/dihya holds the plugin API and the testing kit, file by file"
 expect_eq "$(installed dihya-support)" "dihya/bounded_mustache.hpp dihya/cron.hpp dihya/fk_graph.hpp dihya/job_zygote.hpp \

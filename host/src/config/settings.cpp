@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include <dihya/duration.hpp>
 #include <dihya/error.hpp>
 #include <dihya/yaml_file.hpp>
 #include <fmt/format.h>
@@ -312,21 +313,9 @@ Settings load_settings(const GlobalFlags& flags) {
 }
 
 std::optional<std::chrono::milliseconds> parse_age(const std::string& text) {
-  if (text.size() < 2 || text.size() > 12) return std::nullopt;
-  const std::string digits = text.substr(0, text.size() - 1);
-  if (digits.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
-  const long long n = std::stoll(digits);
-  long long unit_ms = 0;
-  switch (text.back()) {
-    case 's': unit_ms = 1000; break;
-    case 'm': unit_ms = 60 * 1000; break;
-    case 'h': unit_ms = 3600 * 1000; break;
-    case 'd': unit_ms = 86400LL * 1000; break;
-    case 'w': unit_ms = 7 * 86400LL * 1000; break;
-    default: return std::nullopt;
-  }
-  if (n <= 0 || n > 1000LL * 365 * 86400 * 1000 / unit_ms) return std::nullopt;  // at most ~1000 years
-  return std::chrono::milliseconds(n * unit_ms);
+  const auto age = dihya::parse_duration(text);
+  if (!age || age->count() <= 0) return std::nullopt;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(*age);
 }
 
 }  // namespace dihya::host

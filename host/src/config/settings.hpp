@@ -31,8 +31,8 @@ struct HistoryRetention {
   std::optional<std::size_t> max_runs;
 };
 
-// "90d", "12h", "30m", "45s", "2w" -> a duration; nothing when malformed or
-// not positive.
+// "90d", "12h", "30m", "45s", "2w" -> a duration (dihya/duration.hpp: 1 to 6
+// digits, at most 100 years); nothing when malformed, too long or not positive.
 std::optional<std::chrono::milliseconds> parse_age(const std::string& text);
 
 
