@@ -427,7 +427,7 @@ forged="$N/x.log: remove (older than max_age, 9 bytes)"$'\n'"audit.log"
 mk "$forged" 10 "40 days ago"
 printf 'logs: [{dir: "%s", patterns: ["*.log"], max_age: 30d}]\n' "$N" >"$WORK/newline.yaml"
 expect_exit 0 "log dry run with a newline in a file name" -- dh run cleanup -p policy="$WORK/newline.yaml" --dry-run --yes
-expect_in "$OUT" 'bytes)\x0Aaudit.log: remove' "the newline is shown as \\x0A"
+expect_in "$OUT" 'bytes)\naudit.log: remove' "the newline is shown as \\n"
 expect_eq "$(grep -c '^audit.log' "$OUT")" 0 "no report line starts with the forged name"
 
 # erase_user of a user whose only other rows point at it through ON DELETE

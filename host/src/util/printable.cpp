@@ -13,46 +13,7 @@ std::optional<std::size_t> find_invalid_utf8(std::string_view text) {
   return bad;
 }
 
-std::string printable(std::string_view text, std::size_t max_chars) {
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(std::min(text.size(), max_chars) + 3);
-  std::size_t i = 0;
-  while (i < text.size()) {
-    std::string unit;
-    const auto c = static_cast<unsigned char>(text[i]);
-    std::size_t consumed = 1;
-    if (c == '\n') {
-      unit = "\\n";
-    } else if (c == '\t') {
-      unit = "\\t";
-    } else if (c < 0x20 || c == 0x7f) {
-      unit = {'\\', 'x', kHex[c >> 4], kHex[c & 0xF]};
-    } else if (c < 0x80) {
-      unit = std::string(1, static_cast<char>(c));
-    } else {
-      // Copy a whole valid UTF-8 sequence, escape a lone bad byte. C1 controls
-      // (U+0080..U+009F) are escaped too: some terminals act on them.
-      const std::size_t length = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
-      const std::string_view sequence = text.substr(i, length);
-      const bool valid = sequence.size() == length && !find_invalid_utf8(sequence);
-      const bool c1_control = valid && c == 0xC2 && static_cast<unsigned char>(sequence[1]) < 0xA0;
-      if (valid && !c1_control) {
-        unit = std::string(sequence);
-        consumed = length;
-      } else {
-        unit = {'\\', 'x', kHex[c >> 4], kHex[c & 0xF]};
-      }
-    }
-    if (out.size() + unit.size() > max_chars) {
-      out += "...";
-      break;
-    }
-    out += unit;
-    i += consumed;
-  }
-  return out;
-}
+std::string printable(std::string_view text, std::size_t max_chars) { return dihya::printable(text, max_chars); }
 
 std::string one_line(std::string_view text) {
   const auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };

@@ -16,9 +16,8 @@ namespace dihya::host {
 // nullopt when the whole text is valid.
 std::optional<std::size_t> find_invalid_utf8(std::string_view text);
 
-// `text` made safe for a one-line message: control characters become \n, \t
-// or \xNN, bytes that are not valid UTF-8 become \xNN, and anything beyond
-// `max_chars` bytes is cut and marked with "...".
+// `text` made safe for a one-line message: the SDK's dihya::printable
+// (utf8.hpp; \n, \t, \xNN), cut at `max_chars` bytes with "...".
 std::string printable(std::string_view text, std::size_t max_chars = 80);
 
 // `text` as one line: surrounding whitespace trimmed, and each line break

@@ -3,9 +3,9 @@
 // plugins that read text: one definition of what "valid UTF-8" means.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
 #include <string>
 #include <string_view>
 
@@ -54,39 +54,40 @@ inline std::size_t first_invalid_utf8(std::string_view s) {
 
 inline bool valid_utf8(std::string_view s) { return first_invalid_utf8(s) == std::string_view::npos; }
 
-// `text` made safe for a one-line message or report line: control characters
-// (C0, DEL, C1) and bytes that are not UTF-8 become \xNN (a newline in a file
-// name cannot forge a line), and what is beyond `max_bytes` is cut and marked
-// "...". Text already made safe is left as it is.
+// `text` made safe for a one-line message or report line: a newline and a
+// tab become \n and \t, other control characters (C0, DEL, C1) and bytes
+// that are not UTF-8 become \xNN (a newline in a file name cannot forge a
+// line, an escape sequence cannot reach a terminal), and what would pass
+// `max_bytes` is cut and marked "...". Text already made safe is left as it
+// is. The host's messages and every plugin's use this one.
 inline std::string printable(std::string_view text, std::size_t max_bytes = std::string::npos) {
+  static const char kHex[] = "0123456789abcdef";
   std::string out;
-  const auto escape = [&out](unsigned char c) {
-    char hex[8];
-    std::snprintf(hex, sizeof hex, "\\x%02X", c);
-    out += hex;
-  };
+  out.reserve(std::min(text.size(), max_bytes) + 3);
   for (std::size_t i = 0; i < text.size();) {
-    if (out.size() >= max_bytes) return out + "...";
     const auto c = static_cast<unsigned char>(text[i]);
-    if (c < 0x80) {
-      if (c < 0x20 || c == 0x7f) {
-        escape(c);
-      } else {
-        out += static_cast<char>(c);
-      }
-      ++i;
-      continue;
+    std::string_view unit = text.substr(i, 1);
+    std::size_t consumed = 1;
+    const char escaped[4] = {'\\', 'x', kHex[c >> 4], kHex[c & 0xF]};
+    if (c == '\n') {
+      unit = "\\n";
+    } else if (c == '\t') {
+      unit = "\\t";
+    } else if (c < 0x20 || c == 0x7f) {
+      unit = std::string_view(escaped, 4);
+    } else if (c >= 0x80) {
+      // A whole valid UTF-8 sequence is kept, a lone bad byte escaped. C1
+      // controls (U+0080..U+009F) are escaped too: some terminals act on them.
+      const std::size_t length = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+      const std::string_view sequence = text.substr(i, length);
+      const bool valid = sequence.size() == length && valid_utf8(sequence);
+      const bool c1_control = valid && c == 0xC2 && static_cast<unsigned char>(sequence[1]) < 0xA0;
+      unit = valid && !c1_control ? sequence : std::string_view(escaped, 4);
+      if (valid && !c1_control) consumed = length;
     }
-    const std::size_t length = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
-    const std::string_view sequence = text.substr(i, length);
-    const bool c1_control = c == 0xC2 && sequence.size() == 2 && static_cast<unsigned char>(sequence[1]) < 0xA0;
-    if (sequence.size() == length && valid_utf8(sequence) && !c1_control) {
-      out += sequence;
-      i += length;
-    } else {
-      escape(c);
-      ++i;
-    }
+    if (out.size() + unit.size() > max_bytes) return out + "...";
+    out += unit;
+    i += consumed;
   }
   return out;
 }
