@@ -30,6 +30,13 @@ expect_in "$ERR" "protocol" "garbage on the pipe is a protocol error"
 # (exit 139, the run left without an end record).
 hostile deep_result 1 crashed
 expect_in "$ERR" "nested more than 128 levels" "a result nested too deeply is a protocol error"
+# Journal entries whose acks the plugin never reads filled the ack pipe and
+# blocked the host in write(): no timeout, no Ctrl-C, the run left running.
+hostile ignore_acks 1 rollback_failed --timeout 30
+expect_in "$ERR" "does not read the host's acknowledgements" "unread acks are a protocol error"
+# A load error forged after loading read as exit 3, "nothing was run".
+hostile forged_load_error 1 crashed
+expect_in "$ERR" "a load error after the plugin had loaded" "a forged load error is a protocol error"
 hostile flood 0 succeeded
 run_id=$(last_run_id)
 size=$(stat -c %s "$DIHYA_STATE_DIR/runs/$run_id/log.txt")

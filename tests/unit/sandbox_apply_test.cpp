@@ -8,7 +8,9 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -107,6 +109,11 @@ TEST_CASE("the precompiled filter refuses ptrace, namespaces, raw and (undeclare
       f += expect("unshare(CLONE_NEWUSER)", ::unshare(CLONE_NEWUSER), -EPERM);
       f += expect("unshare(CLONE_NEWNET)", ::unshare(CLONE_NEWNET), -EPERM);
       f += expect("clone3", ::syscall(SYS_clone3, nullptr, 0), -ENOSYS);
+      const rlimit none{0, 0};
+      f += expect("prlimit(parent, RLIMIT_FSIZE)", ::prlimit(::getppid(), RLIMIT_FSIZE, &none, nullptr), -EPERM);
+      rlimit data{};
+      f += expect("getrlimit(RLIMIT_DATA)", ::getrlimit(RLIMIT_DATA, &data), 0);
+      f += expect("setrlimit(RLIMIT_DATA)", ::setrlimit(RLIMIT_DATA, &data), -EPERM);
       return f;
     });
     CHECK(failures == "");
@@ -139,6 +146,27 @@ TEST_CASE("without Landlock's signal scoping, seccomp itself refuses signals to 
     f += expect("tgkill(host)", ::syscall(SYS_tgkill, host, host, 0), -EPERM);
     f += expect("socket(AF_INET)", socket_result(AF_INET, SOCK_STREAM), -EAFNOSUPPORT);
     f += expect("kill(self, 0)", ::kill(::getpid(), 0), 0);
+    // The roundabout ways: back into the host's process group (then kill(0)),
+    // the host as the owner of a descriptor (its I/O then signals the host).
+    f += expect("setpgid(0, 0)", ::setpgid(0, 0), 0);
+    f += expect("setpgid(0, host's group)", ::setpgid(0, ::getpgid(host)), -EPERM);
+    int fds[2];
+    if (::pipe(fds) != 0) return f + "pipe failed";
+    f += expect("F_SETOWN host", ::fcntl(fds[0], F_SETOWN, host), -EPERM);
+    f += expect("F_SETOWN host's group", ::fcntl(fds[0], F_SETOWN, -::getpgid(host)), -EPERM);
+    f += expect("F_SETOWN self", ::fcntl(fds[0], F_SETOWN, ::getpid()), 0);
+    f_owner_ex owner{F_OWNER_PID, host};
+    f += expect("F_SETOWN_EX", ::fcntl(fds[0], F_SETOWN_EX, &owner), -EPERM);
+    int target = host;
+    f += expect("FIOSETOWN", ::ioctl(fds[0], FIOSETOWN, &target), -EPERM);
+    // Another process's limits (the host's RLIMIT_FSIZE at 0 kills it at
+    // its next write), and the memory limit raised: both refused.
+    const rlimit none{0, 0};
+    f += expect("prlimit(host, RLIMIT_FSIZE)", ::prlimit(host, RLIMIT_FSIZE, &none, nullptr), -EPERM);
+    rlimit data{};
+    f += expect("getrlimit(RLIMIT_DATA)", ::getrlimit(RLIMIT_DATA, &data), 0);
+    f += expect("setrlimit(RLIMIT_DATA)", ::setrlimit(RLIMIT_DATA, &data), -EPERM);
+    f += expect("setrlimit(RLIMIT_NOFILE)", ::getrlimit(RLIMIT_NOFILE, &data) == 0 ? ::setrlimit(RLIMIT_NOFILE, &data) : -1, 0);
     return f;
   });
   CHECK(failures == "");

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 #include "supervise/seccomp_rules.hpp"
 
+#include <fcntl.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -62,13 +64,26 @@ int add_child_seccomp_rules(scmp_filter_ctx ctx, bool ip_sockets, int host_pid) 
     rule(deny, SCMP_SYS(tgkill), {SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffU, host)});
     rule(deny, SCMP_SYS(tkill), {SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffU, host)});
     rule(deny, SCMP_SYS(pidfd_open), {SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffU, host)});
+    // Two roundabout ways: joining the host's process group, then kill(0);
+    // making the host the owner of a descriptor, whose I/O then signals it
+    // (F_SETOWN to its pid or group; F_SETOWN_EX and the ioctls take their
+    // target through memory seccomp cannot read, so they are refused whole).
+    rule(deny, SCMP_SYS(setpgid), {SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffU, static_cast<std::uint32_t>(::getpgid(host_pid)))});
+    for (std::uint32_t target : {host, host_group}) {
+      rule(deny, SCMP_SYS(fcntl),
+           {SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffU, F_SETOWN), SCMP_A2(SCMP_CMP_MASKED_EQ, 0xffffffffU, target)});
+    }
+    rule(deny, SCMP_SYS(fcntl), {SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffU, F_SETOWN_EX)});
+    for (unsigned long request : {static_cast<unsigned long>(FIOSETOWN), static_cast<unsigned long>(SIOCSPGRP)}) {
+      rule(deny, SCMP_SYS(ioctl), {SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffU, request)});
+    }
   }
   // Resource limits: none of another process (lowering the host's
   // RLIMIT_FSIZE or RLIMIT_NOFILE would stop it writing its records), and
   // the memory limit the host set (RLIMIT_DATA) is not raised again.
   rule(deny, SCMP_SYS(prlimit64), {SCMP_A0(SCMP_CMP_NE, 0)});
-  rule(deny, SCMP_SYS(prlimit64), {SCMP_A1(SCMP_CMP_EQ, RLIMIT_DATA), SCMP_A2(SCMP_CMP_NE, 0)});
-  rule(deny, SCMP_SYS(setrlimit), {SCMP_A0(SCMP_CMP_EQ, RLIMIT_DATA)});
+  rule(deny, SCMP_SYS(prlimit64), {SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffU, RLIMIT_DATA), SCMP_A2(SCMP_CMP_NE, 0)});
+  rule(deny, SCMP_SYS(setrlimit), {SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffU, RLIMIT_DATA)});
   // Socket families: UNIX, and IPv4/IPv6 only for a plugin that declared
   // network; never raw or packet sockets. Anything above AF_INET6 (or with
   // high bits set) is refused with one comparison.

@@ -264,7 +264,13 @@ class Supervision {
           break;
         case FrameType::journal: acknowledge(payload); break;
         case FrameType::result: result_ = std::move(payload); break;
-        case FrameType::error: error_ = std::move(payload); break;
+        case FrameType::error:
+          // Only the child's loader says "load", and only before the library answered.
+          if (loaded_ && payload.value("kind", "") == "load") {
+            return protocol_failure("a load error after the plugin had loaded");
+          }
+          error_ = std::move(payload);
+          break;
         case FrameType::ack: protocol_failure("unexpected ack frame from the plugin"); break;
       }
     } catch (const nlohmann::json::exception&) {
@@ -279,7 +285,13 @@ class Supervision {
     } catch (const std::exception& e) {
       reply = {{"ok", false}, {"message", e.what()}};
     }
-    write_frame(control_.get(), FrameType::ack, reply.dump());
+    // The pipe is non-blocking: a child of the SDK reads each ack before its
+    // next entry, so it never holds more than one. One that sends entries and
+    // reads no ack would fill it, and a blocking write would stop the host
+    // there: no timeout, no Ctrl-C, no end record.
+    if (!write_frame(control_.get(), FrameType::ack, reply.dump())) {
+      protocol_failure("the plugin does not read the host's acknowledgements of its journal entries");
+    }
   }
 
   void read_output() {
@@ -512,6 +524,7 @@ ChildOutcome supervise(const ChildRequest& request, const SupervisorOptions& opt
   events.write.reset();
   control.read.reset();
   output.write.reset();
+  ::fcntl(control.write.get(), F_SETFL, ::fcntl(control.write.get(), F_GETFL) | O_NONBLOCK);
 
   Supervision supervision(options, sink, pid, std::move(events.read), std::move(control.write),
                           std::move(output.read), signals.fd());

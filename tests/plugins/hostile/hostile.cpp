@@ -16,6 +16,24 @@
 
 namespace hostile {
 
+// A host-protocol frame written by hand: magic, version 1, type, length.
+std::string frame(char type, const std::string& payload) {
+  std::string out = {'D', 'H', 1, type};
+  for (int shift = 0; shift < 32; shift += 8) out.push_back(static_cast<char>((payload.size() >> shift) & 0xff));
+  return out + payload;
+}
+
+// Writes `bytes` to every descriptor from 3 up: one of them is the host's pipe.
+void write_everywhere(const std::string& bytes) {
+  for (int fd = 3; fd < 64; ++fd) {
+    for (std::size_t done = 0; done < bytes.size();) {
+      const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+      if (n <= 0) break;
+      done += static_cast<std::size_t>(n);
+    }
+  }
+}
+
 class Hostile final : public dihya::Plugin {
   dihya::Result run(const dihya::Params& params, dihya::Context& ctx) override {
     const auto behaviour = params.get<std::string>("behaviour");
@@ -63,17 +81,21 @@ class Hostile final : public dihya::Plugin {
       payload.append(depth, '[');
       payload.append(depth, ']');
       payload += "}}";
-      std::string frame = {'D', 'H', 1, 5};
-      for (int shift = 0; shift < 32; shift += 8) frame.push_back(static_cast<char>((payload.size() >> shift) & 0xff));
-      frame += payload;
-      for (int fd = 3; fd < 64; ++fd) {
-        for (std::size_t done = 0; done < frame.size();) {
-          const ssize_t n = ::write(fd, frame.data() + done, frame.size() - done);
-          if (n <= 0) break;
-          done += static_cast<std::size_t>(n);
-        }
-      }
+      write_everywhere(frame(5, payload));
       ::_exit(0);  // that result is the run's: the SDK sends no other
+    }
+    if (behaviour == "ignore_acks") {
+      // Journal frames written by hand, their acks never read: the host's
+      // ack pipe fills. It must call that a protocol error, not block on it.
+      const std::string entry = frame(4, R"({"action":"noop","data":{}})");
+      for (int i = 0; i < 20000; ++i) write_everywhere(entry);
+      std::this_thread::sleep_for(std::chrono::seconds(seconds));
+    }
+    if (behaviour == "forged_load_error") {
+      // A load error, as only the host's loader sends it, after the plugin
+      // loaded: exit 3 says "nothing ran", which is not so here.
+      write_everywhere(frame(6, R"({"kind":"load","message":"forged"})"));
+      ::_exit(0);
     }
     if (behaviour == "hog") {
       // Leaks 16 MiB chunks, each touched, until allocation fails: the
@@ -92,6 +114,13 @@ class Hostile final : public dihya::Plugin {
       const bool host = ::prlimit(::getppid(), RLIMIT_FSIZE, &no_files, nullptr) == 0;
       return dihya::Result::success(std::string("memory limit ") + (raised ? "raised" : "kept") + ", host's limits " +
                                     (host ? "changed" : "kept"));
+    }
+    if (behaviour == "log_flood") {
+      // 100 messages of 200,000 bytes through ctx.log(): 20 MB that the
+      // host must not write whole to log.txt or the terminal.
+      const std::string big(200000, 'L');
+      for (int i = 0; i < 100; ++i) ctx.log().info("log flood {} {}", i, big);
+      return dihya::Result::success("flooded the log");
     }
     return dihya::Result::success("behaved");
   }
