@@ -24,6 +24,9 @@
 //    entry; it changes nothing when it copied no line, else it appends exactly
 //    the lines it copied;
 //  - carried_audit_lines(n) returns only lines of a seq >= n;
+//  - AuditLog::verify() (the cross-check against every copy the state log
+//    carries) agrees with verify_audit_log() on the chain, and cross-checks
+//    no more lines than the file holds;
 //  - an index built from the log (no state.idx given) is sorted by run id and
 //    points each entry at a put of that run, which read_at() reads back;
 //    damaged() counts no more lines than the log has.
@@ -306,6 +309,18 @@ void check_audit_log(const fs::path& state_dir) {
     }
     if (before->anchored && !after->anchored) fail("complete() unanchored an audit log that verified anchored");
     if (after->lines < before->lines || after->last_seq < before->last_seq) fail("complete() lost lines");
+  }
+
+  const dihya::host::AuditLog cross_checked(file, false, {}, [runs_dir = state_dir / "runs"] {
+    return dihya::host::RunLog(runs_dir).open_carried_copies();
+  });
+  std::optional<dihya::host::AuditVerifyReport> crossed;
+  host_call("AuditLog::verify", [&] { crossed = cross_checked.verify(); });
+  if (after && crossed) {
+    if (crossed->ok != after->ok || crossed->lines != after->lines) {
+      fail("verify() and verify_audit_log() disagree on the chain");
+    }
+    if (crossed->carried.lines > crossed->lines) fail("verify() cross-checked more lines than the file holds");
   }
 }
 

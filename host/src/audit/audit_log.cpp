@@ -8,6 +8,7 @@
 #include <cctype>
 #include <cerrno>
 #include <map>
+#include <set>
 #include <chrono>
 #include <cstring>
 #include <ctime>
@@ -203,17 +204,148 @@ class LineReader {
   std::optional<Line> peeked_;
 };
 
+// The cross-check of AuditLog::verify(): each line of the file, in order,
+// against the state log's copies (read forward alongside, so that memory
+// stays flat whatever the history's length).
+class CopyCheck {
+ public:
+  // `covered`: the file's size when the copies were opened; a line past it
+  // may have been written after, its copy not among them.
+  CopyCheck(const std::filesystem::path& file, CarriedCopies& copies, std::uint64_t covered)
+      : file_(file), copies_(copies), covered_(covered), copy_(copies.next()) {
+    if (copy_) first_copied_ = copy_->seq;
+  }
+
+  // Line `entry` of the file (`raw`: its bytes), which ends at byte `end`;
+  // the chain up to it holds.
+  void line(const Entry& entry, const std::string& raw, std::uint64_t end) {
+    // A copy of seq 0 (no line has it) was never one the host carried.
+    while (copy_ && copy_->seq < entry.seq) copy_ = copies_.next();
+    if (copy_ && copy_->seq == entry.seq) {
+      ++out_.lines;
+      if (copy_->text != raw) differs(entry);
+      copy_ = copies_.next();
+      return;
+    }
+    if (entry.event == "history.prune") pruned(raw);
+    const bool carried_kind = entry.event == "run.start" || entry.event == "run.end";
+    if (carried_kind && first_copied_ && entry.seq > *first_copied_ && end <= covered_) {
+      uncarried_.push_back({entry.line, entry.seq, entry.event, text_at(data_of(raw), "run_id")});
+    }
+  }
+
+  // After the last line (`last`: its seq and hash; seq 0 for an empty file).
+  // `may_lack`: a power loss may have kept the file's last lines only in the
+  // state log.
+  AuditVerifyReport::Carried finish(const Entry& last, bool may_lack) {
+    if (!uncarried_.empty() && (!out_.first_bad_line || uncarried_.front().line < *out_.first_bad_line)) {
+      const Uncarried& first = uncarried_.front();
+      fail(first.line,
+           fmt::format("line {} (seq {}, {} of run {}) is not carried by the state log {}, which carries every "
+                       "run's lines after seq {} but those of the runs a history.prune line removed (the state log "
+                       "was cut, or its entry taken out)",
+                       first.line, first.seq, first.event, first.run_id, copies_.source(), *first_copied_));
+    }
+    std::optional<CarriedCopy> first_past;
+    std::uint64_t past = 0;
+    std::uint64_t last_past = 0;
+    for (; copy_; copy_ = copies_.next()) {
+      if (past++ == 0) first_past = copy_;
+      last_past = copy_->seq;
+    }
+    if (past == 0) return out_;
+    // The line of a host that died, or failed to write, between the state
+    // log and this file: the next append takes its seq.
+    std::string why;
+    const auto unwritten = past == 1 ? parse_entry(first_past->text, 0, why) : std::nullopt;
+    const bool one_unwritten = unwritten && follows(last, *unwritten);
+    if (may_lack || one_unwritten) {
+      out_.past_end = past;
+    } else if (!out_.first_bad_line) {
+      fail(last.line + 1,
+           fmt::format("lines missing at the end: the log ends at seq {} but the state log {} carries {} line(s) "
+                       "after it, seq {} to {} (the tail was cut and its head record rewritten)",
+                       last.seq, copies_.source(), past, first_past->seq, last_past));
+    }
+    return out_;
+  }
+
+ private:
+  void differs(const Entry& entry) {
+    if (out_.first_bad_line) return;
+    const bool intact = copies_.intact(*copy_);
+    fail(entry.line,
+         fmt::format("line {} (seq {}) differs from the copy the state log carries (the entry at byte {} of {}{})",
+                     entry.line, entry.seq, copy_->entry, copies_.source(),
+                     intact ? ": one of the two was edited" : ", whose checksum fails: that entry was damaged or edited"));
+  }
+
+  // A run line the state log does not carry (yet: a later prune may name its run).
+  struct Uncarried {
+    std::uint64_t line;
+    std::uint64_t seq;
+    std::string event;
+    std::string run_id;
+  };
+
+  static Json data_of(const std::string& raw) {
+    const Json doc = Json::parse(raw, nullptr, false);
+    return doc.is_object() && doc.contains("data") && doc["data"].is_object() ? doc["data"] : Json::object();
+  }
+
+  static std::string text_at(const Json& data, const char* key) {
+    return data.contains(key) && data[key].is_string() ? data[key].get<std::string>() : std::string();
+  }
+
+  // A prune removed the state log's copies of the runs it names: their ids,
+  // or only the first and last when it removed more than a thousand (run
+  // ids sort by time: those between may have been removed).
+  void pruned(const std::string& raw) {
+    const Json data = data_of(raw);
+    std::function<bool(const Uncarried&)> removed;
+    if (data.contains("ids") && data["ids"].is_array()) {
+      std::set<std::string> ids;
+      for (const Json& id : data["ids"]) {
+        if (id.is_string()) ids.insert(id.get<std::string>());
+      }
+      removed = [ids = std::move(ids)](const Uncarried& u) { return ids.count(u.run_id) != 0; };
+    } else {
+      removed = [first = text_at(data, "first"), last = text_at(data, "last")](const Uncarried& u) {
+        return first <= u.run_id && u.run_id <= last;
+      };
+    }
+    uncarried_.erase(std::remove_if(uncarried_.begin(), uncarried_.end(), removed), uncarried_.end());
+  }
+
+  void fail(std::uint64_t line, const std::string& problem) {
+    out_.first_bad_line = line;
+    out_.problem = fmt::format("{}: {}", file_.string(), problem);
+  }
+
+  const std::filesystem::path& file_;
+  CarriedCopies& copies_;
+  std::uint64_t covered_;
+  std::optional<CarriedCopy> copy_;
+  std::optional<std::uint64_t> first_copied_;
+  std::vector<Uncarried> uncarried_;  // in the file's order
+  AuditVerifyReport::Carried out_;
+};
+
 class ChainVerifier {
  public:
-  ChainVerifier(const std::filesystem::path& file, std::istream& in, std::uint64_t anchor_seq)
-      : file_(file), lines_(in), anchor_seq_(anchor_seq) {}
+  ChainVerifier(const std::filesystem::path& file, std::istream& in, std::uint64_t anchor_seq,
+                CopyCheck* copies = nullptr)
+      : file_(file), lines_(in), anchor_seq_(anchor_seq), copies_(copies) {}
 
   // The hash of the line whose seq is the anchor's, once run() read it.
   const std::string& anchor_hash() const { return anchor_hash_; }
+  // The last line read whole (line 0, seq 0 for an empty file).
+  const Entry& last() const { return last_; }
 
   AuditVerifyReport run() {
     Entry before{0, 0, "", kGenesisHash, ""};
     std::optional<Entry> before_that;
+    std::uint64_t end = 0;
     while (auto raw = lines_.next()) {
       std::uint64_t k = ++report_.lines;
       if (!raw->terminated) {
@@ -221,16 +353,19 @@ class ChainVerifier {
                                    "(a write cut short by a crash or a full disk, or the file "
                                    "was cut)", k));
       }
+      end += raw->bytes.size() + 1;
       std::string why;
       auto current = parse_entry(raw->bytes, k, why);
       if (!current) return unparseable(before, k, why);
       if (!follows(before, *current)) return broken_link(before_that, before, *current);
+      if (copies_) copies_->line(*current, raw->bytes, end);
       before_that = std::move(before);
       before = std::move(*current);
       report_.head_sha256 = before.hash;
       report_.last_seq = before.seq;
       if (before.seq == anchor_seq_) anchor_hash_ = before.hash;
     }
+    last_ = before;
     return report_;
   }
 
@@ -321,6 +456,8 @@ class ChainVerifier {
   AuditVerifyReport report_;
   std::uint64_t anchor_seq_;
   std::string anchor_hash_;
+  CopyCheck* copies_;
+  Entry last_;
 };
 
 // The state dir may be writable by someone else (a mistake the host refuses
@@ -563,8 +700,10 @@ std::string carried_mismatch(int fd, off_t size, const std::filesystem::path& fi
 
 }  // namespace
 
-AuditLog::AuditLog(std::filesystem::path file, bool to_syslog, CarriedLines carried_lines)
-    : file_(std::move(file)), to_syslog_(to_syslog), carried_lines_(std::move(carried_lines)) {}
+AuditLog::AuditLog(std::filesystem::path file, bool to_syslog, CarriedLines carried_lines,
+                   OpenCarriedCopies open_copies)
+    : file_(std::move(file)), to_syslog_(to_syslog), carried_lines_(std::move(carried_lines)),
+      open_copies_(std::move(open_copies)) {}
 
 std::uint64_t AuditLog::complete(const std::function<void()>& fn) {
   const UniqueFd dir = open_directory_of(file_);
@@ -593,17 +732,6 @@ std::uint64_t AuditLog::complete(const std::function<void()>& fn) {
   }
   if (fn) fn();
   return copied;
-}
-
-std::string AuditLog::last_line_against_carried() const {
-  const UniqueFd dir = open_directory_of(file_);
-  UniqueFd fd(::openat(dir.get(), file_.filename().c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
-  if (!fd && errno == ENOENT) return "";
-  if (!fd) throw_open_error(file_);
-  require_regular(fd.get(), file_);
-  struct stat st{};
-  if (::fstat(fd.get(), &st) != 0) throw_errno(file_, "stat");
-  return carried_mismatch(fd.get(), st.st_size, file_, carried_lines_);
 }
 
 std::filesystem::path audit_head_file(const std::filesystem::path& file) {
@@ -710,7 +838,10 @@ std::uint64_t AuditLog::append(const std::string& event, const nlohmann::json& d
   return appended.seq;
 }
 
-AuditVerifyReport verify_audit_log(const std::filesystem::path& file) {
+namespace {
+
+// verify_audit_log(), and with `open_copies` the cross-check of AuditLog::verify().
+AuditVerifyReport verify_file(const std::filesystem::path& file, const AuditLog::OpenCarriedCopies* open_copies) {
   const UniqueFd dir = open_directory_of(file);
   const std::optional<HeadRecord> head = read_head(dir.get(), file);
   const std::string head_name = audit_head_file(file).string();
@@ -727,12 +858,29 @@ AuditVerifyReport verify_audit_log(const std::filesystem::path& file) {
   }
   if (!fd) throw_open_error(file);
   require_regular(fd.get(), file);
+  // The copies are opened under the lock appenders take (shared: only for
+  // that moment), so they hold every line the file has up to `covered`.
+  std::unique_ptr<CarriedCopies> copies;
+  std::uint64_t covered = 0;
+  if (open_copies != nullptr && *open_copies) {
+    while (::flock(fd.get(), LOCK_SH) != 0) {
+      if (errno != EINTR) throw_errno(file, "lock");
+    }
+    struct stat st{};
+    if (::fstat(fd.get(), &st) != 0) throw_errno(file, "stat");
+    covered = static_cast<std::uint64_t>(st.st_size);
+    copies = (*open_copies)();
+    if (::flock(fd.get(), LOCK_UN) != 0) throw_errno(file, "unlock");
+  }
+  std::optional<CopyCheck> copy_check;
+  if (copies) copy_check.emplace(file, *copies, covered);
   // Read through the descriptor just checked, not the name again.
   std::ifstream in("/proc/self/fd/" + std::to_string(fd.get()), std::ios::binary);
   if (!in) throw_errno(file, "open");
-  ChainVerifier verifier(file, in, head ? head->seq : 0);
+  ChainVerifier verifier(file, in, head ? head->seq : 0, copy_check ? &*copy_check : nullptr);
   AuditVerifyReport report = verifier.run();
   if (in.bad()) throw_errno(file, "read");
+  if (report.ok && copy_check) report.carried = copy_check->finish(verifier.last(), may_lack_carried_lines(head));
   if (!report.ok || !head) return report;
 
   auto fail = [&](std::uint64_t line, std::string problem) {
@@ -754,5 +902,11 @@ AuditVerifyReport verify_audit_log(const std::filesystem::path& file) {
   report.anchored = true;
   return report;
 }
+
+}  // namespace
+
+AuditVerifyReport verify_audit_log(const std::filesystem::path& file) { return verify_file(file, nullptr); }
+
+AuditVerifyReport AuditLog::verify() const { return verify_file(file_, &open_copies_); }
 
 }  // namespace dihya::host

@@ -50,7 +50,10 @@
 //    the next two). "boot" says in which boot it was written: one of another
 //    boot, or none, lets the file be completed from the state log;
 //  - run records name the seq of their run.start entry (RunRecord::audit_seq),
-//    so a log and head cut back together still fall short of the records;
+//    so a log and head cut back together still fall short of the records; and
+//    the state log carries every run.start and run.end line, which verify()
+//    compares with this file's line of that seq: whoever rewrites a line and
+//    recomputes the hashes after it rewrites every later line too;
 //  - with `audit_syslog: true` every line is also sent, as written, to
 //    syslog(3) (journald or rsyslog, facility authpriv): a copy that root on
 //    this machine cannot quietly take back once it is shipped elsewhere.
@@ -61,6 +64,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -68,6 +72,35 @@
 #include <nlohmann/json.hpp>
 
 namespace dihya::host {
+
+struct AuditVerifyReport;
+
+// An audit line as the state log carries it (runs/run_log.hpp).
+struct CarriedCopy {
+  std::uint64_t seq = 0;
+  std::string text;        // the line, without its '\n': compared with the line of that seq
+  std::uint64_t entry = 0; // the byte offset of the state log entry that holds it
+};
+
+// The copies of the audit log's lines in the state log, for `audit verify`'s
+// cross-check (AuditLog::verify): read forward, seq strictly increasing. Of
+// two copies with one seq the later is given (the earlier was carried by a
+// host that died, or failed to write, before the line reached the audit
+// file: the next line took its seq); when seqs go back (the audit log was
+// moved away and a new one started) only the copies after the last such
+// step are given: the earlier ones belong to the old log.
+class CarriedCopies {
+ public:
+  virtual ~CarriedCopies() = default;
+  // The next copy; nothing after the last. Throws a state error when the
+  // state log cannot be read.
+  virtual std::optional<CarriedCopy> next() = 0;
+  // Whether the entry that holds `copy` still has its checksum (false: the
+  // state log was damaged or edited there).
+  virtual bool intact(const CarriedCopy& copy) = 0;
+  // The state log's path, for messages.
+  virtual std::string source() const = 0;
+};
 
 class AuditLog {
  public:
@@ -86,12 +119,20 @@ class AuditLog {
   // The lines carried after the last one of this file: those with a seq >=
   // the argument, oldest first (runs/run_log.hpp).
   using CarriedLines = std::function<std::vector<std::string>(std::uint64_t min_seq)>;
+  // Opens every copy the state log holds, for verify() (nullptr: no state
+  // log). Called under this file's lock, so that the copies it reads include
+  // every line of the file up to then (a line is carried before it is written
+  // here) and no compaction of the state log is under way.
+  using OpenCarriedCopies = std::function<std::unique_ptr<CarriedCopies>()>;
 
   // The file need not exist; its directory must. A new file gets mode 0600.
   // `to_syslog`: also send each appended line to syslog(3) (ident
   // "dihya-host", facility LOG_AUTHPRIV, priority LOG_NOTICE).
   // `carried_lines`: where carried lines are read back (none: no completion).
-  explicit AuditLog(std::filesystem::path file, bool to_syslog = false, CarriedLines carried_lines = {});
+  // `open_copies`: where every carried line is read back (none: verify()
+  // checks the file alone).
+  explicit AuditLog(std::filesystem::path file, bool to_syslog = false, CarriedLines carried_lines = {},
+                    OpenCarriedCopies open_copies = {});
 
   // Appends one event and returns its seq once the line and then the head
   // record are on disk (with a carrier: once carrier->sync() returned).
@@ -109,12 +150,32 @@ class AuditLog {
   // state log drops the entries that carry lines (`history prune`).
   std::uint64_t complete(const std::function<void()>& fn = {});
 
-  // For `audit verify`: whether the file's last line, when it is a run.start
-  // or run.end (the lines a run's records carry), differs from every copy the
-  // state log carries with its seq: one sentence naming it, or "" (it
-  // matches, it is of an event never carried, or no copy is left). With the
-  // head record gone or damaged, nothing else anchors the last line.
-  std::string last_line_against_carried() const;
+  // `audit verify` of a state dir's log: verify_audit_log(), and every line
+  // the state log carries compared, byte for byte, with the line of its seq
+  // here (AuditVerifyReport::carried). The copies are opened under this
+  // file's lock, then read with it released. What the cross-check names, the
+  // first in the file's order:
+  //  - a line that differs from its copy: an edit whose chain and head were
+  //    recomputed (a line dropped, inserted, duplicated or moved, with the
+  //    chain recomputed after it, changes every carried line after it);
+  //  - a run.start or run.end line the state log does not carry, after its
+  //    first copy and after the last history.prune line (a prune drops the
+  //    copies of the runs it removes): the state log was cut, or an entry
+  //    taken out of it;
+  //  - copies past the file's end: its last lines cut and its head rewritten.
+  //    One copy, of the seq after the last line and chaining onto it, is
+  //    tolerated: a host killed (or whose write failed) between the state
+  //    log and this file leaves it, and the next append takes its seq. After
+  //    a power loss (a head of another boot, or none) every copy is: the
+  //    next append copies them in (complete()).
+  // What it cannot show: lines after the last one the state log carries
+  // (rollbacks, prunes) edited, dropped or added with the chain and head
+  // recomputed; the last carried line cut with its head rewritten when no
+  // run record names its seq (what a killed host leaves); and both files
+  // rewritten consistently.
+  // Throws like verify_audit_log(), or a state error naming the state log
+  // when it cannot be read.
+  AuditVerifyReport verify() const;
 
   const std::filesystem::path& file() const { return file_; }
 
@@ -122,6 +183,7 @@ class AuditLog {
   std::filesystem::path file_;
   bool to_syslog_;
   CarriedLines carried_lines_;
+  OpenCarriedCopies open_copies_;
 };
 
 // The first 16 hex digits of this boot's id, which a head record names in
@@ -140,6 +202,16 @@ struct AuditVerifyReport {
   std::string head_sha256;                     // hash of the last line read, to anchor elsewhere
   std::uint64_t last_seq = 0;                  // seq of the last line read
   bool anchored = false;                       // a head record was found and matches
+  // The cross-check against the state log's copies (AuditLog::verify only).
+  // Its problem is left to the caller to apply once its own checks pass: a
+  // break in the chain or a cut that the head or the run records name
+  // explains more than a line that differs from its copy.
+  struct Carried {
+    std::uint64_t lines = 0;     // lines of the file compared with their copy
+    std::uint64_t past_end = 0;  // copies of lines past the file's end, tolerated (see AuditLog::verify)
+    std::optional<std::uint64_t> first_bad_line;
+    std::string problem;         // one sentence naming the seq and both files; empty when none
+  } carried;
 };
 
 // Checks the whole chain, then the head record, and reports the FIRST

@@ -41,8 +41,10 @@ int cmd_audit(const Args& args, const Settings& settings) {
   spec.description =
       "Verifies the audit log (default: <state dir>/audit.jsonl): its hash chain, its head record\n"
       "(<file>.head: the seq and SHA-256 of the last line, replaced with each append), and, for\n"
-      "the state dir's log, the audit seq each run record names. Exit 0 when intact, 1 when a line\n"
-      "was edited, dropped, inserted or reordered, the tail was cut or the file deleted.\n"
+      "the state dir's log, the audit seq each run record names and every line the state log\n"
+      "carries (each run's run.start and run.end), compared with the line of its seq. Exit 0 when\n"
+      "intact, 1 when a line was edited, dropped, inserted or reordered (even with the chain and\n"
+      "head recomputed, for the lines the state log carries), the tail was cut or the file deleted.\n"
       "After a power loss (a head record of another boot), the lines the state log carries past\n"
       "the file's last whole line are copied in first, as the next append would (stderr says how\n"
       "many): runs make their audit lines durable through the state log's flush.\n"
@@ -88,20 +90,30 @@ int cmd_audit(const Args& args, const Settings& settings) {
                                "durable (the audit file had not been flushed since)\n", copied);
     }
   }
-  AuditVerifyReport report = verify_audit_log(file);
+  // The state dir's log is also cross-checked, line by line, against the
+  // copies the state log carries (AuditLog::verify); a copy named on the
+  // command line has only its own chain and head.
+  AuditVerifyReport report =
+      vm->count("file") ? verify_audit_log(file) : state_audit_log(settings.state_dir, false).verify();
   if (report.ok && !vm->count("file")) check_run_records(settings, report);
-  if (report.ok && !vm->count("file")) {
-    if (std::string problem = state_audit_log(settings.state_dir, false).last_line_against_carried(); !problem.empty()) {
-      report.ok = false;
-      report.first_bad_line = report.lines;
-      report.problem = std::move(problem);
-    }
+  if (report.ok && !report.carried.problem.empty()) {
+    report.ok = false;
+    report.first_bad_line = report.carried.first_bad_line;
+    report.problem = report.carried.problem;
+  }
+  if (report.carried.past_end != 0) {
+    std::cerr << fmt::format("dihya-host: audit: the state log carries {} line(s) past the log's end: lost here in a "
+                             "power loss (the next append copies them in), or the line of a host that stopped, or "
+                             "could not write, between the two files (the next append takes its seq); or the log's "
+                             "last line was cut with its head record\n",
+                             report.carried.past_end);
   }
   if (vm->count("json")) {
     nlohmann::json out{{"file", file.string()},          {"ok", report.ok},
                        {"lines", report.lines},            {"head_sha256", report.head_sha256},
                        {"last_seq", report.last_seq},      {"anchored", report.anchored},
-                       {"copied_from_state_log", copied}};
+                       {"copied_from_state_log", copied},  {"cross_checked", report.carried.lines},
+                       {"carried_past_end", report.carried.past_end}};
     if (!report.ok) {
       out["first_bad_line"] = *report.first_bad_line;
       out["problem"] = report.problem;

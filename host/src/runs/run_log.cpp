@@ -519,6 +519,209 @@ std::vector<std::string> RunLog::carried_audit_lines(std::uint64_t min_seq) cons
   return {found.rbegin(), found.rend()};
 }
 
+namespace {
+
+// The complete lines of [from, to) of a file, forward, one at a time (a view
+// valid until the next call); a run of more than kMaxLine bytes without a
+// '\n' is damage, passed by like scan_log() does.
+class ForwardLines {
+ public:
+  ForwardLines(int fd, std::uint64_t from, std::uint64_t to, std::filesystem::path path)
+      : fd_(fd), to_(to), read_to_(from), buf_start_(from), path_(std::move(path)) {}
+
+  bool next(std::string_view* line, std::uint64_t* offset) {
+    constexpr std::uint64_t kChunk = 1 << 20;
+    for (;;) {
+      const std::size_t nl = buf_.find('\n', pos_);
+      if (nl != std::string::npos) {
+        *line = std::string_view(buf_.data() + pos_, nl - pos_);
+        *offset = buf_start_ + pos_;
+        pos_ = nl + 1;
+        return true;
+      }
+      buf_.erase(0, pos_);
+      buf_start_ += pos_;
+      pos_ = 0;
+      if (buf_.size() > kMaxLine) {
+        buf_start_ += buf_.size();
+        buf_.clear();
+      }
+      if (read_to_ >= to_) return false;
+      const std::size_t want = static_cast<std::size_t>(std::min(kChunk, to_ - read_to_));
+      const std::size_t had = buf_.size();
+      buf_.resize(had + want);
+      const ssize_t n = ::pread(fd_, buf_.data() + had, want, static_cast<off_t>(read_to_));
+      buf_.resize(had + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) throw log_error(path_, "read");
+      if (n == 0) return false;
+      read_to_ += static_cast<std::uint64_t>(n);
+    }
+  }
+
+ private:
+  int fd_;
+  std::uint64_t to_;
+  std::uint64_t read_to_;
+  std::uint64_t buf_start_;
+  std::filesystem::path path_;
+  std::string buf_;
+  std::size_t pos_ = 0;
+};
+
+// The JSON string literal that `text` starts with, unescaped into *out; false
+// when it is not one, or holds a \u escape (which the host's writer uses only
+// for control characters: the JSON parser reads those).
+bool read_plain_json_string(std::string_view text, std::string* out) {
+  if (text.empty() || text[0] != '"') return false;
+  out->clear();
+  std::size_t run = 1;
+  for (std::size_t i = 1; i < text.size();) {
+    const char c = text[i];
+    if (c == '"') {
+      out->append(text.data() + run, i - run);
+      return true;
+    }
+    if (c != '\\') {
+      ++i;
+      continue;
+    }
+    out->append(text.data() + run, i - run);
+    if (i + 1 >= text.size()) return false;
+    switch (text[i + 1]) {
+      case '"': out->push_back('"'); break;
+      case '\\': out->push_back('\\'); break;
+      case '/': out->push_back('/'); break;
+      case 'b': out->push_back('\b'); break;
+      case 'f': out->push_back('\f'); break;
+      case 'n': out->push_back('\n'); break;
+      case 'r': out->push_back('\r'); break;
+      case 't': out->push_back('\t'); break;
+      default: return false;
+    }
+    i += 2;
+    run = i;
+  }
+  return false;
+}
+
+// An entry's keys are written sorted, so one that carries an audit line
+// starts with it: read straight from the line, without parsing the record
+// or summing the line (AuditLog::verify compares the text it gives, and asks
+// for the checksum only when it differs). Any other entry that names "audit"
+// is parsed whole.
+constexpr std::string_view kCarriedStart = R"({"audit":)";
+
+bool carried_text(std::string_view line, std::string* text) {
+  if (line.size() < kPrefix) return false;
+  const std::string_view body = line.substr(kPrefix);
+  if (body.substr(0, kCarriedStart.size()) == kCarriedStart &&
+      read_plain_json_string(body.substr(kCarriedStart.size()), text)) {
+    return true;
+  }
+  if (body.find(R"("audit":)") == std::string_view::npos) return false;
+  const auto j = parse_line(line);
+  if (!j) return false;
+  const auto audit = j->find("audit");
+  if (audit == j->end() || !audit->is_string()) return false;
+  *text = audit->get<std::string>();
+  return true;
+}
+
+// The seq of the line an entry carries, for the first pass over the log:
+// most often read from its first bytes, without unescaping the line.
+bool carried_seq(std::string_view line, std::string* scratch, std::uint64_t* seq) {
+  constexpr std::string_view kFast = R"({"audit":"{\"seq\":)";
+  if (line.size() >= kPrefix && line.substr(kPrefix, kFast.size()) == kFast) {
+    const std::string_view rest = line.substr(kPrefix + kFast.size());
+    std::uint64_t n = 0;
+    std::size_t i = 0;
+    for (; i < rest.size() && i < 20 && rest[i] >= '0' && rest[i] <= '9'; ++i) {
+      n = n * 10 + static_cast<std::uint64_t>(rest[i] - '0');
+    }
+    if (i > 0 && i < rest.size() && rest[i] == ',') {
+      *seq = n;
+      return true;
+    }
+  }
+  return carried_text(line, scratch) && audit_line_seq(*scratch, seq);
+}
+
+// RunLog::open_carried_copies(): two passes over the log, the first to find
+// where the copies of the current audit log start (after the last step back
+// of seq: the audit log was moved away and a new one started), the second
+// to give them, of equal seqs the later.
+class StateLogCopies final : public CarriedCopies {
+ public:
+  StateLogCopies(UniqueFd fd, std::uint64_t size, std::filesystem::path path)
+      : fd_(std::move(fd)), size_(size), path_(std::move(path)) {}
+
+  std::optional<CarriedCopy> next() override {
+    if (!lines_) start();
+    while (auto copy = read_one()) {
+      if (pending_ && pending_->seq != copy->seq) return std::exchange(pending_, std::move(copy));
+      pending_ = std::move(copy);
+    }
+    return std::exchange(pending_, std::nullopt);
+  }
+
+  bool intact(const CarriedCopy& copy) override {
+    ForwardLines lines(fd_.get(), copy.entry, size_, path_);
+    std::string_view line;
+    std::uint64_t offset = 0;
+    return lines.next(&line, &offset) && parse_line(line).has_value();
+  }
+
+  std::string source() const override { return path_.string(); }
+
+ private:
+  void start() {
+    ForwardLines lines(fd_.get(), 0, size_, path_);
+    std::string_view line;
+    std::uint64_t offset = 0;
+    std::uint64_t from = 0;
+    std::uint64_t last = 0;
+    while (lines.next(&line, &offset)) {
+      std::uint64_t seq = 0;
+      if (!carried_seq(line, &text_, &seq)) continue;
+      if (seq < last) from = offset;
+      last = seq;
+    }
+    lines_.emplace(fd_.get(), from, size_, path_);
+  }
+
+  std::optional<CarriedCopy> read_one() {
+    std::string_view line;
+    std::uint64_t offset = 0;
+    while (lines_->next(&line, &offset)) {
+      std::uint64_t seq = 0;
+      if (!carried_text(line, &text_) || !audit_line_seq(text_, &seq)) continue;
+      return CarriedCopy{seq, text_, offset};
+    }
+    return std::nullopt;
+  }
+
+  UniqueFd fd_;
+  std::uint64_t size_;
+  std::filesystem::path path_;
+  std::optional<ForwardLines> lines_;
+  std::optional<CarriedCopy> pending_;
+  std::string text_;
+};
+
+}  // namespace
+
+std::unique_ptr<CarriedCopies> RunLog::open_carried_copies() const {
+  UniqueFd fd(open_store_file(log_path(), O_RDONLY));
+  if (!fd) {
+    if (errno == ENOENT) return nullptr;
+    throw log_error(log_path(), "open");
+  }
+  struct stat st{};
+  if (::fstat(fd.get(), &st) != 0) throw log_error(log_path(), "read");
+  return std::make_unique<StateLogCopies>(std::move(fd), static_cast<std::uint64_t>(st.st_size), log_path());
+}
+
 int RunLog::sync() {
   UniqueFd fd = std::move(unsynced_fd_);
   if (!fd) fd.reset(open_store_file(log_path(), O_RDONLY));
@@ -761,6 +964,14 @@ std::size_t RunLog::compact(const std::function<bool(const nlohmann::json& run)>
     throw state_error(fmt::format("run store: {} is damaged (no valid header line)", log_path().string()));
   }
   std::map<std::string, std::uint64_t> last_put;  // id -> offset; dropped runs removed
+  std::map<std::string, std::vector<std::uint64_t>> carrying;  // id -> its puts that carry an audit line
+  // seq -> the run and put that carried it last. A put whose seq a later put
+  // carries again carried the line of a host that stopped (or failed to
+  // write) before the audit file: the later put's line took its seq. Its
+  // line is left out: kept without the later one (a pruned run's), it would
+  // read as the audit line of that seq.
+  std::map<std::uint64_t, std::pair<std::string, std::uint64_t>> carrier_of_seq;
+  std::set<std::uint64_t> unwritten;
   std::set<std::uint64_t> offsets;
   std::uint64_t damaged = 0;
   scan_log(fd.get(), from, static_cast<std::uint64_t>(st.st_size), &damaged,
@@ -774,15 +985,38 @@ std::size_t RunLog::compact(const std::function<bool(const nlohmann::json& run)>
                if (it != last_put.end()) offsets.erase(it->second);
                last_put[id] = off;
                offsets.insert(off);
+               const auto audit = j.find("audit");
+               std::uint64_t seq = 0;
+               if (audit == j.end() || !audit->is_string() ||
+                   !audit_line_seq(audit->get_ref<const std::string&>(), &seq)) {
+                 return;
+               }
+               carrying[id].push_back(off);
+               auto [at, fresh] = carrier_of_seq.try_emplace(seq, id, off);
+               if (fresh) return;
+               auto& earlier = carrying[at->second.first];
+               earlier.erase(std::remove(earlier.begin(), earlier.end(), at->second.second), earlier.end());
+               unwritten.insert(at->second.second);
+               at->second = {id, off};
              } else if (op == "drop") {
-               auto it = last_put.find(text_of(j, "id"));
+               const std::string id = text_of(j, "id");
+               auto it = last_put.find(id);
                if (it != last_put.end()) {
                  offsets.erase(it->second);
                  last_put.erase(it);
                }
+               // A run that never started: the line it carried was never the audit file's.
+               carrying.erase(id);
              }
            });
+  // The last put of each run, and its earlier ones that carry a line.
+  std::set<std::uint64_t> last_puts = offsets;
+  for (const auto& [id, puts] : carrying) {
+    if (last_put.count(id)) offsets.insert(puts.begin(), puts.end());
+  }
   last_put.clear();
+  carrying.clear();
+  carrier_of_seq.clear();
   const auto tmp = runs_dir_ / "state.log.tmp";
   UniqueFd out(create_store_temp(tmp));
   if (!out) throw log_error(tmp, "create");
@@ -799,9 +1033,10 @@ std::size_t RunLog::compact(const std::function<bool(const nlohmann::json& run)>
     bytes.clear();
   };
   for (std::uint64_t off : offsets) {
-    const nlohmann::json j = read_entry(fd.get(), off, log_path());
+    nlohmann::json j = read_entry(fd.get(), off, log_path());
+    if (unwritten.count(off)) j.erase("audit");
     if (keep(j.at("run"))) bytes += run_log_line(j);
-    else ++removed;
+    else if (last_puts.count(off)) ++removed;
     flush(false);
   }
   flush(true);

@@ -39,6 +39,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -46,6 +47,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "audit/audit_log.hpp"
 #include "util/unique_fd.hpp"
 
 namespace dihya::host {
@@ -112,6 +114,12 @@ class RunLog {
   // are not one line (a newline inside) are passed by.
   std::vector<std::string> carried_audit_lines(std::uint64_t min_seq) const;
 
+  // Every audit line the log carries, read forward (AuditLog::verify's
+  // cross-check): the log is opened now and read up to its size now, later
+  // appends left out (the caller opens it under the audit file's lock).
+  // nullptr when there is no log. Constant memory: one entry at a time.
+  std::unique_ptr<CarriedCopies> open_carried_copies() const;
+
   // Brings the index up to date and maps it. False when there is no log and
   // no run directory to build one from (an empty history).
   bool open_index();
@@ -126,9 +134,13 @@ class RunLog {
   // is damaged.
   nlohmann::json read_at(std::uint64_t offset) const;
 
-  // Rewrites the log with only the last put of each run `keep` accepts (the
-  // record of that put as argument), atomically, and drops the index.
-  // Returns how many runs were left out.
+  // Rewrites the log with only the runs `keep` accepts (asked of each put
+  // kept, with its record: it must answer by the run's id), atomically, and
+  // drops the index: of each run its last put, and the earlier puts that
+  // carry an audit line (its run.start line stays for `audit verify` to
+  // cross-check), but for a line whose seq a later put carries again (the
+  // line of a host that stopped before writing it to the audit file: the
+  // later one took its seq). Returns how many runs were left out.
   std::size_t compact(const std::function<bool(const nlohmann::json& run)>& keep);
 
  private:

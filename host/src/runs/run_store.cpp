@@ -389,9 +389,11 @@ void AuditPut::carry(const std::string& line, std::uint64_t seq) {
 }
 
 AuditLog state_audit_log(const std::filesystem::path& state_dir, bool to_syslog) {
-  return AuditLog(state_dir / "audit.jsonl", to_syslog, [runs_dir = state_dir / "runs"](std::uint64_t min_seq) {
-    return RunLog(runs_dir).carried_audit_lines(min_seq);
-  });
+  const std::filesystem::path runs_dir = state_dir / "runs";
+  return AuditLog(
+      state_dir / "audit.jsonl", to_syslog,
+      [runs_dir](std::uint64_t min_seq) { return RunLog(runs_dir).carried_audit_lines(min_seq); },
+      [runs_dir] { return RunLog(runs_dir).open_carried_copies(); });
 }
 
 }  // namespace dihya::host
