@@ -43,6 +43,19 @@ size=$(stat -c %s "$DIHYA_STATE_DIR/runs/$run_id/log.txt")
 [ "$size" -lt 8000000 ] && ok "flooded output is capped in the log ($size bytes)" || not_ok "log is $size bytes"
 expect_exit 0 "logs of the flood run" -- dh logs "$run_id"
 expect_in "$OUT" "dropped" "the log says output was dropped"
+# ctx.log() has its budget too (4 MiB a child, 16 KiB a message): 100
+# messages of 200 kB once made a 20 MB log.txt and as much on stderr.
+hostile log_flood 0 succeeded
+run_id=$(last_run_id)
+size=$(stat -c %s "$DIHYA_STATE_DIR/runs/$run_id/log.txt")
+[ "$size" -lt 8000000 ] && ok "a flooded ctx.log() is capped in the log ($size bytes)" || not_ok "log is $size bytes"
+size=$(stat -c %s "$ERR")
+[ "$size" -lt 8000000 ] && ok "a flooded ctx.log() is capped on stderr ($size bytes)" || not_ok "stderr is $size bytes"
+expect_exit 0 "logs of the log flood run" -- dh logs "$run_id"
+expect_in "$OUT" "log flood 0 LLLL" "the first messages are kept"
+expect_in "$OUT" "bytes in all]" "a long message is cut, and says so"
+expect_in "$OUT" "plugin log beyond 4 MiB dropped" "the log says messages were dropped"
+expect_not_in "$OUT" "log flood 99 " "the last messages are dropped"
 
 hostile hang 4 timed_out --timeout 1
 hostile wait_for_cancel 4 timed_out --timeout 1

@@ -26,7 +26,8 @@ int cmd_rollback(const Args& args, const Settings& given_settings) {
       "interrupted rollback it completes it (plugins' rollbacks are idempotent). Refuses, unless\n"
       "--force, when the plugin file's sha256 differs from the one the run recorded: another\n"
       "build may read the journal differently.";
-  spec.options.add_options()("timeout", po::value<double>(), "seconds before the rollback is cancelled")(
+  spec.options.add_options()("timeout", po::value<double>(),
+                             "seconds before the rollback is cancelled (default: the plugin's timeout_seconds)")(
       "force", "roll back even though the plugin file changed since the run")("json", "print JSON");
   add_memory_option(spec);
   add_run_id_argument(spec);
@@ -35,8 +36,8 @@ int cmd_rollback(const Args& args, const Settings& given_settings) {
   const Settings settings = with_memory_option(given_settings, *vm);
   const std::string id = (*vm)["run-id"].as<std::string>();
   if (!is_valid_run_id(id)) throw usage_error(fmt::format("'{}' is not a run id (see dihya-host history)", id));
-  std::optional<std::chrono::milliseconds> timeout;
-  if (vm->count("timeout")) timeout = checked_seconds((*vm)["timeout"].as<double>(), "--timeout");
+  RollbackLimits limits;
+  if (vm->count("timeout")) limits.timeout = checked_seconds((*vm)["timeout"].as<double>(), "--timeout");
 
   prepare_state_dir(settings);
   RunStore store(settings.state_dir / "runs");
@@ -73,6 +74,10 @@ int cmd_rollback(const Args& args, const Settings& given_settings) {
                                     "(use --force to roll back with this file)", id));
     }
   }
+  // As `run`: a rollback that never returns is cancelled, not waited for.
+  if (!limits.timeout && plugin.metadata.contains("timeout_seconds") && plugin.metadata["timeout_seconds"].is_number()) {
+    limits.timeout = checked_seconds(plugin.metadata["timeout_seconds"].get<double>(), "timeout_seconds");
+  }
   // Rolling back while another run of the plugin works on the same data would race it.
   const auto lock = PluginLock::acquire_wait(settings.state_dir / "locks", plugin.name(), id);
   Redactor redactor;
@@ -83,7 +88,7 @@ int cmd_rollback(const Args& args, const Settings& given_settings) {
   // rollback's sandbox grants the paths the run was granted.
   ResolvedParams recorded;
   recorded.values = record->params.is_object() ? record->params : nlohmann::json::object();
-  const RollbackReport report = roll_back_run(plugin, settings, id, run_dir, recorded, redactor, audit, sink, timeout);
+  const RollbackReport report = roll_back_run(plugin, settings, id, run_dir, recorded, redactor, audit, sink, limits);
 
   if (report.ok && !report.nothing_to_do) {
     record->outcome = std::string(kOutcomeRolledBack);

@@ -104,7 +104,7 @@ struct Verdict {
   bool may_roll_back;
 };
 
-Verdict judge(const ChildOutcome& o, bool dry_run) {
+Verdict judge_child(const ChildOutcome& o, bool dry_run) {
   using Kind = ChildOutcome::Kind;
   switch (o.kind) {
     case Kind::completed: {
@@ -123,6 +123,21 @@ Verdict judge(const ChildOutcome& o, bool dry_run) {
     case Kind::cancelled: return {kOutcomeCancelled, kExitInterrupted, o.message, true};
   }
   return {kOutcomeFailed, kExitRunFailed, o.message, true};
+}
+
+// `journaled`: the run recorded undo entries. Its plugin was loaded and
+// past its validate(), whatever its last frame says (a plugin can write a
+// result frame "invalid" or an error frame "load" by hand): it is a failed
+// run, rolled back, never "bad parameters" (exit 2) or "cannot load" (exit 3),
+// which would leave its changes in place.
+Verdict judge(const ChildOutcome& o, bool dry_run, bool journaled) {
+  Verdict v = judge_child(o, dry_run);
+  if (journaled && (v.exit_code == kExitUsage || v.exit_code == kExitLoad)) {
+    v.exit_code = kExitRunFailed;
+    v.may_roll_back = true;
+    if (o.kind == ChildOutcome::Kind::load_failed) v.summary = o.message;
+  }
+  return v;
 }
 
 // The host prints "<plugin>: <outcome>: <summary>", so a summary that opens
@@ -271,31 +286,42 @@ void execute(RunSession& s, RunSink& sink, ProgressBar& bar) {
   s.outcome = supervise(s.request, options, sink);
   bar.clear();
   const ChildOutcome& outcome = *s.outcome;
-  if (outcome.kind == ChildOutcome::Kind::crashed && !outcome.loaded) {
+  const bool journaled = sink.journal_entries() > 0;
+  if (outcome.kind == ChildOutcome::Kind::crashed && !outcome.loaded && !journaled) {
     s.catalog.mark_unstable(s.plugin.path, outcome.message);
   }
   // The record names the sandbox the plugin ran in, not only the one planned.
   if (s.record.sandbox.is_object() && outcome.loaded) {
     s.record.sandbox["applied"] = outcome.sandbox_error.empty() && s.sandbox.mode != SandboxMode::off;
-    if (!outcome.sandbox_error.empty()) s.record.sandbox["error"] = s.redactor.redact(outcome.sandbox_error);
+    if (!outcome.sandbox_error.empty()) {
+      s.record.sandbox["error"] = cut_summary(s.redactor.redact(outcome.sandbox_error));
+    }
   }
 
-  s.verdict = judge(outcome, s.dry_run);
-  s.verdict.summary = without_outcome_prefix(one_line(s.redactor.redact(s.verdict.summary)), s.dry_run);
+  s.verdict = judge(outcome, s.dry_run, journaled);
+  // Cut before it is quoted anywhere: the end record carries the summary
+  // twice (in its run.end audit line too, escaped once more).
+  s.verdict.summary =
+      cut_summary(without_outcome_prefix(one_line(s.redactor.redact(s.verdict.summary)), s.dry_run));
   if (s.verdict.exit_code != kExitOk) {
     const std::string hint = sandbox_denial_hint(s.sandbox, s.verdict.summary);
     if (!hint.empty()) s.verdict.summary += "; " + hint;
   }
-  s.result_data = outcome.kind == ChildOutcome::Kind::completed
-                      ? redact_strings(outcome.result.value("data", nlohmann::json::object()), s.redactor)
-                      : nlohmann::json::object();
-  if (s.verdict.may_roll_back && !s.dry_run && sink.journal_entries() > 0) {
+  if (outcome.kind == ChildOutcome::Kind::completed) {
+    std::string dropped;
+    s.result_data = bounded_result_data(
+        redact_strings(outcome.result.value("data", nlohmann::json::object()), s.redactor), &dropped);
+    if (!dropped.empty()) sink.note(dropped);
+  } else {
+    s.result_data = nlohmann::json::object();
+  }
+  if (s.verdict.may_roll_back && !s.dry_run && journaled) {
     const std::string& run_id = s.record.id;
     if (s.vm.count("no-rollback")) {
       sink.note(fmt::format("not rolled back (--no-rollback): run `dihya-host rollback {}` to undo", run_id));
     } else {
-      const RollbackReport rb =
-          roll_back_run(s.plugin, s.settings, run_id, s.run_dir, s.params, s.redactor, *s.audit, sink, s.timeout);
+      const RollbackReport rb = roll_back_run(s.plugin, s.settings, run_id, s.run_dir, s.params, s.redactor,
+                                              *s.audit, sink, RollbackLimits{s.timeout, s.grace});
       s.result_data["rollback"] = {{"ok", rb.ok}, {"summary", rb.summary}};
       if (!rb.ok) {
         s.verdict.outcome = kOutcomeRollbackFailed;
@@ -308,6 +334,22 @@ void execute(RunSession& s, RunSink& sink, ProgressBar& bar) {
       }
     }
   }
+}
+
+// What execute() leaves when the host itself fails during it (it cannot
+// fork, a write fails...): a failed run, not rolled back, whose summary
+// keeps what was decided before.
+void fail_execution(RunSession& s, RunSink& sink, const std::string& why) {
+  const std::string what = cut_summary(s.redactor.redact(one_line(why)));
+  if (!s.outcome) {
+    s.outcome.emplace();
+    s.outcome->message = what;
+  }
+  const bool journaled = sink.journal_entries() > 0;
+  const std::string before = s.verdict.outcome.empty() ? "" : s.verdict.summary + "; ";
+  s.verdict = {kOutcomeFailed, kExitRunFailed, cut_summary(before + "host error: " + what), false};
+  if (journaled) s.verdict.summary += fmt::format(" (not rolled back: run `dihya-host rollback {}`)", s.record.id);
+  sink.note(s.verdict.summary);
 }
 
 // Records the end (record, audit run.end, metrics) and prints it.
@@ -416,7 +458,13 @@ int cmd_run(const Args& args, const Settings& settings) {
   LogStyle style = settings.log_style;
   if (vm->count("quiet")) style.verbosity = LogStyle::Verbosity::quiet;
   RunSink sink(session.run_dir / "log.txt", session.run_dir / "journal.jsonl", session.redactor, style, bar);
-  execute(session, sink, bar);
+  try {
+    execute(session, sink, bar);
+  } catch (const std::exception& e) {
+    // The run is recorded as started: it must be recorded as ended too,
+    // never left to read as interrupted.
+    fail_execution(session, sink, e.what());
+  }
   return finish(session);
 }
 

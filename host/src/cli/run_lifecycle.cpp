@@ -9,8 +9,12 @@
 #include <cerrno>
 #include <cstring>
 
+#include <algorithm>
 #include <chrono>
+#include <iterator>
+#include <map>
 
+#include <dihya/error.hpp>
 #include <fmt/format.h>
 
 #include "cli/common.hpp"
@@ -42,6 +46,12 @@ const char* level_colour(const char* level) {
   return "\033[32m";
 }
 
+RollbackReport failed_rollback(std::string summary) {
+  RollbackReport report;
+  report.summary = std::move(summary);
+  return report;
+}
+
 }  // namespace
 
 RunSink::RunSink(const std::filesystem::path& log_file, std::filesystem::path journal_file, const Redactor& redactor,
@@ -52,7 +62,12 @@ RunSink::RunSink(const std::filesystem::path& log_file, std::filesystem::path jo
       style_(style),
       colour_(!style.json && stderr_is_interactive()),
       bar_(bar) {
-  if (std::filesystem::exists(journal_file_)) journal_.emplace(RunJournal::reopen(journal_file_));
+  if (std::filesystem::exists(journal_file_)) {
+    journal_.emplace(RunJournal::reopen(journal_file_));
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(journal_file_, ec);
+    journal_bytes_ = ec ? 0 : size;
+  }
 }
 
 RunSink::~RunSink() {
@@ -61,10 +76,14 @@ RunSink::~RunSink() {
 }
 
 void RunSink::write_line(const char* level, const std::string& text, bool echo) {
+  write_redacted_line(level, redactor_.redact(text), echo);
+}
+
+void RunSink::write_redacted_line(const char* level, const std::string& text, bool echo) {
   // One line of text, whatever the plugin wrote: control characters (C0,
   // C1: a CSI would drive the terminal; a newline would forge a log line) and
   // invalid UTF-8 escaped, for the terminal and log.txt alike.
-  const std::string clean = printable(redactor_.redact(text), std::string::npos);
+  const std::string clean = printable(text, std::string::npos);
   const std::string time = format_iso_utc(std::chrono::system_clock::now());
   if (!log_opened_) {
     // Opened on the first line, not with the run: a noop run would create
@@ -90,13 +109,29 @@ void RunSink::write_line(const char* level, const std::string& text, bool echo) 
 }
 
 void RunSink::on_log(dihya::LogLevel level, const std::string& message) {
+  // Counted as received, before redaction: a flood past the budget costs
+  // the host no redaction, and no byte of log.txt or of the terminal.
+  if (log_dropped_) return;
+  log_spent_ += std::min(message.size(), kMaxLogBytes) + kLogLineCost;
+  if (log_spent_ > kMaxLogBytes) {
+    log_dropped_ = true;
+    flush_output();
+    write_line("host", fmt::format("plugin log beyond {} MiB dropped", kMaxLogBytes >> 20), true);
+    return;
+  }
   bool echo = true;
   switch (style_.verbosity) {
     case LogStyle::Verbosity::quiet: echo = level == dihya::LogLevel::warn || level == dihya::LogLevel::error; break;
     case LogStyle::Verbosity::normal: echo = level != dihya::LogLevel::debug; break;
     case LogStyle::Verbosity::verbose: break;
   }
-  write_line(level_name(level), message, echo);
+  // Cut after redaction: a secret across the cut is masked whole.
+  write_redacted_line(level_name(level), cut_text(redactor_.redact(message), kMaxLogMessage), echo);
+}
+
+void RunSink::reset_log_budget() {
+  log_spent_ = 0;
+  log_dropped_ = false;
 }
 
 void RunSink::on_output(const std::string& line) {
@@ -127,8 +162,24 @@ void RunSink::on_progress(std::uint64_t done, std::uint64_t total, const std::st
 }
 
 void RunSink::on_journal(const dihya::UndoEntry& entry) {
+  std::string refusal;
+  // The line RunJournal writes, give or take its index: the data's JSON and the action.
+  const std::uint64_t size =
+      entry.data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).size() + entry.action.size() + 40;
+  if (journal_entries() >= kMaxJournalEntries) {
+    refusal = fmt::format("entry refused: the run's journal holds {} entries, its limit", kMaxJournalEntries);
+  } else if (journal_bytes_ + size > kMaxJournalBytes) {
+    refusal = fmt::format("entry of {:.1f} MiB refused: the run's journal would pass its limit of {} MiB "
+                          "({:.1f} MiB recorded)",
+                          size / 1048576.0, kMaxJournalBytes >> 20, journal_bytes_ / 1048576.0);
+  }
+  if (!refusal.empty()) {
+    note("journal " + refusal);
+    throw dihya::Error(refusal);
+  }
   if (!journal_) journal_.emplace(RunJournal::create(journal_file_));
   journal_->record(entry);
+  journal_bytes_ += size;
 }
 
 void RunSink::note(const std::string& message) {
@@ -138,44 +189,79 @@ void RunSink::note(const std::string& message) {
 
 RollbackReport roll_back_run(const PluginFile& plugin, const Settings& settings, const std::string& run_id,
                              const std::filesystem::path& run_dir, const ResolvedParams& params, Redactor& redactor,
-                             AuditLog& audit, RunSink& sink, std::optional<std::chrono::milliseconds> timeout) {
+                             AuditLog& audit, RunSink& sink, const RollbackLimits& limits) {
+  // What can fail before the rollback is marked started fails it without
+  // a mark: nothing was tried, `dihya-host rollback` can start it later.
   const auto journal_file = run_dir / "journal.jsonl";
-  const JournalContents contents = read_journal(journal_file);
-  RollbackReport report;
-  if (contents.entries.empty()) {
-    report.ok = true;
-    report.nothing_to_do = true;
-    report.summary = "nothing to roll back (the journal is empty)";
+  std::optional<RunJournal> journal;
+  std::optional<ScratchDir> work;
+  ChildRequest request;
+  try {
+    JournalContents contents = read_journal(journal_file);
+    if (contents.entries.empty()) {
+      RollbackReport report;
+      report.ok = true;
+      report.nothing_to_do = true;
+      report.summary = "nothing to roll back (the journal is empty)";
+      return report;
+    }
+    journal.emplace(RunJournal::reopen(journal_file));
+    request = prepare_child_request(plugin, settings, Operation::rollback, params, redactor);
+    request.run_id = run_id;
+    // Moved, not copied: the entries are most of the host's memory here.
+    request.undo_entries.assign(std::make_move_iterator(contents.entries.rbegin()),
+                                std::make_move_iterator(contents.entries.rend()));
+    // rollback() is not given parameters; the sandbox plan is built from them
+    // (the paths the run was granted).
+    request.params = params.values;
+    // Not the run's work dir: after the run a concurrent `run` may sweep it.
+    // On a full disk (TMPDIR on the state dir's filesystem) this is what fails.
+    work.emplace();
+    request.work_dir = work->path();
+  } catch (const std::exception& e) {
+    auto report = failed_rollback(cut_summary(redactor.redact(fmt::format("cannot start the rollback: {}", e.what()))));
+    sink.note(fmt::format("rollback FAILED: {}", report.summary));
     return report;
   }
-  RunJournal journal = RunJournal::reopen(journal_file);
-  hold_cancel_signals();  // a rollback marked started is finished by supervise(), cancelled or not
-  journal.mark_rollback_started();
-  audit.append("rollback.start", {{"run_id", run_id}, {"plugin", plugin.name()}, {"entries", contents.entries.size()}});
-  sink.note(fmt::format("rolling back {} journal entr{}", contents.entries.size(), contents.entries.size() == 1 ? "y" : "ies"));
+  const std::size_t entries = request.undo_entries.size();
+  bool started = false;
+  RollbackReport report;
+  try {
+    hold_cancel_signals();  // a rollback marked started is finished by supervise(), cancelled or not
+    journal->mark_rollback_started();
+    started = true;
+    audit.append("rollback.start", {{"run_id", run_id}, {"plugin", plugin.name()}, {"entries", entries}});
+    sink.note(fmt::format("rolling back {} journal entr{}", entries, entries == 1 ? "y" : "ies"));
+    SupervisorOptions options;
+    options.timeout = limits.timeout;
+    if (limits.grace) options.grace = *limits.grace;
+    sink.reset_log_budget();
+    const ChildOutcome outcome = supervise(request, options, sink);
 
-  ChildRequest request = prepare_child_request(plugin, settings, Operation::rollback, params, redactor);
-  request.run_id = run_id;
-  request.undo_entries.assign(contents.entries.rbegin(), contents.entries.rend());
-  // rollback() is not given parameters; the sandbox plan is built from them
-  // (the paths the run was granted).
-  request.params = params.values;
-  // Not the run's work dir: after the run a concurrent `run` may sweep it.
-  const ScratchDir work;
-  request.work_dir = work.path();
-  SupervisorOptions options;
-  options.timeout = timeout;
-  const ChildOutcome outcome = supervise(request, options, sink);
-
-  report.ok = outcome.kind == ChildOutcome::Kind::completed && outcome.result.value("ok", false);
-  report.summary = redactor.redact(outcome.kind == ChildOutcome::Kind::completed ? outcome.result.value("summary", "")
-                                                                                   : outcome.message);
-  if (outcome.kind == ChildOutcome::Kind::completed) {
-    report.text = redactor.redact(outcome.result.value("report", ""));
-    report.data = redact_strings(outcome.result.value("data", nlohmann::json::object()), redactor);
+    report.ok = outcome.kind == ChildOutcome::Kind::completed && outcome.result.value("ok", false);
+    report.summary = cut_summary(redactor.redact(
+        outcome.kind == ChildOutcome::Kind::completed ? outcome.result.value("summary", "") : outcome.message));
+    if (outcome.kind == ChildOutcome::Kind::completed) {
+      report.text = redactor.redact(outcome.result.value("report", ""));
+      std::string dropped;
+      report.data =
+          bounded_result_data(redact_strings(outcome.result.value("data", nlohmann::json::object()), redactor), &dropped);
+      if (!dropped.empty()) sink.note(dropped);
+    }
+    if (report.ok) journal->mark_rollback_done();
+  } catch (const std::exception& e) {
+    report = failed_rollback(cut_summary(redactor.redact(fmt::format("rollback stopped: {}", e.what()))));
   }
-  if (report.ok) journal.mark_rollback_done();
-  audit.append("rollback.end", {{"run_id", run_id}, {"plugin", plugin.name()}, {"ok", report.ok}, {"summary", report.summary}});
+  if (started) {
+    try {
+      audit.append("rollback.end",
+                   {{"run_id", run_id}, {"plugin", plugin.name()}, {"ok", report.ok}, {"summary", report.summary}});
+    } catch (const std::exception& e) {
+      // The rollback happened (or failed) all the same: say so, and that the log lacks its end.
+      report.summary = cut_summary(report.summary + fmt::format("; its rollback.end audit entry was not written: {}",
+                                                                redactor.redact(e.what())));
+    }
+  }
   sink.note(fmt::format("rollback {}: {}", report.ok ? "done" : "FAILED", report.summary));
   return report;
 }
@@ -230,13 +316,51 @@ void remove_abandoned_work_dirs(const std::filesystem::path& state_dir, const Ru
 }
 
 nlohmann::json redact_strings(const nlohmann::json& value, const Redactor& redactor) {
-  if (value.is_string()) return redactor.redact(value.get<std::string>());
-  if (value.is_array() || value.is_object()) {
-    nlohmann::json out = value;
-    for (auto& item : out) item = redact_strings(item, redactor);
+  if (value.is_string()) return redactor.redact(value.get_ref<const std::string&>());
+  if (value.is_array()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& item : value) out.push_back(redact_strings(item, redactor));
     return out;
   }
-  return value;
+  if (!value.is_object()) return value;
+  // A key may be a secret too (a plugin's data keyed by a user name or a
+  // token). Two keys may redact alike ("k-s1", "k-s2" → "k-***"): neither
+  // value may silently replace the other.
+  nlohmann::json out = nlohmann::json::object();
+  std::map<std::string, std::size_t> next_suffix;  // a key already taken → the suffix to try next
+  for (auto it = value.begin(); it != value.end(); ++it) {
+    std::string key = redactor.redact(it.key());
+    if (out.contains(key)) {
+      std::size_t& n = next_suffix.try_emplace(key, 2).first->second;
+      std::string candidate;
+      do {
+        candidate = fmt::format("{} ({})", key, n++);
+      } while (out.contains(candidate));
+      key = std::move(candidate);
+    }
+    out[key] = redact_strings(it.value(), redactor);
+  }
+  return out;
+}
+
+std::string cut_text(std::string text, std::size_t max_bytes) {
+  if (text.size() <= max_bytes) return text;
+  const std::size_t size = text.size();
+  std::size_t cut = max_bytes;
+  // Back to the first byte of the character the cut falls in (at most 3
+  // continuation bytes: invalid UTF-8 is cut where it is).
+  for (int i = 0; i < 3 && cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0u) == 0x80u; ++i) --cut;
+  text.resize(cut);
+  text += fmt::format(" [... cut: {} bytes in all]", size);
+  return text;
+}
+
+nlohmann::json bounded_result_data(nlohmann::json data, std::string* note) {
+  const std::size_t size = data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).size();
+  if (size <= kMaxResultDataBytes) return data;
+  *note = fmt::format("the plugin's result data ({} bytes of JSON) was dropped: a run record keeps at most {} MiB",
+                      size, kMaxResultDataBytes >> 20);
+  return {{"data_dropped", *note}};
 }
 
 }  // namespace dihya::host
