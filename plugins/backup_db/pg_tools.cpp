@@ -226,6 +226,10 @@ ToolRun run_tool(const std::vector<std::string>& argv, const ToolOptions& option
   // Its own process group: cancelling stops the tool and every process it
   // started (pg_dump's parallel workers, a wrapper's children) at once.
   spawn.own_process_group = true;
+  // Killed with this plugin (itself killed with its host): a pg_dump or
+  // pg_restore left running after a `kill -9` of the host would go on
+  // writing while the run reads as interrupted and is rolled back.
+  spawn.parent_death_signal = SIGKILL;
   pid_t pid = -1;
   if (const std::error_code ec = dihya::spawn_process(argv, spawn, &pid)) {
     throw dihya::Error("cannot start " + argv[0] + ": " + ec.message());

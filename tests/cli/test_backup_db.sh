@@ -288,7 +288,10 @@ host_pid=$!
 for _ in $(seq 300); do grep -q "argv: $FAKE/pg_restore --verbose" "$WORK/tool.log" && break; sleep 0.1; done
 { kill -9 "$host_pid" && wait "$host_pid"; } 2>/dev/null || true
 rm -f "$WORK/slow_pg_restore"
-# The sleeping wrapper leads its own process group: stop it by id.
+# The tool dies with the plugin, itself killed with its host (a parent-death
+# signal): left running, it would restore on while the run is rolled back.
+for _ in $(seq 100); do pgrep -f "^/bin/sh $FAKE/pg_restore" >/dev/null || break; sleep 0.1; done
+pgrep -f "^/bin/sh $FAKE/pg_restore" >/dev/null && not_ok "pg_restore outlived its killed host" || ok "pg_restore died with its killed host"
 for pid in $(pgrep -f "^/bin/sh $FAKE/pg_restore" || true); do kill -9 -- "-$pid" 2>/dev/null || true; done
 [ "$(fingerprint)" != "$before_kill" ] && ok "the target was emptied before the kill" || not_ok "the kill came before the drop"
 expect_eq "$(last_run_field outcome)" interrupted "the killed restore shows as interrupted"
