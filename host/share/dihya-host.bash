@@ -42,7 +42,7 @@ _dihya_host() {
   local plugin=""
   for ((i = command_at + 1; i < cword; i++)); do
     case ${words[i]} in
-      -p|--param|--params-file|--timeout|--grace|--concurrency|--output-dir|--limit|--since|--plugin|--file|--out)
+      -p|--param|--params-file|--timeout|--grace|--memory-max|--concurrency|--output-dir|--limit|--since|--plugin|--file|--out)
         ((i++)) ;;
       -*) ;;
       *) plugin=${words[i]}; break ;;
@@ -57,6 +57,7 @@ _dihya_host() {
       return ;;
     --params-file|--output-dir|--file|--out) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --concurrency) COMPREPLY=($(compgen -W "allow forbid wait" -- "$cur")); return ;;
+    --memory-max) COMPREPLY=($(compgen -W "512M 1G 2G 4G 8G off" -- "$cur")); return ;;
     --plugin) COMPREPLY=($(compgen -W "$("$host" "${global[@]}" complete plugins 2>/dev/null)" -- "$cur")); return ;;
   esac
 
