@@ -115,6 +115,13 @@ expect_eq "$(last_run_field outcome)" rollback_failed "a rollback ignoring its c
 expect_exit 0 "logs of that run" -- dh logs "$(last_run_id)"
 expect_in "$OUT" "rollback cancelled; carrying on" "the rollback was cancelled"
 expect_not_in "$OUT" "still alive 4 s after" "the rollback was killed after the run's grace"
+# And a manual rollback takes its own --grace.
+auto_id=$(last_run_id)
+expect_exit 1 "a manual rollback ignoring its cancellation, --grace 0.5" -- \
+  timeout 60 "$DIHYA_HOST" rollback "$auto_id" --timeout 1 --grace 0.5
+expect_exit 0 "logs of that rollback" -- dh logs "$auto_id"
+expect_not_in "$OUT" "still alive 4 s after" "the manual rollback was killed after its --grace"
+expect_exit 2 "rollback --grace NaN is refused" -- dh rollback "$auto_id" --grace nan
 
 expect_exit 0 "audit verify" -- dh audit verify
 finish

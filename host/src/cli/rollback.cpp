@@ -19,7 +19,7 @@ namespace dihya::host {
 
 int cmd_rollback(const Args& args, const Settings& given_settings) {
   CommandSpec spec;
-  spec.usage = "dihya-host rollback <run-id> [--timeout SECONDS] [--memory-max SIZE] [--force] [--json]";
+  spec.usage = "dihya-host rollback <run-id> [--timeout SECONDS] [--grace SECONDS] [--memory-max SIZE] [--force] [--json]";
   spec.description =
       "Replays the run's journal through its plugin, newest entry first. Refuses a run that is\n"
       "still running. Running it again after a completed rollback does nothing; after an\n"
@@ -28,6 +28,7 @@ int cmd_rollback(const Args& args, const Settings& given_settings) {
       "build may read the journal differently.";
   spec.options.add_options()("timeout", po::value<double>(),
                              "seconds before the rollback is cancelled (default: the plugin's timeout_seconds)")(
+      "grace", po::value<double>(), "seconds between the cancellation (SIGTERM) and SIGKILL (default 5)")(
       "force", "roll back even though the plugin file changed since the run")("json", "print JSON");
   add_memory_option(spec);
   add_run_id_argument(spec);
@@ -38,6 +39,7 @@ int cmd_rollback(const Args& args, const Settings& given_settings) {
   if (!is_valid_run_id(id)) throw usage_error(fmt::format("'{}' is not a run id (see dihya-host history)", id));
   RollbackLimits limits;
   if (vm->count("timeout")) limits.timeout = checked_seconds((*vm)["timeout"].as<double>(), "--timeout");
+  if (vm->count("grace")) limits.grace = checked_seconds((*vm)["grace"].as<double>(), "--grace");
 
   prepare_state_dir(settings);
   RunStore store(settings.state_dir / "runs");
