@@ -35,6 +35,16 @@ expect_not_in "$state_log" "$secret" "the state log: no secret in a key"
 expect_in "$DIHYA_STATE_DIR/runs/$id/record.json" 'k-***' "record.json has the redacted keys"
 expect_not_in "$DIHYA_STATE_DIR/runs/$id/record.json" "$secret" "record.json: no secret in a key"
 
+# A secret in an undo entry stays in the journal (its rollback reads it
+# back), so the run says so, once, without the secret.
+expect_exit 0 "a run that journals a secret" -- hj -p behaviour=journal_secret -p password="$secret"
+expect_in "$ERR" "journal entry 1 holds a secret, kept in clear" "the run warns of the secret in its journal"
+expect_not_in "$ERR" "$secret" "the warning does not show the secret"
+expect_exit 0 "logs of that run" -- dh logs "$(last_run_id)"
+expect_in "$OUT" "holds a secret, kept in clear" "the warning is in the run's log"
+expect_exit 0 "a run that journals no secret" -- hj -p behaviour=journal_flood -p count=1 -p password="$secret"
+expect_not_in "$ERR" "holds a secret" "no warning without a secret in the journal"
+
 # The rollback's data too: a manual rollback knows the database password and
 # prints its plugin's data with --json.
 db_secret='Db-s3cret-77aa'

@@ -76,6 +76,7 @@ class RunSink final : public EventSink {
   std::uint64_t journal_bytes_ = 0;  // the journal file's size, as far as this sink knows
   std::size_t log_spent_ = 0;        // of kMaxLogBytes, by the current child
   bool log_dropped_ = false;         // the notice is written once per child
+  bool journal_secret_said_ = false; // on_journal's warning, once per run
   const Redactor& redactor_;
   std::string output_pending_;  // output that may still turn out to hold a secret
   std::string output_ready_;    // redacted output not yet written (no newline yet)

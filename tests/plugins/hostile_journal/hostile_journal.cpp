@@ -55,6 +55,11 @@ class HostileJournal final : public dihya::Plugin {
       ctx.journal().record({"noop", undo});
       return dihya::Result::success("data keyed by a secret", keyed_by(secret));
     }
+    if (behaviour == "journal_secret") {
+      // The secret in its undo entry: the journal keeps it in clear.
+      ctx.journal().record({"noop", {{"rollback", "ok"}, {"password", ctx.secret("password").value_or("")}}});
+      return dihya::Result::success("journaled a secret");
+    }
     if (behaviour == "big_data") return dihya::Result::success("big data", {{"blob", std::string(size, 'd')}});
 
     ctx.journal().record({"noop", undo});
