@@ -114,6 +114,14 @@ TEST_CASE("the precompiled filter refuses ptrace, namespaces, raw and (undeclare
       rlimit data{};
       f += expect("getrlimit(RLIMIT_DATA)", ::getrlimit(RLIMIT_DATA, &data), 0);
       f += expect("setrlimit(RLIMIT_DATA)", ::setrlimit(RLIMIT_DATA, &data), -EPERM);
+      // Whole process groups' and users' priorities (root renicing every
+      // root process). Aimed at a user and a group that have no process:
+      // without the filter the answer is ESRCH, and nothing is reniced.
+      const id_t nobody = 2147480000;
+      f += expect("setpriority(PRIO_USER)", ::setpriority(PRIO_USER, nobody, 19), -EPERM);
+      f += expect("setpriority(PRIO_PGRP)", ::setpriority(PRIO_PGRP, nobody, 19), -EPERM);
+      f += expect("ioprio_set(IOPRIO_WHO_USER)", ::syscall(SYS_ioprio_set, 3, nobody, 0), -EPERM);
+      f += expect("setpriority(self)", ::setpriority(PRIO_PROCESS, 0, 1), 0);
       return f;
     });
     CHECK(failures == "");
@@ -167,6 +175,16 @@ TEST_CASE("without Landlock's signal scoping, seccomp itself refuses signals to 
     f += expect("getrlimit(RLIMIT_DATA)", ::getrlimit(RLIMIT_DATA, &data), 0);
     f += expect("setrlimit(RLIMIT_DATA)", ::setrlimit(RLIMIT_DATA, &data), -EPERM);
     f += expect("setrlimit(RLIMIT_NOFILE)", ::getrlimit(RLIMIT_NOFILE, &data) == 0 ? ::setrlimit(RLIMIT_NOFILE, &data) : -1, 0);
+    // Its scheduling: priority, policy, CPUs, I/O priority.
+    f += expect("setpriority(host)", ::setpriority(PRIO_PROCESS, static_cast<id_t>(host), 19), -EPERM);
+    sched_param param{};
+    f += expect("sched_setscheduler(host)", ::sched_setscheduler(host, SCHED_IDLE, &param), -EPERM);
+    cpu_set_t cpus;
+    CPU_ZERO(&cpus);
+    CPU_SET(0, &cpus);
+    f += expect("sched_setaffinity(host)", ::sched_setaffinity(host, sizeof cpus, &cpus), -EPERM);
+    f += expect("ioprio_set(host)", ::syscall(SYS_ioprio_set, 1, host, 0), -EPERM);
+    f += expect("setpriority(self)", ::setpriority(PRIO_PROCESS, 0, 1), 0);
     return f;
   });
   CHECK(failures == "");

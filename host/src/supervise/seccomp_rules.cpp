@@ -14,6 +14,13 @@
 #include <initializer_list>
 
 namespace dihya::host {
+namespace {
+
+// <linux/ioprio.h>'s IOPRIO_WHO_PGRP and IOPRIO_WHO_USER (glibc has no header for them).
+constexpr std::uint64_t kIoprioWhoPgrp = 2;
+constexpr std::uint64_t kIoprioWhoUser = 3;
+
+}  // namespace
 
 scmp_filter_ctx new_child_seccomp_ctx() {
   scmp_filter_ctx ctx = ::seccomp_init(SCMP_ACT_ALLOW);
@@ -74,6 +81,15 @@ int add_child_seccomp_rules(scmp_filter_ctx ctx, bool ip_sockets, int host_pid) 
            {SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffU, F_SETOWN), SCMP_A2(SCMP_CMP_MASKED_EQ, 0xffffffffU, target)});
     }
     rule(deny, SCMP_SYS(fcntl), {SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffU, F_SETOWN_EX)});
+    // Nor its scheduling: its priority, policy or CPUs (where the filter
+    // can name it; with Landlock 6+ the precompiled filter cannot).
+    rule(deny, SCMP_SYS(setpriority),
+         {SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffU, PRIO_PROCESS), SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffU, host)});
+    for (int nr : {SCMP_SYS(sched_setscheduler), SCMP_SYS(sched_setparam), SCMP_SYS(sched_setattr),
+                   SCMP_SYS(sched_setaffinity)}) {
+      rule(deny, nr, {SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffU, host)});
+    }
+    rule(deny, SCMP_SYS(ioprio_set), {SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffU, host)});
     for (unsigned long request : {static_cast<unsigned long>(FIOSETOWN), static_cast<unsigned long>(SIOCSPGRP)}) {
       rule(deny, SCMP_SYS(ioctl), {SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffU, request)});
     }
@@ -84,6 +100,14 @@ int add_child_seccomp_rules(scmp_filter_ctx ctx, bool ip_sockets, int host_pid) 
   rule(deny, SCMP_SYS(prlimit64), {SCMP_A0(SCMP_CMP_NE, 0)});
   rule(deny, SCMP_SYS(prlimit64), {SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffU, RLIMIT_DATA), SCMP_A2(SCMP_CMP_NE, 0)});
   rule(deny, SCMP_SYS(setrlimit), {SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffU, RLIMIT_DATA)});
+  // Priorities of whole process groups or users (a plugin run as root
+  // renicing every root process, the host and the database included): a
+  // plugin sets its own, and its threads' (by tid), only.
+  rule(deny, SCMP_SYS(setpriority), {SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffU, PRIO_PGRP)});
+  rule(deny, SCMP_SYS(setpriority), {SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffU, PRIO_USER)});
+  for (std::uint64_t who : {kIoprioWhoPgrp, kIoprioWhoUser}) {
+    rule(deny, SCMP_SYS(ioprio_set), {SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffU, who)});
+  }
   // Socket families: UNIX, and IPv4/IPv6 only for a plugin that declared
   // network; never raw or packet sockets. Anything above AF_INET6 (or with
   // high bits set) is refused with one comparison.
