@@ -104,8 +104,7 @@ Settings with_memory_option(const Settings& settings, const po::variables_map& v
   const std::string& text = vm["memory-max"].as<std::string>();
   const auto bytes = parse_memory_size(text);
   if (!bytes) {
-    throw usage_error(fmt::format("--memory-max '{}': expected a size of at least 32M like 512M, 4G, or off",
-                                  printable(text, 40)));
+    throw usage_error(fmt::format("--memory-max '{}': {}", printable(text, 40), kMemorySizeExpected));
   }
   if (s.memory_ceiling != 0 && (*bytes == 0 || *bytes > s.memory_ceiling)) {
     throw usage_error(fmt::format("--memory-max {}: above the system config's memory_max of {}; nothing was run", text,

@@ -12,6 +12,7 @@
 #include "db/libpq.hpp"
 #include "errors.hpp"
 #include "supervise/core_dumps.hpp"
+#include "util/memory_size.hpp"
 
 namespace dihya::host {
 namespace {
@@ -78,7 +79,7 @@ ChildRequest prepare_child_request(const PluginFile& plugin, const Settings& set
   request.capabilities = plugin_capabilities(plugin);
   request.landlock_abi = landlock_abi();
   request.sandbox_mode = effective_sandbox_mode(settings, request.landlock_abi);
-  request.memory_max = settings.memory_max;
+  request.memory_max = settings.memory_max ? *settings.memory_max : default_memory_max();
   std::error_code ec;
   request.host_binary = std::filesystem::read_symlink("/proc/self/exe", ec).string();
   request.protected_dirs = {{"state dir", settings.state_dir.string()},

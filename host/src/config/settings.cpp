@@ -81,15 +81,6 @@ std::string scalar(const nlohmann::json& value, const std::filesystem::path& fil
 
 constexpr std::size_t kMaxConfigBytes = 1 << 20;
 
-// The default memory limit of a plugin child: half the RAM, so that one
-// runaway plugin cannot push the database or the host into the OOM killer.
-std::uint64_t half_of_ram() {
-  const long pages = ::sysconf(_SC_PHYS_PAGES);
-  const long page_size = ::sysconf(_SC_PAGESIZE);
-  if (pages <= 0 || page_size <= 0) return 0;
-  return std::max<std::uint64_t>(kMinMemoryMax, static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page_size) / 2);
-}
-
 HistoryRetention read_retention(const nlohmann::json& value, const std::filesystem::path& file) {
   if (!value.is_object()) {
     throw usage_error(fmt::format("{}: 'history_retention' must be a mapping (max_age: 90d, max_runs: 100000)",
@@ -191,8 +182,7 @@ FileConfig read_config_file(const std::filesystem::path& file, bool must_exist) 
       const std::string size = scalar(value, file, "memory_max");
       config.memory_max = parse_memory_size(size);
       if (!config.memory_max) {
-        throw usage_error(fmt::format("{}: memory_max '{}': expected a size of at least 32M like 512M, 4G, or off",
-                                      file.string(), printable(size, 40)));
+        throw usage_error(fmt::format("{}: memory_max '{}': {}", file.string(), printable(size, 40), kMemorySizeExpected));
       }
     } else {
       config.cache_dir = scalar(value, file, "cache_dir");
@@ -307,8 +297,8 @@ Settings load_settings(const GlobalFlags& flags) {
   s.history_retention = user.history_retention.value_or(system.history_retention.value_or(HistoryRetention{}));
   // The operator's limit is a ceiling: a user may ask for less, not more.
   s.memory_ceiling = system.memory_max.value_or(0);
-  s.memory_max = user.memory_max.value_or(system.memory_max.value_or(half_of_ram()));
-  if (s.memory_ceiling != 0 && (s.memory_max == 0 || s.memory_max > s.memory_ceiling)) s.memory_max = s.memory_ceiling;
+  s.memory_max = user.memory_max ? user.memory_max : system.memory_max;
+  if (s.memory_ceiling != 0 && (*s.memory_max == 0 || *s.memory_max > s.memory_ceiling)) s.memory_max = s.memory_ceiling;
   return s;
 }
 

@@ -35,7 +35,6 @@ struct HistoryRetention {
 // digits, at most 100 years); nothing when malformed, too long or not positive.
 std::optional<std::chrono::milliseconds> parse_age(const std::string& text);
 
-
 struct Settings {
   std::vector<std::filesystem::path> plugin_path;  // searched in order; the install dir is last
   std::optional<std::string> database_url;         // none: the embedded cluster
@@ -55,9 +54,10 @@ struct Settings {
   HistoryRetention history_retention;  // the user config's, else the system config's
   // The most memory (RLIMIT_DATA: heap and private writable mappings) each
   // plugin child may hold, in bytes; 0: no limit. From --memory-max, the user
-  // config, the system config, else half the machine's RAM. The system
-  // config's value is also a ceiling no user setting or flag may exceed.
-  std::uint64_t memory_max = 0;
+  // config or the system config; none of them: default_memory_max() (half
+  // the RAM), asked only when a child is prepared. The system config's value
+  // is also a ceiling no user setting or flag may exceed.
+  std::optional<std::uint64_t> memory_max;
   std::uint64_t memory_ceiling = 0;  // the system config's memory_max (0: none)
   std::filesystem::path user_config_file;    // read or not: --config, DIHYA_CONFIG or the XDG default
 };

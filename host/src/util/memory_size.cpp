@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 #include "util/memory_size.hpp"
 
+#include <unistd.h>
+
+#include <algorithm>
+
 #include <fmt/format.h>
 
 namespace dihya::host {
@@ -39,6 +43,13 @@ std::string memory_size_text(std::uint64_t bytes) {
   }
   return value == static_cast<double>(static_cast<std::uint64_t>(value)) ? fmt::format("{:.0f} {}", value, kUnits[unit])
                                                                           : fmt::format("{:.1f} {}", value, kUnits[unit]);
+}
+
+std::uint64_t default_memory_max() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long page_size = ::sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page_size <= 0) return 0;
+  return std::max<std::uint64_t>(kMinMemoryMax, static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page_size) / 2);
 }
 
 }  // namespace dihya::host
