@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <dihya/template_format.hpp>
+#include <dihya/utf8.hpp>
 
 namespace generate_project {
 
@@ -51,9 +52,11 @@ std::string unreserved(const std::string& name);
 // runs of spaces collapsed, trimmed.
 std::string clean_text(std::string_view s);
 
-// The longest prefix of `s` (valid UTF-8) of at most `max_bytes` that ends on
-// a code point boundary.
-std::string utf8_prefix(std::string_view s, std::size_t max_bytes);
+// The longest prefix of `s` of at most `max_bytes` that ends on a code point
+// boundary (the SDK's, dihya/utf8.hpp).
+inline std::string utf8_prefix(std::string_view s, std::size_t max_bytes) {
+  return std::string(dihya::utf8_prefix(s, max_bytes));
+}
 
 // A string literal valid in Python, JavaScript and JSON for `s` (valid UTF-8).
 std::string json_literal(std::string_view s);

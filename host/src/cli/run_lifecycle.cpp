@@ -15,6 +15,7 @@
 #include <map>
 
 #include <dihya/error.hpp>
+#include <dihya/utf8.hpp>
 #include <fmt/format.h>
 
 #include "cli/common.hpp"
@@ -355,11 +356,7 @@ nlohmann::json redact_strings(const nlohmann::json& value, const Redactor& redac
 std::string cut_text(std::string text, std::size_t max_bytes) {
   if (text.size() <= max_bytes) return text;
   const std::size_t size = text.size();
-  std::size_t cut = max_bytes;
-  // Back to the first byte of the character the cut falls in (at most 3
-  // continuation bytes: invalid UTF-8 is cut where it is).
-  for (int i = 0; i < 3 && cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0u) == 0x80u; ++i) --cut;
-  text.resize(cut);
+  text.resize(dihya::utf8_prefix(text, max_bytes).size());
   text += fmt::format(" [... cut: {} bytes in all]", size);
   return text;
 }

@@ -54,6 +54,16 @@ inline std::size_t first_invalid_utf8(std::string_view s) {
 
 inline bool valid_utf8(std::string_view s) { return first_invalid_utf8(s) == std::string_view::npos; }
 
+// The longest prefix of `s` of at most `max_bytes` that does not end inside
+// a character: the cut moves back over at most 3 continuation bytes (a
+// character has no more), so in text that is not UTF-8 it stays near where it fell.
+inline std::string_view utf8_prefix(std::string_view s, std::size_t max_bytes) {
+  if (s.size() <= max_bytes) return s;
+  std::size_t end = max_bytes;
+  for (int i = 0; i < 3 && end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0u) == 0x80u; ++i) --end;
+  return s.substr(0, end);
+}
+
 // `text` made safe for a one-line message or report line: a newline and a
 // tab become \n and \t, other control characters (C0, DEL, C1) and bytes
 // that are not UTF-8 become \xNN (a newline in a file name cannot forge a
