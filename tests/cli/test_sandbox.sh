@@ -159,7 +159,7 @@ expect_one_line_error "the denial hint"
 ## info and check ###############################################################
 
 expect_exit 0 "info shows the capabilities" -- dh info escape
-expect_in "$OUT" "sandbox capabilities: reads param:secret_dir; writes param:allowed_dir; connects to TCP ports param:allowed_port" "info: one line of capabilities"
+expect_in "$OUT" "sandbox capabilities: reads param:secret_dir; writes param:allowed_dir; executes param:allowed_program; connects to TCP ports param:allowed_port" "info: one line of capabilities"
 expect_exit 0 "info --json carries them" -- dh info escape --json
 expect_in "$OUT" '"capabilities"' "info --json: capabilities"
 expect_exit 0 "check passes a well-formed declaration" -- dh check escape
@@ -211,6 +211,37 @@ for config in "" "$WORK/off.yaml"; do
   expect_eq "$(find "$DIHYA_STATE_DIR" -name 'lingered-*' -not -path "*/runs/$LINGER_RUN/*" | wc -l)" "0" \
     "$mode: nothing it wrote reached a spare or a later run's dirs"
 done
+# Killed with kill -9, the host cleans up nothing: a plugin that may start
+# programs (an exec grant) runs, where the host can make one (as root), in a
+# pid namespace of its own, whose init dies with the host (PDEATHSIG), and
+# the kernel then kills every process left in it.
+if [ "$(id -u)" = 0 ]; then
+  rm -f "$WORK/declared/lingerer.pid"
+  "$DIHYA_HOST" run escape -p allowed_program=/bin/true -p "allowed_dir=$WORK/declared" -p linger_ms=20000 \
+    -p hang_ms=20000 >"$WORK/killed.out" 2>&1 &
+  KILLED_HOST=$!
+  for _ in $(seq 200); do [ -s "$WORK/declared/lingerer.pid" ] && break; sleep 0.05; done
+  LINGERER=$(cat "$WORK/declared/lingerer.pid" 2>/dev/null || echo 0)
+  expect_eq "$(liveness "$LINGERER")" "alive" "exec grant: the process the run left is alive while its host runs"
+  kill -9 "$KILLED_HOST"
+  wait "$KILLED_HOST" 2>/dev/null || true
+  for _ in $(seq 50); do [ "$(liveness "$LINGERER")" = gone ] && break; sleep 0.02; done
+  expect_eq "$(liveness "$LINGERER")" "gone" "exec grant: it died with its host (kill -9): the run's pid namespace ended"
+  # exec keeps the shell's pid: the plugin is told its host's.
+  expect_exit 0 "exec grant: a run that leaves a process behind" -- \
+    sh -c 'exec "$0" run escape -p host_pid=$$ -p allowed_program=/bin/true -p linger_ms=1500 --json' "$DIHYA_HOST"
+  LINGERER=$(field result lingerer)
+  expect_eq "$(liveness "$LINGERER")" "gone" "exec grant: it died with its run"
+  expect_eq "$(field sandbox pid_namespace)" "True" "exec grant: the record names the run's own pid namespace"
+  for a in signal_host ptrace_host read_host_environ; do
+    case "$(attempt attempts "$a")" in
+      ok|missing) not_ok "exec grant, own pid namespace: $a got through" ;;
+      *) ok "exec grant, own pid namespace: $a fails" ;;
+    esac
+  done
+else
+  echo "note: not root: no pid namespace for a run; the kill -9 case not checked"
+fi
 [ -n "$(ls "$DIHYA_STATE_DIR/spare" 2>/dev/null)" ] && ok "the runs' empty dirs are kept as spares" || not_ok "no spare dirs"
 expect_eq "$(find "$DIHYA_STATE_DIR/spare" -mindepth 1 -maxdepth 1 -not -empty | wc -l)" "0" "every spare is empty"
 

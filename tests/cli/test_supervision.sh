@@ -37,6 +37,34 @@ expect_in "$ERR" "does not read the host's acknowledgements" "unread acks are a 
 # A load error forged after loading read as exit 3, "nothing was run".
 hostile forged_load_error 1 crashed
 expect_in "$ERR" "a load error after the plugin had loaded" "a forged load error is a protocol error"
+# A plugin that may start programs (an exec grant) runs, where the host can
+# make one (as root), in a pid namespace of its own under an init that waits
+# for it. An init ignores the signals it has no handler for, even its own
+# (abort()): the plugin is not that init, so its crash is named the same.
+if [ "$(id -u)" = 0 ]; then
+  sandbox_field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sandbox"].get(sys.argv[2]))' "$OUT" "$1"; }
+  hostile ok 0 succeeded -p program=/bin/true
+  expect_exit 0 "show --json of a run with an exec grant" -- dh show "$(last_run_id)" --json
+  expect_eq "$(sandbox_field pid_namespace)" True "its record says it had a pid namespace of its own"
+  case "$(sandbox_field summary)" in
+    *"own pid namespace") ok "and its sandbox summary" ;;
+    *) not_ok "the sandbox summary does not name the pid namespace" ;;
+  esac
+  hostile segfault 1 crashed -p program=/bin/true
+  expect_in "$ERR" "SIGSEGV" "in a pid namespace: segfault is named"
+  hostile abort 1 crashed -p program=/bin/true
+  expect_in "$ERR" "SIGABRT" "in a pid namespace: abort is named"
+  ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" hostile exit7 1 crashed -p program=/bin/true
+  expect_in "$ERR" "status 7" "in a pid namespace: the exit status is named"
+  hostile hang 4 timed_out --timeout 1 -p program=/bin/true
+  expect_exit 4 "in a pid namespace: a plugin ignoring SIGTERM is killed after the grace period" -- \
+    timeout 60 "$DIHYA_HOST" run hostile -p behaviour=hang_ignoring_cancel -p program=/bin/true --timeout 1 --grace 1
+  hostile ok 0 succeeded
+  expect_exit 0 "show --json of a run without an exec grant" -- dh show "$(last_run_id)" --json
+  expect_eq "$(sandbox_field pid_namespace)" False "a plugin that starts no program runs in the host's pid namespace"
+else
+  echo "note: not root: no pid namespace for a run, not checked"
+fi
 hostile flood 0 succeeded
 run_id=$(last_run_id)
 size=$(stat -c %s "$DIHYA_STATE_DIR/runs/$run_id/log.txt")

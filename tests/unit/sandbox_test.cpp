@@ -169,6 +169,22 @@ TEST_CASE("off confines nothing; the scheduler gets seccomp without Landlock", "
   CHECK(scheduler.refusal.empty());
 }
 
+TEST_CASE("a pid namespace of its own for a plugin that may start programs only", "[sandbox]") {
+  SandboxInputs in = inputs(7);
+  in.params = {{"tool", "/usr/bin/true"}};
+  const Capabilities exec = parse_ok({{"exec", {"param:tool"}}});
+  CHECK(dihya::host::build_sandbox_plan(exec, in).pid_namespace);
+  CHECK_FALSE(dihya::host::build_sandbox_plan(Capabilities{}, in).pid_namespace);
+  // The grant's parameter unset: nothing to start, no namespace.
+  in.params = nlohmann::json::object();
+  CHECK_FALSE(dihya::host::build_sandbox_plan(exec, in).pid_namespace);
+  // The scheduler's jobs record their hosts' pids as seen from outside.
+  CHECK_FALSE(dihya::host::build_sandbox_plan(parse_ok({{"exec", {"dihya-host"}}}), in).pid_namespace);
+  in.params = {{"tool", "/usr/bin/true"}};
+  in.mode = SandboxMode::off;
+  CHECK_FALSE(dihya::host::build_sandbox_plan(exec, in).pid_namespace);
+}
+
 TEST_CASE("a permission error gets a hint naming the path outside the plan", "[sandbox]") {
   const SandboxPlan plan = dihya::host::build_sandbox_plan(Capabilities{}, inputs(7));
   const std::string hint = dihya::host::sandbox_denial_hint(plan, "cannot read /etc/shadow: Permission denied");

@@ -293,6 +293,10 @@ void execute(RunSession& s, RunSink& sink, ProgressBar& bar) {
   // The record names the sandbox the plugin ran in, not only the one planned.
   if (s.record.sandbox.is_object() && outcome.loaded) {
     s.record.sandbox["applied"] = outcome.sandbox_error.empty() && s.sandbox.mode != SandboxMode::off;
+    s.record.sandbox["pid_namespace"] = outcome.pid_namespace;
+    if (outcome.pid_namespace) {
+      s.record.sandbox["summary"] = s.record.sandbox.value("summary", std::string()) + ", own pid namespace";
+    }
     if (!outcome.sandbox_error.empty()) {
       s.record.sandbox["error"] = cut_summary(s.redactor.redact(outcome.sandbox_error));
     }

@@ -7,10 +7,12 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -207,7 +209,7 @@ void limit_memory(std::uint64_t bytes) {
 #endif
 }
 
-void prepare_process(const ChildRequest& request, int event_fd, int control_fd, int output_fd) {
+void prepare_process(const ChildRequest& request, int event_fd, int control_fd, int output_fd, int status_fd) {
   ::setpgid(0, 0);
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   struct sigaction sa {};
@@ -226,7 +228,7 @@ void prepare_process(const ChildRequest& request, int event_fd, int control_fd, 
   }
   ::dup2(output_fd, 1);
   ::dup2(output_fd, 2);
-  keep_only_fds({event_fd, control_fd, request.plugin_fd});
+  keep_only_fds({event_fd, control_fd, request.plugin_fd, status_fd});
   scrub_environment(request.scrub_values);
   stop_core_dumps();  // a crashing plugin would write every secret it was given into its core
   limit_memory(request.memory_max);
@@ -282,13 +284,54 @@ nlohmann::json perform(Plugin& plugin, const ChildRequest& request, Context& ctx
   return {};
 }
 
+// The init of the run's pid namespace stays ours: the plugin runs in a
+// process of its own. An init ignores every signal it has no handler for,
+// even one it sends itself: a plugin as init would live on after abort(), and
+// its crash would go unnamed. The init waits for that process, reaping
+// whatever else of the run becomes its child meanwhile, and hands its wait
+// status to the host; its own end ends the namespace, and with it every
+// process the run left. Returns in the plugin's process, which confines
+// itself next. The init runs nothing but this loop: not dumpable, so the
+// plugin cannot write into it through /proc (ptrace and process_vm_writev
+// are the seccomp filter's), and without the descriptors the plugin uses.
+void serve_as_namespace_init(int status_fd, int event_fd, int control_fd, int plugin_fd) {
+  ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  const pid_t plugin = ::fork();
+  if (plugin == 0) {
+    ::close(status_fd);
+    return;
+  }
+  if (plugin < 0) {
+    Channel(event_fd, control_fd)
+        .send(FrameType::error, {{"kind", "load"}, {"message", std::string("fork: ") + std::strerror(errno)}});
+    finish();
+  }
+  for (int fd : {event_fd, control_fd, plugin_fd, 0, 1, 2}) ::close(fd);
+  for (;;) {
+    int status = 0;
+    const pid_t pid = ::waitpid(-1, &status, 0);
+    if (pid == plugin) {
+      (void)!::write(status_fd, &status, sizeof status);
+      ::_exit(0);
+    }
+    if (pid < 0 && errno != EINTR) ::_exit(kExitRunFailed);
+  }
+}
+
 }  // namespace
 
-void run_child(const ChildRequest& request, const SandboxPlan& plan, int event_fd, int control_fd, int output_fd) {
-  prepare_process(request, event_fd, control_fd, output_fd);
+void run_child(const ChildRequest& request, const SandboxPlan& plan, int event_fd, int control_fd, int output_fd,
+               int status_fd) {
+  prepare_process(request, event_fd, control_fd, output_fd, status_fd);
+  if (status_fd >= 0) serve_as_namespace_init(status_fd, event_fd, control_fd, request.plugin_fd);
+  // Still single-threaded, before the plugin's first instruction (its
+  // constructors), in the plugin's own process: Landlock's /proc/self rule
+  // is the directory of the process that applies it. In a pid namespace of
+  // the run's own, nothing outside, the host first, can be named from inside.
+  const int host_pid = status_fd >= 0 ? 0 : static_cast<int>(::getppid());
+  const std::string sandbox_error = apply_sandbox(plan, request.plugin_fd, host_pid);
   Channel channel(event_fd, control_fd);
-  // Still single-threaded, before the plugin's first instruction (its constructors).
-  const std::string sandbox_error = apply_sandbox(plan, request.plugin_fd, static_cast<int>(::getppid()));
   if (!sandbox_error.empty() && plan.mode == SandboxMode::require) {
     channel.send(FrameType::error, {{"kind", "load"}, {"message", "sandbox could not be applied: " + sandbox_error}});
     finish();

@@ -396,6 +396,9 @@ SandboxPlan build_sandbox_plan(const Capabilities& caps, const SandboxInputs& in
   add_declared_paths(plan, caps.write, PathAccess::write, "write", in);
   add_declared_paths(plan, caps.exec, PathAccess::exec, "exec", in);
   if (std::any_of(plan.rules.begin(), plan.rules.end(), [](const PathRule& r) { return r.access == PathAccess::exec; })) {
+    // A plugin that starts programs runs in a pid namespace of its own (see
+    // SandboxPlan::pid_namespace): what it starts cannot outlive its run.
+    plan.pid_namespace = !caps.runs_host;
     // The kernel opens a program's ELF interpreter for execution too.
     std::error_code ec;
     for (const char* loader : kDynamicLoaders) {

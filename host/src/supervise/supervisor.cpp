@@ -2,8 +2,9 @@
 #include "supervise/supervisor.hpp"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <dirent.h>
+#include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -111,9 +112,9 @@ std::string signal_name(int sig) {
 class Supervision {
  public:
   Supervision(const SupervisorOptions& options, EventSink& sink, pid_t pid, UniqueFd events, UniqueFd control,
-              UniqueFd output, int signal_fd)
+              UniqueFd output, int signal_fd, UniqueFd plugin_status)
       : options_(options), sink_(sink), pid_(pid), events_(std::move(events)), control_(std::move(control)),
-        output_(std::move(output)), signal_fd_(signal_fd) {
+        output_(std::move(output)), plugin_status_(std::move(plugin_status)), signal_fd_(signal_fd) {
     if (options_.timeout) deadline_ = Clock::now() + *options_.timeout;
     pidfd_.reset(static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)));
   }
@@ -204,6 +205,10 @@ class Supervision {
     if (r == pid_) {
       reaped_ = true;
       status_ = status;
+      // The child was the init of the run's pid namespace: how the plugin's
+      // own process ended, when it did (the init killed first, none).
+      int plugin = 0;
+      if (plugin_status_ && ::read(plugin_status_.get(), &plugin, sizeof plugin) == sizeof plugin) status_ = plugin;
     }
   }
 
@@ -403,6 +408,7 @@ class Supervision {
   UniqueFd events_;
   UniqueFd control_;
   UniqueFd output_;
+  UniqueFd plugin_status_;  // see try_reap()
   int signal_fd_;
   UniqueFd pidfd_;
   FrameReader reader_;
@@ -469,6 +475,41 @@ bool kill_leftovers() {
   return false;
 }
 
+// Makes the next fork() the init of a new pid namespace, where the host may
+// create one (CAP_SYS_ADMIN: as root; elsewhere nothing changes). The run's
+// processes then live and die with its child: when the child ends, or is
+// killed with the host (PR_SET_PDEATHSIG, kill -9 of the host included), the
+// kernel kills whatever else the run started, a daemon that left its session
+// too; and no process outside the namespace, the host first, can be named
+// from inside it. unshare() moves only the children made afterwards: leave()
+// puts the host's own later children (a rollback's child, a pager) back in
+// its namespace, which a second unshare() requires.
+class PidNamespaceForChild {
+ public:
+  explicit PidNamespaceForChild(bool wanted) {
+    if (!wanted) return;
+    own_.reset(::open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC));
+    if (own_ && ::unshare(CLONE_NEWPID) == 0) active_ = true;
+  }
+  ~PidNamespaceForChild() {
+    if (active_) ::setns(own_.get(), CLONE_NEWPID);
+  }
+  PidNamespaceForChild(const PidNamespaceForChild&) = delete;
+  PidNamespaceForChild& operator=(const PidNamespaceForChild&) = delete;
+
+  bool active() const { return active_; }
+  // In the host once the child is forked: true when back in its own namespace.
+  bool leave() {
+    if (!active_) return true;
+    active_ = false;
+    return ::setns(own_.get(), CLONE_NEWPID) == 0;
+  }
+
+ private:
+  UniqueFd own_;
+  bool active_ = false;
+};
+
 }  // namespace
 
 SandboxPlan child_sandbox_plan(const ChildRequest& request) {
@@ -512,13 +553,29 @@ ChildOutcome supervise(const ChildRequest& request, const SupervisorOptions& opt
   if (sole_parent) ::prctl(PR_SET_CHILD_SUBREAPER, 1);
 
   std::fflush(nullptr);  // nothing buffered in the host may be written twice
+  PidNamespaceForChild pid_namespace(plan.pid_namespace);
+  // The plugin's wait status, from the namespace's init (see run_child).
+  std::optional<Pipe> status;
+  if (pid_namespace.active()) status = make_pipe();
   pid_t pid = ::fork();
   if (pid < 0) throw state_error(std::string("fork: ") + std::strerror(errno));
   if (pid == 0) {
     events.read.reset();
     control.write.reset();
     output.read.reset();
-    run_child(request, plan, events.write.get(), control.read.get(), output.write.get());
+    if (status) status->read.reset();
+    run_child(request, plan, events.write.get(), control.read.get(), output.write.get(),
+              status ? status->write.get() : -1);
+  }
+  const bool own_pid_namespace = pid_namespace.active();
+  if (status) status->write.reset();
+  if (!pid_namespace.leave()) {
+    // Every later fork of the host would fail (its children's namespace dies
+    // with this child): the run does not start.
+    const int error = errno;
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    throw state_error(std::string("setns back to the host's pid namespace: ") + std::strerror(error));
   }
   ::setpgid(pid, pid);  // also done by the child: whichever runs first wins the race
   events.write.reset();
@@ -527,8 +584,9 @@ ChildOutcome supervise(const ChildRequest& request, const SupervisorOptions& opt
   ::fcntl(control.write.get(), F_SETFL, ::fcntl(control.write.get(), F_GETFL) | O_NONBLOCK);
 
   Supervision supervision(options, sink, pid, std::move(events.read), std::move(control.write),
-                          std::move(output.read), signals.fd());
+                          std::move(output.read), signals.fd(), status ? std::move(status->read) : UniqueFd());
   ChildOutcome outcome = supervision.wait();
+  outcome.pid_namespace = own_pid_namespace;
   if (sole_parent) {
     outcome.nothing_left = kill_leftovers();
     ::prctl(PR_SET_CHILD_SUBREAPER, 0);

@@ -99,6 +99,9 @@ struct ChildOutcome {
   // the run had outlived its parent (setsid, setpgid, a daemon). False when
   // it could not tell (other children of the host, no /proc/<pid>/task/*/children).
   bool nothing_left = false;
+  // The child was the init of a pid namespace of its own (SandboxPlan::pid_namespace,
+  // where the kernel let the host create one): nothing the run started outlives it.
+  bool pid_namespace = false;
 };
 
 ChildOutcome supervise(const ChildRequest& request, const SupervisorOptions& options, EventSink& sink);

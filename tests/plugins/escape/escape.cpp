@@ -17,6 +17,7 @@
 
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -25,6 +26,31 @@
 extern char** environ;
 
 namespace escape {
+
+// The host's pid: the host_pid parameter, else this process's parent as
+// /proc (mounted in the host's pid namespace) shows it. In a pid namespace of
+// the run's own, getppid() numbers only mean something inside it.
+pid_t host_pid(const nlohmann::json& params) {
+  if (params.contains("host_pid")) return params["host_pid"].get<pid_t>();
+  char text[512] = {};
+  const int fd = ::open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ::getppid();
+  const ssize_t n = ::read(fd, text, sizeof text - 1);
+  ::close(fd);
+  const char* p = n > 0 ? std::strrchr(text, ')') : nullptr;  // the name may hold spaces and parentheses
+  if (p != nullptr) p = std::strchr(p + 2, ' ');                // past the state: the parent's pid
+  return p == nullptr ? ::getppid() : static_cast<pid_t>(std::atol(p + 1));
+}
+
+// The pid of this process's one child as /proc shows it, or `fallback`.
+pid_t child_pid_in_proc(pid_t fallback) {
+  char text[64] = {};
+  const int fd = ::open("/proc/thread-self/children", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fallback;
+  const ssize_t n = ::read(fd, text, sizeof text - 1);
+  ::close(fd);
+  return n > 0 ? static_cast<pid_t>(std::atol(text)) : fallback;
+}
 
 std::string outcome(int rc) { return rc >= 0 ? "ok" : (strerrorname_np(errno) ? strerrorname_np(errno) : "E?"); }
 
@@ -120,7 +146,7 @@ std::string try_io_uring() {
 // with a new session (its outcome is returned once it has tried), waits until its parent
 // (the plugin child) is gone and 0.3 s more, then for `ms` keeps creating files through
 // descriptors of the run's work and output dirs, to land in whatever run
-// gets those directories next. Returns its pid.
+// gets those directories next. Returns its pid as the host sees it.
 pid_t linger(const dihya::Context& ctx, int ms, std::string* left_group) {
   const int work = ::open(ctx.work_dir().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   const int output = ::open(ctx.output_dir().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -136,7 +162,7 @@ pid_t linger(const dihya::Context& ctx, int ms, std::string* left_group) {
     ::close(tried[0]);
     ::close(work);
     ::close(output);
-    return pid;
+    return child_pid_in_proc(pid);
   }
   const std::string left = outcome(::setsid());
   (void)!::write(tried[1], left.data(), left.size());
@@ -164,7 +190,7 @@ class Escape final : public dihya::Plugin {
       ::close(fd);
       return dihya::Result::success("read it");
     }
-    const pid_t host = ::getppid();
+    const pid_t host = host_pid(p);
     nlohmann::json attempts = nlohmann::json::object();
     if (!text("canary").empty()) attempts["read_canary"] = try_open(text("canary"), O_RDONLY);
     attempts["read_shadow"] = try_open("/etc/shadow", O_RDONLY);
@@ -196,6 +222,17 @@ class Escape final : public dihya::Plugin {
       std::string left_group;
       data["lingerer"] = linger(ctx, p["linger_ms"].get<int>(), &left_group);
       data["lingerer_new_session"] = left_group;
+      if (p.contains("hang_ms")) {
+        // Still running, its process alive: for a test that kills the host now.
+        const std::string pid_file = text("allowed_dir") + "/lingerer.pid";
+        const std::string pid = std::to_string(data["lingerer"].get<int>()) + "\n";
+        const int fd = ::open(pid_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0 || ::write(fd, pid.data(), pid.size()) != static_cast<ssize_t>(pid.size())) {
+          throw dihya::Error("cannot write " + pid_file);
+        }
+        ::close(fd);
+        for (int ms = 0; ms < p["hang_ms"].get<int>() && !ctx.cancelled(); ms += 10) ::usleep(10 * 1000);
+      }
     }
 
     int escaped = 0;
