@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 // Build step: compiles the plugin child's seccomp rules (without the host-pid
-// rules, see supervise/seccomp_rules.hpp) with libseccomp once, for both
-// values of ip_sockets, and writes them as C++ arrays the host loads as is.
+// rules, see supervise/seccomp_rules.hpp) with libseccomp once, for each
+// value of ip_sockets and processes, and writes them as C++ arrays the host
+// loads as is.
 //   dihya_seccomp_filter_gen <output.cpp>
 #include <cstdio>
 #include <string>
@@ -27,12 +28,17 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: dihya_seccomp_filter_gen <output.cpp>\n");
     return 2;
   }
-  std::string error;
-  const std::vector<sock_filter> no_ip = dihya::host::export_child_seccomp_filter(false, &error);
-  const std::vector<sock_filter> ip = dihya::host::export_child_seccomp_filter(true, &error);
-  if (no_ip.empty() || ip.empty()) {
-    std::fprintf(stderr, "dihya_seccomp_filter_gen: %s\n", error.c_str());
-    return 1;
+  // kFilters[ip_sockets][processes]
+  std::vector<sock_filter> filters[2][2];
+  for (int ip = 0; ip < 2; ++ip) {
+    for (int processes = 0; processes < 2; ++processes) {
+      std::string error;
+      filters[ip][processes] = dihya::host::export_child_seccomp_filter(ip != 0, processes != 0, &error);
+      if (filters[ip][processes].empty()) {
+        std::fprintf(stderr, "dihya_seccomp_filter_gen: %s\n", error.c_str());
+        return 1;
+      }
+    }
   }
   const std::string tmp = std::string(argv[1]) + ".tmp";
   std::FILE* out = std::fopen(tmp.c_str(), "w");
@@ -48,14 +54,20 @@ int main(int argc, char** argv) {
                "namespace dihya::host {\nnamespace {\n\n"
                "constexpr std::uint32_t kFilterArch = 0x%08xU;\n",
                version->major, version->minor, version->micro, ::seccomp_arch_native());
-  write_array(out, "kNoIpSockets", no_ip);
-  write_array(out, "kIpSockets", ip);
+  const char* names[2][2] = {{"kNoIpNoProcesses", "kNoIpProcesses"}, {"kIpNoProcesses", "kIpProcesses"}};
+  for (int ip = 0; ip < 2; ++ip) {
+    for (int processes = 0; processes < 2; ++processes) write_array(out, names[ip][processes], filters[ip][processes]);
+  }
+  std::fprintf(out, "\n// [ip_sockets][processes]\nconst PrecompiledFilter kFilters[2][2] = {\n");
+  for (const auto& row : names) {
+    std::fprintf(out, "    {{%s, sizeof %s / sizeof %s[0]}, {%s, sizeof %s / sizeof %s[0]}},\n", row[0], row[0], row[0],
+                 row[1], row[1], row[1]);
+  }
   std::fprintf(out,
-               "\n}  // namespace\n\n"
-               "PrecompiledFilter precompiled_child_seccomp_filter(bool ip_sockets) {\n"
+               "};\n\n}  // namespace\n\n"
+               "PrecompiledFilter precompiled_child_seccomp_filter(bool ip_sockets, bool processes) {\n"
                "  if (kFilterArch != compiled_audit_arch()) return {};\n"
-               "  if (ip_sockets) return {kIpSockets, sizeof kIpSockets / sizeof kIpSockets[0]};\n"
-               "  return {kNoIpSockets, sizeof kNoIpSockets / sizeof kNoIpSockets[0]};\n"
+               "  return kFilters[ip_sockets][processes];\n"
                "}\n\n"
                "}  // namespace dihya::host\n");
   if (std::fclose(out) != 0 || std::rename(tmp.c_str(), argv[1]) != 0) {

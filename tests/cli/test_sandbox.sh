@@ -198,9 +198,15 @@ SLEEPER=$!
 expect_eq "$(liveness "$SLEEPER")" "alive" "liveness sees a live process (the checks below can fail)"
 kill "$SLEEPER"
 printf 'sandbox: off\n' >"$WORK/off.yaml"
+# A plugin that starts no program (no exec grant) may make no process.
+expect_exit 0 "confined, no exec grant: a plugin that tries to leave a process behind" -- \
+  dh run escape -p linger_ms=1500 --json
+expect_eq "$(field result lingerer_new_session)" "fork: EPERM" "confined, no exec grant: it cannot fork"
+expect_eq "$(field sandbox processes)" "False" "confined, no exec grant: the record says no new processes"
 for config in "" "$WORK/off.yaml"; do
-  mode=${config:+off}; mode=${mode:-confined}
-  expect_exit 0 "$mode: a plugin that leaves a process behind" -- dh ${config:+--config "$config"} run escape -p linger_ms=1500 --json
+  mode=${config:+off}; mode=${mode:-"confined, exec grant"}
+  expect_exit 0 "$mode: a plugin that leaves a process behind" -- \
+    dh ${config:+--config "$config"} run escape -p allowed_program=/bin/true -p linger_ms=1500 --json
   LINGER_RUN=$(field id)
   LINGERER=$(field result lingerer)
   expect_eq "$(field result lingerer_new_session)" "ok" "$mode: it left the run's process group"

@@ -23,6 +23,7 @@
 #include <cstring>
 #include <functional>
 #include <string>
+#include <thread>
 
 #include "supervise/sandbox.hpp"
 #include "supervise/seccomp_rules.hpp"
@@ -70,8 +71,8 @@ int socket_result(int family, int type) {
   return fd;
 }
 
-bool load_precompiled(bool ip_sockets) {
-  const PrecompiledFilter filter = dihya::host::precompiled_child_seccomp_filter(ip_sockets);
+bool load_precompiled(bool ip_sockets, bool processes = true) {
+  const PrecompiledFilter filter = dihya::host::precompiled_child_seccomp_filter(ip_sockets, processes);
   sock_fprog program{static_cast<unsigned short>(filter.size), const_cast<sock_filter*>(filter.code)};
   return ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 && ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program) == 0;
 }
@@ -81,18 +82,22 @@ bool load_precompiled(bool ip_sockets) {
 TEST_CASE("the precompiled seccomp filter is the one libseccomp compiles from the rules", "[sandbox]") {
   REQUIRE(dihya::host::compiled_audit_arch() != 0);  // the test machines are x86_64 or aarch64
   for (bool ip_sockets : {false, true}) {
-    INFO("ip_sockets " << ip_sockets);
-    std::string error;
-    const std::vector<sock_filter> compiled = dihya::host::export_child_seccomp_filter(ip_sockets, &error);
-    REQUIRE(error.empty());
-    REQUIRE(compiled.size() > 10);
-    const PrecompiledFilter precompiled = dihya::host::precompiled_child_seccomp_filter(ip_sockets);
-    REQUIRE(precompiled.size == compiled.size());
-    CHECK(std::memcmp(precompiled.code, compiled.data(), compiled.size() * sizeof(sock_filter)) == 0);
+    for (bool processes : {false, true}) {
+      INFO("ip_sockets " << ip_sockets << ", processes " << processes);
+      std::string error;
+      const std::vector<sock_filter> compiled = dihya::host::export_child_seccomp_filter(ip_sockets, processes, &error);
+      REQUIRE(error.empty());
+      REQUIRE(compiled.size() > 10);
+      const PrecompiledFilter precompiled = dihya::host::precompiled_child_seccomp_filter(ip_sockets, processes);
+      REQUIRE(precompiled.size == compiled.size());
+      CHECK(std::memcmp(precompiled.code, compiled.data(), compiled.size() * sizeof(sock_filter)) == 0);
+    }
   }
-  // The two differ (IP sockets), so neither stands for both.
-  CHECK(dihya::host::precompiled_child_seccomp_filter(false).size !=
-        dihya::host::precompiled_child_seccomp_filter(true).size);
+  // They differ (IP sockets, processes), so none stands for another.
+  CHECK(dihya::host::precompiled_child_seccomp_filter(false, true).size !=
+        dihya::host::precompiled_child_seccomp_filter(true, true).size);
+  CHECK(dihya::host::precompiled_child_seccomp_filter(false, false).size !=
+        dihya::host::precompiled_child_seccomp_filter(false, true).size);
 }
 
 TEST_CASE("the precompiled filter refuses ptrace, namespaces, raw and (undeclared) IP sockets", "[sandbox]") {
@@ -122,6 +127,22 @@ TEST_CASE("the precompiled filter refuses ptrace, namespaces, raw and (undeclare
       f += expect("setpriority(PRIO_PGRP)", ::setpriority(PRIO_PGRP, nobody, 19), -EPERM);
       f += expect("ioprio_set(IOPRIO_WHO_USER)", ::syscall(SYS_ioprio_set, 3, nobody, 0), -EPERM);
       f += expect("setpriority(self)", ::setpriority(PRIO_PROCESS, 0, 1), 0);
+      return f;
+    });
+    CHECK(failures == "");
+  }
+  SECTION("no program and no processes declared: threads, but no new process") {
+    const std::string failures = in_child([] {
+      if (!load_precompiled(false, false)) return std::string("cannot load the filter: ") + std::strerror(errno);
+      std::string f = expect("fork", ::syscall(SYS_fork), -EPERM);
+      f += expect("vfork", ::syscall(SYS_vfork), -EPERM);
+      f += expect("clone(SIGCHLD)", ::syscall(SYS_clone, SIGCHLD, nullptr, nullptr, nullptr, nullptr), -EPERM);
+      const pid_t pid = ::fork();  // libc's fork: clone without CLONE_THREAD
+      if (pid == 0) ::_exit(0);
+      if (pid > 0) ::waitpid(pid, nullptr, 0);
+      f += expect("fork()", pid, -EPERM);
+      std::thread thread([] {});
+      thread.join();
       return f;
     });
     CHECK(failures == "");

@@ -169,20 +169,32 @@ TEST_CASE("off confines nothing; the scheduler gets seccomp without Landlock", "
   CHECK(scheduler.refusal.empty());
 }
 
-TEST_CASE("a pid namespace of its own for a plugin that may start programs only", "[sandbox]") {
+TEST_CASE("processes, in a pid namespace of their own, only for a plugin that starts programs or forks", "[sandbox]") {
   SandboxInputs in = inputs(7);
   in.params = {{"tool", "/usr/bin/true"}};
   const Capabilities exec = parse_ok({{"exec", {"param:tool"}}});
-  CHECK(dihya::host::build_sandbox_plan(exec, in).pid_namespace);
-  CHECK_FALSE(dihya::host::build_sandbox_plan(Capabilities{}, in).pid_namespace);
-  // The grant's parameter unset: nothing to start, no namespace.
+  SandboxPlan plan = dihya::host::build_sandbox_plan(exec, in);
+  CHECK(plan.processes);
+  CHECK(plan.pid_namespace);
+  plan = dihya::host::build_sandbox_plan(parse_ok({{"processes", true}}), in);
+  CHECK(plan.processes);
+  CHECK(plan.pid_namespace);
+  plan = dihya::host::build_sandbox_plan(Capabilities{}, in);
+  CHECK_FALSE(plan.processes);
+  CHECK_FALSE(plan.pid_namespace);
+  CHECK(dihya::host::sandbox_plan_line(plan).find("no new processes") != std::string::npos);
+  CHECK(dihya::host::sandbox_plan_json(plan)["processes"] == false);
+  // The grant's parameter unset: nothing to start.
   in.params = nlohmann::json::object();
-  CHECK_FALSE(dihya::host::build_sandbox_plan(exec, in).pid_namespace);
-  // The scheduler's jobs record their hosts' pids as seen from outside.
-  CHECK_FALSE(dihya::host::build_sandbox_plan(parse_ok({{"exec", {"dihya-host"}}}), in).pid_namespace);
+  CHECK_FALSE(dihya::host::build_sandbox_plan(exec, in).processes);
+  // The scheduler forks its jobs, whose hosts record their pids as seen from outside.
+  plan = dihya::host::build_sandbox_plan(parse_ok({{"exec", {"dihya-host"}}}), in);
+  CHECK(plan.processes);
+  CHECK_FALSE(plan.pid_namespace);
   in.params = {{"tool", "/usr/bin/true"}};
   in.mode = SandboxMode::off;
   CHECK_FALSE(dihya::host::build_sandbox_plan(exec, in).pid_namespace);
+  CHECK(parse_problem({{"processes", "yes"}}) == "capabilities.processes: expected true or false");
 }
 
 TEST_CASE("a permission error gets a hint naming the path outside the plan", "[sandbox]") {

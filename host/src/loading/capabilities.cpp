@@ -96,11 +96,11 @@ std::string parse_capabilities(const nlohmann::json& metadata, Capabilities* out
                              e.dump().substr(0, 200));
         }
       }
-    } else if (key == "database" || key == "dns") {
+    } else if (key == "database" || key == "dns" || key == "processes") {
       if (!value.is_boolean()) return fmt::format("capabilities.{}: expected true or false", key);
-      (key == "database" ? out->database : out->dns) = value.get<bool>();
+      (key == "database" ? out->database : key == "dns" ? out->dns : out->processes) = value.get<bool>();
     } else {
-      return fmt::format("capabilities: unknown key '{}' (known: read, write, exec, connect, database, dns)",
+      return fmt::format("capabilities: unknown key '{}' (known: read, write, exec, connect, database, dns, processes)",
                          key.substr(0, 100));
     }
     if (!problem.empty()) return problem;
@@ -126,6 +126,7 @@ nlohmann::json capabilities_json(const Capabilities& caps) {
   }
   if (caps.database) j["database"] = true;
   if (caps.dns) j["dns"] = true;
+  if (caps.processes) j["processes"] = true;
   return j;
 }
 

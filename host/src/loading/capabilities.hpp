@@ -20,6 +20,8 @@ namespace dihya::host {
 // file the parameter names: cleanup's policy lists the log dirs it prunes);
 // port entries are numbers or "param:NAME" (a number or a URL).
 // "exec" may name "dihya-host": the plugin runs the host itself (run_scheduler).
+// "processes": true lets a plugin that starts no program fork (an exec grant
+// implies it); without either, it may start threads but no process.
 struct Capabilities {
   std::vector<std::string> read;
   std::vector<std::string> write;
@@ -27,6 +29,7 @@ struct Capabilities {
   std::vector<std::string> connect;  // "5432", "param:smtp_url"
   bool database = false;             // the configured PostgreSQL connection
   bool dns = false;                  // resolver files and DNS over UDP/TCP 53
+  bool processes = false;            // fork without exec
   bool runs_host = false;            // exec names "dihya-host"
 };
 

@@ -395,16 +395,20 @@ SandboxPlan build_sandbox_plan(const Capabilities& caps, const SandboxInputs& in
   add_declared_paths(plan, caps.read, PathAccess::read, "read", in);
   add_declared_paths(plan, caps.write, PathAccess::write, "write", in);
   add_declared_paths(plan, caps.exec, PathAccess::exec, "exec", in);
-  if (std::any_of(plan.rules.begin(), plan.rules.end(), [](const PathRule& r) { return r.access == PathAccess::exec; })) {
-    // A plugin that starts programs runs in a pid namespace of its own (see
-    // SandboxPlan::pid_namespace): what it starts cannot outlive its run.
-    plan.pid_namespace = !caps.runs_host;
+  const bool starts_programs =
+      std::any_of(plan.rules.begin(), plan.rules.end(), [](const PathRule& r) { return r.access == PathAccess::exec; });
+  if (starts_programs) {
     // The kernel opens a program's ELF interpreter for execution too.
     std::error_code ec;
     for (const char* loader : kDynamicLoaders) {
       if (std::filesystem::exists(loader, ec)) add_rule(plan, loader, PathAccess::exec, "exec: the dynamic loader");
     }
   }
+  // Processes for a plugin that starts programs (an exec grant that names
+  // one in this run) or says it forks; then in a pid namespace of its own
+  // (see SandboxPlan::pid_namespace), so that none outlives the run.
+  plan.processes = caps.processes || caps.runs_host || starts_programs;
+  plan.pid_namespace = plan.processes && !caps.runs_host;
   bool needs_tcp = false;
   for (const auto& entry : caps.connect) {
     if (entry.find('#') != std::string::npos) continue;  // refused by parse_capabilities
@@ -497,6 +501,7 @@ nlohmann::json sandbox_plan_json(const SandboxPlan& plan) {
           {"connect_ports", plan.landlock && plan.abi >= 4 ? nlohmann::json(plan.connect_ports) : nlohmann::json::array()},
           {"ip_sockets", plan.ip_sockets},
           {"seccomp", plan.seccomp},
+          {"processes", plan.processes},
           {"memory_max", plan.memory_max == 0 ? nlohmann::json() : nlohmann::json(plan.memory_max)},
           {"notes", notes}};
 }
@@ -515,6 +520,7 @@ std::string sandbox_plan_line(const SandboxPlan& plan) {
   }
   line += plan.ip_sockets ? "" : ", no IP sockets";
   line += plan.seccomp ? ", seccomp on" : ", seccomp off";
+  line += plan.processes || !plan.seccomp ? "" : ", no new processes";
   return line + memory;
 }
 

@@ -60,6 +60,9 @@ struct SandboxPlan {
   std::vector<std::uint16_t> connect_ports;
   bool ip_sockets = false;          // AF_INET/AF_INET6 allowed at all
   bool seccomp = true;
+  // New processes (fork, vfork, clone without CLONE_THREAD) allowed: for a
+  // plugin that may start programs or declares "processes".
+  bool processes = true;
   std::vector<std::string> notes;   // skipped entries, what the kernel cannot do
   std::string refusal;              // require mode: why the run must not start ("" = fine)
   // In every confining mode: a declared write grant that would reach the
@@ -69,11 +72,11 @@ struct SandboxPlan {
   // "off" included: it bounds resources, it does not confine. 0: none.
   std::uint64_t memory_max = 0;
   // The child is started as the init of a pid namespace of its own, where the
-  // host may create one (as root), when the plugin may start programs (a
-  // declared exec grant): nothing they start then outlives the run, even
-  // when the host is killed. Its price, one more fork per run (~0.3 ms
-  // here), is paid by those runs only. Not for a plugin that runs the host:
-  // its jobs' hosts record their pids as the host sees them.
+  // host may create one (as root), when the plugin may make processes: none
+  // then outlives the run, even when the host is killed (the others cannot
+  // make one). Its price, one more fork per run (~0.3 ms here), is paid by
+  // those runs only. Not for a plugin that runs the host: its jobs' hosts
+  // record their pids as the host sees them.
   bool pid_namespace = false;
 };
 

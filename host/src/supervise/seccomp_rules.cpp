@@ -29,7 +29,7 @@ scmp_filter_ctx new_child_seccomp_ctx() {
   return ctx;
 }
 
-int add_child_seccomp_rules(scmp_filter_ctx ctx, bool ip_sockets, int host_pid) {
+int add_child_seccomp_rules(scmp_filter_ctx ctx, bool ip_sockets, bool processes, int host_pid) {
   int rc = 0;
   const auto rule = [&](std::uint32_t action, int nr, std::initializer_list<scmp_arg_cmp> args) {
     const int r = ::seccomp_rule_add_array(ctx, action, nr, static_cast<unsigned>(args.size()), args.begin());
@@ -60,6 +60,14 @@ int add_child_seccomp_rules(scmp_filter_ctx ctx, bool ip_sockets, int host_pid) 
     rule(deny, SCMP_SYS(unshare), {SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag)});
   }
   rule(deny, SCMP_SYS(unshare), {SCMP_A0(SCMP_CMP_MASKED_EQ, 0x80, 0x80)});  // CLONE_NEWTIME
+  if (!processes) {
+    // A plugin that starts no program makes no process either (threads are
+    // clones with CLONE_THREAD): none can outlive its run, even when the
+    // host is killed outright.
+    rule(deny, SCMP_SYS(fork), {});
+    rule(deny, SCMP_SYS(vfork), {});
+    rule(deny, SCMP_SYS(clone), {SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0)});
+  }
   if (host_pid > 0) {
     // Signals to the host where Landlock cannot scope them (ABI < 6): its
     // pid, every process (-1), its process group.
@@ -124,14 +132,14 @@ int add_child_seccomp_rules(scmp_filter_ctx ctx, bool ip_sockets, int host_pid) 
   return rc;
 }
 
-std::vector<sock_filter> export_child_seccomp_filter(bool ip_sockets, std::string* error) {
+std::vector<sock_filter> export_child_seccomp_filter(bool ip_sockets, bool processes, std::string* error) {
   std::vector<sock_filter> out;
   scmp_filter_ctx ctx = new_child_seccomp_ctx();
   if (ctx == nullptr) {
     *error = "seccomp_init failed";
     return out;
   }
-  int rc = add_child_seccomp_rules(ctx, ip_sockets, 0);
+  int rc = add_child_seccomp_rules(ctx, ip_sockets, processes, 0);
   const int fd = ::memfd_create("seccomp-bpf", MFD_CLOEXEC);
   if (rc == 0 && fd < 0) rc = -errno;
   if (rc == 0) rc = ::seccomp_export_bpf(ctx, fd);

@@ -31,25 +31,26 @@ namespace dihya::host {
 scmp_filter_ctx new_child_seccomp_ctx();
 
 // Adds the rules to `ctx` (made by new_child_seccomp_ctx()).
-// `ip_sockets`: AF_INET/AF_INET6 allowed. `host_pid` > 0: also refuse
+// `ip_sockets`: AF_INET/AF_INET6 allowed. `processes`: new processes allowed
+// (fork, vfork, clone without CLONE_THREAD); threads always are. `host_pid` > 0: also refuse
 // kill/tgkill/tkill/pidfd_open aimed at the host, its process group or every
 // process (-1); 0 leaves signals to Landlock's scoping. Returns 0 or the
 // first libseccomp error (a negative errno).
-int add_child_seccomp_rules(scmp_filter_ctx ctx, bool ip_sockets, int host_pid);
+int add_child_seccomp_rules(scmp_filter_ctx ctx, bool ip_sockets, bool processes, int host_pid);
 
-// libseccomp's BPF for add_child_seccomp_rules(ctx, ip_sockets, 0) on this
+// libseccomp's BPF for add_child_seccomp_rules(ctx, ip_sockets, processes, 0) on this
 // machine's architecture, exported with seccomp_export_bpf. Empty with
 // `error` set when libseccomp fails. Used by the generator and the tests.
-std::vector<sock_filter> export_child_seccomp_filter(bool ip_sockets, std::string* error);
+std::vector<sock_filter> export_child_seccomp_filter(bool ip_sockets, bool processes, std::string* error);
 
-// The filter compiled at build time for `ip_sockets`, or an empty span
+// The filter compiled at build time for `ip_sockets` and `processes`, or an empty span
 // (size 0) when the build could not make one for the architecture the host
 // runs on: the caller then compiles it with libseccomp.
 struct PrecompiledFilter {
   const sock_filter* code = nullptr;
   std::size_t size = 0;
 };
-PrecompiledFilter precompiled_child_seccomp_filter(bool ip_sockets);
+PrecompiledFilter precompiled_child_seccomp_filter(bool ip_sockets, bool processes);
 
 // The AUDIT_ARCH_* value of the architecture this code was compiled for (0:
 // one the precompiled filter is never used on).

@@ -118,6 +118,7 @@ std::string try_ptrace(pid_t host) {
 std::string try_unshare() {
   // In a child: a namespace that worked must not change the plugin itself.
   const pid_t pid = ::fork();
+  if (pid < 0) return outcome(::unshare(CLONE_NEWUSER));  // no process to spare: here (the run ends soon)
   if (pid == 0) _exit(::unshare(CLONE_NEWUSER) == 0 ? 0 : errno);
   int status = 0;
   ::waitpid(pid, &status, 0);
@@ -154,6 +155,11 @@ pid_t linger(const dihya::Context& ctx, int ms, std::string* left_group) {
   if (::pipe2(tried, O_CLOEXEC) != 0) throw dihya::Error("pipe2 failed");
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
+  if (pid < 0) {
+    *left_group = "fork: " + outcome(-1);
+    for (int fd : {tried[0], tried[1], work, output}) ::close(fd);
+    return -1;
+  }
   if (pid != 0) {
     ::close(tried[1]);
     char result[64] = {};
