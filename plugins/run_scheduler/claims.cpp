@@ -6,6 +6,7 @@
 #include <map>
 
 #include <dihya/cron.hpp>
+#include <dihya/error.hpp>
 #include <dihya/schedule_store.hpp>
 #include <fmt/format.h>
 
@@ -16,6 +17,12 @@ namespace {
 
 constexpr int kMaxPerScheduleTick = 100;  // fire times per schedule per tick (run_all catching up)
 constexpr double kDefaultDeadline = 60;   // starting_deadline_seconds when a schedule sets none
+constexpr double kMaxBackoffSeconds = 366 * 86400.0;  // a retry waits at most this long
+// Watermarks a schedule may hold: from the epoch to the end of year 9999.
+// Outside (a row written by hand: '-infinity', year 1) the fire times since
+// it could not be stored (timestamptz's range) or would be a billion rows.
+constexpr double kEarliestWatermark = 0;
+constexpr double kLatestWatermark = 253402300799;
 
 }  // namespace
 
@@ -33,7 +40,55 @@ std::string still_open(const char* finished_at) {
   return fmt::format("coalesce({}, '-infinity') = '-infinity'", finished_at);
 }
 
+// Plugin names are [a-z][a-z0-9_]{0,63} (the host's rule: a name is a file
+// name and a CLI word). `schedule add` stores the catalogue's name; anything
+// else in the column (a path to a .so outside the plugin path, an option)
+// was written by other means, and the job host would take it as given.
+bool is_plugin_name(const std::string& name) {
+  if (name.empty() || name.size() > 64 || name[0] < 'a' || name[0] > 'z') return false;
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; });
+}
+
+// Text from a row written by hand, quoted for a message: control characters
+// escaped, at most 64 bytes, invalid UTF-8 replaced.
+std::string quoted(const std::string& text) {
+  return nlohmann::json(text.substr(0, 64)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 }  // namespace
+
+JobSpec job_spec(const std::string& plugin, const std::string& params, std::optional<long long> timeout) {
+  JobSpec job;
+  job.plugin = plugin;
+  job.timeout = timeout;
+  if (!is_plugin_name(plugin)) {
+    job.refused = fmt::format("plugin {} is not a plugin name ([a-z][a-z0-9_]*, at most 64)", quoted(plugin));
+    return job;
+  }
+  try {
+    job.params = nlohmann::json::parse(params, [](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+      if (depth > kMaxParamsDepth) throw dihya::Error(fmt::format("nested deeper than {} levels", kMaxParamsDepth));
+      return true;
+    });
+  } catch (const std::exception& e) {
+    job.params = nlohmann::json::object();
+    job.refused = fmt::format("params: {}", e.what());
+    return job;
+  }
+  if (!job.params.is_object()) {
+    job.refused = fmt::format("params: a JSON object of key=value expected, not {}", job.params.type_name());
+    job.params = nlohmann::json::object();
+    return job;
+  }
+  for (const auto& item : job.params.items()) {
+    if (item.key().empty() || item.key().find('=') != std::string::npos) {
+      job.refused = fmt::format("params: {} is not a parameter name", quoted(item.key()));
+      return job;
+    }
+  }
+  return job;
+}
 
 // The statements run at every start, exit and heartbeat are prepared, once
 // per connection (libpqxx prepares a name on its first use, again after a
@@ -44,12 +99,24 @@ pqxx::result Claims::exec_prepared(Tx& tx, const char* name, const std::string& 
   return tx.exec_prepared(name, std::forward<Args>(args)...);
 }
 
+void Claims::secure_session() {
+  pqxx::nontransaction tx(db_);
+  tx.exec(dihya::schedule::kSecureSearchPathSql);
+  const std::string foreign = tx.exec1(dihya::schedule::kForeignOwnedSql)[0].as<std::string>();
+  if (!foreign.empty()) {
+    throw dihya::Error(
+        dihya::schedule::untrusted_schema_message(foreign, tx.exec1("SELECT current_user")[0].as<std::string>()));
+  }
+}
+
 bool Claims::schema_exists() {
+  secure_session();
   pqxx::nontransaction tx(db_);
   return !tx.exec1("SELECT to_regclass('dihya.schedule_runs')")[0].is_null();
 }
 
 void Claims::ensure_schema() {
+  secure_session();
   {
     pqxx::nontransaction tx(db_);
     if (!tx.exec1(dihya::schedule::kSchemaCurrentSql)[0].is_null()) return;
@@ -73,20 +140,23 @@ std::set<long long> Claims::heartbeat(double now) {
 }
 
 std::vector<ClaimedRun> Claims::take_over_dead(double now, double lease, int slots, int* lost) {
+  // An unfinished row without a heartbeat or an owner, or `running` but
+  // never started, was written by hand (a scheduler always sets them): left
+  // alone it held its schedule's overlap=forbid for ever. Stale, it is dead too.
   pqxx::work tx(db_);
   const auto taken = tx.exec_params(
       "UPDATE dihya.schedule_runs SET claimed_by = $1, claimed_at = to_timestamp($2::float8), "
       "heartbeat_at = to_timestamp($2::float8), note = 'taken over from ' || coalesce(claimed_by, '?') "
       "WHERE id IN (SELECT id FROM dihya.schedule_runs WHERE finished_at IS NULL AND started_at IS NULL "
-      "AND outcome = 'claimed' AND heartbeat_at < to_timestamp($2::float8 - $3::float8) "
+      "AND outcome = 'claimed' AND coalesce(heartbeat_at, '-infinity') < to_timestamp($2::float8 - $3::float8) "
       "ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED) "
       "RETURNING id, schedule_id, extract(epoch FROM due_at)::float8, manual",
       me_, num(now), num(lease), std::max(0, slots));
   const auto dead = tx.exec_params(
       "UPDATE dihya.schedule_runs SET outcome = 'lost', finished_at = to_timestamp($1::float8), "
       "note = 'scheduler ' || coalesce(claimed_by, '?') || ' stopped heart-beating' "
-      "WHERE finished_at IS NULL AND started_at IS NOT NULL AND claimed_by <> $3 "
-      "AND heartbeat_at < to_timestamp($1::float8 - $2::float8) RETURNING id",
+      "WHERE finished_at IS NULL AND (started_at IS NOT NULL OR outcome <> 'claimed') AND claimed_by IS DISTINCT FROM $3 "
+      "AND coalesce(heartbeat_at, '-infinity') < to_timestamp($1::float8 - $2::float8) RETURNING id",
       num(now), num(lease), me_);
   tx.commit();
   std::vector<ClaimedRun> runs;
@@ -122,6 +192,15 @@ std::string flags(const std::vector<bool>& v) {
   return array_of(v, [](bool x) { return std::string(x ? "t" : "f"); });
 }
 
+// A schedule's watermark (seconds) as an instant; throws when it is out of
+// range, which pauses the schedule like an expression that no longer parses.
+cron::Instant watermark_of(double seconds) {
+  if (!(seconds >= kEarliestWatermark && seconds <= kLatestWatermark)) {
+    throw dihya::Error(fmt::format("last_due_at or created_at {} is out of range (1970 to 9999)", seconds));
+  }
+  return cron::Instant{std::chrono::seconds(static_cast<long long>(std::floor(seconds)))};
+}
+
 }  // namespace
 
 std::vector<ClaimedRun> Claims::claim_due(double now, int slots, bool allow_seconds, dihya::Logger& log,
@@ -151,16 +230,19 @@ std::vector<ClaimedRun> Claims::claim_due(double now, int slots, bool allow_seco
     const long long id = r[0].as<long long>();
     const std::string misfire = r[3].as<std::string>();
     const double deadline = r[4].as<double>();
-    const cron::Instant watermark{std::chrono::seconds(static_cast<long long>(std::floor(r[5].as<double>())))};
     std::vector<cron::Instant> due;
     std::optional<cron::Instant> next;
+    cron::Instant watermark;
+    bool caught_up = false;  // the fire times reach the clock (not cut at kMaxPerScheduleTick)
     try {
+      watermark = watermark_of(r[5].as<double>());
       const auto* tz = cron::zone(r[2].as<std::string>());
       const auto e = cron::parse(r[1].as<std::string>(), allow_seconds);
       cron::Instant t = watermark;
       for (;;) {
         next = cron::next_after(e, tz, t);
-        if (!next || static_cast<double>(next->time_since_epoch().count()) > now) break;
+        caught_up = !next || static_cast<double>(next->time_since_epoch().count()) > now;
+        if (caught_up) break;
         if (static_cast<int>(due.size()) >= kMaxPerScheduleTick) break;  // the rest next tick
         due.push_back(*next);
         t = *next;
@@ -178,7 +260,10 @@ std::vector<ClaimedRun> Claims::claim_due(double now, int slots, bool allow_seco
       any_on_time |= !late;
       if (late && misfire != "run_all") run[i] = false;
     }
-    if (misfire == "run_once" && !any_on_time && !due.empty()) run.back() = true;  // the most recent late one
+    // The most recent late one, once the fire times reach the clock: the last
+    // of a batch cut at kMaxPerScheduleTick is not (a day of a minutely
+    // schedule missed made 15 runs instead of one).
+    if (misfire == "run_once" && !any_on_time && caught_up && !due.empty()) run.back() = true;
     for (std::size_t i = 0; i < due.size(); ++i) {
       fire_schedule.push_back(id);
       fire_at.push_back(static_cast<double>(due[i].time_since_epoch().count()));
@@ -272,19 +357,20 @@ std::vector<StartDecision> Claims::start(const std::vector<ClaimedRun>& runs, do
   std::map<long long, Spec> by_id;
   for (const auto& r : specs) {
     Spec spec;
-    spec.job.plugin = r[1].as<std::string>();
-    spec.job.params = nlohmann::json::parse(r[2].as<std::string>());
+    spec.job = job_spec(r[1].as<std::string>(), r[2].as<std::string>(),
+                        r[4].is_null() ? std::nullopt : std::optional<long long>(r[4].as<long long>()));
     spec.overlap = r[3].as<std::string>();
-    if (!r[4].is_null()) spec.job.timeout = r[4].as<long long>();
     by_id.emplace(r[0].as<long long>(), std::move(spec));
   }
   // overlap allow: every run of the batch is marked running by one statement;
   // forbid and replace depend on the runs before them, so one by one, in order.
   std::vector<long long> allowed;
   std::vector<long long> started;
+  std::vector<bool> found(runs.size(), false);
   for (std::size_t i = 0; i < runs.size(); ++i) {
     const auto spec = by_id.find(runs[i].schedule);
     if (spec == by_id.end()) continue;  // removed meanwhile (gone): its rows went with it
+    found[i] = true;
     decisions[i].job = spec->second.job;
     if (spec->second.overlap == "allow") {
       allowed.push_back(runs[i].row);
@@ -293,9 +379,12 @@ std::vector<StartDecision> Claims::start(const std::vector<ClaimedRun>& runs, do
     if (overlap_allows(tx, runs[i], spec->second.overlap, now, &decisions[i])) started.push_back(runs[i].row);
   }
   allowed.insert(allowed.end(), started.begin(), started.end());
+  // attempt is capped: a row written by hand at the integer's limit made
+  // this statement fail, for the whole batch, in every scheduler that took it over.
   static const std::string kStartRuns = fmt::format(
       "UPDATE dihya.schedule_runs SET outcome = 'running', started_at = coalesce(started_at, to_timestamp($2::float8)), "
-      "heartbeat_at = to_timestamp($2::float8), attempt = attempt + 1, host = $4, next_attempt_at = NULL "
+      "heartbeat_at = to_timestamp($2::float8), attempt = least(attempt, 2147483646) + 1, host = $4, "
+      "next_attempt_at = NULL "
       "WHERE id = ANY($1::bigint[]) AND claimed_by = $3 AND {} RETURNING id",
       still_open("finished_at"));
   const auto ok = exec_prepared(tx, "start_runs", kStartRuns, ids(allowed), num(now), me_, host);
@@ -303,7 +392,7 @@ std::vector<StartDecision> Claims::start(const std::vector<ClaimedRun>& runs, do
   std::set<long long> running;
   for (const auto& r : ok) running.insert(r[0].as<long long>());
   for (std::size_t i = 0; i < runs.size(); ++i) {
-    if (decisions[i].verdict == StartDecision::skipped || decisions[i].job.plugin.empty()) continue;
+    if (decisions[i].verdict == StartDecision::skipped || !found[i]) continue;
     // Not updated: taken over by another scheduler while we stalled.
     decisions[i].verdict = running.count(runs[i].row) != 0 ? StartDecision::run : StartDecision::taken_over;
   }
@@ -395,7 +484,10 @@ std::vector<ExitDecision> Claims::record_exits(const std::vector<JobExit>& exits
   }
   pqxx::nontransaction tx(db_);
   // One UPDATE for every exit, fenced like finish(): a retry when allowed
-  // and attempts remain, else the final outcome.
+  // and attempts remain, else the final outcome. The doubled backoff is
+  // capped: past timestamptz's range (an attempt written by hand; a one-day
+  // backoff at attempt 28) it made the statement fail, and with it the
+  // scheduler and the record of every job that ended in the batch.
   constexpr const char* kRetry = "(x.may_retry AND r.attempt <= s.retries)";
   static const std::string kRecordExits =
       fmt::format(
@@ -404,15 +496,15 @@ std::vector<ExitDecision> Claims::record_exits(const std::vector<JobExit>& exits
           "finished_at = CASE WHEN {0} THEN NULL ELSE to_timestamp($2::float8) END, "
           "exit_code = x.code, "
           "run_id = CASE WHEN {0} THEN nullif(x.run_id, '') ELSE coalesce(nullif(x.run_id, ''), r.run_id) END, "
-          "next_attempt_at = CASE WHEN {0} THEN to_timestamp($2::float8 + s.backoff_seconds::float8 * "
-          "  power(2, r.attempt - 1) * $3::float8) ELSE r.next_attempt_at END, "
+          "next_attempt_at = CASE WHEN {0} THEN to_timestamp($2::float8 + least(s.backoff_seconds::float8 * "
+          "  power(2, least(greatest(r.attempt - 1, 0), 40)), {2}) * $3::float8) ELSE r.next_attempt_at END, "
           "note = CASE WHEN {0} THEN format('attempt %s %s: %s', r.attempt, x.outcome, left(x.note, 300)) "
           "  ELSE nullif(left(x.note, 500), '') END "
           "FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, outcome text, code int, run_id text, note text, "
           "  may_retry boolean), dihya.schedules s "
           "WHERE r.id = ANY($5::bigint[]) AND r.id = x.id AND s.id = r.schedule_id AND r.claimed_by = $4 AND {1} "
           "RETURNING r.id, r.outcome = 'retry_wait', r.attempt, coalesce(extract(epoch FROM r.next_attempt_at), 0)::float8",
-          kRetry, still_open("r.finished_at"));
+          kRetry, still_open("r.finished_at"), kMaxBackoffSeconds);
   const auto r = exec_prepared(tx, "record_exits", kRecordExits, json_text(batch), num(now), num(speed), me_, ids(rows));
   std::map<long long, ExitDecision> decided;
   for (const auto& row : r) {
@@ -464,15 +556,24 @@ nlohmann::json Claims::preview(double now, bool allow_seconds, std::string* repo
   nlohmann::json due = nlohmann::json::array();
   pqxx::nontransaction tx(db_);
   const auto rows = tx.exec_params(
-      "SELECT id, name, cron, tz, floor(extract(epoch FROM coalesce(last_due_at, created_at)))::bigint "
+      "SELECT id, name, cron, tz, extract(epoch FROM coalesce(last_due_at, created_at))::float8 "
       "FROM dihya.schedules WHERE NOT paused AND next_due_at <= to_timestamp($1::float8) ORDER BY next_due_at",
       num(now));
   for (const auto& r : rows) {
-    const auto* tz = cron::zone(r[3].as<std::string>());
-    const auto e = cron::parse(r[2].as<std::string>(), allow_seconds);
-    cron::Instant t{std::chrono::seconds(r[4].as<long long>())};
+    // One broken schedule is reported, as a tick would pause it; the others are still previewed.
+    const cron::Zone* tz = nullptr;
+    std::optional<cron::Expression> e;
+    cron::Instant t;
+    try {
+      t = watermark_of(r[4].as<double>());
+      tz = cron::zone(r[3].as<std::string>());
+      e = cron::parse(r[2].as<std::string>(), allow_seconds);
+    } catch (const std::exception& ex) {
+      *report += fmt::format("would pause schedule {}: {}\n", r[0].as<long long>(), ex.what());
+      continue;
+    }
     int n = 0;
-    while (auto next = cron::next_after(e, tz, t)) {
+    while (auto next = cron::next_after(*e, tz, t)) {
       if (static_cast<double>(next->time_since_epoch().count()) > now || n >= kMaxPerScheduleTick) break;
       due.push_back({{"schedule_id", r[0].as<long long>()}, {"name", r[1].as<std::string>()},
                      {"due_at", cron::format_iso(*next, tz)}});

@@ -41,7 +41,20 @@ struct JobSpec {
   std::string plugin;
   nlohmann::json params;
   std::optional<long long> timeout;
+  // Not empty: why this job is not started (a schedule written by other means
+  // than `dihya-host schedule add`: a path or an option as its plugin, its
+  // params not an object of key=value or nested past kMaxParamsDepth).
+  std::string refused;
 };
+
+// The depth of params nesting a job accepts: `schedule add` stores a flat
+// object; nlohmann's dump() and the host's redaction recurse, and crash
+// (stack) on values nested tens of thousands deep, which jsonb can hold.
+inline constexpr int kMaxParamsDepth = 32;
+
+// The job of a schedule row (plugin, params as jsonb text, timeout), with
+// `refused` set when it must not be started.
+JobSpec job_spec(const std::string& plugin, const std::string& params, std::optional<long long> timeout);
 
 // The verdict of start(): only `run` means the job is ours to start.
 struct StartDecision {
@@ -72,10 +85,16 @@ class Claims {
   Claims(pqxx::connection& db, std::string me) : db_(db), me_(std::move(me)) {}
 
   // Creates dihya.schedules and dihya.schedule_runs if needed (under the
-  // schema's advisory lock, since CREATE ... IF NOT EXISTS races).
+  // schema's advisory lock, since CREATE ... IF NOT EXISTS races). Both
+  // secure the session first (secure_session()).
   void ensure_schema();
   // False before the first scheduler or `schedule add` created the tables.
   bool schema_exists();
+
+  // Makes the connection resolve unqualified names in pg_catalog only, and
+  // throws dihya::Error naming them when schema dihya holds objects owned
+  // by a role that is neither ours nor a superuser.
+  void secure_session();
 
   // Refreshes the heartbeat of our unfinished rows; returns their ids.
   std::set<long long> heartbeat(double now);

@@ -504,6 +504,13 @@ class Scheduler {
       j.row = 0;
       return;
     }
+    if (!decision.job.refused.empty()) {
+      ctx_.log().error("schedule {}: not started: {}", j.schedule, decision.job.refused);
+      claims_.finish(j.row, now, "failed", std::nullopt, "", "not started: " + decision.job.refused);
+      ++failed_;
+      j.row = 0;
+      return;
+    }
     spawn(j, decision.job.plugin, decision.job.params, decision.job.timeout);
     if (j.pid == 0) {
       claims_.finish(j.row, now, "failed", std::nullopt, "", "could not start dihya-host");
@@ -521,9 +528,12 @@ class Scheduler {
       argv.push_back("--timeout");
       argv.push_back(std::to_string(*timeout));
     }
+    // One word per parameter: as two (`--param`, `key=value`), a key such as
+    // `--config` made its word a global option of the job's host.
     for (const auto& [k, v] : params.items()) {
-      argv.push_back("--param");
-      argv.push_back(k + "=" + (v.is_string() ? v.get<std::string>() : v.dump()));
+      argv.push_back("--param=" + k + "=" +
+                     (v.is_string() ? v.get<std::string>()
+                                    : v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
     }
     // The job's settings: the database this scheduler uses (our own environment
     // copy of it was blanked by the host), the schedule for the run record.

@@ -7,6 +7,9 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <map>
+#include <optional>
+#include <stdexcept>
 
 #include <fmt/format.h>
 
@@ -16,6 +19,7 @@
 #include "db/libpq.hpp"
 #include "errors.hpp"
 #include "loading/catalog.hpp"
+#include "loading/plugin_file.hpp"
 #include "params/param_builder.hpp"
 #include "params/redaction.hpp"
 #include "util/printable.hpp"
@@ -80,7 +84,17 @@ class Store {
   }
 
  private:
+  // As the scheduler does (plugins/run_scheduler/claims.cpp, secure_session).
+  void secure_session() {
+    q(dihya::schedule::kSecureSearchPathSql);
+    const std::string foreign = q(dihya::schedule::kForeignOwnedSql)[0][0];
+    if (!foreign.empty()) {
+      throw HostError(kExitRunFailed,
+                      dihya::schedule::untrusted_schema_message(printable(foreign, 500), q("SELECT current_user")[0][0]));
+    }
+  }
   void ensure_schema() {
+    secure_session();
     if (!q(dihya::schedule::kSchemaCurrentSql)[0][0].empty()) return;
     q("BEGIN");
     q(dihya::schedule::kSchemaLockSql);
@@ -97,13 +111,70 @@ constexpr const char* kScheduleColumns =
     "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
     "coalesce(floor(extract(epoch FROM next_due_at))::bigint::text, '')";
 
-nlohmann::json schedule_json(const std::vector<std::string>& r) {
+// A secret parameter's stored form: where the job reads it, never its value.
+bool is_reference(const std::string& value) { return value.rfind("@env:", 0) == 0 || value.rfind("@file:", 0) == 0; }
+
+// Deeper params are not shown: `add` stores a flat object, and a row written
+// by hand nested thousands deep made the redaction (recursive) crash `list`
+// and the indented JSON of `show --json` grow with the square of the depth.
+constexpr int kMaxShownParamsDepth = 32;
+
+// The stored params as `list` and `show` print them. Shown, never launched
+// from: what the plugin's schema marks secret (writeOnly) is masked unless it
+// is a reference, and so is a password in a URL (values stored in clear
+// before `add` refused them, or written by hand). Without a schema (no such
+// plugin on the search path) nothing tells which values are secret: all but
+// references are masked.
+nlohmann::json shown_params(const std::string& text, const nlohmann::json* schema) {
+  nlohmann::json params;
+  try {
+    params = nlohmann::json::parse(text, [](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+      if (depth > kMaxShownParamsDepth) throw std::length_error("params nested too deep");
+      return true;
+    });
+  } catch (const std::length_error&) {
+    return fmt::format("(not shown: nested deeper than {} levels)", kMaxShownParamsDepth);
+  }
+  if (schema == nullptr && !params.is_object()) return std::string(kRedacted);
+  nlohmann::json shown = schema == nullptr ? nlohmann::json::object() : redact_params(params, *schema);
+  if (!params.is_object()) return shown;
+  if (schema == nullptr) {
+    for (const auto& item : params.items()) shown[item.key()] = std::string(kRedacted);
+  }
+  for (const auto& item : params.items()) {
+    if (item.value().is_string() && is_reference(item.value().get<std::string>())) shown[item.key()] = item.value();
+  }
+  return shown;
+}
+
+// The parameter schemas of the plugins that schedules name, each looked up
+// once per command; nullptr for a plugin the search path does not have or
+// cannot load, or a plugin column that is no plugin name (a row written by hand).
+class ScheduleSchemas {
+ public:
+  explicit ScheduleSchemas(const Settings& settings) : catalog_(settings) {}
+
+  const nlohmann::json* of(const std::string& plugin) {
+    auto [it, added] = schemas_.try_emplace(plugin);
+    if (added && is_plugin_name(plugin)) {
+      try {
+        it->second = catalog_.find(plugin).parameters();
+      } catch (const std::exception&) {  // not found or not loadable: no schema, every value masked
+      }
+    }
+    return it->second ? &*it->second : nullptr;
+  }
+
+ private:
+  PluginCatalog catalog_;
+  std::map<std::string, std::optional<nlohmann::json>> schemas_;
+};
+
+nlohmann::json schedule_json(const std::vector<std::string>& r, const nlohmann::json* schema) {
   nlohmann::json j{{"id", std::stoll(r[0])},
                    {"name", r[1]},
                    {"plugin", r[2]},
-                   // Shown, never launched from: a password in a URL is masked (one
-                   // stored before `add` refused them in clear).
-                   {"params", redact_params(nlohmann::json::parse(r[3]), nlohmann::json::object())},
+                   {"params", shown_params(r[3], schema)},
                    {"cron", r[4]},
                    {"tz", r[5]},
                    {"misfire", r[6]},
@@ -227,7 +298,7 @@ int schedule_add(const Args& args, const Settings& settings) {
     if (eq == std::string::npos || eq == 0) throw usage_error(fmt::format("--param '{}': expected key=value", item.substr(0, 60)));
     const std::string key = item.substr(0, eq);
     const std::string value = item.substr(eq + 1);
-    const bool reference = value.rfind("@env:", 0) == 0 || value.rfind("@file:", 0) == 0;
+    const bool reference = is_reference(value);
     const auto& prop = schema.contains("properties") && schema["properties"].contains(key) ? schema["properties"][key]
                                                                                           : nlohmann::json();
     if (prop.is_object() && prop.value("writeOnly", false) && !reference) {
@@ -274,7 +345,7 @@ int schedule_add(const Args& args, const Settings& settings) {
     if (e.sqlstate() == "23505") throw usage_error(fmt::format("a schedule named '{}' already exists", name));
     throw;
   }
-  const auto j = schedule_json(rows[0]);
+  const auto j = schedule_json(rows[0], &schema);
   if (vm->count("json")) {
     print_json(j);
   } else {
@@ -294,9 +365,10 @@ int schedule_list(const Args& args, const Settings& settings) {
   auto vm = parse_command(args, spec);
   if (!vm) return 0;
   Store store(settings);
+  ScheduleSchemas schemas(settings);
   nlohmann::json out = nlohmann::json::array();
   for (const auto& r : store.q(std::string("SELECT ") + kScheduleColumns + " FROM dihya.schedules ORDER BY id")) {
-    out.push_back(schedule_json(r));
+    out.push_back(schedule_json(r, schemas.of(r[2])));
   }
   if (vm->count("json")) {
     print_json(out);
@@ -341,7 +413,9 @@ int schedule_show(const Args& args, const Settings& settings) {
   if (!vm) return 0;
   Store store(settings);
   const std::string id = store.resolve((*vm)["target"].as<std::string>());
-  auto j = schedule_json(store.q(std::string("SELECT ") + kScheduleColumns + " FROM dihya.schedules WHERE id = $1::bigint", {id})[0]);
+  const auto row = store.q(std::string("SELECT ") + kScheduleColumns + " FROM dihya.schedules WHERE id = $1::bigint", {id})[0];
+  ScheduleSchemas schemas(settings);
+  auto j = schedule_json(row, schemas.of(row[2]));
   j["recent_runs"] = recent_runs(store, id, 10);
   if (vm->count("json")) {
     print_json(j);

@@ -39,6 +39,38 @@ namespace dihya::schedule {
 inline constexpr const char* kSchemaLockSql = "SELECT pg_advisory_xact_lock(7366173720934)";
 static_assert(dihya::lock_key::kScheduleSchema == 7366173720934, "kSchemaLockSql must use the registry's key");
 
+// Run first on every connection that touches these tables. Unqualified
+// names (to_timestamp, unnest, operators) then resolve in pg_catalog only: a
+// function another role defines in a schema of the search path is never
+// called in their stead (pg_temp last, or it would come first).
+inline constexpr const char* kSecureSearchPathSql = "SET search_path = pg_catalog, pg_temp";
+
+// The scheduler's objects (schema dihya, its two tables, the notify
+// function) that neither the role we connect as nor a superuser owns, in one
+// line; empty when there are none. A role that created them before the first
+// scheduler or `schedule add` owns them, and with them triggers, rules and
+// defaults that run with our privileges at each claim or `schedule add`:
+// schedulers often connect as a superuser, and such a role made itself one.
+// (Other tables of the schema, the templates', may belong to other roles: we
+// never touch them.) Both refuse to go on with untrusted_schema_message().
+inline constexpr const char* kForeignOwnedSql =
+    "SELECT coalesce(string_agg(format('%s %s (owner %s)', kind, name, pg_get_userbyid(owner)), ', '), '') "
+    "FROM (SELECT 'schema' AS kind, nspname::text AS name, nspowner AS owner FROM pg_namespace WHERE nspname = 'dihya' "
+    "  UNION ALL SELECT 'relation', oid::regclass::text, relowner FROM pg_class "
+    "    WHERE relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = 'dihya') "
+    "    AND relname IN ('schedules', 'schedule_runs') "
+    "  UNION ALL SELECT 'function', oid::regprocedure::text, proowner FROM pg_proc "
+    "    WHERE pronamespace = (SELECT oid FROM pg_namespace WHERE nspname = 'dihya') AND proname = 'schedules_changed') o "
+    "WHERE owner <> (SELECT oid FROM pg_roles WHERE rolname = current_user) "
+    "AND NOT (SELECT rolsuper FROM pg_roles WHERE oid = o.owner)";
+
+// `foreign`: what kForeignOwnedSql returned (not empty); `user`: current_user.
+inline std::string untrusted_schema_message(const std::string& foreign, const std::string& user) {
+  return "the scheduler's tables are not trusted: " + foreign.substr(0, 500) + " owned by neither " + user +
+         " nor a superuser: check them for triggers, rules and defaults, then drop them or give them to that role "
+         "(ALTER ... OWNER TO)";
+}
+
 // The channel the trigger notifies; payload empty.
 inline constexpr const char* kChangedChannel = "dihya_schedules";
 
