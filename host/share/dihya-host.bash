@@ -53,7 +53,9 @@ _dihya_host() {
     -p|--param)
       [ -n "$plugin" ] || return
       compopt -o nospace 2>/dev/null
-      COMPREPLY=($(compgen -W "$("$host" "${global[@]}" complete params "$plugin" "$cur" 2>/dev/null)" -- "$cur"))
+      # The host filters by prefix and offers only inert words; read as lines,
+      # never through `compgen -W`, which would expand them.
+      mapfile -t COMPREPLY < <("$host" "${global[@]}" complete params "$plugin" "$cur" 2>/dev/null)
       return ;;
     --params-file|--output-dir|--file|--out) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --concurrency) COMPREPLY=($(compgen -W "allow forbid wait" -- "$cur")); return ;;

@@ -14,6 +14,7 @@
 #include "cli/common.hpp"
 #include "errors.hpp"
 #include "runs/run_store.hpp"
+#include "util/printable.hpp"
 
 namespace dihya::host {
 namespace {
@@ -120,10 +121,17 @@ int cmd_audit(const Args& args, const Settings& settings) {
     }
     print_json(out);
   } else if (report.ok) {
-    std::cout << fmt::format("{}: intact, {} line(s){}\n", file.string(), report.lines,
-                             report.anchored || report.lines == 0 ? "" : " (no head record yet: its tail is not anchored)");
+    // The file's name may be anyone's (--file of a copy found somewhere), and
+    // a problem may quote the log: one line, no control sequence.
+    std::cout << printable(fmt::format("{}: intact, {} line(s){}", file.string(), report.lines,
+                                       report.anchored || report.lines == 0 ? ""
+                                                                            : " (no head record yet: its tail is not anchored)"),
+                           std::string::npos)
+              << "\n";
   } else {
-    std::cout << fmt::format("{}: TAMPERED at line {}: {}\n", file.string(), *report.first_bad_line, report.problem);
+    std::cout << printable(fmt::format("{}: TAMPERED at line {}: {}", file.string(), *report.first_bad_line, report.problem),
+                           std::string::npos)
+              << "\n";
   }
   return report.ok ? 0 : kExitRunFailed;
 }

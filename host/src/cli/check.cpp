@@ -54,6 +54,15 @@ class Checklist {
   std::vector<CheckItem> items_;
 };
 
+// One line per check. A detail quotes the plugin (its error message, an
+// example's description, a row of the database it changed): made safe to print.
+void print_items(const Checklist& list) {
+  for (const auto& i : list.items()) {
+    std::cout << fmt::format("{:<5} {}{}\n", i.status, i.name,
+                             i.detail.empty() || i.status == "pass" ? "" : ": " + printable(i.detail, std::string::npos));
+  }
+}
+
 bool non_empty_string(const nlohmann::json& m, const char* key) {
   return m.contains(key) && m[key].is_string() && !m[key].get<std::string>().empty();
 }
@@ -91,7 +100,9 @@ void check_schema_rejects(const PluginFile& plugin, Checklist& list) {
   must_reject({"dihya_check_unknown_parameter=1"}, "an unknown parameter");
   if (schema.contains("properties") && schema["properties"].is_object()) {
     for (const auto& [name, property] : schema["properties"].items()) {
-      const std::string type = property.is_object() ? property.value("type", "") : "";
+      // "type" may be a list (["integer", "null"]): only a single type is probed.
+      const auto type_it = property.is_object() ? property.find("type") : property.end();
+      const std::string type = type_it != property.end() && type_it->is_string() ? type_it->get<std::string>() : "";
       if (type == "integer" || type == "number" || type == "boolean") {
         must_reject({name + "=dihya-not-a-" + type}, fmt::format("'{}' given a non-{}", name, type));
       }
@@ -108,7 +119,10 @@ void check_examples(const PluginFile& plugin, Checklist& list) {
     try {
       build_params_from_values(plugin.parameters(), e["params"]);
     } catch (const HostError& error) {
-      problems.push_back(fmt::format("example '{}': {}", e.value("description", ""), error.what()));
+      const auto description = e.find("description");
+      problems.push_back(fmt::format("example '{}': {}",
+                                     description != e.end() && description->is_string() ? description->get<std::string>() : "",
+                                     error.what()));
     }
   }
   list.expect(problems.empty(), "example parameters are valid", fmt::format("{}", fmt::join(problems, "; ")));
@@ -433,9 +447,7 @@ int cmd_check(const Args& args, const Settings& settings) {
                   {"tables", nlohmann::json::array()}});
       return kExitRunFailed;
     }
-    for (const auto& i : list.items()) {
-      std::cout << fmt::format("{:<5} {}{}\n", i.status, i.name, i.detail.empty() || i.status == "pass" ? "" : ": " + i.detail);
-    }
+    print_items(list);
     std::cout << fmt::format("{}: does NOT conform\n", plugin.name());
     return kExitRunFailed;
   }
@@ -474,9 +486,7 @@ int cmd_check(const Args& args, const Settings& settings) {
     print_json({{"plugin", plugin.name()}, {"path", plugin.path.string()}, {"ok", list.ok()}, {"checks", items},
                 {"tables", tables}});
   } else {
-    for (const auto& i : list.items()) {
-      std::cout << fmt::format("{:<5} {}{}\n", i.status, i.name, i.detail.empty() || i.status == "pass" ? "" : ": " + i.detail);
-    }
+    print_items(list);
     if (!exercised.tables.empty()) {
       std::vector<std::vector<std::string>> rows{{"TABLE", "CHANGED BY RUN", "RESTORED BY ROLLBACK"}};
       for (const auto& t : exercised.tables) {

@@ -5,6 +5,7 @@
 // nothing (exit 0) rather than an error, since a completion must never spill
 // messages into the operator's prompt.
 #include <iostream>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -16,10 +17,28 @@
 namespace dihya::host {
 namespace {
 
+// Whether `word` may be offered. The completion script hands the words to
+// `compgen -W`, which expands each one as the shell would: a parameter key or
+// enum value `$(rm${IFS}-rf${IFS}~)` in a plugin's schema would run in the
+// operator's shell at the next Tab. Only words of these characters are
+// offered (no expansion, quoting, globbing, whitespace or control character).
+bool is_completion_word(std::string_view word) {
+  for (char c : word) {
+    const bool safe = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      std::string_view("_-.,:/@%+=").find(c) != std::string_view::npos;
+    if (!safe) return false;
+  }
+  return true;
+}
+
+void offer(const std::string& word) {
+  if (is_completion_word(word)) std::cout << word << "\n";
+}
+
 void plugin_names(const Settings& settings, const std::string& prefix) {
   PluginCatalog catalog(settings);
   for (const auto& e : catalog.list()) {
-    if (!e.name.empty() && e.error.empty() && !e.shadowed && starts_with(e.name, prefix)) std::cout << e.name << "\n";
+    if (!e.name.empty() && e.error.empty() && !e.shadowed && starts_with(e.name, prefix)) offer(e.name);
   }
 }
 
@@ -32,7 +51,7 @@ void parameter_words(const Settings& settings, const std::string& plugin, const 
   const auto eq = prefix.find('=');
   if (eq == std::string::npos) {
     for (const auto& [key, schema] : props.items()) {
-      if (starts_with(key + "=", prefix)) std::cout << key << "=\n";
+      if (starts_with(key + "=", prefix)) offer(key + "=");
     }
     return;
   }
@@ -45,7 +64,7 @@ void parameter_words(const Settings& settings, const std::string& plugin, const 
   }
   for (const auto& v : values) {
     const std::string word = prefix.substr(0, eq + 1) + v;
-    if (starts_with(word, prefix)) std::cout << word << "\n";
+    if (starts_with(word, prefix)) offer(word);
   }
 }
 

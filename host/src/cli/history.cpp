@@ -18,6 +18,7 @@
 #include "runs/run_id.hpp"
 #include "runs/run_store.hpp"
 #include "util/atomic_file.hpp"
+#include "util/json_text_of.hpp"
 #include "util/sha256.hpp"
 
 namespace dihya::host {
@@ -35,11 +36,14 @@ std::size_t count_option(const po::variables_map& vm, const char* name) {
 
 // The sandbox as `show` prints it: the plan's summary, and when the child
 // could not apply it (best-effort), that it ran without it and why.
+// The record is read back from the state dir: a field of another type reads
+// as absent.
 std::string sandbox_line(const nlohmann::json& sandbox) {
   if (!sandbox.is_object()) return "-";
-  std::string line = sandbox.value("summary", "-");
-  if (sandbox.value("applied", true) == false && sandbox.contains("error")) {
-    line += "; NOT APPLIED: " + sandbox.value("error", "");
+  std::string line = text_of(sandbox, "summary", "-");
+  const auto applied = sandbox.find("applied");
+  if (applied != sandbox.end() && *applied == false && sandbox.contains("error")) {
+    line += "; NOT APPLIED: " + text_of(sandbox, "error");
   }
   return line;
 }
@@ -279,8 +283,11 @@ int cmd_logs(const Args& args, const Settings& settings) {
   RunStore store(settings.state_dir / "runs");
   const StoredRun run = load_run(store, (*vm)["run-id"].as<std::string>());
   const RunRecord& r = run.record;
+  // The host writes the log made safe (printable lines), but it is read back
+  // from the state dir: an entry or a log.txt edited there must not drive the
+  // terminal either.
   if (run.log) {
-    std::cout << *run.log;
+    std::cout << printable_text(*run.log);
     return 0;
   }
   std::string text;
@@ -290,7 +297,7 @@ int cmd_logs(const Args& args, const Settings& settings) {
     if (!std::filesystem::exists(store.dir(r.id) / "log.txt")) return 0;
     throw;
   }
-  std::cout << text;
+  std::cout << printable_text(text);
   return 0;
 }
 

@@ -13,6 +13,7 @@
 #include "errors.hpp"
 #include "loading/catalog.hpp"
 #include "util/atomic_file.hpp"
+#include "util/printable.hpp"
 
 namespace dihya::host {
 
@@ -35,7 +36,8 @@ int cmd_info(const Args& args, const Settings& settings) {
     print_json(out);
     return 0;
   }
-  std::cout << plugin_markdown(plugin) << "path: " << plugin.path.string() << "\n";
+  // The page is made safe field by field; the path is a file name of the search path's.
+  std::cout << plugin_markdown(plugin) << "path: " << printable(plugin.path.string(), std::string::npos) << "\n";
   return 0;
 }
 
@@ -62,7 +64,8 @@ int cmd_docs(const Args& args, const Settings& settings) {
     if (!entry.error.empty() || entry.shadowed) continue;
     const PluginFile plugin = read_plugin_file(entry.path);
     write_file_atomically(out / (plugin.name() + ".md"), plugin_markdown(plugin), 0644);
-    index += fmt::format("| [{0}]({0}.md) | {1} | {2} |\n", plugin.name(), plugin.version(), plugin.summary());
+    index += fmt::format("| [{0}]({0}.md) | {1} | {2} |\n", plugin.name(), printable(plugin.version(), std::string::npos),
+                         printable(plugin.summary(), std::string::npos));
     ++written;
   }
   write_file_atomically(out / "index.md", index, 0644);

@@ -4,9 +4,16 @@
 #include <fmt/format.h>
 
 #include "supervise/sandbox.hpp"
+#include "util/json_text_of.hpp"
+#include "util/printable.hpp"
 
 namespace dihya::host {
 namespace {
+
+// A word or a line of the author's made safe for the terminal (`info`) and
+// the pages `docs` writes: no control sequence, and no line break that could
+// forge a line of the page (a summary ending "\n- destructive: no").
+std::string line_of(std::string_view text) { return printable(text, std::string::npos); }
 
 std::string type_of(const nlohmann::json& property) {
   const auto t = property.find("type");
@@ -19,24 +26,24 @@ std::string type_of(const nlohmann::json& property) {
     }
     return type;
   }
+  if (!t->is_array()) return t->dump();
   std::string joined;
-  for (const auto& each : *t) joined += (joined.empty() ? "" : "|") + each.get<std::string>();
+  for (const auto& each : *t) joined += (joined.empty() ? "" : "|") + (each.is_string() ? each.get<std::string>() : each.dump());
   return joined;
 }
 
 std::string describe(const nlohmann::json& property) {
-  std::string text = property.value("description", "");
+  std::string text = text_of(property, "description");
   if (property.contains("enum")) text += fmt::format(" (one of {})", property["enum"].dump());
   if (property.contains("minimum")) text += fmt::format(" (min {})", property["minimum"].dump());
   if (property.contains("maximum")) text += fmt::format(" (max {})", property["maximum"].dump());
   return text;
 }
 
-std::string escape_cell(std::string text) {
+std::string escape_cell(std::string_view text) {
   std::string out;
-  for (char c : text) {
+  for (char c : line_of(text)) {
     if (c == '|') out += "\\|";
-    else if (c == '\n') out += ' ';
     else out += c;
   }
   return out;
@@ -59,7 +66,8 @@ std::vector<ParameterRow> parameter_rows(const nlohmann::json& schema) {
     row.name = name;
     row.type = property.is_object() ? type_of(property) : "any";
     row.required = std::find(required.begin(), required.end(), name) != required.end() ? "yes" : "no";
-    row.secret = property.is_object() && property.value("writeOnly", false);
+    const auto write_only = property.is_object() ? property.find("writeOnly") : property.end();
+    row.secret = write_only != property.end() && write_only->is_boolean() && write_only->get<bool>();
     row.default_value = property.is_object() && property.contains("default") && !row.secret ? property["default"].dump() : "";
     row.description = property.is_object() ? describe(property) : "";
     rows.push_back(std::move(row));
@@ -87,19 +95,19 @@ std::string capabilities_text(const nlohmann::json& metadata) {
 
 std::string plugin_markdown(const PluginFile& plugin) {
   const auto& m = plugin.metadata;
-  std::string md = fmt::format("# {} {}\n\n{}\n\n", plugin.name(), plugin.version(), plugin.summary());
-  if (m.contains("description")) md += m.value("description", "") + "\n\n";
+  std::string md = fmt::format("# {} {}\n\n{}\n\n", plugin.name(), line_of(plugin.version()), line_of(plugin.summary()));
+  if (m.contains("description")) md += printable_text(text_of(m, "description")) + "\n\n";
 
   std::vector<std::string> needs;
   if (m.contains("needs") && m["needs"].is_array()) {
-    for (const auto& n : m["needs"]) needs.push_back(n.is_string() ? n.get<std::string>() : n.dump());
+    for (const auto& n : m["needs"]) needs.push_back(line_of(n.is_string() ? n.get<std::string>() : n.dump()));
   }
   md += fmt::format("- destructive: {}\n- reversible: {}\n- supports dry-run: {}\n- needs: {}\n",
                     plugin.destructive() ? "yes" : "no", plugin.reversible() ? "yes" : "no",
                     m.value("dry_run", true) ? "yes" : "no", needs.empty() ? "nothing" : fmt::format("{}", fmt::join(needs, ", ")));
-  md += "- sandbox capabilities: " + capabilities_text(m) + "\n";
-  if (m.contains("timeout_seconds")) md += fmt::format("- default timeout: {} s\n", m["timeout_seconds"].dump());
-  md += fmt::format("- concurrency: {}\n\n", m.value("concurrency", "allow"));
+  md += "- sandbox capabilities: " + line_of(capabilities_text(m)) + "\n";
+  if (m.contains("timeout_seconds")) md += fmt::format("- default timeout: {} s\n", line_of(m["timeout_seconds"].dump()));
+  md += fmt::format("- concurrency: {}\n\n", line_of(m.value("concurrency", "allow")));
 
   md += "## Parameters\n\n";
   const auto rows = parameter_rows(plugin.parameters());
@@ -108,7 +116,7 @@ std::string plugin_markdown(const PluginFile& plugin) {
   } else {
     md += "| name | type | required | default | secret | description |\n|---|---|---|---|---|---|\n";
     for (const auto& r : rows) {
-      md += fmt::format("| `{}` | {} | {} | {} | {} | {} |\n", r.name, r.type, r.required,
+      md += fmt::format("| `{}` | {} | {} | {} | {} | {} |\n", escape_cell(r.name), escape_cell(r.type), r.required,
                         r.default_value.empty() ? "" : "`" + escape_cell(r.default_value) + "`",
                         r.secret ? "yes" : "", escape_cell(r.description));
     }
@@ -118,12 +126,12 @@ std::string plugin_markdown(const PluginFile& plugin) {
     md += "## Examples\n\n";
     for (const auto& e : m["examples"]) {
       if (!e.is_object()) continue;
-      md += e.value("description", "") + "\n\n";
-      if (e.contains("command")) md += "```sh\n" + e.value("command", "") + "\n```\n\n";
+      md += printable_text(text_of(e, "description")) + "\n\n";
+      if (e.contains("command")) md += "```sh\n" + line_of(text_of(e, "command")) + "\n```\n\n";
     }
   }
-  if (m.contains("security")) md += "## Security\n\n" + m.value("security", "") + "\n\n";
-  if (m.contains("rollback")) md += "## Rollback\n\n" + m.value("rollback", "") + "\n\n";
+  if (m.contains("security")) md += "## Security\n\n" + printable_text(text_of(m, "security")) + "\n\n";
+  if (m.contains("rollback")) md += "## Rollback\n\n" + printable_text(text_of(m, "rollback")) + "\n\n";
   return md;
 }
 

@@ -17,7 +17,9 @@ struct ParameterRow {
 
 std::vector<ParameterRow> parameter_rows(const nlohmann::json& schema);
 
-// The whole page: summary, description, flags, parameters, examples, security, rollback.
+// The whole page: summary, description, flags, parameters, examples, security,
+// rollback. Every word of the author's is made printable (util/printable.hpp):
+// the page holds no control sequence, and a one-line field stays one line.
 std::string plugin_markdown(const PluginFile& plugin);
 
 // plugin.json's "capabilities" in one line for `info` ("reads ...; writes ...").

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 // `dihya-host rollback <run-id>`: undoes a finished or interrupted run from its
 // journal. Safe to repeat: a rollback killed half-way is simply run again.
+#include <sys/stat.h>
+
 #include <iostream>
 
 #include <fmt/format.h>
@@ -47,10 +49,27 @@ int cmd_rollback(const Args& args, const Settings& given_settings) {
   remove_abandoned_work_dirs(settings.state_dir, store);
   auto record = store.load(id);
   if (!record) throw usage_error(fmt::format("no run {} (see dihya-host history)", id));
+  // The record is read back from the state dir: it names the plugin by name
+  // (run records hold plugin.name()), never by path, or an edited record
+  // would roll back with whatever file it points to.
+  if (!is_plugin_name(record->plugin)) {
+    throw state_error(fmt::format("run {}: its record names the plugin '{}', which is not a plugin name; the record "
+                                  "is damaged and nothing was rolled back",
+                                  id, printable(record->plugin, 80)));
+  }
   if (record->outcome == kOutcomeRunning) {
     throw usage_error(fmt::format("run {} is still running (host pid {}); stop it first", id, record->pid_of_host));
   }
   const auto run_dir = store.dir(id);
+  // The rollback writes into the run's directory (its log, the journal's
+  // rollback marker): one replaced by a symlink would have it write wherever
+  // the link points, as root as often as not.
+  struct stat dir_status{};
+  if (::lstat(run_dir.c_str(), &dir_status) == 0 && !S_ISDIR(dir_status.st_mode)) {
+    throw state_error(fmt::format("run {}: {} is not a directory (a symlink or a file in its place); nothing was "
+                                  "rolled back",
+                                  id, run_dir.string()));
+  }
   const JournalContents contents = read_journal(run_dir / "journal.jsonl");
   if (contents.rollback_done) {
     if (vm->count("json")) {
@@ -64,13 +83,18 @@ int cmd_rollback(const Args& args, const Settings& given_settings) {
   PluginCatalog catalog(settings);
   const PluginFile plugin = catalog.find(record->plugin);
   if (plugin.version() != record->plugin_version) {
-    std::cerr << fmt::format("dihya-host: warning: run {} used {} {}, rolling back with {}\n", id, record->plugin,
-                             record->plugin_version, plugin.version());
+    std::cerr << printable(fmt::format("dihya-host: warning: run {} used {} {}, rolling back with {}", id,
+                                       record->plugin, record->plugin_version, plugin.version()),
+                           std::string::npos)
+              << "\n";
   }
   const std::string sha256 = catalog.sha256(plugin);
   if (!record->plugin_sha256.empty() && sha256 != record->plugin_sha256) {
-    std::cerr << fmt::format("dihya-host: warning: {} is not the file run {} used (sha256 {}, the run recorded {})\n",
-                             plugin.path.string(), id, sha256, record->plugin_sha256);
+    std::cerr << printable(fmt::format("dihya-host: warning: {} is not the file run {} used (sha256 {}, the run "
+                                       "recorded {})",
+                                       plugin.path.string(), id, sha256, record->plugin_sha256),
+                           std::string::npos)
+              << "\n";
     if (!vm->count("force")) {
       throw usage_error(fmt::format("run {}: the plugin file changed since the run; nothing was rolled back "
                                     "(use --force to roll back with this file)", id));

@@ -48,7 +48,10 @@ std::optional<std::string> env(const char* name) {
 std::filesystem::path home() { return env("HOME").value_or("/"); }
 
 std::filesystem::path xdg(const char* variable, const char* fallback_under_home) {
-  if (auto v = env(variable)) return *v;
+  // A relative value is not one (the XDG Base Directory specification: such a
+  // value is invalid and ignored): it would name a config file or a state dir
+  // under whatever directory the command happens to run in.
+  if (auto v = env(variable); v && std::filesystem::path(*v).is_absolute()) return *v;
   return home() / fallback_under_home;
 }
 

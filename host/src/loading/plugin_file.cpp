@@ -95,6 +95,22 @@ void check_metadata_shape(const nlohmann::json& metadata, const std::filesystem:
   if (params != metadata.end() && !params->is_object()) {
     throw plugin_error(path, "plugin.json: 'parameters' must be a JSON Schema object");
   }
+  // The keys every command reads (list, info, run) read as these types: one
+  // plugin with "summary": 5 must be unusable, named in `list --all`, not an
+  // internal error of every `list` and of each `run` that scans the path.
+  const auto require_type = [&](const char* key, bool (nlohmann::json::*is_type)() const noexcept, const char* type) {
+    const auto it = metadata.find(key);
+    if (it != metadata.end() && !((*it).*is_type)()) {
+      throw plugin_error(path, fmt::format("plugin.json: '{}' must be {}", key, type));
+    }
+  };
+  for (const char* key : {"summary", "description", "security", "rollback", "concurrency"}) {
+    require_type(key, &nlohmann::json::is_string, "a string");
+  }
+  for (const char* key : {"destructive", "reversible", "dry_run"}) {
+    require_type(key, &nlohmann::json::is_boolean, "true or false");
+  }
+  for (const char* key : {"needs", "examples"}) require_type(key, &nlohmann::json::is_array, "an array");
 }
 
 PluginFile read_plugin_file(const std::filesystem::path& path) {

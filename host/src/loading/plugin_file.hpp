@@ -66,7 +66,10 @@ void check_abi_tag(const std::string& tag, const std::filesystem::path& path);
 bool is_plugin_name(const std::string& name);
 
 // Minimal checks every plugin.json must pass to be listed or run: a valid
-// name, a version, a parameter schema that is an object. `dihya-host check`
+// name, a version, a parameter schema that is an object, and the keys the
+// host reads of the type it reads them as (summary, description, security,
+// rollback and concurrency strings; destructive, reversible and dry_run
+// booleans; needs and examples arrays), when present. `dihya-host check`
 // goes further (see conformance).
 void check_metadata_shape(const nlohmann::json& metadata, const std::filesystem::path& path);
 

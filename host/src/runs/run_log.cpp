@@ -25,6 +25,7 @@
 
 #include "errors.hpp"
 #include "runs/run_id.hpp"
+#include "util/json_text_of.hpp"
 #include "util/line_tail.hpp"
 #include "util/unique_fd.hpp"
 #include "util/utc_time.hpp"
@@ -76,15 +77,6 @@ bool parse_hex(std::string_view s, std::uint64_t* out) {
   }
   *out = v;
   return true;
-}
-
-// The text of a string member, "" when it is missing or not a string: the
-// log's own fields are read through it, so that a line of the right
-// checksum but the wrong shape is passed by like any damaged one instead of
-// throwing the JSON library's type error.
-std::string text_of(const nlohmann::json& j, const char* key) {
-  const auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
 // JSON read back from disk (a line of the log, a run directory's record):
@@ -940,6 +932,20 @@ const RunIndexEntry* RunLog::find(std::string_view id) const {
   const RunIndexEntry* it = std::lower_bound(begin(), end(), key, key_less);
   if (it == end() || key_less(key, *it)) return nullptr;
   return it;
+}
+
+bool RunLog::holds(std::string_view id) const {
+  RunIndexEntry key{};
+  if (!run_id_key(id, &key.id_ms, &key.id_suffix)) return false;
+  return std::any_of(begin(), end(), [&](const RunIndexEntry& e) { return !key_less(e, key) && !key_less(key, e); });
+}
+
+bool RunLog::rebuild_index() {
+  unmap();
+  // Unlinked, not truncated: a process that maps the old file keeps reading
+  // what it mapped; the next open_index() writes a new file under the lock.
+  if (::unlink(index_path().c_str()) != 0 && errno != ENOENT) throw log_error(index_path(), "remove");
+  return open_index();
 }
 
 nlohmann::json RunLog::read_at(std::uint64_t offset) const { return read_entry(log_fd_.get(), offset, log_path()); }

@@ -129,6 +129,16 @@ class RunLog {
   // Complete lines of the log whose checksum or JSON failed.
   std::uint64_t damaged() const { return damaged_; }
   const RunIndexEntry* find(std::string_view id) const;
+  // find() by reading every entry: for telling "no such run" from an index
+  // whose entries are out of order (damaged or edited), where the binary
+  // search of find() misses runs it holds. Costs a pass over the index.
+  bool holds(std::string_view id) const;
+
+  // Drops the index and builds it again from the log, for a reader that
+  // caught it lying (entries out of order, an entry whose offset holds
+  // another run's record): it is derived, nothing is lost. Returns what
+  // open_index() returns.
+  bool rebuild_index();
 
   // The entry at `offset`; throws a state error (exit 1) naming the log when it
   // is damaged.

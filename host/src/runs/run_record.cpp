@@ -4,6 +4,7 @@
 #include "runs/run_record.hpp"
 
 #include <array>
+#include <climits>
 #include <ctime>
 #include <stdexcept>
 
@@ -78,6 +79,12 @@ void from_json(const nlohmann::json& in, RunRecord& r) {
   out.params = in.value("params", nlohmann::json());
   out.ended_at = optional_field<std::string>(in, "ended_at", "");
   if (auto it = in.find("exit_code"); it != in.end() && !it->is_null()) {
+    // get<int>() of 1e30 or 2^40 would be undefined or wrap: a record edited
+    // to hold one is damaged, not an exit code.
+    const bool is_int = it->is_number_integer() && (it->is_number_unsigned()
+                                                        ? it->get<std::uint64_t>() <= INT_MAX
+                                                        : it->get<std::int64_t>() >= INT_MIN && it->get<std::int64_t>() <= INT_MAX);
+    if (!is_int) throw std::invalid_argument(fmt::format("exit_code {} is not an exit code", it->dump()));
     out.exit_code = it->get<int>();
   }
   out.summary = optional_field<std::string>(in, "summary", "");

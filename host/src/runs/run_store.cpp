@@ -11,6 +11,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <system_error>
+#include <tuple>
 #include <utility>
 
 #include <fcntl.h>
@@ -72,6 +73,17 @@ StoredRun stored_of(const nlohmann::json& entry, const std::filesystem::path& lo
   if (auto it = entry.find("log"); it != entry.end() && it->is_string()) out.log = it->get<std::string>();
   if (auto it = entry.find("report"); it != entry.end() && it->is_string()) out.report = it->get<std::string>();
   return out;
+}
+
+// Whether `entry` (read at e's offset) is a put of the run `e` indexes.
+bool is_put_of(const nlohmann::json& entry, const RunIndexEntry& e) {
+  const auto run = entry.find("run");
+  if (run == entry.end() || !run->is_object()) return false;
+  const auto id = run->find("id");
+  std::uint64_t ms = 0;
+  std::uint32_t suffix = 0;
+  return id != run->end() && id->is_string() && run_id_key(id->get_ref<const std::string&>(), &ms, &suffix) &&
+         ms == e.id_ms && suffix == e.id_suffix;
 }
 
 }  // namespace
@@ -220,15 +232,37 @@ std::string RunStore::record_bytes(const RunRecord& record) {
 std::optional<StoredRun> RunStore::load_stored(const std::string& id) const {
   dir(id);  // validates the id
   if (!log_->open_index()) return std::nullopt;
-  const RunIndexEntry* e = log_->find(id);
-  if (e == nullptr || (e->flags & kIndexDropped)) return std::nullopt;
-  StoredRun run = stored_of(log_->read_at(e->offset), log_->log_path());
-  if (run.record.id != id) {
-    throw state_error(fmt::format("run store: {} names run {} where run {} was expected",
-                                         log_->log_path().string(), run.record.id, id));
+  // The index is a cache of the log that anyone who can write the state dir
+  // (or a bad disk) can garble: one that misses a run it holds (entries out
+  // of order) or points at something else than the run's record is rebuilt
+  // from the log before it is believed.
+  for (bool rebuilt = false;; rebuilt = true) {
+    const RunIndexEntry* e = log_->find(id);
+    if (e == nullptr && !rebuilt && log_->holds(id)) {
+      log_->rebuild_index();
+      continue;
+    }
+    if (e == nullptr || (e->flags & kIndexDropped)) return std::nullopt;
+    nlohmann::json entry;
+    try {
+      entry = log_->read_at(e->offset);
+    } catch (const HostError&) {
+      if (rebuilt) throw;
+      log_->rebuild_index();
+      continue;
+    }
+    if (!is_put_of(entry, *e) && !rebuilt) {
+      log_->rebuild_index();
+      continue;
+    }
+    StoredRun run = stored_of(entry, log_->log_path());
+    if (run.record.id != id) {
+      throw state_error(fmt::format("run store: {} names run {} where run {} was expected",
+                                    log_->log_path().string(), run.record.id, id));
+    }
+    run.record = with_liveness(std::move(run.record));
+    return run;
   }
-  run.record = with_liveness(std::move(run.record));
-  return run;
 }
 
 std::optional<RunRecord> RunStore::load(const std::string& id) const {
@@ -246,21 +280,66 @@ std::vector<RunRecord> RunStore::list(std::optional<std::string> plugin, std::op
 }
 
 std::vector<RunRecord> RunStore::query(const RunQuery& q, std::vector<SkippedRun>* skipped) const {
+  if (!log_->open_index()) return {};
+  const std::size_t skipped_before = skipped ? skipped->size() : 0;
+  bool index_lied = false;
+  std::vector<RunRecord> out = query_index(q, skipped, &index_lied);
+  if (index_lied) {
+    // Said, not hidden: an index that lists a run twice or leaves one out
+    // would make `history` lie. It is derived from the log: rebuilt, asked again.
+    if (skipped) skipped->resize(skipped_before);
+    log_->rebuild_index();
+    out = query_index(q, skipped, nullptr);
+    if (skipped) {
+      skipped->push_back({"state.idx", fmt::format("did not match {} (damaged or edited): rebuilt from it",
+                                                   log_->log_path().string())});
+    }
+  }
+  if (skipped && log_->damaged() > 0) {
+    skipped->push_back({"state.log", fmt::format("{} damaged entr{} of {} skipped (a checksum failed)",
+                                                 log_->damaged(), log_->damaged() == 1 ? "y" : "ies",
+                                                 log_->log_path().string())});
+  }
+  return out;
+}
+
+std::vector<RunRecord> RunStore::query_index(const RunQuery& q, std::vector<SkippedRun>* skipped,
+                                             bool* index_lied) const {
   std::vector<RunRecord> out;
-  if (!log_->open_index()) return out;
   const std::uint64_t plugin_hash = q.plugin ? run_log_hash(*q.plugin) : 0;
   const std::uint64_t schedule_hash = q.schedule_id ? run_log_hash(*q.schedule_id) : 0;
   const std::int64_t since_ms = q.since_iso ? since_threshold_ms(*q.since_iso) : 0;
-  for (const RunIndexEntry* e = log_->end(); e != log_->begin();) {
+  // Each entry read is checked against the index's promises (sorted by id, the
+  // offset of that run's record), at the cost of a comparison: the first
+  // broken one stops the scan when `index_lied` is asked for.
+  const auto lied = [index_lied] {
+    if (index_lied != nullptr) *index_lied = true;
+    return index_lied != nullptr;
+  };
+  const RunIndexEntry* later = nullptr;
+  for (const RunIndexEntry* e = log_->end(); e != log_->begin(); later = e) {
     --e;
+    if (later != nullptr && std::tie(e->id_ms, e->id_suffix) >= std::tie(later->id_ms, later->id_suffix) && lied()) {
+      return {};
+    }
     // The index narrows; the record decides (a hash can collide).
     if (e->flags & kIndexDropped) continue;
     if (q.plugin && e->plugin_hash != plugin_hash) continue;
     if (q.schedule_id && e->schedule_hash != schedule_hash) continue;
     if (q.since_iso && !(e->flags & kIndexStartUnknown) && e->started_ms < since_ms) continue;
+    nlohmann::json entry;
+    try {
+      entry = log_->read_at(e->offset);
+    } catch (const HostError& ex) {
+      // The entry points at no whole line of the log.
+      if (lied()) return {};
+      if (skipped) skipped->push_back({id_of(*e), ex.what()});
+      continue;
+    }
+    if (!is_put_of(entry, *e) && lied()) return {};
     RunRecord record;
     try {
-      record = stored_of(log_->read_at(e->offset), log_->log_path()).record;
+      record = stored_of(entry, log_->log_path()).record;
     } catch (const std::exception& ex) {
       if (skipped) skipped->push_back({id_of(*e), ex.what()});
       continue;
@@ -272,11 +351,6 @@ std::vector<RunRecord> RunStore::query(const RunQuery& q, std::vector<SkippedRun
     if (q.limit != 0 && out.size() == q.limit) break;
   }
   std::reverse(out.begin(), out.end());
-  if (skipped && log_->damaged() > 0) {
-    skipped->push_back({"state.log", fmt::format("{} damaged entr{} of {} skipped (a checksum failed)",
-                                                 log_->damaged(), log_->damaged() == 1 ? "y" : "ies",
-                                                 log_->log_path().string())});
-  }
   return out;
 }
 

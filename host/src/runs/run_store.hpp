@@ -184,6 +184,9 @@ class RunStore {
   void tidy(const std::filesystem::path& run_dir, const std::vector<std::filesystem::path>& inlined,
             const RunRecord& record);
   static std::string record_bytes(const RunRecord& record);
+  // query() over the index as it is. When `index_lied` is given, an entry that
+  // breaks the index's promises (order, offset) sets it and ends the scan.
+  std::vector<RunRecord> query_index(const RunQuery& query, std::vector<SkippedRun>* skipped, bool* index_lied) const;
 
   std::filesystem::path runs_dir_;
   std::unique_ptr<RunLog> log_;

@@ -17,7 +17,8 @@ namespace dihya::host {
 std::optional<std::size_t> find_invalid_utf8(std::string_view text);
 
 // `text` made safe for a one-line message: the SDK's dihya::printable
-// (utf8.hpp; \n, \t, \xNN), cut at `max_chars` bytes with "...".
+// (utf8.hpp; \n, \t, \xNN, C1 controls and bidi formatting characters
+// escaped), cut at `max_chars` bytes with "...".
 std::string printable(std::string_view text, std::size_t max_chars = 80);
 
 // `text` as one line: surrounding whitespace trimmed, and each line break

@@ -64,6 +64,19 @@ inline std::string_view utf8_prefix(std::string_view s, std::size_t max_bytes) {
   return s.substr(0, end);
 }
 
+// Whether `sequence` (one valid UTF-8 character) is a bidirectional
+// formatting character (U+061C, U+200E, U+200F, U+202A..U+202E,
+// U+2066..U+2069): valid text, but a terminal that renders bidi lays out
+// what follows it backwards, and a summary or a file name holding U+202E
+// ("Trojan Source") would show other words than it holds.
+inline bool is_bidi_control(std::string_view sequence) {
+  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(sequence[i]); };
+  if (sequence.size() == 2) return byte(0) == 0xD8 && byte(1) == 0x9C;
+  if (sequence.size() != 3 || byte(0) != 0xE2) return false;
+  return (byte(1) == 0x80 && (byte(2) == 0x8E || byte(2) == 0x8F || (byte(2) >= 0xAA && byte(2) <= 0xAE))) ||
+         (byte(1) == 0x81 && byte(2) >= 0xA6 && byte(2) <= 0xA9);
+}
+
 // `text` made safe for a one-line message or report line: a newline and a
 // tab become \n and \t, other control characters (C0, DEL, C1) and bytes
 // that are not UTF-8 become \xNN (a newline in a file name cannot forge a
@@ -87,13 +100,15 @@ inline std::string printable(std::string_view text, std::size_t max_bytes = std:
       unit = std::string_view(escaped, 4);
     } else if (c >= 0x80) {
       // A whole valid UTF-8 sequence is kept, a lone bad byte escaped. C1
-      // controls (U+0080..U+009F) are escaped too: some terminals act on them.
+      // controls (U+0080..U+009F), which some terminals act on, and bidi
+      // formatting characters are escaped too, byte by byte (\xe2\x80\xae).
       const std::size_t length = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
       const std::string_view sequence = text.substr(i, length);
       const bool valid = sequence.size() == length && valid_utf8(sequence);
-      const bool c1_control = valid && c == 0xC2 && static_cast<unsigned char>(sequence[1]) < 0xA0;
-      unit = valid && !c1_control ? sequence : std::string_view(escaped, 4);
-      if (valid && !c1_control) consumed = length;
+      const bool control = valid && ((c == 0xC2 && static_cast<unsigned char>(sequence[1]) < 0xA0) ||
+                                     is_bidi_control(sequence));
+      unit = valid && !control ? sequence : std::string_view(escaped, 4);
+      if (valid && !control) consumed = length;
     }
     if (out.size() + unit.size() > max_bytes) return out + "...";
     out += unit;
