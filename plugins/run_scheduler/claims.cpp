@@ -7,6 +7,7 @@
 
 #include <dihya/cron.hpp>
 #include <dihya/error.hpp>
+#include <dihya/plugin.hpp>
 #include <dihya/schedule_store.hpp>
 #include <fmt/format.h>
 
@@ -40,16 +41,6 @@ std::string still_open(const char* finished_at) {
   return fmt::format("coalesce({}, '-infinity') = '-infinity'", finished_at);
 }
 
-// Plugin names are [a-z][a-z0-9_]{0,63} (the host's rule: a name is a file
-// name and a CLI word). `schedule add` stores the catalogue's name; anything
-// else in the column (a path to a .so outside the plugin path, an option)
-// was written by other means, and the job host would take it as given.
-bool is_plugin_name(const std::string& name) {
-  if (name.empty() || name.size() > 64 || name[0] < 'a' || name[0] > 'z') return false;
-  return std::all_of(name.begin(), name.end(),
-                     [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; });
-}
-
 // Text from a row written by hand, quoted for a message: control characters
 // escaped, at most 64 bytes, invalid UTF-8 replaced.
 std::string quoted(const std::string& text) {
@@ -62,7 +53,7 @@ JobSpec job_spec(const std::string& plugin, const std::string& params, std::opti
   JobSpec job;
   job.plugin = plugin;
   job.timeout = timeout;
-  if (!is_plugin_name(plugin)) {
+  if (!dihya::is_plugin_name(plugin)) {
     job.refused = fmt::format("plugin {} is not a plugin name ([a-z][a-z0-9_]*, at most 64)", quoted(plugin));
     return job;
   }

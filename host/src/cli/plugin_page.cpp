@@ -89,6 +89,7 @@ std::string capabilities_text(const nlohmann::json& metadata) {
   list("connects to TCP ports", caps.connect);
   if (caps.database) parts.push_back("the database");
   if (caps.dns) parts.push_back("DNS");
+  if (caps.processes) parts.push_back("makes processes");
   if (parts.empty()) return "none (its work and output dirs and the runtime only)";
   return fmt::format("{} (besides its work and output dirs and the runtime)", fmt::join(parts, "; "));
 }

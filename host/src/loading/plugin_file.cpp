@@ -29,14 +29,6 @@ HostError plugin_error(const std::filesystem::path& path, const std::string& wha
 
 }  // namespace
 
-bool is_plugin_name(const std::string& name) {
-  if (name.empty() || name.size() > 64 || name[0] < 'a' || name[0] > 'z') return false;
-  for (char c : name) {
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
-  }
-  return true;
-}
-
 bool PluginFile::needs(const std::string& what) const {
   const auto it = metadata.find("needs");
   if (it == metadata.end() || !it->is_array()) return false;

@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include <dihya/plugin.hpp>  // dihya::is_plugin_name
 #include <nlohmann/json.hpp>
 
 #include "util/unique_fd.hpp"
@@ -61,9 +62,6 @@ std::string abi_tag_problem(const std::string& tag);
 
 // Throws a load error naming `path` when abi_tag_problem(tag) is not empty.
 void check_abi_tag(const std::string& tag, const std::filesystem::path& path);
-
-// [a-z][a-z0-9_]{0,63}: a plugin name becomes a file name (locks) and a CLI word.
-bool is_plugin_name(const std::string& name);
 
 // Minimal checks every plugin.json must pass to be listed or run: a valid
 // name, a version, a parameter schema that is an object, and the keys the

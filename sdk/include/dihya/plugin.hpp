@@ -73,6 +73,18 @@ class Plugin {
 // What the host calls, through the `dihya_create_plugin` symbol.
 using PluginFactory = std::unique_ptr<Plugin>();
 
+// Whether `name` may name a plugin (plugin.json's "name"):
+// [a-z][a-z0-9_]{0,63}. It becomes a file name (locks) and a CLI word; the
+// host refuses any other, and so does whatever names plugins in a row or a
+// record (the scheduler's schedules, a run record to roll back).
+inline bool is_plugin_name(std::string_view name) {
+  if (name.empty() || name.size() > 64 || name[0] < 'a' || name[0] > 'z') return false;
+  for (char c : name) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  }
+  return true;
+}
+
 }  // namespace dihya
 
 // The two symbols the host looks up, with C linkage so their names are stable.
