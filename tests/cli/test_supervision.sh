@@ -37,6 +37,10 @@ expect_in "$ERR" "does not read the host's acknowledgements" "unread acks are a 
 # A load error forged after loading read as exit 3, "nothing was run".
 hostile forged_load_error 1 crashed
 expect_in "$ERR" "a load error after the plugin had loaded" "a forged load error is a protocol error"
+# Read as a boolean and strings, a forged {"ok": "yes"} ended the run as a host error.
+hostile forged_result 1 crashed
+expect_in "$ERR" "a result frame whose ok, summary, report or invalid has the wrong type" \
+  "a result of the wrong types is a protocol error"
 # A plugin that may start programs (an exec grant) runs, where the host can
 # make one (as root), in a pid namespace of its own under an init that waits
 # for it. An init ignores the signals it has no handler for, even its own

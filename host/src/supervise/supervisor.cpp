@@ -102,6 +102,12 @@ LogLevel parse_level(const std::string& name) {
   return LogLevel::info;
 }
 
+// True when `object` has no member `key`, or one for which `is` holds.
+bool member_is(const nlohmann::json& object, const char* key, bool (nlohmann::json::*is)() const noexcept) {
+  const auto it = object.find(key);
+  return it == object.end() || ((*it).*is)();
+}
+
 std::string signal_name(int sig) {
   const char* abbrev = ::sigabbrev_np(sig);
   return abbrev ? fmt::format("SIG{}", abbrev) : fmt::format("signal {}", sig);
@@ -268,7 +274,16 @@ class Supervision {
                             payload.value("what", ""));
           break;
         case FrameType::journal: acknowledge(payload); break;
-        case FrameType::result: result_ = std::move(payload); break;
+        case FrameType::result:
+          // Read by value() as these types, which throws on any other: a
+          // forged {"ok": "yes"} would end the run as a host error.
+          if (!payload["ok"].is_boolean() || !member_is(payload, "summary", &nlohmann::json::is_string) ||
+              !member_is(payload, "report", &nlohmann::json::is_string) ||
+              !member_is(payload, "invalid", &nlohmann::json::is_boolean)) {
+            return protocol_failure("a result frame whose ok, summary, report or invalid has the wrong type");
+          }
+          result_ = std::move(payload);
+          break;
         case FrameType::error:
           // Only the child's loader says "load", and only before the library answered.
           if (loaded_ && payload.value("kind", "") == "load") {

@@ -97,6 +97,11 @@ class Hostile final : public dihya::Plugin {
       write_everywhere(frame(6, R"({"kind":"load","message":"forged"})"));
       ::_exit(0);
     }
+    if (behaviour == "forged_result") {
+      // A result whose fields have other types than the SDK sends.
+      write_everywhere(frame(5, R"({"ok":"yes","summary":5})"));
+      ::_exit(0);
+    }
     if (behaviour == "hog") {
       // Leaks 16 MiB chunks, each touched, until allocation fails: the
       // memory stays held while the error is reported.
