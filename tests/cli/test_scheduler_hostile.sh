@@ -273,6 +273,24 @@ expect_exit 0 "schedule list once the tables are ours again" -- env DIHYA_DATABA
 expect_in "$OUT" "s1" "and it lists the schedule"
 psql -X -q "$base_url" -c "drop database $own_db with (force)" -c "drop role $app_role" >/dev/null
 
+# ---- a job's memory limit is its own ---------------------------------------------
+# The scheduler's seccomp filter refused setrlimit(RLIMIT_DATA) to everything
+# below it: each job's plugin kept the scheduler's limit, whatever memory_max
+# the config gave it, while its record named the configured one.
+if [ "${DIHYA_TEST_SANITIZED:-0}" != 1 ]; then
+  mkdir -p "$XDG_CONFIG_HOME/dihya"
+  printf 'memory_max: 200M\n' >"$XDG_CONFIG_HOME/dihya/config.yaml"
+  psql_q "insert into dihya.schedules (name, plugin, params, cron, paused) values ('limits', 'hostile', '{\"behaviour\": \"memory_limit\"}', '@yearly', true)" >/dev/null
+  due "name = 'limits'"
+  expect_exit 0 "a scheduler with a memory limit of its own" -- \
+    bounded "$DIHYA_HOST" run run_scheduler --param once=true --memory-max 1G --yes --json
+  expect_eq "$(outcome_of limits)" "succeeded" "the job that reports its memory limit ran"
+  expect_exit 0 "history of the job" -- dh history --plugin hostile --limit 1 --json
+  expect_in "$OUT" "memory limit $((200 << 20))" "it ran under its own config's memory_max, not the scheduler's 1G"
+  rm -f "$XDG_CONFIG_HOME/dihya/config.yaml"
+  clear_runs
+fi
+
 # ---- already refused (kept as guards) ------------------------------------------
 for zone in /usr/share/zoneinfo/UTC ../../../../usr/share/zoneinfo/UTC "Etc/../UTC" "$(printf 'UTC\033[31m')"; do
   expect_exit 2 "--tz $(printf %q "$zone") refused" -- dh schedule add tzx --plugin noop --cron "@daily" --tz "$zone"

@@ -63,6 +63,9 @@ struct SandboxPlan {
   // New processes (fork, vfork, clone without CLONE_THREAD) allowed: for a
   // plugin that may start programs or declares "processes".
   bool processes = true;
+  // The child may not change its memory limit (seccomp); false for a plugin
+  // that runs the host, whose jobs' hosts set their own plugins' limits.
+  bool memory_locked = true;
   std::vector<std::string> notes;   // skipped entries, what the kernel cannot do
   std::string refusal;              // require mode: why the run must not start ("" = fine)
   // In every confining mode: a declared write grant that would reach the

@@ -90,8 +90,10 @@ std::string apply_landlock(const SandboxPlan& plan, int plugin_fd) {
 // applied), the filter compiled at build time; elsewhere libseccomp compiles
 // one that also names the host's pid.
 std::string apply_seccomp(const SandboxPlan& plan, int host_pid, bool signals_scoped) {
-  const PrecompiledFilter filter =
-      signals_scoped ? precompiled_child_seccomp_filter(plan.ip_sockets, plan.processes) : PrecompiledFilter{};
+  // Precompiled with the memory limit locked, as every plugin but the scheduler has it.
+  const PrecompiledFilter filter = signals_scoped && plan.memory_locked
+                                       ? precompiled_child_seccomp_filter(plan.ip_sockets, plan.processes)
+                                       : PrecompiledFilter{};
   if (filter.size > 0) {
     // no_new_privs is set (apply_sandbox); flags 0, as seccomp_load uses.
     sock_fprog program{static_cast<unsigned short>(filter.size), const_cast<sock_filter*>(filter.code)};
@@ -102,7 +104,12 @@ std::string apply_seccomp(const SandboxPlan& plan, int host_pid, bool signals_sc
   }
   scmp_filter_ctx ctx = new_child_seccomp_ctx();
   if (ctx == nullptr) return "seccomp_init failed";
-  int rc = add_child_seccomp_rules(ctx, plan.ip_sockets, plan.processes, host_pid);
+  ChildSeccompOptions options;
+  options.ip_sockets = plan.ip_sockets;
+  options.processes = plan.processes;
+  options.memory_locked = plan.memory_locked;
+  options.host_pid = host_pid;
+  int rc = add_child_seccomp_rules(ctx, options);
   if (rc == 0) rc = ::seccomp_load(ctx);
   ::seccomp_release(ctx);
   return rc == 0 ? "" : fmt::format("seccomp: {}", std::strerror(-rc));

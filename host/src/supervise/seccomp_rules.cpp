@@ -29,7 +29,9 @@ scmp_filter_ctx new_child_seccomp_ctx() {
   return ctx;
 }
 
-int add_child_seccomp_rules(scmp_filter_ctx ctx, bool ip_sockets, bool processes, int host_pid) {
+int add_child_seccomp_rules(scmp_filter_ctx ctx, const ChildSeccompOptions& options) {
+  const bool ip_sockets = options.ip_sockets;
+  const int host_pid = options.host_pid;
   int rc = 0;
   const auto rule = [&](std::uint32_t action, int nr, std::initializer_list<scmp_arg_cmp> args) {
     const int r = ::seccomp_rule_add_array(ctx, action, nr, static_cast<unsigned>(args.size()), args.begin());
@@ -60,7 +62,7 @@ int add_child_seccomp_rules(scmp_filter_ctx ctx, bool ip_sockets, bool processes
     rule(deny, SCMP_SYS(unshare), {SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag)});
   }
   rule(deny, SCMP_SYS(unshare), {SCMP_A0(SCMP_CMP_MASKED_EQ, 0x80, 0x80)});  // CLONE_NEWTIME
-  if (!processes) {
+  if (!options.processes) {
     // A plugin that starts no program makes no process either (threads are
     // clones with CLONE_THREAD): none can outlive its run, even when the
     // host is killed outright.
@@ -106,8 +108,10 @@ int add_child_seccomp_rules(scmp_filter_ctx ctx, bool ip_sockets, bool processes
   // RLIMIT_FSIZE or RLIMIT_NOFILE would stop it writing its records), and
   // the memory limit the host set (RLIMIT_DATA) is not raised again.
   rule(deny, SCMP_SYS(prlimit64), {SCMP_A0(SCMP_CMP_NE, 0)});
-  rule(deny, SCMP_SYS(prlimit64), {SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffU, RLIMIT_DATA), SCMP_A2(SCMP_CMP_NE, 0)});
-  rule(deny, SCMP_SYS(setrlimit), {SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffU, RLIMIT_DATA)});
+  if (options.memory_locked) {
+    rule(deny, SCMP_SYS(prlimit64), {SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffU, RLIMIT_DATA), SCMP_A2(SCMP_CMP_NE, 0)});
+    rule(deny, SCMP_SYS(setrlimit), {SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffU, RLIMIT_DATA)});
+  }
   // Priorities of whole process groups or users (a plugin run as root
   // renicing every root process, the host and the database included): a
   // plugin sets its own, and its threads' (by tid), only.
@@ -139,7 +143,10 @@ std::vector<sock_filter> export_child_seccomp_filter(bool ip_sockets, bool proce
     *error = "seccomp_init failed";
     return out;
   }
-  int rc = add_child_seccomp_rules(ctx, ip_sockets, processes, 0);
+  ChildSeccompOptions options;
+  options.ip_sockets = ip_sockets;
+  options.processes = processes;
+  int rc = add_child_seccomp_rules(ctx, options);
   const int fd = ::memfd_create("seccomp-bpf", MFD_CLOEXEC);
   if (rc == 0 && fd < 0) rc = -errno;
   if (rc == 0) rc = ::seccomp_export_bpf(ctx, fd);

@@ -30,15 +30,24 @@ namespace dihya::host {
 // the tree ~55 us (a loop of 2000 forks, this machine). nullptr on failure.
 scmp_filter_ctx new_child_seccomp_ctx();
 
-// Adds the rules to `ctx` (made by new_child_seccomp_ctx()).
-// `ip_sockets`: AF_INET/AF_INET6 allowed. `processes`: new processes allowed
-// (fork, vfork, clone without CLONE_THREAD); threads always are. `host_pid` > 0: also refuse
-// kill/tgkill/tkill/pidfd_open aimed at the host, its process group or every
-// process (-1); 0 leaves signals to Landlock's scoping. Returns 0 or the
-// first libseccomp error (a negative errno).
-int add_child_seccomp_rules(scmp_filter_ctx ctx, bool ip_sockets, bool processes, int host_pid);
+// What the rules allow beyond the common ones.
+struct ChildSeccompOptions {
+  bool ip_sockets = false;  // AF_INET/AF_INET6 sockets
+  bool processes = false;   // new processes (fork, vfork, clone without CLONE_THREAD); threads always
+  // RLIMIT_DATA, the memory limit the host set, may not be changed. Not for
+  // a plugin that runs the host (run_scheduler): the filter is inherited, and
+  // its jobs' hosts set their own plugins' limits.
+  bool memory_locked = true;
+  // > 0: also refuse kill/tgkill/tkill/pidfd_open aimed at the host, its
+  // process group or every process (-1); 0 leaves signals to Landlock's scoping.
+  int host_pid = 0;
+};
 
-// libseccomp's BPF for add_child_seccomp_rules(ctx, ip_sockets, processes, 0) on this
+// Adds the rules to `ctx` (made by new_child_seccomp_ctx()). Returns 0 or
+// the first libseccomp error (a negative errno).
+int add_child_seccomp_rules(scmp_filter_ctx ctx, const ChildSeccompOptions& options);
+
+// libseccomp's BPF for add_child_seccomp_rules of {ip_sockets, processes} on this
 // machine's architecture, exported with seccomp_export_bpf. Empty with
 // `error` set when libseccomp fails. Used by the generator and the tests.
 std::vector<sock_filter> export_child_seccomp_filter(bool ip_sockets, bool processes, std::string* error);

@@ -97,6 +97,12 @@ class Hostile final : public dihya::Plugin {
       write_everywhere(frame(6, R"({"kind":"load","message":"forged"})"));
       ::_exit(0);
     }
+    if (behaviour == "memory_limit") {
+      // Says the memory limit it runs under, as the kernel holds it.
+      rlimit data{};
+      ::getrlimit(RLIMIT_DATA, &data);
+      return dihya::Result::success("memory limit " + std::to_string(data.rlim_cur));
+    }
     if (behaviour == "forged_result") {
       // A result whose fields have other types than the SDK sends.
       write_everywhere(frame(5, R"({"ok":"yes","summary":5})"));
