@@ -290,6 +290,19 @@ if [ "${DIHYA_TEST_SANITIZED:-0}" != 1 ]; then
   rm -f "$XDG_CONFIG_HOME/dihya/config.yaml"
   clear_runs
 fi
+# The same filter refused the job's host its plugin's pid namespace (as root,
+# for a plugin that may start programs): what that plugin starts died with
+# its run only while the host lived.
+if [ "$(id -u)" = 0 ]; then
+  psql_q "insert into dihya.schedules (name, plugin, params, cron, paused) values ('pidns', 'hostile', '{\"behaviour\": \"ok\", \"program\": \"/bin/true\"}', '@yearly', true)" >/dev/null
+  due "name = 'pidns'"
+  tick "a job that may start programs"
+  expect_eq "$(outcome_of pidns)" "succeeded" "the job that may start programs ran"
+  expect_exit 0 "history of the job" -- dh history --plugin hostile --limit 1 --json
+  expect_eq "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["sandbox"].get("pid_namespace"))' "$OUT")" \
+    True "as a manual run, in a pid namespace of its own"
+  clear_runs
+fi
 
 # ---- already refused (kept as guards) ------------------------------------------
 for zone in /usr/share/zoneinfo/UTC ../../../../usr/share/zoneinfo/UTC "Etc/../UTC" "$(printf 'UTC\033[31m')"; do

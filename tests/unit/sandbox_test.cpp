@@ -167,9 +167,9 @@ TEST_CASE("off confines nothing; the scheduler gets seccomp without Landlock", "
   CHECK_FALSE(scheduler.landlock);
   CHECK(scheduler.seccomp);
   CHECK(scheduler.refusal.empty());
-  // Its jobs' hosts set their plugins' own memory limits; every other plugin's is locked.
-  CHECK_FALSE(scheduler.memory_locked);
-  CHECK(dihya::host::build_sandbox_plan(Capabilities{}, in).memory_locked);
+  // Its jobs' hosts set their plugins' own memory limits and pid namespaces.
+  CHECK(scheduler.runs_host);
+  CHECK_FALSE(dihya::host::build_sandbox_plan(Capabilities{}, in).runs_host);
 }
 
 TEST_CASE("processes, in a pid namespace of their own, only for a plugin that starts programs or forks", "[sandbox]") {

@@ -453,7 +453,7 @@ SandboxPlan build_sandbox_plan(const Capabilities& caps, const SandboxInputs& in
     // Landlock domain is inherited and only ever narrows, so the scheduler
     // itself gets none. Each job's plugin child builds its own sandbox.
     plan.landlock = false;
-    plan.memory_locked = false;
+    plan.runs_host = true;
     plan.ip_sockets = true;
     plan.rules.clear();
     plan.connect_ports.clear();

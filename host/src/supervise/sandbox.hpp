@@ -63,9 +63,10 @@ struct SandboxPlan {
   // New processes (fork, vfork, clone without CLONE_THREAD) allowed: for a
   // plugin that may start programs or declares "processes".
   bool processes = true;
-  // The child may not change its memory limit (seccomp); false for a plugin
-  // that runs the host, whose jobs' hosts set their own plugins' limits.
-  bool memory_locked = true;
+  // A plugin that runs the host (Capabilities::runs_host): its seccomp
+  // filter lets its jobs' hosts set their plugins' memory limits and pid
+  // namespaces (ChildSeccompOptions::runs_host).
+  bool runs_host = false;
   std::vector<std::string> notes;   // skipped entries, what the kernel cannot do
   std::string refusal;              // require mode: why the run must not start ("" = fine)
   // In every confining mode: a declared write grant that would reach the

@@ -90,8 +90,8 @@ std::string apply_landlock(const SandboxPlan& plan, int plugin_fd) {
 // applied), the filter compiled at build time; elsewhere libseccomp compiles
 // one that also names the host's pid.
 std::string apply_seccomp(const SandboxPlan& plan, int host_pid, bool signals_scoped) {
-  // Precompiled with the memory limit locked, as every plugin but the scheduler has it.
-  const PrecompiledFilter filter = signals_scoped && plan.memory_locked
+  // Precompiled for every plugin but one that runs the host.
+  const PrecompiledFilter filter = signals_scoped && !plan.runs_host
                                        ? precompiled_child_seccomp_filter(plan.ip_sockets, plan.processes)
                                        : PrecompiledFilter{};
   if (filter.size > 0) {
@@ -107,7 +107,7 @@ std::string apply_seccomp(const SandboxPlan& plan, int host_pid, bool signals_sc
   ChildSeccompOptions options;
   options.ip_sockets = plan.ip_sockets;
   options.processes = plan.processes;
-  options.memory_locked = plan.memory_locked;
+  options.runs_host = plan.runs_host;
   options.host_pid = host_pid;
   int rc = add_child_seccomp_rules(ctx, options);
   if (rc == 0) rc = ::seccomp_load(ctx);

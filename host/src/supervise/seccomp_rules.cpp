@@ -38,7 +38,7 @@ int add_child_seccomp_rules(scmp_filter_ctx ctx, const ChildSeccompOptions& opti
     if (r != 0 && rc == 0) rc = r;
   };
   const std::uint32_t deny = SCMP_ACT_ERRNO(EPERM);
-  for (int nr : {SCMP_SYS(ptrace), SCMP_SYS(process_vm_readv), SCMP_SYS(process_vm_writev), SCMP_SYS(setns),
+  for (int nr : {SCMP_SYS(ptrace), SCMP_SYS(process_vm_readv), SCMP_SYS(process_vm_writev),
                  SCMP_SYS(io_uring_setup), SCMP_SYS(io_uring_enter), SCMP_SYS(io_uring_register), SCMP_SYS(bpf),
                  SCMP_SYS(perf_event_open), SCMP_SYS(keyctl), SCMP_SYS(add_key), SCMP_SYS(request_key),
                  SCMP_SYS(init_module), SCMP_SYS(finit_module), SCMP_SYS(delete_module), SCMP_SYS(kexec_load),
@@ -59,7 +59,15 @@ int add_child_seccomp_rules(scmp_filter_ctx ctx, const ChildSeccompOptions& opti
   for (std::uint64_t flag : {CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID,
                              CLONE_NEWNET}) {
     rule(deny, SCMP_SYS(clone), {SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag)});
+    if (options.runs_host && flag == CLONE_NEWPID) continue;  // a job's host, for its plugin (see runs_host)
     rule(deny, SCMP_SYS(unshare), {SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag)});
+  }
+  // Entering a namespace: never, but a job's host back into its own pid
+  // namespace once its plugin's child is made.
+  if (options.runs_host) {
+    rule(deny, SCMP_SYS(setns), {SCMP_A1(SCMP_CMP_NE, CLONE_NEWPID)});
+  } else {
+    rule(deny, SCMP_SYS(setns), {});
   }
   rule(deny, SCMP_SYS(unshare), {SCMP_A0(SCMP_CMP_MASKED_EQ, 0x80, 0x80)});  // CLONE_NEWTIME
   if (!options.processes) {
@@ -108,7 +116,7 @@ int add_child_seccomp_rules(scmp_filter_ctx ctx, const ChildSeccompOptions& opti
   // RLIMIT_FSIZE or RLIMIT_NOFILE would stop it writing its records), and
   // the memory limit the host set (RLIMIT_DATA) is not raised again.
   rule(deny, SCMP_SYS(prlimit64), {SCMP_A0(SCMP_CMP_NE, 0)});
-  if (options.memory_locked) {
+  if (!options.runs_host) {
     rule(deny, SCMP_SYS(prlimit64), {SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffU, RLIMIT_DATA), SCMP_A2(SCMP_CMP_NE, 0)});
     rule(deny, SCMP_SYS(setrlimit), {SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffU, RLIMIT_DATA)});
   }

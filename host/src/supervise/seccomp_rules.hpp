@@ -34,10 +34,12 @@ scmp_filter_ctx new_child_seccomp_ctx();
 struct ChildSeccompOptions {
   bool ip_sockets = false;  // AF_INET/AF_INET6 sockets
   bool processes = false;   // new processes (fork, vfork, clone without CLONE_THREAD); threads always
-  // RLIMIT_DATA, the memory limit the host set, may not be changed. Not for
-  // a plugin that runs the host (run_scheduler): the filter is inherited, and
-  // its jobs' hosts set their own plugins' limits.
-  bool memory_locked = true;
+  // A plugin that runs the host (run_scheduler): the filter is inherited by
+  // its jobs' hosts, which set their own plugins' memory limits (RLIMIT_DATA,
+  // locked for every other plugin) and make their pid namespaces
+  // (unshare(CLONE_NEWPID), refused to every other plugin). Each job's plugin
+  // then loads its own filter over this one.
+  bool runs_host = false;
   // > 0: also refuse kill/tgkill/tkill/pidfd_open aimed at the host, its
   // process group or every process (-1); 0 leaves signals to Landlock's scoping.
   int host_pid = 0;
