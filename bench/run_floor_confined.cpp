@@ -133,8 +133,8 @@ const char* confine(const char* run_dir, int plugin_fd) {
   const struct rlimit no_core = {0, 0};
   setrlimit(RLIMIT_CORE, &no_core);
   if (const char* failed = restrict_files(run_dir, plugin_fd)) return failed;
-  // The filter of a plugin that declares no network (noop's).
-  const dihya::host::PrecompiledFilter filter = dihya::host::precompiled_child_seccomp_filter(false);
+  // The filter of a plugin that declares no network and starts no program (noop's).
+  const dihya::host::PrecompiledFilter filter = dihya::host::precompiled_child_seccomp_filter(false, false);
   if (filter.size == 0) return "no precompiled seccomp filter for this architecture";
   struct sock_fprog program;
   program.len = static_cast<unsigned short>(filter.size);
