@@ -65,6 +65,7 @@
 #include <dihya/child_process.hpp>
 #include <dihya/cron.hpp>
 #include <dihya/database.hpp>
+#include <dihya/file_io.hpp>
 #include <dihya/plugin.hpp>
 #include <dihya/schedule_store.hpp>
 #include <fmt/format.h>
@@ -528,12 +529,11 @@ class Scheduler {
       argv.push_back("--timeout");
       argv.push_back(std::to_string(*timeout));
     }
-    // One word per parameter: as two (`--param`, `key=value`), a key such as
-    // `--config` made its word a global option of the job's host.
+    std::vector<std::string> items;  // key=value
     for (const auto& [k, v] : params.items()) {
-      argv.push_back("--param=" + k + "=" +
-                     (v.is_string() ? v.get<std::string>()
-                                    : v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
+      items.push_back(k + "=" +
+                      (v.is_string() ? v.get<std::string>()
+                                     : v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
     }
     // The job's settings: the database this scheduler uses (our own environment
     // copy of it was blanked by the host), the schedule for the run record.
@@ -554,9 +554,14 @@ class Scheduler {
       return;
     }
     if (zygote_ && zygote_->alive()) {
+      // A forked job's command line is the zygote's: its words show nothing.
+      // One word per parameter: as two (`--param`, `key=value`), a key such
+      // as `--config` made its word a global option of the job's host.
+      std::vector<std::string> zygote_argv = argv;
+      for (const auto& item : items) zygote_argv.push_back("--param=" + item);
       std::string why;
       bool maybe_forked = false;
-      j.pid = zygote_->launch(spawned_, argv, env, out.get(), err.get(), &why, &maybe_forked);
+      j.pid = zygote_->launch(spawned_, zygote_argv, env, out.get(), err.get(), &why, &maybe_forked);
       // Died between its fork and its report: the forked job, if any, is now
       // our child (the zygote has been reaped); exec'ing it again would run it twice.
       if (j.pid == 0 && maybe_forked) j.pid = unknown_child();
@@ -570,8 +575,24 @@ class Scheduler {
     }
     if (zygote_) ++exec_fallbacks_;
     j.via_zygote = false;
+    // An exec'ed job's command line is its own, which `ps` shows every local
+    // user: the parameters (a secret stored in clear by hand among them) go
+    // on its standard input instead, each ended by a NUL byte.
+    const dihya::UniqueFd params_in(::memfd_create("dihya-job-params", MFD_CLOEXEC));
+    std::string text;
+    for (const auto& item : items) text.append(item).push_back('\0');
+    std::error_code written = params_in ? dihya::write_all(params_in.get(), text)
+                                        : std::error_code(errno, std::generic_category());
+    if (!written && ::lseek(params_in.get(), 0, SEEK_SET) != 0) written = {errno, std::generic_category()};
+    if (written) {
+      ctx_.log().error("schedule {}: cannot pass the job its parameters (memfd): {}", j.schedule, written.message());
+      return;
+    }
+    argv.push_back("--params-fd");
+    argv.push_back("0");
     dihya::SpawnOptions options;
     options.program = "/proc/self/exe";
+    options.stdin_fd = params_in.get();
     options.stdout_fd = out.get();
     options.stderr_fd = err.get();
     options.environment = &env;

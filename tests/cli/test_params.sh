@@ -32,6 +32,19 @@ expect_exit 0 "JSON params file" -- dh run echo_params --params-file "$WORK/p.js
 printf 'name: Carol\ncount: 4\n' >"$WORK/p.yaml"
 expect_exit 0 "YAML params file" -- dh run echo_params --params-file "$WORK/p.yaml" --json
 expect_in "$OUT" '"count": 4' "YAML values are typed"
+# --params-fd: key=value items, each ended by a NUL byte (a value may hold a
+# line break), typed as --param's; an explicit --param wins.
+printf 'name=Dora\nDee\0count=5\0loud=true\0' >"$WORK/p.nul"
+expect_exit 0 "parameters from a descriptor" -- dh run echo_params --params-fd 3 -p count=6 --json 3<"$WORK/p.nul"
+expect_in "$OUT" '"name": "Dora\nDee"' "a value from the descriptor keeps its line break"
+expect_in "$OUT" '"loud": true' "values from the descriptor are typed"
+expect_in "$OUT" '"count": 6' "--param wins over the descriptor"
+printf 'name=Eve' >"$WORK/cut.nul"
+expect_exit 2 "an item not ended by NUL" -- dh run echo_params --params-fd 3 3<"$WORK/cut.nul"
+expect_one_line_error "an item not ended by NUL"
+expect_exit 2 "a descriptor that is not open" -- dh run echo_params --params-fd 77
+expect_one_line_error "a descriptor that is not open"
+expect_in "$ERR" "--params-fd 77" "the option is named"
 printf '{"name": "Bob", "count": }' >"$WORK/bad.json"
 expect_exit 2 "malformed JSON file" -- dh run echo_params --params-file "$WORK/bad.json"
 expect_one_line_error "malformed JSON"

@@ -304,6 +304,25 @@ if [ "$(id -u)" = 0 ]; then
   clear_runs
 fi
 
+# ---- a job's parameters stay out of its argv ------------------------------------
+# An exec'ed job's command line is shown by `ps` to every local user: a secret
+# stored in clear by hand (schedule add refuses one) was there as --param=.
+# The parameters now reach it on its standard input (--params-fd 0).
+psql_q "insert into dihya.schedules (name, plugin, params, cron, paused) values ('argv', 'hostile',
+        '{\"behaviour\": \"hang\", \"seconds\": \"2\", \"password\": \"Hunter2Clear\"}', '@yearly', true)" >/dev/null
+due "name = 'argv'"
+"$DIHYA_HOST" run run_scheduler --param once=true --param launcher=exec --yes >"$WORK/argv.out" 2>&1 &
+sched=$!
+for _ in $(seq 200); do pgrep -f "dihya-host run hostile" >/dev/null && break; sleep 0.05; done
+ps -eo args >"$WORK/ps.txt"
+wait "$sched" || true
+# The job's host and its plugin's child (a fork of it) show the same words.
+grep -q 'dihya-host run hostile .*--params-fd 0' "$WORK/ps.txt" && ok "the exec'ed job was seen running" ||
+  not_ok "the exec'ed job was not seen running: $(grep hostile "$WORK/ps.txt" | head -3)"
+expect_eq "$(grep -c 'Hunter2Clear' "$WORK/ps.txt")" "0" "its parameters, the secret among them, are not in its argv"
+expect_eq "$(outcome_of argv)" "succeeded" "and it ran with them (its seconds parsed, as --param would)"
+clear_runs
+
 # ---- already refused (kept as guards) ------------------------------------------
 for zone in /usr/share/zoneinfo/UTC ../../../../usr/share/zoneinfo/UTC "Etc/../UTC" "$(printf 'UTC\033[31m')"; do
   expect_exit 2 "--tz $(printf %q "$zone") refused" -- dh schedule add tzx --plugin noop --cron "@daily" --tz "$zone"
