@@ -16,6 +16,7 @@
 #include "errors.hpp"
 #include "loading/elf_sections.hpp"
 #include "params/json_input.hpp"
+#include "util/json_text_of.hpp"
 #include "util/trusted_path.hpp"
 
 namespace dihya::host {
@@ -91,10 +92,7 @@ void check_metadata_shape(const nlohmann::json& metadata, const std::filesystem:
   // plugin with "summary": 5 must be unusable, named in `list --all`, not an
   // internal error of every `list` and of each `run` that scans the path.
   const auto require_type = [&](const char* key, bool (nlohmann::json::*is_type)() const noexcept, const char* type) {
-    const auto it = metadata.find(key);
-    if (it != metadata.end() && !((*it).*is_type)()) {
-      throw plugin_error(path, fmt::format("plugin.json: '{}' must be {}", key, type));
-    }
+    if (!member_is(metadata, key, is_type)) throw plugin_error(path, fmt::format("plugin.json: '{}' must be {}", key, type));
   };
   for (const char* key : {"summary", "description", "security", "rollback", "concurrency"}) {
     require_type(key, &nlohmann::json::is_string, "a string");

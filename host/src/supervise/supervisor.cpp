@@ -24,6 +24,7 @@
 #include "params/json_input.hpp"
 #include "supervise/child.hpp"
 #include "supervise/protocol.hpp"
+#include "util/json_text_of.hpp"
 #include "util/unique_fd.hpp"
 
 namespace dihya::host {
@@ -100,12 +101,6 @@ LogLevel parse_level(const std::string& name) {
   if (name == "warn") return LogLevel::warn;
   if (name == "error") return LogLevel::error;
   return LogLevel::info;
-}
-
-// True when `object` has no member `key`, or one for which `is` holds.
-bool member_is(const nlohmann::json& object, const char* key, bool (nlohmann::json::*is)() const noexcept) {
-  const auto it = object.find(key);
-  return it == object.end() || ((*it).*is)();
 }
 
 std::string signal_name(int sig) {

@@ -19,4 +19,12 @@ inline std::string text_of(const nlohmann::json& object, const char* key, const 
   return it != object.end() && it->is_string() ? it->get<std::string>() : fallback;
 }
 
+// True when `object` has no member `key`, or one for which `is` holds
+// (&nlohmann::json::is_string...): a field read later with value() as that
+// type, which would throw on another.
+inline bool member_is(const nlohmann::json& object, const char* key, bool (nlohmann::json::*is)() const noexcept) {
+  const auto it = object.find(key);
+  return it == object.end() || ((*it).*is)();
+}
+
 }  // namespace dihya::host
