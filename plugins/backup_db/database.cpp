@@ -2,6 +2,7 @@
 #include "database.hpp"
 
 #include <dihya/error.hpp>
+#include <dihya/pg_untrusted_code.hpp>
 #include <fmt/format.h>
 #include <pqxx/pqxx>
 
@@ -19,6 +20,10 @@ ConnectionInfo Server::parse(const dihya::Context& ctx) {
 std::unique_ptr<pqxx::connection> Server::open(const std::string& database) {
   try {
     auto c = std::make_unique<pqxx::connection>(conn.conninfo_with_password(database));
+    // The target of a restore is the application's database: a role with
+    // CREATE on its public schema could shadow what our statements call
+    // (an operator ~~(name, name) catches `nspname not like ...`).
+    dihya::pg::pin_search_path(*c);
     if (major == 0) {
       major = c->server_version() / 10000;
       pqxx::work tx(*c);

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <filesystem>
 
+#include <dihya/pg_untrusted_code.hpp>
 #include <fmt/format.h>
 #include <pqxx/pqxx>
 
@@ -56,12 +57,31 @@ void take_snapshot(Server& server, const Tools& tools, const PasswordFile& passw
   sync_directory(snapshot.parent_path());
 }
 
+// Loading rows runs the tables' CHECK constraints, domain checks and
+// generated columns with our privileges, and the backup brings their
+// functions: a role that owned them in the backed-up database would run its
+// code as us (often a superuser). Triggers, rules, policies and indexes come
+// after the data (post-data; PostgreSQL builds indexes as the table owner).
+// So the tables are created first and checked before any row is loaded.
+void refuse_untrusted_load(Server& server, const std::string& target) {
+  auto db = server.open(target);
+  pqxx::work tx(*db);
+  std::vector<std::string> tables;
+  for (const auto& r : tx.exec("SELECT c.oid::pg_catalog.regclass::pg_catalog.text FROM pg_catalog.pg_class c"
+                               " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+                               " WHERE c.relkind IN ('r', 'p') AND n.nspname <> 'information_schema'"
+                               " AND n.nspname !~ '^pg_' ORDER BY 1")) {
+    tables.push_back(r[0].as<std::string>());
+  }
+  try {
+    dihya::pg::refuse_untrusted_code(tx, tables, dihya::pg::TableUse::load);
+  } catch (const dihya::Error& e) {
+    throw dihya::Error("restore into " + target + " stopped before loading any row: " + e.what());
+  }
+}
+
 void run_restore(Server& server, const Tools& tools, const PasswordFile& password_file, const std::string& target,
                  const fs::path& dump, int jobs, std::uint64_t tables, dihya::Context& ctx) {
-  std::vector<std::string> argv = {tools.pg_restore.string(), "--verbose", "--no-password", "--exit-on-error",
-                                   "--jobs=" + std::to_string(jobs), "--dbname=" + server.conn.conninfo(target),
-                                   dump.string()};
-  ctx.log().info("running: {}", describe_command(argv));
   std::uint64_t restored = 0;
   ToolOptions options;
   options.password_file = &password_file;
@@ -72,8 +92,20 @@ void run_restore(Server& server, const Tools& tools, const PasswordFile& passwor
       ctx.progress(std::min(restored, tables), tables, "tables restored");
     }
   };
-  const auto run = run_tool(argv, options);
-  if (run.exit_code != 0) throw dihya::Error("restore into " + target + ": " + tool_failure("pg_restore", run, server.conn.password()));
+  auto pg_restore = [&](std::vector<std::string> sections) {
+    std::vector<std::string> argv = {tools.pg_restore.string(), "--verbose", "--no-password", "--exit-on-error",
+                                     "--jobs=" + std::to_string(jobs), "--dbname=" + server.conn.conninfo(target)};
+    for (const auto& s : sections) argv.push_back("--section=" + s);
+    argv.push_back(dump.string());
+    ctx.log().info("running: {}", describe_command(argv));
+    const auto run = run_tool(argv, options);
+    if (run.exit_code != 0) {
+      throw dihya::Error("restore into " + target + ": " + tool_failure("pg_restore", run, server.conn.password()));
+    }
+  };
+  pg_restore({"pre-data"});
+  refuse_untrusted_load(server, target);
+  pg_restore({"data", "post-data"});
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include <thread>
 
 #include <dihya/fk_graph.hpp>
+#include <dihya/pg_untrusted_code.hpp>
 #include <dihya/database.hpp>
 #include <dihya/plugin.hpp>
 #include <dihya/utc_time.hpp>
@@ -104,6 +105,13 @@ std::string find_user(pqxx::transaction_base& tx, const dihya::FkGraph& graph, c
   return rows[0][0].c_str();
 }
 
+// Validation refuses what a run would: the rules' tables carrying code another role owns.
+void refuse_untrusted_code(pqxx::transaction_base& tx, const std::vector<TableRule>& rules) {
+  std::vector<std::string> tables;
+  for (const auto& r : rules) tables.push_back(r.table.quoted(tx));
+  dihya::pg::refuse_untrusted_code(tx, tables, dihya::pg::TableUse::write);
+}
+
 struct Settings {
   std::string mode;
   Policy policy;
@@ -140,20 +148,29 @@ class Cleanup final : public dihya::Plugin {
     }
     if (mode == "erase_user" && !params.has("user")) return {{"user", "erase_user needs the user (id or email)"}};
     try {
+      dihya::pg::pin_search_path(ctx.db());
       pqxx::read_transaction tx(ctx.db());
       const auto graph = dihya::FkGraph::load(tx, policy.graph, mode != "retention");
       if (mode == "retention") {
         for (const auto& r : policy.retention) {
           if (auto e = check_rule(graph, r, true); !e.empty()) return {{"policy", e}};
+        }
+        refuse_untrusted_code(tx, policy.retention);
+        for (const auto& r : policy.retention) {
           if (auto e = check_fixed_values(tx, graph, r); !e.empty()) return {{"policy", e}};
         }
       } else {
         for (const auto& [t, r] : policy.erase_rules) {
           if (auto e = check_rule(graph, r, false); !e.empty()) return {{"policy", e}};
-          if (auto e = check_fixed_values(tx, graph, r); !e.empty()) return {{"policy", e}};
         }
+        std::vector<std::string> reached;
         for (const auto& t : graph.reached()) {
           if (graph.table(t).primary_key.empty()) return {{"policy", t.display() + " has no primary key: exclude it in graph.exclude_tables"}};
+          reached.push_back(t.quoted(tx));
+        }
+        dihya::pg::refuse_untrusted_code(tx, reached, dihya::pg::TableUse::write);
+        for (const auto& [t, r] : policy.erase_rules) {
+          if (auto e = check_fixed_values(tx, graph, r); !e.empty()) return {{"policy", e}};
         }
         find_user(tx, graph, params.get<std::string>("user"));
       }
@@ -170,6 +187,7 @@ class Cleanup final : public dihya::Plugin {
     s.max_batch_ms = params.get<long>("max_batch_ms");
     s.nice_ratio = params.get<double>("nice_ratio");
     s.expires_at = ctx.now() + std::chrono::hours(24) * params.get<long>("quarantine_days");
+    dihya::pg::pin_search_path(ctx.db());
     if (s.mode == "status") return status(ctx);
     if (s.mode == "purge") return purge(params.has("policy") ? load_policy(params.get<std::string>("policy")) : Policy{}, ctx);
     s.policy = load_policy(params.get<std::string>("policy"));
@@ -190,6 +208,7 @@ class Cleanup final : public dihya::Plugin {
     std::string report;
     for (const auto& rule : s.policy.retention) {
       pqxx::read_transaction tx(db);
+      dihya::pg::refuse_untrusted_code(tx, {rule.table.quoted(tx)}, dihya::pg::TableUse::read);
       const auto cutoff = dihya::format_utc(ctx.now() - std::chrono::seconds(rule.older_than_seconds));
       const auto n = tx.exec_params1("SELECT count(*) FROM " + rule.table.quoted(tx) + " t WHERE " + where(tx, rule), cutoff)[0]
                          .as<long long>();
@@ -332,6 +351,8 @@ class Cleanup final : public dihya::Plugin {
       if (ctx.cancelled()) throw dihya::Error("cancelled after " + std::to_string(done) + " row(s) of " + rule.table.display());
       started = std::chrono::steady_clock::now();
       tx.exec("SET LOCAL synchronous_commit = off");
+      dihya::pg::refuse_untrusted_code(tx, {rule.table.quoted(tx), quoted_quarantine(tx, quarantine)},
+                                       dihya::pg::TableUse::write);
     }
     std::vector<std::string> params(const std::string& action) const {
       std::vector<std::string> p{cutoff, ctx.run_id(), std::to_string(batch_no)};
@@ -390,6 +411,7 @@ class Cleanup final : public dihya::Plugin {
     for (bool seek = true;;) {
       if (seek) {
         pqxx::read_transaction tx(b.ctx.db());
+        dihya::pg::refuse_untrusted_code(tx, {b.info.name.quoted(tx)}, dihya::pg::TableUse::read);
         const auto k = "t." + tx.quote_name(b.info.primary_key.front());
         const auto sql = "SELECT min(" + k + ")::text FROM " + b.info.name.quoted(tx) + " t WHERE " + where(tx, b.rule) +
                          (after ? " AND " + k + " > $2::bigint" : "");
@@ -589,11 +611,15 @@ class Cleanup final : public dihya::Plugin {
     }
     nlohmann::json tables = nlohmann::json::array();
     std::vector<std::string> quarantines;
+    std::vector<std::string> touched;
     for (const auto& st : steps) {
       quarantines.push_back(*quarantine_for(tx, read_table_info(tx, st.rule.table), true));
       tables.push_back({{"schema", st.rule.table.schema}, {"table", st.rule.table.name}, {"action", st.rule.action},
                         {"quarantine", quarantines.back()}});
+      touched.push_back(st.rule.table.quoted(tx));
+      touched.push_back(quoted_quarantine(tx, quarantines.back()));
     }
+    dihya::pg::refuse_untrusted_code(tx, touched, dihya::pg::TableUse::write);
     // Quarantine everything first: the selection follows paths through parent
     // rows, which must still exist while it is evaluated.
     for (std::size_t i = 0; i < steps.size(); ++i) {
@@ -683,6 +709,7 @@ class Cleanup final : public dihya::Plugin {
       for (;;) {
         if (ctx.cancelled()) throw dihya::Error("cancelled after purging " + std::to_string(total) + " row(s)");
         pqxx::work tx(db);
+        dihya::pg::refuse_untrusted_code(tx, {st.table}, dihya::pg::TableUse::write);
         const auto n = tx.exec_params("DELETE FROM " + st.table + " WHERE ctid = ANY (ARRAY(SELECT ctid FROM " + st.table +
                                           " WHERE " + st.expires + " <= $1::timestamptz LIMIT 10000))",
                                       now)
@@ -739,6 +766,7 @@ class Cleanup final : public dihya::Plugin {
       }
     }
     if (!has_rows) return dihya::Result::success("restored " + std::to_string(files) + " log file(s)", {{"rows", 0}, {"files", files}});
+    dihya::pg::pin_search_path(ctx.db());
     pqxx::work tx(ctx.db());
     if (!quarantine_exists(tx)) return dihya::Result::success("nothing to restore: no quarantine", {{"rows", 0}});
     ensure_quarantine(tx);  // moves rows of an older version's quarantine into the typed tables
@@ -777,6 +805,9 @@ class Cleanup final : public dihya::Plugin {
     if (candidates.empty()) return 0;
     const auto info = read_table_info(tx, t);
     const auto now = column_signature(info);
+    std::vector<std::string> touched{t.quoted(tx)};
+    for (const auto& q : candidates) touched.push_back(quoted_quarantine(tx, q.name));
+    dihya::pg::refuse_untrusted_code(tx, touched, dihya::pg::TableUse::write);
     long long n = 0;
     for (const auto& q : candidates) {
       TableSql sql(tx, info, q.name);

@@ -5,6 +5,7 @@
 #include <map>
 
 #include <dihya/advisory_lock.hpp>
+#include <dihya/pg_untrusted_code.hpp>
 
 namespace cleanup {
 
@@ -27,6 +28,7 @@ void migrate_legacy(pqxx::transaction_base& tx) {
       continue;
     }
     const auto q = *quarantine_for(tx, info, true);
+    dihya::pg::refuse_untrusted_code(tx, {quoted_quarantine(tx, q), "dihya_quarantine.rows"}, dihya::pg::TableUse::write);
     std::string cols, values;
     for (const auto& c : info.columns) {
       cols += tx.quote_name(c.name) + ", ";
@@ -58,6 +60,8 @@ void ensure_quarantine(pqxx::transaction_base& tx) {
       " source_table text NOT NULL,"
       " columns text NOT NULL,"
       " created_at timestamptz NOT NULL DEFAULT now())");
+  // A role that created the schema before us owns what it put there.
+  dihya::pg::refuse_untrusted_code(tx, {"dihya_quarantine.tables"}, dihya::pg::TableUse::write);
   migrate_legacy(tx);
 }
 
@@ -131,6 +135,7 @@ std::optional<std::string> quarantine_for(pqxx::transaction_base& tx, const dihy
   // time), so block ranges find a batch almost as well, at no cost per row.
   tx.exec("CREATE INDEX IF NOT EXISTS " + tx.quote_name(name + "_batch") + " ON " + q +
           " USING brin (_dihya_run_id, _dihya_batch) WITH (pages_per_range = 16)");
+  dihya::pg::refuse_untrusted_code(tx, {q, "dihya_quarantine.tables"}, dihya::pg::TableUse::write);
   tx.exec_params("INSERT INTO dihya_quarantine.tables (quarantine_table, source_schema, source_table, columns)"
                  " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
                  name, info.name.schema, info.name.name, signature);

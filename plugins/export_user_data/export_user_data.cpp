@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include <dihya/fk_graph.hpp>
+#include <dihya/pg_untrusted_code.hpp>
 #include <dihya/database.hpp>
 #include <dihya/plugin.hpp>
 #include <dihya/utc_time.hpp>
@@ -192,6 +193,14 @@ std::vector<TableExport> plan(const pqxx::transaction_base& tx, const dihya::FkG
   return out;
 }
 
+// Reading a table runs its row-security policies with our privileges: a
+// policy whose functions another role owns is refused (locks every table).
+void refuse_untrusted_code(pqxx::transaction_base& tx, const dihya::FkGraph& graph) {
+  std::vector<std::string> tables{graph.users().quoted(tx)};
+  for (const auto& t : graph.reached()) tables.push_back(t.quoted(tx));
+  dihya::pg::refuse_untrusted_code(tx, tables, dihya::pg::TableUse::read);
+}
+
 std::string find_user(pqxx::transaction_base& tx, const dihya::FkGraph& graph, const ExportConfig& config,
                       const std::string& user) {
   const auto& users = graph.users_info();
@@ -280,8 +289,10 @@ class ExportUserData final : public dihya::Plugin {
       if (!std::filesystem::is_directory(dir, ec)) return {{"output", "no directory " + dir.string()}};
     }
     try {
+      dihya::pg::pin_search_path(ctx.db());
       pqxx::read_transaction tx(ctx.db());
       const auto graph = dihya::FkGraph::load(tx, config.graph);
+      refuse_untrusted_code(tx, graph);
       find_user(tx, graph, config, params.get<std::string>("user"));
     } catch (const dihya::Error& e) {
       return {{"user", e.what()}};
@@ -293,12 +304,14 @@ class ExportUserData final : public dihya::Plugin {
     const auto config = load_config(params);
     const auto format = params.get<std::string>("format") == "tar.zst" ? ArchiveFormat::tar_zst : ArchiveFormat::zip;
     const auto fetch_size = params.get<long>("fetch_size");
+    dihya::pg::pin_search_path(ctx.db());
     // One snapshot for every table: the archive is a consistent picture.
     pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(ctx.db());
     tx.exec("SET LOCAL TimeZone = 'UTC'");
     tx.exec("SET LOCAL DateStyle = 'ISO, YMD'");
     tx.exec("SET LOCAL IntervalStyle = 'iso_8601'");
     const auto graph = dihya::FkGraph::load(tx, config.graph);
+    refuse_untrusted_code(tx, graph);
     const auto user_key = find_user(tx, graph, config, params.get<std::string>("user"));
     const auto tables = plan(tx, graph, config);
 

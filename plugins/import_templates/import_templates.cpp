@@ -24,6 +24,7 @@
 #include <dihya/file_io.hpp>
 #include <dihya/plugin.hpp>
 #include <dihya/template_format.hpp>
+#include <dihya/pg_untrusted_code.hpp>
 #include <dihya/template_store.hpp>
 #include <fmt/format.h>
 #include <pqxx/pqxx>
@@ -144,6 +145,13 @@ dihya::Result import_report(const std::vector<PlannedImport>& plan, bool dry_run
   return result;
 }
 
+// The catalog's tables may have been created by a role other than us before
+// our first import: their triggers, rules and defaults must not run with our
+// privileges. Locks them for the transaction.
+void refuse_untrusted_catalog(pqxx::transaction_base& tx) {
+  dihya::pg::refuse_untrusted_code(tx, {"dihya.templates", "dihya.template_versions"}, dihya::pg::TableUse::write);
+}
+
 dihya::Result run_import(const std::vector<SourceTemplate>& sources, dihya::Context& ctx) {
   ctx.progress(0, sources.size(), "templates");
   auto& db = ctx.db();
@@ -156,6 +164,7 @@ dihya::Result run_import(const std::vector<SourceTemplate>& sources, dihya::Cont
   pqxx::work tx(db);
   if (!catalog_exists(tx)) ctx.journal().record({"create_catalog", {{"run_id", ctx.run_id()}}});
   dihya::templates::ensure_schema(tx);
+  refuse_untrusted_catalog(tx);
   const auto plan = plan_import(tx, sources, true);
   // Undo records first (write-ahead), in chunks so 1000 templates are a few
   // fsyncs, not a thousand.
@@ -405,6 +414,7 @@ class ImportTemplates final : public dihya::Plugin {
       std::error_code ec;
       if (fs::exists(o.out, ec) && !fs::is_directory(o.out, ec)) errors.push_back({"out", o.out + " is not a directory"});
       if (!errors.empty()) return errors;
+      dihya::pg::pin_search_path(ctx.db());
       exported_ = plan_export(o, ctx);
       exported_key_ = params.json().dump();
       if (!o.name.empty() && exported_.files.empty()) errors.push_back({"name", "no stored template named '" + o.name + "'"});
@@ -420,6 +430,7 @@ class ImportTemplates final : public dihya::Plugin {
 
   dihya::Result run(const dihya::Params& params, dihya::Context& ctx) override {
     const Options o = read_options(params);
+    dihya::pg::pin_search_path(ctx.db());
     if (o.mode == "export") {
       // Read and formatted by validate() on this object, right before.
       if (exported_key_ != params.json().dump()) {
@@ -442,6 +453,7 @@ class ImportTemplates final : public dihya::Plugin {
   }
 
   dihya::Result rollback(const std::vector<dihya::UndoEntry>& newest_first, dihya::Context& ctx) override {
+    dihya::pg::pin_search_path(ctx.db());
     std::map<std::string, std::size_t> outcomes;
     auto lines = nlohmann::json::array();
     std::string report;
@@ -458,6 +470,7 @@ class ImportTemplates final : public dihya::Plugin {
         if (entry.action == "import_templates") {
           if (!locked && catalog_exists(tx)) {
             tx.exec_params("select pg_advisory_xact_lock($1)", dihya::lock_key::kTemplateImport);
+            refuse_untrusted_catalog(tx);
             locked = true;
           }
           const auto& records = entry.data.at("templates");

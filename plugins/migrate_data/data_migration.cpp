@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <dihya/error.hpp>
+#include <dihya/pg_untrusted_code.hpp>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <pqxx/pqxx>
@@ -110,7 +111,7 @@ BatchSql build_batch_sql(const DataSpec& spec, pqxx::connection_base& db) {
     return out;
   };
   auto bound = [&](std::vector<std::string> conditions, const std::string& limit) {
-    return "select max(dihya_key)::text, count(*) from (select " + key + " as dihya_key from " + table +
+    return "select pg_catalog.max(dihya_key)::text, pg_catalog.count(*) from (select " + key + " as dihya_key from " + table +
            filter(std::move(conditions)) + " order by " + key + " limit " + limit + ") batch";
   };
   auto write = [&](std::vector<std::string> conditions) {
@@ -161,14 +162,15 @@ DataRunStats run_data_migration(pqxx::connection& db, const DataSpec& spec, cons
     // exact count of a huge table would cost a full scan.
     total =
         tx.exec_params1(
-              "select greatest(coalesce((select reltuples from pg_class where oid = to_regclass($1)), 0), 0)::bigint",
+              "select greatest(coalesce((select reltuples from pg_catalog.pg_class"
+              " where oid = pg_catalog.to_regclass($1::pg_catalog.text)), 0), 0)::pg_catalog.int8",
               quote_table(db, spec.table))[0]
             .as<long long>();
     tx.commit();
   }
   const std::string upsert =
       "insert into " + progress_table +
-      " (version, last_key, rows_done, batches, run_id, updated_at) values ($1, $2, $3, 1, $4, clock_timestamp())"
+      " (version, last_key, rows_done, batches, run_id, updated_at) values ($1, $2, $3, 1, $4, pg_catalog.clock_timestamp())"
       " on conflict (version) do update set last_key = excluded.last_key,"
       " rows_done = " +
       progress_table + ".rows_done + excluded.rows_done, batches = " + progress_table +
@@ -180,6 +182,9 @@ DataRunStats run_data_migration(pqxx::connection& db, const DataSpec& spec, cons
                          last_key.value_or("(none)"));
     }
     pqxx::work tx(db);
+    // Each batch writes the progress table (a role that created it could
+    // have given it a trigger): see History::guard.
+    dihya::pg::refuse_untrusted_code(tx, {progress_table}, dihya::pg::TableUse::write);
     const pqxx::row b = last_key ? tx.exec_params1(sql.bound_next, *last_key, spec.batch_size)
                                  : tx.exec_params1(sql.bound_first, spec.batch_size);
     const long long read = b[1].as<long long>();

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <climits>
 #include <dihya/error.hpp>
+#include <dihya/pg_untrusted_code.hpp>
 #include <pqxx/pqxx>
 #include <thread>
 
@@ -36,18 +37,19 @@ History::History(pqxx::connection& db, const std::string& schema, const std::str
 
 bool History::exists() {
   pqxx::nontransaction tx(db_);
-  return tx.exec_params1("select to_regclass($1) is not null and to_regclass($2) is not null", table_, progress_)[0]
+  return tx.exec_params1("select pg_catalog.to_regclass($1::pg_catalog.text) is not null"
+                        " and pg_catalog.to_regclass($2::pg_catalog.text) is not null", table_, progress_)[0]
       .as<bool>();
 }
 
 bool History::schema_exists() {
   pqxx::nontransaction tx(db_);
-  return tx.exec_params1("select to_regnamespace($1) is not null", db_.quote_name(schema_))[0].as<bool>();
+  return tx.exec_params1("select pg_catalog.to_regnamespace($1::pg_catalog.text) is not null", db_.quote_name(schema_))[0].as<bool>();
 }
 
 void History::create() {
   pqxx::work tx(db_);
-  if (tx.exec_params1("select to_regnamespace($1) is null", db_.quote_name(schema_))[0].as<bool>()) {
+  if (tx.exec_params1("select pg_catalog.to_regnamespace($1::pg_catalog.text) is null", db_.quote_name(schema_))[0].as<bool>()) {
     tx.exec("create schema " + db_.quote_name(schema_));
   }
   tx.exec("create table if not exists " + table_ +
@@ -76,7 +78,7 @@ std::vector<HistoryRow> History::rows() {
   pqxx::nontransaction tx(db_);
   std::vector<HistoryRow> out;
   for (const auto& r : tx.exec("select coalesce(version, ''), name, kind, script, checksum,"
-                               " to_char(applied_at at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+                               " pg_catalog.to_char(applied_at at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'::pg_catalog.text),"
                                " applied_by, run_id, duration_ms, success from " +
                                table_ + " order by installed_rank")) {
     HistoryRow h;
@@ -102,28 +104,37 @@ std::map<std::string, long long> History::in_progress() {
   return out;
 }
 
+void History::guard(pqxx::transaction_base& tx) const {
+  dihya::pg::refuse_untrusted_code(tx, {table_, progress_}, dihya::pg::TableUse::write);
+}
+
 void History::record(pqxx::transaction_base& tx, const AppliedScript& s, long long duration_ms,
                      const std::string& run_id) {
+  guard(tx);
   if (!s.version.empty()) tx.exec_params("delete from " + table_ + " where version = $1 and not success", s.version);
   tx.exec_params("insert into " + table_ +
                      " (version, name, kind, script, checksum, duration_ms, applied_by, run_id, success)"
-                     " values (nullif($1, ''), $2, $3, $4, $5, $6, current_user || $7, $8, true)",
+                     " values (nullif($1::pg_catalog.text, ''), $2, $3, $4, $5, $6, pg_catalog.concat(current_user, $7::pg_catalog.text),"
+                     " $8, true)",
                  s.version, s.name, s.kind, s.script, s.checksum, duration_ms, applied_by_, run_id);
 }
 
 void History::record_failure(const AppliedScript& s, long long duration_ms, const std::string& run_id) {
   pqxx::work tx(db_);
+  guard(tx);
   tx.exec_params("delete from " + table_ + " where version = $1 and not success", s.version);
   tx.exec_params("insert into " + table_ +
                      " (version, name, kind, script, checksum, duration_ms, applied_by, run_id, success)"
-                     " values (nullif($1, ''), $2, $3, $4, $5, $6, current_user || $7, $8, false)",
+                     " values (nullif($1::pg_catalog.text, ''), $2, $3, $4, $5, $6, pg_catalog.concat(current_user, $7::pg_catalog.text),"
+                     " $8, false)",
                  s.version, s.name, s.kind, s.script, s.checksum, duration_ms, applied_by_, run_id);
   tx.commit();
 }
 
 bool History::drop_if_empty(bool drop_schema) {
   pqxx::work tx(db_);
-  if (!tx.exec_params1("select to_regclass($1) is not null and to_regclass($2) is not null", table_, progress_)[0]
+  if (!tx.exec_params1("select pg_catalog.to_regclass($1::pg_catalog.text) is not null"
+                        " and pg_catalog.to_regclass($2::pg_catalog.text) is not null", table_, progress_)[0]
            .as<bool>()) {
     return true;
   }
@@ -148,14 +159,14 @@ bool History::drop_if_empty(bool drop_schema) {
 
 MigrationLock::MigrationLock(pqxx::connection& db, const std::string& history_name) : db_(db), name_(history_name) {
   pqxx::nontransaction tx(db_);
-  key_ = tx.exec_params1("select hashtextextended($1, 0)", "dihya migrate_data " + history_name)[0].as<long long>();
+  key_ = tx.exec_params1("select pg_catalog.hashtextextended($1::pg_catalog.text, 0::pg_catalog.int8)", "dihya migrate_data " + history_name)[0].as<long long>();
 }
 
 MigrationLock::~MigrationLock() {
   if (!held_) return;
   try {
     pqxx::nontransaction tx(db_);
-    tx.exec_params("select pg_advisory_unlock($1)", key_);
+    tx.exec_params("select pg_catalog.pg_advisory_unlock($1::pg_catalog.int8)", key_);
   } catch (...) {
     // The session's end releases it anyway.
   }
@@ -164,10 +175,11 @@ MigrationLock::~MigrationLock() {
 std::string MigrationLock::holder() {
   pqxx::nontransaction tx(db_);
   const auto r = tx.exec_params(
-      "select l.pid, coalesce(a.application_name, ''), coalesce(to_char(a.backend_start at time zone 'UTC',"
-      " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '') from pg_locks l left join pg_stat_activity a on a.pid = l.pid"
+      "select l.pid, coalesce(a.application_name, ''), coalesce(pg_catalog.to_char(a.backend_start at time zone 'UTC',"
+      " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'::pg_catalog.text), '') from pg_catalog.pg_locks l"
+      " left join pg_catalog.pg_stat_activity a on a.pid = l.pid"
       " where l.locktype = 'advisory' and l.granted and l.objsubid = 1"
-      " and ((l.classid::bigint << 32) | l.objid::bigint) = $1 limit 1",
+      " and ((l.classid::pg_catalog.int8 << 32) | l.objid::pg_catalog.int8) = $1::pg_catalog.int8 limit 1",
       key_);
   if (r.empty()) return "another session";
   std::string who = "backend pid " + std::string(r[0][0].c_str());
@@ -182,7 +194,7 @@ void MigrationLock::acquire(long long wait_seconds, dihya::Context& ctx) {
   for (;;) {
     {
       pqxx::nontransaction tx(db_);
-      if (tx.exec_params1("select pg_try_advisory_lock($1)", key_)[0].as<bool>()) {
+      if (tx.exec_params1("select pg_catalog.pg_try_advisory_lock($1::pg_catalog.int8)", key_)[0].as<bool>()) {
         held_ = true;
         return;
       }

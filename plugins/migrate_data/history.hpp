@@ -52,6 +52,11 @@ class History {
   std::vector<HistoryRow> rows();
   // Data migrations with committed batches, not finished: version -> rows done.
   std::map<std::string, long long> in_progress();
+  // Locks both tables in `tx` and throws when they carry code (a trigger, a
+  // rule, a default...) that a role other than us or a superuser owns: a
+  // role that created them before our first run would otherwise run its code
+  // with our privileges at each history row. Before every write to them.
+  void guard(pqxx::transaction_base& tx) const;
   // Inserts a successful row in `tx`, replacing a failed one of that version.
   void record(pqxx::transaction_base& tx, const AppliedScript& s, long long duration_ms, const std::string& run_id);
   // A no-transaction migration that failed half-way: recorded, not applied.

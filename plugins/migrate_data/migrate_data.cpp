@@ -179,6 +179,7 @@ class Migrator {
   // progress of a data migration) in the same transaction.
   std::optional<ScriptFailure> unapply(const std::string& version, const std::string& label, const Step& down) {
     auto forget = [&](pqxx::transaction_base& tx) {
+      history_.guard(tx);
       tx.exec_params("delete from " + history_.table() + " where version = $1", version);
       tx.exec_params("delete from " + history_.progress() + " where version = $1", version);
     };
@@ -188,6 +189,7 @@ class Migrator {
   std::optional<ScriptFailure> unapply_repeatable(const std::string& name, const std::string& checksum,
                                                   const std::optional<Step>& down) {
     auto forget = [&](pqxx::transaction_base& tx) {
+      history_.guard(tx);
       tx.exec_params(
           "delete from " + history_.table() + " where version is null and name = $1 and checksum = $2 and run_id = $3",
           name, checksum, ctx_.run_id());
@@ -567,6 +569,7 @@ class MigrateData final : public dihya::Plugin {
     } else if (entry.action == "baseline") {
       if (history.exists()) {
         pqxx::work tx(ctx.db());
+        history.guard(tx);
         for (const auto& v : d.at("versions")) {
           tx.exec_params("delete from " + history.table() + " where version = $1 and success and run_id = $2",
                          v.get<std::string>(), ctx.run_id());
@@ -590,7 +593,7 @@ class MigrateData final : public dihya::Plugin {
     pqxx::nontransaction tx(db);
     // Notices ("does not exist, skipping") would land on the host's stderr.
     tx.exec("set client_min_messages = warning");
-    tx.exec_params("select set_config('application_name', $1, false)", "dihya migrate_data " + ctx.run_id());
+    tx.exec_params("select pg_catalog.set_config('application_name', $1::pg_catalog.text, false)", "dihya migrate_data " + ctx.run_id());
   }
 
   // ---- status and validate (read-only: never create anything) ----

@@ -92,7 +92,7 @@ pqxx::result Claims::exec_prepared(Tx& tx, const char* name, const std::string& 
 
 void Claims::secure_session() {
   pqxx::nontransaction tx(db_);
-  tx.exec(dihya::schedule::kSecureSearchPathSql);
+  tx.exec(dihya::pg::kPinnedSearchPathSql);
   const std::string foreign = tx.exec1(dihya::schedule::kForeignOwnedSql)[0].as<std::string>();
   if (!foreign.empty()) {
     throw dihya::Error(

@@ -19,7 +19,8 @@ expect_eq "$(installed dihya)" "abi.hpp advisory_lock.hpp child_process.hpp cont
 file_io.hpp journal.hpp json_text.hpp logger.hpp params.hpp plugin.hpp result.hpp sha256.hpp testing/conformance.hpp testing/fake_context.hpp utc_time.hpp utf8.hpp \
 yaml_file.hpp " "include/dihya holds the plugin API and the testing kit, file by file"
 expect_eq "$(installed dihya-support)" "dihya/bounded_mustache.hpp dihya/cron.hpp dihya/fk_graph.hpp dihya/job_zygote.hpp \
-dihya/schedule_store.hpp dihya/template_format.hpp dihya/template_store.hpp dihya/tz_rule.hpp " "the support headers are installed apart"
+dihya/pg_search_path.hpp dihya/pg_untrusted_code.hpp dihya/schedule_store.hpp dihya/template_format.hpp \
+dihya/template_store.hpp dihya/tz_rule.hpp " "the support headers are installed apart"
 cfgdir=$(dirname "$(find "$WORK/prefix" -name DihyaSDKConfig.cmake | head -n 1)")
 for f in DihyaSDKConfig.cmake DihyaSDKConfigVersion.cmake DihyaSDKTargets.cmake DihyaSupportTargets.cmake DihyaPlugin.cmake; do
   [ -f "$cfgdir/$f" ] && ok "package file $f installed" || not_ok "package file $f missing"

@@ -86,7 +86,7 @@ class Store {
  private:
   // As the scheduler does (plugins/run_scheduler/claims.cpp, secure_session).
   void secure_session() {
-    q(dihya::schedule::kSecureSearchPathSql);
+    q(dihya::pg::kPinnedSearchPathSql);
     const std::string foreign = q(dihya::schedule::kForeignOwnedSql)[0][0];
     if (!foreign.empty()) {
       throw HostError(kExitRunFailed,

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include <dihya/advisory_lock.hpp>
+#include <dihya/pg_search_path.hpp>
 
 namespace dihya::schedule {
 
@@ -38,12 +39,6 @@ namespace dihya::schedule {
 // host sends this text through its own libpq wrapper.
 inline constexpr const char* kSchemaLockSql = "SELECT pg_advisory_xact_lock(7366173720934)";
 static_assert(dihya::lock_key::kScheduleSchema == 7366173720934, "kSchemaLockSql must use the registry's key");
-
-// Run first on every connection that touches these tables. Unqualified
-// names (to_timestamp, unnest, operators) then resolve in pg_catalog only: a
-// function another role defines in a schema of the search path is never
-// called in their stead (pg_temp last, or it would come first).
-inline constexpr const char* kSecureSearchPathSql = "SET search_path = pg_catalog, pg_temp";
 
 // The scheduler's objects (schema dihya, its two tables, the notify
 // function) that neither the role we connect as nor a superuser owns, in one

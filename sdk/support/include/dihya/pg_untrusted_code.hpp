@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: AGPL-3.0-or-later
+// Keeps the database plugins from running, with their own privileges, code
+// that a less privileged role planted: the operator often connects them as a
+// superuser to tables the application role owns, and a trigger, rule, default,
+// policy or shadowing function of that role then runs as the superuser
+// (CVE-2018-1058 and its kin; such a role made itself superuser through the
+// scheduler's tables). Two defences, as PostgreSQL's own maintenance commands
+// have: names in our statements resolve in pg_catalog only, and a table whose
+// code another role owns is refused instead of touched.
+//
+// Why refuse rather than `SET LOCAL ROLE <owner>`: a trigger that runs after
+// SET ROLE may RESET ROLE (the check is against the session user) and is the
+// superuser again; only a security-restricted context stops that, which SQL
+// cannot enter. The refusal names the code and the fix: connect as its owner.
+//
+// Header-only. SDK support (links libpqxx), not plugin API: no stability promise.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <pqxx/pqxx>
+
+#include "dihya/error.hpp"
+#include "dihya/pg_search_path.hpp"
+
+namespace dihya::pg {
+
+// For the whole session (kPinnedSearchPathSql): call right after connecting, before any other statement.
+inline void pin_search_path(pqxx::connection_base& db) {
+  pqxx::nontransaction tx(db);
+  tx.exec(kPinnedSearchPathSql);
+}
+
+enum class TableUse {
+  read,   // SELECT: only row-security policies run code
+  write,  // INSERT, UPDATE, DELETE: triggers, rules, defaults, checks, index expressions, domains too
+  load,   // pg_restore's COPY into tables it just created: checks, domains, generated columns
+};
+
+namespace detail {
+
+// A PostgreSQL array literal of TEXTS, each element quoted.
+inline std::string text_array(const std::vector<std::string>& texts) {
+  std::string out = "{";
+  for (const auto& t : texts) {
+    if (out.size() > 1) out += ',';
+    out += '"';
+    for (char ch : t) {
+      if (ch == '"' || ch == '\\') out += '\\';
+      out += ch;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+// $1: the tables (text[] of qualified names), $2: the TableUse ('read',
+// 'write', 'load'). Policies count for every use: superusers skip them, other
+// roles do not.
+// Every name is qualified and every comparison is between operands of the
+// same built-in type, so that pg_catalog's operator is an exact match: the
+// query is safe under any search_path (migrate_data keeps the operator's).
+// One line naming each object that would run a function (or an operator's
+// function) owned by a role that is neither a superuser nor one that already
+// has all our privileges, or each rule of a table such a role owns; empty when
+// none. Partitions and inheritance children count: a statement on the parent
+// fires their triggers too. Tables that a foreign key's ON DELETE/UPDATE
+// action reaches do not: PostgreSQL runs those actions as the child table's
+// owner, in a context where it cannot switch back to us.
+inline constexpr const char* kUntrustedCodeSql = R"SQL(
+WITH RECURSIVE touched(relid) AS (
+  SELECT pg_catalog.unnest($1::pg_catalog.text[])::pg_catalog.regclass::pg_catalog.oid
+  UNION
+  SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN touched ON i.inhparent = touched.relid
+), attached(classid, objid, relid) AS (
+  SELECT 'pg_catalog.pg_policy'::pg_catalog.regclass::pg_catalog.oid, p.oid, p.polrelid FROM pg_catalog.pg_policy p
+    WHERE p.polrelid IN (SELECT relid FROM touched)
+  UNION ALL SELECT 'pg_catalog.pg_trigger'::pg_catalog.regclass::pg_catalog.oid, g.oid, g.tgrelid FROM pg_catalog.pg_trigger g
+    WHERE $2::pg_catalog.text = 'write' AND g.tgrelid IN (SELECT relid FROM touched) AND NOT g.tgisinternal
+  UNION ALL SELECT 'pg_catalog.pg_rewrite'::pg_catalog.regclass::pg_catalog.oid, r.oid, r.ev_class FROM pg_catalog.pg_rewrite r
+    WHERE $2::pg_catalog.text = 'write' AND r.ev_class IN (SELECT relid FROM touched) AND r.rulename <> '_RETURN'
+  UNION ALL SELECT 'pg_catalog.pg_attrdef'::pg_catalog.regclass::pg_catalog.oid, d.oid, d.adrelid FROM pg_catalog.pg_attrdef d
+    WHERE d.adrelid IN (SELECT relid FROM touched) AND ($2::pg_catalog.text = 'write' OR $2::pg_catalog.text = 'load' AND EXISTS (
+      SELECT FROM pg_catalog.pg_attribute a WHERE a.attrelid = d.adrelid AND a.attnum = d.adnum AND a.attgenerated <> ''))
+  UNION ALL SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass::pg_catalog.oid, c.oid, c.conrelid FROM pg_catalog.pg_constraint c
+    WHERE $2::pg_catalog.text <> 'read' AND c.conrelid IN (SELECT relid FROM touched)
+  UNION ALL SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid, x.indexrelid, x.indrelid FROM pg_catalog.pg_index x
+    WHERE $2::pg_catalog.text = 'write' AND x.indrelid IN (SELECT relid FROM touched)
+  UNION ALL SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass::pg_catalog.oid, c.oid, a.attrelid
+    FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_constraint c ON c.contypid = a.atttypid
+    WHERE $2::pg_catalog.text <> 'read' AND a.attrelid IN (SELECT relid FROM touched) AND a.attnum > 0 AND NOT a.attisdropped
+), code(classid, objid, relid, what, owner) AS (
+  SELECT a.classid, a.objid, a.relid, 'calls ' || p.oid::pg_catalog.regprocedure::pg_catalog.text, p.proowner
+    FROM attached a
+    JOIN pg_catalog.pg_depend d ON d.classid = a.classid AND d.objid = a.objid
+    JOIN pg_catalog.pg_operator o ON d.refclassid = 'pg_catalog.pg_operator'::pg_catalog.regclass::pg_catalog.oid AND o.oid = d.refobjid
+    JOIN pg_catalog.pg_proc p ON p.oid = o.oprcode
+  UNION ALL SELECT a.classid, a.objid, a.relid, 'calls ' || p.oid::pg_catalog.regprocedure::pg_catalog.text, p.proowner
+    FROM attached a
+    JOIN pg_catalog.pg_depend d ON d.classid = a.classid AND d.objid = a.objid
+      AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass::pg_catalog.oid
+    JOIN pg_catalog.pg_proc p ON p.oid = d.refobjid
+  UNION ALL SELECT a.classid, a.objid, a.relid, 'is a rule', c.relowner
+    FROM attached a JOIN pg_catalog.pg_class c ON c.oid = a.relid
+    WHERE a.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass::pg_catalog.oid
+)
+SELECT COALESCE(pg_catalog.string_agg(DISTINCT pg_catalog.format('%s %s (owner %s)',
+         pg_catalog.pg_describe_object(classid, objid, 0), what, pg_catalog.pg_get_userbyid(owner)), ', '), '')
+FROM code
+WHERE NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE oid = code.owner)
+  AND NOT pg_catalog.pg_has_role(code.owner, CURRENT_USER, 'USAGE')
+)SQL";
+
+}  // namespace detail
+
+// Locks TABLES (qualified, quoted names) for USE in TX, then throws one line
+// naming any code on them that a role other than us or a superuser owns and
+// that USE would run with our privileges. Call it in the transaction that
+// then reads or writes them: the lock keeps that role from adding a trigger,
+// rule, default or policy before we are done (each needs a stronger lock).
+inline void refuse_untrusted_code(pqxx::transaction_base& tx, const std::vector<std::string>& tables, TableUse use) {
+  if (tables.empty()) return;
+  std::string list;
+  for (const auto& t : tables) list += (list.empty() ? "" : ", ") + t;
+  tx.exec("LOCK TABLE " + list + (use == TableUse::read ? " IN ACCESS SHARE MODE" : " IN ROW EXCLUSIVE MODE"));
+  const char* use_name = use == TableUse::read ? "read" : use == TableUse::write ? "write" : "load";
+  const auto found =
+      tx.exec_params1(detail::kUntrustedCodeSql, detail::text_array(tables), use_name)[0].as<std::string>();
+  if (found.empty()) return;
+  const auto user = tx.exec1("SELECT CURRENT_USER")[0].as<std::string>();
+  throw Error("refusing to touch " + list.substr(0, 200) + " as " + user + ": " + found.substr(0, 600) +
+              " would run with " + user + "'s privileges; connect as that owner, or review the code and give it to " +
+              user + " or a superuser (ALTER ... OWNER TO)");
+}
+
+}  // namespace dihya::pg

@@ -1,0 +1,243 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: AGPL-3.0-or-later
+# The database plugins, connected as a superuser, attacked by a less
+# privileged application role that owns the tables (or a schema of the
+# search path): its triggers, its tables created before ours, its functions
+# and operators shadowing built-ins must never run with the superuser's
+# privileges. Each planted object calls dihya_probe(), which, when it runs as
+# a superuser, makes the role a superuser and writes a marker file (COPY TO a
+# file needs superuser, and works in a read-only transaction too). The
+# plugins pin search_path to pg_catalog (or qualify their calls) and refuse,
+# in one line, a table carrying code that role owns.
+source "$(dirname "$0")/lib.sh"
+: "${DB_URL:?the pg fixture must be running}"
+export DIHYA_PLUGIN_PATH="$DIHYA_BUNDLED_PLUGIN_DIR"
+
+# Roles belong to the cluster, not to this test's database: dropped after it.
+app="dihya_app_$$"
+# Written by the server's user (COPY TO), so open to all, sticky.
+markers=$(mktemp -d /tmp/dihya-probe.XXXXXX)
+chmod 1777 "$markers"
+target="${DB_NAME}_target"  # backup_db restores into it
+trap 'rm -rf "$WORK" "$HOST_DIRS" "$markers"
+      psql -X -q "$base_url" -c "drop database if exists $DB_NAME with (force)" >/dev/null 2>&1 || true
+      psql -X -q "$base_url" -c "drop database if exists $target with (force)" >/dev/null 2>&1 || true
+      psql -X -q "$base_url" -c "drop role if exists $app" >/dev/null 2>&1 || true' EXIT
+
+# as_app SQL: runs SQL as the application role (SET ROLE: what it may do itself).
+as_app() { psql -X -q -v ON_ERROR_STOP=1 "$DB_URL" -c "set role $app; $1" >/dev/null; }
+is_superuser() { psql_q "select rolsuper from pg_roles where rolname = '$app'"; }
+reset_app() { psql_q "alter role $app nosuperuser" >/dev/null; rm -f "$markers"/*; }
+
+# expect_not_escalated "TAG..." DESCRIPTION: the probes never ran as a superuser.
+expect_not_escalated() {
+  local tag
+  for tag in $1; do
+    if [ -e "$markers/$tag" ]; then not_ok "$2: planted code ran as superuser (marker $tag)"; else ok "$2: no marker $tag"; fi
+  done
+  expect_eq "$(is_superuser)" f "$2: $app is not a superuser"
+  reset_app
+}
+
+psql_q "create role $app nologin" >/dev/null
+# plant_probe URL DATABASE: the application role owns public in DATABASE and
+# creates the probe there.
+plant_probe() {
+  psql -X -q -v ON_ERROR_STOP=1 "$1" >/dev/null <<SQL
+grant create on database $2 to $app;
+alter schema public owner to $app;
+set role $app;
+create function public.dihya_probe(tag text) returns boolean language plpgsql as \$\$
+begin
+  if (select rolsuper from pg_catalog.pg_roles where rolname = current_user) then
+    begin execute pg_catalog.format('alter role %I superuser', '$app'); exception when others then null; end;
+    begin execute pg_catalog.format('copy (select 1) to %L', '$markers/' || tag); exception when others then null; end;
+  end if;
+  return true;
+end \$\$;
+create function public.dihya_probe_trigger() returns trigger language plpgsql as \$\$
+begin perform public.dihya_probe(tg_argv[0]); return coalesce(new, old); end \$\$;
+SQL
+}
+plant_probe "$DB_URL" "$DB_NAME"
+
+# Positive guard: the probe does escalate when a superuser runs it, so its
+# absence below means the plugin did not run it.
+psql_q "select public.dihya_probe('selftest')" >/dev/null
+[ -e "$markers/selftest" ] && ok "the probe escalates when a superuser calls it" || not_ok "the probe did not write its marker"
+expect_eq "$(is_superuser)" t "the probe made $app a superuser"
+reset_app
+
+# ---- cleanup: tables the application role owns, with its triggers ----------
+as_app "create table public.users (id bigint primary key, email text not null unique);
+  create table public.sessions (id bigint primary key, user_id bigint references public.users on delete cascade,
+                                expires_at timestamptz not null);
+  insert into public.users select g, 'u' || g || '@example.test' from generate_series(1, 3) g;
+  insert into public.sessions select g, 1 + g % 3, now() - interval '60 days' from generate_series(1, 30) g;"
+cat >"$WORK/retention.yaml" <<'YAML'
+tables:
+  - {table: sessions, timestamp_column: expires_at, older_than: 30d, action: delete}
+YAML
+cat >"$WORK/erase.yaml" <<'YAML'
+erase_user:
+  tables: []
+YAML
+# A clean run first: no trigger yet, the rows go to the quarantine.
+expect_exit 0 "cleanup of tables the application role owns, no code on them" -- \
+  dh run cleanup -p policy="$WORK/retention.yaml" --yes
+clean_run=$(last_run_id)
+expect_eq "$(psql_q "select count(*) from public.sessions")" 0 "the old sessions went"
+
+as_app "insert into public.sessions select g, 1 + g % 3, now() - interval '60 days' from generate_series(101, 110) g;
+  create trigger probe before delete on public.sessions for each row execute function public.dihya_probe_trigger('cleanup_delete')"
+expect_exit 2 "cleanup refuses a table whose trigger the application role owns" -- \
+  dh run cleanup -p policy="$WORK/retention.yaml" --yes
+expect_one_line_error "cleanup, trigger"
+expect_in "$ERR" "trigger probe on table public.sessions calls public.dihya_probe_trigger()" "the refusal names the trigger and its function"
+expect_in "$ERR" "owner $app" "the refusal names the owner"
+expect_not_escalated cleanup_delete "cleanup retention"
+expect_eq "$(psql_q "select count(*) from public.sessions")" 10 "nothing was deleted"
+
+expect_exit 2 "erase_user refuses it too" -- \
+  dh run cleanup -p mode=erase_user -p user=u1@example.test -p policy="$WORK/erase.yaml" --yes
+expect_one_line_error "erase_user, trigger"
+expect_not_escalated cleanup_delete "cleanup erase_user"
+
+# Rollback inserts the quarantined rows back: an INSERT trigger planted since.
+as_app "create trigger probe_insert before insert on public.sessions for each row execute function public.dihya_probe_trigger('cleanup_restore')"
+expect_exit 1 "rollback refuses to restore into a table whose trigger the application role owns" -- dh rollback "$clean_run"
+expect_in "$ERR" "trigger probe_insert on table public.sessions" "the rollback's refusal names the trigger"
+expect_not_escalated cleanup_restore "cleanup rollback"
+as_app "drop trigger probe on public.sessions; drop trigger probe_insert on public.sessions"
+expect_exit 0 "once the trigger is gone, the rollback restores" -- dh rollback "$clean_run"
+expect_eq "$(psql_q "select count(*) from public.sessions")" 40 "every row is back"
+
+# The same code owned by the superuser is trusted: nothing is refused.
+psql_q "alter function public.dihya_probe_trigger() owner to postgres;
+  create trigger audit before delete on public.sessions for each row execute function public.dihya_probe_trigger('trusted')" >/dev/null
+expect_exit 0 "a trigger whose function a superuser owns does not stop cleanup" -- \
+  dh run cleanup -p policy="$WORK/retention.yaml" --dry-run --yes
+psql_q "drop trigger audit on public.sessions; alter function public.dihya_probe_trigger() owner to $app" >/dev/null
+reset_app
+
+# The quarantine schema made by the role before cleanup's first run.
+psql_q "drop schema dihya_quarantine cascade" >/dev/null 2>&1
+as_app "insert into public.sessions select g, null, now() - interval '60 days' from generate_series(201, 205) g;
+  create schema dihya_quarantine;
+  create table dihya_quarantine.tables (quarantine_table text primary key, source_schema text not null,
+    source_table text not null, columns text not null, created_at timestamptz not null default now());
+  create trigger probe before insert on dihya_quarantine.tables for each row execute function public.dihya_probe_trigger('cleanup_quarantine')"
+expect_exit 1 "cleanup refuses a quarantine schema the application role planted a trigger in" -- \
+  dh run cleanup -p policy="$WORK/retention.yaml" --yes
+expect_in "$ERR" "trigger probe on table dihya_quarantine.tables" "the refusal names the quarantine's trigger"
+expect_not_escalated cleanup_quarantine "cleanup, planted quarantine"
+psql_q "drop schema dihya_quarantine cascade" >/dev/null 2>&1
+
+# ---- export_user_data: an operator on the key's type, in public ------------
+as_app "create domain public.uid as bigint;
+  create table public.accounts (id public.uid primary key, email text not null);
+  create table public.notes (id bigint primary key, account_id public.uid not null references public.accounts, body text);
+  insert into public.accounts values (1, 'a1@example.test'), (2, 'a2@example.test');
+  insert into public.notes values (1, 1, 'one'), (2, 2, 'two');
+  create function public.uid_eq(public.uid, public.uid) returns boolean language plpgsql as \$\$
+    begin perform public.dihya_probe('export_operator'); return \$1::bigint OPERATOR(pg_catalog.=) \$2::bigint; end \$\$;
+  create operator public.= (leftarg = public.uid, rightarg = public.uid, function = public.uid_eq);"
+cat >"$WORK/export.yaml" <<'YAML'
+graph: {users_table: public.accounts, schemas: [public]}
+YAML
+expect_exit 0 "export of an account whose key type has an operator the application role wrote" -- \
+  dh run export_user_data -p user=1 -p config="$WORK/export.yaml" -p output="$WORK/a1.zip"
+expect_not_escalated export_operator "export_user_data"
+/usr/bin/python3 - "$WORK/a1.zip" >"$WORK/notes.json" <<'PY'
+import json, sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+m = json.loads(z.read("manifest.json"))
+print(json.dumps({t["table"]: t["rows"] for t in m["tables"]}, sort_keys=True))
+PY
+expect_eq "$(cat "$WORK/notes.json")" '{"accounts": 1, "notes": 1}' "the export holds exactly that account's rows"
+
+# ---- import_templates: a shadowing function, then tables made first ---------
+mkdir -p "$WORK/templates"
+cat >"$WORK/templates/t.json" <<'JSON'
+{"name": "probe-template", "version": "1.0.0", "stack": "backend", "description": "d", "files": {"a.txt": "a"}}
+JSON
+as_app "create function public.pg_advisory_xact_lock(text) returns void language plpgsql as \$\$
+  begin perform public.dihya_probe('import_lock'); end \$\$"
+expect_exit 0 "import with a pg_advisory_xact_lock(text) in public" -- dh run import_templates -p path="$WORK/templates" --yes
+expect_not_escalated import_lock "import_templates, shadowing function"
+psql_q "drop schema dihya cascade" >/dev/null
+as_app "create schema dihya;
+  create table dihya.templates (id bigserial primary key, name text not null unique, stack text not null,
+    description text not null, tags text[] not null default '{}', current_version integer, current_set_by text,
+    created_at timestamptz not null default now(), updated_at timestamptz not null default now());
+  create trigger probe before insert on dihya.templates for each row execute function public.dihya_probe_trigger('import_trigger')"
+expect_exit 5 "import refuses template tables with a trigger the application role owns" -- \
+  dh run import_templates -p path="$WORK/templates" --yes
+expect_in "$ERR" "trigger probe on table dihya.templates" "the refusal names the trigger"
+expect_not_escalated import_trigger "import_templates, trigger"
+
+# ---- migrate_data: shadowing the lock functions, then its history table ------
+mig="$WORK/migrations"
+mkdir -p "$mig"
+echo "create table public.m1 (id int);" >"$mig/V1__one.up.sql"
+echo "drop table public.m1;" >"$mig/V1__one.down.sql"
+as_app "create function public.pg_try_advisory_lock(text) returns boolean language plpgsql as \$\$
+    begin perform public.dihya_probe('migrate_lock'); return true; end \$\$;
+  create function public.hashtextextended(text, integer) returns bigint language plpgsql as \$\$
+    begin perform public.dihya_probe('migrate_hash'); return 1; end \$\$"
+expect_exit 0 "migrate up with lock functions shadowed in public" -- \
+  dh run migrate_data -p migrations_dir="$mig" -p mode=up --yes
+expect_not_escalated "migrate_lock migrate_hash" "migrate_data, shadowed lock functions"
+expect_eq "$(psql_q "select count(*) from public.dihya_schema_history where success")" 1 "the migration is recorded"
+
+mig2="$WORK/migrations2"
+mkdir -p "$mig2"
+echo "create table public.m2 (id int);" >"$mig2/V1__two.up.sql"
+echo "drop table public.m2;" >"$mig2/V1__two.down.sql"
+as_app "create table public.h (installed_rank bigserial primary key, version text, name text not null, kind text not null,
+    script text not null, checksum text not null, applied_at timestamptz not null default clock_timestamp(),
+    duration_ms bigint not null, applied_by text not null, run_id text not null, success boolean not null);
+  create table public.h_progress (version text primary key, last_key text not null, rows_done bigint not null,
+    batches bigint not null, run_id text not null, updated_at timestamptz not null);
+  create trigger probe before insert on public.h for each row execute function public.dihya_probe_trigger('migrate_history')"
+expect_exit 5 "migrate refuses a history table with a trigger the application role owns" -- \
+  dh run migrate_data -p migrations_dir="$mig2" -p history_table=h -p mode=up --yes
+expect_in "$ERR" "trigger probe on table h calls dihya_probe_trigger() (owner $app)" "the refusal names the trigger"
+expect_not_escalated migrate_history "migrate_data, history trigger"
+expect_eq "$(psql_q "select count(*) from public.h")" 0 "nothing recorded in that history"
+expect_eq "$(psql_q "select to_regclass('public.m1') is not null and to_regclass('public.m2') is null")" t \
+  "the refused run left the database as it was (m2 rolled back)"
+
+# ---- backup_db: an operator in the restore target, a check in the backup ----
+# The target's public schema belongs to the role, which shadows `name NOT LIKE`
+# (backup_db counts the target's tables before a restore); the backed-up
+# database has a CHECK constraint calling the role's function, which loading
+# the rows would run.
+psql_q "create database $target" >/dev/null
+target_url=${DB_URL/\/$DB_NAME\?/\/$target?}
+plant_probe "$target_url" "$target"
+psql -X -q -v ON_ERROR_STOP=1 "$target_url" >/dev/null <<SQL
+set role $app;
+create table public.kept (id int primary key);
+insert into public.kept values (1), (2);
+create function public.name_not_like(name, name) returns boolean language plpgsql as \$\$
+  begin perform public.dihya_probe('backup_operator'); return \$1::pg_catalog.text operator(pg_catalog.!~~) \$2::pg_catalog.text; end \$\$;
+create operator public.!~~ (leftarg = name, rightarg = name, function = public.name_not_like);
+SQL
+as_app "create function public.dihya_check(integer) returns boolean language plpgsql as \$\$
+    begin perform public.dihya_probe('backup_check'); return true; end \$\$;
+  create table public.checked (v integer check (public.dihya_check(v)));
+  insert into public.checked values (1), (2);"
+reset_app  # the inserts ran the check as the role itself: nothing to see
+bk="$WORK/backups"
+mkdir -p "$bk"
+expect_exit 0 "backup of the application's database" -- dh run backup_db -p backup_dir="$bk" --yes
+expect_exit 5 "restore refuses a backup whose CHECK calls the role's function, and is rolled back" -- \
+  dh run backup_db -p backup_dir="$bk" -p mode=restore -p target_database="$target" -p force=true --yes
+expect_in "$ERR" "stopped before loading any row" "the refusal says no row was loaded"
+expect_in "$ERR" "on table public.checked calls public.dihya_check(integer) (owner $app)" "the refusal names the check and its function"
+expect_not_escalated "backup_operator backup_check" "backup_db restore"
+expect_eq "$(psql -X -q -t -A "$target_url" -c "select string_agg(id::text, ',' order by id) from public.kept")" "1,2" \
+  "the rollback put the target back as it was"
+
+finish
