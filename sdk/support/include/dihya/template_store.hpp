@@ -29,7 +29,9 @@ namespace dihya::templates {
 // Serialises concurrent first runs: CREATE ... IF NOT EXISTS is not
 // concurrency-safe in PostgreSQL.
 inline void ensure_schema(pqxx::work& tx) {
-  tx.exec_params("SELECT pg_advisory_xact_lock($1)", dihya::lock_key::kTemplateSchema);
+  // Qualified and typed: an untyped $1 would pick a text overload another
+  // role put on the search path (run with our privileges).
+  tx.exec_params("SELECT pg_catalog.pg_advisory_xact_lock($1::pg_catalog.int8)", dihya::lock_key::kTemplateSchema);
   tx.exec("CREATE SCHEMA IF NOT EXISTS dihya");
   tx.exec(
       "CREATE TABLE IF NOT EXISTS dihya.templates ("
@@ -64,7 +66,10 @@ struct StoredTemplate {
 
 // The current revision of template `name`; nullopt when there is none or when
 // the tables do not exist yet (nothing was ever imported).
+// Names resolve in pg_catalog only for the transaction (dihya/pg_search_path.hpp):
+// generate_project reads them as whoever it connects as, often a superuser.
 inline std::optional<StoredTemplate> current(pqxx::transaction_base& tx, const std::string& name) {
+  tx.exec("SET LOCAL search_path = pg_catalog, pg_temp");
   const auto exists = tx.exec("SELECT to_regclass('dihya.template_versions') IS NOT NULL");
   if (!exists[0][0].as<bool>()) return std::nullopt;
   const auto rows = tx.exec_params(
