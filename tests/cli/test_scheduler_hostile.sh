@@ -313,8 +313,12 @@ psql_q "insert into dihya.schedules (name, plugin, params, cron, paused) values 
 due "name = 'argv'"
 "$DIHYA_HOST" run run_scheduler --param once=true --param launcher=exec --yes >"$WORK/argv.out" 2>&1 &
 sched=$!
-for _ in $(seq 200); do pgrep -f "dihya-host run hostile" >/dev/null && break; sleep 0.05; done
-ps -eo args >"$WORK/ps.txt"
+# Other tests may run hostile jobs meanwhile: ours is the one given --params-fd.
+for _ in $(seq 200); do
+  ps -eo args >"$WORK/ps.txt"
+  grep -q 'dihya-host run hostile .*--params-fd 0' "$WORK/ps.txt" && break
+  sleep 0.05
+done
 wait "$sched" || true
 # The job's host and its plugin's child (a fork of it) show the same words.
 grep -q 'dihya-host run hostile .*--params-fd 0' "$WORK/ps.txt" && ok "the exec'ed job was seen running" ||
