@@ -7,6 +7,8 @@ set -euo pipefail
 : "${DIHYA_HOST:?set by CTest}"
 : "${DIHYA_TEST_PLUGIN_DIR:?set by CTest}"
 
+# Python helpers beside the scripts (state_log_line.py): PYTHONPATH="$CLI_DIR".
+CLI_DIR=$(cd "$(dirname "$0")" && pwd)
 WORK=$(mktemp -d /tmp/dihya-cli.XXXXXX)
 chmod 755 "$WORK"
 # The host's own dirs apart from $WORK, where the tests let plugins write: no

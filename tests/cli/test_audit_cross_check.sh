@@ -20,17 +20,7 @@ state_log="$DIHYA_STATE_DIR/runs/state.log"
 # entries it changes unless told not to.
 cat >"$WORK/forge.py" <<'PY'
 import hashlib, re, sys
-
-def crc32c(data):
-    crc = 0xFFFFFFFF
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
-    return crc ^ 0xFFFFFFFF
-
-def state_line(body):
-    return b"%08x %08x %s" % (len(body), crc32c(body), body)
+from state_log_line import state_line
 
 def rechain(lines):
     prev = b"0" * 64
@@ -96,7 +86,7 @@ else:
         lines.append(state_line(body.encode()))
     open(path, "wb").write(b"".join(l + b"\n" for l in lines))
 PY
-forge() { python3 "$WORK/forge.py" "$@"; }
+forge() { PYTHONPATH="$CLI_DIR" python3 "$WORK/forge.py" "$@"; }
 
 # Four runs one after the other (seq 1 to 8), then two overlapping: hostile
 # starts (9) and waits to be cancelled, noop runs whole (10, 11), then hostile

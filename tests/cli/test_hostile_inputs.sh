@@ -128,19 +128,13 @@ for _ in 1 2 3; do dh run noop >/dev/null; done
 STATE_LOG="$DIHYA_STATE_DIR/runs/state.log"
 # put RUN_JSON [EXTRA_JSON]: appends a put entry to the state log, checksummed.
 put() {
-  python3 - "$STATE_LOG" "$1" "${2:-{\}}" <<'PY'
+  PYTHONPATH="$CLI_DIR" python3 - "$STATE_LOG" "$1" "${2:-{\}}" <<'PY'
 import json, sys
-def crc32c(data):
-    crc = 0xFFFFFFFF
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
-    return crc ^ 0xFFFFFFFF
+from state_log_line import state_line
 entry = {"op": "put", "run": json.loads(sys.argv[2])}
 entry.update(json.loads(sys.argv[3]))
 body = json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()
-open(sys.argv[1], "ab").write(b"%08x %08x %s\n" % (len(body), crc32c(body), body))
+open(sys.argv[1], "ab").write(state_line(body) + b"\n")
 PY
 }
 crafted_run() {
