@@ -291,9 +291,11 @@ nlohmann::json perform(Plugin& plugin, const ChildRequest& request, Context& ctx
 // whatever else of the run becomes its child meanwhile, and hands its wait
 // status to the host; its own end ends the namespace, and with it every
 // process the run left. Returns in the plugin's process, which confines
-// itself next. The init runs nothing but this loop: not dumpable, so the
-// plugin cannot write into it through /proc (ptrace and process_vm_writev
-// are the seccomp filter's), and without the descriptors the plugin uses.
+// itself next. The init runs nothing but this loop, without the descriptors
+// the plugin uses, and not dumpable. The plugin cannot write into it: its
+// seccomp filter refuses ptrace and process_vm_writev, and its Landlock
+// rules any /proc/<pid>/mem but its own (without Landlock, best-effort, a
+// root plugin could, as it could write any file).
 void serve_as_namespace_init(int status_fd, int event_fd, int control_fd, int plugin_fd) {
   ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
   ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
