@@ -125,8 +125,12 @@ inline void refuse_untrusted_code(pqxx::transaction_base& tx, const std::vector<
   for (const auto& t : tables) list += (list.empty() ? "" : ", ") + t;
   tx.exec("LOCK TABLE " + list + (use == TableUse::read ? " IN ACCESS SHARE MODE" : " IN ROW EXCLUSIVE MODE"));
   const char* use_name = use == TableUse::read ? "read" : use == TableUse::write ? "write" : "load";
+  // Prepared once per connection (a no-op after the first): cleanup checks
+  // before every batch, and planning the query cost more than running it
+  // (~1-2.6 ms against ~0.9-1.4 ms here).
+  tx.conn().prepare("dihya_untrusted_code", detail::kUntrustedCodeSql);
   const auto found =
-      tx.exec_params1(detail::kUntrustedCodeSql, detail::text_array(tables), use_name)[0].as<std::string>();
+      tx.exec_prepared1("dihya_untrusted_code", detail::text_array(tables), use_name)[0].as<std::string>();
   if (found.empty()) return;
   const auto user = tx.exec1("SELECT CURRENT_USER")[0].as<std::string>();
   throw Error("refusing to touch " + list.substr(0, 200) + " as " + user + ": " + found.substr(0, 600) +
