@@ -457,7 +457,10 @@ expect_eq "$(psql_q "select count(*) from dihya.schedule_runs where finished_at 
 # ---- graceful stop with drain_seconds: the running job finishes -----------------------
 psql_q "delete from dihya.schedules" >/dev/null
 dh schedule add drains --plugin hostile --cron "* * * * *" --param behaviour=hang --param seconds=2 >/dev/null
-psql_q "update dihya.schedules set next_due_at = now() - interval '1 minute', created_at = now() - interval '61 seconds'" >/dev/null
+# Exactly one fire time due, this minute's start: created 61 s ago, the window
+# held two in the first second of a minute (the older one then `missed`).
+psql_q "update dihya.schedules set next_due_at = date_trunc('minute', now()),
+        created_at = date_trunc('minute', now()) - interval '1 second'" >/dev/null
 "$DIHYA_HOST" run run_scheduler --quiet --grace 30 --param poll_seconds=0.2 --param drain_seconds=20 >"$WORK/d.out" 2>"$WORK/d.err" &
 d=$!
 for _ in $(seq 100); do
