@@ -22,6 +22,7 @@
 #include "db/libpq.hpp"
 #include "errors.hpp"
 #include "loading/catalog.hpp"
+#include "util/json_text_of.hpp"
 #include "util/printable.hpp"
 #include "params/param_builder.hpp"
 
@@ -101,8 +102,7 @@ void check_schema_rejects(const PluginFile& plugin, Checklist& list) {
   if (schema.contains("properties") && schema["properties"].is_object()) {
     for (const auto& [name, property] : schema["properties"].items()) {
       // "type" may be a list (["integer", "null"]): only a single type is probed.
-      const auto type_it = property.is_object() ? property.find("type") : property.end();
-      const std::string type = type_it != property.end() && type_it->is_string() ? type_it->get<std::string>() : "";
+      const std::string type = text_of(property, "type");
       if (type == "integer" || type == "number" || type == "boolean") {
         must_reject({name + "=dihya-not-a-" + type}, fmt::format("'{}' given a non-{}", name, type));
       }
@@ -119,10 +119,7 @@ void check_examples(const PluginFile& plugin, Checklist& list) {
     try {
       build_params_from_values(plugin.parameters(), e["params"]);
     } catch (const HostError& error) {
-      const auto description = e.find("description");
-      problems.push_back(fmt::format("example '{}': {}",
-                                     description != e.end() && description->is_string() ? description->get<std::string>() : "",
-                                     error.what()));
+      problems.push_back(fmt::format("example '{}': {}", text_of(e, "description"), error.what()));
     }
   }
   list.expect(problems.empty(), "example parameters are valid", fmt::format("{}", fmt::join(problems, "; ")));

@@ -9,7 +9,6 @@
 #include <iostream>
 #include <map>
 #include <optional>
-#include <stdexcept>
 
 #include <fmt/format.h>
 
@@ -24,6 +23,7 @@
 #include "params/redaction.hpp"
 #include "util/printable.hpp"
 #include <dihya/cron.hpp>
+#include <dihya/json_text.hpp>
 #include <dihya/schedule_store.hpp>
 
 extern char** environ;
@@ -128,11 +128,8 @@ constexpr int kMaxShownParamsDepth = 32;
 nlohmann::json shown_params(const std::string& text, const nlohmann::json* schema) {
   nlohmann::json params;
   try {
-    params = nlohmann::json::parse(text, [](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
-      if (depth > kMaxShownParamsDepth) throw std::length_error("params nested too deep");
-      return true;
-    });
-  } catch (const std::length_error&) {
+    params = dihya::parse_json_limited(text, kMaxShownParamsDepth);  // jsonb's text: only its depth can fail
+  } catch (const dihya::Error&) {
     return fmt::format("(not shown: nested deeper than {} levels)", kMaxShownParamsDepth);
   }
   if (schema == nullptr && !params.is_object()) return std::string(kRedacted);
