@@ -21,6 +21,7 @@
 #include "loading/plugin_file.hpp"
 #include "params/param_builder.hpp"
 #include "params/redaction.hpp"
+#include "params/secret_reference.hpp"
 #include "util/printable.hpp"
 #include <dihya/cron.hpp>
 #include <dihya/json_text.hpp>
@@ -111,9 +112,6 @@ constexpr const char* kScheduleColumns =
     "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
     "coalesce(floor(extract(epoch FROM next_due_at))::bigint::text, '')";
 
-// A secret parameter's stored form: where the job reads it, never its value.
-bool is_reference(const std::string& value) { return value.rfind("@env:", 0) == 0 || value.rfind("@file:", 0) == 0; }
-
 // Deeper params are not shown: `add` stores a flat object, and a row written
 // by hand nested thousands deep made the redaction (recursive) crash `list`
 // and the indented JSON of `show --json` grow with the square of the depth.
@@ -139,7 +137,7 @@ nlohmann::json shown_params(const std::string& text, const nlohmann::json* schem
     for (const auto& item : params.items()) shown[item.key()] = std::string(kRedacted);
   }
   for (const auto& item : params.items()) {
-    if (item.value().is_string() && is_reference(item.value().get<std::string>())) shown[item.key()] = item.value();
+    if (item.value().is_string() && is_secret_reference(item.value().get<std::string>())) shown[item.key()] = item.value();
   }
   return shown;
 }
@@ -295,7 +293,7 @@ int schedule_add(const Args& args, const Settings& settings) {
     if (eq == std::string::npos || eq == 0) throw usage_error(fmt::format("--param '{}': expected key=value", item.substr(0, 60)));
     const std::string key = item.substr(0, eq);
     const std::string value = item.substr(eq + 1);
-    const bool reference = is_reference(value);
+    const bool reference = is_secret_reference(value);
     const auto& prop = schema.contains("properties") && schema["properties"].contains(key) ? schema["properties"][key]
                                                                                           : nlohmann::json();
     if (prop.is_object() && prop.value("writeOnly", false) && !reference) {

@@ -27,6 +27,12 @@ struct SecretReference {
 std::optional<SecretReference> read_secret_reference(std::string_view text, const std::string& origin,
                                                      std::size_t max_file_bytes);
 
+// Whether `text` is a reference read_secret_reference() resolves ("@env:..."
+// or "@file:..."), as stored where it is resolved later (a schedule's params).
+inline bool is_secret_reference(std::string_view text) {
+  return text.substr(0, 5) == "@env:" || text.substr(0, 6) == "@file:";
+}
+
 // read_secret_reference() for a setting (files up to 64 KiB): the text it
 // stands for, or `text` itself when it is no reference.
 std::string resolve_secret_reference(const std::string& text, const std::string& origin);
