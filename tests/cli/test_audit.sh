@@ -28,6 +28,22 @@ tamper "an edited line" 'lines[2] = lines[2].replace("\"B\"", "\"Z\"")' 3
 tamper "a dropped line" 'del lines[4]' 5
 tamper "swapped lines" 'lines[3], lines[4] = lines[4], lines[3]' 4
 tamper "an inserted line" 'lines.insert(2, lines[1])' 3
+# A line far longer than any the host writes (129 MiB, over the 128 MiB
+# bound), in the middle and at the end, NUL bytes in it: found and named,
+# read past rather than into memory; the lines around it are still read.
+cp "$audit" "$WORK/audit.long"
+python3 - "$WORK/audit.long" <<'PY'
+import sys
+lines = open(sys.argv[1], "rb").read().splitlines(True)
+long = b"{" + b"x\0" * (129 << 19) + b"}\n"
+open(sys.argv[1], "wb").write(b"".join(lines[:3] + [long] + lines[3:]))
+open(sys.argv[1] + ".end", "wb").write(b"".join(lines + [long[:-1]]))
+PY
+expect_exit 1 "audit verify of a 129 MiB line" -- dh audit verify --file "$WORK/audit.long"
+expect_in "$OUT" "line 4 is longer than 128 MiB" "the long line is named"
+expect_exit 1 "audit verify of a 129 MiB last line without a newline" -- dh audit verify --file "$WORK/audit.long.end"
+expect_in "$OUT" "line 9 is longer than 128 MiB" "the long last line is named"
+rm -f "$WORK/audit.long" "$WORK/audit.long.end"
 expect_exit 0 "audit verify --json" -- dh audit verify --json
 expect_in "$OUT" '"ok": true' "JSON report"
 

@@ -5,6 +5,7 @@
 #include "audit/audit_log.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cerrno>
 #include <map>
@@ -171,12 +172,19 @@ Entry read_chain_head(int fd, off_t size, const std::filesystem::path& file) {
   return *head;
 }
 
-// Reads '\n'-terminated lines, with one line of look-ahead.
+// No line the host writes comes near this: a run's summary is cut to a
+// frame's 16 MiB, at most 6 bytes a byte once escaped. A longer line is
+// damage, reported as such; reading it whole could exhaust memory.
+constexpr std::size_t kMaxLineBytes = 128u << 20;
+
+// Reads '\n'-terminated lines, with one line of look-ahead. A line longer
+// than kMaxLineBytes is read past, not kept: `too_long` says so.
 class LineReader {
  public:
   struct Line {
     std::string bytes;
     bool terminated = true;  // false: the file ends without '\n'
+    bool too_long = false;   // bytes holds none of it
   };
 
   explicit LineReader(std::istream& in) : in_(in) {}
@@ -192,15 +200,41 @@ class LineReader {
   }
 
  private:
+  // istream::getline into a fixed buffer, piece by piece: it stores at most
+  // size - 1 bytes a call (NUL bytes included: gcount() counts them) and
+  // sets failbit when it stopped there, with more of the line to come.
   std::optional<Line> read() {
     Line line;
-    if (!std::getline(in_, line.bytes)) return std::nullopt;
-    // getline sets eof only when it ran out of input before finding '\n'.
-    line.terminated = !in_.eof();
-    return line;
+    bool any = false;
+    for (;;) {
+      in_.getline(buffer_.data(), static_cast<std::streamsize>(buffer_.size()));
+      const auto got = static_cast<std::size_t>(in_.gcount());
+      any = any || got > 0;
+      const bool full = in_.fail() && !in_.eof() && got == buffer_.size() - 1;
+      const bool newline = !in_.fail() && !in_.eof();
+      const std::size_t stored = newline ? got - 1 : got;
+      if (!line.too_long) {
+        if (line.bytes.size() + stored > kMaxLineBytes) {
+          line.too_long = true;
+          line.bytes.clear();
+          line.bytes.shrink_to_fit();
+        } else {
+          line.bytes.append(buffer_.data(), stored);
+        }
+      }
+      if (full) {
+        in_.clear(in_.rdstate() & ~std::ios::failbit);
+        continue;
+      }
+      if (!any) return std::nullopt;
+      line.terminated = newline;
+      if (!newline) in_.clear(in_.rdstate() & ~std::ios::failbit);  // eof, not an error
+      return line;
+    }
   }
 
   std::istream& in_;
+  std::array<char, 64 * 1024> buffer_{};
   std::optional<Line> peeked_;
 };
 
@@ -348,6 +382,10 @@ class ChainVerifier {
     std::uint64_t end = 0;
     while (auto raw = lines_.next()) {
       std::uint64_t k = ++report_.lines;
+      if (raw->too_long) {
+        return fail(k, fmt::format("line {} is longer than {} MiB, which no line the host writes is (the file "
+                                   "was damaged or written by another program)", k, kMaxLineBytes >> 20));
+      }
       if (!raw->terminated) {
         return fail(k, fmt::format("line {} is truncated: the file ends without a newline "
                                    "(a write cut short by a crash or a full disk, or the file "
@@ -374,7 +412,7 @@ class ChainVerifier {
   // tells an edit from an insertion or a swap.
   std::optional<Entry> look_ahead(std::uint64_t line) {
     const auto& raw = lines_.peek();
-    if (!raw || !raw->terminated) return std::nullopt;
+    if (!raw || !raw->terminated || raw->too_long) return std::nullopt;
     std::string ignored;
     return parse_entry(raw->bytes, line, ignored);
   }
