@@ -163,10 +163,9 @@ void RunSink::on_progress(std::uint64_t done, std::uint64_t total, const std::st
 }
 
 void RunSink::on_journal(const dihya::UndoEntry& entry) {
+  std::string line = RunJournal::encode(journal_entries(), entry, journal_file_);
+  const std::uint64_t size = line.size() + 1;
   std::string refusal;
-  // The line RunJournal writes, give or take its index: the data's JSON and the action.
-  const std::string data = entry.data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  const std::uint64_t size = data.size() + entry.action.size() + 40;
   if (journal_entries() >= kMaxJournalEntries) {
     refusal = fmt::format("entry refused: the run's journal holds {} entries, its limit", kMaxJournalEntries);
   } else if (journal_bytes_ + size > kMaxJournalBytes) {
@@ -178,13 +177,13 @@ void RunSink::on_journal(const dihya::UndoEntry& entry) {
     note("journal " + refusal);
     throw dihya::Error(refusal);
   }
-  if (!journal_) journal_.emplace(RunJournal::create(journal_file_));
-  journal_->record(entry);
-  journal_bytes_ += size;
   // The journal keeps entries as recorded (the rollback reads them back):
   // a secret in one is on disk in clear. Said once, without the secret.
-  if (!journal_secret_said_ && !redactor_.empty() &&
-      (redactor_.redact(data) != data || redactor_.redact(entry.action) != entry.action)) {
+  const bool secret = !journal_secret_said_ && !redactor_.empty() && redactor_.redact(line) != line;
+  if (!journal_) journal_.emplace(RunJournal::create(journal_file_));
+  journal_->append_entry(std::move(line));
+  journal_bytes_ += size;
+  if (secret) {
     journal_secret_said_ = true;
     note(fmt::format("warning: journal entry {} holds a secret, kept in clear in {} (mode 0600) for the rollback; "
                      "a plugin should journal only what undoing its step needs",

@@ -150,19 +150,22 @@ RunJournal RunJournal::reopen(const std::filesystem::path& file) {
   return RunJournal(file, std::move(fd), found.complete_size, found.contents.entries.size());
 }
 
-void RunJournal::record(const dihya::UndoEntry& entry) {
+std::string RunJournal::encode(std::uint64_t index, const dihya::UndoEntry& entry, const std::filesystem::path& file) {
   if (entry.action.empty()) {
-    throw dihya::Error(fmt::format("journal {}: an undo entry needs an action name",
-                                   file_.string()));
+    throw dihya::Error(fmt::format("journal {}: an undo entry needs an action name", file.string()));
   }
-  std::string line;
   try {
-    line = entry_line(next_index_, entry);
+    return entry_line(index, entry);
   } catch (const Json::exception& e) {
     throw dihya::Error(fmt::format(
         "journal {}: cannot record undo entry '{}': {} (encode binary data, e.g. as base64)",
-        file_.string(), entry.action, e.what()));
+        file.string(), entry.action, e.what()));
   }
+}
+
+void RunJournal::record(const dihya::UndoEntry& entry) { append_entry(encode(next_index_, entry, file_)); }
+
+void RunJournal::append_entry(std::string line) {
   append_line(std::move(line));
   ++next_index_;
 }

@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <string>
 #include <vector>
 
 #include <sys/types.h>
@@ -55,6 +56,12 @@ class RunJournal : public dihya::Journal {
   // dihya::Error naming the file when it cannot (or when `data` is not valid
   // UTF-8: binary undo data must be encoded, e.g. base64, by the plugin).
   void record(const dihya::UndoEntry& entry) override;
+
+  // record() in two steps, for a caller that weighs the line before it is
+  // written: the line of undo entry number INDEX (throws dihya::Error as
+  // record() does, naming FILE), then its append (the next entry's line).
+  static std::string encode(std::uint64_t index, const dihya::UndoEntry& entry, const std::filesystem::path& file);
+  void append_entry(std::string line);
 
   // Durable progress markers around a rollback. Throw dihya::Error like record().
   void mark_rollback_started();
