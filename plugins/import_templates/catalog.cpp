@@ -6,6 +6,7 @@
 #include <dihya/advisory_lock.hpp>
 #include <dihya/error.hpp>
 #include <dihya/template_format.hpp>
+#include <dihya/template_store.hpp>
 
 namespace import_templates {
 
@@ -48,6 +49,8 @@ std::vector<PlannedImport> plan_import(pqxx::transaction_base& tx, const std::ve
   };
   std::map<std::string, Existing> existing;
   if (catalog_exists(tx)) {
+    // A write checked the tables for what writing runs; a dry run only reads.
+    if (!lock) dihya::templates::refuse_untrusted_reads(tx);
     // Every import takes this lock, so the plan stays true until commit.
     if (lock) tx.exec_params("select pg_advisory_xact_lock($1)", dihya::lock_key::kTemplateImport);
     auto names = nlohmann::json::array();
@@ -272,6 +275,7 @@ std::vector<StoredTemplate> stored_templates(pqxx::transaction_base& tx, const s
                                              bool with_content) {
   std::vector<StoredTemplate> out;
   if (!catalog_exists(tx)) return out;
+  dihya::templates::refuse_untrusted_reads(tx);
   const auto rows = tx.exec_params(
       "select t.name, t.stack, t.description, to_json(t.tags)::text, t.current_version, "
       "coalesce(v.declared_version, ''), coalesce(v.checksum, ''), "

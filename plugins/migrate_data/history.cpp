@@ -75,7 +75,8 @@ void History::create() {
 }
 
 std::vector<HistoryRow> History::rows() {
-  pqxx::nontransaction tx(db_);
+  pqxx::read_transaction tx(db_);
+  guard_reads(tx);
   std::vector<HistoryRow> out;
   for (const auto& r : tx.exec("select coalesce(version, ''), name, kind, script, checksum,"
                                " pg_catalog.to_char(applied_at at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'::pg_catalog.text),"
@@ -98,7 +99,8 @@ std::vector<HistoryRow> History::rows() {
 }
 
 std::map<std::string, long long> History::in_progress() {
-  pqxx::nontransaction tx(db_);
+  pqxx::read_transaction tx(db_);
+  guard_reads(tx);
   std::map<std::string, long long> out;
   for (const auto& r : tx.exec("select version, rows_done from " + progress_)) out[r[0].c_str()] = r[1].as<long long>();
   return out;
@@ -106,6 +108,10 @@ std::map<std::string, long long> History::in_progress() {
 
 void History::guard(pqxx::transaction_base& tx) const {
   dihya::pg::refuse_untrusted_code(tx, {table_, progress_}, dihya::pg::TableUse::write);
+}
+
+void History::guard_reads(pqxx::transaction_base& tx) const {
+  dihya::pg::refuse_untrusted_code(tx, {table_, progress_}, dihya::pg::TableUse::read);
 }
 
 void History::record(pqxx::transaction_base& tx, const AppliedScript& s, long long duration_ms,
@@ -138,6 +144,7 @@ bool History::drop_if_empty(bool drop_schema) {
            .as<bool>()) {
     return true;
   }
+  guard_reads(tx);
   const bool empty =
       tx.exec1("select not exists (select 1 from " + table_ + ") and not exists (select 1 from " + progress_ + ")")[0]
           .as<bool>();

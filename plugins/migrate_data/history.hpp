@@ -57,6 +57,8 @@ class History {
   // role that created them before our first run would otherwise run its code
   // with our privileges at each history row. Before every write to them.
   void guard(pqxx::transaction_base& tx) const;
+  // The same for reading them: only row-security policies run then.
+  void guard_reads(pqxx::transaction_base& tx) const;
   // Inserts a successful row in `tx`, replacing a failed one of that version.
   void record(pqxx::transaction_base& tx, const AppliedScript& s, long long duration_ms, const std::string& run_id);
   // A no-transaction migration that failed half-way: recorded, not applied.

@@ -175,6 +175,30 @@ expect_exit 5 "import refuses template tables with a trigger the application rol
   dh run import_templates -p path="$WORK/templates" --yes
 expect_in "$ERR" "trigger probe on table dihya.templates" "the refusal names the trigger"
 expect_not_escalated import_trigger "import_templates, trigger"
+# Reading those tables runs their row-security policies: list, export, a dry
+# run and generate_project's templates refuse a policy of the application role.
+as_app "create table dihya.template_versions (template_id bigint not null, version integer not null,
+    declared_version text not null, content jsonb not null, checksum text not null, run_id text,
+    created_at timestamptz not null default now(), primary key (template_id, version));
+  insert into dihya.templates (name, stack, description, current_version) values ('probe-template', 'backend', 'd', 1);
+  insert into dihya.template_versions values (1, 1, '1.0.0', '{}', 'x');
+  drop trigger probe on dihya.templates;
+  alter table dihya.templates enable row level security;
+  create policy probe on dihya.templates using (public.dihya_probe('templates_policy'))"
+for how in "mode=list" "mode=export -p out=$WORK/exported" "path=$WORK/templates --dry-run"; do
+  # shellcheck disable=SC2086
+  expect_exit 1 "import_templates -p $how refuses a policy the application role owns" -- \
+    dh run import_templates -p $how --yes
+  expect_in "$ERR" "policy probe on table dihya.templates" "import_templates -p ${how%% *}: the refusal names the policy"
+done
+expect_not_escalated templates_policy "import_templates list, export and dry run, policy"
+expect_exit 2 "generate_project -p templates_from=database refuses the policy" -- \
+  dh run generate_project -p "text=A Flask API named Shop with users" -p out="$WORK/gp1" -p templates_from=database
+expect_in "$ERR" "policy probe on table dihya.templates" "generate_project: the refusal names the policy"
+expect_exit 0 "generate_project -p templates_from=auto falls back on the bundled templates" -- \
+  dh run generate_project -p "text=A Flask API named Shop with users" -p out="$WORK/gp2" --json
+expect_in "$OUT" "database not used (refusing" "generate_project: the note says why the database was not used"
+expect_not_escalated templates_policy "generate_project, policy"
 
 # ---- migrate_data: shadowing the lock functions, then its history table ------
 mig="$WORK/migrations"
@@ -207,6 +231,16 @@ expect_not_escalated migrate_history "migrate_data, history trigger"
 expect_eq "$(psql_q "select count(*) from public.h")" 0 "nothing recorded in that history"
 expect_eq "$(psql_q "select to_regclass('public.m1') is not null and to_regclass('public.m2') is null")" t \
   "the refused run left the database as it was (m2 rolled back)"
+# Reading that history (status, validate, a dry run) runs its policies.
+as_app "drop trigger probe on public.h; alter table public.h enable row level security;
+  create policy probe on public.h using (public.dihya_probe('migrate_policy'))"
+for how in "mode=status" "mode=validate" "mode=up --dry-run"; do
+  # shellcheck disable=SC2086
+  expect_exit 1 "migrate_data -p $how refuses a history policy the application role owns" -- \
+    dh run migrate_data -p migrations_dir="$mig2" -p history_table=h -p $how --yes
+  expect_in "$ERR" "policy probe on table h" "migrate_data -p ${how%% *}: the refusal names the policy"
+done
+expect_not_escalated migrate_policy "migrate_data status, validate and dry run, history policy"
 
 # ---- backup_db: an operator in the restore target, a check in the backup ----
 # The target's public schema belongs to the role, which shadows `name NOT LIKE`

@@ -21,6 +21,7 @@
 #include <string>
 
 #include <dihya/advisory_lock.hpp>
+#include <dihya/pg_untrusted_code.hpp>
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
@@ -58,6 +59,14 @@ inline void ensure_schema(pqxx::work& tx) {
   tx.exec("ALTER TABLE dihya.templates ADD COLUMN IF NOT EXISTS current_set_by text");
 }
 
+// Reading the tables runs their row-security policies: one that another role
+// owns (the tables made by it before our first import) is refused, not run
+// with our privileges. Locks both tables for the transaction (ACCESS SHARE).
+// The tables must exist.
+inline void refuse_untrusted_reads(pqxx::transaction_base& tx) {
+  dihya::pg::refuse_untrusted_code(tx, {"dihya.templates", "dihya.template_versions"}, dihya::pg::TableUse::read);
+}
+
 struct StoredTemplate {
   nlohmann::json content;
   int version = 0;          // the revision number
@@ -70,8 +79,10 @@ struct StoredTemplate {
 // generate_project reads them as whoever it connects as, often a superuser.
 inline std::optional<StoredTemplate> current(pqxx::transaction_base& tx, const std::string& name) {
   tx.exec("SET LOCAL search_path = pg_catalog, pg_temp");
-  const auto exists = tx.exec("SELECT to_regclass('dihya.template_versions') IS NOT NULL");
+  const auto exists = tx.exec(
+      "SELECT to_regclass('dihya.templates') IS NOT NULL AND to_regclass('dihya.template_versions') IS NOT NULL");
   if (!exists[0][0].as<bool>()) return std::nullopt;
+  refuse_untrusted_reads(tx);
   const auto rows = tx.exec_params(
       "SELECT v.content::text, v.version, v.checksum"
       " FROM dihya.templates AS t"
