@@ -7,6 +7,7 @@
 
 #include <dihya/cron.hpp>
 #include <dihya/error.hpp>
+#include <dihya/json_text.hpp>
 #include <dihya/plugin.hpp>
 #include <dihya/schedule_store.hpp>
 #include <fmt/format.h>
@@ -58,10 +59,7 @@ JobSpec job_spec(const std::string& plugin, const std::string& params, std::opti
     return job;
   }
   try {
-    job.params = nlohmann::json::parse(params, [](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
-      if (depth > kMaxParamsDepth) throw dihya::Error(fmt::format("nested deeper than {} levels", kMaxParamsDepth));
-      return true;
-    });
+    job.params = dihya::parse_json_limited(params, kMaxParamsDepth);
   } catch (const std::exception& e) {
     job.params = nlohmann::json::object();
     job.refused = fmt::format("params: {}", e.what());

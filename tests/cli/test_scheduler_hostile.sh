@@ -182,7 +182,7 @@ tick "hostile params"
 note_of params_array; expect_in "$WORK/note" "a JSON object of key=value expected, not array" "params array: refused with a clear note"
 note_of params_null; expect_in "$WORK/note" "not null" "params null: refused with a clear note"
 note_of params_eq_key; expect_in "$WORK/note" "is not a parameter name" "params key with '=': refused"
-note_of params_deep; expect_in "$WORK/note" "nested deeper than 32 levels" "params nested 5000 deep: refused"
+note_of params_deep; expect_in "$WORK/note" "nested more than 32 levels" "params nested 5000 deep: refused"
 note_of params_option; expect_in "$WORK/note" "--config" "a params key like an option reaches the job as a parameter name"
 note_of params_option; expect_not_in "$WORK/note" "positional" "and not as one of its host's options"
 for name in params_array params_null params_eq_key params_deep params_option; do
