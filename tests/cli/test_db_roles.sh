@@ -133,6 +133,30 @@ expect_in "$ERR" "trigger probe on table dihya_quarantine.tables" "the refusal n
 expect_not_escalated cleanup_quarantine "cleanup, planted quarantine"
 psql_q "drop schema dihya_quarantine cascade" >/dev/null 2>&1
 
+# A domain over the role's domain, and an array of it: the inner domain's
+# check runs on each write of either column (the quarantine copies them too).
+as_app "create domain public.d_inner as text check (public.dihya_probe('cleanup_domain'));
+  create domain public.d_outer as public.d_inner;
+  create table public.events (id bigint primary key, at timestamptz not null, label public.d_outer);
+  insert into public.events values (1, now() - interval '60 days', 'old'), (2, now(), 'new')"
+cat >"$WORK/events.yaml" <<'YAML'
+tables:
+  - {table: events, timestamp_column: at, older_than: 30d, action: delete}
+YAML
+expect_exit 2 "cleanup refuses a column whose domain is over a domain with the role's check" -- \
+  dh run cleanup -p policy="$WORK/events.yaml" --yes
+expect_in "$ERR" "constraint d_inner_check" "the refusal names the inner domain's check"
+expect_not_escalated cleanup_domain "cleanup, domain over a domain"
+expect_eq "$(psql_q "select count(*) from public.events")" 2 "no event was deleted"
+as_app "create table public.events2 (id bigint primary key, at timestamptz not null, seen public.d_inner[]);
+  insert into public.events2 values (1, now() - interval '60 days', null)"
+sed 's/table: events,/table: events2,/' "$WORK/events.yaml" >"$WORK/events2.yaml"
+expect_exit 2 "an array of the role's domain is refused too" -- \
+  dh run cleanup -p policy="$WORK/events2.yaml" --yes
+expect_in "$ERR" "constraint d_inner_check" "the refusal names the element domain's check"
+expect_not_escalated cleanup_domain "cleanup, array of a domain"
+expect_eq "$(psql_q "select count(*) from public.events2")" 1 "no event2 was deleted"
+
 # ---- export_user_data: an operator on the key's type, in public ------------
 as_app "create domain public.uid as bigint;
   create table public.accounts (id public.uid primary key, email text not null);
