@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <memory>
 
 #include <dihya/pg_untrusted_code.hpp>
 #include <fmt/format.h>
@@ -62,22 +63,42 @@ void take_snapshot(Server& server, const Tools& tools, const PasswordFile& passw
 // functions: a role that owned them in the backed-up database would run its
 // code as us (often a superuser). Triggers, rules, policies and indexes come
 // after the data (post-data; PostgreSQL builds indexes as the table owner).
-// So the tables are created first and checked before any row is loaded.
-void refuse_untrusted_load(Server& server, const std::string& target) {
-  auto db = server.open(target);
-  pqxx::work tx(*db);
+// So the tables are created first and checked before any row is loaded, and
+// the checking session keeps them locked in SHARE UPDATE EXCLUSIVE mode
+// until the rows are in: the tables' owner (the backup restores owners)
+// cannot add a check, a default or a generated column, nor attach a
+// partition, between the check and the load (each waits for that lock),
+// while pg_restore's COPY (ROW EXCLUSIVE) goes through. A domain's owner can
+// still add a NOT VALID check to it meanwhile (ALTER DOMAIN locks no table).
+struct LoadGuard {
+  std::unique_ptr<pqxx::connection> db;
+  std::unique_ptr<pqxx::work> tx;
+};
+
+LoadGuard refuse_untrusted_load(Server& server, const std::string& target) {
+  LoadGuard guard;
+  guard.db = server.open(target);
+  guard.tx = std::make_unique<pqxx::work>(*guard.db);
+  auto& tx = *guard.tx;
+  // Held across the load, which may be long: not ended as idle by the server.
+  tx.exec("SET LOCAL idle_in_transaction_session_timeout = 0");
   std::vector<std::string> tables;
+  std::string list;
   for (const auto& r : tx.exec("SELECT c.oid::pg_catalog.regclass::pg_catalog.text FROM pg_catalog.pg_class c"
                                " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
                                " WHERE c.relkind IN ('r', 'p') AND n.nspname <> 'information_schema'"
                                " AND n.nspname !~ '^pg_' ORDER BY 1")) {
     tables.push_back(r[0].as<std::string>());
+    list += (list.empty() ? "" : ", ") + tables.back();
   }
+  if (tables.empty()) return guard;
+  tx.exec("LOCK TABLE " + list + " IN SHARE UPDATE EXCLUSIVE MODE");
   try {
     dihya::pg::refuse_untrusted_code(tx, tables, dihya::pg::TableUse::load);
   } catch (const dihya::Error& e) {
     throw dihya::Error("restore into " + target + " stopped before loading any row: " + e.what());
   }
+  return guard;
 }
 
 void run_restore(Server& server, const Tools& tools, const PasswordFile& password_file, const std::string& target,
@@ -104,8 +125,13 @@ void run_restore(Server& server, const Tools& tools, const PasswordFile& passwor
     }
   };
   pg_restore({"pre-data"});
-  refuse_untrusted_load(server, target);
-  pg_restore({"data", "post-data"});
+  {
+    LoadGuard guard = refuse_untrusted_load(server, target);
+    pg_restore({"data"});
+    guard.tx->commit();
+  }
+  // Indexes, constraints and triggers need locks the guard held.
+  pg_restore({"post-data"});
 }
 
 }  // namespace

@@ -225,6 +225,34 @@ expect_in "$ERR" "$gone_role" "the error says what pg_restore could not do"
 expect_eq "$(fingerprint "$(url_of "$tgt_db")")" "$tgt_before" "the target is back to its prior content"
 psql_q "drop database $tgt_db" >/dev/null
 
+# From the check for other roles' code to the last row loaded, the restored
+# tables stay locked against new checks, defaults and generated columns:
+# sampled while pg_restore's COPY into a 1,000,000-row table runs, another
+# session of the restore holds SHARE UPDATE EXCLUSIVE on that table.
+big_src="${DB_NAME}_bigsrc"; big_tgt="${DB_NAME}_bigtgt"
+psql_q "create database $big_src" >/dev/null
+psql -X -q -v ON_ERROR_STOP=1 "$(url_of "$big_src")" -c \
+  "create table big as select g::bigint as id, md5(g::text) as v from generate_series(1, 1000000) g" >/dev/null
+DIHYA_DATABASE_URL="$(url_of "$big_src")" expect_exit 0 "backup of a 1,000,000-row table" -- \
+  dh run backup_db -p backup_dir="$WORK/big-backups" -p mode=backup
+( while :; do
+    psql -X -q -t -A "$(url_of "$big_tgt")" -c "select (select count(*) from pg_stat_activity
+        where datname = current_database() and state = 'active' and query ilike 'copy %big%from stdin%') || ' ' ||
+      (select count(*) from pg_locks where relation = to_regclass('public.big')
+        and mode = 'ShareUpdateExclusiveLock' and granted and pid <> pg_backend_pid())" 2>/dev/null || sleep 0.01
+  done ) >"$WORK/load-samples" &
+sampler=$!
+expect_exit 0 "restore of it into a new database" -- dh run backup_db -p backup_dir="$WORK/big-backups" -p mode=restore \
+  -p target_database="$big_tgt" --yes
+kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true
+copying=$(grep -c '^[1-9]' "$WORK/load-samples" || true)
+unguarded=$(grep -c '^[1-9][0-9]* 0$' "$WORK/load-samples" || true)
+[ "$copying" -gt 0 ] && ok "the load was sampled while its COPY ran ($copying samples)" || not_ok "no sample caught the COPY"
+expect_eq "$unguarded" 0 "no sample of the COPY without the guard's lock"
+expect_eq "$(psql -X -q -t -A "$(url_of "$big_tgt")" -c "select count(*) from big")" 1000000 "every row was restored"
+psql_q "drop database $big_src" >/dev/null
+psql_q "drop database $big_tgt" >/dev/null
+
 # Custom format: one file, same guarantees.
 C="$WORK/custom-backups"
 expect_exit 0 "custom-format backup" -- dh run backup_db -p backup_dir="$C" -p mode=backup -p format=custom
