@@ -245,6 +245,46 @@ if [ "$(id -u)" = 0 ]; then
       *) ok "exec grant, own pid namespace: $a fails" ;;
     esac
   done
+  # A host that is not root cannot make a pid namespace: its child stays the
+  # run's keeper, a child subreaper with a parent-death signal of its own,
+  # which kills what the run left when the run ends or the host dies. As
+  # nobody: the same daemon, then the same kill -9.
+  nb_home="$WORK/nobody-home"; nb_dir="$WORK/nobody-declared"
+  mkdir -p "$nb_home" "$nb_dir" && chown 65534:65534 "$nb_home" "$nb_dir"
+  # (exec: in the background, $! is then the host's pid, not a subshell's)
+  nb() { (exec_nb "$@"); }
+  exec_nb() {
+    exec setpriv --reuid 65534 --regid 65534 --clear-groups env HOME="$nb_home" DIHYA_STATE_DIR="$nb_home/state" \
+      DIHYA_CACHE_DIR="$nb_home/cache" XDG_CONFIG_HOME="$nb_home/config" DIHYA_SYSTEM_CONFIG="$nb_home/none.yaml" \
+      DIHYA_PLUGIN_PATH="$DIHYA_TEST_PLUGIN_DIR" "$DIHYA_HOST" "$@"
+  }
+  if nb --version >/dev/null 2>&1; then
+    expect_exit 0 "not root, exec grant: a plugin that leaves a process behind" -- \
+      nb run escape -p allowed_program=/bin/true -p "allowed_dir=$nb_dir" -p linger_ms=1500 --json
+    LINGERER=$(field result lingerer)
+    expect_eq "$(field result lingerer_new_session)" "ok" "not root: it left the run's process group"
+    expect_eq "$(liveness "$LINGERER")" "gone" "not root: it died with its run"
+    expect_eq "$(field sandbox keeper)" "True" "not root: the record names the keeper"
+    expect_in "$OUT" "kept by a keeper process" "not root: the sandbox summary says so"
+    expect_eq "$(field sandbox pid_namespace)" "False" "not root: no pid namespace"
+    case "$(attempt attempts signal_host)" in  # its parent, the keeper
+      ok|missing) not_ok "not root: the plugin could signal its keeper" ;;
+      *) ok "not root: the plugin cannot signal its keeper" ;;
+    esac
+    rm -f "$nb_dir/lingerer.pid"
+    exec_nb run escape -p allowed_program=/bin/true -p "allowed_dir=$nb_dir" -p linger_ms=20000 -p hang_ms=20000 \
+      >"$WORK/nb-killed.out" 2>&1 &
+    KILLED_HOST=$!
+    for _ in $(seq 200); do [ -s "$nb_dir/lingerer.pid" ] && break; sleep 0.05; done
+    LINGERER=$(cat "$nb_dir/lingerer.pid" 2>/dev/null || echo 0)
+    expect_eq "$(liveness "$LINGERER")" "alive" "not root: the process the run left is alive while its host runs"
+    kill -9 "$KILLED_HOST"
+    wait "$KILLED_HOST" 2>/dev/null || true
+    for _ in $(seq 100); do [ "$(liveness "$LINGERER")" = gone ] && break; sleep 0.02; done
+    expect_eq "$(liveness "$LINGERER")" "gone" "not root: it died with its host (kill -9): the keeper killed it"
+  else
+    echo "note: nobody cannot run $DIHYA_HOST here (a private build dir): the keeper is not checked"
+  fi
 else
   echo "note: not root: no pid namespace for a run; the kill -9 case not checked"
 fi

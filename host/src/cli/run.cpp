@@ -297,6 +297,10 @@ void execute(RunSession& s, RunSink& sink, ProgressBar& bar) {
     if (outcome.pid_namespace) {
       s.record.sandbox["summary"] = s.record.sandbox.value("summary", std::string()) + ", own pid namespace";
     }
+    if (outcome.keeper) {
+      s.record.sandbox["keeper"] = true;
+      s.record.sandbox["summary"] = s.record.sandbox.value("summary", std::string()) + ", kept by a keeper process";
+    }
     if (!outcome.sandbox_error.empty()) {
       s.record.sandbox["error"] = cut_summary(s.redactor.redact(outcome.sandbox_error));
     }

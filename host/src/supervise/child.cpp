@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,6 +26,7 @@
 #include "errors.hpp"
 #include "loading/plugin_file.hpp"
 #include "supervise/core_dumps.hpp"
+#include "supervise/leftovers.hpp"
 #include "supervise/protocol.hpp"
 #include "util/memory_size.hpp"
 #include "util/unique_fd.hpp"
@@ -321,17 +323,82 @@ void serve_as_namespace_init(int status_fd, int event_fd, int control_fd, int pl
   }
 }
 
+// The keeper of a run under a host that is not root, for a plugin that may
+// make processes (SandboxPlan::pid_namespace): such a host cannot make the
+// run a pid namespace (CAP_SYS_ADMIN), and a user namespace to make one in
+// would have to be mapped through /proc files that a process holding
+// secrets (not dumpable) cannot open. So the child stays between the host
+// and the plugin's process: a child subreaper, to which whatever the plugin
+// starts and leaves (a double fork, setsid) falls when its parent dies, and
+// with a parent-death signal it handles (SIGHUP), so that a host killed
+// outright (kill -9) still has them all killed. When the plugin's process
+// ends, it hands the host that process's wait status, as a namespace's init
+// does, kills what is left and ends. Returns in the plugin's process, whose
+// seccomp filter refuses it any signal to the keeper (its host_pid). What it
+// cannot stop: the same user killing the keeper from outside first.
+void serve_as_keeper(int status_fd, int event_fd, int control_fd, int plugin_fd) {
+  const pid_t host = ::getppid();
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  sigset_t watched;
+  sigemptyset(&watched);
+  sigaddset(&watched, SIGHUP);
+  sigaddset(&watched, SIGCHLD);
+  sigset_t before;
+  ::sigprocmask(SIG_BLOCK, &watched, &before);
+  const int signals = ::signalfd(-1, &watched, SFD_CLOEXEC);
+  ::prctl(PR_SET_PDEATHSIG, SIGHUP);
+  if (::getppid() != host) ::_exit(kExitRunFailed);  // the host died before the signal was armed
+  const pid_t keeper = ::getpid();
+  const pid_t plugin = signals < 0 ? -1 : ::fork();
+  if (plugin == 0) {
+    ::sigprocmask(SIG_SETMASK, &before, nullptr);
+    ::close(signals);
+    ::close(status_fd);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != keeper) ::_exit(kExitRunFailed);
+    return;
+  }
+  if (plugin < 0) {
+    Channel(event_fd, control_fd)
+        .send(FrameType::error, {{"kind", "load"}, {"message", std::string("fork: ") + std::strerror(errno)}});
+    finish();
+  }
+  for (int fd : {event_fd, control_fd, plugin_fd, 0, 1, 2}) ::close(fd);
+  for (;;) {
+    signalfd_siginfo info{};
+    const ssize_t n = ::read(signals, &info, sizeof info);
+    if (n < 0 && errno == EINTR) continue;
+    // Its host is gone (its parent is now another process): so is the run.
+    if (n != sizeof info || (info.ssi_signo == SIGHUP && ::getppid() != host)) {
+      kill_leftovers();
+      ::_exit(kExitRunFailed);
+    }
+    int status = 0;
+    for (pid_t pid; (pid = ::waitpid(-1, &status, WNOHANG)) > 0;) {
+      if (pid != plugin) continue;
+      (void)!::write(status_fd, &status, sizeof status);
+      kill_leftovers();
+      ::_exit(0);
+    }
+  }
+}
+
 }  // namespace
 
 void run_child(const ChildRequest& request, const SandboxPlan& plan, int event_fd, int control_fd, int output_fd,
-               int status_fd) {
+               int status_fd, bool keeper) {
   prepare_process(request, event_fd, control_fd, output_fd, status_fd);
-  if (status_fd >= 0) serve_as_namespace_init(status_fd, event_fd, control_fd, request.plugin_fd);
+  if (keeper) {
+    serve_as_keeper(status_fd, event_fd, control_fd, request.plugin_fd);
+  } else if (status_fd >= 0) {
+    serve_as_namespace_init(status_fd, event_fd, control_fd, request.plugin_fd);
+  }
   // Still single-threaded, before the plugin's first instruction (its
   // constructors), in the plugin's own process: Landlock's /proc/self rule
   // is the directory of the process that applies it. In a pid namespace of
-  // the run's own, nothing outside, the host first, can be named from inside.
-  const int host_pid = status_fd >= 0 ? 0 : static_cast<int>(::getppid());
+  // the run's own, nothing outside, the host first, can be named from inside;
+  // under a keeper, the keeper is the process it may not signal.
+  const int host_pid = status_fd >= 0 && !keeper ? 0 : static_cast<int>(::getppid());
   const std::string sandbox_error = apply_sandbox(plan, request.plugin_fd, host_pid);
   Channel channel(event_fd, control_fd);
   if (!sandbox_error.empty() && plan.mode == SandboxMode::require) {

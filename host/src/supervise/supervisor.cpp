@@ -23,6 +23,7 @@
 #include "errors.hpp"
 #include "params/json_input.hpp"
 #include "supervise/child.hpp"
+#include "supervise/leftovers.hpp"
 #include "supervise/protocol.hpp"
 #include "util/json_text_of.hpp"
 #include "util/unique_fd.hpp"
@@ -439,52 +440,6 @@ class Supervision {
   bool output_truncated_ = false;
 };
 
-// The pids of this process's children, from /proc/self/task/*/children
-// (Linux 3.5+ with CONFIG_PROC_CHILDREN; empty without it).
-std::vector<pid_t> own_children() {
-  std::vector<pid_t> out;
-  DirStream tasks("/proc/self/task");
-  if (tasks.get() == nullptr) return out;
-  while (const dirent* task = ::readdir(tasks.get())) {
-    if (task->d_name[0] == '.') continue;
-    const std::string file = std::string("/proc/self/task/") + task->d_name + "/children";
-    std::string text;
-    UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd || read_all(fd.get(), &text, 1 << 20)) continue;
-    for (const char* p = text.c_str(); *p != '\0';) {
-      char* end = nullptr;
-      const long pid = std::strtol(p, &end, 10);
-      if (end == p) break;
-      if (pid > 0) out.push_back(static_cast<pid_t>(pid));
-      p = end;
-    }
-  }
-  return out;
-}
-
-// True when this process has no child (alive or zombie). One system call.
-bool childless() {
-  siginfo_t info{};
-  return ::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 && errno == ECHILD;
-}
-
-// Called once the run's child is reaped and its group killed, in a process
-// that had no other child and was a child subreaper meanwhile: whatever the
-// run started and left behind (a process that left the group with setsid or
-// setpgid, a daemon) became our child when its parent died. Kills them until
-// none is left; true when none is, within ~0.5 s.
-bool kill_leftovers() {
-  for (int round = 0; round < 500; ++round) {
-    if (childless()) return true;
-    const std::vector<pid_t> children = own_children();
-    if (children.empty()) return false;  // they cannot be named here
-    for (pid_t child : children) ::kill(child, SIGKILL);
-    for (pid_t child : children) ::waitpid(child, nullptr, WNOHANG);
-    ::usleep(1000);
-  }
-  return false;
-}
-
 // Makes the next fork() the init of a new pid namespace, where the host may
 // create one (CAP_SYS_ADMIN: as root; elsewhere nothing changes). The run's
 // processes then live and die with its child: when the child ends, or is
@@ -564,9 +519,12 @@ ChildOutcome supervise(const ChildRequest& request, const SupervisorOptions& opt
 
   std::fflush(nullptr);  // nothing buffered in the host may be written twice
   PidNamespaceForChild pid_namespace(plan.pid_namespace);
-  // The plugin's wait status, from the namespace's init (see run_child).
+  // A host that is not root cannot make the pid namespace: the child stays
+  // the run's keeper instead (see run_child).
+  const bool keeper = plan.pid_namespace && !pid_namespace.active() && ::geteuid() != 0;
+  // The plugin's wait status, from the namespace's init or the keeper.
   std::optional<Pipe> status;
-  if (pid_namespace.active()) status = make_pipe();
+  if (pid_namespace.active() || keeper) status = make_pipe();
   pid_t pid = ::fork();
   if (pid < 0) throw state_error(std::string("fork: ") + std::strerror(errno));
   if (pid == 0) {
@@ -575,7 +533,7 @@ ChildOutcome supervise(const ChildRequest& request, const SupervisorOptions& opt
     output.read.reset();
     if (status) status->read.reset();
     run_child(request, plan, events.write.get(), control.read.get(), output.write.get(),
-              status ? status->write.get() : -1);
+              status ? status->write.get() : -1, keeper);
   }
   const bool own_pid_namespace = pid_namespace.active();
   if (status) status->write.reset();
@@ -597,6 +555,7 @@ ChildOutcome supervise(const ChildRequest& request, const SupervisorOptions& opt
                           std::move(output.read), signals.fd(), status ? std::move(status->read) : UniqueFd());
   ChildOutcome outcome = supervision.wait();
   outcome.pid_namespace = own_pid_namespace;
+  outcome.keeper = keeper;
   if (sole_parent) {
     outcome.nothing_left = kill_leftovers();
     ::prctl(PR_SET_CHILD_SUBREAPER, 0);
