@@ -222,17 +222,25 @@ done
 # pid namespace of its own, whose init dies with the host (PDEATHSIG), and
 # the kernel then kills every process left in it.
 if [ "$(id -u)" = 0 ]; then
-  rm -f "$WORK/declared/lingerer.pid"
-  "$DIHYA_HOST" run escape -p allowed_program=/bin/true -p "allowed_dir=$WORK/declared" -p linger_ms=20000 \
-    -p hang_ms=20000 >"$WORK/killed.out" 2>&1 &
-  KILLED_HOST=$!
-  for _ in $(seq 200); do [ -s "$WORK/declared/lingerer.pid" ] && break; sleep 0.05; done
-  LINGERER=$(cat "$WORK/declared/lingerer.pid" 2>/dev/null || echo 0)
-  expect_eq "$(liveness "$LINGERER")" "alive" "exec grant: the process the run left is alive while its host runs"
-  kill -9 "$KILLED_HOST"
-  wait "$KILLED_HOST" 2>/dev/null || true
-  for _ in $(seq 50); do [ "$(liveness "$LINGERER")" = gone ] && break; sleep 0.02; done
-  expect_eq "$(liveness "$LINGERER")" "gone" "exec grant: it died with its host (kill -9): the run's pid namespace ended"
+  # killed_host_leaves_nothing DIR WHAT HOST...: HOST... runs escape, which
+  # leaves a daemon (its pid in DIR/lingerer.pid); the host is killed with
+  # kill -9 mid-run, and the daemon must be gone.
+  killed_host_leaves_nothing() {
+    local dir=$1 what=$2 host lingerer
+    shift 2
+    rm -f "$dir/lingerer.pid"
+    "$@" run escape -p allowed_program=/bin/true -p "allowed_dir=$dir" -p linger_ms=20000 -p hang_ms=20000 \
+      >"$WORK/killed.out" 2>&1 &
+    host=$!
+    for _ in $(seq 200); do [ -s "$dir/lingerer.pid" ] && break; sleep 0.05; done
+    lingerer=$(cat "$dir/lingerer.pid" 2>/dev/null || echo 0)
+    expect_eq "$(liveness "$lingerer")" "alive" "$what: the process the run left is alive while its host runs"
+    kill -9 "$host"
+    wait "$host" 2>/dev/null || true
+    for _ in $(seq 100); do [ "$(liveness "$lingerer")" = gone ] && break; sleep 0.02; done
+    expect_eq "$(liveness "$lingerer")" "gone" "$what: it died with its host (kill -9)"
+  }
+  killed_host_leaves_nothing "$WORK/declared" "exec grant, own pid namespace" "$DIHYA_HOST"
   # exec keeps the shell's pid: the plugin is told its host's.
   expect_exit 0 "exec grant: a run that leaves a process behind" -- \
     sh -c 'exec "$0" run escape -p host_pid=$$ -p allowed_program=/bin/true -p linger_ms=1500 --json' "$DIHYA_HOST"
@@ -271,17 +279,7 @@ if [ "$(id -u)" = 0 ]; then
       ok|missing) not_ok "not root: the plugin could signal its keeper" ;;
       *) ok "not root: the plugin cannot signal its keeper" ;;
     esac
-    rm -f "$nb_dir/lingerer.pid"
-    exec_nb run escape -p allowed_program=/bin/true -p "allowed_dir=$nb_dir" -p linger_ms=20000 -p hang_ms=20000 \
-      >"$WORK/nb-killed.out" 2>&1 &
-    KILLED_HOST=$!
-    for _ in $(seq 200); do [ -s "$nb_dir/lingerer.pid" ] && break; sleep 0.05; done
-    LINGERER=$(cat "$nb_dir/lingerer.pid" 2>/dev/null || echo 0)
-    expect_eq "$(liveness "$LINGERER")" "alive" "not root: the process the run left is alive while its host runs"
-    kill -9 "$KILLED_HOST"
-    wait "$KILLED_HOST" 2>/dev/null || true
-    for _ in $(seq 100); do [ "$(liveness "$LINGERER")" = gone ] && break; sleep 0.02; done
-    expect_eq "$(liveness "$LINGERER")" "gone" "not root: it died with its host (kill -9): the keeper killed it"
+    killed_host_leaves_nothing "$nb_dir" "not root, a keeper" exec_nb
   else
     echo "note: nobody cannot run $DIHYA_HOST here (a private build dir): the keeper is not checked"
   fi

@@ -286,6 +286,14 @@ nlohmann::json perform(Plugin& plugin, const ChildRequest& request, Context& ctx
   return {};
 }
 
+// The plugin's own process could not be made (by an init or a keeper): a
+// load error, and the child ends.
+[[noreturn]] void fork_failed(int event_fd, int control_fd) {
+  Channel(event_fd, control_fd)
+      .send(FrameType::error, {{"kind", "load"}, {"message", std::string("fork: ") + std::strerror(errno)}});
+  finish();
+}
+
 // The init of the run's pid namespace stays ours: the plugin runs in a
 // process of its own. An init ignores every signal it has no handler for,
 // even one it sends itself: a plugin as init would live on after abort(), and
@@ -306,11 +314,7 @@ void serve_as_namespace_init(int status_fd, int event_fd, int control_fd, int pl
     ::close(status_fd);
     return;
   }
-  if (plugin < 0) {
-    Channel(event_fd, control_fd)
-        .send(FrameType::error, {{"kind", "load"}, {"message", std::string("fork: ") + std::strerror(errno)}});
-    finish();
-  }
+  if (plugin < 0) fork_failed(event_fd, control_fd);
   for (int fd : {event_fd, control_fd, plugin_fd, 0, 1, 2}) ::close(fd);
   for (;;) {
     int status = 0;
@@ -338,6 +342,7 @@ void serve_as_namespace_init(int status_fd, int event_fd, int control_fd, int pl
 // cannot stop: the same user killing the keeper from outside first.
 void serve_as_keeper(int status_fd, int event_fd, int control_fd, int plugin_fd) {
   const pid_t host = ::getppid();
+  ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
   sigset_t watched;
   sigemptyset(&watched);
@@ -358,11 +363,7 @@ void serve_as_keeper(int status_fd, int event_fd, int control_fd, int plugin_fd)
     if (::getppid() != keeper) ::_exit(kExitRunFailed);
     return;
   }
-  if (plugin < 0) {
-    Channel(event_fd, control_fd)
-        .send(FrameType::error, {{"kind", "load"}, {"message", std::string("fork: ") + std::strerror(errno)}});
-    finish();
-  }
+  if (plugin < 0) fork_failed(event_fd, control_fd);
   for (int fd : {event_fd, control_fd, plugin_fd, 0, 1, 2}) ::close(fd);
   for (;;) {
     signalfd_siginfo info{};
