@@ -349,9 +349,8 @@ class Cleanup final : public dihya::Plugin {
     // run reports them done.
     void begin(pqxx::work& tx) {
       if (ctx.cancelled()) throw dihya::Error("cancelled after " + std::to_string(done) + " row(s) of " + rule.table.display());
-      tx.exec("SET LOCAL synchronous_commit = off");
       dihya::pg::refuse_untrusted_code(tx, {rule.table.quoted(tx), quoted_quarantine(tx, quarantine)},
-                                       dihya::pg::TableUse::write);
+                                       dihya::pg::TableUse::write, "SET LOCAL synchronous_commit = off");
       // The batch is timed from here: what it locks rows for, and what
       // nice_ratio's pause answers, is its work, not the check before it
       // (a few round trips, which under load once took a third of a 10 ms batch).

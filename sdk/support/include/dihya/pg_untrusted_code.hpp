@@ -138,7 +138,9 @@ WHERE NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE oid = code.owner)
 // that USE would run with our privileges. Call it in the transaction that
 // then reads or writes them: the lock keeps that role from adding a trigger,
 // rule, default or policy before we are done (each needs a stronger lock).
-inline void refuse_untrusted_code(pqxx::transaction_base& tx, const std::vector<std::string>& tables, TableUse use) {
+// `also`: constant SQL (a SET LOCAL) sent with the lock, saving a round trip.
+inline void refuse_untrusted_code(pqxx::transaction_base& tx, const std::vector<std::string>& tables, TableUse use,
+                                  const char* also = "") {
   if (tables.empty()) return;
   std::string list;
   for (const auto& t : tables) list += (list.empty() ? "" : ", ") + t;
@@ -146,7 +148,7 @@ inline void refuse_untrusted_code(pqxx::transaction_base& tx, const std::vector<
   // the planner prices the types' recursion at thousands of rows (it finds
   // a handful), enough for PostgreSQL to spend 15-50 ms compiling the query.
   tx.exec("LOCK TABLE " + list + (use == TableUse::read ? " IN ACCESS SHARE MODE" : " IN ROW EXCLUSIVE MODE") +
-          "; SET LOCAL jit = off");
+          "; SET LOCAL jit = off; " + also);
   const char* use_name = use == TableUse::read ? "read" : use == TableUse::write ? "write" : "load";
   // Prepared once per connection (a no-op after the first): cleanup checks
   // before every batch, and planning the query cost more than running it
