@@ -156,6 +156,30 @@ TEST_CASE("appending after lines around the first read-back size (4 KiB) still c
   CHECK(report.lines == lines);
 }
 
+TEST_CASE("verify reads lines on both sides of its 64 KiB read pieces", "[audit]") {
+  TempDir dir;
+  auto file = dir.path() / "audit.jsonl";
+  AuditLog log(file);
+  // What a line holds besides its payload (the seq's width aside), from a
+  // line with none: then every line length from 64 KiB - 4 to 64 KiB + 4,
+  // and the same around two pieces.
+  log.append("run.end", {{"result", ""}});
+  const auto frame = static_cast<std::size_t>(fs::file_size(file)) - 1;
+  std::uint64_t lines = 1;
+  for (std::size_t pieces : {1, 2}) {
+    for (std::size_t length = pieces * 65536 - 4; length <= pieces * 65536 + 4; ++length) {
+      const auto before = fs::file_size(file);
+      log.append("run.end", {{"result", std::string(length - frame - (lines + 1 >= 10 ? 1 : 0), 'x')}});
+      ++lines;
+      CHECK(fs::file_size(file) - before == length + 1);  // the line and its newline
+    }
+  }
+  auto report = verify_audit_log(file);
+  CHECK(report.ok);
+  CHECK(report.problem.empty());
+  CHECK(report.lines == lines);
+}
+
 TEST_CASE("a missing audit log verifies as empty", "[audit]") {
   TempDir dir;
   auto report = verify_audit_log(dir.path() / "audit.jsonl");
