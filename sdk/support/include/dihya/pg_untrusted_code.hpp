@@ -92,7 +92,7 @@ WITH RECURSIVE touched(relid) AS (
       UNION ALL SELECT a.atttypid FROM pg_catalog.pg_attribute a
         WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
       UNION ALL SELECT r.rngsubtype FROM pg_catalog.pg_range r WHERE r.rngtypid = t.oid) u(typid)
-    WHERE u.typid <> 0
+    WHERE u.typid <> 0::pg_catalog.oid
 ), attached(classid, objid, relid) AS (
   SELECT 'pg_catalog.pg_policy'::pg_catalog.regclass::pg_catalog.oid, p.oid, p.polrelid FROM pg_catalog.pg_policy p
     WHERE p.polrelid = ANY ((SELECT oids FROM rels)::pg_catalog.oid[])
