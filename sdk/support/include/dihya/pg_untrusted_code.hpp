@@ -147,6 +147,7 @@ inline void refuse_untrusted_code(pqxx::transaction_base& tx, const std::vector<
   // With JIT off for the rest of the transaction, in the same round trip:
   // the planner prices the types' recursion at thousands of rows (it finds
   // a handful), enough for PostgreSQL to spend 15-50 ms compiling the query.
+  // A caller whose later statements read much may SET LOCAL jit TO DEFAULT.
   tx.exec("LOCK TABLE " + list + (use == TableUse::read ? " IN ACCESS SHARE MODE" : " IN ROW EXCLUSIVE MODE") +
           "; SET LOCAL jit = off; " + also);
   const char* use_name = use == TableUse::read ? "read" : use == TableUse::write ? "write" : "load";
