@@ -179,6 +179,15 @@ m = json.loads(z.read("manifest.json"))
 print(json.dumps({t["table"]: t["rows"] for t in m["tables"]}, sort_keys=True))
 PY
 expect_eq "$(cat "$WORK/notes.json")" '{"accounts": 1, "notes": 1}' "the export holds exactly that account's rows"
+# Reading runs row-security policies: one the role wrote on a table the export reads is refused.
+as_app "alter table public.notes enable row level security;
+  create policy probe on public.notes using (public.dihya_probe('export_policy'))"
+expect_exit 2 "export refuses a table with a policy the application role owns" -- \
+  dh run export_user_data -p user=1 -p config="$WORK/export.yaml" -p output="$WORK/a1-policy.zip"
+expect_in "$ERR" "policy probe on table public.notes" "the refusal names the policy"
+expect_not_escalated export_policy "export_user_data, policy"
+[ ! -e "$WORK/a1-policy.zip" ] && ok "no archive was written" || not_ok "an archive was written despite the refusal"
+as_app "drop policy probe on public.notes; alter table public.notes disable row level security"
 
 # ---- import_templates: a shadowing function, then tables made first ---------
 mkdir -p "$WORK/templates"
