@@ -199,9 +199,6 @@ void refuse_untrusted_code(pqxx::transaction_base& tx, const dihya::FkGraph& gra
   std::vector<std::string> tables{graph.users().quoted(tx)};
   for (const auto& t : graph.reached()) tables.push_back(t.quoted(tx));
   dihya::pg::refuse_untrusted_code(tx, tables, dihya::pg::TableUse::read);
-  // The check turned JIT off for the transaction; the export's large reads
-  // are PostgreSQL's to plan as the server is configured.
-  tx.exec("SET LOCAL jit TO DEFAULT");
 }
 
 std::string find_user(pqxx::transaction_base& tx, const dihya::FkGraph& graph, const ExportConfig& config,

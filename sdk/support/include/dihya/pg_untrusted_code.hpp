@@ -125,7 +125,8 @@ WITH RECURSIVE touched(relid) AS (
     WHERE a.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass::pg_catalog.oid
 )
 SELECT COALESCE(pg_catalog.string_agg(DISTINCT pg_catalog.format('%s %s (owner %s)',
-         pg_catalog.pg_describe_object(classid, objid, 0), what, pg_catalog.pg_get_userbyid(owner)), ', '), '')
+         pg_catalog.pg_describe_object(classid, objid, 0), what, pg_catalog.pg_get_userbyid(owner)), ', '), ''),
+       pg_catalog.set_config('jit', pg_catalog.current_setting('dihya.jit_before_check'), true)
 FROM code
 WHERE NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE oid = code.owner)
   AND NOT pg_catalog.pg_has_role(code.owner, CURRENT_USER, 'USAGE')
@@ -144,11 +145,12 @@ inline void refuse_untrusted_code(pqxx::transaction_base& tx, const std::vector<
   if (tables.empty()) return;
   std::string list;
   for (const auto& t : tables) list += (list.empty() ? "" : ", ") + t;
-  // With JIT off for the rest of the transaction, in the same round trip:
-  // the planner prices the types' recursion at thousands of rows (it finds
-  // a handful), enough for PostgreSQL to spend 15-50 ms compiling the query.
-  // A caller whose later statements read much may SET LOCAL jit TO DEFAULT.
+  // With JIT off while the query is planned, in the same round trip: the
+  // planner prices the types' recursion at thousands of rows (it finds a
+  // handful), enough for PostgreSQL to spend 15-50 ms compiling the query.
+  // The query itself sets JIT back as it was for the rest of the transaction.
   tx.exec("LOCK TABLE " + list + (use == TableUse::read ? " IN ACCESS SHARE MODE" : " IN ROW EXCLUSIVE MODE") +
+          "; SELECT pg_catalog.set_config('dihya.jit_before_check', pg_catalog.current_setting('jit'), true)"
           "; SET LOCAL jit = off; " + also);
   const char* use_name = use == TableUse::read ? "read" : use == TableUse::write ? "write" : "load";
   // Prepared once per connection (a no-op after the first): cleanup checks
