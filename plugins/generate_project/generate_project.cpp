@@ -221,9 +221,11 @@ Choices choose_templates(const Spec& spec, const std::string& from, dihya::Conte
     } else {
       try {
         pqxx::read_transaction tx(ctx.db());
-        for (const auto& [stack, name] : needed) {
-          (void)stack;
-          if (auto t = dihya::templates::current(tx, name)) stored.emplace(name, std::move(*t));
+        if (dihya::templates::open_for_reading(tx)) {
+          for (const auto& [stack, name] : needed) {
+            (void)stack;
+            if (auto t = dihya::templates::current(tx, name)) stored.emplace(name, std::move(*t));
+          }
         }
       } catch (const std::exception& e) {
         if (from == "database") throw ParamError("templates_from", std::string("cannot read the templates: ") + e.what());

@@ -50,7 +50,7 @@ std::vector<PlannedImport> plan_import(pqxx::transaction_base& tx, const std::ve
   std::map<std::string, Existing> existing;
   if (catalog_exists(tx)) {
     // A write checked the tables for what writing runs; a dry run only reads.
-    if (!lock) dihya::templates::refuse_untrusted_reads(tx);
+    if (!lock) dihya::templates::refuse_untrusted_code(tx, dihya::pg::TableUse::read);
     // Every import takes this lock, so the plan stays true until commit.
     if (lock) tx.exec_params("select pg_advisory_xact_lock($1)", dihya::lock_key::kTemplateImport);
     auto names = nlohmann::json::array();
@@ -275,7 +275,7 @@ std::vector<StoredTemplate> stored_templates(pqxx::transaction_base& tx, const s
                                              bool with_content) {
   std::vector<StoredTemplate> out;
   if (!catalog_exists(tx)) return out;
-  dihya::templates::refuse_untrusted_reads(tx);
+  dihya::templates::refuse_untrusted_code(tx, dihya::pg::TableUse::read);
   const auto rows = tx.exec_params(
       "select t.name, t.stack, t.description, to_json(t.tags)::text, t.current_version, "
       "coalesce(v.declared_version, ''), coalesce(v.checksum, ''), "

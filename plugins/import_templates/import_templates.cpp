@@ -24,7 +24,6 @@
 #include <dihya/file_io.hpp>
 #include <dihya/plugin.hpp>
 #include <dihya/template_format.hpp>
-#include <dihya/pg_untrusted_code.hpp>
 #include <dihya/template_store.hpp>
 #include <fmt/format.h>
 #include <pqxx/pqxx>
@@ -145,13 +144,6 @@ dihya::Result import_report(const std::vector<PlannedImport>& plan, bool dry_run
   return result;
 }
 
-// The catalog's tables may have been created by a role other than us before
-// our first import: their triggers, rules and defaults must not run with our
-// privileges. Locks them for the transaction.
-void refuse_untrusted_catalog(pqxx::transaction_base& tx) {
-  dihya::pg::refuse_untrusted_code(tx, {"dihya.templates", "dihya.template_versions"}, dihya::pg::TableUse::write);
-}
-
 dihya::Result run_import(const std::vector<SourceTemplate>& sources, dihya::Context& ctx) {
   ctx.progress(0, sources.size(), "templates");
   auto& db = ctx.db();
@@ -164,7 +156,7 @@ dihya::Result run_import(const std::vector<SourceTemplate>& sources, dihya::Cont
   pqxx::work tx(db);
   if (!catalog_exists(tx)) ctx.journal().record({"create_catalog", {{"run_id", ctx.run_id()}}});
   dihya::templates::ensure_schema(tx);
-  refuse_untrusted_catalog(tx);
+  dihya::templates::refuse_untrusted_code(tx, dihya::pg::TableUse::write);
   const auto plan = plan_import(tx, sources, true);
   // Undo records first (write-ahead), in chunks so 1000 templates are a few
   // fsyncs, not a thousand.
@@ -470,7 +462,7 @@ class ImportTemplates final : public dihya::Plugin {
         if (entry.action == "import_templates") {
           if (!locked && catalog_exists(tx)) {
             tx.exec_params("select pg_advisory_xact_lock($1)", dihya::lock_key::kTemplateImport);
-            refuse_untrusted_catalog(tx);
+            dihya::templates::refuse_untrusted_code(tx, dihya::pg::TableUse::write);
             locked = true;
           }
           const auto& records = entry.data.at("templates");

@@ -14,5 +14,8 @@ namespace dihya::pg {
 // (public.pg_try_advisory_lock(text) wins over the bigint one for an untyped
 // parameter) is never called instead. pg_temp last, or it would come first.
 inline constexpr const char* kPinnedSearchPathSql = "SET search_path = pg_catalog, pg_temp";
+// The same for one transaction only, on a connection shared with code that
+// expects the session's own.
+inline constexpr const char* kPinnedSearchPathLocalSql = "SET LOCAL search_path = pg_catalog, pg_temp";
 
 }  // namespace dihya::pg

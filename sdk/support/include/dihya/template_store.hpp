@@ -21,6 +21,7 @@
 #include <string>
 
 #include <dihya/advisory_lock.hpp>
+#include <dihya/pg_search_path.hpp>
 #include <dihya/pg_untrusted_code.hpp>
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
@@ -59,12 +60,12 @@ inline void ensure_schema(pqxx::work& tx) {
   tx.exec("ALTER TABLE dihya.templates ADD COLUMN IF NOT EXISTS current_set_by text");
 }
 
-// Reading the tables runs their row-security policies: one that another role
-// owns (the tables made by it before our first import) is refused, not run
-// with our privileges. Locks both tables for the transaction (ACCESS SHARE).
-// The tables must exist.
-inline void refuse_untrusted_reads(pqxx::transaction_base& tx) {
-  dihya::pg::refuse_untrusted_code(tx, {"dihya.templates", "dihya.template_versions"}, dihya::pg::TableUse::read);
+// The tables may have been made by another role before our first import:
+// code it owns there that USE would run with our privileges (a policy on a
+// read; a trigger, rule or default on a write) is refused, not run. Locks
+// both tables for the transaction. The tables must exist.
+inline void refuse_untrusted_code(pqxx::transaction_base& tx, dihya::pg::TableUse use) {
+  dihya::pg::refuse_untrusted_code(tx, {"dihya.templates", "dihya.template_versions"}, use);
 }
 
 struct StoredTemplate {
@@ -73,16 +74,23 @@ struct StoredTemplate {
   std::string checksum;
 };
 
-// The current revision of template `name`; nullopt when there is none or when
-// the tables do not exist yet (nothing was ever imported).
-// Names resolve in pg_catalog only for the transaction (dihya/pg_search_path.hpp):
-// generate_project reads them as whoever it connects as, often a superuser.
-inline std::optional<StoredTemplate> current(pqxx::transaction_base& tx, const std::string& name) {
-  tx.exec("SET LOCAL search_path = pg_catalog, pg_temp");
+// Opens TX for current(): names resolve in pg_catalog only for the
+// transaction (dihya/pg_search_path.hpp; generate_project reads the tables
+// as whoever it connects as, often a superuser), and the tables are checked
+// for another role's code. False when they do not exist yet (nothing was
+// ever imported): then there is no current revision to read.
+inline bool open_for_reading(pqxx::transaction_base& tx) {
+  tx.exec(dihya::pg::kPinnedSearchPathLocalSql);
   const auto exists = tx.exec(
       "SELECT to_regclass('dihya.templates') IS NOT NULL AND to_regclass('dihya.template_versions') IS NOT NULL");
-  if (!exists[0][0].as<bool>()) return std::nullopt;
-  refuse_untrusted_reads(tx);
+  if (!exists[0][0].as<bool>()) return false;
+  refuse_untrusted_code(tx, dihya::pg::TableUse::read);
+  return true;
+}
+
+// The current revision of template `name` in a transaction that
+// open_for_reading() opened; nullopt when there is none.
+inline std::optional<StoredTemplate> current(pqxx::transaction_base& tx, const std::string& name) {
   const auto rows = tx.exec_params(
       "SELECT v.content::text, v.version, v.checksum"
       " FROM dihya.templates AS t"
