@@ -76,7 +76,7 @@ void History::create() {
 
 std::vector<HistoryRow> History::rows() {
   pqxx::read_transaction tx(db_);
-  guard_reads(tx);
+  guard(tx, dihya::pg::TableUse::read);
   std::vector<HistoryRow> out;
   for (const auto& r : tx.exec("select coalesce(version, ''), name, kind, script, checksum,"
                                " pg_catalog.to_char(applied_at at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'::pg_catalog.text),"
@@ -100,18 +100,14 @@ std::vector<HistoryRow> History::rows() {
 
 std::map<std::string, long long> History::in_progress() {
   pqxx::read_transaction tx(db_);
-  guard_reads(tx);
+  guard(tx, dihya::pg::TableUse::read);
   std::map<std::string, long long> out;
   for (const auto& r : tx.exec("select version, rows_done from " + progress_)) out[r[0].c_str()] = r[1].as<long long>();
   return out;
 }
 
-void History::guard(pqxx::transaction_base& tx) const {
-  dihya::pg::refuse_untrusted_code(tx, {table_, progress_}, dihya::pg::TableUse::write);
-}
-
-void History::guard_reads(pqxx::transaction_base& tx) const {
-  dihya::pg::refuse_untrusted_code(tx, {table_, progress_}, dihya::pg::TableUse::read);
+void History::guard(pqxx::transaction_base& tx, dihya::pg::TableUse use) const {
+  dihya::pg::refuse_untrusted_code(tx, {table_, progress_}, use);
 }
 
 void History::record(pqxx::transaction_base& tx, const AppliedScript& s, long long duration_ms,
@@ -144,7 +140,7 @@ bool History::drop_if_empty(bool drop_schema) {
            .as<bool>()) {
     return true;
   }
-  guard_reads(tx);
+  guard(tx, dihya::pg::TableUse::read);
   const bool empty =
       tx.exec1("select not exists (select 1 from " + table_ + ") and not exists (select 1 from " + progress_ + ")")[0]
           .as<bool>();

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <dihya/context.hpp>
+#include <dihya/pg_untrusted_code.hpp>
 #include <map>
 #include <pqxx/connection>
 #include <pqxx/transaction_base>
@@ -53,12 +54,11 @@ class History {
   // Data migrations with committed batches, not finished: version -> rows done.
   std::map<std::string, long long> in_progress();
   // Locks both tables in `tx` and throws when they carry code (a trigger, a
-  // rule, a default...) that a role other than us or a superuser owns: a
-  // role that created them before our first run would otherwise run its code
-  // with our privileges at each history row. Before every write to them.
-  void guard(pqxx::transaction_base& tx) const;
-  // The same for reading them: only row-security policies run then.
-  void guard_reads(pqxx::transaction_base& tx) const;
+  // rule, a default... on a write; a row-security policy on a read too) that
+  // a role other than us or a superuser owns: a role that created them before
+  // our first run would otherwise run its code with our privileges at each
+  // history row. Before every write to them, and every read.
+  void guard(pqxx::transaction_base& tx, dihya::pg::TableUse use = dihya::pg::TableUse::write) const;
   // Inserts a successful row in `tx`, replacing a failed one of that version.
   void record(pqxx::transaction_base& tx, const AppliedScript& s, long long duration_ms, const std::string& run_id);
   // A no-transaction migration that failed half-way: recorded, not applied.
