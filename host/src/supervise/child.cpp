@@ -327,9 +327,9 @@ void serve_as_namespace_init(int status_fd, int event_fd, int control_fd, int pl
   }
 }
 
-// The keeper of a run under a host that is not root, for a plugin that may
-// make processes (SandboxPlan::pid_namespace): such a host cannot make the
-// run a pid namespace (CAP_SYS_ADMIN), and a user namespace to make one in
+// The keeper of a run under a host that cannot make the run a pid namespace
+// (not root: it needs CAP_SYS_ADMIN), for a plugin that may make processes
+// (SandboxPlan::pid_namespace). A user namespace to make one in
 // would have to be mapped through /proc files that a process holding
 // secrets (not dumpable) cannot open. So the child stays between the host
 // and the plugin's process: a child subreaper, to which whatever the plugin
@@ -338,8 +338,9 @@ void serve_as_namespace_init(int status_fd, int event_fd, int control_fd, int pl
 // outright (kill -9) still has them all killed. When the plugin's process
 // ends, it hands the host that process's wait status, as a namespace's init
 // does, kills what is left and ends. Returns in the plugin's process, whose
-// seccomp filter refuses it any signal to the keeper (its host_pid). What it
-// cannot stop: the same user killing the keeper from outside first.
+// sandbox refuses it any signal to the keeper (Landlock's signal scoping, or
+// its seccomp filter, where the keeper is its host_pid). What it cannot stop:
+// the same user killing the keeper from outside first.
 void serve_as_keeper(int status_fd, int event_fd, int control_fd, int plugin_fd) {
   const pid_t host = ::getppid();
   ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);

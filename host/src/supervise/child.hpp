@@ -12,8 +12,8 @@ namespace dihya::host {
 // Before loading the plugin, the child confines itself to `plan` (see
 // supervise/sandbox.hpp); when that fails in require mode it reports a load
 // error and loads nothing. status_fd >= 0: the child is the init of the run's
-// own pid namespace, or with `keeper` the run's keeper (a host that is not
-// root, which cannot make one); either runs the plugin in a process of its
+// own pid namespace, or with `keeper` the run's keeper (a host that cannot
+// make one); either runs the plugin in a process of its
 // own and writes that process's wait status (an int) there before it ends.
 [[noreturn]] void run_child(const ChildRequest& request, const SandboxPlan& plan, int event_fd, int control_fd,
                             int output_fd, int status_fd, bool keeper);

@@ -2,7 +2,6 @@
 #include "supervise/supervisor.hpp"
 
 #include <fcntl.h>
-#include <dirent.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -519,9 +518,9 @@ ChildOutcome supervise(const ChildRequest& request, const SupervisorOptions& opt
 
   std::fflush(nullptr);  // nothing buffered in the host may be written twice
   PidNamespaceForChild pid_namespace(plan.pid_namespace);
-  // A host that is not root cannot make the pid namespace: the child stays
-  // the run's keeper instead (see run_child).
-  const bool keeper = plan.pid_namespace && !pid_namespace.active() && ::geteuid() != 0;
+  // A host that cannot make the pid namespace (not root, or without
+  // CAP_SYS_ADMIN): the child stays the run's keeper instead (see run_child).
+  const bool keeper = plan.pid_namespace && !pid_namespace.active();
   // The plugin's wait status, from the namespace's init or the keeper.
   std::optional<Pipe> status;
   if (pid_namespace.active() || keeper) status = make_pipe();

@@ -102,7 +102,7 @@ struct ChildOutcome {
   // The child was the init of a pid namespace of its own (SandboxPlan::pid_namespace,
   // where the kernel let the host create one): nothing the run started outlives it.
   bool pid_namespace = false;
-  // The child was the run's keeper (a host that is not root: see run_child).
+  // The child was the run's keeper (a host that cannot make the pid namespace: see run_child).
   bool keeper = false;
 };
 
