@@ -22,6 +22,8 @@ target="${DB_NAME}_target"  # backup_db restores into it
 trap 'rm -rf "$WORK" "$HOST_DIRS" "$markers"
       psql -X -q "$base_url" -c "drop database if exists $DB_NAME with (force)" >/dev/null 2>&1 || true
       psql -X -q "$base_url" -c "drop database if exists $target with (force)" >/dev/null 2>&1 || true
+      psql -X -q "$base_url" -c "drop database if exists ${DB_NAME}_parts with (force)" >/dev/null 2>&1 || true
+      psql -X -q "$base_url" -c "drop database if exists ${DB_NAME}_parts_target with (force)" >/dev/null 2>&1 || true
       psql -X -q "$base_url" -c "drop role if exists $app" >/dev/null 2>&1 || true' EXIT
 
 # as_app SQL: runs SQL as the application role (SET ROLE: what it may do itself).
@@ -132,6 +134,18 @@ expect_exit 1 "cleanup refuses a quarantine schema the application role planted 
 expect_in "$ERR" "trigger probe on table dihya_quarantine.tables" "the refusal names the quarantine's trigger"
 expect_not_escalated cleanup_quarantine "cleanup, planted quarantine"
 psql_q "drop schema dihya_quarantine cascade" >/dev/null 2>&1
+# The same table without a trigger, its created_at of the role's domain,
+# whose default calls the role's function: cleanup's INSERT leaves that
+# column out, so the domain's default would run.
+as_app "create schema dihya_quarantine;
+  create domain public.stamp as timestamptz default (case when public.dihya_probe('quarantine_default') then now() end);
+  create table dihya_quarantine.tables (quarantine_table text primary key, source_schema text not null,
+    source_table text not null, columns text not null, created_at public.stamp not null)"
+expect_exit 1 "cleanup refuses a planted quarantine whose column's domain default the role wrote" -- \
+  dh run cleanup -p policy="$WORK/retention.yaml" --yes
+expect_in "$ERR" "type public.stamp calls public.dihya_probe(text) (owner $app)" "the refusal names the domain and its default's function"
+expect_not_escalated quarantine_default "cleanup, planted quarantine with a domain default"
+psql_q "drop schema dihya_quarantine cascade" >/dev/null 2>&1
 
 # A domain over the role's domain, and an array of it: the inner domain's
 # check runs on each write of either column (the quarantine copies them too).
@@ -156,6 +170,48 @@ expect_exit 2 "an array of the role's domain is refused too" -- \
 expect_in "$ERR" "constraint d_inner_check" "the refusal names the element domain's check"
 expect_not_escalated cleanup_domain "cleanup, array of a domain"
 expect_eq "$(psql_q "select count(*) from public.events2")" 1 "no event2 was deleted"
+
+# A range type whose subtype_diff the role wrote: a GiST index over a column
+# of it calls the function for each row written (the rollback's INSERT).
+# Cleanup's first run is made while a superuser owns the function.
+as_app "create function public.span_diff(float8, float8) returns float8 language plpgsql immutable as \$\$
+    begin perform public.dihya_probe('range_diff'); return \$1 - \$2; end \$\$;
+  create type public.span as range (subtype = float8, subtype_diff = public.span_diff);
+  create table public.slots (id bigint primary key, at timestamptz not null, during public.span);
+  create index on public.slots using gist (during);
+  insert into public.slots select g, now() - case when g <= 20 then interval '60 days' else interval '0 days' end,
+    public.span(g, g + 1) from generate_series(1, 3000) g"
+psql_q "alter function public.span_diff(float8, float8) owner to postgres" >/dev/null
+sed 's/table: events,/table: slots,/' "$WORK/events.yaml" >"$WORK/slots.yaml"
+expect_exit 0 "cleanup of a table with a column of the role's range type, its subtype_diff a superuser's" -- \
+  dh run cleanup -p policy="$WORK/slots.yaml" --yes
+slots_run=$(last_run_id)
+expect_eq "$(psql_q "select count(*) from public.slots")" 2980 "the old slots went"
+psql_q "alter function public.span_diff(float8, float8) owner to $app" >/dev/null
+expect_exit 1 "rollback refuses to write into a GiST index over the role's range type" -- dh rollback "$slots_run"
+expect_in "$ERR" "type public.span calls public.span_diff(double precision,double precision) (owner $app)" \
+  "the refusal names the range type and its subtype_diff"
+expect_not_escalated range_diff "cleanup rollback, range subtype_diff"
+expect_eq "$(psql_q "select count(*) from public.slots")" 2980 "no slot was restored"
+as_app "insert into public.slots values (5000, now() - interval '60 days', public.span(1, 2))"
+expect_exit 2 "cleanup refuses a table with a column of the role's range type" -- \
+  dh run cleanup -p policy="$WORK/slots.yaml" --yes
+expect_not_escalated range_diff "cleanup, range subtype_diff"
+# A cast the role wrote into its own enum (a statement converting text into
+# that column would call it), and a multirange of its range type.
+as_app "create type public.mood as enum ('calm', 'busy');
+  create function public.to_mood(text) returns public.mood language plpgsql as \$\$
+    begin perform public.dihya_probe('cast'); return pg_catalog.enum_first(null::public.mood); end \$\$;
+  create cast (text as public.mood) with function public.to_mood(text) as assignment;
+  create table public.moods (id bigint primary key, at timestamptz not null, mood public.mood, busy public.span_multirange);
+  insert into public.moods values (1, now() - interval '60 days', 'calm', null)"
+sed 's/table: events,/table: moods,/' "$WORK/events.yaml" >"$WORK/moods.yaml"
+expect_exit 2 "cleanup refuses a column type with the role's cast, and a multirange of its range" -- \
+  dh run cleanup -p policy="$WORK/moods.yaml" --yes
+expect_in "$ERR" "cast from text to public.mood calls public.to_mood(text) (owner $app)" "the refusal names the cast"
+expect_in "$ERR" "type public.span calls public.span_diff" "the refusal names the multirange's range"
+expect_not_escalated cast "cleanup, cast and multirange"
+expect_eq "$(psql_q "select count(*) from public.moods")" 1 "no mood was deleted"
 
 # ---- export_user_data: an operator on the key's type, in public ------------
 as_app "create domain public.uid as bigint;
@@ -306,5 +362,29 @@ expect_in "$ERR" "on table public.checked calls public.dihya_check(integer) (own
 expect_not_escalated "backup_operator backup_check" "backup_db restore"
 expect_eq "$(psql -X -q -t -A "$target_url" -c "select string_agg(id::text, ',' order by id) from public.kept")" "1,2" \
   "the rollback put the target back as it was"
+
+# pg_restore loads each partition with its own COPY, which checks every row
+# against the partition key: one calling the role's function is refused too.
+parts="${DB_NAME}_parts"
+psql_q "create database $parts" >/dev/null
+psql_q "create database ${parts}_target" >/dev/null
+parts_url=${DB_URL/\/$DB_NAME\?/\/$parts?}
+plant_probe "$parts_url" "$parts"
+psql -X -q -v ON_ERROR_STOP=1 "$parts_url" >/dev/null <<SQL
+set role $app;
+create function public.part_key(integer) returns integer language plpgsql immutable as \$\$
+  begin perform public.dihya_probe('backup_partition'); return \$1; end \$\$;
+create table public.parted (v integer not null) partition by range (public.part_key(v));
+create table public.parted_low partition of public.parted for values from (0) to (100);
+insert into public.parted values (1), (2);
+SQL
+bk2="$WORK/backups-parts"
+mkdir -p "$bk2"
+expect_exit 0 "backup of a database with the role's partition key" -- \
+  dh --database-url "$parts_url" run backup_db -p backup_dir="$bk2" --yes
+expect_exit 5 "restore refuses to load a partition whose key calls the role's function" -- \
+  dh --database-url "$parts_url" run backup_db -p backup_dir="$bk2" -p mode=restore -p target_database="${parts}_target" --yes
+expect_in "$ERR" "table public.parted calls public.part_key(integer) (owner $app)" "the refusal names the partition key's function"
+expect_not_escalated backup_partition "backup_db restore, partition key"
 
 finish
