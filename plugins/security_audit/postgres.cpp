@@ -2,10 +2,15 @@
 // PostgreSQL checks. Every query is read-only and runs in its own read-only
 // transaction, so a check that lacks a privilege (pg_authid and
 // pg_hba_file_rules are superuser-only) is skipped with a note and the others
-// still run.
+// still run. The audit is often run as a superuser against the application's
+// database, whose role may own a schema of the search path: names resolve in
+// pg_catalog only, or a public.array_to_string(text[], text) of that role
+// would be a better match than the built-in and run as the superuser.
 #include <functional>
 
 #include <pqxx/pqxx>
+
+#include <dihya/pg_untrusted_code.hpp>
 
 #include "checks.hpp"
 
@@ -63,6 +68,7 @@ std::vector<RuleInfo> postgres_rules() {
 std::vector<Finding> check_postgres(pqxx::connection& db, std::vector<std::string>& notes) {
   std::vector<Finding> out;
   std::string app_role;
+  dihya::pg::pin_search_path(db);
 
   guarded(db, "application role", notes, [&](pqxx::read_transaction& tx) {
     const auto row = tx.exec1("select current_user::text, rolsuper, rolcreaterole from pg_roles where rolname = current_user");

@@ -331,6 +331,17 @@ for how in "mode=status" "mode=validate" "mode=up --dry-run"; do
 done
 expect_not_escalated migrate_policy "migrate_data status, validate and dry run, history policy"
 
+# ---- security_audit: a better match than a built-in, in public --------------
+# pg_catalog.array_to_string takes anyarray: a function of the role taking
+# text[] is the better match for pg_hba_file_rules' columns, unless names
+# resolve in pg_catalog only.
+as_app "create function public.array_to_string(text[], text) returns text language plpgsql as \$\$
+    begin perform public.dihya_probe('audit_overload'); return ''; end \$\$"
+expect_exit 0 "security_audit's postgres checks with array_to_string(text[], text) in public" -- \
+  dh run security_audit -p checks=postgres --json
+expect_in "$OUT" "pg-hba-trust" "the pg_hba check ran (the test cluster trusts local connections)"
+expect_not_escalated audit_overload "security_audit, shadowing function"
+
 # ---- backup_db: an operator in the restore target, a check in the backup ----
 # The target's public schema belongs to the role, which shadows `name NOT LIKE`
 # (backup_db counts the target's tables before a restore); the backed-up
