@@ -244,6 +244,17 @@ expect_in "$ERR" "policy probe on table public.notes" "the refusal names the pol
 expect_not_escalated export_policy "export_user_data, policy"
 [ ! -e "$WORK/a1-policy.zip" ] && ok "no archive was written" || not_ok "an archive was written despite the refusal"
 as_app "drop policy probe on public.notes; alter table public.notes disable row level security"
+# row_to_json calls a cast to json that the role wrote for its own type.
+as_app "create type public.tier as enum ('free', 'paid');
+  create function public.tier_json(public.tier) returns json language plpgsql as \$\$
+    begin perform public.dihya_probe('export_cast'); return '\"free\"'::json; end \$\$;
+  create cast (public.tier as json) with function public.tier_json(public.tier);
+  alter table public.notes add column tier public.tier not null default 'free'"
+expect_exit 2 "export refuses a column whose type has a cast to json the application role wrote" -- \
+  dh run export_user_data -p user=1 -p config="$WORK/export.yaml" -p output="$WORK/a1-cast.zip"
+expect_in "$ERR" "cast from public.tier to json calls public.tier_json(public.tier) (owner $app)" "the refusal names the cast"
+expect_not_escalated export_cast "export_user_data, cast to json"
+as_app "alter table public.notes drop column tier"
 
 # ---- import_templates: a shadowing function, then tables made first ---------
 mkdir -p "$WORK/templates"

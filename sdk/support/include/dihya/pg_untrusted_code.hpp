@@ -33,9 +33,9 @@ inline void pin_search_path(pqxx::connection_base& db) {
 }
 
 enum class TableUse {
-  read,   // SELECT: row-security policies and a view's query run code
+  read,   // SELECT: row-security policies, a view's query, casts from the columns' types (to_json...)
   write,  // INSERT, UPDATE, DELETE: triggers, rules, defaults, checks, index expressions, partition keys,
-          // and the columns' types: domain checks and defaults, a range's subtype_diff, casts to them
+          // and the columns' types: domain checks and defaults, a range's subtype_diff, casts
   load,   // pg_restore's COPY into tables it just created: checks, domains, generated columns, partition keys
 };
 
@@ -128,11 +128,13 @@ WITH RECURSIVE touched(relid) AS (
   UNION ALL SELECT 'pg_catalog.pg_type'::pg_catalog.regclass::pg_catalog.oid, s.typid, 0::pg_catalog.oid
     FROM types s WHERE $2::pg_catalog.text = 'write' AND s.typid >= 16384::pg_catalog.oid
   -- A cast a role wrote to or from its own type runs where a statement
-  -- converts a value into a column of that type (a cast depends on both).
+  -- converts a value into or out of a column of that type, reads included:
+  -- to_json, row_to_json and json_build_object call a type's cast to json
+  -- (a cast depends on both its types).
   UNION ALL SELECT d.classid, d.objid, 0::pg_catalog.oid FROM types s JOIN pg_catalog.pg_depend d
     ON d.refclassid = 'pg_catalog.pg_type'::pg_catalog.regclass::pg_catalog.oid AND d.refobjid = s.typid
       AND d.classid = 'pg_catalog.pg_cast'::pg_catalog.regclass::pg_catalog.oid
-    WHERE $2::pg_catalog.text = 'write' AND s.typid >= 16384::pg_catalog.oid
+    WHERE $2::pg_catalog.text <> 'load' AND s.typid >= 16384::pg_catalog.oid
 ), code(classid, objid, relid, what, owner) AS (
   SELECT a.classid, a.objid, a.relid, 'calls ' || p.oid::pg_catalog.regprocedure::pg_catalog.text, p.proowner
     FROM attached a
