@@ -213,6 +213,28 @@ expect_in "$ERR" "type public.span calls public.span_diff" "the refusal names th
 expect_not_escalated cast "cleanup, cast and multirange"
 expect_eq "$(psql_q "select count(*) from public.moods")" 1 "no mood was deleted"
 
+# A table linked by a foreign key: deleting from the parent runs the child's
+# trigger (ON DELETE CASCADE) as the child's owner, who cannot switch back to
+# the superuser but can change the session's search_path, so that the next
+# batch's `<` is its own operator. The parent, checked alone, carries no code.
+as_app "create function public.hijack() returns trigger language plpgsql as \$\$
+    begin perform pg_catalog.set_config('search_path', 'public, pg_catalog, pg_temp', false); return old; end \$\$;
+  create function public.ts_lt(timestamptz, timestamptz) returns boolean language plpgsql as \$\$
+    begin perform public.dihya_probe('fk_search_path'); return pg_catalog.timestamptz_lt(\$1, \$2); end \$\$;
+  create operator public.< (leftarg = timestamptz, rightarg = timestamptz, function = public.ts_lt);
+  create table public.visits (id bigint primary key, at timestamptz not null);
+  create table public.visit_notes (id bigint primary key, visit_id bigint references public.visits on delete cascade);
+  create trigger hijack before delete on public.visit_notes for each row execute function public.hijack();
+  insert into public.visits select g, now() - interval '60 days' from generate_series(1, 6) g;
+  insert into public.visit_notes select g, g from generate_series(1, 6) g"
+reset_app
+sed 's/table: events,/table: visits,/' "$WORK/events.yaml" >"$WORK/visits.yaml"
+expect_exit 2 "cleanup refuses a table whose foreign-key child carries the role's trigger" -- \
+  dh run cleanup -p policy="$WORK/visits.yaml" -p batch_size=2 --yes
+expect_in "$ERR" "trigger hijack on table public.visit_notes calls public.hijack() (owner $app)" "the refusal names the child's trigger"
+expect_not_escalated fk_search_path "cleanup, foreign-key child's trigger"
+expect_eq "$(psql_q "select count(*) from public.visits")" 6 "no visit was deleted"
+
 # ---- export_user_data: an operator on the key's type, in public ------------
 as_app "create domain public.uid as bigint;
   create table public.accounts (id public.uid primary key, email text not null);
@@ -244,6 +266,22 @@ expect_in "$ERR" "policy probe on table public.notes" "the refusal names the pol
 expect_not_escalated export_policy "export_user_data, policy"
 [ ! -e "$WORK/a1-policy.zip" ] && ok "no archive was written" || not_ok "an archive was written despite the refusal"
 as_app "drop policy probe on public.notes; alter table public.notes disable row level security"
+# Planning the export's reads simplifies statistics objects' and indexes'
+# expressions, calling an immutable function of constant arguments.
+as_app "create function public.dihya_iprobe(tag text) returns integer language plpgsql immutable as \$\$
+    begin perform public.dihya_probe(tag); return 0; end \$\$;
+  create statistics public.notes_probe on ((id + public.dihya_iprobe('export_statistics'))) from public.notes"
+expect_exit 2 "export refuses a table with a statistics object calling the role's function" -- \
+  dh run export_user_data -p user=1 -p config="$WORK/export.yaml" -p output="$WORK/a1-stats.zip"
+expect_in "$ERR" "statistics object public.notes_probe calls public.dihya_iprobe(text) (owner $app)" "the refusal names the statistics object"
+expect_not_escalated export_statistics "export_user_data, statistics object"
+as_app "drop statistics public.notes_probe;
+  create index notes_probe on public.notes ((id + public.dihya_iprobe('export_index')))"
+expect_exit 2 "export refuses a table with an index expression calling the role's function" -- \
+  dh run export_user_data -p user=1 -p config="$WORK/export.yaml" -p output="$WORK/a1-index.zip"
+expect_in "$ERR" "index public.notes_probe calls public.dihya_iprobe(text) (owner $app)" "the refusal names the index"
+expect_not_escalated export_index "export_user_data, index expression"
+as_app "drop index public.notes_probe"
 # row_to_json calls a cast to json that the role wrote for its own type.
 as_app "create type public.tier as enum ('free', 'paid');
   create function public.tier_json(public.tier) returns json language plpgsql as \$\$

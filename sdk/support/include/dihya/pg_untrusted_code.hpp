@@ -33,9 +33,10 @@ inline void pin_search_path(pqxx::connection_base& db) {
 }
 
 enum class TableUse {
-  read,   // SELECT: row-security policies, a view's query, casts from the columns' types (to_json...)
-  write,  // INSERT, UPDATE, DELETE: triggers, rules, defaults, checks, index expressions, partition keys,
-          // and the columns' types: domain checks and defaults, a range's subtype_diff, casts
+  read,   // SELECT: row-security policies, a view's query, casts from the columns' types (to_json...), and
+          // what the planner simplifies: index expressions, statistics, partition keys, CHECK constraints
+  write,  // INSERT, UPDATE, DELETE: the same, triggers, rules, defaults, and the columns' types: domain checks
+          // and defaults, a range's subtype_diff; and the tables foreign keys link to them
   load,   // pg_restore's COPY into tables it just created: checks, domains, generated columns, partition keys
 };
 
@@ -70,14 +71,25 @@ inline std::string text_array(const std::vector<std::string>& texts) {
 // function) owned by a role that is neither a superuser nor one that already
 // has all our privileges, or each rule of a table such a role owns; empty when
 // none. Partitions and inheritance children count: a statement on the parent
-// fires their triggers too. Tables that a foreign key's ON DELETE/UPDATE
-// action reaches do not: PostgreSQL runs those actions as the child table's
-// owner, in a context where it cannot switch back to us.
+// fires their triggers too. So do, for a write, the tables a foreign key
+// links in either direction, transitively: PostgreSQL runs their code (a
+// cascaded action's triggers, the planning of its checks' queries) as their
+// owner, who cannot switch back to us but can change our session's settings
+// (a search_path naming its schema first) for the statements that follow.
+// The planner runs code on reads too: it simplifies index expressions and
+// predicates, statistics objects' expressions, partition keys and CHECK
+// constraints (constraint exclusion) of every table a query names, calling
+// any immutable function of constant arguments in them.
 inline constexpr const char* kUntrustedCodeSql = R"SQL(
 WITH RECURSIVE touched(relid) AS (
   SELECT pg_catalog.unnest($1::pg_catalog.text[])::pg_catalog.regclass::pg_catalog.oid
   UNION
-  SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN touched ON i.inhparent = touched.relid
+  SELECT n.relid FROM touched CROSS JOIN LATERAL (
+    SELECT i.inhrelid FROM pg_catalog.pg_inherits i WHERE i.inhparent = touched.relid
+    UNION ALL
+    SELECT CASE WHEN c.confrelid = touched.relid THEN c.conrelid ELSE c.confrelid END FROM pg_catalog.pg_constraint c
+      WHERE $2::pg_catalog.text = 'write' AND c.contype = 'f'
+        AND (c.conrelid = touched.relid OR c.confrelid = touched.relid)) n(relid)
 ), ancestors(relid) AS (
   -- A row written into a partition, even directly (COPY into a leaf),
   -- evaluates the partition keys of every table above it.
@@ -114,27 +126,31 @@ WITH RECURSIVE touched(relid) AS (
   UNION ALL SELECT 'pg_catalog.pg_attrdef'::pg_catalog.regclass::pg_catalog.oid, d.oid, d.adrelid FROM pg_catalog.pg_attrdef d
     WHERE d.adrelid = ANY ((SELECT oids FROM rels)::pg_catalog.oid[]) AND ($2::pg_catalog.text = 'write' OR $2::pg_catalog.text = 'load' AND EXISTS (
       SELECT FROM pg_catalog.pg_attribute a WHERE a.attrelid = d.adrelid AND a.attnum = d.adnum AND a.attgenerated <> ''))
+  -- Planned (and, but for a read, run) for every use: the tables' own
+  -- constraints, indexes, statistics objects and partition keys.
   UNION ALL SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass::pg_catalog.oid, c.oid, c.conrelid FROM pg_catalog.pg_constraint c
-    WHERE $2::pg_catalog.text <> 'read' AND c.conrelid = ANY ((SELECT oids FROM rels)::pg_catalog.oid[])
+    WHERE c.conrelid = ANY ((SELECT oids FROM rels)::pg_catalog.oid[])
   UNION ALL SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid, x.indexrelid, x.indrelid FROM pg_catalog.pg_index x
-    WHERE $2::pg_catalog.text = 'write' AND x.indrelid = ANY ((SELECT oids FROM rels)::pg_catalog.oid[])
+    WHERE x.indrelid = ANY ((SELECT oids FROM rels)::pg_catalog.oid[])
+  UNION ALL SELECT 'pg_catalog.pg_statistic_ext'::pg_catalog.regclass::pg_catalog.oid, x.oid, x.stxrelid
+    FROM pg_catalog.pg_statistic_ext x WHERE x.stxrelid = ANY ((SELECT oids FROM rels)::pg_catalog.oid[])
+  UNION ALL SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid, k.partrelid, k.partrelid
+    FROM pg_catalog.pg_partitioned_table k WHERE k.partrelid IN (SELECT relid FROM ancestors)
   UNION ALL SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass::pg_catalog.oid, c.oid, 0::pg_catalog.oid
     FROM pg_catalog.pg_constraint c WHERE $2::pg_catalog.text <> 'read' AND c.contypid IN (SELECT typid FROM types)
-  UNION ALL SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid, k.partrelid, k.partrelid
-    FROM pg_catalog.pg_partitioned_table k
-    WHERE $2::pg_catalog.text <> 'read' AND k.partrelid IN (SELECT relid FROM ancestors)
   -- Types and casts made after initdb (oid 16384, FirstNormalObjectId, and
   -- up): the built-in ones call only built-in functions.
   UNION ALL SELECT 'pg_catalog.pg_type'::pg_catalog.regclass::pg_catalog.oid, s.typid, 0::pg_catalog.oid
     FROM types s WHERE $2::pg_catalog.text = 'write' AND s.typid >= 16384::pg_catalog.oid
   -- A cast a role wrote to or from its own type runs where a statement
   -- converts a value into or out of a column of that type, reads included:
-  -- to_json, row_to_json and json_build_object call a type's cast to json
-  -- (a cast depends on both its types).
+  -- to_json, row_to_json and json_build_object call a type's cast to json,
+  -- and a restore's foreign key is checked with its column cast to the
+  -- other's type (a cast depends on both its types).
   UNION ALL SELECT d.classid, d.objid, 0::pg_catalog.oid FROM types s JOIN pg_catalog.pg_depend d
     ON d.refclassid = 'pg_catalog.pg_type'::pg_catalog.regclass::pg_catalog.oid AND d.refobjid = s.typid
       AND d.classid = 'pg_catalog.pg_cast'::pg_catalog.regclass::pg_catalog.oid
-    WHERE $2::pg_catalog.text <> 'load' AND s.typid >= 16384::pg_catalog.oid
+    WHERE s.typid >= 16384::pg_catalog.oid
 ), code(classid, objid, relid, what, owner) AS (
   SELECT a.classid, a.objid, a.relid, 'calls ' || p.oid::pg_catalog.regprocedure::pg_catalog.text, p.proowner
     FROM attached a
