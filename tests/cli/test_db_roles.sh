@@ -171,6 +171,25 @@ expect_in "$ERR" "constraint d_inner_check" "the refusal names the element domai
 expect_not_escalated cleanup_domain "cleanup, array of a domain"
 expect_eq "$(psql_q "select count(*) from public.events2")" 1 "no event2 was deleted"
 
+# A CHECK constraint casting to the role's domain runs the domain's check (the
+# rollback's INSERT), though no column is of that domain.
+as_app "create function public.code_ok(integer) returns boolean language plpgsql as \$\$
+    begin perform public.dihya_probe('check_domain_cast'); return true; end \$\$;
+  create domain public.code as integer check (public.code_ok(value));
+  create table public.tickets (id bigint primary key, at timestamptz not null, code integer check ((code)::public.code is not null));
+  insert into public.tickets values (1, now() - interval '60 days', 7), (2, now(), 8)"
+psql_q "alter function public.code_ok(integer) owner to postgres" >/dev/null
+sed 's/table: events,/table: tickets,/' "$WORK/events.yaml" >"$WORK/tickets.yaml"
+expect_exit 0 "cleanup of a table whose check casts to the role's domain, its function a superuser's" -- \
+  dh run cleanup -p policy="$WORK/tickets.yaml" --yes
+tickets_run=$(last_run_id)
+psql_q "alter function public.code_ok(integer) owner to $app" >/dev/null
+reset_app
+expect_exit 1 "rollback refuses a table whose check casts to the role's domain" -- dh rollback "$tickets_run"
+expect_in "$ERR" "calls public.code_ok(integer) (owner $app)" "the refusal names the domain check's function"
+expect_not_escalated check_domain_cast "cleanup rollback, check casting to a domain"
+expect_eq "$(psql_q "select count(*) from public.tickets")" 1 "no ticket was restored"
+
 # A range type whose subtype_diff the role wrote: a GiST index over a column
 # of it calls the function for each row written (the rollback's INSERT).
 # Cleanup's first run is made while a superuser owns the function.

@@ -98,24 +98,8 @@ WITH RECURSIVE touched(relid) AS (
   SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN ancestors ON i.inhrelid = ancestors.relid
 ), rels(oids) AS (
   SELECT pg_catalog.array_agg(relid) FROM touched
-), types(typid) AS (
-  -- The columns' types and the types they are made of: a domain's base (a
-  -- domain over a domain checks both), an array's element, a composite's
-  -- attributes, a range's subtype, a multirange's range. A check on any of
-  -- them runs on a write, so do a domain's default (a column left out) and a
-  -- range's subtype_diff (a GiST index on it).
-  SELECT a.atttypid FROM pg_catalog.pg_attribute a
-    WHERE a.attrelid = ANY ((SELECT oids FROM rels)::pg_catalog.oid[]) AND a.attnum > 0 AND NOT a.attisdropped
-  UNION
-  SELECT u.typid FROM types s JOIN pg_catalog.pg_type t ON t.oid = s.typid
-    CROSS JOIN LATERAL (
-      SELECT t.typbasetype UNION ALL SELECT t.typelem
-      UNION ALL SELECT a.atttypid FROM pg_catalog.pg_attribute a
-        WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
-      UNION ALL SELECT r.rngsubtype FROM pg_catalog.pg_range r WHERE r.rngtypid = t.oid
-      UNION ALL SELECT r.rngtypid FROM pg_catalog.pg_range r WHERE r.rngmultitypid = t.oid) u(typid)
-    WHERE u.typid <> 0::pg_catalog.oid
-), attached(classid, objid, relid) AS (
+), own(classid, objid, relid) AS (
+  -- The code of the tables themselves.
   SELECT 'pg_catalog.pg_policy'::pg_catalog.regclass::pg_catalog.oid, p.oid, p.polrelid FROM pg_catalog.pg_policy p
     WHERE p.polrelid = ANY ((SELECT oids FROM rels)::pg_catalog.oid[])
   UNION ALL SELECT 'pg_catalog.pg_trigger'::pg_catalog.regclass::pg_catalog.oid, g.oid, g.tgrelid FROM pg_catalog.pg_trigger g
@@ -136,7 +120,31 @@ WITH RECURSIVE touched(relid) AS (
     FROM pg_catalog.pg_statistic_ext x WHERE x.stxrelid = ANY ((SELECT oids FROM rels)::pg_catalog.oid[])
   UNION ALL SELECT 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid, k.partrelid, k.partrelid
     FROM pg_catalog.pg_partitioned_table k WHERE k.partrelid IN (SELECT relid FROM ancestors)
-  UNION ALL SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass::pg_catalog.oid, c.oid, 0::pg_catalog.oid
+), types(typid) AS (
+  -- The columns' types and the types they are made of: a domain's base (a
+  -- domain over a domain checks both), an array's element, a composite's
+  -- attributes, a range's subtype, a multirange's range. A check on any of
+  -- them runs on a write, so do a domain's default (a column left out) and a
+  -- range's subtype_diff (a GiST index on it).
+  SELECT a.atttypid FROM pg_catalog.pg_attribute a
+    WHERE a.attrelid = ANY ((SELECT oids FROM rels)::pg_catalog.oid[]) AND a.attnum > 0 AND NOT a.attisdropped
+  UNION
+  -- and the types the tables' code names: a check casting to a domain runs its checks.
+  SELECT d.refobjid FROM own o JOIN pg_catalog.pg_depend d ON d.classid = o.classid AND d.objid = o.objid
+    WHERE d.refclassid = 'pg_catalog.pg_type'::pg_catalog.regclass::pg_catalog.oid
+  UNION
+  SELECT u.typid FROM types s JOIN pg_catalog.pg_type t ON t.oid = s.typid
+    CROSS JOIN LATERAL (
+      SELECT t.typbasetype UNION ALL SELECT t.typelem
+      UNION ALL SELECT a.atttypid FROM pg_catalog.pg_attribute a
+        WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
+      UNION ALL SELECT r.rngsubtype FROM pg_catalog.pg_range r WHERE r.rngtypid = t.oid
+      UNION ALL SELECT r.rngtypid FROM pg_catalog.pg_range r WHERE r.rngmultitypid = t.oid) u(typid)
+    WHERE u.typid <> 0::pg_catalog.oid
+), attached(classid, objid, relid) AS (
+  SELECT classid, objid, relid FROM own
+  UNION ALL
+  SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass::pg_catalog.oid, c.oid, 0::pg_catalog.oid
     FROM pg_catalog.pg_constraint c WHERE $2::pg_catalog.text <> 'read' AND c.contypid IN (SELECT typid FROM types)
   -- Types and casts made after initdb (oid 16384, FirstNormalObjectId, and
   -- up): the built-in ones call only built-in functions.
