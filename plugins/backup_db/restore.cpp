@@ -1,9 +1,18 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 #include "restore.hpp"
 
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <memory>
+#include <regex>
+#include <set>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <dihya/pg_untrusted_code.hpp>
 #include <fmt/format.h>
@@ -58,12 +67,25 @@ void take_snapshot(Server& server, const Tools& tools, const PasswordFile& passw
   sync_directory(snapshot.parent_path());
 }
 
+// Every user table of the database, qualified and quoted.
+std::vector<std::string> user_tables(pqxx::transaction_base& tx) {
+  std::vector<std::string> tables;
+  for (const auto& r : tx.exec("SELECT c.oid::pg_catalog.regclass::pg_catalog.text FROM pg_catalog.pg_class c"
+                               " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+                               " WHERE c.relkind IN ('r', 'p') AND n.nspname <> 'information_schema'"
+                               " AND n.nspname !~ '^pg_' ORDER BY 1")) {
+    tables.push_back(r[0].as<std::string>());
+  }
+  return tables;
+}
+
 // Loading rows runs the tables' CHECK constraints, domain checks and
 // generated columns with our privileges, and the backup brings their
 // functions: a role that owned them in the backed-up database would run its
 // code as us (often a superuser). Triggers, rules, policies and indexes come
 // after the data (post-data; PostgreSQL builds indexes as the table owner).
-// So the tables are created first and checked before any row is loaded, and
+// So the tables are created first (with the CHECK constraints pg_dump puts in
+// post-data, NOT VALID: see PostData) and checked before any row is loaded, and
 // the checking session keeps them locked in SHARE UPDATE EXCLUSIVE mode
 // until the rows are in: the tables' owner (the backup restores owners)
 // cannot add a check, a default or a generated column, nor attach a
@@ -82,15 +104,9 @@ LoadGuard refuse_untrusted_load(Server& server, const std::string& target) {
   auto& tx = *guard.tx;
   // Held across the load, which may be long: not ended as idle by the server.
   tx.exec("SET LOCAL idle_in_transaction_session_timeout = 0");
-  std::vector<std::string> tables;
+  const std::vector<std::string> tables = user_tables(tx);
   std::string list;
-  for (const auto& r : tx.exec("SELECT c.oid::pg_catalog.regclass::pg_catalog.text FROM pg_catalog.pg_class c"
-                               " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-                               " WHERE c.relkind IN ('r', 'p') AND n.nspname <> 'information_schema'"
-                               " AND n.nspname !~ '^pg_' ORDER BY 1")) {
-    tables.push_back(r[0].as<std::string>());
-    list += (list.empty() ? "" : ", ") + tables.back();
-  }
+  for (const auto& t : tables) list += (list.empty() ? "" : ", ") + t;
   if (tables.empty()) return guard;
   tx.exec("LOCK TABLE " + list + " IN SHARE UPDATE EXCLUSIVE MODE");
   try {
@@ -99,6 +115,154 @@ LoadGuard refuse_untrusted_load(Server& server, const std::string& target) {
     throw dihya::Error("restore into " + target + " stopped before loading any row: " + e.what());
   }
   return guard;
+}
+
+// The entries of a backup's post-data section that run code as us when they
+// are created: a CHECK constraint pg_dump could not put in its table's
+// definition (its function refers back to the table, or it is NOT VALID) is
+// checked against every row with our privileges, and so is a foreign key,
+// whose check query is planned (the planner simplifies both tables' index,
+// statistics and partition-key expressions) and casts its column. So the
+// CHECK constraints are added NOT VALID before the tables are checked and
+// loaded; the rest of post-data follows the data, then every table is
+// checked again (now with its indexes and statistics), and only then are
+// those constraints validated and the foreign keys added.
+struct PostData {
+  std::vector<std::string> entries;  // `pg_restore --list --section=post-data`, one line per entry
+  std::vector<std::size_t> checks, foreign_keys, comments;
+
+  bool held_back(std::size_t i) const {
+    return std::find(checks.begin(), checks.end(), i) != checks.end() ||
+           std::find(foreign_keys.begin(), foreign_keys.end(), i) != foreign_keys.end() ||
+           std::find(comments.begin(), comments.end(), i) != comments.end();
+  }
+};
+
+// "<id>; <catalog oid> <oid> <DESC> <schema> <name> <owner>": the type, which
+// may hold spaces, follows the two numbers; empty for a comment line.
+std::string entry_type(const std::string& line) {
+  static const std::regex kEntry(R"(^\d+; \d+ \d+ (CHECK CONSTRAINT|FK CONSTRAINT|COMMENT|SECURITY LABEL) )");
+  std::smatch m;
+  return std::regex_search(line, m, kEntry) ? m[1].str() : std::string();
+}
+
+PostData read_post_data(const Tools& tools, const fs::path& dump, dihya::Context& ctx) {
+  PostData p;
+  ToolOptions options;
+  options.cancelled = [&] { return ctx.cancelled(); };
+  options.on_stdout_line = [&](std::string_view line) {
+    if (line.empty() || line.front() == ';') return;
+    const std::string entry(line);
+    const std::string type = entry_type(entry);
+    const std::size_t i = p.entries.size();
+    if (type == "CHECK CONSTRAINT") p.checks.push_back(i);
+    if (type == "FK CONSTRAINT") p.foreign_keys.push_back(i);
+    // After the foreign keys: a comment may be on one.
+    if (type == "COMMENT" || type == "SECURITY LABEL") p.comments.push_back(i);
+    p.entries.push_back(entry);
+  };
+  const auto run = run_tool({tools.pg_restore.string(), "--list", "--section=post-data", dump.string()}, options);
+  if (run.exit_code != 0) throw dihya::Error("cannot list the backup's post-data: " + tool_failure("pg_restore", run, ""));
+  return p;
+}
+
+// A pg_restore list file in the run's (private) work dir holding ENTRIES.
+fs::path write_list(const fs::path& dir, const std::string& name, const std::vector<std::string>& entries) {
+  const fs::path path = dir / name;
+  std::string text;
+  for (const auto& e : entries) text += e + "\n";
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  bool ok = fd >= 0;
+  for (std::size_t done = 0; ok && done < text.size();) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    done += ok ? static_cast<std::size_t>(n) : 0;
+  }
+  const int saved = errno;
+  if (fd >= 0 && ::close(fd) != 0) ok = false;
+  if (!ok) throw dihya::Error("cannot write " + path.string() + ": " + std::strerror(saved));
+  return path;
+}
+
+// The one ALTER TABLE ... ADD CONSTRAINT ... CHECK statement of the CHECK
+// constraint entry LINE, from pg_restore's script: after the entry's header
+// ("-- Name: ...; Type: CHECK CONSTRAINT; ...") and before the script's end.
+std::string check_statement(const Tools& tools, const fs::path& dump, const fs::path& dir, const std::string& line,
+                            dihya::Context& ctx) {
+  const fs::path list = write_list(dir, "check-entry.list", {line});
+  ToolOptions options;
+  options.capture_stdout = true;
+  options.cancelled = [&] { return ctx.cancelled(); };
+  const auto run = run_tool({tools.pg_restore.string(), "--file=-", "--use-list=" + list.string(), dump.string()}, options);
+  fs::remove(list);
+  if (run.exit_code != 0) throw dihya::Error("cannot read a CHECK constraint of the backup: " + tool_failure("pg_restore", run, ""));
+  const std::string& out = run.output;
+  const auto header = out.find("\n-- Name: ");
+  const auto begin = header == std::string::npos ? header : out.find("\n--\n\n", header);
+  const auto end = out.rfind("\n--\n-- PostgreSQL database dump complete");
+  if (begin == std::string::npos || end == std::string::npos || end < begin) {
+    throw dihya::Error("cannot read the CHECK constraint entry '" + line.substr(0, 200) +
+                       "' of the backup (a statement over 64 KiB, or a pg_restore this plugin does not know)");
+  }
+  std::string sql = out.substr(begin + 5, end - begin - 5);
+  while (!sql.empty() && std::isspace(static_cast<unsigned char>(sql.back()))) sql.pop_back();
+  if (sql.rfind("ALTER TABLE ", 0) != 0 || sql.back() != ';' || sql.find(" ADD CONSTRAINT ") == std::string::npos) {
+    throw dihya::Error("the CHECK constraint entry '" + line.substr(0, 200) + "' of the backup is not one ALTER TABLE");
+  }
+  return sql;
+}
+
+// Adds the post-data CHECK constraints NOT VALID (nothing is evaluated) and
+// returns the oids of those to validate once the tables are checked (not
+// those the backup has NOT VALID: they stay so).
+std::vector<std::string> add_checks_not_valid(Server& server, const Tools& tools, const fs::path& dump, const PostData& post,
+                                              const std::string& target, dihya::Context& ctx) {
+  std::vector<std::string> to_validate;
+  if (post.checks.empty()) return to_validate;
+  auto db = server.open(target);
+  pqxx::work tx(*db);
+  const char* kNotValid = "SELECT c.oid::pg_catalog.text FROM pg_catalog.pg_constraint c"
+                          " WHERE c.contype = 'c' AND NOT c.convalidated AND c.coninhcount = 0";
+  std::set<std::string> before;
+  for (const auto& r : tx.exec(kNotValid)) before.insert(r[0].as<std::string>());
+  for (std::size_t i : post.checks) {
+    std::string sql = check_statement(tools, dump, ctx.work_dir(), post.entries[i], ctx);
+    const std::string not_valid = " NOT VALID;";
+    const bool valid = sql.size() < not_valid.size() || sql.compare(sql.size() - not_valid.size(), not_valid.size(), not_valid) != 0;
+    if (valid) sql.insert(sql.size() - 1, " NOT VALID");
+    tx.exec_params(sql);  // one statement (the extended protocol runs no second one)
+    for (const auto& r : tx.exec(kNotValid)) {
+      if (before.insert(r[0].as<std::string>()).second && valid) to_validate.push_back(r[0].as<std::string>());
+    }
+  }
+  tx.commit();
+  return to_validate;
+}
+
+// After post-data but its held-back entries: refuses code of another role
+// that validating the CHECK constraints or adding the foreign keys would run,
+// then validates those constraints.
+void validate_post_data(Server& server, const std::string& target, const std::vector<std::string>& to_validate) {
+  auto db = server.open(target);
+  {
+    pqxx::work tx(*db);
+    const auto tables = user_tables(tx);
+    try {
+      dihya::pg::refuse_untrusted_code(tx, tables, dihya::pg::TableUse::validate);
+    } catch (const dihya::Error& e) {
+      throw dihya::Error("restore into " + target + " stopped before checking its constraints: " + e.what());
+    }
+    tx.commit();
+  }
+  for (const auto& oid : to_validate) {
+    pqxx::work tx(*db);
+    const auto sql = tx.exec_params1("SELECT pg_catalog.format('ALTER TABLE %s VALIDATE CONSTRAINT %I',"
+                                     " c.conrelid::pg_catalog.regclass, c.conname) FROM pg_catalog.pg_constraint c"
+                                     " WHERE c.oid = $1::pg_catalog.oid", oid)[0].as<std::string>();
+    tx.exec(sql);
+    tx.commit();
+  }
 }
 
 void run_restore(Server& server, const Tools& tools, const PasswordFile& password_file, const std::string& target,
@@ -113,25 +277,39 @@ void run_restore(Server& server, const Tools& tools, const PasswordFile& passwor
       ctx.progress(std::min(restored, tables), tables, "tables restored");
     }
   };
-  auto pg_restore = [&](std::vector<std::string> sections) {
+  // SELECTION: "--section=<name>" or "--use-list=<file>".
+  auto pg_restore = [&](const std::string& selection) {
     std::vector<std::string> argv = {tools.pg_restore.string(), "--verbose", "--no-password", "--exit-on-error",
-                                     "--jobs=" + std::to_string(jobs), "--dbname=" + server.conn.conninfo(target)};
-    for (const auto& s : sections) argv.push_back("--section=" + s);
-    argv.push_back(dump.string());
+                                     "--jobs=" + std::to_string(jobs), "--dbname=" + server.conn.conninfo(target),
+                                     selection, dump.string()};
     ctx.log().info("running: {}", describe_command(argv));
     const auto run = run_tool(argv, options);
     if (run.exit_code != 0) {
       throw dihya::Error("restore into " + target + ": " + tool_failure("pg_restore", run, server.conn.password()));
     }
   };
-  pg_restore({"pre-data"});
+  const PostData post = read_post_data(tools, dump, ctx);
+  pg_restore("--section=pre-data");
+  const auto to_validate = add_checks_not_valid(server, tools, dump, post, target, ctx);
   {
     LoadGuard guard = refuse_untrusted_load(server, target);
-    pg_restore({"data"});
+    pg_restore("--section=data");
     guard.tx->commit();
   }
   // Indexes, constraints and triggers need locks the guard held.
-  pg_restore({"post-data"});
+  if (post.checks.empty() && post.foreign_keys.empty()) {
+    pg_restore("--section=post-data");
+    return;
+  }
+  std::vector<std::string> first, last;
+  for (std::size_t i = 0; i < post.entries.size(); ++i) {
+    if (!post.held_back(i)) first.push_back(post.entries[i]);
+  }
+  for (std::size_t i : post.foreign_keys) last.push_back(post.entries[i]);
+  for (std::size_t i : post.comments) last.push_back(post.entries[i]);
+  if (!first.empty()) pg_restore("--use-list=" + write_list(ctx.work_dir(), "post-data.list", first).string());
+  validate_post_data(server, target, to_validate);
+  if (!last.empty()) pg_restore("--use-list=" + write_list(ctx.work_dir(), "post-data-last.list", last).string());
 }
 
 }  // namespace

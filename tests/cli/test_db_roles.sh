@@ -442,28 +442,97 @@ expect_not_escalated "backup_operator backup_check" "backup_db restore"
 expect_eq "$(psql -X -q -t -A "$target_url" -c "select string_agg(id::text, ',' order by id) from public.kept")" "1,2" \
   "the rollback put the target back as it was"
 
+# restore_refused TAG "WHAT" "EXPECTED IN THE REFUSAL" SQL: a database whose
+# role ran SQL (planting code that calls dihya_probe('TAG')) is backed up,
+# then restoring it is refused (exit 5) and the code never ran as us.
+restore_refused() {
+  local tag=$1 what=$2 expected=$3 sql=$4 src="${DB_NAME}_parts"
+  psql_q "drop database if exists $src with (force)" >/dev/null
+  psql_q "drop database if exists ${src}_target with (force)" >/dev/null
+  psql_q "create database $src" >/dev/null
+  psql_q "create database ${src}_target" >/dev/null
+  local src_url=${DB_URL/\/$DB_NAME\?/\/$src?}
+  plant_probe "$src_url" "$src"
+  psql -X -q -v ON_ERROR_STOP=1 "$src_url" -c "set role $app; $sql" >/dev/null
+  reset_app
+  rm -rf "$WORK/backups-parts"
+  mkdir -p "$WORK/backups-parts"
+  expect_exit 0 "backup of a database with $what" -- \
+    dh --database-url "$src_url" run backup_db -p backup_dir="$WORK/backups-parts" --yes
+  expect_exit 5 "restore refuses $what" -- dh --database-url "$src_url" run backup_db \
+    -p backup_dir="$WORK/backups-parts" -p mode=restore -p target_database="${src}_target" --yes
+  expect_in "$ERR" "$expected" "the refusal names $what"
+  expect_not_escalated "$tag" "backup_db restore, $what"
+}
 # pg_restore loads each partition with its own COPY, which checks every row
-# against the partition key: one calling the role's function is refused too.
-parts="${DB_NAME}_parts"
-psql_q "create database $parts" >/dev/null
-psql_q "create database ${parts}_target" >/dev/null
-parts_url=${DB_URL/\/$DB_NAME\?/\/$parts?}
-plant_probe "$parts_url" "$parts"
-psql -X -q -v ON_ERROR_STOP=1 "$parts_url" >/dev/null <<SQL
-set role $app;
-create function public.part_key(integer) returns integer language plpgsql immutable as \$\$
-  begin perform public.dihya_probe('backup_partition'); return \$1; end \$\$;
-create table public.parted (v integer not null) partition by range (public.part_key(v));
-create table public.parted_low partition of public.parted for values from (0) to (100);
-insert into public.parted values (1), (2);
+# against the partition key.
+restore_refused backup_partition "the role's partition key" "table public.parted calls public.part_key(integer) (owner $app)" \
+  "create function public.part_key(integer) returns integer language plpgsql immutable as \$\$
+     begin perform public.dihya_probe('backup_partition'); return \$1; end \$\$;
+   create table public.parted (v integer not null) partition by range (public.part_key(v));
+   create table public.parted_low partition of public.parted for values from (0) to (100);
+   insert into public.parted values (1), (2);"
+# A CHECK whose function refers back to its table: pg_dump moves it to
+# post-data, where adding it checks every row.
+restore_refused backup_postdata_check "a CHECK constraint pg_dump puts after the data" \
+  "constraint checked_later_v_check on table public.checked_later calls public.later_ok_sql(integer) (owner $app)" \
+  "create table public.checked_later (v integer);
+   insert into public.checked_later values (1), (2);
+   create function public.later_ok(v integer) returns boolean language plpgsql as \$\$
+     begin perform public.dihya_probe('backup_postdata_check'); return v > 0; end \$\$;
+   create function public.later_ok_sql(v integer) returns boolean language sql
+     begin atomic select public.later_ok(v) and not exists (select from public.checked_later where false); end;
+   alter table public.checked_later add constraint checked_later_v_check check (public.later_ok_sql(v));"
+# Adding a foreign key checks every row with a query that the planner
+# simplifies (an index expression of the referenced table) and that casts
+# the referencing column (an implicit cast the role wrote).
+restore_refused backup_fk_index "an index expression a foreign key's check is planned with" \
+  "index public.accounts_probe calls public.fk_probe(text) (owner $app)" \
+  "create function public.fk_probe(tag text) returns integer language plpgsql immutable as \$\$
+     begin perform public.dihya_probe(tag); return 0; end \$\$;
+   create table public.accounts (id integer primary key);
+   create index accounts_probe on public.accounts ((id + public.fk_probe('backup_fk_index')));
+   create table public.orders (id integer primary key, account integer references public.accounts);
+   insert into public.accounts values (1); insert into public.orders values (1, 1);"
+restore_refused backup_fk_cast "an implicit cast a foreign key's check calls" \
+  "cast from public.grade to text calls public.grade_text(public.grade) (owner $app)" \
+  "create type public.grade as enum ('a', 'b');
+   create function public.grade_text(g public.grade) returns text language plpgsql immutable as \$\$
+     begin perform public.dihya_probe('backup_fk_cast'); return pg_catalog.textin(pg_catalog.enum_out(g)); end \$\$;
+   create cast (public.grade as text) with function public.grade_text(public.grade) as implicit;
+   create table public.grades (k text primary key); insert into public.grades values ('a');
+   create table public.marks (k public.grade references public.grades (k)); insert into public.marks values ('a');"
+
+# The same shapes with trusted code restore, and come out as they were: the
+# post-data CHECK validated, the NOT VALID one not, the foreign key in place.
+src="${DB_NAME}_parts"
+psql_q "drop database if exists $src with (force)" >/dev/null
+psql_q "drop database if exists ${src}_target with (force)" >/dev/null
+psql_q "create database $src" >/dev/null
+psql_q "create database ${src}_target" >/dev/null
+src_url=${DB_URL/\/$DB_NAME\?/\/$src?}
+psql -X -q -v ON_ERROR_STOP=1 "$src_url" >/dev/null <<'SQL'
+create table public.items (id integer primary key, v integer);
+insert into public.items values (1, 1), (2, 2);
+create function public.item_ok(v integer) returns boolean language sql
+  begin atomic select v > 0 and not exists (select from public.items where false); end;
+alter table public.items add constraint items_v_check check (public.item_ok(v));
+alter table public.items add constraint items_small check (v < 100) not valid;
+create table public.lines (id integer primary key, item integer references public.items);
+insert into public.lines values (1, 2);
 SQL
-bk2="$WORK/backups-parts"
-mkdir -p "$bk2"
-expect_exit 0 "backup of a database with the role's partition key" -- \
-  dh --database-url "$parts_url" run backup_db -p backup_dir="$bk2" --yes
-expect_exit 5 "restore refuses to load a partition whose key calls the role's function" -- \
-  dh --database-url "$parts_url" run backup_db -p backup_dir="$bk2" -p mode=restore -p target_database="${parts}_target" --yes
-expect_in "$ERR" "table public.parted calls public.part_key(integer) (owner $app)" "the refusal names the partition key's function"
-expect_not_escalated backup_partition "backup_db restore, partition key"
+rm -rf "$WORK/backups-parts"
+mkdir -p "$WORK/backups-parts"
+expect_exit 0 "backup of a database with post-data constraints of trusted code" -- \
+  dh --database-url "$src_url" run backup_db -p backup_dir="$WORK/backups-parts" --yes
+expect_exit 0 "its restore" -- dh --database-url "$src_url" run backup_db \
+  -p backup_dir="$WORK/backups-parts" -p mode=restore -p target_database="${src}_target" --yes
+target_parts_url=${DB_URL/\/$DB_NAME\?/\/${src}_target?}
+expect_eq "$(psql -X -q -t -A "$target_parts_url" -c "select string_agg(format('%s:%s:%s', conname, contype, convalidated), ',' order by conname)
+  from pg_constraint where conrelid in ('public.items'::regclass, 'public.lines'::regclass)")" \
+  "items_pkey:p:t,items_small:c:f,items_v_check:c:t,lines_item_fkey:f:t,lines_pkey:p:t" \
+  "the constraints came back as they were: the post-data CHECK validated, the NOT VALID one not, the foreign key"
+expect_eq "$(psql -X -q -t -A "$target_parts_url" -c "select count(*) from public.items join public.lines on lines.item = items.id")" 1 \
+  "the rows came back"
 
 finish

@@ -38,6 +38,7 @@ enum class TableUse {
   write,  // INSERT, UPDATE, DELETE: the same, triggers, rules, defaults, and the columns' types: domain checks
           // and defaults, a range's subtype_diff; and the tables foreign keys link to them
   load,   // pg_restore's COPY into tables it just created: checks, domains, generated columns, partition keys
+  validate,  // VALIDATE CONSTRAINT, a new foreign key's check: constraints, what the planner simplifies, casts
 };
 
 namespace detail {
@@ -58,8 +59,8 @@ inline std::string text_array(const std::vector<std::string>& texts) {
 }
 
 // $1: the tables (text[] of qualified names), $2: the TableUse ('read',
-// 'write', 'load'). Policies count for every use: superusers skip them, other
-// roles do not.
+// 'write', 'load', 'validate'). Policies count for every use that reads or
+// writes rows: superusers skip them, other roles do not.
 // Every name is qualified and every comparison is between operands of the
 // same built-in type, so that pg_catalog's operator is an exact match: the
 // query is safe under any search_path (migrate_data keeps the operator's).
@@ -101,12 +102,12 @@ WITH RECURSIVE touched(relid) AS (
 ), own(classid, objid, relid) AS (
   -- The code of the tables themselves.
   SELECT 'pg_catalog.pg_policy'::pg_catalog.regclass::pg_catalog.oid, p.oid, p.polrelid FROM pg_catalog.pg_policy p
-    WHERE p.polrelid = ANY ((SELECT oids FROM rels)::pg_catalog.oid[])
+    WHERE $2::pg_catalog.text <> 'validate' AND p.polrelid = ANY ((SELECT oids FROM rels)::pg_catalog.oid[])
   UNION ALL SELECT 'pg_catalog.pg_trigger'::pg_catalog.regclass::pg_catalog.oid, g.oid, g.tgrelid FROM pg_catalog.pg_trigger g
     WHERE $2::pg_catalog.text = 'write' AND g.tgrelid = ANY ((SELECT oids FROM rels)::pg_catalog.oid[]) AND NOT g.tgisinternal
   UNION ALL SELECT 'pg_catalog.pg_rewrite'::pg_catalog.regclass::pg_catalog.oid, r.oid, r.ev_class FROM pg_catalog.pg_rewrite r
     WHERE r.ev_class = ANY ((SELECT oids FROM rels)::pg_catalog.oid[])
-      AND ($2::pg_catalog.text = 'write' OR r.rulename = '_RETURN')  -- a view's query runs for every use
+      AND ($2::pg_catalog.text = 'write' OR r.rulename = '_RETURN' AND $2::pg_catalog.text <> 'validate')  -- a view's query
   UNION ALL SELECT 'pg_catalog.pg_attrdef'::pg_catalog.regclass::pg_catalog.oid, d.oid, d.adrelid FROM pg_catalog.pg_attrdef d
     WHERE d.adrelid = ANY ((SELECT oids FROM rels)::pg_catalog.oid[]) AND ($2::pg_catalog.text = 'write' OR $2::pg_catalog.text = 'load' AND EXISTS (
       SELECT FROM pg_catalog.pg_attribute a WHERE a.attrelid = d.adrelid AND a.attnum = d.adnum AND a.attgenerated <> ''))
@@ -203,11 +204,15 @@ inline void refuse_untrusted_code(pqxx::transaction_base& tx, const std::vector<
   // and to judge the generic plan dearer than a custom one (planned again at
   // every call: 3-4 ms, against ~0.1 ms for running the generic plan). The
   // query itself sets both back as they were for the rest of the transaction.
-  tx.exec("LOCK TABLE " + list + (use == TableUse::read ? " IN ACCESS SHARE MODE" : " IN ROW EXCLUSIVE MODE") +
+  const bool reads = use == TableUse::read || use == TableUse::validate;
+  tx.exec("LOCK TABLE " + list + (reads ? " IN ACCESS SHARE MODE" : " IN ROW EXCLUSIVE MODE") +
           "; SELECT pg_catalog.set_config('dihya.jit_before_check', pg_catalog.current_setting('jit'), true),"
           " pg_catalog.set_config('dihya.plan_cache_mode_before_check', pg_catalog.current_setting('plan_cache_mode'), true)"
           "; SET LOCAL jit = off; SET LOCAL plan_cache_mode = force_generic_plan; " + also);
-  const char* use_name = use == TableUse::read ? "read" : use == TableUse::write ? "write" : "load";
+  const char* use_name = use == TableUse::read    ? "read"
+                         : use == TableUse::write ? "write"
+                         : use == TableUse::load  ? "load"
+                                                  : "validate";
   // Prepared once per connection (a no-op after the first): cleanup checks
   // before every batch.
   tx.conn().prepare("dihya_untrusted_code", detail::kUntrustedCodeSql);
