@@ -190,6 +190,35 @@ expect_in "$ERR" "calls public.code_ok(integer) (owner $app)" "the refusal names
 expect_not_escalated check_domain_cast "cleanup rollback, check casting to a domain"
 expect_eq "$(psql_q "select count(*) from public.tickets")" 1 "no ticket was restored"
 
+# A built-in that runs a query given as text: the role's CHECK calls
+# query_to_xml, a superuser's function, which calls the role's own function
+# (no dependency records it). Anonymising the rows runs the CHECK.
+as_app "create table public.outbox (id bigint primary key, created_at timestamptz not null, subject text,
+    constraint outbox_query check (pg_catalog.query_to_xml('select public.dihya_probe(''builtin_query'')', true, false, '') is not null));
+  insert into public.outbox select g, now() - interval '60 days', 'hello' from generate_series(1, 3) g"
+reset_app
+cat >"$WORK/outbox.yaml" <<'YAML'
+tables:
+  - {table: outbox, timestamp_column: created_at, older_than: 30d, action: anonymise, columns: {subject: {strategy: mask}}}
+YAML
+expect_exit 2 "cleanup refuses a CHECK of the role that runs SQL through query_to_xml" -- \
+  dh run cleanup -p policy="$WORK/outbox.yaml" --yes
+expect_in "$ERR" "constraint outbox_query on table public.outbox calls query_to_xml(text,boolean,boolean,text) (written by $app)" \
+  "the refusal names the built-in and who wrote the call"
+expect_not_escalated builtin_query "cleanup, query_to_xml in a CHECK"
+expect_eq "$(psql_q "select count(*) from public.outbox where subject = 'hello'")" 3 "no row was anonymised"
+# The usual built-ins of defaults and checks are not refused.
+as_app "create sequence public.plain_seq;
+  create table public.plain (id bigint primary key default nextval('public.plain_seq'), at timestamptz not null default clock_timestamp(),
+    token uuid default gen_random_uuid(), note text check (pg_catalog.length(note) < 100), words tsvector);
+  create trigger words before insert or update on public.plain for each row
+    execute function pg_catalog.tsvector_update_trigger(words, 'pg_catalog.english', note);
+  insert into public.plain (at, note) values (now() - interval '60 days', 'old'), (now(), 'new')"
+sed 's/table: events,/table: plain,/' "$WORK/events.yaml" >"$WORK/plain.yaml"
+expect_exit 0 "cleanup of a table whose defaults, check and trigger call only usual built-ins" -- \
+  dh run cleanup -p policy="$WORK/plain.yaml" --yes
+expect_eq "$(psql_q "select count(*) from public.plain")" 1 "the old row went"
+
 # A range type whose subtype_diff the role wrote: a GiST index over a column
 # of it calls the function for each row written (the rollback's INSERT).
 # Cleanup's first run is made while a superuser owns the function.
@@ -442,25 +471,34 @@ expect_not_escalated "backup_operator backup_check" "backup_db restore"
 expect_eq "$(psql -X -q -t -A "$target_url" -c "select string_agg(id::text, ',' order by id) from public.kept")" "1,2" \
   "the rollback put the target back as it was"
 
-# restore_refused TAG "WHAT" "EXPECTED IN THE REFUSAL" SQL: a database whose
-# role ran SQL (planting code that calls dihya_probe('TAG')) is backed up,
-# then restoring it is refused (exit 5) and the code never ran as us.
-restore_refused() {
-  local tag=$1 what=$2 expected=$3 sql=$4 src="${DB_NAME}_parts"
+# fresh_databases: an empty source database and its restore target; sets src_url.
+fresh_databases() {
+  local src="${DB_NAME}_parts"
   psql_q "drop database if exists $src with (force)" >/dev/null
   psql_q "drop database if exists ${src}_target with (force)" >/dev/null
   psql_q "create database $src" >/dev/null
   psql_q "create database ${src}_target" >/dev/null
-  local src_url=${DB_URL/\/$DB_NAME\?/\/$src?}
-  plant_probe "$src_url" "$src"
-  psql -X -q -v ON_ERROR_STOP=1 "$src_url" -c "set role $app; $sql" >/dev/null
-  reset_app
+  src_url=${DB_URL/\/$DB_NAME\?/\/$src?}
   rm -rf "$WORK/backups-parts"
   mkdir -p "$WORK/backups-parts"
-  expect_exit 0 "backup of a database with $what" -- \
+}
+# backup_then_restore EXIT "WHAT": backs the source up, restores it into its target.
+backup_then_restore() {
+  expect_exit 0 "backup of a database with $2" -- \
     dh --database-url "$src_url" run backup_db -p backup_dir="$WORK/backups-parts" --yes
-  expect_exit 5 "restore refuses $what" -- dh --database-url "$src_url" run backup_db \
-    -p backup_dir="$WORK/backups-parts" -p mode=restore -p target_database="${src}_target" --yes
+  expect_exit "$1" "restore of a database with $2" -- dh --database-url "$src_url" run backup_db \
+    -p backup_dir="$WORK/backups-parts" -p mode=restore -p target_database="${DB_NAME}_parts_target" --yes
+}
+# restore_refused TAG "WHAT" "EXPECTED IN THE REFUSAL" SQL: a database whose
+# role ran SQL (planting code that calls dihya_probe('TAG')) is backed up,
+# then restoring it is refused (exit 5) and the code never ran as us.
+restore_refused() {
+  local tag=$1 what=$2 expected=$3 sql=$4
+  fresh_databases
+  plant_probe "$src_url" "${DB_NAME}_parts"
+  psql -X -q -v ON_ERROR_STOP=1 "$src_url" -c "set role $app; $sql" >/dev/null
+  reset_app
+  backup_then_restore 5 "$what"
   expect_in "$ERR" "$expected" "the refusal names $what"
   expect_not_escalated "$tag" "backup_db restore, $what"
 }
@@ -505,12 +543,7 @@ restore_refused backup_fk_cast "an implicit cast a foreign key's check calls" \
 
 # The same shapes with trusted code restore, and come out as they were: the
 # post-data CHECK validated, the NOT VALID one not, the foreign key in place.
-src="${DB_NAME}_parts"
-psql_q "drop database if exists $src with (force)" >/dev/null
-psql_q "drop database if exists ${src}_target with (force)" >/dev/null
-psql_q "create database $src" >/dev/null
-psql_q "create database ${src}_target" >/dev/null
-src_url=${DB_URL/\/$DB_NAME\?/\/$src?}
+fresh_databases
 psql -X -q -v ON_ERROR_STOP=1 "$src_url" >/dev/null <<'SQL'
 create table public.items (id integer primary key, v integer);
 insert into public.items values (1, 1), (2, 2);
@@ -521,13 +554,8 @@ alter table public.items add constraint items_small check (v < 100) not valid;
 create table public.lines (id integer primary key, item integer references public.items);
 insert into public.lines values (1, 2);
 SQL
-rm -rf "$WORK/backups-parts"
-mkdir -p "$WORK/backups-parts"
-expect_exit 0 "backup of a database with post-data constraints of trusted code" -- \
-  dh --database-url "$src_url" run backup_db -p backup_dir="$WORK/backups-parts" --yes
-expect_exit 0 "its restore" -- dh --database-url "$src_url" run backup_db \
-  -p backup_dir="$WORK/backups-parts" -p mode=restore -p target_database="${src}_target" --yes
-target_parts_url=${DB_URL/\/$DB_NAME\?/\/${src}_target?}
+backup_then_restore 0 "post-data constraints of trusted code"
+target_parts_url=${DB_URL/\/$DB_NAME\?/\/${DB_NAME}_parts_target?}
 expect_eq "$(psql -X -q -t -A "$target_parts_url" -c "select string_agg(format('%s:%s:%s', conname, contype, convalidated), ',' order by conname)
   from pg_constraint where conrelid in ('public.items'::regclass, 'public.lines'::regclass)")" \
   "items_pkey:p:t,items_small:c:f,items_v_check:c:t,lines_item_fkey:f:t,lines_pkey:p:t" \

@@ -142,47 +142,106 @@ WITH RECURSIVE touched(relid) AS (
       UNION ALL SELECT r.rngsubtype FROM pg_catalog.pg_range r WHERE r.rngtypid = t.oid
       UNION ALL SELECT r.rngtypid FROM pg_catalog.pg_range r WHERE r.rngmultitypid = t.oid) u(typid)
     WHERE u.typid <> 0::pg_catalog.oid
-), attached(classid, objid, relid) AS (
-  SELECT classid, objid, relid FROM own
+), attached(classid, objid, relid, author) AS (
+  -- author: the role that wrote the code (a table's owner, a type's).
+  SELECT o.classid, o.objid, o.relid, c.relowner FROM own o JOIN pg_catalog.pg_class c ON c.oid = o.relid
   UNION ALL
-  SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass::pg_catalog.oid, c.oid, 0::pg_catalog.oid
-    FROM pg_catalog.pg_constraint c WHERE $2::pg_catalog.text <> 'read' AND c.contypid IN (SELECT typid FROM types)
+  SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass::pg_catalog.oid, c.oid, 0::pg_catalog.oid, t.typowner
+    FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_type t ON t.oid = c.contypid
+    WHERE $2::pg_catalog.text <> 'read' AND c.contypid IN (SELECT typid FROM types)
   -- Types and casts made after initdb (oid 16384, FirstNormalObjectId, and
   -- up): the built-in ones call only built-in functions.
-  UNION ALL SELECT 'pg_catalog.pg_type'::pg_catalog.regclass::pg_catalog.oid, s.typid, 0::pg_catalog.oid
-    FROM types s WHERE $2::pg_catalog.text = 'write' AND s.typid >= 16384::pg_catalog.oid
+  UNION ALL SELECT 'pg_catalog.pg_type'::pg_catalog.regclass::pg_catalog.oid, s.typid, 0::pg_catalog.oid, t.typowner
+    FROM types s JOIN pg_catalog.pg_type t ON t.oid = s.typid
+    WHERE $2::pg_catalog.text = 'write' AND s.typid >= 16384::pg_catalog.oid
   -- A cast a role wrote to or from its own type runs where a statement
   -- converts a value into or out of a column of that type, reads included:
   -- to_json, row_to_json and json_build_object call a type's cast to json,
   -- and a restore's foreign key is checked with its column cast to the
   -- other's type (a cast depends on both its types).
-  UNION ALL SELECT d.classid, d.objid, 0::pg_catalog.oid FROM types s JOIN pg_catalog.pg_depend d
+  UNION ALL SELECT d.classid, d.objid, 0::pg_catalog.oid, t.typowner FROM types s JOIN pg_catalog.pg_depend d
     ON d.refclassid = 'pg_catalog.pg_type'::pg_catalog.regclass::pg_catalog.oid AND d.refobjid = s.typid
       AND d.classid = 'pg_catalog.pg_cast'::pg_catalog.regclass::pg_catalog.oid
+    JOIN pg_catalog.pg_type t ON t.oid = s.typid
     WHERE s.typid >= 16384::pg_catalog.oid
-), code(classid, objid, relid, what, owner) AS (
-  SELECT a.classid, a.objid, a.relid, 'calls ' || p.oid::pg_catalog.regprocedure::pg_catalog.text, p.proowner
+), trees(classid, objid, relid, author, tree) AS (
+  -- The code's expression trees. pg_depend records no dependency on a
+  -- built-in (pinned) function, so the functions the code calls are also
+  -- read from them (and a trigger's or cast's function from its row).
+  SELECT a.classid, a.objid, a.relid, a.author, x.tree FROM attached a CROSS JOIN LATERAL (
+    SELECT c.conbin::pg_catalog.text FROM pg_catalog.pg_constraint c
+      WHERE a.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass::pg_catalog.oid AND c.oid = a.objid
+    UNION ALL SELECT d.adbin::pg_catalog.text FROM pg_catalog.pg_attrdef d
+      WHERE a.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass::pg_catalog.oid AND d.oid = a.objid
+    UNION ALL SELECT pg_catalog.concat(i.indexprs::pg_catalog.text, ' ', i.indpred::pg_catalog.text) FROM pg_catalog.pg_index i
+      WHERE a.classid = 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid AND i.indexrelid = a.objid
+    UNION ALL SELECT k.partexprs::pg_catalog.text FROM pg_catalog.pg_partitioned_table k
+      WHERE a.classid = 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid AND k.partrelid = a.objid
+    UNION ALL SELECT pg_catalog.concat(p.polqual::pg_catalog.text, ' ', p.polwithcheck::pg_catalog.text) FROM pg_catalog.pg_policy p
+      WHERE a.classid = 'pg_catalog.pg_policy'::pg_catalog.regclass::pg_catalog.oid AND p.oid = a.objid
+    UNION ALL SELECT pg_catalog.concat(g.tgqual::pg_catalog.text, ' :funcid ', g.tgfoid) FROM pg_catalog.pg_trigger g
+      WHERE a.classid = 'pg_catalog.pg_trigger'::pg_catalog.regclass::pg_catalog.oid AND g.oid = a.objid
+    UNION ALL SELECT x.stxexprs::pg_catalog.text FROM pg_catalog.pg_statistic_ext x
+      WHERE a.classid = 'pg_catalog.pg_statistic_ext'::pg_catalog.regclass::pg_catalog.oid AND x.oid = a.objid
+    UNION ALL SELECT pg_catalog.concat(r.ev_action::pg_catalog.text, ' ', r.ev_qual::pg_catalog.text) FROM pg_catalog.pg_rewrite r
+      WHERE a.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass::pg_catalog.oid AND r.oid = a.objid
+    UNION ALL SELECT t.typdefaultbin::pg_catalog.text FROM pg_catalog.pg_type t
+      WHERE a.classid = 'pg_catalog.pg_type'::pg_catalog.regclass::pg_catalog.oid AND t.oid = a.objid
+    UNION ALL SELECT pg_catalog.concat(':funcid ', c.castfunc) FROM pg_catalog.pg_cast c
+      WHERE a.classid = 'pg_catalog.pg_cast'::pg_catalog.regclass::pg_catalog.oid AND c.oid = a.objid) x(tree)
+), called(classid, objid, relid, author, fn) AS (
+  -- The functions the code calls: in its trees (a function, an operator's,
+  -- an aggregate, a window function), and through pg_depend an operator's.
+  SELECT t.classid, t.objid, t.relid, t.author, m[1]::pg_catalog.oid
+    FROM trees t CROSS JOIN LATERAL pg_catalog.regexp_matches(t.tree, ':(?:func|opfunc|aggfn|winfn)id (\d+)', 'g') m
+  UNION ALL
+  SELECT a.classid, a.objid, a.relid, a.author, o.oprcode::pg_catalog.oid
     FROM attached a
     JOIN pg_catalog.pg_depend d ON d.classid = a.classid AND d.objid = a.objid
     JOIN pg_catalog.pg_operator o ON d.refclassid = 'pg_catalog.pg_operator'::pg_catalog.regclass::pg_catalog.oid AND o.oid = d.refobjid
-    JOIN pg_catalog.pg_proc p ON p.oid = o.oprcode
-  UNION ALL SELECT a.classid, a.objid, a.relid, 'calls ' || p.oid::pg_catalog.regprocedure::pg_catalog.text, p.proowner
+  UNION ALL SELECT a.classid, a.objid, a.relid, a.author, d.refobjid
     FROM attached a
     JOIN pg_catalog.pg_depend d ON d.classid = a.classid AND d.objid = a.objid
       AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass::pg_catalog.oid
-    JOIN pg_catalog.pg_proc p ON p.oid = d.refobjid
-  UNION ALL SELECT a.classid, a.objid, a.relid, 'is a rule', c.relowner
+), code(classid, objid, relid, what, owner, author, harmless) AS (
+  -- harmless: a function that, called with our privileges by code another
+  -- role wrote, does nothing that role could not: one a trusted role wrote
+  -- itself (made after initdb, in no extension), an immutable one, a stable
+  -- built-in that runs no SQL of its own (the *_to_xml family and ts_stat
+  -- run a query given as text, which may call anything), or one of the few
+  -- volatile built-ins defaults and triggers use. Not set_config (our
+  -- session's search_path), lo_export, pg_read_file, pg_terminate_backend,
+  -- an extension's dblink...
+  SELECT k.classid, k.objid, k.relid, 'calls ' || p.oid::pg_catalog.regprocedure::pg_catalog.text, p.proowner, k.author,
+         p.oid >= 16384::pg_catalog.oid AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend e
+           WHERE e.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass::pg_catalog.oid AND e.objid = p.oid AND e.deptype = 'e')
+         OR p.provolatile = 'i'
+         OR p.pronamespace = 'pg_catalog'::pg_catalog.regnamespace::pg_catalog.oid AND (
+           p.provolatile = 's' AND NOT (p.proname::pg_catalog.text LIKE '%to\_xml%' OR p.proname::pg_catalog.text IN ('ts_stat', 'ts_rewrite'))
+           OR p.proname::pg_catalog.text IN ('now', 'statement_timestamp', 'transaction_timestamp', 'clock_timestamp', 'timeofday',
+             'nextval', 'currval', 'random', 'gen_random_uuid', 'txid_current', 'pg_current_xact_id',
+             'tsvector_update_trigger', 'tsvector_update_trigger_column', 'suppress_redundant_updates_trigger'))
+         OR p.proname::pg_catalog.text IN ('uuid_generate_v1', 'uuid_generate_v1mc', 'uuid_generate_v4')
+    FROM called k JOIN pg_catalog.pg_proc p ON p.oid = k.fn
+  UNION ALL SELECT a.classid, a.objid, a.relid, 'is a rule', c.relowner, c.relowner, false
     FROM attached a JOIN pg_catalog.pg_class c ON c.oid = a.relid
       JOIN pg_catalog.pg_rewrite r ON r.oid = a.objid AND r.rulename <> '_RETURN'
     WHERE a.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass::pg_catalog.oid
+), judged AS (
+  SELECT code.*,
+         (SELECT rolsuper FROM pg_catalog.pg_roles WHERE oid = code.owner)
+           OR pg_catalog.pg_has_role(code.owner, CURRENT_USER, 'USAGE') AS owner_trusted,
+         (SELECT rolsuper FROM pg_catalog.pg_roles WHERE oid = code.author)
+           OR pg_catalog.pg_has_role(code.author, CURRENT_USER, 'USAGE') AS author_trusted
+  FROM code
 )
-SELECT COALESCE(pg_catalog.string_agg(DISTINCT pg_catalog.format('%s %s (owner %s)',
-         pg_catalog.pg_describe_object(classid, objid, 0), what, pg_catalog.pg_get_userbyid(owner)), ', '), ''),
+SELECT COALESCE(pg_catalog.string_agg(DISTINCT pg_catalog.format('%s %s (%s %s)',
+         pg_catalog.pg_describe_object(classid, objid, 0), what, CASE WHEN owner_trusted THEN 'written by' ELSE 'owner' END,
+         pg_catalog.pg_get_userbyid(CASE WHEN owner_trusted THEN author ELSE owner END)), ', '), ''),
        pg_catalog.set_config('jit', pg_catalog.current_setting('dihya.jit_before_check'), true),
        pg_catalog.set_config('plan_cache_mode', pg_catalog.current_setting('dihya.plan_cache_mode_before_check'), true)
-FROM code
-WHERE NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE oid = code.owner)
-  AND NOT pg_catalog.pg_has_role(code.owner, CURRENT_USER, 'USAGE')
+FROM judged
+WHERE NOT owner_trusted OR NOT author_trusted AND NOT harmless
 )SQL";
 
 }  // namespace detail
