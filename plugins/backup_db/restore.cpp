@@ -250,6 +250,7 @@ void validate_post_data(Server& server, const std::string& target, const std::ve
     const auto tables = user_tables(tx);
     try {
       dihya::pg::refuse_untrusted_code(tx, tables, dihya::pg::TableUse::validate);
+      dihya::pg::refuse_untrusted_event_triggers(tx);  // restored last in post-data; ours is DDL
     } catch (const dihya::Error& e) {
       throw dihya::Error("restore into " + target + " stopped before checking its constraints: " + e.what());
     }

@@ -52,6 +52,7 @@ void migrate_legacy(pqxx::transaction_base& tx) {
 
 void ensure_quarantine(pqxx::transaction_base& tx) {
   tx.exec_params("SELECT pg_advisory_xact_lock($1)", dihya::lock_key::kCleanupQuarantineSchema);
+  dihya::pg::refuse_untrusted_event_triggers(tx);
   tx.exec("CREATE SCHEMA IF NOT EXISTS dihya_quarantine");
   tx.exec(
       "CREATE TABLE IF NOT EXISTS dihya_quarantine.tables ("

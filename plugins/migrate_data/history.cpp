@@ -49,6 +49,7 @@ bool History::schema_exists() {
 
 void History::create() {
   pqxx::work tx(db_);
+  dihya::pg::refuse_untrusted_event_triggers(tx);
   if (tx.exec_params1("select pg_catalog.to_regnamespace($1::pg_catalog.text) is null", db_.quote_name(schema_))[0].as<bool>()) {
     tx.exec("create schema " + db_.quote_name(schema_));
   }

@@ -217,6 +217,12 @@ class Migrator {
 
   std::optional<ScriptFailure> run_script(const Step& s, const std::string& label,
                                           const std::function<void(pqxx::transaction_base&)>& bookkeeping) {
+    try {  // a migration's DDL fires the event triggers with our privileges
+      pqxx::nontransaction tx(db_);
+      dihya::pg::refuse_untrusted_event_triggers(tx);
+    } catch (const dihya::Error& e) {
+      return ScriptFailure{label + " was not run: " + e.what(), false};
+    }
     if (!s.no_transaction) {
       std::size_t i = 0;
       try {

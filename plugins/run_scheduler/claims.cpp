@@ -112,6 +112,10 @@ void Claims::ensure_schema() {
   }
   pqxx::work tx(db_);
   tx.exec(dihya::schedule::kSchemaLockSql);
+  if (const auto triggers = tx.exec1(dihya::pg::kUntrustedEventTriggersSql)[0].as<std::string>(); !triggers.empty()) {
+    throw dihya::Error("refusing to create the scheduler's tables: " + triggers.substr(0, 500) +
+                       " would run with our privileges; disable it or give the function to a superuser");
+  }
   for (const auto& sql : dihya::schedule::schema_statements()) tx.exec(sql);
   tx.commit();
 }

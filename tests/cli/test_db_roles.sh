@@ -439,6 +439,32 @@ expect_exit 0 "security_audit's postgres checks with array_to_string(text[], tex
 expect_in "$OUT" "pg-hba-trust" "the pg_hba check ran (the test cluster trusts local connections)"
 expect_not_escalated audit_overload "security_audit, shadowing function"
 
+# ---- an event trigger a superuser made, calling the role's function ---------
+# Our DDL fires it with our privileges, and the role may rewrite the function.
+as_app "create function public.probe_ddl() returns event_trigger language plpgsql as \$\$
+    begin perform public.dihya_probe('event_trigger'); end \$\$"
+# (No DDL of the test's own from here until it is dropped: it would fire.)
+psql_q "drop schema if exists dihya_quarantine cascade" >/dev/null 2>&1
+psql_q "drop schema if exists dihya cascade" >/dev/null 2>&1
+psql_q "create event trigger probe_ddl on ddl_command_start execute function public.probe_ddl()" >/dev/null
+expect_exit 1 "cleanup refuses to create its quarantine under an event trigger of the role" -- \
+  dh run cleanup -p policy="$WORK/retention.yaml" --yes
+expect_in "$ERR" "event trigger probe_ddl calls public.probe_ddl() (owner $app)" "cleanup: the refusal names the event trigger"
+echo "create table public.m3 (id int);" >"$mig/V2__three.up.sql"
+echo "drop table public.m3;" >"$mig/V2__three.down.sql"
+expect_exit 5 "migrate_data refuses to run a migration under it" -- \
+  dh run migrate_data -p migrations_dir="$mig" -p mode=up --yes
+expect_in "$OUT" "V2__three was not run: refusing to change the schema as" "migrate_data: the migration was not run"
+expect_in "$OUT" "event trigger probe_ddl calls probe_ddl() (owner $app)" "migrate_data: the refusal names the event trigger"
+expect_exit 5 "import_templates refuses to create its tables under it" -- \
+  dh run import_templates -p path="$WORK/templates" --yes
+expect_in "$ERR" "event trigger probe_ddl calls public.probe_ddl()" "import_templates: the refusal names the event trigger"
+expect_exit 1 "schedule add refuses to create the scheduler's tables under it" -- \
+  dh schedule add probe-job --plugin security_audit --cron "0 3 * * *"
+expect_in "$ERR" "refusing to create the scheduler's tables: event trigger probe_ddl" "schedule: the refusal names the event trigger"
+psql_q "drop event trigger probe_ddl" >/dev/null
+expect_not_escalated event_trigger "cleanup, migrate_data, import_templates and schedule under an event trigger"
+
 # ---- backup_db: an operator in the restore target, a check in the backup ----
 # The target's public schema belongs to the role, which shadows `name NOT LIKE`
 # (backup_db counts the target's tables before a restore); the backed-up

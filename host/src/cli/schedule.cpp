@@ -99,6 +99,11 @@ class Store {
     if (!q(dihya::schedule::kSchemaCurrentSql)[0][0].empty()) return;
     q("BEGIN");
     q(dihya::schedule::kSchemaLockSql);
+    if (const std::string triggers = q(dihya::pg::kUntrustedEventTriggersSql)[0][0]; !triggers.empty()) {
+      q("ROLLBACK");
+      throw HostError(kExitRunFailed, "refusing to create the scheduler's tables: " + printable(triggers, 500) +
+                                          " would run with our privileges; disable it or give the function to a superuser");
+    }
     for (const auto& s : dihya::schedule::schema_statements()) q(s);
     q("COMMIT");
   }

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 // The search_path every connection of ours that touches tables another role
 // may own sets first (the host's `schedule`, run_scheduler, the database
-// plugins through dihya/pg_untrusted_code.hpp). No dependency: the host sends
-// it through its own libpq wrapper.
+// plugins through dihya/pg_untrusted_code.hpp), and the event triggers such a
+// connection's DDL would fire. No dependency: the host sends these through
+// its own libpq wrapper.
 //
 // SDK support, not plugin API: no stability promise.
 #pragma once
@@ -17,5 +18,17 @@ inline constexpr const char* kPinnedSearchPathSql = "SET search_path = pg_catalo
 // The same for one transaction only, on a connection shared with code that
 // expects the session's own.
 inline constexpr const char* kPinnedSearchPathLocalSql = "SET LOCAL search_path = pg_catalog, pg_temp";
+
+// One line naming each enabled event trigger whose function a role that is
+// neither a superuser nor one holding our privileges owns: our DDL fires it,
+// with our privileges (only a superuser creates an event trigger, but the
+// function's owner may rewrite its body at any time); empty when none.
+inline constexpr const char* kUntrustedEventTriggersSql = R"SQL(
+SELECT COALESCE(pg_catalog.string_agg(pg_catalog.format('event trigger %s calls %s (owner %s)', e.evtname,
+         p.oid::pg_catalog.regprocedure, pg_catalog.pg_get_userbyid(p.proowner)), ', ' ORDER BY e.evtname), '')
+FROM pg_catalog.pg_event_trigger e JOIN pg_catalog.pg_proc p ON p.oid = e.evtfoid
+WHERE e.evtenabled <> 'D' AND NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE oid = p.proowner)
+  AND NOT pg_catalog.pg_has_role(p.proowner, CURRENT_USER, 'USAGE')
+)SQL";
 
 }  // namespace dihya::pg

@@ -246,6 +246,8 @@ WHERE NOT owner_trusted OR NOT author_trusted AND NOT harmless
 
 }  // namespace detail
 
+
+
 // Locks TABLES (qualified, quoted names) for USE in TX, then throws one line
 // naming any code on them that a role other than us or a superuser owns and
 // that USE would run with our privileges. Call it in the transaction that
@@ -282,6 +284,18 @@ inline void refuse_untrusted_code(pqxx::transaction_base& tx, const std::vector<
   throw Error("refusing to touch " + list.substr(0, 200) + " as " + user + ": " + found.substr(0, 600) +
               " would run with " + user + "'s privileges; connect as that owner, or review the code and give it to " +
               user + " or a superuser (ALTER ... OWNER TO)");
+}
+
+// Throws one line naming the event triggers that DDL run in TX would fire
+// with another role's code (kUntrustedEventTriggersSql, pg_search_path.hpp). Call it before the
+// first CREATE, ALTER or DROP of a session.
+inline void refuse_untrusted_event_triggers(pqxx::transaction_base& tx) {
+  const auto found = tx.exec1(kUntrustedEventTriggersSql)[0].as<std::string>();
+  if (found.empty()) return;
+  const auto user = tx.exec1("SELECT CURRENT_USER")[0].as<std::string>();
+  throw Error("refusing to change the schema as " + user + ": " + found.substr(0, 600) + " would run with " + user +
+              "'s privileges; disable it (ALTER EVENT TRIGGER ... DISABLE) or give the function to " + user +
+              " or a superuser (ALTER FUNCTION ... OWNER TO)");
 }
 
 }  // namespace dihya::pg

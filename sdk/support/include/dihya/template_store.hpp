@@ -34,6 +34,7 @@ inline void ensure_schema(pqxx::work& tx) {
   // Qualified and typed: an untyped $1 would pick a text overload another
   // role put on the search path (run with our privileges).
   tx.exec_params("SELECT pg_catalog.pg_advisory_xact_lock($1::pg_catalog.int8)", dihya::lock_key::kTemplateSchema);
+  dihya::pg::refuse_untrusted_event_triggers(tx);
   tx.exec("CREATE SCHEMA IF NOT EXISTS dihya");
   tx.exec(
       "CREATE TABLE IF NOT EXISTS dihya.templates ("
