@@ -81,15 +81,22 @@ void drop_database(pqxx::connection& admin, int major, const std::string& name) 
   }
 }
 
-void create_database(pqxx::connection& admin, const std::string& name, const std::string& owner,
-                     const std::string& encoding, const std::string& collate, const std::string& ctype) {
+void create_database(pqxx::connection& admin, const std::string& name, const std::string& encoding,
+                     const std::string& collate, const std::string& ctype) {
   pqxx::nontransaction tx(admin);
-  std::string sql = "create database " + tx.quote_name(name) + " template template0";
-  if (!owner.empty()) sql += " owner " + tx.quote_name(owner);
+  std::string sql = "create database " + tx.quote_name(name) + " template template0 allow_connections false";
   if (!encoding.empty()) sql += " encoding " + tx.quote(encoding);
   if (!collate.empty()) sql += " lc_collate " + tx.quote(collate);
   if (!ctype.empty()) sql += " lc_ctype " + tx.quote(ctype);
   tx.exec(sql);
+  tx.exec("revoke connect, temporary on database " + tx.quote_name(name) + " from public");
+  tx.exec("alter database " + tx.quote_name(name) + " allow_connections true");
+}
+
+void open_database(pqxx::connection& admin, const std::string& name, const std::string& owner) {
+  pqxx::nontransaction tx(admin);
+  if (!owner.empty()) tx.exec("alter database " + tx.quote_name(name) + " owner to " + tx.quote_name(owner));
+  tx.exec("grant connect, temporary on database " + tx.quote_name(name) + " to public");
 }
 
 std::string maintenance_db_for(const std::string& target) {

@@ -47,9 +47,15 @@ DatabaseProps database_props(Server& server, pqxx::connection& admin, const std:
 // DROP DATABASE IF EXISTS, ending the other sessions on it first.
 void drop_database(pqxx::connection& admin, int major, const std::string& name);
 
-// CREATE DATABASE from template0; empty arguments keep the server's defaults.
-void create_database(pqxx::connection& admin, const std::string& name, const std::string& owner,
-                     const std::string& encoding, const std::string& collate, const std::string& ctype);
+// CREATE DATABASE from template0, owned by us and closed to every role but
+// us and the superusers (no CONNECT for PUBLIC, and no session could open
+// before that was revoked): while it is restored, no other role can change
+// what was checked (add a NOT VALID check to its domain, an index to its
+// table) between a check and the statement it guards. Empty arguments keep
+// the server's defaults. open_database() gives it to OWNER and opens it.
+void create_database(pqxx::connection& admin, const std::string& name, const std::string& encoding,
+                     const std::string& collate, const std::string& ctype);
+void open_database(pqxx::connection& admin, const std::string& name, const std::string& owner);
 
 // The database to connect to while `target` is dropped and created.
 std::string maintenance_db_for(const std::string& target);

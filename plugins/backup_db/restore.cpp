@@ -398,11 +398,12 @@ dihya::Result restore(const dihya::Params& params, dihya::Context& ctx) {
     ctx.journal().record({"drop_created_database", {{"database", target}}});
   }
   const auto& m = backup.manifest;
-  create_database(*admin, target, props.owner, text_field(m, "encoding"), text_field(m, "lc_collate"), text_field(m, "lc_ctype"));
+  create_database(*admin, target, text_field(m, "encoding"), text_field(m, "lc_collate"), text_field(m, "lc_ctype"));
   admin.reset();
 
   run_restore(server, tools, password_file, target, dump_path_of(backup), jobs,
               static_cast<std::uint64_t>(m.value("table_count", 0LL)), ctx);
+  open_database(*server.open(maintenance_db_for(target)), target, props.owner);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   data["duration_seconds"] = seconds;
   auto r = dihya::Result::success(
@@ -431,11 +432,11 @@ std::string undo_restore_snapshot(const nlohmann::json& d, dihya::Context& ctx) 
   const Tools tools = find_tools(server.major, d.value("pg_bindir", ""));
   // Drop and recreate every time, so a rollback interrupted half-way can run again.
   drop_database(*admin, server.major, target);
-  create_database(*admin, target, d.value("owner", ""), d.value("encoding", ""), d.value("lc_collate", ""),
-                  d.value("lc_ctype", ""));
+  create_database(*admin, target, d.value("encoding", ""), d.value("lc_collate", ""), d.value("lc_ctype", ""));
   admin.reset();
   const PasswordFile password_file(ctx.work_dir(), server.conn.password());
   run_restore(server, tools, password_file, target, snapshot, d.value("jobs", 2), 0, ctx);
+  open_database(*server.open(maintenance_db_for(target)), target, d.value("owner", ""));
   return "restored database " + target + " from snapshot " + snapshot.string();
 }
 

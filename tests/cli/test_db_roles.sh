@@ -588,5 +588,13 @@ expect_eq "$(psql -X -q -t -A "$target_parts_url" -c "select string_agg(format('
   "the constraints came back as they were: the post-data CHECK validated, the NOT VALID one not, the foreign key"
 expect_eq "$(psql -X -q -t -A "$target_parts_url" -c "select count(*) from public.items join public.lines on lines.item = items.id")" 1 \
   "the rows came back"
+# Closed to other roles while it was restored (see create_database), opened
+# to them and given back to its owner once restored.
+psql_q "alter role $app login" >/dev/null
+expect_eq "$(psql_q "select pg_get_userbyid(datdba) || ' ' || has_database_privilege('$app', datname, 'CONNECT')
+  from pg_database where datname = '${DB_NAME}_parts_target'")" "postgres true" "the restored database is its owner's and open to other roles again"
+expect_eq "$(psql -X -q -t -A "${target_parts_url/user=postgres/user=$app}" -c "select current_user = '$app'")" t \
+  "the application role connects to it"
+psql_q "alter role $app nologin" >/dev/null
 
 finish
