@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 #include "restore.hpp"
 
-#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
@@ -129,13 +128,8 @@ LoadGuard refuse_untrusted_load(Server& server, const std::string& target) {
 // those constraints validated and the foreign keys added.
 struct PostData {
   std::vector<std::string> entries;  // `pg_restore --list --section=post-data`, one line per entry
+  std::vector<bool> held_back;       // per entry: one of the three below
   std::vector<std::size_t> checks, foreign_keys, comments;
-
-  bool held_back(std::size_t i) const {
-    return std::find(checks.begin(), checks.end(), i) != checks.end() ||
-           std::find(foreign_keys.begin(), foreign_keys.end(), i) != foreign_keys.end() ||
-           std::find(comments.begin(), comments.end(), i) != comments.end();
-  }
 };
 
 // "<id>; <catalog oid> <oid> <DESC> <schema> <name> <owner>": the type, which
@@ -160,6 +154,7 @@ PostData read_post_data(const Tools& tools, const fs::path& dump, dihya::Context
     // After the foreign keys: a comment may be on one.
     if (type == "COMMENT" || type == "SECURITY LABEL") p.comments.push_back(i);
     p.entries.push_back(entry);
+    p.held_back.push_back(!type.empty());
   };
   const auto run = run_tool({tools.pg_restore.string(), "--list", "--section=post-data", dump.string()}, options);
   if (run.exit_code != 0) throw dihya::Error("cannot list the backup's post-data: " + tool_failure("pg_restore", run, ""));
@@ -304,7 +299,7 @@ void run_restore(Server& server, const Tools& tools, const PasswordFile& passwor
   }
   std::vector<std::string> first, last;
   for (std::size_t i = 0; i < post.entries.size(); ++i) {
-    if (!post.held_back(i)) first.push_back(post.entries[i]);
+    if (!post.held_back[i]) first.push_back(post.entries[i]);
   }
   for (std::size_t i : post.foreign_keys) last.push_back(post.entries[i]);
   for (std::size_t i : post.comments) last.push_back(post.entries[i]);
