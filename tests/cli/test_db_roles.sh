@@ -412,7 +412,7 @@ as_app "create table public.h (installed_rank bigserial primary key, version tex
   create trigger probe before insert on public.h for each row execute function public.dihya_probe_trigger('migrate_history')"
 expect_exit 5 "migrate refuses a history table with a trigger the application role owns" -- \
   dh run migrate_data -p migrations_dir="$mig2" -p history_table=h -p mode=up --yes
-expect_in "$ERR" "trigger probe on table h calls dihya_probe_trigger() (owner $app)" "the refusal names the trigger"
+expect_in "$ERR" "trigger probe on table public.h calls public.dihya_probe_trigger() (owner $app)" "the refusal names the trigger"
 expect_not_escalated migrate_history "migrate_data, history trigger"
 expect_eq "$(psql_q "select count(*) from public.h")" 0 "nothing recorded in that history"
 expect_eq "$(psql_q "select to_regclass('public.m1') is not null and to_regclass('public.m2') is null")" t \
@@ -424,7 +424,7 @@ for how in "mode=status" "mode=validate" "mode=up --dry-run"; do
   # shellcheck disable=SC2086
   expect_exit 1 "migrate_data -p $how refuses a history policy the application role owns" -- \
     dh run migrate_data -p migrations_dir="$mig2" -p history_table=h -p $how --yes
-  expect_in "$ERR" "policy probe on table h" "migrate_data -p ${how%% *}: the refusal names the policy"
+  expect_in "$ERR" "policy probe on table public.h" "migrate_data -p ${how%% *}: the refusal names the policy"
 done
 expect_not_escalated migrate_policy "migrate_data status, validate and dry run, history policy"
 

@@ -23,11 +23,13 @@ inline constexpr const char* kPinnedSearchPathLocalSql = "SET LOCAL search_path 
 // neither a superuser nor one holding our privileges owns: our DDL fires it,
 // with our privileges (only a superuser creates an event trigger, but the
 // function's owner may rewrite its body at any time); empty when none.
+// Operators qualified: migrate_data runs it under the operator's search_path.
 inline constexpr const char* kUntrustedEventTriggersSql = R"SQL(
 SELECT COALESCE(pg_catalog.string_agg(pg_catalog.format('event trigger %s calls %s (owner %s)', e.evtname,
          p.oid::pg_catalog.regprocedure, pg_catalog.pg_get_userbyid(p.proowner)), ', ' ORDER BY e.evtname), '')
-FROM pg_catalog.pg_event_trigger e JOIN pg_catalog.pg_proc p ON p.oid = e.evtfoid
-WHERE e.evtenabled <> 'D' AND NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE oid = p.proowner)
+FROM pg_catalog.pg_event_trigger e JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) e.evtfoid
+WHERE e.evtenabled OPERATOR(pg_catalog.<>) 'D'::pg_catalog."char"
+  AND NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE oid OPERATOR(pg_catalog.=) p.proowner)
   AND NOT pg_catalog.pg_has_role(p.proowner, CURRENT_USER, 'USAGE')
 )SQL";
 

@@ -62,8 +62,9 @@ inline std::string text_array(const std::vector<std::string>& texts) {
 // 'write', 'load', 'validate'). Policies count for every use that reads or
 // writes rows: superusers skip them, other roles do not.
 // Every name is qualified and every comparison is between operands of the
-// same built-in type, so that pg_catalog's operator is an exact match: the
-// query is safe under any search_path (migrate_data keeps the operator's).
+// same built-in type, so that pg_catalog's operator is an exact match, and
+// refuse_untrusted_code() runs it with search_path pinned (migrate_data keeps
+// the operator's for the rest of its transaction).
 // The tables as one array (rels) that each catalog is searched with: an
 // index lookup per table, not a scan of pg_attribute or pg_rewrite, which
 // hold a row per column and per view of the whole database (half the
@@ -239,7 +240,8 @@ SELECT COALESCE(pg_catalog.string_agg(DISTINCT pg_catalog.format('%s %s (%s %s)'
          pg_catalog.pg_describe_object(classid, objid, 0), what, CASE WHEN owner_trusted THEN 'written by' ELSE 'owner' END,
          pg_catalog.pg_get_userbyid(CASE WHEN owner_trusted THEN author ELSE owner END)), ', '), ''),
        pg_catalog.set_config('jit', pg_catalog.current_setting('dihya.jit_before_check'), true),
-       pg_catalog.set_config('plan_cache_mode', pg_catalog.current_setting('dihya.plan_cache_mode_before_check'), true)
+       pg_catalog.set_config('plan_cache_mode', pg_catalog.current_setting('dihya.plan_cache_mode_before_check'), true),
+       pg_catalog.set_config('search_path', pg_catalog.current_setting('dihya.search_path_before_check'), true)
 FROM judged
 WHERE NOT owner_trusted OR NOT author_trusted AND NOT harmless
 )SQL";
@@ -259,7 +261,10 @@ inline void refuse_untrusted_code(pqxx::transaction_base& tx, const std::vector<
   if (tables.empty()) return;
   std::string list;
   for (const auto& t : tables) list += (list.empty() ? "" : ", ") + t;
-  // Planned with JIT off and once per connection, set in the same round trip:
+  // Parsed with search_path pinned (a caller such as migrate_data keeps the
+  // operator's, which may name a schema another role writes before
+  // pg_catalog), planned with JIT off and once per connection, all set in the
+  // same round trip:
   // the planner prices the types' recursion at thousands of rows (it finds a
   // handful), enough for PostgreSQL to spend 15-50 ms compiling the query,
   // and to judge the generic plan dearer than a custom one (planned again at
@@ -268,8 +273,10 @@ inline void refuse_untrusted_code(pqxx::transaction_base& tx, const std::vector<
   const bool reads = use == TableUse::read || use == TableUse::validate;
   tx.exec("LOCK TABLE " + list + (reads ? " IN ACCESS SHARE MODE" : " IN ROW EXCLUSIVE MODE") +
           "; SELECT pg_catalog.set_config('dihya.jit_before_check', pg_catalog.current_setting('jit'), true),"
-          " pg_catalog.set_config('dihya.plan_cache_mode_before_check', pg_catalog.current_setting('plan_cache_mode'), true)"
-          "; SET LOCAL jit = off; SET LOCAL plan_cache_mode = force_generic_plan; " + also);
+          " pg_catalog.set_config('dihya.plan_cache_mode_before_check', pg_catalog.current_setting('plan_cache_mode'), true),"
+          " pg_catalog.set_config('dihya.search_path_before_check', pg_catalog.current_setting('search_path'), true)"
+          "; SET LOCAL jit = off; SET LOCAL plan_cache_mode = force_generic_plan; " +
+          kPinnedSearchPathLocalSql + "; " + also);
   const char* use_name = use == TableUse::read    ? "read"
                          : use == TableUse::write ? "write"
                          : use == TableUse::load  ? "load"
