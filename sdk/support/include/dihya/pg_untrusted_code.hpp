@@ -71,8 +71,9 @@ inline std::string text_array(const std::vector<std::string>& texts) {
 // query's time on an empty one, most of it on a large one).
 // One line naming each object that would run a function (or an operator's
 // function) owned by a role that is neither a superuser nor one that already
-// has all our privileges, or each rule of a table such a role owns; empty when
-// none. Partitions and inheritance children count: a statement on the parent
+// has all our privileges, or a built-in that such a role's code calls and
+// that does more with our privileges than it could (see `harmless` below),
+// or each rule of a table such a role owns; empty when none. Partitions and inheritance children count: a statement on the parent
 // fires their triggers too. So do, for a write, the tables a foreign key
 // links in either direction, transitively: PostgreSQL runs their code (a
 // cascaded action's triggers, the planning of its checks' queries) as their
