@@ -2,17 +2,13 @@
 #include "restore.hpp"
 
 #include <cctype>
-#include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <regex>
 #include <set>
 
-#include <fcntl.h>
-#include <unistd.h>
-
+#include <dihya/file_io.hpp>
 #include <dihya/pg_untrusted_code.hpp>
 #include <fmt/format.h>
 #include <pqxx/pqxx>
@@ -166,17 +162,10 @@ fs::path write_list(const fs::path& dir, const std::string& name, const std::vec
   const fs::path path = dir / name;
   std::string text;
   for (const auto& e : entries) text += e + "\n";
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-  bool ok = fd >= 0;
-  for (std::size_t done = 0; ok && done < text.size();) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    ok = n > 0;
-    done += ok ? static_cast<std::size_t>(n) : 0;
+  // Read by pg_restore at once, made again by a rerun: no fsync.
+  if (const auto ec = dihya::replace_file(path, text, 0600, dihya::Durability::kAtomicOnly)) {
+    throw dihya::Error("cannot write " + path.string() + ": " + ec.message());
   }
-  const int saved = errno;
-  if (fd >= 0 && ::close(fd) != 0) ok = false;
-  if (!ok) throw dihya::Error("cannot write " + path.string() + ": " + std::strerror(saved));
   return path;
 }
 
