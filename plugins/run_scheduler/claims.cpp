@@ -8,6 +8,7 @@
 #include <dihya/cron.hpp>
 #include <dihya/error.hpp>
 #include <dihya/json_text.hpp>
+#include <dihya/pg_untrusted_code.hpp>
 #include <dihya/plugin.hpp>
 #include <dihya/schedule_store.hpp>
 #include <fmt/format.h>
@@ -112,10 +113,7 @@ void Claims::ensure_schema() {
   }
   pqxx::work tx(db_);
   tx.exec(dihya::schedule::kSchemaLockSql);
-  if (const auto triggers = tx.exec1(dihya::pg::kUntrustedEventTriggersSql)[0].as<std::string>(); !triggers.empty()) {
-    throw dihya::Error("refusing to create the scheduler's tables: " + triggers.substr(0, 500) +
-                       " would run with our privileges; disable it or give the function to a superuser");
-  }
+  dihya::pg::refuse_untrusted_event_triggers(tx, "create the scheduler's tables");
   for (const auto& sql : dihya::schedule::schema_statements()) tx.exec(sql);
   tx.commit();
 }

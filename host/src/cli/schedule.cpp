@@ -100,9 +100,10 @@ class Store {
     q("BEGIN");
     q(dihya::schedule::kSchemaLockSql);
     if (const std::string triggers = q(dihya::pg::kUntrustedEventTriggersSql)[0][0]; !triggers.empty()) {
+      const std::string user = q("SELECT current_user")[0][0];
       q("ROLLBACK");
-      throw HostError(kExitRunFailed, "refusing to create the scheduler's tables: " + printable(triggers, 500) +
-                                          " would run with our privileges; disable it or give the function to a superuser");
+      throw HostError(kExitRunFailed, dihya::pg::untrusted_event_triggers_message(
+                                          "create the scheduler's tables", printable(triggers, 500), user));
     }
     for (const auto& s : dihya::schedule::schema_statements()) q(s);
     q("COMMIT");

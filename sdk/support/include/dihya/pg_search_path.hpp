@@ -8,6 +8,8 @@
 // SDK support, not plugin API: no stability promise.
 #pragma once
 
+#include <string>
+
 namespace dihya::pg {
 
 // Unqualified functions, operators and types then resolve in pg_catalog only:
@@ -32,5 +34,14 @@ WHERE e.evtenabled OPERATOR(pg_catalog.<>) 'D'::pg_catalog."char"
   AND NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE oid OPERATOR(pg_catalog.=) p.proowner)
   AND NOT pg_catalog.pg_has_role(p.proowner, CURRENT_USER, 'USAGE')
 )SQL";
+
+// The refusal when kUntrustedEventTriggersSql found FOUND: "refusing to
+// WHAT: FOUND would run with USER's privileges; ..." (one line).
+inline std::string untrusted_event_triggers_message(const std::string& what, const std::string& found,
+                                                    const std::string& user) {
+  return "refusing to " + what + ": " + found.substr(0, 600) + " would run with " + user +
+         "'s privileges; disable it (ALTER EVENT TRIGGER ... DISABLE) or give the function to " + user +
+         " or a superuser (ALTER FUNCTION ... OWNER TO)";
+}
 
 }  // namespace dihya::pg

@@ -296,14 +296,13 @@ inline void refuse_untrusted_code(pqxx::transaction_base& tx, const std::vector<
 
 // Throws one line naming the event triggers that DDL run in TX would fire
 // with another role's code (kUntrustedEventTriggersSql, pg_search_path.hpp). Call it before the
-// first CREATE, ALTER or DROP of a session.
-inline void refuse_untrusted_event_triggers(pqxx::transaction_base& tx) {
+// first CREATE, ALTER or DROP of a session. WHAT: what is refused ("change
+// the schema as <current user>" when empty).
+inline void refuse_untrusted_event_triggers(pqxx::transaction_base& tx, const std::string& what = {}) {
   const auto found = tx.exec1(kUntrustedEventTriggersSql)[0].as<std::string>();
   if (found.empty()) return;
   const auto user = tx.exec1("SELECT CURRENT_USER")[0].as<std::string>();
-  throw Error("refusing to change the schema as " + user + ": " + found.substr(0, 600) + " would run with " + user +
-              "'s privileges; disable it (ALTER EVENT TRIGGER ... DISABLE) or give the function to " + user +
-              " or a superuser (ALTER FUNCTION ... OWNER TO)");
+  throw Error(untrusted_event_triggers_message(what.empty() ? "change the schema as " + user : what, found, user));
 }
 
 }  // namespace dihya::pg
