@@ -225,9 +225,8 @@ WITH RECURSIVE touched(relid) AS (
              'tsvector_update_trigger', 'tsvector_update_trigger_column', 'suppress_redundant_updates_trigger'))
          OR p.proname::pg_catalog.text IN ('uuid_generate_v1', 'uuid_generate_v1mc', 'uuid_generate_v4')
     FROM called k JOIN pg_catalog.pg_proc p ON p.oid = k.fn
-  UNION ALL SELECT a.classid, a.objid, a.relid, 'is a rule', c.relowner, c.relowner, false
-    FROM attached a JOIN pg_catalog.pg_class c ON c.oid = a.relid
-      JOIN pg_catalog.pg_rewrite r ON r.oid = a.objid AND r.rulename <> '_RETURN'
+  UNION ALL SELECT a.classid, a.objid, a.relid, 'is a rule', a.author, a.author, false  -- author: the table's owner
+    FROM attached a JOIN pg_catalog.pg_rewrite r ON r.oid = a.objid AND r.rulename <> '_RETURN'
     WHERE a.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass::pg_catalog.oid
 ), judged AS (
   SELECT code.*,
