@@ -9,10 +9,13 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 bench_cleanup() {
   "$root/tests/fixtures/pg_cluster.sh" stop "$work/pg" >/dev/null 2>&1 || true
-  [[ "${KEEP_BENCH:-0}" == 1 ]] || rm -rf "$work"
+  [[ "${KEEP_BENCH:-0}" == 1 ]] || rm -rf "$work" "$host_dirs"
 }
 
-# bench_setup PLUGIN: sets host, plugins, work, OUT and the private dihya-host environment.
+# bench_setup PLUGIN: sets host, plugins, work, OUT and the private dihya-host
+# environment. The host's state, cache and config dirs are not in the work
+# dir: a plugin may not be granted a directory that holds the state dir, and
+# the benchmarks give plugins paths in the work dir (backup_db's backup_dir).
 bench_setup() {
   local plugin=$1
   host=${DIHYA_HOST:-$root/build/default/host/dihya-host}
@@ -22,9 +25,10 @@ bench_setup() {
   work=$(mktemp -d "/tmp/dihya-bench-$plugin.XXXXXX")
   chmod 755 "$work"
   OUT=${OUT:-$work}
+  host_dirs=$(mktemp -d "/tmp/dihya-bench-host.XXXXXX")
   trap bench_cleanup EXIT
-  export DIHYA_STATE_DIR="$work/state" DIHYA_CACHE_DIR="$work/cache" XDG_CONFIG_HOME="$work/config"
-  export DIHYA_SYSTEM_CONFIG="$work/none.yaml" DIHYA_PLUGIN_PATH="$plugins"
+  export DIHYA_STATE_DIR="$host_dirs/state" DIHYA_CACHE_DIR="$host_dirs/cache" XDG_CONFIG_HOME="$host_dirs/config"
+  export DIHYA_SYSTEM_CONFIG="$host_dirs/none.yaml" DIHYA_PLUGIN_PATH="$plugins"
   unset DIHYA_DATABASE_URL
 }
 
