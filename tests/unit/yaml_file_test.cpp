@@ -164,6 +164,10 @@ TEST_CASE("bytes YAML does not allow are refused with their offset, never echoed
   CHECK_THROWS_WITH(dihya::load_yaml_text("a: \x1b[2J", "b.yaml"), "b.yaml: a control character at byte 4");
   // An escape naming a lone surrogate would decode to bytes that are not UTF-8.
   CHECK_THROWS_WITH(dihya::load_yaml_text("a: \"\\ud800\"\n", "b.yaml"), Catch::StartsWith("b.yaml:1:"));
+  // Escapes that decode to NUL: a value or key cut short where it is used.
+  for (const char* text : {"a: \"x\\0y\"\n", "a: \"x\\x00\"\n", "a: \"\\u0000\"\n", "\"k\\0\": 1\n", "{\"a\": \"\\u0000\"}"}) {
+    CHECK_THROWS_WITH(dihya::load_yaml_text(text, "b.yaml"), Catch::Contains("a scalar decodes to a NUL character"));
+  }
   // The guard: tabs, CRLF and non-ASCII text are fine.
   CHECK(dihya::load_yaml_text("a:\t\"caf\xc3\xa9\"\r\nb: 1\r\n", "b.yaml")["a"] == "caf\xc3\xa9");
 }

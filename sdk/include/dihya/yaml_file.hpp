@@ -234,6 +234,9 @@ class JsonBuilder final : public YAML::EventHandler {
     // The text is UTF-8, but escapes such as "\xff" or a lone "\ud800" decode
     // to bytes that are not.
     if (!valid_utf8(value)) fail(mark, "a scalar decodes to invalid UTF-8");
+    // "\0", "\x00", "\u0000": no path, database text or C string can hold a
+    // NUL; it would cut the value short where it is used.
+    if (value.find('\0') != std::string::npos) fail(mark, "a scalar decodes to a NUL character");
     charge(mark, 1, value.size());
     if (expecting_key()) {
       if (tag != "?" && tag != "!" && tag != kTagStr) fail(mark, "a mapping key cannot have the tag " + shown_tag(tag));

@@ -25,6 +25,7 @@
 #include <pqxx/pqxx>
 
 #include "dihya/error.hpp"
+#include "dihya/utf8.hpp"
 
 namespace dihya {
 
@@ -64,7 +65,7 @@ struct TableName {
     // silently designate another table.
     if (t.schema.empty() || t.name.empty() || t.schema.size() > 63 || t.name.size() > 63 ||
         t.name.find('\0') != std::string::npos || t.schema.find('\0') != std::string::npos) {
-      throw Error("invalid table name '" + t.display() + "' (1 to 63 bytes per part)");
+      throw Error("invalid table name '" + dihya::printable(t.display(), 140) + "' (1 to 63 bytes per part)");
     }
   }
 };
