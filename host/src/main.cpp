@@ -155,6 +155,9 @@ int dispatch(int argc, char** argv, bool* json_errors) {
   if (vm.count("plugin-path")) flags.plugin_path = vm["plugin-path"].as<std::vector<std::string>>();
   if (vm.count("database-url")) flags.database_url = vm["database-url"].as<std::string>();
   if (vm.count("state-dir")) flags.state_dir = vm["state-dir"].as<std::string>();
+  for (const char* option : {"config", "state-dir"}) {
+    if (vm.count(option) && vm[option].as<std::string>().empty()) throw usage_error(fmt::format("--{}: empty path", option));
+  }
   if (vm.count("quiet") && vm.count("verbose")) throw usage_error("--quiet and --verbose exclude each other");
   if (vm.count("quiet")) flags.log_style.verbosity = LogStyle::Verbosity::quiet;
   if (vm.count("verbose")) flags.log_style.verbosity = LogStyle::Verbosity::verbose;

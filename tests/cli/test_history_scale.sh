@@ -272,6 +272,10 @@ bad "prune --keep abc" -- dh history prune --keep abc
 bad "prune --keep -3" -- dh history prune --keep -3
 bad "show ../x" -- dh show ../x
 bad "history --since garbage" -- dh history --since garbage
+bad "history --since a day February does not have" -- dh history --since 2026-02-30
+bad "history --since the 29th of February of a common year" -- dh history --since 2023-02-29
+bad "history --since the 31st of April" -- dh history --since 2026-04-31T10:00
+expect_exit 0 "history --since the 29th of February of a leap year" -- dh history --since 2024-02-29
 printf 'history_retention:\n  max_age: bogus\n' >"$XDG_CONFIG_HOME/dihya/config.yaml"
 bad "a malformed max_age in the config" -- dh history
 printf 'history_retention: 5\n' >"$XDG_CONFIG_HOME/dihya/config.yaml"

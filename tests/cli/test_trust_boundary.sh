@@ -167,7 +167,7 @@ for doc in "$deep" '{"format":"dihya-metadata-cache-3","files":[1,2]}' \
     "$cache" "$P" 2>/dev/null; then ok "the hostile cache was rebuilt (${doc:0:60})"; else not_ok "the hostile cache was not rebuilt (${doc:0:60})"; fi
 done
 expect_quick 2 "run of an empty plugin name loads nothing" -- dh run ''
-expect_in "$ERR" "invalid plugin name" "says the name is invalid"
+expect_in "$ERR" "plugin: empty value" "says the name is empty"
 
 # ABI minor: a plugin built for a newer SDK minor than the host's.
 expect_exit 3 "a plugin built for a newer SDK minor" -- dh run abi_newer_minor
@@ -278,10 +278,32 @@ mkdir -p "$WORK/cfg"
 # two state dirs, one of them in /tmp/evil.
 printf 'state_dir: "%s/nul-state\\0/../../evil-%s"\n' "$WORK" "$$" >"$WORK/cfg/nul.yaml"
 expect_quick 2 "a NUL escaped in a config path is refused" -- dh --config "$WORK/cfg/nul.yaml" run noop
-expect_in "$ERR" "'state_dir' holds a control character" "it names the setting"
+expect_in "$ERR" "nul.yaml:1:12: a scalar decodes to a NUL character" "it names the file and the place"
 [ ! -e "$WORK/nul-state" ] && [ ! -e "/tmp/evil-$$" ] && ok "no state dir was made" || not_ok "a state dir was made"
 printf 'signatures: "bo\\0gus"\n' >"$WORK/cfg/nul-sig.yaml"
 expect_quick 2 "a NUL escaped in another setting" -- dh --config "$WORK/cfg/nul-sig.yaml" list
+# The plugin path written as one string (dir:dir) is no exception.
+printf 'plugin_path: "%s\\0junk"\n' "$DIHYA_TEST_PLUGIN_DIR" >"$WORK/cfg/nul-path.yaml"
+expect_quick 2 "a NUL escaped in plugin_path written as a string" -- dh --config "$WORK/cfg/nul-path.yaml" run noop
+expect_in "$ERR" "a scalar decodes to a NUL character" "it says why"
+# A directory setting relative to wherever the command runs is refused.
+for setting in state_dir cache_dir metrics_dir trusted_keys_dir; do
+  printf '%s: relative/dir\n' "$setting" >"$WORK/cfg/relative.yaml"
+  cd "$WORK"
+  expect_quick 2 "a relative $setting" -- dh --config "$WORK/cfg/relative.yaml" list
+  cd - >/dev/null
+  expect_in "$ERR" "'$setting' must be an absolute path, not 'relative/dir'" "it names $setting"
+done
+[ ! -e "$WORK/relative" ] && ok "no directory was made relative to the working directory" || not_ok "a relative dir was made"
+expect_quick 2 "an empty --state-dir" -- dh --state-dir "" list
+expect_quick 2 "an empty --config" -- dh --config "" list
+cd "$WORK"
+expect_quick 2 "docs --out with an empty path" -- dh docs --out ""
+expect_in "$ERR" "--out: empty value" "docs says which option is empty"
+expect_quick 2 "run --output-dir with an empty path" -- dh run noop --output-dir ""
+cd - >/dev/null
+[ -z "$(ls "$WORK"/*.md 2>/dev/null)" ] && ok "nothing was written to the working directory" || not_ok "docs wrote into the cwd"
+expect_quick 2 "show with an empty run id" -- dh show ""
 printf 'state_dir: %s\n' "$WORK/evil-state" >"$WORK/cfg/config.yaml"
 chmod 666 "$WORK/cfg/config.yaml"
 expect_quick 2 "a config file writable by others is refused" -- dh --config "$WORK/cfg/config.yaml" history

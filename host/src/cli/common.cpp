@@ -32,6 +32,19 @@ std::optional<po::variables_map> parse_command(const Args& args, CommandSpec& sp
   } catch (const po::error& e) {
     throw usage_error(fmt::format("{} (usage: {})", e.what(), spec.usage));
   }
+  // No option or argument means anything empty: `--out ""` would be the
+  // working directory, `--state-dir ""` no directory at all.
+  for (const auto& [key, value] : vm) {
+    const auto* text = boost::any_cast<std::string>(&value.value());
+    if (text == nullptr || !text->empty() || value.defaulted()) continue;
+    const auto* option = all.find_nothrow(key, false);
+    if (option == nullptr || option->semantic()->max_tokens() == 0) continue;  // a switch: --dry-run
+    bool positional = false;
+    for (unsigned i = 0; i < spec.positional.max_total_count() && i < 8; ++i) {
+      positional = positional || spec.positional.name_for_position(i) == key;
+    }
+    throw usage_error(fmt::format("{}{}: empty value (usage: {})", positional ? "" : "--", key, spec.usage));
+  }
   return vm;
 }
 
@@ -140,6 +153,13 @@ void check_since(const std::string& since) {
     }
     if (value < f.low || value > f.high) throw bad();
     end = f.at + f.width;
+  }
+  if (end >= 10) {  // a day the month has: not 2026-02-30
+    const int year = std::stoi(since.substr(0, 4));
+    const int month = std::stoi(since.substr(5, 2));
+    const bool leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    static const int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (std::stoi(since.substr(8, 2)) > kDays[month - 1] + (month == 2 && leap ? 1 : 0)) throw bad();
   }
   if (end == 19 && end < since.size() && since[end] == '.') {
     std::size_t digits = 0;

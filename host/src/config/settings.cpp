@@ -82,6 +82,16 @@ std::string scalar(const nlohmann::json& value, const std::filesystem::path& fil
   throw usage_error(fmt::format("{}: '{}' must be a string", file.string(), key));
 }
 
+// A directory setting of a config file: read by processes started anywhere,
+// it cannot be relative to their working directory.
+std::filesystem::path directory(const nlohmann::json& value, const std::filesystem::path& file, const char* key) {
+  const std::string text = scalar(value, file, key);
+  if (!std::filesystem::path(text).is_absolute()) {
+    throw usage_error(fmt::format("{}: '{}' must be an absolute path, not '{}'", file.string(), key, printable(text, 80)));
+  }
+  return text;
+}
+
 constexpr std::size_t kMaxConfigBytes = 1 << 20;
 
 HistoryRetention read_retention(const nlohmann::json& value, const std::filesystem::path& file) {
@@ -147,7 +157,7 @@ FileConfig read_config_file(const std::filesystem::path& file, bool must_exist) 
     }
     if (key == "plugin_path") {
       if (value.is_string()) {
-        config.plugin_path = split_path_list(value.get<std::string>());
+        config.plugin_path = split_path_list(scalar(value, file, "plugin_path"));
       } else if (value.is_array()) {
         for (const auto& dir : value) config.plugin_path.emplace_back(scalar(dir, file, "plugin_path"));
       } else {
@@ -156,9 +166,9 @@ FileConfig read_config_file(const std::filesystem::path& file, bool must_exist) 
     } else if (key == "database_url") {
       config.database_url = scalar(value, file, "database_url");
     } else if (key == "state_dir") {
-      config.state_dir = scalar(value, file, "state_dir");
+      config.state_dir = directory(value, file, "state_dir");
     } else if (key == "metrics_dir") {
-      config.metrics_dir = scalar(value, file, "metrics_dir");
+      config.metrics_dir = directory(value, file, "metrics_dir");
     } else if (key == "signatures") {
       config.signatures = scalar(value, file, "signatures");
       if (*config.signatures != "require" && *config.signatures != "if-present" && *config.signatures != "off") {
@@ -172,7 +182,7 @@ FileConfig read_config_file(const std::filesystem::path& file, bool must_exist) 
                                       *config.sandbox));
       }
     } else if (key == "trusted_keys_dir") {
-      config.trusted_keys_dir = scalar(value, file, "trusted_keys_dir");
+      config.trusted_keys_dir = directory(value, file, "trusted_keys_dir");
     } else if (key == "audit_syslog") {
       const std::string flag = scalar(value, file, "audit_syslog");
       if (flag != "true" && flag != "false") {
@@ -188,7 +198,7 @@ FileConfig read_config_file(const std::filesystem::path& file, bool must_exist) 
         throw usage_error(fmt::format("{}: memory_max '{}': {}", file.string(), printable(size, 40), kMemorySizeExpected));
       }
     } else {
-      config.cache_dir = scalar(value, file, "cache_dir");
+      config.cache_dir = directory(value, file, "cache_dir");
     }
   }
   return config;
