@@ -165,29 +165,19 @@ std::string guess_content_type(std::string_view filename) {
   return lower(type);
 }
 
-bool read_attachment(const AttachmentRequest& request, std::size_t limit, const std::string& limit_text,
-                     Attachment* out, std::string* error) {
-  const std::string shown = "attachment '" + printable(request.path, 200) + "'";
-  auto fail = [&](const std::string& why) {
-    *error = shown + ": " + why;
+bool read_local_file(const std::string& path, std::size_t limit, const std::string& limit_text, std::string* data,
+                     std::string* why) {
+  if (path.empty()) {
+    *why = "the path is empty";
+    return false;
+  }
+  auto fail = [&](const std::string& text) {
+    *why = text;
     return false;
   };
-  if (request.path.empty()) {
-    *error = "an attachment path is empty";
-    return false;
-  }
-  if (has_line_break_or_nul(request.path)) return fail("the path contains CR, LF or NUL");
-  if (has_dot_dot_component(request.path)) return fail("the path has a '..' component (refused: give the direct path)");
-  std::string filename = request.filename;
-  if (filename.empty()) {
-    const std::size_t slash = request.path.find_last_of('/');
-    filename = slash == std::string::npos ? request.path : request.path.substr(slash + 1);
-  }
-  if (const std::string why = check_attachment_filename(filename); !why.empty()) return fail(why);
-  std::string type = request.content_type.empty() ? guess_content_type(filename) : lower(request.content_type);
-  if (const std::string why = check_content_type(type); !why.empty()) return fail("content_type " + why);
-
-  const dihya::UniqueFd fd(open_no_symlinks(request.path));
+  if (has_line_break_or_nul(path)) return fail("the path contains CR, LF or NUL");
+  if (has_dot_dot_component(path)) return fail("the path has a '..' component (refused: give the direct path)");
+  const dihya::UniqueFd fd(open_no_symlinks(path));
   if (fd.get() < 0) {
     const int code = errno;
     if (code == ELOOP) return fail("the path is or passes through a symbolic link (refused: give the real path)");
@@ -199,25 +189,47 @@ bool read_attachment(const AttachmentRequest& request, std::size_t limit, const 
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return fail(std::string("cannot be examined (") + std::strerror(errno) + ")");
   if (!S_ISREG(st.st_mode)) return fail("is " + file_kind(st.st_mode) + ", not a regular file");
-  auto too_large = [&](std::size_t size) {
-    return fail("is " + std::to_string(size) + " bytes, over " + limit_text);
-  };
+  auto too_large = [&](std::size_t size) { return fail("is " + std::to_string(size) + " bytes, over " + limit_text); };
   if (static_cast<std::size_t>(st.st_size) > limit) return too_large(static_cast<std::size_t>(st.st_size));
-  std::string data;
-  data.resize(static_cast<std::size_t>(st.st_size));
+  data->resize(static_cast<std::size_t>(st.st_size));
   std::size_t used = 0;
   for (;;) {
     // One byte beyond the limit proves a file that grew since fstat too large.
-    if (used == data.size()) data.resize(std::min(limit + 1, data.size() + 65536));
-    if (used == data.size()) break;
-    const ssize_t n = ::read(fd.get(), data.data() + used, data.size() - used);
+    if (used == data->size()) data->resize(std::min(limit + 1, data->size() + 65536));
+    if (used == data->size()) break;
+    const ssize_t n = ::read(fd.get(), data->data() + used, data->size() - used);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return fail(std::string("cannot be read (") + std::strerror(errno) + ")");
     if (n == 0) break;
     used += static_cast<std::size_t>(n);
   }
   if (used > limit) return too_large(used);
-  data.resize(used);
+  data->resize(used);
+  return true;
+}
+
+bool read_attachment(const AttachmentRequest& request, std::size_t limit, const std::string& limit_text,
+                     Attachment* out, std::string* error) {
+  if (request.path.empty()) {
+    *error = "an attachment path is empty";
+    return false;
+  }
+  const std::string shown = "attachment '" + printable(request.path, 200) + "'";
+  auto fail = [&](const std::string& why) {
+    *error = shown + ": " + why;
+    return false;
+  };
+  std::string filename = request.filename;
+  if (filename.empty()) {
+    const std::size_t slash = request.path.find_last_of('/');
+    filename = slash == std::string::npos ? request.path : request.path.substr(slash + 1);
+  }
+  if (const std::string why = check_attachment_filename(filename); !why.empty()) return fail(why);
+  std::string type = request.content_type.empty() ? guess_content_type(filename) : lower(request.content_type);
+  if (const std::string why = check_content_type(type); !why.empty()) return fail("content_type " + why);
+  std::string data;
+  std::string why;
+  if (!read_local_file(request.path, limit, limit_text, &data, &why)) return fail(why);
   out->filename = filename;
   out->content_type = type;
   out->sha256 = dihya::sha256_hex(data);

@@ -25,6 +25,12 @@ struct AttachmentRequest {
   std::string content_type;  // empty: guessed from the file name
 };
 
+// Reads the regular file PATH into DATA, refusing a path with a '..'
+// component or a symbolic link anywhere on it, and one over LIMIT bytes
+// (LIMIT_TEXT says which limit, for the error); else false and WHY.
+bool read_local_file(const std::string& path, std::size_t limit, const std::string& limit_text, std::string* data,
+                     std::string* why);
+
 // Reads the file of `request` into `out`. `limit` is the largest size allowed
 // for this file (the smaller of the per-file limit and what the total limit
 // leaves); `limit_text` says which limit that is, for the error.

@@ -3,11 +3,11 @@
 // templates) before anything is sent, builds the MIME message, then submits it
 // with one SMTP session and reports what the server said. validate() and run()
 // share one resolver, so what was validated is exactly what is sent.
+#include <algorithm>
 #include <cctype>
-#include <fstream>
 #include <optional>
 #include <random>
-#include <sstream>
+#include <set>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -96,31 +96,6 @@ std::string parse_smtp_url(const std::string& text, ServerUrl* out) {
   }
   *out = ServerUrl{scheme, host, number};
   return {};
-}
-
-bool read_small_file(const std::string& path, std::size_t limit, std::string* out, std::string* error) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    *error = "file " + printable(path, 200) + " does not exist";
-    return false;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    *error = printable(path, 200) + " is not a regular file";
-    return false;
-  }
-  if (static_cast<std::size_t>(st.st_size) > limit) {
-    *error = "file " + printable(path, 200) + " is larger than " + std::to_string(limit) + " bytes";
-    return false;
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    *error = "file " + printable(path, 200) + " cannot be read (permissions?)";
-    return false;
-  }
-  std::ostringstream content;
-  content << in.rdbuf();
-  *out = content.str();
-  return true;
 }
 
 std::string random_hex(std::size_t digits) {
@@ -303,10 +278,17 @@ class PlanReader {
 
   void read_headers(Plan& plan) {
     if (!params_.has("headers")) return;
+    std::set<std::string> seen;  // field names are case-insensitive (RFC 5322 2.2)
     for (const auto& [name, value] : params_.json().at("headers").items()) {
       const std::string shown = "header '" + printable(name, 60) + "'";
       if (has_line_break_or_nul(name) || !is_field_name(name)) {
         error("headers", shown + ": not a valid field name (printable ASCII without ':' or spaces; CR/LF refused)");
+        continue;
+      }
+      std::string folded = name;
+      std::transform(folded.begin(), folded.end(), folded.begin(), [](unsigned char c) { return std::tolower(c); });
+      if (!seen.insert(folded).second) {
+        error("headers", shown + ": given twice (field names ignore case)");
         continue;
       }
       if (is_reserved_header(name)) {
@@ -364,8 +346,10 @@ class PlanReader {
       std::string source = get("template");
       if (source.find('\n') == std::string::npos && source.find("{{") == std::string::npos) {
         std::string why;
-        if (!read_small_file(source, kMaxTemplateFile, &source, &why)) {
-          error("template", why + " (an inline template holds a newline or a {{tag}})");
+        const std::string path = source;
+        if (!read_local_file(path, kMaxTemplateFile, std::to_string(kMaxTemplateFile) + " bytes", &source, &why)) {
+          error("template", "file '" + printable(path, 200) + "': " + why +
+                                " (an inline template holds a newline or a {{tag}})");
           return;
         }
       }

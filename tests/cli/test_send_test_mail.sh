@@ -251,6 +251,20 @@ refuse "CR in the sender" -p from=$'ops@example.com\rX-Evil: 1' -p to=admin@exam
 refuse "NUL-free but CRLF in a header value" -p to=admin@example.com -p 'headers={"X-Note": "a\r\nBcc: victim@example.net"}'
 refuse "a header that overrides From" -p to=admin@example.com -p 'headers={"From": "boss@example.com"}'
 refuse "a header name with a colon" -p to=admin@example.com -p 'headers={"X-A: b": "c"}'
+refuse "one header twice, in two cases" -p to=admin@example.com -p 'headers={"Reply-To": "a@example.com", "reply-to": "b@example.com"}'
+expect_in "$ERR" "given twice (field names ignore case)" "the duplicate header refusal says why"
+# A template file is read as an attachment is: no symbolic link, no '..'.
+printf 'Hello {{who}}\n' >"$WORK/body.txt"
+ln -sf /etc/passwd "$WORK/body-link.txt"
+refuse "a template file behind a symbolic link" -p to=admin@example.com -p template="$WORK/body-link.txt"
+expect_in "$ERR" "symbolic link" "the template refusal names the link"
+refuse "a template path with '..'" -p to=admin@example.com -p template="$WORK/../$(basename "$WORK")/body.txt"
+mkfifo "$WORK/body.fifo"
+refuse "a FIFO as the template file" -p to=admin@example.com -p template="$WORK/body.fifo"
+expect_in "$ERR" "not a regular file" "the FIFO refusal says why"
+expect_exit 0 "the template file itself is read" -- dh run send_test_mail "${plain[@]}" --dry-run -p to=admin@example.com \
+  -p template="$WORK/body.txt" -p 'variables={"who": "ops"}'
+expect_in "$OUT" "Hello ops" "the dry run shows the rendered template"
 refuse "CRLF in the EHLO name" -p to=admin@example.com -p $'ehlo_name=host\r\nMAIL FROM:<x@y.z>'
 refuse "CRLF smuggled through a subject variable" -p to=admin@example.com -p 'subject=Hi {{who}}' -p 'variables={"who": "x\r\nBcc: victim@example.net"}'
 refuse "an address without @" -p to=admin
