@@ -284,7 +284,10 @@ class ExportUserData final : public dihya::Plugin {
     if (params.has("output")) {
       const std::filesystem::path out = params.get<std::string>("output");
       std::error_code ec;
-      if (std::filesystem::exists(out, ec)) return {{"output", out.string() + " already exists (never overwritten)"}};
+      // symlink_status: a dangling link exists too (the archive is never written through one).
+      if (std::filesystem::exists(std::filesystem::symlink_status(out, ec))) {
+        return {{"output", out.string() + " already exists (never overwritten)"}};
+      }
       const auto dir = out.parent_path().empty() ? std::filesystem::path(".") : out.parent_path();
       if (!std::filesystem::is_directory(dir, ec)) return {{"output", "no directory " + dir.string()}};
     }
