@@ -270,6 +270,16 @@ Signal signal_of(Entry& e) {
   const std::string& n = e.name;
   if (e.directory) return matches(n, patterns().diesel_folder) ? Signal{Layout::diesel} : Signal{};
   if (matches(n, patterns().dihya_versioned)) return {Layout::dihya};
+  // V1__add.users.up.sql: meant as dihya's, and Flyway's pattern would take
+  // it as "add.users.up" (its down file then never used).
+  const auto ends_with = [&n](std::string_view suffix) {
+    return n.size() > suffix.size() && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  if (n.compare(0, 1, "V") == 0 && (ends_with(".up.sql") || ends_with(".down.sql") || ends_with(".data.json"))) {
+    throw dihya::Error("bad migration file name " + printable(e.path.string()) +
+                       ": a dihya migration is V<version>__<name>.up.sql, .down.sql or .data.json, its name made of "
+                       "letters, digits, '_' and '-'");
+  }
   if (n.size() > 11 && n.compare(0, 3, "R__") == 0 && n.compare(n.size() - 9, 9, ".down.sql") == 0)
     return {Layout::dihya};
   if (matches(n, patterns().flyway_repeatable)) return {std::nullopt, true};

@@ -127,6 +127,14 @@ fresh; printf -- '-- migrate:down\nselect 1;\n-- migrate:up\nselect 1;\n' >"$h/1
 hostile "a dbmate file whose down comes first" "$h/1_a.sql:1: \`-- migrate:down\` comes before" "$h" -p layout=dbmate
 fresh; echo 'select 1;' >"$h/1_a.sql"
 hostile "a numbered .sql with neither dbmate nor goose marker" "bad migration file name $h/1_a.sql" "$h"
+fresh; echo 'select 1;' >"$h/V1__add.users.up.sql"; echo 'select 1;' >"$h/V1__add.users.down.sql"
+hostile "a dihya migration whose name has a dot" "bad migration file name $h/V1__add.users.down.sql: a dihya migration is" "$h"
+fresh; echo 'select 1;' >"$h/V1__a b.up.sql"
+hostile "a dihya migration whose name has a space" "its name made of letters, digits, '_' and '-'" "$h"
+fresh; echo 'select 1;' >"$h/V1__a.sql"
+for schema in pg_catalog information_schema pg_toast; do
+  hostile "the history in the system schema $schema" "schema" "$h" -p schema=$schema
+done
 fresh; echo 'select 1;' >"$h/1_a.up.sql"
 hostile "a golang-migrate folder read as Flyway" "bad migration file name $h/1_a.up.sql: expected V<version>" "$h" -p layout=flyway
 fresh; echo 'select 1;' >"$h/V1__a.sql"; printf 'executeInTransaction=false\ncleanDisabled=false\n' >"$h/V1__a.sql.conf"
