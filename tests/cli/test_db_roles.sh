@@ -114,6 +114,19 @@ as_app "drop trigger probe on public.sessions; drop trigger probe_insert on publ
 expect_exit 0 "once the trigger is gone, the rollback restores" -- dh rollback "$clean_run"
 expect_eq "$(psql_q "select count(*) from public.sessions")" 40 "every row is back"
 
+# A rule the role adds to its table runs its action with the privileges of
+# whoever writes the table: the rollback's INSERT is refused while it is there.
+expect_exit 0 "cleanup moves the old sessions again" -- dh run cleanup -p policy="$WORK/retention.yaml" --yes
+rule_run=$(last_run_id)
+as_app "create rule probe_rule as on insert to public.sessions do also select public.dihya_probe('cleanup_rule')"
+expect_exit 1 "rollback refuses to restore into a table carrying a rule the application role owns" -- dh rollback "$rule_run"
+expect_in "$ERR" "rule probe_rule on table public.sessions is a rule (owner $app)" "the rollback's refusal names the rule and its owner"
+expect_not_escalated cleanup_rule "cleanup rollback, rule"
+expect_eq "$(psql_q "select count(*) from public.sessions")" 0 "nothing was restored past the rule"
+as_app "drop rule probe_rule on public.sessions"
+expect_exit 0 "once the rule is gone, the rollback restores" -- dh rollback "$rule_run"
+expect_eq "$(psql_q "select count(*) from public.sessions")" 40 "every row is back again"
+
 # The same code owned by the superuser is trusted: nothing is refused.
 psql_q "alter function public.dihya_probe_trigger() owner to postgres;
   create trigger audit before delete on public.sessions for each row execute function public.dihya_probe_trigger('trusted')" >/dev/null
