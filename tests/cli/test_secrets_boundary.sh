@@ -202,4 +202,14 @@ expect_not_in "$ERR" "Hx7pw2" "the URI's password is masked"
 expect_exit 1 "check --exercise with a malformed password" -- env DIHYA_DATABASE_URL="@file:$WORK/bad-url" \
   "$DIHYA_HOST" check "$DIHYA_TEST_PLUGIN_DIR/libpurge_rows.so" --exercise --json
 expect_not_in "$OUT" "Tr0ub" "check --exercise --json does not echo it"
+# A '?' or a '/' left unencoded in the password: libpq reads the user info up
+# to the first '@' before a '/', and takes the piece before a '/' for a port.
+for bad in 'Qm9vz2Lx?%ZZ' 'Qm9vz2Lx?%00' 'Qm9vz2Lx/rest-of-it'; do
+  printf 'postgresql://app:%s@/app?host=/nonexistent\n' "$bad" >"$WORK/bad-url"
+  expect_exit 1 "schedule list, a password with an unencoded '${bad:8:1}'" -- dh --database-url "@file:$WORK/bad-url" schedule list
+  expect_not_in "$ERR" "Qm9vz2Lx" "the password is not echoed (${bad:8:1})"
+  expect_exit 1 "a run, a password with an unencoded '${bad:8:1}'" -- dh --database-url "@file:$WORK/bad-url" run leaky_dry_run -p table=items
+  expect_not_in "$ERR" "Qm9vz2Lx" "nor by a run (${bad:8:1})"
+  if grep -rqF "Qm9vz2Lx" "$DIHYA_STATE_DIR"; then not_ok "the password is in $(grep -rlF Qm9vz2Lx "$DIHYA_STATE_DIR" | head -1)"; else ok "no state file holds it (${bad:8:1})"; fi
+done
 finish

@@ -69,6 +69,26 @@ TEST_CASE("a URL's password is found as it is written", "[redaction]") {
   CHECK(password_spellings("host=db password='it\\'s' user=x") == std::vector<std::string>{"it\\'s"});
   CHECK(password_spellings("postgresql:///app?host=/run/pg").empty());
   CHECK(password_spellings("").empty());
+  // No password: a port or a query's '@' is no user info.
+  CHECK(password_spellings("postgresql://app@db.example:5432/app").empty());
+  CHECK(password_spellings("postgresql://db.example:5432/app?options=a@b").empty());
+}
+
+TEST_CASE("a password libpq cannot parse is masked in its message", "[redaction]") {
+  // libpq's messages for these quote the password (or a piece of it) alone.
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"postgresql://u:S3CR3T-Z1?%ZZ@/db?host=/run/pg", "invalid percent-encoded token: \"S3CR3T-Z1?%ZZ\""},
+      {"postgresql://u:S3CR3T-Z3?%00@/db?host=/run/pg", "forbidden value %00 in percent-encoded value: \"S3CR3T-Z3?%00\""},
+      {"postgresql://u:S3CR3T-Z4/rest-of-it@/db?host=/run/pg",
+       "invalid integer value \"S3CR3T-Z4\" for connection option \"port\""},
+  };
+  for (const auto& [url, message] : cases) {
+    Redactor redactor;
+    for (auto& spelling : password_spellings(url)) redactor.add_secret(spelling);
+    const std::string shown = redactor.redact(message);
+    CHECK(shown.find("S3CR3T") == std::string::npos);
+    CHECK(shown.find("***") != std::string::npos);
+  }
 }
 
 TEST_CASE("a parameter read through @env: is hidden whatever its type", "[redaction]") {
