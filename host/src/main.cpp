@@ -17,6 +17,7 @@
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "errors.hpp"
+#include "supervise/core_dumps.hpp"
 #include "util/printable.hpp"
 #include <dihya/abi.hpp>
 #include <dihya/job_zygote.hpp>
@@ -206,6 +207,11 @@ int host_main(int argc, char** argv) {
 // `__zygote` (run_scheduler's warm host) forks jobs that enter host_main as an
 // exec'ed host would.
 int main(int argc, char** argv) {
+  // Before anything is read: every command may hold a secret (a database
+  // URL's password, from the environment or a file; a parameter's), so no
+  // command leaves a core file or lets another process of the user read its
+  // memory or environment (/proc/<pid>/mem, environ).
+  dihya::host::stop_core_dumps();
   if (argc >= 2 && std::strcmp(argv[1], dihya::zygote::kCommand) == 0) {
     return dihya::host::run_zygote(argc, argv, host_main);
   }

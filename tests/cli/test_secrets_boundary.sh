@@ -156,6 +156,33 @@ else
   not_ok "the plugin child was not found"
 fi
 
+# --- a command that connects from the host itself (schedule list) holds the
+# password in its own memory: it leaves no core file and is not dumpable.
+# A listener that accepts and never answers keeps it connecting.
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+print(s.getsockname()[1], flush=True)
+c = s.accept(); open(sys.argv[1], "w").close(); time.sleep(60)' "$WORK/listener-accepted" >"$WORK/listener-port" &
+listener=$!
+for _ in $(seq 100); do [ -s "$WORK/listener-port" ] && break; sleep 0.05; done
+printf 'postgresql://app:Cz8core-Pw1@127.0.0.1:%s/app?connect_timeout=30&sslmode=disable\n' "$(cat "$WORK/listener-port")" >"$WORK/hold-url"
+chmod 600 "$WORK/hold-url"
+mkdir -p "$WORK/cores"
+(cd "$WORK/cores" && ulimit -c unlimited && exec "$DIHYA_HOST" --database-url "@file:$WORK/hold-url" schedule list) >/dev/null 2>&1 &
+holder=$!
+for _ in $(seq 200); do [ -e "$WORK/listener-accepted" ] && break; sleep 0.05; done
+grep -E '^Max core file size' "/proc/$holder/limits" | awk '{print $5, $6}' >"$WORK/core" || true
+expect_eq "$(cat "$WORK/core")" "0 0" "schedule list's core limit is 0 though the shell allowed cores"
+if [ "$(id -u)" != 0 ]; then
+  if cat "/proc/$holder/environ" >/dev/null 2>&1; then not_ok "schedule list is dumpable"; else ok "schedule list's environ is unreadable (not dumpable)"; fi
+fi
+kill -SEGV "$holder" 2>/dev/null || true
+wait "$holder" 2>/dev/null || true
+kill "$listener" 2>/dev/null || true
+wait "$listener" 2>/dev/null || true
+if grep -rqF "Cz8core-Pw1" "$WORK/cores" 2>/dev/null; then not_ok "a core file holds the password"; else ok "no core file holds the password"; fi
+expect_eq "$(ls -A "$WORK/cores")" "" "schedule list killed by SIGSEGV left no core file"
+
 # --- kill -9 of the host: the pgpass file of its work dir is removed by the next run
 for _ in $(seq 200); do
   [ -n "$(ls "$DIHYA_STATE_DIR"/work/*/pgpass 2>/dev/null)" ] && break

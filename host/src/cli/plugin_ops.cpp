@@ -11,7 +11,6 @@
 #include "db/embedded_cluster.hpp"
 #include "db/libpq.hpp"
 #include "errors.hpp"
-#include "supervise/core_dumps.hpp"
 #include "util/memory_size.hpp"
 
 namespace dihya::host {
@@ -74,7 +73,6 @@ ChildRequest prepare_child_request(const PluginFile& plugin, const Settings& set
   }
   if (auto password = connection_password(request.database_url)) request.secrets["database_password"] = *password;
   request.scrub_values = redactor.secrets();
-  if (!redactor.empty()) stop_core_dumps();
 
   request.capabilities = plugin_capabilities(plugin);
   request.landlock_abi = landlock_abi();
