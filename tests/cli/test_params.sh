@@ -45,6 +45,17 @@ expect_one_line_error "an item not ended by NUL"
 expect_exit 2 "a descriptor that is not open" -- dh run echo_params --params-fd 77
 expect_one_line_error "a descriptor that is not open"
 expect_in "$ERR" "--params-fd 77" "the option is named"
+# A NUL in a value, whatever brought it, is refused: a path or C string would
+# be cut short at it where the plugin uses it.
+printf 'ab\0cd' >"$WORK/nul-value"
+chmod 600 "$WORK/nul-value"
+printf '{"name": "ab\\u0000cd"}' >"$WORK/nul.json"
+for source in "-p name=@file:$WORK/nul-value" "--params-file $WORK/nul.json"; do
+  # shellcheck disable=SC2086
+  expect_exit 2 "a NUL in a value ($source)" -- dh run echo_params $source
+  expect_in "$ERR" "parameter 'name': holds a NUL character" "the refusal names the parameter ($source)"
+  expect_one_line_error "a NUL in a value ($source)"
+done
 printf '{"name": "Bob", "count": }' >"$WORK/bad.json"
 expect_exit 2 "malformed JSON file" -- dh run echo_params --params-file "$WORK/bad.json"
 expect_one_line_error "malformed JSON"

@@ -268,6 +268,11 @@ class ParamBuilder {
   void check_utf8() const {
     for_each_string(values_, "", [this](const std::string& path, const std::string& text) {
       if (find_invalid_utf8(text)) fail("parameter " + in_quotes(path.empty() ? text : path) + ": not valid UTF-8");
+      // A NUL would cut a path or a C string short where the plugin uses it:
+      // not the value that was validated.
+      if (text.find('\0') != std::string::npos) {
+        fail("parameter " + in_quotes(path.empty() ? "(a key)" : path) + ": holds a NUL character");
+      }
     });
   }
 
