@@ -242,6 +242,11 @@ nlohmann::json template_variables(const TemplateChoice& t, const nlohmann::json&
       const bool ok = (type == "string" && v.is_string()) || (type == "integer" && v.is_number_integer()) ||
                       (type == "number" && v.is_number()) || (type == "boolean" && v.is_boolean());
       if (!ok) throw dihya::Error(where + ": " + utf8_prefix(v.dump(), 60) + " is not of type " + type);
+      if (!dihya::templates::detail::within_bounds(decl, v)) {
+        throw dihya::Error(where + ": " + utf8_prefix(v.dump(), 60) + " is outside " +
+                           decl.value("minimum", nlohmann::json("-inf")).dump() + ".." +
+                           decl.value("maximum", nlohmann::json("inf")).dump());
+      }
       if (v.is_string() && !std::regex_match(v.get<std::string>(), kSafeString)) {
         throw dihya::Error(where + ": only letters, digits, spaces and ._:/@+,=#%- are allowed");
       }

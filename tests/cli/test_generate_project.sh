@@ -70,6 +70,12 @@ grep -rqF 8123 "$T/vars" && ok "the variable reached the files" || not_ok "8123 
 printf '{"name": "V", "stacks": ["flask"], "variables": {"flask_port": "eighty"}}' >"$T/vars2.json"
 expect_exit 2 "a variable of the wrong type" -- dh run generate_project -p spec="$T/vars2.json" -p out="$T/vars2"
 expect_in "$ERR" "is not of type integer" "the type error names the variable's type"
+for port in -1 0 65536 99999999999; do
+  printf '{"name": "V", "stacks": ["flask"], "variables": {"flask_port": %s}}' "$port" >"$T/vars-port.json"
+  expect_exit 2 "a port variable of $port" -- dh run generate_project -p spec="$T/vars-port.json" -p out="$T/vars-port"
+  expect_in "$ERR" "is outside 1..65535" "the refusal gives the range ($port)"
+  nothing_at "$T/vars-port" "nothing written for port $port"
+done
 printf '{"name": "V", "stacks": ["flask"], "variables": {"python_version": "3; rm -rf /"}}' >"$T/vars3.json"
 expect_exit 2 "a string variable with shell characters" -- dh run generate_project -p spec="$T/vars3.json" -p out="$T/vars3"
 nothing_at "$T/vars3" "nothing written for a bad variable"

@@ -6,7 +6,7 @@
 //
 //   {"name": "flask-api", "version": "1.0.0", "stack": "flask",
 //    "description": "...", "tags": ["backend"],
-//    "variables": {"port": {"type": "integer", "default": 5000}},
+//    "variables": {"port": {"type": "integer", "default": 5000, "minimum": 1, "maximum": 65535}},
 //    "files": {"flask-api/app.py": "<mustache>"},
 //    "per_resource": {"flask-api/tests/test_{{name}}.py": "<mustache>"}}
 //
@@ -165,6 +165,16 @@ inline void check_path_key(const std::string& key, const std::string& label, con
   }
 }
 
+// Whether VALUE (a number; anything else passes) lies within the "minimum"
+// and "maximum" a variable's declaration DECL gives, if any.
+inline bool within_bounds(const nlohmann::json& decl, const nlohmann::json& value) {
+  if (!value.is_number()) return true;
+  const double v = value.get<double>();
+  if (decl.contains("minimum") && decl.at("minimum").is_number() && v < decl.at("minimum").get<double>()) return false;
+  if (decl.contains("maximum") && decl.at("maximum").is_number() && v > decl.at("maximum").get<double>()) return false;
+  return true;
+}
+
 }  // namespace detail
 
 // Throws dihya::Error "<where>: <what>" for the first problem found.
@@ -220,7 +230,8 @@ inline void validate_template(const nlohmann::json& doc, const std::string& wher
       if (!decl.is_object()) reject(where, label + ": must be an object with \"type\"");
       for (const auto& [key, value] : decl.items()) {
         (void)value;
-        if (key != "type" && key != "default" && key != "description" && key != "required") {
+        if (key != "type" && key != "default" && key != "description" && key != "required" && key != "minimum" &&
+            key != "maximum") {
           reject(where, label + ": unknown key " + nlohmann::json(key).dump());
         }
       }
@@ -233,6 +244,14 @@ inline void validate_template(const nlohmann::json& doc, const std::string& wher
         const bool ok = (type == "string" && d.is_string()) || (type == "integer" && d.is_number_integer()) ||
                         (type == "number" && d.is_number()) || (type == "boolean" && d.is_boolean());
         if (!ok) reject(where, label + ": \"default\" is not a " + type);
+      }
+      for (const char* bound : {"minimum", "maximum"}) {
+        if (!decl.contains(bound)) continue;
+        if (type != "integer" && type != "number") reject(where, label + ": \"" + bound + "\" is for an integer or a number");
+        if (!decl.at(bound).is_number()) reject(where, label + ": \"" + bound + "\" must be a number");
+      }
+      if (decl.contains("default") && !detail::within_bounds(decl, decl.at("default"))) {
+        reject(where, label + ": \"default\" is outside its minimum and maximum");
       }
       if (decl.contains("description") && !decl.at("description").is_string()) {
         reject(where, label + ": \"description\" must be a string");
