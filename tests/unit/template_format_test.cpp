@@ -53,6 +53,11 @@ TEST_CASE("each broken rule is refused with the field that broke it") {
   CHECK(with("/variables/port/type", "float") ==
         R"(t.json: variables["port"]: "type" must be string, integer, number or boolean)");
   CHECK(with("/variables/port/default", "5000") == R"(t.json: variables["port"]: "default" is not a integer)");
+  CHECK(with("/variables/port/maximum", 65535) == "accepted");
+  CHECK(with("/variables/port/maximum", 1024) == R"(t.json: variables["port"]: "default" is outside its minimum and maximum)");
+  CHECK(with("/variables/port/minimum", "1") == R"(t.json: variables["port"]: "minimum" must be a number)");
+  CHECK(with("/variables/name", json{{"type", "string"}, {"maximum", 3}}) ==
+        R"(t.json: variables["name"]: "maximum" is for an integer or a number)");
   CHECK(with("/evil", true).find("unknown key \"evil\"") != std::string::npos);
   CHECK(with("/description", std::string("\xff\xfe")) == "t.json: a string is not valid UTF-8");
   CHECK(with("/description", std::string("a\0b", 3)) == "t.json: a string holds a NUL character");
