@@ -136,6 +136,18 @@ expect_exit 2 "a symlink to the state dir is refused" -- dh run escape "${escape
 expect_exit 2 "the plugin dir is refused" -- dh run escape "${escape_params[@]}" -p "allowed_dir=$DIHYA_TEST_PLUGIN_DIR/new"
 expect_in "$ERR" "the host's plugin dir" "the refusal names the plugin dir"
 expect_exit 2 "the host binary's dir is refused" -- dh run escape "${escape_params[@]}" -p "allowed_dir=$(dirname "$DIHYA_HOST")"
+# The metrics dir: node_exporter reads what is there.
+mkdir -p "$WORK/metrics"
+expect_exit 2 "the metrics dir is refused" -- env DIHYA_METRICS_DIR="$WORK/metrics" "$DIHYA_HOST" run escape \
+  "${escape_params[@]}" -p "allowed_dir=$WORK/metrics"
+expect_in "$ERR" "the host's metrics dir" "the refusal names the metrics dir"
+# --output-dir is the operator's, but the same rule holds for it: with it on
+# the state dir a plugin rewrote the audit log and the run records.
+for dir in "$DIHYA_STATE_DIR" "$DIHYA_STATE_DIR/runs" / "$DIHYA_TEST_PLUGIN_DIR" "$WORK/state-link"; do
+  expect_exit 2 "--output-dir $dir is refused" -- dh run escape --output-dir "$dir" \
+    -p "audit_log=$DIHYA_STATE_DIR/audit.jsonl" -p "record=$DIHYA_STATE_DIR/runs/state.log"
+  expect_in "$ERR" "which no plugin may write" "--output-dir $dir: the refusal says why"
+done
 expect_eq "$(dh history --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" "$runs_before" \
   "no refused run was recorded"
 expect_exit 0 "audit verify after the refusals" -- dh audit verify

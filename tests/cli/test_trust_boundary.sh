@@ -254,6 +254,11 @@ if [ -n "$EVE" ]; then
     env DIHYA_STATE_DIR="$WORK/pub/state" "$DIHYA_HOST" run noop
   expect_in "$ERR" "is a symlink owned by uid $(id -u "$EVE")" "names the symlink's owner"
   expect_quick 2 "history through it too" -- env DIHYA_STATE_DIR="$WORK/pub/state" "$DIHYA_HOST" history
+  # The same for the directory a run writes its files to.
+  mkdir -p "$WORK/eve-out" && chown "$EVE" "$WORK/eve-out"
+  ln -s "$WORK/eve-out" "$WORK/pub/out" && chown -h "$EVE" "$WORK/pub/out"
+  expect_quick 2 "--output-dir through another user's symlink is refused" -- dh run noop --output-dir "$WORK/pub/out"
+  expect_in "$ERR" "a symbolic link owned by another user (uid $(id -u "$EVE"))" "names the link's owner"
   # A new state dir inside a directory another user owns: refused before anything is made there.
   mkdir -p "$WORK/eve-dir" && chown "$EVE" "$WORK/eve-dir"
   expect_quick 2 "a new state dir in another user's directory is refused" -- \

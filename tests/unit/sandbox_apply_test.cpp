@@ -220,7 +220,7 @@ TEST_CASE("with Landlock ABI 6+, the precompiled filter and Landlock together re
   SandboxPlan plan;
   plan.mode = SandboxMode::require;
   plan.abi = abi;
-  plan.rules.push_back({"/usr/lib", dihya::host::PathAccess::read, "runtime"});
+  plan.rules.push_back({"/usr/lib", dihya::host::PathAccess::read, "runtime", dihya::host::PathKind::unknown, ""});
   const std::string failures = in_child([&] {
     const pid_t host = ::getppid();
     std::string f = expect("kill(host, 0) before", ::kill(host, 0), 0);
@@ -258,7 +258,7 @@ TEST_CASE("a Landlock rule whose kind the plan guessed wrong is applied with the
   plan.seccomp = false;
   // A file said to be a directory: directory rights on a file are refused
   // by the kernel (EINVAL), so the child must ask and retry.
-  plan.rules.push_back({file, dihya::host::PathAccess::read, "test", dihya::host::PathKind::directory});
+  plan.rules.push_back({file, dihya::host::PathAccess::read, "test", dihya::host::PathKind::directory, ""});
   const std::string failures = in_child([&] {
     const std::string error = dihya::host::apply_sandbox(plan, -1, static_cast<int>(::getppid()));
     if (!error.empty()) return "apply_sandbox: " + error;
@@ -270,4 +270,38 @@ TEST_CASE("a Landlock rule whose kind the plan guessed wrong is applied with the
   ::unlink(other.c_str());
   ::rmdir(dir.c_str());
   CHECK(failures == "");
+}
+
+TEST_CASE("a checked grant whose path gained a symbolic link since the plan is left out and named", "[sandbox]") {
+  const int abi = dihya::host::landlock_abi();
+  if (abi < 1) {
+    WARN("no Landlock on this kernel");
+    return;
+  }
+  char dir_template[] = "/tmp/dihya-sandbox-XXXXXX";
+  REQUIRE(::mkdtemp(dir_template) != nullptr);
+  const std::string dir = dir_template;
+  const std::string elsewhere = dir + "/elsewhere";  // stands for the host's state dir
+  const std::string granted = dir + "/granted";      // checked as a directory, then swapped for a link
+  REQUIRE(::mkdir(elsewhere.c_str(), 0700) == 0);
+  REQUIRE(::symlink(elsewhere.c_str(), granted.c_str()) == 0);
+  SandboxPlan plan;
+  plan.mode = SandboxMode::best_effort;  // even so
+  plan.abi = abi;
+  plan.seccomp = false;
+  plan.rules.push_back({granted, dihya::host::PathAccess::write, "write param:dir", dihya::host::PathKind::directory, granted});
+  const std::string target = elsewhere + "/planted";
+  const std::string failures = in_child([&] {
+    std::string moved;
+    const std::string error = dihya::host::apply_sandbox(plan, -1, static_cast<int>(::getppid()), &moved);
+    if (!error.empty()) return "apply_sandbox: " + error;
+    std::string f = moved.find("changed since it was checked") == std::string::npos ? "moved: '" + moved + "'; " : "";
+    f += expect("create through the link", ::open(target.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600), -EACCES);
+    return f;
+  });
+  CHECK(failures == "");
+  ::unlink(target.c_str());
+  ::unlink(granted.c_str());
+  ::rmdir(elsewhere.c_str());
+  ::rmdir(dir.c_str());
 }

@@ -85,6 +85,8 @@ ChildRequest prepare_child_request(const PluginFile& plugin, const Settings& set
                             {"trusted keys dir", settings.trusted_keys_dir.string()},
                             {"system config dir", system_config_file().parent_path().string()},
                             {"user config dir", settings.user_config_file.parent_path().string()}};
+  // Read by node_exporter's textfile collector: a plugin must not forge it.
+  if (settings.metrics_dir) request.protected_dirs.emplace_back("metrics dir", settings.metrics_dir->string());
   if (!request.host_binary.empty()) {
     request.protected_dirs.emplace_back("binary's dir", std::filesystem::path(request.host_binary).parent_path().string());
   }
@@ -96,6 +98,7 @@ ChildRequest prepare_child_request(const PluginFile& plugin, const Settings& set
   if (dirs != nullptr) {
     request.work_dir = dirs->work_dir;
     request.output_dir = dirs->output_dir;
+    request.output_dir_given = dirs->output_dir_given;
   }
   SandboxPlan plan = child_sandbox_plan(request);
   if (!plan.forbidden.empty()) throw usage_error(fmt::format("{}: {}; nothing was run", plugin.name(), plan.forbidden));

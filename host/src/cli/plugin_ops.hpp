@@ -47,6 +47,7 @@ Capabilities plugin_capabilities(const PluginFile& plugin);
 struct ChildDirs {
   std::filesystem::path work_dir;
   std::filesystem::path output_dir;
+  bool output_dir_given = false;  // --output-dir, the operator's: checked like a declared write path
 };
 
 ChildRequest prepare_child_request(const PluginFile& plugin, const Settings& settings, Operation op,

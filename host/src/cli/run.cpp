@@ -58,6 +58,13 @@ std::optional<std::chrono::milliseconds> seconds_option(const po::variables_map&
 std::optional<std::filesystem::path> output_dir_option(const po::variables_map& vm) {
   if (!vm.count("output-dir")) return std::nullopt;
   const std::filesystem::path dir = vm["output-dir"].as<std::string>();
+  // A symbolic link another user owns would let that user choose where the
+  // run's files go (the kernel's protected_symlinks, for every directory).
+  struct stat link {};
+  if (::lstat(dir.c_str(), &link) == 0 && S_ISLNK(link.st_mode) && link.st_uid != ::geteuid() && link.st_uid != 0) {
+    throw usage_error(fmt::format("--output-dir {}: a symbolic link owned by another user (uid {}); give the real path",
+                                  dir.string(), link.st_uid));
+  }
   std::error_code ec;
   const auto status = std::filesystem::status(dir, ec);
   if (std::filesystem::exists(status) && !std::filesystem::is_directory(status)) {
@@ -219,7 +226,8 @@ void prepare(RunSession& s) {
   // sandbox is planned (and a plan the kernel cannot enforce refused) once.
   const std::string run_id = new_run_id(std::chrono::system_clock::now());
   s.run_dir = s.store.dir(run_id);
-  const ChildDirs dirs{run_work_dir(s.settings.state_dir, run_id), output_dir.value_or(s.run_dir / "output")};
+  const ChildDirs dirs{run_work_dir(s.settings.state_dir, run_id), output_dir.value_or(s.run_dir / "output"),
+                       output_dir.has_value()};
   s.request = prepare_child_request(s.plugin, s.settings, Operation::run, s.params, s.redactor, &dirs, &s.sandbox);
 
   // A dry run changes nothing, so no policy keeps it out.

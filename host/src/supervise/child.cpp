@@ -401,10 +401,15 @@ void run_child(const ChildRequest& request, const SandboxPlan& plan, int event_f
   // the run's own, nothing outside, the host first, can be named from inside;
   // under a keeper, the keeper is the process it may not signal.
   const int host_pid = status_fd >= 0 && !keeper ? 0 : static_cast<int>(::getppid());
-  const std::string sandbox_error = apply_sandbox(plan, request.plugin_fd, host_pid);
+  std::string moved;
+  const std::string sandbox_error = apply_sandbox(plan, request.plugin_fd, host_pid, &moved);
   Channel channel(event_fd, control_fd);
   if (!sandbox_error.empty() && plan.mode == SandboxMode::require) {
     channel.send(FrameType::error, {{"kind", "load"}, {"message", "sandbox could not be applied: " + sandbox_error}});
+    finish();
+  }
+  if (!moved.empty()) {
+    channel.send(FrameType::error, {{"kind", "load"}, {"message", "sandbox: " + moved + "; nothing was run"}});
     finish();
   }
   if (!sandbox_error.empty()) {

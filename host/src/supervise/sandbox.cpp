@@ -213,11 +213,11 @@ DatabaseEndpoint database_endpoint(const std::string& url) {
 }
 
 void add_rule(SandboxPlan& plan, const std::string& path, PathAccess access, const std::string& reason,
-              PathKind kind = PathKind::unknown) {
+              PathKind kind = PathKind::unknown, const std::string& checked = "") {
   for (auto& r : plan.rules) {
     if (r.path == path && r.access == access) return;
   }
-  plan.rules.push_back({path, access, reason, kind});
+  plan.rules.push_back({path, access, reason, kind, checked});
 }
 
 void add_port(SandboxPlan& plan, std::uint16_t port) {
@@ -350,7 +350,7 @@ void add_path_rule(SandboxPlan& plan, std::string path, PathAccess access, const
       return;
     }
   }
-  add_rule(plan, path, access, fmt::format("{} {}", key, entry));
+  add_rule(plan, path, access, fmt::format("{} {}", key, entry), PathKind::unknown, resolved(path));
 }
 
 }  // namespace
@@ -390,8 +390,20 @@ SandboxPlan build_sandbox_plan(const Capabilities& caps, const SandboxInputs& in
   for (const RuntimePath& r : kRuntimeRead) add_rule(plan, r.path, PathAccess::read, "runtime", r.kind);
   add_rule(plan, "/dev/null", PathAccess::write, "runtime", PathKind::device);
   add_rule(plan, "/proc/self", PathAccess::read, "runtime", PathKind::directory);
-  if (!in.work_dir.empty()) add_rule(plan, in.work_dir, PathAccess::write, "work dir", PathKind::directory);
-  if (!in.output_dir.empty()) add_rule(plan, in.output_dir, PathAccess::write, "output dir", PathKind::directory);
+  if (!in.work_dir.empty()) {
+    add_rule(plan, in.work_dir, PathAccess::write, "work dir", PathKind::directory, resolved(in.work_dir));
+  }
+  if (!in.output_dir.empty()) {
+    // --output-dir is the operator's, but no more than a declared path may
+    // it hand a plugin the host's own files.
+    const std::string conflict = in.output_dir_given ? protected_conflict(in.output_dir, in) : "";
+    if (!conflict.empty()) {
+      plan.forbidden = fmt::format("the output dir {} {}, which no plugin may write; give a path outside it",
+                                   in.output_dir, conflict);
+    } else {
+      add_rule(plan, in.output_dir, PathAccess::write, "output dir", PathKind::directory, resolved(in.output_dir));
+    }
+  }
   add_declared_paths(plan, caps.read, PathAccess::read, "read", in);
   add_declared_paths(plan, caps.write, PathAccess::write, "write", in);
   add_declared_paths(plan, caps.exec, PathAccess::exec, "exec", in);

@@ -50,6 +50,11 @@ struct PathRule {
   PathAccess access = PathAccess::read;
   std::string reason;  // "runtime", "work dir", "read param:path"...
   PathKind kind = PathKind::unknown;
+  // The path as it was checked, its symbolic links resolved: the child opens
+  // it following none, so that a link swapped in since (another user's, on
+  // the way to a grant) cannot move the grant onto the host's own files.
+  // Empty for the runtime's system paths, opened as named.
+  std::string checked;
 };
 
 struct SandboxPlan {
@@ -90,6 +95,7 @@ struct SandboxInputs {
   nlohmann::json params = nlohmann::json::object();
   std::string work_dir;
   std::string output_dir;
+  bool output_dir_given = false;     // --output-dir: checked against protected_dirs as a write grant is
   std::string database_url;          // the URL the child gets ("" = none)
   std::string host_binary;           // for exec "dihya-host"
   bool rollback = false;             // write grants go to each path's parent: the run may have made it
@@ -123,7 +129,10 @@ std::string sandbox_plan_line(const SandboxPlan& plan);  // one line: "require, 
 // `plan` (plugin_fd, the descriptor it will load, gets a read rule). `host_pid`
 // is the supervising host, never to be signalled. Returns "" or why the
 // sandbox could not be applied; in require mode the caller must not go on.
-std::string apply_sandbox(const SandboxPlan& plan, int plugin_fd, int host_pid);
+// A checked grant whose path gained a symbolic link since the plan
+// (PathRule::checked) is left out and named in `*moved`: whatever the mode,
+// the caller must not go on.
+std::string apply_sandbox(const SandboxPlan& plan, int plugin_fd, int host_pid, std::string* moved = nullptr);
 
 // The operator's hint for a failed run: when `message` carries EACCES/EPERM
 // text and the run was sandboxed, says so and, when a path in the message

@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 #include <linux/landlock.h>
+#include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -35,7 +36,27 @@ std::uint64_t rights_for(PathAccess access) {
   return 0;
 }
 
-std::string apply_landlock(const SandboxPlan& plan, int plugin_fd) {
+// Opens PATH (O_PATH) following no symbolic link on any component
+// (openat2 RESOLVE_NO_SYMLINKS; before Linux 5.6, a check of each component
+// then O_NOFOLLOW, two steps); -1 and errno ELOOP when one is there.
+int open_without_symlinks(const std::string& path) {
+  struct open_how how {};
+  how.flags = O_PATH | O_CLOEXEC;
+  how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  const long fd = ::syscall(SYS_openat2, AT_FDCWD, path.c_str(), &how, sizeof how);
+  if (fd >= 0 || (errno != ENOSYS && errno != EPERM)) return static_cast<int>(fd);
+  for (std::size_t slash = path.find('/', 1);; slash = path.find('/', slash + 1)) {
+    struct stat st {};
+    if (::lstat(path.substr(0, slash).c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+      errno = ELOOP;
+      return -1;
+    }
+    if (slash == std::string::npos) break;
+  }
+  return ::open(path.c_str(), O_PATH | O_CLOEXEC | O_NOFOLLOW);
+}
+
+std::string apply_landlock(const SandboxPlan& plan, int plugin_fd, std::string* moved) {
   const Ruleset handled = ruleset_for(plan.abi);
   const int ruleset = static_cast<int>(::syscall(SYS_landlock_create_ruleset, &handled.attr, handled.size, 0));
   if (ruleset < 0) return fmt::format("landlock_create_ruleset: {}", std::strerror(errno));
@@ -65,8 +86,14 @@ std::string apply_landlock(const SandboxPlan& plan, int plugin_fd) {
     }
   };
   for (const auto& r : plan.rules) {
-    const int fd = ::open(r.path.c_str(), O_PATH | O_CLOEXEC);
-    if (fd < 0) continue;  // a runtime dir this system lacks (/lib32)
+    const int fd = r.checked.empty() ? ::open(r.path.c_str(), O_PATH | O_CLOEXEC) : open_without_symlinks(r.checked);
+    if (fd < 0 && errno == ELOOP) {  // not granted
+      if (moved != nullptr && moved->empty()) {
+        *moved = fmt::format("{} changed since it was checked: a symbolic link is now on its path", r.path);
+      }
+      continue;
+    }
+    if (fd < 0) continue;  // a runtime dir this system lacks (/lib32), a path not made yet
     add_path(fd, rights_for(r.access), r.kind);
     ::close(fd);
   }
@@ -117,7 +144,7 @@ std::string apply_seccomp(const SandboxPlan& plan, int host_pid, bool signals_sc
 
 }  // namespace
 
-std::string apply_sandbox(const SandboxPlan& plan, int plugin_fd, int host_pid) {
+std::string apply_sandbox(const SandboxPlan& plan, int plugin_fd, int host_pid, std::string* moved) {
   if (plan.mode == SandboxMode::off) return "";
   // Before anything else: no setuid program the plugin runs gains rights
   // (and both Landlock and seccomp require it of an unprivileged process).
@@ -127,7 +154,7 @@ std::string apply_sandbox(const SandboxPlan& plan, int plugin_fd, int host_pid) 
   ::setrlimit(RLIMIT_CORE, &no_core);
   bool signals_scoped = false;
   if (plan.landlock && plan.abi >= 1) {
-    std::string error = apply_landlock(plan, plugin_fd);
+    std::string error = apply_landlock(plan, plugin_fd, moved);
     if (!error.empty()) return error;
     signals_scoped = plan.abi >= 6;
   }

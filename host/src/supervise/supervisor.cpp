@@ -483,6 +483,7 @@ SandboxPlan child_sandbox_plan(const ChildRequest& request) {
   inputs.params = request.params;
   inputs.work_dir = request.work_dir.string();
   inputs.output_dir = request.output_dir.string();
+  inputs.output_dir_given = request.output_dir_given;
   inputs.database_url = request.database_url;
   inputs.host_binary = request.host_binary;
   inputs.protected_dirs = request.protected_dirs;

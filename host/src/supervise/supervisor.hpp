@@ -38,6 +38,7 @@ struct ChildRequest {
   std::string database_url;                    // empty: ctx.db() throws
   std::filesystem::path work_dir;
   std::filesystem::path output_dir;
+  bool output_dir_given = false;  // --output-dir (else <run dir>/output, in the state dir by design)
   std::map<std::string, std::string> secrets;  // name → clear value
   std::vector<std::string> scrub_values;       // bytes to blank out of the child's environment
   // The sandbox (supervise/sandbox.hpp): what plugin.json declares, the
