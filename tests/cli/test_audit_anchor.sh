@@ -59,6 +59,32 @@ cp "$WORK/audit.keep" "$audit"
 cp "$WORK/head.keep" "$head"
 expect_exit 0 "the restored log verifies" -- dh audit verify
 
+# Without its head (deleted, or failing its check) a log verifies as intact
+# but not anchored, and `audit verify` does not anchor it itself.
+rm "$head"
+expect_exit 0 "audit verify of a log without its head" -- dh audit verify --json
+expect_in "$OUT" '"anchored": false' "the log is reported not anchored"
+[ ! -e "$head" ] && ok "audit verify wrote no head record" || not_ok "audit verify anchored the log itself"
+sed 's/"check":"[0-9a-f]/"check":"g/' "$WORK/head.keep" >"$head"
+expect_exit 0 "audit verify of a log whose head fails its check" -- dh audit verify --json
+expect_in "$OUT" '"anchored": false' "such a head anchors nothing"
+expect_eq "$(cat "$head")" "$(sed 's/"check":"[0-9a-f]/"check":"g/' "$WORK/head.keep")" "audit verify left the head as it was"
+cp "$WORK/head.keep" "$head"
+
+# The host writes only a log of its own that nobody else may write: as root
+# the state dir is 0711, and another user's file there could carry forged lines.
+chmod 666 "$audit"
+expect_exit 1 "a run with a world-writable audit log is refused" -- dh run echo_params -p name=G
+expect_in "$ERR" "not this user's alone" "the refusal says why"
+chmod 600 "$audit"
+if [ "$(id -u)" = 0 ]; then
+  chown nobody "$audit"
+  expect_exit 1 "a run with an audit log another user owns is refused" -- dh run echo_params -p name=H
+  expect_in "$ERR" "owned by uid $(id -u nobody)" "the refusal names the owner"
+  chown 0 "$audit"
+fi
+expect_exit 0 "the log verifies again" -- dh audit verify
+
 # Symlinks planted in place of the audit files are refused, their targets untouched.
 echo "precious" >"$WORK/precious"
 mv "$audit" "$WORK/audit.real"

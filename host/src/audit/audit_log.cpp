@@ -524,6 +524,21 @@ void require_regular(int fd, const std::filesystem::path& file) {
   }
 }
 
+// The host's own log, before it writes to it: a regular file of this user
+// that nobody else may write. As root the state dir is 0711, so another user
+// who owns the file, or may write it, could add lines (and their chain) that
+// verify. (`audit verify --file` reads anyone's copy.)
+void require_own(int fd, const std::filesystem::path& file) {
+  require_regular(fd, file);
+  struct stat st{};
+  if (::fstat(fd, &st) != 0) throw_errno(file, "stat");
+  if (st.st_uid != ::geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    throw state_error(fmt::format("audit log {}: owned by uid {} with mode {:04o}, not this user's alone: another "
+                                  "user may have written it; keep it as evidence, then move it away",
+                                  file.string(), st.st_uid, st.st_mode & 07777));
+  }
+}
+
 struct HeadRecord {
   std::uint64_t seq = 0;
   std::string sha256;
@@ -749,7 +764,7 @@ std::uint64_t AuditLog::complete(const std::function<void()>& fn) {
   if (!fd && errno != ENOENT) throw_open_error(file_);
   std::uint64_t copied = 0;
   if (fd) {
-    require_regular(fd.get(), file_);
+    require_own(fd.get(), file_);
     lock_exclusive(fd.get(), file_);
     struct stat st{};
     if (::fstat(fd.get(), &st) != 0) throw_errno(file_, "stat");
@@ -758,8 +773,11 @@ std::uint64_t AuditLog::complete(const std::function<void()>& fn) {
     if (may_lack) copied = complete_locked(fd.get(), st, file_, carried_lines_);
     if (::fsync(fd.get()) != 0) throw_errno(file_, "sync");
     // The head moves to this boot (from here on nothing is missing but by a
-    // cut), never backwards: a head ahead of the log is evidence.
-    if (may_lack && st.st_size > 0) {
+    // cut), never backwards: a head ahead of the log is evidence. A log that
+    // has none (deleted, or failing its check) gets none here unless lines
+    // were copied in: `audit verify` calls this, and must go on saying "not
+    // anchored" rather than anchor whatever the log now holds.
+    if (may_lack && st.st_size > 0 && (anchor || copied > 0)) {
       const Entry last = read_chain_head(fd.get(), st.st_size, file_);
       // With no head, an edited last line is not anchored anew: it is evidence.
       const bool anchorable =
@@ -791,7 +809,7 @@ std::uint64_t AuditLog::append(const std::string& event, const nlohmann::json& d
     }
   }
   if (!fd) throw_open_error(file_);
-  require_regular(fd.get(), file_);
+  require_own(fd.get(), file_);
 
   // The lock spans read-the-head to write, so no other appender can chain to
   // the same head. It is released when fd closes, even if we throw.
