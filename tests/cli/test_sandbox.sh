@@ -335,4 +335,8 @@ expect_exit 0 "the canary plugin with sandbox: off" -- env DIHYA_TEST_CANARY="$W
 [ -e "$WORK/ctor-canary" ] && ok "off: the constructor writes the canary (the check above can fail)" || not_ok "off: no canary"
 expect_exit 0 "the audit chain is still intact (appending nothing is no damage)" -- dh audit verify
 
+# A plugin that starts the host runs with no Landlock: its page says so plainly.
+expect_exit 0 "info run_scheduler" -- env DIHYA_PLUGIN_PATH="$DIHYA_BUNDLED_PLUGIN_DIR" "$DIHYA_HOST" info run_scheduler
+expect_in "$OUT" "UNCONFINED FILES: it executes dihya-host, so it runs with no Landlock" "info says the plugin is unconfined"
+
 finish

@@ -91,6 +91,13 @@ std::string capabilities_text(const nlohmann::json& metadata) {
   if (caps.dns) parts.push_back("DNS");
   if (caps.processes) parts.push_back("makes processes");
   if (parts.empty()) return "none (its work and output dirs and the runtime only)";
+  if (caps.runs_host) {
+    // A Landlock domain only narrows: the jobs' hosts need the state dir and
+    // their own plugins' paths, so a plugin that starts the host has none.
+    return fmt::format("UNCONFINED FILES: it executes dihya-host, so it runs with no Landlock and may read and write "
+                       "whatever this user may (seccomp still applies); review it as a program run as this user. {}",
+                       fmt::join(parts, "; "));
+  }
   return fmt::format("{} (besides its work and output dirs and the runtime)", fmt::join(parts, "; "));
 }
 
