@@ -127,6 +127,8 @@ expect_eq "$(find "$T/busy" | wc -l)" 2 "rollback leaves only what was there"
 # --- rollback keeps an edited file ----------------------------------------------
 expect_exit 0 "generate for rollback" -- dh run generate_project -p spec="$T/api.json" -p out="$T/rb"
 rb_run=$(last_run_id)
+dh show "$rb_run" --json | python3 -c 'import json,sys; print(json.load(sys.stdin).get("report", ""))' >"$T/report.before"
+dh logs "$rb_run" >"$T/log.before"
 echo "// my change" >>"$T/rb/README.md"
 expect_exit 0 "rollback" -- dh rollback "$rb_run" --json
 expect_eq "$(find "$T/rb" -type f)" "$T/rb/README.md" "rollback removes unchanged files, keeps the edited one"
@@ -134,6 +136,13 @@ expect_in "$OUT" "$T/rb/README.md" "rollback names the edited file"
 expect_in "$ERR" "kept $T/rb/README.md: edited since it was generated" "rollback warns about the edited file"
 expect_in "$OUT" "kept 1 edited" "rollback summary counts it"
 expect_eq "$(result '.result.kept_edited[0].why')" "edited since it was generated" "rollback --json gives the plugin's data"
+# The run's report and log outlive its rollback: the log goes on with the rollback's lines.
+[ -s "$T/report.before" ] && ok "the run has a report" || not_ok "the run has no report to keep"
+dh show "$rb_run" --json | python3 -c 'import json,sys; print(json.load(sys.stdin).get("report", ""))' >"$T/report.after"
+expect_eq "$(cat "$T/report.after")" "$(cat "$T/report.before")" "show keeps the run's report after its rollback"
+dh logs "$rb_run" >"$T/log.after"
+expect_eq "$(head -n "$(wc -l <"$T/log.before")" "$T/log.after")" "$(cat "$T/log.before")" "logs keeps the run's lines first"
+expect_in "$T/log.after" "rollback done" "and the rollback's after them"
 expect_exit 0 "rollback again" -- dh rollback "$rb_run"
 expect_eq "$(find "$T/rb" -type f)" "$T/rb/README.md" "second rollback changes nothing"
 rm "$T/rb/README.md"

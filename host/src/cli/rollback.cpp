@@ -12,6 +12,7 @@
 #include "cli/run_lifecycle.hpp"
 #include "errors.hpp"
 #include "loading/catalog.hpp"
+#include "util/atomic_file.hpp"
 #include "util/printable.hpp"
 #include "runs/run_id.hpp"
 #include "runs/run_lock.hpp"
@@ -106,6 +107,17 @@ int cmd_rollback(const Args& args, const Settings& given_settings) {
   }
   // Rolling back while another run of the plugin works on the same data would race it.
   const auto lock = PluginLock::acquire_wait(settings.state_dir / "locks", plugin.name(), id);
+  // A finished run's log and report were moved into its record (their files
+  // removed): put back first, the rollback's lines follow the run's, and the
+  // record written after it keeps both (`logs` and `show` of the run).
+  if (const auto stored = store.load_stored(id)) {
+    for (const auto& [name, text] : {std::pair{"log.txt", stored->log}, std::pair{"report.txt", stored->report}}) {
+      std::error_code ec;
+      if (text && !text->empty() && !std::filesystem::exists(run_dir / name, ec)) {
+        write_file_atomically(run_dir / name, *text, 0600);
+      }
+    }
+  }
   Redactor redactor;
   AuditLog audit = state_audit_log(settings.state_dir, settings.audit_syslog);
   ProgressBar bar(stderr_is_interactive());
