@@ -23,6 +23,9 @@ expect_one_line_error "crash while loading"
 expect_in "$ERR" "while loading" "says it crashed while loading"
 expect_exit 0 "list after a crash" -- dh list
 expect_in "$OUT" "unstable" "list remembers the crash"
+expect_exit 2 "a mistyped plugin name" -- dh run crash_on_laod
+expect_exit 0 "list after the typo" -- dh list
+expect_in "$OUT" "unstable" "the typo's fresh scan keeps the mark (the file did not change)"
 
 expect_exit 3 "embedded plugin.json nested 5000 deep" -- dh info "$P/libdeep_metadata.so"
 expect_one_line_error "deep metadata"

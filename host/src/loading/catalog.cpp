@@ -439,8 +439,25 @@ PluginFile PluginCatalog::find(const std::string& name_or_path) {
       if (file.name() == name_or_path) return checked(std::move(file));
     }
     if (attempt == 1) break;
+    // A fresh scan reads every file's metadata again; what only the cache
+    // knows of a file that did not change (it crashed while loading, its
+    // digest) is kept: a typo in a plugin name must not clear `unstable`.
+    const CatalogCache before = cache();
     cache_ = CatalogCache();
     entries = list();
+    bool kept = false;
+    for (auto& [key, record] : *cache_) {
+      const auto old = before.find(key);
+      if (old == before.end() || !stamps_equal(old->second.stamp, record.stamp)) continue;
+      for (auto [mine, theirs] : {std::pair{&record.unstable, &old->second.unstable},
+                                  std::pair{&record.sha256, &old->second.sha256}}) {
+        if (mine->empty() && !theirs->empty()) {
+          *mine = *theirs;
+          kept = true;
+        }
+      }
+    }
+    if (kept) save_cache(cache_file_, *cache_);
   }
   // lib<name>.so that could not be read: its reason says more than "unknown".
   for (const auto& e : entries) {
