@@ -178,7 +178,7 @@ const char* exit_codes_help() {
   return "Exit codes:\n"
          "  0    ok\n"
          "  1    the run failed (or: audit tampered, cluster not running)\n"
-         "  2    usage or validation error; nothing was run\n"
+         "  2    usage or validation error; nothing was changed\n"
          "  3    the plugin could not be loaded (or is untrusted, or its signature is refused)\n"
          "  4    the run timed out\n"
          "  5    the run failed and was rolled back\n"
