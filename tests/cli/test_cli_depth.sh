@@ -50,6 +50,8 @@ expect_in "$OUT" $'count\t4' "show prints the report again"
 expect_in "$OUT" $'name\t"Grace"' "all of it"
 expect_exit 0 "show --json" -- dh show "$run_id" --json
 expect_in "$OUT" '"report": "count\t4' "show --json holds the report"
+expect_exit 0 "run --json" -- dh run echo_params -p name=Grace -p count=4 --json
+expect_in "$OUT" '"report": "count\t4' "run --json holds the report too"
 
 # The run that the rollback tests use.
 table=cli_items_$$

@@ -423,7 +423,9 @@ int finish(RunSession& s) {
     }
   }
   if (s.vm.count("json")) {
-    print_json(nlohmann::json(record));
+    nlohmann::json out = record;
+    out["report"] = report;  // as `show --json` gives it
+    print_json(out);
     return verdict.exit_code;
   }
   if (!report.empty()) {
