@@ -104,10 +104,12 @@ expect_eq "$(cat "$OUT")" "line one
 line two" "logs prints its log.txt"
 
 # ---- real runs: the records `run --json` printed are what history shows -----
-append_ref() {  # append_ref FILE: one record printed by run --json
+append_ref() {  # append_ref FILE: one record printed by run --json (its .report is show's, not history's)
   python3 - "$WORK/ref.json" "$1" <<'PY'
 import json, sys
-ref = json.load(open(sys.argv[1])); ref.append(json.load(open(sys.argv[2])))
+printed = json.load(open(sys.argv[2]))
+printed.pop("report")
+ref = json.load(open(sys.argv[1])); ref.append(printed)
 json.dump(sorted(ref, key=lambda r: r["id"]), open(sys.argv[1], "w"))
 PY
 }
