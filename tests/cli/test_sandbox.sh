@@ -338,5 +338,18 @@ expect_exit 0 "the audit chain is still intact (appending nothing is no damage)"
 # A plugin that starts the host runs with no Landlock: its page says so plainly.
 expect_exit 0 "info run_scheduler" -- env DIHYA_PLUGIN_PATH="$DIHYA_BUNDLED_PLUGIN_DIR" "$DIHYA_HOST" info run_scheduler
 expect_in "$OUT" "UNCONFINED FILES: it executes dihya-host, so it runs with no Landlock" "info says the plugin is unconfined"
+expect_exit 0 "the host's own run_scheduler is run so" -- env DIHYA_PLUGIN_PATH="$DIHYA_BUNDLED_PLUGIN_DIR" \
+  "$DIHYA_HOST" validate run_scheduler -p once=true
+# Any plugin may declare it: one from elsewhere (here, the same file copied) is
+# refused under require, and run, noted, under best-effort.
+mkdir -p "$WORK/third-party"
+cp "$DIHYA_BUNDLED_PLUGIN_DIR/librun_scheduler.so" "$WORK/third-party/"
+chmod -R go-w "$WORK/third-party"
+expect_exit 2 "a third-party plugin that declares exec dihya-host is refused under require" -- \
+  env DIHYA_PLUGIN_PATH="$WORK/third-party" "$DIHYA_HOST" validate run_scheduler -p once=true
+expect_in "$ERR" "only a plugin that ships with the host (in its own plugin dir) may" "the refusal says why"
+printf 'sandbox: best-effort\n' >"$WORK/best-effort.yaml"
+expect_exit 0 "and run under best-effort" -- env DIHYA_PLUGIN_PATH="$WORK/third-party" "$DIHYA_HOST" \
+  --config "$WORK/best-effort.yaml" validate run_scheduler -p once=true
 
 finish

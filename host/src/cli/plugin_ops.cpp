@@ -87,6 +87,15 @@ ChildRequest prepare_child_request(const PluginFile& plugin, const Settings& set
                             {"user config dir", settings.user_config_file.parent_path().string()}};
   // Read by node_exporter's textfile collector: a plugin must not forge it.
   if (settings.metrics_dir) request.protected_dirs.emplace_back("metrics dir", settings.metrics_dir->string());
+  {
+    // Whether the plugin came with this host (see SandboxInputs::ships_with_host).
+    const std::filesystem::path dir = std::filesystem::weakly_canonical(plugin.path, ec).parent_path();
+    for (const auto& own : {installed_plugin_dir(), install_prefix() / "plugins"}) {
+      std::error_code own_ec;
+      const std::filesystem::path real = std::filesystem::weakly_canonical(own, own_ec);
+      request.plugin_ships_with_host = request.plugin_ships_with_host || (!ec && !own_ec && real == dir);
+    }
+  }
   if (!request.host_binary.empty()) {
     request.protected_dirs.emplace_back("binary's dir", std::filesystem::path(request.host_binary).parent_path().string());
   }

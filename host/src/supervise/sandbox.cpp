@@ -471,6 +471,12 @@ SandboxPlan build_sandbox_plan(const Capabilities& caps, const SandboxInputs& in
     plan.connect_ports.clear();
     plan.forbidden.clear();
     plan.notes.push_back("exec dihya-host: no Landlock for the scheduler itself; each job's plugin is sandboxed");
+    // Any plugin may declare it: under require, only one that ships with
+    // the host is run so unconfined (best-effort notes it and runs it).
+    if (!in.ships_with_host) {
+      plan.refusal = "it declares exec dihya-host, which would run it with no Landlock, and only a plugin that "
+                     "ships with the host (in its own plugin dir) may";
+    }
     if (!in.host_binary.empty()) add_rule(plan, in.host_binary, PathAccess::exec, "exec dihya-host");
   }
   std::sort(plan.connect_ports.begin(), plan.connect_ports.end());

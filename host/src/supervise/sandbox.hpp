@@ -98,6 +98,10 @@ struct SandboxInputs {
   bool output_dir_given = false;     // --output-dir: checked against protected_dirs as a write grant is
   std::string database_url;          // the URL the child gets ("" = none)
   std::string host_binary;           // for exec "dihya-host"
+  // The plugin file lies in a plugin dir that ships with this host (the
+  // installed <prefix>/lib/dihya/plugins, or a build tree's <build>/plugins):
+  // only such a plugin may declare exec "dihya-host" under require.
+  bool ships_with_host = false;
   bool rollback = false;             // write grants go to each path's parent: the run may have made it
   // The host's own directories (state dir, cache, config, trusted keys, plugin
   // dirs, its binary's dir), each with what it is: no declared write grant may
