@@ -347,7 +347,8 @@ cp "$DIHYA_BUNDLED_PLUGIN_DIR/librun_scheduler.so" "$WORK/third-party/"
 chmod -R go-w "$WORK/third-party"
 expect_exit 2 "a third-party plugin that declares exec dihya-host is refused under require" -- \
   env DIHYA_PLUGIN_PATH="$WORK/third-party" "$DIHYA_HOST" validate run_scheduler -p once=true
-expect_in "$ERR" "only a plugin that ships with the host (in its own plugin dir) may" "the refusal says why"
+expect_in "$ERR" "only a plugin that ships with the host (in its own plugin dir) or is signed by a trusted key may" \
+  "the refusal says why"
 printf 'sandbox: best-effort\n' >"$WORK/best-effort.yaml"
 expect_exit 0 "and run under best-effort" -- env DIHYA_PLUGIN_PATH="$WORK/third-party" "$DIHYA_HOST" \
   --config "$WORK/best-effort.yaml" validate run_scheduler -p once=true

@@ -88,7 +88,9 @@ ChildRequest prepare_child_request(const PluginFile& plugin, const Settings& set
   // Read by node_exporter's textfile collector: a plugin must not forge it.
   if (settings.metrics_dir) request.protected_dirs.emplace_back("metrics dir", settings.metrics_dir->string());
   {
-    // Whether the plugin came with this host (see SandboxInputs::ships_with_host).
+    // Whether the plugin came with this host, or a key the operator trusts
+    // vouches for it (see SandboxInputs::ships_with_host).
+    request.plugin_ships_with_host = !plugin.signed_by.empty();
     const std::filesystem::path dir = std::filesystem::weakly_canonical(plugin.path, ec).parent_path();
     for (const auto& own : {installed_plugin_dir(), install_prefix() / "plugins"}) {
       std::error_code own_ec;

@@ -338,7 +338,7 @@ PluginCatalog::PluginCatalog(const Settings& settings)
       cache_file_(metadata_cache_file(settings)) {}
 
 PluginFile PluginCatalog::checked(PluginFile file) const {
-  verify_plugin_signature(file, signatures_);
+  file.signed_by = verify_plugin_signature(file, signatures_);
   return file;
 }
 

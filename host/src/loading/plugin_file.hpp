@@ -35,6 +35,7 @@ struct PluginFile {
   ino_t inode = 0;
   std::string abi_tag;
   nlohmann::json metadata;  // the whole plugin.json
+  std::string signed_by;    // the trusted key its signature was verified with ("" none): PluginCatalog
 
   std::string name() const { return metadata.value("name", ""); }
   std::string version() const { return metadata.value("version", ""); }

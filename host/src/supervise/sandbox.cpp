@@ -475,7 +475,7 @@ SandboxPlan build_sandbox_plan(const Capabilities& caps, const SandboxInputs& in
     // the host is run so unconfined (best-effort notes it and runs it).
     if (!in.ships_with_host) {
       plan.refusal = "it declares exec dihya-host, which would run it with no Landlock, and only a plugin that "
-                     "ships with the host (in its own plugin dir) may";
+                     "ships with the host (in its own plugin dir) or is signed by a trusted key may";
     }
     if (!in.host_binary.empty()) add_rule(plan, in.host_binary, PathAccess::exec, "exec dihya-host");
   }

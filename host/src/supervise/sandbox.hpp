@@ -99,8 +99,9 @@ struct SandboxInputs {
   std::string database_url;          // the URL the child gets ("" = none)
   std::string host_binary;           // for exec "dihya-host"
   // The plugin file lies in a plugin dir that ships with this host (the
-  // installed <prefix>/lib/dihya/plugins, or a build tree's <build>/plugins):
-  // only such a plugin may declare exec "dihya-host" under require.
+  // installed <prefix>/lib/dihya/plugins, or a build tree's <build>/plugins),
+  // or its signature was verified with a trusted key: only such a plugin may
+  // declare exec "dihya-host" under require.
   bool ships_with_host = false;
   bool rollback = false;             // write grants go to each path's parent: the run may have made it
   // The host's own directories (state dir, cache, config, trusted keys, plugin
