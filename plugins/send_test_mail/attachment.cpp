@@ -6,9 +6,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
-#include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <dihya/file_io.hpp>
@@ -38,34 +36,6 @@ bool has_dot_dot_component(std::string_view path) {
     if (slash == std::string_view::npos) return false;
     start = slash + 1;
   }
-}
-
-// True when `path` or a directory on the way to it is a symbolic link. Only
-// for kernels without openat2 (before 5.6), where the check and the open are
-// two steps; the final component is opened with O_NOFOLLOW all the same.
-bool passes_through_symlink(const std::string& path) {
-  for (std::size_t slash = path.find('/', 1); ; slash = path.find('/', slash + 1)) {
-    const std::string prefix = path.substr(0, slash);
-    struct stat st {};
-    if (!prefix.empty() && ::lstat(prefix.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) return true;
-    if (slash == std::string::npos) return false;
-  }
-}
-
-// Opens without following any symbolic link (RESOLVE_NO_SYMLINKS covers
-// every component, not just the last as O_NOFOLLOW does) and without
-// blocking on a FIFO (O_NONBLOCK; regular files ignore it).
-int open_no_symlinks(const std::string& path) {
-  struct open_how how {};
-  how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
-  how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  const long fd = ::syscall(SYS_openat2, AT_FDCWD, path.c_str(), &how, sizeof how);
-  if (fd >= 0 || (errno != ENOSYS && errno != EPERM)) return static_cast<int>(fd);
-  if (passes_through_symlink(path)) {
-    errno = ELOOP;
-    return -1;
-  }
-  return ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
 }
 
 std::string file_kind(mode_t mode) {
@@ -177,7 +147,9 @@ bool read_local_file(const std::string& path, std::size_t limit, const std::stri
   };
   if (has_line_break_or_nul(path)) return fail("the path contains CR, LF or NUL");
   if (has_dot_dot_component(path)) return fail("the path has a '..' component (refused: give the direct path)");
-  const dihya::UniqueFd fd(open_no_symlinks(path));
+  // No symbolic link anywhere on the path, and no wait on a FIFO (O_NONBLOCK;
+  // regular files ignore it).
+  const dihya::UniqueFd fd(dihya::open_without_symlinks(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
   if (fd.get() < 0) {
     const int code = errno;
     if (code == ELOOP) return fail("the path is or passes through a symbolic link (refused: give the real path)");

@@ -6,7 +6,6 @@
 
 #include <fcntl.h>
 #include <linux/landlock.h>
-#include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -17,6 +16,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include <dihya/file_io.hpp>
 #include <fmt/format.h>
 
 #include "supervise/landlock_abi.hpp"
@@ -34,26 +34,6 @@ std::uint64_t rights_for(PathAccess access) {
     case PathAccess::write: return kWriteRights;
   }
   return 0;
-}
-
-// Opens PATH (O_PATH) following no symbolic link on any component
-// (openat2 RESOLVE_NO_SYMLINKS; before Linux 5.6, a check of each component
-// then O_NOFOLLOW, two steps); -1 and errno ELOOP when one is there.
-int open_without_symlinks(const std::string& path) {
-  struct open_how how {};
-  how.flags = O_PATH | O_CLOEXEC;
-  how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  const long fd = ::syscall(SYS_openat2, AT_FDCWD, path.c_str(), &how, sizeof how);
-  if (fd >= 0 || (errno != ENOSYS && errno != EPERM)) return static_cast<int>(fd);
-  for (std::size_t slash = path.find('/', 1);; slash = path.find('/', slash + 1)) {
-    struct stat st {};
-    if (::lstat(path.substr(0, slash).c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
-      errno = ELOOP;
-      return -1;
-    }
-    if (slash == std::string::npos) break;
-  }
-  return ::open(path.c_str(), O_PATH | O_CLOEXEC | O_NOFOLLOW);
 }
 
 std::string apply_landlock(const SandboxPlan& plan, int plugin_fd, std::string* moved) {
@@ -86,7 +66,8 @@ std::string apply_landlock(const SandboxPlan& plan, int plugin_fd, std::string* 
     }
   };
   for (const auto& r : plan.rules) {
-    const int fd = r.checked.empty() ? ::open(r.path.c_str(), O_PATH | O_CLOEXEC) : open_without_symlinks(r.checked);
+    const int fd = r.checked.empty() ? ::open(r.path.c_str(), O_PATH | O_CLOEXEC)
+                                     : dihya::open_without_symlinks(r.checked, O_PATH | O_CLOEXEC);
     if (fd < 0 && errno == ELOOP) {  // not granted
       if (moved != nullptr && moved->empty()) {
         *moved = fmt::format("{} changed since it was checked: a symbolic link is now on its path", r.path);

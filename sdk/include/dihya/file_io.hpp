@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 // The few file primitives every part of the project needs, written once: an
 // owner for a POSIX file descriptor, whole-buffer read and write loops, a
-// directory fsync, and the atomic replacement of a file. replace_file_at()
+// directory fsync, an open that follows no symbolic link, and the atomic
+// replacement of a file. replace_file_at()
 // guarantees that a reader sees either the old or the new content, never half
 // of one, and with Durability::kSynced that the new content survives a power
 // loss once it returns: temporary file created O_EXCL|O_NOFOLLOW|O_CLOEXEC in
@@ -11,6 +12,7 @@
 #pragma once
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <random>
@@ -19,7 +21,9 @@
 #include <system_error>
 
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 namespace dihya {
@@ -164,6 +168,28 @@ enum class Durability {
 [[nodiscard]] inline std::error_code replace_file(const std::filesystem::path& path, std::string_view content,
                                                   mode_t mode, Durability durability = Durability::kSynced) {
   return replace_file_at(AT_FDCWD, path.string(), content, mode, durability);
+}
+
+// open(path, flags) following no symbolic link on any component, not just
+// the last as O_NOFOLLOW does (openat2 RESOLVE_NO_SYMLINKS); -1 with errno
+// ELOOP when one is there. Before Linux 5.6 (no openat2) each component is
+// checked with lstat, then opened with O_NOFOLLOW: two steps, not one.
+inline int open_without_symlinks(const std::string& path, int flags) {
+  struct open_how how {};
+  how.flags = static_cast<std::uint64_t>(flags);
+  how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  const long fd = ::syscall(SYS_openat2, AT_FDCWD, path.c_str(), &how, sizeof how);
+  if (fd >= 0 || (errno != ENOSYS && errno != EPERM)) return static_cast<int>(fd);
+  for (std::size_t slash = path.find('/', 1);; slash = path.find('/', slash + 1)) {
+    const std::string prefix = path.substr(0, slash);
+    struct stat st {};
+    if (!prefix.empty() && ::lstat(prefix.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+      errno = ELOOP;
+      return -1;
+    }
+    if (slash == std::string::npos) break;
+  }
+  return ::open(path.c_str(), flags | O_NOFOLLOW);
 }
 
 }  // namespace dihya
