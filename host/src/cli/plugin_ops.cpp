@@ -41,6 +41,19 @@ SandboxMode effective_sandbox_mode(const Settings& settings, int abi) {
   return mode;
 }
 
+// SandboxInputs::vouched: the plugin lies in a plugin dir that ships with
+// this host, or a key the operator trusts signed it.
+bool vouched(const PluginFile& plugin) {
+  if (!plugin.signed_by.empty()) return true;
+  std::error_code ec;
+  const std::filesystem::path dir = std::filesystem::weakly_canonical(plugin.path, ec).parent_path();
+  if (ec) return false;
+  for (const auto& own : {installed_plugin_dir(), install_prefix() / "plugins"}) {
+    if (std::filesystem::weakly_canonical(own, ec) == dir && !ec) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 Capabilities plugin_capabilities(const PluginFile& plugin) {
@@ -87,17 +100,8 @@ ChildRequest prepare_child_request(const PluginFile& plugin, const Settings& set
                             {"user config dir", settings.user_config_file.parent_path().string()}};
   // Read by node_exporter's textfile collector: a plugin must not forge it.
   if (settings.metrics_dir) request.protected_dirs.emplace_back("metrics dir", settings.metrics_dir->string());
-  {
-    // Whether the plugin came with this host, or a key the operator trusts
-    // vouches for it (see SandboxInputs::ships_with_host).
-    request.plugin_ships_with_host = !plugin.signed_by.empty();
-    const std::filesystem::path dir = std::filesystem::weakly_canonical(plugin.path, ec).parent_path();
-    for (const auto& own : {installed_plugin_dir(), install_prefix() / "plugins"}) {
-      std::error_code own_ec;
-      const std::filesystem::path real = std::filesystem::weakly_canonical(own, own_ec);
-      request.plugin_ships_with_host = request.plugin_ships_with_host || (!ec && !own_ec && real == dir);
-    }
-  }
+  // Asked only of a plugin that starts the host: a few path lookups no other run pays.
+  request.plugin_vouched = request.capabilities.runs_host && vouched(plugin);
   if (!request.host_binary.empty()) {
     request.protected_dirs.emplace_back("binary's dir", std::filesystem::path(request.host_binary).parent_path().string());
   }

@@ -473,7 +473,7 @@ SandboxPlan build_sandbox_plan(const Capabilities& caps, const SandboxInputs& in
     plan.notes.push_back("exec dihya-host: no Landlock for the scheduler itself; each job's plugin is sandboxed");
     // Any plugin may declare it: under require, only one that ships with
     // the host is run so unconfined (best-effort notes it and runs it).
-    if (!in.ships_with_host) {
+    if (!in.vouched) {
       plan.refusal = "it declares exec dihya-host, which would run it with no Landlock, and only a plugin that "
                      "ships with the host (in its own plugin dir) or is signed by a trusted key may";
     }

@@ -102,7 +102,7 @@ struct SandboxInputs {
   // installed <prefix>/lib/dihya/plugins, or a build tree's <build>/plugins),
   // or its signature was verified with a trusted key: only such a plugin may
   // declare exec "dihya-host" under require.
-  bool ships_with_host = false;
+  bool vouched = false;
   bool rollback = false;             // write grants go to each path's parent: the run may have made it
   // The host's own directories (state dir, cache, config, trusted keys, plugin
   // dirs, its binary's dir), each with what it is: no declared write grant may

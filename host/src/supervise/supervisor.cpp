@@ -486,7 +486,7 @@ SandboxPlan child_sandbox_plan(const ChildRequest& request) {
   inputs.output_dir_given = request.output_dir_given;
   inputs.database_url = request.database_url;
   inputs.host_binary = request.host_binary;
-  inputs.ships_with_host = request.plugin_ships_with_host;
+  inputs.vouched = request.plugin_vouched;
   inputs.protected_dirs = request.protected_dirs;
   inputs.rollback = request.operation == Operation::rollback;
   inputs.read_document = [](const std::string& path) { return load_params_file(path); };

@@ -47,7 +47,7 @@ struct ChildRequest {
   SandboxMode sandbox_mode = SandboxMode::require;
   int landlock_abi = 0;
   std::string host_binary;
-  bool plugin_ships_with_host = false;  // see SandboxInputs::ships_with_host
+  bool plugin_vouched = false;  // see SandboxInputs::vouched
   // The host's own dirs no write grant may reach (SandboxInputs::protected_dirs).
   std::vector<std::pair<std::string, std::string>> protected_dirs;
   std::uint64_t memory_max = 0;  // RLIMIT_DATA of the child in bytes (Settings::memory_max); 0: none
