@@ -516,12 +516,13 @@ UniqueFd open_directory_of(const std::filesystem::path& file) {
   throw_errno(file, "open");
 }
 
-void require_regular(int fd, const std::filesystem::path& file) {
+struct stat require_regular(int fd, const std::filesystem::path& file) {
   struct stat st{};
   if (::fstat(fd, &st) != 0) throw_errno(file, "stat");
   if (!S_ISREG(st.st_mode)) {
     throw state_error(fmt::format("audit log {}: is not a regular file", file.string()));
   }
+  return st;
 }
 
 // The host's own log, before it writes to it: a regular file of this user
@@ -529,9 +530,7 @@ void require_regular(int fd, const std::filesystem::path& file) {
 // who owns the file, or may write it, could add lines (and their chain) that
 // verify. (`audit verify --file` reads anyone's copy.)
 void require_own(int fd, const std::filesystem::path& file) {
-  require_regular(fd, file);
-  struct stat st{};
-  if (::fstat(fd, &st) != 0) throw_errno(file, "stat");
+  const struct stat st = require_regular(fd, file);
   if (st.st_uid != ::geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
     throw state_error(fmt::format("audit log {}: owned by uid {} with mode {:04o}, not this user's alone: another "
                                   "user may have written it; keep it as evidence, then move it away",

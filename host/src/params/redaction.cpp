@@ -162,17 +162,17 @@ std::vector<std::string> password_spellings(std::string_view conninfo) {
     // As libpq reads it: the user info ends at the first '@' before a '/',
     // whatever it holds ('?', "%ZZ"), and a message that it cannot decode
     // quotes it whole.
+    const std::size_t first_colon = conninfo.find(':', begin);
     std::size_t p = begin;
     while (p < conninfo.size() && conninfo[p] != '@' && conninfo[p] != '/') ++p;
-    if (const std::size_t c = conninfo.find(':', begin); p < conninfo.size() && conninfo[p] == '@' && c < p) {
-      keep(conninfo.substr(c + 1, p - c - 1));
+    if (p < conninfo.size() && conninfo[p] == '@' && first_colon < p) {
+      keep(conninfo.substr(first_colon + 1, p - first_colon - 1));
     }
     // A password with an unencoded '/' ends both readings early, and libpq
     // then takes its first piece for a port and quotes it: up to the last '@'
     // before the query, and each piece of it between '/'s of 8 bytes or more.
     const std::size_t query = std::min(conninfo.find('?', begin), conninfo.size());
     const std::size_t last_at = conninfo.rfind('@', query);
-    const std::size_t first_colon = conninfo.find(':', begin);
     if (last_at != std::string_view::npos && last_at > begin && first_colon < last_at) {
       const std::string_view whole = conninfo.substr(first_colon + 1, last_at - first_colon - 1);
       keep(whole);

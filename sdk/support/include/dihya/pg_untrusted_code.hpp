@@ -248,8 +248,6 @@ WHERE NOT owner_trusted OR NOT author_trusted AND NOT harmless
 
 }  // namespace detail
 
-
-
 // Locks TABLES (qualified, quoted names) for USE in TX, then throws one line
 // naming any code on them that a role other than us or a superuser owns and
 // that USE would run with our privileges. Call it in the transaction that
