@@ -143,6 +143,8 @@ class BackupDb final : public dihya::Plugin {
         const fs::path to = d.at("to").get<std::string>();
         std::error_code ec;
         if (fs::exists(from, ec) && !fs::exists(to, ec)) {
+          require_private_dir(from.parent_path().parent_path());
+          require_private_dir(from.parent_path());
           fs::rename(from, to, ec);
           if (ec) throw dihya::Error("cannot move " + from.string() + " back to " + to.string() + ": " + ec.message());
           done.push_back("put back " + to.filename().string());
@@ -469,7 +471,10 @@ class BackupDb final : public dihya::Plugin {
       return r;
     }
     const fs::path trash = dir / ".trash" / ctx.run_id();
-    if (!plan.remove.empty()) make_private_dirs(trash);
+    if (!plan.remove.empty()) {
+      make_private_dirs(trash);
+      require_private_dir(trash.parent_path());
+    }
     std::error_code ec;
     for (const auto* b : plan.remove) {
       if (ctx.cancelled()) throw dihya::Error("cancelled while pruning; rollback puts the moved backups back");

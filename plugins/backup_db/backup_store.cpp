@@ -1,7 +1,12 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 #include "backup_store.hpp"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <ctime>
 #include <iomanip>
 #include <sstream>
@@ -91,11 +96,34 @@ std::string file_safe(const std::string& name) {
 }
 
 void make_private_dirs(const fs::path& dir) {
-  std::error_code ec;
-  if (fs::exists(dir, ec)) return;
-  fs::create_directories(dir, ec);
-  if (ec) throw dihya::Error("cannot create " + dir.string() + ": " + ec.message());
-  fs::permissions(dir, fs::perms::owner_all, ec);
+  std::vector<fs::path> missing;
+  for (fs::path p = dir; !p.empty(); p = p.parent_path()) {
+    struct stat st {};
+    if (::lstat(p.c_str(), &st) == 0) break;
+    if (errno != ENOENT) throw dihya::Error("cannot create " + dir.string() + ": " + std::strerror(errno));
+    missing.push_back(p);
+    if (p == p.parent_path()) break;
+  }
+  // Made one at a time: fs::create_directories would give the parents
+  // 0777 & ~umask, everyone's under umask 000.
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+    if (::mkdir(it->c_str(), 0700) != 0 && errno != EEXIST) {
+      throw dihya::Error("cannot create " + it->string() + ": " + std::strerror(errno));
+    }
+    if (::chmod(it->c_str(), 0700) != 0) throw dihya::Error("cannot chmod " + it->string() + ": " + std::strerror(errno));
+  }
+}
+
+void require_private_dir(const fs::path& dir) {
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0) throw dihya::Error("cannot read " + dir.string() + ": " + std::strerror(errno));
+  if (!S_ISDIR(st.st_mode)) throw dihya::Error(dir.string() + " is not a directory (a symlink?): refused");
+  if (st.st_uid != ::geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    throw dihya::Error(fmt::format("{} is {} (mode {:04o}): another user could have changed what it holds; refused. "
+                                   "Check its content, then `chown` it to this user and `chmod 700` it",
+                                   dir.string(), st.st_uid != ::geteuid() ? "owned by another user" : "writable by others",
+                                   st.st_mode & 07777));
+  }
 }
 
 bool is_backup_name(const std::string& name) {

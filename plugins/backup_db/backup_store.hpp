@@ -37,9 +37,14 @@ struct BackupEntry {
 // A database name as part of a directory name: [A-Za-z0-9_.-], never hidden.
 std::string file_safe(const std::string& name);
 
-// Creates `dir` (and its parents) when missing; `dir` itself gets mode 0700,
+// Creates `dir` and each missing parent with mode 0700, whatever the umask,
 // since backups hold every row in clear. Throws dihya::Error.
 void make_private_dirs(const std::filesystem::path& dir);
+
+// Refuses (dihya::Error) a directory of ours that another user could have
+// written: not a directory (a symlink included), not owned by us, or group- or
+// other-writable. For what a rollback puts back (a snapshot, the trash).
+void require_private_dir(const std::filesystem::path& dir);
 
 // Whether `name` is one backup_db gives a backup: "20261126T002138Z_<db>[_N]".
 bool is_backup_name(const std::string& name);

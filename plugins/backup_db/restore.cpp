@@ -35,6 +35,8 @@ std::string target_of(const dihya::Params& params, const Server& server) {
 void take_snapshot(Server& server, const Tools& tools, const PasswordFile& password_file, const std::string& target,
                    const fs::path& snapshot, int jobs, dihya::Context& ctx) {
   make_private_dirs(snapshot.parent_path());
+  require_private_dir(snapshot.parent_path().parent_path());
+  require_private_dir(snapshot.parent_path());
   const fs::path partial = snapshot.parent_path() / (".partial-" + snapshot.filename().string());
   std::error_code ec;
   fs::remove_all(partial, ec);
@@ -412,6 +414,10 @@ std::string undo_restore_snapshot(const nlohmann::json& d, dihya::Context& ctx) 
     throw dihya::Error("the snapshot " + snapshot.string() + " of database " + target +
                        " is gone: cannot put the previous content back");
   }
+  // Restored as us: nobody else may have been able to swap it.
+  require_private_dir(snapshot.parent_path().parent_path());
+  require_private_dir(snapshot.parent_path());
+  require_private_dir(snapshot);
   auto admin = server.open(maintenance_db_for(target));
   const Tools tools = find_tools(server.major, d.value("pg_bindir", ""));
   // Drop and recreate every time, so a rollback interrupted half-way can run again.

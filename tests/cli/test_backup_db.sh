@@ -198,6 +198,35 @@ expect_eq "$(fingerprint)" "$modified" "rollback brings the prior content back"
 expect_exit 0 "rollback again (idempotent)" -- dh rollback "$restore_run"
 expect_eq "$(fingerprint)" "$modified" "second rollback leaves the prior content"
 
+# Under umask 000 every directory the plugin makes is still 0700, parents
+# included; a snapshot another user could have swapped is not restored.
+U="$WORK/umask0/backups"
+um_db="${DB_NAME}_umask"
+um_q() { psql -X -q -t -A -v ON_ERROR_STOP=1 "$(url_of "$um_db")" -c "$1"; }
+psql_q "create database $um_db" >/dev/null
+um_q "create table t(x text); insert into t values ('backed up')" >/dev/null
+old_umask=$(umask)
+umask 000
+DIHYA_DATABASE_URL="$(url_of "$um_db")" expect_exit 0 "backup under umask 000" -- \
+  dh run backup_db -p backup_dir="$U" -p mode=backup
+um_q "update t set x = 'after the backup'" >/dev/null
+DIHYA_DATABASE_URL="$(url_of "$um_db")" expect_exit 0 "restore under umask 000" -- \
+  dh run backup_db -p backup_dir="$U" -p mode=restore -p force=true --yes
+umask "$old_umask"
+umask_run=$(last_run_id)
+expect_eq "$(stat -c %a "$WORK/umask0" "$U" "$U/.snapshots" "$U/.snapshots/$umask_run" | sort -u)" 700 \
+  "backup_dir, its new parent, .snapshots and the run's snapshot dir are 0700"
+chmod 777 "$U/.snapshots"
+DIHYA_DATABASE_URL="$(url_of "$um_db")" expect_exit 1 "rollback from a snapshot dir others could write is refused" -- \
+  dh rollback "$umask_run"
+expect_in "$ERR" "writable by others" "the refusal says why"
+expect_eq "$(um_q "select x from t")" "backed up" "the refused rollback changed nothing"
+chmod 700 "$U/.snapshots"
+DIHYA_DATABASE_URL="$(url_of "$um_db")" expect_exit 0 "rollback once the snapshot dir is private again" -- \
+  dh rollback "$umask_run"
+expect_eq "$(um_q "select x from t")" "after the backup" "that rollback brings the prior content back"
+psql_q "drop database $um_db" >/dev/null
+
 # Into a database that did not exist: rollback drops it.
 new_db="${DB_NAME}_new"
 expect_exit 0 "restore into a new database" -- bdb -p mode=restore -p target_database="$new_db" --yes
