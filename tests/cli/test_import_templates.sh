@@ -294,6 +294,8 @@ printf "module.exports = {\n  name: 'x',\n  name: 'y',\n};\n" >"$WORK/dupkey.js"
 hostile "JS duplicate key" 'dupkey.js:3:3: duplicate key "name"' dupkey.js
 printf 'name: x\nstack: a\nname: y\n' >"$WORK/dupkey.yaml"
 hostile "YAML duplicate key" 'dupkey.yaml:3:1: duplicate key "name"' dupkey.yaml
+printf '{\n  "name": "x",\n  "stack": "flask",\n  "name": "y"\n}\n' >"$WORK/dupkey.json"
+hostile "JSON duplicate key" 'dupkey.json: invalid JSON: duplicate key "name"' dupkey.json
 printf '{\n  "name": "x",\n  "stack": \n}\n' >"$WORK/syntax.json"
 hostile "JSON syntax error" "syntax.json: invalid JSON: parse error at line 4, column 1" syntax.json
 printf '{\n  "name": "x",\n  "version": 1e999999\n}\n' >"$WORK/bignum.json"

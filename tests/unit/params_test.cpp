@@ -15,6 +15,7 @@
 
 #include <unistd.h>
 
+#include <dihya/json_text.hpp>
 #include <nlohmann/json.hpp>
 
 #include "temp_dir.hpp"
@@ -468,6 +469,16 @@ TEST_CASE("duplicate keys are refused in JSON and YAML", "[params]") {
         "p.json: duplicate JSON key 'a'");
   CHECK(usage_error_of([] { dihya::host::parse_yaml_text("a: 1\na: 2\n", "p.yaml"); }) ==
         "p.yaml:2:1: duplicate key \"a\"");
+  // The SDK's reader for plugins' files: the same refusal; the same key in
+  // two objects, or at two depths, is no duplicate.
+  std::string sdk_error;
+  try {
+    dihya::parse_json_limited(R"({"o": {"k": 1, "k\u0001": 2, "k": 3}})", 8);
+  } catch (const dihya::Error& e) {
+    sdk_error = e.what();
+  }
+  CHECK(sdk_error == "invalid JSON: duplicate key \"k\"");
+  CHECK(dihya::parse_json_limited(R"({"k": {"k": 1}, "a": [{"k": 1}, {"k": 2}], "b": {"k": 2}})", 8).size() == 3);
 }
 
 TEST_CASE("YAML plain scalars become JSON types, quoted ones stay strings", "[params]") {
