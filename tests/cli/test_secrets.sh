@@ -18,6 +18,11 @@ expect_exit 0 "logs" -- dh logs "$(last_run_id)"
 expect_not_in "$OUT" "$canary" "the run log has no secret"
 if grep -rqF "$canary" "$DIHYA_STATE_DIR"; then not_ok "the secret is in $(grep -rlF "$canary" "$DIHYA_STATE_DIR" | head -1)"; else ok "no file under the state dir holds the secret"; fi
 
+# A secret made of '*' matches its own mask: blanking it out of a variable
+# that holds it among other text still ends.
+expect_exit 0 "a secret '*' and a variable holding one" -- \
+  env STAR_VAR='x*y' "$DIHYA_HOST" run echo_params -p name=Ada -p 'password=*' --timeout 30
+
 expect_exit 2 "a bad secret value is not echoed" -- dh run echo_params -p name=@env:DIHYA_TEST_CANARY -p count=@env:DIHYA_TEST_CANARY
 expect_not_in "$ERR" "$canary" "the error does not echo the secret"
 

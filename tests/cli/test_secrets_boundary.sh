@@ -46,7 +46,7 @@ check_probes() {
   files=$(ls "$DIHYA_PROBE_DIR"/"$op"-*.txt 2>/dev/null || true)
   if [ -z "$files" ]; then not_ok "$what: the $op child left no probe"; return; fi
   for f in $files; do
-    expect_in "$f" "PROBE_TOKEN=" "$what: the $op child's environment was read"
+    expect_in "$f" "DIHYA_PROBE_DIR=" "$what: the $op child's environment was read"
     no_secret_in "$f" "$what: the $op child's environment holds no secret"
     expect_in "$f" "core_limit=0" "$what: the $op child's core limit is 0"
     expect_in "$f" "dumpable=0" "$what: the $op child is not dumpable"
@@ -62,10 +62,16 @@ state_has_no_secret() {
 
 # --- validate: gets its secrets, and its environment holds none
 expect_exit 0 "validate with a salt secret and a token from @env:" -- \
-  dh validate secret_probe -p salt=@env:PROBE_SALT -p token=@env:PROBE_TOKEN --json
+  env TOKEN_IN_URL="https://x.invalid/?t=$token" "$DIHYA_HOST" validate secret_probe -p salt=@env:PROBE_SALT -p token=@env:PROBE_TOKEN --json
 no_secret_in "$OUT" "validate --json shows no secret"
 no_secret_in "$ERR" "validate's stderr shows no secret"
 expect_in "$DIHYA_PROBE_DIR"/validate-*.txt "salt_bytes=${#salt}" "validate gives the plugin its writeOnly secret"
+# A variable that is a secret and nothing else is masked and dropped: what
+# the plugin starts finds it unset, not a row of '*' it would take for it.
+expect_in "$(ls "$DIHYA_PROBE_DIR"/validate-*.txt | head -n 1)" "PROBE_TOKEN in environ: unset" \
+  "a variable that is a whole secret is gone from the child's environ"
+expect_in "$(ls "$DIHYA_PROBE_DIR"/validate-*.txt | head -n 1)" "TOKEN_IN_URL=https://x.invalid/?t=*" \
+  "a variable holding a secret among other text is masked"
 check_probes validate "validate"
 
 # The bundled cleanup plugin asks validate() for its salt: validate must succeed as run does.

@@ -184,16 +184,25 @@ void keep_only_fds(std::vector<int> keep) {
 // whatever setenv/unsetenv do later, so secrets are blanked in place. Only
 // values are searched: a short secret must not rename a variable.
 void scrub_environment(const std::vector<std::string>& values) {
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+  if (environ == nullptr) return;
+  char** kept = environ;
+  for (char** e = environ; *e != nullptr; ++e) {
     char* const equals = std::strchr(*e, '=');
-    if (equals == nullptr) continue;
-    for (const auto& value : values) {
-      if (value.empty()) continue;
-      for (char* hit = std::strstr(equals + 1, value.c_str()); hit != nullptr; hit = std::strstr(hit, value.c_str())) {
+    const bool whole = equals != nullptr && std::find(values.begin(), values.end(), equals + 1) != values.end();
+    for (const auto& value : values) {  // longest first: a shorter one inside it cannot leave its ends
+      if (equals == nullptr || value.empty()) continue;
+      // Searched on past each mask: a secret made of '*' matches its own mask.
+      for (char* hit = std::strstr(equals + 1, value.c_str()); hit != nullptr;
+           hit = std::strstr(hit + value.size(), value.c_str())) {
         std::memset(hit, '*', value.size());
       }
     }
+    // A variable that is a secret and nothing else is dropped (masked first:
+    // /proc/<pid>/environ shows the block, not the array), so what the
+    // plugin starts and reads it through `@env:` finds it unset, not "***".
+    if (!whole) *kept++ = *e;
   }
+  *kept = nullptr;
 }
 
 // RLIMIT_DATA counts what a process can fill (heap, private writable

@@ -32,6 +32,7 @@ void probe(const char* op, dihya::Context& ctx) {
   std::ofstream out(std::string(dir) + "/" + op + "-" + std::to_string(::getpid()) + ".txt");
   out << "core_limit=" << (core.rlim_cur == RLIM_INFINITY ? std::string("unlimited") : std::to_string(core.rlim_cur))
       << "\ndumpable=" << ::prctl(PR_GET_DUMPABLE) << "\nsalt_bytes=" << (salt ? std::to_string(salt->size()) : "none")
+      << "\nPROBE_TOKEN in environ: " << (std::getenv("PROBE_TOKEN") != nullptr ? "set" : "unset")
       << "\n--- environ\n"
       << block;
 }
