@@ -163,6 +163,10 @@ TEST_CASE("off confines nothing; the scheduler gets seccomp without Landlock", "
   CHECK_FALSE(off.landlock);
   CHECK(dihya::host::sandbox_plan_line(off).find("off") == 0);
   in.mode = SandboxMode::require;
+  // Unconfined files: only for a plugin that ships with the host or is signed.
+  CHECK(dihya::host::build_sandbox_plan(parse_ok({{"exec", {"dihya-host"}}}), in).refusal.find("ships with the host") !=
+        std::string::npos);
+  in.vouched = true;
   const SandboxPlan scheduler = dihya::host::build_sandbox_plan(parse_ok({{"exec", {"dihya-host"}}}), in);
   CHECK_FALSE(scheduler.landlock);
   CHECK(scheduler.seccomp);
