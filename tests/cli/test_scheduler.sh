@@ -53,6 +53,11 @@ expect_exit 2 "a URL with a password in clear is refused" -- \
 expect_in "$ERR" "holds a password in clear" "the refusal says why"
 expect_not_in "$ERR" "SmtpPw444" "the refusal does not echo it"
 expect_eq "$(psql_q "select count(*) from dihya.schedules where params::text like '%SmtpPw444%'")" "0" "nothing stored"
+for url in 'postgresql://u@db.invalid/app?%70assword=SmtpPw444' 'smtp://bob:Smtp"Pw444@mail.invalid:2525'; do
+  expect_exit 2 "a password in clear spelt as libpq or libcurl read it is refused: $url" -- \
+    dh schedule add urlpw --plugin echo_params --cron "@daily" --param name=Ada --param "url=$url"
+done
+expect_eq "$(psql_q "select count(*) from dihya.schedules where params::text like '%Pw444%'")" "0" "none stored"
 # One stored in clear by an earlier version is shown masked.
 psql_q "insert into dihya.schedules (name, plugin, params, cron, tz) values ('oldpw', 'echo_params', '{\"name\": \"x\", \"url\": \"smtp://bob:OldPw555@mail.invalid\"}', '@daily', 'UTC')" >/dev/null
 expect_exit 0 "schedule show of an old row" -- dh schedule show oldpw --json

@@ -12,6 +12,12 @@ expect_exit 0 "a run with a writeOnly secret from @env:" -- dh run echo_params -
 expect_not_in "$OUT" "$canary" "stdout has no secret"
 expect_not_in "$ERR" "$canary" "stderr has no secret"
 expect_in "$ERR" "the secret is ***" "the plugin's log line is redacted"
+# Spellings libpq and libcurl read as a password: a percent-encoded query key,
+# a quote or a blank in the user info.
+expect_exit 0 "a URL with ?%70assword=" -- dh run echo_params -p name=Ada -p "url=postgresql://app@db.example/app?%70assword=$canary"
+expect_exit 0 "a URL whose password holds a quote and a blank" -- \
+  dh run echo_params -p name=Ada -p "url=smtp://bob:q\"\` $canary@mail.example:25"
+expect_not_in "$OUT" "$canary" "stdout has no secret"
 expect_exit 0 "history --json" -- dh history --json
 expect_not_in "$OUT" "$canary" "history has no secret"
 expect_exit 0 "logs" -- dh logs "$(last_run_id)"

@@ -66,12 +66,35 @@ TEST_CASE("a URL's password is found as it is written", "[redaction]") {
   CHECK(password_spellings("postgresql://app:p%40ss%2Fw@db.example:5432/app") == std::vector<std::string>{"p%40ss%2Fw"});
   CHECK(password_spellings("postgresql:///app?host=/run/pg&password=s%26cr%3Dt&user=x") ==
         std::vector<std::string>{"s%26cr%3Dt"});
-  CHECK(password_spellings("host=db password='it\\'s' user=x") == std::vector<std::string>{"it\\'s"});
+  // As written, and as libpq reads it (backslash escapes, quoted or not).
+  CHECK(password_spellings("host=db password='it\\'s' user=x") == std::vector<std::string>{"it\\'s", "it's"});
+  CHECK(password_spellings("host=/x user=u password=S3cr3t\\ Pw0rd") ==
+        std::vector<std::string>{"S3cr3t\\ Pw0rd", "S3cr3t Pw0rd"});
+  // libpq decodes a query's keys: any letter of "password" may be encoded.
+  CHECK(password_spellings("postgresql://u@h/db?%70assword=S3cr3t%50w0rd") == std::vector<std::string>{"S3cr3t%50w0rd"});
+  CHECK(password_spellings("postgresql://u@h/db?sslmode=disable&PA%53%73word=Xy%ZZ") ==
+        std::vector<std::string>{"Xy%ZZ"});
   CHECK(password_spellings("postgresql:///app?host=/run/pg").empty());
   CHECK(password_spellings("").empty());
   // No password: a port or a query's '@' is no user info.
   CHECK(password_spellings("postgresql://app@db.example:5432/app").empty());
   CHECK(password_spellings("postgresql://db.example:5432/app?options=a@b").empty());
+}
+
+TEST_CASE("a connection string's password is masked however it is spelt", "[redaction]") {
+  using dihya::host::redact_connection_string;
+  CHECK(redact_connection_string("postgresql://u@h/db?%70assword=S3cr3t%50w0rd&sslmode=disable") ==
+        "postgresql://u@h/db?%70assword=***&sslmode=disable");
+  CHECK(redact_connection_string("host=/x user=u password=S3cr3t\\ Pw0rd dbname=d") == "host=/x user=u password=*** dbname=d");
+  // A text that is a URL from its first byte: quotes, blanks and '<>' before
+  // the '@' are the password's (libpq and libcurl read them so).
+  for (const std::string pw : {"S3c\"r3t", "S3c'r3t", "S3c`r3t", "S3c<r3t>", "S3c r3t"}) {
+    CHECK(redact_connection_string("postgresql://u:" + pw + "@h/db") == "postgresql://u:***@h/db");
+    CHECK(redact_connection_string("smtp://bob:" + pw + "@127.0.0.1:25") == "smtp://bob:***@127.0.0.1:25");
+  }
+  // A URL quoted inside a message still ends at its closing quote.
+  CHECK(redact_connection_string("cannot reach \"postgresql://u:pw@h/db\" (user \"u@h\")") ==
+        "cannot reach \"postgresql://u:***@h/db\" (user \"u@h\")");
 }
 
 TEST_CASE("a password libpq cannot parse is masked in its message", "[redaction]") {

@@ -308,7 +308,7 @@ int schedule_add(const Args& args, const Settings& settings) {
           "it is never stored in clear",
           key));
     }
-    if (!reference && redact_connection_string(value) != value) {
+    if (!reference && (redact_connection_string(value) != value || !password_spellings(value).empty())) {
       throw usage_error(fmt::format(
           "{}: the value holds a password in clear; give it by reference (@env:VAR or @file:PATH): a "
           "schedule's parameters are stored in the database and passed to each job",

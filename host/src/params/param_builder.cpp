@@ -103,6 +103,14 @@ class ParamBuilder {
     integral_floats_to_integers(values_);
     fill_defaults(values_, schema_, root_, 0);
     collect_write_only(values_, root_, "", 0);
+    // A password inside a plain string (a URL, a conninfo) is a secret too:
+    // a plugin may log the value quoted or escaped, where masking the URL
+    // shape in the text alone could miss it.
+    for (const auto& [key, value] : values_.items()) {
+      for_each_string(value, key, [this](const std::string&, const std::string& text) {
+        for (auto& spelling : password_spellings(text)) add_secret(spelling);
+      });
+    }
     check_utf8();
     validate();
     return ResolvedParams{std::move(values_), std::move(secrets_), std::move(secret_keys_),

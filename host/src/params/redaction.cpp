@@ -21,6 +21,16 @@ char lower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned 
 // too; quotes and '<>' end a URL embedded in a log line or a message.
 bool ends_authority(char c) { return c == '/' || is_space(c) || c == '"' || c == '\'' || c == '<' || c == '>' || c == '`'; }
 
+// Whether text[0, scheme_end) is a URL scheme: then the text is a URL from
+// its first byte (a parameter, a setting), and libpq or libcurl take a quote
+// or a blank before the '@' as part of the password.
+bool is_scheme(std::string_view text, std::size_t scheme_end) {
+  if (scheme_end == 0 || std::isalpha(static_cast<unsigned char>(text[0])) == 0) return false;
+  return std::all_of(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(scheme_end), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '+' || c == '.' || c == '-';
+  });
+}
+
 // scheme://user:secret@host -> scheme://user:***@host. The last '@' of the
 // authority is taken, so an unencoded '@' in the password is masked as well.
 std::string mask_url_passwords(std::string_view text) {
@@ -32,8 +42,9 @@ std::string mask_url_passwords(std::string_view text) {
     const std::size_t scheme_end = text.find("://", search);
     if (scheme_end == std::string_view::npos) break;
     const std::size_t begin = scheme_end + 3;
+    const bool whole = copied == 0 && search == 0 && is_scheme(text, scheme_end);
     std::size_t end = begin;
-    while (end < text.size() && !ends_authority(text[end])) ++end;
+    while (end < text.size() && (whole ? text[end] != '/' : !ends_authority(text[end]))) ++end;
     const std::string_view authority = text.substr(begin, end - begin);
     const std::size_t at = authority.rfind('@');
     const std::size_t colon = authority.find(':');
@@ -49,20 +60,46 @@ std::string mask_url_passwords(std::string_view text) {
   return out;
 }
 
-std::size_t find_password_keyword(std::string_view text, std::size_t from) {
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (lower(c) >= 'a' && lower(c) <= 'f') return lower(c) - 'a' + 10;
+  return -1;
+}
+
+// The end of "password" at `i` (any case), or npos. libpq decodes a URL
+// query's keys, so "?%70assword=" names the password too: each letter may be
+// percent-encoded.
+std::size_t password_keyword_end(std::string_view text, std::size_t i) {
   constexpr std::string_view kKeyword = "password";
-  for (std::size_t i = from; i + kKeyword.size() <= text.size(); ++i) {
-    if (lower(text[i]) != 'p') continue;
-    std::size_t k = 1;
-    while (k < kKeyword.size() && lower(text[i + k]) == kKeyword[k]) ++k;
-    if (k == kKeyword.size()) return i;
+  for (const char want : kKeyword) {
+    if (i < text.size() && lower(text[i]) == want) {
+      ++i;
+    } else if (i + 2 < text.size() && text[i] == '%' && hex_digit(text[i + 1]) >= 0 && hex_digit(text[i + 2]) >= 0 &&
+               lower(static_cast<char>(hex_digit(text[i + 1]) * 16 + hex_digit(text[i + 2]))) == want) {
+      i += 3;
+    } else {
+      return std::string_view::npos;
+    }
+  }
+  return i;
+}
+
+// Where the next "password" keyword from `from` starts; *end gets its end.
+std::size_t find_password_keyword(std::string_view text, std::size_t from, std::size_t* end) {
+  for (std::size_t i = from; i < text.size(); ++i) {
+    if (lower(text[i]) != 'p' && text[i] != '%') continue;
+    if (const std::size_t e = password_keyword_end(text, i); e != std::string_view::npos) {
+      *end = e;
+      return i;
+    }
   }
   return std::string_view::npos;
 }
 
 // The end of a password value starting at `begin`: a quoted value runs to its
-// closing quote (backslash escapes, as libpq reads them), a bare one to the
-// next blank or quote, and inside a URL query also to '&' or '#'.
+// closing quote, a bare one to the next blank or quote (both with backslash
+// escapes, as libpq reads them: "pass\ word" is one value), and inside a URL
+// query (no escapes there) to '&' or '#'.
 std::size_t password_value_end(std::string_view text, std::size_t begin, bool in_query) {
   if (begin < text.size() && (text[begin] == '\'' || text[begin] == '"')) {
     const char quote = text[begin];
@@ -73,9 +110,9 @@ std::size_t password_value_end(std::string_view text, std::size_t begin, bool in
   std::size_t i = begin;
   while (i < text.size() && !is_space(text[i]) && text[i] != '"' && text[i] != '\'' &&
          !(in_query && (text[i] == '&' || text[i] == '#'))) {
-    ++i;
+    i += !in_query && text[i] == '\\' ? 2 : 1;
   }
-  return i;
+  return std::min(i, text.size());
 }
 
 // key=value forms: "password=x", "PGPASSWORD=x", "?password=x&...".
@@ -85,9 +122,10 @@ std::string mask_password_keywords(std::string_view text) {
   std::size_t copied = 0;
   std::size_t search = 0;
   for (;;) {
-    const std::size_t keyword = find_password_keyword(text, search);
+    std::size_t keyword_end = 0;
+    const std::size_t keyword = find_password_keyword(text, search, &keyword_end);
     if (keyword == std::string_view::npos) break;
-    search = keyword + 8;
+    search = keyword_end;
     std::size_t i = search;
     while (i < text.size() && (text[i] == ' ' || text[i] == '\t')) ++i;
     if (i >= text.size() || text[i] != '=') continue;
@@ -110,7 +148,8 @@ std::string mask_password_keywords(std::string_view text) {
 
 // A cheap test so redact_params leaves ordinary strings alone.
 bool may_hold_password(std::string_view text) {
-  return text.find("://") != std::string_view::npos || find_password_keyword(text, 0) != std::string_view::npos;
+  std::size_t end = 0;
+  return text.find("://") != std::string_view::npos || find_password_keyword(text, 0, &end) != std::string_view::npos;
 }
 
 json redact_value(const json& value, const json& root, const json* schema, const Redactor* redactor) {
@@ -185,9 +224,10 @@ std::vector<std::string> password_spellings(std::string_view conninfo) {
   }
   // password=... as a keyword or in a URL query, as written.
   for (std::size_t search = 0;;) {
-    const std::size_t keyword = find_password_keyword(conninfo, search);
+    std::size_t keyword_end = 0;
+    const std::size_t keyword = find_password_keyword(conninfo, search, &keyword_end);
     if (keyword == std::string_view::npos) break;
-    search = keyword + 8;
+    search = keyword_end;
     std::size_t i = search;
     while (i < conninfo.size() && (conninfo[i] == ' ' || conninfo[i] == '\t')) ++i;
     if (i >= conninfo.size() || conninfo[i] != '=') continue;
@@ -202,6 +242,14 @@ std::vector<std::string> password_spellings(std::string_view conninfo) {
       value = value.substr(1, value.size() - 2);
     }
     keep(value);
+    if (!in_query && value.find('\\') != std::string_view::npos) {  // and as libpq reads it
+      std::string plain;
+      for (std::size_t k = 0; k < value.size(); ++k) {
+        if (value[k] == '\\' && k + 1 < value.size()) ++k;
+        plain += value[k];
+      }
+      keep(plain);
+    }
     search = std::max(search, end);
   }
   return found;
