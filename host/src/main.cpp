@@ -3,6 +3,7 @@
 // line on stderr and a documented exit code; nothing escapes as a crash.
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -158,6 +159,12 @@ int dispatch(int argc, char** argv, bool* json_errors) {
   if (vm.count("state-dir")) flags.state_dir = vm["state-dir"].as<std::string>();
   for (const char* option : {"config", "state-dir"}) {
     if (vm.count(option) && vm[option].as<std::string>().empty()) throw usage_error(fmt::format("--{}: empty path", option));
+  }
+  // An empty value would quietly fall back to the environment or the
+  // embedded cluster: not what the flag asked for.
+  if (flags.database_url && flags.database_url->empty()) throw usage_error("--database-url: empty URL");
+  if (std::any_of(flags.plugin_path.begin(), flags.plugin_path.end(), [](const std::string& dir) { return dir.empty(); })) {
+    throw usage_error("--plugin-path: empty directory");
   }
   if (vm.count("quiet") && vm.count("verbose")) throw usage_error("--quiet and --verbose exclude each other");
   if (vm.count("quiet")) flags.log_style.verbosity = LogStyle::Verbosity::quiet;

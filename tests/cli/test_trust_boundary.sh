@@ -302,6 +302,17 @@ done
 [ ! -e "$WORK/relative" ] && ok "no directory was made relative to the working directory" || not_ok "a relative dir was made"
 expect_quick 2 "an empty --state-dir" -- dh --state-dir "" list
 expect_quick 2 "an empty --config" -- dh --config "" list
+# An empty URL or plugin dir would fall back to the environment or the
+# embedded cluster, not what the flag asked for.
+DIHYA_DATABASE_URL="postgresql://app@db.invalid/app" expect_quick 2 "an empty --database-url" -- dh --database-url "" history
+expect_in "$ERR" "--database-url: empty URL" "it names --database-url"
+expect_quick 2 "an empty --plugin-path" -- dh --plugin-path "" list
+# A setting's name is echoed in its error: masked when it holds a URL password.
+printf 'postgresql://u:Kw9-s3cret@h/db: 1\n' >"$WORK/cfg/urlkey.yaml"
+chmod 600 "$WORK/cfg/urlkey.yaml"
+expect_quick 2 "an unknown setting named by a URL" -- dh --config "$WORK/cfg/urlkey.yaml" list
+expect_in "$ERR" "unknown setting 'postgresql://u:***@h/db'" "the error names the setting, masked"
+expect_not_in "$ERR" "Kw9-s3cret" "the error shows no password"
 cd "$WORK"
 expect_quick 2 "docs --out with an empty path" -- dh docs --out ""
 expect_in "$ERR" "--out: empty value" "docs says which option is empty"

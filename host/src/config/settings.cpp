@@ -153,7 +153,7 @@ FileConfig read_config_file(const std::filesystem::path& file, bool must_exist) 
       throw usage_error(fmt::format("{}: unknown setting '{}' (known: plugin_path, database_url, state_dir, cache_dir, "
                                     "metrics_dir, signatures, sandbox, trusted_keys_dir, audit_syslog, history_retention, "
                                     "memory_max)",
-                                    file.string(), printable(key, 80)));
+                                    file.string(), printable(redact_connection_string(key), 80)));
     }
     if (key == "plugin_path") {
       if (value.is_string()) {
