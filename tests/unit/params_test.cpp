@@ -458,8 +458,10 @@ TEST_CASE("malformed JSON is reported on one line without the input", "[params]"
 }
 
 TEST_CASE("malformed YAML is reported on one line with its position", "[params]") {
-  const std::string message = usage_error_of([] { dihya::host::parse_yaml_text("a: [1,\n b: \"x\n", "p.yaml"); });
+  const std::string message = usage_error_of([] { dihya::host::parse_yaml_text("a: [1,\n b: x\n", "p.yaml"); });
   CHECK(message == "p.yaml:3:1: invalid YAML: end of sequence flow not found");
+  CHECK(usage_error_of([] { dihya::host::parse_yaml_text("a: [1,\n b: \"x\n", "p.yaml"); }) ==
+        "p.yaml:2:5: invalid YAML: a quoted scalar has no closing quote");
   CHECK(is_one_printable_line(message));
   CHECK(contains(usage_error_of([] { dihya::host::parse_yaml_text("a: \x01", "p.yaml"); }), "control character"));
 }

@@ -242,3 +242,18 @@ TEST_CASE("load_yaml_file reads only a regular file of at most 4 MiB", "[yaml]")
   std::ofstream(dir + "/big.yaml") << "a: " << std::string(4u << 20, 'x') << "\n";
   CHECK_THROWS_WITH(dihya::load_yaml_file(dir + "/big.yaml"), dir + "/big.yaml: larger than 4 MiB");
 }
+
+TEST_CASE("a quoted scalar left open is refused, not read to the end of the text", "[yaml]") {
+  CHECK_THROWS_WITH(dihya::load_yaml_text("name: Ada\nurl: \"abc\nmode: fast\n", "p.yaml"),
+                    "p.yaml:2:6: invalid YAML: a quoted scalar has no closing quote");
+  CHECK_THROWS_WITH(dihya::load_yaml_text("name: 'Ada\n", "p.yaml"),
+                    "p.yaml:1:7: invalid YAML: a quoted scalar has no closing quote");
+  // The guards: escaped quotes, '' in single quotes, a quoted scalar over
+  // several lines and a block scalar are read as YAML says.
+  const auto doc = dihya::load_yaml_text("a: \"x\\\"y\"\nb: 'it''s'\nc: \"one\n  two\"\nd: |\n  \"open\n", "p.yaml");
+  CHECK(doc["a"] == "x\"y");
+  CHECK(doc["b"] == "it's");
+  CHECK(doc["c"] == "one two");
+  CHECK(doc["d"] == "\"open\n");
+  CHECK(dihya::load_yaml_text("&k \"key\": &v 'val'\n", "p.yaml")["key"] == "val");
+}

@@ -200,7 +200,8 @@ inline std::string short_tag(const std::string& tag) {
 // is refused. Throws dihya::Error; used once, then thrown away.
 class JsonBuilder final : public YAML::EventHandler {
  public:
-  JsonBuilder(std::string where, const YamlLimits& limits) : where_(std::move(where)), limits_(limits) {}
+  JsonBuilder(std::string where, const YamlLimits& limits, std::string_view text)
+      : where_(std::move(where)), limits_(limits), text_(text) {}
 
   nlohmann::json take_root() { return std::move(root_); }
 
@@ -237,6 +238,7 @@ class JsonBuilder final : public YAML::EventHandler {
     // "\0", "\x00", "\u0000": no path, database text or C string can hold a
     // NUL; it would cut the value short where it is used.
     if (value.find('\0') != std::string::npos) fail(mark, "a scalar decodes to a NUL character");
+    if (tag == "!" && !quote_closed(mark)) fail(mark, "invalid YAML: a quoted scalar has no closing quote");
     charge(mark, 1, value.size());
     if (expecting_key()) {
       if (tag != "?" && tag != "!" && tag != kTagStr) fail(mark, "a mapping key cannot have the tag " + shown_tag(tag));
@@ -437,8 +439,30 @@ class JsonBuilder final : public YAML::EventHandler {
     return *value;
   }
 
+  // yaml-cpp 0.7 ends a quoted scalar left open at the end of the text
+  // quietly when a newline follows it ("url: \"abc\nmode: x\n" reads as
+  // one string): the closing quote is looked for in the text itself.
+  bool quote_closed(const YAML::Mark& mark) const {
+    if (mark.is_null() || mark.pos < 0 || static_cast<std::size_t>(mark.pos) >= text_.size()) return true;
+    const char quote = text_[static_cast<std::size_t>(mark.pos)];
+    if (quote != '"' && quote != '\'') return true;  // a block scalar
+    for (std::size_t i = static_cast<std::size_t>(mark.pos) + 1; i < text_.size(); ++i) {
+      if (quote == '"' && text_[i] == '\\') {
+        ++i;
+      } else if (text_[i] == quote) {
+        if (quote == '\'' && i + 1 < text_.size() && text_[i + 1] == '\'') {
+          ++i;  // '' is a quote inside a single-quoted scalar
+        } else {
+          return true;
+        }
+      }
+    }
+    return false;
+  }
+
   std::string where_;
   YamlLimits limits_;
+  std::string_view text_;
   nlohmann::json root_;
   std::vector<Frame> stack_;
   std::map<YAML::anchor_t, Anchored> anchors_;
@@ -472,7 +496,7 @@ inline nlohmann::json load_yaml_text(std::string_view text, const std::string& w
   const std::string shown = yaml_detail::printable(where, 200);
   yaml_detail::check_text(text, shown);
   std::istringstream in{std::string(text)};
-  yaml_detail::JsonBuilder builder(shown, limits);
+  yaml_detail::JsonBuilder builder(shown, limits, text);
   try {
     YAML::Parser parser(in);
     // A second document makes the builder throw, so this runs at most twice.
