@@ -87,6 +87,8 @@ man_page="$DIHYA_BUILD_DIR/dihya-host.1"
 if [ -f "$man_page" ]; then
   expect_in "$man_page" ".SS rollback" "the man page has a section per command"
   expect_in "$man_page" "Exit codes" "the man page documents exit codes"
+  expect_in "$man_page" ".SS schedule add" "the man page has a section per action"
+  expect_in "$man_page" "--older-than" "history prune's options are in the man page"
   if command -v groff >/dev/null; then
     groff -man -Tutf8 -wall "$man_page" >/dev/null 2>"$WORK/groff.err" && ok "groff renders it" || not_ok "groff: $(head -3 "$WORK/groff.err")"
   fi
