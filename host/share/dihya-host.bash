@@ -38,14 +38,28 @@ _dihya_host() {
     return
   fi
 
-  # The plugin is the first word after the command that is not an option.
-  local plugin=""
+  # A command with actions (schedule add, history prune, db start) names
+  # them in its --help; the action's own --help has its options.
+  local actions
+  actions=$({ "$host" "$command" --help 2>/dev/null | awk '/^Actions:/{on=1; next} /^$/{on=0} on && /^  [a-z]/{print $1}'
+              "$host" "$command" --help 2>/dev/null | grep -oE "dihya-host $command [a-z-]+ --help" | awk '{print $3}'; } | sort -u)
+  # The plugin: the value of --plugin (schedule add), else the first word after
+  # the command that is not an option, when the command has no actions.
+  local plugin="" action="" bare=0
   for ((i = command_at + 1; i < cword; i++)); do
     case ${words[i]} in
-      -p|--param|--params-file|--timeout|--grace|--memory-max|--concurrency|--output-dir|--limit|--since|--plugin|--file|--out)
+      --plugin) plugin=${words[i+1]}; ((i++)) ;;
+      -p|--param|--params-file|--timeout|--grace|--memory-max|--concurrency|--output-dir|--limit|--since|--file|--out|\
+      --cron|--tz|--misfire|--starting-deadline|--overlap|--retries|--backoff|--older-than|--keep)
         ((i++)) ;;
       -*) ;;
-      *) plugin=${words[i]}; break ;;
+      *)
+        if [ "$bare" -eq 0 ] && [ -n "$actions" ] && grep -qxF -- "${words[i]}" <<<"$actions"; then
+          action=${words[i]}
+        elif [ "$bare" -eq 0 ] && [ -z "$actions" ] && [ -z "$plugin" ]; then
+          plugin=${words[i]}
+        fi
+        ((bare++)) ;;
     esac
   done
 
@@ -64,7 +78,11 @@ _dihya_host() {
   esac
 
   if [[ $cur == -* ]]; then
-    COMPREPLY=($(compgen -W "$("$host" "$command" --help 2>/dev/null | grep -oE -- '--[a-z][a-z-]*' | sort -u)" -- "$cur"))
+    COMPREPLY=($(compgen -W "$("$host" "$command" ${action:+"$action"} --help 2>/dev/null | grep -oE -- '--[a-z][a-z-]*' | sort -u)" -- "$cur"))
+    return
+  fi
+  if [ "$bare" -eq 0 ] && [ -n "$actions" ]; then
+    COMPREPLY=($(compgen -W "$actions" -- "$cur"))
     return
   fi
   if [ -z "$plugin" ]; then
@@ -72,7 +90,6 @@ _dihya_host() {
       run|info|validate)
         COMPREPLY=($(compgen -W "$("$host" "${global[@]}" complete plugins 2>/dev/null)" -- "$cur")) ;;
       check) COMPREPLY=($(compgen -f -X '!*.so' -- "$cur") $(compgen -W "$("$host" "${global[@]}" complete plugins 2>/dev/null)" -- "$cur")) ;;
-      db) COMPREPLY=($(compgen -W "start stop status url" -- "$cur")) ;;
       audit) COMPREPLY=($(compgen -W "verify" -- "$cur")) ;;
     esac
   fi
