@@ -212,7 +212,9 @@ std::string undo_import(pqxx::transaction_base& tx, const nlohmann::json& record
   if (rows.empty()) return created_template ? "already undone" : "kept: the template was deleted since";
   const long long id = rows[0][0].as<long long>();
   const std::optional<int> current = optional_int(rows[0][1]);
-  const bool set_by_this_run = !rows[0][2].is_null() && rows[0][2].as<std::string>() == run_id;
+  const std::optional<std::string> set_by =
+      rows[0][2].is_null() ? std::nullopt : std::optional<std::string>(rows[0][2].as<std::string>());
+  const bool set_by_this_run = set_by == run_id;
 
   if (created_template) {
     // Removed only while every revision is this run's: a later import's
@@ -232,21 +234,30 @@ std::string undo_import(pqxx::transaction_base& tx, const nlohmann::json& record
   const int now_current = current.value_or(-1);
   // The current revision is this run's to undo only while this run set it: a
   // later run may have made the same revision current again.
+  const auto& row = record.at("previous_row");
+  const auto& recorded_set_by = row.value("set_by", nlohmann::json());
+  const std::optional<std::string> previous_set_by =
+      recorded_set_by.is_null() ? std::nullopt : std::optional<std::string>(recorded_set_by.get<std::string>());
   if (now_current == new_version && now_current != previous && set_by_this_run) {
-    const auto& row = record.at("previous_row");
-    const auto& set_by = row.at("set_by");
+    // Whatever was done since, current_version must name a stored revision.
+    if (previous >= 0 && tx.exec_params("select 1 from dihya.template_versions where template_id = $1 and version = $2", id,
+                                        previous)
+                             .empty()) {
+      return "kept: its previous revision " + std::to_string(previous) + " was deleted since";
+    }
     tx.exec_params(
         "update dihya.templates set current_version = nullif($2, '')::int, stack = $3, description = $4, "
         "tags = array(select jsonb_array_elements_text($5::jsonb)), current_set_by = nullif($6, ''), "
         "updated_at = ($7::timestamp at time zone 'UTC') where id = $1",
         id, previous < 0 ? std::string() : std::to_string(previous), row.at("stack").get<std::string>(),
         row.at("description").get<std::string>(), row.at("tags").dump(),
-        set_by.is_null() ? std::string() : set_by.get<std::string>(),
-        row.at("updated_at").get<std::string>());
+        previous_set_by.value_or(std::string()), row.at("updated_at").get<std::string>());
     outcome = "restored";
-  } else if (now_current == previous) {
+  } else if (now_current == previous && set_by == previous_set_by) {
     outcome = "already undone";
   } else {
+    // Also when a later run made the previous revision current again: its own
+    // rollback puts this run's revision back, which must still be there.
     return "kept: current revision moved by a later run";
   }
   if (record.at("new_revision").get<bool>()) {

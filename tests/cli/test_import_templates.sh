@@ -326,4 +326,44 @@ expect_exit 2 "missing path" -- dh run import_templates -p path="$WORK/none" --y
 expect_in "$ERR" "no such file or directory" "missing path: clear message"
 expect_eq "$(catalog)" "$after_v2" "refused runs wrote nothing"
 
+# --- three imports of one template rolled back in every order: B over A, then
+# A again (revision 1 current once more). Rolling back the run that stored B
+# while A is current deleted revision 2 ("already undone"), and the third run's
+# rollback then made that deleted revision current.
+rb_import() {  # NAME VERSION CONTENT: the run id
+  printf '{"name":"%s","version":"%s","stack":"flask","description":"d","files":{"a.txt":"%s"}}' "$1" "$2" "$3" >"$WORK/rb.json"
+  dh run import_templates -p path="$WORK/rb.json" --yes --json 2>"$ERR" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'
+}
+# Template $1's current_version when it names no stored revision.
+dangling() {
+  psql_q "select t.current_version from dihya.templates t where t.name = '$1' and not exists
+            (select 1 from dihya.template_versions v where v.template_id = t.id and v.version = t.current_version)"
+}
+# current:revisions of template $1, or gone.
+rb_state() {
+  psql_q "select coalesce((select t.current_version || ':' || (select string_agg(v.version::text, ',' order by v.version)
+            from dihya.template_versions v where v.template_id = t.id) from dihya.templates t where t.name = '$1'), 'gone')"
+}
+for case in "1 2 3=2:1,2" "1 3 2=1:1" "2 1 3=2:1,2" "2 3 1=2:1,2" "3 1 2=1:1" "3 2 1=gone"; do
+  order=${case%=*} want=${case#*=} name="rb${case%=*}" && name=${name// /}
+  runs=("" "$(rb_import "$name" 1.0.0 A)" "$(rb_import "$name" 1.1.0 B)" "$(rb_import "$name" 1.0.0 A)")
+  expect_eq "$(rb_state "$name")" 1:1,2 "rollback order $order: revision 1 current again after the third import"
+  for r in $order; do
+    dh rollback "${runs[$r]}" >"$OUT" 2>"$ERR" && got=0 || got=$?
+    expect_eq "$got/$(dangling "$name")" 0/ "rollback order $order: after run $r, current_version names a stored revision"
+    if [ "$order" = "2 1 3" ] && [ "$r" = 2 ]; then
+      expect_in "$OUT" "template $name: kept: current revision moved by a later run" "rolling back the run a later run undid reports the template kept"
+    fi
+  done
+  expect_eq "$(rb_state "$name")" "$want" "rollback order $order: template ends as $want"
+done
+# Nor when the previous revision was deleted by other means (pruned by hand).
+pruned=$(rb_import rbpruned 1.0.0 A) && pruned=$(rb_import rbpruned 1.1.0 B)
+psql_q "delete from dihya.template_versions v using dihya.templates t where t.id = v.template_id and t.name = 'rbpruned' and v.version = 1" >/dev/null
+expect_exit 0 "rollback of an import whose previous revision was deleted since" -- dh rollback "$pruned"
+expect_in "$OUT" "template rbpruned: kept: its previous revision 1 was deleted since" "says why the template is kept"
+expect_eq "$(rb_state rbpruned)" 2:2 "the current revision stays"
+psql_q "delete from dihya.templates where name like 'rb%'" >/dev/null
+expect_eq "$(catalog)" "$after_v2" "rollback orders: other templates untouched"
+
 finish
