@@ -10,12 +10,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <random>
 #include <sstream>
 
@@ -59,24 +57,10 @@ Options read_options(const dihya::Params& params) {
   return o;
 }
 
-// A regular file's text, read up to one byte past kMaxFileBytes (enough for a
-// caller to tell it is too large); nullopt for anything else.
-std::optional<std::string> read_small_file(const fs::path& file) {
-  std::error_code ec;
-  if (!fs::is_regular_file(fs::symlink_status(file, ec))) return std::nullopt;
-  const auto size = fs::file_size(file, ec);
-  if (ec) return std::nullopt;
-  std::string text(std::min<std::uintmax_t>(size, kMaxFileBytes + 1), '\0');
-  std::ifstream in(file, std::ios::binary);
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  text.resize(static_cast<std::size_t>(std::max<std::streamsize>(in.gcount(), 0)));
-  return text;
-}
-
 // Writes `text` to `target` through a temporary file in the same directory,
 // fsynced, then renamed (dihya::replace_file): a reader sees the old file or the new one, whole.
-void write_file_atomically(const fs::path& target, const std::string& text) {
-  if (const std::error_code ec = dihya::replace_file(target, text, 0644)) {
+void write_file_atomically(const fs::path& target, const std::string& text, mode_t mode = 0644) {
+  if (const std::error_code ec = dihya::replace_file(target, text, mode)) {
     throw dihya::Error(fmt::format("cannot write {}: {}", target.string(), ec.message()));
   }
 }
@@ -193,10 +177,15 @@ dihya::Result run_import(const std::vector<SourceTemplate>& sources, dihya::Cont
   return import_report(plan, false);
 }
 
-// What an export's rollback finds at the path of a file the export wrote.
+// What an export finds at the path of a file it is to write, or its rollback
+// at the path of a file the export wrote.
 struct FoundFile {
   enum Kind { nothing, file, other } kind = nothing;  // other: a symlink, a directory, a FIFO, a device...
   std::string text;                                   // of a file: up to about one byte past kMaxFileBytes
+  // Of a file: its permission bits, never set-id or sticky ones, which the
+  // file written in its place (owned by whoever runs the export, maybe root)
+  // must not get.
+  mode_t mode = 0644;
 };
 
 // Looks at `path` without following a symlink at it and opens nothing but a
@@ -218,6 +207,7 @@ FoundFile find_exported_file(const fs::path& path) {
     throw dihya::Error(fmt::format("cannot read {}: {}", path.string(), std::strerror(errno)));
   }
   if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return found;
+  found.mode = st.st_mode & 0777;
   // Larger than any template file: not the exported one (its hash will not match).
   const std::error_code ec = dihya::read_all(fd.get(), &found.text, kMaxFileBytes + 1);
   if (ec && ec != std::errc::file_too_large) {
@@ -231,12 +221,12 @@ FoundFile find_exported_file(const fs::path& path) {
 // appeared there since (then it is kept): the content goes to a new file
 // beside it, which is renamed to `path` only if that name is still free.
 // Returns how the file ended up, for the rollback's report.
-std::string restore_missing_file(const fs::path& path, const std::string& text) {
+std::string restore_missing_file(const fs::path& path, const std::string& text, mode_t mode) {
   std::error_code ec;
   if (!fs::is_directory(path.parent_path(), ec)) return "kept: its directory was removed since the export";
   const fs::path fresh = path.parent_path() / fmt::format(".{}.restore-{}-{}", path.filename().string().substr(0, 180),
                                                           ::getpid(), std::random_device()());
-  write_file_atomically(fresh, text);
+  write_file_atomically(fresh, text, mode);
   const std::error_code error = dihya::rename_noreplace(fresh, path);
   if (error) ::unlink(fresh.c_str());
   if (error == std::errc::file_exists) return "kept: replaced since the export";
@@ -324,14 +314,20 @@ dihya::Result run_export(const Options& o, const ExportPlan& plan, dihya::Contex
     for (const auto& f : files) {
       if (ctx.cancelled()) throw dihya::Error(fmt::format("cancelled after writing {} of {} file(s)", done, files.size()));
       nlohmann::json undo = {{"path", f.target.string()}, {"sha256", sha256_hex(f.text)}, {"previous", nullptr}};
-      if (const auto old = read_small_file(f.target)) {
-        if (!dihya::templates::valid_utf8(*old) || old->size() > kMaxFileBytes) {
+      const FoundFile old = find_exported_file(f.target);
+      if (old.kind == FoundFile::other) {
+        throw dihya::Error(f.target.string() + " is not a regular file (a symlink?): not overwritten");
+      }
+      if (old.kind == FoundFile::file) {
+        if (!dihya::templates::valid_utf8(old.text) || old.text.size() > kMaxFileBytes) {
           throw dihya::Error(f.target.string() + " is not a template file (binary or larger than 8 MiB): not overwritten");
         }
-        undo["previous"] = *old;
+        undo["previous"] = old.text;
+        undo["previous_mode"] = old.mode;
       }
       ctx.journal().record({"export_file", undo});
-      write_file_atomically(f.target, f.text);
+      // An overwritten file keeps its permissions (one the user made private stays so).
+      write_file_atomically(f.target, f.text, old.mode);
       ctx.progress(++done, files.size(), "files");
     }
   }
@@ -512,17 +508,20 @@ class ImportTemplates final : public dihya::Plugin {
   static std::string undo_export_file(const nlohmann::json& data) {
     const fs::path path = data.at("path").get<std::string>();
     const bool had_previous = !data.at("previous").is_null();
+    // Exports journalled before the mode was wrote every file 0644.
+    const mode_t previous_mode = data.value("previous_mode", 0644u) & 0777;
     const FoundFile current = find_exported_file(path);
     if (current.kind == FoundFile::other) return "kept: replaced since the export";
     if (current.kind == FoundFile::nothing) {
-      return had_previous ? restore_missing_file(path, data.at("previous").get<std::string>()) : "already undone";
+      return had_previous ? restore_missing_file(path, data.at("previous").get<std::string>(), previous_mode)
+                          : "already undone";
     }
     if (sha256_hex(current.text) != data.at("sha256").get<std::string>()) {
       if (had_previous && current.text == data.at("previous").get<std::string>()) return "already undone";
       return "kept: edited since the export";
     }
     if (had_previous) {
-      write_file_atomically(path, data.at("previous").get<std::string>());
+      write_file_atomically(path, data.at("previous").get<std::string>(), previous_mode);
       return "restored";
     }
     // unlink(), not remove(): an empty directory put there meanwhile is not removed.

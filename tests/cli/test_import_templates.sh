@@ -166,6 +166,23 @@ echo "edited" >"$WORK/export1/json/spa.json"
 expect_exit 0 "export with force" -- dh run import_templates -p mode=export -p name=spa -p out="$WORK/export1/json" -p force=true --yes
 expect_exit 0 "rollback of the forced export" -- dh rollback "$(last_run_id)"
 expect_eq "$(cat "$WORK/export1/json/spa.json")" edited "rollback puts the overwritten file back"
+# The overwritten file's permissions: kept by the export and by its rollback,
+# which put the content back as 0644; never a set-id bit (the file written in
+# its place belongs to whoever runs the export).
+X="$WORK/export1/json/spa.json"
+for case in "600 600" "4750 750"; do
+  before=${case% *} want=${case#* }
+  echo mine >"$X" && chmod "$before" "$X"
+  expect_exit 0 "export with force over a $before file" -- dh run import_templates -p mode=export -p name=spa -p out="$WORK/export1/json" -p force=true --yes
+  expect_eq "$(stat -c %a "$X")" "$want" "the export over a $before file writes it $want"
+  expect_exit 0 "rollback of the export over a $before file" -- dh rollback "$(last_run_id)"
+  expect_eq "$(stat -c %a "$X"):$(cat "$X")" "$want:mine" "rollback restores the $before file's content, mode $want"
+done
+chmod 600 "$X"
+expect_exit 0 "export with force over a 0600 file, then removed" -- dh run import_templates -p mode=export -p name=spa -p out="$WORK/export1/json" -p force=true --yes
+rm "$X"
+expect_exit 0 "rollback with the overwritten 0600 file removed" -- dh rollback "$(last_run_id)"
+expect_eq "$(stat -c %a "$X"):$(cat "$X")" "600:mine" "rollback puts the removed file back with its mode"
 # What the user put in place of an exported file after the export is theirs:
 # rollback keeps a symlink, a directory or a FIFO there and says so (it
 # replaced a symlink with the old content, and failed on a directory at every
