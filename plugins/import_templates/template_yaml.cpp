@@ -15,11 +15,47 @@ namespace {
 
 constexpr std::size_t kMaxImplicitKey = 1000;  // bytes; the YAML limit is 1024 characters
 
+// The escape of the character at s[i] (UTF-8, checked on import) if YAML
+// readers cannot take it as it is, else "". DEL, the C1 controls and
+// U+FFFE/U+FFFF are not printable: PyYAML and js-yaml refuse the file. NEL, LS
+// and PS are line breaks to YAML 1.1 readers (a quoted scalar loses them and
+// the spaces around them), and a BOM may be dropped. `*length`: its bytes.
+std::string yaml_escape(const std::string& s, std::size_t i, std::size_t* length) {
+  static const char* const kHex = "0123456789ABCDEF";
+  const auto at = [&](std::size_t k) { return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0; };
+  *length = 1;
+  if (at(0) == 0x7F) return "\\x7F";
+  if (at(0) == 0xC2 && at(1) >= 0x80 && at(1) <= 0x9F) {
+    *length = 2;
+    // NEL too: yaml-cpp reads "\N" as a lone byte 0x85, not UTF-8.
+    return std::string("\\x") + kHex[at(1) >> 4] + kHex[at(1) & 0xF];
+  }
+  *length = 3;
+  if (at(0) == 0xE2 && at(1) == 0x80 && at(2) == 0xA8) return "\\L";
+  if (at(0) == 0xE2 && at(1) == 0x80 && at(2) == 0xA9) return "\\P";
+  if (at(0) == 0xEF && at(1) == 0xBB && at(2) == 0xBF) return "\\uFEFF";
+  if (at(0) == 0xEF && at(1) == 0xBF && at(2) == 0xBE) return "\\uFFFE";
+  if (at(0) == 0xEF && at(1) == 0xBF && at(2) == 0xBF) return "\\uFFFF";
+  *length = 1;
+  return "";
+}
+
 std::string double_quoted(const std::string& s) {
-  // JSON's escapes are YAML's; non-ASCII stays UTF-8. JSON leaves DEL as it
-  // is, YAML does not allow it unescaped (the reader refuses it).
-  std::string out = nlohmann::json(s).dump();
-  for (std::size_t at = out.find('\x7f'); at != std::string::npos; at = out.find('\x7f', at)) out.replace(at, 1, "\\x7F");
+  // JSON's escapes are YAML's; non-ASCII stays UTF-8 but for what YAML
+  // readers cannot take as it is.
+  const std::string json = nlohmann::json(s).dump();
+  std::string out;
+  out.reserve(json.size());
+  for (std::size_t i = 0; i < json.size();) {
+    std::size_t length = 1;
+    const std::string escape = yaml_escape(json, i, &length);
+    if (escape.empty()) {
+      out += json[i];
+    } else {
+      out += escape;
+    }
+    i += length;
+  }
   return out;
 }
 
@@ -33,23 +69,17 @@ bool needs_quotes(const std::string& s) {
 std::string key_text(const std::string& key) { return needs_quotes(key) ? double_quoted(key) : key; }
 
 // A literal block reads back exactly when every line is printable (tabs are
-// fine) and nothing YAML normalises (CR, NEL, LS, PS, BOM) is inside.
+// fine) and nothing YAML normalises (CR, NEL, LS, PS, BOM) is inside: no
+// character that would need an escape, which a block cannot hold.
 bool literal_block_ok(const std::string& s) {
   // Only newlines would be an empty block, which reads back as "".
   if (s.find('\n') == std::string::npos || s.find_first_not_of('\n') == std::string::npos) return false;
   for (std::size_t i = 0; i < s.size(); ++i) {
     const auto c = static_cast<unsigned char>(s[i]);
     if (c == '\n' || c == '\t') continue;
-    if (c < 0x20 || c == 0x7F) return false;
-    if (c == 0xC2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) == 0x85) return false;  // NEL
-    if (c == 0xE2 && i + 2 < s.size() && static_cast<unsigned char>(s[i + 1]) == 0x80 &&
-        (static_cast<unsigned char>(s[i + 2]) == 0xA8 || static_cast<unsigned char>(s[i + 2]) == 0xA9)) {
-      return false;
-    }
-    if (c == 0xEF && i + 2 < s.size() && static_cast<unsigned char>(s[i + 1]) == 0xBB &&
-        static_cast<unsigned char>(s[i + 2]) == 0xBF) {
-      return false;
-    }
+    if (c < 0x20) return false;
+    std::size_t length = 1;
+    if (!yaml_escape(s, i, &length).empty()) return false;
   }
   return true;
 }

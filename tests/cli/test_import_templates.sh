@@ -383,4 +383,35 @@ expect_eq "$(rb_state rbpruned)" 2:2 "the current revision stays"
 psql_q "delete from dihya.templates where name like 'rb%'" >/dev/null
 expect_eq "$(catalog)" "$after_v2" "rollback orders: other templates untouched"
 
+# --- characters YAML may not hold as they are (C1 controls, U+FFFE/U+FFFF) or
+# takes for line breaks (NEL, LS, PS) are escaped in the YAML export: PyYAML
+# refused the file ("unacceptable character #x0080"), and a line separator in
+# a quoted scalar lost the spaces around it.
+mkdir -p "$WORK/odd"
+python3 - "$WORK/odd/odd-chars.json" <<'PY'
+import json, sys
+json.dump({"name": "odd-chars", "version": "1.0.0", "stack": "flask", "description": "d\u0080e \u2028 f",
+           "files": {"c1.txt": "x\u0080y\n\nmore\u009f\n", "ls.txt": "one line with \u2028 sep",
+                     "breaks.txt": "a\u0085b \u2029 c\nd\ufffe\uffff\ufeffe\n", "del.txt": "x\u007fy\n"}},
+          open(sys.argv[1], "w"))
+PY
+expect_exit 0 "import a template with C1 controls, NEL, LS, PS, U+FFFE" -- dh run import_templates -p path="$WORK/odd" --yes
+for fmt in yaml json; do
+  expect_exit 0 "export it as $fmt" -- dh run import_templates -p mode=export -p name=odd-chars -p format=$fmt -p out="$WORK/odd-$fmt" --yes
+done
+expect_not_in "$WORK/odd-yaml/odd-chars.yaml" $'\xc2\x80' "no raw C1 control in the YAML export"
+expect_not_in "$WORK/odd-yaml/odd-chars.yaml" $'\xe2\x80\xa8' "no raw line separator in the YAML export"
+expect_exit 0 "import the YAML export" -- dh run import_templates -p path="$WORK/odd-yaml" --yes --json
+expect_eq "$(json_field "d['unchanged'], d['added'], d['changed']")" "(1, 0, 0)" "the YAML export imports to the same checksum"
+expect_eq "$(python3 -c "$canon" "$WORK/odd-json/odd-chars.json")" "$(python3 -c "$canon" "$WORK/odd/odd-chars.json")" "the JSON export holds the imported content"
+if /usr/bin/python3 -c 'import yaml' 2>/dev/null; then
+  a=$(/usr/bin/python3 -c 'import json,sys,yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1], encoding="utf-8")), sort_keys=True, separators=(",",":"), ensure_ascii=False))' "$WORK/odd-yaml/odd-chars.yaml" 2>&1 || true)
+  expect_eq "$a" "$(python3 -c "$canon" "$WORK/odd/odd-chars.json")" "PyYAML reads the YAML export as the imported content"
+fi
+if NODE_PATH=/usr/share/nodejs node -e 'require("js-yaml")' 2>/dev/null; then
+  a=$(NODE_PATH=/usr/share/nodejs node -e 'const s=(v)=>v&&typeof v==="object"&&!Array.isArray(v)?Object.keys(v).sort().reduce((o,k)=>(o[k]=s(v[k]),o),{}):Array.isArray(v)?v.map(s):v;console.log(JSON.stringify(s(require("js-yaml").load(require("fs").readFileSync(process.argv[1], "utf8")))))' "$WORK/odd-yaml/odd-chars.yaml" 2>&1 || true)
+  expect_eq "$a" "$(python3 -c "$canon" "$WORK/odd/odd-chars.json")" "js-yaml reads the YAML export as the imported content"
+fi
+psql_q "delete from dihya.templates where name = 'odd-chars'" >/dev/null
+
 finish
