@@ -414,4 +414,18 @@ if NODE_PATH=/usr/share/nodejs node -e 'require("js-yaml")' 2>/dev/null; then
 fi
 psql_q "delete from dihya.templates where name = 'odd-chars'" >/dev/null
 
+# --- -0.0 is canonical as 0.0, which is what jsonb gives back: the checksum was
+# taken of -0.0, so the JSON export of such a template imported again was a change.
+mkdir -p "$WORK/negzero"
+printf '{"name":"negzero","version":"1.0.0","stack":"flask","description":"d","variables":{"ratio":{"type":"number","default":-0.0,"maximum":-0.0}},"files":{"a.txt":"x"}}' >"$WORK/negzero/negzero.json"
+expect_exit 0 "import a template with -0.0" -- dh run import_templates -p path="$WORK/negzero" --yes
+expect_exit 0 "export it as JSON" -- dh run import_templates -p mode=export -p name=negzero -p out="$WORK/negzero-out" --yes
+expect_not_in "$ERR" "does not match its checksum" "the stored content matches its checksum"
+expect_eq "$(sha256sum "$WORK/negzero-out/negzero.json" | cut -d' ' -f1)" \
+  "$(psql_q "select v.checksum from dihya.templates t join dihya.template_versions v on v.template_id = t.id where t.name = 'negzero'")" \
+  "the checksum is that of the exported canonical JSON"
+expect_exit 0 "import the export" -- dh run import_templates -p path="$WORK/negzero-out" --yes --json
+expect_eq "$(json_field "d['unchanged'], d['added'], d['changed']")" "(1, 0, 0)" "the export of -0.0 imports to the same checksum"
+psql_q "delete from dihya.templates where name = 'negzero'" >/dev/null
+
 finish

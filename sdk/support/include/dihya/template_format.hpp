@@ -17,6 +17,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <regex>
@@ -83,7 +84,33 @@ inline bool safe_relative_path(std::string_view path, std::string* why) {
   return true;
 }
 
-inline std::string canonical(const nlohmann::json& doc) { return doc.dump(2) + "\n"; }
+namespace detail {
+
+// PostgreSQL's jsonb holds numbers as numeric, which has no negative zero:
+// -0.0 comes back 0.0, so the canonical text writes 0.0 for it too.
+inline bool has_negative_zero(const nlohmann::json& j) {
+  if (j.is_number_float()) return j.get<double>() == 0.0 && std::signbit(j.get<double>());
+  if (!j.is_structured()) return false;
+  return std::any_of(j.begin(), j.end(), [](const nlohmann::json& child) { return has_negative_zero(child); });
+}
+
+inline void clear_negative_zero(nlohmann::json& j) {
+  if (j.is_number_float() && j.get<double>() == 0.0) j = 0.0;
+  if (j.is_structured()) {
+    for (auto& child : j) clear_negative_zero(child);
+  }
+}
+
+}  // namespace detail
+
+// The text the checksum is taken of, and the JSON export: what the template
+// reads back as from the database.
+inline std::string canonical(const nlohmann::json& doc) {
+  if (!detail::has_negative_zero(doc)) return doc.dump(2) + "\n";
+  nlohmann::json copy = doc;
+  detail::clear_negative_zero(copy);
+  return copy.dump(2) + "\n";
+}
 
 // The one SHA-256 of the SDK (dihya/sha256.hpp), as this namespace has long spelled it.
 using ::dihya::sha256_hex;
