@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 
 #include <dihya/error.hpp>
@@ -56,6 +57,15 @@ bool is_ident_start(char c) {
 }
 bool is_ident_part(char c) { return is_ident_start(c) || (c >= '0' && c <= '9'); }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
+// -v as a 64-bit integer when it is one: down to -2^63, one past the largest
+// positive int64 (JSON parsers read -9223372036854775808 as an integer too).
+std::optional<std::int64_t> negated(std::uint64_t v) {
+  constexpr auto kMax = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+  if (v <= kMax) return -static_cast<std::int64_t>(v);
+  if (v == kMax + 1) return std::numeric_limits<std::int64_t>::min();
+  return std::nullopt;
+}
+
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -396,8 +406,9 @@ class Reader {
       if (digits == 0) fail_at(start, "invalid hexadecimal number");
       end_of_number(start);
       if (!negative) return v;
-      if (v > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) fail_at(start, "number too large");
-      return -static_cast<std::int64_t>(v);
+      const auto n = negated(v);
+      if (!n) fail_at(start, "number too large");
+      return *n;
     }
     const std::size_t digits_at = pos_;
     std::size_t int_digits = 0, frac_digits = 0;
@@ -427,7 +438,7 @@ class Reader {
       const auto r = std::from_chars(digits.data(), digits.data() + digits.size(), v);
       if (r.ec == std::errc()) {
         if (!negative) return v;
-        if (v <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return -static_cast<std::int64_t>(v);
+        if (const auto n = negated(v)) return *n;
       }
       // Out of 64-bit range: a double, as JSON parsers do.
     }

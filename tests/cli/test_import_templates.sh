@@ -428,4 +428,18 @@ expect_exit 0 "import the export" -- dh run import_templates -p path="$WORK/negz
 expect_eq "$(json_field "d['unchanged'], d['added'], d['changed']")" "(1, 0, 0)" "the export of -0.0 imports to the same checksum"
 psql_q "delete from dihya.templates where name = 'negzero'" >/dev/null
 
+# --- -2^63 is an integer in a JS module as in JSON: the JS export of a template
+# holding it read back as a double (a change), and -0x8000000000000000 was
+# "number too large".
+mkdir -p "$WORK/int64min" "$WORK/int64min-js"
+printf '{"name":"int64min","version":"1.0.0","stack":"flask","description":"d","variables":{"n":{"type":"integer","default":-9223372036854775808,"minimum":-9223372036854775808}},"files":{"a.txt":"x"}}' >"$WORK/int64min/int64min.json"
+expect_exit 0 "import a template with -9223372036854775808" -- dh run import_templates -p path="$WORK/int64min" --yes
+expect_exit 0 "export it as JS" -- dh run import_templates -p mode=export -p name=int64min -p format=js -p out="$WORK/int64min-out" --yes
+expect_exit 0 "import the JS export" -- dh run import_templates -p path="$WORK/int64min-out" --yes --json
+expect_eq "$(json_field "d['unchanged'], d['added'], d['changed']")" "(1, 0, 0)" "the JS export of -2^63 imports to the same checksum"
+sed -e 's/-9223372036854775808/-0x8000000000000000/g' "$WORK/int64min-out/int64min.js" >"$WORK/int64min-js/int64min.js"
+expect_exit 0 "import -0x8000000000000000 from JS" -- dh run import_templates -p path="$WORK/int64min-js" --yes --json
+expect_eq "$(json_field "d['unchanged'], d['added'], d['changed']")" "(1, 0, 0)" "-0x8000000000000000 is the same integer"
+psql_q "delete from dihya.templates where name = 'int64min'" >/dev/null
+
 finish
