@@ -22,7 +22,6 @@ using Data = kainjow::mustache::data;
 
 constexpr std::size_t kMaxFiles = 20000;
 constexpr std::size_t kMaxTotalBytes = std::size_t{512} << 20;
-constexpr int kMaxSectionDepth = 100;
 // A path renders into at most what safe_relative_path() accepts.
 constexpr std::size_t kMaxPathBytes = 1024;
 // For the whole project, paths and files together. A step is a tag, a word,
@@ -160,28 +159,8 @@ nlohmann::json project_context(const Spec& spec) {
           {"description_json", json_literal(spec.description)}};
 }
 
-// Guard against hostile nesting: kainjow renders sections recursively. It
-// trims blanks inside a tag (`{{ #a}}` opens a section), and a delimiter
-// change would hide tags from this scan, so templates may not change them.
-void check_section_depth(const std::string& text, const std::string& where) {
-  int depth = 0;
-  for (std::size_t i = text.find("{{"); i != std::string::npos; i = text.find("{{", i + 2)) {
-    const std::size_t at = text.find_first_not_of(" \t\r\n", i + 2);
-    if (at == std::string::npos) break;
-    const char c = text[at];
-    if (c == '=') throw dihya::Error(where + ": changing the mustache delimiters ({{=...=}}) is not supported");
-    if (c == '#' || c == '^') {
-      if (++depth > kMaxSectionDepth) {
-        throw dihya::Error(where + ": sections nested more than " + std::to_string(kMaxSectionDepth) + " levels");
-      }
-    } else if (c == '/') {
-      depth = std::max(depth - 1, 0);
-    }
-  }
-}
-
 std::unique_ptr<Mustache> compile(const std::string& text, const std::string& where) {
-  check_section_depth(text, where);
+  if (const std::string problem = Mustache::nesting_problem(text); !problem.empty()) throw dihya::Error(where + ": " + problem);
   auto m = std::make_unique<Mustache>(text);
   if (!m->is_valid()) throw dihya::Error(where + ": " + m->error_message());
   m->set_custom_escape([](const std::string& s) { return s; });

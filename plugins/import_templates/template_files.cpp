@@ -6,9 +6,12 @@
 #include <map>
 #include <sstream>
 
+#include <dihya/bounded_mustache.hpp>
 #include <dihya/error.hpp>
 #include <dihya/json_text.hpp>
 #include <dihya/template_format.hpp>
+#include <dihya/utf8.hpp>
+#include <kainjow/mustache.hpp>
 
 #include "js_literal.hpp"
 #include "template_yaml.hpp"
@@ -129,12 +132,39 @@ std::vector<fs::path> find_template_files(const fs::path& path) {
   return found;
 }
 
+// generate_project compiles every path and content before rendering any: one
+// that does not compile would fail every generation, so the import refuses it
+// by the same checks (nothing is rendered).
+void check_mustache(const nlohmann::json& doc, const std::string& where) {
+  auto problem_of = [](const std::string& text) {
+    // Every tag opens with "{{" (delimiter changes are refused): most paths have none.
+    if (text.find("{{") == std::string::npos) return std::string();
+    std::string problem = dihya::BoundedMustache::nesting_problem(text);
+    if (problem.empty()) {
+      const kainjow::mustache::mustache compiled(text);
+      if (!compiled.is_valid()) problem = compiled.error_message();
+    }
+    return problem;
+  };
+  for (const char* section : {"files", "per_resource"}) {
+    if (!doc.contains(section)) continue;
+    for (const auto& [path, content] : doc.at(section).items()) {
+      const std::string label = dihya::templates::detail::key_label(section, path);
+      std::string problem = problem_of(path);
+      if (!problem.empty()) throw dihya::Error(where + ": " + label + " (path): " + dihya::printable(problem, 200));
+      problem = problem_of(content.get_ref<const std::string&>());
+      if (!problem.empty()) throw dihya::Error(where + ": " + label + ": " + dihya::printable(problem, 200));
+    }
+  }
+}
+
 SourceTemplate load_template_file(const fs::path& file) {
   Format format = Format::json;
   if (!template_extension(file, &format)) throw dihya::Error(file.string() + ": not a .json, .yaml, .yml or .js file");
   const std::string where = file.string();
   SourceTemplate out{where, parse_document(read_file(file), format, where), {}};
   dihya::templates::validate_template(out.doc, where);
+  check_mustache(out.doc, where);
   out.checksum = dihya::templates::checksum(out.doc);
   return out;
 }

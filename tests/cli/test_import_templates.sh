@@ -317,6 +317,18 @@ printf '{\n  "name": "x",\n  "stack": \n}\n' >"$WORK/syntax.json"
 hostile "JSON syntax error" "syntax.json: invalid JSON: parse error at line 4, column 1" syntax.json
 printf '{\n  "name": "x",\n  "version": 1e999999\n}\n' >"$WORK/bignum.json"
 hostile "JSON number too large" "bignum.json: invalid JSON: a number is too large" bignum.json
+# Mustache generate_project can never compile: every generation would fail.
+mustache_json() {  # NAME SECTION KEY CONTENT
+  good_json "$1" | python3 -c 'import json,sys; d=json.load(sys.stdin); d[sys.argv[1]]={sys.argv[2]: sys.argv[3]}; print(json.dumps(d))' "$2" "$3" "$4"
+}
+mustache_json unclosed files a.txt '{{#resources}}x' >"$WORK/unclosed.json"
+hostile "a file whose mustache section is never closed" 'unclosed.json: files["a.txt"]: Unclosed section "resources"' unclosed.json
+mustache_json badpath per_resource '{{#name}}x.txt' 'x' >"$WORK/badpath.json"
+hostile "a path whose mustache section is never closed" 'badpath.json: per_resource["{{#name}}x.txt"] (path): Unclosed section "name"' badpath.json
+mustache_json delim files a.txt 'x {{=<% %>=}} <%y%>' >"$WORK/delim.json"
+hostile "a file changing the mustache delimiters" 'delim.json: files["a.txt"]: changing the mustache delimiters' delim.json
+mustache_json nested files a.txt "$(python3 -c 'print("{{#a}}" * 101 + "{{/a}}" * 101)')" >"$WORK/nested.json"
+hostile "sections nested 101 deep" 'nested.json: files["a.txt"]: sections nested more than 100 levels' nested.json
 esc_name="esc"$'\x1b'"]0;x"$'\x07'".json"
 printf '{\n' >"$WORK/$esc_name"
 hostile "control characters in a file name" 'esc\x1b]0;x\x07.json: invalid JSON' "$esc_name"

@@ -38,8 +38,32 @@ class BoundedMustache {
   // Partials name template text held in the data; each level is a parse and
   // a deeper walk, and one that includes itself would never end.
   static constexpr int kMaxPartialDepth = 16;
+  // kainjow parses, renders and frees sections recursively: 50000 nested
+  // levels overflow the stack.
+  static constexpr int kMaxSectionDepth = 100;
 
-  // Parses `source`; is_valid() and error_message() tell how that went.
+  // Why `source` must not even be parsed, or "": sections nested deeper than
+  // kMaxSectionDepth, or a delimiter change, which would hide tags from this
+  // scan. Blanks inside a tag are trimmed as kainjow does (`{{ #a}}` opens a
+  // section). Callers check this before constructing.
+  static std::string nesting_problem(const std::string& source) {
+    int depth = 0;
+    for (std::size_t i = source.find("{{"); i != std::string::npos; i = source.find("{{", i + 2)) {
+      const std::size_t at = source.find_first_not_of(" \t\r\n", i + 2);
+      if (at == std::string::npos) break;
+      const char c = source[at];
+      if (c == '=') return "changing the mustache delimiters ({{=...=}}) is not supported";
+      if (c == '#' || c == '^') {
+        if (++depth > kMaxSectionDepth) return "sections nested more than " + std::to_string(kMaxSectionDepth) + " levels";
+      } else if (c == '/') {
+        depth = std::max(depth - 1, 0);
+      }
+    }
+    return {};
+  }
+
+  // Parses `source` (nesting_problem() must be empty); is_valid() and
+  // error_message() tell how that went.
   explicit BoundedMustache(const std::string& source) : template_(source) {
     kainjow::mustache::context<std::string> unused;
     kainjow::mustache::context_internal<std::string> parsing{unused};
