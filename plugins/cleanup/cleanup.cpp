@@ -670,6 +670,7 @@ class Cleanup final : public dihya::Plugin {
     std::string table;
     std::string expires;  // its expiry column
     std::string run, source, action;
+    std::string source_schema, source_table;  // for the purge ledger
   };
   static std::vector<Store> stores(pqxx::transaction_base& tx) {
     std::vector<Store> out;
@@ -677,10 +678,11 @@ class Cleanup final : public dihya::Plugin {
       out.push_back({quoted_quarantine(tx, q.name), "_dihya_expires_at", "_dihya_run_id",
                      "(SELECT source_schema || '.' || source_table FROM dihya_quarantine.tables WHERE quarantine_table = " +
                          tx.quote(q.name) + ")",
-                     "_dihya_action"});
+                     "_dihya_action", tx.quote(q.source.schema) + "::text", tx.quote(q.source.name) + "::text"});
     }
     if (tx.exec1("SELECT to_regclass('dihya_quarantine.rows') IS NOT NULL")[0].as<bool>()) {
-      out.push_back({"dihya_quarantine.rows", "expires_at", "run_id", "table_schema || '.' || table_name", "action"});
+      out.push_back({"dihya_quarantine.rows", "expires_at", "run_id", "table_schema || '.' || table_name", "action",
+                     "table_schema", "table_name"});
     }
     return out;
   }
@@ -695,10 +697,9 @@ class Cleanup final : public dihya::Plugin {
     {
       pqxx::read_transaction tx(db);
       if (!quarantine_exists(tx)) return dihya::Result::success("purged 0 quarantine row(s)" + files_text, {{"rows", 0}, {"files", files}});
-      all = stores(tx);
       if (ctx.dry_run()) {
         long long n = 0;
-        for (const auto& st : all) {
+        for (const auto& st : stores(tx)) {
           n += tx.exec_params1("SELECT count(*) FROM " + st.table + " WHERE " + st.expires + " <= $1::timestamptz", now)[0]
                    .as<long long>();
         }
@@ -706,18 +707,35 @@ class Cleanup final : public dihya::Plugin {
                                       {{"rows", n}, {"files", files}});
       }
     }
+    {
+      pqxx::work tx(db);
+      ensure_purge_ledger(tx);  // for a quarantine an earlier version made
+      all = stores(tx);
+      tx.commit();
+    }
     long long total = 0;
     for (const auto& st : all) {
       for (;;) {
         if (ctx.cancelled()) throw dihya::Error("cancelled after purging " + std::to_string(total) + " row(s)");
         pqxx::work tx(db);
-        dihya::pg::refuse_untrusted_code(tx, {st.table}, dihya::pg::TableUse::write);
-        const auto n = tx.exec_params("DELETE FROM " + st.table + " WHERE ctid = ANY (ARRAY(SELECT ctid FROM " + st.table +
-                                          " WHERE " + st.expires + " <= $1::timestamptz LIMIT 10000))",
-                                      now)
-                           .affected_rows();
+        dihya::pg::refuse_untrusted_code(tx, {st.table, "dihya_quarantine.purged"}, dihya::pg::TableUse::write);
+        // Each batch notes in the same transaction what it removed of which
+        // run: a rollback of that run can then say what is gone for good.
+        const auto n = tx.exec_params1(
+                             "WITH gone AS (DELETE FROM " + st.table + " WHERE ctid = ANY (ARRAY(SELECT ctid FROM " + st.table +
+                                 " WHERE " + st.expires + " <= $1::timestamptz LIMIT 10000)) RETURNING " + st.run +
+                                 " AS run_id, " + st.source_schema + " AS source_schema, " + st.source_table +
+                                 " AS source_table),"
+                                 " noted AS (INSERT INTO dihya_quarantine.purged AS p"
+                                 " (run_id, source_schema, source_table, purge_run_id, row_count)"
+                                 " SELECT run_id, source_schema, source_table, $2, count(*) FROM gone GROUP BY 1, 2, 3"
+                                 " ON CONFLICT (run_id, source_schema, source_table, purge_run_id)"
+                                 " DO UPDATE SET row_count = p.row_count + excluded.row_count, purged_at = now())"
+                                 " SELECT count(*) FROM gone",
+                             now, ctx.run_id())[0]
+                           .as<long long>();
         tx.commit();
-        total += static_cast<long long>(n);
+        total += n;
         if (n == 0) break;
         ctx.progress(static_cast<std::uint64_t>(total), 0, "quarantine rows purged");
       }
@@ -772,6 +790,37 @@ class Cleanup final : public dihya::Plugin {
     pqxx::work tx(ctx.db());
     if (!quarantine_exists(tx)) return dihya::Result::success("nothing to restore: no quarantine", {{"rows", 0}});
     ensure_quarantine(tx);  // moves rows of an older version's quarantine into the typed tables
+    const auto purged = purged_rows_of(tx, ctx.run_id());
+    if (purged.empty()) {
+      const auto restored = restore_entries(tx, newest_first);
+      tx.commit();
+      return dihya::Result::success("restored " + std::to_string(restored) + " row(s) and " + std::to_string(files) +
+                                        " log file(s) from the quarantine",
+                                    {{"rows", restored}, {"files", files}});
+    }
+    // Some of the run's rows are gone for good: the prior state cannot come
+    // back, and the rollback fails saying so (the run is not marked rolled
+    // back). What is still quarantined is restored all the same: a partial
+    // purge leaves rows the operator asked back. A savepoint, because those
+    // can fail to go in (a row whose parent was purged).
+    long long restored = 0;
+    std::optional<std::string> failed;
+    try {
+      pqxx::subtransaction sub(tx, "restore_remaining");
+      restored = restore_entries(sub, newest_first);
+      sub.commit();
+    } catch (const std::exception& e) {
+      // "ERROR:  insert or update on table ...\nDETAIL: ...": its first line, without the prefix.
+      std::string why = e.what();
+      why = why.substr(0, why.find('\n'));
+      if (why.rfind("ERROR:", 0) == 0) why.erase(0, std::min(why.find_first_not_of(' ', 6), why.size()));
+      failed = dihya::printable(why);
+    }
+    tx.commit();
+    return purged_failure(purged, restored, files, failed);
+  }
+
+  static long long restore_entries(pqxx::transaction_base& tx, const std::vector<dihya::UndoEntry>& newest_first) {
     long long restored = 0;
     for (const auto& e : newest_first) {
       if (e.action == "quarantine_table") {
@@ -790,17 +839,35 @@ class Cleanup final : public dihya::Plugin {
         restored += restore_erasure(tx, e.data);
       }
     }
-    tx.commit();
-    return dihya::Result::success("restored " + std::to_string(restored) + " row(s) and " + std::to_string(files) +
-                                      " log file(s) from the quarantine",
-                                  {{"rows", restored}, {"files", files}});
+    return restored;
+  }
+
+  // One line: how many of the run's rows were purged, from which tables, by
+  // which purge runs; then what the rollback did restore.
+  static dihya::Result purged_failure(const std::vector<PurgedRows>& purged, long long restored, long long files,
+                                      const std::optional<std::string>& failed) {
+    long long total = 0;
+    std::string where;
+    nlohmann::json by = nlohmann::json::array();
+    for (const auto& p : purged) {
+      total += p.rows;
+      where += (where.empty() ? "" : ", ") + p.source.display() + ": " + std::to_string(p.rows) + " by purge run " + p.purge_run_id;
+      by.push_back({{"table", p.source.display()}, {"purge_run_id", p.purge_run_id}, {"rows", p.rows}});
+    }
+    return dihya::Result::failure(
+        std::to_string(total) + " row(s) this run quarantined were purged for good (" + where +
+            "): its prior state cannot be restored; " +
+            (failed ? "the rows still quarantined stay there (restoring them failed: " + *failed + "); restored "
+                    : "restored " + std::to_string(restored) + " row(s) still quarantined and ") +
+            std::to_string(files) + " log file(s)",
+        {{"rows", restored}, {"files", files}, {"purged", total}, {"purged_by", by}});
   }
 
   // Restores one batch from whichever quarantine table holds it. A table
   // whose columns no longer match the source is refused: restoring by name
   // or by position into another layout could put values in the wrong place.
   // With `from_batch`, every batch of the run numbered `batch` or more.
-  static long long restore(pqxx::work& tx, const dihya::TableName& t, const std::string& run_id, const std::string& batch,
+  static long long restore(pqxx::transaction_base& tx, const dihya::TableName& t, const std::string& run_id, const std::string& batch,
                            const std::string& action, const std::vector<std::string>& deferred, bool keep_copies,
                            bool from_batch = false, const std::vector<std::string>& only_columns = {}) {
     const auto candidates = quarantines_of(tx, t);
@@ -836,7 +903,7 @@ class Cleanup final : public dihya::Plugin {
 
   // Parents first (the reverse of the erase order). A column that references
   // a table restored later (a cycle) is inserted NULL and set at the end.
-  static long long restore_erasure(pqxx::work& tx, const nlohmann::json& data) {
+  static long long restore_erasure(pqxx::transaction_base& tx, const nlohmann::json& data) {
     const auto run_id = data.at("run_id").get<std::string>();
     std::vector<std::pair<dihya::TableName, std::string>> order;
     for (const auto& t : data.at("tables")) {

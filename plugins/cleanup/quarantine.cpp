@@ -51,9 +51,7 @@ void migrate_legacy(pqxx::transaction_base& tx) {
 }  // namespace
 
 void ensure_quarantine(pqxx::transaction_base& tx) {
-  tx.exec_params("SELECT pg_advisory_xact_lock($1)", dihya::lock_key::kCleanupQuarantineSchema);
-  dihya::pg::refuse_untrusted_event_triggers(tx);
-  tx.exec("CREATE SCHEMA IF NOT EXISTS dihya_quarantine");
+  ensure_purge_ledger(tx);
   tx.exec(
       "CREATE TABLE IF NOT EXISTS dihya_quarantine.tables ("
       " quarantine_table text PRIMARY KEY,"
@@ -64,6 +62,22 @@ void ensure_quarantine(pqxx::transaction_base& tx) {
   // A role that created the schema before us owns what it put there.
   dihya::pg::refuse_untrusted_code(tx, {"dihya_quarantine.tables"}, dihya::pg::TableUse::write);
   migrate_legacy(tx);
+}
+
+void ensure_purge_ledger(pqxx::transaction_base& tx) {
+  tx.exec_params("SELECT pg_advisory_xact_lock($1)", dihya::lock_key::kCleanupQuarantineSchema);
+  dihya::pg::refuse_untrusted_event_triggers(tx);
+  tx.exec("CREATE SCHEMA IF NOT EXISTS dihya_quarantine");
+  tx.exec(
+      "CREATE TABLE IF NOT EXISTS dihya_quarantine.purged ("
+      " run_id text NOT NULL,"
+      " source_schema text NOT NULL,"
+      " source_table text NOT NULL,"
+      " purge_run_id text NOT NULL,"
+      " row_count bigint NOT NULL,"
+      " purged_at timestamptz NOT NULL DEFAULT now(),"
+      " PRIMARY KEY (run_id, source_schema, source_table, purge_run_id))");
+  dihya::pg::refuse_untrusted_code(tx, {"dihya_quarantine.purged"}, dihya::pg::TableUse::write);
 }
 
 bool quarantine_exists(pqxx::transaction_base& tx) {
@@ -148,11 +162,11 @@ namespace {
 std::vector<QuarantineTable> quarantines_where(pqxx::transaction_base& tx, const dihya::TableName* t) {
   std::vector<QuarantineTable> out;
   if (!tx.exec1("SELECT to_regclass('dihya_quarantine.tables') IS NOT NULL")[0].as<bool>()) return out;
-  const auto rows = t == nullptr ? tx.exec("SELECT quarantine_table, columns FROM dihya_quarantine.tables ORDER BY 1")
-                                 : tx.exec_params("SELECT quarantine_table, columns FROM dihya_quarantine.tables"
-                                                  " WHERE source_schema = $1 AND source_table = $2 ORDER BY created_at",
+  const std::string select = "SELECT quarantine_table, columns, source_schema, source_table FROM dihya_quarantine.tables";
+  const auto rows = t == nullptr ? tx.exec(select + " ORDER BY 1")
+                                 : tx.exec_params(select + " WHERE source_schema = $1 AND source_table = $2 ORDER BY created_at",
                                                   t->schema, t->name);
-  for (const auto& r : rows) out.push_back({r[0].c_str(), r[1].c_str()});
+  for (const auto& r : rows) out.push_back({r[0].c_str(), r[1].c_str(), {r[2].c_str(), r[3].c_str()}});
   return out;
 }
 
@@ -163,6 +177,18 @@ std::vector<QuarantineTable> quarantines_of(pqxx::transaction_base& tx, const di
 }
 
 std::vector<QuarantineTable> all_quarantines(pqxx::transaction_base& tx) { return quarantines_where(tx, nullptr); }
+
+std::vector<PurgedRows> purged_rows_of(pqxx::transaction_base& tx, const std::string& run_id) {
+  std::vector<PurgedRows> out;
+  if (!tx.exec1("SELECT to_regclass('dihya_quarantine.purged') IS NOT NULL")[0].as<bool>()) return out;
+  tx.exec("LOCK TABLE dihya_quarantine.purged IN SHARE MODE");
+  const auto rows = tx.exec_params(
+      "SELECT source_schema, source_table, purge_run_id, row_count FROM dihya_quarantine.purged"
+      " WHERE run_id = $1 AND row_count > 0 ORDER BY purged_at, source_schema, source_table",
+      run_id);
+  for (const auto& r : rows) out.push_back({{r[0].c_str(), r[1].c_str()}, r[2].c_str(), r[3].as<long long>()});
+  return out;
+}
 
 TableSql::TableSql(const pqxx::transaction_base& tx, const dihya::TableInfo& info, const std::string& quarantine)
     : tx_(tx), info_(info), quoted_(info.name.quoted(tx)), q_(quoted_quarantine(tx, quarantine)) {}

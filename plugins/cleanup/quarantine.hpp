@@ -17,6 +17,11 @@
 // the generic jsonb quarantine of earlier versions (dihya_quarantine.rows)
 // are moved into the typed tables by ensure_quarantine. Every identifier is
 // quoted; values are bound.
+//
+// Purge notes what it removed for good in dihya_quarantine.purged (per
+// quarantining run, source table and purge run: a count, never the rows), so
+// that a rollback of a run whose rows are gone says so instead of reporting
+// the little it could restore as the prior state.
 #pragma once
 
 #include <optional>
@@ -30,10 +35,12 @@
 
 namespace cleanup {
 
-// Creates the schema and the mapping table if needed and migrates the legacy
-// jsonb quarantine (under an advisory lock: CREATE ... IF NOT EXISTS races
-// with itself).
+// Creates the schema, the purge ledger and the mapping table if needed and
+// migrates the legacy jsonb quarantine (under an advisory lock: CREATE ... IF
+// NOT EXISTS races with itself).
 void ensure_quarantine(pqxx::transaction_base& tx);
+// The purge ledger alone (and the schema), without migrating anything.
+void ensure_purge_ledger(pqxx::transaction_base& tx);
 bool quarantine_exists(pqxx::transaction_base& tx);
 
 // The table's columns as the catalog has them now; throws dihya::Error if the
@@ -46,7 +53,21 @@ std::string column_signature(const dihya::TableInfo& info);
 struct QuarantineTable {
   std::string name;  // unquoted, in schema dihya_quarantine
   std::string signature;
+  dihya::TableName source;
 };
+
+// Rows of one quarantining run that a purge removed for good.
+struct PurgedRows {
+  dihya::TableName source;
+  std::string purge_run_id;
+  long long rows = 0;
+};
+
+// What purges removed of run `run_id`'s rows, oldest purge first. Takes a
+// SHARE lock on the ledger, which a purge's statements conflict with: no purge
+// removes more of the run's rows until the transaction ends, so what a
+// rollback restores after asking is all that is left.
+std::vector<PurgedRows> purged_rows_of(pqxx::transaction_base& tx, const std::string& run_id);
 
 // The quarantine table for `info`'s current columns, created if `create`
 // (needs ensure_quarantine first); nullopt if it does not exist.

@@ -3,7 +3,8 @@
 # cleanup against a real PostgreSQL (platform seed + the GDPR test tables):
 # dry run changes nothing; retention deletes and anonymises in batches,
 # quarantined; rollback restores every table exactly (row checksums) and is
-# idempotent; purge after expiry removes quarantine rows for good; a delete
+# idempotent; purge after expiry removes quarantine rows for good, and the
+# rollback of a run purged (wholly or some batches) fails naming them; a delete
 # that would cascade unrecorded is refused; erase_user leaves no row
 # referencing the user and nobody else's rows changed, and rolls back exactly;
 # hostile policies and parameters exit 2 with one line.
@@ -94,6 +95,7 @@ expect_exit 0 "a run kept in quarantine for 30 days" -- dh run cleanup -p policy
 keep_run=$(last_run_id)
 expect_exit 0 "a run with quarantine_days=0" -- dh run cleanup -p policy="$WORK/policy.yaml" -p quarantine_days=0 -p salt=@env:DIHYA_SECRET_SALT --yes
 psql_q "update dihya_quarantine.\"$(q_of app_logs)\" set _dihya_expires_at = now() - interval '1 day' where _dihya_run_id = '$keep_run'" >/dev/null
+keep_logs=$(psql_q "select count(*) from dihya_quarantine.\"$(q_of app_logs)\" where _dihya_run_id = '$keep_run'")
 expired=$(quarantined "_dihya_expires_at <= now()")
 kept=$(quarantined "_dihya_expires_at > now()")
 expect_exit 0 "purge dry run" -- dh run cleanup -p mode=purge --dry-run --yes
@@ -101,7 +103,15 @@ expect_in "$OUT" "would purge $expired expired" "purge dry run counts expired ro
 expect_exit 0 "purge" -- dh run cleanup -p mode=purge --yes
 expect_eq "$(quarantined "_dihya_expires_at <= now()")" 0 "purge removes expired quarantine rows"
 expect_eq "$(quarantined "true")" "$kept" "purge keeps rows not yet expired"
-expect_exit 0 "rollback of a run after its app_logs were purged" -- dh rollback "$keep_run"
+purge_run=$(last_run_id)
+# Its app_logs cannot come back: the rollback fails saying how many rows went
+# for good and by which purge, restores what is left, and the run is not
+# marked rolled back.
+expect_exit 1 "rollback of a run after its app_logs were purged fails" -- dh rollback "$keep_run"
+expect_in "$OUT" "rollback FAILED: $keep_logs row(s) this run quarantined were purged for good (public.app_logs: $keep_logs by purge run $purge_run): its prior state cannot be restored" \
+  "the failure names the rows purged for good, their table and the purge run"
+outcome_of() { dh history --json | python3 -c "import json,sys; print([r['outcome'] for r in json.load(sys.stdin) if r['id'] == '$1'][0])"; }
+expect_eq "$(outcome_of "$keep_run")" succeeded "the run is not marked rolled back"
 expect_eq "$(psql_q "select count(*) from sessions where expires_at < now() - interval '30 days'")" "$old_sessions" "unexpired sessions come back"
 expect_eq "$(psql_q "select count(*) from app_logs where created_at < now() - interval '90 days'")" 0 "purged app_logs stay deleted: the erasure is final"
 
@@ -453,6 +463,62 @@ expect_eq "$(setnull_rows)" "2:b@example.test 1::n1,2:2:n2,3::n3" "the user is g
 expect_exit 0 "rollback of the SET NULL erasure" -- dh rollback "$setnull_run"
 expect_eq "$(setnull_rows)" "$setnull_before" "rollback restores the user and the links exactly"
 psql_q "set client_min_messages = warning; drop schema setnull cascade" >/dev/null
+
+# A run whose rows were all purged, or some of its batches, cannot be rolled
+# back: the rollback fails (exit 1) naming the rows purged for good and the
+# purge run, puts back what is still quarantined, and says the same when run
+# again. Rows that cannot go back without a purged parent stay quarantined.
+psql -X -q -v ON_ERROR_STOP=1 "$DB_URL" >/dev/null <<'SQL'
+create schema purged;
+create table purged.whole (id int primary key, ts timestamptz);
+create table purged.part (id int primary key, ts timestamptz);
+create table purged.parent (id int primary key, ts timestamptz);
+create table purged.child (id int primary key, parent_id int references purged.parent, ts timestamptz);
+insert into purged.whole select i, '2020-01-01' from generate_series(1, 100) i;
+insert into purged.part select i, '2020-01-01' from generate_series(1, 100) i;
+insert into purged.parent select i, '2020-01-01' from generate_series(1, 10) i;
+insert into purged.child select i, i, '2020-01-01' from generate_series(1, 10) i;
+SQL
+purged_q() { psql_q "select quarantine_table from dihya_quarantine.tables where source_schema = 'purged' and source_table = '$1'"; }
+printf 'tables:\n  - {table: purged.whole, timestamp_column: ts, older_than: 1d, action: delete}\ngraph: {schemas: [purged]}\n' >"$WORK/whole.yaml"
+expect_exit 0 "a run quarantining 100 rows for 0 days" -- dh run cleanup -p policy="$WORK/whole.yaml" -p quarantine_days=0 --yes
+whole_run=$(last_run_id)
+expect_exit 0 "purge of all its rows" -- dh run cleanup -p mode=purge --yes
+expect_in "$OUT" "purged 100 expired" "the purge removed its 100 rows"
+whole_purge=$(last_run_id)
+expect_exit 1 "rollback of a run whose rows were all purged fails" -- dh rollback "$whole_run"
+expect_in "$OUT" "rollback FAILED: 100 row(s) this run quarantined were purged for good (purged.whole: 100 by purge run $whole_purge): its prior state cannot be restored; restored 0 row(s) still quarantined" \
+  "the failure names the 100 rows purged for good and the purge run"
+expect_eq "$(outcome_of "$whole_run")" succeeded "the run is not marked rolled back"
+expect_exit 1 "the rollback again" -- dh rollback "$whole_run"
+expect_in "$OUT" "100 row(s) this run quarantined were purged for good" "the second rollback says the same"
+
+printf 'tables:\n  - {table: purged.part, timestamp_column: ts, older_than: 1d, action: delete}\ngraph: {schemas: [purged]}\n' >"$WORK/part.yaml"
+expect_exit 0 "a run in batches of 10" -- dh run cleanup -p policy="$WORK/part.yaml" -p batch_size=10 --yes
+part_run=$(last_run_id)
+psql_q "update dihya_quarantine.\"$(purged_q part)\" set _dihya_expires_at = now() - interval '1 day' where _dihya_run_id = '$part_run' and id <= 30" >/dev/null
+expect_exit 0 "purge of its first 3 batches" -- dh run cleanup -p mode=purge --yes
+part_purge=$(last_run_id)
+expect_exit 1 "rollback of a run partly purged fails" -- dh rollback "$part_run"
+expect_in "$OUT" "30 row(s) this run quarantined were purged for good (purged.part: 30 by purge run $part_purge): its prior state cannot be restored; restored 70 row(s) still quarantined" \
+  "the failure names the 30 rows purged and the 70 restored"
+expect_eq "$(psql_q "select count(*), min(id) from purged.part")" "70|31" "the 70 rows still quarantined are back"
+expect_exit 1 "the rollback of the partly purged run again" -- dh rollback "$part_run"
+expect_in "$OUT" "30 row(s) this run quarantined were purged for good (purged.part: 30 by purge run $part_purge): its prior state cannot be restored; restored 0 row(s)" \
+  "the second rollback restores nothing more and still fails"
+
+printf 'tables:\n  - {table: purged.child, timestamp_column: ts, older_than: 1d, action: delete}\n  - {table: purged.parent, timestamp_column: ts, older_than: 1d, action: delete}\ngraph: {schemas: [purged]}\n' >"$WORK/family.yaml"
+expect_exit 0 "a run deleting children, then their parents" -- dh run cleanup -p policy="$WORK/family.yaml" --yes
+family_run=$(last_run_id)
+psql_q "update dihya_quarantine.\"$(purged_q parent)\" set _dihya_expires_at = now() - interval '1 day' where _dihya_run_id = '$family_run'" >/dev/null
+expect_exit 0 "purge of the parents only" -- dh run cleanup -p mode=purge --yes
+family_purge=$(last_run_id)
+expect_exit 1 "rollback of the run whose parents were purged fails" -- dh rollback "$family_run"
+expect_in "$OUT" "10 row(s) this run quarantined were purged for good (purged.parent: 10 by purge run $family_purge): its prior state cannot be restored; the rows still quarantined stay there (restoring them failed: insert or update on table \"child\" violates foreign key constraint" \
+  "the failure names the purged parents and why the children stay quarantined"
+expect_eq "$(psql_q "select count(*) from purged.child") $(psql_q "select count(*) from dihya_quarantine.\"$(purged_q child)\" where _dihya_run_id = '$family_run'")" "0 10" \
+  "the children stay in the quarantine"
+psql_q "set client_min_messages = warning; drop schema purged cascade" >/dev/null
 
 # Hostile inputs: exit 2, one line, nothing changed.
 bad() {  # bad DESCRIPTION YAML [extra params...]
