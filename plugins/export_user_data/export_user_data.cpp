@@ -5,7 +5,9 @@
 // row count; PostgreSQL formats the values (row_to_json with TimeZone UTC, so
 // timestamptz is ISO-8601 UTC, numeric exact, jsonb as JSON, bytea base64).
 // Each table becomes a JSON and a CSV file spooled to the work dir with its
-// SHA-256, then one archive is written to a temp name and renamed.
+// SHA-256, then one archive is written to a temp name and renamed. Text that
+// is not UTF-8 (a SQL_ASCII database) is marked, never written raw
+// (raw_bytes.hpp): every file of the archive is UTF-8.
 #include <fnmatch.h>
 
 #include <algorithm>
@@ -13,6 +15,7 @@
 #include <chrono>
 #include <fstream>
 #include <iomanip>
+#include <set>
 #include <sstream>
 
 #include <dihya/fk_graph.hpp>
@@ -20,11 +23,13 @@
 #include <dihya/database.hpp>
 #include <dihya/plugin.hpp>
 #include <dihya/utc_time.hpp>
+#include <dihya/utf8.hpp>
 #include <dihya/yaml_file.hpp>
 #include <dihya/sha256.hpp>
 #include <pqxx/pqxx>
 
 #include "archive_writer.hpp"
+#include "raw_bytes.hpp"
 
 namespace export_user_data {
 
@@ -119,10 +124,14 @@ class HashedFile {
 };
 
 // RFC 4180 with PostgreSQL's conventions: NULL is an empty field, the empty
-// string is "".
+// string is "". A value that is not UTF-8 is marked (its marking needs no quotes).
 void append_csv_field(std::string& line, const pqxx::field& f) {
   if (f.is_null()) return;
   const std::string_view v(f.c_str(), f.size());
+  if (!dihya::valid_utf8(v)) {
+    line += utf8_or_marked(v);
+    return;
+  }
   const bool quote = v.empty() || v.find_first_of(",\"\r\n") != std::string_view::npos || v.front() == ' ' ||
                      v.back() == ' ';
   if (!quote) {
@@ -137,7 +146,8 @@ void append_csv_field(std::string& line, const pqxx::field& f) {
   line += '"';
 }
 
-void append_csv_name(std::string& line, const std::string& v) {
+void append_csv_name(std::string& line, const std::string& name) {
+  const auto v = utf8_or_marked(name);
   line += '"';
   for (char ch : v) {
     if (ch == '"') line += '"';
@@ -159,6 +169,21 @@ std::string safe_file_stem(std::size_t index, const dihya::TableName& t) {
   return out.str();
 }
 
+
+// Names from the catalog for the manifest: a SQL_ASCII database allows any bytes in them too.
+std::vector<std::string> marked_names(const std::vector<std::string>& names) {
+  std::vector<std::string> out;
+  for (const auto& n : names) out.push_back(utf8_or_marked(n));
+  return out;
+}
+
+std::vector<std::string> in_column_order(const std::vector<std::string>& columns, const std::set<std::string>& some) {
+  std::vector<std::string> out;
+  for (const auto& c : columns) {
+    if (some.count(c)) out.push_back(c);
+  }
+  return out;
+}
 
 struct TableExport {
   dihya::TableName table;
@@ -193,6 +218,19 @@ std::vector<TableExport> plan(const pqxx::transaction_base& tx, const dihya::FkG
   return out;
 }
 
+// Text in UTF-8 both ways (the user's email, the rows): the server converts
+// a LATIN1 (or any other) database's. Not SQL_ASCII's: its bytes pass
+// unchanged in any case, and a name from its catalog that is not UTF-8 could
+// not even be sent back in a query; raw_bytes.hpp marks what is not UTF-8.
+void receive_utf8(pqxx::connection& db) {
+  std::string encoding;
+  {
+    pqxx::nontransaction tx(db);
+    encoding = tx.exec1("SELECT pg_catalog.current_setting('server_encoding')")[0].as<std::string>();
+  }
+  if (encoding != "SQL_ASCII") db.set_client_encoding("UTF8");
+}
+
 // Reading a table runs its row-security policies with our privileges: a
 // policy whose functions another role owns is refused (locks every table).
 void refuse_untrusted_code(pqxx::transaction_base& tx, const dihya::FkGraph& graph) {
@@ -219,9 +257,11 @@ std::string find_user(pqxx::transaction_base& tx, const dihya::FkGraph& graph, c
   return rows[0][0].c_str();
 }
 
-// Cursor-based read: FETCH bounds the rows held in memory at once.
+// Cursor-based read: FETCH bounds the rows held in memory at once. Adds to
+// `marked` the columns holding a value that is not UTF-8.
 std::uint64_t export_table(pqxx::transaction_base& tx, const TableExport& e, const std::string& user_key,
-                           long fetch_size, HashedFile& json, HashedFile& csv, dihya::Context& ctx) {
+                           long fetch_size, HashedFile& json, HashedFile& csv, std::set<std::string>& marked,
+                           dihya::Context& ctx) {
   std::string header;
   for (const auto& c : e.columns) {
     if (!header.empty()) header += ',';
@@ -233,17 +273,28 @@ std::uint64_t export_table(pqxx::transaction_base& tx, const TableExport& e, con
   const std::string fetch = "FETCH " + std::to_string(fetch_size) + " FROM dihya_export";
   std::uint64_t rows = 0;
   std::string line;
+  std::string fixed;
   for (;;) {
     if (ctx.cancelled()) throw dihya::Error("cancelled while exporting " + e.table.display());
     auto batch = tx.exec(fetch);
     if (batch.empty()) break;
     for (const auto& r : batch) {
       json.write(rows == 0 ? "\n" : ",\n");
-      json.write(std::string_view(r[0].c_str(), r[0].size()));
+      const std::string_view row_json(r[0].c_str(), r[0].size());
+      const bool utf8 = dihya::valid_utf8(row_json);
+      if (utf8) {
+        json.write(row_json);
+      } else {
+        fixed.clear();
+        append_utf8_json(row_json, fixed);
+        json.write(fixed);
+      }
       line.clear();
       for (std::size_t i = 0; i < e.columns.size(); ++i) {
         if (i) line += ',';
-        append_csv_field(line, r[static_cast<pqxx::row::size_type>(i + 1)]);
+        const auto& f = r[static_cast<pqxx::row::size_type>(i + 1)];
+        if (!utf8 && !dihya::valid_utf8(std::string_view(f.c_str(), f.size()))) marked.insert(e.columns[i]);
+        append_csv_field(line, f);
       }
       line += "\r\n";
       csv.write(line);
@@ -262,7 +313,9 @@ const char* kReadme =
     "\n"
     "- tables/ holds one JSON file and one CSV file per database table, with\n"
     "  exactly the rows about you. Dates are in UTC (ISO 8601); binary values\n"
-    "  are base64-encoded.\n"
+    "  are base64-encoded. Text stored as bytes that are not valid UTF-8 is\n"
+    "  written as {\"$bytes_base64\": \"...\"} (in CSV: $bytes_base64:...), the\n"
+    "  base64 of those exact bytes; manifest.json names the columns concerned.\n"
     "- manifest.json lists the tables, their row counts, a SHA-256 checksum of\n"
     "  every file, and the columns left out because they are security secrets\n"
     "  (password hashes, tokens): they are not readable information about you.\n"
@@ -293,6 +346,7 @@ class ExportUserData final : public dihya::Plugin {
     }
     try {
       dihya::pg::pin_search_path(ctx.db());
+      receive_utf8(ctx.db());
       pqxx::read_transaction tx(ctx.db());
       const auto graph = dihya::FkGraph::load(tx, config.graph);
       refuse_untrusted_code(tx, graph);
@@ -308,6 +362,7 @@ class ExportUserData final : public dihya::Plugin {
     const auto format = params.get<std::string>("format") == "tar.zst" ? ArchiveFormat::tar_zst : ArchiveFormat::zip;
     const auto fetch_size = params.get<long>("fetch_size");
     dihya::pg::pin_search_path(ctx.db());
+    receive_utf8(ctx.db());
     // One snapshot for every table: the archive is a consistent picture.
     pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(ctx.db());
     tx.exec("SET LOCAL TimeZone = 'UTC'");
@@ -353,21 +408,23 @@ class ExportUserData final : public dihya::Plugin {
       const auto stem = safe_file_stem(i + 1, e.table);
       HashedFile json(spool / (stem + ".json"));
       HashedFile csv(spool / (stem + ".csv"));
-      const auto rows = export_table(tx, e, user_key, fetch_size, json, csv, ctx);
+      std::set<std::string> marked;
+      const auto rows = export_table(tx, e, user_key, fetch_size, json, csv, marked, ctx);
       const auto json_sha = json.finish();
       const auto csv_sha = csv.finish();
       total_rows += rows;
       entries.emplace_back("tables/" + stem + ".json", json.path());
       entries.emplace_back("tables/" + stem + ".csv", csv.path());
-      manifest_tables.push_back({{"schema", e.table.schema},
-                                 {"table", e.table.name},
+      manifest_tables.push_back({{"schema", utf8_or_marked(e.table.schema)},
+                                 {"table", utf8_or_marked(e.table.name)},
                                  {"rows", rows},
-                                 {"columns", e.columns},
-                                 {"omitted_columns", e.omitted},
+                                 {"columns", marked_names(e.columns)},
+                                 {"omitted_columns", marked_names(e.omitted)},
+                                 {"bytes_base64_columns", marked_names(in_column_order(e.columns, marked))},
                                  {"files",
                                   {{"json", {{"path", "tables/" + stem + ".json"}, {"sha256", json_sha}, {"bytes", json.bytes()}}},
                                    {"csv", {{"path", "tables/" + stem + ".csv"}, {"sha256", csv_sha}, {"bytes", csv.bytes()}}}}}});
-      if (!e.omitted.empty()) omitted_all[e.table.display()] = e.omitted;
+      if (!e.omitted.empty()) omitted_all[utf8_or_marked(e.table.display())] = marked_names(e.omitted);
       report += e.table.display() + ": " + std::to_string(rows) + " row(s)\n";
     }
     ctx.progress(tables.size(), tables.size(), "tables");
@@ -376,9 +433,10 @@ class ExportUserData final : public dihya::Plugin {
     nlohmann::json manifest{{"schema_version", 1},
                             {"generated_at", dihya::format_utc(ctx.now())},
                             {"run_id", ctx.run_id()},
-                            {"user", {{"key", user_key}, {"table", graph.users().display()}}},
+                            {"user", {{"key", utf8_or_marked(user_key)}, {"table", utf8_or_marked(graph.users().display())}}},
                             {"tables", manifest_tables},
-                            {"omitted_columns", omitted_all}};
+                            {"omitted_columns", omitted_all},
+                            {"bytes_base64", kBytesBase64Note}};
     {
       std::ofstream m(spool / "manifest.json", std::ios::binary);
       m << manifest.dump(2) << "\n";
@@ -397,7 +455,7 @@ class ExportUserData final : public dihya::Plugin {
     dihya::Result r = dihya::Result::success(
         "exported " + std::to_string(total_rows) + " row(s) from " + std::to_string(tables.size()) + " table(s) to " +
             target.string(),
-        {{"output", target.string()}, {"rows", total_rows}, {"tables", manifest_tables.size()}, {"user", user_key}});
+        {{"output", target.string()}, {"rows", total_rows}, {"tables", manifest_tables.size()}, {"user", utf8_or_marked(user_key)}});
     r.report = report;
     return r;
   }

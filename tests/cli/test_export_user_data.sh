@@ -5,7 +5,8 @@
 # quoted mixed-case names, a table named with a quote and a semicolon). The
 # export must equal, table by table and byte for byte, what hand-written SQL
 # returns; secrets are omitted; the archive is 0600, checksummed, never
-# partial; a user with 1 M rows exports in flat memory.
+# partial; text that is not UTF-8 (SQL_ASCII) is exported as base64, marked;
+# a user with 1 M rows exports in flat memory.
 source "$(dirname "$0")/lib.sh"
 : "${DB_URL:?the pg fixture must be running}"
 export DIHYA_PLUGIN_PATH="$DIHYA_BUNDLED_PLUGIN_DIR"
@@ -138,6 +139,66 @@ printf 'surprise: 1\n' >"$WORK/bad3.yaml"
 expect_exit 2 "config with an unknown key" -- dh run export_user_data -p user=$U -p config="$WORK/bad3.yaml" -p output="$WORK/no6.zip"
 ls "$WORK"/no*.zip >/dev/null 2>&1 && not_ok "a refused run wrote a file" || ok "refused runs wrote nothing"
 expect_eq "$(psql_q "select md5(string_agg(u::text, '|' order by id)) from users u")" "$users_before" "users table intact after hostile inputs"
+
+# A SQL_ASCII database stores text as any bytes. What is not UTF-8 is
+# exported as the base64 of its exact bytes ({"$bytes_base64": ...}, in CSV
+# and keys "$bytes_base64:..."), named in the manifest: every file stays
+# UTF-8 and every JSON file parses; valid text is exported as it is.
+asc_db="${DB_NAME}_ascii"
+psql -X -q -v ON_ERROR_STOP=1 "$base_url" -c "create database $asc_db encoding 'SQL_ASCII' lc_collate 'C' lc_ctype 'C' template template0" >/dev/null
+asc_url=${base_url/\/dihya_test\?/\/$asc_db?}
+/usr/bin/python3 - "$WORK/ascii.sql" <<'PY'
+import sys
+open(sys.argv[1], "wb").write(
+    b"set client_encoding = 'SQL_ASCII';\n"
+    b"create table users (id int primary key, email text, bio text, city text);\n"
+    b"insert into users values (1, 'a@x', 'bad\xff\xfe utf8 \xc3', 'Montr\xc3\xa9al'), (2, 'b@x', 'fine', 'Oran');\n"
+    b"create table notes (id int primary key, user_id int references users, j json, tags text[], \"k\xe9y\" text);\n"
+    b"insert into notes values (1, 1, '{\"a\xff\": \"v\xfe\\u00e9\\n\", \"ok\": [1, \"x\xc3\"]}', array['ok', 't\xe9'], '\xe9t\xe9');\n")
+PY
+psql -X -q -v ON_ERROR_STOP=1 "$asc_url" -f "$WORK/ascii.sql" >/dev/null
+expect_exit 0 "export from a SQL_ASCII database holding text that is not UTF-8" -- \
+  dh --database-url "$asc_url" run export_user_data -p user=1 -p output="$WORK/ascii.zip"
+export_to "$WORK/a" "$WORK/ascii.zip"
+/usr/bin/python3 - "$WORK/a" >"$OUT" 2>&1 <<'PY' && ok "every file is UTF-8, every JSON file parses, the bytes come back exactly" || not_ok "not-UTF-8 text in the archive"
+import base64, csv, io, json, os, sys
+d = sys.argv[1]
+for root, _, files in os.walk(d):
+    for f in files:
+        data = open(os.path.join(root, f), "rb").read()
+        data.decode("utf-8")  # strict: raises on any invalid byte
+        if f.endswith(".json"): json.loads(data)
+m = json.load(open(d + "/manifest.json", encoding="utf-8"))
+b = lambda v: base64.b64decode(v["$bytes_base64"])
+users = json.load(open(d + "/tables/001_public.users.json", encoding="utf-8"))
+assert users == [{"id": 1, "email": "a@x", "bio": {"$bytes_base64": base64.b64encode(b"bad\xff\xfe utf8 \xc3").decode()},
+                  "city": "Montr\u00e9al"}], users
+notes = json.load(open(d + "/tables/002_public.notes.json", encoding="utf-8"))[0]
+key = "$bytes_base64:" + base64.b64encode(b"k\xe9y").decode()
+assert b(notes[key]) == b"\xe9t\xe9", notes
+assert notes["tags"][0] == "ok" and b(notes["tags"][1]) == b"t\xe9", notes
+j = notes["j"]
+assert list(j) == ["$bytes_base64:" + base64.b64encode(b"a\xff").decode(), "ok"], j
+assert b(j[list(j)[0]]) == b"v\xfe\xc3\xa9\n" and j["ok"][0] == 1 and b(j["ok"][1]) == b"x\xc3", j
+rows = list(csv.reader(io.StringIO(open(d + "/tables/001_public.users.csv", encoding="utf-8", newline="").read())))
+assert rows[1] == ["1", "a@x", "$bytes_base64:" + base64.b64encode(b"bad\xff\xfe utf8 \xc3").decode(), "Montr\u00e9al"], rows
+cols = {t["table"]: (t["columns"], t["bytes_base64_columns"]) for t in m["tables"]}
+assert cols == {"users": (["id", "email", "bio", "city"], ["bio"]),
+                "notes": (["id", "user_id", "j", "tags", key], ["j", "tags", key])}, cols
+assert "$bytes_base64" in m["bytes_base64"]
+PY
+psql -X -q "$base_url" -c "drop database $asc_db" >/dev/null
+# Another encoding (LATIN1) is converted to UTF-8, not exported as its own bytes.
+l1_db="${DB_NAME}_latin1"
+psql -X -q -v ON_ERROR_STOP=1 "$base_url" -c "create database $l1_db encoding 'LATIN1' lc_collate 'C' lc_ctype 'C' template template0" >/dev/null
+l1_url=${base_url/\/dihya_test\?/\/$l1_db?}
+psql -X -q -v ON_ERROR_STOP=1 "$l1_url" -c "create table users (id int primary key, email text, bio text)" \
+  -c "insert into users values (1, convert_from('\\x6a6f73e94078'::bytea, 'LATIN1'), convert_from('\\x636166e9'::bytea, 'LATIN1'))" >/dev/null
+expect_exit 0 "export from a LATIN1 database, the user named by a UTF-8 email" -- \
+  dh --database-url "$l1_url" run export_user_data -p user=josé@x -p output="$WORK/latin1.zip"
+export_to "$WORK/l" "$WORK/latin1.zip"
+expect_eq "$(cat "$WORK/l/tables/001_public.users.json")" $'[\n{"id":1,"email":"josé@x","bio":"café"}\n]' "LATIN1 text comes out as UTF-8"
+psql -X -q "$base_url" -c "drop database $l1_db" >/dev/null
 
 # Before the million rows below: the exercise copies and fingerprints the whole database.
 expect_exit 0 "check --exercise" -- dh check export_user_data --exercise
