@@ -95,7 +95,7 @@ std::string file_safe(const std::string& name) {
   return out;
 }
 
-void make_private_dirs(const fs::path& dir) {
+std::vector<fs::path> make_private_dirs(const fs::path& dir) {
   std::vector<fs::path> missing;
   for (fs::path p = dir; !p.empty(); p = p.parent_path()) {
     struct stat st {};
@@ -106,12 +106,16 @@ void make_private_dirs(const fs::path& dir) {
   }
   // Made one at a time: fs::create_directories would give the parents
   // 0777 & ~umask, everyone's under umask 000.
+  std::vector<fs::path> made;
   for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
-    if (::mkdir(it->c_str(), 0700) != 0 && errno != EEXIST) {
+    if (::mkdir(it->c_str(), 0700) == 0) {
+      made.push_back(*it);
+    } else if (errno != EEXIST) {
       throw dihya::Error("cannot create " + it->string() + ": " + std::strerror(errno));
     }
     if (::chmod(it->c_str(), 0700) != 0) throw dihya::Error("cannot chmod " + it->string() + ": " + std::strerror(errno));
   }
+  return made;
 }
 
 void require_private_dir(const fs::path& dir) {

@@ -38,8 +38,9 @@ struct BackupEntry {
 std::string file_safe(const std::string& name);
 
 // Creates `dir` and each missing parent with mode 0700, whatever the umask,
-// since backups hold every row in clear. Throws dihya::Error.
-void make_private_dirs(const std::filesystem::path& dir);
+// since backups hold every row in clear. Returns the directories it created,
+// outermost first. Throws dihya::Error.
+std::vector<std::filesystem::path> make_private_dirs(const std::filesystem::path& dir);
 
 // Refuses (dihya::Error) a directory of ours that another user could have
 // written: not a directory (a symlink included), not owned by us, or group- or

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 #include "restore.hpp"
 
+#include <unistd.h>
+
 #include <cctype>
 #include <chrono>
 #include <filesystem>
@@ -32,9 +34,8 @@ std::string target_of(const dihya::Params& params, const Server& server) {
   return params.has("target_database") ? params.get<std::string>("target_database") : server.database();
 }
 
-void take_snapshot(Server& server, const Tools& tools, const PasswordFile& password_file, const std::string& target,
+void dump_snapshot(Server& server, const Tools& tools, const PasswordFile& password_file, const std::string& target,
                    const fs::path& snapshot, int jobs, dihya::Context& ctx) {
-  make_private_dirs(snapshot.parent_path());
   require_private_dir(snapshot.parent_path().parent_path());
   require_private_dir(snapshot.parent_path());
   const fs::path partial = snapshot.parent_path() / (".partial-" + snapshot.filename().string());
@@ -62,6 +63,21 @@ void take_snapshot(Server& server, const Tools& tools, const PasswordFile& passw
   fs::rename(partial, snapshot, ec);
   if (ec) throw dihya::Error("cannot rename " + partial.string() + " to " + snapshot.string() + ": " + ec.message());
   sync_directory(snapshot.parent_path());
+}
+
+// A snapshot that fails (a full disk, pg_dump refused) leaves nothing behind:
+// dump_snapshot removes its partial dump, and the directories made for it
+// (.snapshots/<run-id>, and .snapshots when this made it) go too. rmdir, so
+// a directory that holds anything, another run's snapshot say, stays.
+void take_snapshot(Server& server, const Tools& tools, const PasswordFile& password_file, const std::string& target,
+                   const fs::path& snapshot, int jobs, dihya::Context& ctx) {
+  const auto made = make_private_dirs(snapshot.parent_path());
+  try {
+    dump_snapshot(server, tools, password_file, target, snapshot, jobs, ctx);
+  } catch (...) {
+    for (auto it = made.rbegin(); it != made.rend(); ++it) ::rmdir(it->c_str());
+    throw;
+  }
 }
 
 // Every user table of the database, qualified and quoted.

@@ -227,6 +227,45 @@ DIHYA_DATABASE_URL="$(url_of "$um_db")" expect_exit 0 "rollback once the snapsho
 expect_eq "$(um_q "select x from t")" "after the backup" "that rollback brings the prior content back"
 psql_q "drop database $um_db" >/dev/null
 
+# A snapshot that fails for lack of space leaves no directory behind: not
+# .snapshots/<run-id>, nor .snapshots when the run made it; one that was
+# there stays. Needs root, for a 200 KiB tmpfs.
+small=$(mktemp -d /tmp/dihya-small.XXXXXX)
+unmount_small() {
+  umount "$small" 2>/dev/null || umount -l "$small" 2>/dev/null || true
+  rmdir "$small" 2>/dev/null || true
+}
+# Unmounted first, then lib.sh's cleanup (as test_rollback_full_disk.sh does it).
+trap 'unmount_small; rm -rf "$WORK" "$HOST_DIRS"; [ -n "$DB_NAME" ] && psql -X -q "$base_url" -c "drop database if exists $DB_NAME with (force)" >/dev/null 2>&1 || true' EXIT
+if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=200k,mode=0700 tmpfs "$small"; then
+  snap_src="${DB_NAME}_snapsrc"; snap_tgt="${DB_NAME}_snaptgt"
+  psql_q "create database $snap_src" >/dev/null
+  psql_q "create database $snap_tgt" >/dev/null
+  psql -X -q -v ON_ERROR_STOP=1 "$(url_of "$snap_src")" -c "create table t(x text); insert into t values ('small')" >/dev/null
+  psql -X -q -v ON_ERROR_STOP=1 "$(url_of "$snap_tgt")" -c \
+    "create table big as select g, md5(g::text) || md5((g * 7)::text) as v from generate_series(1, 20000) g" >/dev/null
+  DIHYA_DATABASE_URL="$(url_of "$snap_src")" expect_exit 0 "a small backup" -- \
+    dh run backup_db -p backup_dir="$WORK/snap-backups" -p mode=backup
+  cp -a "$WORK/snap-backups/." "$small/"
+  snap_backup=$(ls "$small")
+  expect_exit 1 "a restore whose snapshot does not fit on the disk fails" -- \
+    dh run backup_db -p backup_dir="$small" -p mode=restore -p target_database="$snap_tgt" -p force=true --yes
+  expect_in "$ERR" "No space left on device" "the failure names the full disk"
+  expect_eq "$(ls -A "$small")" "$snap_backup" "no .snapshots directory is left behind"
+  mkdir -p -m 700 "$small/.snapshots"
+  expect_exit 1 "the same restore with a .snapshots already there" -- \
+    dh run backup_db -p backup_dir="$small" -p mode=restore -p target_database="$snap_tgt" -p force=true --yes
+  expect_eq "$(ls -A "$small" | tr '\n' ' ')$(ls -A "$small/.snapshots")" ".snapshots $snap_backup " \
+    "the .snapshots that was there stays, without the run's directory"
+  expect_eq "$(psql -X -q -t -A "$(url_of "$snap_tgt")" -c "select count(*) from big")" 20000 "the target is untouched"
+  unmount_small
+  psql_q "drop database $snap_src" >/dev/null
+  psql_q "drop database $snap_tgt" >/dev/null
+else
+  echo "skip a snapshot that fails for lack of space: mounting a small tmpfs needs root"
+  rmdir "$small"
+fi
+
 # Into a database that did not exist: rollback drops it.
 new_db="${DB_NAME}_new"
 expect_exit 0 "restore into a new database" -- bdb -p mode=restore -p target_database="$new_db" --yes
