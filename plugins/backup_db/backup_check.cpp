@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 
 #include <dihya/error.hpp>
 #include <fmt/format.h>
@@ -44,10 +45,12 @@ Damage check_files(const BackupEntry& backup, int jobs, dihya::Context& ctx) {
       [&](std::uint64_t done, std::uint64_t total) { ctx.progress(done, total, "bytes checksummed"); },
       [&] { return ctx.cancelled(); });
   d.hash_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - hash_start).count();
-  std::map<std::string, std::string> actual_sums;
+  // A file that could not be hashed (a symlink, a fifo) has no checksum to
+  // compare: its "unreadable" line says what it is instead.
+  std::map<std::string, std::optional<std::string>> actual_sums;
   for (const auto& dg : digests) {
     if (!dg.error.empty()) d.problems.push_back("unreadable: " + dg.path + " (" + dg.error + ")");
-    actual_sums[dg.path] = dg.sha256;
+    actual_sums[dg.path] = dg.error.empty() ? std::optional<std::string>(dg.sha256) : std::nullopt;
     d.bytes_checked += dg.size;
   }
   d.files_checked = digests.size();
@@ -55,12 +58,14 @@ Damage check_files(const BackupEntry& backup, int jobs, dihya::Context& ctx) {
     const auto it = actual_sums.find(path);
     if (it == actual_sums.end()) {
       d.problems.push_back(fmt::format("missing: {} (expected sha256 {})", path, sum));
-    } else if (it->second != sum) {
-      d.problems.push_back(fmt::format("changed: {}: expected sha256 {}, actual {}", path, sum, it->second));
+    } else if (it->second && *it->second != sum) {
+      d.problems.push_back(fmt::format("changed: {}: expected sha256 {}, actual {}", path, sum, *it->second));
     }
   }
   for (const auto& [path, sum] : actual_sums) {
-    if (expected.count(path) == 0) d.problems.push_back(fmt::format("extra: {} (sha256 {}, not in the manifest)", path, sum));
+    if (expected.count(path) != 0) continue;
+    d.problems.push_back(sum ? fmt::format("extra: {} (sha256 {}, not in the manifest)", path, *sum)
+                             : fmt::format("extra: {} (not in the manifest)", path));
   }
   return d;
 }

@@ -30,6 +30,11 @@ constexpr std::size_t kChunk = 1 << 20;
 std::string sha256_file(const fs::path& file, std::atomic<std::uint64_t>* bytes_done) {
   // O_NONBLOCK: opening a fifo planted in a backup must not hang verify.
   dihya::UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+  if (fd.get() < 0 && errno == ELOOP) {
+    std::error_code ec;
+    const auto target = fs::read_symlink(file, ec);
+    if (!ec) throw dihya::Error(file.string() + " is a symlink to " + target.string() + ", not a regular file");
+  }
   if (fd.get() < 0) throw dihya::Error("cannot read " + file.string() + ": " + std::strerror(errno));
   struct stat st{};
   if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) throw dihya::Error(file.string() + " is not a regular file");
@@ -51,7 +56,9 @@ std::vector<std::string> content_files(const fs::path& root) {
   std::vector<std::string> files;
   for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator(); ++it) {
     if (it->is_directory() && !it->is_symlink()) continue;
-    const std::string rel = fs::relative(it->path(), root).generic_string();
+    // Lexically: fs::relative resolves symlinks, and a data file replaced
+    // by one would be named by its target ("../../real.gz"), not its place.
+    const std::string rel = it->path().lexically_relative(root).generic_string();
     if (rel == kManifestName || rel == kVerifiedName) continue;
     // Anything else, even a symlink or a fifo, is part of what must match.
     files.push_back(rel);

@@ -103,6 +103,18 @@ damaged_copy "$D"
 mkfifo "$D/$name/dump/planted.fifo"
 expect_exit 1 "verify reports a planted fifo without hanging" -- timeout 20 "$DIHYA_HOST" run backup_db -p backup_dir="$D" -p mode=verify
 expect_in "$OUT" "unreadable: dump/planted.fifo" "the fifo is named"
+expect_in "$OUT" "extra: dump/planted.fifo (not in the manifest)" "the fifo is extra, with no checksum to show"
+
+# A data file replaced by a symlink to a copy elsewhere is named by its place
+# in the backup, not by where the link leads (it was "unreadable: ../../real.gz").
+damaged_copy "$D"
+mv "$D/$name/$big" "$WORK/real.gz"
+ln -s ../../../real.gz "$D/$name/$big"
+expect_exit 1 "verify catches a data file replaced by a symlink" -- dh run backup_db -p backup_dir="$D" -p mode=verify
+expect_in "$OUT" "unreadable: $big (" "the report names the file inside the backup"
+expect_in "$OUT" "$big is a symlink to ../../../real.gz, not a regular file" "the report says it is a symlink, and to what"
+expect_eq "$(grep -c 'DAMAGED' "$OUT")" 1 "one problem: not also missing, extra or changed"
+rm -f "$WORK/real.gz"
 
 damaged_copy "$D"
 python3 - "$D/$name/manifest.json" <<'PY'
