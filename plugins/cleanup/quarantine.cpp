@@ -141,7 +141,8 @@ std::optional<std::string> quarantine_for(pqxx::transaction_base& tx, const dihy
     }
     cols += tx.quote_name(c.name) + " " + c.type + ", ";
   }
-  tx.exec("SELECT pg_advisory_xact_lock(7366173720935)");
+  // The schema's lock (the literal here was import_templates' template-schema key).
+  tx.exec_params("SELECT pg_advisory_xact_lock($1)", dihya::lock_key::kCleanupQuarantineSchema);
   const auto q = quoted_quarantine(tx, name);
   tx.exec("CREATE TABLE IF NOT EXISTS " + q + " (" + cols +
           "_dihya_run_id text NOT NULL, _dihya_batch integer NOT NULL, _dihya_action text NOT NULL"
