@@ -773,10 +773,16 @@ class Cleanup final : public dihya::Plugin {
 
   dihya::Result rollback(const std::vector<dihya::UndoEntry>& newest_first, dihya::Context& ctx) override {
     long long files = 0;
+    std::vector<std::string> gone_files;  // quarantined by the run, in neither place now
     bool has_rows = false;
     for (const auto& e : newest_first) {
       if (e.action == "quarantine_file") {
-        files += restore_log_file(e.data.at("to").get<std::string>(), e.data.at("from").get<std::string>()) ? 1 : 0;
+        const std::string original = e.data.at("from").get<std::string>();
+        switch (restore_log_file(e.data.at("to").get<std::string>(), original)) {
+          case LogRestore::restored: ++files; break;
+          case LogRestore::gone: gone_files.push_back(original); break;
+          case LogRestore::already_back: break;
+        }
       } else if (e.action == "gzip_file") {
         // The original is back (newest first): the .gz made from it goes.
         std::error_code ec;
@@ -785,7 +791,10 @@ class Cleanup final : public dihya::Plugin {
         has_rows = true;
       }
     }
-    if (!has_rows) return dihya::Result::success("restored " + std::to_string(files) + " log file(s)", {{"rows", 0}, {"files", files}});
+    if (!has_rows) {
+      if (!gone_files.empty()) return gone_files_failure(gone_files, "restored " + std::to_string(files) + " log file(s)", files);
+      return dihya::Result::success("restored " + std::to_string(files) + " log file(s)", {{"rows", 0}, {"files", files}});
+    }
     dihya::pg::pin_search_path(ctx.db());
     pqxx::work tx(ctx.db());
     if (!quarantine_exists(tx)) return dihya::Result::success("nothing to restore: no quarantine", {{"rows", 0}});
@@ -794,6 +803,10 @@ class Cleanup final : public dihya::Plugin {
     if (purged.empty()) {
       const auto restored = restore_entries(tx, newest_first);
       tx.commit();
+      if (!gone_files.empty()) {
+        return gone_files_failure(gone_files, "restored " + std::to_string(restored) + " row(s) and " +
+                                                  std::to_string(files) + " log file(s)", files);
+      }
       return dihya::Result::success("restored " + std::to_string(restored) + " row(s) and " + std::to_string(files) +
                                         " log file(s) from the quarantine",
                                     {{"rows", restored}, {"files", files}});
@@ -840,6 +853,16 @@ class Cleanup final : public dihya::Plugin {
       }
     }
     return restored;
+  }
+
+  // Log files the run quarantined that a purge (or a hand) removed: the prior
+  // state cannot come back, so the rollback fails, saying which.
+  static dihya::Result gone_files_failure(const std::vector<std::string>& gone, const std::string& restored_text,
+                                          long long files) {
+    return dihya::Result::failure(
+        std::to_string(gone.size()) + " log file(s) this run quarantined are gone (purged?), first " +
+            dihya::printable(gone.front(), 200) + ": its prior state cannot be restored; " + restored_text,
+        {{"rows", 0}, {"files", files}, {"files_gone", gone}});
   }
 
   // One line: how many of the run's rows were purged, from which tables, by

@@ -292,7 +292,7 @@ fs::path gzip_file(const fs::path& file) {
   return parent / gz;
 }
 
-bool restore_log_file(const fs::path& quarantined, const fs::path& original) {
+LogRestore restore_log_file(const fs::path& quarantined, const fs::path& original) {
   const auto run_path = quarantined.parent_path();
   const auto root_path = run_path.parent_path();
   const auto parent = original.parent_path();
@@ -301,16 +301,18 @@ bool restore_log_file(const fs::path& quarantined, const fs::path& original) {
     throw dihya::Error(dihya::printable(quarantined.string()) + " is not in the log quarantine of " + dihya::printable(parent.string()));
   }
   const auto dir = open_dir_at(AT_FDCWD, parent.string(), parent, true);
+  if (!dir) return LogRestore::gone;
+  const LogRestore missing = exists_at(dir.get(), name) ? LogRestore::already_back : LogRestore::gone;
   struct stat st {};
-  if (!dir || !exists_at(dir.get(), kLogQuarantineDir, &st) || !S_ISDIR(st.st_mode)) return false;
+  if (!exists_at(dir.get(), kLogQuarantineDir, &st) || !S_ISDIR(st.st_mode)) return missing;
   const auto root = open_dir_at(dir.get(), kLogQuarantineDir, root_path, true);
-  if (!root || !exists_at(root.get(), run_path.filename().string(), &st) || !S_ISDIR(st.st_mode)) return false;
+  if (!root || !exists_at(root.get(), run_path.filename().string(), &st) || !S_ISDIR(st.st_mode)) return missing;
   const auto run = open_dir_at(root.get(), run_path.filename().string(), run_path, true);
-  if (!run || !exists_at(run.get(), name) || exists_at(dir.get(), name)) return false;
+  if (!run || !exists_at(run.get(), name) || missing == LogRestore::already_back) return missing;
   if (::renameat(run.get(), name.c_str(), dir.get(), name.c_str()) != 0) {
     throw dihya::Error("cannot move " + dihya::printable(quarantined.string()) + " back: " + std::strerror(errno));
   }
-  return true;
+  return LogRestore::restored;
 }
 
 std::uint64_t purge_log_quarantine(const fs::path& dir, std::chrono::system_clock::time_point now, bool dry_run) {

@@ -54,10 +54,12 @@ std::filesystem::path quarantine_file(const std::filesystem::path& file, const s
 // leftover .<name>.gz.partial (a crashed run's, or a planted symlink or FIFO) is removed,
 // never written through; a directory there is refused. Throws dihya::Error.
 std::filesystem::path gzip_file(const std::filesystem::path& file);
-// Moves a file quarantine_file() moved back to `original`. Returns false when there is
-// nothing to move (purged, already back, or the quarantine is no longer a real directory:
-// a symlink there is not followed). Throws dihya::Error when the move fails.
-bool restore_log_file(const std::filesystem::path& quarantined, const std::filesystem::path& original);
+// Moves a file quarantine_file() moved back to `original`: `restored`; `already_back`
+// when a file is at `original` (a rollback run twice, or a new log of that name: it is
+// kept); `gone` when it is in neither place (purged, or the quarantine is no longer a
+// real directory: a symlink there is not followed). Throws dihya::Error when the move fails.
+enum class LogRestore { restored, already_back, gone };
+LogRestore restore_log_file(const std::filesystem::path& quarantined, const std::filesystem::path& original);
 
 // Deletes quarantine run dirs under `dir` whose expiry is <= now; returns files deleted.
 // An .expires_at that is not a regular file (a symlink, a FIFO) marks no run of ours: left

@@ -362,9 +362,15 @@ expect_eq "$(listing "$L1")$(listing "$L2")" "$l1_before$l2_before" "rollback re
 expect_exit 0 "rollback of log retention again" -- dh rollback "$log_run"
 expect_eq "$(listing "$L1")$(listing "$L2")" "$l1_before$l2_before" "log rollback is idempotent"
 expect_exit 0 "log retention with quarantine_days=0" -- dh run cleanup -p policy="$WORK/logs.yaml" -p quarantine_days=0 --yes
+zero_run=$(last_run_id)
 expect_exit 0 "purge with the policy purges log quarantine too" -- dh run cleanup -p mode=purge -p policy="$WORK/logs.yaml" --yes
 expect_in "$OUT" "and 4 log file(s)" "purge counts the 4 quarantined log files"
 expect_eq "$(find "$L1/.dihya-quarantine" "$L2/.dihya-quarantine" -type f -not -name .expires_at | wc -l)" 0 "purged log files are gone for good"
+# Its rollback cannot bring them back: it fails saying so, not "restored 0".
+expect_exit 1 "rollback of a log retention whose files were purged fails" -- dh rollback "$zero_run"
+expect_in "$OUT" "4 log file(s) this run quarantined are gone" "the failure says how many files are gone"
+expect_eq "$(dh history --json | python3 -c "import json,sys; print([r['outcome'] for r in json.load(sys.stdin) if r['id']=='$zero_run'][0])")" \
+  succeeded "the run is not marked rolled back"
 printf 'logs: [{dir: "relative/dir", patterns: ["*.log"], max_age: 1d}]\n' >"$WORK/badlogs.yaml"
 expect_exit 2 "a relative log dir" -- dh run cleanup -p policy="$WORK/badlogs.yaml" --yes
 printf 'logs: [{dir: "%s", patterns: ["../*"], max_age: 1d}]\n' "$L1" >"$WORK/badlogs.yaml"
