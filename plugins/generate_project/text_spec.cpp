@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 // Rules, in the order they apply to each position of the text:
 //  1. a phrase from the keyword table (stacks, features), longest first;
-//     "sans"/"without"/"no"/"pas de" just before it negates it;
+//     "sans"/"without"/"no"/"pas de" before it (across articles) negates it
+//     and every keyword joined to it by or/ni/and/et... ("sans Docker ni CI");
 //  2. a name: "called|named|nommé(e)|appelé(e) X" or the first quoted text;
 //  3. a resource list after "with|managing|for|avec|gérant|pour|gestion
 //     des|resources:": nouns joined by commas/and/et, articles skipped, each
@@ -209,7 +210,19 @@ const std::set<std::string>& kind_words() {
 }
 
 const std::set<std::string>& negations() {
-  static const std::set<std::string> kWords = {"sans", "without", "no", "not", "pas", "aucun", "aucune", "except"};
+  static const std::set<std::string> kWords = {"sans", "without", "no", "not", "pas", "aucun", "aucune", "except",
+                                               "neither"};
+  return kWords;
+}
+
+// What a negation reaches across to the keyword it governs ("without a
+// database", "pas d'authentification") and what joins the next keywords it
+// also governs ("sans Docker ni Kubernetes", "without Docker or CI"). Any other
+// word or punctuation ends it, so "without Docker, use CI" keeps CI.
+const std::set<std::string>& negation_links() {
+  static const std::set<std::string> kWords = {"a",  "an", "any", "the", "de", "d",  "du", "des", "un", "une",
+                                               "le", "la", "les", "l",  "'",  "or", "nor", "ni", "ou", "and",
+                                               "et", "et/ou", "&"};
   return kWords;
 }
 
@@ -266,12 +279,18 @@ class Parser {
     return best;
   }
 
+  // "sans Docker", "without a database", "pas d'auth"; and a keyword joined to
+  // a negated one stays negated: "no JWT authentication", "without Docker
+  // containers", "sans Docker ni Kubernetes".
   bool negated_before(std::size_t i, std::size_t* from) const {
-    // "sans Docker", "without docker", "pas de docker", "no CI".
     std::size_t k = i;
-    while (k > 0 && t_[k - 1].word && (t_[k - 1].key == "de" || t_[k - 1].key == "d")) --k;
+    while (k > 0 && negation_links().count(t_[k - 1].key)) --k;
     if (k > 0 && t_[k - 1].word && negations().count(t_[k - 1].key)) {
       *from = k - 1;
+      return true;
+    }
+    if (k > 0 && k == negated_end_) {
+      *from = k;
       return true;
     }
     return false;
@@ -299,6 +318,7 @@ class Parser {
       shown = {{value, !negative}};
     }
     note(negative ? "negation" : p.kind, from, i + len, shown);
+    if (negative) negated_end_ = i + len;
     return i + len;
   }
 
@@ -495,6 +515,7 @@ class Parser {
   std::set<std::string> stacks_, excluded_stacks_;
   std::map<std::string, bool> features_;
   std::string database_ = "none";
+  std::size_t negated_end_ = 0;  // just past the last negated keyword
   nlohmann::json resources_ = nlohmann::json::array();
   nlohmann::json understood_ = nlohmann::json::array();
 };

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: AGPL-3.0-or-later
 # generate_project end to end with the built dihya-host and a real PostgreSQL:
-# YAML, JSON, French and English text specs (the structured result checked
-# from --json), the understood/ignored report, dry run, non-empty target and
-# force, a database template revision overriding the bundled one, rollback
-# removing unchanged files and keeping an edited one, identifier sanitising,
+# YAML, JSON, French and English text specs and their negations (the
+# structured result checked from --json), the understood/ignored report, dry
+# run, non-empty target and force, a database template revision overriding
+# the bundled one, rollback removing unchanged files and keeping an edited
+# one, identifier sanitising,
 # and hostile specs (deep nesting, billion laughs, huge or invalid UTF-8
 # strings, ../ names, unknown stack, collisions, symlinks) refused with exit 2
 # and nothing written. (Whether the generated projects' own tests pass is
@@ -106,6 +107,44 @@ printf '%s' "Une interface web et une IA pour des commandes (prix, quantité) sa
 expect_exit 0 "text_file spec" -- dh run generate_project -p text_file="$T/spec.txt" -p out="$T/tf" --dry-run --json
 expect_eq "$(result '.result.spec.stacks | join(",")')" "spa,ai" "text_file: interface web + IA"
 expect_eq "$(result '.result.spec.resources[0] | .name + ":" + (.fields | map(.name + "=" + .type) | join(","))')" "orders:price=number,quantity=integer" "text_file: commandes(prix, quantité) -> orders(price:number, quantity:integer)"
+
+# A negation covers the keyword it governs across articles ("without a
+# database"), the keyword of the same feature right after it ("no JWT
+# authentication") and every keyword joined to it by or/nor/ni ("sans Docker
+# ni Kubernetes ni CI"); the positive control shows the same words switch the
+# features on when nothing negates them.
+features_of() {  # features_of TEXT EXPECTED
+  expect_exit 0 "text: $1" -- dh run generate_project --dry-run --json -p text="$1" -p out="$T/neg"
+  expect_eq "$(result '.result.spec.features | "auth=\(.auth) database=\(.database) docker=\(.docker) kubernetes=\(.kubernetes) ci=\(.ci)"')" \
+    "$2" "text: $1: features"
+}
+features_of 'A Flask API called Shop with users, with JWT authentication and Docker' \
+  "auth=jwt database=none docker=true kubernetes=false ci=false"
+features_of 'A Flask API called Shop with users, a database, Docker or Kubernetes' \
+  "auth=none database=sqlite docker=true kubernetes=true ci=false"
+features_of 'A Flask API called Shop with users, with no JWT authentication' \
+  "auth=none database=none docker=false kubernetes=false ci=false"
+features_of 'A Flask API called Shop with users, without a database' \
+  "auth=none database=none docker=false kubernetes=false ci=false"
+features_of 'A Flask API called Shop with users, without Docker containers' \
+  "auth=none database=none docker=false kubernetes=false ci=false"
+features_of 'A Flask API called Shop with users, without Docker or Kubernetes' \
+  "auth=none database=none docker=false kubernetes=false ci=false"
+features_of 'Une API Flask nommée Boutique avec des produits, sans Docker ni Kubernetes ni CI' \
+  "auth=none database=none docker=false kubernetes=false ci=false"
+features_of 'Une API Flask nommée Boutique avec des produits, sans authentification JWT' \
+  "auth=none database=none docker=false kubernetes=false ci=false"
+features_of "Une API Flask avec des produits, pas d'authentification, Docker" \
+  "auth=none database=none docker=true kubernetes=false ci=false"
+features_of 'A Flask API with neither Docker nor Kubernetes, and without authentication and CI' \
+  "auth=none database=none docker=false kubernetes=false ci=false"
+# The negation ends with its clause: a comma, or any word that joins no keyword.
+features_of 'A Flask API without Docker, with CI and Kubernetes' \
+  "auth=none database=none docker=false kubernetes=true ci=true"
+features_of 'A Flask API without Docker use PostgreSQL and CI' \
+  "auth=none database=postgresql docker=false kubernetes=false ci=true"
+expect_exit 0 "the report shows each negated keyword" -- dh run generate_project --dry-run -p text='Une API Flask, sans Docker ni Kubernetes' -p out="$T/neg"
+expect_in "$OUT" 'negation: "ni Kubernetes" -> {"kubernetes":false}' "report: the keyword joined to a negated one is negated"
 
 # --- dry run, non-empty target, force -----------------------------------------
 expect_exit 0 "dry run" -- dh run generate_project -p spec="$T/shop.yaml" -p out="$T/dry" --dry-run --json

@@ -5,7 +5,7 @@
 # decoded), hostile files refused with exit 2 and one line (empty, not audio,
 # truncated header, absurd header values, too large, too long, a directory),
 # French audio refused, silence refused, the report's transcript and
-# per-field confidence; then the spoken corpus
+# per-field confidence, spoken negations; then the spoken corpus
 # (tests/fixtures/generate_project/spoken_specs.tsv): each spec said by
 # espeak-ng (several voices, 130-170 wpm) at test time, the share of fields
 # recovered from audio printed next to the share from the typed text, for the
@@ -48,6 +48,21 @@ expect_eq "$(result '[.result.understood[] | select(.words != "") | has("confide
 expect_eq "$(result '[.result.audio.words[].confidence | select(. < 0 or . > 1)] | length')" 0 "word confidences are probabilities"
 expect_eq "$(result '([.result.understood[] | select(.confidence != null and .confidence < 0.5)] | length) == (.result.uncertain | length)')" true "every low-confidence rule is listed as uncertain"
 expect_exit 0 "language=en accepted" -- run_audio -p audio="$T/travel.wav" -p language=en
+
+# --- negations: what a spoken negation governs stays off ----------------------------
+# "no JWT authentication" once gave auth=jwt ("authentication" after the negated
+# "jwt"), "without a database" database=sqlite (the article hid the negation).
+negation_heard() {  # negation_heard SAID HEARD EXPECTED-FEATURES
+  espeak-ng -v en-us -s 140 -w "$T/negation.wav" "$1"
+  expect_exit 0 "spoken negation: $1" -- run_audio -p audio="$T/negation.wav"
+  expect_eq "$(result ".result.transcript | contains(\"$2\")")" true "spoken negation: \"$2\" heard"
+  expect_eq "$(result '.result.spec.features | "auth=\(.auth) database=\(.database) docker=\(.docker)"')" "$3" \
+    "spoken negation: $2: features"
+}
+negation_heard "A Flask API called Shop with users. No JWT authentication. Use PostgreSQL." \
+  "no jwt authentication" "auth=none database=postgresql docker=false"
+negation_heard "A Flask API called Shop with users. Without a database. Add Docker." \
+  "without a database" "auth=none database=none docker=true"
 
 # --- refused: French, silence, hostile files --------------------------------------
 refused() {  # refused WHAT EXPECTED-TEXT params...
