@@ -229,6 +229,10 @@ nlohmann::json template_variables(const TemplateChoice& t, const nlohmann::json&
       if (v.is_string() && !std::regex_match(v.get<std::string>(), kSafeString)) {
         throw dihya::Error(where + ": only letters, digits, spaces and ._:/@+,=#%- are allowed");
       }
+      if (!dihya::templates::detail::has_format(decl, v)) {
+        const char* shape = dihya::templates::detail::format_shape(decl.value("format", ""));
+        throw dihya::Error(where + ": " + utf8_prefix(v.dump(), 60) + " is not " + (shape ? shape : "of its format"));
+      }
       vars[name] = v;
     } else if (decl.contains("default")) {
       vars[name] = decl["default"];

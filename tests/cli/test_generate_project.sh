@@ -80,6 +80,24 @@ done
 printf '{"name": "V", "stacks": ["flask"], "variables": {"python_version": "3; rm -rf /"}}' >"$T/vars3.json"
 expect_exit 2 "a string variable with shell characters" -- dh run generate_project -p spec="$T/vars3.json" -p out="$T/vars3"
 nothing_at "$T/vars3" "nothing written for a bad variable"
+# An image tag goes into YAML bare ("image: postgres:16: x" is not YAML): the
+# tag variables hold a version or an image tag only.
+for tag in "16: x" "16 #x" "16 x" "-16"; do
+  jq -n --arg tag "$tag" '{name: "V", stacks: ["ai", "flask"], features: {docker: true, ci: true, database: "postgresql"},
+    variables: {postgres_version: $tag}}' >"$T/vars-tag.json"
+  expect_exit 2 "an image tag variable of '$tag'" -- dh run generate_project -p spec="$T/vars-tag.json" -p out="$T/vars-tag"
+  expect_one_line_error "image tag '$tag'"
+  expect_in "$ERR" "variables.postgres_version (template devops, string): $(jq -n --arg t "$tag" '$t') is not a version or image tag" \
+    "the refusal names the variable and what it may hold ('$tag')"
+  nothing_at "$T/vars-tag" "nothing written for the image tag '$tag'"
+  rm -rf "$T/vars-tag"
+done
+jq -n '{name: "V", stacks: ["ai", "flask"], features: {docker: true, ci: true, database: "postgresql"},
+  variables: {postgres_version: "15.4-alpine", python_version: "3.12"}}' >"$T/vars-tag.json"
+expect_exit 0 "an image tag variable of 15.4-alpine" -- dh run generate_project -p spec="$T/vars-tag.json" -p out="$T/vars-tag-ok"
+expect_in "$T/vars-tag-ok/docker-compose.yml" "image: postgres:15.4-alpine" "the tag reaches docker-compose.yml"
+expect_in "$T/vars-tag-ok/.github/workflows/ci.yml" "image: postgres:15.4-alpine" "the tag reaches the CI workflow"
+expect_in "$T/vars-tag-ok/flask-api/Dockerfile" "FROM python:3.12-slim" "the tag reaches the Dockerfile"
 
 # --- plain text, French and English ------------------------------------------
 fr="Une API Flask avec des utilisateurs et des produits, authentification JWT, PostgreSQL, rapidement"

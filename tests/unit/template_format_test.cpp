@@ -58,9 +58,28 @@ TEST_CASE("each broken rule is refused with the field that broke it") {
   CHECK(with("/variables/port/minimum", "1") == R"(t.json: variables["port"]: "minimum" must be a number)");
   CHECK(with("/variables/name", json{{"type", "string"}, {"maximum", 3}}) ==
         R"(t.json: variables["name"]: "maximum" is for an integer or a number)");
+  CHECK(with("/variables/tag", json{{"type", "string"}, {"default", "3.11"}, {"format", "tag"}}) == "accepted");
+  CHECK(with("/variables/tag", json{{"type", "string"}, {"default", "16: x"}, {"format", "tag"}}) ==
+        R"(t.json: variables["tag"]: "default" is not a tag)");
+  CHECK(with("/variables/tag", json{{"type", "string"}, {"format", "semver"}}) ==
+        R"(t.json: variables["tag"]: "format" must be "tag")");
+  CHECK(with("/variables/port/format", "tag") == R"(t.json: variables["port"]: "format" is for a string)");
   CHECK(with("/evil", true).find("unknown key \"evil\"") != std::string::npos);
   CHECK(with("/description", std::string("\xff\xfe")) == "t.json: a string is not valid UTF-8");
   CHECK(with("/description", std::string("a\0b", 3)) == "t.json: a string holds a NUL character");
+}
+
+TEST_CASE("a tag variable holds a version or an image tag, nothing that ends a YAML or Dockerfile value") {
+  const json tag = {{"type", "string"}, {"format", "tag"}};
+  for (const char* good : {"16", "3.11", "3.11-slim", "0.8.24", "lts_2024", "A1"}) {
+    CHECK(tpl::detail::has_format(tag, good));
+  }
+  for (const char* bad : {"", "16: x", "16 #x", "16#x", "-1", ".hidden", "a/b", "1;2"}) {
+    CHECK_FALSE(tpl::detail::has_format(tag, bad));
+  }
+  CHECK(tpl::detail::has_format(tag, std::string(128, 'a')));
+  CHECK_FALSE(tpl::detail::has_format(tag, std::string(129, 'a')));
+  CHECK(tpl::detail::has_format(json{{"type", "string"}}, "16: x"));  // no format: the generic checks apply
 }
 
 TEST_CASE("limits: files, sizes, nesting") {

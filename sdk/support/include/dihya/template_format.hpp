@@ -6,7 +6,8 @@
 //
 //   {"name": "flask-api", "version": "1.0.0", "stack": "flask",
 //    "description": "...", "tags": ["backend"],
-//    "variables": {"port": {"type": "integer", "default": 5000, "minimum": 1, "maximum": 65535}},
+//    "variables": {"port": {"type": "integer", "default": 5000, "minimum": 1, "maximum": 65535},
+//                  "python_version": {"type": "string", "default": "3.11", "format": "tag"}},
 //    "files": {"flask-api/app.py": "<mustache>"},
 //    "per_resource": {"flask-api/tests/test_{{name}}.py": "<mustache>"}}
 //
@@ -202,6 +203,24 @@ inline bool within_bounds(const nlohmann::json& decl, const nlohmann::json& valu
   return true;
 }
 
+// What a string variable's "format" allows, for the error that refuses a
+// value; nullptr for a format this version does not know.
+inline const char* format_shape(const std::string& format) {
+  if (format == "tag") return "a version or image tag: letters, digits, '_', '.' and '-', not starting with '.' or '-', at most 128";
+  return nullptr;
+}
+
+// Whether VALUE (a string; anything else passes) has the "format" a variable's
+// declaration DECL gives, if any. A "tag" goes where YAML, a Dockerfile or a
+// version constraint reads it bare ("image: postgres:{{var.postgres_version}}"):
+// the OCI tag grammar, so no ':', '#' or space can end the value early.
+inline bool has_format(const nlohmann::json& decl, const nlohmann::json& value) {
+  if (!value.is_string() || !decl.contains("format")) return true;
+  static const std::regex kTag("[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}");
+  if (decl.at("format") == "tag") return std::regex_match(value.get_ref<const std::string&>(), kTag);
+  return false;
+}
+
 }  // namespace detail
 
 // Throws dihya::Error "<where>: <what>" for the first problem found.
@@ -258,7 +277,7 @@ inline void validate_template(const nlohmann::json& doc, const std::string& wher
       for (const auto& [key, value] : decl.items()) {
         (void)value;
         if (key != "type" && key != "default" && key != "description" && key != "required" && key != "minimum" &&
-            key != "maximum") {
+            key != "maximum" && key != "format") {
           reject(where, label + ": unknown key " + nlohmann::json(key).dump());
         }
       }
@@ -279,6 +298,16 @@ inline void validate_template(const nlohmann::json& doc, const std::string& wher
       }
       if (decl.contains("default") && !detail::within_bounds(decl, decl.at("default"))) {
         reject(where, label + ": \"default\" is outside its minimum and maximum");
+      }
+      if (decl.contains("format")) {
+        if (type != "string") reject(where, label + ": \"format\" is for a string");
+        const auto& format = decl.at("format");
+        if (!format.is_string() || detail::format_shape(format.get<std::string>()) == nullptr) {
+          reject(where, label + ": \"format\" must be \"tag\"");
+        }
+        if (decl.contains("default") && !detail::has_format(decl, decl.at("default"))) {
+          reject(where, label + ": \"default\" is not a " + format.get<std::string>());
+        }
       }
       if (decl.contains("description") && !decl.at("description").is_string()) {
         reject(where, label + ": \"description\" must be a string");
