@@ -203,11 +203,26 @@ const Irregular kIrregular[] = {{"person", "people"}, {"child", "children"}, {"m
                                 {"woman", "women"},   {"mouse", "mice"},     {"datum", "data"},
                                 {"medium", "media"},  {"analysis", "analyses"}, {"index", "indices"}};
 
+// Singular words ending in s; any other final s is a plural, so that
+// plural_of(plural_of(x)) == plural_of(x) ("menu" → "menus" → "menus").
+const std::set<std::string>& singular_s_words() {
+  static const std::set<std::string> kWords = {
+      "status", "bus", "campus", "virus", "bonus", "census", "corpus", "genus", "focus", "radius", "cactus",
+      "analysis", "basis", "axis", "thesis", "crisis", "diagnosis", "hypothesis", "synopsis", "news", "series",
+      "species", "gas", "atlas", "canvas", "alias", "lens", "chassis", "apparatus", "prospectus", "syllabus"};
+  return kWords;
+}
+
+// Their own plural: "news" is never "newses" (and its singular never "newse").
+bool is_invariant(const std::string& w) { return w == "news" || w == "series" || w == "species" || w == "chassis"; }
+
 std::string singular_word(const std::string& w) {
   for (const auto& irr : kIrregular) {
     if (w == irr.plural || w == irr.singular) return irr.singular;
   }
   if (!looks_plural(w)) return w;
+  // The plural plural_word gives a singular ending in s: "gases" → "gas", "lenses" → "lens".
+  if (ends_with(w, "es") && singular_s_words().count(w.substr(0, w.size() - 2))) return w.substr(0, w.size() - 2);
   if (ends_with(w, "ies") && w.size() > 4) return w.substr(0, w.size() - 3) + "y";
   if (ends_with(w, "uses") && w.size() > 4) return w.substr(0, w.size() - 2);
   if (ends_with(w, "sses") || ends_with(w, "shes") || ends_with(w, "ches") || ends_with(w, "xes") ||
@@ -221,7 +236,7 @@ std::string plural_word(const std::string& w) {
   for (const auto& irr : kIrregular) {
     if (w == irr.singular || w == irr.plural) return irr.plural;
   }
-  if (looks_plural(w)) return w;
+  if (looks_plural(w) || is_invariant(w)) return w;
   if (ends_with(w, "y") && w.size() > 1 && !is_vowel(w[w.size() - 2])) return w.substr(0, w.size() - 1) + "ies";
   if (ends_with(w, "s") || ends_with(w, "x") || ends_with(w, "z") || ends_with(w, "ch") || ends_with(w, "sh")) {
     return w + "es";
@@ -242,15 +257,9 @@ bool looks_plural(const std::string& w) {
     if (w == irr.plural) return true;
     if (w == irr.singular) return false;
   }
-  // Singular words ending in s; any other final s is a plural, so that
-  // plural_of(plural_of(x)) == plural_of(x) ("menu" → "menus" → "menus").
-  static const std::set<std::string> kSingularS = {
-      "status", "bus", "campus", "virus", "bonus", "census", "corpus", "genus", "focus", "radius", "cactus",
-      "analysis", "basis", "axis", "thesis", "crisis", "diagnosis", "hypothesis", "synopsis", "news", "series",
-      "species", "gas", "atlas", "canvas", "alias", "lens", "chassis", "apparatus", "prospectus", "syllabus"};
   if (w.size() < 2 || !ends_with(w, "s") || ends_with(w, "ss")) return false;
   const auto underscore = w.rfind('_');
-  return kSingularS.count(underscore == std::string::npos ? w : w.substr(underscore + 1)) == 0;
+  return singular_s_words().count(underscore == std::string::npos ? w : w.substr(underscore + 1)) == 0;
 }
 
 std::string singular_of(const std::string& snake) {
@@ -261,6 +270,26 @@ std::string singular_of(const std::string& snake) {
 std::string plural_of(const std::string& snake) {
   auto [head, last] = split_last(snake);
   return head + plural_word(last);
+}
+
+ResourceNames resource_names(const std::string& name) {
+  // `name` may carry the reserved-word suffix; derive the other forms from its words.
+  const auto plural_words = split_words(name);
+  const std::string base = join_snake(plural_words);
+  ResourceNames n;
+  n.singular = singular_of(base);
+  if (n.singular == base) n.singular += "_item";
+  const auto singular_words = split_words(n.singular);
+  n.js_name = join_camel(singular_words);
+  n.js_plural = join_camel(plural_words);
+  n.class_name = join_pascal(singular_words);
+  n.title = join_title(plural_words);
+  n.title_singular = join_title(singular_words);
+  if (is_reserved_in_code(n.singular)) n.singular += "_";
+  if (is_reserved_in_code(n.js_name)) n.js_name += "_";
+  if (is_reserved_in_code(n.js_plural)) n.js_plural += "_";
+  if (is_reserved_pascal(n.class_name)) n.class_name += "_";
+  return n;
 }
 
 bool is_reserved(const std::string& word) { return reserved_words().count(word) > 0 || sql_words().count(word) > 0; }

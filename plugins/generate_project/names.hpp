@@ -36,6 +36,19 @@ std::string singular_of(const std::string& snake);
 std::string plural_of(const std::string& snake);
 bool looks_plural(const std::string& word);
 
+// What a resource named `name` (snake_case plural, maybe with the reserved-word
+// suffix) is called in generated code and text. `singular` is never `name`:
+// a word whose plural is itself (news, series) gets "_item" (news_item).
+struct ResourceNames {
+  std::string singular;        // snake_case: create_order, struct members
+  std::string class_name;      // PascalCase: Order, OrderInput
+  std::string js_name;         // camelCase singular
+  std::string js_plural;       // camelCase plural
+  std::string title;           // "Order Items"
+  std::string title_singular;  // "Order Item"
+};
+ResourceNames resource_names(const std::string& name);
+
 // True when `word` (lower-case) is reserved or a well-known global in one of
 // the target languages (Python, JavaScript, PostgreSQL, Solidity) or a name
 // the generated layout uses itself (app, config, tests...).

@@ -103,27 +103,16 @@ nlohmann::json field_context(const Field& f, std::size_t index, std::size_t coun
 }
 
 nlohmann::json resource_context(const Resource& r, std::size_t index, std::size_t count) {
-  // r.name may carry the reserved-word suffix; derive the other forms from its words.
-  const auto plural_words = split_words(r.name);
-  const std::string base = join_snake(plural_words);
-  std::string singular = singular_of(base);
-  if (singular == base) singular += "_item";
-  const auto singular_words = split_words(singular);
-  std::string js_name = join_camel(singular_words), js_plural = join_camel(plural_words);
-  std::string class_name = join_pascal(singular_words);
-  if (is_reserved_in_code(singular)) singular += "_";
-  if (is_reserved_in_code(js_name)) js_name += "_";
-  if (is_reserved_in_code(js_plural)) js_plural += "_";
-  if (is_reserved_pascal(class_name)) class_name += "_";
+  const ResourceNames n = resource_names(r.name);
   nlohmann::json fields = nlohmann::json::array();
   for (std::size_t i = 0; i < r.fields.size(); ++i) fields.push_back(field_context(r.fields[i], i, r.fields.size()));
   return {{"name", r.name},
-          {"singular", singular},
-          {"class_name", class_name},
-          {"js_name", js_name},
-          {"js_plural", js_plural},
-          {"title", join_title(plural_words)},
-          {"title_singular", join_title(singular_words)},
+          {"singular", n.singular},
+          {"class_name", n.class_name},
+          {"js_name", n.js_name},
+          {"js_plural", n.js_plural},
+          {"title", n.title},
+          {"title_singular", n.title_singular},
           {"first", index == 0},
           {"last", index + 1 == count},
           {"fields", fields},

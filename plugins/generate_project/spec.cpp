@@ -317,12 +317,26 @@ Spec normalize_spec(const nlohmann::json& doc) {
     if (!list.is_array()) fail("resources", "must be a list");
     if (list.size() > kMaxResources) fail("resources", "more than " + std::to_string(kMaxResources) + " resources");
     std::map<std::string, std::string> seen;
+    // Every identifier a resource becomes in code -> the resource (as given):
+    // "people" and "persons" are two tables but one struct Person.
+    std::map<std::string, std::string> identifiers;
     for (std::size_t i = 0; i < list.size(); ++i) {
       auto r = parse_resource(list[i], "resources[" + std::to_string(i) + "]");
       const auto [it, inserted] = seen.emplace(r.name, r.given);
       if (!inserted) {
         fail("resources[" + std::to_string(i) + "]",
              show(r.given) + " and " + show(it->second) + " are the same resource " + show(r.name));
+      }
+      const ResourceNames n = resource_names(r.name);
+      std::set<std::string> own;
+      for (const std::string& id : {r.name, n.singular, n.class_name, n.js_name, n.js_plural}) {
+        if (!own.insert(id).second) continue;
+        const auto [other, fresh] = identifiers.emplace(id, r.given);
+        if (!fresh) {
+          fail("resources[" + std::to_string(i) + "]", show(r.given) + " and " + show(other->second) +
+                                                           " would both be " + show(id) +
+                                                           " in the generated code: rename one");
+        }
       }
       spec.resources.push_back(std::move(r));
     }

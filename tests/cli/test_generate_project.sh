@@ -348,6 +348,19 @@ expect_exit 0 "history" -- dh history
 expect_in "$OUT" 'esc\x1b[31m' "history shows it escaped"
 expect_not_in "$OUT" $'\x1b' "history holds no raw escape character"
 
+# --- words whose plural is themselves, and singulars ending in s ---------------------
+# "news" was put in the plural as "newses" and its struct named "Newse".
+printf 'name: Words\nstacks: [flask, express, solidity]\nresources: [news, series, species, gas, lens, status]\n' >"$T/words.yaml"
+expect_exit 0 "resources news, series, species, gas, lens, status" -- dh run generate_project -p spec="$T/words.yaml" -p out="$T/words" --json
+expect_eq "$(result '.result.spec.resources | map(.name) | join(",")')" "news,series,species,gases,lenses,statuses" \
+  "news, series and species are their own plural"
+expect_in "$T/words/blockchain/contracts/Registry.sol" "struct NewsItemInput" "a word that is its own plural gets an _item singular"
+for class in SeriesItem SpeciesItem Gas Lens Status; do
+  expect_in "$T/words/blockchain/contracts/Registry.sol" "struct ${class}Input" "singular class $class"
+done
+expect_not_in "$T/words/blockchain/contracts/Registry.sol" "Newse" "no Newse"
+expect_not_in "$T/words/express-api/src/app.js" "newses" "no newses"
+
 # --- hostile specs: exit 2, one line, nothing written ------------------------------
 hostile() {  # hostile NAME PARAM=VALUE TEXT_IN_ERROR
   expect_exit 2 "hostile: $1" -- dh run generate_project -p "$2" -p out="$T/hostile"
@@ -378,6 +391,13 @@ printf '{"name": "x", "stacks": ["cobol"]}' >"$T/cobol.json"
 hostile "unknown stack" spec="$T/cobol.json" "unknown stack"
 printf '{"name": "x", "stacks": ["flask"], "resources": ["user", "users"]}' >"$T/dup.json"
 hostile "duplicate resources" spec="$T/dup.json" "same resource"
+# Two tables but one singular: struct PersonInput and createPerson were declared twice.
+printf 'name: Dup\nstacks: [flask, solidity]\nresources: [people, persons, indices, indexes, news, series]\n' >"$T/dup-singular.yaml"
+hostile "people and persons" spec="$T/dup-singular.yaml" 'resources[1]: "persons" and "people" would both be "person" in the generated code'
+printf 'name: Dup\nstacks: [flask, solidity]\nresources: [indices, indexes]\n' >"$T/dup-index.yaml"
+hostile "indices and indexes" spec="$T/dup-index.yaml" '"indexes" and "indices" would both be "index"'
+printf 'name: Dup\nstacks: [solidity]\nresources: [news, news_items]\n' >"$T/dup-item.yaml"
+hostile "news and news_items" spec="$T/dup-item.yaml" '"news_items" and "news" would both be "news_item"'
 python3 -c 'import json; print(json.dumps({"name": "x", "stacks": ["flask"], "resources": ["r%d" % i for i in range(201)]}))' >"$T/many.json"
 hostile "more than 200 resources" spec="$T/many.json" "more than 200"
 printf '{"name": "x", "stacks": ["flask"], "templates": {"express": "flask-api"}, "stack": ["flask", "express"]}' >"$T/clash.json"

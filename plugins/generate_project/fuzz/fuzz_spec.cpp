@@ -6,10 +6,12 @@
 // has at most 200 resources of at most 100 fields, every resource and field
 // name is a lower-case identifier of at most 49 bytes, never "id"; normalising
 // is idempotent (to_json then normalize gives the same spec); the render
-// context's string literals parse back to the project name.
+// context's string literals parse back to the project name; no two resources
+// share a derived identifier (singular, class or JS name).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <map>
 #include <string>
 #include <string_view>
 
@@ -57,8 +59,16 @@ void check_spec(const nlohmann::json& doc) {
   const nlohmann::json context = build_context(spec, "1.0.0");
   require(nlohmann::json::parse(context["project"]["name_py"].get<std::string>()) == spec.name);
   require(nlohmann::json::parse(context["project"]["name_js"].get<std::string>()) == spec.name);
-  for (const auto& r : context["resources"]) {
+  // No two resources share an identifier in the generated code (one struct
+  // Person for "people" and "persons" does not compile).
+  std::map<std::string, std::size_t> owner;
+  for (std::size_t i = 0; i < context["resources"].size(); ++i) {
+    const auto& r = context["resources"][i];
     require(identifier(r["singular"].get<std::string>()));
+    require(r["singular"] != r["name"]);
+    for (const char* key : {"name", "singular", "class_name", "js_name", "js_plural"}) {
+      require(owner.emplace(r[key].get<std::string>(), i).first->second == i);
+    }
   }
 }
 

@@ -17,6 +17,7 @@ printf 'An Express API called "Shop" with users and orders (total:number, status
 printf 'Une interface web et une IA nomm\xc3\xa9e \xc2\xabLabo\xc2\xbb pour des cat\xc3\xa9gories (prix: nombre, quantit\xc3\xa9) sans docker' >"$fuzz_work/corpus/fr2"
 printf '{"name": "Shop", "stacks": ["flask", "spa"], "features": {"auth": "jwt", "database": "sqlite", "docker": true},\n "resources": [{"name": "products", "fields": [{"name": "price", "type": "number", "required": true}]}, "orders"],\n "templates": {"flask": "flask-api"}, "variables": {"port": 8000}}' >"$fuzz_work/corpus/json"
 printf 'name: Shop\nstacks: [express]\nresources:\n  - name: class\n    fields: {from: string, is_active: boolean}\n' >"$fuzz_work/corpus/yaml"
+printf 'name: Words\nstacks: [solidity]\nresources: [news, series, gases, people, indexes, statuses]\n' >"$fuzz_work/corpus/plurals"
 fuzz_run "$bin" "${3:-30}" -max_len=4096
 
 # The audio reader, for half the time, over its own corpus: small WAV, FLAC,
