@@ -29,6 +29,9 @@ constexpr std::size_t kMaxPathBytes = 1024;
 // every bundled stack takes 5 million for its 15 MB; sections nested over the
 // resources that render nothing end here within seconds, not hours.
 constexpr std::size_t kMaxRenderSteps = std::size_t{1} << 27;
+// A Kubernetes name is at most 63 characters and the templates append at most
+// 12 to the slug ("-express-api"): 51 keeps every name they make valid.
+constexpr std::size_t kMaxSlugBytes = 63 - 12;
 
 Data to_data(const nlohmann::json& j) {
   switch (j.type()) {
@@ -120,17 +123,30 @@ nlohmann::json resource_context(const Resource& r, std::size_t index, std::size_
 }
 
 nlohmann::json project_context(const Spec& spec) {
-  const auto words = split_words(spec.name);
+  // Whole words, with "p" before a leading digit, up to kMaxSlugBytes; a
+  // first word longer than that is cut. Words are lower-case letters and
+  // digits, so the slug is a DNS-1035 label with no trailing '-'.
+  std::vector<std::string> kept;
+  std::size_t size = 0;
+  for (const auto& w : split_words(spec.name)) {
+    if (kept.empty() && w[0] >= '0' && w[0] <= '9') {
+      kept.push_back("p");
+      size = 1;
+    }
+    const std::size_t dash = kept.empty() ? 0 : 1;
+    if (size + dash + w.size() > kMaxSlugBytes) {
+      const bool first = kept.empty() || (kept.size() == 1 && kept[0] == "p" && size == 1);
+      if (first) kept.push_back(w.substr(0, kMaxSlugBytes - size - dash));
+      break;
+    }
+    size += dash + w.size();
+    kept.push_back(w);
+  }
+  if (kept.empty()) kept.push_back("project");
   std::string slug, module;
-  for (const auto& w : words) {
-    if (slug.size() + w.size() + 1 > 63) break;
+  for (const auto& w : kept) {
     slug += (slug.empty() ? "" : "-") + w;
     module += (module.empty() ? "" : "_") + w;
-  }
-  if (slug.empty()) slug = module = "project";
-  if (slug[0] >= '0' && slug[0] <= '9') {
-    slug = "p-" + slug;
-    module = "p_" + module;
   }
   if (is_reserved(module)) module += "_";
   std::string class_name = join_pascal(split_words(module));

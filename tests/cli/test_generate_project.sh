@@ -361,6 +361,38 @@ done
 expect_not_in "$T/words/blockchain/contracts/Registry.sol" "Newse" "no Newse"
 expect_not_in "$T/words/express-api/src/app.js" "newses" "no newses"
 
+# --- Kubernetes names: DNS-1035 labels of at most 63 characters -----------------------
+# The slug was capped at 63 and the templates append "-express-api": 66.
+k8s_names() {  # k8s_names DIR: every metadata.name and secretKeyRef.name, one a line
+  /usr/bin/python3 - "$1" <<'PY'
+import pathlib, sys, yaml
+def walk(node):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("metadata", "secretKeyRef") and isinstance(value, dict) and "name" in value:
+                print(value["name"])
+            walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            walk(value)
+for path in sorted(pathlib.Path(sys.argv[1]).glob("*.yaml")):
+    for doc in yaml.safe_load_all(path.read_text()):
+        walk(doc)
+PY
+}
+k8s_name_check() {  # k8s_name_check LABEL NAME
+  jq -n --arg name "$2" '{name: $name, stacks: ["flask", "express", "spa"], features: {kubernetes: true, auth: "jwt"}}' >"$T/k8s.json"
+  rm -rf "$T/k8s"
+  expect_exit 0 "kubernetes manifests, $1" -- dh run generate_project -p spec="$T/k8s.json" -p out="$T/k8s"
+  k8s_names "$T/k8s/k8s" >"$T/k8s-names"
+  expect_in "$T/k8s-names" "-express-api" "$1: the express-api Service is there"
+  bad=$(grep -vcE '^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$' "$T/k8s-names" || true)
+  expect_eq "$bad" 0 "$1: every Kubernetes name is a DNS-1035 label of at most 63 ($(awk '{ if (length($0) > m) m = length($0) } END { print "longest " m }' "$T/k8s-names"))"
+}
+k8s_name_check "six words, 64 characters" 'Abcdefghij Abcdefghij Abcdefghij Abcdefghij Abcdefghij Abcdefghi'
+k8s_name_check "one 64-letter word" "$(printf 'x%.0s' {1..64})"
+k8s_name_check "one 64-character word starting with a digit" "7$(printf 'y%.0s' {1..63})"
+
 # --- hostile specs: exit 2, one line, nothing written ------------------------------
 hostile() {  # hostile NAME PARAM=VALUE TEXT_IN_ERROR
   expect_exit 2 "hostile: $1" -- dh run generate_project -p "$2" -p out="$T/hostile"

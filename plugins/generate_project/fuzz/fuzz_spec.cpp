@@ -7,7 +7,8 @@
 // name is a lower-case identifier of at most 49 bytes, never "id"; normalising
 // is idempotent (to_json then normalize gives the same spec); the render
 // context's string literals parse back to the project name; no two resources
-// share a derived identifier (singular, class or JS name).
+// share a derived identifier (singular, class or JS name); the slug is a
+// DNS-1035 label short enough for every Kubernetes name made from it.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -59,6 +60,10 @@ void check_spec(const nlohmann::json& doc) {
   const nlohmann::json context = build_context(spec, "1.0.0");
   require(nlohmann::json::parse(context["project"]["name_py"].get<std::string>()) == spec.name);
   require(nlohmann::json::parse(context["project"]["name_js"].get<std::string>()) == spec.name);
+  // Templates append up to 12 characters ("-express-api") to a Kubernetes name.
+  const auto& slug = context["project"]["slug"].get_ref<const std::string&>();
+  require(!slug.empty() && slug.size() <= 51 && slug[0] >= 'a' && slug[0] <= 'z' && slug.back() != '-');
+  for (const char c : slug) require((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-');
   // No two resources share an identifier in the generated code (one struct
   // Person for "people" and "persons" does not compile).
   std::map<std::string, std::size_t> owner;
