@@ -148,9 +148,13 @@ TargetState inspect_target(const fs::path& out_in, const std::vector<RenderedFil
     // The nearest existing ancestor must be a directory we can create in.
     fs::path parent = out.parent_path();
     while (!parent.empty() && ::lstat(parent.c_str(), &st) != 0 && parent != parent.root_path()) parent = parent.parent_path();
-    if (!S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode)) {
-      throw dihya::Error("out: " + parent.string() + " is not a directory");
+    // A link to a directory (/home -> /data/home) is fine to create under; a
+    // dangling one would only fail at mkdir, after the run has started.
+    if (S_ISLNK(st.st_mode) && ::stat(parent.c_str(), &st) != 0) {
+      throw dihya::Error("out: " + parent.string() + " is a symbolic link to nothing (" + std::strerror(errno) +
+                         "); give a directory that exists or can be created");
     }
+    if (!S_ISDIR(st.st_mode)) throw dihya::Error("out: " + parent.string() + " is not a directory");
     return state;
   }
   state.exists = true;

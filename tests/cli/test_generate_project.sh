@@ -449,6 +449,18 @@ expect_in "$ERR" "symbolic link" "the symlink is named"
 expect_eq "$(ls -A "$T/elsewhere")" "" "nothing written through the symlink"
 ln -s "$T/elsewhere" "$T/link-out"
 expect_exit 2 "out itself a symlink" -- dh run generate_project -p text="Flask API with users" -p out="$T/link-out"
+# A dangling link on the way to a new out: refused before the run (it was
+# exit 5, "rolled_back: cannot create", once mkdir failed); a link to a
+# directory on the way is where the new target is made.
+ln -s "$T/nowhere" "$T/dangling"
+expect_exit 2 "a dangling symlink in out's path" -- dh run generate_project -p text="Flask API with users" -p out="$T/dangling/sub"
+expect_one_line_error "a dangling symlink in out's path"
+expect_in "$ERR" "out: $T/dangling is a symbolic link to nothing" "the dangling link is named"
+nothing_at "$T/nowhere" "nothing made where the dangling link points"
+mkdir -p "$T/linked"
+ln -s "$T/linked" "$T/dir-link"
+expect_exit 0 "a symlink to a directory in out's path" -- dh run generate_project -p text="Flask API with users" -p out="$T/dir-link/sub"
+[ -f "$T/linked/sub/README.md" ] && ok "the project is made in the linked directory" || not_ok "no README.md under $T/linked/sub"
 # A second of silence: an empty transcription is exit 2 (the spoken path is
 # tested in full by test_spoken_specs.sh).
 /usr/bin/python3 -c 'import sys, wave; o = wave.open(sys.argv[1], "wb"); o.setnchannels(1); o.setsampwidth(2); o.setframerate(16000); o.writeframes(bytes(32000)); o.close()' "$T/silence.wav"
