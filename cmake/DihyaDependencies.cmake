@@ -14,3 +14,6 @@ pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx)
 pkg_check_modules(PQ REQUIRED IMPORTED_TARGET libpq)
 # The plugin sandbox's system-call filter (supervise/sandbox.cpp).
 pkg_check_modules(SECCOMP REQUIRED IMPORTED_TARGET libseccomp)
+# vectorscan (the Hyperscan API): security_audit's secret scan, and the host's
+# JSON Schema patterns, matched without backtracking (params/schema_pattern.hpp).
+pkg_check_modules(HS REQUIRED IMPORTED_TARGET libhs)

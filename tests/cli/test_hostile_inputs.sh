@@ -234,6 +234,52 @@ expect_in "$ERR" "not a regular file" "history names the FIFO"
 rm -f "$STATE_LOG"
 mv "$WORK/state.log" "$STATE_LOG"
 
+# --- regular expressions of a plugin schema ----------------------------------
+# valijson ran "pattern", "patternProperties" and "format" with std::regex,
+# which recurses once per character (a 50 000-character value killed the host
+# with SIGSEGV) and backtracks ("^(a+)+$" against 40 a's and a '!' never
+# returned: the host's own process, where no --timeout reaches). Each is now
+# one line, exit 2, at once; `timeout` only bounds the test.
+forge evil_regex '
+m["parameters"] = {"type": "object", "additionalProperties": False, "properties": {
+  "word": {"type": "string", "pattern": "^(a+)+$"},
+  "name": {"type": "string", "maxLength": 54, "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+  "day": {"type": "string", "format": "date"},
+  "labels": {"type": "object", "patternProperties": {"^(a+)+$": {"type": "integer"}}, "additionalProperties": False}}}
+m["examples"] = [{"description": "A word a backtracking engine tries 2^40 ways.", "command": "dihya-host run evil_regex -p word=a...a!",
+                  "params": {"word": "a" * 40 + "!"}}]'
+export DIHYA_CACHE_DIR="$HOST_DIRS/cache-regex"
+long=$(printf 'a%.0s' $(seq 50000))
+catastrophic="$(printf 'a%.0s' $(seq 40))!"
+expect_exit 2 "a 50 000-character value under maxLength and a pattern" -- timeout 60 "$DIHYA_HOST" validate evil_regex -p "name=$long"
+expect_one_line_error "a 50 000-character value"
+expect_in "$ERR" "parameter 'name': must be at most 54 characters long" "the long value is refused by its maxLength"
+printf '{"name": "%s"}' "$(printf '%s' "$long$long$long$long$long$long$long$long")" >"$WORK/long.json"
+expect_exit 2 "a 400 000-character value from a params file" -- timeout 60 "$DIHYA_HOST" run evil_regex --params-file "$WORK/long.json"
+expect_one_line_error "a 400 000-character value from a params file"
+expect_exit 2 "a 50 000-digit year under format date" -- timeout 60 "$DIHYA_HOST" validate evil_regex -p "day=${long//a/1}-13-01"
+expect_in "$ERR" "is not a valid date" "the date is refused"
+expect_exit 2 "\"^(a+)+\$\" against 40 a's and a '!', under run --timeout 2" -- timeout 60 "$DIHYA_HOST" run evil_regex --timeout 2 -p "word=$catastrophic"
+expect_one_line_error "a catastrophic pattern"
+expect_in "$ERR" "does not match the pattern ^(a+)+\$" "the value is refused by its pattern"
+expect_exit 2 "the same pattern on an object key (patternProperties)" -- timeout 60 "$DIHYA_HOST" validate evil_regex -p "labels={\"$catastrophic\": 1}"
+expect_in "$ERR" "unknown parameter 'labels.aaaa" "the key no pattern matches is refused"
+expect_exit 0 "a 50 000-character key the pattern matches" -- timeout 60 "$DIHYA_HOST" validate evil_regex -p "labels={\"$long\": 1}"
+expect_exit 1 "check of a plugin whose example backtracks for ever" -- timeout 120 "$DIHYA_HOST" check "$EVIL/libevil_regex.so"
+expect_in "$OUT" "fail  example parameters are valid" "check returns and fails the example"
+expect_in "$OUT" "does not match the pattern ^(a+)+\$" "check names the pattern"
+
+# A pattern vectorscan cannot match without backtracking is the author's
+# schema error, found by check, and refused by every command.
+forge evil_lookaround 'm["parameters"] = {"type": "object", "properties": {"schema": {"type": "string", "pattern": "^(?!pg_)[a-z_]+$"}}}'
+expect_exit 1 "check of a plugin whose pattern has a lookahead" -- dh check "$EVIL/libevil_lookaround.so"
+expect_in "$OUT" "fail  parameter schema is valid draft-07: plugin schema is invalid: pattern '^(?!pg_)[a-z_]+\$' is not a valid regular expression here" \
+  "check names the pattern"
+expect_in "$OUT" "no lookaround" "check says why"
+expect_exit 2 "run of a plugin whose pattern has a lookahead" -- dh run evil_lookaround -p schema=abc
+expect_one_line_error "a lookahead"
+expect_in "$ERR" "Zero-width assertions are not supported" "run says why"
+
 # A relative XDG_CONFIG_HOME is ignored: it would read a config from the
 # directory the command runs in.
 mkdir -p "$WORK/cwd/rel/dihya" "$HOST_DIRS/home"

@@ -112,4 +112,24 @@ run_id=$(dh history --limit 1 --json | python3 -c 'import json,sys; print(json.l
 expect_exit 0 "logs of that run" -- dh logs "$run_id"
 if grep -q "$(printf '\xc2\x9b')" "$OUT" || grep -q "$(printf '\x1b')" "$OUT"; then not_ok "a control reached log.txt"; else ok "log.txt holds it escaped"; fi
 
+# The bundled migrate_data as an operator met it: a 50 000-character
+# history_table killed the host (SIGSEGV, std::regex recursing under
+# valijson's pattern check, before maxLength had its say). The same value
+# through a params file, and a long target under its version pattern.
+if [ -f "${DIHYA_BUNDLED_PLUGIN_DIR:-}/libmigrate_data.so" ]; then
+  long=$(printf 'a%.0s' $(seq 50000))
+  mkdir -p "$WORK/migrations"
+  expect_exit 2 "migrate_data with a 50 000-character history_table" -- \
+    dh --plugin-path "$DIHYA_BUNDLED_PLUGIN_DIR" validate migrate_data --param migrations_dir="$WORK/migrations" --param history_table="$long"
+  expect_one_line_error "a 50 000-character history_table"
+  expect_in "$ERR" "parameter 'history_table': must be at most 54 characters long" "its maxLength is named"
+  printf '{"migrations_dir": "%s", "target": "%s"}' "$WORK/migrations" "${long//a/1}" >"$WORK/long.json"
+  expect_exit 2 "migrate_data with a 50 000-digit target from a params file" -- \
+    dh --plugin-path "$DIHYA_BUNDLED_PLUGIN_DIR" validate migrate_data --params-file "$WORK/long.json"
+  expect_in "$ERR" "does not match the pattern" "its pattern is named"
+  expect_exit 2 "migrate_data refuses a history schema in pg_*" -- \
+    dh --plugin-path "$DIHYA_BUNDLED_PLUGIN_DIR" validate migrate_data --param migrations_dir="$WORK/migrations" --param schema=pg_temp
+  expect_in "$ERR" "parameter 'schema': 'pg_temp' must not match the pattern ^pg_" "the system schema is refused by the schema"
+fi
+
 finish

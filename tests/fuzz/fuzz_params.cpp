@@ -4,11 +4,12 @@
 // must return a value or throw a usage error. Any other exception, a crash, a
 // hang or a sanitizer report is a bug. Connection-string redaction runs on the
 // same bytes since log lines reach it unfiltered, and one_line() must leave no
-// line break in any message.
+// line break in any message. The same bytes as a plugin schema's pattern are
+// refused or translated for vectorscan, and a short one is matched.
 //
 //   clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -DVALIJSON_USE_EXCEPTIONS=1 \
 //     -Ihost/src -Isdk/include tests/fuzz/fuzz_params.cpp host/src/params/*.cpp host/src/util/printable.cpp \
-//     -lyaml-cpp -o fuzz_params
+//     -lyaml-cpp -lhs -o fuzz_params
 //   ./fuzz_params -max_total_time=60 -rss_limit_mb=4096 corpus/
 #include <cstddef>
 #include <cstdint>
@@ -21,6 +22,7 @@
 #include "params/json_input.hpp"
 #include "util/printable.hpp"
 #include "params/redaction.hpp"
+#include "params/schema_pattern.hpp"
 
 namespace {
 
@@ -41,6 +43,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   try {
     exercise(dihya::host::parse_yaml_text(text, "fuzz.yaml"));
   } catch (const dihya::host::HostError&) {
+  }
+  // Compiling takes up to milliseconds: only short patterns are, so that the
+  // parsers above still get most of the run.
+  const std::string pattern(text);
+  if (dihya::host::schema_pattern_problem(pattern).empty() && size <= 16) {
+    try {
+      (void)dihya::host::schema_pattern_matches(pattern, text);
+    } catch (const dihya::host::HostError&) {
+    }
   }
   // Messages from libraries are joined into one line before they are shown.
   const std::string line = dihya::host::one_line(text);

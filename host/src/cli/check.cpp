@@ -426,6 +426,9 @@ int cmd_check(const Args& args, const Settings& settings) {
   check_documentation(plugin, list);
   try {
     check_parameter_schema(plugin.parameters());
+    // A command compiles a pattern when a value reaches it: the author hears
+    // of one too large to compile here, not from an operator.
+    compile_parameter_patterns(plugin.parameters());
     list.pass("parameter schema is valid draft-07");
     check_schema_rejects(plugin, list);
   } catch (const HostError& e) {

@@ -10,17 +10,12 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
-#include <regex>
 #include <set>
 #include <string_view>
 #include <system_error>
 #include <utility>
 
-#include <valijson/adapters/nlohmann_json_adapter.hpp>
-#include <valijson/schema.hpp>
-#include <valijson/schema_parser.hpp>
 #include <valijson/validation_results.hpp>
-#include <valijson/validator.hpp>
 
 #include "errors.hpp"
 #include "params/coercion.hpp"
@@ -28,6 +23,8 @@
 #include "util/printable.hpp"
 #include "params/redaction.hpp"
 #include "params/schema_errors.hpp"
+#include "params/schema_pattern.hpp"
+#include "params/schema_validation.hpp"
 #include "params/secret_reference.hpp"
 #include "util/text.hpp"
 
@@ -39,6 +36,7 @@ using nlohmann::json;
 constexpr std::size_t kMaxReferencedFileBytes = 1024 * 1024;
 constexpr std::size_t kMaxListedProblems = 3;
 constexpr int kMaxRefHops = 16;        // "$ref" chains longer than this are treated as unresolvable
+constexpr std::size_t kMaxSchemaReferenceBytes = 1024;
 
 std::string plugin_schema_error(const std::string& detail) {
   return "plugin schema is invalid: " + printable(detail, 300);
@@ -337,25 +335,11 @@ std::string ParamBuilder::describe(const valijson::ValidationResults::Error& err
   return subject + ": " + (problem.with_value.empty() ? problem.hint : problem.with_value);
 }
 
-void compile_schema(const json& schema, valijson::Schema& compiled) {
-  try {
-    valijson::SchemaParser parser(valijson::SchemaParser::kDraft7);
-    const valijson::adapters::NlohmannJsonAdapter adapter(schema);
-    parser.populateSchema(adapter, compiled);
-  } catch (const std::exception& error) {
-    throw usage_error(plugin_schema_error(error.what()));
-  }
-}
-
 void ParamBuilder::validate() const {
-  valijson::Schema compiled;
-  compile_schema(schema_, compiled);
-  valijson::Validator validator;
   valijson::ValidationResults results;
-  const valijson::adapters::NlohmannJsonAdapter target(values_);
   try {
-    if (validator.validate(compiled, target, &results)) return;
-  } catch (const std::exception& error) {  // std::regex_error from a "pattern" check_parameter_schema did not see
+    if (validate_against_schema(schema_, values_, results)) return;
+  } catch (const std::exception& error) {  // a pattern that parses but does not compile ("Pattern is too large")
     fail(plugin_schema_error(error.what()));
   }
   std::vector<std::string> problems;
@@ -378,43 +362,51 @@ void ParamBuilder::validate() const {
 
 // ---------------------------------------------------------------- schema checks
 
-// Walks the schema once before valijson sees it: bounds its depth (valijson
-// recurses) and compiles every regular expression (valijson compiles them
-// only when a value reaches them, and then throws mid-validation).
-void check_schema_node(const json& node, int depth) {
+// Walks the schema before valijson sees it: bounds its depth (valijson
+// recurses), refuses a "$ref" or "$id" too long for valijson, and calls
+// check(pattern, what) for each regular expression.
+template <typename Check>
+void for_each_pattern(const json& node, int depth, const Check& check) {
   if (depth > kMaxDepth) throw usage_error(plugin_schema_error("nested deeper than " + std::to_string(kMaxDepth) + " levels"));
   if (node.is_array()) {
-    for (const auto& item : node) check_schema_node(item, depth + 1);
+    for (const auto& item : node) for_each_pattern(item, depth + 1, check);
     return;
   }
   if (!node.is_object()) return;
   for (const auto& [keyword, value] : node.items()) {
     if (keyword == "default" || keyword == "enum" || keyword == "const" || keyword == "examples") continue;  // data, not schema
-    if (keyword == "pattern" && value.is_string()) {
-      try {
-        std::regex compiled(value.get<std::string>());
-      } catch (const std::regex_error&) {
-        throw usage_error(plugin_schema_error("pattern " + in_quotes(value.get<std::string>(), 100) + " is not a valid regular expression"));
-      }
-    }
+    if (keyword == "pattern" && value.is_string()) check(value.template get_ref<const std::string&>(), "pattern");
     if (keyword == "patternProperties" && value.is_object()) {
-      for (const auto& [pattern, ignored] : value.items()) {
-        try {
-          std::regex compiled(pattern);
-        } catch (const std::regex_error&) {
-          throw usage_error(plugin_schema_error("patternProperties key " + in_quotes(pattern, 100) + " is not a valid regular expression"));
-        }
-      }
+      for (const auto& [pattern, ignored] : value.items()) check(pattern, "patternProperties key");
     }
-    check_schema_node(value, depth + 1);
+    // valijson matches a "$ref" or "$id" against a URN with std::regex when
+    // it compiles the schema, recursing once per character.
+    if ((keyword == "$ref" || keyword == "$id" || keyword == "id") && value.is_string() &&
+        value.template get_ref<const std::string&>().size() > kMaxSchemaReferenceBytes) {
+      throw usage_error(plugin_schema_error(keyword + " is longer than " + std::to_string(kMaxSchemaReferenceBytes) + " bytes"));
+    }
+    for_each_pattern(value, depth + 1, check);
   }
 }
 
-// patternProperties keys are compiled once per call; schemas are small.
+// Every regular expression is parsed here; each is compiled only when a
+// value reaches it.
+void check_schema_node(const json& schema) {
+  for_each_pattern(schema, 0, [](const std::string& pattern, const char* what) {
+    const std::string problem = schema_pattern_problem(pattern);
+    if (!problem.empty()) {
+      throw usage_error(plugin_schema_error(std::string(what) + " " + in_quotes(pattern, 100) +
+                                            " is not a valid regular expression here: " + problem));
+    }
+  });
+}
+
+// A pattern that cannot be compiled matches nothing here: the validation
+// that follows names it.
 bool matches_pattern(const std::string& pattern, const std::string& key) {
   try {
-    return std::regex_search(key, std::regex(pattern));
-  } catch (const std::regex_error&) {
+    return schema_pattern_matches(pattern, key);
+  } catch (const HostError&) {
     return false;
   }
 }
@@ -481,7 +473,7 @@ bool is_write_only(const nlohmann::json* node) {
 
 void check_parameter_schema(const nlohmann::json& schema) {
   if (!schema.is_object()) throw usage_error(plugin_schema_error("it must be a JSON object"));
-  check_schema_node(schema, 0);
+  check_schema_node(schema);
   const auto type = schema.find("type");
   const bool is_object_type = type != schema.end() && ((type->is_string() && *type == "object") ||
                                                         (type->is_array() && type->size() == 1 && (*type)[0] == "object"));
@@ -489,8 +481,21 @@ void check_parameter_schema(const nlohmann::json& schema) {
   if (schema.contains("properties") && !schema.at("properties").is_object()) {
     throw usage_error(plugin_schema_error("\"properties\" must be an object"));
   }
-  valijson::Schema compiled;
-  compile_schema(schema, compiled);
+  try {
+    compile_with_valijson(schema);
+  } catch (const std::exception& error) {
+    throw usage_error(plugin_schema_error(error.what()));
+  }
+}
+
+void compile_parameter_patterns(const nlohmann::json& schema) {
+  for_each_pattern(schema, 0, [](const std::string& pattern, const char*) {
+    try {
+      compile_schema_pattern(pattern);
+    } catch (const HostError& error) {
+      throw usage_error(plugin_schema_error(error.what()));
+    }
+  });
 }
 
 ResolvedParams build_params(const nlohmann::json& schema, const std::vector<std::string>& kv_args,

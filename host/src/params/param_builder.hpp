@@ -48,15 +48,23 @@ struct ResolvedParams {
 ResolvedParams build_params(const nlohmann::json& schema, const std::vector<std::string>& kv_args,
                             const std::optional<std::filesystem::path>& params_file);
 
-// Checks that `schema` can describe a plugin's parameters: a draft-07 schema
-// object whose type is "object", which valijson can compile (local $refs
-// only) and whose regular expressions compile. Throws HostError (usage)
-// "plugin schema is invalid: ...".
 // The same checks for values given as JSON (a plugin.json example, a schedule's
 // stored parameters): coerced, defaults filled, validated. Throws a usage error.
 ResolvedParams build_params_from_values(const nlohmann::json& schema, const nlohmann::json& values);
 
+// Checks that `schema` can describe a plugin's parameters: a draft-07 schema
+// object whose type is "object", which valijson can compile (local $refs
+// only) and whose regular expressions vectorscan can match (see
+// params/schema_pattern.hpp: no lookaround, no backreferences). Throws
+// HostError (usage) "plugin schema is invalid: ...".
 void check_parameter_schema(const nlohmann::json& schema);
+
+// Compiles every regular expression of a schema check_parameter_schema
+// accepted (it only parses them; a command compiles those a value reaches):
+// for the conformance kit, which must find a pattern too large to compile
+// before an operator's value does. Throws HostError (usage) "plugin schema is
+// invalid: pattern '...' is not a valid regular expression here: ...".
+void compile_parameter_patterns(const nlohmann::json& schema);
 
 // Schema navigation, shared with redaction so both agree on which subschema
 // governs a value. `root` is the whole parameter schema (for local "$ref"s);

@@ -3,8 +3,10 @@
 
 #include <cctype>
 #include <utility>
+#include <vector>
 
 #include "params/coercion.hpp"
+#include "params/param_builder.hpp"
 #include "util/printable.hpp"
 #include "util/text.hpp"
 
@@ -61,6 +63,34 @@ std::string allowed_values(const json* schema) {
   return out;
 }
 
+// What a "not" forbids, as "match the pattern ^pg_ or be
+// 'information_schema'"; empty when its schema says it in other words.
+std::string forbidden(const json& root, const json* schema, int depth) {
+  schema = schema == nullptr ? nullptr : resolve_schema_ref(root, schema);
+  if (schema == nullptr || !schema->is_object() || depth > 4) return {};
+  std::vector<std::string> parts;
+  if (const auto value = schema->find("const"); value != schema->end()) {
+    parts.push_back("be " + (value->is_string() ? in_quotes(value->get_ref<const std::string&>(), 40)
+                                                : printable(value->dump(-1, ' ', false, json::error_handler_t::replace), 40)));
+  }
+  if (schema->contains("enum")) parts.push_back("be one of " + allowed_values(schema));
+  if (const auto pattern = schema->find("pattern"); pattern != schema->end() && pattern->is_string()) {
+    parts.push_back("match the pattern " + printable(pattern->get_ref<const std::string&>(), 100));
+  }
+  for (const char* keyword : {"anyOf", "oneOf"}) {
+    const auto alternatives = schema->find(keyword);
+    if (alternatives == schema->end() || !alternatives->is_array()) continue;
+    for (const auto& alternative : *alternatives) {
+      const std::string part = forbidden(root, &alternative, depth + 1);
+      if (part.empty()) return {};
+      parts.push_back(part);
+    }
+  }
+  std::string text;
+  for (const auto& part : parts) text += (text.empty() ? "" : " or ") + part;
+  return text;
+}
+
 }  // namespace
 
 std::string in_quotes(std::string_view text, std::size_t max_chars) { return "'" + printable(text, max_chars) + "'"; }
@@ -113,6 +143,13 @@ SchemaProblem explain_schema_error(const std::string& description, const json& r
     return {"must be a multiple of " + divisor, value_text + " is not a multiple of " + divisor};
   }
   if (description.find("uniqueness constraint") != std::string::npos) return {"has duplicate items", {}};
+  if (starts_with(description, "Target should not validate against schema specified in 'not'")) {
+    const std::string what = schema != nullptr && schema->is_object() && schema->contains("not")
+                                 ? forbidden(root, &schema->at("not"), 0)
+                                 : "";
+    if (what.empty()) return {"is not allowed", value_text + " is not allowed"};
+    return {"must not " + what, value_text + " must not " + what};
+  }
   static const std::pair<std::string_view, std::string_view> kLimits[] = {
       {"String should be no more than ", "must be at most %s characters long"},
       {"String should be no fewer than ", "must be at least %s characters long"},
