@@ -23,6 +23,14 @@ expect_one_line_error "crash while loading"
 expect_in "$ERR" "while loading" "says it crashed while loading"
 expect_exit 0 "list after a crash" -- dh list
 expect_in "$OUT" "unstable" "list remembers the crash"
+# An _exit(7) in a constructor is a crash while loading too, for run as for check.
+expect_exit 3 "exit while loading" -- dh run exit_on_load
+expect_one_line_error "exit while loading"
+expect_in "$ERR" "plugin exited with status 7 while loading" "says it exited while loading"
+expect_exit 0 "list --all after an exit while loading" -- dh list --all
+if grep "exit_on_load" "$OUT" | grep -q "unstable"; then ok "list remembers the exit"; else not_ok "list remembers the exit"; fi
+expect_exit 3 "check of a plugin that exits while loading" -- dh check exit_on_load
+expect_in "$ERR" "cannot load plugin: plugin exited with status 7 while loading" "check says it could not be loaded"
 expect_exit 2 "a mistyped plugin name" -- dh run crash_on_laod
 expect_exit 0 "list after the typo" -- dh list
 expect_in "$OUT" "unstable" "the typo's fresh scan keeps the mark (the file did not change)"

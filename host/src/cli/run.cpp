@@ -122,9 +122,11 @@ Verdict judge_child(const ChildOutcome& o, bool dry_run) {
     }
     case Kind::load_failed: return {kOutcomeFailed, kExitLoad, "cannot load plugin: " + o.message, false};
     case Kind::threw: return {kOutcomeFailed, kExitRunFailed, o.message, true};
+    // A plugin that exits while loading (a constructor's _exit(7)) did as
+    // one that aborts there: it could not be loaded.
     case Kind::crashed:
-      return {kOutcomeCrashed, o.loaded ? kExitRunFailed : kExitLoad, o.message, o.loaded};
     case Kind::exited:
+      return {kOutcomeCrashed, o.loaded ? kExitRunFailed : kExitLoad, o.message, o.loaded};
     case Kind::protocol_error: return {kOutcomeCrashed, kExitRunFailed, o.message, true};
     case Kind::timed_out: return {kOutcomeTimedOut, kExitTimeout, o.message, true};
     case Kind::cancelled: return {kOutcomeCancelled, kExitInterrupted, o.message, true};
@@ -295,7 +297,8 @@ void execute(RunSession& s, RunSink& sink, ProgressBar& bar) {
   bar.clear();
   const ChildOutcome& outcome = *s.outcome;
   const bool journaled = sink.journal_entries() > 0;
-  if (outcome.kind == ChildOutcome::Kind::crashed && !outcome.loaded && !journaled) {
+  if ((outcome.kind == ChildOutcome::Kind::crashed || outcome.kind == ChildOutcome::Kind::exited) && !outcome.loaded &&
+      !journaled) {
     s.catalog.mark_unstable(s.plugin.path, outcome.message);
   }
   // The record names the sandbox the plugin ran in, not only the one planned.

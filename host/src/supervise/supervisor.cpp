@@ -408,7 +408,8 @@ class Supervision {
       return o;
     }
     o.kind = Kind::exited;
-    o.message = fmt::format("plugin exited with status {} without a result", o.exit_status);
+    o.message = loaded_ ? fmt::format("plugin exited with status {} without a result", o.exit_status)
+                        : fmt::format("plugin exited with status {} while loading", o.exit_status);
     return o;
   }
 

@@ -84,7 +84,7 @@ struct ChildOutcome {
     load_failed,    // the library could not be loaded or is not a plugin
     threw,          // the operation threw
     crashed,        // killed by a signal it did not ask for (SIGSEGV, SIGABRT...)
-    exited,         // exited without a result (exit(7), a closed pipe)
+    exited,         // exited without a result (exit(7), a closed pipe); before `loaded`: a crash while loading
     protocol_error, // wrote garbage on the pipe
     timed_out,
     cancelled,      // Ctrl-C or SIGTERM on the host
