@@ -31,6 +31,14 @@ expect_exit 0 "list --all after an exit while loading" -- dh list --all
 if grep "exit_on_load" "$OUT" | grep -q "unstable"; then ok "list remembers the exit"; else not_ok "list remembers the exit"; fi
 expect_exit 3 "check of a plugin that exits while loading" -- dh check exit_on_load
 expect_in "$ERR" "cannot load plugin: plugin exited with status 7 while loading" "check says it could not be loaded"
+# A constructor that never returns: check gives up within the plugin's
+# timeout_seconds (2) and says the plugin could not be loaded, naming the
+# hang, instead of passing "loads" and failing metadata() after 60 s.
+expect_exit 3 "check of a plugin whose constructor never returns" -- timeout 120 "$DIHYA_HOST" check hang_on_load
+expect_one_line_error "a hang while loading"
+expect_in "$ERR" "cannot load plugin: timed out after 2 s while loading (its constructors or static initialisers" \
+  "check names the hang"
+expect_not_in "$OUT" "pass  loads in a child process" "check does not say it loads"
 expect_exit 2 "a mistyped plugin name" -- dh run crash_on_laod
 expect_exit 0 "list after the typo" -- dh list
 expect_in "$OUT" "unstable" "the typo's fresh scan keeps the mark (the file did not change)"

@@ -400,6 +400,21 @@ void exercise(const PluginFile& plugin, const Settings& settings, const nlohmann
   }
 }
 
+// metadata() must answer within the plugin's own timeout_seconds (every run
+// loads the plugin within it too), and within a minute at most: a
+// constructor that never returns fails the check then.
+std::chrono::milliseconds load_timeout(const PluginFile& plugin) {
+  std::chrono::milliseconds limit = std::chrono::minutes(1);
+  const auto declared = plugin.metadata.find("timeout_seconds");
+  if (declared != plugin.metadata.end() && declared->is_number()) {
+    const double seconds = declared->get<double>();
+    if (seconds > 0 && seconds * 1000 < static_cast<double>(limit.count())) {
+      limit = std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+    }
+  }
+  return limit;
+}
+
 }  // namespace
 
 int cmd_check(const Args& args, const Settings& settings) {
@@ -407,7 +422,8 @@ int cmd_check(const Args& args, const Settings& settings) {
   spec.usage = "dihya-host check <plugin.so> [--exercise] [--json]";
   spec.description =
       "Conformance checks for plugin authors and CI: metadata embedded, complete and equal to\n"
-      "metadata(); parameter schema valid and strict; plugin loads in a child process.\n"
+      "metadata(); parameter schema valid and strict; plugin loads in a child process within its\n"
+      "timeout_seconds (at most 60 s).\n"
       "--exercise also runs the first example with params, on a scratch copy of the configured\n"
       "database (CREATE DATABASE ... TEMPLATE; the role needs CREATEDB and the database no other\n"
       "session): a dry run must change nothing; for reversible plugins the run must change data\n"
@@ -456,7 +472,7 @@ int cmd_check(const Args& args, const Settings& settings) {
   Redactor redactor;
   const ChildRequest metadata_request =
       prepare_child_request(plugin, settings, Operation::metadata, ResolvedParams{}, redactor);
-  const auto meta = run_operation(metadata_request, std::chrono::minutes(1));
+  const auto meta = run_operation(metadata_request, load_timeout(plugin));
   require_loaded(meta.outcome, plugin);
   list.pass("loads in a child process");
   list.expect(meta.outcome.kind == ChildOutcome::Kind::completed && meta.outcome.result["data"] == plugin.metadata,

@@ -151,8 +151,9 @@ OperationReport run_operation(const ChildRequest& request, std::optional<std::ch
 
 void require_loaded(const ChildOutcome& outcome, const PluginFile& plugin) {
   using Kind = ChildOutcome::Kind;
-  if (outcome.kind == Kind::load_failed || (!outcome.loaded && outcome.kind != Kind::cancelled &&
-                                            outcome.kind != Kind::timed_out)) {
+  // A timeout before the plugin loaded is a hang in its constructors: it
+  // cannot be loaded, whatever the operation was for.
+  if (outcome.kind == Kind::load_failed || (!outcome.loaded && outcome.kind != Kind::cancelled)) {
     throw load_error(fmt::format("{}: cannot load plugin: {}", plugin.path.string(), outcome.message));
   }
 }

@@ -72,8 +72,8 @@ class ScratchDir {
 
 OperationReport run_operation(const ChildRequest& request, std::optional<std::chrono::milliseconds> timeout);
 
-// Throws a load error (exit 3) when the child could not load the plugin or
-// crashed while loading it.
+// Throws a load error (exit 3) when the child could not load the plugin,
+// crashed or exited while loading it, or timed out before it had loaded.
 void require_loaded(const ChildOutcome& outcome, const PluginFile& plugin);
 
 // The plugin's validate(): throws a usage error (exit 2) listing the problems.

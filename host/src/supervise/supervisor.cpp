@@ -389,7 +389,9 @@ class Supervision {
     }
     if (timed_out_) {
       o.kind = Kind::timed_out;
-      o.message = fmt::format("timed out after {} s{}", options_.timeout->count() / 1000.0, said.empty() ? "" : ": " + said);
+      o.message = fmt::format("timed out after {} s{}{}", options_.timeout->count() / 1000.0,
+                              loaded_ ? "" : " while loading (its constructors or static initialisers did not return in time)",
+                              said.empty() ? "" : ": " + said);
       return o;
     }
     if (!protocol_error_.empty()) {
