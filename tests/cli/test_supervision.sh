@@ -158,6 +158,19 @@ expect_exit 0 "a plugin raising its limits" -- dh run hostile -p behaviour=raise
 expect_in "$OUT" "memory limit kept, host's limits kept" "neither its memory limit nor the host's limits moved"
 expect_exit 0 "audit verify after the memory runs" -- dh audit verify
 
+# Bytes a plugin writes that are not UTF-8 (a lone \xe9, a bare C1 \x9b)
+# arrive escaped as \xNN, in the summary, the report, the log and the data,
+# as everywhere else: never as U+FFFD, which hides the byte.
+expect_exit 0 "a plugin's text that is not UTF-8" -- dh run hostile -p behaviour=bad_utf8
+expect_in "$OUT" 'summary caf\xe9 \x9b' "the summary shows the bytes escaped"
+expect_in "$OUT" 'report caf\xe9' "the report shows the bytes escaped"
+expect_in "$ERR" 'log caf\xe9' "the log line shows the bytes escaped"
+expect_not_in "$OUT" $'\xef\xbf\xbd' "no U+FFFD on stdout"
+expect_not_in "$ERR" $'\xef\xbf\xbd' "no U+FFFD on stderr"
+expect_exit 0 "show of that run" -- dh show "$(last_run_id)" --json
+expect_in "$OUT" '"note": "data caf\\xe9"' "the data keeps the bytes escaped"
+expect_not_in "$OUT" '\ufffd' "no U+FFFD in the record"
+
 expect_exit 0 "history" -- dh history
 expect_in "$OUT" "timed_out" "history shows outcomes"
 expect_exit 0 "history --plugin --json" -- dh history --plugin hostile --json

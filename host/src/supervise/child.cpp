@@ -19,9 +19,12 @@
 #include <memory>
 #include <new>
 #include <mutex>
+#include <string>
+#include <string_view>
 
 #include <boost/dll/shared_library.hpp>
 #include <dihya/plugin.hpp>
+#include <dihya/utf8.hpp>
 
 #include "errors.hpp"
 #include "loading/plugin_file.hpp"
@@ -48,6 +51,46 @@ const char* level_name(LogLevel level) {
     case LogLevel::error: return "error";
   }
   return "info";
+}
+
+// `text` with each byte that is not part of valid UTF-8 written as \xNN, as
+// the host shows such bytes everywhere (a terminal, log.txt): JSON cannot
+// carry them, and U+FFFD would not say which byte it was.
+std::string escape_invalid_utf8(std::string_view text) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (std::size_t bad; (bad = first_invalid_utf8(text)) != std::string_view::npos;) {
+    const auto byte = static_cast<unsigned char>(text[bad]);
+    out.append(text.substr(0, bad)).append({'\\', 'x', kHex[byte >> 4], kHex[byte & 0xF]});
+    text.remove_prefix(bad + 1);
+  }
+  return out.append(text);
+}
+
+// A copy of `value` whose strings and keys are valid UTF-8.
+nlohmann::json with_invalid_utf8_escaped(const nlohmann::json& value) {
+  if (value.is_string()) return escape_invalid_utf8(value.get_ref<const std::string&>());
+  if (value.is_array()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& item : value) out.push_back(with_invalid_utf8_escaped(item));
+    return out;
+  }
+  if (value.is_object()) {
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto& [key, item] : value.items()) out[escape_invalid_utf8(key)] = with_invalid_utf8_escaped(item);
+    return out;
+  }
+  return value;
+}
+
+// The frame's JSON text. What the plugin wrote (a summary, a report, a log
+// line, result data) may hold bytes that are not UTF-8: they arrive escaped.
+std::string frame_text(const nlohmann::json& payload) {
+  try {
+    return payload.dump();
+  } catch (const nlohmann::json::type_error&) {
+    return with_invalid_utf8_escaped(payload).dump();
+  }
 }
 
 // All frames go through one mutex: plugins may log and report progress from threads.
@@ -85,7 +128,7 @@ class Channel {
 
  private:
   void send_locked(FrameType type, const nlohmann::json& payload) {
-    const std::string text = payload.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    const std::string text = frame_text(payload);
     // Too large for one frame: the plugin's mistake, reported to it (a journal
     // entry is then not durable, so its step must not happen).
     if (text.size() > kMaxFramePayload) {

@@ -133,6 +133,12 @@ class Hostile final : public dihya::Plugin {
       for (int i = 0; i < 100; ++i) ctx.log().info("log flood {} {}", i, big);
       return dihya::Result::success("flooded the log");
     }
+    if (behaviour == "bad_utf8") {
+      // Bytes that are not UTF-8 (a lone \xe9, a bare C1 \x9b) in a log line,
+      // the summary, the data and the report: JSON cannot carry them.
+      ctx.log().info("log caf\xe9");
+      return dihya::Result::success("summary caf\xe9 \x9b", {{"note", "data caf\xe9"}}, "report caf\xe9\nline two\n");
+    }
     return dihya::Result::success("behaved");
   }
 };
