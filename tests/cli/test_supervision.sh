@@ -158,6 +158,19 @@ expect_exit 0 "a plugin raising its limits" -- dh run hostile -p behaviour=raise
 expect_in "$OUT" "memory limit kept, host's limits kept" "neither its memory limit nor the host's limits moved"
 expect_exit 0 "audit verify after the memory runs" -- dh audit verify
 
+# validate is bounded like run: --timeout, else the plugin's timeout_seconds
+# (it was five minutes whatever the plugin said), and a timeout exits 4.
+expect_exit 4 "validate whose validate() hangs, --timeout 1" -- \
+  timeout 60 "$DIHYA_HOST" validate hostile -p behaviour=hang_in_validate --timeout 1
+expect_one_line_error "validate timed out"
+expect_in "$ERR" "hostile: validate timed out after 1 s" "the timeout is named"
+expect_exit 3 "validate of a plugin that hangs while loading, within its timeout_seconds (2)" -- \
+  timeout 60 "$DIHYA_HOST" validate hang_on_load
+expect_in "$ERR" "timed out after 2 s while loading" "the plugin's own timeout applied"
+expect_exit 2 "validate --timeout 0" -- dh validate hostile -p behaviour=ok --timeout 0
+expect_exit 0 "validate --help" -- dh validate --help
+expect_in "$OUT" "--timeout" "validate --help documents --timeout"
+
 # Bytes a plugin writes that are not UTF-8 (a lone \xe9, a bare C1 \x9b)
 # arrive escaped as \xNN, in the summary, the report, the log and the data,
 # as everywhere else: never as U+FFFD, which hides the byte.

@@ -105,6 +105,19 @@ std::chrono::milliseconds checked_seconds(double seconds, const std::string& fla
   return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
 }
 
+std::optional<std::chrono::milliseconds> seconds_option(const po::variables_map& vm, const char* key,
+                                                        const nlohmann::json& metadata, const char* metadata_key) {
+  double seconds = 0;
+  if (vm.count(key)) {
+    seconds = vm[key].as<double>();
+  } else if (metadata.contains(metadata_key) && metadata[metadata_key].is_number()) {
+    seconds = metadata[metadata_key].get<double>();
+  } else {
+    return std::nullopt;
+  }
+  return checked_seconds(seconds, std::string("--") + key);
+}
+
 void add_memory_option(CommandSpec& spec) {
   spec.options.add_options()("memory-max", po::value<std::string>(),
                              "most memory the plugin may hold: 512M, 4G or off (default: memory_max in the config, "

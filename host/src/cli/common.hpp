@@ -51,6 +51,12 @@ bool can_prompt();
 // are refused.
 std::chrono::milliseconds checked_seconds(double seconds, const std::string& flag);
 
+// The option `key` (--timeout, --grace) when given, else the number
+// metadata[metadata_key] (a plugin's timeout_seconds), else nothing; checked
+// by checked_seconds either way.
+std::optional<std::chrono::milliseconds> seconds_option(const po::variables_map& vm, const char* key,
+                                                        const nlohmann::json& metadata, const char* metadata_key);
+
 // The --memory-max option (run, rollback) and what it does to `settings`:
 // the plugin child's memory limit for this command. A usage error when it is
 // malformed, below 32M, or above the system config's memory_max (the

@@ -40,19 +40,6 @@ std::string host_name() {
   return name;
 }
 
-std::optional<std::chrono::milliseconds> seconds_option(const po::variables_map& vm, const char* key,
-                                                        const nlohmann::json& metadata, const char* metadata_key) {
-  double seconds = 0;
-  if (vm.count(key)) {
-    seconds = vm[key].as<double>();
-  } else if (metadata.contains(metadata_key) && metadata[metadata_key].is_number()) {
-    seconds = metadata[metadata_key].get<double>();
-  } else {
-    return std::nullopt;
-  }
-  return checked_seconds(seconds, std::string("--") + key);
-}
-
 // --output-dir, checked and created before anything is recorded: a mistake
 // there is a usage error, never a run.
 std::optional<std::filesystem::path> output_dir_option(const po::variables_map& vm) {

@@ -14,15 +14,23 @@
 #include "params/redaction.hpp"
 
 namespace dihya::host {
+namespace {
+
+constexpr std::chrono::minutes kDefaultValidateTimeout{5};
+
+}  // namespace
 
 int cmd_validate(const Args& args, const Settings& settings) {
   CommandSpec spec;
-  spec.usage = "dihya-host validate <plugin> [--param k=v]... [--params-file FILE] [--json]";
+  spec.usage = "dihya-host validate <plugin> [--param k=v]... [--params-file FILE] [--timeout S] [--json]";
   spec.description = "Checks parameters against the plugin's JSON Schema, then runs the plugin's own\n"
                      "validate() (files exist, database reachable...). Nothing is changed.\n"
-                     "Exit 0 when valid, 2 when not.";
+                     "Exit 0 when valid, 2 when not, 3 when the plugin cannot be loaded, 4 when its\n"
+                     "validate() did not finish within the timeout.";
   add_param_options(spec);
-  spec.options.add_options()("json", "print JSON");
+  spec.options.add_options()(
+      "timeout", po::value<double>(),
+      "seconds before validate() is cancelled (default: the plugin's timeout_seconds, else 300)")("json", "print JSON");
   add_plugin_argument(spec);
   auto vm = parse_command(args, spec);
   if (!vm) return 0;
@@ -30,13 +38,19 @@ int cmd_validate(const Args& args, const Settings& settings) {
   PluginCatalog catalog(settings);
   const PluginFile plugin = catalog.find((*vm)["plugin"].as<std::string>());
   const ResolvedParams params = resolve_params(*vm, plugin);
+  // As long as the plugin's runs may take, which include their validate().
+  const std::chrono::milliseconds timeout =
+      seconds_option(*vm, "timeout", plugin.metadata, "timeout_seconds").value_or(kDefaultValidateTimeout);
   Redactor redactor;
   ChildRequest request = prepare_child_request(plugin, settings, Operation::validate, params, redactor);
   request.params = params.values;
   const ScratchDir work;
   request.work_dir = work.path();
-  const auto report = run_operation(request, std::chrono::minutes(5));
+  const auto report = run_operation(request, timeout);
   require_loaded(report.outcome, plugin);
+  if (report.outcome.kind == ChildOutcome::Kind::timed_out) {
+    throw HostError(kExitTimeout, redactor.redact(fmt::format("{}: validate {}", plugin.name(), report.outcome.message)));
+  }
   try {
     require_semantically_valid(report.outcome, plugin.name());
   } catch (const HostError& e) {

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <dihya/plugin.hpp>
 
@@ -35,6 +36,13 @@ void write_everywhere(const std::string& bytes) {
 }
 
 class Hostile final : public dihya::Plugin {
+  std::vector<dihya::ValidationError> validate(const dihya::Params& params, dihya::Context&) override {
+    if (params.get<std::string>("behaviour") == "hang_in_validate") {
+      std::this_thread::sleep_for(std::chrono::seconds(params.get<int>("seconds")));
+    }
+    return {};
+  }
+
   dihya::Result run(const dihya::Params& params, dihya::Context& ctx) override {
     const auto behaviour = params.get<std::string>("behaviour");
     const auto seconds = params.get<int>("seconds");
