@@ -176,10 +176,14 @@ expect_exit 0 "info --json carries them" -- dh info escape --json
 expect_in "$OUT" '"capabilities"' "info --json: capabilities"
 expect_exit 0 "check passes a well-formed declaration" -- dh check escape
 expect_in "$OUT" "pass  sandbox capabilities are well-formed" "check: the capabilities item"
+expect_in "$OUT" "pass  sandbox capabilities name declared parameters" "check: every param: of escape is declared"
 expect_exit 1 "check fails an unknown capability" -- dh check bad_capabilities
 expect_in "$OUT" "unknown key 'network'" "check names the bad key"
 expect_exit 1 "check --json fails it too" -- dh check bad_capabilities --json
 expect_in "$OUT" '"ok": false' "check --json: not ok"
+expect_exit 1 "check fails a capability naming a parameter the schema lacks" -- dh check undeclared_param
+expect_in "$OUT" "fail  sandbox capabilities name declared parameters: capabilities.write: 'param:nonexistent' names no parameter of the schema (declared: name)" \
+  "check names the unknown parameter"
 expect_exit 3 "a plugin with an unknown capability is never run" -- dh run bad_capabilities
 expect_in "$ERR" "unknown key 'network'" "the refusal names the bad key"
 expect_one_line_error "unknown capability"

@@ -21,6 +21,7 @@
 #include "cli/plugin_page.hpp"
 #include "db/libpq.hpp"
 #include "errors.hpp"
+#include "loading/capabilities.hpp"
 #include "loading/catalog.hpp"
 #include "util/json_text_of.hpp"
 #include "util/printable.hpp"
@@ -123,6 +124,37 @@ void check_examples(const PluginFile& plugin, Checklist& list) {
     }
   }
   list.expect(problems.empty(), "example parameters are valid", fmt::format("{}", fmt::join(problems, "; ")));
+}
+
+// Each "param:NAME" of the capabilities names a parameter the schema
+// declares: a misspelt one grants nothing, so the run that needs the path
+// fails with "Permission denied" and the declaration reads as a promise the
+// plugin does not keep.
+void check_capability_parameters(const PluginFile& plugin, const Capabilities& capabilities, Checklist& list) {
+  const nlohmann::json& schema = plugin.parameters();
+  const nlohmann::json* root = resolve_schema_ref(schema, &schema);
+  const nlohmann::json* properties = nullptr;
+  if (root != nullptr && root->is_object() && root->contains("properties") && root->at("properties").is_object()) {
+    properties = &root->at("properties");
+  }
+  std::vector<std::string> problems;
+  const std::pair<const char*, const std::vector<std::string>*> kinds[] = {
+      {"read", &capabilities.read}, {"write", &capabilities.write}, {"exec", &capabilities.exec},
+      {"connect", &capabilities.connect}};
+  for (const auto& [kind, entries] : kinds) {
+    for (const auto& entry : *entries) {
+      if (!is_param_reference(entry)) continue;
+      const std::string name = entry.substr(6, entry.find('#') - 6);  // "param:NAME#key[].field"; npos - 6 is still past the end
+      if (properties != nullptr && properties->contains(name)) continue;
+      problems.push_back(fmt::format("capabilities.{}: '{}' names no parameter of the schema", kind, entry));
+    }
+  }
+  std::string known;
+  if (properties != nullptr) {
+    for (const auto& [name, ignored] : properties->items()) known += (known.empty() ? "" : ", ") + name;
+  }
+  list.expect(problems.empty(), "sandbox capabilities name declared parameters",
+              fmt::format("{} ({})", fmt::join(problems, "; "), known.empty() ? "it declares none" : "declared: " + known));
 }
 
 std::optional<nlohmann::json> first_example_params(const PluginFile& plugin) {
@@ -468,6 +500,7 @@ int cmd_check(const Args& args, const Settings& settings) {
     return kExitRunFailed;
   }
   list.pass("sandbox capabilities are well-formed", capabilities_text(plugin.metadata));
+  check_capability_parameters(plugin, capabilities, list);
 
   Redactor redactor;
   const ChildRequest metadata_request =
