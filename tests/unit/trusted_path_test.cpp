@@ -125,7 +125,21 @@ TEST_CASE("the ABI minor of a plugin may be older than the host's, never newer",
                             std::to_string(dihya::kAbiMinor + 1) + " " + stdlib;
   CHECK_THAT(abi_tag_problem(newer), Catch::Contains("newer than this host"));
   CHECK_THAT(abi_tag_problem("dihya-abi 99.0 " + stdlib), Catch::Contains("ABI 99.0"));
-  CHECK_THAT(abi_tag_problem("dihya-abi x"), Catch::Contains("unreadable"));
+  CHECK_THAT(abi_tag_problem("dihya-abi x"), Catch::Contains("malformed ABI tag 'dihya-abi x'"));
+}
+
+TEST_CASE("an ABI tag is exactly what DIHYA_PLUGIN writes, nothing more", "[loading][abi]") {
+  const std::string tag = dihya::kAbiTag;
+  CHECK_THAT(abi_tag_problem(tag + " extra"), Catch::Contains("malformed ABI tag"));
+  CHECK_THAT(abi_tag_problem(tag + " "), Catch::Contains("malformed ABI tag"));
+  CHECK_THAT(abi_tag_problem(tag + "\n"), Catch::Contains("malformed ABI tag '" + tag + "\\n'"));
+  CHECK_THAT(abi_tag_problem("dihya-abi +2.0 " DIHYA_ABI_STDLIB), Catch::Contains("malformed ABI tag"));
+  CHECK_THAT(abi_tag_problem("dihya-abi 2.0\t" DIHYA_ABI_STDLIB), Catch::Contains("malformed ABI tag"));
+  CHECK_THAT(abi_tag_problem("dihya-abi 2.0  " DIHYA_ABI_STDLIB), Catch::Contains("malformed ABI tag"));
+  CHECK_THAT(abi_tag_problem(" " + tag), Catch::Contains("malformed ABI tag"));
+  CHECK_THAT(abi_tag_problem("dihya-abi 2. " DIHYA_ABI_STDLIB), Catch::Contains("malformed ABI tag"));
+  CHECK_THAT(abi_tag_problem("dihya-abi 2.0"), Catch::Contains("malformed ABI tag"));
+  CHECK(abi_tag_problem(tag).empty());
 }
 
 TEST_CASE("timeouts must be finite, positive and at most a week", "[cli]") {

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <dihya/abi.hpp>
 #include <fmt/format.h>
@@ -17,6 +18,7 @@
 #include "loading/elf_sections.hpp"
 #include "params/json_input.hpp"
 #include "util/json_text_of.hpp"
+#include "util/printable.hpp"
 #include "util/trusted_path.hpp"
 
 namespace dihya::host {
@@ -26,6 +28,45 @@ constexpr std::size_t kMaxMetadataBytes = 1 << 20;
 
 HostError plugin_error(const std::filesystem::path& path, const std::string& what) {
   return load_error(fmt::format("{}: {}", path.string(), what));
+}
+
+struct AbiTag {
+  int major = 0;
+  int minor = 0;
+  std::string stdlib;
+};
+
+// 1 to 4 digits at `at`, moved past.
+std::optional<int> abi_number(std::string_view tag, std::size_t& at) {
+  const std::size_t first = at;
+  int value = 0;
+  while (at < tag.size() && at - first < 4 && tag[at] >= '0' && tag[at] <= '9') value = value * 10 + (tag[at++] - '0');
+  if (at == first) return std::nullopt;
+  return value;
+}
+
+bool is_stdlib_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '+' || c == '-' ||
+         c == '_' || c == '.';
+}
+
+// Exactly what DIHYA_EXPORT_ABI_TAG writes, "dihya-abi 2.0
+// libstdc++-cxx11abi1", and nothing more: a tag with a word after it (or a
+// sign, a tab) was not made by the SDK and promises nothing.
+std::optional<AbiTag> parse_abi_tag(std::string_view tag) {
+  constexpr std::string_view kPrefix = "dihya-abi ";
+  if (tag.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
+  std::size_t at = kPrefix.size();
+  AbiTag parsed;
+  const auto major = abi_number(tag, at);
+  if (!major || at >= tag.size() || tag[at++] != '.') return std::nullopt;
+  const auto minor = abi_number(tag, at);
+  if (!minor || at >= tag.size() || tag[at++] != ' ') return std::nullopt;
+  const std::string_view stdlib = tag.substr(at);
+  if (stdlib.empty() || stdlib.size() > 127 || !std::all_of(stdlib.begin(), stdlib.end(), is_stdlib_char)) {
+    return std::nullopt;
+  }
+  return AbiTag{*major, *minor, std::string(stdlib)};
 }
 
 }  // namespace
@@ -46,12 +87,12 @@ const nlohmann::json& PluginFile::parameters() const {
 }
 
 std::string abi_tag_problem(const std::string& tag) {
-  int major = 0;
-  int minor = 0;
-  char stdlib[128] = {};
-  if (std::sscanf(tag.c_str(), "dihya-abi %d.%d %127s", &major, &minor, stdlib) != 3) {
-    return "not a dihya plugin (unreadable ABI tag)";
+  const std::optional<AbiTag> parsed = parse_abi_tag(tag);
+  if (!parsed) {
+    return fmt::format("not a dihya plugin (malformed ABI tag '{}': expected 'dihya-abi <major>.<minor> <C++ library ABI>')",
+                       printable(tag, 100));
   }
+  const auto& [major, minor, stdlib] = *parsed;
   if (major != kAbiMajor) {
     return fmt::format("built for SDK ABI {}.{}, this host speaks ABI {}.{}; rebuild the plugin against this SDK",
                        major, minor, kAbiMajor, kAbiMinor);
@@ -61,7 +102,7 @@ std::string abi_tag_problem(const std::string& tag) {
                        "the plugin against SDK ABI {}.{}",
                        major, minor, kAbiMajor, kAbiMinor, kAbiMajor, kAbiMinor);
   }
-  if (std::string(stdlib) != DIHYA_ABI_STDLIB) {
+  if (stdlib != DIHYA_ABI_STDLIB) {
     return fmt::format("built with C++ library ABI '{}', this host uses '{}'; rebuild the plugin with the host's "
                        "compiler",
                        stdlib, DIHYA_ABI_STDLIB);

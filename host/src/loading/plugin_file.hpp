@@ -56,7 +56,8 @@ struct PluginFile {
 PluginFile read_plugin_file(const std::filesystem::path& path);
 
 // Why this host cannot load a plugin carrying ABI tag `tag`, or "" when it
-// can: another SDK major, a newer SDK minor (the plugin may call what this
+// can: a tag that is not exactly "dihya-abi <major>.<minor> <C++ library
+// ABI>", another SDK major, a newer SDK minor (the plugin may call what this
 // host lacks; an older minor is fine), or another C++ library ABI. The reason
 // names both versions.
 std::string abi_tag_problem(const std::string& tag);
