@@ -25,6 +25,15 @@ cfgdir=$(dirname "$(find "$WORK/prefix" -name DihyaSDKConfig.cmake | head -n 1)"
 for f in DihyaSDKConfig.cmake DihyaSDKConfigVersion.cmake DihyaSDKTargets.cmake DihyaSupportTargets.cmake DihyaPlugin.cmake; do
   [ -f "$cfgdir/$f" ] && ok "package file $f installed" || not_ok "package file $f missing"
 done
+# README's list of the installed SDK is what a plugin author reads: every
+# support header installed and every support target exported is named there.
+readme_support=$(sed -n '/^include\/dihya-support\/dihya\//,/(component `support`)/p' "$DIHYA_SOURCE_DIR/README.md")
+for header in $(installed dihya-support); do
+  if grep -qwF -- "${header#dihya/}" <<<"$readme_support"; then ok "README lists $header"; else not_ok "README lists $header"; fi
+done
+for target in $(grep -o 'add_library(Dihya::[a-z_]*' "$cfgdir/DihyaSupportTargets.cmake" | sed 's/add_library(//' | sort -u); do
+  expect_in "$DIHYA_SOURCE_DIR/README.md" "\`$target\`" "README names the support target $target"
+done
 expect_in "$cfgdir/DihyaSDKConfigVersion.cmake" 'set(PACKAGE_VERSION "2.0")' "the package version is the ABI's, 2.0"
 # The support component, as a bundled plugin built out of tree gets it:
 # Dihya::cron brings its include path and date-tz; a CronError is a dihya::Error.
