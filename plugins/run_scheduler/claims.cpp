@@ -141,7 +141,8 @@ std::vector<ClaimedRun> Claims::take_over_dead(double now, double lease, int slo
       "WHERE id IN (SELECT id FROM dihya.schedule_runs WHERE finished_at IS NULL AND started_at IS NULL "
       "AND outcome = 'claimed' AND coalesce(heartbeat_at, '-infinity') < to_timestamp($2::float8 - $3::float8) "
       "ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED) "
-      "RETURNING id, schedule_id, extract(epoch FROM due_at)::float8, manual",
+      "RETURNING id, schedule_id, extract(epoch FROM due_at)::float8, manual, "
+      "(SELECT overlap FROM dihya.schedules s WHERE s.id = schedule_id)",
       me_, num(now), num(lease), std::max(0, slots));
   const auto dead = tx.exec_params(
       "UPDATE dihya.schedule_runs SET outcome = 'lost', finished_at = to_timestamp($1::float8), "
@@ -152,7 +153,8 @@ std::vector<ClaimedRun> Claims::take_over_dead(double now, double lease, int slo
   tx.commit();
   std::vector<ClaimedRun> runs;
   for (const auto& r : taken) {
-    runs.push_back({r[0].as<long long>(), r[1].as<long long>(), r[2].as<double>(), r[3].as<bool>()});
+    runs.push_back({r[0].as<long long>(), r[1].as<long long>(), r[2].as<double>(), r[3].as<bool>(),
+                    r[4].is_null() ? std::string() : r[4].as<std::string>()});
   }
   *lost = static_cast<int>(dead.size());
   return runs;
@@ -204,7 +206,7 @@ std::vector<ClaimedRun> Claims::claim_due(double now, int slots, bool allow_seco
   // until we commit, and then sees their moved watermark.
   const auto rows = tx.exec_params(
       "SELECT id, cron, tz, misfire, coalesce(starting_deadline_seconds::float8, $2::float8), "
-      "extract(epoch FROM coalesce(last_due_at, created_at))::float8 "
+      "extract(epoch FROM coalesce(last_due_at, created_at))::float8, overlap "
       "FROM dihya.schedules WHERE NOT paused AND next_due_at <= to_timestamp($1::float8) "
       "ORDER BY next_due_at LIMIT $3 FOR UPDATE SKIP LOCKED",
       num(now), num(kDefaultDeadline), slots);
@@ -212,6 +214,7 @@ std::vector<ClaimedRun> Claims::claim_due(double now, int slots, bool allow_seco
   std::vector<long long> fire_schedule, mark_schedule, paused;
   std::vector<double> fire_at, mark_at, mark_next;
   std::vector<bool> fire_runs;
+  std::map<long long, std::string> overlap_of;
   int claimable = 0;  // fire times that will run, across the batch
   for (const auto& r : rows) {
     // The batch holds `slots` runs: the schedules left are unlocked at
@@ -221,6 +224,7 @@ std::vector<ClaimedRun> Claims::claim_due(double now, int slots, bool allow_seco
     const long long id = r[0].as<long long>();
     const std::string misfire = r[3].as<std::string>();
     const double deadline = r[4].as<double>();
+    overlap_of[id] = r[6].as<std::string>();
     std::vector<cron::Instant> due;
     std::optional<cron::Instant> next;
     cron::Instant watermark;
@@ -296,7 +300,7 @@ std::vector<ClaimedRun> Claims::claim_due(double now, int slots, bool allow_seco
       ++*missed;
       continue;
     }
-    runs.push_back({r[0].as<long long>(), r[1].as<long long>(), r[2].as<double>(), false});
+    runs.push_back({r[0].as<long long>(), r[1].as<long long>(), r[2].as<double>(), false, overlap_of[r[1].as<long long>()]});
   }
   // Oldest first, as the fire times were computed (RETURNING has no order).
   std::sort(runs.begin(), runs.end(), [](const ClaimedRun& a, const ClaimedRun& b) {

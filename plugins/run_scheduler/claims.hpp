@@ -34,6 +34,7 @@ struct ClaimedRun {
   long long schedule = 0;
   double due = 0;
   bool manual = false;
+  std::string overlap;  // the schedule's policy when claimed: allow, forbid, replace
 };
 
 // What a job runs, read from its schedule when it starts.

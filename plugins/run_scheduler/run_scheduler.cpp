@@ -33,6 +33,8 @@
 // start: forbid -> the new fire time is recorded `skipped` while a run of the
 // schedule is `running` (or waiting for a retry); replace -> the old run is
 // marked `replaced` and its owner SIGTERMs it at its next heartbeat; allow.
+// A run already due when our earlier run of its schedule started waits for
+// it instead (waits_for_earlier()): a catch-up runs oldest first, one at a time.
 //
 // Test-only clock: DIHYA_SCHEDULER_TEST_CLOCK="ORIGIN,SPEED" (epoch seconds,
 // factor) makes every scheduler see ORIGIN + (db_now - ORIGIN) * SPEED, so a
@@ -162,6 +164,7 @@ struct Job {
   double ready_at = 0;  // retries wait until then (clock seconds)
   pid_t pid = 0;
   bool manual = false;
+  std::string overlap;  // the schedule's policy when claimed
   bool term_sent = false;
   bool via_zygote = false;  // the zygote's child: its status comes in the zygote's reports
   double started = 0;
@@ -282,7 +285,7 @@ class Scheduler {
     if (missing) return Result::failure(fmt::format("no schedule {}", s_.run_now));
     if (!claimed) return Result::failure("a manual run was launched at this very instant; try again");
     const long long row = *claimed;
-    jobs_.push_back(job_for({row, s_.run_now, now, true}));
+    jobs_.push_back(job_for({row, s_.run_now, now, true, ""}));
     ++claimed_;
     double last = now;
     while (!jobs_.empty()) {
@@ -350,8 +353,27 @@ class Scheduler {
     j.schedule = run.schedule;
     j.due = run.due;
     j.manual = run.manual;
+    j.overlap = run.overlap;
     return j;
   }
+
+  // Under forbid and replace, a run that was already due when an earlier run
+  // of its schedule started (a run_all catch-up, or a run that waited for a
+  // slot) did not come due while that run was going: it waits for it, oldest
+  // first, instead of being skipped or replacing it. Offered to start()
+  // together, every other run of a catch-up was skipped whenever max_jobs >= 2.
+  // Only our own runs are known here; another scheduler's still count as
+  // the policy says.
+  bool waits_for_earlier(const Job& j) const {
+    if (j.manual || j.overlap == "allow") return false;
+    return std::any_of(jobs_.begin(), jobs_.end(), [&](const Job& k) {
+      return k.row != 0 && k.row != j.row && k.schedule == j.schedule && k.due < j.due &&
+             (k.started == 0 || k.started >= j.due);
+    });
+  }
+
+  // A queued run a free slot could start now (retries aside).
+  bool startable(const Job& j) const { return j.pid == 0 && j.ready_at == 0 && !waits_for_earlier(j); }
 
   // Whether a running job's end would not wake us: its status comes from
   // waitpid, not from the zygote's socket. (Retries wait for next_check.)
@@ -428,7 +450,7 @@ class Scheduler {
     const int room = queue_room();
     if (room <= 0) return false;
     if (room >= (s_.claim_batch + 1) / 2) return true;
-    const bool queued = std::any_of(jobs_.begin(), jobs_.end(), [](const Job& j) { return j.pid == 0 && j.ready_at == 0; });
+    const bool queued = std::any_of(jobs_.begin(), jobs_.end(), [&](const Job& j) { return startable(j); });
     return !queued && running_count() < s_.max_jobs;
   }
 
@@ -469,8 +491,9 @@ class Scheduler {
         if (now < 0) now = clock_.now(db_);
         if (now < j.ready_at) continue;
       }
+      if (waits_for_earlier(j)) continue;
       batch.push_back(&j);
-      runs.push_back({j.row, j.schedule, j.due, j.manual});
+      runs.push_back({j.row, j.schedule, j.due, j.manual, j.overlap});
       --free_slots;
     }
     if (batch.empty()) return;

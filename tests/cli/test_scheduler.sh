@@ -280,6 +280,29 @@ expect_eq "$(psql_q "select (max(due_at) = (select last_due_at from dihya.schedu
 expect_eq "$(count m_run_all succeeded) $(count m_run_all missed)" "$expected 0" "run_all: every missed time ran"
 psql_q "delete from dihya.schedules" >/dev/null
 
+# ---- run_all catch-up under forbid and replace, two job slots ------------------------
+# Two hours of a 5-minute schedule missed: every fire time runs, one after the
+# other, oldest first. With two slots every other one was skipped (forbid) or
+# replaced its elder (replace): its sibling, started in the same batch, counted
+# as a run still going.
+for overlap in forbid replace; do
+  dh schedule add "c_$overlap" --plugin noop --cron "*/5 * * * *" --misfire run_all --overlap "$overlap" >/dev/null
+done
+psql_q "update dihya.schedules set last_due_at = date_trunc('hour', now()) - interval '2 hours',
+        next_due_at = date_trunc('hour', now()) - interval '2 hours' + interval '5 minutes'" >/dev/null
+expect_exit 0 "run_all catch-up, max_jobs=2 (once=true)" -- dh run run_scheduler --quiet --param once=true --param max_jobs=2
+for overlap in forbid replace; do
+  expect_eq "$(psql_q "select string_agg(outcome, ',' order by outcome) from (select distinct outcome from dihya.schedule_runs r
+                       join dihya.schedules s on s.id = r.schedule_id where s.name = 'c_$overlap') x")" "succeeded" \
+    "run_all under $overlap, two slots: every missed time ran"
+  expect_eq "$(psql_q "select count(*) >= 24 from dihya.schedule_runs r join dihya.schedules s on s.id = r.schedule_id
+                       where s.name = 'c_$overlap'")" "t" "run_all under $overlap: two hours of fire times claimed"
+  expect_eq "$(psql_q "select count(*) from (select started_at, lag(finished_at) over (order by due_at) before
+                       from dihya.schedule_runs r join dihya.schedules s on s.id = r.schedule_id where s.name = 'c_$overlap') x
+                       where started_at < before")" "0" "run_all under $overlap: oldest first, one at a time"
+done
+psql_q "delete from dihya.schedules" >/dev/null
+
 # ---- batch claims: two schedulers race for the same 300 due runs ----------------------
 # Every schedule has exactly one due time, the current minute (next: tomorrow).
 add_due_now() {  # COUNT PLUGIN PARAMS_JSON
