@@ -57,6 +57,29 @@ run_id=$(last_run_id)
 expect_exit 0 "rollback of the interrupted run" -- dh rollback "$run_id"
 expect_eq "$(checksum)" "$before" "rollback after kill -9 restores the table exactly"
 
+# kill -9 of a run that wrote a log but journalled nothing: marking it
+# interrupted moves its log into the record and its directory goes. Its
+# rollback put the log back into that directory first, failed, and failed
+# again at every retry; the run stayed interrupted.
+"$DIHYA_HOST" run hostile -p behaviour=log_and_hang -p seconds=60 >"$OUT" 2>"$ERR" &
+host_pid=$!
+for _ in $(seq 100); do
+  compgen -G "$DIHYA_STATE_DIR/runs/*/log.txt" >/dev/null && break
+  sleep 0.1
+done
+compgen -G "$DIHYA_STATE_DIR/runs/*/log.txt" >/dev/null && ok "the run wrote its log" || not_ok "the run wrote no log"
+kill -9 "$host_pid"
+wait "$host_pid" 2>/dev/null || true
+expect_exit 0 "history after kill -9 of a run with a log and no journal" -- dh history --json
+expect_eq "$(last_run_field outcome)" interrupted "that run shows as interrupted"
+run_id=$(last_run_id)
+expect_exit 0 "its rollback" -- dh rollback "$run_id"
+expect_in "$OUT" "nothing to roll back" "its rollback says there was nothing to roll back"
+expect_eq "$(last_run_field outcome)" rolled_back "the run is marked rolled back"
+expect_exit 0 "its rollback again" -- dh rollback "$run_id"
+expect_exit 0 "logs of that run" -- dh logs "$run_id"
+expect_in "$OUT" "hanging for 60 s" "its log is kept"
+
 psql_q "drop table if exists items; create table items as select * from $table; alter table items add primary key (id)" >/dev/null
 expect_exit 0 "check --exercise: dry run and run→rollback" -- dh check purge_rows --exercise
 expect_in "$OUT" "pass  run then rollback restores the prior state" "conformance run→rollback passes"

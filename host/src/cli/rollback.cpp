@@ -3,6 +3,8 @@
 // journal. Safe to repeat: a rollback killed half-way is simply run again.
 #include <sys/stat.h>
 
+#include <cerrno>
+#include <cstring>
 #include <iostream>
 
 #include <fmt/format.h>
@@ -19,6 +21,26 @@
 #include "runs/run_store.hpp"
 
 namespace dihya::host {
+namespace {
+
+// A finished run's log and report were moved into its record (their files
+// removed, and the directory with them when nothing else was left in it, as
+// for a run marked interrupted): put back first, the rollback's lines follow
+// the run's, and the record written after it keeps both (`logs` and `show`).
+void put_back_inlined(const RunStore& store, const std::string& id, const std::filesystem::path& run_dir) {
+  const auto stored = store.load_stored(id);
+  if (!stored) return;
+  for (const auto& [name, text] : {std::pair{"log.txt", stored->log}, std::pair{"report.txt", stored->report}}) {
+    std::error_code ec;
+    if (!text || text->empty() || std::filesystem::exists(run_dir / name, ec)) continue;
+    if (::mkdir(run_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+      throw state_error(fmt::format("cannot create {}: {}", run_dir.string(), std::strerror(errno)));
+    }
+    write_file_atomically(run_dir / name, *text, 0600);
+  }
+}
+
+}  // namespace
 
 int cmd_rollback(const Args& args, const Settings& given_settings) {
   CommandSpec spec;
@@ -80,6 +102,26 @@ int cmd_rollback(const Args& args, const Settings& given_settings) {
     }
     return 0;
   }
+  // Nothing journalled, nothing to undo, and no plugin needed to undo it. An
+  // interrupted run's directory may be gone already (marking it interrupted
+  // moved its log into the record and recycled the directory): putting the
+  // log back into it failed, at every retry, and the run stayed interrupted,
+  // which `history prune` never removes.
+  if (contents.entries.empty()) {
+    const std::string summary = "nothing to roll back (the journal is empty)";
+    if (record->outcome == kOutcomeInterrupted) {
+      put_back_inlined(store, id, run_dir);
+      record->outcome = std::string(kOutcomeRolledBack);
+      record->summary += " (rolled back: " + summary + ")";
+      store.update(*record);
+    }
+    if (vm->count("json")) {
+      print_json({{"run_id", id}, {"ok", true}, {"summary", summary}, {"result", nlohmann::json::object()}});
+    } else {
+      std::cout << fmt::format("run {}: rolled back: {}\n", id, summary);
+    }
+    return 0;
+  }
 
   PluginCatalog catalog(settings);
   const PluginFile plugin = catalog.find(record->plugin);
@@ -107,17 +149,7 @@ int cmd_rollback(const Args& args, const Settings& given_settings) {
   }
   // Rolling back while another run of the plugin works on the same data would race it.
   const auto lock = PluginLock::acquire_wait(settings.state_dir / "locks", plugin.name(), id);
-  // A finished run's log and report were moved into its record (their files
-  // removed): put back first, the rollback's lines follow the run's, and the
-  // record written after it keeps both (`logs` and `show` of the run).
-  if (const auto stored = store.load_stored(id)) {
-    for (const auto& [name, text] : {std::pair{"log.txt", stored->log}, std::pair{"report.txt", stored->report}}) {
-      std::error_code ec;
-      if (text && !text->empty() && !std::filesystem::exists(run_dir / name, ec)) {
-        write_file_atomically(run_dir / name, *text, 0600);
-      }
-    }
-  }
+  put_back_inlined(store, id, run_dir);
   Redactor redactor;
   AuditLog audit = state_audit_log(settings.state_dir, settings.audit_syslog);
   ProgressBar bar(stderr_is_interactive());

@@ -51,6 +51,10 @@ class Hostile final : public dihya::Plugin {
     if (behaviour == "throw") throw std::runtime_error("hostile plugin threw on purpose");
     if (behaviour == "exit7") std::exit(7);
     if (behaviour == "hang") std::this_thread::sleep_for(std::chrono::seconds(seconds));
+    if (behaviour == "log_and_hang") {  // a run with a log and no journal, for a kill -9 of its host
+      ctx.log().info("hanging for {} s", seconds);
+      std::this_thread::sleep_for(std::chrono::seconds(seconds));
+    }
     if (behaviour == "hang_ignoring_cancel") {
       ::signal(SIGTERM, SIG_IGN);
       std::this_thread::sleep_for(std::chrono::seconds(seconds));
