@@ -106,6 +106,18 @@ sid=$(psql_q "select id from dihya.schedules where name = 'greet'")
 expect_in "$OUT" "\"schedule_id\": \"$sid\"" "and names its schedule"
 expect_exit 0 "history --schedule" -- dh history --schedule greet --json
 expect_in "$OUT" "$job_run" "history --schedule lists the run"
+# Its other options apply, or are refused: they used to be ignored, bad values too.
+expect_exit 2 "history --schedule --since garbage" -- dh history --schedule greet --since garbage
+expect_one_line_error "history --schedule --since garbage"
+expect_exit 2 "history --schedule --limit -1" -- dh history --schedule greet --limit -1
+expect_exit 2 "history --schedule --plugin: refused, a schedule runs one plugin" -- dh history --schedule greet --plugin noop
+expect_in "$ERR" "do not combine" "history --schedule --plugin: says why"
+expect_exit 0 "history --schedule --since (a time after its runs)" -- dh history --schedule greet --since 2999-01-01 --json
+expect_eq "$(tr -d ' \n' <"$OUT")" "[]" "history --schedule --since: nothing due since"
+expect_exit 0 "history --schedule --since (a time before its runs)" -- dh history --schedule greet --since 2000-01-01 --json
+expect_in "$OUT" "$job_run" "history --schedule --since: its run due since"
+expect_exit 0 "history --schedule --limit 0" -- dh history --schedule greet --limit 0 --json
+expect_eq "$(tr -d ' \n' <"$OUT")" "[]" "history --schedule --limit 0 lists nothing"
 expect_exit 0 "remove" -- dh schedule remove greet
 expect_eq "$(psql_q "select count(*) from dihya.schedule_runs")" "0" "its runs went with it"
 expect_exit 0 "conformance kit (check --exercise: one tick, dry run)" -- dh check run_scheduler --exercise

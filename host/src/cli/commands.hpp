@@ -4,6 +4,8 @@
 // returns an exit code or throws HostError.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,8 +28,11 @@ int cmd_logs(const Args& args, const Settings& settings);
 int cmd_rollback(const Args& args, const Settings& settings);
 int cmd_audit(const Args& args, const Settings& settings);
 int cmd_schedule(const Args& args, const Settings& settings);
-// `history --schedule`: the runs of one schedule, from the scheduler's tables.
-int print_schedule_history(const std::string& id_or_name, const Settings& settings, bool json);
+// `history --schedule`: the runs of one schedule, from the scheduler's tables,
+// oldest first: those due at or after `since_ms` (ms since the epoch), the
+// last `limit` of them (nullopt: the last 100,000).
+int print_schedule_history(const std::string& id_or_name, const Settings& settings, bool json,
+                           std::optional<std::int64_t> since_ms, std::optional<std::size_t> limit);
 int cmd_complete(const Args& args, const Settings& settings);
 // `__zygote` (hidden): forks run_scheduler's jobs; `entry` is main()'s body.
 int run_zygote(int argc, char** argv, int (*entry)(int, char**));

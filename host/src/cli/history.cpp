@@ -16,6 +16,7 @@
 #include "util/printable.hpp"
 #include "runs/process_identity.hpp"
 #include "runs/run_id.hpp"
+#include "runs/run_log.hpp"
 #include "runs/run_store.hpp"
 #include "util/atomic_file.hpp"
 #include "util/json_text_of.hpp"
@@ -189,7 +190,8 @@ int cmd_history(const Args& args, const Settings& settings) {
   spec.usage = "dihya-host history [--plugin NAME] [--since ISO-TIME] [--limit N] [--schedule ID|NAME] [--json]\n"
                "       dihya-host history prune --help";
   spec.description = "Lists past runs, oldest first. Runs whose host died are shown as interrupted.\n"
-                     "--schedule lists a schedule's due times and their runs (from the scheduler's tables).\n"
+                     "--schedule lists a schedule's due times and their runs (from the scheduler's tables;\n"
+                     "--since then compares due times; --plugin does not combine with it).\n"
                      "Answers from the index of the state log (<state>/runs/state.log, state.idx): --limit N\n"
                      "costs the same at any history size. `history prune` removes old runs.";
   spec.options.add_options()("plugin", po::value<std::string>(), "only runs of this plugin")(
@@ -198,7 +200,6 @@ int cmd_history(const Args& args, const Settings& settings) {
       "limit", po::value<std::string>(), "only the last N runs")("json", "print JSON");
   auto vm = parse_command(args, spec);
   if (!vm) return 0;
-  if (vm->count("schedule")) return print_schedule_history((*vm)["schedule"].as<std::string>(), settings, vm->count("json") != 0);
   std::optional<std::string> plugin;
   std::optional<std::string> since;
   if (vm->count("plugin")) plugin = (*vm)["plugin"].as<std::string>();
@@ -206,13 +207,27 @@ int cmd_history(const Args& args, const Settings& settings) {
     since = (*vm)["since"].as<std::string>();
     check_since(*since);
   }
+  std::optional<std::size_t> limit;
+  if (vm->count("limit")) limit = count_option(*vm, "limit");
+  // Checked first: --schedule used to answer before the other options were
+  // read, so a bad --since or --limit was ignored without a word.
+  if (vm->count("schedule")) {
+    if (plugin) {
+      throw usage_error("--plugin and --schedule do not combine: a schedule runs one plugin (see dihya-host schedule "
+                        "show)");
+    }
+    const std::optional<std::int64_t> since_ms =
+        since ? std::optional<std::int64_t>(since_threshold_ms(*since)) : std::nullopt;
+    return print_schedule_history((*vm)["schedule"].as<std::string>(), settings, vm->count("json") != 0, since_ms,
+                                  limit);
+  }
 
   check_state_dir(settings);
   RunStore store(settings.state_dir / "runs");
   RunQuery query;
   query.plugin = plugin;
   query.since_iso = since;
-  if (vm->count("limit")) query.limit = count_option(*vm, "limit");
+  if (limit) query.limit = *limit;
   std::vector<SkippedRun> skipped;
   // --limit 0 has always listed nothing.
   auto runs = vm->count("limit") && query.limit == 0 ? std::vector<RunRecord>() : store.query(query, &skipped);

@@ -385,13 +385,14 @@ int schedule_list(const Args& args, const Settings& settings) {
   return 0;
 }
 
-nlohmann::json recent_runs(Store& store, const std::string& id, int limit) {
+nlohmann::json recent_runs(Store& store, const std::string& id, std::size_t limit, std::int64_t since_ms = 0) {
   nlohmann::json runs = nlohmann::json::array();
   for (const auto& r : store.q(
            "SELECT to_char(due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), outcome, coalesce(run_id, ''), "
            "attempt, manual, coalesce(claimed_by, ''), coalesce(exit_code::text, ''), coalesce(note, '') "
-           "FROM dihya.schedule_runs WHERE schedule_id = $1::bigint ORDER BY due_at DESC LIMIT $2::integer",
-           {id, std::to_string(limit)})) {
+           "FROM dihya.schedule_runs WHERE schedule_id = $1::bigint AND due_at >= to_timestamp($3::float8 / 1000) "
+           "ORDER BY due_at DESC LIMIT $2::bigint",
+           {id, std::to_string(limit), std::to_string(since_ms)})) {
     runs.push_back({{"due_at", r[0]},
                     {"outcome", r[1]},
                     {"run_id", r[2].empty() ? nlohmann::json() : nlohmann::json(r[2])},
@@ -593,10 +594,11 @@ int cmd_schedule(const Args& args, const Settings& settings) {
 }
 
 // `history --schedule <id|name>`: the runs of one schedule, from the database.
-int print_schedule_history(const std::string& id_or_name, const Settings& settings, bool json) {
+int print_schedule_history(const std::string& id_or_name, const Settings& settings, bool json,
+                           std::optional<std::int64_t> since_ms, std::optional<std::size_t> limit) {
   Store store(settings);
   const std::string id = store.resolve(id_or_name);
-  auto runs = recent_runs(store, id, 100000);
+  auto runs = recent_runs(store, id, limit.value_or(100000), since_ms.value_or(0));
   std::reverse(runs.begin(), runs.end());  // oldest first, like history
   if (json) {
     print_json(runs);
