@@ -28,6 +28,39 @@ expect_in "$prom" 'dihya_runs_total{plugin="echo_params",outcome="succeeded"} 1'
 if command -v promtool >/dev/null; then
   expect_exit 0 "promtool accepts the file" -- promtool check metrics <"$prom"
 fi
+# A run whose host was killed is counted interrupted by the next command that
+# finds it, once; `rollback` counts what it made of the run. Neither was
+# counted: the alert on interrupted runs never fired.
+run_logs() {  # how many run directories hold a log.txt
+  local n=0 f
+  for f in "$DIHYA_STATE_DIR"/runs/*/log.txt; do [ -e "$f" ] && n=$((n + 1)); done
+  echo "$n"
+}
+kill_mid_run() {  # leaves an interrupted hostile run that logged, journalled nothing
+  local before host_pid
+  before=$(run_logs)
+  "$DIHYA_HOST" run hostile -p behaviour=log_and_hang -p seconds=60 >/dev/null 2>&1 &
+  host_pid=$!
+  for _ in $(seq 100); do
+    [ "$(run_logs)" -gt "$before" ] && break
+    sleep 0.1
+  done
+  kill -9 "$host_pid"
+  wait "$host_pid" 2>/dev/null || true
+}
+kill_mid_run
+killed=$(last_run_id)
+dh run echo_params -p name=d >/dev/null 2>&1
+expect_in "$prom" 'dihya_runs_total{plugin="hostile",outcome="interrupted"} 1' "the next run counts a run found interrupted"
+expect_not_in "$prom" 'dihya_run_last_exit_code{plugin="hostile"}' "without last-run gauges for it (its last run is not known)"
+dh run echo_params -p name=e >/dev/null 2>&1
+expect_in "$prom" 'dihya_runs_total{plugin="hostile",outcome="interrupted"} 1' "and counts it once"
+expect_exit 0 "rollback of the interrupted run" -- dh rollback "$killed"
+expect_in "$prom" 'dihya_runs_total{plugin="hostile",outcome="rolled_back"} 1' "rollback counts the run it rolled back"
+kill_mid_run
+expect_exit 0 "rollback of a run killed just before" -- dh rollback "$(last_run_id)"
+expect_in "$prom" 'dihya_runs_total{plugin="hostile",outcome="interrupted"} 2' "rollback counts the interrupted run it finds"
+expect_in "$prom" 'dihya_runs_total{plugin="hostile",outcome="rolled_back"} 2' "and what it made of it"
 # The exposition format, checked line by line: HELP/TYPE comments or samples.
 bad=$(grep -vE '^# (HELP|TYPE) dihya_[a-z_]+ |^dihya_[a-z_]+\{plugin="[a-z_]+"(,outcome="[a-z_]+")?\} [0-9.e+-]+$' "$prom" || true)
 expect_eq "$bad" "" "every line of dihya.prom is well-formed"

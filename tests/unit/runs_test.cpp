@@ -474,13 +474,18 @@ TEST_CASE("a running record whose host is gone is reported as interrupted", "[ru
   const auto log = state.path() / "runs" / "state.log";
   CHECK_THAT(read_text(log), !Catch::Contains(R"("outcome":"interrupted")"));
 
-  CHECK(store.mark_interrupted_runs() == std::vector<std::string>{dead.id});
+  const std::vector<RunRecord> written = store.mark_interrupted_runs();
+  REQUIRE(written.size() == 1);
+  CHECK(written[0].id == dead.id);
+  CHECK(written[0].outcome == "interrupted");
   CHECK_THAT(read_text(log), Catch::Contains(R"("outcome":"interrupted")"));
   auto marked = store.load(dead.id);
   REQUIRE(marked);
   CHECK(marked->ended_at.empty());
   CHECK_FALSE(marked->summary.empty());
   CHECK(store.mark_interrupted_runs().empty());
+  CHECK_FALSE(store.mark_interrupted(dead.id));
+  CHECK_FALSE(store.mark_interrupted(alive.id));
 }
 
 TEST_CASE("a second runner cannot take a held plugin lock and learns who holds it",

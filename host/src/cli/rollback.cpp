@@ -68,8 +68,8 @@ int cmd_rollback(const Args& args, const Settings& given_settings) {
 
   prepare_state_dir(settings);
   RunStore store(settings.state_dir / "runs");
-  store.mark_interrupted_runs();
-  remove_abandoned_work_dirs(settings.state_dir, store);
+  count_in_metrics(settings, store.mark_interrupted_runs());
+  count_in_metrics(settings, remove_abandoned_work_dirs(settings.state_dir, store));
   auto record = store.load(id);
   if (!record) throw usage_error(fmt::format("no run {} (see dihya-host history)", id));
   // The record is read back from the state dir: it names the plugin by name
@@ -114,6 +114,7 @@ int cmd_rollback(const Args& args, const Settings& given_settings) {
       record->outcome = std::string(kOutcomeRolledBack);
       record->summary += " (rolled back: " + summary + ")";
       store.update(*record);
+      count_in_metrics(settings, {*record});
     }
     if (vm->count("json")) {
       print_json({{"run_id", id}, {"ok", true}, {"summary", summary}, {"result", nlohmann::json::object()}});
@@ -164,6 +165,13 @@ int cmd_rollback(const Args& args, const Settings& given_settings) {
     record->outcome = std::string(kOutcomeRolledBack);
     record->summary += " (rolled back: " + report.summary + ")";
     store.update(*record);
+  }
+  if (!report.nothing_to_do) {
+    // The run counted once more, under what its rollback made of it: the
+    // alert on rolled_back and rollback_failed hears of a manual one too.
+    RunRecord counted = *record;
+    counted.outcome = std::string(report.ok ? kOutcomeRolledBack : kOutcomeRollbackFailed);
+    count_in_metrics(settings, {counted});
   }
   if (vm->count("json")) {
     print_json({{"run_id", id}, {"ok", report.ok}, {"summary", report.summary}, {"result", report.data}});

@@ -265,7 +265,7 @@ void prepare(RunSession& s) {
 
   s.request.run_id = run_id;
   s.request.dry_run = s.dry_run;
-  remove_abandoned_work_dirs(s.settings.state_dir, s.store);
+  count_in_metrics(s.settings, remove_abandoned_work_dirs(s.settings.state_dir, s.store));
   s.work_dir_hold = make_run_work_dir(s.settings.state_dir, run_id, s.store.spares());
   s.default_output_dir = !output_dir;
   if (!output_dir) create_default_output_dir(s.request.output_dir, s.store.spares());

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iostream>
 #include <iterator>
 #include <map>
 
@@ -21,6 +22,7 @@
 #include "cli/common.hpp"
 #include "cli/plugin_ops.hpp"
 #include "errors.hpp"
+#include "metrics/textfile.hpp"
 #include "util/printable.hpp"
 #include "runs/run_id.hpp"
 #include "runs/run_record.hpp"
@@ -301,7 +303,8 @@ UniqueFd make_run_work_dir(const std::filesystem::path& state_dir, const std::st
   return held;
 }
 
-void remove_abandoned_work_dirs(const std::filesystem::path& state_dir, const RunStore& store) {
+std::vector<RunRecord> remove_abandoned_work_dirs(const std::filesystem::path& state_dir, RunStore& store) {
+  std::vector<RunRecord> interrupted;
   std::error_code ec;
   for (std::filesystem::directory_iterator it(state_dir / "work", ec), end; !ec && it != end; it.increment(ec)) {
     const std::string id = it->path().filename().string();
@@ -314,13 +317,31 @@ void remove_abandoned_work_dirs(const std::filesystem::path& state_dir, const Ru
     if (held && ::flock(held.get(), LOCK_EX | LOCK_NB) != 0) continue;
     std::optional<RunRecord> record;
     try {
-      record = store.load(id);
+      // Its host died (kill -9, a crash): the next command is the first to
+      // know, and says so in the metrics, or no alert on interrupted runs fired.
+      if (auto marked = store.mark_interrupted(id)) {
+        interrupted.push_back(std::move(*marked));
+      } else {
+        record = store.load(id);
+      }
     } catch (const std::exception&) {
       continue;  // an unreadable record: leave its files for the operator
     }
     if (record && record->outcome == kOutcomeRunning) continue;
     std::error_code ignored;
     std::filesystem::remove_all(it->path(), ignored);
+  }
+  return interrupted;
+}
+
+void count_in_metrics(const Settings& settings, const std::vector<RunRecord>& records) {
+  if (!settings.metrics_dir) return;
+  for (const auto& record : records) {
+    try {
+      count_run_outcome(*settings.metrics_dir, settings.state_dir, record);
+    } catch (const HostError& e) {
+      std::cerr << fmt::format("dihya-host: warning: metrics not written: {}\n", e.what());
+    }
   }
 }
 

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "audit/audit_log.hpp"
 #include "cli/progress_bar.hpp"
@@ -129,7 +130,14 @@ std::filesystem::path run_work_dir(const std::filesystem::path& state_dir, const
 // interrupted: its host is gone). A dir its run still holds costs one failed
 // non-blocking flock; only one nobody holds (abandoned, or a run between its
 // mkdir and its hold) has its record read. `run` and `rollback` call it.
-void remove_abandoned_work_dirs(const std::filesystem::path& state_dir, const RunStore& store);
+// A run whose host died is written down as interrupted on the way (under the
+// dir's flock: once), and returned, for count_in_metrics().
+std::vector<RunRecord> remove_abandoned_work_dirs(const std::filesystem::path& state_dir, RunStore& store);
+
+// Counts in the metrics (when metrics_dir is set) runs whose outcome was
+// written after they ended: found interrupted, rolled back by `rollback`.
+// A failure is a warning: metrics never fail a command.
+void count_in_metrics(const Settings& settings, const std::vector<RunRecord>& records);
 
 // `value` with every string inside, and every object key, passed through
 // the redactor. Keys that redact to the same text are all kept: the later

@@ -19,4 +19,11 @@ namespace dihya::host {
 void record_run_metrics(const std::filesystem::path& metrics_dir, const std::filesystem::path& state_dir,
                         const RunRecord& record, double seconds);
 
+// Counts `record` under its outcome in dihya_runs_total and rewrites the file,
+// leaving the plugin's last-run gauges alone: for a run whose outcome changed
+// after it ended (rolled back by `rollback`) or that is found interrupted, by
+// a later command, after the plugin may have run again. Throws as above.
+void count_run_outcome(const std::filesystem::path& metrics_dir, const std::filesystem::path& state_dir,
+                       const RunRecord& record);
+
 }  // namespace dihya::host

@@ -365,29 +365,37 @@ std::uint64_t RunStore::max_audit_seq(std::string* run_id) const {
   return max;
 }
 
-std::vector<std::string> RunStore::mark_interrupted_runs() {
+std::vector<RunRecord> RunStore::mark_interrupted_runs() {
+  std::vector<RunRecord> marked;
   std::vector<std::string> running;
-  if (!log_->open_index()) return running;
+  if (!log_->open_index()) return marked;
   for (const RunIndexEntry* e = log_->begin(); e != log_->end(); ++e) {
     if ((e->flags & kIndexRunning) && !(e->flags & kIndexDropped)) running.push_back(id_of(*e));
   }
-  std::vector<std::string> marked;
   for (const auto& id : running) {
-    std::optional<StoredRun> run;
-    try {
-      run = load_stored(id);
-    } catch (const std::exception&) {
-      continue;  // list() reports it; nothing to mark
-    }
-    // load_stored() judged liveness: only a dead host's run reads "interrupted".
-    if (!run || run->record.outcome != kOutcomeInterrupted) continue;
-    RunRecord record = std::move(run->record);
-    record.ended_at.clear();
-    if (record.summary.empty()) record.summary = "the host stopped (crash, kill or power loss) before the run ended";
-    update(record);
-    marked.push_back(id);
+    if (auto record = mark_interrupted(id)) marked.push_back(std::move(*record));
   }
   return marked;
+}
+
+std::optional<RunRecord> RunStore::mark_interrupted(const std::string& id) {
+  if (!log_->open_index()) return std::nullopt;
+  // load_stored() reports a dead host's run as "interrupted" whether or not
+  // that was written down: the index tells which record still says running.
+  const RunIndexEntry* e = log_->find(id);
+  if (e == nullptr || !(e->flags & kIndexRunning) || (e->flags & kIndexDropped)) return std::nullopt;
+  std::optional<StoredRun> run;
+  try {
+    run = load_stored(id);
+  } catch (const std::exception&) {
+    return std::nullopt;  // list() reports it; nothing to mark
+  }
+  if (!run || run->record.outcome != kOutcomeInterrupted) return std::nullopt;
+  RunRecord record = std::move(run->record);
+  record.ended_at.clear();
+  if (record.summary.empty()) record.summary = "the host stopped (crash, kill or power loss) before the run ended";
+  update(record);
+  return record;
 }
 
 PrunePlan RunStore::plan_prune(const PrunePolicy& policy) const {

@@ -168,9 +168,12 @@ class RunStore {
   void set_durable(bool durable) { durable_ = durable; }
 
   // Rewrites every "running" record whose host is gone as "interrupted", with
-  // an empty (unknown) ended_at, and returns their ids. Run on host start so
-  // `history` and `rollback` see the truth even for runs nobody looks at.
-  std::vector<std::string> mark_interrupted_runs();
+  // an empty (unknown) ended_at, and returns the records written. Run on host
+  // start so `history` and `rollback` see the truth even for runs nobody looks at.
+  std::vector<RunRecord> mark_interrupted_runs();
+  // The same for one run: its record written, or nothing when it does not
+  // still say "running" with its host gone (alive, ended, already marked).
+  std::optional<RunRecord> mark_interrupted(const std::string& id);
 
   // Empty directories kept for the next runs (<runs_dir>/../spare): the run
   // dir comes from there and goes back when the run leaves nothing in it.
