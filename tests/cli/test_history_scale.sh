@@ -208,6 +208,12 @@ expect_exit 2 "prune without --yes shows the plan and refuses" -- dh history pru
 expect_in "$OUT" "would prune 300 of $total runs" "the plan is printed"
 expect_one_line_error "prune without --yes"
 expect_in "$ERR" "add --yes" "says how to confirm"
+# With --json, one JSON value: the plan with the error's fields (the error
+# object used to follow the plan as a second document).
+expect_exit 2 "prune --json without --yes" -- dh history prune --older-than 20d --json
+expect_eq "$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["ok"], j["exit_code"], j["would_prune"])' "$OUT" 2>&1)" \
+  "False 2 300" "prune --json without --yes prints one JSON value, the plan and the error"
+expect_one_line_error "prune --json without --yes"
 expect_eq "$(dh history --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" "$total" "an unconfirmed prune removes nothing"
 audit_lines=$(wc -l <"$DIHYA_STATE_DIR/audit.jsonl")
 expect_exit 0 "prune --older-than 20d --yes" -- dh history prune --older-than 20d --yes --json

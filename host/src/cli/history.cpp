@@ -154,15 +154,27 @@ int history_prune(const Args& args, const Settings& settings) {
     audit.complete([&] { store.prune(plan.ids); });
   }
   const std::size_t remaining = act ? plan.total - plan.ids.size() : plan.total;
+  const bool unconfirmed = !dry_run && !act && !plan.ids.empty();
+  const std::string unconfirmed_error =
+      fmt::format("not confirmed: add --yes to remove these {} runs; nothing was removed", plan.ids.size());
   if (json) {
-    print_json({{"dry_run", !act},
-                {act ? "pruned" : "would_prune", plan.ids.size()},
-                {"ids", plan.ids},
-                {"ids_sha256", ids_sha256},
-                {"kept_running", plan.kept_running},
-                {"kept_undoable", plan.kept_undoable},
-                {"runs_before", plan.total},
-                {"runs_after", remaining}});
+    nlohmann::json out{{"dry_run", !act},
+                       {act ? "pruned" : "would_prune", plan.ids.size()},
+                       {"ids", plan.ids},
+                       {"ids_sha256", ids_sha256},
+                       {"kept_running", plan.kept_running},
+                       {"kept_undoable", plan.kept_undoable},
+                       {"runs_before", plan.total},
+                       {"runs_after", remaining}};
+    if (unconfirmed) {
+      // One JSON value: the plan with the error's fields, where the error
+      // object used to follow the plan as a second document.
+      out.update({{"ok", false}, {"error", unconfirmed_error}, {"exit_code", kExitUsage}});
+      print_json(out);
+      std::cerr << "dihya-host: " << unconfirmed_error << "\n";
+      return kExitUsage;
+    }
+    print_json(out);
   } else {
     const std::size_t shown = std::min<std::size_t>(plan.ids.size(), 20);
     for (std::size_t i = 0; i < shown; ++i) std::cout << plan.ids[i] << "\n";
@@ -175,10 +187,7 @@ int history_prune(const Args& args, const Settings& settings) {
     }
     std::cout << "\n";
   }
-  if (!dry_run && !act && !plan.ids.empty()) {
-    throw usage_error(fmt::format("not confirmed: add --yes to remove these {} runs; nothing was removed",
-                                  plan.ids.size()));
-  }
+  if (unconfirmed) throw usage_error(unconfirmed_error);
   return 0;
 }
 
