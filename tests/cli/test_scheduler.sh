@@ -33,6 +33,7 @@ expect_exit 2 "bad expression refused" -- dh schedule next --cron "61 * * * *"
 expect_one_line_error "bad expression"
 expect_in "$ERR" "minute field: 61 is out of range 0-59" "bad expression: says which field"
 expect_exit 2 "unknown zone refused" -- dh schedule next --cron "@daily" --tz Mars/Olympus
+expect_exit 2 "localtime refused: each machine's own zone" -- dh schedule next --cron "@daily" --tz localtime
 expect_exit 2 "never-firing expression refused" -- dh schedule next --cron "0 0 30 2 *"
 for action in add list show pause resume remove next run; do
   expect_exit 0 "schedule $action --help" -- dh schedule "$action" --help

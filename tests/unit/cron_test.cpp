@@ -181,6 +181,19 @@ TEST_CASE("cron: bad expressions are refused with a clear reason", "[cron]") {
   CHECK_THROWS_AS(dihya::cron::zone("../../etc/passwd"), CronError);
 }
 
+TEST_CASE("cron: only zones of the tz database, not files beside them", "[cron]") {
+  // localtime (each machine's /etc/localtime) was accepted and stored.
+  for (const char* name : {"localtime", "posixrules", "right/UTC", "posix/Europe/Paris"}) {
+    CAPTURE(name);
+    CHECK_THROWS_AS(dihya::cron::zone(name), CronError);
+  }
+  CHECK_THROWS_WITH(dihya::cron::zone("localtime"), Catch::Contains("not a zone"));
+  for (const char* name : {"UTC", "Europe/Paris", "US/Eastern", "EST5EDT", "Etc/GMT+5"}) {
+    CAPTURE(name);
+    CHECK_NOTHROW(dihya::cron::zone(name));
+  }
+}
+
 // After the last transition of the TZif table (2037-11-01 in Debian's files)
 // offsets come from the file's POSIX footer. Expected values: glibc, which
 // reads the footer (`zdump -v -c 2040,2041 ZONE`, `TZ=ZONE date -d ...`).

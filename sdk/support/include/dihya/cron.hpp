@@ -336,6 +336,16 @@ inline const Zone* zone(const std::string& name) {
   if (name.empty() || name.size() > 64 || name.find("..") != std::string::npos) {
     throw CronError("unknown time zone '" + name.substr(0, 64) + "' (expected an IANA name like Europe/Paris)");
   }
+  // Files a zoneinfo directory holds beside the zones: `localtime` is each
+  // machine's own /etc/localtime (a schedule stored with it fired at another
+  // hour on each machine that ran it), `posixrules` the default of POSIX TZ
+  // strings, posix/ and right/ copies of the zones (right/ counting leap
+  // seconds). date/tz skips some of them, by its version's list: all are refused here.
+  if (name == "localtime" || name == "posixrules" || name.rfind("posix/", 0) == 0 || name.rfind("right/", 0) == 0) {
+    throw CronError("time zone '" + name.substr(0, 64) +
+                    "' is a file of the zone directory, not a zone: each machine may read it differently "
+                    "(expected an IANA name like Europe/Paris)");
+  }
   const date::time_zone* tz = nullptr;
   try {
     tz = date::locate_zone(name);
