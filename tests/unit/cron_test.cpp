@@ -137,6 +137,12 @@ TEST_CASE("cron: ISO times", "[cron]") {
   CHECK(dihya::cron::format_iso(dihya::cron::parse_iso("2026-07-01", paris), paris) == "2026-07-01T00:00:00+02:00");
   CHECK(dihya::cron::format_iso(dihya::cron::parse_iso("2026-07-01T12:00:00.250Z", paris), paris) ==
         "2026-07-01T14:00:00+02:00");
+  // A leap second is the last second of its minute: the midnight after it is
+  // the next fire time of a daily schedule (it read as that midnight, and the
+  // next fire time was a day later).
+  const auto* utc = dihya::cron::zone("UTC");
+  CHECK(dihya::cron::format_iso(dihya::cron::parse_iso("2026-12-31T23:59:60Z", utc), utc) == "2026-12-31T23:59:59+00:00");
+  CHECK(next("0 0 * * *", "UTC", "2026-12-31T23:59:60Z", 1) == std::vector<std::string>{"2027-01-01T00:00:00+00:00"});
   for (const char* bad : {"", "2026", "2026-13-01", "2026-02-30", "2026-01-01T25:00", "2026-01-01T10:00+2", "yesterday",
                           "2026-01-01T10:00:00Zjunk",
                           // signs and blanks where digits belong (sscanf's %d took them: "+9" was day 9,

@@ -440,7 +440,8 @@ inline std::string format_iso(Instant t, const Zone* tz) {
 }
 
 // Parses "YYYY-MM-DD", "YYYY-MM-DDTHH:MM[:SS[.fff]]" with "Z", "+HH:MM" or no
-// offset; without an offset the time is local to `tz` (DST rule above).
+// offset; without an offset the time is local to `tz` (DST rule above). A
+// leap second, :60, reads as :59 of its minute.
 inline Instant parse_iso(const std::string& text, const Zone* tz) {
   const auto bad = [&] {
     return CronError("'" + text.substr(0, 64) + "' is not an ISO-8601 time (e.g. 2026-03-29T01:30:00Z)");
@@ -477,6 +478,10 @@ inline Instant parse_iso(const std::string& text, const Zone* tz) {
   }
   const date::year_month_day ymd{date::year(y), date::month(static_cast<unsigned>(mo)), date::day(static_cast<unsigned>(d))};
   if (!ymd.ok() || h > 23 || mi > 59 || s > 60) throw bad();
+  // A leap second (23:59:60) still belongs to its minute, which the epoch's
+  // seconds have no room for: read as :59, not as the next minute's :00,
+  // which "after" it skipped the midnight that follows.
+  if (s == 60) s = 59;
   const auto local = date::local_seconds(date::local_days(ymd)) + std::chrono::hours(h) + std::chrono::minutes(mi) +
                      std::chrono::seconds(s);
   if (pos == text.size()) return to_instant(local, tz);
