@@ -92,6 +92,18 @@ expect_exit 0 "next <name>" -- dh schedule next greet --count 3
 expect_eq "$(wc -l <"$OUT")" "3" "three fire times"
 expect_exit 0 "pause" -- dh schedule pause greet
 expect_eq "$(psql_q "select paused from dihya.schedules where name = 'greet'")" "t" "paused"
+# No next fire time while paused: list and show showed the one stored when it
+# was paused (past as often as not), where `schedule next` previews from now.
+psql_q "update dihya.schedules set next_due_at = now() - interval '3 days' where name = 'greet'" >/dev/null
+expect_exit 0 "list --json of a paused schedule" -- dh schedule list --json
+expect_eq "$(python3 -c 'import json,sys; print([s["next_due_at"] for s in json.load(open(sys.argv[1])) if s["name"] == "greet"])' "$OUT")" \
+  "[None]" "list: no next fire time while paused"
+expect_exit 0 "list of a paused schedule" -- dh schedule list
+expect_eq "$(awk '$2 == "greet" {print $(NF - 1), $NF}' "$OUT")" "paused -" "list: paused, NEXT -"
+expect_exit 0 "show of a paused schedule" -- dh schedule show greet
+expect_eq "$(awk '$1 == "next_due_at" {print $2}' "$OUT")" "-" "show: no next fire time while paused"
+expect_exit 0 "next of a paused schedule" -- dh schedule next greet --count 1
+expect_in "$ERR" "is paused" "next of a paused schedule says it is paused"
 expect_exit 0 "resume" -- dh schedule resume greet
 expect_eq "$(psql_q "select paused from dihya.schedules where name = 'greet'")" "f" "resumed"
 expect_exit 2 "unknown schedule" -- dh schedule show nope

@@ -187,7 +187,9 @@ nlohmann::json schedule_json(const std::vector<std::string>& r, const nlohmann::
                    {"paused", r[12] == "t"},
                    {"created_at", r[13]},
                    {"next_due_at", nullptr}};
-  if (!r[14].empty()) {
+  // Paused: no next fire time. The stored one is where the schedule stood
+  // when paused, long past as often as not, and resume starts from its own now.
+  if (!r[14].empty() && r[12] != "t") {
     try {
       j["next_due_at"] = cron::format_iso(cron::Instant{std::chrono::seconds(std::stoll(r[14]))}, cron::zone(r[5]));
     } catch (const cron::CronError&) {
@@ -426,7 +428,7 @@ int schedule_show(const Args& args, const Settings& settings) {
   std::vector<std::vector<std::string>> rows;
   for (const char* k : {"id", "name", "plugin", "params", "cron", "tz", "misfire", "starting_deadline_seconds", "overlap",
                         "timeout_seconds", "retries", "backoff_seconds", "paused", "created_at", "next_due_at"}) {
-    rows.push_back({k, j[k].is_string() ? j[k].get<std::string>() : j[k].dump()});
+    rows.push_back({k, j[k].is_string() ? j[k].get<std::string>() : j[k].is_null() ? "-" : j[k].dump()});
   }
   print_table(rows);
   std::cout << "\n";
@@ -506,10 +508,13 @@ int schedule_next(const Args& args, const Settings& settings) {
     if (vm->count("tz")) throw usage_error("--tz goes with --cron; a schedule has its own zone");
     Store store(settings);
     const std::string id = store.resolve((*vm)["target"].as<std::string>());
-    const auto row = store.q("SELECT cron, tz FROM dihya.schedules WHERE id = $1::bigint", {id})[0];
+    const auto row = store.q("SELECT cron, tz, paused FROM dihya.schedules WHERE id = $1::bigint", {id})[0];
     expr = row[0];
     tz_name = row[1];
     after = store.now();
+    if (row[2] == "t") {
+      std::cerr << fmt::format("dihya-host: schedule {} is paused: the times it would fire if resumed now\n", id);
+    }
   }
   const auto* tz = cron_or_usage([&] { return cron::zone(tz_name); });
   const auto e = cron_or_usage([&] { return cron::parse(expr, std::getenv("DIHYA_TEST_CRON_SECONDS") != nullptr); });
