@@ -38,6 +38,19 @@ expect_exit 2 "never-firing expression refused" -- dh schedule next --cron "0 0 
 for action in add list show pause resume remove next run; do
   expect_exit 0 "schedule $action --help" -- dh schedule "$action" --help
 done
+# A two-line usage in a one-line error is joined, not escaped ("\n").
+expect_exit 2 "next --cron ''" -- dh schedule next --cron ''
+expect_one_line_error "next --cron ''"
+expect_not_in "$ERR" '\n' "next --cron '': the usage on one line, no escaped newline"
+expect_in "$ERR" "[--json] or dihya-host schedule next --cron EXPR" "next --cron '': both usages"
+expect_exit 2 "history --since ''" -- dh history --since ''
+expect_not_in "$ERR" '\n' "history --since '': the usage on one line, no escaped newline"
+# A missing positional argument is named as the operator knows it, not as
+# the hidden option behind it.
+expect_exit 2 "schedule show without a schedule" -- dh schedule show
+expect_one_line_error "schedule show without a schedule"
+expect_in "$ERR" "the schedule id or name is missing" "schedule show: says what is missing"
+expect_not_in "$ERR" "--target" "schedule show: no hidden option name"
 
 # ---- schedule CLI ---------------------------------------------------------------
 export SCHED_PW=hunter2-secret
@@ -117,6 +130,13 @@ expect_not_in "$OUT" "hunter2" "secret never shown"
 expect_in "$OUT" '"trigger": "manual"' "the job's record says it was launched by hand"
 sid=$(psql_q "select id from dihya.schedules where name = 'greet'")
 expect_in "$OUT" "\"schedule_id\": \"$sid\"" "and names its schedule"
+# The job's host gets our plugin path whole: it added the configured and
+# installed dirs to it again, and its errors listed them twice.
+expect_exit 2 "schedule run whose job's host finds no run_scheduler" -- \
+  env DIHYA_PLUGIN_PATH="$DIHYA_TEST_PLUGIN_DIR" "$DIHYA_HOST" schedule run greet
+expect_in "$ERR" "unknown plugin 'run_scheduler' (searched: " "the job's host says where it looked"
+expect_eq "$(sed -n "s/.*(searched: \([^)]*\)).*/\1/p" "$ERR" | tr ':' '\n' | sort | uniq -d)" "" \
+  "each plugin dir searched once"
 expect_exit 0 "history --schedule" -- dh history --schedule greet --json
 expect_in "$OUT" "$job_run" "history --schedule lists the run"
 # Its other options apply, or are refused: they used to be ignored, bad values too.

@@ -52,7 +52,7 @@ int cmd_audit(const Args& args, const Settings& settings) {
       "Someone who can write the state dir (root) can rewrite all three consistently: only a copy\n"
       "shipped elsewhere (audit_syslog: true) shows that.";
   spec.options.add_options()("file", po::value<std::string>(), "audit file to verify")("json", "print JSON");
-  spec.hidden.add_options()("action", po::value<std::string>()->required(), "verify");
+  spec.hidden.add_options()("action", po::value<std::string>()->required(), "action (verify)");
   spec.positional.add("action", 1);
   auto vm = parse_command(args, spec);
   if (!vm) return 0;

@@ -29,8 +29,16 @@ std::optional<po::variables_map> parse_command(const Args& args, CommandSpec& sp
       return std::nullopt;
     }
     po::notify(vm);
+  } catch (const po::required_option& e) {
+    // A positional argument is a hidden option to Boost, which named it
+    // ("the option '--target' is required"): say what it stands for.
+    std::string name = e.get_option_name();
+    name.erase(0, name.find_first_not_of('-'));
+    const auto* option = spec.hidden.find_nothrow(name, false);
+    if (option == nullptr) throw usage_error(fmt::format("{} (usage: {})", e.what(), usage_line(spec)));
+    throw usage_error(fmt::format("the {} is missing (usage: {})", option->description(), usage_line(spec)));
   } catch (const po::error& e) {
-    throw usage_error(fmt::format("{} (usage: {})", e.what(), spec.usage));
+    throw usage_error(fmt::format("{} (usage: {})", e.what(), usage_line(spec)));
   }
   // No option or argument means anything empty: `--out ""` would be the
   // working directory, `--state-dir ""` no directory at all.
@@ -43,9 +51,22 @@ std::optional<po::variables_map> parse_command(const Args& args, CommandSpec& sp
     for (unsigned i = 0; i < spec.positional.max_total_count() && i < 8; ++i) {
       positional = positional || spec.positional.name_for_position(i) == key;
     }
-    throw usage_error(fmt::format("{}{}: empty value (usage: {})", positional ? "" : "--", key, spec.usage));
+    throw usage_error(fmt::format("{}{}: empty value (usage: {})", positional ? "" : "--", key, usage_line(spec)));
   }
   return vm;
+}
+
+std::string usage_line(const CommandSpec& spec) {
+  std::string line;
+  std::size_t at = 0;
+  for (;;) {
+    const std::size_t end = spec.usage.find('\n', at);
+    const std::string part = spec.usage.substr(at, end == std::string::npos ? std::string::npos : end - at);
+    const std::size_t text = part.find_first_not_of(' ');
+    if (text != std::string::npos) line += (line.empty() ? "" : " or ") + part.substr(text);
+    if (end == std::string::npos) return line;
+    at = end + 1;
+  }
 }
 
 void add_plugin_argument(CommandSpec& spec) {

@@ -30,6 +30,10 @@ struct CommandSpec {
 // usage error (exit 2) for unknown options, missing values, extra arguments.
 std::optional<po::variables_map> parse_command(const Args& args, CommandSpec& spec);
 
+// spec.usage on one line, for an error: its lines joined by " or " (errors
+// are one line, and a newline in one is printed escaped, as `\n`).
+std::string usage_line(const CommandSpec& spec);
+
 // The positional <plugin> (name or path) and <run-id> arguments.
 void add_plugin_argument(CommandSpec& spec);
 void add_run_id_argument(CommandSpec& spec);

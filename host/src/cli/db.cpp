@@ -57,7 +57,7 @@ int cmd_db(const Args& args, const Settings& settings) {
   spec.positional.add("action", 1);
   auto vm = parse_command(args, spec);
   if (!vm) return kExitOk;
-  if (!vm->count("action")) throw usage_error(fmt::format("db: which action? (usage: {})", spec.usage));
+  if (!vm->count("action")) throw usage_error(fmt::format("db: which action? (usage: {})", usage_line(spec)));
   const std::string action = (*vm)["action"].as<std::string>();
   const bool json = vm->count("json") > 0;
 

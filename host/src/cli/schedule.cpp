@@ -500,11 +500,11 @@ int schedule_next(const Args& args, const Settings& settings) {
   std::string tz_name = "UTC";
   std::optional<cron::Instant> after;
   if (vm->count("cron")) {
-    if (vm->count("target")) throw usage_error("give a schedule or --cron, not both (usage: " + spec.usage + ")");
+    if (vm->count("target")) throw usage_error("give a schedule or --cron, not both (usage: " + usage_line(spec) + ")");
     expr = (*vm)["cron"].as<std::string>();
     if (vm->count("tz")) tz_name = (*vm)["tz"].as<std::string>();
   } else {
-    if (!vm->count("target")) throw usage_error("give a schedule id or name, or --cron EXPR (usage: " + spec.usage + ")");
+    if (!vm->count("target")) throw usage_error("give a schedule id or name, or --cron EXPR (usage: " + usage_line(spec) + ")");
     if (vm->count("tz")) throw usage_error("--tz goes with --cron; a schedule has its own zone");
     Store store(settings);
     const std::string id = store.resolve((*vm)["target"].as<std::string>());

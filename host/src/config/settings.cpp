@@ -258,6 +258,13 @@ Settings load_settings(const GlobalFlags& flags) {
   s.plugin_path.insert(s.plugin_path.end(), user.plugin_path.begin(), user.plugin_path.end());
   s.plugin_path.insert(s.plugin_path.end(), system.plugin_path.begin(), system.plugin_path.end());
   s.plugin_path.push_back(installed_plugin_dir());
+  // Once each, first place kept: `schedule run` hands its whole path to the
+  // job's host in DIHYA_PLUGIN_PATH, which added the configured and installed
+  // dirs again (its errors listed them twice).
+  std::set<std::filesystem::path> seen;
+  s.plugin_path.erase(std::remove_if(s.plugin_path.begin(), s.plugin_path.end(),
+                                     [&](const std::filesystem::path& dir) { return !seen.insert(dir).second; }),
+                      s.plugin_path.end());
 
   s.database_url = flags.database_url;
   take_first(s.database_url, env("DIHYA_DATABASE_URL"));
