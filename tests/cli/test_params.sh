@@ -126,7 +126,7 @@ if [ -f "${DIHYA_BUNDLED_PLUGIN_DIR:-}/libmigrate_data.so" ]; then
   printf '{"migrations_dir": "%s", "target": "%s"}' "$WORK/migrations" "${long//a/1}" >"$WORK/long.json"
   expect_exit 2 "migrate_data with a 50 000-digit target from a params file" -- \
     dh --plugin-path "$DIHYA_BUNDLED_PLUGIN_DIR" validate migrate_data --params-file "$WORK/long.json"
-  expect_in "$ERR" "does not match the pattern" "its pattern is named"
+  expect_in "$ERR" "parameter 'target': must be at most 200 characters long" "its maxLength is named"
   expect_exit 2 "migrate_data refuses a history schema in pg_*" -- \
     dh --plugin-path "$DIHYA_BUNDLED_PLUGIN_DIR" validate migrate_data --param migrations_dir="$WORK/migrations" --param schema=pg_temp
   expect_in "$ERR" "parameter 'schema': 'pg_temp' must not match the pattern ^pg_" "the system schema is refused by the schema"
