@@ -44,8 +44,8 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_STRIP_FILES ON)
-# libpq and (for signed plugins) libcrypto are loaded with dlopen (dpkg-shlibdeps
+# libpq, vectorscan and (for signed plugins) libcrypto are loaded with dlopen (dpkg-shlibdeps
 # cannot see them); pg_ctl/initdb/pg_dump come from the server and client packages.
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "libpq5, libssl3")
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "libpq5, libssl3, libvectorscan5")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "postgresql-15, postgresql-client-15")
 include(CPack)
