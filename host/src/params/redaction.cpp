@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
 #include <utility>
 
 #include "params/param_builder.hpp"
@@ -115,18 +116,20 @@ std::size_t password_value_end(std::string_view text, std::size_t begin, bool in
   return std::min(i, text.size());
 }
 
-// key=value forms: "password=x", "PGPASSWORD=x", "?password=x&...".
-std::string mask_password_keywords(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  std::size_t copied = 0;
-  std::size_t search = 0;
+// The next "password=value" at or after *search (key=value forms:
+// "password=x", "PGPASSWORD=x", "?password=x&..."), the value as written,
+// quotes included; *search moves past it. nullopt when there is none.
+struct PasswordValue {
+  std::size_t begin, end;
+  bool in_query;
+};
+std::optional<PasswordValue> next_password_value(std::string_view text, std::size_t* search) {
   for (;;) {
     std::size_t keyword_end = 0;
-    const std::size_t keyword = find_password_keyword(text, search, &keyword_end);
-    if (keyword == std::string_view::npos) break;
-    search = keyword_end;
-    std::size_t i = search;
+    const std::size_t keyword = find_password_keyword(text, *search, &keyword_end);
+    if (keyword == std::string_view::npos) return std::nullopt;
+    *search = keyword_end;
+    std::size_t i = keyword_end;
     while (i < text.size() && (text[i] == ' ' || text[i] == '\t')) ++i;
     if (i >= text.size() || text[i] != '=') continue;
     ++i;
@@ -135,12 +138,22 @@ std::string mask_password_keywords(std::string_view text) {
     while (word_start > 0 && is_word(text[word_start - 1])) --word_start;
     const bool in_query = word_start > 0 && (text[word_start - 1] == '?' || text[word_start - 1] == '&');
     const std::size_t end = password_value_end(text, i, in_query);
-    search = std::max(search, end);
-    const std::string_view value = text.substr(i, end - i);
+    *search = std::max(*search, end);
+    return PasswordValue{i, end, in_query};
+  }
+}
+
+std::string mask_password_keywords(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  std::size_t copied = 0;
+  std::size_t search = 0;
+  while (const auto found = next_password_value(text, &search)) {
+    const std::string_view value = text.substr(found->begin, found->end - found->begin);
     if (value.empty() || value == kRedacted) continue;
-    out.append(text.substr(copied, i - copied));
+    out.append(text.substr(copied, found->begin - copied));
     out.append(kRedacted);
-    copied = end;
+    copied = found->end;
   }
   out.append(text.substr(copied));
   return out;
@@ -223,26 +236,14 @@ std::vector<std::string> password_spellings(std::string_view conninfo) {
     }
   }
   // password=... as a keyword or in a URL query, as written.
-  for (std::size_t search = 0;;) {
-    std::size_t keyword_end = 0;
-    const std::size_t keyword = find_password_keyword(conninfo, search, &keyword_end);
-    if (keyword == std::string_view::npos) break;
-    search = keyword_end;
-    std::size_t i = search;
-    while (i < conninfo.size() && (conninfo[i] == ' ' || conninfo[i] == '\t')) ++i;
-    if (i >= conninfo.size() || conninfo[i] != '=') continue;
-    ++i;
-    while (i < conninfo.size() && (conninfo[i] == ' ' || conninfo[i] == '\t')) ++i;
-    std::size_t word_start = keyword;
-    while (word_start > 0 && is_word(conninfo[word_start - 1])) --word_start;
-    const bool in_query = word_start > 0 && (conninfo[word_start - 1] == '?' || conninfo[word_start - 1] == '&');
-    const std::size_t end = password_value_end(conninfo, i, in_query);
-    std::string_view value = conninfo.substr(i, end - i);
+  std::size_t search = 0;
+  while (const auto found_value = next_password_value(conninfo, &search)) {
+    std::string_view value = conninfo.substr(found_value->begin, found_value->end - found_value->begin);
     if (value.size() >= 2 && (value.front() == '\'' || value.front() == '"') && value.back() == value.front()) {
       value = value.substr(1, value.size() - 2);
     }
     keep(value);
-    if (!in_query && value.find('\\') != std::string_view::npos) {  // and as libpq reads it
+    if (!found_value->in_query && value.find('\\') != std::string_view::npos) {  // and as libpq reads it
       std::string plain;
       for (std::size_t k = 0; k < value.size(); ++k) {
         if (value[k] == '\\' && k + 1 < value.size()) ++k;
@@ -250,7 +251,6 @@ std::vector<std::string> password_spellings(std::string_view conninfo) {
       }
       keep(plain);
     }
-    search = std::max(search, end);
   }
   return found;
 }
