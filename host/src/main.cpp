@@ -101,7 +101,7 @@ int dispatch(int argc, char** argv, bool* json_errors) {
   // Global options are accepted after the subcommand too (`run noop --verbose`):
   // no subcommand reuses their names. `--` ends the scan.
   Args command_args;
-  static const std::set<std::string> kFlags{"--quiet", "-q", "--verbose", "-v"};
+  static const std::set<std::string> kFlags{"--quiet", "-q", "--verbose", "-v", "--version"};
   for (std::size_t i = command_at + 1; i < args.size(); ++i) {
     const std::string& a = args[i];
     const std::string key = a.substr(0, a.find('='));
@@ -125,7 +125,7 @@ int dispatch(int argc, char** argv, bool* json_errors) {
 
   po::options_description global("Global options");
   global.add_options()("help,h", "show this help")("version", "print the version")(
-      "config", po::value<std::string>(), "user config file (replaces $XDG_CONFIG_HOME/dihya/config.yaml)")(
+      "config", po::value<std::string>(), "user config file (instead of $XDG_CONFIG_HOME/dihya/config.yaml)")(
       "plugin-path", po::value<std::vector<std::string>>(), "plugin directory, searched first (repeatable)")(
       "database-url", po::value<std::string>(), "PostgreSQL URL (default: the embedded cluster)")(
       "state-dir", po::value<std::string>(), "runs, journals, audit log and embedded cluster")(

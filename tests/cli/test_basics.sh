@@ -7,6 +7,12 @@ expect_exit 0 "--help" -- dh --help
 expect_in "$OUT" "Exit codes:" "--help documents exit codes"
 expect_exit 0 "--version" -- dh --version
 expect_in "$OUT" "SDK ABI 2.0" "--version names the ABI"
+expect_exit 0 "--version after the command, as any global option" -- dh list --version
+expect_in "$OUT" "SDK ABI 2.0" "list --version prints the version"
+expect_exit 0 "complete plugins --help" -- dh complete plugins --help
+expect_in "$OUT" "Usage: dihya-host complete plugins" "an action's --help is help, not a prefix"
+expect_exit 0 "--help" -- dh --help
+expect_in "$OUT" '$XDG_CONFIG_HOME/dihya/config.yaml' "--help never cuts the config path in two"
 for cmd in list info validate run check docs db history show logs rollback audit; do
   expect_exit 0 "$cmd --help" -- dh "$cmd" --help
 done

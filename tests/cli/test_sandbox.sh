@@ -342,6 +342,9 @@ expect_exit 0 "the audit chain is still intact (appending nothing is no damage)"
 # A plugin that starts the host runs with no Landlock: its page says so plainly.
 expect_exit 0 "info run_scheduler" -- env DIHYA_PLUGIN_PATH="$DIHYA_BUNDLED_PLUGIN_DIR" "$DIHYA_HOST" info run_scheduler
 expect_in "$OUT" "UNCONFINED FILES: it executes dihya-host, so it runs with no Landlock" "info says the plugin is unconfined"
+expect_exit 0 "check run_scheduler" -- "$DIHYA_HOST" check "$DIHYA_BUNDLED_PLUGIN_DIR/librun_scheduler.so"
+expect_in "$OUT" "pass  sandbox capabilities are well-formed: UNCONFINED FILES: it executes dihya-host" \
+  "check's text says it too, not only its --json"
 expect_exit 0 "the host's own run_scheduler is run so" -- env DIHYA_PLUGIN_PATH="$DIHYA_BUNDLED_PLUGIN_DIR" \
   "$DIHYA_HOST" validate run_scheduler -p once=true
 # Any plugin may declare it: one from elsewhere (here, the same file copied) is

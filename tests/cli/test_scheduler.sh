@@ -79,7 +79,7 @@ expect_not_in "$OUT" "OldPw555" "show masks the stored password"
 expect_in "$OUT" "smtp://bob:***@mail.invalid" "and shows the rest"
 expect_exit 0 "schedule list" -- dh schedule list --json
 expect_not_in "$OUT" "OldPw555" "list masks it"
-expect_exit 0 "remove the old row" -- dh schedule remove oldpw
+expect_exit 0 "remove the old row" -- dh schedule remove oldpw --yes
 expect_exit 2 "a name that is not UTF-8 is refused" -- dh schedule add "$(printf 'bad\xff')" --plugin noop --cron "@daily"
 expect_one_line_error "not UTF-8 name"
 expect_not_in "$ERR" "internal error" "not an internal error"
@@ -93,7 +93,7 @@ expect_exit 2 "a name with a newline is refused" -- dh schedule add "$(printf 'a
 psql_q "insert into dihya.schedules (name, plugin, params, cron, tz) values (E'esc\\x1b[31mold', 'noop', '{}', '@daily', 'UTC')" >/dev/null
 expect_exit 0 "list with an old name holding ESC" -- dh schedule list
 if grep -q "$(printf '\033')" "$OUT"; then not_ok "the ESC reached the terminal"; else ok "the ESC is shown escaped"; fi
-expect_exit 0 "remove it" -- dh schedule remove "$(psql_q "select id from dihya.schedules where name like 'esc%old'")"
+expect_exit 0 "remove it" -- dh schedule remove "$(psql_q "select id from dihya.schedules where name like 'esc%old'")" --yes
 expect_exit 2 "duplicate name refused" -- dh schedule add greet --plugin noop --cron "@daily"
 expect_exit 2 "schema violation refused" -- dh schedule add bad --plugin echo_params --cron "@daily" --param count=1000 --param name=x
 expect_exit 2 "bad policy refused" -- dh schedule add bad --plugin noop --cron "@daily" --overlap sometimes
@@ -151,7 +151,10 @@ expect_exit 0 "history --schedule --since (a time before its runs)" -- dh histor
 expect_in "$OUT" "$job_run" "history --schedule --since: its run due since"
 expect_exit 0 "history --schedule --limit 0" -- dh history --schedule greet --limit 0 --json
 expect_eq "$(tr -d ' \n' <"$OUT")" "[]" "history --schedule --limit 0 lists nothing"
-expect_exit 0 "remove" -- dh schedule remove greet
+expect_exit 2 "remove without --yes is refused" -- dh schedule remove greet
+expect_in "$ERR" "not confirmed: add --yes to delete schedule" "remove without --yes: says what it would delete"
+expect_eq "$(psql_q "select count(*) from dihya.schedules where name = 'greet'")" "1" "remove without --yes: the schedule stays"
+expect_exit 0 "remove" -- dh schedule remove greet --yes
 expect_eq "$(psql_q "select count(*) from dihya.schedule_runs")" "0" "its runs went with it"
 expect_exit 0 "conformance kit (check --exercise: one tick, dry run)" -- dh check run_scheduler --exercise
 
@@ -697,7 +700,7 @@ if wait_for 300 "select count(*) = 1 from dihya.schedule_runs where manual and o
 else
   not_ok "removed while it runs: the manual run's job did not start"
 fi
-expect_exit 0 "remove the schedule while its manual run's job runs" -- dh schedule remove gone_meanwhile
+expect_exit 0 "remove the schedule while its manual run's job runs" -- dh schedule remove gone_meanwhile --yes
 got=0
 wait "$gone" || got=$?
 cat "$WORK/gone.out" "$WORK/gone.err" >"$OUT"

@@ -56,12 +56,14 @@ class Checklist {
   std::vector<CheckItem> items_;
 };
 
-// One line per check. A detail quotes the plugin (its error message, an
-// example's description, a row of the database it changed): made safe to print.
+// One line per check, with its detail whatever the status (a passing
+// sandbox check names what the plugin may touch, or that it runs
+// UNCONFINED). A detail quotes the plugin (its error message, an example's
+// description, a row of the database it changed): made safe to print.
 void print_items(const Checklist& list) {
   for (const auto& i : list.items()) {
     std::cout << fmt::format("{:<5} {}{}\n", i.status, i.name,
-                             i.detail.empty() || i.status == "pass" ? "" : ": " + printable(i.detail, std::string::npos));
+                             i.detail.empty() ? "" : ": " + printable(i.detail, std::string::npos));
   }
 }
 

@@ -4,6 +4,7 @@
 // parameters without a hand-kept list. Prints one candidate per line; prints
 // nothing (exit 0) rather than an error, since a completion must never spill
 // messages into the operator's prompt.
+#include <algorithm>
 #include <iostream>
 #include <string_view>
 
@@ -71,7 +72,9 @@ void parameter_words(const Settings& settings, const std::string& plugin, const 
 }  // namespace
 
 int cmd_complete(const Args& args, const Settings& settings) {
-  if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
+  // `--help` after an action too (`complete plugins --help`): no plugin or
+  // parameter is named so, so it is never a prefix worth completing.
+  if (std::any_of(args.begin(), args.end(), [](const std::string& a) { return a == "--help" || a == "-h"; })) {
     std::cout << "Usage: dihya-host complete plugins [PREFIX]\n"
                  "       dihya-host complete params <plugin> [PREFIX]\n\n"
                  "Completion candidates, one per line, for the bash completion script\n"

@@ -207,7 +207,7 @@ std::string action_usage(const std::string& action) {
       {"show", "dihya-host schedule show <id|name> [--json]"},
       {"pause", "dihya-host schedule pause <id|name> [--json]"},
       {"resume", "dihya-host schedule resume <id|name> [--json]"},
-      {"remove", "dihya-host schedule remove <id|name> [--json]"},
+      {"remove", "dihya-host schedule remove <id|name> --yes [--json]"},
       {"next",
        "dihya-host schedule next <id|name> [--count N] [--json]\n"
        "       dihya-host schedule next --cron EXPR [--tz ZONE] [--after ISO-8601] [--count N] [--json]"},
@@ -448,14 +448,23 @@ int schedule_change(const Args& args, const Settings& settings, const std::strin
   spec.usage = action_usage(action);
   spec.description = action == "pause"    ? "Stops firing the schedule. Runs in progress go on."
                      : action == "resume" ? "Fires the schedule again; due times while it was paused are not caught up."
-                                          : "Deletes the schedule and its run history. Runs in progress go on.";
+                                          : "Deletes the schedule and its run history (the runs' own records stay\n"
+                                            "in `history`). Runs in progress go on. Without --yes it says what it would\n"
+                                            "delete and deletes nothing (exit 2).";
   spec.options.add_options()("json", "print JSON");
+  if (action == "remove") spec.options.add_options()("yes,y", "delete without asking");
   add_target_argument(spec, true);
   auto vm = parse_command(args, spec);
   if (!vm) return 0;
   Store store(settings);
   const std::string id = store.resolve((*vm)["target"].as<std::string>());
   if (action == "remove") {
+    // As `history prune`: an irreversible delete is asked for explicitly.
+    if (vm->count("yes") == 0) {
+      const auto runs = store.q("SELECT count(*) FROM dihya.schedule_runs WHERE schedule_id = $1::bigint", {id})[0][0];
+      throw usage_error(fmt::format("not confirmed: add --yes to delete schedule {} and its {} recorded run(s); nothing was deleted",
+                                    id, runs));
+    }
     store.q("DELETE FROM dihya.schedules WHERE id = $1::bigint", {id});
   } else if (action == "pause") {
     store.q("UPDATE dihya.schedules SET paused = true WHERE id = $1::bigint", {id});
