@@ -66,16 +66,17 @@ def once(cmd):
     _, status, usage = os.wait4(pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"{' '.join(cmd)} failed")
-    return time.perf_counter() - t, usage.ru_utime + usage.ru_stime
+    return time.perf_counter() - t, usage.ru_utime + usage.ru_stime, usage.ru_minflt
 for _ in range(3): once(a); once(b)
-ta, tb, ca, cb = [], [], [], []
+ta, tb, ca, cb, fa, fb = [], [], [], [], [], []
 for _ in range(n):
-    (wa, xa), (wb, xb) = once(a), once(b)
-    ta.append(wa); tb.append(wb); ca.append(xa); cb.append(xb)
+    (wa, xa, pa), (wb, xb, pb) = once(a), once(b)
+    ta.append(wa); tb.append(wb); ca.append(xa); cb.append(xb); fa.append(pa); fb.append(pb)
 ratios = [x / y for x, y in zip(ta, tb)]
 cpu_ratios = [x / y for x, y in zip(ca, cb) if y > 0]
 json.dump({"a": statistics.median(ta), "b": statistics.median(tb), "ratio": statistics.median(ratios), "n": n,
-           "cpu_a": statistics.median(ca), "cpu_b": statistics.median(cb), "cpu_ratio": statistics.median(cpu_ratios)},
+           "cpu_a": statistics.median(ca), "cpu_b": statistics.median(cb), "cpu_ratio": statistics.median(cpu_ratios),
+           "faults_a": statistics.median(fa), "faults_b": statistics.median(fb)},
           open(f"{os.environ['out']}/{name}.json", "w"))
 PY
 }
@@ -106,6 +107,13 @@ pairs run_floor_confined "$pairs_n" -- "$host" run noop -q -- "$b/bench/run_floo
 pairs confinement "$pairs_n" -- "$b/bench/run_floor_confined" "$confined_state" "$noop" -- "$b/bench/run_floor" "$floor_state" "$noop"
 pairs version "$pairs_n" -- "$host" --version -- "$b/bench/bare_loader" "$noop"
 echo "$load_before at the start, $(cut -d' ' -f1 /proc/loadavg) at the end" >"$out/load"
+# Where the gap goes: the system calls of one run of each (strace counts the
+# children too) and what a call and a page fault cost here.
+syscalls() { strace -f -c -o "$1" "${@:2}" >/dev/null 2>&1; awk '$NF == "total" {print $4}' "$1"; }
+if command -v strace >/dev/null; then
+  echo "$(syscalls "$out/strace_ours" "$host" run noop -q) $(syscalls "$out/strace_floor" "$b/bench/run_floor" "$floor_state" "$noop")" >"$out/syscalls"
+fi
+"$b/bench/vm_costs" >"$out/vm_costs.json"
 
 # History at 10^4, 10^5 and 10^6 runs, written by gen_runs through the run
 # store and the audit log; kept in build/bench-history between bench runs
@@ -152,6 +160,16 @@ def pair_rows():
     print(f"| the same pairs in CPU time: run noop vs the confined floor | {c['cpu_a']*1e3:.2f} ms | {c['cpu_b']*1e3:.2f} ms | {c['cpu_ratio']:.2f}x |")
     print(f"| the same pairs in CPU time: the confined floor vs the floor | {k['cpu_a']*1e3:.2f} ms | {k['cpu_b']*1e3:.2f} ms | {k['cpu_ratio']:.2f}x |")
     print(f"| the same pairs in CPU time: --version vs bare dlopen loader | {v['cpu_a']*1e3:.2f} ms | {v['cpu_b']*1e3:.2f} ms | {v['cpu_ratio']:.2f}x |")
+    print(f"| the same pairs in minor page faults (children included): run noop vs the floor | {p['faults_a']:.0f} | {p['faults_b']:.0f} | {p['faults_a']/p['faults_b']:.2f}x |")
+    costs = json.load(open(f"{out}/vm_costs.json"))
+    extra_faults = (p['faults_a'] - p['faults_b']) * costs['page_fault_us'] / 1e3
+    if os.path.exists(f"{out}/syscalls"):
+        ours_calls, floor_calls = (int(x) for x in open(f"{out}/syscalls").read().split())
+        extra_calls = (ours_calls - floor_calls) * costs['syscall_us'] / 1e3
+        print(f"| system calls of one run (strace -f -c): run noop vs the floor | {ours_calls} | {floor_calls} | {ours_calls/floor_calls:.2f}x |")
+    else:
+        extra_calls = 0.0
+    print(f"| this machine (bench/vm_costs.c): a system call {costs['syscall_us']:.2f} us (stat {costs['stat_us']:.2f} us), a first write to a page {costs['page_fault_us']:.2f} us ({costs['populated_page_us']:.2f} us populated): the extra page faults and calls of run noop cost ~{extra_faults:.2f} + {extra_calls:.2f} ms of the {(p['a'] - p['b'])*1e3:.2f} ms gap | | | |")
     print(f"| (load average during the pairs: {open(f'{out}/load').read().strip()}) | | | |")
 if mode == "run":
     print("| benchmark | ours | anchor | ratio (ours / anchor) |")
