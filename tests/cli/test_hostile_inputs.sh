@@ -64,6 +64,18 @@ expect_exit 0 "list --all" -- dh list --all
 expect_in "$OUT" "'summary' must be a string" "list --all names the mistyped key"
 rm -f "$EVIL/libevil_types.so"
 
+# Values a run applies: a timeout it would ignore ("2": the run had none) or
+# refuse, a concurrency it would refuse (naming a flag nobody gave) make the
+# plugin unusable, and `check` fails it.
+for bad in 'm["timeout_seconds"] = "2"' 'm["timeout_seconds"] = -1' 'm["timeout_seconds"] = 1e300' \
+           'm["concurrency"] = "sometimes"'; do
+  forge evil_values "$bad"
+  expect_exit 3 "run a plugin whose plugin.json says $bad" -- dh run evil_values
+  expect_in "$ERR" "plugin.json: '" "$bad: the refusal names the key"
+  expect_exit 3 "check of a plugin whose plugin.json says $bad" -- dh check "$EVIL/libevil_values.so"
+  rm -f "$EVIL/libevil_values.so"
+done
+
 # --- terminal escapes in plugin.json ----------------------------------------
 forge evil_text 'm.update(version="1.0" + a, summary="sum" + a, description="desc" + a, security="sec" + a,
   rollback="rb" + a, examples=[{"description": "ex" + a, "command": "cmd" + a}],

@@ -91,6 +91,18 @@ expect_not_in "$OUT" "log flood 99 " "the last messages are dropped"
 
 hostile hang 4 timed_out --timeout 1
 hostile wait_for_cancel 4 timed_out --timeout 1
+# A timeout that fires while the child is still starting (before it set its
+# own SIGTERM handler) is still a timeout, never "cancelled by the operator":
+# the child once ran the host's handler, which wrote into the host's signal
+# pipe. The smallest timeout makes that window likely; ten tries.
+early=""
+for i in 1 2 3 4 5 6 7 8 9 10; do
+  rc=0
+  timeout 60 "$DIHYA_HOST" run hostile -p behaviour=wait_for_cancel --timeout 0.001 --grace 2 >/dev/null 2>&1 || rc=$?
+  early+="$rc $(last_run_field outcome);"
+done
+expect_eq "$early" "$(printf '4 timed_out;%.0s' 1 2 3 4 5 6 7 8 9 10)" "a timeout at the child's start is recorded as timed out, exit 4"
+expect_exit 2 "--timeout below a millisecond (it was 0 ms)" -- dh run hostile -p behaviour=ok --timeout 0.0001
 expect_exit 4 "a plugin ignoring SIGTERM is killed after the grace period" -- timeout 60 "$DIHYA_HOST" run hostile -p behaviour=hang_ignoring_cancel --timeout 1 --grace 1
 
 # Ctrl-C: SIGINT to the host cancels the run and exits 130.

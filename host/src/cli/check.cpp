@@ -368,13 +368,18 @@ void exercise(const PluginFile& plugin, const Settings& settings, const nlohmann
     request.database_url = scratch->url();
   }
   auto state = [&] { return scratch ? snapshot(scratch->url()) : Snapshot{}; };
+  // Each step is bounded as `run`, `rollback` and `validate` bound it: by
+  // the plugin's timeout_seconds (the shape check made it a sane number).
+  const std::chrono::milliseconds limit =
+      seconds_option(boost::program_options::variables_map{}, "timeout", plugin.metadata, "timeout_seconds")
+          .value_or(kDefaultPluginTimeout);
   const std::string before_url = scratch ? scratch->source_url() : "";
   const std::string now_url = scratch ? scratch->url() : "";
 
   if (plugin.metadata.value("dry_run", true)) {
     const auto before = state();
     request.dry_run = true;
-    const auto report = run_operation(request, std::chrono::minutes(10));
+    const auto report = run_operation(request, limit);
     list.expect(completed_ok(report), "dry run succeeds", failure_message(report));
     const auto changed = compare(before, state());
     if (!report.journal.empty()) {
@@ -394,7 +399,7 @@ void exercise(const PluginFile& plugin, const Settings& settings, const nlohmann
   }
   const auto before = state();
   request.dry_run = false;
-  const auto run = run_operation(request, std::chrono::minutes(10));
+  const auto run = run_operation(request, limit);
   if (!completed_ok(run)) {
     list.fail("run then rollback restores the prior state", "the example run failed: " + failure_message(run));
     return;
@@ -410,7 +415,7 @@ void exercise(const PluginFile& plugin, const Settings& settings, const nlohmann
   ChildRequest undo = request;
   undo.operation = Operation::rollback;
   undo.undo_entries.assign(run.journal.rbegin(), run.journal.rend());
-  const auto rollback = run_operation(undo, std::chrono::minutes(10));
+  const auto rollback = run_operation(undo, limit);
   const auto after_rollback = compare(before, state());
   out.tables = table_reports(by_run, after_rollback);
   if (!completed_ok(rollback)) {
@@ -423,7 +428,7 @@ void exercise(const PluginFile& plugin, const Settings& settings, const nlohmann
     return;
   }
   list.pass("run then rollback restores the prior state");
-  const auto again = run_operation(undo, std::chrono::minutes(10));
+  const auto again = run_operation(undo, limit);
   const auto after_again = compare(before, state());
   if (!completed_ok(again)) {
     list.fail("rollback is idempotent", "a second rollback failed: " + failure_message(again));

@@ -11,6 +11,7 @@
 
 #include "errors.hpp"
 #include "config/settings.hpp"
+#include "loading/plugin_file.hpp"
 #include "util/memory_size.hpp"
 #include "util/printable.hpp"
 
@@ -119,9 +120,10 @@ bool stderr_is_interactive() {
 bool can_prompt() { return ::isatty(0) == 1 && ::isatty(2) == 1; }
 
 std::chrono::milliseconds checked_seconds(double seconds, const std::string& flag) {
-  // `!(x > 0)` is true for NaN as well.
-  if (!(seconds > 0) || !(seconds <= 7 * 24 * 3600)) {
-    throw usage_error(fmt::format("{}: expected a number of seconds greater than 0 and at most 604800", flag));
+  // `!(x >= ...)` is true for NaN as well. Below a millisecond the limit
+  // would be 0 ms: no time at all.
+  if (!(seconds >= 0.001) || !(seconds <= kMaxTimeoutSeconds)) {
+    throw usage_error(fmt::format("{}: expected a number of seconds from 0.001 to {}", flag, kMaxTimeoutSeconds));
   }
   return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
 }

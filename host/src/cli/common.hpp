@@ -51,9 +51,13 @@ bool stderr_is_interactive();
 bool can_prompt();
 
 // `seconds` given to `flag` (--timeout, --grace) as a duration: a usage error
-// unless it is a finite number in (0, 604800] (one week); NaN and infinities
-// are refused.
+// unless it is a finite number from 0.001 to kMaxTimeoutSeconds (one week);
+// NaN and infinities are refused.
 std::chrono::milliseconds checked_seconds(double seconds, const std::string& flag);
+
+// How long validate() and `check --exercise`'s steps may take for a plugin
+// that declares no timeout_seconds.
+inline constexpr std::chrono::minutes kDefaultPluginTimeout{5};
 
 // The option `key` (--timeout, --grace) when given, else the number
 // metadata[metadata_key] (a plugin's timeout_seconds), else nothing; checked

@@ -16,7 +16,6 @@
 namespace dihya::host {
 namespace {
 
-constexpr std::chrono::minutes kDefaultValidateTimeout{5};
 
 }  // namespace
 
@@ -40,7 +39,7 @@ int cmd_validate(const Args& args, const Settings& settings) {
   const ResolvedParams params = resolve_params(*vm, plugin);
   // As long as the plugin's runs may take, which include their validate().
   const std::chrono::milliseconds timeout =
-      seconds_option(*vm, "timeout", plugin.metadata, "timeout_seconds").value_or(kDefaultValidateTimeout);
+      seconds_option(*vm, "timeout", plugin.metadata, "timeout_seconds").value_or(kDefaultPluginTimeout);
   Redactor redactor;
   ChildRequest request = prepare_child_request(plugin, settings, Operation::validate, params, redactor);
   request.params = params.values;

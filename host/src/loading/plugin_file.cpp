@@ -142,6 +142,19 @@ void check_metadata_shape(const nlohmann::json& metadata, const std::filesystem:
     require_type(key, &nlohmann::json::is_boolean, "true or false");
   }
   for (const char* key : {"needs", "examples"}) require_type(key, &nlohmann::json::is_array, "an array");
+  // Values every run applies: one the run would refuse (naming a flag the
+  // operator never gave) or ignore (a timeout written "2" was no timeout at
+  // all) makes the plugin unusable instead.
+  const auto concurrency = metadata.find("concurrency");
+  if (concurrency != metadata.end() && *concurrency != "allow" && *concurrency != "forbid" && *concurrency != "wait") {
+    throw plugin_error(path, "plugin.json: 'concurrency' must be allow, forbid or wait");
+  }
+  const auto timeout = metadata.find("timeout_seconds");
+  if (timeout != metadata.end() &&
+      (!timeout->is_number() || !(timeout->get<double>() >= 0.001) || !(timeout->get<double>() <= kMaxTimeoutSeconds))) {
+    throw plugin_error(path, fmt::format("plugin.json: 'timeout_seconds' must be a number of seconds from 0.001 to {}",
+                                         kMaxTimeoutSeconds));
+  }
 }
 
 PluginFile read_plugin_file(const std::filesystem::path& path) {

@@ -20,6 +20,8 @@ namespace dihya::host {
 
 inline constexpr const char* kMetadataSection = ".dihya_meta";
 inline constexpr const char* kAbiSection = ".dihya_abi";
+// The longest timeout a plugin may declare or an operator give (one week).
+inline constexpr int kMaxTimeoutSeconds = 7 * 24 * 3600;
 
 struct PluginFile {
   std::filesystem::path path;       // as the operator or the search path named it

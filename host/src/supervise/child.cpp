@@ -269,6 +269,9 @@ void prepare_process(const ChildRequest& request, int event_fd, int control_fd, 
   struct sigaction sa {};
   sa.sa_handler = on_sigterm;
   ::sigaction(SIGTERM, &sa, nullptr);
+  // Every handler the host set goes: its SIGHUP one would write into the
+  // host's signal pipe, or into whatever file later gets that descriptor.
+  ::sigaction(SIGHUP, &sa, nullptr);
   ::signal(SIGINT, SIG_IGN);
   ::signal(SIGPIPE, SIG_DFL);
   sigset_t none;

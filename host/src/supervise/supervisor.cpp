@@ -529,7 +529,16 @@ ChildOutcome supervise(const ChildRequest& request, const SupervisorOptions& opt
   // The plugin's wait status, from the namespace's init or the keeper.
   std::optional<Pipe> status;
   if (pid_namespace.active() || keeper) status = make_pipe();
+  // The child inherits the host's handler and signal pipe: a cancel signal
+  // (the timeout's SIGTERM to its process group) that reached it before it
+  // set its own would have read as the operator's Ctrl-C in the host, and
+  // never as a cancellation in the plugin. Held across the fork, it waits
+  // for the child's own handler (prepare_process unblocks it).
+  sigset_t cancel, before;
+  cancel_signals(&cancel);
+  ::sigprocmask(SIG_BLOCK, &cancel, &before);
   pid_t pid = ::fork();
+  if (pid != 0) ::sigprocmask(SIG_SETMASK, &before, nullptr);
   if (pid < 0) throw state_error(std::string("fork: ") + std::strerror(errno));
   if (pid == 0) {
     events.read.reset();
