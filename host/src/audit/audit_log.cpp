@@ -750,12 +750,25 @@ std::string carried_mismatch(int fd, off_t size, const std::filesystem::path& fi
                      file.string(), entry->seq);
 }
 
+// Whether the state log carries a line that follows `head`, the file's last
+// line: one whose host was killed, or whose write failed, before it reached
+// this file (in this boot: see may_lack_carried_lines). The next append takes
+// its seq.
+bool carries_next(const Entry& head, const AuditLog::CarriedLines& carried_lines) {
+  if (!carried_lines) return false;
+  for (const std::string& raw : carried_lines(head.seq + 1)) {
+    std::string why;
+    if (const auto copy = parse_entry(raw, 0, why); copy && follows(head, *copy)) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 AuditLog::AuditLog(std::filesystem::path file, bool to_syslog, CarriedLines carried_lines,
-                   OpenCarriedCopies open_copies)
+                   OpenCarriedCopies open_copies, OpenCarrier open_carrier)
     : file_(std::move(file)), to_syslog_(to_syslog), carried_lines_(std::move(carried_lines)),
-      open_copies_(std::move(open_copies)) {}
+      open_copies_(std::move(open_copies)), open_carrier_(std::move(open_carrier)) {}
 
 std::uint64_t AuditLog::complete(const std::function<void()>& fn) {
   const UniqueFd dir = open_directory_of(file_);
@@ -787,6 +800,34 @@ std::uint64_t AuditLog::complete(const std::function<void()>& fn) {
   }
   if (fn) fn();
   return copied;
+}
+
+std::string AuditLog::last_event_of_run(const std::string& run_id, const std::string& prefix) const {
+  const UniqueFd dir = open_directory_of(file_);
+  UniqueFd fd(::openat(dir.get(), file_.filename().c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (!fd && errno == ENOENT) return "";
+  if (!fd) throw_open_error(file_);
+  const struct stat st = require_regular(fd.get(), file_);
+  // Only the lines that name the run are parsed.
+  const std::string key = "\"run_id\":" + Json(run_id).dump();
+  std::string found;
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  const bool read = for_each_line_backward(fd.get(), size, size, kMaxLineBytes, [&](std::string_view line, std::uint64_t) {
+    if (line.find(key) == std::string_view::npos) return true;
+    const std::string raw(line);
+    std::string why;
+    const auto entry = parse_entry(raw, 0, why);
+    if (!entry || entry->event.compare(0, prefix.size(), prefix) != 0) return true;
+    const Json doc = Json::parse(raw, nullptr, false);
+    const auto data = doc.find("data");
+    if (data == doc.end() || !data->is_object() || !data->contains("run_id") || (*data)["run_id"] != run_id) {
+      return true;
+    }
+    found = entry->event;
+    return false;
+  });
+  if (!read) throw_errno(file_, "read");
+  return found;
 }
 
 std::filesystem::path audit_head_file(const std::filesystem::path& file) {
@@ -833,6 +874,14 @@ std::uint64_t AuditLog::append(const std::string& event, const nlohmann::json& d
       throw state_error(problem + "; a log whose last line was edited is never extended: run `dihya-host audit "
                                   "verify`, keep the file as evidence, then move it away to start a new log");
     }
+  }
+  // A line no caller carries that takes the seq of a carried line this file
+  // lacks is carried too (OpenCarrier): the state log's copy of its seq is
+  // then its own, not the lost line's.
+  std::unique_ptr<Carrier> own_carrier;
+  if (!carrier && open_carrier_ && carries_next(head, carried_lines_)) {
+    own_carrier = open_carrier_();
+    carrier = own_carrier.get();
   }
   std::string line = format_line(head.seq + 1, format_iso_utc(std::chrono::system_clock::now()),
                                  head.hash, event, data);

@@ -32,7 +32,8 @@
 // nothing is copied: the page cache holds every line written, and a host
 // killed between the two writes leaves a line of a run that never started,
 // whose seq the next append takes (of two carried lines with one seq, the
-// later is the one kept). Carried lines that do not chain onto this file's
+// later is the one kept; a line no run carries, a rollback's or a prune's,
+// is carried when it takes that seq: see OpenCarrier). Carried lines that do not chain onto this file's
 // last line (a log moved away, an edited line) are never copied.
 //
 // What a hash chain alone cannot show: the last lines removed, the whole file
@@ -124,15 +125,23 @@ class AuditLog {
   // every line of the file up to then (a line is carried before it is written
   // here) and no compaction of the state log is under way.
   using OpenCarriedCopies = std::function<std::unique_ptr<CarriedCopies>()>;
+  // A carrier for a line that no caller carries (rollback.*, history.prune)
+  // when it takes the seq of a line the state log carries and this file
+  // lacks (its host killed, or its write refused, between the two: the next
+  // append takes its seq). Carried too, the line is the later of the state
+  // log's two copies of that seq, the one verify() compares with it; left
+  // uncarried, the earlier copy would read as this line edited.
+  using OpenCarrier = std::function<std::unique_ptr<Carrier>()>;
 
   // The file need not exist; its directory must. A new file gets mode 0600.
   // `to_syslog`: also send each appended line to syslog(3) (ident
   // "dihya-host", facility LOG_AUTHPRIV, priority LOG_NOTICE).
   // `carried_lines`: where carried lines are read back (none: no completion).
   // `open_copies`: where every carried line is read back (none: verify()
-  // checks the file alone).
+  // checks the file alone). `open_carrier`: where a line that takes the seq
+  // of a carried line is carried (see OpenCarrier; none: it is not).
   explicit AuditLog(std::filesystem::path file, bool to_syslog = false, CarriedLines carried_lines = {},
-                    OpenCarriedCopies open_copies = {});
+                    OpenCarriedCopies open_copies = {}, OpenCarrier open_carrier = {});
 
   // Appends one event and returns its seq once the line and then the head
   // record are on disk (with a carrier: once carrier->sync() returned).
@@ -177,6 +186,13 @@ class AuditLog {
   // when it cannot be read.
   AuditVerifyReport verify() const;
 
+  // The event of the last line naming run `run_id` (data.run_id) whose event
+  // starts with `prefix` ("rollback."), read backwards from the end: all of
+  // the file at worst, for the rare repair of a rollback whose host stopped
+  // before its end was recorded. Empty when there is none, or no file.
+  // Throws a state error naming the file when it cannot be read.
+  std::string last_event_of_run(const std::string& run_id, const std::string& prefix) const;
+
   const std::filesystem::path& file() const { return file_; }
 
  private:
@@ -184,6 +200,7 @@ class AuditLog {
   bool to_syslog_;
   CarriedLines carried_lines_;
   OpenCarriedCopies open_copies_;
+  OpenCarrier open_carrier_;
 };
 
 // The first 16 hex digits of this boot's id, which a head record names in

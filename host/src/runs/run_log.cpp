@@ -1013,6 +1013,23 @@ std::size_t RunLog::compact(const std::function<bool(const nlohmann::json& run)>
                }
                // A run that never started: the line it carried was never the audit file's.
                carrying.erase(id);
+             } else if (op == "audit") {
+               // A line that is no run's (a rollback's, a prune's), carried
+               // because it took the seq of a put's line: that line is left
+               // out as above, and this entry goes (no run keeps it), so the
+               // state log no longer carries that seq at all.
+               const auto audit = j.find("audit");
+               std::uint64_t seq = 0;
+               if (audit == j.end() || !audit->is_string() ||
+                   !audit_line_seq(audit->get_ref<const std::string&>(), &seq)) {
+                 return;
+               }
+               const auto at = carrier_of_seq.find(seq);
+               if (at == carrier_of_seq.end()) return;
+               auto& earlier = carrying[at->second.first];
+               earlier.erase(std::remove(earlier.begin(), earlier.end(), at->second.second), earlier.end());
+               unwritten.insert(at->second.second);
+               carrier_of_seq.erase(at);
              }
            });
   // The last put of each run, and its earlier ones that carry a line.

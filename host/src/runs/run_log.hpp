@@ -14,7 +14,11 @@
 //                         run.start or run.end line of the audit log ("audit":
 //                         the line's text), written before the audit file, so
 //                         that one fdatasync of this log makes both durable
-//                         (audit/audit_log.hpp).
+//                         (audit/audit_log.hpp). An entry
+//                         {"op":"audit","audit":...} carries a line that is
+//                         no run's (a rollback's, a prune's) when it takes
+//                         the seq of a carried line that never reached the
+//                         audit file (AuditLog::OpenCarrier).
 //                         Unknown keys are kept and ignored, so entries can grow.
 //   <runs_dir>/state.idx  a derived sidecar: a 64-byte header (the log id and
 //                         how many bytes of the log it covers) and one 56-byte
@@ -148,9 +152,11 @@ class RunLog {
   // kept, with its record: it must answer by the run's id), atomically, and
   // drops the index: of each run its last put, and the earlier puts that
   // carry an audit line (its run.start line stays for `audit verify` to
-  // cross-check), but for a line whose seq a later put carries again (the
-  // line of a host that stopped before writing it to the audit file: the
-  // later one took its seq). Returns how many runs were left out.
+  // cross-check), but for a line whose seq a later put or "audit" entry
+  // carries again (the line of a host that stopped before writing it to the
+  // audit file: the later one took its seq). "audit" entries are left out
+  // (the audit file, completed first, holds their lines). Returns how many
+  // runs were left out.
   std::size_t compact(const std::function<bool(const nlohmann::json& run)>& keep);
 
  private:

@@ -470,12 +470,39 @@ void AuditPut::carry(const std::string& line, std::uint64_t seq) {
   carried_ = true;
 }
 
+namespace {
+
+// The carrier of a line that is no run's (AuditLog::OpenCarrier): an entry
+// {"op":"audit","audit":<line>} of the state log, flushed by sync().
+class AuditEntry final : public AuditLog::Carrier {
+ public:
+  explicit AuditEntry(const std::filesystem::path& runs_dir) : log_(runs_dir) {}
+  void carry(const std::string& line, std::uint64_t) override {
+    if (int err = log_.append({{"op", "audit"}, {"audit", line}}, false, false)) {
+      throw HostError(kExitRunFailed, fmt::format("run store: cannot append to {}: {}", log_.log_path().string(),
+                                                  std::strerror(err)));
+    }
+  }
+  void sync() override {
+    if (int err = log_.sync()) {
+      throw HostError(kExitRunFailed,
+                      fmt::format("run store: cannot sync {}: {}", log_.log_path().string(), std::strerror(err)));
+    }
+  }
+
+ private:
+  RunLog log_;
+};
+
+}  // namespace
+
 AuditLog state_audit_log(const std::filesystem::path& state_dir, bool to_syslog) {
   const std::filesystem::path runs_dir = state_dir / "runs";
   return AuditLog(
       state_dir / "audit.jsonl", to_syslog,
       [runs_dir](std::uint64_t min_seq) { return RunLog(runs_dir).carried_audit_lines(min_seq); },
-      [runs_dir] { return RunLog(runs_dir).open_carried_copies(); });
+      [runs_dir] { return RunLog(runs_dir).open_carried_copies(); },
+      [runs_dir]() -> std::unique_ptr<AuditLog::Carrier> { return std::make_unique<AuditEntry>(runs_dir); });
 }
 
 }  // namespace dihya::host
