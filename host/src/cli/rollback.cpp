@@ -40,6 +40,33 @@ void put_back_inlined(const RunStore& store, const std::string& id, const std::f
   }
 }
 
+// The journal says the rollback is done. A host stopped after that marker
+// and before the rollback's end was recorded (its rollback.end audit line,
+// then the record) left the run as it was (failed, interrupted): recorded
+// here, under the plugin's lock, the audit line written unless it was.
+void record_done_rollback(RunStore& store, const Settings& settings, const std::string& id) {
+  auto record = store.load(id);
+  if (!record || record->outcome == kOutcomeRolledBack) return;
+  const std::string summary = "done, but its host stopped before recording it";
+  AuditLog audit = state_audit_log(settings.state_dir, settings.audit_syslog);
+  if (audit.last_event_of_run(id, "rollback.") != "rollback.end") {
+    audit.append("rollback.end", {{"run_id", id}, {"plugin", record->plugin}, {"ok", true}, {"summary", summary}});
+  }
+  record->outcome = std::string(kOutcomeRolledBack);
+  record->summary += " (rolled back: " + summary + ")";
+  store.update(*record);
+  count_in_metrics(settings, {*record});
+}
+
+int say_already_rolled_back(const std::string& id, bool json) {
+  if (json) {
+    print_json({{"run_id", id}, {"ok", true}, {"already_rolled_back", true}, {"summary", "already rolled back"}});
+  } else {
+    std::cout << fmt::format("run {}: already rolled back\n", id);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int cmd_rollback(const Args& args, const Settings& given_settings) {
@@ -47,10 +74,10 @@ int cmd_rollback(const Args& args, const Settings& given_settings) {
   spec.usage = "dihya-host rollback <run-id> [--timeout SECONDS] [--grace SECONDS] [--memory-max SIZE] [--force] [--json]";
   spec.description =
       "Replays the run's journal through its plugin, newest entry first. Refuses a run that is\n"
-      "still running. Running it again after a completed rollback does nothing; after an\n"
-      "interrupted rollback it completes it (plugins' rollbacks are idempotent). Refuses, unless\n"
-      "--force, when the plugin file's sha256 differs from the one the run recorded: another\n"
-      "build may read the journal differently.";
+      "still running. Running it again after a completed rollback does nothing but record it\n"
+      "when its host stopped first; after an interrupted rollback it completes it (plugins'\n"
+      "rollbacks are idempotent). Refuses, unless --force, when the plugin file's sha256\n"
+      "differs from the one the run recorded: another build may read the journal differently.";
   spec.options.add_options()("timeout", po::value<double>(),
                              "seconds before the rollback is cancelled (default: the plugin's timeout_seconds)")(
       "grace", po::value<double>(), "seconds between the cancellation (SIGTERM) and SIGKILL (default 5)")(
@@ -95,12 +122,11 @@ int cmd_rollback(const Args& args, const Settings& given_settings) {
   }
   const JournalContents contents = read_journal(run_dir / "journal.jsonl");
   if (contents.rollback_done) {
-    if (vm->count("json")) {
-      print_json({{"run_id", id}, {"ok", true}, {"already_rolled_back", true}, {"summary", "already rolled back"}});
-    } else {
-      std::cout << fmt::format("run {}: already rolled back\n", id);
+    if (record->outcome != kOutcomeRolledBack) {
+      const auto lock = PluginLock::acquire_wait(settings.state_dir / "locks", record->plugin, id);
+      record_done_rollback(store, settings, id);
     }
-    return 0;
+    return say_already_rolled_back(id, vm->count("json") != 0);
   }
   // Nothing journalled, nothing to undo, and no plugin needed to undo it. An
   // interrupted run's directory may be gone already (marking it interrupted
@@ -150,6 +176,11 @@ int cmd_rollback(const Args& args, const Settings& given_settings) {
   }
   // Rolling back while another run of the plugin works on the same data would race it.
   const auto lock = PluginLock::acquire_wait(settings.state_dir / "locks", plugin.name(), id);
+  // Another `rollback` of this run may have held the lock meanwhile: done then.
+  if (read_journal(run_dir / "journal.jsonl").rollback_done) {
+    record_done_rollback(store, settings, id);
+    return say_already_rolled_back(id, vm->count("json") != 0);
+  }
   put_back_inlined(store, id, run_dir);
   Redactor redactor;
   AuditLog audit = state_audit_log(settings.state_dir, settings.audit_syslog);
