@@ -56,7 +56,7 @@ class RunSink final : public EventSink {
   static constexpr std::size_t kMaxLogBytes = 4u << 20;
   static constexpr std::size_t kLogLineCost = 64;
   static constexpr std::size_t kMaxLogMessage = 16u << 10;
-  static constexpr std::uint64_t kMaxJournalBytes = 256u << 20;
+  static constexpr std::uint64_t kMaxJournalBytes = dihya::host::kMaxJournalBytes;
   static constexpr std::uint64_t kMaxJournalEntries = 1000000;
 
  private:

@@ -7,11 +7,13 @@
 
 #include <cerrno>
 #include <cstring>
+#include <system_error>
 #include <stdexcept>
 #include <string>
 #include <utility>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <dihya/json_text.hpp>
@@ -93,19 +95,28 @@ Scan scan(const std::filesystem::path& file, const std::string& bytes) {
   return result;
 }
 
+// The whole journal, refused when it is no regular file or larger than the
+// host lets a run's journal grow: a device or a sparse file of gigabytes in
+// its place would otherwise be read until the host runs out of memory.
 std::string read_all(int fd, const std::filesystem::path& file) {
-  std::string bytes;
-  char buffer[64 * 1024];
-  for (;;) {
-    ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      throw state_error(
-          fmt::format("journal {}: cannot read: {}", file.string(), std::strerror(errno)));
-    }
-    if (n == 0) return bytes;
-    bytes.append(buffer, static_cast<std::size_t>(n));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    throw state_error(fmt::format("journal {}: cannot read: {}", file.string(), std::strerror(errno)));
   }
+  if (!S_ISREG(st.st_mode)) {
+    throw state_error(fmt::format("journal {}: not a regular file; the host never wrote it", file.string()));
+  }
+  std::string bytes;
+  const std::error_code ec = static_cast<std::uint64_t>(st.st_size) > kMaxJournalFileBytes
+                                 ? std::error_code(EFBIG, std::generic_category())
+                                 : dihya::read_all(fd, &bytes, kMaxJournalFileBytes);
+  if (ec.value() == EFBIG) {
+    throw state_error(fmt::format("journal {}: larger than a run's journal may grow ({} MiB); the host never "
+                                  "wrote it, inspect the file before rolling back by hand",
+                                  file.string(), kMaxJournalBytes >> 20));
+  }
+  if (ec) throw state_error(fmt::format("journal {}: cannot read: {}", file.string(), ec.message()));
+  return bytes;
 }
 
 std::string entry_line(std::uint64_t index, const dihya::UndoEntry& entry) {

@@ -30,6 +30,13 @@
 
 namespace dihya::host {
 
+// How large the host lets a run's journal grow (the entry that would pass it
+// is refused: RunSink::on_journal); a rollback reads it whole into memory.
+inline constexpr std::uint64_t kMaxJournalBytes = 256u << 20;
+// What a reader accepts: the entries plus room for the rollback markers every
+// attempt to roll back appends (about 50 bytes each).
+inline constexpr std::uint64_t kMaxJournalFileBytes = kMaxJournalBytes + (1u << 20);
+
 // Movable, not copyable, not thread-safe (one run has one writer: the host's
 // supervisor). After any write or sync failure the journal refuses further
 // writes: a failed fdatasync leaves unknown data on disk, so the only safe

@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include <cstddef>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -18,11 +19,18 @@ namespace dihya::host {
 // left on device") when the file cannot be replaced.
 void write_file_atomically(const std::filesystem::path& path, std::string_view content, mode_t mode);
 
+// What read_file() reads at most unless told: far more than any file of the
+// state or cache dir the host writes (a log of 4 MiB per child, a report of
+// at most one 16 MiB frame, a plugin catalog of kilobytes).
+inline constexpr std::size_t kMaxStateFileBytes = 64u << 20;
+
 // Reads a whole file of the host's own state; throws a state error ("cannot
 // open PATH: REASON" or "cannot read ...") when it cannot. A symlink in place
-// of the file is refused (ELOOP), and a FIFO does not block: these files are
-// never meant to be anything but regular files.
-std::string read_file(const std::filesystem::path& path);
+// of the file is refused (ELOOP), a FIFO does not block, and anything but a
+// regular file (a device, a FIFO) or one larger than `max_bytes` is refused:
+// these files are never meant to be anything but regular files the host
+// wrote, and hostile ones must not exhaust its memory.
+std::string read_file(const std::filesystem::path& path, std::size_t max_bytes = kMaxStateFileBytes);
 
 // Creates the missing directories of `dir` (mkdir -p) with `mode` narrowed by
 // the umask and never writable by group or others, whatever the umask (000

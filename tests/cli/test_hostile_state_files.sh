@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: AGPL-3.0-or-later
+# What the host reads back from its state and cache dirs, replaced by what it
+# never writes: a device or a sparse file of gigabytes in place of a cache, a
+# journal, a log or a report must be refused in one line (or the cache
+# rebuilt), never read until the host runs out of memory.
+source "$(dirname "$0")/lib.sh"
+S="$DIHYA_STATE_DIR"
+
+# limited COMMAND...: within 2 GB of address space, as the operator's ulimit
+# might be; a read of a whole device would reach "internal error: std::bad_alloc".
+limited() {
+  if [ "${DIHYA_TEST_SANITIZED:-0}" = 1 ]; then timeout 60 "$@"; else (ulimit -v 2000000 && exec timeout 60 "$@"); fi
+}
+
+## The plugin metadata cache ##################################################
+
+expect_exit 0 "list writes the metadata cache" -- dh list
+cache=$(ls "$DIHYA_CACHE_DIR"/plugin-metadata-*.json)
+[ -f "$cache" ] && ok "the cache is there" || not_ok "no cache file"
+rm "$cache" && mknod "$cache" c 1 5
+expect_exit 0 "a cache replaced by /dev/zero is ignored" -- limited "$DIHYA_HOST" run noop
+expect_not_in "$ERR" "internal error" "no internal error"
+[ -f "$cache" ] && ok "and rebuilt as a regular file" || not_ok "the device is still there"
+rm "$cache" && truncate -s 3G "$cache"
+expect_exit 0 "a sparse cache of 3 GB is ignored" -- limited "$DIHYA_HOST" run noop
+expect_eq "$([ "$(stat -c %s "$cache")" -lt 1048576 ] && echo small)" small "and rebuilt"
+
+## A run's journal, log and report ###########################################
+
+expect_exit 1 "a failed run kept for rollback" -- \
+  dh run hostile_journal --param behaviour=journal_then_fail --no-rollback
+id=$(last_run_id)
+journal="$S/runs/$id/journal.jsonl"
+[ -s "$journal" ] && ok "its journal is there" || not_ok "no journal"
+cp "$journal" "$WORK/journal.jsonl"
+rm "$journal" && mknod "$journal" c 1 5
+expect_exit 1 "rollback of a journal replaced by /dev/zero" -- limited "$DIHYA_HOST" rollback "$id"
+expect_one_line_error "journal device"
+expect_in "$ERR" "journal $journal: not a regular file" "names the journal"
+rm "$journal" && truncate -s 300M "$journal"
+expect_exit 1 "rollback of a journal larger than a journal may grow" -- limited "$DIHYA_HOST" rollback "$id"
+expect_one_line_error "journal too large"
+expect_in "$ERR" "larger than a run's journal may grow (256 MiB)" "says why"
+rm "$journal" && cp "$WORK/journal.jsonl" "$journal"
+expect_exit 0 "the journal put back rolls back" -- dh rollback "$id"
+
+expect_exit 0 "a run" -- dh run noop
+id=$(last_run_id)
+mkdir -p "$S/runs/$id"
+mknod "$S/runs/$id/log.txt" c 1 5
+mknod "$S/runs/$id/report.txt" c 1 5
+expect_exit 1 "logs of a log.txt replaced by /dev/zero" -- limited "$DIHYA_HOST" logs "$id"
+expect_one_line_error "log device"
+expect_in "$ERR" "log.txt: not a regular file" "names the file"
+expect_exit 0 "show of a report.txt replaced by /dev/zero shows the run" -- limited "$DIHYA_HOST" show "$id"
+expect_not_in "$ERR" "internal error" "no internal error"
+rm "$S/runs/$id/log.txt" "$S/runs/$id/report.txt"
+truncate -s 3G "$S/runs/$id/log.txt"
+expect_exit 1 "logs of a sparse log.txt of 3 GB" -- limited "$DIHYA_HOST" logs "$id"
+expect_in "$ERR" "larger than 64 MiB" "says why"
+rm -r "$S/runs/$id"
+
+finish
