@@ -61,4 +61,36 @@ expect_exit 1 "logs of a sparse log.txt of 3 GB" -- limited "$DIHYA_HOST" logs "
 expect_in "$ERR" "larger than 64 MiB" "says why"
 rm -r "$S/runs/$id"
 
+## A read-only state dir ####################################################
+
+# The reading commands answer from an index of their own when the one on disk
+# is missing or stale and cannot be written (a snapshot, a backup mounted
+# read-only), as they do on a full disk.
+RO="$WORK/ro"
+mkdir -p "$RO"
+if mount -t tmpfs -o size=32m tmpfs "$RO" 2>/dev/null; then
+  trap 'umount "$RO" 2>/dev/null; rm -rf "$WORK" "$HOST_DIRS"' EXIT
+  ro_state="$RO/state"
+  expect_exit 0 "a run in the state dir to be made read-only" -- env DIHYA_STATE_DIR="$ro_state" "$DIHYA_HOST" run noop
+  ro_id=$(DIHYA_STATE_DIR="$ro_state" last_run_id)
+  expect_exit 0 "history writes the index" -- env DIHYA_STATE_DIR="$ro_state" "$DIHYA_HOST" history
+  cp "$ro_state/runs/state.idx" "$WORK/state.idx"
+  expect_exit 0 "another run" -- env DIHYA_STATE_DIR="$ro_state" "$DIHYA_HOST" run noop
+  cp "$WORK/state.idx" "$ro_state/runs/state.idx"  # stale: it misses the last run
+  mount -o remount,ro "$RO"
+  for how in stale missing; do
+    expect_exit 0 "history with a $how index on a read-only state dir" -- env DIHYA_STATE_DIR="$ro_state" "$DIHYA_HOST" history
+    expect_eq "$(grep -c ' noop ' "$OUT")" 2 "both runs listed ($how index)"
+    expect_exit 0 "show ($how index)" -- env DIHYA_STATE_DIR="$ro_state" "$DIHYA_HOST" show "$ro_id"
+    expect_exit 0 "logs ($how index)" -- env DIHYA_STATE_DIR="$ro_state" "$DIHYA_HOST" logs "$ro_id"
+    expect_exit 0 "audit verify ($how index)" -- env DIHYA_STATE_DIR="$ro_state" "$DIHYA_HOST" audit verify
+    mount -o remount,rw "$RO"
+    rm -f "$ro_state/runs/state.idx"
+    mount -o remount,ro "$RO"
+  done
+  umount "$RO"
+else
+  echo "skip: a read-only state dir needs mount (root)"
+fi
+
 finish

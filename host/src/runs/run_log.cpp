@@ -740,11 +740,17 @@ std::optional<IndexHeader> valid_header(int fd, std::uint64_t log_id, std::uint6
   return h;
 }
 
+// Why an index could not be written that still lets a reader answer from
+// one of its own: a full disk or quota, a read-only state dir (a mounted
+// backup, a snapshot) or one the user may read but not write.
+bool index_unwritable(int err) { return err == ENOSPC || err == EDQUOT || err == EROFS || err == EACCES; }
+
 // Brings the index file up to the log's `size` (the caller holds the runs
-// directory's lock). When the disk is full (or over quota) the index that
-// could not be written is left in `*in_memory` (header and entries) for this
-// process alone: readers still answer.
-void catch_up(int log_fd, const UniqueFd& idx_fd_, const std::filesystem::path& runs_dir,
+// directory's lock). When the index cannot be written (index_unwritable;
+// `idx_writable` false: the file is open read-only) the index is left in
+// `*in_memory` (header and entries) for this process alone: readers still
+// answer.
+void catch_up(int log_fd, const UniqueFd& idx_fd_, bool idx_writable, const std::filesystem::path& runs_dir,
               std::optional<IndexHeader> current, std::uint64_t log_id, std::uint64_t entries_from,
               std::uint64_t size, std::vector<char>* in_memory) {
   const std::filesystem::path index_path = runs_dir / "state.idx";
@@ -813,7 +819,7 @@ void catch_up(int log_fd, const UniqueFd& idx_fd_, const std::filesystem::path& 
     }
   });
   std::sort(added.begin(), added.end(), key_less);
-  const bool in_place = current && idx_fd_ &&
+  const bool in_place = current && idx_fd_ && idx_writable &&
                         (added.empty() || old_count == 0 || key_less(old_end[-1], added.front()));
   if (in_place) {
     bool written = true;
@@ -824,7 +830,7 @@ void catch_up(int log_fd, const UniqueFd& idx_fd_, const std::filesystem::path& 
                           write_exact(idx_fd_.get(), added.data(), added.size() * sizeof(RunIndexEntry), old_bytes));
     h.count = old_count + added.size();
     if (written && write_exact(idx_fd_.get(), &h, sizeof h, 0)) return;
-    if (errno != ENOSPC && errno != EDQUOT) throw log_error(index_path, "write");
+    if (!index_unwritable(errno)) throw log_error(index_path, "write");
     h.count = old_count;  // what the file's header still says; the whole index goes to memory below
   }
   std::vector<RunIndexEntry> all;
@@ -840,7 +846,7 @@ void catch_up(int log_fd, const UniqueFd& idx_fd_, const std::filesystem::path& 
       (!merged.empty() &&
        !write_exact(out.get(), merged.data(), merged.size() * sizeof(RunIndexEntry), sizeof h))) {
     const int err = errno;
-    if (in_memory == nullptr || (err != ENOSPC && err != EDQUOT)) throw log_error(tmp, "write");
+    if (in_memory == nullptr || !index_unwritable(err)) throw log_error(tmp, "write");
     out.reset();
     ::unlink(tmp.c_str());
     in_memory->resize(sizeof h + merged.size() * sizeof(RunIndexEntry));
@@ -891,12 +897,23 @@ bool RunLog::open_index() {
     UniqueFd dir(::open(runs_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!dir) throw log_error(runs_dir_, "open");
     if (::flock(dir.get(), LOCK_EX) != 0) throw log_error(runs_dir_, "lock");
-    idx_fd_ = open_idx(O_RDWR);
+    bool idx_writable = true;
+    UniqueFd fd(open_store_file(index_path(), O_RDWR));
+    if (!fd && index_unwritable(errno)) {
+      idx_writable = false;
+      idx_fd_ = open_idx(O_RDONLY);
+    } else if (!fd && errno != ENOENT) {
+      throw log_error(index_path(), "open");
+    } else {
+      idx_fd_ = std::move(fd);
+    }
     h = valid_header(idx_fd_.get(), log_id, entries_from, size);
     std::vector<char> in_memory;
-    if (!h || h->covered < size) catch_up(log_fd_.get(), idx_fd_, runs_dir_, h, log_id, entries_from, size, &in_memory);
+    if (!h || h->covered < size) {
+      catch_up(log_fd_.get(), idx_fd_, idx_writable, runs_dir_, h, log_id, entries_from, size, &in_memory);
+    }
     if (!in_memory.empty()) {
-      // A full disk: this process reads an index of its own.
+      // A full disk or a read-only state dir: this process reads an index of its own.
       idx_fd_.reset();
       IndexHeader mem{};
       std::memcpy(&mem, in_memory.data(), sizeof mem);
