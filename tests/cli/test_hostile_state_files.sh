@@ -93,4 +93,35 @@ else
   echo "skip: a read-only state dir needs mount (root)"
 fi
 
+## Directories of the state dir #############################################
+
+# A refused --output-dir (exit 2, nothing run) makes nothing, not even inside
+# the state dir, where a directory at state.log's name once broke every
+# later command.
+fresh="$WORK/fresh-state"
+expect_exit 2 "an --output-dir inside a new state dir is refused" -- \
+  env DIHYA_STATE_DIR="$fresh" "$DIHYA_HOST" run noop --output-dir "$fresh/runs/state.log/x"
+expect_in "$ERR" "lies inside the host's state dir" "says why"
+[ ! -e "$fresh/runs/state.log" ] && ok "nothing was made there" || not_ok "the refused --output-dir was made"
+expect_exit 0 "the state dir still works" -- env DIHYA_STATE_DIR="$fresh" "$DIHYA_HOST" history
+expect_exit 2 "an --output-dir inside the cache dir is refused" -- dh run noop --output-dir "$DIHYA_CACHE_DIR/new/out"
+[ ! -e "$DIHYA_CACHE_DIR/new" ] && ok "and not made" || not_ok "a refused --output-dir was made in the cache dir"
+expect_exit 0 "an accepted --output-dir is made" -- dh run noop --output-dir "$WORK/made/out"
+[ -d "$WORK/made/out" ] && ok "and is there" || not_ok "the --output-dir was not made"
+
+# runs/, locks/ and spare/ planted as symlinks are refused like work/: the
+# state log, locks and spare directories must not be kept elsewhere.
+expect_exit 0 "a run makes the state dir's directories" -- dh run noop --concurrency forbid
+for sub in runs locks spare work; do
+  mkdir -p "$WORK/elsewhere-$sub" "$S/$sub"
+  mv "$S/$sub" "$WORK/$sub.real"
+  ln -s "$WORK/elsewhere-$sub" "$S/$sub"
+  expect_exit 1 "a run with $sub/ a symlink" -- dh run noop --concurrency forbid
+  expect_in "$ERR" "$S/$sub is not a directory of yours (a symlink?)" "names $sub/"
+  expect_eq "$(ls -A "$WORK/elsewhere-$sub")" "" "nothing was written through $sub/"
+  rm "$S/$sub"
+  mv "$WORK/$sub.real" "$S/$sub"
+done
+expect_exit 0 "runs again with the directories back" -- dh run noop --concurrency forbid
+
 finish

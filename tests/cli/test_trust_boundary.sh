@@ -258,7 +258,12 @@ if [ -n "$EVE" ]; then
   mkdir -p "$WORK/eve-out" && chown "$EVE" "$WORK/eve-out"
   ln -s "$WORK/eve-out" "$WORK/pub/out" && chown -h "$EVE" "$WORK/pub/out"
   expect_quick 2 "--output-dir through another user's symlink is refused" -- dh run noop --output-dir "$WORK/pub/out"
-  expect_in "$ERR" "a symbolic link owned by another user (uid $(id -u "$EVE"))" "names the link's owner"
+  expect_in "$ERR" "$WORK/pub/out is a symlink owned by uid $(id -u "$EVE")" "names the link's owner"
+  # Not only as the last component: a directory below it would be made in the directory the link's owner chose.
+  chmod 777 "$WORK/eve-out"
+  expect_quick 2 "--output-dir below another user's symlink is refused" -- dh run noop --output-dir "$WORK/pub/out/sub"
+  expect_in "$ERR" "$WORK/pub/out is a symlink owned by uid $(id -u "$EVE")" "names the link on the way"
+  expect_eq "$(ls -A "$WORK/eve-out")" "" "nothing was made through it"
   # A new state dir inside a directory another user owns: refused before anything is made there.
   mkdir -p "$WORK/eve-dir" && chown "$EVE" "$WORK/eve-dir"
   expect_quick 2 "a new state dir in another user's directory is refused" -- \

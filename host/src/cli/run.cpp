@@ -30,6 +30,7 @@
 #include "runs/run_lock.hpp"
 #include "runs/run_store.hpp"
 #include "util/atomic_file.hpp"
+#include "util/trusted_path.hpp"
 
 namespace dihya::host {
 namespace {
@@ -40,26 +41,32 @@ std::string host_name() {
   return name;
 }
 
-// --output-dir, checked and created before anything is recorded: a mistake
-// there is a usage error, never a run.
+// --output-dir, checked before anything is recorded: a mistake there is a
+// usage error, never a run. It is made (create_output_dir) only once every
+// check that may refuse the run passed: exit 2 leaves nothing behind.
 std::optional<std::filesystem::path> output_dir_option(const po::variables_map& vm) {
   if (!vm.count("output-dir")) return std::nullopt;
   const std::filesystem::path dir = vm["output-dir"].as<std::string>();
-  // A symbolic link another user owns would let that user choose where the
-  // run's files go (the kernel's protected_symlinks, for every directory).
-  struct stat link {};
-  if (::lstat(dir.c_str(), &link) == 0 && S_ISLNK(link.st_mode) && link.st_uid != ::geteuid() && link.st_uid != 0) {
-    throw usage_error(fmt::format("--output-dir {}: a symbolic link owned by another user (uid {}); give the real path",
-                                  dir.string(), link.st_uid));
-  }
+  // A symbolic link another user owns, anywhere on the way, would let that
+  // user choose where the run's files go (the kernel's protected_symlinks,
+  // for every directory).
+  check_symlinks_on_path(dir, kExitUsage, "--output-dir");
   std::error_code ec;
   const auto status = std::filesystem::status(dir, ec);
   if (std::filesystem::exists(status) && !std::filesystem::is_directory(status)) {
     throw usage_error(fmt::format("--output-dir {}: not a directory", dir.string()));
   }
-  ec = create_directories_no_wider(dir);
-  if (ec) throw usage_error(fmt::format("--output-dir {}: cannot create it: {}", dir.string(), ec.message()));
   return dir;
+}
+
+// Makes the --output-dir the sandbox plan allowed: the path it judged (the
+// existing part resolved, the rest lexically normalised), so that what is
+// made is what was checked.
+void create_output_dir(const std::filesystem::path& dir) {
+  std::error_code ec;
+  const std::filesystem::path real = std::filesystem::weakly_canonical(dir, ec);
+  ec = create_directories_no_wider(ec ? dir : real);
+  if (ec) throw usage_error(fmt::format("--output-dir {}: cannot create it: {}", dir.string(), ec.message()));
 }
 
 // The run's own output dir (<run>/output), private, when --output-dir gave none.
@@ -221,6 +228,7 @@ void prepare(RunSession& s) {
 
   // A dry run changes nothing, so no policy keeps it out.
   if (!s.dry_run) s.lock = take_lock(policy, s.settings, s.plugin.name(), run_id);
+  if (output_dir) create_output_dir(*output_dir);
 
   RunRecord& record = s.record;
   record.id = run_id;

@@ -24,6 +24,7 @@
 #include "errors.hpp"
 #include "metrics/textfile.hpp"
 #include "util/printable.hpp"
+#include "util/trusted_path.hpp"
 #include "runs/run_id.hpp"
 #include "runs/run_record.hpp"
 
@@ -284,18 +285,16 @@ std::filesystem::path run_work_dir(const std::filesystem::path& state_dir, const
 UniqueFd make_run_work_dir(const std::filesystem::path& state_dir, const std::string& run_id, SpareDirs& spares) {
   const auto dir = run_work_dir(state_dir, run_id);
   const auto root = dir.parent_path();
+  make_own_subdir(root, "work directory");
   UniqueFd held;
-  for (const auto& d : {root, dir}) {
-    const int err = d == root ? (::mkdir(d.c_str(), 0700) == 0 ? 0 : errno) : spares.make_held(d, &held);
-    if (err != 0 && err != EEXIST) {
-      throw HostError(kExitRunFailed, fmt::format("cannot make the work directory {}: {}", d.string(), std::strerror(err)));
-    }
-    // The plugin writes secrets there (pgpass): never through a planted link.
-    struct stat st{};
-    if (::lstat(d.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid()) {
-      throw HostError(kExitRunFailed, fmt::format("work directory {} is not a directory of yours (a symlink?); "
-                                                  "remove it", d.string()));
-    }
+  const int err = spares.make_held(dir, &held);
+  if (err != 0 && err != EEXIST) {
+    throw HostError(kExitRunFailed, fmt::format("cannot make the work directory {}: {}", dir.string(), std::strerror(err)));
+  }
+  // The plugin writes secrets there (pgpass): never through a planted link.
+  if (!is_own_dir(dir)) {
+    throw HostError(kExitRunFailed, fmt::format("work directory {} is not a directory of yours (a symlink?); "
+                                                "remove it", dir.string()));
   }
   if (!held) {
     throw HostError(kExitRunFailed, fmt::format("work directory {} exists already", dir.string()));

@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 
 #include "errors.hpp"
+#include "util/trusted_path.hpp"
 
 namespace dihya::host {
 namespace {
@@ -48,10 +49,7 @@ std::filesystem::path lock_file(const std::filesystem::path& locks_dir, const st
 }
 
 // The state dir above was made private by the caller (prepare_state_dir).
-void ensure_locks_dir(const std::filesystem::path& locks_dir) {
-  if (::mkdir(locks_dir.c_str(), 0700) == 0 || errno == EEXIST) return;
-  throw_errno(locks_dir, "create");
-}
+void ensure_locks_dir(const std::filesystem::path& locks_dir) { make_own_subdir(locks_dir, "locks directory"); }
 
 }  // namespace
 

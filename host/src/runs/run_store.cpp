@@ -25,17 +25,11 @@
 #include "runs/run_id.hpp"
 #include "runs/run_log.hpp"
 #include "util/atomic_file.hpp"
+#include "util/trusted_path.hpp"
 #include "util/unique_fd.hpp"
 
 namespace dihya::host {
 namespace {
-
-// The state dir above was made private by the caller (prepare_state_dir).
-void ensure_private_dir(const std::filesystem::path& dir) {
-  if (::mkdir(dir.c_str(), 0700) == 0 || errno == EEXIST) return;
-  throw HostError(kExitRunFailed,
-                  fmt::format("run store: cannot create {}: {}", dir.string(), std::strerror(errno)));
-}
 
 // Reporting, not rewriting: a reader must not race the record's owner.
 RunRecord with_liveness(RunRecord record) {
@@ -115,7 +109,8 @@ void RunStore::create(const RunRecord& record, Flush flush) {
 
 void RunStore::create_dir(const std::string& id) {
   const auto run_dir = dir(id);
-  ensure_private_dir(runs_dir_);
+  // The state dir above was made private by the caller (prepare_state_dir).
+  make_own_subdir(runs_dir_, "runs directory");
   if (const int err = spares_.make(run_dir)) {
     if (err == EEXIST) {
       throw state_error(fmt::format("run store: run {} already exists in {}", id, runs_dir_.string()));

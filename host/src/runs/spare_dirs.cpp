@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "util/trusted_path.hpp"
 #include "util/unique_fd.hpp"
 
 namespace dihya::host {
@@ -143,7 +144,9 @@ int SpareDirs::make_held(const std::filesystem::path& path, UniqueFd* held) {
   if (taken != ENOENT) return taken;
   // None to take: a new one, made and locked among the spares first.
   const auto fresh = dir_ / ("new-" + std::to_string(::getpid()) + "-" + std::to_string(fresh_++));
-  if ((::mkdir(dir_.c_str(), 0700) == 0 || errno == EEXIST) && ::mkdir(fresh.c_str(), 0700) == 0) {
+  const bool spare_dir = ::mkdir(dir_.c_str(), 0700) == 0 || errno == EEXIST;
+  if (spare_dir) make_own_subdir(dir_, "spare directory");  // refuses a link planted in its place
+  if (spare_dir && ::mkdir(fresh.c_str(), 0700) == 0) {
     if (take_locked(fresh, path, held)) return 0;
     const int err = errno;
     ::rmdir(fresh.c_str());
@@ -165,6 +168,8 @@ bool SpareDirs::recycle(const std::filesystem::path& path) {
     }
     if ((st.st_mode & 07777) != 0700 && ::fchmod(fd.get(), 0700) != 0) return false;
   }
+  // Never into a link planted in place of the spares (make_held refuses it).
+  if (struct stat st {}; ::lstat(dir_.c_str(), &st) == 0 && !is_own_dir(dir_)) return false;
   // Back where this process took a spare from, then a few other slots.
   std::vector<std::string> tries;
   if (!taken_.empty()) {

@@ -47,7 +47,8 @@ class SpareDirs {
   // the spares under a name that is no slot's, is locked before its rename
   // to `path`. A live run's work dir is then never seen unheld by another
   // run's sweep, which would read the run's record to learn that it runs.
-  // Returns 0 or an errno (EEXIST: `path` exists already).
+  // Returns 0 or an errno (EEXIST: `path` exists already); throws HostError
+  // when the spares' directory is not a directory of the user's (a symlink).
   int make_held(const std::filesystem::path& path, UniqueFd* held);
 
   // Keeps the empty directory `path` as a spare, or removes it when every

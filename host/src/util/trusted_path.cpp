@@ -265,6 +265,25 @@ void prepare_private_dir(const fs::path& dir, const std::string& what, mode_t mo
   check_dir(dir, what, true, mode);
 }
 
+void check_symlinks_on_path(const fs::path& path, int exit_code, const std::string& what) {
+  check_symlinks_on(path, PathWalk(path, exit_code, what));
+}
+
+bool is_own_dir(const fs::path& dir) {
+  struct stat st {};
+  return ::lstat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == ::geteuid();
+}
+
+void make_own_subdir(const fs::path& dir, const std::string& what) {
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    throw HostError(kExitRunFailed, fmt::format("cannot make the {} {}: {}", what, dir.string(), std::strerror(errno)));
+  }
+  if (!is_own_dir(dir)) {
+    throw HostError(kExitRunFailed,
+                    fmt::format("{} {} is not a directory of yours (a symlink?); remove it", what, dir.string()));
+  }
+}
+
 void check_private_dir_if_exists(const fs::path& dir, const std::string& what) { check_dir(dir, what, false, 0); }
 
 void check_trusted_dir(const fs::path& dir, int exit_code, const std::string& what) {

@@ -48,6 +48,24 @@ void prepare_private_dir(const std::filesystem::path& dir, const std::string& wh
 // The same checks for a directory that is only read: a missing one is fine.
 void check_private_dir_if_exists(const std::filesystem::path& dir, const std::string& what);
 
+// Only the symlinks on `path` as given, for a directory the host makes but
+// need not own (--output-dir): one on the way that another user owns, or can
+// replace (it sits in a directory others may write, not sticky), would let
+// that user choose where the path leads. Throws HostError(exit_code) naming
+// the link and `what`; components that do not exist yet are not looked at.
+void check_symlinks_on_path(const std::filesystem::path& path, int exit_code, const std::string& what);
+
+// Whether `dir` is a directory of the user's itself (lstat: a symlink to one
+// is not).
+bool is_own_dir(const std::filesystem::path& dir);
+
+// Makes `dir`, an entry of a directory already checked (the state dir's
+// runs/, locks/, spare/, work/), mode 0700, unless it is there; anything in
+// its place but a directory of the user's is refused: a symlink planted there
+// would take what the host keeps in it elsewhere. Throws HostError (exit 1)
+// naming `what` ("work directory") and the path.
+void make_own_subdir(const std::filesystem::path& dir, const std::string& what);
+
 // The same checks with another exit code (trusted keys: exit 3).
 void check_trusted_dir(const std::filesystem::path& dir, int exit_code, const std::string& what);
 
