@@ -69,7 +69,7 @@ rm -r "$S/runs/$id"
 RO="$WORK/ro"
 mkdir -p "$RO"
 if mount -t tmpfs -o size=32m tmpfs "$RO" 2>/dev/null; then
-  trap 'umount "$RO" 2>/dev/null; rm -rf "$WORK" "$HOST_DIRS"' EXIT
+  trap 'umount "$RO" 2>/dev/null || true; rm -rf "$WORK" "$HOST_DIRS"' EXIT
   ro_state="$RO/state"
   expect_exit 0 "a run in the state dir to be made read-only" -- env DIHYA_STATE_DIR="$ro_state" "$DIHYA_HOST" run noop
   ro_id=$(DIHYA_STATE_DIR="$ro_state" last_run_id)
