@@ -69,6 +69,106 @@ std::string check_rule(const dihya::FkGraph& graph, const TableRule& rule, bool 
   return "";
 }
 
+// The foreign keys whose ON DELETE action changes rows of another table when
+// `parent`'s rows are deleted (CASCADE, SET NULL, SET DEFAULT), from children
+// in any schema: PostgreSQL refuses a delete the others would break itself.
+std::vector<dihya::ForeignKey> acting_children(const dihya::FkGraph& graph, const dihya::TableName& parent) {
+  std::vector<dihya::ForeignKey> out;
+  auto keep = [&](const std::vector<dihya::ForeignKey>& fks) {
+    for (const auto& fk : fks) {
+      if (fk.on_delete == 'c' || fk.on_delete == 'n' || fk.on_delete == 'd') out.push_back(fk);
+    }
+  };
+  keep(graph.referencing(parent));
+  keep(graph.referencing_from_outside(parent));
+  return out;
+}
+
+std::string on_delete_text(const dihya::ForeignKey& fk) {
+  return fk.on_delete == 'c' ? "ON DELETE CASCADE" : fk.on_delete == 'n' ? "ON DELETE SET NULL" : "ON DELETE SET DEFAULT";
+}
+
+// Why no run can quarantine the rows `fk`'s action would change, or "" when
+// one can: a child outside graph.schemas has no quarantine, and one without
+// a primary key cannot have its copies matched to its rows.
+std::string unquarantinable(const dihya::FkGraph& graph, const dihya::ForeignKey& fk) {
+  const auto child = dihya::printable(fk.child.display());
+  if (!graph.has_table(fk.child)) {
+    return child + " is outside graph.schemas (add schema " + dihya::printable(fk.child.schema) + " there)";
+  }
+  if (graph.table(fk.child).primary_key.empty()) {
+    return child + " has no primary key, so its " + (fk.on_delete == 'c' ? "cascaded" : "changed") +
+           " rows cannot be quarantined";
+  }
+  return "";
+}
+
+// The rows of a child no run can quarantine that deleting the rows of
+// `table` matching `where` (on alias t, $1 bound to `param`) would change,
+// counted before anything runs: the dry run says what the real run would
+// refuse, and the real run refuses before its first batch. `what` names
+// those rows for people. Returns "" when there are none.
+std::string check_unquarantinable_children(pqxx::transaction_base& tx, const dihya::FkGraph& graph,
+                                           const dihya::TableName& table, const std::string& where,
+                                           const std::string& param, const std::string& what) {
+  for (const auto& fk : acting_children(graph, table)) {
+    const auto why = unquarantinable(graph, fk);
+    if (why.empty()) continue;
+    std::string join;
+    for (std::size_t i = 0; i < fk.child_columns.size(); ++i) {
+      join += " AND t." + tx.quote_name(fk.parent_columns[i]) + " = c." + tx.quote_name(fk.child_columns[i]);
+    }
+    const auto n = tx.exec_params1("SELECT count(*) FROM " + fk.child.quoted(tx) + " c WHERE EXISTS (SELECT 1 FROM " +
+                                       table.quoted(tx) + " t WHERE (" + where + ")" + join + ")",
+                                   param)[0]
+                       .as<long long>();
+    if (n == 0) continue;
+    return "refusing to delete from " + dihya::printable(table.display()) + ": " + std::to_string(n) + " row(s) of " +
+           dihya::printable(fk.child.display()) + " reference " + what + " (" + dihya::printable(fk.name) + ", " +
+           on_delete_text(fk) + ") and would change without a quarantine copy: " + why;
+  }
+  return "";
+}
+
+// One table of an erasure: its rule, and whether it is split between the
+// rows the user owns (deleted) and the rows that only point at them (kept,
+// quarantined as "unlinked") because no rule names it.
+struct EraseStep {
+  TableRule rule;
+  bool split = false;
+  long long rows = 0;
+  long long unlinked = 0;
+};
+
+// The tables an erasure acts on, in deletion order; `keep` rules left out.
+std::vector<EraseStep> erase_steps(const Policy& policy, const dihya::FkGraph& graph) {
+  std::vector<EraseStep> steps;
+  for (const auto& t : graph.deletion_order()) {
+    EraseStep st;
+    auto it = policy.erase_rules.find(t);
+    if (it != policy.erase_rules.end()) {
+      st.rule = it->second;
+    } else {
+      st.rule.table = t;
+      st.rule.action = policy.erase_default_action;
+      st.split = true;
+    }
+    if (st.rule.action != "keep") steps.push_back(st);
+  }
+  return steps;
+}
+
+// The rows of the step's table an erasure deletes or anonymises, on alias t,
+// the user's key bound as $1. A table linked to the user through SET NULL
+// links only owns none of its rows: its owned-only condition is false and
+// names no $1, and a statement that binds a parameter it never uses fails.
+// The trailing comparison keeps $1 in every statement, typed by the
+// condition when it names it (so it must come after it), as text when it
+// does not.
+std::string owned_condition(const pqxx::transaction_base& tx, const dihya::FkGraph& graph, const EraseStep& st) {
+  return "(" + graph.user_condition(tx, st.rule.table, "t", st.split) + ") AND $1 = $1";
+}
+
 // A fixed value the column's type cannot hold ("n/a" for a number) is
 // refused here, not in the middle of a run with PostgreSQL's error. Each cast
 // runs in a savepoint: a failed one aborts only that.
@@ -158,6 +258,13 @@ class Cleanup final : public dihya::Plugin {
         refuse_untrusted_code(tx, policy.retention);
         for (const auto& r : policy.retention) {
           if (auto e = check_fixed_values(tx, graph, r); !e.empty()) return {{"policy", e}};
+          if (r.action != "delete") continue;
+          const auto cutoff = dihya::format_utc(ctx.now() - std::chrono::seconds(r.older_than_seconds));
+          const auto older = "t." + tx.quote_name(r.timestamp_column) + " < $1::timestamptz";
+          if (auto e = check_unquarantinable_children(tx, graph, r.table, older, cutoff, "rows older than " + r.older_than);
+              !e.empty()) {
+            return {{"policy", e}};
+          }
         }
       } else {
         for (const auto& [t, r] : policy.erase_rules) {
@@ -172,7 +279,15 @@ class Cleanup final : public dihya::Plugin {
         for (const auto& [t, r] : policy.erase_rules) {
           if (auto e = check_fixed_values(tx, graph, r); !e.empty()) return {{"policy", e}};
         }
-        find_user(tx, graph, params.get<std::string>("user"));
+        const auto key = find_user(tx, graph, params.get<std::string>("user"));
+        for (const auto& st : erase_steps(policy, graph)) {
+          if (st.rule.action != "delete") continue;
+          if (auto e = check_unquarantinable_children(tx, graph, st.rule.table, owned_condition(tx, graph, st), key,
+                                                      "the user's rows");
+              !e.empty()) {
+            return {{"policy", e}};
+          }
+        }
       }
     } catch (const dihya::Error& e) {
       return {{mode == "erase_user" ? "user" : "policy", e.what()}};
@@ -292,10 +407,9 @@ class Cleanup final : public dihya::Plugin {
     }();
     // A delete whose rows other tables reference with ON DELETE actions must
     // check those first (act()); any other delete is one statement.
-    bool one_statement = rule.action == "delete";
-    for (const auto& fk : graph.referencing(info.name)) {
-      if ((fk.on_delete == 'c' || fk.on_delete == 'n' || fk.on_delete == 'd') && graph.has_table(fk.child)) one_statement = false;
-    }
+    // Children outside the graph count too: act() must refuse a cascade
+    // into them.
+    const bool one_statement = rule.action == "delete" && acting_children(graph, info.name).empty();
     // One journal entry for all the table's batches, durable before the
     // first: rollback restores every batch the run left in the quarantine
     // (a batch that never committed left none), and no batch waits for an
@@ -531,20 +645,22 @@ class Cleanup final : public dihya::Plugin {
       tx.exec_params(update, pqxx::prepare::make_dynamic_params(p));
       return;
     }
-    for (const auto& fk : graph.referencing(info.name)) {
-      if (fk.on_delete != 'c' && fk.on_delete != 'n' && fk.on_delete != 'd') continue;  // PostgreSQL refuses those itself
-      if (!graph.has_table(fk.child)) continue;
-      const auto& child = graph.table(fk.child);
-      const auto child_quarantine = quarantine_for(tx, read_table_info(tx, fk.child), false);
+    for (const auto& fk : acting_children(graph, info.name)) {
+      // A child no run can quarantine (outside the graph, no primary key)
+      // counts every dependent row: none of them has a copy.
+      const auto why = unquarantinable(graph, fk);
+      const dihya::TableInfo child = why.empty() ? graph.table(fk.child) : dihya::TableInfo{fk.child, {}, {}};
+      const auto child_quarantine = why.empty() ? quarantine_for(tx, read_table_info(tx, fk.child), false) : std::nullopt;
       const auto n = tx.exec_params1(sql.unrecorded_dependents(fk, child, child_quarantine, fk.on_delete == 'c'),
                                      pqxx::prepare::make_dynamic_params(batch_params))[0]
                          .as<long long>();
       if (n > 0) {
-        throw dihya::Error("refusing to delete from " + info.name.display() + ": " + std::to_string(n) + " row(s) of " +
-                           fk.child.display() + " reference them (" + fk.name + ", ON DELETE " +
-                           (fk.on_delete == 'c' ? "CASCADE" : "SET NULL/DEFAULT") +
-                           ") and would change without a quarantine copy; list " + fk.child.display() +
-                           " in the policy before " + info.name.display());
+        const auto name = dihya::printable(info.name.display());
+        const auto child_name = dihya::printable(fk.child.display());
+        throw dihya::Error("refusing to delete from " + name + ": " + std::to_string(n) + " row(s) of " + child_name +
+                           " reference them (" + dihya::printable(fk.name) + ", " + on_delete_text(fk) +
+                           ") and would change without a quarantine copy" +
+                           (why.empty() ? "; list " + child_name + " in the policy before " + name : ": " + why));
       }
     }
     tx.exec_params(sql.delete_batch(), pqxx::prepare::make_dynamic_params(batch_params));
@@ -563,36 +679,9 @@ class Cleanup final : public dihya::Plugin {
     // the user's rows (SET NULL links: a reviewer, a featured comment) are
     // kept and quarantined as "unlinked" (batch 1), because deleting the
     // user's rows makes PostgreSQL change them.
-    struct Step {
-      TableRule rule;
-      bool split = false;
-      long long rows = 0;
-      long long unlinked = 0;
-    };
-    std::vector<Step> steps;
-    for (const auto& t : graph.deletion_order()) {
-      Step st;
-      auto it = s.policy.erase_rules.find(t);
-      if (it != s.policy.erase_rules.end()) {
-        st.rule = it->second;
-      } else {
-        st.rule.table = t;
-        st.rule.action = s.policy.erase_default_action;
-        st.split = true;
-      }
-      if (st.rule.action == "keep") continue;
-      steps.push_back(st);
-    }
-    // A table linked to the user through SET NULL links only owns none of
-    // its rows: its owned-only condition is false and names no $1, and a
-    // statement that binds a parameter it never uses fails. The trailing
-    // comparison keeps $1 in every statement, typed by the condition when it
-    // names it (so it must come after it), as text when it does not.
-    auto owned = [&](const Step& st) {
-      return "(" + (st.split ? graph.user_condition(tx, st.rule.table, "t", true) : graph.user_condition(tx, st.rule.table, "t")) +
-             ") AND $1 = $1";
-    };
-    auto linked = [&](const Step& st) {
+    auto steps = erase_steps(s.policy, graph);
+    auto owned = [&](const EraseStep& st) { return owned_condition(tx, graph, st); };
+    auto linked = [&](const EraseStep& st) {
       return "(" + graph.user_condition(tx, st.rule.table, "t") + ") AND NOT (" + graph.user_condition(tx, st.rule.table, "t", true) + ")";
     };
     std::string report;

@@ -303,6 +303,48 @@ expect_exit 5 "deleting projects with unlisted children: refused and rolled back
 expect_in "$ERR" "refusing to delete from public.projects" "the refusal names the table"
 expect_eq "$(checksums)" "$before" "nothing changed"
 
+# A child outside graph.schemas (default [public]) is outside the graph, but
+# deleting its parents still cascades into it, where the run keeps no copy: it
+# used to lose 6 rows of other.c2 for good, and rollback restored p2 only. The
+# refusal comes before anything runs, for the dry run too.
+psql_q "create schema other;
+  create table p2 (id int primary key, ts timestamptz not null);
+  create table other.c2 (id int primary key, p_id int not null references p2 (id) on delete cascade);
+  insert into p2 select i, now() - case when i <= 6 then interval '10 days' else interval '0' end from generate_series(1, 9) i;
+  insert into other.c2 select i, i from generate_series(1, 9) i" >/dev/null
+printf 'tables: [{table: p2, timestamp_column: ts, older_than: 5d, action: delete}]\n' >"$WORK/outside.yaml"
+for how in --dry-run ""; do
+  # shellcheck disable=SC2086
+  expect_exit 2 "a delete cascading outside graph.schemas is refused ($how)" -- dh run cleanup -p policy="$WORK/outside.yaml" $how --yes
+  expect_in "$ERR" "refusing to delete from public.p2: 6 row(s) of other.c2 reference rows older than 5d (c2_p_id_fkey, ON DELETE CASCADE) and would change without a quarantine copy: other.c2 is outside graph.schemas (add schema other there)" \
+    "the refusal names the child outside the graph ($how)"
+  expect_one_line_error "cascade outside graph.schemas ($how)"
+done
+expect_eq "$(psql_q "select count(*) from p2") $(psql_q "select count(*) from other.c2")" "9 9" "nothing deleted, nothing cascaded"
+psql_q "delete from other.c2 where p_id <= 6" >/dev/null
+expect_exit 0 "without dependent rows the same policy runs" -- dh run cleanup -p policy="$WORK/outside.yaml" --yes
+expect_eq "$(psql_q "select count(*) from p2") $(psql_q "select count(*) from other.c2")" "3 3" "the old parents went, the other children stayed"
+expect_exit 0 "its rollback" -- dh rollback "$(last_run_id)"
+psql_q "set client_min_messages = warning; drop table p2 cascade; drop schema other cascade" >/dev/null
+
+# A cascade child without a primary key cannot be quarantined: refused at
+# validation naming it, not "cannot restore: ... lost its primary key" half-way.
+psql_q "create table events (id int primary key, ts timestamptz not null);
+  create table event_tags (event_id int references events (id) on delete cascade, tag text);
+  insert into events values (1, now() - interval '10 days'), (2, now());
+  insert into event_tags values (1, 'old'), (2, 'new')" >/dev/null
+printf 'tables: [{table: events, timestamp_column: ts, older_than: 5d, action: delete}]\n' >"$WORK/nopk.yaml"
+for how in --dry-run ""; do
+  # shellcheck disable=SC2086
+  expect_exit 2 "a delete cascading into a table without a primary key is refused ($how)" -- dh run cleanup -p policy="$WORK/nopk.yaml" $how --yes
+  expect_in "$ERR" "refusing to delete from public.events: 1 row(s) of public.event_tags reference rows older than 5d (event_tags_event_id_fkey, ON DELETE CASCADE) and would change without a quarantine copy: public.event_tags has no primary key, so its cascaded rows cannot be quarantined" \
+    "the refusal names the child and why ($how)"
+  expect_one_line_error "cascade into a table without a primary key ($how)"
+done
+expect_eq "$(psql_q "select count(*) from events") $(psql_q "select count(*) from event_tags")" "2 2" "nothing deleted"
+psql_q "drop table event_tags, events" >/dev/null
+
+
 # erase_user: user 1 owns rows in every shape of the graph.
 cat >"$WORK/erase.yaml" <<'YAML'
 erase_user:
@@ -332,6 +374,24 @@ expect_exit 0 "rollback of the erasure" -- dh rollback "$erase_run"
 expect_eq "$(checksums)" "$before" "rollback of erase_user restores every table exactly"
 expect_exit 0 "rollback of the erasure again" -- dh rollback "$erase_run"
 expect_eq "$(checksums)" "$before" "second rollback changes nothing"
+
+# erase_user: a table outside graph.schemas owning rows of the user through ON
+# DELETE CASCADE is never reached nor quarantined; the erasure used to lose
+# those rows for good. Refused before anything runs, naming it.
+psql_q "create schema other;
+  create table other.notes (id int primary key, user_id bigint not null references users (id) on delete cascade, body text);
+  insert into other.notes values (1, 1, 'kept'), (2, 1, 'kept too')" >/dev/null
+for how in --dry-run ""; do
+  # shellcheck disable=SC2086
+  expect_exit 2 "erase_user cascading outside graph.schemas is refused ($how)" -- \
+    dh run cleanup -p mode=erase_user -p user=user1@example.test -p policy="$WORK/erase.yaml" $how --yes
+  expect_in "$ERR" "refusing to delete from public.users: 2 row(s) of other.notes reference the user's rows (notes_user_id_fkey, ON DELETE CASCADE) and would change without a quarantine copy: other.notes is outside graph.schemas" \
+    "the refusal names the table outside the graph ($how)"
+  expect_one_line_error "erase_user cascading outside graph.schemas ($how)"
+done
+expect_eq "$(psql_q "select count(*) from other.notes") $(psql_q "select count(*) from users where id = 1")" "2 1" "the user and its notes are still there"
+psql_q "set client_min_messages = warning; drop schema other cascade" >/dev/null
+expect_eq "$(checksums)" "$before" "the refused erasure changed nothing"
 
 # Log files: age, gzip, total size; rollback puts every file back as it was.
 L1="$WORK/logs1"; L2="$WORK/logs2"; mkdir -p "$L1" "$L2"

@@ -280,6 +280,18 @@ class FkGraph {
     return out;
   }
 
+  // The constraints referencing `parent` from tables outside the configured
+  // schemas. The graph holds no TableInfo for those children and never
+  // reaches them, but their ON DELETE actions still fire when `parent`'s
+  // rows go: a plugin that deletes must see them.
+  std::vector<ForeignKey> referencing_from_outside(const TableName& parent) const {
+    std::vector<ForeignKey> out;
+    for (const auto& fk : outside_fks_) {
+      if (fk.parent == parent) out.push_back(fk);
+    }
+    return out;
+  }
+
  private:
   void load_tables(pqxx::transaction_base& tx, const std::string& schemas_json) {
     auto rows = tx.exec_params(
@@ -318,11 +330,13 @@ class FkGraph {
         " JOIN pg_attribute ca ON ca.attrelid = c.conrelid AND ca.attnum = k.ck"
         " JOIN pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = k.pk"
         " WHERE c.contype = 'f' AND NOT cc.relispartition"
-        "   AND cn.nspname IN (SELECT jsonb_array_elements_text($1::jsonb))"
         "   AND pn.nspname IN (SELECT jsonb_array_elements_text($1::jsonb))"
         " ORDER BY cn.nspname, cc.relname, c.conname, c.oid, k.i",
         schemas_json);
+    // Children are read in any schema: a child elsewhere is outside the
+    // graph, but deleting its parent's rows still cascades into it.
     std::string last_oid;
+    std::vector<ForeignKey>* into = &fks_;
     for (const auto& r : rows) {
       if (r[0].c_str() != last_oid) {
         last_oid = r[0].c_str();
@@ -331,10 +345,11 @@ class FkGraph {
         fk.child = {r[2].c_str(), r[3].c_str()};
         fk.parent = {r[4].c_str(), r[5].c_str()};
         fk.on_delete = r[6].c_str()[0];
-        fks_.push_back(std::move(fk));
+        into = tables_.count(fk.child) ? &fks_ : &outside_fks_;
+        into->push_back(std::move(fk));
       }
-      fks_.back().child_columns.push_back(r[7].c_str());
-      fks_.back().parent_columns.push_back(r[8].c_str());
+      into->back().child_columns.push_back(r[7].c_str());
+      into->back().parent_columns.push_back(r[8].c_str());
     }
   }
 
@@ -407,6 +422,7 @@ class FkGraph {
   FkGraphConfig config_;
   std::map<TableName, TableInfo> tables_;
   std::vector<ForeignKey> fks_;
+  std::vector<ForeignKey> outside_fks_;  // children outside the configured schemas
   std::vector<TableName> reached_;
 };
 
