@@ -328,8 +328,8 @@ class Cleanup final : public dihya::Plugin {
       const auto n = tx.exec_params1("SELECT count(*) FROM " + rule.table.quoted(tx) + " t WHERE " + where(tx, rule), cutoff)[0]
                          .as<long long>();
       plan.emplace_back(rule, n);
-      report += rule.table.display() + ": " + std::to_string(n) + " row(s) older than " + rule.older_than + " (" +
-                rule.timestamp_column + " < " + cutoff + ") to " + rule.action + "\n";
+      report += dihya::printable(rule.table.display()) + ": " + std::to_string(n) + " row(s) older than " + rule.older_than +
+                " (" + dihya::printable(rule.timestamp_column) + " < " + cutoff + ") to " + rule.action + "\n";
     }
     nlohmann::json counts = nlohmann::json::object();
     nlohmann::json log_actions = nlohmann::json::array();
@@ -358,7 +358,7 @@ class Cleanup final : public dihya::Plugin {
       const auto cutoff = dihya::format_utc(ctx.now() - std::chrono::seconds(rule.older_than_seconds));
       const auto n = clean_table(s, graph, rule, cutoff, expected, batch_no, ctx);
       counts[rule.table.display()] = {{"rows", n}, {"action", rule.action}};
-      report += rule.table.display() + ": " + std::to_string(n) + " row(s) " + (rule.action == "delete" ? "deleted" : "anonymised") + "\n";
+      report += dihya::printable(rule.table.display()) + ": " + std::to_string(n) + " row(s) " + (rule.action == "delete" ? "deleted" : "anonymised") + "\n";
       total += n;
     }
     const auto files = clean_logs(s, ctx, report);
@@ -692,7 +692,7 @@ class Cleanup final : public dihya::Plugin {
         st.rows = tx.exec_params1(q + owned(st), key)[0].as<long long>();
         if (st.split) st.unlinked = tx.exec_params1(q + linked(st), key)[0].as<long long>();
         counts[st.rule.table.display()] = {{"rows", st.rows}, {"action", st.rule.action}, {"unlinked", st.unlinked}};
-        report += st.rule.table.display() + ": " + std::to_string(st.rows) + " row(s) to " + st.rule.action +
+        report += dihya::printable(st.rule.table.display()) + ": " + std::to_string(st.rows) + " row(s) to " + st.rule.action +
                   (st.split ? ", " + std::to_string(st.unlinked) + " to unlink" : "") + "\n";
       }
       dihya::Result r = dihya::Result::success("would erase user " + key + " from " + std::to_string(steps.size()) + " table(s)",
@@ -736,7 +736,7 @@ class Cleanup final : public dihya::Plugin {
       act(tx, graph, graph.table(st.rule.table), TableSql(tx, graph.table(st.rule.table), quarantines[i]), st.rule,
           ctx.run_id(), "0", nullptr, s.salt);
       counts[st.rule.table.display()] = {{"rows", st.rows}, {"action", st.rule.action}, {"unlinked", st.unlinked}};
-      report += st.rule.table.display() + ": " + std::to_string(st.rows) + " row(s) " +
+      report += dihya::printable(st.rule.table.display()) + ": " + std::to_string(st.rows) + " row(s) " +
                 (st.rule.action == "delete" ? "deleted" : "anonymised") +
                 (st.unlinked ? ", " + std::to_string(st.unlinked) + " unlinked" : "") + "\n";
       total += st.rows;
@@ -850,8 +850,9 @@ class Cleanup final : public dihya::Plugin {
     for (const auto& r : rows) {
       out.push_back({{"run_id", r[0].c_str()}, {"table", r[1].c_str()}, {"action", r[2].c_str()}, {"rows", r[3].as<long long>()},
                      {"expires_at", r[4].c_str()}});
-      report += std::string(r[0].c_str()) + "  " + r[1].c_str() + "  " + r[2].c_str() + "  " + r[3].c_str() +
-                " row(s)  expires " + r[4].c_str() + "\n";
+      // A source table's name may hold a newline: escaped, it cannot forge a line.
+      report += dihya::printable(r[0].c_str()) + "  " + dihya::printable(r[1].c_str()) + "  " + dihya::printable(r[2].c_str()) +
+                "  " + r[3].c_str() + " row(s)  expires " + r[4].c_str() + "\n";
     }
     dihya::Result res = dihya::Result::success(std::to_string(rows.size()) + " quarantine group(s)", {{"runs", out}});
     res.report = report;

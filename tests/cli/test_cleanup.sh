@@ -344,6 +344,26 @@ done
 expect_eq "$(psql_q "select count(*) from events") $(psql_q "select count(*) from event_tags")" "2 2" "nothing deleted"
 psql_q "drop table event_tags, events" >/dev/null
 
+# A table name holding a newline cannot forge a line of the retention report
+# or of the status report.
+psql_q "create table \"nl
+forged\" (id int primary key, ts timestamptz not null);
+  insert into \"nl
+forged\" values (1, now() - interval '10 days'), (2, now() - interval '10 days')" >/dev/null
+printf 'tables: [{table: {schema: public, table: "nl\\nforged"}, timestamp_column: ts, older_than: 5d, action: delete}]\n' >"$WORK/newline.yaml"
+expect_exit 0 "dry run of a table named with a newline" -- dh run cleanup -p policy="$WORK/newline.yaml" --dry-run --yes
+expect_in "$OUT" 'public.nl\nforged: 2 row(s) older than 5d' "the dry run escapes the newline"
+grep -q '^forged' "$OUT" && not_ok "a report line starts inside the name (dry run)" || ok "no report line starts inside the name (dry run)"
+expect_exit 0 "retention of a table named with a newline" -- dh run cleanup -p policy="$WORK/newline.yaml" --yes
+nl_run=$(last_run_id)
+expect_in "$OUT" 'public.nl\nforged: 2 row(s) deleted' "the run's report escapes the newline"
+grep -q '^forged' "$OUT" && not_ok "a report line starts inside the name (run)" || ok "no report line starts inside the name (run)"
+expect_exit 0 "status with a table named with a newline" -- dh run cleanup -p mode=status
+expect_in "$OUT" 'public.nl\nforged  delete  2 row(s)' "status escapes the newline"
+grep -q '^forged' "$OUT" && not_ok "a report line starts inside the name (status)" || ok "no report line starts inside the name (status)"
+expect_exit 0 "its rollback" -- dh rollback "$nl_run"
+psql_q "drop table \"nl
+forged\"" >/dev/null
 
 # erase_user: user 1 owns rows in every shape of the graph.
 cat >"$WORK/erase.yaml" <<'YAML'
