@@ -5,6 +5,7 @@
 #include <chrono>
 #include <dihya/error.hpp>
 #include <dihya/pg_untrusted_code.hpp>
+#include <dihya/utf8.hpp>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <pqxx/pqxx>
@@ -37,6 +38,10 @@ long long int_field(const json& doc, const char* key, long long fallback, long l
   }
   return doc[key].get<long long>();
 }
+
+// A key value as a message quotes it: a text key can be kilobytes long (or
+// hold a newline), and the message must stay one readable line.
+std::string shown_key(const std::string& key) { return dihya::printable(key, 100); }
 
 // "table" or "schema.table", each part quoted: names come from the file and
 // are identifiers, never SQL.
@@ -85,6 +90,12 @@ DataSpec parse_data_spec(std::string_view text, const std::string& file) {
     if (!item.value().is_string() || item.value().get<std::string>().empty()) {
       bad(file, std::string("\"") + map_key + "\"." + item.key() + " must be a non-empty SQL expression string");
     }
+    // Batches walk the key in order: a backfill that changes it moves rows
+    // ahead of the walk, which meets them again, batch after batch, forever.
+    if (backfill && item.key() == spec.key) {
+      bad(file, "\"set\" assigns the key column \"" + dihya::printable(spec.key, 127) +
+                    "\", which the batches walk: a backfill cannot change its key (use a .sql migration)");
+    }
     spec.columns.emplace_back(item.key(), item.value().get<std::string>());
   }
   if (doc.contains("on_conflict")) {
@@ -96,7 +107,7 @@ DataSpec parse_data_spec(std::string_view text, const std::string& file) {
   spec.batch_size = int_field(doc, "batch_size", 1000, 1, 1000000, file);
   spec.sleep_ms = int_field(doc, "sleep_ms", 0, 0, 60000, file);
   for (const std::string* name : {&spec.table, &spec.to, &spec.key}) {
-    if (name->size() > 127) bad(file, "name '" + *name + "' is too long");
+    if (name->size() > 127) bad(file, "name '" + dihya::printable(*name, 127) + "' is too long");
   }
   return spec;
 }
@@ -156,7 +167,7 @@ DataRunStats run_data_migration(pqxx::connection& db, const DataSpec& spec, cons
       stats.rows_before = progress[0][1].as<long long>();
       last_key = stats.resumed_after;
       ctx.log().info("{}: resuming after key {} ({} row(s) in {} batch(es) committed by run {})", label,
-                     stats.resumed_after, stats.rows_before, progress[0][2].as<long long>(), progress[0][3].c_str());
+                     shown_key(stats.resumed_after), stats.rows_before, progress[0][2].as<long long>(), progress[0][3].c_str());
     }
     // For the progress display only: the planner's estimate, because an
     // exact count of a huge table would cost a full scan.
@@ -179,7 +190,7 @@ DataRunStats run_data_migration(pqxx::connection& db, const DataSpec& spec, cons
     if (ctx.cancelled()) {
       throw dihya::Error(label + ": cancelled after " + std::to_string(stats.rows) +
                          " row(s); committed batches are kept and the next up resumes after key " +
-                         last_key.value_or("(none)"));
+                         (last_key ? shown_key(*last_key) : "(none)"));
     }
     pqxx::work tx(db);
     // Each batch writes the progress table (a role that created it could

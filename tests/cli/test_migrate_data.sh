@@ -57,6 +57,12 @@ expect_in "$ERR" "V8__commits.up.sql: statement 2 is commit" "the error names th
 rm "$bad/V8__commits.up.sql"; echo '{"table": "users", "key": "id", "set": {"x": "1"}, "batchsize": 3}' >"$bad/V20__typo.data.json"
 expect_exit 2 "a data migration with an unknown field is refused" -- dh run migrate_data -p mode=up -p migrations_dir="$bad" --yes
 expect_in "$ERR" 'V20__typo.data.json: unknown field "batchsize"' "the error names the file and the field"
+# A backfill that changes its key moved each row ahead of the keyset walk,
+# which met it again batch after batch: one row was rewritten 3 503 times.
+echo '{"table": "users", "key": "id", "set": {"id": "id + 1000", "x": "1"}, "batch_size": 1}' >"$bad/V20__typo.data.json"
+expect_exit 2 "a backfill assigning its key column is refused" -- dh run migrate_data -p mode=up -p migrations_dir="$bad" --yes
+expect_in "$ERR" 'V20__typo.data.json: "set" assigns the key column "id", which the batches walk' "the error names the file and the key"
+expect_one_line_error "a backfill assigning its key column"
 
 # A NUL byte cut the SQL sent by libpq: the statements after it were lost and
 # the migration still recorded as applied.
@@ -250,6 +256,17 @@ expect_in "$ERR" "resuming after key" "the rerun says it resumed"
 expect_eq "$(psql_q "select count(*) from big where touched <> 1")" 0 "every row transformed exactly once across the kill"
 expect_eq "$(psql_q "select md5(string_agg(v2, ',' order by id)) = md5(string_agg(md5(v || 'x'), ',' order by id)) from big")" t "the transformed column equals the reference"
 expect_eq "$(psql_q "select count(*) from big_history_progress")" 0 "no progress row left"
+
+# ---- a message quoting a key stays one short line: text keys can be kilobytes ----
+lk="$WORK/longkey"; mkdir -p "$lk"
+printf 'create table lk (k text primary key, touched int not null default 0);\ninsert into lk select lpad(i::text, 5000, %s) from generate_series(1, 30) i;\n' "'a'" >"$lk/V1__lk.up.sql"
+printf 'drop table lk;\n' >"$lk/V1__lk.down.sql"
+echo '{"table": "lk", "key": "k", "set": {"touched": "touched + 1"}, "batch_size": 1, "sleep_ms": 400}' >"$lk/V2__touch.data.json"
+printf 'select 1;\n' >"$lk/V2__touch.down.sql"
+expect_exit 4 "a slow data migration over 5000-byte keys times out" -- \
+  dh run migrate_data -p migrations_dir="$lk" -p history_table=lk_history -p mode=up --timeout 3 --grace 20 --yes
+expect_in "$ERR" "resumes after key aaaaaaaaaa" "the message quotes the last key"
+[ "$(grep -c 'a\{1000\}' "$ERR")" -eq 0 ] && ok "the key is cut short in the message" || not_ok "a 1000-byte stretch of the key is quoted"
 
 # ---- conformance kit ----
 expect_exit 0 "check migrate_data" -- dh check migrate_data
