@@ -378,8 +378,14 @@ expect_not_escalated import_trigger "import_templates, trigger"
 # run and generate_project's templates refuse a policy of the application role.
 as_app "create table dihya.template_versions (template_id bigint not null, version integer not null,
     declared_version text not null, content jsonb not null, checksum text not null, run_id text,
-    created_at timestamptz not null default now(), primary key (template_id, version));
-  insert into dihya.templates (name, stack, description, current_version) values ('probe-template', 'backend', 'd', 1);
+    created_at timestamptz not null default now(), primary key (template_id, version))"
+# Both tables there: the refusal comes before the run writes or journals
+# anything, so it fails with nothing to roll back (exit 1, as its manual says).
+expect_exit 1 "import refuses existing template tables with a trigger the application role owns" -- \
+  dh run import_templates -p path="$WORK/templates" --yes
+expect_in "$ERR" "trigger probe on table dihya.templates" "the refusal names the trigger (both tables there)"
+expect_not_escalated import_trigger "import_templates, trigger on existing tables"
+as_app "insert into dihya.templates (name, stack, description, current_version) values ('probe-template', 'backend', 'd', 1);
   insert into dihya.template_versions values (1, 1, '1.0.0', '{}', 'x');
   drop trigger probe on dihya.templates;
   alter table dihya.templates enable row level security;
