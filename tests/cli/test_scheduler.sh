@@ -72,6 +72,25 @@ for url in 'postgresql://u@db.invalid/app?%70assword=SmtpPw444' 'smtp://bob:Smtp
     dh schedule add urlpw --plugin echo_params --cron "@daily" --param name=Ada --param "url=$url"
 done
 expect_eq "$(psql_q "select count(*) from dihya.schedules where params::text like '%Pw444%'")" "0" "none stored"
+for bad in 'postgresql://u:NoEqPw321@h' '=password=NoEqPw321' 'postgresql://u:NoEqPw321@h/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'; do
+  expect_exit 2 "a --param without key=value: $bad" -- dh schedule add noeq --plugin echo_params --cron "@daily" --param "$bad" --json
+  expect_in "$ERR" "expected key=value" "says what is wrong"
+  expect_not_in "$ERR" "NoEqPw321" "and does not echo the password it holds"
+  expect_not_in "$OUT" "NoEqPw321" "nor in its --json error"
+done
+for ref in '@env:' '@file:' '@env:A=B'; do
+  expect_exit 2 "a reference that can never resolve is refused when stored: $ref" -- \
+    dh schedule add badref --plugin echo_params --cron "@daily" --param name=x --param "password=$ref"
+done
+expect_eq "$(psql_q "select count(*) from dihya.schedules where name in ('noeq', 'badref')")" "0" "none of them stored"
+expect_exit 0 "a name of 200 two-byte characters (the limit is characters, as the table's)" -- \
+  dh schedule add "$(python3 -c 'print("é" * 200, end="")')" --plugin noop --cron "@daily"
+expect_exit 2 "and 201 is refused" -- dh schedule add "$(python3 -c 'print("é" * 201, end="")')" --plugin noop --cron "@daily"
+expect_exit 0 "remove it" -- dh schedule remove "$(python3 -c 'print("é" * 200, end="")')" --yes
+psql_q "insert into dihya.schedules (name, plugin, params, cron, tz) values ('keypw', 'echo_params', '{\"password=KeyPw808\": \"x\", \"name\": \"y\"}', '@daily', 'UTC')" >/dev/null
+expect_exit 0 "schedule show of a row whose parameter name holds a password" -- dh schedule show keypw --json
+expect_not_in "$OUT" "KeyPw808" "the name is shown masked"
+expect_exit 0 "remove it" -- dh schedule remove keypw --yes
 # One stored in clear by an earlier version is shown masked.
 psql_q "insert into dihya.schedules (name, plugin, params, cron, tz) values ('oldpw', 'echo_params', '{\"name\": \"x\", \"url\": \"smtp://bob:OldPw555@mail.invalid\"}', '@daily', 'UTC')" >/dev/null
 expect_exit 0 "schedule show of an old row" -- dh schedule show oldpw --json

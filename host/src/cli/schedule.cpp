@@ -6,6 +6,7 @@
 // run` hands a manual launch to it so the overlap policy lives in one place.
 #include <unistd.h>
 
+#include <algorithm>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -145,7 +146,10 @@ nlohmann::json shown_params(const std::string& text, const nlohmann::json* schem
   for (const auto& item : params.items()) {
     if (item.value().is_string() && is_secret_reference(item.value().get<std::string>())) shown[item.key()] = item.value();
   }
-  return shown;
+  // A name written by hand may hold a password too ("password=..." as a key).
+  nlohmann::json out = nlohmann::json::object();
+  for (auto& item : shown.items()) out[mask_passwords(item.key())] = std::move(item.value());
+  return out;
 }
 
 // The parameter schemas of the plugins that schedules name, each looked up
@@ -260,7 +264,9 @@ int schedule_add(const Args& args, const Settings& settings) {
   if (!vm) return 0;
 
   const std::string name = (*vm)["name"].as<std::string>();
-  if (name.empty() || name.size() > 200 || name.find_first_not_of("0123456789") == std::string::npos) {
+  // Characters, as the table's check counts them (length(name) <= 200), not bytes.
+  const auto characters = std::count_if(name.begin(), name.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; });
+  if (name.empty() || characters > 200 || name.find_first_not_of("0123456789") == std::string::npos) {
     throw usage_error("schedule name: 1 to 200 characters, not only digits (digits are ids)");
   }
   // Names are shown in tables and messages: UTF-8 text, no control characters.
@@ -298,23 +304,31 @@ int schedule_add(const Args& args, const Settings& settings) {
   std::vector<std::string> check_kv;
   for (const auto& item : kv) {
     const auto eq = item.find('=');
-    if (eq == std::string::npos || eq == 0) throw usage_error(fmt::format("--param '{}': expected key=value", item.substr(0, 60)));
+    // Quoted masked, then cut: a cut first could leave a password without
+    // the '@' that marks it.
+    if (eq == std::string::npos || eq == 0) {
+      throw usage_error(fmt::format("--param '{}': expected key=value", printable(mask_passwords(item), 60)));
+    }
     const std::string key = item.substr(0, eq);
     const std::string value = item.substr(eq + 1);
     const bool reference = is_secret_reference(value);
+    const std::string shown_key = printable(mask_passwords(key), 100);  // a name may hold a password too
+    // Resolved at each launch, not now; but one that can never resolve would
+    // fail every launch: refused here.
+    if (reference) check_reference_form(value, "parameter '" + shown_key + "'");
     const auto& prop = schema.contains("properties") && schema["properties"].contains(key) ? schema["properties"][key]
                                                                                           : nlohmann::json();
     if (prop.is_object() && prop.value("writeOnly", false) && !reference) {
       throw usage_error(fmt::format(
           "{}: a secret (writeOnly) parameter must be given by reference (@env:VAR or @file:PATH); "
           "it is never stored in clear",
-          key));
+          shown_key));
     }
     if (!reference && (redact_connection_string(value) != value || !password_spellings(value).empty())) {
       throw usage_error(fmt::format(
           "{}: the value holds a password in clear; give it by reference (@env:VAR or @file:PATH): a "
           "schedule's parameters are stored in the database and passed to each job",
-          key));
+          shown_key));
     }
     stored[key] = value;
     // A reference is checked as a placeholder of the right type where possible.

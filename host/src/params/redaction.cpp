@@ -330,6 +330,12 @@ std::string Redactor::redact(std::string_view text) const {
   return redact_connection_string(out);
 }
 
+std::string mask_passwords(std::string_view text) {
+  Redactor redactor;
+  for (auto& spelling : password_spellings(text)) redactor.add_secret(std::move(spelling));
+  return redactor.redact(text);
+}
+
 nlohmann::json redact_params(const nlohmann::json& values, const nlohmann::json& schema) {
   return redact_value(values, schema, resolve_schema_ref(schema, &schema), nullptr);
 }

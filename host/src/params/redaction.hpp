@@ -36,6 +36,12 @@ std::string redact_connection_string(std::string_view text);
 // written, so both spellings are secrets. Empty when there is none.
 std::vector<std::string> password_spellings(std::string_view conninfo);
 
+// `text` with every password it holds masked, in every spelling
+// password_spellings() finds and as redact_connection_string() masks: for
+// operator input quoted in a message or shown back (a --param without '=',
+// a parameter name written by hand).
+std::string mask_passwords(std::string_view text);
+
 // Replaces every occurrence of registered secrets with ***, then masks
 // connection-string passwords (see redact_connection_string).
 // Thread-safety: add_secret() must not race with anything; concurrent

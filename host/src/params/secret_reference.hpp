@@ -27,6 +27,11 @@ struct SecretReference {
 std::optional<SecretReference> read_secret_reference(std::string_view text, const std::string& origin,
                                                      std::size_t max_file_bytes);
 
+// Throws a usage error (starting with `origin`) when the reference `text`
+// can never resolve: "@env:" with no name or a name no variable can have,
+// "@file:" with no path. Any other text passes.
+void check_reference_form(std::string_view text, const std::string& origin);
+
 // Whether `text` is a reference read_secret_reference() resolves ("@env:..."
 // or "@file:..."), as stored where it is resolved later (a schedule's params).
 inline bool is_secret_reference(std::string_view text) {
