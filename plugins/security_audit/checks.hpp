@@ -12,6 +12,7 @@
 
 #include "finding.hpp"
 #include "ignore_rules.hpp"
+#include "tree_walk.hpp"
 
 namespace security_audit {
 
@@ -21,11 +22,12 @@ struct RuleInfo {
   Severity severity;
 };
 
-// File modes under `root` (symlinks are never followed). `plugin_dirs` are
+// File modes under `root` (symlinks are never followed), down to 256 levels;
+// what it cannot look at goes to `gaps`. `plugin_dirs` are
 // checked for trust: not writable by group/others, owned by root or us.
 std::vector<Finding> check_permissions(const std::filesystem::path& root, const IgnoreRules& excludes,
                                        const std::vector<std::filesystem::path>& plugin_dirs,
-                                       std::vector<std::string>& notes);
+                                       std::vector<std::string>& notes, Unexamined& gaps);
 
 // Read-only queries on the configured database and its cluster.
 std::vector<Finding> check_postgres(pqxx::connection& db, std::vector<std::string>& notes);
@@ -33,7 +35,8 @@ std::vector<Finding> check_postgres(pqxx::connection& db, std::vector<std::strin
 // requirements.txt and package-lock.json under `root` against OSV advisories
 // (a file or a directory of *.json).
 std::vector<Finding> check_dependencies(const std::filesystem::path& root, const IgnoreRules& excludes,
-                                        const std::filesystem::path& advisories, std::vector<std::string>& notes);
+                                        const std::filesystem::path& advisories, std::vector<std::string>& notes,
+                                        Unexamined& gaps);
 
 // Compares versions the way the ecosystems do, for the common cases: numeric
 // release segments, then pre-releases (1.0.0-rc.1 < 1.0.0, 2.0a1 < 2.0).

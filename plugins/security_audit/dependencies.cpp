@@ -3,6 +3,8 @@
 // requirements.txt (name==version) and package-lock.json (v1 "dependencies",
 // v2/v3 "packages"); an advisory affects a pin through its `versions` list or
 // its ECOSYSTEM/SEMVER `ranges` events.
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cctype>
 #include <fstream>
@@ -257,32 +259,23 @@ std::string package_name(const std::string& ecosystem, const std::string& name) 
   return ecosystem == "PyPI" ? normalise_pypi(name) : name;
 }
 
-void collect_pins(const fs::path& dir, const std::string& prefix, const IgnoreRules& excludes, std::vector<Pin>& pins,
-                  std::vector<std::string>& notes, int depth) {
-  if (depth > 64) return;
-  std::error_code ec;
-  std::vector<fs::directory_entry> entries;
-  for (fs::directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end; !ec && it != end;
-       it.increment(ec)) {
-    entries.push_back(*it);
-  }
-  std::sort(entries.begin(), entries.end());
-  for (const auto& entry : entries) {
-    const std::string name = entry.path().filename().string();
-    const std::string relative = prefix.empty() ? name : prefix + "/" + name;
-    const auto status = entry.symlink_status(ec);
-    if (fs::is_directory(status)) {
-      // node_modules holds installed copies; the lockfile already lists them.
-      if (name == ".git" || name == "node_modules" || excludes.ignored(relative, true)) continue;
-      collect_pins(entry.path(), relative, excludes, pins, notes, depth + 1);
-    } else if (fs::is_regular_file(status) && !excludes.ignored(relative, false)) {
-      if (name == "requirements.txt" || (name.rfind("requirements", 0) == 0 && entry.path().extension() == ".txt")) {
-        read_requirements(entry.path(), relative, pins);
-      } else if (name == "package-lock.json" || name == "npm-shrinkwrap.json") {
-        read_package_lock(entry.path(), relative, pins, notes);
-      }
+// Pins under `root`, down to 64 levels; node_modules holds installed copies
+// (the lockfile already lists them) and is not entered.
+void collect_pins(const fs::path& root, const IgnoreRules& excludes, std::vector<Pin>& pins,
+                  std::vector<std::string>& notes, Unexamined& gaps) {
+  walk_tree(root, 64, gaps, [&](const TreeEntry& e) {
+    const bool dir = S_ISDIR(e.st.st_mode);
+    if (excludes.ignored(e.relative, dir)) return false;
+    if (dir) return e.name != "node_modules";
+    if (!S_ISREG(e.st.st_mode)) return false;
+    const fs::path file = root / e.relative;
+    if (e.name == "requirements.txt" || (e.name.rfind("requirements", 0) == 0 && file.extension() == ".txt")) {
+      read_requirements(file, e.relative, pins);
+    } else if (e.name == "package-lock.json" || e.name == "npm-shrinkwrap.json") {
+      read_package_lock(file, e.relative, pins, notes);
     }
-  }
+    return false;
+  });
 }
 
 }  // namespace
@@ -306,9 +299,9 @@ int compare_versions(const std::string& a, const std::string& b) {
 }
 
 std::vector<Finding> check_dependencies(const fs::path& root, const IgnoreRules& excludes, const fs::path& advisories,
-                                        std::vector<std::string>& notes) {
+                                        std::vector<std::string>& notes, Unexamined& gaps) {
   std::vector<Pin> pins;
-  collect_pins(root, "", excludes, pins, notes, 0);
+  collect_pins(root, excludes, pins, notes, gaps);
   if (pins.empty()) {
     notes.push_back("dependencies: no requirements.txt or package-lock.json pins found");
     return {};

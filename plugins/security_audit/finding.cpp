@@ -106,16 +106,44 @@ std::string printable(std::string_view s) {
   return out;
 }
 
+std::string shell_quote(std::string_view s) {
+  const bool plain = printable(s) == s && s.find('\t') == std::string_view::npos;
+  if (plain) {
+    std::string out = "'";
+    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+  }
+  // bash's ANSI-C quoting: the real bytes, written in printable ASCII.
+  static const char kHex[] = "0123456789abcdef";
+  std::string out = "$'";
+  for (unsigned char c : s) {
+    if (c == '\'' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(static_cast<char>(c));
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c < 0x20 || c >= 0x7F) {
+      out += "\\x";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  return out + "'";
+}
+
 void make_printable(Finding& f) {
-  for (std::string* field : {&f.rule, &f.title, &f.message, &f.path, &f.object, &f.evidence, &f.fix}) {
+  // The path stays raw (SARIF encodes its bytes); location() and to_json() print it.
+  for (std::string* field : {&f.rule, &f.title, &f.message, &f.object, &f.evidence, &f.fix}) {
     *field = printable(*field);
   }
 }
 
 std::string location(const Finding& f) {
   if (f.path.empty()) return f.object;
-  if (f.line == 0) return f.path;
-  return f.path + ":" + std::to_string(f.line) + ":" + std::to_string(f.column);
+  if (f.line == 0) return printable(f.path);
+  return printable(f.path) + ":" + std::to_string(f.line) + ":" + std::to_string(f.column);
 }
 
 nlohmann::json to_json(const Finding& f) {
@@ -123,7 +151,7 @@ nlohmann::json to_json(const Finding& f) {
                       {"title", f.title},     {"message", f.message},   {"location", location(f)},
                       {"evidence", f.evidence}, {"fix", f.fix},         {"fingerprint", f.fingerprint}};
   if (!f.path.empty()) {
-    j["path"] = f.path;
+    j["path"] = printable(f.path);
     if (f.line > 0) {
       j["line"] = f.line;
       j["column"] = f.column;

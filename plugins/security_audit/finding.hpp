@@ -27,7 +27,7 @@ struct Finding {
   Severity severity = Severity::medium;
   std::string title;        // the rule's one-line description
   std::string message;      // what is wrong here
-  std::string path;         // relative to the scanned tree; empty for database objects
+  std::string path;         // relative to the scanned tree, raw bytes (printable() to show it); empty for database objects
   std::string object;       // a database object, a package, ... when there is no file
   int line = 0;
   int column = 0;
@@ -45,7 +45,10 @@ std::string mask(std::string_view secret);
 // controls (but tab) become "\xNN". File names and DSN passwords are bytes,
 // while reports and JSON need text.
 std::string printable(std::string_view s);
-// Applies printable() to every text field (the fingerprint stays as computed).
+// `s` quoted for a POSIX shell so that it names the same bytes: '...' when it
+// is printable, else bash's $'...' with \n and \xNN escapes (still printable).
+std::string shell_quote(std::string_view s);
+// Applies printable() to every text field but the raw path (the fingerprint stays as computed).
 void make_printable(Finding& f);
 // "file:line:col", or the object.
 std::string location(const Finding& f);

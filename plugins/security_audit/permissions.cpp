@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: AGPL-3.0-or-later
 // File-mode checks: what a local user other than the owner could change or read.
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
-#include <fstream>
+
+#include <dihya/file_io.hpp>
 
 #include "checks.hpp"
 
@@ -13,6 +16,8 @@ namespace security_audit {
 namespace {
 
 namespace fs = std::filesystem;
+
+constexpr int kMaxPermissionDepth = 256;
 
 std::string octal(mode_t mode) {
   char buf[8];
@@ -25,8 +30,9 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 }
 
 // Key files by name; a .pem/.crt counts only if it really holds a private key
-// (certificates are public and often 0644 on purpose).
-bool is_private_key_file(const fs::path& path, const std::string& name) {
+// (certificates are public and often 0644 on purpose). `name` is opened in
+// `dir_fd`; a .pem/.crt that cannot be read is counted in `gaps`.
+bool is_private_key_file(int dir_fd, const std::string& name, const std::string& relative, Unexamined& gaps) {
   static const char* const kKeyNames[] = {"id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "id_ecdsa_sk", "id_ed25519_sk"};
   for (const char* k : kKeyNames) {
     if (name == k) return true;
@@ -36,10 +42,24 @@ bool is_private_key_file(const fs::path& path, const std::string& name) {
     return true;
   }
   if (ends_with(name, ".pem") || ends_with(name, ".crt")) {
-    std::ifstream in(path, std::ios::binary);
+    const dihya::UniqueFd fd(::openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
     std::string head(65536, '\0');
-    in.read(head.data(), static_cast<std::streamsize>(head.size()));
-    head.resize(static_cast<std::size_t>(in.gcount()));
+    std::size_t got = 0;
+    while (fd && got < head.size()) {
+      const ssize_t n = ::read(fd.get(), head.data() + got, head.size() - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        gaps.add_errno(errno, relative);
+        return false;
+      }
+      if (n == 0) break;
+      got += static_cast<std::size_t>(n);
+    }
+    if (!fd) {
+      gaps.add_errno(errno, relative);
+      return false;
+    }
+    head.resize(got);
     return head.find("PRIVATE KEY-----") != std::string::npos;
   }
   return false;
@@ -67,65 +87,46 @@ Finding permission_finding(const std::string& rule, Severity sev, const std::str
   return f;
 }
 
-void check_entry(const fs::path& path, const std::string& relative, const struct stat& st, std::vector<Finding>& out) {
+// `name` lies in `dir_fd`; `relative` is its raw path from the root ("" for the root).
+void check_entry(int dir_fd, const std::string& name, const std::string& relative, const struct stat& st,
+                 std::vector<Finding>& out, Unexamined& gaps) {
   const mode_t mode = st.st_mode;
   const std::string shown = relative.empty() ? "." : relative;
-  const std::string name = path.filename().string();
+  // The fix is a command: it names the real file, quoted for the shell.
+  const std::string quoted = shell_quote(shown);
   if (S_ISDIR(mode)) {
     if ((mode & S_IWOTH) && !(mode & S_ISVTX)) {
       out.push_back(permission_finding("perm-world-writable-dir", Severity::high, "World-writable directory without sticky bit",
                          relative, "any local user can create, replace or delete files in " + shown,
-                         "mode " + octal(mode), "chmod o-w '" + shown + "' (or chmod +t if it must be shared)"));
+                         "mode " + octal(mode), "chmod o-w " + quoted + " (or chmod +t if it must be shared)"));
     }
     return;
   }
   if (!S_ISREG(mode)) return;
   if (mode & S_IWOTH) {
     out.push_back(permission_finding("perm-world-writable-file", Severity::high, "World-writable file", relative,
-                       "any local user can change " + shown, "mode " + octal(mode), "chmod o-w '" + shown + "'"));
+                       "any local user can change " + shown, "mode " + octal(mode), "chmod o-w " + quoted));
   }
   if (mode & (S_ISUID | S_ISGID)) {
     const bool uid = (mode & S_ISUID) != 0;
     out.push_back(permission_finding(uid ? "perm-setuid" : "perm-setgid", Severity::high,
                        uid ? "Set-user-ID file in an application tree" : "Set-group-ID file in an application tree",
                        relative, shown + " runs with its owner's " + std::string(uid ? "user" : "group") + " rights",
-                       "mode " + octal(mode), std::string("chmod ") + (uid ? "u-s" : "g-s") + " '" + shown + "'"));
+                       "mode " + octal(mode), std::string("chmod ") + (uid ? "u-s" : "g-s") + " " + quoted));
   }
   if (mode & (S_IRGRP | S_IROTH)) {
     const bool others = (mode & S_IROTH) != 0;
-    if (is_private_key_file(path, name)) {
+    if (is_private_key_file(dir_fd, name, relative, gaps)) {
       out.push_back(permission_finding("perm-private-key-readable", others ? Severity::high : Severity::medium,
                          "Private key readable by other users", relative,
                          shown + " is readable by " + (others ? "all local users" : "its group"),
-                         "mode " + octal(mode), "chmod 600 '" + shown + "'"));
+                         "mode " + octal(mode), "chmod 600 " + quoted));
     } else if (is_secret_config(name)) {
       out.push_back(permission_finding("perm-secret-config-readable", others ? Severity::medium : Severity::low,
                          "Credentials file readable by other users", relative,
                          shown + " is readable by " + (others ? "all local users" : "its group"),
-                         "mode " + octal(mode), "chmod 600 '" + shown + "'"));
+                         "mode " + octal(mode), "chmod 600 " + quoted));
     }
-  }
-}
-
-void walk(const fs::path& dir, const std::string& prefix, const IgnoreRules& excludes, std::vector<Finding>& out,
-          int depth) {
-  if (depth > 256) return;
-  std::error_code ec;
-  std::vector<fs::path> entries;
-  for (fs::directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end; !ec && it != end;
-       it.increment(ec)) {
-    entries.push_back(it->path());
-  }
-  std::sort(entries.begin(), entries.end());
-  for (const auto& path : entries) {
-    const std::string name = path.filename().string();
-    const std::string relative = prefix.empty() ? name : prefix + "/" + name;
-    struct stat st {};
-    // lstat: a symlink is judged as a link and never followed, in or out of the tree.
-    if (::lstat(path.c_str(), &st) != 0 || S_ISLNK(st.st_mode)) continue;
-    if (excludes.ignored(relative, S_ISDIR(st.st_mode))) continue;
-    check_entry(path, relative, st, out);
-    if (S_ISDIR(st.st_mode) && name != ".git") walk(path, relative, excludes, out, depth + 1);
   }
 }
 
@@ -142,7 +143,7 @@ void check_plugin_dir(const fs::path& dir, std::vector<Finding>& out, std::vecto
                    dir.string() + (writable ? " is writable by its group or others" : " is owned by another user") +
                        ": whoever can write there runs code as the host",
                    "mode " + octal(st.st_mode) + " uid " + std::to_string(st.st_uid),
-                   "chown root: '" + dir.string() + "' && chmod 755 '" + dir.string() + "'");
+                   "chown root: " + shell_quote(dir.string()) + " && chmod 755 " + shell_quote(dir.string()));
   f.path.clear();
   f.object = dir.string();
   out.push_back(std::move(f));
@@ -161,12 +162,21 @@ std::vector<RuleInfo> permission_rules() {
 }
 
 std::vector<Finding> check_permissions(const fs::path& root, const IgnoreRules& excludes,
-                                       const std::vector<fs::path>& plugin_dirs, std::vector<std::string>& notes) {
+                                       const std::vector<fs::path>& plugin_dirs, std::vector<std::string>& notes,
+                                       Unexamined& gaps) {
   std::vector<Finding> out;
   struct stat st {};
-  if (::lstat(root.c_str(), &st) == 0) {
-    check_entry(root, "", st, out);
-    if (S_ISDIR(st.st_mode)) walk(root, "", excludes, out, 0);
+  if (::lstat(root.c_str(), &st) != 0) {
+    gaps.add_errno(errno, ".");
+  } else {
+    check_entry(AT_FDCWD, root.string(), "", st, out, gaps);
+    if (S_ISDIR(st.st_mode)) {
+      walk_tree(root, kMaxPermissionDepth, gaps, [&](const TreeEntry& e) {
+        if (excludes.ignored(e.relative, S_ISDIR(e.st.st_mode))) return false;
+        check_entry(e.dir_fd, e.name, e.relative, e.st, out, gaps);
+        return true;
+      });
+    }
   }
   for (const auto& dir : plugin_dirs) check_plugin_dir(dir, out, notes);
   return out;

@@ -87,6 +87,10 @@ std::string text_report(const AuditSummary& audit) {
     }
   }
   for (const auto& n : audit.notes) out += "note: " + n + "\n";
+  if (audit.not_examined > 0) {
+    out += "INCOMPLETE: " + std::to_string(audit.not_examined) +
+           " path(s) could not be examined (notes above); the findings do not cover them\n";
+  }
   if (audit.suppressed_baseline + audit.suppressed_allow > 0) {
     out += "suppressed: " + std::to_string(audit.suppressed_baseline) + " by the baseline, " +
            std::to_string(audit.suppressed_allow) + " by the allow list\n";
@@ -101,12 +105,15 @@ nlohmann::json json_report(const AuditSummary& audit) {
     findings.push_back(to_json(f));
     ++counts[severity_name(f.severity)];
   }
+  nlohmann::json scanned = audit.scanned;
+  scanned["not_examined"] = audit.not_examined;
   return {{"checks", audit.checks_run},
+          {"complete", audit.not_examined == 0},
           {"findings", findings},
           {"counts", counts},
           {"notes", audit.notes},
           {"suppressed", {{"baseline", audit.suppressed_baseline}, {"allow", audit.suppressed_allow}}},
-          {"scanned", audit.scanned}};
+          {"scanned", scanned}};
 }
 
 nlohmann::json sarif_report(const AuditSummary& audit, const std::string& root, const std::vector<RuleInfo>& rules,

@@ -28,6 +28,9 @@ struct AuditSummary {
   std::vector<std::string> checks_run;
   std::size_t suppressed_baseline = 0;
   std::size_t suppressed_allow = 0;
+  // Paths the checks could not look at (directories and files, unreadable
+  // files included): when not 0 the audit is incomplete, and says so.
+  std::uint64_t not_examined = 0;
   nlohmann::json scanned = nlohmann::json::object();
 };
 

@@ -512,33 +512,13 @@ std::vector<Finding> SecretScanner::scan(const char* data, std::size_t size, con
   return out;
 }
 
-std::vector<ScanFile> list_files(const std::filesystem::path& root, const IgnoreRules& rules) {
-  namespace fs = std::filesystem;
+std::vector<ScanFile> list_files(const std::filesystem::path& root, const IgnoreRules& rules, Unexamined& gaps) {
   std::vector<ScanFile> out;
-  std::vector<std::pair<fs::path, std::string>> stack{{root, ""}};
-  while (!stack.empty()) {
-    auto [dir, prefix] = std::move(stack.back());
-    stack.pop_back();
-    std::error_code ec;
-    fs::directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec);
-    if (ec) continue;
-    std::vector<std::pair<fs::path, std::string>> subdirs;
-    for (const auto& entry : it) {
-      const std::string name = entry.path().filename().string();
-      const std::string relative = prefix.empty() ? name : prefix + "/" + name;
-      const auto status = entry.symlink_status(ec);
-      if (ec) continue;
-      if (fs::is_directory(status)) {
-        if (name == ".git" || rules.ignored(relative, true)) continue;
-        subdirs.emplace_back(entry.path(), relative);
-      } else if (fs::is_regular_file(status)) {
-        if (!rules.ignored(relative, false)) out.push_back({entry.path(), relative});
-      }
-    }
-    // Depth-first in name order, so reports come out in a stable order.
-    std::sort(subdirs.begin(), subdirs.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
-    for (auto& d : subdirs) stack.push_back(std::move(d));
-  }
+  walk_tree(root, kMaxScanDepth, gaps, [&](const TreeEntry& e) {
+    if (S_ISDIR(e.st.st_mode)) return !rules.ignored(e.relative, true);
+    if (S_ISREG(e.st.st_mode) && !rules.ignored(e.relative, false)) out.push_back({root / e.relative, e.relative});
+    return false;
+  });
   return out;
 }
 
@@ -573,7 +553,7 @@ ReadOutcome read_to_end(int fd, std::uint64_t size_hint, std::uint64_t limit, st
 
 void scan_one_file(const SecretScanner& scanner, const ScanFile& file, std::uint64_t max_file_size, hs_scratch* scratch,
                    std::vector<char>& buffer, std::vector<Finding>& out, SecretScanStats& stats) {
-  const dihya::UniqueFd fd(::open(file.absolute.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+  const dihya::UniqueFd fd(open_long_path(file.absolute.string(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
   if (!fd) {
     ++stats.unreadable;
     return;

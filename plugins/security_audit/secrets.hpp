@@ -14,6 +14,7 @@
 
 #include "finding.hpp"
 #include "ignore_rules.hpp"
+#include "tree_walk.hpp"
 
 struct hs_database;
 struct hs_scratch;
@@ -38,8 +39,10 @@ struct ScanFile {
 
 
 // Lists regular files under `root`, not following symlinks, never entering
-// `.git` or an ignored directory.
-std::vector<ScanFile> list_files(const std::filesystem::path& root, const IgnoreRules& rules);
+// `.git`, an ignored directory or one deeper than kMaxScanDepth; what it
+// cannot list goes to `gaps`.
+inline constexpr int kMaxScanDepth = 256;
+std::vector<ScanFile> list_files(const std::filesystem::path& root, const IgnoreRules& rules, Unexamined& gaps);
 
 struct SecretScanStats {
   std::uint64_t files = 0;

@@ -213,7 +213,9 @@ class SecurityAudit final : public dihya::Plugin {
     if (o.checks.count("secrets")) run_secrets(o, scan_rules, ctx, found, audit);
     stop_if_cancelled(ctx);
     if (o.checks.count("permissions")) {
-      auto f = check_permissions(o.root, excludes, o.plugin_dirs, audit.notes);
+      Unexamined gaps;
+      auto f = check_permissions(o.root, excludes, o.plugin_dirs, audit.notes, gaps);
+      note_gaps("permissions", gaps, audit);
       ctx.log().info("permissions: {} finding(s)", f.size());
       std::move(f.begin(), f.end(), std::back_inserter(found));
     }
@@ -221,7 +223,9 @@ class SecurityAudit final : public dihya::Plugin {
     if (o.checks.count("postgres")) run_postgres(ctx, found, audit);
     stop_if_cancelled(ctx);
     if (o.checks.count("dependencies")) {
-      auto f = check_dependencies(o.root, scan_rules, *o.advisories, audit.notes);
+      Unexamined gaps;
+      auto f = check_dependencies(o.root, scan_rules, *o.advisories, audit.notes, gaps);
+      note_gaps("dependencies", gaps, audit);
       ctx.log().info("dependencies: {} finding(s)", f.size());
       std::move(f.begin(), f.end(), std::back_inserter(found));
     }
@@ -242,10 +246,18 @@ class SecurityAudit final : public dihya::Plugin {
     if (ctx.cancelled()) throw dihya::Error("security_audit: cancelled");
   }
 
+  static void note_gaps(const std::string& check, const Unexamined& gaps, AuditSummary& audit) {
+    if (gaps.total == 0) return;
+    audit.notes.push_back(gaps.note(check));
+    audit.not_examined += gaps.total;
+  }
+
   static void run_secrets(const Options& o, const IgnoreRules& rules, dihya::Context& ctx, std::vector<Finding>& found,
                           AuditSummary& audit) {
     const SecretScanner scanner;
-    const auto files = list_files(o.root, rules);
+    Unexamined gaps;
+    const auto files = list_files(o.root, rules, gaps);
+    note_gaps("secrets", gaps, audit);
     SecretScanStats stats;
     auto f = scanner.scan_files(
         files, o.threads, o.max_file_size, stats, [&ctx] { return ctx.cancelled(); },
@@ -262,6 +274,7 @@ class SecurityAudit final : public dihya::Plugin {
     }
     if (stats.unreadable > 0) {
       audit.notes.push_back("secrets: " + std::to_string(stats.unreadable) + " file(s) could not be read");
+      audit.not_examined += stats.unreadable;
     }
     ctx.log().info("secrets: {} file(s), {} byte(s) scanned with {} thread(s), {} finding(s)", stats.files, stats.bytes,
                    o.threads, f.size());
@@ -346,13 +359,23 @@ class SecurityAudit final : public dihya::Plugin {
       return a.severity < b.severity;
     });
     const bool failed = worst != audit.findings.end() && static_cast<int>(worst->severity) >= o.fail_on;
+    // A gate (fail_on) cannot pass a tree it could not read all of: an
+    // incomplete audit fails it as a finding would.
+    const bool gate = o.fail_on <= static_cast<int>(Severity::critical);
+    const bool failed_incomplete = !failed && gate && audit.not_examined > 0;
     std::string summary = std::to_string(audit.findings.size()) + " finding(s)";
     if (!audit.findings.empty()) summary += " (" + severity_counts(audit.findings) + ")";
     if (!audit.notes.empty()) summary += ", " + std::to_string(audit.notes.size()) + " note(s)";
+    if (audit.not_examined > 0) summary += ", INCOMPLETE: " + std::to_string(audit.not_examined) + " path(s) not examined";
     summary += where;
-    data["failed_on"] = failed ? nlohmann::json(params_fail_on_name(o.fail_on)) : nlohmann::json(nullptr);
-    dihya::Result r = failed ? dihya::Result::failure(summary + "; at or above fail_on=" + params_fail_on_name(o.fail_on), data)
-                             : dihya::Result::success(summary, data);
+    data["failed_on"] = failed              ? nlohmann::json(params_fail_on_name(o.fail_on))
+                        : failed_incomplete ? nlohmann::json("incomplete")
+                                            : nlohmann::json(nullptr);
+    dihya::Result r =
+        failed              ? dihya::Result::failure(summary + "; at or above fail_on=" + params_fail_on_name(o.fail_on), data)
+        : failed_incomplete ? dihya::Result::failure(summary + "; incomplete, so fail_on=" + params_fail_on_name(o.fail_on) +
+                                                         " cannot pass", data)
+                            : dihya::Result::success(summary, data);
     r.report = text_report(audit);
     return r;
   }

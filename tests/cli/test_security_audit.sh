@@ -489,6 +489,46 @@ expect_exit 0 "no database: postgres is left out of the default checks" -- env -
 keep
 json_check "$OUT" "'ok' if r['checks'] == ['permissions', 'secrets'] else r['checks']" "default checks without a database: secrets and permissions"
 
+# --- what a walk cannot reach is never reported clean ---------------------------------------------
+# Deeper than 256 levels: counted, named in a note, the result incomplete; a gate (fail_on) does not pass.
+DEEP="$WORK/deep"
+deep_dir="$DEEP/$(printf 'd/%.0s' $(seq 260))"
+mkdir -p "$deep_dir" && cp /bin/true "${deep_dir}suid" && chmod 4755 "${deep_dir}suid" && touch "${deep_dir}ww" && chmod 666 "${deep_dir}ww"
+expect_exit 0 "incomplete: a tree deeper than 256 levels" -- audit --json --param path="$DEEP" --param checks=permissions,secrets
+keep
+json_check "$OUT" "'ok' if not f and r['complete'] is False and r['scanned']['not_examined'] == 2 and len(r['notes']) == 2 and all('not examined (1 deeper than 256 levels)' in n for n in r['notes']) else (r['complete'], r['scanned'], r['notes'])" \
+  "incomplete: too deep a tree is counted in a note per check, complete=false"
+expect_exit 0 "incomplete: text" -- audit --param path="$DEEP" --param checks=permissions
+expect_in "$OUT" "INCOMPLETE: 1 path(s) could not be examined" "incomplete: the text report says so"
+expect_in "$OUT" "INCOMPLETE: 1 path(s) not examined" "incomplete: the summary line says so"
+expect_exit 1 "incomplete: fail_on=critical cannot pass an incomplete scan" -- audit --json --param path="$DEEP" --param checks=permissions --param fail_on=critical
+keep
+json_check "$OUT" "'ok' if r['failed_on'] == 'incomplete' else r['failed_on']" "incomplete: failed_on is 'incomplete'"
+# Longer than PATH_MAX: walked relative to each parent, so checked in full.
+LONG="$WORK/long"
+mkdir -p "$LONG"
+long_dir=$(cd "$LONG" && for i in $(seq 17); do n=$(printf "%0250d" "$i"); mkdir "$n" && cd "$n" || exit 1; done && printf 'password = "%s"\n' "Zk3j8sLq92nX$((7 * 13))vP0w" >s.env && chmod 4777 s.env && echo ok)
+expect_eq "$long_dir" "ok" "long paths: a file 4 KiB deep made"
+expect_exit 0 "long paths: scanned" -- audit --json --param path="$LONG" --param checks=permissions,secrets
+keep
+json_check "$OUT" "'ok' if r['complete'] and sorted(ids) == ['generic-secret-assignment', 'perm-secret-config-readable', 'perm-setuid', 'perm-world-writable-file'] and r['scanned']['files'] == 1 and all(len(x['path']) > 4096 for x in f) else (r['scanned'], r['notes'], ids)" \
+  "long paths: a file past PATH_MAX is scanned and its modes checked"
+rm -rf "$DEEP" "$LONG"
+
+# --- names that are not text: shown escaped, written for what reads them -------------------------
+ODD="$WORK/odd"
+mkdir -p "$ODD" && printf x >"$ODD/"$'new\nline.env' && printf x >"$ODD/"$'bad\xffutf.env' && chmod 644 "$ODD"/*
+expect_exit 0 "odd names: SARIF" -- audit --param path="$ODD" --param checks=permissions --param format=sarif --param output="$REPORTS/odd.sarif"
+keep
+expect_in "$OUT" 'new\x0aline.env is readable' "odd names: the terminal sees the name escaped"
+expect_in "$OUT" "fix: chmod 600 \$'new\\nline.env'" "odd names: the fix quotes the real name for the shell"
+expect_in "$OUT" "fix: chmod 600 \$'bad\\xffutf.env'" "odd names: an invalid byte in the fix is a shell escape"
+got=$("$PY" -c "import json,sys; print(sorted(r['locations'][0]['physicalLocation']['artifactLocation']['uri'] for r in json.load(open(sys.argv[1]))['runs'][0]['results']))" "$REPORTS/odd.sarif")
+expect_eq "$got" "['bad%FFutf.env', 'new%0Aline.env']" "odd names: SARIF URIs percent-encode the raw bytes"
+fix=$(grep -a "fix: chmod 600 \$'new" "$OUT" | sed 's/.*fix: //')
+expect_eq "$(cd "$ODD" && eval "${fix/chmod 600/stat -c %n}")" $'new\nline.env' "odd names: the fix, run by a shell, names the real file"
+rm -rf "$ODD"
+
 expect_exit 0 "conformance kit" -- dh check security_audit --exercise
 keep
 

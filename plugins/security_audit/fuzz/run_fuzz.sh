@@ -10,7 +10,7 @@ source "$src/tests/fuzz/lib.sh"
 fuzz_start "$2"
 bin="$fuzz_work/fuzz_inputs"
 sources=("$here/fuzz/fuzz_inputs.cpp" "$here/secrets.cpp" "$here/secret_rules.cpp" "$here/finding.cpp" "$here/ignore_rules.cpp"
-         "$here/dependencies.cpp")
+         "$here/dependencies.cpp" "$here/tree_walk.cpp")
 # shellcheck disable=SC2046
 fuzz_build "$bin" "${sources[@]}" "$here"/*.hpp -- \
   -I"$src/sdk/include" $(pkg-config --cflags libhs) "${sources[@]}" $(pkg-config --libs libhs) -lcrypto
