@@ -282,7 +282,7 @@ Plan prepare(const dihya::Params& params, dihya::Context& ctx, const std::string
   }
   plan.force = params.get_or<bool>("force", false);
   if (params.has("out")) {
-    plan.out = fs::absolute(params.get<std::string>("out")).lexically_normal();
+    plan.out = normal_out(params.get<std::string>("out"));
   } else {
     const fs::path base = ctx.output_dir().empty() ? fs::current_path() : ctx.output_dir();
     plan.out = base / build_context(plan.loaded.spec, version)["project"]["slug"].get<std::string>();

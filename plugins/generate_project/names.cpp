@@ -77,7 +77,9 @@ const std::set<std::string>& reserved_words() {
       "reference", "relocatable", "returns", "sealed", "sizeof", "storage", "string", "struct", "supports",
       "typedef", "ufixed", "uint", "unchecked", "view", "virtual", "wei", "ether", "seconds", "minutes",
       "hours", "days", "weeks", "years", "block", "msg", "tx", "now", "selfdestruct", "revert", "assert",
-      "keccak256", "sha256", "ecrecover", "contract", "bool", "int256", "uint256", "this",
+      "keccak256", "sha256", "ecrecover", "contract", "bool", "int256", "uint256", "this", "assembly", "unicode",
+      "error", "transient", "layout", "using", "szabo", "finney",
+      // (the sized type names, int8..uint256, bytes1..32, fixed/ufixedMxN: is_solidity_type_name)
       // Names the generated layout uses itself.
       "app", "config", "test", "tests", "main", "api", "static", "templates", "node_modules", "admin",
       "health", "db", "models", "routes", "server", "store", "auth", "login", "token", "tokens", "utils"};
@@ -98,6 +100,42 @@ const std::set<std::string>& sql_words() {
       "join", "left", "like", "natural", "notnull", "outer", "overlaps", "right", "similar", "tablesample",
       "verbose", "values", "index", "key"};
   return kWords;
+}
+
+// Solidity's sized elementary type names, reserved too: (u)int8..256 by 8,
+// bytes1..32, (u)fixedMxN with M 8..256 by 8 and N 0..80.
+bool is_solidity_type_name(const std::string& word) {
+  const auto number = [](const std::string& digits, int& value) {
+    if (digits.empty() || digits.size() > 3 || (digits.size() > 1 && digits[0] == '0')) return false;
+    value = 0;
+    for (char c : digits) {
+      if (c < '0' || c > '9') return false;
+      value = value * 10 + (c - '0');
+    }
+    return true;
+  };
+  const auto bits = [&](const std::string& digits) {
+    int v = 0;
+    return number(digits, v) && v >= 8 && v <= 256 && v % 8 == 0;
+  };
+  const auto after = [&](const char* prefix, std::string& rest) {
+    const std::size_t n = std::char_traits<char>::length(prefix);
+    if (word.compare(0, n, prefix) != 0) return false;
+    rest = word.substr(n);
+    return true;
+  };
+  std::string rest;
+  if (after("uint", rest) || after("int", rest)) return bits(rest);
+  if (after("bytes", rest)) {
+    int v = 0;
+    return number(rest, v) && v >= 1 && v <= 32;
+  }
+  if (after("ufixed", rest) || after("fixed", rest)) {
+    const std::size_t x = rest.find('x');
+    int n = 0;
+    return x != std::string::npos && bits(rest.substr(0, x)) && number(rest.substr(x + 1), n) && n <= 80;
+  }
+  return false;
 }
 
 }  // namespace
@@ -292,9 +330,11 @@ ResourceNames resource_names(const std::string& name) {
   return n;
 }
 
-bool is_reserved(const std::string& word) { return reserved_words().count(word) > 0 || sql_words().count(word) > 0; }
+bool is_reserved(const std::string& word) { return is_reserved_in_code(word) || sql_words().count(word) > 0; }
 
-bool is_reserved_in_code(const std::string& word) { return reserved_words().count(word) > 0; }
+bool is_reserved_in_code(const std::string& word) {
+  return reserved_words().count(word) > 0 || is_solidity_type_name(word);
+}
 
 bool is_reserved_pascal(const std::string& word) {
   static const std::set<std::string> kPascal = {

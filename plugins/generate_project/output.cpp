@@ -139,8 +139,14 @@ std::string unbase64(const std::string& in) {
 
 }  // namespace
 
+fs::path normal_out(const fs::path& out) {
+  fs::path p = fs::absolute(out).lexically_normal();
+  if (!p.has_filename() && p.has_relative_path()) p = p.parent_path();
+  return p;
+}
+
 TargetState inspect_target(const fs::path& out_in, const std::vector<RenderedFile>& files, bool force) {
-  const fs::path out = fs::absolute(out_in).lexically_normal();
+  const fs::path out = normal_out(out_in);
   TargetState state;
   struct stat st {};
   if (::lstat(out.c_str(), &st) != 0) {
@@ -209,7 +215,7 @@ TargetState inspect_target(const fs::path& out_in, const std::vector<RenderedFil
 
 nlohmann::json write_project(const fs::path& out_in, const std::vector<RenderedFile>& files, bool force,
                              dihya::Context& ctx) {
-  const fs::path out = fs::absolute(out_in).lexically_normal();
+  const fs::path out = normal_out(out_in);
   const TargetState state = inspect_target(out, files, force);
   auto& journal = ctx.journal();
 

@@ -32,6 +32,10 @@ struct TargetState {
   std::vector<std::string> replaced;  // rendered paths that exist already (force)
 };
 
+// `out` absolute, lexically normal and without a trailing slash ("/" stays):
+// lstat of "link/" follows the link, so a slash would get past the refusals.
+std::filesystem::path normal_out(const std::filesystem::path& out);
+
 // Checks that `out` can receive `files`: not a symlink, new or empty unless
 // `force`, no symlink or type clash on any rendered path. Throws dihya::Error.
 TargetState inspect_target(const std::filesystem::path& out, const std::vector<RenderedFile>& files, bool force);

@@ -449,6 +449,18 @@ expect_in "$ERR" "symbolic link" "the symlink is named"
 expect_eq "$(ls -A "$T/elsewhere")" "" "nothing written through the symlink"
 ln -s "$T/elsewhere" "$T/link-out"
 expect_exit 2 "out itself a symlink" -- dh run generate_project -p text="Flask API with users" -p out="$T/link-out"
+expect_exit 2 "out itself a symlink, with a trailing slash" -- dh run generate_project -p text="Flask API with users" -p out="$T/link-out/"
+expect_in "$ERR" "out: $T/link-out is a symbolic link" "a trailing slash: the link is named"
+expect_exit 2 "out itself a symlink, with trailing slashes" -- dh run generate_project -p text="Flask API with users" -p out="$T/link-out//"
+expect_eq "$(ls -A "$T/elsewhere")" "" "nothing written through the symlink given with a trailing slash"
+# Solidity reserves more than its keywords: every sized type name (int8..uint256
+# by 8, bytes1..32, (u)fixedMxN), assembly, unicode. solc is not installed: the
+# field names of the contract carry the suffix.
+printf 'name: Sol\nstacks: [solidity]\nresources:\n  - name: parts\n    fields: [assembly, uint8, int8, bytes32, uint128, int64, ufixed128x18, fixed8x0, unicode, error, uint7, bytes33, int264, integer]\n' >"$T/sol.yaml"
+expect_exit 0 "Solidity reserved field names" -- dh run generate_project -p spec="$T/sol.yaml" -p out="$T/sol" -p templates_from=bundled --json
+expect_eq "$(result '.result.spec.resources[0].fields | map(.name) | join(",")')" "assembly_,uint8_,int8_,bytes32_,uint128_,int64_,ufixed128x18_,fixed8x0_,unicode_,error_,uint7,bytes33,int264,integer" "Solidity: sized type names and keywords get a suffix, look-alikes do not"
+expect_eq "$(grep -cE '^ +string (assembly|uint8|int8|bytes32|uint128|int64|ufixed128x18|fixed8x0|unicode|error);' "$T/sol/blockchain/contracts/Registry.sol")" "0" "Solidity: no reserved word as a field of the contract"
+expect_in "$T/sol/blockchain/contracts/Registry.sol" "string ufixed128x18_;" "Solidity: the contract declares the suffixed field"
 # A dangling link on the way to a new out: refused before the run (it was
 # exit 5, "rolled_back: cannot create", once mkdir failed); a link to a
 # directory on the way is where the new target is made.
