@@ -214,6 +214,24 @@ expect_in "$ERR" "is not a directory of yours" "the refusal names the work direc
 expect_eq "$(ls -A "$WORK/elsewhere")" "" "nothing was written through the symlink"
 rm "$DIHYA_STATE_DIR/work"
 
+# --- a scheduled job is forked from the scheduler's zygote: its
+# /proc/<pid>/environ is the zygote's block (the scheduler's environment,
+# which holds what a job's @env: names), not the job's own scrubbed copy.
+if [ -n "$DB_NAME" ]; then
+  rm -f "$DIHYA_PROBE_DIR"/*.txt
+  expect_exit 0 "schedule the probe" -- dh schedule add probe --plugin secret_probe --cron "@daily" --param salt=@env:PROBE_SALT
+  psql_q "update dihya.schedules set misfire = 'run_all', starting_deadline_seconds = 36000,
+          cron = extract(minute from now() at time zone 'UTC')::int || ' ' || extract(hour from now() at time zone 'UTC')::int || ' * * *',
+          created_at = date_trunc('minute', now()) - interval '1 second', next_due_at = date_trunc('minute', now())
+          where name = 'probe'" >/dev/null
+  expect_exit 0 "one scheduler tick runs it, forked from the zygote" -- \
+    env DIHYA_PLUGIN_PATH="$DIHYA_PLUGIN_PATH:$DIHYA_BUNDLED_PLUGIN_DIR" "$DIHYA_HOST" run run_scheduler -p once=true
+  expect_eq "$(psql_q "select outcome from dihya.schedule_runs r join dihya.schedules s on s.id = r.schedule_id where s.name = 'probe'")" \
+    "succeeded" "the scheduled probe ran"
+  check_probes run "a job forked from the zygote"
+  expect_exit 0 "remove the schedule" -- dh schedule remove probe --yes
+fi
+
 # --- a password on the command line: warned about, never echoed
 expect_exit 0 "--database-url with a password" -- dh --database-url "postgresql://app:$pw_enc@db.invalid/app" run noop
 expect_in "$ERR" "visible to other users" "a password in --database-url is warned about"

@@ -282,6 +282,21 @@ class Zygote {
   bool libpq_loaded_ = false;
 };
 
+// The zygote's own environment (the scheduler's) is no job's: each job gets
+// its own from its request. But its bytes stay where /proc/<pid>/environ
+// reads, for the zygote and every job forked from it, and a variable a job's
+// parameter names by @env: (a salt, an API key) would be read there in clear
+// while the job's own copy is scrubbed. Once warm, the values are zeroed (the
+// names stay: harmless, and they say what the block was).
+void forget_own_environment() {
+  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+    char* equals = std::strchr(*entry, '=');
+    if (equals != nullptr) ::explicit_bzero(equals + 1, std::strlen(equals + 1));
+  }
+  static char* none[] = {nullptr};
+  environ = none;
+}
+
 }  // namespace
 
 int run_zygote(int argc, char** argv, int (*entry)(int, char**)) {
@@ -317,6 +332,7 @@ int run_zygote(int argc, char** argv, int (*entry)(int, char**)) {
   // Every page the zygote has written is copied on a job's first write to it
   // (and its page table entries at each fork): give the warm-up's freed heap back.
   ::malloc_trim(0);
+  forget_own_environment();
   ::fcntl(0, F_SETFD, FD_CLOEXEC);
   ::fcntl(0, F_SETFL, ::fcntl(0, F_GETFL) | O_NONBLOCK);
   try {
