@@ -187,6 +187,11 @@ class Zygote {
       if (kv.rfind("DIHYA_DATABASE_URL=", 0) == 0) remember_connection_password(kv.substr(19));
     }
     if (libpq_loaded_ || argv.size() < 3 || argv[1] != "run" || !checked_plugins_.insert(argv[2]).second) return;
+    // The plugin as the job will find it: under the job's environment (its
+    // DIHYA_* decide the settings), the zygote's own being emptied.
+    std::vector<char*> block = zygote::environment_block(env);
+    char** const own = environ;
+    environ = block.data();
     try {
       if (PluginCatalog(load_settings(GlobalFlags{})).find(argv[2]).needs("database")) {
         preload_libpq();
@@ -195,6 +200,7 @@ class Zygote {
     } catch (const std::exception&) {
       // The job reports it, in its own words.
     }
+    environ = own;
   }
 
   // In the child: what an exec'ed `dihya-host run` would start with.
