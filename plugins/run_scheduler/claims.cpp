@@ -134,12 +134,15 @@ std::vector<ClaimedRun> Claims::take_over_dead(double now, double lease, int slo
   // An unfinished row without a heartbeat or an owner, or `running` but
   // never started, was written by hand (a scheduler always sets them): left
   // alone it held its schedule's overlap=forbid for ever. Stale, it is dead too.
+  // A retry given back by a stopping scheduler (release()) is taken over
+  // once its backoff is over, never lost: its last attempt had ended.
   pqxx::work tx(db_);
   const auto taken = tx.exec_params(
       "UPDATE dihya.schedule_runs SET claimed_by = $1, claimed_at = to_timestamp($2::float8), "
       "heartbeat_at = to_timestamp($2::float8), note = 'taken over from ' || coalesce(claimed_by, '?') "
-      "WHERE id IN (SELECT id FROM dihya.schedule_runs WHERE finished_at IS NULL AND started_at IS NULL "
+      "WHERE id IN (SELECT id FROM dihya.schedule_runs WHERE finished_at IS NULL AND (started_at IS NULL "
       "AND outcome = 'claimed' AND coalesce(heartbeat_at, '-infinity') < to_timestamp($2::float8 - $3::float8) "
+      "OR outcome = 'retry_wait' AND heartbeat_at = '-infinity' AND next_attempt_at <= to_timestamp($2::float8)) "
       "ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED) "
       "RETURNING id, schedule_id, extract(epoch FROM due_at)::float8, manual, "
       "(SELECT overlap FROM dihya.schedules s WHERE s.id = schedule_id)",
@@ -148,6 +151,7 @@ std::vector<ClaimedRun> Claims::take_over_dead(double now, double lease, int slo
       "UPDATE dihya.schedule_runs SET outcome = 'lost', finished_at = to_timestamp($1::float8), "
       "note = 'scheduler ' || coalesce(claimed_by, '?') || ' stopped heart-beating' "
       "WHERE finished_at IS NULL AND (started_at IS NOT NULL OR outcome <> 'claimed') AND claimed_by IS DISTINCT FROM $3 "
+      "AND NOT (outcome = 'retry_wait' AND heartbeat_at = '-infinity') "
       "AND coalesce(heartbeat_at, '-infinity') < to_timestamp($1::float8 - $2::float8) RETURNING id",
       num(now), num(lease), me_);
   tx.commit();
@@ -436,7 +440,8 @@ std::set<long long> Claims::release(const std::vector<long long>& rows, double n
   pqxx::nontransaction tx(db_);
   const auto r = tx.exec_params(
       "UPDATE dihya.schedule_runs SET heartbeat_at = '-infinity', note = $3 "
-      "WHERE id = ANY($1::bigint[]) AND claimed_by = $2 AND started_at IS NULL AND finished_at IS NULL RETURNING id",
+      "WHERE id = ANY($1::bigint[]) AND claimed_by = $2 AND (started_at IS NULL OR outcome = 'retry_wait') "
+      "AND finished_at IS NULL RETURNING id",
       ids(rows), me_, fmt::format("given back by {} (stopping) at {}", me_, num(now)));
   for (const auto& row : r) released.insert(row[0].as<long long>());
   return released;

@@ -102,6 +102,7 @@ class Claims {
 
   // Rows of schedulers silent for `lease`: not started -> ours (at most
   // `slots`); started -> marked lost (it may have done part of its work).
+  // A retry given back (release()) -> ours once its backoff is over.
   std::vector<ClaimedRun> take_over_dead(double now, double lease, int slots, int* lost);
 
   // One batch of about `slots` runs: locks at most `slots` due schedules (FOR
@@ -127,9 +128,10 @@ class Claims {
   // schedules take one statement together.
   std::vector<StartDecision> start(const std::vector<ClaimedRun>& runs, double now, const std::string& host);
 
-  // Gives back claimed runs we have not started (a scheduler stopping): their
-  // lease ends now, so the next scheduler's check takes them over. Returns
-  // the rows given back (a row already started stays ours).
+  // Gives back claimed runs we have not started, and retries waiting for
+  // their backoff (a scheduler stopping): their lease ends now, so the next
+  // scheduler's check takes them over (a retry once its backoff is over).
+  // Returns the rows given back (a row whose job runs stays ours).
   std::set<long long> release(const std::vector<long long>& rows, double now);
 
   // Records the job processes' ids (rows[i] runs as pids[i]).

@@ -83,7 +83,14 @@ using dihya::Context;
 using dihya::Params;
 using dihya::Result;
 
-constexpr double kStopGraceSeconds = 4;  // the host SIGKILLs 5 s after its SIGTERM
+// Stopping: a running job gets kJobStopGraceSeconds after our SIGTERM to
+// cancel; then a second SIGTERM makes its host kill its plugin at once (a
+// job's host waits its --grace, 5 s by default, only for the first), and the
+// job's host has the rest of kStopGraceSeconds to record the run and exit.
+// Our own host SIGKILLs us 5 s (its --grace) after its SIGTERM: waiting out
+// the jobs' own grace lost the link to their run records.
+constexpr double kJobStopGraceSeconds = 3;
+constexpr double kStopGraceSeconds = kJobStopGraceSeconds + 1.5;
 constexpr double kJobWatchSeconds = 0.005;    // how often running jobs are reaped
 constexpr double kRetryLockedSeconds = 0.02;  // due schedules held by another scheduler's claim
 constexpr int kStatusLost = -1;               // a zygote's job whose exit status died with the zygote
@@ -166,6 +173,7 @@ struct Job {
   bool manual = false;
   std::string overlap;  // the schedule's policy when claimed
   bool term_sent = false;
+  bool hurried = false;  // the second SIGTERM sent (stopping)
   bool via_zygote = false;  // the zygote's child: its status comes in the zygote's reports
   double started = 0;
   // The job's standard output (its run record, --json) and error: memory
@@ -205,7 +213,8 @@ std::string host_name() {
 
 class Scheduler {
  public:
-  Scheduler(Context& ctx, Settings s) : ctx_(ctx), s_(std::move(s)), db_(ctx.db()), claims_(db_, s_.me) {}
+  Scheduler(Context& ctx, Settings s)
+      : ctx_(ctx), s_(std::move(s)), db_(ctx.db()), claims_(db_, s_.me), job_database_url_(job_url(ctx.database_url())) {}
 
   void ensure_schema() { claims_.ensure_schema(); }
 
@@ -232,6 +241,9 @@ class Scheduler {
       }
       if (stopping && real_now >= drain_until) {
         for (auto& j : jobs_) terminate(j);
+      }
+      if (stopping && real_now >= drain_until + kJobStopGraceSeconds) {
+        for (auto& j : jobs_) hurry(j);
       }
       if (wakeup.take()) next_claim = 0;  // a schedule changed: look now, or once there is room
       if (real_now >= next_check || (stopping && real_now >= stop_at)) {
@@ -345,6 +357,21 @@ class Scheduler {
   }
 
  private:
+  // The database URL jobs get: the `@file:/path` reference in our environment
+  // (DIHYA_DATABASE_URL) when the URL we were given is what that file holds,
+  // so each job reads the file when it starts, as a manual run does: a
+  // password rotated in the file reaches the next job, not only the next
+  // scheduler. Else (a URL in clear, @env:, a flag or the config file won) `url`.
+  static std::string job_url(const std::string& url) {
+    const char* given = std::getenv("DIHYA_DATABASE_URL");
+    if (given == nullptr || std::strncmp(given, "@file:/", 7) != 0) return url;
+    std::string held = read_text(std::string(given + 6), 64 * 1024);
+    // As the host reads a reference: one final newline (\n or \r\n) is not part of it.
+    if (!held.empty() && held.back() == '\n') held.pop_back();
+    if (!held.empty() && held.back() == '\r') held.pop_back();
+    return held == url ? std::string(given) : url;
+  }
+
   static bool allow_seconds() { return std::getenv("DIHYA_TEST_CRON_SECONDS") != nullptr; }
 
   static Job job_for(const ClaimedRun& run) {
@@ -395,6 +422,15 @@ class Scheduler {
     }
   }
 
+  // The second SIGTERM: the job's host kills its plugin without waiting for
+  // the rest of its grace, then records the run as cancelled.
+  void hurry(Job& j) {
+    if (j.pid != 0 && j.term_sent && !j.hurried) {
+      ::kill(j.pid, SIGTERM);
+      j.hurried = true;
+    }
+  }
+
   // Refreshes our claims; a running job whose row is no longer ours (replaced,
   // or declared lost after we stalled) is cancelled.
   void heartbeat(double now) {
@@ -428,12 +464,13 @@ class Scheduler {
     if (lost > 0) ctx_.log().warn("{} run(s) of dead schedulers marked lost", lost);
   }
 
-  // Our claimed, unstarted runs go back to the pool at once instead of
-  // waiting out their lease in the queue of a scheduler that will not start them.
+  // Our claimed, unstarted runs, and our retries waiting for their backoff,
+  // go back to the pool at once instead of waiting out their lease in the
+  // queue of a scheduler that will not start them (a retry was then `lost`).
   void give_back_queued() {
     std::vector<long long> queued;
     for (const auto& j : jobs_) {
-      if (j.pid == 0 && j.ready_at == 0) queued.push_back(j.row);
+      if (j.pid == 0) queued.push_back(j.row);
     }
     const std::set<long long> released = claims_.release(queued, clock_.now(db_));
     if (released.empty()) return;
@@ -559,9 +596,10 @@ class Scheduler {
                                      : v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
     }
     // The job's settings: the database this scheduler uses (our own environment
-    // copy of it was blanked by the host), the schedule for the run record.
+    // copy of it was blanked by the host; an @file: reference is passed as
+    // such: job_url()), the schedule for the run record.
     std::vector<std::string> env = dihya::environment_without({"DIHYA_DATABASE_URL=", "DIHYA_SCHEDULE_"});
-    env.push_back("DIHYA_DATABASE_URL=" + ctx_.database_url());
+    env.push_back("DIHYA_DATABASE_URL=" + job_database_url_);
     env.push_back("DIHYA_SCHEDULE_ID=" + std::to_string(j.schedule));
     env.push_back("DIHYA_SCHEDULE_DUE_AT=" + num(j.due));
     env.push_back(std::string("DIHYA_SCHEDULE_TRIGGER=") + (j.manual ? "manual" : "scheduled"));
@@ -801,6 +839,7 @@ class Scheduler {
   pqxx::connection& db_;
   Clock clock_;
   Claims claims_;
+  const std::string job_database_url_;  // job_url()
   std::vector<Job> jobs_;
   std::unique_ptr<JobZygote> zygote_;
   bool zygote_death_noted_ = false;

@@ -327,6 +327,113 @@ expect_eq "$(grep -c 'Hunter2Clear' "$WORK/ps.txt")" "0" "its parameters, the se
 expect_eq "$(outcome_of argv)" "succeeded" "and it ran with them (its seconds parsed, as --param would)"
 clear_runs
 
+# ---- schedules written or changed by plain SQL without next_due_at ----------------
+# They were never claimed (the claim looks at next_due_at <= now) nor checked:
+# a trigger now makes them due at once, and the next tick computes their next
+# fire time or pauses them. A change of cron or tz by SQL kept the old next_due_at.
+# One fire time due since created_at: this minute's (two if the minute turns meanwhile).
+psql_q "insert into dihya.schedules (name, plugin, cron, overlap, misfire, starting_deadline_seconds, created_at)
+        values ('sqlp', 'noop', '* * * * *', 'allow', 'run_all', 36000, date_trunc('minute', now()) - interval '1 second'),
+               ('sqlbad', 'noop', '61 * * * *', 'allow', 'run_all', 36000, date_trunc('minute', now()) - interval '1 second')" >/dev/null
+sqlp_runs() { psql_q "select count(*) filter (where outcome = 'succeeded') || ' ' || count(*) from dihya.schedule_runs r
+                      join dihya.schedules s on s.id = r.schedule_id where s.name = 'sqlp'"; }
+tick "schedules inserted by SQL without next_due_at"
+sqlp_done=$(sqlp_runs)
+case "$sqlp_done" in "1 1" | "2 2") ok "inserted by SQL: its fire time of this minute ran" ;;
+  *) not_ok "inserted by SQL: its fire time of this minute did not run (succeeded, all: $sqlp_done)" ;; esac
+expect_eq "$(psql_q "select next_due_at > now() and next_due_at <= now() + interval '1 minute' from dihya.schedules where name = 'sqlp'")" \
+  "t" "inserted by SQL: its next fire time computed"
+expect_eq "$(psql_q "select paused from dihya.schedules where name = 'sqlbad'")" "t" "inserted by SQL with a bad cron: paused"
+psql_q "update dihya.schedules set cron = '0 0 1 1 *' where name = 'sqlp'" >/dev/null
+psql_q "update dihya.schedules set tz = 'Mars/Olympus' where name = 'good'" >/dev/null
+tick "cron and tz changed by SQL"
+expect_eq "$(psql_q "select next_due_at = date_trunc('year', now() at time zone 'UTC') at time zone 'UTC' + interval '1 year'
+                     from dihya.schedules where name = 'sqlp'")" "t" "cron changed by SQL: the new expression's next fire time"
+expect_eq "$(sqlp_runs)" "$sqlp_done" "cron changed by SQL: no fire time of the new expression caught up"
+expect_eq "$(psql_q "select paused from dihya.schedules where name = 'good'")" "t" "tz changed by SQL to no zone: paused"
+psql_q "update dihya.schedules set tz = 'UTC' where name = 'good'" >/dev/null
+# An installation from before the trigger: its rows inserted without next_due_at are looked at once.
+psql_q "drop trigger schedules_due_reset on dihya.schedules" >/dev/null
+psql_q "insert into dihya.schedules (name, plugin, cron) values ('sqlold', 'noop', '@yearly')" >/dev/null
+expect_exit 0 "schedule list upgrades the schema" -- dh schedule list
+expect_eq "$(psql_q "select count(*) from pg_trigger where tgname = 'schedules_due_reset'")" "1" "upgrade: the trigger is created"
+tick "a row written before the upgrade"
+expect_eq "$(psql_q "select next_due_at = date_trunc('year', now() at time zone 'UTC') at time zone 'UTC' + interval '1 year'
+                     from dihya.schedules where name = 'sqlold'")" "t" "upgrade: a row without next_due_at gets one"
+psql_q "delete from dihya.schedules where name like 'sql%'" >/dev/null
+clear_runs
+
+# ---- SIGTERM gives back a retry waiting for its backoff ----------------------------
+# It stayed the stopped scheduler's, and the next one marked it `lost`.
+hostile retry_back hostile '{"behaviour": "exit7"}'
+psql_q "update dihya.schedules set retries = 1, backoff_seconds = 40 where name = 'retry_back'" >/dev/null
+hostile_before=$(dh history --plugin hostile --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+"$DIHYA_HOST" run run_scheduler --param poll_seconds=0.2 --param scheduler_id=rb1 --yes >"$WORK/rb1.out" 2>&1 &
+sched=$!
+for _ in $(seq 300); do
+  [ "$(outcome_of retry_back)" = "retry_wait" ] && break
+  sleep 0.1
+done
+kill -TERM "$sched"; wait "$sched" || true
+expect_eq "$(psql_q "select heartbeat_at = '-infinity' from dihya.schedule_runs r join dihya.schedules s on s.id = r.schedule_id
+                     where s.name = 'retry_back'")" "t" "SIGTERM: the retry waiting for its backoff was given back"
+# Its backoff over (not waited for here), the next scheduler takes it over and runs it.
+psql_q "update dihya.schedule_runs set next_attempt_at = now() - interval '1 second'" >/dev/null
+expect_exit 0 "the next scheduler" -- bounded "$DIHYA_HOST" run run_scheduler --param once=true --param scheduler_id=rb2 --yes --json
+# (hostile's exit 7 is recorded as its host reports it: crashed, exit 1.)
+expect_eq "$(psql_q "select outcome || ' ' || attempt || ' ' || claimed_by from dihya.schedule_runs r
+                     join dihya.schedules s on s.id = r.schedule_id where s.name = 'retry_back'")" "crashed 2 rb2" \
+  "SIGTERM: the retry given back ran in the next scheduler (attempt 2), not lost"
+expect_eq "$(( $(dh history --plugin hostile --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))') - hostile_before ))" \
+  "2" "SIGTERM: both attempts ran, once each"
+psql_q "delete from dihya.schedules where name = 'retry_back'" >/dev/null
+clear_runs
+
+# ---- SIGTERM: a job slow to cancel keeps the link to its run record ------------------
+# The scheduler waited 4 s after its SIGTERM, the job's host 5 s (its grace)
+# before killing its plugin: the row was `cancelled` without run id nor exit code.
+hostile slow_cancel hostile '{"behaviour": "hang", "seconds": "30"}'
+"$DIHYA_HOST" run run_scheduler --param poll_seconds=0.2 --yes >"$WORK/sc.out" 2>&1 &
+sched=$!
+for _ in $(seq 300); do
+  [ "$(psql_q "select count(*) from dihya.schedule_runs where outcome = 'running' and pid is not null")" = "1" ] && break
+  sleep 0.1
+done
+sleep 2  # the job's host has started its run
+kill -TERM "$sched"; wait "$sched" || true
+expect_eq "$(psql_q "select outcome || ' ' || exit_code || ' ' || (run_id is not null) from dihya.schedule_runs r
+                     join dihya.schedules s on s.id = r.schedule_id where s.name = 'slow_cancel'")" "cancelled 130 true" \
+  "SIGTERM: a job that ignores the cancel is recorded with its run and exit code"
+job=$(psql_q "select run_id from dihya.schedule_runs")
+[ -n "$job" ] && expect_exit 0 "the job's run record" -- dh show "$job" --json && expect_in "$OUT" '"outcome": "cancelled"' "its run record says cancelled"
+psql_q "delete from dihya.schedules where name = 'slow_cancel'" >/dev/null
+clear_runs
+
+# ---- an @file: database URL is read by each job when it starts ------------------------
+# The scheduler passed its jobs the URL it had read at its start: a password
+# rotated in the file failed every job until the scheduler restarted.
+psql_q "create table if not exists rotate_items (id int primary key)" >/dev/null
+printf '%s\n' "$DB_URL" >"$WORK/db_url"
+hostile rotated idle_exercise '{"table": "rotate_items", "max_id": -1}'
+DIHYA_DATABASE_URL="@file:$WORK/db_url" "$DIHYA_HOST" run run_scheduler --param poll_seconds=0.2 --yes >"$WORK/rot.out" 2>&1 &
+sched=$!
+for _ in $(seq 300); do
+  [ "$(outcome_of rotated)" = "succeeded" ] && break
+  sleep 0.1
+done
+expect_eq "$(outcome_of rotated)" "succeeded" "@file: URL: the first job ran"
+# Rotated: the file now names a database that does not exist; the next job must use it.
+printf '%s\n' "${DB_URL/\?/_rotated_away?}" >"$WORK/db_url"
+clear_runs
+due "name = 'rotated'"
+for _ in $(seq 300); do
+  case "$(outcome_of rotated)" in none | claimed | running) sleep 0.1 ;; *) break ;; esac
+done
+kill -TERM "$sched"; wait "$sched" || true
+expect_eq "$(outcome_of rotated)" "failed" "@file: URL: the job after the rotation read the file again"
+psql_q "delete from dihya.schedules where name = 'rotated'" >/dev/null
+clear_runs
+
 # ---- already refused (kept as guards) ------------------------------------------
 for zone in /usr/share/zoneinfo/UTC ../../../../usr/share/zoneinfo/UTC "Etc/../UTC" "$(printf 'UTC\033[31m')"; do
   expect_exit 2 "--tz $(printf %q "$zone") refused" -- dh schedule add tzx --plugin noop --cron "@daily" --tz "$zone"

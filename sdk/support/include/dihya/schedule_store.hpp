@@ -21,6 +21,15 @@
 // time or that notification instead of polling, whether the change came from
 // `dihya-host schedule`, another scheduler or plain SQL.
 //
+// A row written without next_due_at (plain SQL), or whose cron or tz changes
+// without next_due_at changing too, gets next_due_at = its watermark
+// (last_due_at, else created_at) from a second trigger: due at once, so the
+// next tick computes its real next fire time (the cron and time zones are
+// the SDK's, not SQL's), or pauses it when its cron or zone does not parse.
+// A change of cron or tz also moves the watermark to now (as `schedule
+// resume` does): the new expression fires from the change on, it does not
+// catch up its fire times since the last run. NULL stays "never fires again".
+//
 // SDK support (Dihya::schedule_store), not plugin API: no stability promise.
 // The host knows these tables because `dihya-host schedule` manages them.
 #pragma once
@@ -70,10 +79,11 @@ inline std::string untrusted_schema_message(const std::string& foreign, const st
 inline constexpr const char* kChangedChannel = "dihya_schedules";
 
 // One row, NULL when the schema is missing or older than this header (no
-// notify trigger yet): then schema_statements() must run (they are idempotent).
+// next_due_at trigger yet, the last object schema_statements() adds): then
+// schema_statements() must run (they are idempotent).
 inline constexpr const char* kSchemaCurrentSql =
     "SELECT (SELECT tgname::text FROM pg_trigger WHERE tgrelid = to_regclass('dihya.schedules') "
-    "AND tgname = 'schedules_notify')";
+    "AND tgname = 'schedules_due_reset')";
 
 inline const std::vector<std::string>& schema_statements() {
   static const std::vector<std::string> kStatements{
@@ -122,6 +132,28 @@ inline const std::vector<std::string>& schema_statements() {
       "$$BEGIN PERFORM pg_notify('dihya_schedules', ''); RETURN NULL; END$$",
       "CREATE OR REPLACE TRIGGER schedules_notify AFTER INSERT OR UPDATE OR DELETE ON dihya.schedules "
       "FOR EACH ROW EXECUTE FUNCTION dihya.schedules_changed()",
+      // next_due_at of rows written by other means than `schedule add` or a
+      // scheduler: see the top of this file. now() is the database clock,
+      // the one `schedule add` and `resume` stamp with.
+      "CREATE OR REPLACE FUNCTION dihya.schedules_due_reset() RETURNS trigger LANGUAGE plpgsql AS "
+      "$$BEGIN "
+      "IF TG_OP = 'UPDATE' THEN "
+      "  IF (NEW.cron, NEW.tz) IS NOT DISTINCT FROM (OLD.cron, OLD.tz) "
+      "     OR NEW.next_due_at IS DISTINCT FROM OLD.next_due_at THEN RETURN NEW; END IF; "
+      "  IF NEW.last_due_at IS NOT DISTINCT FROM OLD.last_due_at THEN "
+      "    NEW.last_due_at := greatest(coalesce(OLD.last_due_at, OLD.created_at), now()); "
+      "  END IF; "
+      "  NEW.next_due_at := coalesce(NEW.last_due_at, NEW.created_at); "
+      "ELSIF NEW.next_due_at IS NULL THEN "
+      "  NEW.next_due_at := coalesce(NEW.last_due_at, NEW.created_at); "
+      "END IF; "
+      "RETURN NEW; END$$",
+      "CREATE OR REPLACE TRIGGER schedules_due_reset BEFORE INSERT OR UPDATE OF cron, tz ON dihya.schedules "
+      "FOR EACH ROW EXECUTE FUNCTION dihya.schedules_due_reset()",
+      // Rows written by SQL before this trigger existed never fired: they
+      // are looked at once (one that never fires again gets NULL back).
+      "UPDATE dihya.schedules SET next_due_at = coalesce(last_due_at, created_at) "
+      "WHERE next_due_at IS NULL AND NOT paused",
   };
   return kStatements;
 }
