@@ -353,7 +353,7 @@ expect_eq "$(sqlp_runs)" "$sqlp_done" "cron changed by SQL: no fire time of the 
 expect_eq "$(psql_q "select paused from dihya.schedules where name = 'good'")" "t" "tz changed by SQL to no zone: paused"
 psql_q "update dihya.schedules set tz = 'UTC' where name = 'good'" >/dev/null
 # An installation from before the trigger: its rows inserted without next_due_at are looked at once.
-psql_q "drop trigger schedules_due_reset on dihya.schedules" >/dev/null
+psql_q "drop trigger if exists schedules_due_reset on dihya.schedules" >/dev/null
 psql_q "insert into dihya.schedules (name, plugin, cron) values ('sqlold', 'noop', '@yearly')" >/dev/null
 expect_exit 0 "schedule list upgrades the schema" -- dh schedule list
 expect_eq "$(psql_q "select count(*) from pg_trigger where tgname = 'schedules_due_reset'")" "1" "upgrade: the trigger is created"
