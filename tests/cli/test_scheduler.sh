@@ -415,6 +415,9 @@ wait "$r1" "$r2" 2>/dev/null || true
 # to be gone.
 index_stat() { psql_q "select coalesce(sum($1), 0) from pg_stat_user_indexes where indexrelname = '$2'"; }
 wait_for 100 "select count(*) = 0 from pg_stat_activity where datname = current_database() and backend_type = 'client backend' and pid <> pg_backend_pid()" || true
+# and for their counts to be in: the 300 rows' inserts are (a loaded machine
+# once read all zeros here).
+wait_for 300 "select coalesce(sum(n_tup_ins), 0) >= 300 from pg_stat_user_tables where relname = 'schedule_runs'" || true
 open_reads=$(index_stat idx_tup_read schedule_runs_open)
 id_lookups=$(index_stat idx_scan schedule_runs_pkey)
 echo "     (race: $id_lookups lookups by id, $open_reads entries read through schedule_runs_open)"
