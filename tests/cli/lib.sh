@@ -106,3 +106,18 @@ finish() {
   echo "$PASSED passed, $FAILED failed"
   [ "$FAILED" -eq 0 ]
 }
+
+# require_strace: for the tests that inject faults with `strace --inject`.
+# Skips the test (exit 77) where strace cannot trace; under ASan, turns off
+# LeakSanitizer's exit check (it stops the process with ptrace, which fails
+# under strace, and adds a clone to the traced calls); makes the state dir.
+require_strace() {
+  if ! command -v strace >/dev/null || ! strace -qq -o /dev/null true 2>/dev/null; then
+    echo "skip: strace cannot trace here"
+    exit 77
+  fi
+  if [ "${DIHYA_TEST_SANITIZED:-0}" = 1 ]; then
+    export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+  fi
+  mkdir -p "$DIHYA_STATE_DIR" && chmod 700 "$DIHYA_STATE_DIR"
+}

@@ -9,14 +9,7 @@
 # edit of that line, with the chain and head recomputed, is still found.
 source "$(dirname "$0")/lib.sh"
 
-if ! command -v strace >/dev/null || ! strace -qq -o /dev/null true 2>/dev/null; then
-  echo "skip: strace cannot trace here"
-  exit 77
-fi
-if [ "${DIHYA_TEST_SANITIZED:-0}" = 1 ]; then
-  export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
-fi
-mkdir -p "$DIHYA_STATE_DIR" && chmod 700 "$DIHYA_STATE_DIR"
+require_strace
 audit="$DIHYA_STATE_DIR/audit.jsonl"
 
 # lost_end INJECTION: a failing journalled run whose second write to

@@ -11,16 +11,7 @@
 # run killed at each of its flushes is rolled back exactly.
 source "$(dirname "$0")/lib.sh"
 
-if ! command -v strace >/dev/null || ! strace -qq -o /dev/null true 2>/dev/null; then
-  echo "skip: strace cannot trace here"
-  exit 77
-fi
-# Under ASan: LeakSanitizer's exit check stops the process with ptrace, which
-# fails under strace (exit 1) and adds a clone to the traced calls.
-if [ "${DIHYA_TEST_SANITIZED:-0}" = 1 ]; then
-  export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
-fi
-mkdir -p "$DIHYA_STATE_DIR" && chmod 700 "$DIHYA_STATE_DIR"
+require_strace
 expect_exit 0 "a first run" -- dh run noop
 
 # The flushes of a run, in order: the start record, which carries the
