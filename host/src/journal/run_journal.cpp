@@ -13,7 +13,6 @@
 #include <utility>
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <dihya/json_text.hpp>
@@ -99,17 +98,11 @@ Scan scan(const std::filesystem::path& file, const std::string& bytes) {
 // host lets a run's journal grow: a device or a sparse file of gigabytes in
 // its place would otherwise be read until the host runs out of memory.
 std::string read_all(int fd, const std::filesystem::path& file) {
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    throw state_error(fmt::format("journal {}: cannot read: {}", file.string(), std::strerror(errno)));
-  }
-  if (!S_ISREG(st.st_mode)) {
+  std::string bytes;
+  const std::error_code ec = dihya::read_regular_file(fd, &bytes, kMaxJournalFileBytes);
+  if (ec.value() == EINVAL) {
     throw state_error(fmt::format("journal {}: not a regular file; the host never wrote it", file.string()));
   }
-  std::string bytes;
-  const std::error_code ec = static_cast<std::uint64_t>(st.st_size) > kMaxJournalFileBytes
-                                 ? std::error_code(EFBIG, std::generic_category())
-                                 : dihya::read_all(fd, &bytes, kMaxJournalFileBytes);
   if (ec.value() == EFBIG) {
     throw state_error(fmt::format("journal {}: larger than a run's journal may grow ({} MiB); the host never "
                                   "wrote it, inspect the file before rolling back by hand",

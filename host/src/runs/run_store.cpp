@@ -41,12 +41,8 @@ RunRecord with_liveness(RunRecord record) {
 std::optional<std::string> small_file(const std::filesystem::path& file, std::size_t max) {
   UniqueFd fd(::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if (!fd) return std::nullopt;
-  struct stat st{};
-  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || static_cast<std::size_t>(st.st_size) > max) {
-    return std::nullopt;
-  }
   std::string text;
-  if (read_all(fd.get(), &text, max)) return std::nullopt;
+  if (read_regular_file(fd.get(), &text, max)) return std::nullopt;
   return text;
 }
 

@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdint>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -29,19 +28,13 @@ std::string read_file(const std::filesystem::path& path, std::size_t max_bytes) 
   if (!fd) throw state_error("cannot open " + path.string() + ": " + std::generic_category().message(errno));
   // A device (/dev/zero) or a sparse file of gigabytes in its place would
   // otherwise be read until the host runs out of memory.
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) {
-    throw state_error("cannot read " + path.string() + ": " + std::generic_category().message(errno));
-  }
-  if (!S_ISREG(st.st_mode)) throw state_error("cannot read " + path.string() + ": not a regular file");
-  const auto too_large = [&] {
-    return state_error("cannot read " + path.string() + ": larger than " + std::to_string(max_bytes >> 20) +
-                       " MiB, which the host never writes");
-  };
-  if (static_cast<std::uint64_t>(st.st_size) > max_bytes) throw too_large();
   std::string content;
-  if (const std::error_code ec = read_all(fd.get(), &content, max_bytes)) {
-    if (ec.value() == EFBIG) throw too_large();
+  if (const std::error_code ec = read_regular_file(fd.get(), &content, max_bytes)) {
+    if (ec.value() == EINVAL) throw state_error("cannot read " + path.string() + ": not a regular file");
+    if (ec.value() == EFBIG) {
+      throw state_error("cannot read " + path.string() + ": larger than " + std::to_string(max_bytes >> 20) +
+                        " MiB, which the host never writes");
+    }
     throw state_error("cannot read " + path.string() + ": " + ec.message());
   }
   return content;

@@ -97,6 +97,19 @@ class UniqueFd {
   }
 }
 
+// read_all() of the file open at `fd`, refused unless it is a regular file
+// (EINVAL: a device or a FIFO would be read for ever, or block) and unless
+// it holds at most `max_bytes` (EFBIG, by its size first: a sparse file of
+// gigabytes is not read at all). For files whose writer the reader does not
+// trust to have left a regular file of a sane size in place.
+[[nodiscard]] inline std::error_code read_regular_file(int fd, std::string* out, std::size_t max_bytes) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return {errno, std::generic_category()};
+  if (!S_ISREG(st.st_mode)) return {EINVAL, std::generic_category()};
+  if (static_cast<std::uint64_t>(st.st_size) > max_bytes) return {EFBIG, std::generic_category()};
+  return read_all(fd, out, max_bytes);
+}
+
 // fsync of a directory: a new, renamed or removed entry is durable only once
 // its directory is synced, not when the file itself is. An empty path is the
 // current directory (the parent_path() of a bare file name).
