@@ -120,9 +120,7 @@ bool stderr_is_interactive() {
 bool can_prompt() { return ::isatty(0) == 1 && ::isatty(2) == 1; }
 
 std::chrono::milliseconds checked_seconds(double seconds, const std::string& flag) {
-  // `!(x >= ...)` is true for NaN as well. Below a millisecond the limit
-  // would be 0 ms: no time at all.
-  if (!(seconds >= 0.001) || !(seconds <= kMaxTimeoutSeconds)) {
+  if (!valid_timeout_seconds(seconds)) {
     throw usage_error(fmt::format("{}: expected a number of seconds from 0.001 to {}", flag, kMaxTimeoutSeconds));
   }
   return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));

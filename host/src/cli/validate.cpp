@@ -14,10 +14,6 @@
 #include "params/redaction.hpp"
 
 namespace dihya::host {
-namespace {
-
-
-}  // namespace
 
 int cmd_validate(const Args& args, const Settings& settings) {
   CommandSpec spec;

@@ -150,8 +150,7 @@ void check_metadata_shape(const nlohmann::json& metadata, const std::filesystem:
     throw plugin_error(path, "plugin.json: 'concurrency' must be allow, forbid or wait");
   }
   const auto timeout = metadata.find("timeout_seconds");
-  if (timeout != metadata.end() &&
-      (!timeout->is_number() || !(timeout->get<double>() >= 0.001) || !(timeout->get<double>() <= kMaxTimeoutSeconds))) {
+  if (timeout != metadata.end() && (!timeout->is_number() || !valid_timeout_seconds(timeout->get<double>()))) {
     throw plugin_error(path, fmt::format("plugin.json: 'timeout_seconds' must be a number of seconds from 0.001 to {}",
                                          kMaxTimeoutSeconds));
   }

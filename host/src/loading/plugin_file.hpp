@@ -22,6 +22,11 @@ inline constexpr const char* kMetadataSection = ".dihya_meta";
 inline constexpr const char* kAbiSection = ".dihya_abi";
 // The longest timeout a plugin may declare or an operator give (one week).
 inline constexpr int kMaxTimeoutSeconds = 7 * 24 * 3600;
+// A timeout from a millisecond (below, it would be 0 ms: no time at all) to
+// kMaxTimeoutSeconds; false for NaN.
+inline constexpr bool valid_timeout_seconds(double seconds) {
+  return seconds >= 0.001 && seconds <= kMaxTimeoutSeconds;
+}
 
 struct PluginFile {
   std::filesystem::path path;       // as the operator or the search path named it
