@@ -40,6 +40,15 @@ void put_back_inlined(const RunStore& store, const std::string& id, const std::f
   }
 }
 
+// Records the run as rolled back, `summary` saying how, and counts it in the
+// metrics (the alert on rolled back runs hears of a manual rollback too).
+void record_rolled_back(RunStore& store, const Settings& settings, RunRecord& record, const std::string& summary) {
+  record.outcome = std::string(kOutcomeRolledBack);
+  record.summary += " (rolled back: " + summary + ")";
+  store.update(record);
+  count_in_metrics(settings, {record});
+}
+
 // The journal says the rollback is done. A host stopped after that marker
 // and before the rollback's end was recorded (its rollback.end audit line,
 // then the record) left the run as it was (failed, interrupted): recorded
@@ -52,10 +61,7 @@ void record_done_rollback(RunStore& store, const Settings& settings, const std::
   if (audit.last_event_of_run(id, "rollback.") != "rollback.end") {
     audit.append("rollback.end", {{"run_id", id}, {"plugin", record->plugin}, {"ok", true}, {"summary", summary}});
   }
-  record->outcome = std::string(kOutcomeRolledBack);
-  record->summary += " (rolled back: " + summary + ")";
-  store.update(*record);
-  count_in_metrics(settings, {*record});
+  record_rolled_back(store, settings, *record, summary);
 }
 
 int say_already_rolled_back(const std::string& id, bool json) {
@@ -137,10 +143,7 @@ int cmd_rollback(const Args& args, const Settings& given_settings) {
     const std::string summary = "nothing to roll back (the journal is empty)";
     if (record->outcome == kOutcomeInterrupted) {
       put_back_inlined(store, id, run_dir);
-      record->outcome = std::string(kOutcomeRolledBack);
-      record->summary += " (rolled back: " + summary + ")";
-      store.update(*record);
-      count_in_metrics(settings, {*record});
+      record_rolled_back(store, settings, *record, summary);
     }
     if (vm->count("json")) {
       print_json({{"run_id", id}, {"ok", true}, {"summary", summary}, {"result", nlohmann::json::object()}});
@@ -192,16 +195,13 @@ int cmd_rollback(const Args& args, const Settings& given_settings) {
   recorded.values = record->params.is_object() ? record->params : nlohmann::json::object();
   const RollbackReport report = roll_back_run(plugin, settings, id, run_dir, recorded, redactor, audit, sink, limits);
 
+  // The run counted once more, under what its rollback made of it: the
+  // alert on rolled_back and rollback_failed hears of a manual one too.
   if (report.ok && !report.nothing_to_do) {
-    record->outcome = std::string(kOutcomeRolledBack);
-    record->summary += " (rolled back: " + report.summary + ")";
-    store.update(*record);
-  }
-  if (!report.nothing_to_do) {
-    // The run counted once more, under what its rollback made of it: the
-    // alert on rolled_back and rollback_failed hears of a manual one too.
+    record_rolled_back(store, settings, *record, report.summary);
+  } else if (!report.nothing_to_do) {
     RunRecord counted = *record;
-    counted.outcome = std::string(report.ok ? kOutcomeRolledBack : kOutcomeRollbackFailed);
+    counted.outcome = std::string(kOutcomeRollbackFailed);
     count_in_metrics(settings, {counted});
   }
   if (vm->count("json")) {
