@@ -103,6 +103,16 @@ std::string unquarantinable(const dihya::FkGraph& graph, const dihya::ForeignKey
   return "";
 }
 
+// The refusal of a delete from `table` that would change `n` rows of `fk`'s
+// child without a quarantine copy; `what` names the parent's rows, `tail`
+// says why or what to do. One wording at validation and in a batch.
+std::string cascade_refusal(const dihya::TableName& table, long long n, const dihya::ForeignKey& fk,
+                            const std::string& what, const std::string& tail) {
+  return "refusing to delete from " + dihya::printable(table.display()) + ": " + std::to_string(n) + " row(s) of " +
+         dihya::printable(fk.child.display()) + " reference " + what + " (" + dihya::printable(fk.name) + ", " +
+         on_delete_text(fk) + ") and would change without a quarantine copy" + tail;
+}
+
 // The rows of a child no run can quarantine that deleting the rows of
 // `table` matching `where` (on alias t, $1 bound to `param`) would change,
 // counted before anything runs: the dry run says what the real run would
@@ -123,9 +133,7 @@ std::string check_unquarantinable_children(pqxx::transaction_base& tx, const dih
                                    param)[0]
                        .as<long long>();
     if (n == 0) continue;
-    return "refusing to delete from " + dihya::printable(table.display()) + ": " + std::to_string(n) + " row(s) of " +
-           dihya::printable(fk.child.display()) + " reference " + what + " (" + dihya::printable(fk.name) + ", " +
-           on_delete_text(fk) + ") and would change without a quarantine copy: " + why;
+    return cascade_refusal(table, n, fk, what, ": " + why);
   }
   return "";
 }
@@ -655,12 +663,10 @@ class Cleanup final : public dihya::Plugin {
                                      pqxx::prepare::make_dynamic_params(batch_params))[0]
                          .as<long long>();
       if (n > 0) {
-        const auto name = dihya::printable(info.name.display());
-        const auto child_name = dihya::printable(fk.child.display());
-        throw dihya::Error("refusing to delete from " + name + ": " + std::to_string(n) + " row(s) of " + child_name +
-                           " reference them (" + dihya::printable(fk.name) + ", " + on_delete_text(fk) +
-                           ") and would change without a quarantine copy" +
-                           (why.empty() ? "; list " + child_name + " in the policy before " + name : ": " + why));
+        throw dihya::Error(cascade_refusal(info.name, n, fk, "them",
+                                           why.empty() ? "; list " + dihya::printable(fk.child.display()) +
+                                                             " in the policy before " + dihya::printable(info.name.display())
+                                                       : ": " + why));
       }
     }
     tx.exec_params(sql.delete_batch(), pqxx::prepare::make_dynamic_params(batch_params));

@@ -303,6 +303,18 @@ expect_exit 5 "deleting projects with unlisted children: refused and rolled back
 expect_in "$ERR" "refusing to delete from public.projects" "the refusal names the table"
 expect_eq "$(checksums)" "$before" "nothing changed"
 
+# refused_before_anything POLICY WHAT MESSAGE: the dry run and the real run
+# of POLICY are both refused at validation (exit 2), in one line, MESSAGE.
+refused_before_anything() {
+  local how
+  for how in --dry-run ""; do
+    # shellcheck disable=SC2086
+    expect_exit 2 "$2 is refused ($how)" -- dh run cleanup -p policy="$1" $how --yes
+    expect_in "$ERR" "$3" "the refusal names the child and why ($how)"
+    expect_one_line_error "$2 ($how)"
+  done
+}
+
 # A child outside graph.schemas (default [public]) is outside the graph, but
 # deleting its parents still cascades into it, where the run keeps no copy: it
 # used to lose 6 rows of other.c2 for good, and rollback restored p2 only. The
@@ -313,13 +325,8 @@ psql_q "create schema other;
   insert into p2 select i, now() - case when i <= 6 then interval '10 days' else interval '0' end from generate_series(1, 9) i;
   insert into other.c2 select i, i from generate_series(1, 9) i" >/dev/null
 printf 'tables: [{table: p2, timestamp_column: ts, older_than: 5d, action: delete}]\n' >"$WORK/outside.yaml"
-for how in --dry-run ""; do
-  # shellcheck disable=SC2086
-  expect_exit 2 "a delete cascading outside graph.schemas is refused ($how)" -- dh run cleanup -p policy="$WORK/outside.yaml" $how --yes
-  expect_in "$ERR" "refusing to delete from public.p2: 6 row(s) of other.c2 reference rows older than 5d (c2_p_id_fkey, ON DELETE CASCADE) and would change without a quarantine copy: other.c2 is outside graph.schemas (add schema other there)" \
-    "the refusal names the child outside the graph ($how)"
-  expect_one_line_error "cascade outside graph.schemas ($how)"
-done
+refused_before_anything "$WORK/outside.yaml" "a delete cascading outside graph.schemas" \
+  "refusing to delete from public.p2: 6 row(s) of other.c2 reference rows older than 5d (c2_p_id_fkey, ON DELETE CASCADE) and would change without a quarantine copy: other.c2 is outside graph.schemas (add schema other there)"
 expect_eq "$(psql_q "select count(*) from p2") $(psql_q "select count(*) from other.c2")" "9 9" "nothing deleted, nothing cascaded"
 psql_q "delete from other.c2 where p_id <= 6" >/dev/null
 expect_exit 0 "without dependent rows the same policy runs" -- dh run cleanup -p policy="$WORK/outside.yaml" --yes
@@ -334,13 +341,8 @@ psql_q "create table events (id int primary key, ts timestamptz not null);
   insert into events values (1, now() - interval '10 days'), (2, now());
   insert into event_tags values (1, 'old'), (2, 'new')" >/dev/null
 printf 'tables: [{table: events, timestamp_column: ts, older_than: 5d, action: delete}]\n' >"$WORK/nopk.yaml"
-for how in --dry-run ""; do
-  # shellcheck disable=SC2086
-  expect_exit 2 "a delete cascading into a table without a primary key is refused ($how)" -- dh run cleanup -p policy="$WORK/nopk.yaml" $how --yes
-  expect_in "$ERR" "refusing to delete from public.events: 1 row(s) of public.event_tags reference rows older than 5d (event_tags_event_id_fkey, ON DELETE CASCADE) and would change without a quarantine copy: public.event_tags has no primary key, so its cascaded rows cannot be quarantined" \
-    "the refusal names the child and why ($how)"
-  expect_one_line_error "cascade into a table without a primary key ($how)"
-done
+refused_before_anything "$WORK/nopk.yaml" "a delete cascading into a table without a primary key" \
+  "refusing to delete from public.events: 1 row(s) of public.event_tags reference rows older than 5d (event_tags_event_id_fkey, ON DELETE CASCADE) and would change without a quarantine copy: public.event_tags has no primary key, so its cascaded rows cannot be quarantined"
 expect_eq "$(psql_q "select count(*) from events") $(psql_q "select count(*) from event_tags")" "2 2" "nothing deleted"
 psql_q "drop table event_tags, events" >/dev/null
 
