@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <system_error>
 
 #include <dihya/file_io.hpp>
 
@@ -42,24 +43,16 @@ bool is_private_key_file(int dir_fd, const std::string& name, const std::string&
     return true;
   }
   if (ends_with(name, ".pem") || ends_with(name, ".crt")) {
+    constexpr std::size_t kHead = 65536;  // where a key block starts, if it is one
     const dihya::UniqueFd fd(::openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
-    std::string head(65536, '\0');
-    std::size_t got = 0;
-    while (fd && got < head.size()) {
-      const ssize_t n = ::read(fd.get(), head.data() + got, head.size() - got);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        gaps.add_errno(errno, relative);
-        return false;
-      }
-      if (n == 0) break;
-      got += static_cast<std::size_t>(n);
-    }
-    if (!fd) {
-      gaps.add_errno(errno, relative);
+    std::string head;
+    // EFBIG: more than the head, which is all that is looked at.
+    const std::error_code ec = fd ? dihya::read_all(fd.get(), &head, kHead) : std::error_code(errno, std::generic_category());
+    if (ec && ec.value() != EFBIG) {
+      gaps.add_errno(ec.value(), relative);
       return false;
     }
-    head.resize(got);
+    head.resize(std::min(head.size(), kHead));
     return head.find("PRIVATE KEY-----") != std::string::npos;
   }
   return false;
