@@ -177,6 +177,24 @@ std::string owned_condition(const pqxx::transaction_base& tx, const dihya::FkGra
   return "(" + graph.user_condition(tx, st.rule.table, "t", st.split) + ") AND $1 = $1";
 }
 
+// " OR ..." for the rows of `table` (alias t) whose own SET NULL or SET
+// DEFAULT reference points at a row the user owns (another user's reply to
+// the user's comment): deleting the owned row changes them. "" when the
+// table has no such reference.
+std::string pointing_at_owned(const pqxx::transaction_base& tx, const dihya::FkGraph& graph, const dihya::TableName& table) {
+  std::string out;
+  for (const auto& fk : graph.referencing(table)) {
+    if (fk.child != table || (fk.on_delete != 'n' && fk.on_delete != 'd')) continue;
+    std::string join;
+    for (std::size_t i = 0; i < fk.child_columns.size(); ++i) {
+      join += " AND dihya_o." + tx.quote_name(fk.parent_columns[i]) + " = t." + tx.quote_name(fk.child_columns[i]);
+    }
+    out += " OR EXISTS (SELECT 1 FROM " + table.quoted(tx) + " dihya_o WHERE " +
+           graph.user_condition(tx, table, "dihya_o", true) + join + ")";
+  }
+  return out;
+}
+
 // A fixed value the column's type cannot hold ("n/a" for a number) is
 // refused here, not in the middle of a run with PostgreSQL's error. Each cast
 // runs in a savepoint: a failed one aborts only that.
@@ -663,10 +681,11 @@ class Cleanup final : public dihya::Plugin {
                                      pqxx::prepare::make_dynamic_params(batch_params))[0]
                          .as<long long>();
       if (n > 0) {
-        throw dihya::Error(cascade_refusal(info.name, n, fk, "them",
-                                           why.empty() ? "; list " + dihya::printable(fk.child.display()) +
-                                                             " in the policy before " + dihya::printable(info.name.display())
-                                                       : ": " + why));
+        const auto hint = !why.empty()             ? ": " + why
+                          : fk.child == info.name ? std::string("; they are not selected themselves (a self-reference)")
+                                                  : "; list " + dihya::printable(fk.child.display()) + " in the policy before " +
+                                                        dihya::printable(info.name.display());
+        throw dihya::Error(cascade_refusal(info.name, n, fk, "them", hint));
       }
     }
     tx.exec_params(sql.delete_batch(), pqxx::prepare::make_dynamic_params(batch_params));
@@ -688,7 +707,8 @@ class Cleanup final : public dihya::Plugin {
     auto steps = erase_steps(s.policy, graph);
     auto owned = [&](const EraseStep& st) { return owned_condition(tx, graph, st); };
     auto linked = [&](const EraseStep& st) {
-      return "(" + graph.user_condition(tx, st.rule.table, "t") + ") AND NOT (" + graph.user_condition(tx, st.rule.table, "t", true) + ")";
+      return "(" + graph.user_condition(tx, st.rule.table, "t") + pointing_at_owned(tx, graph, st.rule.table) + ") AND NOT (" +
+             graph.user_condition(tx, st.rule.table, "t", true) + ")";
     };
     std::string report;
     nlohmann::json counts = nlohmann::json::object();

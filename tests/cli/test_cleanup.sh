@@ -415,6 +415,33 @@ expect_eq "$(psql_q "select count(*) from other.notes") $(psql_q "select count(*
 psql_q "set client_min_messages = warning; drop schema other cascade" >/dev/null
 expect_eq "$(checksums)" "$before" "the refused erasure changed nothing"
 
+# erase_user: other users' replies to the user's comment (comments.parent_id,
+# ON DELETE CASCADE), a reply to a reply, and a vote on a reply (a table
+# reached only through those replies) go with the comment. They used to be
+# left out of the selection, and the erasure failed (exit 5) on its own
+# user's comment thread. A SET NULL self-reference (a post quoting the user's
+# post) is unlinked and quarantined, and rollback links it again.
+psql_q "create table comment_votes (id int primary key, comment_id bigint not null references comments (id) on delete cascade, voter_id bigint references users (id) on delete set null);
+  insert into comments (id, article_id, author_id, parent_id, body, created_at) values
+    (900, 2, 1, null, 'by user 1 on the article of user 2', now()), (901, 2, 2, 900, 'reply of user 2', now()),
+    (902, 2, 3, 901, 'reply of user 3 to it', now()), (903, 2, 3, null, 'unrelated', now());
+  insert into comment_votes values (1, 902, 4), (2, 903, 4);
+  create table wall_posts (id int primary key, author_id bigint not null references users (id) on delete cascade,
+    quoting int references wall_posts (id) on delete set null, body text);
+  insert into wall_posts values (1, 1, null, 'by user 1'), (2, 2, 1, 'user 2 quoting it'), (3, 3, 2, 'user 3 quoting user 2')" >/dev/null
+thread=$(checksums)
+expect_exit 0 "erase_user of a user whose comment has replies" -- \
+  dh run cleanup -p mode=erase_user -p user=user1@example.test -p policy="$WORK/erase.yaml" --yes
+thread_run=$(last_run_id)
+expect_eq "$(psql_q "select string_agg(id::text, ',' order by id) from comments where id >= 900")" "903" "the comment, the replies and the reply to a reply are erased; the unrelated comment stays"
+expect_eq "$(psql_q "select string_agg(id::text, ',' order by id) from comment_votes")" "2" "the vote on a reply goes with it"
+expect_eq "$(psql_q "select string_agg(id || ':' || coalesce(quoting::text, '-'), ',' order by id) from wall_posts")" "2:-,3:2" \
+  "a post quoting the user's post (SET NULL self-reference) is kept, unlinked; the one quoting it is untouched"
+expect_exit 0 "rollback of the erasure of a thread" -- dh rollback "$thread_run"
+expect_eq "$(checksums)" "$thread" "rollback brings the whole thread back exactly"
+psql_q "drop table comment_votes, wall_posts; delete from comments where id >= 900" >/dev/null
+expect_eq "$(checksums)" "$before" "the thread is gone again"
+
 # Log files: age, gzip, total size; rollback puts every file back as it was.
 L1="$WORK/logs1"; L2="$WORK/logs2"; mkdir -p "$L1" "$L2"
 mk() { /usr/bin/python3 -c 'import base64,os,sys; n=int(sys.argv[1]); sys.stdout.write(base64.b64encode(os.urandom(n))[:n].decode())' "$2" >"$1"; touch -d "$3" "$1"; }

@@ -7,7 +7,8 @@
 // guarantees that every identifier it puts in SQL went through quote_name and
 // that the user's key is always the bound parameter $1, never text in the
 // query; that a cycle never makes it loop (each path visits a table once; a
-// self-reference is not followed); and that the same rows are selected for a
+// self-reference is followed only for owned rows, by a recursive query that
+// stops on a cycle of rows); and that the same rows are selected for a
 // user by every plugin that uses it. Header-only. SDK support (Dihya::fk_graph,
 // links libpqxx), not plugin API: no stability promise.
 #pragma once
@@ -250,7 +251,9 @@ class FkGraph {
   // the OR of every path of references from the table to the users table,
   // each path visiting a table at most once. With `owned_only`, only paths
   // made of ON DELETE CASCADE constraints count: the rows that live and die
-  // with the user, as opposed to rows that merely point at the user's rows.
+  // with the user, as opposed to rows that merely point at the user's rows;
+  // those include the rows a table's own ON DELETE CASCADE reference hangs
+  // from an owned row, however deep (replies to the user's comments).
   // Throws dihya::Error when the graph is too dense to expand (exclude
   // tables then).
   std::string user_condition(const pqxx::transaction_base& tx, const TableName& table, const std::string& alias,
@@ -388,10 +391,58 @@ class FkGraph {
     }
   }
 
+  // The ON DELETE CASCADE constraints of `table` that reference `table`
+  // itself and are followed; none when the table has no primary key (its
+  // rows could not be told apart: the self-reference is then not followed).
+  std::vector<const ForeignKey*> owned_self_references(const TableName& table) const {
+    std::vector<const ForeignKey*> out;
+    if (table_pk(table).empty()) return out;
+    for (const auto& fk : fks_) {
+      if (fk.child == table && fk.parent == table && !fk.logical && fk.on_delete == 'c' && followed(fk)) out.push_back(&fk);
+    }
+    return out;
+  }
+  const std::vector<std::string>& table_pk(const TableName& t) const { return table(t).primary_key; }
+
+  // `follow_self`: false for the seed of a self-reference's recursion.
   std::string condition(const pqxx::transaction_base& tx, const TableName& table, const std::string& alias,
-                        std::set<TableName>& visited, std::size_t& budget, int& next_alias, bool owned_only) const {
+                        std::set<TableName>& visited, std::size_t& budget, int& next_alias, bool owned_only,
+                        bool follow_self = true) const {
     const auto& users_pk = users_info().primary_key.front();
     if (table == config_.users) return alias + "." + tx.quote_name(users_pk) + " = $1";
+    const auto self_keys = owned_only && follow_self ? owned_self_references(table) : std::vector<const ForeignKey*>{};
+    if (!self_keys.empty()) {
+      // The rows owned through other tables are the seed; every row that a
+      // self-reference cascades from an owned row (a reply to the user's
+      // comment, a reply to that reply) is owned too: PostgreSQL deletes it
+      // with them. UNION ends the recursion on a cycle of rows.
+      const auto n = std::to_string(next_alias++);
+      const std::string seed = "dihya_s" + n, c = "dihya_c" + n, p = "dihya_q" + n, r = "dihya_r" + n;
+      const auto seed_condition = condition(tx, table, seed, visited, budget, next_alias, owned_only, false);
+      const auto& pk = table_pk(table);
+      auto columns = [&](const std::string& a) {
+        std::string out;
+        for (std::size_t i = 0; i < pk.size(); ++i) out += (i ? ", " : "") + a + "." + tx.quote_name(pk[i]);
+        return out;
+      };
+      std::string keys, match, refs;
+      for (std::size_t i = 0; i < pk.size(); ++i) {
+        keys += (i ? ", k" : "k") + std::to_string(i);
+        match += (i ? " AND " : "") + p + "." + tx.quote_name(pk[i]) + " = " + r + ".k" + std::to_string(i);
+      }
+      for (std::size_t f = 0; f < self_keys.size(); ++f) {
+        std::string one;
+        for (std::size_t i = 0; i < self_keys[f]->child_columns.size(); ++i) {
+          one += (i ? " AND " : "") + c + "." + tx.quote_name(self_keys[f]->child_columns[i]) + " = " + p + "." +
+                 tx.quote_name(self_keys[f]->parent_columns[i]);
+        }
+        refs += (f ? " OR " : "") + ("(" + one + ")");
+      }
+      const auto quoted = table.quoted(tx);
+      return "(" + columns(alias) + ") IN (WITH RECURSIVE " + r + "(" + keys + ") AS (SELECT " + columns(seed) + " FROM " +
+             quoted + " " + seed + " WHERE " + seed_condition + " UNION SELECT " + columns(c) + " FROM " + quoted + " " + c + " JOIN " + quoted +
+             " " + p + " ON " + refs + " JOIN " + r + " ON " + match + ") SELECT " + keys + " FROM " + r + ")";
+    }
     std::vector<std::string> parts;
     for (const auto& fk : fks_) {
       if (fk.child != table || !followed(fk) || visited.count(fk.parent) || !is_reached(fk.parent)) continue;
