@@ -306,7 +306,15 @@ dihya::Result run_export(const Options& o, const ExportPlan& plan, dihya::Contex
   if (!ctx.dry_run()) {
     std::error_code ec;
     if (!fs::exists(o.out, ec)) {
-      ctx.journal().record({"create_directory", {{"path", o.out}}});
+      // Each directory made is journalled, outermost first: the rollback
+      // removes them innermost first, each while empty.
+      std::vector<fs::path> missing;
+      for (fs::path p = fs::path(o.out).lexically_normal(); !p.empty() && p != p.root_path() && !fs::exists(fs::symlink_status(p, ec));
+           p = p.parent_path()) {
+        if (p.filename().empty()) continue;  // "out/": the same directory
+        missing.push_back(p);
+      }
+      for (auto it = missing.rbegin(); it != missing.rend(); ++it) ctx.journal().record({"create_directory", {{"path", it->string()}}});
       fs::create_directories(o.out, ec);
       if (ec) throw dihya::Error("cannot create " + o.out + ": " + ec.message());
     }

@@ -230,6 +230,18 @@ for kind in symlink directory; do
   { [ -L "$Y" ] || [ -d "$Y" ]; } && ok "the $kind is still there" || not_ok "rollback removed the $kind"
   [ ! -e "$WORK/export4-$kind/flask-api.json" ] && ok "the files it wrote are removed" || not_ok "files it wrote left"
 done
+# An export into a directory whose parents it made too: its rollback removes
+# them all (it used to leave the parents: the rollback was granted only the
+# export directory's parent), and keeps one the user has put a file in since.
+expect_exit 0 "export into new nested directories" -- dh run import_templates -p mode=export -p name=spa -p out="$WORK/nest/a/b/" --yes
+expect_exit 0 "its rollback" -- dh rollback "$(last_run_id)"
+[ ! -e "$WORK/nest" ] && ok "rollback removes every directory the export made" || not_ok "left behind: $(find "$WORK/nest" | tr '\n' ' ')"
+expect_exit 0 "export into new nested directories again" -- dh run import_templates -p mode=export -p name=spa -p out="$WORK/nest/a/b" --yes
+echo mine >"$WORK/nest/a/mine.txt"
+expect_exit 0 "its rollback, a file of the user's in a parent it made" -- dh rollback "$(last_run_id)"
+expect_eq "$(find "$WORK/nest" | sort | tr '\n' ' ')" "$WORK/nest $WORK/nest/a $WORK/nest/a/mine.txt " "the export directory is removed, the parents holding the user's file kept"
+expect_in "$OUT" "kept: not empty" "and says so"
+rm -r "$WORK/nest"
 mkdir -p "$WORK/linked" && ln -s "$WORK/elsewhere.json" "$WORK/linked/spa.json"
 expect_exit 2 "export over a symlink is refused, even with force" -- dh run import_templates -p mode=export -p name=spa -p out="$WORK/linked" -p force=true --yes
 expect_in "$ERR" "is not a regular file" "says why"

@@ -249,6 +249,25 @@ TEST_CASE("a rollback may remove what the run made: write grants go to the paren
   CHECK_FALSE(has_rule(plan, "/usr/share", PathAccess::write));
 }
 
+TEST_CASE("a rollback gets back the grant the run had on a parent it made", "[sandbox]") {
+  const Capabilities caps = parse_ok({{"write", {"param:out"}}});
+  SandboxInputs in = inputs(7);
+  in.params = {{"out", "/usr/share/doc"}};
+  in.rollback = true;
+  // The run made /usr/share/doc and its parent: it was granted /usr.
+  in.run_write_grants = {{"write param:out", "/usr"}};
+  CHECK(has_rule(dihya::host::build_sandbox_plan(caps, in), "/usr", PathAccess::write));
+  // Another entry's grant, one not above the path, a file: the parent as before.
+  for (const auto& grant : std::vector<std::pair<std::string, std::string>>{
+           {"write param:other", "/usr"}, {"write param:out", "/var"},
+           {"write param:out", "/usr/sh"}, {"write param:out", "/etc/hostname"}}) {
+    in.run_write_grants = {grant};
+    const SandboxPlan plan = dihya::host::build_sandbox_plan(caps, in);
+    CHECK(has_rule(plan, "/usr/share", PathAccess::write));
+    CHECK_FALSE(has_rule(plan, grant.second, PathAccess::write));
+  }
+}
+
 TEST_CASE("no write grant reaches the host's own dirs; a rollback falls back to the path itself", "[sandbox]") {
   const Capabilities caps = parse_ok({{"write", {"param:out"}}});
   SandboxInputs in = inputs(7);

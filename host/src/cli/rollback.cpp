@@ -193,7 +193,7 @@ int cmd_rollback(const Args& args, const Settings& given_settings) {
   // rollback's sandbox grants the paths the run was granted.
   ResolvedParams recorded;
   recorded.values = record->params.is_object() ? record->params : nlohmann::json::object();
-  const RollbackReport report = roll_back_run(plugin, settings, id, run_dir, recorded, redactor, audit, sink, limits);
+  const RollbackReport report = roll_back_run(plugin, settings, id, run_dir, recorded, record->sandbox, redactor, audit, sink, limits);
 
   // The run counted once more, under what its rollback made of it: the
   // alert on rolled_back and rollback_failed hears of a manual one too.

@@ -334,7 +334,7 @@ void execute(RunSession& s, RunSink& sink, ProgressBar& bar) {
     if (s.vm.count("no-rollback")) {
       sink.note(fmt::format("not rolled back (--no-rollback): run `dihya-host rollback {}` to undo", run_id));
     } else {
-      const RollbackReport rb = roll_back_run(s.plugin, s.settings, run_id, s.run_dir, s.params, s.redactor,
+      const RollbackReport rb = roll_back_run(s.plugin, s.settings, run_id, s.run_dir, s.params, s.record.sandbox, s.redactor,
                                               *s.audit, sink, RollbackLimits{s.timeout, s.grace});
       s.result_data["rollback"] = {{"ok", rb.ok}, {"summary", rb.summary}};
       if (!rb.ok) {

@@ -200,8 +200,9 @@ void RunSink::note(const std::string& message) {
 }
 
 RollbackReport roll_back_run(const PluginFile& plugin, const Settings& settings, const std::string& run_id,
-                             const std::filesystem::path& run_dir, const ResolvedParams& params, Redactor& redactor,
-                             AuditLog& audit, RunSink& sink, const RollbackLimits& limits) {
+                             const std::filesystem::path& run_dir, const ResolvedParams& params,
+                             const nlohmann::json& run_sandbox, Redactor& redactor, AuditLog& audit, RunSink& sink,
+                             const RollbackLimits& limits) {
   // What can fail before the rollback is marked started fails it without
   // a mark: nothing was tried, `dihya-host rollback` can start it later.
   const auto journal_file = run_dir / "journal.jsonl";
@@ -226,6 +227,14 @@ RollbackReport roll_back_run(const PluginFile& plugin, const Settings& settings,
     // rollback() is not given parameters; the sandbox plan is built from them
     // (the paths the run was granted).
     request.params = params.values;
+    if (run_sandbox.is_object() && run_sandbox.contains("rules") && run_sandbox["rules"].is_array()) {
+      for (const auto& rule : run_sandbox["rules"]) {
+        if (rule.is_object() && rule.value("access", "") == "write" && rule.contains("why") && rule["why"].is_string() &&
+            rule.contains("path") && rule["path"].is_string()) {
+          request.run_write_grants.emplace_back(rule["why"].get<std::string>(), rule["path"].get<std::string>());
+        }
+      }
+    }
     // Not the run's work dir: after the run a concurrent `run` may sweep it.
     // On a full disk (TMPDIR on the state dir's filesystem) this is what fails.
     work.emplace();

@@ -109,9 +109,12 @@ struct RollbackLimits {
 // rollback follows it in the same process (their secrets are blanked from the
 // child's environment and given to it), empty for a later `rollback`; the
 // child's secrets are added to `redactor`, which `sink` must share.
+// `run_sandbox` is the run's record of its sandbox: the rollback may write
+// where the run was granted to create what it undoes.
 RollbackReport roll_back_run(const PluginFile& plugin, const Settings& settings, const std::string& run_id,
-                             const std::filesystem::path& run_dir, const ResolvedParams& params, Redactor& redactor,
-                             AuditLog& audit, RunSink& sink, const RollbackLimits& limits);
+                             const std::filesystem::path& run_dir, const ResolvedParams& params,
+                             const nlohmann::json& run_sandbox, Redactor& redactor, AuditLog& audit, RunSink& sink,
+                             const RollbackLimits& limits);
 
 // A run's ctx.work_dir(): <state>/work/<run-id>, made 0700 (a spare, see
 // runs/spare_dirs.hpp), removed or recycled when the run ends. Kept apart

@@ -320,8 +320,17 @@ void add_path_rule(SandboxPlan& plan, std::string path, PathAccess access, const
     plan.notes.push_back(fmt::format("{} {}: {} does not exist yet, granted on {}", key, entry, path, parent));
     path = parent;
   } else if (access == PathAccess::write && rollback && path != "/") {
-    // A rollback may have to remove what the run made, the declared path itself included.
-    const std::string parent = std::filesystem::path(path).parent_path().string();
+    // A rollback may have to remove what the run made, the declared path
+    // itself included, and the parents the run made for it: those were in
+    // the grant the run had.
+    std::string parent = std::filesystem::path(path).parent_path().string();
+    for (const auto& [why, granted] : in.run_write_grants) {
+      const std::string under = granted == "/" ? granted : granted + "/";
+      if (why == fmt::format("{} {}", key, entry) && parent.size() > under.size() && parent.compare(0, under.size(), under) == 0 &&
+          std::filesystem::is_directory(std::filesystem::symlink_status(granted, ec))) {
+        parent = granted;
+      }
+    }
     plan.notes.push_back(fmt::format("{} {}: rollback, granted on {}", key, entry, parent));
     path = parent;
   } else if (access == PathAccess::write && !std::filesystem::is_directory(path, ec)) {

@@ -104,6 +104,10 @@ struct SandboxInputs {
   // declare exec "dihya-host" under require.
   bool vouched = false;
   bool rollback = false;             // write grants go to each path's parent: the run may have made it
+  // rollback: the write grants of the run, {why, path} as its record keeps
+  // them. A run that made a path's missing parents was granted the nearest
+  // directory that existed: the rollback that removes them gets it back.
+  std::vector<std::pair<std::string, std::string>> run_write_grants;
   // The host's own directories (state dir, cache, config, trusted keys, plugin
   // dirs, its binary's dir), each with what it is: no declared write grant may
   // cover one or lie inside one, or the plugin could rewrite its records and

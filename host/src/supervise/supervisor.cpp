@@ -492,6 +492,7 @@ SandboxPlan child_sandbox_plan(const ChildRequest& request) {
   inputs.vouched = request.plugin_vouched;
   inputs.protected_dirs = request.protected_dirs;
   inputs.rollback = request.operation == Operation::rollback;
+  inputs.run_write_grants = request.run_write_grants;
   inputs.read_document = [](const std::string& path) { return load_params_file(path); };
   SandboxPlan plan = build_sandbox_plan(request.capabilities, inputs);
   plan.memory_max = request.memory_max;

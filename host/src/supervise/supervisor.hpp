@@ -51,6 +51,7 @@ struct ChildRequest {
   // The host's own dirs no write grant may reach (SandboxInputs::protected_dirs).
   std::vector<std::pair<std::string, std::string>> protected_dirs;
   std::uint64_t memory_max = 0;  // RLIMIT_DATA of the child in bytes (Settings::memory_max); 0: none
+  std::vector<std::pair<std::string, std::string>> run_write_grants;  // rollback: SandboxInputs::run_write_grants
 };
 
 // The sandbox the child of `request` applies to itself: its declared
