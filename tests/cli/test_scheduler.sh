@@ -156,6 +156,20 @@ expect_exit 2 "schedule run whose job's host finds no run_scheduler" -- \
 expect_in "$ERR" "unknown plugin 'run_scheduler' (searched: " "the job's host says where it looked"
 expect_eq "$(sed -n "s/.*(searched: \([^)]*\)).*/\1/p" "$ERR" | tr ':' '\n' | sort | uniq -d)" "" \
   "each plugin dir searched once"
+# --config and --plugin-path hold for the job's host too: they were dropped,
+# and a `signatures: require` given with --config did not apply to the job.
+printf 'memory_max: 256M\n' >"$WORK/mem.yaml"
+printf 'signatures: require\n' >"$WORK/sig.yaml"
+chmod 600 "$WORK/mem.yaml" "$WORK/sig.yaml"
+expect_exit 0 "schedule run with --config" -- dh --config "$WORK/mem.yaml" schedule run greet
+expect_exit 0 "the job's run record" -- dh show "$(psql_q "select run_id from dihya.schedule_runs where manual order by id desc limit 1")" --json
+expect_eq "$(jq -r '.sandbox.memory_max' "$OUT")" 268435456 "the job ran with the --config's memory_max"
+expect_exit 3 "schedule run with a --config requiring signatures: the unsigned plugins are refused" -- \
+  dh --config "$WORK/sig.yaml" schedule run greet
+expect_exit 0 "run_scheduler with the plugin dirs given only by --plugin-path" -- \
+  env -u DIHYA_PLUGIN_PATH "$DIHYA_HOST" --plugin-path "$DIHYA_TEST_PLUGIN_DIR" --plugin-path "$DIHYA_BUNDLED_PLUGIN_DIR" \
+  run run_scheduler --param run_now="$sid" --yes --quiet
+expect_eq "$(psql_q "select outcome from dihya.schedule_runs where manual order by id desc limit 1")" succeeded "its job found its plugin"
 expect_exit 0 "history --schedule" -- dh history --schedule greet --json
 expect_in "$OUT" "$job_run" "history --schedule lists the run"
 # Its other options apply, or are refused: they used to be ignored, bad values too.

@@ -102,6 +102,9 @@ ChildRequest prepare_child_request(const PluginFile& plugin, const Settings& set
   if (settings.metrics_dir) request.protected_dirs.emplace_back("metrics dir", settings.metrics_dir->string());
   // Asked only of a plugin that starts the host: a few path lookups no other run pays.
   request.plugin_vouched = request.capabilities.runs_host && vouched(plugin);
+  // The hosts it starts (run_scheduler's jobs) run with this host's
+  // settings: a --config's `signatures: require` holds for them too.
+  if (request.capabilities.runs_host) request.environment = settings_environment(settings);
   if (!request.host_binary.empty()) {
     request.protected_dirs.emplace_back("binary's dir", std::filesystem::path(request.host_binary).parent_path().string());
   }

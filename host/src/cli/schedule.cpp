@@ -561,12 +561,6 @@ int schedule_next(const Args& args, const Settings& settings) {
 
 // ---- run ---------------------------------------------------------------------
 
-std::string join_path(const std::vector<std::filesystem::path>& dirs) {
-  std::string out;
-  for (const auto& d : dirs) out += (out.empty() ? "" : ":") + d.string();
-  return out;
-}
-
 int schedule_run(const Args& args, const Settings& settings) {
   CommandSpec spec;
   spec.usage = action_usage("run");
@@ -586,10 +580,10 @@ int schedule_run(const Args& args, const Settings& settings) {
     id = store.resolve((*vm)["target"].as<std::string>());
     url = store.url();
   }
-  // The same settings for the child, whichever way they were given to us.
+  // The same settings for the child, whichever way they were given to us
+  // (its --config too: a `signatures: require` there holds for the job).
   ::setenv("DIHYA_DATABASE_URL", url.c_str(), 1);
-  ::setenv("DIHYA_PLUGIN_PATH", join_path(settings.plugin_path).c_str(), 1);
-  ::setenv("DIHYA_STATE_DIR", settings.state_dir.c_str(), 1);
+  for (const auto& [name, value] : settings_environment(settings)) ::setenv(name.c_str(), value.c_str(), 1);
   std::vector<std::string> argv{"dihya-host", "run", "run_scheduler", "--yes", "--quiet", "--param",
                                 "run_now=" + id};
   if (vm->count("json")) argv.push_back("--json");

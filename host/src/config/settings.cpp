@@ -232,6 +232,16 @@ void prepare_state_dir(const Settings& settings) {
 
 void check_state_dir(const Settings& settings) { check_private_dir_if_exists(settings.state_dir, "state dir"); }
 
+std::vector<std::pair<std::string, std::string>> settings_environment(const Settings& settings) {
+  std::string path;
+  for (const auto& dir : settings.plugin_path) path += (path.empty() ? "" : ":") + dir.string();
+  std::vector<std::pair<std::string, std::string>> env{
+      {"DIHYA_PLUGIN_PATH", path}, {"DIHYA_STATE_DIR", settings.state_dir.string()}, {"DIHYA_CACHE_DIR", settings.cache_dir.string()}};
+  if (settings.metrics_dir) env.emplace_back("DIHYA_METRICS_DIR", settings.metrics_dir->string());
+  if (settings.user_config_given) env.emplace_back("DIHYA_CONFIG", settings.user_config_file.string());
+  return env;
+}
+
 Settings load_settings(const GlobalFlags& flags) {
   const bool root = ::geteuid() == 0;
   const std::filesystem::path system_file = system_config_file();
@@ -249,6 +259,7 @@ Settings load_settings(const GlobalFlags& flags) {
 
   Settings s;
   s.user_config_file = user_file;
+  s.user_config_given = user_must_exist;
   for (const auto& dir : flags.plugin_path) {
     for (auto& d : split_path_list(dir)) s.plugin_path.push_back(std::move(d));
   }

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace dihya::host {
@@ -60,7 +61,16 @@ struct Settings {
   std::optional<std::uint64_t> memory_max;
   std::uint64_t memory_ceiling = 0;  // the system config's memory_max (0: none)
   std::filesystem::path user_config_file;    // read or not: --config, DIHYA_CONFIG or the XDG default
+  bool user_config_given = false;            // by --config or DIHYA_CONFIG (it must exist then)
 };
+
+// The environment that gives a host started by this one (`schedule run`,
+// run_scheduler's jobs) these same settings, however they were given to
+// this one (flags, environment, config files): the plugin path, state,
+// cache and metrics dirs, and the user config file when one was named. Not
+// the database URL: callers pass it their own way (a reference, not the
+// password).
+std::vector<std::pair<std::string, std::string>> settings_environment(const Settings& settings);
 
 // Where the running binary is installed: `<prefix>/bin/dihya-host`. The bundled
 // plugins and the system config are found relative to it, so an installed tree

@@ -287,6 +287,7 @@ void prepare_process(const ChildRequest& request, int event_fd, int control_fd, 
   ::dup2(output_fd, 2);
   keep_only_fds({event_fd, control_fd, request.plugin_fd, status_fd});
   scrub_environment(request.scrub_values);
+  for (const auto& [name, value] : request.environment) ::setenv(name.c_str(), value.c_str(), 1);
   stop_core_dumps();  // a crashing plugin would write every secret it was given into its core
   limit_memory(request.memory_max);
 }

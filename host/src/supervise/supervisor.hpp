@@ -52,6 +52,7 @@ struct ChildRequest {
   std::vector<std::pair<std::string, std::string>> protected_dirs;
   std::uint64_t memory_max = 0;  // RLIMIT_DATA of the child in bytes (Settings::memory_max); 0: none
   std::vector<std::pair<std::string, std::string>> run_write_grants;  // rollback: SandboxInputs::run_write_grants
+  std::vector<std::pair<std::string, std::string>> environment;  // set in the child, after its scrub
 };
 
 // The sandbox the child of `request` applies to itself: its declared
