@@ -72,8 +72,8 @@ ChildRequest prepare_child_request(const PluginFile& plugin, const Settings& set
   request.operation = op;
   if (op != Operation::metadata && plugin.needs("database")) {
     request.database_url = resolve_database_url(settings, true);
-  } else if (op != Operation::metadata && settings.database_url) {
-    request.database_url = *settings.database_url;
+  } else if (op != Operation::metadata && settings.database_url && !conninfo_problem(*settings.database_url)) {
+    request.database_url = *settings.database_url;  // a malformed one is not passed on: see conninfo_problem()
   }
   for (const auto& secret : params.secret_values) redactor.add_secret(secret);
   for (const auto& key : params.secret_keys) {

@@ -577,7 +577,14 @@ void EmbeddedCluster::create_database_if_absent() const {
 }
 
 std::string resolve_database_url(const Settings& settings, bool start_if_needed) {
-  if (settings.database_url && !settings.database_url->empty()) return *settings.database_url;
+  if (settings.database_url && !settings.database_url->empty()) {
+    if (const auto problem = conninfo_problem(*settings.database_url)) {
+      throw usage_error(fmt::format("the database URL (--database-url, DIHYA_DATABASE_URL or database_url) is "
+                                    "malformed: {} (the URL is not shown: it may hold a password)",
+                                    *problem));
+    }
+    return *settings.database_url;
+  }
   EmbeddedCluster cluster(settings.state_dir);
   if (start_if_needed) {
     prepare_state_dir(settings);

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <map>
@@ -133,20 +134,52 @@ void redact_connection_password(Redactor& redactor, const std::string& conninfo)
   if (auto password = connection_password(conninfo)) redactor.add_secret(*password);
 }
 
-std::optional<std::string> connection_password(const std::string& conninfo) {
-  if (conninfo.empty()) return std::nullopt;
-  if (const auto it = remembered_passwords().find(conninfo); it != remembered_passwords().end()) return it->second;
+namespace {
+
+struct ParsedConninfo {
+  std::optional<std::string> problem;  // libpq's message when it cannot parse it
+  std::optional<std::string> password;
+};
+
+ParsedConninfo parse_conninfo(const std::string& conninfo) {
+  if (conninfo.empty()) return {};
+  if (const auto it = remembered_passwords().find(conninfo); it != remembered_passwords().end()) return {std::nullopt, it->second};
   const LibPq& pq = libpq();
   char* error = nullptr;
   PQconninfoOption* options = pq.conninfo_parse(conninfo.c_str(), &error);
+  std::string message = error != nullptr ? one_line(error) : "";
   if (error != nullptr) pq.freemem(error);
-  if (options == nullptr) return std::nullopt;
+  if (options == nullptr) return {message.empty() ? "libpq cannot parse it" : message, std::nullopt};
   std::optional<std::string> password;
   for (PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
     if (std::string(o->keyword) == "password" && o->val != nullptr && *o->val != '\0') password = o->val;
   }
   pq.conninfo_free(options);
-  return password;
+  return {std::nullopt, password};
+}
+
+}  // namespace
+
+std::optional<std::string> connection_password(const std::string& conninfo) { return parse_conninfo(conninfo).password; }
+
+std::optional<std::string> conninfo_problem(const std::string& conninfo) {
+  auto problem = parse_conninfo(conninfo).problem;
+  if (!problem) return problem;
+  // What libpq quotes is a piece of the string: masked, but for a lone
+  // punctuation mark ('missing "=" after ...').
+  std::string out;
+  for (std::size_t i = 0; i < problem->size(); ++i) {
+    const std::size_t close = (*problem)[i] == '"' ? problem->find('"', i + 1) : std::string::npos;
+    if (close == std::string::npos) {
+      out += (*problem)[i];
+      continue;
+    }
+    const std::string quoted = problem->substr(i + 1, close - i - 1);
+    const bool mark = quoted.size() == 1 && std::ispunct(static_cast<unsigned char>(quoted[0]));
+    out += "\"" + (mark ? quoted : std::string("***")) + "\"";
+    i = close;
+  }
+  return out;
 }
 
 void remember_connection_password(const std::string& conninfo) {

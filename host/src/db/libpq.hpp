@@ -43,6 +43,13 @@ class PgError : public std::runtime_error {
 // A string remember_connection_password() parsed is answered without libpq.
 std::optional<std::string> connection_password(const std::string& conninfo);
 
+// Why libpq cannot parse `conninfo` (its message, every piece of the string
+// it quotes masked), or nothing when it can. One it cannot must be neither
+// used nor shown: libpq's message quotes the part it could not read, which
+// may be the password (a secrets file holding only the password, a
+// password with an unquoted blank), and no rule can tell which part.
+std::optional<std::string> conninfo_problem(const std::string& conninfo);
+
 class Redactor;  // params/redaction.hpp
 
 // Registers the password of `conninfo` with `redactor` as it is spelt there
