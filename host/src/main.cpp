@@ -142,14 +142,9 @@ int dispatch(int argc, char** argv, bool* json_errors) {
     print_version();
     return kExitOk;
   }
-  if (vm.count("help") || command_at >= args.size()) {
+  if (vm.count("help")) {
     print_help(global);
-    return vm.count("help") ? kExitOk : kExitUsage;
-  }
-  const std::string& name = args[command_at];
-  auto it = subcommands().find(name);
-  if (it == subcommands().end()) {
-    throw usage_error(fmt::format("unknown command '{}' (see dihya-host --help)", name));
+    return kExitOk;
   }
 
   GlobalFlags flags;
@@ -175,6 +170,13 @@ int dispatch(int argc, char** argv, bool* json_errors) {
       throw usage_error(fmt::format("--log-format '{}': expected text or json", format));
     }
     flags.log_style.json = format == "json";
+  }
+  // Checked after the options, so that a bad one is what is said.
+  if (command_at >= args.size()) throw usage_error("which command? (see dihya-host --help)");
+  const std::string& name = args[command_at];
+  auto it = subcommands().find(name);
+  if (it == subcommands().end()) {
+    throw usage_error(fmt::format("unknown command '{}' (see dihya-host --help)", name));
   }
   const Settings settings = load_settings(flags);
   return it->second.run(command_args, settings);

@@ -20,6 +20,15 @@ expect_exit 2 "unknown command" -- dh frobnicate
 expect_one_line_error "unknown command"
 expect_exit 2 "unknown option" -- dh list --frob
 expect_one_line_error "unknown option"
+# No command, no schedule action, a bad global option without a command: one
+# line on stderr (they dumped the usage on stdout; the bad value went unsaid).
+for args in "" "schedule" "--log-format bogus"; do
+  # shellcheck disable=SC2086
+  expect_exit 2 "'dihya-host $args'" -- dh $args
+  expect_one_line_error "'dihya-host $args'"
+  [ ! -s "$OUT" ] && ok "'dihya-host $args': nothing on stdout" || not_ok "'dihya-host $args' printed on stdout"
+done
+expect_in "$ERR" "--log-format 'bogus'" "the bad option is what is said"
 
 expect_exit 0 "list" -- dh list
 expect_in "$OUT" "echo_params" "list shows echo_params"
@@ -49,6 +58,9 @@ expect_exit 2 "docs --out of a file" -- dh docs --out "$WORK/not-a-dir"
 expect_in "$ERR" "not a directory" "it says so"
 expect_exit 2 "docs --out of /dev/null" -- dh docs --out /dev/null
 [ -f "$WORK/docs/echo_params.md" ] && [ -f "$WORK/docs/index.md" ] && ok "docs writes one page per plugin" || not_ok "docs pages missing"
+expect_exit 0 "docs --out of a name holding an escape and a newline" -- dh docs --out "$WORK/d"$'\e]0;x\a\nforged'
+expect_one_line_error "docs --out of a name holding an escape and a newline"
+expect_in "$ERR" '\x1b]0;x\x07\nforged' "the name is escaped"
 
 echo "plugin_path: [$WORK/nowhere]" >"$WORK/conf.yaml"
 expect_exit 0 "config file adds plugin dirs" -- dh --config "$WORK/conf.yaml" list

@@ -27,7 +27,7 @@ std::string db_description(const Settings& settings) {
       "  status  show whether the cluster exists and runs; exits 0 when it runs, 1 when it does not\n"
       "          (like pg_ctl status or systemctl is-active), so scripts can test it\n"
       "  url     print its connection URL (starts nothing)",
-      settings.state_dir.string());
+      printable(settings.state_dir.string(), std::string::npos));
 }
 
 void print_status(const nlohmann::json& status) {

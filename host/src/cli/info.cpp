@@ -69,7 +69,7 @@ int cmd_docs(const Args& args, const Settings& settings) {
     ++written;
   }
   write_file_atomically(out / "index.md", index, 0644);
-  std::cerr << fmt::format("wrote {} plugin page(s) to {}\n", written, out.string());
+  std::cerr << fmt::format("wrote {} plugin page(s) to {}\n", written, printable(out.string(), std::string::npos));
   return 0;
 }
 

@@ -597,12 +597,13 @@ int schedule_run(const Args& args, const Settings& settings) {
 }  // namespace
 
 int cmd_schedule(const Args& args, const Settings& settings) {
-  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+  if (args.empty()) throw usage_error("schedule: which action? (see dihya-host schedule --help)");
+  if (args[0] == "--help" || args[0] == "-h") {
     std::cout << "Usage: dihya-host schedule <action> [options]\n\n"
                  "Schedules stored in PostgreSQL and executed by `dihya-host run run_scheduler`.\n\nActions:\n"
               << kActions << "\nRun `dihya-host schedule <action> --help` for an action's options.\n\n"
               << exit_codes_help();
-    return args.empty() ? kExitUsage : kExitOk;
+    return kExitOk;
   }
   const std::string action = args[0];
   const Args rest(args.begin() + 1, args.end());
