@@ -51,4 +51,34 @@ expect_eq "$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(
 expect_exit 0 "the audit log is intact after the burst" -- dh audit verify
 expect_eq "$(find "$DIHYA_STATE_DIR/work" -mindepth 1 | wc -l)" 0 "no work dir left behind"
 [ "$(find "$DIHYA_STATE_DIR/spare" -mindepth 1 -maxdepth 1 | wc -l)" -le 32 ] && ok "at most 32 spare dirs kept" || not_ok "more than 32 spare dirs"
+
+# A host in another pid namespace (a container sharing the state dir) took
+# a live run for one whose host had died: its pid means nothing there. It
+# rolled the run back under its feet, and the run's later steps could never
+# be undone. Needs root (a new pid namespace).
+if [ "$(id -u)" = 0 ] && unshare -p -f --mount-proc true 2>/dev/null; then
+  psql_q "create table conc_ns (id int primary key); insert into conc_ns select generate_series(1, 40)" >/dev/null
+  "$DIHYA_HOST" run purge_rows -p table=conc_ns -p max_id=100 -p batch=4 -p sleep_ms=300 --yes >/dev/null 2>&1 &
+  slow=$!
+  live=""
+  for _ in $(seq 200); do
+    live=$(dh history --plugin purge_rows --json | python3 -c 'import json,sys; r=[x["id"] for x in json.load(sys.stdin) if x["outcome"] == "running"]; print(r[0] if r else "")')
+    [ -n "$live" ] && break
+    sleep 0.05
+  done
+  expect_exit 2 "rollback from another pid namespace of a live run" -- unshare -p -f --mount-proc "$DIHYA_HOST" rollback "$live"
+  expect_in "$ERR" "is still running" "it is still running, seen from there"
+  expect_exit 0 "history from another pid namespace" -- unshare -p -f --mount-proc "$DIHYA_HOST" history --plugin purge_rows --json
+  expect_eq "$(python3 -c 'import json,sys; print([x["outcome"] for x in json.load(open(sys.argv[1])) if x["id"] == sys.argv[2]])' "$OUT" "$live")" "['running']" \
+    "history there shows it running, not interrupted"
+  wait "$slow"
+  expect_exit 0 "its record" -- dh show "$live" --json
+  expect_eq "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["outcome"])' "$OUT") $(psql_q "select count(*) from conc_ns")" "succeeded 0" \
+    "the run ends as it would have"
+  expect_exit 0 "and can be rolled back whole" -- dh rollback "$live"
+  expect_eq "$(psql_q "select count(*) from conc_ns")" 40 "every row is back"
+  psql_q "drop table conc_ns" >/dev/null
+else
+  echo "skip: pid namespaces need root"
+fi
 finish

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -94,11 +95,17 @@ std::optional<std::uint64_t> process_start_ticks(pid_t pid) {
   return fields->start_ticks;
 }
 
+std::uint64_t current_pid_namespace() {
+  struct stat st {};
+  return ::stat("/proc/self/ns/pid", &st) == 0 ? static_cast<std::uint64_t>(st.st_ino) : 0;
+}
+
 ProcessIdentity current_process_identity() {
   ProcessIdentity me;
   me.pid = ::getpid();
   me.start_ticks = process_start_ticks(me.pid).value_or(0);
   me.boot_id = current_boot_id();
+  me.pid_ns = current_pid_namespace();
   return me;
 }
 
@@ -108,6 +115,11 @@ bool process_is_gone(const ProcessIdentity& who) {
   if (!who.boot_id.empty()) {
     std::string boot = current_boot_id();
     if (!boot.empty() && boot != who.boot_id) return true;
+  }
+  // Its pid names another process here, or none: alive as far as we can tell.
+  if (who.pid_ns != 0) {
+    const std::uint64_t ours = current_pid_namespace();
+    if (ours != 0 && ours != who.pid_ns) return false;
   }
   // EPERM means it exists under another user: alive as far as we can tell.
   if (::kill(who.pid, 0) != 0 && errno == ESRCH) return true;

@@ -5,8 +5,10 @@
 // because pids are reused and restart from 1 after a reboot.
 //
 // Limits: the identity is meaningful on the machine and in the pid namespace
-// that took it. A state dir shared between machines or containers would make
-// a live run on the other side look dead.
+// that took it. A host in another pid namespace (a container sharing the
+// state dir) is never judged gone from here: its pid means nothing here, and
+// a live run judged dead would be rolled back under its feet. A state dir
+// shared between machines would make a live run on the other side look dead.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +23,7 @@ struct ProcessIdentity {
   pid_t pid = 0;
   std::uint64_t start_ticks = 0;  // /proc/<pid>/stat field 22, clock ticks after boot; 0 unknown
   std::string boot_id;            // /proc/sys/kernel/random/boot_id; empty unknown
+  std::uint64_t pid_ns = 0;       // inode of /proc/self/ns/pid: the pid namespace; 0 unknown
 };
 
 // This process. Never throws: unreadable /proc leaves fields unknown.
@@ -28,6 +31,9 @@ ProcessIdentity current_process_identity();
 
 // The kernel's id of the current boot, or empty when /proc is not mounted.
 std::string current_boot_id();
+
+// The inode of this process's pid namespace, 0 when /proc is not mounted.
+std::uint64_t current_pid_namespace();
 
 // The effective user's name (its uid when it has none), looked up once per
 // process and uid (NSS: nsswitch.conf, nscd, /etc/passwd), so the jobs the

@@ -52,6 +52,7 @@ void to_json(nlohmann::json& out, const RunRecord& r) {
       {"pid_of_host", r.pid_of_host},
       {"host_boot_id", r.host_boot_id},
       {"host_start_ticks", r.host_start_ticks},
+      {"host_pid_ns", r.host_pid_ns},
       {"dry_run", r.dry_run},
       {"destructive", r.destructive},
       {"schedule_id", r.schedule_id},
@@ -92,6 +93,7 @@ void from_json(const nlohmann::json& in, RunRecord& r) {
   out.pid_of_host = optional_field<int>(in, "pid_of_host", 0);
   out.host_boot_id = optional_field<std::string>(in, "host_boot_id", "");
   out.host_start_ticks = optional_field<std::uint64_t>(in, "host_start_ticks", 0);
+  out.host_pid_ns = optional_field<std::uint64_t>(in, "host_pid_ns", 0);
   out.dry_run = optional_field<bool>(in, "dry_run", false);
   out.destructive = optional_field<bool>(in, "destructive", false);
   out.schedule_id = optional_field<std::string>(in, "schedule_id", "");
@@ -105,11 +107,12 @@ void set_host_process(RunRecord& record, const ProcessIdentity& host) {
   record.pid_of_host = static_cast<int>(host.pid);
   record.host_boot_id = host.boot_id;
   record.host_start_ticks = host.start_ticks;
+  record.host_pid_ns = host.pid_ns;
 }
 
 ProcessIdentity host_process(const RunRecord& record) {
-  return ProcessIdentity{static_cast<pid_t>(record.pid_of_host), record.host_start_ticks,
-                         record.host_boot_id};
+  return ProcessIdentity{static_cast<pid_t>(record.pid_of_host), record.host_start_ticks, record.host_boot_id,
+                         record.host_pid_ns};
 }
 
 }  // namespace dihya::host

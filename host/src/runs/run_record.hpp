@@ -55,6 +55,7 @@ struct RunRecord {
   int pid_of_host = 0;
   std::string host_boot_id;         // with host_start_ticks: tells a dead host from a reused pid
   std::uint64_t host_start_ticks = 0;
+  std::uint64_t host_pid_ns = 0;    // its pid namespace (ProcessIdentity::pid_ns); 0 unknown
   bool dry_run = false;
   bool destructive = false;
   // Set when the scheduler launched the run: its schedule and whether the
