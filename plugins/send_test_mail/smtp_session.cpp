@@ -11,6 +11,7 @@
 
 #include <curl/curl.h>
 #include <openssl/ssl.h>
+#include <sys/socket.h>
 
 #include "address.hpp"
 
@@ -261,9 +262,25 @@ int on_prerequest(void* user, char*, char*, int, int) {
   return CURL_PREREQFUNC_OK;
 }
 
+// What the progress callback watches. curl calls it about once a second
+// also while it waits for a reply, so it is where timeout_seconds holds for
+// the whole session: CURLOPT_TIMEOUT alone does not bound the wait for the
+// reply to the end of DATA, which libcurl 7.88 makes after the transfer,
+// under its own 120 s server-response limit.
+struct SessionWatch {
+  const SmtpHooks* hooks;
+  std::chrono::steady_clock::time_point deadline;
+  bool timed_out = false;
+};
+
 int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-  const auto* hooks = static_cast<const SmtpHooks*>(user);
-  return hooks->cancelled && hooks->cancelled() ? 1 : 0;
+  auto* watch = static_cast<SessionWatch*>(user);
+  if (watch->hooks->cancelled && watch->hooks->cancelled()) return 1;
+  if (std::chrono::steady_clock::now() >= watch->deadline) {
+    watch->timed_out = true;
+    return 1;
+  }
+  return 0;
 }
 
 // The OpenSSL session of the live connection (curl keeps it cached after the
@@ -278,11 +295,24 @@ void read_tls_session(CURL* curl, SmtpOutcome& outcome) {
   if (const char* cipher = SSL_get_cipher_name(ssl)) outcome.tls_cipher = cipher;
 }
 
+// After a stop (timeout_seconds or a cancel) curl still keeps the connection
+// and, closing it, sends QUIT and waits for the reply, up to
+// CURLOPT_SERVER_RESPONSE_TIMEOUT more from a server that stalls. Shutting the
+// reading side makes that wait end at once; curl closes the descriptor.
+void abandon_connection(CURL* curl) {
+  curl_socket_t socket = CURL_SOCKET_BAD;
+  if (curl_easy_getinfo(curl, CURLINFO_ACTIVESOCKET, &socket) == CURLE_OK && socket != CURL_SOCKET_BAD) {
+    ::shutdown(socket, SHUT_RD);
+  }
+}
+
 std::string with_detail(const std::string& detail) { return detail.empty() ? "" : " (" + detail + ")"; }
 
 std::string describe_failure(CURLcode code, const SmtpRequest& request, const SmtpOutcome& outcome,
-                             const TranscriptReader& reader, const std::string& curl_detail, bool refused_smtputf8) {
+                             const TranscriptReader& reader, const std::string& curl_detail, bool refused_smtputf8,
+                             bool timed_out) {
   const std::string& server = request.server;
+  if (code == CURLE_ABORTED_BY_CALLBACK && timed_out) code = CURLE_OPERATION_TIMEDOUT;
   switch (code) {
     case CURLE_ABORTED_BY_CALLBACK:
       if (refused_smtputf8) {
@@ -395,6 +425,7 @@ SmtpOutcome send_message(const SmtpRequest& request, const SmtpHooks& hooks) {
   TranscriptReader reader(outcome, hooks);
   MessageSource source{request.message};
   Preflight preflight{&request, &outcome};
+  SessionWatch watch{&hooks, {}};
   char error_buffer[CURL_ERROR_SIZE] = {};
   curl_slist* list = nullptr;
   for (const auto& r : request.recipients) {
@@ -422,10 +453,12 @@ SmtpOutcome send_message(const SmtpRequest& request, const SmtpHooks& hooks) {
   set(c, CURLOPT_DEBUGDATA, &reader);
   set(c, CURLOPT_NOPROGRESS, 0L);
   set(c, CURLOPT_XFERINFOFUNCTION, &on_progress);
-  set(c, CURLOPT_XFERINFODATA, &hooks);
+  set(c, CURLOPT_XFERINFODATA, &watch);
   set(c, CURLOPT_PREREQFUNCTION, &on_prerequest);
   set(c, CURLOPT_PREREQDATA, &preflight);
   set(c, CURLOPT_TIMEOUT, request.timeout_seconds);
+  // Each reply within the session's limit too (curl's default is 120 s).
+  set(c, CURLOPT_SERVER_RESPONSE_TIMEOUT, request.timeout_seconds);
   set(c, CURLOPT_CONNECTTIMEOUT, request.connect_timeout_seconds);
   const long use_ssl = request.implicit_tls || request.starttls == StartTls::required ? CURLUSESSL_ALL
                        : request.starttls == StartTls::optional                     ? CURLUSESSL_TRY
@@ -450,18 +483,21 @@ SmtpOutcome send_message(const SmtpRequest& request, const SmtpHooks& hooks) {
   set(c, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(request.message->size()));
 
   const auto start = std::chrono::steady_clock::now();
+  watch.deadline = start + std::chrono::seconds(request.timeout_seconds);
   const CURLcode rc = curl_easy_perform(c);
   outcome.latency_ms = static_cast<long>(
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count());
   const std::string curl_detail = strip_line_end(error_buffer);
   if (rc == CURLE_OK) read_tls_session(c, outcome);
+  if (rc == CURLE_ABORTED_BY_CALLBACK) abandon_connection(c);
   // Closing sends QUIT: do it while the reader and the buffers are alive.
   curl.reset();
   if (rc == CURLE_OK) {
     outcome.sent = true;
     outcome.queue_id = parse_queue_id(outcome.final_reply);
   } else {
-    outcome.error = describe_failure(rc, request, outcome, reader, curl_detail, preflight.refused_smtputf8);
+    outcome.error =
+        describe_failure(rc, request, outcome, reader, curl_detail, preflight.refused_smtputf8, watch.timed_out);
   }
   return outcome;
 }

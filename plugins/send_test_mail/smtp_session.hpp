@@ -8,6 +8,7 @@
 // it does not, the session stops before MAIL FROM, so nothing is sent.
 // Guarantees: the password is handed only to libcurl; the transcript it logs
 // has AUTH exchanges replaced by "***"; no error text includes the password.
+// timeout_seconds bounds the whole session.
 #pragma once
 
 #include <functional>
