@@ -61,16 +61,19 @@ int reply_code(const std::string& line) {
 // to the last command, since curl's SMTP never pipelines.
 class TranscriptReader {
  public:
-  TranscriptReader(SmtpOutcome& outcome, const SmtpHooks& hooks) : outcome_(outcome), hooks_(hooks) {}
+  TranscriptReader(SmtpOutcome& outcome, const SmtpHooks& hooks, const std::string& password)
+      : outcome_(outcome), hooks_(hooks) {
+    if (!password.empty()) credentials_.push_back(password);
+  }
 
   void on_client(std::string_view data) {
     for (const auto& line : split(data)) client_line(line);
   }
   void on_server(std::string_view data) {
-    for (const auto& line : split(data)) server_line(line);
+    for (const auto& line : split(mask_credentials(data))) server_line(line);
   }
   void on_info(std::string_view data) {
-    for (const auto& line : split(data)) {
+    for (const auto& line : split(mask_credentials(data))) {
       // "SSL connection using TLSv1.3 / TLS_AES_256_GCM_SHA384" (OpenSSL backend)
       const std::string marker = "SSL connection using ";
       if (const auto at = line.find(marker); at != std::string::npos) {
@@ -93,6 +96,20 @@ class TranscriptReader {
   bool auth_offered() const { return !outcome_.server_auth_mechanisms.empty(); }
   bool starttls_offered() const { return starttls_offered_; }
 
+  // `text` with the password and every credential the session sent (the
+  // base64 lines of the AUTH exchange) replaced by "***". A server may echo
+  // what it received ("535 you sent AHVzZXIAcGFzcw=="): its replies go into
+  // errors, the result and the log, so they pass through here first.
+  std::string mask_credentials(std::string_view text) const {
+    std::string out(text);
+    for (const auto& secret : credentials_) {
+      for (auto at = out.find(secret); at != std::string::npos; at = out.find(secret, at + 3)) {
+        out.replace(at, secret.size(), "***");
+      }
+    }
+    return out;
+  }
+
  private:
   static std::vector<std::string> split(std::string_view data) {
     std::vector<std::string> lines;
@@ -109,6 +126,16 @@ class TranscriptReader {
     return lines;
   }
 
+  // Shorter lines are protocol tokens ("=" for an empty response, "*" to
+  // cancel), not credentials: base64 of anything is at least 4 characters.
+  void add_credential(const std::string& token) {
+    if (token.size() < 4 || std::find(credentials_.begin(), credentials_.end(), token) != credentials_.end()) return;
+    credentials_.push_back(token);
+    // Longest first, so a secret inside another is never masked half.
+    std::stable_sort(credentials_.begin(), credentials_.end(),
+                     [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  }
+
   void emit(const std::string& line) {
     outcome_.transcript.push_back(line);
     if (hooks_.transcript_line) hooks_.transcript_line(line);
@@ -117,6 +144,7 @@ class TranscriptReader {
   void client_line(const std::string& line) {
     if (in_auth_) {
       // Every client line inside an AUTH exchange is a credential (base64).
+      add_credential(line);
       emit("C: ***");
       return;
     }
@@ -130,6 +158,7 @@ class TranscriptReader {
       outcome_.auth_used = true;
       outcome_.auth_mechanism = mechanism;
       in_auth_ = true;
+      if (second_space != std::string::npos) add_credential(line.substr(second_space + 1));
       emit("C: AUTH " + mechanism + (second_space == std::string::npos ? "" : " ***"));
     } else {
       emit("C: " + line);
@@ -211,6 +240,7 @@ class TranscriptReader {
   std::string mail_reply_;
   std::string auth_reply_;
   std::string last_error_reply_;
+  std::vector<std::string> credentials_;  // the password, and each credential line sent
   bool in_auth_ = false;
   bool data_started_ = false;
   bool starttls_offered_ = false;
@@ -422,7 +452,7 @@ SmtpOutcome send_message(const SmtpRequest& request, const SmtpHooks& hooks) {
   ensure_curl_initialised();
   SmtpOutcome outcome;
   // Declared before the handle, so they outlive it whatever happens.
-  TranscriptReader reader(outcome, hooks);
+  TranscriptReader reader(outcome, hooks, request.password);
   MessageSource source{request.message};
   Preflight preflight{&request, &outcome};
   SessionWatch watch{&hooks, {}};
@@ -487,7 +517,7 @@ SmtpOutcome send_message(const SmtpRequest& request, const SmtpHooks& hooks) {
   const CURLcode rc = curl_easy_perform(c);
   outcome.latency_ms = static_cast<long>(
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count());
-  const std::string curl_detail = strip_line_end(error_buffer);
+  const std::string curl_detail = reader.mask_credentials(strip_line_end(error_buffer));
   if (rc == CURLE_OK) read_tls_session(c, outcome);
   if (rc == CURLE_ABORTED_BY_CALLBACK) abandon_connection(c);
   // Closing sends QUIT: do it while the reader and the buffers are alive.

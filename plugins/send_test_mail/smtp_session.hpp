@@ -7,8 +7,9 @@
 // reply offers SMTPUTF8 (libcurl then adds the parameter to MAIL FROM); when
 // it does not, the session stops before MAIL FROM, so nothing is sent.
 // Guarantees: the password is handed only to libcurl; the transcript it logs
-// has AUTH exchanges replaced by "***"; no error text includes the password.
-// timeout_seconds bounds the whole session.
+// has AUTH exchanges replaced by "***", and server replies the password and
+// every credential line sent (a server may echo them); no error text includes
+// the password or its base64 forms. timeout_seconds bounds the whole session.
 #pragma once
 
 #include <functional>

@@ -464,6 +464,38 @@ for step in EHLO AUTH MAIL DATA; do
   [ "$elapsed" -lt 30 ] && ok "silent after $step: the run ended on timeout_seconds (${elapsed}s), well under libcurl's 120 s" || not_ok "silent after $step: the run took ${elapsed}s"
 done
 
+# A server that echoes the credentials it received in its 535 reply: the
+# reply is masked before it reaches the error, the result, the transcript
+# and the logs, for PLAIN and LOGIN alike.
+start_server echo --echo-auth
+for mech in plain login; do
+  MECH=$(echo $mech | tr a-z A-Z)
+  expect_exit 1 "AUTH $MECH against a server that echoes the credentials" -- dh run send_test_mail \
+    -p "smtp_url=smtp://127.0.0.1:$echo_port" -p starttls=off -p username=alice -p password=@env:SMTP_TEST_PASSWORD \
+    -p auth=$mech -p from=$from -p to=admin@example.com --json
+  cp "$OUT" "$WORK/echo_$mech.json"
+  cp "$ERR" "$WORK/echo_$mech.err"
+  case "$(json summary)" in
+    *"rejected the credentials of user 'alice' (535 5.7.8 you sent: AUTH $MECH "*"| ***)"*) ok "echo $MECH: the error quotes the reply with the credentials masked" ;;
+    *) not_ok "echo $MECH: error '$(json summary)'" ;;
+  esac
+  expect_in "$WORK/echo_$mech.json" "S: 535 5.7.8 you sent: AUTH $MECH" "echo $MECH: the 535 reply is in the --json transcript (guard)"
+  expect_exit 0 "logs of the echoed AUTH $MECH run" -- dh logs "$(last_run_id)"
+  cp "$OUT" "$WORK/echo_$mech.log"
+  expect_in "$WORK/echo_$mech.log" "smtp S: 535 5.7.8 you sent: AUTH $MECH" "echo $MECH: the 535 reply is logged (guard)"
+  [ "$mech" = plain ] && forms=("$canary" "$canary_plain_b64") || forms=("$canary" "$canary_b64")
+  for needle in "${forms[@]}"; do
+    for what in err json log; do
+      expect_not_in "$WORK/echo_$mech.$what" "$needle" "echo $MECH: no ${needle:0:6}... in the $what output"
+    done
+    if grep -rqF -- "$needle" "$DIHYA_STATE_DIR"; then not_ok "echo $MECH: ${needle:0:6}... is in $(grep -rlF -- "$needle" "$DIHYA_STATE_DIR" | head -1)"; else ok "echo $MECH: no ${needle:0:6}... under the state dir (run record, audit.jsonl, state.log)"; fi
+  done
+done
+expect_exit 1 "a rejected recipient" -- dh run send_test_mail "${plain[@]}" -p to=reject-me@example.com,admin@example.com
+expect_in "$ERR" "rejected recipient reject-me@example.com (550" "recipient rejected: clear error"
+expect_exit 0 "allow_recipient_failures sends to the accepted ones" -- dh run send_test_mail "${plain[@]}" -p to=reject-me@example.com,admin@example.com -p allow_recipient_failures=true --json
+expect_eq "$(json result.accepted_recipients):$(json result.rejected_recipients.0.address)" "admin@example.com:reject-me@example.com" "accepted and rejected recipients reported"
+
 # ---------------------------------------------------------------- dry run
 before=$(received tls)
 expect_exit 0 "dry run prints the MIME message" -- dh run send_test_mail "${tls[@]}" -p password=@env:SMTP_TEST_PASSWORD -p to=admin@example.com -p "subject=$subject" --dry-run
