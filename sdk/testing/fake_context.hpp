@@ -62,6 +62,7 @@ class FakeContext final : public Context {
     std::filesystem::create_directory(output_dir_);
   }
   ~FakeContext() override {
+    close_database();
     std::error_code ignored;  // a test's leftovers in /tmp must not fail the test
     std::filesystem::remove_all(root_, ignored);
   }

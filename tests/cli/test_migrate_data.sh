@@ -5,7 +5,9 @@
 # rollback of up and down runs, an edited applied migration refused naming
 # the file and both checksums, a failing migration leaving the last good
 # version, two concurrent ups applying each migration once, and kill -9 of
-# the host during a batched data migration resumed by the next up.
+# the host during a batched data migration resumed by the next up, and a
+# timeout or kill -9 while a migration waits for a table lock leaving no
+# statement on the server (the table readable, the rollback done).
 source "$(dirname "$0")/lib.sh"
 : "${DB_URL:?the pg fixture must be running}"
 export DIHYA_PLUGIN_PATH="$DIHYA_BUNDLED_PLUGIN_DIR"
@@ -267,6 +269,41 @@ expect_exit 4 "a slow data migration over 5000-byte keys times out" -- \
   dh run migrate_data -p migrations_dir="$lk" -p history_table=lk_history -p mode=up --timeout 3 --grace 20 --yes
 expect_in "$ERR" "resumes after key aaaaaaaaaa" "the message quotes the last key"
 [ "$(grep -c 'a\{1000\}' "$ERR")" -eq 0 ] && ok "the key is cut short in the message" || not_ok "a 1000-byte stretch of the key is quoted"
+
+# ---- a timeout while a migration waits for a table lock ends its statement on the server ----
+lw="$WORK/lockwait"; mkdir -p "$lw"
+printf 'create table lw (id int primary key);\n' >"$lw/V1__lw.up.sql"
+printf 'drop table lw;\n' >"$lw/V1__lw.down.sql"
+mdl() { dh run migrate_data -p migrations_dir="$lw" -p history_table=lw_history "$@"; }
+expect_exit 0 "up creates the table a reader will hold" -- mdl -p mode=up --yes
+printf 'alter table lw add column z int;\n' >"$lw/V2__z.up.sql"
+printf 'alter table lw drop column z;\n' >"$lw/V2__z.down.sql"
+PGAPPNAME=lw_reader psql_q "begin; select count(*) from lw; select pg_sleep(60); commit;" >/dev/null 2>&1 &
+reader=$!
+for _ in $(seq 100); do
+  [ "$(psql_q "select count(*) from pg_locks l join pg_stat_activity a using (pid)
+               where a.application_name = 'lw_reader' and l.relation = 'lw'::regclass and l.granted")" -ge 1 ] && break
+  sleep 0.05
+done
+expect_exit 4 "a migration waiting for the reader's lock times out" -- mdl -p mode=up --yes --timeout 3 --grace 2
+expect_eq "$(last_run_field outcome)" timed_out "the run is recorded as timed out, not rollback_failed"
+expect_in "$ERR" "[host] rollback done" "its automatic rollback got the migration lock and succeeded"
+expect_eq "$(psql_q "select count(*) from pg_stat_activity where datname = current_database() and query like 'alter table lw%'")" 0 \
+  "no statement of the run is left on the server"
+expect_eq "$(timeout 5 psql -X -q -t -A "$DB_URL" -c 'select count(*) from lw')" 0 "the table is readable right after the host exits"
+# The host killed (its plugin with it, by PR_SET_PDEATHSIG): the server ends the statement itself.
+"$DIHYA_HOST" run migrate_data -p migrations_dir="$lw" -p history_table=lw_history -p mode=up --yes >"$OUT" 2>"$ERR" &
+host_pid=$!
+alter_waits() { psql_q "select count(*) from pg_stat_activity where datname = current_database() and query like 'alter table lw%'"; }
+for _ in $(seq 200); do [ "$(alter_waits)" -ge 1 ] && break; sleep 0.05; done
+expect_eq "$(alter_waits)" 1 "the migration waits for the reader's lock"
+kill -9 "$host_pid"
+wait "$host_pid" 2>/dev/null || true
+for _ in $(seq 100); do [ "$(alter_waits)" -eq 0 ] && break; sleep 0.05; done
+expect_eq "$(alter_waits)" 0 "the killed run's statement ends on the server within seconds"
+psql_q "select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'lw_reader'" >/dev/null
+wait "$reader" 2>/dev/null || true
+expect_eq "$(psql_q "select count(*) from information_schema.columns where table_name = 'lw' and column_name = 'z'")" 0 "V2 is not applied"
 
 # ---- conformance kit ----
 expect_exit 0 "check migrate_data" -- dh check migrate_data

@@ -168,6 +168,9 @@ class ChildContext final : public Context {
  public:
   ChildContext(const ChildRequest& request, Channel& channel)
       : request_(request), channel_(channel), logger_(channel), journal_(channel) {}
+  ~ChildContext() override { close_database(); }
+  ChildContext(const ChildContext&) = delete;
+  ChildContext& operator=(const ChildContext&) = delete;
 
   Logger& log() override { return logger_; }
   bool dry_run() const override { return request_.dry_run; }

@@ -89,6 +89,11 @@ class Context {
   // host never links libpqxx.
   virtual pqxx::connection* own_database() { return nullptr; }
 
+  // Closes the connection db() opened, if any. A context that lets db() open
+  // it calls this first thing in its destructor: until then a thread of the
+  // connection may call cancelled(), which must not outlive the derived class.
+  void close_database() noexcept { db_.reset(); }
+
  private:
   std::shared_ptr<void> db_;  // the connection db() opened, type-erased
 };
