@@ -273,8 +273,10 @@ class Cleanup final : public dihya::Plugin {
       return {{"policy", "the policy lists no tables and no logs"}};
     }
     if (mode == "erase_user" && !params.has("user")) return {{"user", "erase_user needs the user (id or email)"}};
+    // A database that cannot be reached is no parameter's fault: it throws,
+    // and the run fails (exit 1) instead of blaming `user` or `policy`.
+    dihya::pg::pin_search_path(ctx.db());
     try {
-      dihya::pg::pin_search_path(ctx.db());
       pqxx::read_transaction tx(ctx.db());
       const auto graph = dihya::FkGraph::load(tx, policy.graph, mode != "retention");
       if (mode == "retention") {

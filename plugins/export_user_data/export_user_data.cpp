@@ -344,9 +344,11 @@ class ExportUserData final : public dihya::Plugin {
       const auto dir = out.parent_path().empty() ? std::filesystem::path(".") : out.parent_path();
       if (!std::filesystem::is_directory(dir, ec)) return {{"output", "no directory " + dir.string()}};
     }
+    // A database that cannot be reached is no parameter's fault: it throws,
+    // and the run fails (exit 1) instead of blaming `user`.
+    dihya::pg::pin_search_path(ctx.db());
+    receive_utf8(ctx.db());
     try {
-      dihya::pg::pin_search_path(ctx.db());
-      receive_utf8(ctx.db());
       pqxx::read_transaction tx(ctx.db());
       const auto graph = dihya::FkGraph::load(tx, config.graph);
       refuse_untrusted_code(tx, graph);

@@ -378,6 +378,12 @@ erase_user:
 YAML
 expect_exit 0 "export of user 1 before the erasure" -- dh run export_user_data -p user=1 -p output="$WORK/u1.zip"
 snapshot take "$DB_URL" "$WORK/before.json"
+# A database that cannot be reached is a failed run (exit 1), not a bad `user`.
+DIHYA_DATABASE_URL="postgresql:///x?host=$WORK/no-such-socket-dir&user=postgres" \
+  expect_exit 1 "erase_user against an unreachable database fails the run" -- \
+  dh run cleanup -p mode=erase_user -p user=user1@example.test -p policy="$WORK/erase.yaml" --yes
+expect_in "$ERR" "cannot connect to the database" "the error says the database cannot be reached"
+expect_not_in "$ERR" "parameter 'user'" "the error does not blame the user parameter"
 expect_exit 0 "erase_user dry run" -- dh run cleanup -p mode=erase_user -p user=user1@example.test -p policy="$WORK/erase.yaml" --dry-run --yes
 expect_in "$OUT" "public.comments: 4 row(s) to delete" "dry run counts the user's comments (cycle, self-reference)"
 expect_eq "$(checksums)" "$before" "erase dry run changes nothing"

@@ -137,6 +137,12 @@ printf 'graph:\n  links:\n    - {from: "no_such_table", columns: [a], to: users}
 expect_exit 2 "config naming an unknown table" -- dh run export_user_data -p user=$U -p config="$WORK/bad2.yaml" -p output="$WORK/no5.zip"
 printf 'surprise: 1\n' >"$WORK/bad3.yaml"
 expect_exit 2 "config with an unknown key" -- dh run export_user_data -p user=$U -p config="$WORK/bad3.yaml" -p output="$WORK/no6.zip"
+# A database that cannot be reached is a failed run (exit 1), not a bad `user`.
+DIHYA_DATABASE_URL="postgresql:///x?host=$WORK/no-such-socket-dir&user=postgres" \
+  expect_exit 1 "an unreachable database fails the run" -- dh run export_user_data -p user=1 -p output="$WORK/no7.zip"
+expect_one_line_error "an unreachable database"
+expect_in "$ERR" "cannot connect to the database" "the error says the database cannot be reached"
+expect_not_in "$ERR" "parameter 'user'" "the error does not blame the user parameter"
 ls "$WORK"/no*.zip >/dev/null 2>&1 && not_ok "a refused run wrote a file" || ok "refused runs wrote nothing"
 expect_eq "$(psql_q "select md5(string_agg(u::text, '|' order by id)) from users u")" "$users_before" "users table intact after hostile inputs"
 
