@@ -93,6 +93,40 @@ else
   echo "skip: a read-only state dir needs mount (root)"
 fi
 
+## A state dir out of inodes ###############################################
+
+# A run that cannot make its work or output dir (no inode left) once its
+# start is recorded ends recorded: failed, exit 1, the cause named, its
+# run.end audited, nothing of it left. It was left running (read as
+# interrupted) with an empty run dir and work dir. 30 inodes: the 8th run
+# finds none.
+INO="$WORK/ino"
+mkdir -p "$INO"
+if mount -t tmpfs -o size=5m,nr_inodes=30 tmpfs "$INO" 2>/dev/null; then
+  trap 'umount "$INO" 2>/dev/null || true; rm -rf "$WORK" "$HOST_DIRS"' EXIT
+  ino() { env DIHYA_STATE_DIR="$INO/state" "$DIHYA_HOST" "$@"; }
+  codes="" nospace=0
+  for i in $(seq 1 12); do
+    rc=0
+    ino run hostile_journal -p behaviour=journal_then_fail --no-rollback >"$OUT" 2>"$ERR" || rc=$?
+    codes+="$rc "
+    grep -q "No space left on device" "$ERR" && nospace=$((nospace + 1))
+  done
+  [ "$nospace" -gt 0 ] && ok "runs found no inode left ($nospace of 12)" || not_ok "no run found the inodes exhausted"
+  expect_eq "$codes" "$(printf '1 %.0s' $(seq 1 12))" "every run exits 1 (failed)"
+  expect_exit 0 "history of the state dir out of inodes" -- ino history --json
+  expect_eq "$(python3 -c 'import json,sys; print(sorted({r["outcome"] for r in json.load(open(sys.argv[1]))}))' "$OUT")" \
+    "['failed']" "every run recorded is recorded failed, none running or interrupted"
+  expect_in "$OUT" "host error: cannot create" "the record names what could not be made"
+  expect_eq "$(grep -c '"event":"run.start"' "$INO/state/audit.jsonl")" "$(grep -c '"event":"run.end"' "$INO/state/audit.jsonl")" \
+    "each run.start in the audit log has its run.end"
+  expect_exit 0 "audit verify of the state dir out of inodes" -- ino audit verify
+  expect_eq "$(find "$INO/state/work" "$INO/state/runs" -mindepth 1 -type d -empty | wc -l)" 0 "no empty run or work dir left"
+  umount "$INO"
+else
+  echo "skip: a state dir out of inodes needs mount (root)"
+fi
+
 ## Directories of the state dir #############################################
 
 # A refused --output-dir (exit 2, nothing run) makes nothing, not even inside

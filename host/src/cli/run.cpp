@@ -157,8 +157,9 @@ std::string without_outcome_prefix(std::string summary, bool dry_run) {
 
 // One `run`, from the checked command line to the printed outcome. prepare()
 // decides everything that can be refused (exit 2, nothing recorded) and then
-// records the run (record, audit run.start, lock, directories); execute()
-// supervises the child and rolls back; finish() records and prints the end.
+// records the run (record, audit run.start, lock); make_run_dirs() makes its
+// directories; execute() supervises the child and rolls back; finish()
+// records and prints the end.
 struct RunSession {
   RunSession(const Settings& s, PluginCatalog& c, PluginFile p, const po::variables_map& v)
       : settings(s), catalog(c), plugin(std::move(p)), vm(v), store(s.state_dir / "runs") {}
@@ -273,12 +274,19 @@ void prepare(RunSession& s) {
 
   s.request.run_id = run_id;
   s.request.dry_run = s.dry_run;
-  count_in_metrics(s.settings, remove_abandoned_work_dirs(s.settings.state_dir, s.store));
-  s.work_dir_hold = make_run_work_dir(s.settings.state_dir, run_id, s.store.spares());
   s.default_output_dir = !output_dir;
-  if (!output_dir) create_default_output_dir(s.request.output_dir, s.store.spares());
   // Redacted like the result: a path parameter may be a secret.
   record.sandbox = redact_strings(sandbox_plan_json(s.sandbox), s.redactor);
+}
+
+// The run's work dir and default output dir, made once the run is recorded as
+// started: a failure here (no inode left) is a failed run that is recorded as
+// ended (cmd_run), never one left to read as running or interrupted.
+void make_run_dirs(RunSession& s) {
+  s.started = std::chrono::steady_clock::now();
+  count_in_metrics(s.settings, remove_abandoned_work_dirs(s.settings.state_dir, s.store));
+  s.work_dir_hold = make_run_work_dir(s.settings.state_dir, s.record.id, s.store.spares());
+  if (s.default_output_dir) create_default_output_dir(s.request.output_dir, s.store.spares());
 }
 
 // Runs the child and, when it failed after changing something, rolls back.
@@ -475,6 +483,7 @@ int cmd_run(const Args& args, const Settings& settings) {
   if (vm->count("quiet")) style.verbosity = LogStyle::Verbosity::quiet;
   RunSink sink(session.run_dir / "log.txt", session.run_dir / "journal.jsonl", session.redactor, style, bar);
   try {
+    make_run_dirs(session);
     execute(session, sink, bar);
   } catch (const std::exception& e) {
     // The run is recorded as started: it must be recorded as ended too,
