@@ -115,6 +115,27 @@ wait "$pid" || code=$?
 expect_eq "$code" 130 "Ctrl-C exits 130"
 expect_eq "$(last_run_field outcome)" cancelled "Ctrl-C recorded as cancelled"
 
+# A child killed with SIGKILL while it journals (the OOM killer) crashed:
+# the host's ack to its last entry then finds the pipe closed (EPIPE), which
+# was reported as "plugin broke the host protocol" (8 times in 9). Killed
+# once its journal has entries; five tries.
+killed=""
+for i in 1 2 3 4 5; do
+  touch "$WORK/flood.mark"
+  "$DIHYA_HOST" run hostile_journal -p behaviour=journal_flood -p count=100000 >"$OUT" 2>"$ERR" &
+  pid=$!
+  for _ in $(seq 1 200); do
+    [ -n "$(find "$DIHYA_STATE_DIR/runs" -name journal.jsonl -newer "$WORK/flood.mark" -size +8k 2>/dev/null)" ] && break
+    sleep 0.05
+  done
+  kill -9 $(pgrep -P "$pid") 2>/dev/null || true
+  code=0
+  wait "$pid" || code=$?
+  killed+="$code $(last_run_field outcome) $(grep -c 'crashed with SIGKILL' "$ERR" || true) $(grep -c 'host protocol' "$ERR" || true);"
+done
+expect_eq "$killed" "$(printf '5 rolled_back 1 0;%.0s' 1 2 3 4 5)" \
+  "a child killed with SIGKILL while journalling crashed with SIGKILL, rolled back (exit 5), never a protocol breach"
+
 # An undo entry over the 16 MiB frame limit: record() throws, the run fails with that message.
 expect_exit 1 "a journal entry over the frame limit fails the run" -- dh run hostile -p behaviour=huge_journal
 expect_in "$ERR" "16 MiB limit" "the message says the entry is over the limit"

@@ -304,7 +304,16 @@ class Supervision {
     // next entry, so it never holds more than one. One that sends entries and
     // reads no ack would fill it, and a blocking write would stop the host
     // there: no timeout, no Ctrl-C, no end record.
+    if (!control_) return;
     if (!write_frame(control_.get(), FrameType::ack, reply.dump())) {
+      // EPIPE: no process reads the pipe any more. The child is dying (the
+      // OOM killer's SIGKILL while it journalled) or closed its end; it waits
+      // for no ack, so nothing stalls, and its end is judged by how it ends:
+      // a protocol failure would kill it and hide the crash.
+      if (errno == EPIPE) {
+        control_.reset();
+        return;
+      }
       protocol_failure("the plugin does not read the host's acknowledgements of its journal entries");
     }
   }
