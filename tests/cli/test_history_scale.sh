@@ -265,6 +265,49 @@ if [ -n "${DB_URL:-}" ]; then
   expect_exit 0 "audit verify at the end" -- dh audit verify
 fi
 
+# ---- prune beside other prunes and rollbacks -------------------------------------
+# Prunes are serialised and each plans under the lock: of four at once, one
+# removes the old runs and audits it, the others find nothing left (each
+# audited the removal of the same runs).
+for _ in $(seq 1 12); do dh run noop >/dev/null 2>&1; done
+expect_exit 0 "the plan of --keep 2" -- dh history prune --keep 2 --dry-run --json
+planned=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["would_prune"])' "$OUT")
+prunes_before=$(grep -c '"event":"history.prune"' "$DIHYA_STATE_DIR/audit.jsonl" || true)
+for j in 1 2 3 4; do dh history prune --keep 2 --yes --json >"$WORK/prune$j.json" 2>"$WORK/prune$j.err" & done
+wait
+expect_eq "$(python3 -c 'import json,sys; print(sum(json.load(open(f))["pruned" if "pruned" in json.load(open(f)) else "would_prune"] for f in sys.argv[1:]))' "$WORK"/prune[1-4].json)" \
+  "$planned" "four prunes at once remove the planned runs once"
+expect_eq "$(( $(grep -c '"event":"history.prune"' "$DIHYA_STATE_DIR/audit.jsonl" || true) - prunes_before ))" 1 \
+  "one of them audits a removal"
+expect_exit 0 "audit verify after the concurrent prunes" -- dh audit verify
+
+# A run whose rollback is running is passed over, --include-undoable or not:
+# the rollback holds its plugin's lock. A prune used to remove the run under
+# the rollback, which then failed ("no such run"), its journal gone.
+expect_exit 1 "a failed run kept with --no-rollback, its rollback hangs" -- \
+  dh run hostile_journal -p behaviour=journal_then_fail -p rollback=hang --no-rollback
+rb_id=$(last_run_id)
+"$DIHYA_HOST" rollback "$rb_id" --timeout 10 >"$WORK/rb.out" 2>"$WORK/rb.err" &
+rb_pid=$!
+for _ in $(seq 1 200); do
+  grep -qF "$rb_id" "$DIHYA_STATE_DIR/locks/hostile_journal.lock" 2>/dev/null && break
+  sleep 0.05
+done
+expect_exit 0 "prune --keep 0 --include-undoable during its rollback" -- dh history prune --keep 0 --include-undoable --yes --json
+expect_eq "$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["kept_locked"], sys.argv[2] in j["ids"])' "$OUT" "$rb_id")" \
+  "1 False" "the run being rolled back is kept, counted as locked"
+rc=0
+wait "$rb_pid" || rc=$?
+expect_eq "$rc" 1 "the hanging rollback times out (exit 1)"
+expect_not_in "$WORK/rb.err" "no such run" "the rollback found its run"
+expect_in "$WORK/rb.out" "rollback FAILED" "the rollback says it failed, its run kept"
+expect_exit 0 "show of the run after its rollback" -- dh show "$rb_id"
+[ -s "$DIHYA_STATE_DIR/runs/$rb_id/journal.jsonl" ] && ok "its journal is kept" || not_ok "its journal is gone"
+expect_exit 0 "once its rollback is over, prune --include-undoable removes it" -- dh history prune --keep 0 --include-undoable --yes --json
+expect_eq "$(python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(j["kept_locked"], sys.argv[2] in j["ids"])' "$OUT" "$rb_id")" \
+  "0 True" "the run is pruned"
+expect_exit 0 "audit verify after the prunes beside a rollback" -- dh audit verify
+
 # ---- bad input: one line, exit 2 ----------------------------------------------
 bad() {  # bad DESCRIPTION -- command...
   local what=$1

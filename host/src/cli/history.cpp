@@ -16,6 +16,7 @@
 #include "util/printable.hpp"
 #include "runs/process_identity.hpp"
 #include "runs/run_id.hpp"
+#include "runs/run_lock.hpp"
 #include "runs/run_log.hpp"
 #include "runs/run_store.hpp"
 #include "util/atomic_file.hpp"
@@ -83,7 +84,8 @@ int history_prune(const Args& args, const Settings& settings) {
       "Removes old runs: their directory (log, journal, files) and their record. A run goes when it\n"
       "started more than AGE ago (90d, 12h, 2w...) or is not among the newest N; with neither flag\n"
       "the config's history_retention (max_age, max_runs) decides. Never removed: running and\n"
-      "interrupted runs, and runs whose journal can still be rolled back (unless --include-undoable).\n"
+      "interrupted runs, runs whose journal can still be rolled back (unless --include-undoable),\n"
+      "and runs with a journal whose plugin's lock is held (a rollback running). One prune at a time.\n"
       "Without --yes it prints the plan and removes nothing (exit 2); --dry-run prints it (exit 0).\n"
       "The prune itself is audited (history.prune: count, first and last id, SHA-256 of the id list);\n"
       "the audit entries of the pruned runs stay, and `audit verify` stays valid.";
@@ -120,6 +122,14 @@ int history_prune(const Args& args, const Settings& settings) {
   if (dry_run) check_state_dir(settings);
   else prepare_state_dir(settings);
   RunStore store(settings.state_dir / "runs");
+  // One prune at a time, its plan made under the lock: two made at once
+  // would each audit the removal of the same runs. The name cannot be a
+  // plugin's (plugin names have no '-'), so no run waits for it.
+  std::optional<PluginLock> prune_lock;
+  if (!dry_run && vm->count("yes") != 0) {
+    policy.locks_dir = settings.state_dir / "locks";
+    prune_lock.emplace(PluginLock::acquire_wait(*policy.locks_dir, "history-prune", "history-prune"));
+  }
   const PrunePlan plan = store.plan_prune(policy);
   const bool act = !dry_run && vm->count("yes") != 0 && !plan.ids.empty();
   const std::string ids_sha256 = [&] {
@@ -164,6 +174,7 @@ int history_prune(const Args& args, const Settings& settings) {
                        {"ids_sha256", ids_sha256},
                        {"kept_running", plan.kept_running},
                        {"kept_undoable", plan.kept_undoable},
+                       {"kept_locked", plan.kept_locked},
                        {"runs_before", plan.total},
                        {"runs_after", remaining}};
     if (unconfirmed) {
@@ -184,6 +195,10 @@ int history_prune(const Args& args, const Settings& settings) {
     if (plan.kept_running > 0) std::cout << fmt::format("; kept {} running or interrupted", plan.kept_running);
     if (plan.kept_undoable > 0) {
       std::cout << fmt::format("; kept {} that can still be rolled back (--include-undoable)", plan.kept_undoable);
+    }
+    if (plan.kept_locked > 0) {
+      std::cout << fmt::format("; kept {} whose plugin is locked (a rollback running): prune again later",
+                               plan.kept_locked);
     }
     std::cout << "\n";
   }

@@ -179,6 +179,11 @@ int cmd_rollback(const Args& args, const Settings& given_settings) {
   }
   // Rolling back while another run of the plugin works on the same data would race it.
   const auto lock = PluginLock::acquire_wait(settings.state_dir / "locks", plugin.name(), id);
+  // `history prune` holds the lock while it removes a run with a journal: one
+  // that held it meanwhile may have removed this run.
+  if (!store.load(id)) {
+    throw usage_error(fmt::format("run {} was pruned meanwhile (history prune); nothing was rolled back", id));
+  }
   // Another `rollback` of this run may have held the lock meanwhile: done then.
   if (read_journal(run_dir / "journal.jsonl").rollback_done) {
     record_done_rollback(store, settings, id);

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <map>
 #include <stdexcept>
 #include <system_error>
 #include <tuple>
@@ -18,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <dihya/plugin.hpp>
 #include <fmt/format.h>
 
 #include "errors.hpp"
@@ -389,9 +391,32 @@ std::optional<RunRecord> RunStore::mark_interrupted(const std::string& id) {
   return record;
 }
 
+// Whether the lock of run `id`'s plugin is held by this prune (taken now, or
+// for an earlier run of the same plugin: `locked` maps the plugin to whether
+// it could be taken). A rollback, or a run of the plugin that took its lock,
+// holds it: the run is then left for a later prune. A record that cannot be
+// read names no plugin, and no rollback can read it either.
+bool RunStore::lock_plugin_of(const std::string& id, const std::filesystem::path& locks_dir,
+                              std::map<std::string, bool>* locked, std::vector<PluginLock>* locks) const {
+  std::optional<RunRecord> record;
+  try {
+    record = load(id);
+  } catch (const std::exception&) {
+    return true;
+  }
+  if (!record || !is_plugin_name(record->plugin)) return true;
+  const auto known = locked->find(record->plugin);
+  if (known != locked->end()) return known->second;
+  auto lock = PluginLock::try_acquire(locks_dir, record->plugin, "history-prune");
+  (*locked)[record->plugin] = lock.has_value();
+  if (lock) locks->push_back(std::move(*lock));
+  return lock.has_value();
+}
+
 PrunePlan RunStore::plan_prune(const PrunePolicy& policy) const {
   PrunePlan plan;
   if (!log_->open_index()) return plan;
+  std::map<std::string, bool> locked;  // lock_plugin_of()
   const std::int64_t now_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(policy.now.time_since_epoch()).count();
   std::size_t rank = 0;  // 0: the newest run
@@ -409,22 +434,25 @@ PrunePlan RunStore::plan_prune(const PrunePolicy& policy) const {
       continue;
     }
     const std::string id = id_of(*e);
-    if (!policy.include_undoable) {
-      const auto journal = runs_dir_ / id / "journal.jsonl";
-      struct stat st{};
-      if (::lstat(journal.c_str(), &st) == 0) {
-        bool undoable = true;
-        try {
-          const JournalContents contents = read_journal(journal);
-          undoable = !contents.entries.empty() && !contents.rollback_done;
-        } catch (const std::exception&) {
-          undoable = true;  // a journal nobody can read yet: keep it for the operator
-        }
-        if (undoable) {
-          ++plan.kept_undoable;
-          continue;
-        }
+    const auto journal = runs_dir_ / id / "journal.jsonl";
+    struct stat st{};
+    const bool has_journal = ::lstat(journal.c_str(), &st) == 0;
+    if (has_journal && !policy.include_undoable) {
+      bool undoable = true;
+      try {
+        const JournalContents contents = read_journal(journal);
+        undoable = !contents.entries.empty() && !contents.rollback_done;
+      } catch (const std::exception&) {
+        undoable = true;  // a journal nobody can read yet: keep it for the operator
       }
+      if (undoable) {
+        ++plan.kept_undoable;
+        continue;
+      }
+    }
+    if (has_journal && policy.locks_dir && !lock_plugin_of(id, *policy.locks_dir, &locked, &plan.locks)) {
+      ++plan.kept_locked;
+      continue;
     }
     plan.ids.push_back(id);
   }

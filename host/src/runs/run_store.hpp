@@ -30,12 +30,14 @@
 #include <cstdint>
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "audit/audit_log.hpp"
+#include "runs/run_lock.hpp"
 #include "runs/run_record.hpp"
 #include "runs/spare_dirs.hpp"
 
@@ -74,13 +76,20 @@ struct PrunePolicy {
   std::optional<std::size_t> keep;
   bool include_undoable = false;
   std::chrono::system_clock::time_point now;
+  // Set for a prune that removes: a run with a journal is planned only when
+  // the lock of its plugin (runs/run_lock.hpp) is free, and the plan holds
+  // that lock, so no rollback of it can start until the prune is done. A
+  // rollback holds it while it runs: its run is passed over (kept_locked).
+  std::optional<std::filesystem::path> locks_dir;
 };
 
 struct PrunePlan {
   std::vector<std::string> ids;  // oldest first
   std::size_t kept_running = 0;   // running or interrupted runs the policy matched
   std::size_t kept_undoable = 0;  // runs with a journal that can still be rolled back
+  std::size_t kept_locked = 0;    // runs with a journal whose plugin's lock is held (a rollback running)
   std::size_t total = 0;          // runs in the history
+  std::vector<PluginLock> locks;  // see PrunePolicy::locks_dir: held until the plan is dropped
 };
 
 class RunStore {
@@ -187,6 +196,8 @@ class RunStore {
   void tidy(const std::filesystem::path& run_dir, const std::vector<std::filesystem::path>& inlined,
             const RunRecord& record);
   static std::string record_bytes(const RunRecord& record);
+  bool lock_plugin_of(const std::string& id, const std::filesystem::path& locks_dir, std::map<std::string, bool>* locked,
+                      std::vector<PluginLock>* locks) const;
   // query() over the index as it is. When `index_lied` is given, an entry that
   // breaks the index's promises (order, offset) sets it and ends the scan.
   std::vector<RunRecord> query_index(const RunQuery& query, std::vector<SkippedRun>* skipped, bool* index_lied) const;
