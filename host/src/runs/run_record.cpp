@@ -52,7 +52,6 @@ void to_json(nlohmann::json& out, const RunRecord& r) {
       {"pid_of_host", r.pid_of_host},
       {"host_boot_id", r.host_boot_id},
       {"host_start_ticks", r.host_start_ticks},
-      {"host_pid_ns", r.host_pid_ns},
       {"dry_run", r.dry_run},
       {"destructive", r.destructive},
       {"schedule_id", r.schedule_id},
@@ -62,6 +61,8 @@ void to_json(nlohmann::json& out, const RunRecord& r) {
   // Records of runs made before the sandbox, and of commands that start no
   // plugin, have none: the key is left out rather than null.
   if (!r.sandbox.is_null()) out["sandbox"] = r.sandbox;
+  // Unknown (records made before it was kept): left out, as they were.
+  if (r.host_pid_ns != 0) out["host_pid_ns"] = r.host_pid_ns;
 }
 
 void from_json(const nlohmann::json& in, RunRecord& r) {
