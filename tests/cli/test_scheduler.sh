@@ -437,12 +437,18 @@ index_stat() { psql_q "select coalesce(sum($1), 0) from pg_stat_user_indexes whe
 wait_for 100 "select count(*) = 0 from pg_stat_activity where datname = current_database() and backend_type = 'client backend' and pid <> pg_backend_pid()" || true
 # and for their counts to be in: the 300 rows' inserts are (a loaded machine
 # once read all zeros here).
-wait_for 300 "select coalesce(sum(n_tup_ins), 0) >= 300 from pg_stat_user_tables where relname = 'schedule_runs'" || true
-open_reads=$(index_stat idx_tup_read schedule_runs_open)
-id_lookups=$(index_stat idx_scan schedule_runs_pkey)
-echo "     (race: $id_lookups lookups by id, $open_reads entries read through schedule_runs_open)"
-expect_eq "$([ "$id_lookups" -gt 0 ] && [ "$open_reads" -lt 20000 ] && echo yes)" "yes" \
-  "race: runs started and finished by id lookups, not by scanning the open runs"
+# PostgreSQL's cumulative statistics are best effort: twice, on a loaded
+# machine, they still read all zeros after that wait. Without the inserts
+# counted there is nothing to judge the index use by: said, not failed.
+if wait_for 600 "select coalesce(sum(n_tup_ins), 0) >= 300 from pg_stat_user_tables where relname = 'schedule_runs'"; then
+  open_reads=$(index_stat idx_tup_read schedule_runs_open)
+  id_lookups=$(index_stat idx_scan schedule_runs_pkey)
+  echo "     (race: $id_lookups lookups by id, $open_reads entries read through schedule_runs_open)"
+  expect_eq "$([ "$id_lookups" -gt 0 ] && [ "$open_reads" -lt 20000 ] && echo yes)" "yes" \
+    "race: runs started and finished by id lookups, not by scanning the open runs"
+else
+  echo "skip race: PostgreSQL's statistics never counted the 300 inserts (n_tup_ins $(psql_q "select coalesce(sum(n_tup_ins), 0) from pg_stat_user_tables where relname = 'schedule_runs'")): the index check is not judged"
+fi
 echo "     (race: $(psql_q "select string_agg(claimed_by || ':' || c, ' ') from (select claimed_by, count(*) c from dihya.schedule_runs group by 1 order by 1) x"))"
 expect_eq "$(psql_q "select count(*) from dihya.schedule_runs where outcome = 'succeeded'")" "300" "race: all 300 due runs succeeded"
 expect_eq "$(psql_q "select count(*) from (select schedule_id from dihya.schedule_runs group by 1 having count(*) <> 1) x")" "0" \
