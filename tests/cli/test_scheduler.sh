@@ -562,7 +562,10 @@ psql_q "delete from dihya.schedules" >/dev/null
 
 # ---- graceful stop: SIGTERM cancels the running job and records it ----------------------
 dh schedule add waits --plugin hostile --cron "* * * * *" --param behaviour=wait_for_cancel >/dev/null
-psql_q "update dihya.schedules set next_due_at = now() - interval '1 minute', created_at = now() - interval '61 seconds'" >/dev/null
+# One fire time due, this minute's start (as for drain_seconds below): a due
+# time a minute ago could be missed, and the next one come after the wait.
+psql_q "update dihya.schedules set next_due_at = date_trunc('minute', now()),
+        created_at = date_trunc('minute', now()) - interval '1 second'" >/dev/null
 "$DIHYA_HOST" run run_scheduler --quiet --param poll_seconds=0.2 >"$WORK/g.out" 2>"$WORK/g.err" &
 g=$!
 for _ in $(seq 100); do
