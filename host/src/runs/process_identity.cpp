@@ -96,8 +96,14 @@ std::optional<std::uint64_t> process_start_ticks(pid_t pid) {
 }
 
 std::uint64_t current_pid_namespace() {
-  struct stat st {};
-  return ::stat("/proc/self/ns/pid", &st) == 0 ? static_cast<std::uint64_t>(st.st_ino) : 0;
+  // Read once per process, as the boot id: a process never changes its own
+  // pid namespace (unshare(CLONE_NEWPID) moves only its children), and
+  // `history` asks for every running record it judges.
+  static const std::uint64_t ns = [] {
+    struct stat st {};
+    return ::stat("/proc/self/ns/pid", &st) == 0 ? static_cast<std::uint64_t>(st.st_ino) : 0;
+  }();
+  return ns;
 }
 
 ProcessIdentity current_process_identity() {
