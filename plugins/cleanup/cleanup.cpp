@@ -124,12 +124,8 @@ std::string check_unquarantinable_children(pqxx::transaction_base& tx, const dih
   for (const auto& fk : acting_children(graph, table)) {
     const auto why = unquarantinable(graph, fk);
     if (why.empty()) continue;
-    std::string join;
-    for (std::size_t i = 0; i < fk.child_columns.size(); ++i) {
-      join += " AND t." + tx.quote_name(fk.parent_columns[i]) + " = c." + tx.quote_name(fk.child_columns[i]);
-    }
     const auto n = tx.exec_params1("SELECT count(*) FROM " + fk.child.quoted(tx) + " c WHERE EXISTS (SELECT 1 FROM " +
-                                       table.quoted(tx) + " t WHERE (" + where + ")" + join + ")",
+                                       table.quoted(tx) + " t WHERE (" + where + ") AND " + fk.join(tx, "t", "c") + ")",
                                    param)[0]
                        .as<long long>();
     if (n == 0) continue;
@@ -185,12 +181,8 @@ std::string pointing_at_owned(const pqxx::transaction_base& tx, const dihya::FkG
   std::string out;
   for (const auto& fk : graph.referencing(table)) {
     if (fk.child != table || (fk.on_delete != 'n' && fk.on_delete != 'd')) continue;
-    std::string join;
-    for (std::size_t i = 0; i < fk.child_columns.size(); ++i) {
-      join += " AND dihya_o." + tx.quote_name(fk.parent_columns[i]) + " = t." + tx.quote_name(fk.child_columns[i]);
-    }
     out += " OR EXISTS (SELECT 1 FROM " + table.quoted(tx) + " dihya_o WHERE " +
-           graph.user_condition(tx, table, "dihya_o", true) + join + ")";
+           graph.user_condition(tx, table, "dihya_o", true) + " AND " + fk.join(tx, "dihya_o", "t") + ")";
   }
   return out;
 }

@@ -354,13 +354,8 @@ std::string TableSql::anonymise_batch(const std::vector<ColumnRule>& rules, std:
 
 std::string TableSql::unrecorded_dependents(const dihya::ForeignKey& fk, const dihya::TableInfo& child,
                                             const std::optional<std::string>& child_quarantine, bool cascade) const {
-  std::string join;
-  for (std::size_t i = 0; i < fk.child_columns.size(); ++i) {
-    join += (i ? " AND " : "") + std::string("v.") + tx_.quote_name(fk.parent_columns[i]) + " = c." +
-            tx_.quote_name(fk.child_columns[i]);
-  }
   std::string sql = "SELECT count(*) FROM " + child.name.quoted(tx_) + " c WHERE EXISTS (SELECT 1 FROM " + victims() +
-                    " v WHERE " + join + ")";
+                    " v WHERE " + fk.join(tx_, "v", "c") + ")";
   if (!child.primary_key.empty() && child_quarantine) {
     std::string pk;
     for (const auto& k : child.primary_key) {

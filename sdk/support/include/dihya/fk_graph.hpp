@@ -79,6 +79,17 @@ struct ForeignKey {
   std::string name;                         // constraint name, or "logical link"
   char on_delete = 'a';                     // pg_constraint.confdeltype: a r c n d
   bool logical = false;                     // declared in the config, not in the catalog
+
+  // "p.a = c.x AND p.b = c.y": a parent row (alias `parent_alias`) and a
+  // child row (alias `child_alias`) that this key links, column by column.
+  std::string join(const pqxx::transaction_base& tx, const std::string& parent_alias, const std::string& child_alias) const {
+    std::string out;
+    for (std::size_t i = 0; i < child_columns.size(); ++i) {
+      out += (i ? " AND " : "") + parent_alias + "." + tx.quote_name(parent_columns[i]) + " = " + child_alias + "." +
+             tx.quote_name(child_columns[i]);
+    }
+    return out;
+  }
 };
 
 struct ColumnInfo {
@@ -430,14 +441,7 @@ class FkGraph {
         keys += (i ? ", k" : "k") + std::to_string(i);
         match += (i ? " AND " : "") + p + "." + tx.quote_name(pk[i]) + " = " + r + ".k" + std::to_string(i);
       }
-      for (std::size_t f = 0; f < self_keys.size(); ++f) {
-        std::string one;
-        for (std::size_t i = 0; i < self_keys[f]->child_columns.size(); ++i) {
-          one += (i ? " AND " : "") + c + "." + tx.quote_name(self_keys[f]->child_columns[i]) + " = " + p + "." +
-                 tx.quote_name(self_keys[f]->parent_columns[i]);
-        }
-        refs += (f ? " OR " : "") + ("(" + one + ")");
-      }
+      for (std::size_t f = 0; f < self_keys.size(); ++f) refs += (f ? " OR (" : "(") + self_keys[f]->join(tx, p, c) + ")";
       const auto quoted = table.quoted(tx);
       return "(" + columns(alias) + ") IN (WITH RECURSIVE " + r + "(" + keys + ") AS (SELECT " + columns(seed) + " FROM " +
              quoted + " " + seed + " WHERE " + seed_condition + " UNION SELECT " + columns(c) + " FROM " + quoted + " " + c + " JOIN " + quoted +
@@ -454,11 +458,7 @@ class FkGraph {
         continue;
       }
       const std::string a = "dihya_p" + std::to_string(next_alias++);
-      std::string join;
-      for (std::size_t i = 0; i < fk.child_columns.size(); ++i) {
-        join += (i ? " AND " : "") + a + "." + tx.quote_name(fk.parent_columns[i]) + " = " + alias + "." +
-                tx.quote_name(fk.child_columns[i]);
-      }
+      const std::string join = fk.join(tx, a, alias);
       visited.insert(fk.parent);
       const auto inner = condition(tx, fk.parent, a, visited, budget, next_alias, owned_only);
       visited.erase(fk.parent);
